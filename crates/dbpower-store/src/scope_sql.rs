@@ -1,0 +1,84 @@
+//! Turns a [`Scope`] into the SQL predicate that confines a statement to the caller's tenant.
+//! The values are integers from the scope itself, so they are inlined (no injection surface).
+
+use dbpower_core::{Scope, ScopeFilter};
+
+/// Which tenant columns a table has.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Table {
+    Organizations,
+    Teams,
+    Identities,
+    Users,
+    ApiKeys,
+    AuditLogs,
+}
+
+/// The predicate (without `WHERE`) for rows of `table` visible in `scope`.
+pub(crate) fn predicate(scope: &Scope, table: Table) -> String {
+    use ScopeFilter as F;
+    use Table as T;
+    match (scope.filter(), table) {
+        (F::All, _) => "1=1".into(),
+        (F::Nothing, _) => "1=0".into(),
+        (F::Org { org } | F::Team { org, .. } | F::Identity { org, .. }, T::Organizations) => {
+            format!("id = {org}")
+        }
+        (F::Org { org }, _) => format!("organization_id = {org}"),
+        (F::Team { org, team }, T::Teams) => format!("organization_id = {org} AND id = {team}"),
+        (F::Team { org, team }, T::Identities | T::Users | T::ApiKeys) => {
+            format!("organization_id = {org} AND team_id = {team}")
+        }
+        (F::Team { .. }, T::AuditLogs) => "1=0".into(),
+        (
+            F::Identity {
+                org,
+                identity,
+                user,
+            },
+            t,
+        ) => match (t, identity) {
+            (T::Users, _) => format!("organization_id = {org} AND id = {user}"),
+            (T::Identities, Some(i)) => format!("organization_id = {org} AND id = {i}"),
+            (T::Teams, Some(i)) => {
+                format!(
+                    "organization_id = {org} AND id IN (SELECT team_id FROM identities WHERE id = {i})"
+                )
+            }
+            _ => "1=0".into(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dbpower_core::{OrgId, Principal};
+    use dbpower_types::Role;
+
+    #[test]
+    fn predicates_confine_to_the_tenant() {
+        let user = Principal {
+            user_id: 9,
+            email: "u@x.example".into(),
+            role: Role::User,
+            organization_id: Some(2),
+            team_id: Some(3),
+            identity_id: Some(4),
+        };
+        let s = Scope::of(&user);
+        assert_eq!(
+            predicate(&s, Table::Users),
+            "organization_id = 2 AND id = 9"
+        );
+        assert_eq!(
+            predicate(&s, Table::Identities),
+            "organization_id = 2 AND id = 4"
+        );
+        assert_eq!(predicate(&s, Table::ApiKeys), "1=0");
+        let org = Scope::org(OrgId::from_credential(5));
+        assert_eq!(predicate(&org, Table::Teams), "organization_id = 5");
+        assert_eq!(predicate(&org, Table::Organizations), "id = 5");
+        assert_eq!(predicate(&Scope::platform(), Table::AuditLogs), "1=1");
+    }
+}
