@@ -1,1 +1,17 @@
-//! placeholder
+//! The DBPower backend service: authentication, tenants and RBAC, the audit log, and the resource routes.
+//! `dbpower serve` runs it with embedded defaults; [`app::Application`] is the entry point.
+
+pub mod app;
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+pub mod openapi;
+pub mod password;
+pub mod query;
+pub mod routes;
+pub mod secrets;
+pub mod state;
+pub mod throttle;
+
+pub use app::Application;
+pub use config::{Overrides, Settings};

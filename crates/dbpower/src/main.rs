@@ -1,1 +1,178 @@
-fn main() {}
+//! The `dbpower` command: one binary, one subcommand per role.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use dbpower_backend::bootstrap::LoginHint;
+use dbpower_backend::config::LogFormat;
+use dbpower_backend::{Application, Overrides, Settings};
+
+#[derive(Parser)]
+#[command(name = "dbpower", version, about = "Find and fix slow SQL: platform, analyzer and collector in one binary")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole platform in one process (SQLite and generated secrets by default).
+    Serve(ConfigArgs),
+    /// Apply database migrations and exit.
+    Migrate(ConfigArgs),
+    /// Audit-log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Re-compute the audit hash chains; exits 1 if any chain is broken.
+    Verify {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Verify only this organization's chain (default: the platform chain and every organization's).
+        #[arg(long)]
+        organization_id: Option<i64>,
+    },
+}
+
+#[derive(Args, Clone)]
+struct ConfigArgs {
+    /// TOML configuration file (keys as in docs/CONFIG.md).
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+    /// Address to listen on [env: DBPOWER_LISTEN] [default: 127.0.0.1:8080].
+    #[arg(long)]
+    listen: Option<String>,
+    /// Directory for the SQLite database and generated secrets [env: DBPOWER_DATA_DIR] [default: ./dbpower-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// sqlite:PATH or postgres://USER@HOST/DB [env: DBPOWER_DATABASE_URL].
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
+impl ConfigArgs {
+    fn load(&self) -> anyhow::Result<Settings> {
+        let overrides = Overrides { listen: self.listen.clone(), data_dir: self.data_dir.clone(), database_url: self.database_url.clone() };
+        let (settings, warnings) = Settings::load(self.config.as_deref(), &overrides)?;
+        init_logging(&settings);
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
+        Ok(settings)
+    }
+}
+
+fn init_logging(settings: &Settings) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DBPOWER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{},sqlx=warn", settings.log_level)));
+    let json = match settings.log_format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if json { builder.json().flatten_event(true).try_init() } else { builder.try_init() };
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+async fn serve(args: ConfigArgs) -> anyhow::Result<()> {
+    let settings = args.load()?;
+    let database = dbpower_store::redact_url(&settings.database_url());
+    let app = Application::build(settings).await?;
+    let addr = app.local_addr()?;
+    println!("dbpower is listening on http://{addr}  (database: {database})");
+    println!("  API docs:  http://{addr}/docs");
+    match &app.login_hint {
+        LoginHint::Generated { email, password, file } => {
+            println!("  Log in as {email} with password {password}");
+            println!("  (shown once; also saved to {file}, readable only by you)");
+        }
+        LoginHint::Configured { email } => println!("  Log in as {email} (the DBPOWER_BOOTSTRAP_PASSWORD you set)"),
+        LoginHint::Existing { credentials_file: Some(f) } => println!("  Log in with the credentials in {f}"),
+        LoginHint::Existing { credentials_file: None } => println!("  Log in with an existing account"),
+    }
+    if let Some(org) = app.demo_org {
+        println!("  Demo organization created (id {org})");
+    }
+    app.run_until_stopped(shutdown_signal()).await
+}
+
+async fn migrate(args: ConfigArgs) -> anyhow::Result<()> {
+    let settings = args.load()?;
+    dbpower_backend::app::open_store(&settings).await?;
+    println!("migrations applied to {}", dbpower_store::redact_url(&settings.database_url()));
+    Ok(())
+}
+
+async fn audit_verify(args: ConfigArgs, organization_id: Option<i64>) -> anyhow::Result<bool> {
+    let settings = args.load()?;
+    let store = dbpower_backend::app::open_store(&settings).await?;
+    let chains: Vec<Option<i64>> = match organization_id {
+        Some(id) => vec![Some(id)],
+        None => std::iter::once(None).chain(store.organization_ids().await?.into_iter().map(Some)).collect(),
+    };
+    let mut all_valid = true;
+    for chain in chains {
+        let v = store.verify_audit_chain(chain).await?;
+        let name = chain.map_or_else(|| "platform".to_string(), |id| format!("organization {id}"));
+        match v.first_invalid_id {
+            None if v.valid => println!("ok      {name}: {} entries", v.entries),
+            other => {
+                all_valid = false;
+                println!("BROKEN  {name}: first invalid entry {:?} after {} good entries", other, v.entries);
+            }
+        }
+    }
+    Ok(all_valid)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await.map(|()| true),
+            Command::Migrate(args) => migrate(args).await.map(|()| true),
+            Command::Audit { command: AuditCommand::Verify { config, organization_id } } => audit_verify(config, organization_id).await,
+        }
+    });
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! Settings: compiled defaults < optional TOML file (`--config`) < `DBPOWER_*` environment < flags.
+//! Nested keys use `__` in the environment (`DBPOWER_LOGIN__WINDOW_SECS` is `[login] window_secs`).
+//! docs/CONFIG.md lists every key; a test keeps the two in step.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// `development` (the default: generated secrets, demo organization) or `production` (refuses defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    #[default]
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// JSON when standard error is not a terminal, text otherwise.
+    #[default]
+    Auto,
+    Json,
+    Text,
+}
+
+/// Failed-login throttling, applied before any password hashing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginSettings {
+    pub max_failures_per_account: u32,
+    pub max_failures_per_ip: u32,
+    pub window_secs: u64,
+}
+
+impl Default for LoginSettings {
+    fn default() -> Self {
+        LoginSettings { max_failures_per_account: 5, max_failures_per_ip: 30, window_secs: 900 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub env: Environment,
+    pub listen: String,
+    pub data_dir: PathBuf,
+    /// `sqlite:PATH` or `postgres://...`; default `sqlite:<data_dir>/dbpower.db`.
+    pub database_url: Option<String>,
+    pub redis_url: Option<SecretString>,
+    pub jwt_secret: Option<SecretString>,
+    pub master_key: Option<SecretString>,
+    pub bootstrap_email: Option<String>,
+    pub bootstrap_password: Option<SecretString>,
+    /// Demo organization on a new database; default on in development, refused in production.
+    pub demo: Option<bool>,
+    pub password_hash_cost: u32,
+    pub password_hash_concurrency: usize,
+    pub max_body_bytes: usize,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub login: LoginSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            env: Environment::Development,
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./dbpower-data"),
+            database_url: None,
+            redis_url: None,
+            jwt_secret: None,
+            master_key: None,
+            bootstrap_email: None,
+            bootstrap_password: None,
+            demo: None,
+            password_hash_cost: 12,
+            password_hash_concurrency: 1,
+            max_body_bytes: 2 * 1024 * 1024,
+            log_format: LogFormat::Auto,
+            log_level: "info".into(),
+            login: LoginSettings::default(),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Str,
+    Int,
+    Bool,
+}
+
+/// Every key, its type, and whether it is secret (never echoed). Order follows docs/CONFIG.md.
+const KEYS: &[(&str, Kind)] = &[
+    ("env", Kind::Str),
+    ("listen", Kind::Str),
+    ("data_dir", Kind::Str),
+    ("database_url", Kind::Str),
+    ("redis_url", Kind::Str),
+    ("jwt_secret", Kind::Str),
+    ("master_key", Kind::Str),
+    ("bootstrap_email", Kind::Str),
+    ("bootstrap_password", Kind::Str),
+    ("demo", Kind::Bool),
+    ("password_hash_cost", Kind::Int),
+    ("password_hash_concurrency", Kind::Int),
+    ("max_body_bytes", Kind::Int),
+    ("log_format", Kind::Str),
+    ("log_level", Kind::Str),
+    ("login.max_failures_per_account", Kind::Int),
+    ("login.max_failures_per_ip", Kind::Int),
+    ("login.window_secs", Kind::Int),
+];
+
+/// The names of every setting as environment variables, for docs checks.
+pub fn env_names() -> Vec<String> {
+    KEYS.iter().map(|(k, _)| format!("DBPOWER_{}", k.replace('.', "__").to_uppercase())).collect()
+}
+
+/// Command-line overrides (the highest layer).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+}
+
+/// Warnings found while loading (unknown environment keys), to log once logging is up.
+pub type Warnings = Vec<String>;
+
+impl Settings {
+    /// Loads the layers from the real environment.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<(Settings, Warnings)> {
+        Settings::load_from(file, std::env::vars(), overrides)
+    }
+
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> anyhow::Result<(Settings, Warnings)> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                text.parse::<toml::Table>().with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        let mut warnings = Vec::new();
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("DBPOWER_") else { continue };
+            if rest.starts_with("TEST_") {
+                continue;
+            }
+            let key = rest.to_ascii_lowercase().replace("__", ".");
+            let Some((_, kind)) = KEYS.iter().find(|(k, _)| *k == key) else {
+                warnings.push(format!("ignoring unknown setting {name}"));
+                continue;
+            };
+            let v = match kind {
+                Kind::Str => toml::Value::String(value),
+                Kind::Int => toml::Value::Integer(value.trim().parse().with_context(|| format!("{name} must be a whole number"))?),
+                Kind::Bool => toml::Value::Boolean(parse_bool(&value).with_context(|| format!("{name} must be true or false"))?),
+            };
+            set_path(&mut table, &key, v);
+        }
+        if let Some(v) = &overrides.listen {
+            set_path(&mut table, "listen", toml::Value::String(v.clone()));
+        }
+        if let Some(v) = &overrides.data_dir {
+            set_path(&mut table, "data_dir", toml::Value::String(v.display().to_string()));
+        }
+        if let Some(v) = &overrides.database_url {
+            set_path(&mut table, "database_url", toml::Value::String(v.clone()));
+        }
+        let settings: Settings = toml::Value::Table(table).try_into().context("invalid configuration")?;
+        Ok((settings, warnings))
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite:{}", self.data_dir.join("dbpower.db").display()))
+    }
+
+    pub fn demo_enabled(&self) -> bool {
+        self.demo.unwrap_or(self.env == Environment::Development)
+    }
+
+    /// Refuses what production must not run with, saying what to set.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if !(4..=31).contains(&self.password_hash_cost) {
+            bail!("DBPOWER_PASSWORD_HASH_COST must be between 4 and 31 (bcrypt)");
+        }
+        if self.password_hash_concurrency == 0 {
+            bail!("DBPOWER_PASSWORD_HASH_CONCURRENCY must be at least 1");
+        }
+        if self.env != Environment::Production {
+            return Ok(());
+        }
+        let mut problems = Vec::new();
+        match &self.jwt_secret {
+            None => problems.push("DBPOWER_JWT_SECRET is not set: set it to at least 32 random bytes (e.g. `openssl rand -hex 32`)"),
+            Some(s) if weak_secret(s.expose_secret()) => {
+                problems.push("DBPOWER_JWT_SECRET is too short or a known default: use at least 32 random bytes (e.g. `openssl rand -hex 32`)")
+            }
+            Some(_) => {}
+        }
+        if self.database_url().starts_with("sqlite:") {
+            problems.push("production needs PostgreSQL: set DBPOWER_DATABASE_URL=postgres://USER:PASSWORD@HOST:5432/DB");
+        }
+        if self.master_key.is_none() {
+            problems.push("DBPOWER_MASTER_KEY is not set: set it to 64 hex characters (e.g. `openssl rand -hex 32`)");
+        }
+        if self.demo == Some(true) {
+            problems.push("DBPOWER_DEMO=true is refused in production: remove it");
+        }
+        if self.password_hash_cost < 12 {
+            problems.push("DBPOWER_PASSWORD_HASH_COST below 12 is refused in production");
+        }
+        if !problems.is_empty() {
+            bail!("refusing to start in production mode:\n  - {}", problems.join("\n  - "));
+        }
+        Ok(())
+    }
+}
+
+/// Secrets that are short or that appear in examples and docs.
+pub fn weak_secret(s: &str) -> bool {
+    const KNOWN: &[&str] = &["changeme", "secret", "your-secret-key", "dev-secret", "change-me-in-production"];
+    s.len() < 32 || KNOWN.iter().any(|k| s.to_ascii_lowercase().contains(k))
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+fn set_path(table: &mut toml::Table, dotted: &str, value: toml::Value) {
+    match dotted.split_once('.') {
+        None => {
+            table.insert(dotted.to_string(), value);
+        }
+        Some((head, rest)) => {
+            let entry = table.entry(head.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if !entry.is_table() {
+                *entry = toml::Value::Table(toml::Table::new());
+            }
+            if let toml::Value::Table(t) = entry {
+                set_path(t, rest, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "listen = \"0.0.0.0:1\"\ndemo = false\n[login]\nwindow_secs = 60\n").expect("write");
+        let (s, w) = Settings::load_from(
+            Some(&file),
+            env(&[("DBPOWER_LISTEN", "0.0.0.0:2"), ("DBPOWER_LOGIN__MAX_FAILURES_PER_IP", "9"), ("DBPOWER_TEST_X", "y"), ("DBPOWER_NOPE", "1")]),
+            &Overrides::default(),
+        )
+        .expect("load");
+        assert_eq!(s.listen, "0.0.0.0:2", "env beats file");
+        assert_eq!(s.login.window_secs, 60);
+        assert_eq!(s.login.max_failures_per_ip, 9);
+        assert_eq!(s.demo, Some(false));
+        assert_eq!(w, vec!["ignoring unknown setting DBPOWER_NOPE".to_string()]);
+        let (s, _) = Settings::load_from(
+            Some(&file),
+            env(&[("DBPOWER_LISTEN", "0.0.0.0:2")]),
+            &Overrides { listen: Some("0.0.0.0:3".into()), ..Default::default() },
+        )
+        .expect("load");
+        assert_eq!(s.listen, "0.0.0.0:3", "flags beat env");
+    }
+
+    #[test]
+    fn typos_in_files_and_bad_values_are_errors() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "lisen = \"x\"\n").expect("write");
+        assert!(Settings::load_from(Some(&file), env(&[]), &Overrides::default()).is_err());
+        assert!(Settings::load_from(None, env(&[("DBPOWER_DEMO", "maybe")]), &Overrides::default()).is_err());
+        assert!(Settings::load_from(None, env(&[("DBPOWER_ENV", "staging")]), &Overrides::default()).is_err());
+    }
+
+    #[test]
+    fn production_refuses_defaults() {
+        let (s, _) = Settings::load_from(None, env(&[("DBPOWER_ENV", "production")]), &Overrides::default()).expect("load");
+        let err = s.check().expect_err("must refuse").to_string();
+        assert!(err.contains("DBPOWER_JWT_SECRET") && err.contains("PostgreSQL") && err.contains("DBPOWER_MASTER_KEY"), "{err}");
+        let (s, _) = Settings::load_from(
+            None,
+            env(&[
+                ("DBPOWER_ENV", "production"),
+                ("DBPOWER_JWT_SECRET", "changeme-changeme-changeme-changeme"),
+                ("DBPOWER_DATABASE_URL", "postgres://x@y/z"),
+                ("DBPOWER_MASTER_KEY", &"ab".repeat(32)),
+            ]),
+            &Overrides::default(),
+        )
+        .expect("load");
+        assert!(s.check().expect_err("default secret").to_string().contains("known default"));
+        let (s, _) = Settings::load_from(
+            None,
+            env(&[
+                ("DBPOWER_ENV", "production"),
+                ("DBPOWER_JWT_SECRET", &"k7".repeat(20)),
+                ("DBPOWER_DATABASE_URL", "postgres://x@y/z"),
+                ("DBPOWER_MASTER_KEY", &"ab".repeat(32)),
+            ]),
+            &Overrides::default(),
+        )
+        .expect("load");
+        s.check().expect("a complete production configuration starts");
+        assert!(!s.demo_enabled());
+    }
+}

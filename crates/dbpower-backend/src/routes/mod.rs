@@ -1,0 +1,30 @@
+//! Resource routes under `/api/v1`. Handlers check the RBAC table ([`dbpower_core::perm`]) and hand the
+//! caller's [`dbpower_core::Scope`] to the store, which confines every statement to the tenant.
+
+pub mod api_keys;
+pub mod audit;
+pub mod identities;
+pub mod organizations;
+pub mod teams;
+pub mod users;
+
+use dbpower_core::perm::{self, Action};
+use dbpower_core::{Principal, Scope, scope::ScopeError};
+use dbpower_http::{ApiError, ApiResult};
+
+/// 403 unless the caller's role allows `action`.
+pub fn require(p: &Principal, action: Action) -> ApiResult<()> {
+    if perm::allows(p, action) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!("your role ({}) does not allow this", p.role)))
+    }
+}
+
+/// The organization a write goes to, as the API reports problems with it.
+pub fn write_org(scope: &Scope, requested: Option<i64>) -> ApiResult<dbpower_core::OrgId> {
+    scope.write_org(requested).map_err(|e| match e {
+        ScopeError::OrganizationRequired => ApiError::validation("organization_id", "is required for a super admin"),
+        ScopeError::NotFound => ApiError::not_found("organization"),
+    })
+}
