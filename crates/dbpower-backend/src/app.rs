@@ -38,14 +38,20 @@ pub struct Application {
 }
 
 /// Loads a secret from settings or, in development, from (or into) a file in the data directory.
-fn dev_secret(settings: &Settings, configured: Option<&secrecy::SecretString>, file: &str, what: &str) -> anyhow::Result<String> {
+fn dev_secret(
+    settings: &Settings,
+    configured: Option<&secrecy::SecretString>,
+    file: &str,
+    what: &str,
+) -> anyhow::Result<String> {
     if let Some(s) = configured {
         return Ok(s.expose_secret().to_string());
     }
     if settings.env == Environment::Production {
         anyhow::bail!("{what} is required in production");
     }
-    std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
     secrets::load_or_create(&settings.data_dir.join(file), || secrets::random_hex(32))
 }
 
@@ -54,15 +60,32 @@ impl Application {
         settings.check()?;
         let database_url = settings.database_url();
         if database_url.starts_with("sqlite:") {
-            std::fs::create_dir_all(&settings.data_dir)
-                .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
+            std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+                format!("creating data directory {}", settings.data_dir.display())
+            })?;
         }
-        let jwt_secret = dev_secret(&settings, settings.jwt_secret.as_ref(), "jwt-secret", "DBPOWER_JWT_SECRET")?;
-        let master_key = dev_secret(&settings, settings.master_key.as_ref(), "master.key", "DBPOWER_MASTER_KEY")?;
+        let jwt_secret = dev_secret(
+            &settings,
+            settings.jwt_secret.as_ref(),
+            "jwt-secret",
+            "DBPOWER_JWT_SECRET",
+        )?;
+        let master_key = dev_secret(
+            &settings,
+            settings.master_key.as_ref(),
+            "master.key",
+            "DBPOWER_MASTER_KEY",
+        )?;
         let cipher = SecretCipher::from_hex(&master_key).context("DBPOWER_MASTER_KEY")?;
         let store = dbpower_store::connect(&database_url).await?;
-        store.migrate().await.context("applying database migrations")?;
-        let hasher = PasswordHasher::new(settings.password_hash_cost, settings.password_hash_concurrency);
+        store
+            .migrate()
+            .await
+            .context("applying database migrations")?;
+        let hasher = PasswordHasher::new(
+            settings.password_hash_cost,
+            settings.password_hash_concurrency,
+        );
         let login_hint = bootstrap::ensure_super_admin(store.as_ref(), &settings, &hasher).await?;
         let demo_org = bootstrap::ensure_demo(store.as_ref(), &settings).await?;
         let state = AppState(Arc::new(Inner {
@@ -72,26 +95,43 @@ impl Application {
             throttle: LoginThrottle::new(settings.login.clone()),
             cipher,
         }));
-        let listener = TcpListener::bind(&settings.listen).await.with_context(|| format!("listening on {}", settings.listen))?;
+        let listener = TcpListener::bind(&settings.listen)
+            .await
+            .with_context(|| format!("listening on {}", settings.listen))?;
         let router = router(state.clone(), settings.max_body_bytes);
-        Ok(Application { listener, router, state, login_hint, demo_org })
+        Ok(Application {
+            listener,
+            router,
+            state,
+            login_hint,
+            demo_org,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await?;
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
         Ok(())
     }
 }
 
 /// The complete HTTP surface with its middleware stack.
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
-    let (api, openapi) = crate::openapi::api_router().with_state(state.clone()).split_for_parts();
+    let (api, openapi) = crate::openapi::api_router()
+        .with_state(state.clone())
+        .split_for_parts();
     Router::new()
         .merge(api)
         .route("/health", axum::routing::get(health))
@@ -99,12 +139,23 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/api/openapi.json", openapi))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(CatchPanicLayer::custom(|_| ApiError::internal().into_response()))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal().into_response()
+        }))
         .layer(middleware::from_fn(dbpower_http::json::json_errors))
         .layer(middleware::from_fn(log_requests))
-        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
-        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
         .layer(middleware::from_fn(request_id::layer))
 }
 
@@ -134,7 +185,11 @@ pub struct Health {
 
 /// Liveness: the process answers.
 async fn health() -> ApiJson<Health> {
-    ApiJson(Health { status: "ok", service: "dbpower", version: env!("CARGO_PKG_VERSION") })
+    ApiJson(Health {
+        status: "ok",
+        service: "dbpower",
+        version: env!("CARGO_PKG_VERSION"),
+    })
 }
 
 #[derive(Serialize)]
@@ -146,10 +201,18 @@ struct Ready {
 /// Readiness: the database answers.
 async fn ready(State(state): State<AppState>) -> Response {
     match state.store.ping().await {
-        Ok(()) => ApiJson(Ready { status: "ready", database: state.store.backend() }).into_response(),
+        Ok(()) => ApiJson(Ready {
+            status: "ready",
+            database: state.store.backend(),
+        })
+        .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            ApiError::new(ErrorCode::ServiceUnavailable, "the database is not reachable").into_response()
+            ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                "the database is not reachable",
+            )
+            .into_response()
         }
     }
 }

@@ -10,7 +10,9 @@ use dbpower_core::{Principal, Scope, validate};
 use dbpower_http::jwt::{ACCESS_TTL_SECS, TokenType};
 use dbpower_http::{ApiError, ApiJson, ApiResult};
 use dbpower_store::{NewRefreshToken, RefreshUse, StoreError, UserRecord};
-use dbpower_types::{ErrorBody, ErrorCode, LoginRequest, LogoutRequest, RefreshRequest, TokenResponse, UserView};
+use dbpower_types::{
+    ErrorBody, ErrorCode, LoginRequest, LogoutRequest, RefreshRequest, TokenResponse, UserView,
+};
 
 use crate::state::{AppState, Ctx, Event};
 
@@ -33,53 +35,91 @@ pub struct CurrentUser(pub UserView);
 
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         Ok(Auth(principal_of(&authenticate(parts, state).await?)))
     }
 }
 
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         Ok(CurrentUser(authenticate(parts, state).await?.view))
     }
 }
 
 async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<UserRecord> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| ApiError::unauthorized(ErrorCode::Unauthorized, "missing Authorization: Bearer <access token>"))?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .ok_or_else(|| ApiError::unauthorized(ErrorCode::Unauthorized, "Authorization must be a Bearer token"))?;
-        let claims = state.tokens.verify(token.trim(), TokenType::Access)?;
-        // The user row is the truth: a disabled, deleted or re-scoped user loses access at once.
-        let user = match state.store.user_by_id(&Scope::platform(), claims.uid).await {
-            Ok(u) => u,
-            Err(StoreError::NotFound) => {
-                return Err(ApiError::unauthorized(ErrorCode::InvalidToken, "the token's user no longer exists"));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if !user.view.is_active {
-            return Err(ApiError::unauthorized(ErrorCode::AccountDisabled, "this account is disabled"));
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                ErrorCode::Unauthorized,
+                "missing Authorization: Bearer <access token>",
+            )
+        })?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                ErrorCode::Unauthorized,
+                "Authorization must be a Bearer token",
+            )
+        })?;
+    let claims = state.tokens.verify(token.trim(), TokenType::Access)?;
+    // The user row is the truth: a disabled, deleted or re-scoped user loses access at once.
+    let user = match state.store.user_by_id(&Scope::platform(), claims.uid).await {
+        Ok(u) => u,
+        Err(StoreError::NotFound) => {
+            return Err(ApiError::unauthorized(
+                ErrorCode::InvalidToken,
+                "the token's user no longer exists",
+            ));
         }
-        Ok(user)
+        Err(e) => return Err(e.into()),
+    };
+    if !user.view.is_active {
+        return Err(account_disabled());
+    }
+    Ok(user)
 }
 
 /// Issues an access token and a refresh token in `family`, recording the refresh token.
-async fn issue_pair(state: &AppState, user: &UserRecord, family: String) -> ApiResult<TokenResponse> {
+async fn issue_pair(
+    state: &AppState,
+    user: &UserRecord,
+    family: String,
+) -> ApiResult<TokenResponse> {
     let v = &user.view;
-    let (access_token, _) = state.tokens.issue(TokenType::Access, v.id, v.organization_id, v.role, None)?;
-    let (refresh_token, rc) = state.tokens.issue(TokenType::Refresh, v.id, v.organization_id, v.role, Some(family.clone()))?;
+    let (access_token, _) =
+        state
+            .tokens
+            .issue(TokenType::Access, v.id, v.organization_id, v.role, None)?;
+    let (refresh_token, rc) = state.tokens.issue(
+        TokenType::Refresh,
+        v.id,
+        v.organization_id,
+        v.role,
+        Some(family.clone()),
+    )?;
     let issued_at = chrono::DateTime::from_timestamp(rc.iat, 0).unwrap_or_else(chrono::Utc::now);
     let expires_at = chrono::DateTime::from_timestamp(rc.exp, 0).unwrap_or_else(chrono::Utc::now);
     state
         .store
-        .insert_refresh_token(&NewRefreshToken { jti: rc.jti, family_id: family, user_id: v.id, issued_at, expires_at })
+        .insert_refresh_token(&NewRefreshToken {
+            jti: rc.jti,
+            family_id: family,
+            user_id: v.id,
+            issued_at,
+            expires_at,
+        })
         .await?;
     Ok(TokenResponse {
         access_token,
@@ -90,19 +130,51 @@ async fn issue_pair(state: &AppState, user: &UserRecord, family: String) -> ApiR
     })
 }
 
+fn account_disabled() -> ApiError {
+    ApiError::unauthorized(ErrorCode::AccountDisabled, "this account is disabled")
+}
+
+/// Records the refused attempt of a disabled account and returns the error to answer with.
+async fn refuse_disabled(state: &AppState, ctx: &Ctx, p: &Principal, action: &str) -> ApiError {
+    let event = Event::new(ctx, Some(p), action, "user")
+        .resource(p.user_id)
+        .failed();
+    state
+        .audit(event.details(serde_json::json!({"reason": "disabled"})))
+        .await;
+    account_disabled()
+}
+
 fn bad_credentials() -> ApiError {
-    ApiError::unauthorized(ErrorCode::InvalidCredentials, "email or password is incorrect")
+    ApiError::unauthorized(
+        ErrorCode::InvalidCredentials,
+        "email or password is incorrect",
+    )
 }
 
 /// Log in with email and password.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn login(State(state): State<AppState>, ctx: Ctx, ApiJson(req): ApiJson<LoginRequest>) -> ApiResult<ApiJson<TokenResponse>> {
+pub async fn login(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> ApiResult<ApiJson<TokenResponse>> {
     let email = req.email.trim().to_ascii_lowercase();
     let ip = ctx.ip.clone().unwrap_or_default();
     if let Err(wait) = state.throttle.check(&email, &ip, Instant::now()) {
-        state.audit(Event::new(&ctx, None, "auth.login", "user").failed().details(serde_json::json!({"email": email, "reason": "throttled"}))).await;
-        return Err(ApiError::new(ErrorCode::TooManyLoginAttempts, "too many failed logins; try again later").with_retry_after(wait));
+        state
+            .audit(
+                Event::new(&ctx, None, "auth.login", "user")
+                    .failed()
+                    .details(serde_json::json!({"email": email, "reason": "throttled"})),
+            )
+            .await;
+        return Err(ApiError::new(
+            ErrorCode::TooManyLoginAttempts,
+            "too many failed logins; try again later",
+        )
+        .with_retry_after(wait));
     }
     if req.password.len() > validate::MAX_PASSWORD_BYTES {
         return Err(bad_credentials());
@@ -113,9 +185,17 @@ pub async fn login(State(state): State<AppState>, ctx: Ctx, ApiJson(req): ApiJso
         Err(e) => return Err(e.into()),
     };
     let ok = match &user {
-        Some(u) => state.hasher.verify(req.password, u.password_hash.clone()).await.map_err(|_| ApiError::internal())?,
+        Some(u) => state
+            .hasher
+            .verify(req.password, u.password_hash.clone())
+            .await
+            .map_err(|_| ApiError::internal())?,
         None => {
-            state.hasher.verify_dummy(req.password).await.map_err(|_| ApiError::internal())?;
+            state
+                .hasher
+                .verify_dummy(req.password)
+                .await
+                .map_err(|_| ApiError::internal())?;
             false
         }
     };
@@ -123,19 +203,25 @@ pub async fn login(State(state): State<AppState>, ctx: Ctx, ApiJson(req): ApiJso
         state.throttle.record_failure(&email, &ip, Instant::now());
         let org = None;
         state
-            .audit(Event::new(&ctx, None, "auth.login", "user").org(org).failed().details(serde_json::json!({"email": email, "reason": "bad_credentials"})))
+            .audit(
+                Event::new(&ctx, None, "auth.login", "user")
+                    .org(org)
+                    .failed()
+                    .details(serde_json::json!({"email": email, "reason": "bad_credentials"})),
+            )
             .await;
         return Err(bad_credentials());
     };
     let p = principal_of(&user);
     if !user.view.is_active {
-        state.audit(Event::new(&ctx, Some(&p), "auth.login", "user").resource(p.user_id).failed().details(serde_json::json!({"reason": "disabled"}))).await;
-        return Err(ApiError::unauthorized(ErrorCode::AccountDisabled, "this account is disabled"));
+        return Err(refuse_disabled(&state, &ctx, &p, "auth.login").await);
     }
     state.throttle.record_success(&email);
     state.store.touch_last_login(user.view.id).await?;
     let resp = issue_pair(&state, &user, uuid::Uuid::new_v4().to_string()).await?;
-    state.audit(Event::new(&ctx, Some(&p), "auth.login", "user").resource(p.user_id)).await;
+    state
+        .audit(Event::new(&ctx, Some(&p), "auth.login", "user").resource(p.user_id))
+        .await;
     Ok(ApiJson(resp))
 }
 
@@ -143,53 +229,101 @@ pub async fn login(State(state): State<AppState>, ctx: Ctx, ApiJson(req): ApiJso
 /// its whole family (every token descended from the same login).
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody)))]
-pub async fn refresh(State(state): State<AppState>, ctx: Ctx, ApiJson(req): ApiJson<RefreshRequest>) -> ApiResult<ApiJson<TokenResponse>> {
-    let claims = state.tokens.verify(req.refresh_token.trim(), TokenType::Refresh)?;
+pub async fn refresh(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> ApiResult<ApiJson<TokenResponse>> {
+    let claims = state
+        .tokens
+        .verify(req.refresh_token.trim(), TokenType::Refresh)?;
     match state.store.use_refresh_token(&claims.jti).await? {
         RefreshUse::Rotated { user_id, family_id } => {
-            let user = state.store.user_by_id(&Scope::platform(), user_id).await.map_err(|_| ApiError::unauthorized(ErrorCode::InvalidToken, "refresh token is invalid"))?;
+            let user = state
+                .store
+                .user_by_id(&Scope::platform(), user_id)
+                .await
+                .map_err(|_| {
+                    ApiError::unauthorized(ErrorCode::InvalidToken, "refresh token is invalid")
+                })?;
             let p = principal_of(&user);
             if !user.view.is_active {
                 state.store.revoke_user_refresh_tokens(user_id).await?;
-                state.audit(Event::new(&ctx, Some(&p), "auth.refresh", "user").resource(user_id).failed().details(serde_json::json!({"reason": "disabled"}))).await;
-                return Err(ApiError::unauthorized(ErrorCode::AccountDisabled, "this account is disabled"));
+                return Err(refuse_disabled(&state, &ctx, &p, "auth.refresh").await);
             }
             let resp = issue_pair(&state, &user, family_id).await?;
-            state.audit(Event::new(&ctx, Some(&p), "auth.refresh", "user").resource(user_id)).await;
+            state
+                .audit(Event::new(&ctx, Some(&p), "auth.refresh", "user").resource(user_id))
+                .await;
             Ok(ApiJson(resp))
         }
         RefreshUse::Reused { user_id } => {
-            let p = state.store.user_by_id(&Scope::platform(), user_id).await.ok().map(|u| principal_of(&u));
+            let p = state
+                .store
+                .user_by_id(&Scope::platform(), user_id)
+                .await
+                .ok()
+                .map(|u| principal_of(&u));
             state
-                .audit(Event::new(&ctx, p.as_ref(), "auth.refresh_reuse", "user").resource(user_id).failed().details(serde_json::json!({"family_revoked": true})))
+                .audit(
+                    Event::new(&ctx, p.as_ref(), "auth.refresh_reuse", "user")
+                        .resource(user_id)
+                        .failed()
+                        .details(serde_json::json!({"family_revoked": true})),
+                )
                 .await;
-            Err(ApiError::unauthorized(ErrorCode::TokenReused, "refresh token was already used; every session of this login has been revoked"))
+            Err(ApiError::unauthorized(
+                ErrorCode::TokenReused,
+                "refresh token was already used; every session of this login has been revoked",
+            ))
         }
-        RefreshUse::Invalid => Err(ApiError::unauthorized(ErrorCode::InvalidToken, "refresh token is revoked, expired or unknown")),
+        RefreshUse::Invalid => Err(ApiError::unauthorized(
+            ErrorCode::InvalidToken,
+            "refresh token is revoked, expired or unknown",
+        )),
     }
 }
 
 /// Log out: revoke the given refresh token's family, or every refresh token of the caller.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = LogoutRequest,
     responses((status = 204), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn logout(State(state): State<AppState>, Auth(p): Auth, ctx: Ctx, body: axum::body::Bytes) -> ApiResult<StatusCode> {
+pub async fn logout(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    ctx: Ctx,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
     // The body is optional: an empty one logs out every session of the caller.
     let req: LogoutRequest = if body.iter().all(u8::is_ascii_whitespace) {
         LogoutRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("invalid logout body: {e}")))?
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(ErrorCode::InvalidJson, format!("invalid logout body: {e}"))
+        })?
     };
     let revoked = match req.refresh_token {
         Some(t) => {
             let claims = state.tokens.verify(t.trim(), TokenType::Refresh)?;
             if claims.uid != p.user_id {
-                return Err(ApiError::unauthorized(ErrorCode::InvalidToken, "refresh token belongs to another user"));
+                return Err(ApiError::unauthorized(
+                    ErrorCode::InvalidToken,
+                    "refresh token belongs to another user",
+                ));
             }
-            state.store.revoke_refresh_family_of(p.user_id, &claims.jti).await?
+            state
+                .store
+                .revoke_refresh_family_of(p.user_id, &claims.jti)
+                .await?
         }
         None => state.store.revoke_user_refresh_tokens(p.user_id).await?,
     };
-    state.audit(Event::new(&ctx, Some(&p), "auth.logout", "user").resource(p.user_id).details(serde_json::json!({"revoked": revoked}))).await;
+    state
+        .audit(
+            Event::new(&ctx, Some(&p), "auth.logout", "user")
+                .resource(p.user_id)
+                .details(serde_json::json!({"revoked": revoked})),
+        )
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -21,24 +21,41 @@ pub const DEMO_ORG_NAME: &str = "Demo Organization";
 #[derive(Debug, Clone)]
 pub enum LoginHint {
     /// A super admin was created now with a generated password (print it once).
-    Generated { email: String, password: String, file: String },
+    Generated {
+        email: String,
+        password: String,
+        file: String,
+    },
     /// A super admin was created from DBPOWER_BOOTSTRAP_EMAIL/PASSWORD.
     Configured { email: String },
     /// Users existed already.
     Existing { credentials_file: Option<String> },
 }
 
-pub async fn ensure_super_admin(store: &dyn Store, settings: &Settings, hasher: &PasswordHasher) -> anyhow::Result<LoginHint> {
+pub async fn ensure_super_admin(
+    store: &dyn Store,
+    settings: &Settings,
+    hasher: &PasswordHasher,
+) -> anyhow::Result<LoginHint> {
     let credentials = settings.data_dir.join(CREDENTIALS_FILE);
     if store.count_users().await? > 0 {
-        let file = credentials.exists().then(|| credentials.display().to_string());
-        return Ok(LoginHint::Existing { credentials_file: file });
+        let file = credentials
+            .exists()
+            .then(|| credentials.display().to_string());
+        return Ok(LoginHint::Existing {
+            credentials_file: file,
+        });
     }
-    let (email, password, generated) = match (&settings.bootstrap_email, &settings.bootstrap_password) {
+    let (email, password, generated) = match (
+        &settings.bootstrap_email,
+        &settings.bootstrap_password,
+    ) {
         (Some(e), Some(p)) => (e.clone(), p.expose_secret().to_string(), false),
-        (None, None) if settings.env == Environment::Development => {
-            (DEV_ADMIN_EMAIL.to_string(), crate::secrets::random_hex(12), true)
-        }
+        (None, None) if settings.env == Environment::Development => (
+            DEV_ADMIN_EMAIL.to_string(),
+            crate::secrets::random_hex(12),
+            true,
+        ),
         (Some(_), None) | (None, Some(_)) => {
             bail!("set both DBPOWER_BOOTSTRAP_EMAIL and DBPOWER_BOOTSTRAP_PASSWORD, or neither")
         }
@@ -46,8 +63,10 @@ pub async fn ensure_super_admin(store: &dyn Store, settings: &Settings, hasher: 
             "the database has no users: set DBPOWER_BOOTSTRAP_EMAIL and DBPOWER_BOOTSTRAP_PASSWORD to create the first super admin"
         ),
     };
-    let email = validate::email(&email).map_err(|e| anyhow::anyhow!("DBPOWER_BOOTSTRAP_EMAIL {}", e.message))?;
-    validate::password(&password).map_err(|e| anyhow::anyhow!("DBPOWER_BOOTSTRAP_PASSWORD {}", e.message))?;
+    let email = validate::email(&email)
+        .map_err(|e| anyhow::anyhow!("DBPOWER_BOOTSTRAP_EMAIL {}", e.message))?;
+    validate::password(&password)
+        .map_err(|e| anyhow::anyhow!("DBPOWER_BOOTSTRAP_PASSWORD {}", e.message))?;
     let password_hash = hasher.hash(password.clone()).await?;
     let user = store
         .insert_user(&NewUser {
@@ -60,11 +79,22 @@ pub async fn ensure_super_admin(store: &dyn Store, settings: &Settings, hasher: 
             identity_id: None,
         })
         .await?;
-    store.append_audit(&system_event("user.bootstrap", "user", Some(user.view.id.to_string()), None)).await?;
+    store
+        .append_audit(&system_event(
+            "user.bootstrap",
+            "user",
+            Some(user.view.id.to_string()),
+            None,
+        ))
+        .await?;
     if generated {
         std::fs::create_dir_all(&settings.data_dir)?;
         write_credentials(&credentials, &email, &password)?;
-        return Ok(LoginHint::Generated { email, password, file: credentials.display().to_string() });
+        return Ok(LoginHint::Generated {
+            email,
+            password,
+            file: credentials.display().to_string(),
+        });
     }
     Ok(LoginHint::Configured { email })
 }
@@ -83,16 +113,38 @@ pub async fn ensure_demo(store: &dyn Store, settings: &Settings) -> anyhow::Resu
         return Ok(None);
     }
     let org = store
-        .insert_organization(&NewOrganization { name: DEMO_ORG_NAME.into(), settings: OrgSettings::default(), retention_days: 90 })
+        .insert_organization(&NewOrganization {
+            name: DEMO_ORG_NAME.into(),
+            settings: OrgSettings::default(),
+            retention_days: 90,
+        })
         .await?;
     let oid = OrgId::from_credential(org.id);
-    let team = store.insert_team(oid, "Platform Team", Some("Owns the demo application's databases")).await?;
+    let team = store
+        .insert_team(
+            oid,
+            "Platform Team",
+            Some("Owns the demo application's databases"),
+        )
+        .await?;
     store.insert_identity(oid, team.id, "demo-app").await?;
-    store.append_audit(&system_event("organization.create", "organization", Some(org.id.to_string()), Some(org.id))).await?;
+    store
+        .append_audit(&system_event(
+            "organization.create",
+            "organization",
+            Some(org.id.to_string()),
+            Some(org.id),
+        ))
+        .await?;
     Ok(Some(org.id))
 }
 
-fn system_event(action: &str, resource_type: &str, resource_id: Option<String>, org: Option<i64>) -> NewAuditEntry {
+fn system_event(
+    action: &str,
+    resource_type: &str,
+    resource_id: Option<String>,
+    org: Option<i64>,
+) -> NewAuditEntry {
     NewAuditEntry {
         organization_id: org,
         actor_user_id: None,

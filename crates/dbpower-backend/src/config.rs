@@ -38,7 +38,11 @@ pub struct LoginSettings {
 
 impl Default for LoginSettings {
     fn default() -> Self {
-        LoginSettings { max_failures_per_account: 5, max_failures_per_ip: 30, window_secs: 900 }
+        LoginSettings {
+            max_failures_per_account: 5,
+            max_failures_per_ip: 30,
+            window_secs: 900,
+        }
     }
 }
 
@@ -119,7 +123,9 @@ const KEYS: &[(&str, Kind)] = &[
 
 /// The names of every setting as environment variables, for docs checks.
 pub fn env_names() -> Vec<String> {
-    KEYS.iter().map(|(k, _)| format!("DBPOWER_{}", k.replace('.', "__").to_uppercase())).collect()
+    KEYS.iter()
+        .map(|(k, _)| format!("DBPOWER_{}", k.replace('.', "__").to_uppercase()))
+        .collect()
 }
 
 /// Command-line overrides (the highest layer).
@@ -135,7 +141,10 @@ pub type Warnings = Vec<String>;
 
 impl Settings {
     /// Loads the layers from the real environment.
-    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<(Settings, Warnings)> {
+    pub fn load(
+        file: Option<&Path>,
+        overrides: &Overrides,
+    ) -> anyhow::Result<(Settings, Warnings)> {
         Settings::load_from(file, std::env::vars(), overrides)
     }
 
@@ -146,14 +155,18 @@ impl Settings {
     ) -> anyhow::Result<(Settings, Warnings)> {
         let mut table = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-                text.parse::<toml::Table>().with_context(|| format!("parsing {}", path.display()))?
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                text.parse::<toml::Table>()
+                    .with_context(|| format!("parsing {}", path.display()))?
             }
             None => toml::Table::new(),
         };
         let mut warnings = Vec::new();
         for (name, value) in env {
-            let Some(rest) = name.strip_prefix("DBPOWER_") else { continue };
+            let Some(rest) = name.strip_prefix("DBPOWER_") else {
+                continue;
+            };
             if rest.starts_with("TEST_") {
                 continue;
             }
@@ -164,8 +177,15 @@ impl Settings {
             };
             let v = match kind {
                 Kind::Str => toml::Value::String(value),
-                Kind::Int => toml::Value::Integer(value.trim().parse().with_context(|| format!("{name} must be a whole number"))?),
-                Kind::Bool => toml::Value::Boolean(parse_bool(&value).with_context(|| format!("{name} must be true or false"))?),
+                Kind::Int => toml::Value::Integer(
+                    value
+                        .trim()
+                        .parse()
+                        .with_context(|| format!("{name} must be a whole number"))?,
+                ),
+                Kind::Bool => toml::Value::Boolean(
+                    parse_bool(&value).with_context(|| format!("{name} must be true or false"))?,
+                ),
             };
             set_path(&mut table, &key, v);
         }
@@ -173,12 +193,18 @@ impl Settings {
             set_path(&mut table, "listen", toml::Value::String(v.clone()));
         }
         if let Some(v) = &overrides.data_dir {
-            set_path(&mut table, "data_dir", toml::Value::String(v.display().to_string()));
+            set_path(
+                &mut table,
+                "data_dir",
+                toml::Value::String(v.display().to_string()),
+            );
         }
         if let Some(v) = &overrides.database_url {
             set_path(&mut table, "database_url", toml::Value::String(v.clone()));
         }
-        let settings: Settings = toml::Value::Table(table).try_into().context("invalid configuration")?;
+        let settings: Settings = toml::Value::Table(table)
+            .try_into()
+            .context("invalid configuration")?;
         Ok((settings, warnings))
     }
 
@@ -224,7 +250,10 @@ impl Settings {
             problems.push("DBPOWER_PASSWORD_HASH_COST below 12 is refused in production");
         }
         if !problems.is_empty() {
-            bail!("refusing to start in production mode:\n  - {}", problems.join("\n  - "));
+            bail!(
+                "refusing to start in production mode:\n  - {}",
+                problems.join("\n  - ")
+            );
         }
         Ok(())
     }
@@ -232,7 +261,13 @@ impl Settings {
 
 /// Secrets that are short or that appear in examples and docs.
 pub fn weak_secret(s: &str) -> bool {
-    const KNOWN: &[&str] = &["changeme", "secret", "your-secret-key", "dev-secret", "change-me-in-production"];
+    const KNOWN: &[&str] = &[
+        "changeme",
+        "secret",
+        "your-secret-key",
+        "dev-secret",
+        "change-me-in-production",
+    ];
     s.len() < 32 || KNOWN.iter().any(|k| s.to_ascii_lowercase().contains(k))
 }
 
@@ -250,7 +285,9 @@ fn set_path(table: &mut toml::Table, dotted: &str, value: toml::Value) {
             table.insert(dotted.to_string(), value);
         }
         Some((head, rest)) => {
-            let entry = table.entry(head.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let entry = table
+                .entry(head.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
             if !entry.is_table() {
                 *entry = toml::Value::Table(toml::Table::new());
             }
@@ -266,17 +303,29 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn layers_apply_in_order() {
         let dir = tempfile::tempdir().expect("tmp");
         let file = dir.path().join("c.toml");
-        std::fs::write(&file, "listen = \"0.0.0.0:1\"\ndemo = false\n[login]\nwindow_secs = 60\n").expect("write");
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:1\"\ndemo = false\n[login]\nwindow_secs = 60\n",
+        )
+        .expect("write");
         let (s, w) = Settings::load_from(
             Some(&file),
-            env(&[("DBPOWER_LISTEN", "0.0.0.0:2"), ("DBPOWER_LOGIN__MAX_FAILURES_PER_IP", "9"), ("DBPOWER_TEST_X", "y"), ("DBPOWER_NOPE", "1")]),
+            env(&[
+                ("DBPOWER_LISTEN", "0.0.0.0:2"),
+                ("DBPOWER_LOGIN__MAX_FAILURES_PER_IP", "9"),
+                ("DBPOWER_TEST_X", "y"),
+                ("DBPOWER_NOPE", "1"),
+            ]),
             &Overrides::default(),
         )
         .expect("load");
@@ -288,7 +337,10 @@ mod tests {
         let (s, _) = Settings::load_from(
             Some(&file),
             env(&[("DBPOWER_LISTEN", "0.0.0.0:2")]),
-            &Overrides { listen: Some("0.0.0.0:3".into()), ..Default::default() },
+            &Overrides {
+                listen: Some("0.0.0.0:3".into()),
+                ..Default::default()
+            },
         )
         .expect("load");
         assert_eq!(s.listen, "0.0.0.0:3", "flags beat env");
@@ -300,15 +352,39 @@ mod tests {
         let file = dir.path().join("c.toml");
         std::fs::write(&file, "lisen = \"x\"\n").expect("write");
         assert!(Settings::load_from(Some(&file), env(&[]), &Overrides::default()).is_err());
-        assert!(Settings::load_from(None, env(&[("DBPOWER_DEMO", "maybe")]), &Overrides::default()).is_err());
-        assert!(Settings::load_from(None, env(&[("DBPOWER_ENV", "staging")]), &Overrides::default()).is_err());
+        assert!(
+            Settings::load_from(
+                None,
+                env(&[("DBPOWER_DEMO", "maybe")]),
+                &Overrides::default()
+            )
+            .is_err()
+        );
+        assert!(
+            Settings::load_from(
+                None,
+                env(&[("DBPOWER_ENV", "staging")]),
+                &Overrides::default()
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn production_refuses_defaults() {
-        let (s, _) = Settings::load_from(None, env(&[("DBPOWER_ENV", "production")]), &Overrides::default()).expect("load");
+        let (s, _) = Settings::load_from(
+            None,
+            env(&[("DBPOWER_ENV", "production")]),
+            &Overrides::default(),
+        )
+        .expect("load");
         let err = s.check().expect_err("must refuse").to_string();
-        assert!(err.contains("DBPOWER_JWT_SECRET") && err.contains("PostgreSQL") && err.contains("DBPOWER_MASTER_KEY"), "{err}");
+        assert!(
+            err.contains("DBPOWER_JWT_SECRET")
+                && err.contains("PostgreSQL")
+                && err.contains("DBPOWER_MASTER_KEY"),
+            "{err}"
+        );
         let (s, _) = Settings::load_from(
             None,
             env(&[
@@ -320,7 +396,12 @@ mod tests {
             &Overrides::default(),
         )
         .expect("load");
-        assert!(s.check().expect_err("default secret").to_string().contains("known default"));
+        assert!(
+            s.check()
+                .expect_err("default secret")
+                .to_string()
+                .contains("known default")
+        );
         let (s, _) = Settings::load_from(
             None,
             env(&[
@@ -332,7 +413,8 @@ mod tests {
             &Overrides::default(),
         )
         .expect("load");
-        s.check().expect("a complete production configuration starts");
+        s.check()
+            .expect("a complete production configuration starts");
         assert!(!s.demo_enabled());
     }
 }

@@ -16,7 +16,11 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(cost: u32, concurrency: usize) -> PasswordHasher {
-        PasswordHasher { permits: Arc::new(Semaphore::new(concurrency.max(1))), cost, dummy: Arc::new(OnceCell::new()) }
+        PasswordHasher {
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            cost,
+            dummy: Arc::new(OnceCell::new()),
+        }
     }
 
     pub async fn hash(&self, password: String) -> anyhow::Result<String> {
@@ -28,7 +32,10 @@ impl PasswordHasher {
     /// `false` for a wrong password or an unreadable hash.
     pub async fn verify(&self, password: String, hash: String) -> anyhow::Result<bool> {
         let _permit = self.permits.acquire().await?;
-        Ok(tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false)).await?)
+        Ok(
+            tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
+                .await?,
+        )
     }
 
     /// Spends the same time as [`Self::verify`] for an account that does not exist.
@@ -52,9 +59,17 @@ mod tests {
         let h = PasswordHasher::new(4, 1);
         let hash = h.hash("correct horse".into()).await.expect("hash");
         assert!(hash.starts_with("$2b$04$"));
-        assert!(h.verify("correct horse".into(), hash.clone()).await.expect("verify"));
+        assert!(
+            h.verify("correct horse".into(), hash.clone())
+                .await
+                .expect("verify")
+        );
         assert!(!h.verify("wrong horse".into(), hash).await.expect("verify"));
-        assert!(!h.verify("x".into(), "not a hash".into()).await.expect("garbage hash is just false"));
+        assert!(
+            !h.verify("x".into(), "not a hash".into())
+                .await
+                .expect("garbage hash is just false")
+        );
         h.verify_dummy("whatever".into()).await.expect("dummy");
     }
 }

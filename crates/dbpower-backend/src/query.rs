@@ -13,7 +13,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match Query::<T>::from_request_parts(parts, state).await {
             Ok(Query(v)) => Ok(ApiQuery(v)),
-            Err(e) => Err(ApiError::new(ErrorCode::ValidationFailed, format!("invalid query string: {}", e.body_text()))),
+            Err(e) => Err(ApiError::new(
+                ErrorCode::ValidationFailed,
+                format!("invalid query string: {}", e.body_text()),
+            )),
         }
     }
 }

@@ -15,7 +15,10 @@ use rand::RngCore;
 /// Reads `path`, or creates it with `make()` and mode 0600.
 pub fn load_or_create(path: &Path, make: impl FnOnce() -> String) -> anyhow::Result<String> {
     if path.exists() {
-        return Ok(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?.trim().to_string());
+        return Ok(std::fs::read_to_string(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .trim()
+            .to_string());
     }
     let value = make();
     write_private(path, &value)?;
@@ -31,7 +34,9 @@ pub fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
     f.write_all(contents.as_bytes())?;
     f.write_all(b"\n")?;
     Ok(())
@@ -55,7 +60,10 @@ impl SecretCipher {
     pub fn from_hex(key_hex: &str) -> anyhow::Result<SecretCipher> {
         let key = hex::decode(key_hex.trim()).context("the master key must be hex")?;
         if key.len() != 32 {
-            bail!("the master key must be 32 bytes (64 hex characters), got {} bytes", key.len());
+            bail!(
+                "the master key must be 32 bytes (64 hex characters), got {} bytes",
+                key.len()
+            );
         }
         let cipher = Aes256Gcm::new_from_slice(&key).context("master key")?;
         Ok(SecretCipher { cipher })
@@ -75,7 +83,9 @@ impl SecretCipher {
     }
 
     pub fn decrypt(&self, stored: &str) -> anyhow::Result<String> {
-        let raw = stored.strip_prefix("v1:").context("unknown secret format")?;
+        let raw = stored
+            .strip_prefix("v1:")
+            .context("unknown secret format")?;
         let bytes = STANDARD.decode(raw).context("secret is not base64")?;
         if bytes.len() < 12 + 16 {
             bail!("secret ciphertext is truncated");
@@ -115,7 +125,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777,
+                0o600
+            );
         }
     }
 }

@@ -40,10 +40,16 @@ pub struct Ctx {
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Ctx {
     type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, s: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        s: &S,
+    ) -> Result<Self, Self::Rejection> {
         let RequestId(request_id) = RequestId::from_request_parts(parts, s).await?;
         let ClientIp(ip) = ClientIp::from_request_parts(parts, s).await?;
-        Ok(Ctx { request_id, ip: ip.map(|i| i.to_string()) })
+        Ok(Ctx {
+            request_id,
+            ip: ip.map(|i| i.to_string()),
+        })
     }
 }
 
@@ -106,12 +112,25 @@ pub fn page_request(q: &PageQuery) -> ApiResult<PageRequest> {
         return Err(ApiError::validation("page", "must be 1 or more"));
     }
     if per_page == 0 || per_page > MAX_PER_PAGE {
-        return Err(ApiError::validation("per_page", format!("must be between 1 and {MAX_PER_PAGE}")));
+        return Err(ApiError::validation(
+            "per_page",
+            format!("must be between 1 and {MAX_PER_PAGE}"),
+        ));
     }
     Ok(PageRequest { page, per_page })
 }
 
 /// Builds the response page.
-pub fn page_of<T, U>(items: Vec<T>, total: i64, req: PageRequest, f: impl FnMut(T) -> U) -> Page<U> {
-    Page { items: items.into_iter().map(f).collect(), total, page: req.page, per_page: req.per_page }
+pub fn page_of<T, U>(
+    items: Vec<T>,
+    total: i64,
+    req: PageRequest,
+    f: impl FnMut(T) -> U,
+) -> Page<U> {
+    Page {
+        items: items.into_iter().map(f).collect(),
+        total,
+        page: req.page,
+        per_page: req.per_page,
+    }
 }

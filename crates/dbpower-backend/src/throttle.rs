@@ -18,7 +18,10 @@ const SWEEP_AT: usize = 10_000;
 
 impl LoginThrottle {
     pub fn new(limits: LoginSettings) -> LoginThrottle {
-        LoginThrottle { limits, failures: Mutex::new(HashMap::new()) }
+        LoginThrottle {
+            limits,
+            failures: Mutex::new(HashMap::new()),
+        }
     }
 
     fn window(&self) -> Duration {
@@ -29,7 +32,10 @@ impl LoginThrottle {
     pub fn check(&self, account: &str, ip: &str, now: Instant) -> Result<(), u64> {
         let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let mut wait = 0u64;
-        for (key, max) in [(format!("a:{account}"), self.limits.max_failures_per_account), (format!("i:{ip}"), self.limits.max_failures_per_ip)] {
+        for (key, max) in [
+            (format!("a:{account}"), self.limits.max_failures_per_account),
+            (format!("i:{ip}"), self.limits.max_failures_per_ip),
+        ] {
             if let Some((count, since)) = map.get(&key) {
                 let age = now.saturating_duration_since(*since);
                 if *count >= max && age < self.window() {
@@ -57,7 +63,10 @@ impl LoginThrottle {
 
     /// A successful login clears the account's failures (not the IP's).
     pub fn record_success(&self, account: &str) {
-        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(&format!("a:{account}"));
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&format!("a:{account}"));
     }
 }
 
@@ -67,7 +76,11 @@ mod tests {
 
     #[test]
     fn locks_after_the_limit_and_unlocks_after_the_window() {
-        let t = LoginThrottle::new(LoginSettings { max_failures_per_account: 3, max_failures_per_ip: 5, window_secs: 60 });
+        let t = LoginThrottle::new(LoginSettings {
+            max_failures_per_account: 3,
+            max_failures_per_ip: 5,
+            window_secs: 60,
+        });
         let t0 = Instant::now();
         for _ in 0..3 {
             assert!(t.check("a@x", "1.1.1.1", t0).is_ok());
@@ -75,8 +88,15 @@ mod tests {
         }
         let wait = t.check("a@x", "1.1.1.1", t0).expect_err("locked");
         assert!((59..=60).contains(&wait), "{wait}");
-        assert!(t.check("b@x", "2.2.2.2", t0).is_ok(), "other accounts unaffected");
-        assert!(t.check("a@x", "1.1.1.1", t0 + Duration::from_secs(61)).is_ok(), "window passed");
+        assert!(
+            t.check("b@x", "2.2.2.2", t0).is_ok(),
+            "other accounts unaffected"
+        );
+        assert!(
+            t.check("a@x", "1.1.1.1", t0 + Duration::from_secs(61))
+                .is_ok(),
+            "window passed"
+        );
         // The IP limit spans accounts.
         t.record_failure("c@x", "1.1.1.1", t0);
         t.record_failure("d@x", "1.1.1.1", t0);

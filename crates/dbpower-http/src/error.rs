@@ -22,7 +22,12 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
-        ApiError { code, message: message.into(), field: None, retry_after: None }
+        ApiError {
+            code,
+            message: message.into(),
+            field: None,
+            retry_after: None,
+        }
     }
     pub fn not_found(what: &str) -> ApiError {
         ApiError::new(ErrorCode::NotFound, format!("{what} not found"))
@@ -43,7 +48,10 @@ impl ApiError {
         }
     }
     pub fn internal() -> ApiError {
-        ApiError::new(ErrorCode::Internal, "internal error; the request id identifies it in the server log")
+        ApiError::new(
+            ErrorCode::Internal,
+            "internal error; the request id identifies it in the server log",
+        )
     }
     pub fn with_retry_after(mut self, seconds: u64) -> ApiError {
         self.retry_after = Some(seconds.max(1));
@@ -57,11 +65,19 @@ impl ApiError {
             StoreError::Conflict(m) => ApiError::new(ErrorCode::Conflict, m),
             StoreError::InvalidReference(m) => {
                 let field = m.split(':').next().unwrap_or("").trim().to_string();
-                ApiError { code: ErrorCode::ValidationFailed, message: m, field: Some(field), retry_after: None }
+                ApiError {
+                    code: ErrorCode::ValidationFailed,
+                    message: m,
+                    field: Some(field),
+                    retry_after: None,
+                }
             }
             StoreError::Unavailable(m) => {
                 tracing::error!(error = %m, "database unavailable");
-                ApiError::new(ErrorCode::ServiceUnavailable, "the database is unavailable; try again shortly")
+                ApiError::new(
+                    ErrorCode::ServiceUnavailable,
+                    "the database is unavailable; try again shortly",
+                )
             }
             other => {
                 tracing::error!(error = %other, "store error");
@@ -91,7 +107,8 @@ impl std::fmt::Display for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code,
@@ -102,7 +119,8 @@ impl IntoResponse for ApiError {
         };
         let mut resp = (status, axum::Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         if let Some(s) = self.retry_after
             && let Ok(v) = HeaderValue::from_str(&s.to_string())

@@ -37,18 +37,27 @@ fn rejection_to_error(r: JsonRejection) -> ApiError {
     match r {
         JsonRejection::JsonDataError(e) => {
             // serde's message names the field and what was wrong ("missing field `email`", "unknown field").
-            let detail = std::error::Error::source(&e).map_or_else(|| e.body_text(), ToString::to_string);
-            ApiError::new(ErrorCode::ValidationFailed, format!("invalid request body: {detail}"))
+            let detail =
+                std::error::Error::source(&e).map_or_else(|| e.body_text(), ToString::to_string);
+            ApiError::new(
+                ErrorCode::ValidationFailed,
+                format!("invalid request body: {detail}"),
+            )
         }
         JsonRejection::JsonSyntaxError(e) => {
-            let detail = std::error::Error::source(&e).map_or_else(|| e.body_text(), ToString::to_string);
+            let detail =
+                std::error::Error::source(&e).map_or_else(|| e.body_text(), ToString::to_string);
             ApiError::new(ErrorCode::InvalidJson, format!("malformed JSON: {detail}"))
         }
-        JsonRejection::MissingJsonContentType(_) => {
-            ApiError::new(ErrorCode::UnsupportedMediaType, "send the body as Content-Type: application/json")
-        }
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send the body as Content-Type: application/json",
+        ),
         JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::new(ErrorCode::PayloadTooLarge, "request body is larger than the limit")
+            ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                "request body is larger than the limit",
+            )
         }
         other => ApiError::new(ErrorCode::BadRequest, other.body_text()),
     }
@@ -85,7 +94,9 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
     let message = match code {
         ErrorCode::NotFound => "no such route".to_string(),
         ErrorCode::MethodNotAllowed => "method not allowed on this route".to_string(),
-        ErrorCode::Internal => "internal error; the request id identifies it in the server log".to_string(),
+        ErrorCode::Internal => {
+            "internal error; the request id identifies it in the server log".to_string()
+        }
         _ => status.canonical_reason().unwrap_or("error").to_lowercase(),
     };
     let mut out = ApiError::new(code, message).into_response();

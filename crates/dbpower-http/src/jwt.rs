@@ -51,7 +51,11 @@ impl TokenKeys {
         validation.leeway = 5;
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "sub", "iss"]);
-        TokenKeys { enc: EncodingKey::from_secret(secret), dec: DecodingKey::from_secret(secret), validation }
+        TokenKeys {
+            enc: EncodingKey::from_secret(secret),
+            dec: DecodingKey::from_secret(secret),
+            validation,
+        }
     }
 
     /// Issues a token; returns it with its claims.
@@ -80,19 +84,24 @@ impl TokenKeys {
             jti: uuid::Uuid::new_v4().to_string(),
             fam: family,
         };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.enc).map_err(|e| {
-            tracing::error!(error = %e, "token signing failed");
-            ApiError::internal()
-        })?;
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.enc)
+            .map_err(|e| {
+                tracing::error!(error = %e, "token signing failed");
+                ApiError::internal()
+            })?;
         Ok((token, claims))
     }
 
     /// Verifies signature, expiry, issuer and token type.
     pub fn verify(&self, token: &str, expected: TokenType) -> Result<Claims, ApiError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.dec, &self.validation).map_err(|e| match e.kind() {
-            ErrorKind::ExpiredSignature => ApiError::unauthorized(ErrorCode::TokenExpired, "token has expired"),
-            _ => ApiError::unauthorized(ErrorCode::InvalidToken, "token is invalid"),
-        })?;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.dec, &self.validation).map_err(
+            |e| match e.kind() {
+                ErrorKind::ExpiredSignature => {
+                    ApiError::unauthorized(ErrorCode::TokenExpired, "token has expired")
+                }
+                _ => ApiError::unauthorized(ErrorCode::InvalidToken, "token is invalid"),
+            },
+        )?;
         if data.claims.typ != expected {
             return Err(ApiError::unauthorized(
                 ErrorCode::InvalidToken,
@@ -110,13 +119,33 @@ mod tests {
     #[test]
     fn types_are_not_interchangeable_and_tampering_fails() {
         let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef");
-        let (access, _) = keys.issue(TokenType::Access, 1, Some(2), Role::User, None).expect("issue");
-        let (refresh, c) = keys.issue(TokenType::Refresh, 1, Some(2), Role::User, Some("f".into())).expect("issue");
-        assert_eq!(keys.verify(&access, TokenType::Access).expect("access ok").uid, 1);
+        let (access, _) = keys
+            .issue(TokenType::Access, 1, Some(2), Role::User, None)
+            .expect("issue");
+        let (refresh, c) = keys
+            .issue(TokenType::Refresh, 1, Some(2), Role::User, Some("f".into()))
+            .expect("issue");
+        assert_eq!(
+            keys.verify(&access, TokenType::Access)
+                .expect("access ok")
+                .uid,
+            1
+        );
         assert_eq!(c.fam.as_deref(), Some("f"));
-        assert_eq!(keys.verify(&refresh, TokenType::Access).expect_err("refresh as access").code, ErrorCode::InvalidToken);
+        assert_eq!(
+            keys.verify(&refresh, TokenType::Access)
+                .expect_err("refresh as access")
+                .code,
+            ErrorCode::InvalidToken
+        );
         let other = TokenKeys::new(b"another secret another secret 12");
-        assert_eq!(other.verify(&access, TokenType::Access).expect_err("wrong key").code, ErrorCode::InvalidToken);
+        assert_eq!(
+            other
+                .verify(&access, TokenType::Access)
+                .expect_err("wrong key")
+                .code,
+            ErrorCode::InvalidToken
+        );
         assert!(keys.verify("not.a.jwt", TokenType::Access).is_err());
     }
 }

@@ -32,12 +32,17 @@ pub struct ClientIp(pub Option<IpAddr>);
 /// A client-sent id is kept if it is 1..=128 visible ASCII characters; otherwise a UUID is generated.
 fn accept(v: &HeaderValue) -> Option<String> {
     let s = v.to_str().ok()?;
-    (!s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic())).then(|| s.to_string())
+    (!s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic()))
+        .then(|| s.to_string())
 }
 
 /// Middleware: assigns the id, runs the request with it in scope, and echoes it on the response.
 pub async fn layer(mut req: Request, next: Next) -> Response {
-    let id = req.headers().get(&X_REQUEST_ID).and_then(accept).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let id = req
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(accept)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
     let mut resp = CURRENT.scope(id.clone(), next.run(req)).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -49,14 +54,23 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
 impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts.extensions.get::<RequestId>().cloned().unwrap_or_else(|| RequestId(current())))
+        Ok(parts
+            .extensions
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_else(|| RequestId(current())))
     }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
     }
 }
 
@@ -66,7 +80,10 @@ mod tests {
 
     #[test]
     fn client_ids_are_kept_only_when_sane() {
-        assert_eq!(accept(&HeaderValue::from_static("abc-123")).as_deref(), Some("abc-123"));
+        assert_eq!(
+            accept(&HeaderValue::from_static("abc-123")).as_deref(),
+            Some("abc-123")
+        );
         assert_eq!(accept(&HeaderValue::from_static("")), None);
         assert_eq!(accept(&HeaderValue::from_static("has space")), None);
         let long = "x".repeat(129);

@@ -1,1 +1,257 @@
-fn main() {}
+//! `dbpower-loadgen`: closed-loop HTTP load against a running DBPower server, printing throughput and
+//! latency percentiles. Used by docs/BENCHMARKS.md; bounded in requests and time, loopback only by default.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(about = "Load generator for DBPower benchmarks")]
+struct Cli {
+    /// Base URL of the server.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Allow a non-loopback target.
+    #[arg(long)]
+    allow_remote: bool,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// GET a path repeatedly with a bearer token from a login (or none with --anonymous).
+    Get {
+        #[arg(long, default_value = "/api/v1/auth/me")]
+        path: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        password: Option<String>,
+        /// Concurrent clients, each with its own keep-alive connection.
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// Seconds of measurement (after a 1 s warm-up).
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// POST /api/v1/auth/login repeatedly with the right password.
+    Login {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+        #[arg(long, default_value_t = 1)]
+        clients: usize,
+        #[arg(long, default_value_t = 40)]
+        requests: usize,
+    },
+}
+
+struct Report {
+    label: String,
+    latencies_us: Vec<u64>,
+    errors: usize,
+    elapsed: Duration,
+}
+
+impl Report {
+    fn print(mut self) {
+        self.latencies_us.sort_unstable();
+        let n = self.latencies_us.len();
+        let pct = |p: f64| -> f64 {
+            if n == 0 {
+                return 0.0;
+            }
+            let i = ((p / 100.0) * (n as f64 - 1.0)).round() as usize;
+            self.latencies_us[i.min(n - 1)] as f64 / 1000.0
+        };
+        let rps = n as f64 / self.elapsed.as_secs_f64();
+        println!(
+            "{}: {n} ok, {} errors in {:.1} s = {rps:.0} req/s; latency ms p50 {:.3} p95 {:.3} p99 {:.3} max {:.3}",
+            self.label,
+            self.errors,
+            self.elapsed.as_secs_f64(),
+            pct(50.0),
+            pct(95.0),
+            pct(99.0),
+            pct(100.0)
+        );
+        let out = json!({"label": self.label, "ok": n, "errors": self.errors, "seconds": self.elapsed.as_secs_f64(),
+            "rps": rps, "p50_ms": pct(50.0), "p95_ms": pct(95.0), "p99_ms": pct(99.0), "max_ms": pct(100.0)});
+        println!("{out}");
+    }
+}
+
+async fn login(
+    client: &reqwest::Client,
+    url: &str,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let resp = client
+        .post(format!("{url}/api/v1/auth/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await?;
+    if !status.is_success() {
+        bail!("login failed: {status} {body}");
+    }
+    Ok(body["access_token"]
+        .as_str()
+        .context("no access_token")?
+        .to_string())
+}
+
+async fn run_get(
+    url: &str,
+    path: &str,
+    token: Option<String>,
+    clients: usize,
+    seconds: u64,
+) -> anyhow::Result<Report> {
+    let token = Arc::new(token);
+    let warmup = Duration::from_secs(1);
+    let measure = Duration::from_secs(seconds.clamp(1, 600));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients.clamp(1, 1024) {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .build()?;
+        let target = format!("{url}{path}");
+        let token = token.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0usize;
+            loop {
+                let t0 = Instant::now();
+                if t0.duration_since(start) >= warmup + measure {
+                    break;
+                }
+                let mut req = client.get(&target);
+                if let Some(t) = token.as_ref() {
+                    req = req.bearer_auth(t);
+                }
+                let ok = match req.send().await {
+                    Ok(r) => {
+                        let s = r.status().is_success();
+                        let _ = r.bytes().await;
+                        s
+                    }
+                    Err(_) => false,
+                };
+                if t0.duration_since(start) >= warmup {
+                    if ok {
+                        lat.push(t0.elapsed().as_micros() as u64);
+                    } else {
+                        errors += 1;
+                    }
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut report = Report {
+        label: format!("GET {path} x{clients} clients"),
+        latencies_us: Vec::new(),
+        errors: 0,
+        elapsed: measure,
+    };
+    for t in tasks {
+        let (lat, errors) = t.await?;
+        report.latencies_us.extend(lat);
+        report.errors += errors;
+    }
+    Ok(report)
+}
+
+async fn run_login(
+    url: &str,
+    email: &str,
+    password: &str,
+    clients: usize,
+    requests: usize,
+) -> anyhow::Result<Report> {
+    let start = Instant::now();
+    let per = requests.clamp(1, 100_000).div_ceil(clients.max(1));
+    let mut tasks = Vec::new();
+    for _ in 0..clients.clamp(1, 64) {
+        let client = reqwest::Client::new();
+        let (url, email, password) = (url.to_string(), email.to_string(), password.to_string());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0;
+            for _ in 0..per {
+                let t0 = Instant::now();
+                match login(&client, &url, &email, &password).await {
+                    Ok(_) => lat.push(t0.elapsed().as_micros() as u64),
+                    Err(_) => errors += 1,
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut report = Report {
+        label: format!("POST /api/v1/auth/login x{clients} clients"),
+        latencies_us: Vec::new(),
+        errors: 0,
+        elapsed: Duration::ZERO,
+    };
+    for t in tasks {
+        let (lat, errors) = t.await?;
+        report.latencies_us.extend(lat);
+        report.errors += errors;
+    }
+    report.elapsed = start.elapsed();
+    Ok(report)
+}
+
+fn is_loopback(url: &str) -> bool {
+    let host = url
+        .split("://")
+        .nth(1)
+        .unwrap_or(url)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("");
+    host == "localhost" || host.starts_with("127.") || url.contains("://[::1]")
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    if !cli.allow_remote && !is_loopback(&cli.url) {
+        bail!("refusing a non-loopback target without --allow-remote");
+    }
+    let url = cli.url.trim_end_matches('/').to_string();
+    let report = match cli.command {
+        Cmd::Get {
+            path,
+            email,
+            password,
+            clients,
+            seconds,
+        } => {
+            let token = match (email, password) {
+                (Some(e), Some(p)) => Some(login(&reqwest::Client::new(), &url, &e, &p).await?),
+                _ => None,
+            };
+            run_get(&url, &path, token, clients, seconds).await?
+        }
+        Cmd::Login {
+            email,
+            password,
+            clients,
+            requests,
+        } => run_login(&url, &email, &password, clients, requests).await?,
+    };
+    report.print();
+    Ok(())
+}

@@ -9,7 +9,11 @@ use dbpower_backend::config::LogFormat;
 use dbpower_backend::{Application, Overrides, Settings};
 
 #[derive(Parser)]
-#[command(name = "dbpower", version, about = "Find and fix slow SQL: platform, analyzer and collector in one binary")]
+#[command(
+    name = "dbpower",
+    version,
+    about = "Find and fix slow SQL: platform, analyzer and collector in one binary"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -58,7 +62,11 @@ struct ConfigArgs {
 
 impl ConfigArgs {
     fn load(&self) -> anyhow::Result<Settings> {
-        let overrides = Overrides { listen: self.listen.clone(), data_dir: self.data_dir.clone(), database_url: self.database_url.clone() };
+        let overrides = Overrides {
+            listen: self.listen.clone(),
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+        };
         let (settings, warnings) = Settings::load(self.config.as_deref(), &overrides)?;
         init_logging(&settings);
         for w in warnings {
@@ -70,15 +78,22 @@ impl ConfigArgs {
 
 fn init_logging(settings: &Settings) {
     use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DBPOWER_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{},sqlx=warn", settings.log_level)));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DBPOWER_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{},sqlx=warn", settings.log_level))
+    });
     let json = match settings.log_format {
         LogFormat::Json => true,
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if json { builder.json().flatten_event(true).try_init() } else { builder.try_init() };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 async fn shutdown_signal() {
@@ -108,13 +123,23 @@ async fn serve(args: ConfigArgs) -> anyhow::Result<()> {
     println!("dbpower is listening on http://{addr}  (database: {database})");
     println!("  API docs:  http://{addr}/docs");
     match &app.login_hint {
-        LoginHint::Generated { email, password, file } => {
+        LoginHint::Generated {
+            email,
+            password,
+            file,
+        } => {
             println!("  Log in as {email} with password {password}");
             println!("  (shown once; also saved to {file}, readable only by you)");
         }
-        LoginHint::Configured { email } => println!("  Log in as {email} (the DBPOWER_BOOTSTRAP_PASSWORD you set)"),
-        LoginHint::Existing { credentials_file: Some(f) } => println!("  Log in with the credentials in {f}"),
-        LoginHint::Existing { credentials_file: None } => println!("  Log in with an existing account"),
+        LoginHint::Configured { email } => {
+            println!("  Log in as {email} (the DBPOWER_BOOTSTRAP_PASSWORD you set)")
+        }
+        LoginHint::Existing {
+            credentials_file: Some(f),
+        } => println!("  Log in with the credentials in {f}"),
+        LoginHint::Existing {
+            credentials_file: None,
+        } => println!("  Log in with an existing account"),
     }
     if let Some(org) = app.demo_org {
         println!("  Demo organization created (id {org})");
@@ -125,7 +150,10 @@ async fn serve(args: ConfigArgs) -> anyhow::Result<()> {
 async fn migrate(args: ConfigArgs) -> anyhow::Result<()> {
     let settings = args.load()?;
     dbpower_backend::app::open_store(&settings).await?;
-    println!("migrations applied to {}", dbpower_store::redact_url(&settings.database_url()));
+    println!(
+        "migrations applied to {}",
+        dbpower_store::redact_url(&settings.database_url())
+    );
     Ok(())
 }
 
@@ -134,7 +162,9 @@ async fn audit_verify(args: ConfigArgs, organization_id: Option<i64>) -> anyhow:
     let store = dbpower_backend::app::open_store(&settings).await?;
     let chains: Vec<Option<i64>> = match organization_id {
         Some(id) => vec![Some(id)],
-        None => std::iter::once(None).chain(store.organization_ids().await?.into_iter().map(Some)).collect(),
+        None => std::iter::once(None)
+            .chain(store.organization_ids().await?.into_iter().map(Some))
+            .collect(),
     };
     let mut all_valid = true;
     for chain in chains {
@@ -144,7 +174,10 @@ async fn audit_verify(args: ConfigArgs, organization_id: Option<i64>) -> anyhow:
             None if v.valid => println!("ok      {name}: {} entries", v.entries),
             other => {
                 all_valid = false;
-                println!("BROKEN  {name}: first invalid entry {:?} after {} good entries", other, v.entries);
+                println!(
+                    "BROKEN  {name}: first invalid entry {:?} after {} good entries",
+                    other, v.entries
+                );
             }
         }
     }
@@ -153,7 +186,10 @@ async fn audit_verify(args: ConfigArgs, organization_id: Option<i64>) -> anyhow:
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -164,7 +200,13 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await.map(|()| true),
             Command::Migrate(args) => migrate(args).await.map(|()| true),
-            Command::Audit { command: AuditCommand::Verify { config, organization_id } } => audit_verify(config, organization_id).await,
+            Command::Audit {
+                command:
+                    AuditCommand::Verify {
+                        config,
+                        organization_id,
+                    },
+            } => audit_verify(config, organization_id).await,
         }
     });
     match result {

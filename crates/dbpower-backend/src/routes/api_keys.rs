@@ -17,7 +17,11 @@ use crate::state::{AppState, Ctx, Event, page_of, page_request};
 
 #[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys", params(PageQuery),
     responses((status = 200, body = Page<ApiKeyView>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list_api_keys(State(s): State<AppState>, Auth(p): Auth, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<ApiJson<Page<ApiKeyView>>> {
+pub async fn list_api_keys(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<ApiJson<Page<ApiKeyView>>> {
     require(&p, Action::ManageApiKeys)?;
     let req = page_request(&q)?;
     let (items, total) = s.store.list_api_keys(&Scope::of(&p), req).await?;
@@ -27,7 +31,12 @@ pub async fn list_api_keys(State(s): State<AppState>, Auth(p): Auth, ApiQuery(q)
 /// Create an agent credential. The response carries `secret` this once; it cannot be read again.
 #[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys", request_body = CreateApiKeyRequest,
     responses((status = 201, body = ApiKeyCreated), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn create_api_key(State(s): State<AppState>, Auth(p): Auth, ctx: Ctx, ApiJson(req): ApiJson<CreateApiKeyRequest>) -> ApiResult<(StatusCode, ApiJson<ApiKeyCreated>)> {
+pub async fn create_api_key(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ctx: Ctx,
+    ApiJson(req): ApiJson<CreateApiKeyRequest>,
+) -> ApiResult<(StatusCode, ApiJson<ApiKeyCreated>)> {
     require(&p, Action::ManageApiKeys)?;
     let org = write_org(&Scope::of(&p), req.organization_id)?;
     let name = validate::name("name", &req.name)?;
@@ -44,7 +53,11 @@ pub async fn create_api_key(State(s): State<AppState>, Auth(p): Auth, ctx: Ctx, 
         identity_id: req.identity_id,
         created_by: Some(p.user_id),
     };
-    let key = s.store.insert_api_key(org, &new).await.map_err(|e| ApiError::from_store(e, "api key"))?;
+    let key = s
+        .store
+        .insert_api_key(org, &new)
+        .await
+        .map_err(|e| ApiError::from_store(e, "api key"))?;
     s.audit(
         Event::new(&ctx, Some(&p), "api_key.create", "api_key")
             .org(Some(key.view.organization_id))
@@ -52,22 +65,47 @@ pub async fn create_api_key(State(s): State<AppState>, Auth(p): Auth, ctx: Ctx, 
             .details(serde_json::json!({"key_id": key.view.key_id, "name": key.view.name})),
     )
     .await;
-    Ok((StatusCode::CREATED, ApiJson(ApiKeyCreated { key: key.view, secret })))
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(ApiKeyCreated {
+            key: key.view,
+            secret,
+        }),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/api-keys/{id}", tag = "api-keys", params(("id" = i64, Path)),
     responses((status = 200, body = ApiKeyView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get_api_key(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<i64>) -> ApiResult<ApiJson<ApiKeyView>> {
+pub async fn get_api_key(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<ApiJson<ApiKeyView>> {
     require(&p, Action::ManageApiKeys)?;
-    Ok(ApiJson(s.store.api_key_by_id(&Scope::of(&p), id).await.map_err(|e| ApiError::from_store(e, "api key"))?.view))
+    Ok(ApiJson(
+        s.store
+            .api_key_by_id(&Scope::of(&p), id)
+            .await
+            .map_err(|e| ApiError::from_store(e, "api key"))?
+            .view,
+    ))
 }
 
 /// Revoke a key: agents using it are refused from the next request on. Revoking twice is harmless.
 #[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys", params(("id" = i64, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn revoke_api_key(State(s): State<AppState>, Auth(p): Auth, ctx: Ctx, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+pub async fn revoke_api_key(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
     require(&p, Action::ManageApiKeys)?;
-    let key = s.store.revoke_api_key(&Scope::of(&p), id).await.map_err(|e| ApiError::from_store(e, "api key"))?;
+    let key = s
+        .store
+        .revoke_api_key(&Scope::of(&p), id)
+        .await
+        .map_err(|e| ApiError::from_store(e, "api key"))?;
     s.audit(
         Event::new(&ctx, Some(&p), "api_key.revoke", "api_key")
             .org(Some(key.view.organization_id))

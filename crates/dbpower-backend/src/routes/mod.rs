@@ -17,14 +17,19 @@ pub fn require(p: &Principal, action: Action) -> ApiResult<()> {
     if perm::allows(p, action) {
         Ok(())
     } else {
-        Err(ApiError::forbidden(format!("your role ({}) does not allow this", p.role)))
+        Err(ApiError::forbidden(format!(
+            "your role ({}) does not allow this",
+            p.role
+        )))
     }
 }
 
 /// The organization a write goes to, as the API reports problems with it.
 pub fn write_org(scope: &Scope, requested: Option<i64>) -> ApiResult<dbpower_core::OrgId> {
     scope.write_org(requested).map_err(|e| match e {
-        ScopeError::OrganizationRequired => ApiError::validation("organization_id", "is required for a super admin"),
+        ScopeError::OrganizationRequired => {
+            ApiError::validation("organization_id", "is required for a super admin")
+        }
         ScopeError::NotFound => ApiError::not_found("organization"),
     })
 }

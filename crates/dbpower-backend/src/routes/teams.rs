@@ -15,7 +15,11 @@ use crate::state::{AppState, Ctx, Event, page_of, page_request};
 
 #[utoipa::path(get, path = "/api/v1/teams", tag = "teams", params(PageQuery),
     responses((status = 200, body = Page<TeamView>), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list_teams(State(s): State<AppState>, Auth(p): Auth, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<ApiJson<Page<TeamView>>> {
+pub async fn list_teams(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<ApiJson<Page<TeamView>>> {
     let req = page_request(&q)?;
     let (items, total) = s.store.list_teams(&Scope::of(&p), req).await?;
     Ok(ApiJson(page_of(items, total, req, |t| t)))
@@ -24,45 +28,117 @@ pub async fn list_teams(State(s): State<AppState>, Auth(p): Auth, ApiQuery(q): A
 #[utoipa::path(post, path = "/api/v1/teams", tag = "teams", request_body = CreateTeamRequest,
     responses((status = 201, body = TeamView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn create_team(State(s): State<AppState>, Auth(p): Auth, ctx: Ctx, ApiJson(req): ApiJson<CreateTeamRequest>) -> ApiResult<(StatusCode, ApiJson<TeamView>)> {
+pub async fn create_team(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ctx: Ctx,
+    ApiJson(req): ApiJson<CreateTeamRequest>,
+) -> ApiResult<(StatusCode, ApiJson<TeamView>)> {
     require(&p, Action::ManageTeams)?;
     let org = write_org(&Scope::of(&p), req.organization_id)?;
     let name = validate::name("name", &req.name)?;
-    let description = req.description.as_deref().map(|d| validate::name("description", d)).transpose()?;
-    let team = s.store.insert_team(org, &name, description.as_deref()).await.map_err(|e| ApiError::from_store(e, "organization"))?;
-    s.audit(Event::new(&ctx, Some(&p), "team.create", "team").org(Some(team.organization_id)).resource(team.id).details(serde_json::json!({"name": team.name}))).await;
+    let description = req
+        .description
+        .as_deref()
+        .map(|d| validate::name("description", d))
+        .transpose()?;
+    let team = s
+        .store
+        .insert_team(org, &name, description.as_deref())
+        .await
+        .map_err(|e| ApiError::from_store(e, "organization"))?;
+    s.audit(
+        Event::new(&ctx, Some(&p), "team.create", "team")
+            .org(Some(team.organization_id))
+            .resource(team.id)
+            .details(serde_json::json!({"name": team.name})),
+    )
+    .await;
     Ok((StatusCode::CREATED, ApiJson(team)))
 }
 
 #[utoipa::path(get, path = "/api/v1/teams/{id}", tag = "teams", params(("id" = i64, Path)),
     responses((status = 200, body = TeamView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get_team(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<i64>) -> ApiResult<ApiJson<TeamView>> {
-    Ok(ApiJson(s.store.team_by_id(&Scope::of(&p), id).await.map_err(|e| ApiError::from_store(e, "team"))?))
+pub async fn get_team(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<ApiJson<TeamView>> {
+    Ok(ApiJson(
+        s.store
+            .team_by_id(&Scope::of(&p), id)
+            .await
+            .map_err(|e| ApiError::from_store(e, "team"))?,
+    ))
 }
 
 #[utoipa::path(patch, path = "/api/v1/teams/{id}", tag = "teams", params(("id" = i64, Path)), request_body = UpdateTeamRequest,
     responses((status = 200, body = TeamView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn update_team(State(s): State<AppState>, Auth(p): Auth, ctx: Ctx, Path(id): Path<i64>, ApiJson(req): ApiJson<UpdateTeamRequest>) -> ApiResult<ApiJson<TeamView>> {
+pub async fn update_team(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    ApiJson(req): ApiJson<UpdateTeamRequest>,
+) -> ApiResult<ApiJson<TeamView>> {
     let scope = Scope::of(&p);
-    s.store.team_by_id(&scope, id).await.map_err(|e| ApiError::from_store(e, "team"))?;
+    s.store
+        .team_by_id(&scope, id)
+        .await
+        .map_err(|e| ApiError::from_store(e, "team"))?;
     require(&p, Action::ManageTeams)?;
     let patch = TeamPatch {
-        name: req.name.as_deref().map(|n| validate::name("name", n)).transpose()?,
-        description: req.description.as_deref().map(|d| validate::name("description", d)).transpose()?,
+        name: req
+            .name
+            .as_deref()
+            .map(|n| validate::name("name", n))
+            .transpose()?,
+        description: req
+            .description
+            .as_deref()
+            .map(|d| validate::name("description", d))
+            .transpose()?,
     };
-    let team = s.store.update_team(&scope, id, &patch).await.map_err(|e| ApiError::from_store(e, "team"))?;
-    s.audit(Event::new(&ctx, Some(&p), "team.update", "team").org(Some(team.organization_id)).resource(id).details(serde_json::to_value(&req).unwrap_or_default())).await;
+    let team = s
+        .store
+        .update_team(&scope, id, &patch)
+        .await
+        .map_err(|e| ApiError::from_store(e, "team"))?;
+    s.audit(
+        Event::new(&ctx, Some(&p), "team.update", "team")
+            .org(Some(team.organization_id))
+            .resource(id)
+            .details(serde_json::to_value(&req).unwrap_or_default()),
+    )
+    .await;
     Ok(ApiJson(team))
 }
 
 #[utoipa::path(delete, path = "/api/v1/teams/{id}", tag = "teams", params(("id" = i64, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn delete_team(State(s): State<AppState>, Auth(p): Auth, ctx: Ctx, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+pub async fn delete_team(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
     let scope = Scope::of(&p);
-    let team = s.store.team_by_id(&scope, id).await.map_err(|e| ApiError::from_store(e, "team"))?;
+    let team = s
+        .store
+        .team_by_id(&scope, id)
+        .await
+        .map_err(|e| ApiError::from_store(e, "team"))?;
     require(&p, Action::ManageTeams)?;
-    s.store.delete_team(&scope, id).await.map_err(|e| ApiError::from_store(e, "team"))?;
-    s.audit(Event::new(&ctx, Some(&p), "team.delete", "team").org(Some(team.organization_id)).resource(id)).await;
+    s.store
+        .delete_team(&scope, id)
+        .await
+        .map_err(|e| ApiError::from_store(e, "team"))?;
+    s.audit(
+        Event::new(&ctx, Some(&p), "team.delete", "team")
+            .org(Some(team.organization_id))
+            .resource(id),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,7 +7,9 @@ use dbpower_core::perm::{self, Action};
 use dbpower_core::{Principal, Scope, validate};
 use dbpower_http::{ApiError, ApiJson, ApiResult};
 use dbpower_store::{NewUser, UserPatch};
-use dbpower_types::{CreateUserRequest, ErrorBody, Page, PageQuery, Role, UpdateUserRequest, UserView};
+use dbpower_types::{
+    CreateUserRequest, ErrorBody, Page, PageQuery, Role, UpdateUserRequest, UserView,
+};
 
 use super::{require, write_org};
 use crate::auth::Auth;
@@ -18,7 +20,10 @@ fn grant_check(p: &Principal, role: Role) -> ApiResult<()> {
     if perm::may_grant(p, role) {
         Ok(())
     } else {
-        Err(ApiError::forbidden(format!("a {} cannot grant the role {role}", p.role)))
+        Err(ApiError::forbidden(format!(
+            "a {} cannot grant the role {role}",
+            p.role
+        )))
     }
 }
 
@@ -30,7 +35,9 @@ fn team_lead_team(p: &Principal, requested: Option<i64>) -> ApiResult<Option<i64
     match (p.team_id, requested) {
         (Some(own), None) => Ok(Some(own)),
         (Some(own), Some(t)) if t == own => Ok(Some(own)),
-        _ => Err(ApiError::forbidden("a team lead manages users of its own team only")),
+        _ => Err(ApiError::forbidden(
+            "a team lead manages users of its own team only",
+        )),
     }
 }
 
@@ -44,7 +51,11 @@ async fn hash(s: &AppState, password: String) -> ApiResult<String> {
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", params(PageQuery),
     responses((status = 200, body = Page<UserView>), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list_users(State(s): State<AppState>, Auth(p): Auth, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<ApiJson<Page<UserView>>> {
+pub async fn list_users(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<ApiJson<Page<UserView>>> {
     let req = page_request(&q)?;
     let (items, total) = s.store.list_users(&Scope::of(&p), req).await?;
     Ok(ApiJson(page_of(items, total, req, |u| u.view)))
@@ -53,14 +64,26 @@ pub async fn list_users(State(s): State<AppState>, Auth(p): Auth, ApiQuery(q): A
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserRequest,
     responses((status = 201, body = UserView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn create_user(State(s): State<AppState>, Auth(p): Auth, ctx: Ctx, ApiJson(req): ApiJson<CreateUserRequest>) -> ApiResult<(StatusCode, ApiJson<UserView>)> {
+pub async fn create_user(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ctx: Ctx,
+    ApiJson(req): ApiJson<CreateUserRequest>,
+) -> ApiResult<(StatusCode, ApiJson<UserView>)> {
     require(&p, Action::ManageUsers)?;
     grant_check(&p, req.role)?;
     let email = validate::email(&req.email)?;
-    let full_name = req.full_name.as_deref().map(|n| validate::name("full_name", n)).transpose()?;
+    let full_name = req
+        .full_name
+        .as_deref()
+        .map(|n| validate::name("full_name", n))
+        .transpose()?;
     let organization_id = if req.role == Role::SuperAdmin {
         if req.organization_id.is_some() || req.team_id.is_some() || req.identity_id.is_some() {
-            return Err(ApiError::validation("organization_id", "a super admin belongs to no organization"));
+            return Err(ApiError::validation(
+                "organization_id",
+                "a super admin belongs to no organization",
+            ));
         }
         None
     } else {
@@ -68,8 +91,20 @@ pub async fn create_user(State(s): State<AppState>, Auth(p): Auth, ctx: Ctx, Api
     };
     let team_id = team_lead_team(&p, req.team_id)?;
     let password_hash = hash(&s, req.password).await?;
-    let new = NewUser { email, password_hash, full_name, role: req.role, organization_id, team_id, identity_id: req.identity_id };
-    let user = s.store.insert_user(&new).await.map_err(|e| ApiError::from_store(e, "user"))?;
+    let new = NewUser {
+        email,
+        password_hash,
+        full_name,
+        role: req.role,
+        organization_id,
+        team_id,
+        identity_id: req.identity_id,
+    };
+    let user = s
+        .store
+        .insert_user(&new)
+        .await
+        .map_err(|e| ApiError::from_store(e, "user"))?;
     s.audit(
         Event::new(&ctx, Some(&p), "user.create", "user")
             .org(user.view.organization_id)
@@ -82,8 +117,18 @@ pub async fn create_user(State(s): State<AppState>, Auth(p): Auth, ctx: Ctx, Api
 
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path)),
     responses((status = 200, body = UserView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get_user(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<i64>) -> ApiResult<ApiJson<UserView>> {
-    Ok(ApiJson(s.store.user_by_id(&Scope::of(&p), id).await.map_err(|e| ApiError::from_store(e, "user"))?.view))
+pub async fn get_user(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<ApiJson<UserView>> {
+    Ok(ApiJson(
+        s.store
+            .user_by_id(&Scope::of(&p), id)
+            .await
+            .map_err(|e| ApiError::from_store(e, "user"))?
+            .view,
+    ))
 }
 
 /// Update a user. Everyone may change their own name and password; role, team, identity and
@@ -92,37 +137,70 @@ pub async fn get_user(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<i
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path)), request_body = UpdateUserRequest,
     responses((status = 200, body = UserView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn update_user(State(s): State<AppState>, Auth(p): Auth, ctx: Ctx, Path(id): Path<i64>, ApiJson(req): ApiJson<UpdateUserRequest>) -> ApiResult<ApiJson<UserView>> {
+pub async fn update_user(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    ApiJson(req): ApiJson<UpdateUserRequest>,
+) -> ApiResult<ApiJson<UserView>> {
     let scope = Scope::of(&p);
-    let target = s.store.user_by_id(&scope, id).await.map_err(|e| ApiError::from_store(e, "user"))?;
+    let target = s
+        .store
+        .user_by_id(&scope, id)
+        .await
+        .map_err(|e| ApiError::from_store(e, "user"))?;
     let is_self = target.view.id == p.user_id;
-    let admin_fields = req.role.is_some() || req.team_id.is_some() || req.identity_id.is_some() || req.is_active.is_some();
+    let admin_fields = req.role.is_some()
+        || req.team_id.is_some()
+        || req.identity_id.is_some()
+        || req.is_active.is_some();
     if admin_fields && is_self {
-        return Err(ApiError::forbidden("you cannot change your own role, team, identity or active state"));
+        return Err(ApiError::forbidden(
+            "you cannot change your own role, team, identity or active state",
+        ));
     }
     if (admin_fields || !is_self) && !perm::may_manage_user(&p, target.view.role) {
-        return Err(ApiError::forbidden(format!("a {} cannot manage a {}", p.role, target.view.role)));
+        return Err(ApiError::forbidden(format!(
+            "a {} cannot manage a {}",
+            p.role, target.view.role
+        )));
     }
     if let Some(role) = req.role {
         grant_check(&p, role)?;
         if role == Role::SuperAdmin || target.view.role == Role::SuperAdmin {
-            return Err(ApiError::validation("role", "super admins are created, not promoted or demoted"));
+            return Err(ApiError::validation(
+                "role",
+                "super admins are created, not promoted or demoted",
+            ));
         }
     }
-    let team_id = if req.team_id.is_some() { team_lead_team(&p, req.team_id)? } else { None };
+    let team_id = if req.team_id.is_some() {
+        team_lead_team(&p, req.team_id)?
+    } else {
+        None
+    };
     let password_hash = match req.password.clone() {
         Some(pw) => Some(hash(&s, pw).await?),
         None => None,
     };
     let patch = UserPatch {
-        full_name: req.full_name.as_deref().map(|n| validate::name("full_name", n)).transpose()?,
+        full_name: req
+            .full_name
+            .as_deref()
+            .map(|n| validate::name("full_name", n))
+            .transpose()?,
         role: req.role,
         team_id,
         identity_id: req.identity_id,
         is_active: req.is_active,
         password_hash,
     };
-    let user = s.store.update_user(&scope, id, &patch).await.map_err(|e| ApiError::from_store(e, "user"))?;
+    let user = s
+        .store
+        .update_user(&scope, id, &patch)
+        .await
+        .map_err(|e| ApiError::from_store(e, "user"))?;
     if req.password.is_some() || req.is_active == Some(false) {
         s.store.revoke_user_refresh_tokens(id).await?;
     }
@@ -151,16 +229,37 @@ pub async fn update_user(State(s): State<AppState>, Auth(p): Auth, ctx: Ctx, Pat
 
 #[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn delete_user(State(s): State<AppState>, Auth(p): Auth, ctx: Ctx, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+pub async fn delete_user(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
     let scope = Scope::of(&p);
-    let target = s.store.user_by_id(&scope, id).await.map_err(|e| ApiError::from_store(e, "user"))?;
+    let target = s
+        .store
+        .user_by_id(&scope, id)
+        .await
+        .map_err(|e| ApiError::from_store(e, "user"))?;
     if target.view.id == p.user_id {
         return Err(ApiError::forbidden("you cannot delete yourself"));
     }
     if !perm::may_manage_user(&p, target.view.role) {
-        return Err(ApiError::forbidden(format!("a {} cannot manage a {}", p.role, target.view.role)));
+        return Err(ApiError::forbidden(format!(
+            "a {} cannot manage a {}",
+            p.role, target.view.role
+        )));
     }
-    s.store.delete_user(&scope, id).await.map_err(|e| ApiError::from_store(e, "user"))?;
-    s.audit(Event::new(&ctx, Some(&p), "user.delete", "user").org(target.view.organization_id).resource(id).details(serde_json::json!({"email": target.view.email}))).await;
+    s.store
+        .delete_user(&scope, id)
+        .await
+        .map_err(|e| ApiError::from_store(e, "user"))?;
+    s.audit(
+        Event::new(&ctx, Some(&p), "user.delete", "user")
+            .org(target.view.organization_id)
+            .resource(id)
+            .details(serde_json::json!({"email": target.view.email})),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,0 +1,169 @@
+//! `TestApp`: the real application on port 0 with a fresh database, plus a small typed HTTP client.
+
+use std::path::PathBuf;
+
+use dbpower_backend::{Application, Overrides, Settings};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+pub const ADMIN_EMAIL: &str = "root@dbpower.test";
+pub const ADMIN_PASSWORD: &str = "root-password-123";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub backend: &'static str,
+    pub data_dir: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// A response: status, parsed JSON body (Null when empty) and headers.
+pub struct Resp {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl std::fmt::Debug for Resp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.body)
+    }
+}
+
+fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl TestApp {
+    /// Spawns the app; `postgres_server` selects a fresh PostgreSQL database on that server.
+    pub async fn spawn(postgres_server: Option<&str>, env: &[(&str, &str)]) -> TestApp {
+        install_crypto();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let database_url = match postgres_server {
+            Some(server) => {
+                let name = format!("dbpower_backend_{}", uuid::Uuid::new_v4().simple());
+                Some(
+                    dbpower_store::create_postgres_database(server, &name)
+                        .await
+                        .expect("DBPOWER_TEST_POSTGRES_URL is set but the server is unreachable"),
+                )
+            }
+            None => None,
+        };
+        let mut vars: Vec<(String, String)> = vec![
+            ("DBPOWER_BOOTSTRAP_EMAIL".into(), ADMIN_EMAIL.into()),
+            ("DBPOWER_BOOTSTRAP_PASSWORD".into(), ADMIN_PASSWORD.into()),
+            ("DBPOWER_PASSWORD_HASH_COST".into(), "4".into()),
+            ("DBPOWER_DEMO".into(), "false".into()),
+        ];
+        vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:0".into()),
+            data_dir: Some(dir.path().to_path_buf()),
+            database_url,
+        };
+        let (settings, _) = Settings::load_from(None, vars, &overrides).expect("settings");
+        let app = Application::build(settings).await.expect("build app");
+        let backend = app.state.store.backend();
+        let addr = app.local_addr().expect("addr");
+        tokio::spawn(app.run_until_stopped(std::future::pending()));
+        TestApp {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            backend,
+            data_dir: dir.path().to_path_buf(),
+            _dir: dir,
+        }
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        Self::read(resp).await
+    }
+
+    pub async fn read(resp: reqwest::Response) -> Resp {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.expect("body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).expect("JSON body")
+        };
+        Resp {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Resp {
+        self.request(Method::GET, path, Some(token), None).await
+    }
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.request(Method::POST, path, Some(token), Some(body))
+            .await
+    }
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.request(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+    pub async fn delete(&self, path: &str, token: &str) -> Resp {
+        self.request(Method::DELETE, path, Some(token), None).await
+    }
+
+    pub async fn login_full(&self, email: &str, password: &str) -> Resp {
+        self.request(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": email, "password": password})),
+        )
+        .await
+    }
+
+    /// Logs in and returns the access token (panics on failure).
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let r = self.login_full(email, password).await;
+        assert_eq!(r.status, StatusCode::OK, "login {email}: {r:?}");
+        r.body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string()
+    }
+
+    pub async fn admin(&self) -> String {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    /// Creates something and returns its id, asserting 201.
+    pub async fn create(&self, path: &str, token: &str, body: Value) -> i64 {
+        let r = self.post(path, token, body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "POST {path}: {r:?}");
+        r.body["id"].as_i64().expect("id")
+    }
+}
+
+/// Runs `scenario` on a SQLite app, then on a PostgreSQL app when `DBPOWER_TEST_POSTGRES_URL` is set.
+pub async fn on_all_backends(env: &[(&str, &str)], scenario: impl AsyncFn(&TestApp)) {
+    let sqlite = TestApp::spawn(None, env).await;
+    scenario(&sqlite).await;
+    if let Ok(server) = std::env::var("DBPOWER_TEST_POSTGRES_URL") {
+        let pg = TestApp::spawn(Some(&server), env).await;
+        assert_eq!(pg.backend, "postgres");
+        scenario(&pg).await;
+    }
+}

@@ -1,0 +1,112 @@
+//! Tidy checks run as ordinary tests: crate boundaries, file headers, docs that list every setting.
+
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
+}
+
+fn crates() -> Vec<(String, toml::Table)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(root().join("crates")).expect("crates/") {
+        let dir = entry.expect("entry").path();
+        let manifest = dir.join("Cargo.toml");
+        if manifest.exists() {
+            let table: toml::Table = std::fs::read_to_string(&manifest)
+                .expect("read")
+                .parse()
+                .expect("toml");
+            let name = dir.file_name().expect("name").to_string_lossy().to_string();
+            out.push((name, table));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn deps(t: &toml::Table) -> Vec<String> {
+    t.get("dependencies")
+        .and_then(|d| d.as_table())
+        .map(|d| d.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn crate_boundaries_hold() {
+    let all = crates();
+    assert!(all.len() >= 6, "found {} crates", all.len());
+    for (name, table) in &all {
+        let package = table["package"]["name"].as_str().expect("package name");
+        assert_eq!(package, name, "folder name = package name");
+        let d = deps(table);
+        let has = |x: &str| d.iter().any(|k| k == x);
+        if name != "dbpower-store" {
+            assert!(!has("sqlx"), "{name}: sqlx belongs to dbpower-store only");
+        }
+        if !["dbpower-http", "dbpower-backend"].contains(&name.as_str()) {
+            assert!(
+                !has("axum"),
+                "{name}: axum belongs to the HTTP service crates only"
+            );
+        }
+        if ["dbpower-types", "dbpower-core"].contains(&name.as_str()) {
+            for io in ["tokio", "sqlx", "reqwest", "axum", "redis"] {
+                assert!(
+                    !has(io),
+                    "{name} is a pure crate and must not depend on {io}"
+                );
+            }
+        }
+        assert!(
+            !has("dbpower-testkit"),
+            "{name}: the test kit is a dev-dependency only"
+        );
+    }
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("dir") {
+        let p = entry.expect("entry").path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn every_source_file_says_what_lives_there_and_nothing_is_ignored() {
+    let mut files = Vec::new();
+    rust_files(&root().join("crates"), &mut files);
+    assert!(files.len() > 20);
+    let ignore_attr = ["#[", "ignore"].concat();
+    for f in files {
+        let text = std::fs::read_to_string(&f).expect("read");
+        let head: Vec<&str> = text.lines().take(3).collect();
+        assert!(
+            head.iter().any(|l| l.starts_with("//!")),
+            "{} has no //! header line",
+            f.display()
+        );
+        assert!(
+            !text.contains(&ignore_attr),
+            "{} switches a test off",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn config_docs_list_every_setting() {
+    let doc = std::fs::read_to_string(root().join("docs/CONFIG.md")).expect("docs/CONFIG.md");
+    for name in dbpower_backend::config::env_names() {
+        assert!(
+            doc.contains(&format!("`{name}`")),
+            "docs/CONFIG.md does not document {name}"
+        );
+    }
+}
