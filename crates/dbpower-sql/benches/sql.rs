@@ -1,0 +1,53 @@
+//! Cost per 2 KB statement of fingerprinting and scrubbing, next to a plain byte copy of the same
+//! statement (the in-run baseline).
+
+use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
+use dbpower_sql::{Dialect, ScrubLevel, fingerprint, query_id, scrub};
+
+/// A realistic ~2 KB statement: joins, IN list, strings with personal data, numbers, a comment.
+fn statement() -> String {
+    let mut s = String::from(
+        "/* app:checkout request_id=8c1f */ SELECT o.id, o.total, c.email, c.name, a.city FROM orders o \
+         JOIN customers c ON c.id = o.customer_id LEFT JOIN addresses a ON a.customer_id = c.id \
+         WHERE c.email = 'jane.doe@example.com' AND o.created_at >= '2024-01-01 00:00:00' \
+         AND o.client_ip = '192.168.10.24' AND o.card = '4532-0151-1283-0366' AND o.status IN (",
+    );
+    for i in 0..120 {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push_str(&(1000 + i * 7).to_string());
+    }
+    s.push_str(") AND o.note LIKE '%gift%' ");
+    while s.len() < 2000 {
+        s.push_str("AND o.amount BETWEEN 10.50 AND 999.99 ");
+    }
+    s.push_str("ORDER BY o.created_at DESC LIMIT 50");
+    s
+}
+
+fn bench(c: &mut Criterion) {
+    let sql = statement();
+    let mut g = c.benchmark_group("per_2kb_statement");
+    g.throughput(Throughput::Bytes(sql.len() as u64));
+    g.bench_function("baseline_copy", |b| b.iter(|| black_box(&sql).to_string()));
+    g.bench_function("fingerprint_mysql", |b| {
+        b.iter(|| fingerprint(black_box(&sql), Dialect::Mysql))
+    });
+    g.bench_function("fingerprint_postgres", |b| {
+        b.iter(|| fingerprint(black_box(&sql), Dialect::Postgresql))
+    });
+    g.bench_function("query_id", |b| {
+        b.iter(|| query_id(black_box("select * from t where a = ?")))
+    });
+    g.bench_function("scrub_strict_mysql", |b| {
+        b.iter(|| scrub(black_box(&sql), Dialect::Mysql, ScrubLevel::Strict))
+    });
+    g.bench_function("scrub_pii_only", |b| {
+        b.iter(|| scrub(black_box(&sql), Dialect::Mysql, ScrubLevel::PiiOnly))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

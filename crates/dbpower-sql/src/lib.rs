@@ -1,0 +1,42 @@
+//! Pure SQL text work shared by the agent and the server: a dialect-aware lexer, fingerprints and
+//! query ids (pt-query-digest compatible for MySQL), PII scrubbing, and constant-memory latency
+//! histograms. No IO, no async; every function is total (never panics on any input).
+
+pub mod fingerprint;
+pub mod histogram;
+pub mod lexer;
+pub mod pii;
+pub mod scrub;
+
+pub use fingerprint::{FINGERPRINT_VERSION, fingerprint, query_id};
+pub use histogram::Histogram;
+pub use scrub::{ScrubLevel, scrub};
+
+use serde::{Deserialize, Serialize};
+
+/// The SQL dialect a statement was written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dialect {
+    /// MySQL and MariaDB.
+    Mysql,
+    /// PostgreSQL.
+    Postgresql,
+}
+
+impl Dialect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dialect::Mysql => "mysql",
+            Dialect::Postgresql => "postgresql",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Dialect> {
+        match s {
+            "mysql" | "mariadb" => Some(Dialect::Mysql),
+            "postgresql" | "postgres" => Some(Dialect::Postgresql),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Scrubbing: what leaves the customer's host (agent) and what is stored (server) is scrubbed, both with
+//! this function. `Strict` (the default) replaces every string and numeric literal and drops comments, so
+//! what remains is the normalized statement (still valid SQL: `?` placeholders on MySQL, `$n` on
+//! PostgreSQL); `PiiOnly` keeps literals but redacts recognised personal data. Both then run the PII
+//! detectors over everything that is left (identifiers, comments).
+
+use serde::{Deserialize, Serialize};
+
+use crate::Dialect;
+use crate::lexer::{Kind, Lexer};
+use crate::pii;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScrubLevel {
+    #[default]
+    Strict,
+    PiiOnly,
+}
+
+pub fn scrub(sql: &str, dialect: Dialect, level: ScrubLevel) -> String {
+    match level {
+        ScrubLevel::PiiOnly => pii::redact(sql).into_owned(),
+        ScrubLevel::Strict => {
+            let normalized = strip_literals(sql, dialect);
+            pii::redact(&normalized).into_owned()
+        }
+    }
+}
+
+/// Replaces literals with placeholders and drops comments, keeping everything else byte for byte.
+fn strip_literals(sql: &str, dialect: Dialect) -> String {
+    let mut next_param = match dialect {
+        Dialect::Postgresql => Lexer::new(sql, dialect)
+            .filter(|t| t.kind == Kind::Param)
+            .filter_map(|t| t.text[1..].parse::<u32>().ok())
+            .max()
+            .unwrap_or(0),
+        Dialect::Mysql => 0,
+    };
+    let mut out = String::with_capacity(sql.len());
+    let mut prev_space = true;
+    for t in Lexer::new(sql, dialect) {
+        match t.kind {
+            Kind::String | Kind::Number => {
+                match dialect {
+                    Dialect::Mysql => out.push('?'),
+                    Dialect::Postgresql => {
+                        next_param += 1;
+                        out.push('$');
+                        out.push_str(&next_param.to_string());
+                    }
+                }
+                prev_space = false;
+            }
+            Kind::Comment => {
+                if !prev_space {
+                    out.push(' ');
+                    prev_space = true;
+                }
+            }
+            Kind::Whitespace => {
+                if !prev_space {
+                    out.push_str(t.text);
+                }
+                prev_space = true;
+            }
+            _ => {
+                out.push_str(t.text);
+                prev_space = false;
+            }
+        }
+    }
+    let trimmed = out.trim_end().len();
+    out.truncate(trimmed);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_keeps_structure_and_drops_every_literal() {
+        let sql = "SELECT * FROM users WHERE email = 'ann@example.com' AND ip = '10.1.2.3' /* card 4111111111111111 */ AND n IN (1, 2.5, -3)";
+        assert_eq!(
+            scrub(sql, Dialect::Mysql, ScrubLevel::Strict),
+            "SELECT * FROM users WHERE email = ? AND ip = ? AND n IN (?, ?, -?)"
+        );
+        assert_eq!(
+            scrub(
+                "SELECT $1, 'x'::date, 42 -- c\nFROM t",
+                Dialect::Postgresql,
+                ScrubLevel::Strict
+            ),
+            "SELECT $1, $2::date, $3 FROM t"
+        );
+    }
+
+    #[test]
+    fn pii_only_keeps_ordinary_literals() {
+        let sql = "UPDATE u SET status = 'active', email = 'ann@example.com' WHERE id = 42";
+        assert_eq!(
+            scrub(sql, Dialect::Mysql, ScrubLevel::PiiOnly),
+            "UPDATE u SET status = 'active', email = '[EMAIL_REDACTED]' WHERE id = 42"
+        );
+    }
+}
