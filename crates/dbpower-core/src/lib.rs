@@ -2,6 +2,7 @@
 //! what they may do ([`perm`]), and validated input ([`validate`]).
 
 pub mod perm;
+pub mod signing;
 pub mod scope;
 pub mod validate;
 

@@ -45,6 +45,18 @@ impl Histogram {
         }
     }
 
+    /// Adds `n` to bucket `b` directly (for rebuilding a stored histogram).
+    pub fn record_bucket(&mut self, b: u16, n: u64) {
+        if n > 0 {
+            *self.buckets.entry(b.min(BUCKETS - 1)).or_insert(0) += n;
+        }
+    }
+
+    /// The non-empty buckets, as (bucket, count).
+    pub fn buckets(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        self.buckets.iter().map(|(b, n)| (*b, *n))
+    }
+
     pub fn merge(&mut self, other: &Histogram) {
         for (b, n) in &other.buckets {
             *self.buckets.entry(*b).or_insert(0) += n;

@@ -218,7 +218,9 @@ pub(crate) fn one<T>(row: Option<T>) -> Result<T, StoreError> {
 
 /// Expands `impl Store for $ty` with the shared SQL. Placeholders are `$n`, which SQLite accepts too.
 macro_rules! store_impl {
-    ($ty:ty) => {
+    ($ty:ty, $db:ty) => {
+        $crate::ingest::ingest_impl!($ty, $db);
+
         #[async_trait::async_trait]
         impl $crate::Store for $ty {
             fn backend(&self) -> &'static str {

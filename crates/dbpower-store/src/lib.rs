@@ -6,6 +6,7 @@
 
 pub mod audit;
 mod common;
+mod ingest;
 mod postgres;
 pub mod records;
 mod scope_sql;
@@ -15,8 +16,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use dbpower_core::{OrgId, Scope};
+use chrono::{DateTime, Utc};
 use dbpower_types::{
-    AuditLogQuery, AuditLogView, AuditVerifyView, IdentityView, OrganizationView, TeamView,
+    AnalysisReport, AnalysisView, AuditLogQuery, AuditLogView, AuditVerifyView, IdentityView, OrganizationView,
+    QueryClassFilter, QueryClassView, SeriesPoint, SlowQueryFilter, SlowQueryView, TeamView,
 };
 
 pub use postgres::PgStore;
@@ -78,7 +81,7 @@ pub enum RefreshUse {
 /// The persistence contract of the platform. Both implementations pass the same conformance story
 /// (`tests/it/story.rs`).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: IngestStore + Send + Sync + 'static {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
     /// Applies pending migrations.
@@ -166,7 +169,44 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(Vec<AuditLogView>, i64)>;
     /// Re-computes the hash chain of one organization (`None`: the platform chain).
     async fn verify_audit_chain(&self, organization_id: Option<i64>) -> Result<AuditVerifyView>;
+
 }
+
+/// Ingestion, read models, the analysis queue and retention (a supertrait of [`Store`]; bring it into
+/// scope to call these on a `dyn Store`).
+#[async_trait]
+pub trait IngestStore: Send + Sync {
+    // Ingestion and read models.
+    /// Stores a scrubbed, fingerprinted batch in one transaction; a request id seen before for the same
+    /// key stores nothing and returns the first outcome.
+    async fn ingest(&self, org: OrgId, batch: &NewBatch) -> Result<IngestOutcome>;
+    async fn list_slow_queries(&self, scope: &Scope, filter: &SlowQueryFilter, page: PageRequest) -> Result<(Vec<SlowQueryView>, i64)>;
+    async fn slow_query_by_id(&self, scope: &Scope, id: i64) -> Result<SlowQueryRecord>;
+    /// A class by id, unscoped: call only with an id obtained through a scoped read.
+    async fn query_class_by_id(&self, class_id: i64) -> Result<QueryClassView>;
+    /// The id of the class with this query id that the scope can see.
+    async fn query_class_id(&self, scope: &Scope, query_id: &str) -> Result<i64>;
+    async fn list_query_classes(&self, scope: &Scope, filter: &QueryClassFilter, page: PageRequest) -> Result<(Vec<QueryClassView>, i64)>;
+    async fn class_series(&self, scope: &Scope, class_id: i64, since: DateTime<Utc>) -> Result<Vec<SeriesPoint>>;
+    async fn analysis_for_class(&self, class_id: i64) -> Result<Option<AnalysisView>>;
+    async fn dashboard(&self, scope: &Scope, since: DateTime<Utc>) -> Result<DashboardData>;
+
+    // The analysis queue.
+    async fn enqueue_analysis(&self, org: OrgId, class_id: i64, reason: &str) -> Result<()>;
+    /// Claims up to `limit` jobs (queued, or running with an expired lease) for `lease`.
+    async fn claim_jobs(&self, limit: i64, lease: std::time::Duration) -> Result<Vec<ClaimedJob>>;
+    /// Stores the result if the job's lease is still this worker's; false when it was lost.
+    async fn complete_job(&self, job: &ClaimedJob, report: &AnalysisReport) -> Result<bool>;
+    async fn fail_job(&self, job: &ClaimedJob, error: &str) -> Result<()>;
+    async fn queue_depth(&self) -> Result<i64>;
+
+    // Retention.
+    async fn delete_slow_queries_before(&self, org: OrgId, cutoff: DateTime<Utc>) -> Result<u64>;
+    async fn prune_ingest_requests(&self, before: DateTime<Utc>) -> Result<u64>;
+}
+
+/// A job whose lease expired this many times is marked failed.
+pub const MAX_JOB_ATTEMPTS: i32 = 5;
 
 /// Opens the store named by the URL's scheme (`sqlite:` or `postgres:`/`postgresql:`).
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {

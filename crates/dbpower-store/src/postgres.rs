@@ -15,6 +15,12 @@ pub struct PgStore {
 impl PgStore {
     pub(crate) const BACKEND: &'static str = "postgres";
     pub(crate) const FOR_UPDATE: &'static str = " FOR UPDATE";
+    /// Concurrent workers skip each other's claimed rows instead of waiting on them.
+    pub(crate) const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
+    pub(crate) const LEAST: &'static str = "LEAST";
+    pub(crate) const GREATEST: &'static str = "GREATEST";
+    pub(crate) const ILIKE: &'static str = "ILIKE";
+    pub(crate) const DAY_OF_HOUR: &'static str = "to_char(r.hour AT TIME ZONE 'UTC', 'YYYY-MM-DD')";
 
     pub async fn connect(url: &str) -> Result<PgStore> {
         let pool = PgPoolOptions::new()
@@ -48,4 +54,4 @@ impl PgStore {
     }
 }
 
-crate::common::store_impl!(PgStore);
+crate::common::store_impl!(PgStore, sqlx::Postgres);

@@ -92,3 +92,84 @@ pub struct NewAuditEntry {
     pub ip: Option<String>,
     pub details: serde_json::Value,
 }
+
+/// One slow query ready to store: already scrubbed and fingerprinted.
+#[derive(Debug, Clone)]
+pub struct NewSlowQuery {
+    pub database_type: dbpower_types::DatabaseType,
+    pub query_id: String,
+    pub fingerprint: String,
+    pub fingerprint_version: i32,
+    pub sql_text: String,
+    pub database_name: Option<String>,
+    pub db_user: Option<String>,
+    pub client_host: Option<String>,
+    pub execution_time_ms: f64,
+    pub lock_time_ms: Option<f64>,
+    pub rows_examined: Option<i64>,
+    pub rows_sent: Option<i64>,
+    pub rows_affected: Option<i64>,
+    pub calls: i64,
+    pub observed_at: DateTime<Utc>,
+    pub explain: Option<serde_json::Value>,
+    pub source: Option<String>,
+}
+
+/// A signed ingestion request: who sent it (from the api key, never the body) and what.
+#[derive(Debug, Clone)]
+pub struct NewBatch {
+    pub api_key_id: i64,
+    pub request_id: String,
+    pub team_id: Option<i64>,
+    pub identity_id: Option<i64>,
+    pub items: Vec<NewSlowQuery>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestOutcome {
+    /// Stored ids in the order sent (on a replay: the ids stored the first time).
+    pub ids: Vec<i64>,
+    /// True when this request id was seen before and nothing new was stored.
+    pub replayed: bool,
+    /// Query classes seen for the first time (queued for analysis).
+    pub new_classes: usize,
+}
+
+/// An analysis job claimed by a worker, with what the analyzer needs.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub id: i64,
+    pub organization_id: i64,
+    pub class_id: i64,
+    pub lease_token: String,
+    pub attempts: i32,
+    pub database_type: dbpower_types::DatabaseType,
+    pub sample_sql: String,
+    pub count: i64,
+    pub total_time_ms: f64,
+    pub max_time_ms: f64,
+    pub rows_examined: i64,
+    pub rows_sent: i64,
+    pub lock_time_ms: f64,
+}
+
+/// A slow query row with the id of its class (for detail views).
+#[derive(Debug, Clone)]
+pub struct SlowQueryRecord {
+    pub view: dbpower_types::SlowQueryView,
+    pub class_id: i64,
+    pub explain: Option<serde_json::Value>,
+}
+
+/// Raw dashboard numbers; the service turns them into the 7-day view.
+#[derive(Debug, Clone)]
+pub struct DashboardData {
+    pub total_queries: i64,
+    pub total_time_ms: f64,
+    /// Analyzed classes in scope with at least one issue.
+    pub issues: i64,
+    /// Classes in scope whose analysis is CRITICAL.
+    pub critical: i64,
+    /// (UTC day as YYYY-MM-DD, queries, total time, queries of CRITICAL classes).
+    pub days: Vec<(String, i64, f64, i64)>,
+}

@@ -12,39 +12,36 @@ pub(crate) enum Table {
     Users,
     ApiKeys,
     AuditLogs,
+    /// Rows owned through `team_id` / `identity_id` columns: slow queries and rollups.
+    Owned,
 }
 
 /// The predicate (without `WHERE`) for rows of `table` visible in `scope`.
 pub(crate) fn predicate(scope: &Scope, table: Table) -> String {
+    predicate_on(scope, table, "")
+}
+
+/// The same, with columns qualified by `alias` (e.g. `"s."`).
+pub(crate) fn predicate_on(scope: &Scope, table: Table, a: &str) -> String {
     use ScopeFilter as F;
     use Table as T;
     match (scope.filter(), table) {
         (F::All, _) => "1=1".into(),
         (F::Nothing, _) => "1=0".into(),
-        (F::Org { org } | F::Team { org, .. } | F::Identity { org, .. }, T::Organizations) => {
-            format!("id = {org}")
-        }
-        (F::Org { org }, _) => format!("organization_id = {org}"),
-        (F::Team { org, team }, T::Teams) => format!("organization_id = {org} AND id = {team}"),
-        (F::Team { org, team }, T::Identities | T::Users | T::ApiKeys) => {
-            format!("organization_id = {org} AND team_id = {team}")
+        (F::Org { org } | F::Team { org, .. } | F::Identity { org, .. }, T::Organizations) => format!("{a}id = {org}"),
+        (F::Org { org }, _) => format!("{a}organization_id = {org}"),
+        (F::Team { org, team }, T::Teams) => format!("{a}organization_id = {org} AND {a}id = {team}"),
+        (F::Team { org, team }, T::Identities | T::Users | T::ApiKeys | T::Owned) => {
+            format!("{a}organization_id = {org} AND {a}team_id = {team}")
         }
         (F::Team { .. }, T::AuditLogs) => "1=0".into(),
-        (
-            F::Identity {
-                org,
-                identity,
-                user,
-            },
-            t,
-        ) => match (t, identity) {
-            (T::Users, _) => format!("organization_id = {org} AND id = {user}"),
-            (T::Identities, Some(i)) => format!("organization_id = {org} AND id = {i}"),
-            (T::Teams, Some(i)) => {
-                format!(
-                    "organization_id = {org} AND id IN (SELECT team_id FROM identities WHERE id = {i})"
-                )
-            }
+        (F::Identity { org, identity, user }, t) => match (t, identity) {
+            (T::Users, _) => format!("{a}organization_id = {org} AND {a}id = {user}"),
+            (T::Identities, Some(i)) => format!("{a}organization_id = {org} AND {a}id = {i}"),
+            (T::Owned, Some(i)) => format!("{a}organization_id = {org} AND {a}identity_id = {i}"),
+            (T::Teams, Some(i)) => format!(
+                "{a}organization_id = {org} AND {a}id IN (SELECT team_id FROM identities WHERE id = {i})"
+            ),
             _ => "1=0".into(),
         },
     }
@@ -67,15 +64,10 @@ mod tests {
             identity_id: Some(4),
         };
         let s = Scope::of(&user);
-        assert_eq!(
-            predicate(&s, Table::Users),
-            "organization_id = 2 AND id = 9"
-        );
-        assert_eq!(
-            predicate(&s, Table::Identities),
-            "organization_id = 2 AND id = 4"
-        );
+        assert_eq!(predicate(&s, Table::Users), "organization_id = 2 AND id = 9");
+        assert_eq!(predicate(&s, Table::Identities), "organization_id = 2 AND id = 4");
         assert_eq!(predicate(&s, Table::ApiKeys), "1=0");
+        assert_eq!(predicate_on(&s, Table::Owned, "s."), "s.organization_id = 2 AND s.identity_id = 4");
         let org = Scope::org(OrgId::from_credential(5));
         assert_eq!(predicate(&org, Table::Teams), "organization_id = 5");
         assert_eq!(predicate(&org, Table::Organizations), "id = 5");

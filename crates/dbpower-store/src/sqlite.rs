@@ -21,6 +21,12 @@ pub struct SqliteStore {
 impl SqliteStore {
     pub(crate) const BACKEND: &'static str = "sqlite";
     pub(crate) const FOR_UPDATE: &'static str = "";
+    pub(crate) const SKIP_LOCKED: &'static str = "";
+    pub(crate) const LEAST: &'static str = "min";
+    pub(crate) const GREATEST: &'static str = "max";
+    /// SQLite's LIKE is case-insensitive for ASCII already.
+    pub(crate) const ILIKE: &'static str = "LIKE";
+    pub(crate) const DAY_OF_HOUR: &'static str = "substr(r.hour, 1, 10)";
 
     /// Opens (creating if missing) the database at `sqlite:PATH`.
     pub async fn connect(url: &str) -> Result<SqliteStore> {
@@ -61,4 +67,4 @@ impl SqliteStore {
     }
 }
 
-crate::common::store_impl!(SqliteStore);
+crate::common::store_impl!(SqliteStore, sqlx::Sqlite);

@@ -16,6 +16,14 @@ pub enum ErrorCode {
     InvalidToken,
     TokenReused,
     AccountDisabled,
+    /// Ingestion: `X-API-Key` names no key.
+    UnknownApiKey,
+    /// Ingestion: the key was revoked.
+    ApiKeyRevoked,
+    /// Ingestion: `X-Signature` does not match.
+    InvalidSignature,
+    /// Ingestion: `X-Timestamp` is more than 300 s away from the server's clock.
+    TimestampOutOfWindow,
     Forbidden,
     NotFound,
     MethodNotAllowed,
@@ -35,7 +43,8 @@ impl ErrorCode {
         match self {
             BadRequest | InvalidJson => 400,
             Unauthorized | InvalidCredentials | TokenExpired | InvalidToken | TokenReused
-            | AccountDisabled => 401,
+            | AccountDisabled | UnknownApiKey | ApiKeyRevoked | InvalidSignature
+            | TimestampOutOfWindow => 401,
             Forbidden => 403,
             NotFound => 404,
             MethodNotAllowed => 405,
@@ -62,6 +71,10 @@ impl ErrorCode {
             InvalidToken => "invalid_token",
             TokenReused => "token_reused",
             AccountDisabled => "account_disabled",
+            UnknownApiKey => "unknown_api_key",
+            ApiKeyRevoked => "api_key_revoked",
+            InvalidSignature => "invalid_signature",
+            TimestampOutOfWindow => "timestamp_out_of_window",
             Forbidden => "forbidden",
             NotFound => "not_found",
             MethodNotAllowed => "method_not_allowed",

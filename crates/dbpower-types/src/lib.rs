@@ -3,15 +3,19 @@
 //! This crate has no IO. The server, the typed client and the agent all speak these types, and the
 //! OpenAPI document is generated from them.
 
+pub mod analysis;
 pub mod audit;
 pub mod auth;
 pub mod error;
+pub mod ingest;
 pub mod org;
 pub mod page;
 
+pub use analysis::*;
 pub use audit::*;
 pub use auth::*;
 pub use error::*;
+pub use ingest::*;
 pub use org::*;
 pub use page::*;
 

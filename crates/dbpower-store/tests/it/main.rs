@@ -1,6 +1,7 @@
 //! Store integration tests: one conformance story, run on SQLite always and on PostgreSQL when
 //! `DBPOWER_TEST_POSTGRES_URL` is set (a fresh database per run; set but unreachable fails).
 
+mod ingest;
 mod story;
 
 use std::sync::Arc;

@@ -1,0 +1,116 @@
+-- Slow-query ingestion: query classes (one per organization and fingerprint), raw slow queries, hourly
+-- rollups for dashboards, per-class analysis results, the analysis job queue, and idempotency records.
+
+CREATE TABLE query_classes (
+    id                   INTEGER PRIMARY KEY AUTOINCREMENT,
+    organization_id      INTEGER NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    database_type        TEXT NOT NULL CHECK (database_type IN ('mysql', 'postgresql')),
+    query_id             TEXT NOT NULL,
+    fingerprint          TEXT NOT NULL,
+    fingerprint_version  INTEGER NOT NULL,
+    sample_sql           TEXT NOT NULL,
+    count                INTEGER NOT NULL DEFAULT 0,
+    total_time_ms        REAL NOT NULL DEFAULT 0,
+    min_time_ms          REAL NOT NULL DEFAULT 0,
+    max_time_ms          REAL NOT NULL DEFAULT 0,
+    lock_time_ms         REAL NOT NULL DEFAULT 0,
+    rows_examined        INTEGER NOT NULL DEFAULT 0,
+    rows_sent            INTEGER NOT NULL DEFAULT 0,
+    first_seen           TEXT NOT NULL,
+    last_seen            TEXT NOT NULL,
+    p95_time_ms          REAL,
+    p99_time_ms          REAL,
+    severity             TEXT,
+    UNIQUE (organization_id, database_type, query_id)
+);
+CREATE INDEX query_classes_org_total_idx ON query_classes(organization_id, total_time_ms DESC);
+
+-- Log-bucket latency histogram per class (see dbpower_sql::Histogram): additive, so concurrent
+-- batches merge with a plain upsert.
+CREATE TABLE class_histogram (
+    class_id  INTEGER NOT NULL REFERENCES query_classes(id) ON DELETE CASCADE,
+    bucket    INTEGER NOT NULL,
+    count     INTEGER NOT NULL,
+    PRIMARY KEY (class_id, bucket)
+);
+
+CREATE TABLE class_databases (
+    class_id  INTEGER NOT NULL REFERENCES query_classes(id) ON DELETE CASCADE,
+    name      TEXT NOT NULL,
+    PRIMARY KEY (class_id, name)
+);
+
+CREATE TABLE slow_queries (
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    organization_id    INTEGER NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    team_id            INTEGER,
+    identity_id        INTEGER,
+    api_key_id         INTEGER,
+    class_id           INTEGER NOT NULL REFERENCES query_classes(id) ON DELETE CASCADE,
+    query_id           TEXT NOT NULL,
+    sql_text           TEXT NOT NULL,
+    database_type      TEXT NOT NULL,
+    database_name      TEXT,
+    db_user            TEXT,
+    client_host        TEXT,
+    execution_time_ms  REAL NOT NULL,
+    lock_time_ms       REAL,
+    rows_examined      INTEGER,
+    rows_sent          INTEGER,
+    rows_affected      INTEGER,
+    calls              INTEGER NOT NULL DEFAULT 1,
+    observed_at        TEXT NOT NULL,
+    created_at         TEXT NOT NULL,
+    explain            TEXT,
+    source             TEXT
+);
+CREATE INDEX slow_queries_org_observed_idx ON slow_queries(organization_id, observed_at DESC, id DESC);
+CREATE INDEX slow_queries_org_time_idx ON slow_queries(organization_id, execution_time_ms DESC);
+CREATE INDEX slow_queries_class_idx ON slow_queries(class_id);
+
+CREATE TABLE query_rollups (
+    organization_id  INTEGER NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    class_id         INTEGER NOT NULL REFERENCES query_classes(id) ON DELETE CASCADE,
+    team_id          INTEGER NOT NULL DEFAULT 0,
+    identity_id      INTEGER NOT NULL DEFAULT 0,
+    hour             TEXT NOT NULL,
+    count            INTEGER NOT NULL,
+    total_time_ms    REAL NOT NULL,
+    max_time_ms      REAL NOT NULL,
+    PRIMARY KEY (class_id, team_id, identity_id, hour)
+);
+CREATE INDEX query_rollups_org_hour_idx ON query_rollups(organization_id, hour);
+
+CREATE TABLE analysis_results (
+    class_id         INTEGER PRIMARY KEY REFERENCES query_classes(id) ON DELETE CASCADE,
+    organization_id  INTEGER NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    severity         TEXT NOT NULL CHECK (severity IN ('LOW', 'MEDIUM', 'HIGH', 'CRITICAL')),
+    issue_count      INTEGER NOT NULL,
+    report           TEXT NOT NULL,
+    analyzed_at      TEXT NOT NULL
+);
+
+CREATE TABLE analysis_jobs (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    organization_id  INTEGER NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    class_id         INTEGER NOT NULL REFERENCES query_classes(id) ON DELETE CASCADE,
+    status           TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed')),
+    reason           TEXT NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    lease_token      TEXT,
+    lease_until      TEXT,
+    last_error       TEXT,
+    created_at       TEXT NOT NULL,
+    updated_at       TEXT NOT NULL
+);
+-- At most one pending job per class: a new fingerprint seen twice is analysed once.
+CREATE UNIQUE INDEX analysis_jobs_one_pending_idx ON analysis_jobs(class_id) WHERE status IN ('queued', 'running');
+CREATE INDEX analysis_jobs_claim_idx ON analysis_jobs(status, id);
+
+CREATE TABLE ingest_requests (
+    api_key_id   INTEGER NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+    request_id   TEXT NOT NULL,
+    response     TEXT,
+    created_at   TEXT NOT NULL,
+    PRIMARY KEY (api_key_id, request_id)
+);

@@ -1,0 +1,82 @@
+//! Analysis reports: what is wrong with a query class, why, and what to do about it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Ordered: `Low < Medium < High < Critical`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "LOW",
+            Severity::Medium => "MEDIUM",
+            Severity::High => "HIGH",
+            Severity::Critical => "CRITICAL",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Severity> {
+        [Severity::Low, Severity::Medium, Severity::High, Severity::Critical].into_iter().find(|v| v.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Issue {
+    /// Stable rule id, e.g. `select_star`.
+    pub rule_id: String,
+    pub severity: Severity,
+    pub title: String,
+    /// Why it is slow.
+    pub description: String,
+    /// What in the statement or plan triggered it.
+    pub evidence: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RecommendationKind {
+    Index,
+    Rewrite,
+    Schema,
+    Config,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Recommendation {
+    pub kind: RecommendationKind,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<String>,
+    pub rationale: String,
+    pub estimated_impact: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AnalysisReport {
+    pub severity: Severity,
+    pub summary: String,
+    pub issues: Vec<Issue>,
+    pub recommendations: Vec<Recommendation>,
+    /// Which providers contributed (`rules`, `openai`, ...).
+    pub engine: Vec<String>,
+    /// Whether the statement parsed; when not, only token-level checks ran.
+    pub parse_ok: bool,
+}
+
+/// A stored analysis of a query class.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AnalysisView {
+    #[serde(flatten)]
+    pub report: AnalysisReport,
+    pub analyzed_at: DateTime<Utc>,
+}
