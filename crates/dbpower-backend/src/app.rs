@@ -31,10 +31,13 @@ use crate::throttle::LoginThrottle;
 
 pub struct Application {
     listener: TcpListener,
+    settings: Settings,
     router: Router,
     pub state: AppState,
     pub login_hint: LoginHint,
     pub demo_org: Option<i64>,
+    /// Slow queries seeded into the demo organization at this start.
+    pub demo_queries: Option<usize>,
 }
 
 /// Loads a secret from settings or, in development, from (or into) a file in the data directory.
@@ -94,17 +97,24 @@ impl Application {
             hasher,
             throttle: LoginThrottle::new(settings.login.clone()),
             cipher,
+            analysis_wakeup: tokio::sync::Notify::new(),
         }));
+        let demo_queries = match demo_org {
+            Some(org) => Some(crate::demo::seed(&state, org).await?),
+            None => None,
+        };
         let listener = TcpListener::bind(&settings.listen)
             .await
             .with_context(|| format!("listening on {}", settings.listen))?;
         let router = router(state.clone(), settings.max_body_bytes);
         Ok(Application {
             listener,
+            settings,
             router,
             state,
             login_hint,
             demo_org,
+            demo_queries,
         })
     }
 
@@ -116,6 +126,18 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let mut background = Vec::new();
+        for _ in 0..self.settings.analysis_workers {
+            background.push(tokio::spawn(crate::worker::run_analysis_worker(
+                self.state.clone(),
+            )));
+        }
+        let every = std::time::Duration::from_secs(self.settings.retention_interval_secs.max(1));
+        background.push(tokio::spawn(crate::worker::run_retention(
+            self.state.clone(),
+            every,
+        )));
+        let _stop_background = AbortOnDrop(background);
         axum::serve(
             self.listener,
             self.router
@@ -157,6 +179,17 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             HeaderValue::from_static("no-referrer"),
         ))
         .layer(middleware::from_fn(request_id::layer))
+}
+
+/// Aborts background tasks when the server stops.
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
+        }
+    }
 }
 
 /// One log line per request: method, route path (never the query string or body), status, duration.

@@ -66,6 +66,10 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub log_format: LogFormat,
     pub log_level: String,
+    /// Analysis workers in this process (0: none; another process drains the queue).
+    pub analysis_workers: usize,
+    /// Seconds between retention sweeps.
+    pub retention_interval_secs: u64,
     pub login: LoginSettings,
 }
 
@@ -87,6 +91,8 @@ impl Default for Settings {
             max_body_bytes: 2 * 1024 * 1024,
             log_format: LogFormat::Auto,
             log_level: "info".into(),
+            analysis_workers: 1,
+            retention_interval_secs: 3600,
             login: LoginSettings::default(),
         }
     }
@@ -116,6 +122,8 @@ const KEYS: &[(&str, Kind)] = &[
     ("max_body_bytes", Kind::Int),
     ("log_format", Kind::Str),
     ("log_level", Kind::Str),
+    ("analysis_workers", Kind::Int),
+    ("retention_interval_secs", Kind::Int),
     ("login.max_failures_per_account", Kind::Int),
     ("login.max_failures_per_ip", Kind::Int),
     ("login.window_secs", Kind::Int),

@@ -5,6 +5,8 @@ pub mod app;
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
+pub mod demo;
+pub mod ingest;
 pub mod openapi;
 pub mod password;
 pub mod query;
@@ -12,6 +14,7 @@ pub mod routes;
 pub mod secrets;
 pub mod state;
 pub mod throttle;
+pub mod worker;
 
 pub use app::Application;
 pub use config::{Overrides, Settings};

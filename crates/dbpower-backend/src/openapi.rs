@@ -7,7 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth;
-use crate::routes::{api_keys, audit, identities, organizations, teams, users};
+use crate::routes::{api_keys, audit, identities, organizations, queries, teams, users};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -19,6 +19,8 @@ use crate::state::AppState;
         (name = "organizations"), (name = "teams"), (name = "identities"), (name = "users"),
         (name = "api-keys", description = "Agent credentials"),
         (name = "audit", description = "Tamper-evident audit log"),
+        (name = "ingestion", description = "Signed agent API"),
+        (name = "slow-queries", description = "Slow queries, query classes, dashboard"),
     )
 )]
 pub struct ApiDoc;
@@ -81,4 +83,17 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(api_keys::get_api_key, api_keys::revoke_api_key))
         .routes(routes!(audit::list_audit_logs))
         .routes(routes!(audit::verify_audit_logs))
+        .routes(routes!(queries::list_slow_queries))
+        .routes(routes!(queries::get_slow_query))
+        .routes(routes!(queries::analyze_slow_query))
+        .routes(routes!(queries::list_query_classes))
+        .routes(routes!(queries::get_query_class))
+        .routes(routes!(queries::dashboard))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(crate::ingest::ingest_slow_queries))
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crate::ingest::MAX_INGEST_BODY,
+                )),
+        )
 }

@@ -22,6 +22,8 @@ pub struct Inner {
     pub hasher: PasswordHasher,
     pub throttle: LoginThrottle,
     pub cipher: SecretCipher,
+    /// Wakes the analysis workers when new work is queued.
+    pub analysis_wakeup: tokio::sync::Notify,
 }
 
 impl std::ops::Deref for AppState {

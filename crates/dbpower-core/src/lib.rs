@@ -2,8 +2,8 @@
 //! what they may do ([`perm`]), and validated input ([`validate`]).
 
 pub mod perm;
-pub mod signing;
 pub mod scope;
+pub mod signing;
 pub mod validate;
 
 pub use scope::{OrgId, Principal, Scope, ScopeFilter};

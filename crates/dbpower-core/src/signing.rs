@@ -15,13 +15,30 @@ pub fn body_hash(body: &[u8]) -> String {
     hex::encode(Sha256::digest(body))
 }
 
-pub fn canonical(timestamp: i64, request_id: &str, method: &str, path_and_query: &str, body: &[u8]) -> String {
-    format!("{SCHEME}\n{timestamp}\n{request_id}\n{method}\n{path_and_query}\n{}", body_hash(body))
+pub fn canonical(
+    timestamp: i64,
+    request_id: &str,
+    method: &str,
+    path_and_query: &str,
+    body: &[u8],
+) -> String {
+    format!(
+        "{SCHEME}\n{timestamp}\n{request_id}\n{method}\n{path_and_query}\n{}",
+        body_hash(body)
+    )
 }
 
 /// The signature an agent sends in `X-Signature`.
-pub fn sign(secret: &str, timestamp: i64, request_id: &str, method: &str, path_and_query: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable_mac());
+pub fn sign(
+    secret: &str,
+    timestamp: i64,
+    request_id: &str,
+    method: &str,
+    path_and_query: &str,
+    body: &[u8],
+) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable_mac());
     mac.update(canonical(timestamp, request_id, method, path_and_query, body).as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
@@ -32,9 +49,21 @@ fn unreachable_mac() -> Hmac<Sha256> {
 }
 
 /// Constant-time check of a presented signature (hex, any case).
-pub fn verify(secret: &str, timestamp: i64, request_id: &str, method: &str, path_and_query: &str, body: &[u8], signature: &str) -> bool {
-    let Ok(presented) = hex::decode(signature.trim()) else { return false };
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else { return false };
+pub fn verify(
+    secret: &str,
+    timestamp: i64,
+    request_id: &str,
+    method: &str,
+    path_and_query: &str,
+    body: &[u8],
+    signature: &str,
+) -> bool {
+    let Ok(presented) = hex::decode(signature.trim()) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
+        return false;
+    };
     mac.update(canonical(timestamp, request_id, method, path_and_query, body).as_bytes());
     mac.verify_slice(&presented).is_ok()
 }
@@ -46,14 +75,75 @@ mod tests {
     #[test]
     fn the_published_test_vector() {
         let body = br#"{"queries":[]}"#;
-        assert_eq!(body_hash(body), "002a0e3a6fb2a71647744ca79f6ab6c7aaa5d149d4b4275986bc054ad0207aa0");
-        let sig = sign("dbp-test-secret", 1700000000, "5d0c7a51-0000-4000-8000-000000000001", "POST", "/api/v1/slow-queries", body);
-        assert_eq!(sig, "dda10af8c686da66e169ad380f362fa476e7663fe27b5ac340e533399fde3f62");
-        assert!(verify("dbp-test-secret", 1700000000, "5d0c7a51-0000-4000-8000-000000000001", "POST", "/api/v1/slow-queries", body, &sig));
-        assert!(verify("dbp-test-secret", 1700000000, "5d0c7a51-0000-4000-8000-000000000001", "POST", "/api/v1/slow-queries", body, &sig.to_uppercase()));
-        assert!(!verify("dbp-test-secret", 1700000001, "5d0c7a51-0000-4000-8000-000000000001", "POST", "/api/v1/slow-queries", body, &sig));
-        assert!(!verify("other", 1700000000, "5d0c7a51-0000-4000-8000-000000000001", "POST", "/api/v1/slow-queries", body, &sig));
-        assert!(!verify("dbp-test-secret", 1700000000, "5d0c7a51-0000-4000-8000-000000000001", "POST", "/api/v1/slow-queries", b"{}", &sig));
-        assert!(!verify("dbp-test-secret", 1700000000, "x", "POST", "/", body, "not hex"));
+        assert_eq!(
+            body_hash(body),
+            "002a0e3a6fb2a71647744ca79f6ab6c7aaa5d149d4b4275986bc054ad0207aa0"
+        );
+        let sig = sign(
+            "dbp-test-secret",
+            1700000000,
+            "5d0c7a51-0000-4000-8000-000000000001",
+            "POST",
+            "/api/v1/slow-queries",
+            body,
+        );
+        assert_eq!(
+            sig,
+            "dda10af8c686da66e169ad380f362fa476e7663fe27b5ac340e533399fde3f62"
+        );
+        assert!(verify(
+            "dbp-test-secret",
+            1700000000,
+            "5d0c7a51-0000-4000-8000-000000000001",
+            "POST",
+            "/api/v1/slow-queries",
+            body,
+            &sig
+        ));
+        assert!(verify(
+            "dbp-test-secret",
+            1700000000,
+            "5d0c7a51-0000-4000-8000-000000000001",
+            "POST",
+            "/api/v1/slow-queries",
+            body,
+            &sig.to_uppercase()
+        ));
+        assert!(!verify(
+            "dbp-test-secret",
+            1700000001,
+            "5d0c7a51-0000-4000-8000-000000000001",
+            "POST",
+            "/api/v1/slow-queries",
+            body,
+            &sig
+        ));
+        assert!(!verify(
+            "other",
+            1700000000,
+            "5d0c7a51-0000-4000-8000-000000000001",
+            "POST",
+            "/api/v1/slow-queries",
+            body,
+            &sig
+        ));
+        assert!(!verify(
+            "dbp-test-secret",
+            1700000000,
+            "5d0c7a51-0000-4000-8000-000000000001",
+            "POST",
+            "/api/v1/slow-queries",
+            b"{}",
+            &sig
+        ));
+        assert!(!verify(
+            "dbp-test-secret",
+            1700000000,
+            "x",
+            "POST",
+            "/",
+            body,
+            "not hex"
+        ));
     }
 }

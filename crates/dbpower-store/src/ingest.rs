@@ -13,7 +13,7 @@ use crate::{NewSlowQuery, StoreError};
 
 pub(crate) const SLOW_COLS: &str = "s.id, s.query_id, s.sql_text, s.database_type, s.database_name, s.db_user, \
      s.client_host, s.execution_time_ms, s.lock_time_ms, s.rows_examined, s.rows_sent, s.rows_affected, s.calls, \
-     s.observed_at, s.created_at, s.source, s.team_id, s.identity_id, c.severity, s.class_id";
+     s.observed_at, s.created_at, s.source, s.team_id, s.identity_id, c.severity, s.class_id, s.organization_id";
 
 pub(crate) const CLASS_COLS: &str = "c.id, c.database_type, c.query_id, c.fingerprint, c.fingerprint_version, \
      c.sample_sql, c.count, c.total_time_ms, c.min_time_ms, c.max_time_ms, c.lock_time_ms, c.rows_examined, \
@@ -42,21 +42,23 @@ pub(crate) fn aggregate(items: &[NewSlowQuery]) -> BTreeMap<(&'static str, &str)
     let mut out: BTreeMap<(&'static str, &str), ClassAgg<'_>> = BTreeMap::new();
     for q in items {
         let calls = q.calls.max(1);
-        let a = out.entry((q.database_type.as_str(), q.query_id.as_str())).or_insert_with(|| ClassAgg {
-            first: q,
-            count: 0,
-            total: 0.0,
-            min: f64::MAX,
-            max: 0.0,
-            lock: 0.0,
-            rows_examined: 0,
-            rows_sent: 0,
-            first_seen: q.observed_at,
-            last_seen: q.observed_at,
-            histogram: Histogram::new(),
-            databases: Vec::new(),
-            has_explain: false,
-        });
+        let a = out
+            .entry((q.database_type.as_str(), q.query_id.as_str()))
+            .or_insert_with(|| ClassAgg {
+                first: q,
+                count: 0,
+                total: 0.0,
+                min: f64::MAX,
+                max: 0.0,
+                lock: 0.0,
+                rows_examined: 0,
+                rows_sent: 0,
+                first_seen: q.observed_at,
+                last_seen: q.observed_at,
+                histogram: Histogram::new(),
+                databases: Vec::new(),
+                has_explain: false,
+            });
         a.count += calls;
         // For aggregated entries (calls > 1) execution_time_ms is the mean of those calls.
         a.total += q.execution_time_ms * calls as f64;
@@ -84,7 +86,8 @@ pub(crate) fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 pub(crate) fn parse_db_type(s: &str) -> Result<DatabaseType, StoreError> {
-    DatabaseType::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown database type {s:?}")))
+    DatabaseType::parse(s)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown database type {s:?}")))
 }
 
 pub(crate) fn parse_severity(s: Option<String>) -> Option<Severity> {
@@ -127,6 +130,7 @@ pub(crate) struct SlowRow {
     identity_id: Option<i64>,
     severity: Option<String>,
     pub class_id: i64,
+    pub organization_id: i64,
 }
 
 impl SlowRow {
@@ -194,11 +198,16 @@ impl ClassRow {
             sample_sql: self.sample_sql,
             count: self.count,
             total_time_ms: self.total_time_ms,
-            avg_time_ms: if self.count > 0 { self.total_time_ms / self.count as f64 } else { 0.0 },
+            avg_time_ms: if self.count > 0 {
+                self.total_time_ms / self.count as f64
+            } else {
+                0.0
+            },
             min_time_ms: self.min_time_ms,
             max_time_ms: self.max_time_ms,
-            p95_time_ms: self.p95_time_ms,
-            p99_time_ms: self.p99_time_ms,
+            // A bucket's upper bound can exceed the slowest execution seen; never report more than it.
+            p95_time_ms: self.p95_time_ms.map(|p| p.min(self.max_time_ms)),
+            p99_time_ms: self.p99_time_ms.map(|p| p.min(self.max_time_ms)),
             lock_time_ms: self.lock_time_ms,
             rows_examined: self.rows_examined,
             rows_sent: self.rows_sent,
@@ -502,8 +511,9 @@ macro_rules! ingest_impl {
                 sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
             let row = $crate::common::one(row)?;
             let explain = row.explain.map(|j| j.0);
+            let organization_id = row.row.organization_id;
             let (view, class_id) = row.row.into_view()?;
-            Ok($crate::SlowQueryRecord { view, class_id, explain })
+            Ok($crate::SlowQueryRecord { view, class_id, organization_id, explain })
         }
 
         async fn query_class_by_id(&self, class_id: i64) -> $crate::Result<dbpower_types::QueryClassView> {

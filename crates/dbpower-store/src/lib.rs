@@ -15,11 +15,12 @@ mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use dbpower_core::{OrgId, Scope};
 use chrono::{DateTime, Utc};
+use dbpower_core::{OrgId, Scope};
 use dbpower_types::{
-    AnalysisReport, AnalysisView, AuditLogQuery, AuditLogView, AuditVerifyView, IdentityView, OrganizationView,
-    QueryClassFilter, QueryClassView, SeriesPoint, SlowQueryFilter, SlowQueryView, TeamView,
+    AnalysisReport, AnalysisView, AuditLogQuery, AuditLogView, AuditVerifyView, IdentityView,
+    OrganizationView, QueryClassFilter, QueryClassView, SeriesPoint, SlowQueryFilter,
+    SlowQueryView, TeamView,
 };
 
 pub use postgres::PgStore;
@@ -169,7 +170,6 @@ pub trait Store: IngestStore + Send + Sync + 'static {
     ) -> Result<(Vec<AuditLogView>, i64)>;
     /// Re-computes the hash chain of one organization (`None`: the platform chain).
     async fn verify_audit_chain(&self, organization_id: Option<i64>) -> Result<AuditVerifyView>;
-
 }
 
 /// Ingestion, read models, the analysis queue and retention (a supertrait of [`Store`]; bring it into
@@ -180,14 +180,29 @@ pub trait IngestStore: Send + Sync {
     /// Stores a scrubbed, fingerprinted batch in one transaction; a request id seen before for the same
     /// key stores nothing and returns the first outcome.
     async fn ingest(&self, org: OrgId, batch: &NewBatch) -> Result<IngestOutcome>;
-    async fn list_slow_queries(&self, scope: &Scope, filter: &SlowQueryFilter, page: PageRequest) -> Result<(Vec<SlowQueryView>, i64)>;
+    async fn list_slow_queries(
+        &self,
+        scope: &Scope,
+        filter: &SlowQueryFilter,
+        page: PageRequest,
+    ) -> Result<(Vec<SlowQueryView>, i64)>;
     async fn slow_query_by_id(&self, scope: &Scope, id: i64) -> Result<SlowQueryRecord>;
     /// A class by id, unscoped: call only with an id obtained through a scoped read.
     async fn query_class_by_id(&self, class_id: i64) -> Result<QueryClassView>;
     /// The id of the class with this query id that the scope can see.
     async fn query_class_id(&self, scope: &Scope, query_id: &str) -> Result<i64>;
-    async fn list_query_classes(&self, scope: &Scope, filter: &QueryClassFilter, page: PageRequest) -> Result<(Vec<QueryClassView>, i64)>;
-    async fn class_series(&self, scope: &Scope, class_id: i64, since: DateTime<Utc>) -> Result<Vec<SeriesPoint>>;
+    async fn list_query_classes(
+        &self,
+        scope: &Scope,
+        filter: &QueryClassFilter,
+        page: PageRequest,
+    ) -> Result<(Vec<QueryClassView>, i64)>;
+    async fn class_series(
+        &self,
+        scope: &Scope,
+        class_id: i64,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<SeriesPoint>>;
     async fn analysis_for_class(&self, class_id: i64) -> Result<Option<AnalysisView>>;
     async fn dashboard(&self, scope: &Scope, since: DateTime<Utc>) -> Result<DashboardData>;
 

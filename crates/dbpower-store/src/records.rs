@@ -158,6 +158,7 @@ pub struct ClaimedJob {
 pub struct SlowQueryRecord {
     pub view: dbpower_types::SlowQueryView,
     pub class_id: i64,
+    pub organization_id: i64,
     pub explain: Option<serde_json::Value>,
 }
 

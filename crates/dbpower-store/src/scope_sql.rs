@@ -28,14 +28,25 @@ pub(crate) fn predicate_on(scope: &Scope, table: Table, a: &str) -> String {
     match (scope.filter(), table) {
         (F::All, _) => "1=1".into(),
         (F::Nothing, _) => "1=0".into(),
-        (F::Org { org } | F::Team { org, .. } | F::Identity { org, .. }, T::Organizations) => format!("{a}id = {org}"),
+        (F::Org { org } | F::Team { org, .. } | F::Identity { org, .. }, T::Organizations) => {
+            format!("{a}id = {org}")
+        }
         (F::Org { org }, _) => format!("{a}organization_id = {org}"),
-        (F::Team { org, team }, T::Teams) => format!("{a}organization_id = {org} AND {a}id = {team}"),
+        (F::Team { org, team }, T::Teams) => {
+            format!("{a}organization_id = {org} AND {a}id = {team}")
+        }
         (F::Team { org, team }, T::Identities | T::Users | T::ApiKeys | T::Owned) => {
             format!("{a}organization_id = {org} AND {a}team_id = {team}")
         }
         (F::Team { .. }, T::AuditLogs) => "1=0".into(),
-        (F::Identity { org, identity, user }, t) => match (t, identity) {
+        (
+            F::Identity {
+                org,
+                identity,
+                user,
+            },
+            t,
+        ) => match (t, identity) {
             (T::Users, _) => format!("{a}organization_id = {org} AND {a}id = {user}"),
             (T::Identities, Some(i)) => format!("{a}organization_id = {org} AND {a}id = {i}"),
             (T::Owned, Some(i)) => format!("{a}organization_id = {org} AND {a}identity_id = {i}"),
@@ -64,10 +75,19 @@ mod tests {
             identity_id: Some(4),
         };
         let s = Scope::of(&user);
-        assert_eq!(predicate(&s, Table::Users), "organization_id = 2 AND id = 9");
-        assert_eq!(predicate(&s, Table::Identities), "organization_id = 2 AND id = 4");
+        assert_eq!(
+            predicate(&s, Table::Users),
+            "organization_id = 2 AND id = 9"
+        );
+        assert_eq!(
+            predicate(&s, Table::Identities),
+            "organization_id = 2 AND id = 4"
+        );
         assert_eq!(predicate(&s, Table::ApiKeys), "1=0");
-        assert_eq!(predicate_on(&s, Table::Owned, "s."), "s.organization_id = 2 AND s.identity_id = 4");
+        assert_eq!(
+            predicate_on(&s, Table::Owned, "s."),
+            "s.organization_id = 2 AND s.identity_id = 4"
+        );
         let org = Scope::org(OrgId::from_credential(5));
         assert_eq!(predicate(&org, Table::Teams), "organization_id = 5");
         assert_eq!(predicate(&org, Table::Organizations), "id = 5");

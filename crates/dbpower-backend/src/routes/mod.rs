@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod identities;
 pub mod organizations;
+pub mod queries;
 pub mod teams;
 pub mod users;
 

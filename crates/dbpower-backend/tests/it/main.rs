@@ -3,6 +3,7 @@
 
 mod auth;
 mod errors;
+mod ingest;
 mod rbac;
 mod testapp;
 

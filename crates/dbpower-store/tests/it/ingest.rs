@@ -5,9 +5,14 @@ use std::time::Duration;
 use chrono::Utc;
 use dbpower_core::{OrgId, Scope};
 use dbpower_store::*;
-use dbpower_types::{AnalysisReport, DatabaseType, OrgSettings, QueryClassFilter, Severity, SlowQueryFilter};
+use dbpower_types::{
+    AnalysisReport, DatabaseType, OrgSettings, QueryClassFilter, Severity, SlowQueryFilter,
+};
 
-const PAGE: PageRequest = PageRequest { page: 1, per_page: 100 };
+const PAGE: PageRequest = PageRequest {
+    page: 1,
+    per_page: 100,
+};
 
 fn item(qid: &str, ms: f64, db: &str) -> NewSlowQuery {
     NewSlowQuery {
@@ -33,19 +38,40 @@ fn item(qid: &str, ms: f64, db: &str) -> NewSlowQuery {
 
 async fn setup(store: &dyn Store, name: &str) -> (OrgId, i64) {
     let org = store
-        .insert_organization(&NewOrganization { name: name.into(), settings: OrgSettings::default(), retention_days: 90 })
+        .insert_organization(&NewOrganization {
+            name: name.into(),
+            settings: OrgSettings::default(),
+            retention_days: 90,
+        })
         .await
         .expect("org");
     let oid = OrgId::from_credential(org.id);
     let key = store
-        .insert_api_key(oid, &NewApiKey { key_id: format!("k-{name}"), name: "a".into(), secret_ciphertext: "x".into(), team_id: None, identity_id: None, created_by: None })
+        .insert_api_key(
+            oid,
+            &NewApiKey {
+                key_id: format!("k-{name}"),
+                name: "a".into(),
+                secret_ciphertext: "x".into(),
+                team_id: None,
+                identity_id: None,
+                created_by: None,
+            },
+        )
         .await
         .expect("key");
     (oid, key.view.id)
 }
 
 fn report(sev: Severity) -> AnalysisReport {
-    AnalysisReport { severity: sev, summary: "s".into(), issues: vec![], recommendations: vec![], engine: vec!["rules".into()], parse_ok: false }
+    AnalysisReport {
+        severity: sev,
+        summary: "s".into(),
+        issues: vec![],
+        recommendations: vec![],
+        engine: vec!["rules".into()],
+        parse_ok: false,
+    }
 }
 
 async fn ingest_story(store: &dyn Store) {
@@ -56,80 +82,231 @@ async fn ingest_story(store: &dyn Store) {
         request_id: "req-1".into(),
         team_id: None,
         identity_id: None,
-        items: vec![item("A", 10.0, "shop"), item("B", 200.0, "shop"), item("A", 30.0, "crm")],
+        items: vec![
+            item("A", 10.0, "shop"),
+            item("B", 200.0, "shop"),
+            item("A", 30.0, "crm"),
+        ],
     };
     let first = store.ingest(org, &batch).await.expect("ingest");
-    assert_eq!((first.ids.len(), first.replayed, first.new_classes), (3, false, 2));
+    assert_eq!(
+        (first.ids.len(), first.replayed, first.new_classes),
+        (3, false, 2)
+    );
     assert!(first.ids.windows(2).all(|w| w[0] < w[1]));
     let again = store.ingest(org, &batch).await.expect("replay");
-    assert_eq!((again.ids.clone(), again.replayed), (first.ids.clone(), true));
-    let (_, total) = store.list_slow_queries(&scope, &SlowQueryFilter::default(), PAGE).await.expect("list");
+    assert_eq!(
+        (again.ids.clone(), again.replayed),
+        (first.ids.clone(), true)
+    );
+    let (_, total) = store
+        .list_slow_queries(&scope, &SlowQueryFilter::default(), PAGE)
+        .await
+        .expect("list");
     assert_eq!(total, 3, "a replay stores nothing");
 
     // A second batch adds to the classes without making them new.
-    let more = NewBatch { request_id: "req-2".into(), items: vec![item("A", 20.0, "shop")], ..batch.clone() };
+    let more = NewBatch {
+        request_id: "req-2".into(),
+        items: vec![item("A", 20.0, "shop")],
+        ..batch.clone()
+    };
     assert_eq!(store.ingest(org, &more).await.expect("more").new_classes, 0);
-    let (classes, n) = store.list_query_classes(&scope, &QueryClassFilter::default(), PAGE).await.expect("classes");
+    let (classes, n) = store
+        .list_query_classes(&scope, &QueryClassFilter::default(), PAGE)
+        .await
+        .expect("classes");
     assert_eq!(n, 2);
     let a = classes.iter().find(|c| c.query_id == "A").expect("class A");
-    assert_eq!((a.count, a.total_time_ms, a.max_time_ms, a.min_time_ms), (3, 60.0, 30.0, Some(10.0)));
+    assert_eq!(
+        (a.count, a.total_time_ms, a.max_time_ms, a.min_time_ms),
+        (3, 60.0, 30.0, Some(10.0))
+    );
     assert_eq!(a.databases, vec!["crm".to_string(), "shop".to_string()]);
     assert!(a.p95_time_ms.expect("p95") >= 30.0 && a.p95_time_ms.expect("p95") <= 31.6);
     assert_eq!(classes[0].query_id, "B", "ranked by total time");
 
     // Filters.
-    let f = SlowQueryFilter { min_time_ms: Some(100.0), ..Default::default() };
-    assert_eq!(store.list_slow_queries(&scope, &f, PAGE).await.expect("min").1, 1);
-    let f = SlowQueryFilter { q: Some("select b".into()), ..Default::default() };
-    assert_eq!(store.list_slow_queries(&scope, &f, PAGE).await.expect("q").1, 1, "case-insensitive text search");
-    let f = SlowQueryFilter { database_name: Some("crm".into()), ..Default::default() };
-    assert_eq!(store.list_slow_queries(&scope, &f, PAGE).await.expect("db").1, 1);
-    let f = SlowQueryFilter { q: Some("%".into()), ..Default::default() };
-    assert_eq!(store.list_slow_queries(&scope, &f, PAGE).await.expect("escaped").1, 0, "LIKE wildcards are literal");
+    let f = SlowQueryFilter {
+        min_time_ms: Some(100.0),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_slow_queries(&scope, &f, PAGE)
+            .await
+            .expect("min")
+            .1,
+        1
+    );
+    let f = SlowQueryFilter {
+        q: Some("select b".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_slow_queries(&scope, &f, PAGE)
+            .await
+            .expect("q")
+            .1,
+        1,
+        "case-insensitive text search"
+    );
+    let f = SlowQueryFilter {
+        database_name: Some("crm".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_slow_queries(&scope, &f, PAGE)
+            .await
+            .expect("db")
+            .1,
+        1
+    );
+    let f = SlowQueryFilter {
+        q: Some("%".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_slow_queries(&scope, &f, PAGE)
+            .await
+            .expect("escaped")
+            .1,
+        0,
+        "LIKE wildcards are literal"
+    );
 
     // Another organization sees none of it.
     let (other, _) = setup(store, "Other").await;
     let other_scope = Scope::org(other);
-    assert_eq!(store.list_slow_queries(&other_scope, &SlowQueryFilter::default(), PAGE).await.expect("other").1, 0);
-    assert!(matches!(store.slow_query_by_id(&other_scope, first.ids[0]).await, Err(StoreError::NotFound)));
-    assert!(matches!(store.query_class_id(&other_scope, "A").await, Err(StoreError::NotFound)));
+    assert_eq!(
+        store
+            .list_slow_queries(&other_scope, &SlowQueryFilter::default(), PAGE)
+            .await
+            .expect("other")
+            .1,
+        0
+    );
+    assert!(matches!(
+        store.slow_query_by_id(&other_scope, first.ids[0]).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.query_class_id(&other_scope, "A").await,
+        Err(StoreError::NotFound)
+    ));
 
     // Queue: two new classes are queued; a claim leases them; completion is fenced by the lease.
     assert_eq!(store.queue_depth().await.expect("depth"), 2);
-    let jobs = store.claim_jobs(10, Duration::from_secs(60)).await.expect("claim");
+    let jobs = store
+        .claim_jobs(10, Duration::from_secs(60))
+        .await
+        .expect("claim");
     assert_eq!(jobs.len(), 2);
-    assert!(store.claim_jobs(10, Duration::from_secs(60)).await.expect("claim again").is_empty(), "leased jobs are not handed out twice");
-    let b = jobs.iter().find(|j| j.sample_sql.contains("B")).expect("job B");
-    assert!(store.complete_job(b, &report(Severity::Critical)).await.expect("complete"));
-    assert!(!store.complete_job(b, &report(Severity::Low)).await.expect("twice"), "a finished job is not completed again");
-    let a_job = jobs.iter().find(|j| j.sample_sql.contains("A")).expect("job A");
+    assert!(
+        store
+            .claim_jobs(10, Duration::from_secs(60))
+            .await
+            .expect("claim again")
+            .is_empty(),
+        "leased jobs are not handed out twice"
+    );
+    let b = jobs
+        .iter()
+        .find(|j| j.sample_sql.contains("B"))
+        .expect("job B");
+    assert!(
+        store
+            .complete_job(b, &report(Severity::Critical))
+            .await
+            .expect("complete")
+    );
+    assert!(
+        !store
+            .complete_job(b, &report(Severity::Low))
+            .await
+            .expect("twice"),
+        "a finished job is not completed again"
+    );
+    let a_job = jobs
+        .iter()
+        .find(|j| j.sample_sql.contains("A"))
+        .expect("job A");
     store.fail_job(a_job, "boom").await.expect("fail");
-    let retry = store.claim_jobs(10, Duration::from_millis(1)).await.expect("retry claim");
+    let retry = store
+        .claim_jobs(10, Duration::from_millis(1))
+        .await
+        .expect("retry claim");
     assert_eq!(retry.len(), 1);
     tokio::time::sleep(Duration::from_millis(20)).await;
     // The lease expired: another worker takes it over, and the first one's completion is refused.
-    let taken = store.claim_jobs(10, Duration::from_secs(60)).await.expect("take over");
+    let taken = store
+        .claim_jobs(10, Duration::from_secs(60))
+        .await
+        .expect("take over");
     assert_eq!(taken.len(), 1);
-    assert!(!store.complete_job(&retry[0], &report(Severity::Low)).await.expect("stale"), "a lost lease writes nothing");
-    assert!(store.complete_job(&taken[0], &report(Severity::Medium)).await.expect("fresh"));
+    assert!(
+        !store
+            .complete_job(&retry[0], &report(Severity::Low))
+            .await
+            .expect("stale"),
+        "a lost lease writes nothing"
+    );
+    assert!(
+        store
+            .complete_job(&taken[0], &report(Severity::Medium))
+            .await
+            .expect("fresh")
+    );
     assert_eq!(store.queue_depth().await.expect("depth"), 0);
 
-    let f = SlowQueryFilter { severity: Some(Severity::Critical), ..Default::default() };
-    let (crit, n) = store.list_slow_queries(&scope, &f, PAGE).await.expect("critical");
+    let f = SlowQueryFilter {
+        severity: Some(Severity::Critical),
+        ..Default::default()
+    };
+    let (crit, n) = store
+        .list_slow_queries(&scope, &f, PAGE)
+        .await
+        .expect("critical");
     assert_eq!((n, crit[0].severity), (1, Some(Severity::Critical)));
-    let detail = store.slow_query_by_id(&scope, crit[0].id).await.expect("detail");
-    let analysis = store.analysis_for_class(detail.class_id).await.expect("analysis").expect("some");
+    let detail = store
+        .slow_query_by_id(&scope, crit[0].id)
+        .await
+        .expect("detail");
+    let analysis = store
+        .analysis_for_class(detail.class_id)
+        .await
+        .expect("analysis")
+        .expect("some");
     assert_eq!(analysis.report.severity, Severity::Critical);
-    let d = store.dashboard(&scope, Utc::now() - chrono::Duration::days(7)).await.expect("dashboard");
+    let d = store
+        .dashboard(&scope, Utc::now() - chrono::Duration::days(7))
+        .await
+        .expect("dashboard");
     assert_eq!((d.total_queries, d.critical), (4, 1));
     assert_eq!(d.days.iter().map(|x| x.1).sum::<i64>(), 4);
-    let series = store.class_series(&scope, detail.class_id, Utc::now() - chrono::Duration::days(1)).await.expect("series");
+    let series = store
+        .class_series(
+            &scope,
+            detail.class_id,
+            Utc::now() - chrono::Duration::days(1),
+        )
+        .await
+        .expect("series");
     assert_eq!(series.iter().map(|p| p.count).sum::<i64>(), 1);
 
     // Re-analysis on request; retention deletes old rows.
-    store.enqueue_analysis(org, detail.class_id, "requested").await.expect("enqueue");
+    store
+        .enqueue_analysis(org, detail.class_id, "requested")
+        .await
+        .expect("enqueue");
     assert_eq!(store.queue_depth().await.expect("depth"), 1);
-    let gone = store.delete_slow_queries_before(org, Utc::now() + chrono::Duration::seconds(1)).await.expect("retention");
+    let gone = store
+        .delete_slow_queries_before(org, Utc::now() + chrono::Duration::seconds(1))
+        .await
+        .expect("retention");
     assert_eq!(gone, 4);
 }
 
@@ -141,17 +318,27 @@ async fn ingestion_on_sqlite() {
 
 #[tokio::test]
 async fn ingestion_on_postgres() {
-    let Some(db) = crate::postgres().await else { return };
+    let Some(db) = crate::postgres().await else {
+        return;
+    };
     ingest_story(db.store.as_ref()).await;
 }
 
 /// Two workers claiming concurrently from one PostgreSQL queue never get the same job.
 #[tokio::test]
 async fn concurrent_workers_claim_disjoint_jobs_on_postgres() {
-    let Some(db) = crate::postgres().await else { return };
+    let Some(db) = crate::postgres().await else {
+        return;
+    };
     let (org, key) = setup(db.store.as_ref(), "Queue").await;
     let items: Vec<NewSlowQuery> = (0..60).map(|i| item(&format!("Q{i}"), 5.0, "db")).collect();
-    let batch = NewBatch { api_key_id: key, request_id: "r".into(), team_id: None, identity_id: None, items };
+    let batch = NewBatch {
+        api_key_id: key,
+        request_id: "r".into(),
+        team_id: None,
+        identity_id: None,
+        items,
+    };
     db.store.ingest(org, &batch).await.expect("ingest");
     let mut handles = Vec::new();
     for _ in 0..2 {
@@ -159,12 +346,19 @@ async fn concurrent_workers_claim_disjoint_jobs_on_postgres() {
         handles.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
-                let jobs = s.claim_jobs(3, Duration::from_secs(60)).await.expect("claim");
+                let jobs = s
+                    .claim_jobs(3, Duration::from_secs(60))
+                    .await
+                    .expect("claim");
                 if jobs.is_empty() {
                     break;
                 }
                 for j in jobs {
-                    assert!(s.complete_job(&j, &report(Severity::Low)).await.expect("complete"));
+                    assert!(
+                        s.complete_job(&j, &report(Severity::Low))
+                            .await
+                            .expect("complete")
+                    );
                     mine.push(j.id);
                 }
             }

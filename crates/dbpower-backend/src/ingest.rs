@@ -1,0 +1,310 @@
+//! `POST /api/v1/slow-queries`: the signed agent API. Authentication is the api key's HMAC signature
+//! (never a JWT); attribution (organization, team, identity) comes from the key, never from the body.
+//! Every statement is scrubbed again here at the organization's level (defence in depth), fingerprinted,
+//! and the batch is stored in one transaction; a repeated request id stores nothing and answers as the
+//! first time did.
+
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use chrono::Utc;
+use dbpower_core::{OrgId, Scope, signing};
+use dbpower_http::{ApiError, ApiJson, ApiResult};
+use dbpower_sql::{Dialect, ScrubLevel, fingerprint, pii, query_id, scrub};
+use dbpower_store::{ApiKeyRecord, NewBatch, NewSlowQuery, StoreError};
+use dbpower_types::{
+    DatabaseType, ErrorBody, ErrorCode, IngestRequest, IngestResponse, MAX_BATCH, MAX_SQL_BYTES,
+    SlowQueryIn,
+};
+
+use crate::state::AppState;
+
+/// The largest ingestion body (1000 queries of ordinary size; single huge statements are capped at 1 MiB each).
+pub const MAX_INGEST_BODY: usize = 16 * 1024 * 1024;
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+fn dialect(d: DatabaseType) -> Dialect {
+    match d {
+        DatabaseType::Mysql => Dialect::Mysql,
+        DatabaseType::Postgresql => Dialect::Postgresql,
+    }
+}
+
+fn level(l: dbpower_types::ScrubLevel) -> ScrubLevel {
+    match l {
+        dbpower_types::ScrubLevel::Strict => ScrubLevel::Strict,
+        dbpower_types::ScrubLevel::PiiOnly => ScrubLevel::PiiOnly,
+    }
+}
+
+/// Checks key, signature and timestamp; returns the key.
+async fn authenticate(
+    state: &AppState,
+    method: &Method,
+    uri: &OriginalUri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<(ApiKeyRecord, String)> {
+    let unauthorized = |code, msg: &str| ApiError::unauthorized(code, msg.to_string());
+    let key_id = header(headers, "x-api-key")
+        .ok_or_else(|| unauthorized(ErrorCode::Unauthorized, "missing X-API-Key"))?;
+    let request_id = header(headers, "x-request-id").ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::BadRequest,
+            "X-Request-ID is required: it makes retries idempotent",
+        )
+    })?;
+    if request_id.len() > 128 {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "X-Request-ID must be at most 128 characters",
+        ));
+    }
+    let timestamp: i64 = header(headers, "x-timestamp")
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| {
+            unauthorized(
+                ErrorCode::TimestampOutOfWindow,
+                "missing or malformed X-Timestamp (unix seconds)",
+            )
+        })?;
+    let signature = header(headers, "x-signature")
+        .ok_or_else(|| unauthorized(ErrorCode::InvalidSignature, "missing X-Signature"))?;
+    let key = match state.store.api_key_by_key_id(key_id).await {
+        Ok(k) => k,
+        Err(StoreError::NotFound) => {
+            return Err(unauthorized(ErrorCode::UnknownApiKey, "unknown api key"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if key.view.revoked_at.is_some() {
+        return Err(unauthorized(
+            ErrorCode::ApiKeyRevoked,
+            "this api key has been revoked",
+        ));
+    }
+    let secret = state.cipher.decrypt(&key.secret_ciphertext).map_err(|e| {
+        tracing::error!(error = %e, key.id = key.view.id, "api key secret does not decrypt (wrong DBPOWER_MASTER_KEY?)");
+        ApiError::internal()
+    })?;
+    let path = uri
+        .0
+        .path_and_query()
+        .map_or_else(|| uri.0.path().to_string(), ToString::to_string);
+    if !signing::verify(
+        &secret,
+        timestamp,
+        request_id,
+        method.as_str(),
+        &path,
+        body,
+        signature,
+    ) {
+        return Err(unauthorized(
+            ErrorCode::InvalidSignature,
+            "signature does not match the request",
+        ));
+    }
+    if (Utc::now().timestamp() - timestamp).abs() > signing::MAX_SKEW_SECS {
+        return Err(unauthorized(
+            ErrorCode::TimestampOutOfWindow,
+            "X-Timestamp is more than 300 seconds from the server's clock",
+        ));
+    }
+    Ok((key, request_id.to_string()))
+}
+
+/// Parses the body, naming the exact field of the exact item that is wrong.
+fn parse(body: &[u8]) -> ApiResult<IngestRequest> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let req: IngestRequest = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::new(ErrorCode::InvalidJson, format!("malformed JSON: {inner}"))
+        } else {
+            ApiError::validation(&path, inner.to_string())
+        }
+    })?;
+    if req.queries.is_empty() || req.queries.len() > MAX_BATCH {
+        return Err(ApiError::validation(
+            "queries",
+            format!(
+                "must hold 1 to {MAX_BATCH} items, got {}",
+                req.queries.len()
+            ),
+        ));
+    }
+    for (i, q) in req.queries.iter().enumerate() {
+        validate_item(q)
+            .map_err(|(field, msg)| ApiError::validation(&format!("queries[{i}].{field}"), msg))?;
+    }
+    Ok(req)
+}
+
+fn validate_item(q: &SlowQueryIn) -> Result<(), (&'static str, String)> {
+    if q.sql_text.trim().is_empty() {
+        return Err(("sql_text", "must not be empty".into()));
+    }
+    if q.sql_text.len() > MAX_SQL_BYTES {
+        return Err(("sql_text", format!("must be at most {MAX_SQL_BYTES} bytes")));
+    }
+    if !q.execution_time_ms.is_finite() || q.execution_time_ms < 0.0 {
+        return Err(("execution_time_ms", "must be a number >= 0".into()));
+    }
+    if q.lock_time_ms.is_some_and(|l| !l.is_finite() || l < 0.0) {
+        return Err(("lock_time_ms", "must be a number >= 0".into()));
+    }
+    for (name, v) in [
+        ("rows_examined", q.rows_examined),
+        ("rows_sent", q.rows_sent),
+        ("rows_affected", q.rows_affected),
+    ] {
+        if v.is_some_and(|v| v < 0) {
+            return Err((name, "must be >= 0".into()));
+        }
+    }
+    if q.calls.is_some_and(|c| c < 1) {
+        return Err(("calls", "must be >= 1".into()));
+    }
+    for (name, v) in [
+        ("database_name", &q.database_name),
+        ("user", &q.user),
+        ("client_host", &q.client_host),
+        ("source", &q.source),
+    ] {
+        if v.as_ref().is_some_and(|s| s.len() > 256) {
+            return Err((name, "must be at most 256 bytes".into()));
+        }
+    }
+    if q.explain
+        .as_ref()
+        .is_some_and(|e| !(e.is_object() || e.is_array()))
+    {
+        return Err((
+            "explain",
+            "must be a JSON object or array (EXPLAIN FORMAT=JSON output)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Scrubs every string in an EXPLAIN plan (plans quote the literals they filter on).
+fn scrub_json(v: &mut serde_json::Value, d: Dialect, l: ScrubLevel) {
+    match v {
+        serde_json::Value::String(s) => *s = scrub(s, d, l),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| scrub_json(x, d, l)),
+        serde_json::Value::Object(o) => o.values_mut().for_each(|x| scrub_json(x, d, l)),
+        _ => {}
+    }
+}
+
+/// Turns validated items into store rows: scrubbed, fingerprinted, attributed by nobody but the key.
+pub fn prepare(
+    items: Vec<SlowQueryIn>,
+    scrub_level: dbpower_types::ScrubLevel,
+) -> Vec<NewSlowQuery> {
+    let now = Utc::now();
+    let l = level(scrub_level);
+    let redact = |s: Option<String>| s.map(|v| pii::redact(&v).into_owned());
+    items
+        .into_iter()
+        .map(|q| {
+            let d = dialect(q.database_type);
+            let fp = fingerprint(&q.sql_text, d);
+            let id = query_id(&fp);
+            let mut explain = q.explain;
+            if let Some(e) = explain.as_mut() {
+                scrub_json(e, d, l);
+            }
+            NewSlowQuery {
+                database_type: q.database_type,
+                query_id: id,
+                fingerprint: pii::redact(&fp).into_owned(),
+                fingerprint_version: dbpower_sql::FINGERPRINT_VERSION,
+                sql_text: scrub(&q.sql_text, d, l),
+                database_name: redact(q.database_name),
+                db_user: redact(q.user),
+                client_host: redact(q.client_host),
+                execution_time_ms: q.execution_time_ms,
+                lock_time_ms: q.lock_time_ms,
+                rows_examined: q.rows_examined,
+                rows_sent: q.rows_sent,
+                rows_affected: q.rows_affected,
+                calls: q.calls.unwrap_or(1),
+                observed_at: dbpower_store::audit::stamp(q.observed_at.unwrap_or(now)),
+                explain,
+                source: redact(q.source),
+            }
+        })
+        .collect()
+}
+
+/// Stores a batch for an authenticated key (shared by the handler and the demo seeding).
+pub async fn accept(
+    state: &AppState,
+    key: &ApiKeyRecord,
+    request_id: &str,
+    items: Vec<SlowQueryIn>,
+) -> ApiResult<IngestResponse> {
+    let org = OrgId::from_credential(key.view.organization_id);
+    let settings = state
+        .store
+        .organization_by_id(&Scope::org(org), org.get())
+        .await
+        .map_err(|e| ApiError::from_store(e, "organization"))?
+        .settings;
+    let accepted = items.len();
+    let batch = NewBatch {
+        api_key_id: key.view.id,
+        request_id: request_id.to_string(),
+        team_id: key.view.team_id,
+        identity_id: key.view.identity_id,
+        items: prepare(items, settings.scrub_level),
+    };
+    let outcome = state.store.ingest(org, &batch).await.map_err(|e| match e {
+        StoreError::Conflict(m) => ApiError::new(ErrorCode::Conflict, m),
+        other => ApiError::from_store(other, "organization"),
+    })?;
+    if outcome.new_classes > 0 {
+        state.analysis_wakeup.notify_one();
+    }
+    Ok(IngestResponse {
+        accepted: if outcome.replayed {
+            outcome.ids.len()
+        } else {
+            accepted
+        },
+        ids: outcome.ids,
+        request_id: request_id.to_string(),
+    })
+}
+
+/// Ingest a batch of slow queries from an agent (HMAC-signed; see docs/API-DESIGN.md).
+#[utoipa::path(post, path = "/api/v1/slow-queries", tag = "ingestion", request_body = IngestRequest,
+    params(
+        ("X-API-Key" = String, Header, description = "Public key id of the agent's api key"),
+        ("X-Request-ID" = String, Header, description = "Unique per batch; a retry with the same id stores nothing new"),
+        ("X-Timestamp" = i64, Header, description = "Unix seconds, within 300 s of the server clock"),
+        ("X-Signature" = String, Header, description = "Lowercase hex HMAC-SHA256 of the canonical request"),
+    ),
+    responses((status = 202, body = IngestResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn ingest_slow_queries(
+    State(state): State<AppState>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, ApiJson<IngestResponse>)> {
+    let (key, request_id) = authenticate(&state, &method, &uri, &headers, &body).await?;
+    let req = parse(&body)?;
+    let resp = accept(&state, &key, &request_id, req.queries).await?;
+    Ok((StatusCode::ACCEPTED, ApiJson(resp)))
+}

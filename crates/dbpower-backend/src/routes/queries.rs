@@ -1,0 +1,185 @@
+//! Reading slow queries back, role-scoped (ORG_ADMIN its organization, TEAM_LEAD its team, USER its
+//! identity): the list with filters, one query with its class and analysis, re-analysis, the query-class
+//! (pt-query-digest) view with hourly history, and the dashboard.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{Duration, Utc};
+use dbpower_core::Scope;
+use dbpower_http::{ApiError, ApiJson, ApiResult};
+use dbpower_types::{
+    DashboardView, DayPoint, ErrorBody, Page, PageQuery, QueryClassDetail, QueryClassFilter,
+    QueryClassView, SlowQueryDetail, SlowQueryFilter, SlowQueryView,
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::write_org;
+use crate::auth::Auth;
+use crate::query::ApiQuery;
+use crate::state::{AppState, page_of, page_request};
+
+#[utoipa::path(get, path = "/api/v1/slow-queries", tag = "slow-queries", params(SlowQueryFilter),
+    responses((status = 200, body = Page<SlowQueryView>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_slow_queries(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiQuery(f): ApiQuery<SlowQueryFilter>,
+) -> ApiResult<ApiJson<Page<SlowQueryView>>> {
+    let req = page_request(&PageQuery {
+        page: f.page,
+        per_page: f.per_page,
+    })?;
+    if f.min_time_ms.is_some_and(|m| !m.is_finite() || m < 0.0) {
+        return Err(ApiError::validation("min_time_ms", "must be a number >= 0"));
+    }
+    let (items, total) = s.store.list_slow_queries(&Scope::of(&p), &f, req).await?;
+    Ok(ApiJson(page_of(items, total, req, |q| q)))
+}
+
+#[utoipa::path(get, path = "/api/v1/slow-queries/{id}", tag = "slow-queries", params(("id" = i64, Path)),
+    responses((status = 200, body = SlowQueryDetail), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn get_slow_query(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<ApiJson<SlowQueryDetail>> {
+    let rec = s
+        .store
+        .slow_query_by_id(&Scope::of(&p), id)
+        .await
+        .map_err(|e| ApiError::from_store(e, "slow query"))?;
+    let class = s.store.query_class_by_id(rec.class_id).await?;
+    let analysis = s.store.analysis_for_class(rec.class_id).await?;
+    Ok(ApiJson(SlowQueryDetail {
+        query: rec.view,
+        explain: rec.explain,
+        class,
+        analysis,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AnalyzeQueued {
+    /// Always `queued`.
+    pub status: &'static str,
+    pub query_id: String,
+}
+
+/// Queue a fresh analysis of the query's class; poll the query until `analysis.analyzed_at` changes.
+#[utoipa::path(post, path = "/api/v1/slow-queries/{id}/analyze", tag = "slow-queries", params(("id" = i64, Path)),
+    responses((status = 202, body = AnalyzeQueued), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn analyze_slow_query(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<(StatusCode, ApiJson<AnalyzeQueued>)> {
+    let scope = Scope::of(&p);
+    let rec = s
+        .store
+        .slow_query_by_id(&scope, id)
+        .await
+        .map_err(|e| ApiError::from_store(e, "slow query"))?;
+    let org = write_org(&scope, Some(rec.organization_id))?;
+    s.store
+        .enqueue_analysis(org, rec.class_id, "requested")
+        .await?;
+    s.analysis_wakeup.notify_one();
+    Ok((
+        StatusCode::ACCEPTED,
+        ApiJson(AnalyzeQueued {
+            status: "queued",
+            query_id: rec.view.query_id,
+        }),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/query-classes", tag = "slow-queries", params(QueryClassFilter),
+    responses((status = 200, body = Page<QueryClassView>), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn list_query_classes(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiQuery(f): ApiQuery<QueryClassFilter>,
+) -> ApiResult<ApiJson<Page<QueryClassView>>> {
+    let req = page_request(&PageQuery {
+        page: f.page,
+        per_page: f.per_page,
+    })?;
+    let (items, total) = s.store.list_query_classes(&Scope::of(&p), &f, req).await?;
+    Ok(ApiJson(page_of(items, total, req, |c| c)))
+}
+
+/// One query class with its analysis and hourly history of the last 7 days.
+#[utoipa::path(get, path = "/api/v1/query-classes/{query_id}", tag = "slow-queries", params(("query_id" = String, Path)),
+    responses((status = 200, body = QueryClassDetail), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn get_query_class(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(query_id): Path<String>,
+) -> ApiResult<ApiJson<QueryClassDetail>> {
+    let scope = Scope::of(&p);
+    let class_id = s
+        .store
+        .query_class_id(&scope, &query_id)
+        .await
+        .map_err(|e| ApiError::from_store(e, "query class"))?;
+    let class = s.store.query_class_by_id(class_id).await?;
+    let analysis = s.store.analysis_for_class(class_id).await?;
+    let series = s
+        .store
+        .class_series(&scope, class_id, Utc::now() - Duration::days(7))
+        .await?;
+    Ok(ApiJson(QueryClassDetail {
+        class,
+        analysis,
+        series,
+    }))
+}
+
+/// Totals for the caller's scope and a 7-day chart (one entry per UTC day, oldest first).
+#[utoipa::path(get, path = "/api/v1/stats/dashboard", tag = "slow-queries",
+    responses((status = 200, body = DashboardView), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn dashboard(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+) -> ApiResult<ApiJson<DashboardView>> {
+    let today = Utc::now().date_naive();
+    let first = today - Duration::days(6);
+    let since = first
+        .and_hms_opt(0, 0, 0)
+        .map_or_else(Utc::now, |t| t.and_utc());
+    let d = s.store.dashboard(&Scope::of(&p), since).await?;
+    let chart_data = (0..7)
+        .map(|i| {
+            let date = first + Duration::days(i);
+            let day = date.format("%Y-%m-%d").to_string();
+            let (queries, total, critical) = d
+                .days
+                .iter()
+                .find(|x| x.0 == day)
+                .map_or((0, 0.0, 0), |x| (x.1, x.2, x.3));
+            DayPoint {
+                date,
+                queries,
+                avg_time_ms: if queries > 0 {
+                    total / queries as f64
+                } else {
+                    0.0
+                },
+                critical,
+            }
+        })
+        .collect::<Vec<_>>();
+    Ok(ApiJson(DashboardView {
+        total_queries: d.total_queries,
+        total_issues: d.issues,
+        critical_issues: d.critical,
+        avg_time_ms: if d.total_queries > 0 {
+            d.total_time_ms / d.total_queries as f64
+        } else {
+            0.0
+        },
+        chart_data,
+    }))
+}

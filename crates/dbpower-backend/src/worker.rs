@@ -1,0 +1,123 @@
+//! Background work inside a backend process: analysis workers that drain the queue, and the retention
+//! sweep. Several processes may run them against one PostgreSQL database: claims are leased
+//! (`FOR UPDATE SKIP LOCKED`), so no job is lost when a worker dies and none is done twice concurrently.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use dbpower_analysis::{ClassStats, Input, analyze};
+use dbpower_core::{OrgId, Scope};
+use dbpower_sql::Dialect;
+use dbpower_store::{ClaimedJob, NewAuditEntry};
+use dbpower_types::{AnalysisReport, DatabaseType};
+
+use crate::state::AppState;
+
+/// How long a claimed job stays leased before another worker may take it over.
+pub const LEASE: Duration = Duration::from_secs(60);
+/// How long idempotency records are kept (longer than any agent's retry horizon).
+pub const IDEMPOTENCY_DAYS: i64 = 7;
+
+/// The analysis of one claimed job (the rule engine; LLM providers plug in here later).
+pub fn analyze_job(job: &ClaimedJob) -> AnalysisReport {
+    let dialect = match job.database_type {
+        DatabaseType::Mysql => Dialect::Mysql,
+        DatabaseType::Postgresql => Dialect::Postgresql,
+    };
+    let stats = ClassStats {
+        count: job.count,
+        avg_time_ms: if job.count > 0 {
+            job.total_time_ms / job.count as f64
+        } else {
+            0.0
+        },
+        max_time_ms: job.max_time_ms,
+        rows_examined: Some(job.rows_examined),
+        rows_sent: Some(job.rows_sent),
+        lock_time_ms: Some(if job.count > 0 {
+            job.lock_time_ms / job.count as f64
+        } else {
+            0.0
+        }),
+    };
+    analyze(&Input {
+        sql: &job.sample_sql,
+        dialect,
+        stats: Some(stats),
+    })
+}
+
+/// Claims and analyses jobs until the queue is empty; returns how many were completed.
+pub async fn drain_once(state: &AppState) -> anyhow::Result<usize> {
+    let mut done = 0;
+    loop {
+        let jobs = state.store.claim_jobs(8, LEASE).await?;
+        if jobs.is_empty() {
+            return Ok(done);
+        }
+        for job in jobs {
+            let report = analyze_job(&job);
+            if state.store.complete_job(&job, &report).await? {
+                done += 1;
+            } else {
+                tracing::warn!(job.id = job.id, "analysis lease lost; result discarded");
+            }
+        }
+    }
+}
+
+/// Runs an analysis worker forever: drains the queue, then waits for new work (or a poll interval,
+/// which also picks up jobs whose lease expired).
+pub async fn run_analysis_worker(state: AppState) {
+    loop {
+        if let Err(e) = drain_once(&state).await {
+            tracing::error!(error = %e, "analysis worker error");
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        let _ =
+            tokio::time::timeout(Duration::from_secs(2), state.analysis_wakeup.notified()).await;
+    }
+}
+
+/// Deletes slow queries past each organization's retention and records it in the audit log.
+pub async fn sweep_retention(state: &AppState) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for id in state.store.organization_ids().await? {
+        let org = OrgId::from_credential(id);
+        let settings = state.store.organization_by_id(&Scope::org(org), id).await?;
+        let cutoff = Utc::now() - chrono::Duration::days(i64::from(settings.retention_days));
+        let n = state.store.delete_slow_queries_before(org, cutoff).await?;
+        if n > 0 {
+            total += n;
+            state
+                .store
+                .append_audit(&NewAuditEntry {
+                    organization_id: Some(id),
+                    actor_user_id: None,
+                    actor_email: Some("system".into()),
+                    action: "retention.purge".into(),
+                    resource_type: "slow_query".into(),
+                    resource_id: None,
+                    outcome: "success".into(),
+                    request_id: None,
+                    ip: None,
+                    details: serde_json::json!({"deleted": n, "older_than": cutoff, "retention_days": settings.retention_days}),
+                })
+                .await?;
+        }
+    }
+    state
+        .store
+        .prune_ingest_requests(Utc::now() - chrono::Duration::days(IDEMPOTENCY_DAYS))
+        .await?;
+    Ok(total)
+}
+
+pub async fn run_retention(state: AppState, every: Duration) {
+    loop {
+        if let Err(e) = sweep_retention(&state).await {
+            tracing::error!(error = %e, "retention sweep failed");
+        }
+        tokio::time::sleep(every).await;
+    }
+}

@@ -1,0 +1,229 @@
+//! The signed ingestion path, black-box over HTTP: signatures, idempotency, scrubbing, classes,
+//! analysis, the read APIs and the dashboard.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use dbpower_core::signing;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::testapp::Resp;
+use crate::{TestApp, on_all_backends};
+
+struct Agent {
+    key_id: String,
+    secret: String,
+}
+
+async fn send(
+    app: &TestApp,
+    agent: &Agent,
+    request_id: &str,
+    body: &Value,
+    ts: i64,
+    tamper: bool,
+) -> Resp {
+    let raw = serde_json::to_vec(body).expect("json");
+    let mut sig = signing::sign(
+        &agent.secret,
+        ts,
+        request_id,
+        "POST",
+        "/api/v1/slow-queries",
+        &raw,
+    );
+    if tamper {
+        sig = signing::sign(
+            "wrong-secret",
+            ts,
+            request_id,
+            "POST",
+            "/api/v1/slow-queries",
+            &raw,
+        );
+    }
+    let resp = app
+        .client
+        .post(format!("{}/api/v1/slow-queries", app.base))
+        .header("content-type", "application/json")
+        .header("x-api-key", &agent.key_id)
+        .header("x-request-id", request_id)
+        .header("x-timestamp", ts.to_string())
+        .header("x-signature", sig)
+        .body(raw)
+        .send()
+        .await
+        .expect("send");
+    TestApp::read(resp).await
+}
+
+async fn agent(app: &TestApp, token: &str, body: Value) -> (Agent, i64) {
+    let r = app.post("/api/v1/api-keys", token, body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
+    let a = Agent {
+        key_id: r.body["key_id"].as_str().expect("key_id").into(),
+        secret: r.body["secret"].as_str().expect("secret").into(),
+    };
+    (a, r.body["id"].as_i64().expect("id"))
+}
+
+fn q(sql: &str, ms: f64, db: &str) -> Value {
+    json!({"sql_text": sql, "execution_time_ms": ms, "database_type": db, "database_name": "shop", "rows_examined": 50000, "rows_sent": 5})
+}
+
+#[tokio::test]
+async fn a_new_users_ingestion_path() {
+    on_all_backends(&[], async |app| {
+        let sa = app.admin().await;
+        let org = app.create("/api/v1/organizations", &sa, json!({"name": "Shop"})).await;
+        app.create("/api/v1/users", &sa, json!({"email": "oa@shop.test", "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": org})).await;
+        let oa = app.login("oa@shop.test", "oa-password-12").await;
+        let (agent1, key1) = agent(app, &oa, json!({"name": "prod-agent"})).await;
+        let now = Utc::now().timestamp();
+
+        let batch = json!({"queries": [
+            q("SELECT * FROM users WHERE email = 'jane.doe@example.com' AND last_ip = '203.0.113.9'", 120.5, "mysql"),
+            q("SELECT * FROM users WHERE email = 'bob@example.org' AND last_ip = '198.51.100.1'", 80.0, "mysql"),
+            q("SELECT id FROM payments WHERE card = '4532-0151-1283-0366' AND id IN (1, 2, 3)", 300.0, "mysql"),
+            q("SELECT id FROM payments WHERE card = '4111 1111 1111 1111' AND id IN (7)", 100.0, "mysql"),
+            q("SELECT * FROM events WHERE id = 42 AND who = 'x@y.io'", 55.0, "postgresql"),
+        ]});
+        let r = send(app, &agent1, "batch-0001", &batch, now, false).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
+        assert_eq!(r.body["accepted"], 5);
+        let ids = r.body["ids"].clone();
+        assert_eq!(ids.as_array().map(Vec::len), Some(5));
+
+        // Nothing personal was stored, anywhere in the records.
+        let list = app.get("/api/v1/slow-queries?per_page=50", &oa).await;
+        assert_eq!(list.body["total"], 5);
+        let dump = list.body.to_string();
+        for secret in ["jane.doe", "example.com", "203.0.113.9", "4532", "4111", "bob@", "x@y.io"] {
+            assert!(!dump.contains(secret), "{secret} leaked: {dump}");
+        }
+        let classes = app.get("/api/v1/query-classes", &oa).await;
+        assert!(!classes.body.to_string().contains("example"), "{classes:?}");
+        // Literal-only and IN-list-length differences land in one class.
+        assert_eq!(classes.body["total"], 3, "{classes:?}");
+        let users_class = classes.body["items"].as_array().expect("items").iter().find(|c| c["sample_sql"].as_str().is_some_and(|s| s.contains("users"))).expect("users class").clone();
+        assert_eq!(users_class["count"], 2);
+        assert_eq!(users_class["query_id"].as_str().map(str::len), Some(16));
+
+        // The same request id again: same answer, nothing new stored.
+        let again = send(app, &agent1, "batch-0001", &batch, now, false).await;
+        assert_eq!((again.status, again.body["ids"].clone()), (StatusCode::ACCEPTED, ids));
+        assert_eq!(app.get("/api/v1/slow-queries", &oa).await.body["total"], 5);
+
+        // Refusals, each with a precise code, each storing nothing.
+        let one = json!({"queries": [q("SELECT 1", 1.0, "mysql")]});
+        let r = send(app, &agent1, "batch-bad-sig", &one, now, true).await;
+        assert_eq!((r.status, r.body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_signature")));
+        let r = send(app, &agent1, "batch-stale", &one, now - 301, false).await;
+        assert_eq!((r.status, r.body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("timestamp_out_of_window")));
+        let r = send(app, &Agent { key_id: "dbpk_nope".into(), secret: "x".into() }, "batch-unknown", &one, now, false).await;
+        assert_eq!((r.status, r.body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unknown_api_key")));
+        let bad = json!({"queries": [q("SELECT 1", 1.0, "mysql"), {"sql_text": "SELECT 2", "execution_time_ms": -5, "database_type": "mysql"}]});
+        let r = send(app, &agent1, "batch-invalid", &bad, now, false).await;
+        assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("queries[1].execution_time_ms")), "{r:?}");
+        let typed = json!({"queries": [q("SELECT 1", 1.0, "mysql"), {"sql_text": "SELECT 2", "execution_time_ms": "slow", "database_type": "mysql"}]});
+        let r = send(app, &agent1, "batch-typed", &typed, now, false).await;
+        assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("queries[1].execution_time_ms")), "{r:?}");
+        let r = send(app, &agent1, "batch-empty", &json!({"queries": []}), now, false).await;
+        assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("queries")));
+        assert_eq!(app.delete(&format!("/api/v1/api-keys/{key1}"), &oa).await.status, StatusCode::NO_CONTENT);
+        let r = send(app, &agent1, "batch-revoked", &one, now, false).await;
+        assert_eq!((r.status, r.body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("api_key_revoked")));
+        assert_eq!(app.get("/api/v1/slow-queries", &oa).await.body["total"], 5, "refused requests stored nothing");
+
+        // Within seconds every class has an analysis with a severity.
+        let mut analyzed = 0;
+        for _ in 0..100 {
+            let c = app.get("/api/v1/query-classes?status=analyzed", &oa).await;
+            analyzed = c.body["total"].as_i64().unwrap_or(0);
+            if analyzed == 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(analyzed, 3, "every class analyzed");
+        let first = app.get("/api/v1/slow-queries?sort=execution_time_ms&per_page=1", &oa).await;
+        let top = first.body["items"][0].clone();
+        assert_eq!(top["execution_time_ms"], 300.0);
+        assert!(top["severity"].is_string(), "{top}");
+        let detail = app.get(&format!("/api/v1/slow-queries/{}", top["id"]), &oa).await;
+        assert_eq!(detail.status, StatusCode::OK);
+        assert!(detail.body["analysis"]["issues"].as_array().is_some_and(|i| !i.is_empty()), "{detail:?}");
+        let analyzed_at = detail.body["analysis"]["analyzed_at"].clone();
+        assert_eq!(detail.body["class"]["count"], 2);
+
+        // Re-analysis updates the stored analysis.
+        let r = app.post(&format!("/api/v1/slow-queries/{}/analyze", top["id"]), &oa, json!({})).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
+        let mut changed = false;
+        for _ in 0..100 {
+            let d = app.get(&format!("/api/v1/slow-queries/{}", top["id"]), &oa).await;
+            if d.body["analysis"]["analyzed_at"] != analyzed_at {
+                changed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(changed, "re-analysis stored a new result");
+
+        let class = app.get(&format!("/api/v1/query-classes/{}", users_class["query_id"].as_str().expect("qid")), &oa).await;
+        assert_eq!(class.status, StatusCode::OK, "{class:?}");
+        assert_eq!(class.body["series"].as_array().map(|s| s.iter().map(|p| p["count"].as_i64().unwrap_or(0)).sum::<i64>()), Some(2));
+
+        let dash = app.get("/api/v1/stats/dashboard", &oa).await;
+        assert_eq!(dash.body["total_queries"], 5, "{dash:?}");
+        let chart = dash.body["chart_data"].as_array().expect("chart");
+        assert_eq!(chart.len(), 7);
+        assert_eq!(chart[6]["queries"], 5);
+        assert_eq!(chart[6]["date"], Utc::now().date_naive().to_string());
+        assert!(chart[..6].iter().all(|d| d["queries"] == 0));
+        let filtered = app.get("/api/v1/slow-queries?database_type=postgresql", &oa).await;
+        assert_eq!(filtered.body["total"], 1);
+        assert_eq!(app.get("/api/v1/slow-queries?status=unanalyzed", &oa).await.body["total"], 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn attribution_comes_from_the_key_and_scopes_reads() {
+    on_all_backends(&[], async |app| {
+        let sa = app.admin().await;
+        let org = app.create("/api/v1/organizations", &sa, json!({"name": "Corp"})).await;
+        let other = app.create("/api/v1/organizations", &sa, json!({"name": "Rival"})).await;
+        let team = app.create("/api/v1/teams", &sa, json!({"name": "Payments", "organization_id": org})).await;
+        let ident = app.create("/api/v1/identities", &sa, json!({"name": "payments-db", "team_id": team})).await;
+        let other_ident = app.create("/api/v1/identities", &sa, json!({"name": "search-db", "team_id": team})).await;
+        app.create("/api/v1/users", &sa, json!({"email": "oa@corp.test", "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": org})).await;
+        app.create("/api/v1/users", &sa, json!({"email": "u@corp.test", "password": "u-password-123", "role": "USER", "organization_id": org, "team_id": team, "identity_id": ident})).await;
+        app.create("/api/v1/users", &sa, json!({"email": "r@rival.test", "password": "r-password-123", "role": "ORG_ADMIN", "organization_id": other})).await;
+        let oa = app.login("oa@corp.test", "oa-password-12").await;
+        let (mine, _) = agent(app, &oa, json!({"name": "a", "team_id": team, "identity_id": ident})).await;
+        let (theirs, _) = agent(app, &oa, json!({"name": "b", "team_id": team, "identity_id": other_ident})).await;
+        let now = Utc::now().timestamp();
+        // The body cannot claim an owner: unknown fields are refused outright.
+        let forged = json!({"queries": [{"sql_text": "SELECT 1", "execution_time_ms": 1, "database_type": "mysql", "organization_id": other}]});
+        assert_eq!(send(app, &mine, "f", &forged, now, false).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(send(app, &mine, "m1", &json!({"queries": [q("SELECT a FROM t WHERE x = 1", 10.0, "mysql")]}), now, false).await.status, StatusCode::ACCEPTED);
+        assert_eq!(send(app, &theirs, "t1", &json!({"queries": [q("SELECT b FROM u WHERE y = 2", 20.0, "mysql"), q("SELECT b FROM u WHERE y = 3", 20.0, "mysql")]}), now, false).await.status, StatusCode::ACCEPTED);
+
+        let user = app.login("u@corp.test", "u-password-123").await;
+        let seen = app.get("/api/v1/slow-queries", &user).await;
+        assert_eq!(seen.body["total"], 1, "a USER sees its identity's queries only: {seen:?}");
+        assert_eq!(seen.body["items"][0]["identity_id"], ident);
+        assert_eq!(app.get("/api/v1/stats/dashboard", &user).await.body["total_queries"], 1);
+        assert_eq!(app.get("/api/v1/query-classes", &user).await.body["total"], 1);
+        assert_eq!(app.get("/api/v1/slow-queries", &oa).await.body["total"], 3);
+        let rival = app.login("r@rival.test", "r-password-123").await;
+        assert_eq!(app.get("/api/v1/slow-queries", &rival).await.body["total"], 0);
+        let some_id = app.get("/api/v1/slow-queries", &oa).await.body["items"][0]["id"].clone();
+        assert_eq!(app.get(&format!("/api/v1/slow-queries/{some_id}"), &rival).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(app.post(&format!("/api/v1/slow-queries/{some_id}/analyze"), &rival, json!({})).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(app.get("/api/v1/stats/dashboard", &rival).await.body["total_queries"], 0);
+    })
+    .await;
+}
