@@ -91,6 +91,10 @@ impl Application {
         );
         let login_hint = bootstrap::ensure_super_admin(store.as_ref(), &settings, &hasher).await?;
         let demo_org = bootstrap::ensure_demo(store.as_ref(), &settings).await?;
+        let writer = crate::writer::IngestWriter::start(
+            store.clone(),
+            if store.backend() == "postgres" { 2 } else { 1 },
+        );
         let state = AppState(Arc::new(Inner {
             store,
             tokens: TokenKeys::new(jwt_secret.as_bytes()),
@@ -98,6 +102,7 @@ impl Application {
             throttle: LoginThrottle::new(settings.login.clone()),
             cipher,
             analysis_wakeup: tokio::sync::Notify::new(),
+            writer,
         }));
         let demo_queries = match demo_org {
             Some(org) => Some(crate::demo::seed(&state, org).await?),

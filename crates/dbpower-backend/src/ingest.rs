@@ -268,7 +268,7 @@ pub async fn accept(
         identity_id: key.view.identity_id,
         items: prepare(items, settings.scrub_level),
     };
-    let outcome = state.store.ingest(org, &batch).await.map_err(|e| match e {
+    let outcome = state.writer.submit(org, batch).await.map_err(|e| match e {
         StoreError::Conflict(m) => ApiError::new(ErrorCode::Conflict, m),
         other => ApiError::from_store(other, "organization"),
     })?;

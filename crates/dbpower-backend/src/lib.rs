@@ -15,6 +15,7 @@ pub mod secrets;
 pub mod state;
 pub mod throttle;
 pub mod worker;
+pub mod writer;
 
 pub use app::Application;
 pub use config::{Overrides, Settings};

@@ -24,6 +24,8 @@ pub struct Inner {
     pub cipher: SecretCipher,
     /// Wakes the analysis workers when new work is queued.
     pub analysis_wakeup: tokio::sync::Notify,
+    /// Group-commit writer for ingestion.
+    pub writer: crate::writer::IngestWriter,
 }
 
 impl std::ops::Deref for AppState {

@@ -38,6 +38,24 @@ enum Cmd {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// Signed ingestion: logs in as a super admin, creates an organization and an api key, then sends
+    /// batches of generated slow queries (many classes, varying literals and PII) from each client.
+    Ingest {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+        /// Queries per request (1..=1000).
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Stop after this many requests in total (0: only the time limit).
+        #[arg(long, default_value_t = 0)]
+        max_requests: usize,
+    },
     /// POST /api/v1/auth/login repeatedly with the right password.
     Login {
         #[arg(long)]
@@ -171,6 +189,166 @@ async fn run_get(
     Ok(report)
 }
 
+/// A generated statement: one of 50 shapes, with literals (and personal data) that vary.
+fn statement(i: u64) -> (String, &'static str) {
+    let shape = i % 50;
+    let n = i.wrapping_mul(2654435761) % 100_000;
+    if shape.is_multiple_of(2) {
+        (
+            format!(
+                "SELECT o.id, o.total, c.email FROM orders_{shape} o JOIN customers c ON c.id = o.customer_id \
+                 WHERE c.email = 'user{n}@example.com' AND o.created_at > '2024-01-{:02}' AND o.status IN ({}) \
+                 AND o.client_ip = '10.{}.{}.{}' ORDER BY o.created_at DESC LIMIT 50",
+                n % 28 + 1,
+                (0..(n % 7 + 1))
+                    .map(|k| (k * 3 + n).to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                n % 250,
+                (n / 7) % 250,
+                (n / 13) % 250
+            ),
+            "mysql",
+        )
+    } else {
+        (
+            format!(
+                "UPDATE accounts_{shape} SET balance = balance - {}.{:02}, note = 'card 4532-0151-1283-0366 phone +1 415 555 {:04}' \
+                 WHERE id = {n} AND tenant_id = {} RETURNING balance",
+                n % 500,
+                n % 100,
+                n % 10_000,
+                n % 37
+            ),
+            "postgresql",
+        )
+    }
+}
+
+async fn run_ingest(
+    url: &str,
+    email: &str,
+    password: &str,
+    batch: usize,
+    clients: usize,
+    seconds: u64,
+    max_requests: usize,
+) -> anyhow::Result<Report> {
+    let admin = reqwest::Client::new();
+    let token = login(&admin, url, email, password).await?;
+    let org: serde_json::Value = admin
+        .post(format!("{url}/api/v1/organizations"))
+        .bearer_auth(&token)
+        .json(&json!({"name": format!("bench-{}", uuid::Uuid::new_v4())}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let org_id = org["id"]
+        .as_i64()
+        .context("creating the benchmark organization")?;
+    let key: serde_json::Value = admin
+        .post(format!("{url}/api/v1/api-keys"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "loadgen", "organization_id": org_id}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let key_id = key["key_id"].as_str().context("api key")?.to_string();
+    let secret = key["secret"]
+        .as_str()
+        .context("api key secret")?
+        .to_string();
+    let batch = batch.clamp(1, 1000);
+    let deadline = Duration::from_secs(seconds.clamp(1, 3600));
+    let budget = Arc::new(std::sync::atomic::AtomicUsize::new(if max_requests == 0 {
+        usize::MAX
+    } else {
+        max_requests
+    }));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients.clamp(1, 256) {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .build()?;
+        let (url, key_id, secret, budget) = (
+            url.to_string(),
+            key_id.clone(),
+            secret.clone(),
+            budget.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0usize;
+            let mut seq = (c as u64) << 40;
+            while start.elapsed() < deadline && budget.fetch_sub(1, std::sync::atomic::Ordering::Relaxed) > 0 {
+                let queries: Vec<serde_json::Value> = (0..batch)
+                    .map(|_| {
+                        seq += 1;
+                        let (sql, db) = statement(seq);
+                        json!({"sql_text": sql, "execution_time_ms": (seq % 5000) as f64 / 3.0, "database_type": db,
+                               "database_name": "bench", "rows_examined": seq % 100_000, "rows_sent": seq % 50})
+                    })
+                    .collect();
+                let body = serde_json::to_vec(&json!({"queries": queries})).unwrap_or_default();
+                let request_id = uuid::Uuid::new_v4().to_string();
+                let ts = chrono_now();
+                let sig = dbpower_core::signing::sign(&secret, ts, &request_id, "POST", "/api/v1/slow-queries", &body);
+                let t0 = Instant::now();
+                let ok = match client
+                    .post(format!("{url}/api/v1/slow-queries"))
+                    .header("content-type", "application/json")
+                    .header("x-api-key", &key_id)
+                    .header("x-request-id", &request_id)
+                    .header("x-timestamp", ts.to_string())
+                    .header("x-signature", sig)
+                    .body(body)
+                    .send()
+                    .await
+                {
+                    Ok(r) => {
+                        let s = r.status().as_u16() == 202;
+                        let _ = r.bytes().await;
+                        s
+                    }
+                    Err(_) => false,
+                };
+                if ok {
+                    lat.push(t0.elapsed().as_micros() as u64);
+                } else {
+                    errors += 1;
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut report = Report {
+        label: format!("POST /api/v1/slow-queries batch={batch} x{clients} clients"),
+        latencies_us: Vec::new(),
+        errors: 0,
+        elapsed: Duration::ZERO,
+    };
+    for t in tasks {
+        let (lat, errors) = t.await?;
+        report.latencies_us.extend(lat);
+        report.errors += errors;
+    }
+    report.elapsed = start.elapsed();
+    println!(
+        "queries/s: {:.0}",
+        report.latencies_us.len() as f64 * batch as f64 / report.elapsed.as_secs_f64()
+    );
+    Ok(report)
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 async fn run_login(
     url: &str,
     email: &str,
@@ -244,6 +422,25 @@ async fn main() -> anyhow::Result<()> {
                 _ => None,
             };
             run_get(&url, &path, token, clients, seconds).await?
+        }
+        Cmd::Ingest {
+            email,
+            password,
+            batch,
+            clients,
+            seconds,
+            max_requests,
+        } => {
+            run_ingest(
+                &url,
+                &email,
+                &password,
+                batch,
+                clients,
+                seconds,
+                max_requests,
+            )
+            .await?
         }
         Cmd::Login {
             email,

@@ -36,14 +36,19 @@ pub(crate) struct ClassAgg<'a> {
     pub has_explain: bool,
 }
 
-/// Groups a batch by (database type, query id), in a stable order (so row locks are taken in the same
-/// order by concurrent batches).
-pub(crate) fn aggregate(items: &[NewSlowQuery]) -> BTreeMap<(&'static str, &str), ClassAgg<'_>> {
-    let mut out: BTreeMap<(&'static str, &str), ClassAgg<'_>> = BTreeMap::new();
-    for q in items {
+/// The key of a class: organization, database type, query id.
+pub(crate) type ClassKey<'a> = (i64, &'static str, &'a str);
+
+/// Groups items by class, in a stable order (so row locks are taken in the same order by concurrent
+/// writers).
+pub(crate) fn aggregate<'a>(
+    items: &[(i64, &'a NewSlowQuery)],
+) -> BTreeMap<ClassKey<'a>, ClassAgg<'a>> {
+    let mut out: BTreeMap<ClassKey<'a>, ClassAgg<'a>> = BTreeMap::new();
+    for (org, q) in items.iter().copied() {
         let calls = q.calls.max(1);
         let a = out
-            .entry((q.database_type.as_str(), q.query_id.as_str()))
+            .entry((org, q.database_type.as_str(), q.query_id.as_str()))
             .or_insert_with(|| ClassAgg {
                 first: q,
                 count: 0,
@@ -79,6 +84,9 @@ pub(crate) fn aggregate(items: &[NewSlowQuery]) -> BTreeMap<(&'static str, &str)
     }
     out
 }
+
+/// Rows per multi-row statement (keeps every statement under both databases' parameter limits).
+pub(crate) const CHUNK: usize = 500;
 
 /// The start of the UTC hour of `t`.
 pub(crate) fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -225,222 +233,280 @@ macro_rules! ingest_impl {
     ($ty:ty, $db:ty) => {
         #[async_trait::async_trait]
         impl $crate::IngestStore for $ty {
-        async fn ingest(&self, org: dbpower_core::OrgId, batch: &$crate::NewBatch) -> $crate::Result<$crate::IngestOutcome> {
-            use $crate::ingest::{aggregate, hour_of};
-            let org_id = org.get();
+        async fn ingest_many(
+            &self,
+            batches: &[(dbpower_core::OrgId, $crate::NewBatch)],
+        ) -> $crate::Result<Vec<$crate::Result<$crate::IngestOutcome>>> {
+            use $crate::ingest::{CHUNK, aggregate, hour_of};
             let now = $crate::common::now();
             let _guard = self.write_guard().await;
             let mut tx = self.pool.begin().await?;
-            let fresh = sqlx::query(
-                "INSERT INTO ingest_requests (api_key_id, request_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            )
-            .bind(batch.api_key_id)
-            .bind(&batch.request_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-            if !fresh {
+            let mut outcomes: Vec<Option<$crate::Result<$crate::IngestOutcome>>> = (0..batches.len()).map(|_| None).collect();
+            let mut fresh: Vec<usize> = Vec::new();
+            for (i, (_, batch)) in batches.iter().enumerate() {
+                let inserted = sqlx::query(
+                    "INSERT INTO ingest_requests (api_key_id, request_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                )
+                .bind(batch.api_key_id)
+                .bind(&batch.request_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if inserted {
+                    fresh.push(i);
+                    continue;
+                }
                 let stored: Option<Option<sqlx::types::Json<Vec<i64>>>> =
                     sqlx::query_scalar("SELECT response FROM ingest_requests WHERE api_key_id = $1 AND request_id = $2")
                         .bind(batch.api_key_id)
                         .bind(&batch.request_id)
                         .fetch_optional(&mut *tx)
                         .await?;
-                return match stored.flatten() {
+                outcomes[i] = Some(match stored.flatten() {
                     Some(ids) => Ok($crate::IngestOutcome { ids: ids.0, replayed: true, new_classes: 0 }),
+                    // A duplicate within this group is answered once the first copy is stored (below).
                     None => Err($crate::StoreError::Conflict("this request id is being processed; retry shortly".into())),
-                };
+                });
             }
-            let groups = aggregate(&batch.items);
-            // Classes: additive upsert; a class is new when its count equals this batch's contribution.
-            let mut qb = sqlx::QueryBuilder::<$db>::new(
-                "INSERT INTO query_classes (organization_id, database_type, query_id, fingerprint, fingerprint_version, \
-                 sample_sql, count, total_time_ms, min_time_ms, max_time_ms, lock_time_ms, rows_examined, rows_sent, \
-                 first_seen, last_seen) ",
-            );
-            qb.push_values(groups.iter(), |mut b, ((db, qid), a)| {
-                b.push_bind(org_id)
-                    .push_bind(*db)
-                    .push_bind(*qid)
-                    .push_bind(&a.first.fingerprint)
-                    .push_bind(a.first.fingerprint_version)
-                    .push_bind(&a.first.sql_text)
-                    .push_bind(a.count)
-                    .push_bind(a.total)
-                    .push_bind(a.min)
-                    .push_bind(a.max)
-                    .push_bind(a.lock)
-                    .push_bind(a.rows_examined)
-                    .push_bind(a.rows_sent)
-                    .push_bind(a.first_seen)
-                    .push_bind(a.last_seen);
-            });
-            qb.push(format!(
-                " ON CONFLICT (organization_id, database_type, query_id) DO UPDATE SET \
-                 count = query_classes.count + excluded.count, \
-                 total_time_ms = query_classes.total_time_ms + excluded.total_time_ms, \
-                 min_time_ms = {least}(query_classes.min_time_ms, excluded.min_time_ms), \
-                 max_time_ms = {greatest}(query_classes.max_time_ms, excluded.max_time_ms), \
-                 lock_time_ms = query_classes.lock_time_ms + excluded.lock_time_ms, \
-                 rows_examined = query_classes.rows_examined + excluded.rows_examined, \
-                 rows_sent = query_classes.rows_sent + excluded.rows_sent, \
-                 first_seen = {least}(query_classes.first_seen, excluded.first_seen), \
-                 last_seen = {greatest}(query_classes.last_seen, excluded.last_seen) \
-                 RETURNING id, database_type, query_id, count",
-                least = Self::LEAST,
-                greatest = Self::GREATEST
-            ));
-            let rows: Vec<(i64, String, String, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
-            let mut class_ids: std::collections::HashMap<(String, String), i64> = std::collections::HashMap::new();
-            let mut to_analyze: Vec<(i64, &'static str)> = Vec::new();
-            let mut new_classes = 0;
-            for (id, db, qid, count) in rows {
-                if let Some(a) = groups.get(&(dbpower_types::DatabaseType::parse(&db).map_or("", |d| d.as_str()), qid.as_str())) {
-                    if count == a.count {
-                        new_classes += 1;
-                        to_analyze.push((id, "new_class"));
-                    } else if a.has_explain {
-                        to_analyze.push((id, "new_explain"));
+            let items: Vec<(i64, &$crate::NewSlowQuery)> =
+                fresh.iter().flat_map(|&i| batches[i].1.items.iter().map(move |q| (batches[i].0.get(), q))).collect();
+            let groups = aggregate(&items);
+            // Classes: additive upsert; a class is new when its count equals this group's contribution.
+            let mut class_ids: std::collections::HashMap<(i64, String, String), i64> = std::collections::HashMap::new();
+            let mut to_analyze: Vec<(i64, i64, &'static str)> = Vec::new();
+            let mut new_per_org: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+            let group_list: Vec<_> = groups.iter().collect();
+            for chunk in group_list.chunks(CHUNK) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO query_classes (organization_id, database_type, query_id, fingerprint, fingerprint_version, \
+                     sample_sql, count, total_time_ms, min_time_ms, max_time_ms, lock_time_ms, rows_examined, rows_sent, \
+                     first_seen, last_seen) ",
+                );
+                qb.push_values(chunk.iter(), |mut b, ((org, db, qid), a)| {
+                    b.push_bind(*org)
+                        .push_bind(*db)
+                        .push_bind(*qid)
+                        .push_bind(&a.first.fingerprint)
+                        .push_bind(a.first.fingerprint_version)
+                        .push_bind(&a.first.sql_text)
+                        .push_bind(a.count)
+                        .push_bind(a.total)
+                        .push_bind(a.min)
+                        .push_bind(a.max)
+                        .push_bind(a.lock)
+                        .push_bind(a.rows_examined)
+                        .push_bind(a.rows_sent)
+                        .push_bind(a.first_seen)
+                        .push_bind(a.last_seen);
+                });
+                qb.push(format!(
+                    " ON CONFLICT (organization_id, database_type, query_id) DO UPDATE SET \
+                     count = query_classes.count + excluded.count, \
+                     total_time_ms = query_classes.total_time_ms + excluded.total_time_ms, \
+                     min_time_ms = {least}(query_classes.min_time_ms, excluded.min_time_ms), \
+                     max_time_ms = {greatest}(query_classes.max_time_ms, excluded.max_time_ms), \
+                     lock_time_ms = query_classes.lock_time_ms + excluded.lock_time_ms, \
+                     rows_examined = query_classes.rows_examined + excluded.rows_examined, \
+                     rows_sent = query_classes.rows_sent + excluded.rows_sent, \
+                     first_seen = {least}(query_classes.first_seen, excluded.first_seen), \
+                     last_seen = {greatest}(query_classes.last_seen, excluded.last_seen) \
+                     RETURNING id, organization_id, database_type, query_id, count",
+                    least = Self::LEAST,
+                    greatest = Self::GREATEST
+                ));
+                let rows: Vec<(i64, i64, String, String, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                for (id, org, db, qid, count) in rows {
+                    let key_db = dbpower_types::DatabaseType::parse(&db).map_or("", |d| d.as_str());
+                    if let Some(a) = groups.get(&(org, key_db, qid.as_str())) {
+                        if count == a.count {
+                            *new_per_org.entry(org).or_insert(0) += 1;
+                            to_analyze.push((org, id, "new_class"));
+                        } else if a.has_explain {
+                            to_analyze.push((org, id, "new_explain"));
+                        }
                     }
+                    class_ids.insert((org, db, qid), id);
                 }
-                class_ids.insert((db, qid), id);
             }
-            let class_of = |q: &$crate::NewSlowQuery| class_ids.get(&(q.database_type.as_str().to_string(), q.query_id.clone())).copied().unwrap_or(0);
-
-            let mut qb = sqlx::QueryBuilder::<$db>::new(
-                "INSERT INTO slow_queries (organization_id, team_id, identity_id, api_key_id, class_id, query_id, sql_text, \
-                 database_type, database_name, db_user, client_host, execution_time_ms, lock_time_ms, rows_examined, \
-                 rows_sent, rows_affected, calls, observed_at, created_at, explain, source) ",
-            );
-            qb.push_values(batch.items.iter(), |mut b, q| {
-                b.push_bind(org_id)
-                    .push_bind(batch.team_id)
-                    .push_bind(batch.identity_id)
-                    .push_bind(batch.api_key_id)
-                    .push_bind(class_of(q))
-                    .push_bind(&q.query_id)
-                    .push_bind(&q.sql_text)
-                    .push_bind(q.database_type.as_str())
-                    .push_bind(q.database_name.as_deref())
-                    .push_bind(q.db_user.as_deref())
-                    .push_bind(q.client_host.as_deref())
-                    .push_bind(q.execution_time_ms)
-                    .push_bind(q.lock_time_ms)
-                    .push_bind(q.rows_examined)
-                    .push_bind(q.rows_sent)
-                    .push_bind(q.rows_affected)
-                    .push_bind(q.calls.max(1))
-                    .push_bind(q.observed_at)
-                    .push_bind(now)
-                    .push_bind(q.explain.as_ref().map(sqlx::types::Json))
-                    .push_bind(q.source.as_deref());
-            });
-            qb.push(" RETURNING id");
-            let mut ids: Vec<i64> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
-            // Ids come from one sequence in VALUES order; sorting restores the order sent.
-            ids.sort_unstable();
+            let class_of = |org: i64, q: &$crate::NewSlowQuery| {
+                class_ids.get(&(org, q.database_type.as_str().to_string(), q.query_id.clone())).copied().unwrap_or(0)
+            };
+            // Raw rows, in the order sent; each batch's ids are a slice of the sorted result.
+            let mut rows_in: Vec<(i64, &$crate::NewBatch, &$crate::NewSlowQuery)> = Vec::with_capacity(items.len());
+            for &i in &fresh {
+                let (org, batch) = &batches[i];
+                rows_in.extend(batch.items.iter().map(|q| (org.get(), batch, q)));
+            }
+            let mut all_ids: Vec<i64> = Vec::with_capacity(rows_in.len());
+            for chunk in rows_in.chunks(CHUNK) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO slow_queries (organization_id, team_id, identity_id, api_key_id, class_id, query_id, sql_text, \
+                     database_type, database_name, db_user, client_host, execution_time_ms, lock_time_ms, rows_examined, \
+                     rows_sent, rows_affected, calls, observed_at, created_at, explain, source) ",
+                );
+                qb.push_values(chunk.iter(), |mut b, (org, batch, q)| {
+                    b.push_bind(*org)
+                        .push_bind(batch.team_id)
+                        .push_bind(batch.identity_id)
+                        .push_bind(batch.api_key_id)
+                        .push_bind(class_of(*org, q))
+                        .push_bind(&q.query_id)
+                        .push_bind(&q.sql_text)
+                        .push_bind(q.database_type.as_str())
+                        .push_bind(q.database_name.as_deref())
+                        .push_bind(q.db_user.as_deref())
+                        .push_bind(q.client_host.as_deref())
+                        .push_bind(q.execution_time_ms)
+                        .push_bind(q.lock_time_ms)
+                        .push_bind(q.rows_examined)
+                        .push_bind(q.rows_sent)
+                        .push_bind(q.rows_affected)
+                        .push_bind(q.calls.max(1))
+                        .push_bind(q.observed_at)
+                        .push_bind(now)
+                        .push_bind(q.explain.as_ref().map(sqlx::types::Json))
+                        .push_bind(q.source.as_deref());
+                });
+                qb.push(" RETURNING id");
+                let mut ids: Vec<i64> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
+                // Ids come from one sequence in VALUES order; sorting restores the order sent.
+                ids.sort_unstable();
+                all_ids.extend(ids);
+            }
 
             let mut buckets: Vec<(i64, i32, i64)> = Vec::new();
             let mut dbs: Vec<(i64, &str)> = Vec::new();
-            for ((db, qid), a) in &groups {
-                let id = class_ids.get(&(db.to_string(), qid.to_string())).copied().unwrap_or(0);
+            for ((org, db, qid), a) in &groups {
+                let id = class_ids.get(&(*org, db.to_string(), qid.to_string())).copied().unwrap_or(0);
                 buckets.extend(a.histogram.buckets().map(|(b, n)| (id, i32::from(b), n as i64)));
                 dbs.extend(a.databases.iter().map(|d| (id, *d)));
             }
-            if !buckets.is_empty() {
+            for chunk in buckets.chunks(CHUNK) {
                 let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO class_histogram (class_id, bucket, count) ");
-                qb.push_values(buckets.iter(), |mut b, (c, k, n)| {
+                qb.push_values(chunk.iter(), |mut b, (c, k, n)| {
                     b.push_bind(*c).push_bind(*k).push_bind(*n);
                 });
                 qb.push(" ON CONFLICT (class_id, bucket) DO UPDATE SET count = class_histogram.count + excluded.count");
                 qb.build().execute(&mut *tx).await?;
             }
-            if !dbs.is_empty() {
+            for chunk in dbs.chunks(CHUNK) {
                 let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO class_databases (class_id, name) ");
-                qb.push_values(dbs.iter(), |mut b, (c, n)| {
+                qb.push_values(chunk.iter(), |mut b, (c, n)| {
                     b.push_bind(*c).push_bind(*n);
                 });
                 qb.push(" ON CONFLICT DO NOTHING");
                 qb.build().execute(&mut *tx).await?;
             }
             // Hourly rollups keyed by class, owner and hour.
-            let mut rollups: std::collections::BTreeMap<(i64, i64), (i64, f64, f64)> = std::collections::BTreeMap::new();
-            for q in &batch.items {
-                let e = rollups.entry((class_of(q), hour_of(q.observed_at).timestamp())).or_insert((0, 0.0, 0.0));
+            let mut rollups: std::collections::BTreeMap<(i64, i64, i64, i64, i64), (i64, f64, f64)> = std::collections::BTreeMap::new();
+            for (org, batch, q) in &rows_in {
+                let key = (class_of(*org, q), batch.team_id.unwrap_or(0), batch.identity_id.unwrap_or(0), hour_of(q.observed_at).timestamp(), *org);
+                let e = rollups.entry(key).or_insert((0, 0.0, 0.0));
                 let calls = q.calls.max(1);
                 e.0 += calls;
                 e.1 += q.execution_time_ms * calls as f64;
                 e.2 = e.2.max(q.execution_time_ms);
             }
-            let mut qb = sqlx::QueryBuilder::<$db>::new(
-                "INSERT INTO query_rollups (organization_id, class_id, team_id, identity_id, hour, count, total_time_ms, max_time_ms) ",
-            );
-            qb.push_values(rollups.iter(), |mut b, ((class, hour), (n, total, max))| {
-                b.push_bind(org_id)
-                    .push_bind(*class)
-                    .push_bind(batch.team_id.unwrap_or(0))
-                    .push_bind(batch.identity_id.unwrap_or(0))
-                    .push_bind(chrono::DateTime::from_timestamp(*hour, 0).unwrap_or(now))
-                    .push_bind(*n)
-                    .push_bind(*total)
-                    .push_bind(*max);
-            });
-            qb.push(format!(
-                " ON CONFLICT (class_id, team_id, identity_id, hour) DO UPDATE SET count = query_rollups.count + excluded.count, \
-                 total_time_ms = query_rollups.total_time_ms + excluded.total_time_ms, \
-                 max_time_ms = {}(query_rollups.max_time_ms, excluded.max_time_ms)",
-                Self::GREATEST
-            ));
-            qb.build().execute(&mut *tx).await?;
-            if !to_analyze.is_empty() {
+            let rollups: Vec<_> = rollups.into_iter().collect();
+            for chunk in rollups.chunks(CHUNK) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO query_rollups (organization_id, class_id, team_id, identity_id, hour, count, total_time_ms, max_time_ms) ",
+                );
+                qb.push_values(chunk.iter(), |mut b, ((class, team, identity, hour, org), (n, total, max))| {
+                    b.push_bind(*org)
+                        .push_bind(*class)
+                        .push_bind(*team)
+                        .push_bind(*identity)
+                        .push_bind(chrono::DateTime::from_timestamp(*hour, 0).unwrap_or(now))
+                        .push_bind(*n)
+                        .push_bind(*total)
+                        .push_bind(*max);
+                });
+                qb.push(format!(
+                    " ON CONFLICT (class_id, team_id, identity_id, hour) DO UPDATE SET count = query_rollups.count + excluded.count, \
+                     total_time_ms = query_rollups.total_time_ms + excluded.total_time_ms, \
+                     max_time_ms = {}(query_rollups.max_time_ms, excluded.max_time_ms)",
+                    Self::GREATEST
+                ));
+                qb.build().execute(&mut *tx).await?;
+            }
+            for chunk in to_analyze.chunks(CHUNK) {
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
                     "INSERT INTO analysis_jobs (organization_id, class_id, status, reason, attempts, created_at, updated_at) ",
                 );
-                qb.push_values(to_analyze.iter(), |mut b, (class, reason)| {
-                    b.push_bind(org_id).push_bind(*class).push_bind("queued").push_bind(*reason).push_bind(0_i32).push_bind(now).push_bind(now);
+                qb.push_values(chunk.iter(), |mut b, (org, class, reason)| {
+                    b.push_bind(*org).push_bind(*class).push_bind("queued").push_bind(*reason).push_bind(0_i32).push_bind(now).push_bind(now);
                 });
                 qb.push(" ON CONFLICT DO NOTHING");
                 qb.build().execute(&mut *tx).await?;
             }
             // Refresh p95/p99 of the touched classes from their merged histograms.
             let touched: Vec<i64> = class_ids.values().copied().collect();
-            let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT class_id, bucket, count FROM class_histogram WHERE class_id IN (");
-            let mut sep = qb.separated(", ");
-            for id in &touched {
-                sep.push_bind(*id);
-            }
-            qb.push(")");
-            let rows: Vec<(i64, i32, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
-            let mut hists: std::collections::BTreeMap<i64, dbpower_sql::Histogram> = std::collections::BTreeMap::new();
-            for (c, b, n) in rows {
-                hists.entry(c).or_default().record_bucket(u16::try_from(b).unwrap_or(0), u64::try_from(n).unwrap_or(0));
-            }
-            let mut qb = sqlx::QueryBuilder::<$db>::new("WITH v(id, p95, p99) AS (");
-            qb.push_values(hists.iter(), |mut b, (c, h)| {
-                b.push_bind(*c).push_bind(h.percentile(95.0).unwrap_or(0.0)).push_bind(h.percentile(99.0).unwrap_or(0.0));
-            });
-            qb.push(
-                ") UPDATE query_classes SET p95_time_ms = (SELECT p95 FROM v WHERE v.id = query_classes.id), \
-                 p99_time_ms = (SELECT p99 FROM v WHERE v.id = query_classes.id) WHERE id IN (SELECT id FROM v)",
-            );
-            if !hists.is_empty() {
+            for chunk in touched.chunks(CHUNK) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT class_id, bucket, count FROM class_histogram WHERE class_id IN (");
+                let mut sep = qb.separated(", ");
+                for id in chunk {
+                    sep.push_bind(*id);
+                }
+                qb.push(")");
+                let rows: Vec<(i64, i32, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                let mut hists: std::collections::BTreeMap<i64, dbpower_sql::Histogram> = std::collections::BTreeMap::new();
+                for (c, b, n) in rows {
+                    hists.entry(c).or_default().record_bucket(u16::try_from(b).unwrap_or(0), u64::try_from(n).unwrap_or(0));
+                }
+                if hists.is_empty() {
+                    continue;
+                }
+                let mut qb = sqlx::QueryBuilder::<$db>::new("WITH v(id, p95, p99) AS (");
+                qb.push_values(hists.iter(), |mut b, (c, h)| {
+                    b.push_bind(*c).push_bind(h.percentile(95.0).unwrap_or(0.0)).push_bind(h.percentile(99.0).unwrap_or(0.0));
+                });
+                qb.push(
+                    ") UPDATE query_classes SET p95_time_ms = (SELECT p95 FROM v WHERE v.id = query_classes.id), \
+                     p99_time_ms = (SELECT p99 FROM v WHERE v.id = query_classes.id) WHERE id IN (SELECT id FROM v)",
+                );
                 qb.build().execute(&mut *tx).await?;
             }
-            sqlx::query("UPDATE ingest_requests SET response = $3 WHERE api_key_id = $1 AND request_id = $2")
-                .bind(batch.api_key_id)
-                .bind(&batch.request_id)
-                .bind(sqlx::types::Json(&ids))
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
-                .bind(batch.api_key_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            let mut offset = 0;
+            let mut keys_used: Vec<i64> = Vec::new();
+            for &i in &fresh {
+                let (org, batch) = &batches[i];
+                let ids = all_ids[offset..(offset + batch.items.len()).min(all_ids.len())].to_vec();
+                offset += batch.items.len();
+                sqlx::query("UPDATE ingest_requests SET response = $3 WHERE api_key_id = $1 AND request_id = $2")
+                    .bind(batch.api_key_id)
+                    .bind(&batch.request_id)
+                    .bind(sqlx::types::Json(&ids))
+                    .execute(&mut *tx)
+                    .await?;
+                if !keys_used.contains(&batch.api_key_id) {
+                    keys_used.push(batch.api_key_id);
+                }
+                // New classes are reported once, on the first batch of their organization.
+                let new_classes = new_per_org.remove(&org.get()).unwrap_or(0);
+                outcomes[i] = Some(Ok($crate::IngestOutcome { ids, replayed: false, new_classes }));
+            }
+            for key in keys_used {
+                sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1").bind(key).bind(now).execute(&mut *tx).await?;
+            }
+            // Duplicates inside this group: answer them with what their first copy stored.
+            for i in 0..batches.len() {
+                if matches!(outcomes[i], Some(Err(_))) {
+                    let (_, b) = &batches[i];
+                    let first = (0..i).find(|&j| batches[j].1.api_key_id == b.api_key_id && batches[j].1.request_id == b.request_id);
+                    let ids = first.and_then(|j| match &outcomes[j] {
+                        Some(Ok(o)) => Some(o.ids.clone()),
+                        _ => None,
+                    });
+                    if let Some(ids) = ids {
+                        outcomes[i] = Some(Ok($crate::IngestOutcome { ids, replayed: true, new_classes: 0 }));
+                    }
+                }
+            }
             tx.commit().await?;
-            Ok($crate::IngestOutcome { ids, replayed: false, new_classes })
+            Ok(outcomes.into_iter().map(|o| o.unwrap_or_else(|| Err($crate::StoreError::Corrupt("batch without outcome".into())))).collect())
         }
 
         async fn list_slow_queries(

@@ -179,7 +179,18 @@ pub trait IngestStore: Send + Sync {
     // Ingestion and read models.
     /// Stores a scrubbed, fingerprinted batch in one transaction; a request id seen before for the same
     /// key stores nothing and returns the first outcome.
-    async fn ingest(&self, org: OrgId, batch: &NewBatch) -> Result<IngestOutcome>;
+    async fn ingest(&self, org: OrgId, batch: &NewBatch) -> Result<IngestOutcome> {
+        let mut out = self
+            .ingest_many(std::slice::from_ref(&(org, batch.clone())))
+            .await?;
+        out.pop()
+            .unwrap_or_else(|| Err(StoreError::Corrupt("no outcome".into())))
+    }
+    /// Stores several batches in one transaction (group commit); one result per batch, in order.
+    async fn ingest_many(
+        &self,
+        batches: &[(OrgId, NewBatch)],
+    ) -> Result<Vec<Result<IngestOutcome>>>;
     async fn list_slow_queries(
         &self,
         scope: &Scope,

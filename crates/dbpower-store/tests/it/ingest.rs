@@ -374,3 +374,81 @@ async fn concurrent_workers_claim_disjoint_jobs_on_postgres() {
     all.dedup();
     assert_eq!((n, all.len()), (60, 60), "every job done exactly once");
 }
+
+/// Group commit: several batches (two organizations, a duplicate request id) in one transaction.
+async fn group_story(store: &dyn Store) {
+    let (a, ka) = setup(store, "GroupA").await;
+    let (b, kb) = setup(store, "GroupB").await;
+    let batch = |key: i64, rid: &str, items: Vec<NewSlowQuery>| NewBatch {
+        api_key_id: key,
+        request_id: rid.into(),
+        team_id: None,
+        identity_id: None,
+        items,
+    };
+    let group = vec![
+        (
+            a,
+            batch(ka, "r1", vec![item("X", 1.0, "d"), item("Y", 2.0, "d")]),
+        ),
+        (b, batch(kb, "r1", vec![item("X", 3.0, "d")])),
+        (a, batch(ka, "r1", vec![item("Z", 9.0, "d")])),
+        (a, batch(ka, "r2", vec![item("X", 4.0, "d")])),
+    ];
+    let out = store.ingest_many(&group).await.expect("group");
+    let out: Vec<IngestOutcome> = out.into_iter().map(|r| r.expect("outcome")).collect();
+    assert_eq!(
+        (out[0].ids.len(), out[0].replayed, out[0].new_classes),
+        (2, false, 2)
+    );
+    assert_eq!(
+        (out[1].ids.len(), out[1].new_classes),
+        (1, 1),
+        "same query id, other organization: its own class"
+    );
+    assert_eq!(
+        (out[2].ids.clone(), out[2].replayed),
+        (out[0].ids.clone(), true),
+        "a duplicate in the group is a replay"
+    );
+    assert_eq!(out[3].ids.len(), 1);
+    let all: Vec<i64> = out[0]
+        .ids
+        .iter()
+        .chain(&out[1].ids)
+        .chain(&out[3].ids)
+        .copied()
+        .collect();
+    assert!(
+        all.windows(2).all(|w| w[0] < w[1]),
+        "ids follow the order sent: {all:?}"
+    );
+    let (classes, _) = store
+        .list_query_classes(&Scope::org(a), &QueryClassFilter::default(), PAGE)
+        .await
+        .expect("classes");
+    let x = classes.iter().find(|c| c.query_id == "X").expect("X");
+    assert_eq!((x.count, x.total_time_ms), (2, 5.0));
+    assert_eq!(
+        store
+            .list_slow_queries(&Scope::org(b), &SlowQueryFilter::default(), PAGE)
+            .await
+            .expect("b")
+            .1,
+        1
+    );
+}
+
+#[tokio::test]
+async fn group_commit_on_sqlite() {
+    let db = crate::sqlite().await;
+    group_story(db.store.as_ref()).await;
+}
+
+#[tokio::test]
+async fn group_commit_on_postgres() {
+    let Some(db) = crate::postgres().await else {
+        return;
+    };
+    group_story(db.store.as_ref()).await;
+}
