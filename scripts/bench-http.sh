@@ -22,7 +22,7 @@ trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"; [ -n "${db:-}
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.2; done
 lg=(target/release/dbpower-loadgen --url "http://127.0.0.1:$port")
 echo "== backend: $backend, $(nproc) cores, server and load generator on the same machine"
-"${lg[@]}" get --path /health --clients 16 --seconds "$seconds" | head -1
-"${lg[@]}" get --path /api/v1/auth/me --email bench@dbpower.local --password bench-password-1 --clients 16 --seconds "$seconds" | head -1
-"${lg[@]}" login --email bench@dbpower.local --password bench-password-1 --clients 1 --requests 20 | head -1
-"${lg[@]}" login --email bench@dbpower.local --password bench-password-1 --clients 8 --requests 40 | head -1
+"${lg[@]}" get --path /health --clients 16 --seconds "$seconds"
+"${lg[@]}" get --path /api/v1/auth/me --email bench@dbpower.local --password bench-password-1 --clients 16 --seconds "$seconds"
+"${lg[@]}" login --email bench@dbpower.local --password bench-password-1 --clients 1 --requests 20
+"${lg[@]}" login --email bench@dbpower.local --password bench-password-1 --clients 8 --requests 40

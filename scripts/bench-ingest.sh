@@ -22,5 +22,5 @@ trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"; [ -n "${db:-}
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.2; done
 lg=(target/release/dbpower-loadgen --url "http://127.0.0.1:$port")
 echo "== backend: $backend, $(nproc) cores, server, database and load generator on the same machine"
-"${lg[@]}" ingest --email bench@dbpower.local --password bench-password-1 --batch 100 --clients 8 --seconds "$seconds" | head -2
-"${lg[@]}" ingest --email bench@dbpower.local --password bench-password-1 --batch 1 --clients 16 --seconds "$seconds" | head -2
+"${lg[@]}" ingest --email bench@dbpower.local --password bench-password-1 --batch 100 --clients 8 --seconds "$seconds"
+"${lg[@]}" ingest --email bench@dbpower.local --password bench-password-1 --batch 1 --clients 16 --seconds "$seconds"

@@ -215,10 +215,17 @@ pub async fn seed(state: &AppState, org_id: i64) -> anyhow::Result<usize> {
         }
     }
     let total = items.len();
+    let settings = dbpower_types::OrgSettings::default();
     for (i, chunk) in items.chunks(100).enumerate() {
-        crate::ingest::accept(state, &key, &format!("demo-seed-{i}"), chunk.to_vec())
-            .await
-            .map_err(|e| anyhow::anyhow!("seeding demo data: {e}"))?;
+        crate::ingest::accept(
+            state,
+            &key,
+            &settings,
+            &format!("demo-seed-{i}"),
+            chunk.to_vec(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("seeding demo data: {e}"))?;
     }
     Ok(total)
 }

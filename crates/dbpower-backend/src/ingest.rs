@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use chrono::Utc;
-use dbpower_core::{OrgId, Scope, signing};
+use dbpower_core::{OrgId, signing};
 use dbpower_http::{ApiError, ApiJson, ApiResult};
 use dbpower_sql::{Dialect, ScrubLevel, fingerprint, pii, query_id, scrub};
 use dbpower_store::{ApiKeyRecord, NewBatch, NewSlowQuery, StoreError};
@@ -50,7 +50,7 @@ async fn authenticate(
     uri: &OriginalUri,
     headers: &HeaderMap,
     body: &[u8],
-) -> ApiResult<(ApiKeyRecord, String)> {
+) -> ApiResult<(ApiKeyRecord, dbpower_types::OrgSettings, String)> {
     let unauthorized = |code, msg: &str| ApiError::unauthorized(code, msg.to_string());
     let key_id = header(headers, "x-api-key")
         .ok_or_else(|| unauthorized(ErrorCode::Unauthorized, "missing X-API-Key"))?;
@@ -76,7 +76,7 @@ async fn authenticate(
         })?;
     let signature = header(headers, "x-signature")
         .ok_or_else(|| unauthorized(ErrorCode::InvalidSignature, "missing X-Signature"))?;
-    let key = match state.store.api_key_by_key_id(key_id).await {
+    let (key, settings) = match state.store.ingest_credential(key_id).await {
         Ok(k) => k,
         Err(StoreError::NotFound) => {
             return Err(unauthorized(ErrorCode::UnknownApiKey, "unknown api key"));
@@ -117,7 +117,7 @@ async fn authenticate(
             "X-Timestamp is more than 300 seconds from the server's clock",
         ));
     }
-    Ok((key, request_id.to_string()))
+    Ok((key, settings, request_id.to_string()))
 }
 
 /// Parses the body, naming the exact field of the exact item that is wrong.
@@ -250,16 +250,11 @@ pub fn prepare(
 pub async fn accept(
     state: &AppState,
     key: &ApiKeyRecord,
+    settings: &dbpower_types::OrgSettings,
     request_id: &str,
     items: Vec<SlowQueryIn>,
 ) -> ApiResult<IngestResponse> {
     let org = OrgId::from_credential(key.view.organization_id);
-    let settings = state
-        .store
-        .organization_by_id(&Scope::org(org), org.get())
-        .await
-        .map_err(|e| ApiError::from_store(e, "organization"))?
-        .settings;
     let accepted = items.len();
     let batch = NewBatch {
         api_key_id: key.view.id,
@@ -303,8 +298,8 @@ pub async fn ingest_slow_queries(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<(StatusCode, ApiJson<IngestResponse>)> {
-    let (key, request_id) = authenticate(&state, &method, &uri, &headers, &body).await?;
+    let (key, settings, request_id) = authenticate(&state, &method, &uri, &headers, &body).await?;
     let req = parse(&body)?;
-    let resp = accept(&state, &key, &request_id, req.queries).await?;
+    let resp = accept(&state, &key, &settings, &request_id, req.queries).await?;
     Ok((StatusCode::ACCEPTED, ApiJson(resp)))
 }

@@ -55,6 +55,12 @@ enum Cmd {
         /// Stop after this many requests in total (0: only the time limit).
         #[arg(long, default_value_t = 0)]
         max_requests: usize,
+        /// Afterwards, create an ORG_ADMIN of the benchmark organization with this email...
+        #[arg(long)]
+        org_admin_email: Option<String>,
+        /// ...and this password.
+        #[arg(long)]
+        org_admin_password: Option<String>,
     },
     /// POST /api/v1/auth/login repeatedly with the right password.
     Login {
@@ -100,7 +106,9 @@ impl Report {
         );
         let out = json!({"label": self.label, "ok": n, "errors": self.errors, "seconds": self.elapsed.as_secs_f64(),
             "rps": rps, "p50_ms": pct(50.0), "p95_ms": pct(95.0), "p99_ms": pct(99.0), "max_ms": pct(100.0)});
-        println!("{out}");
+        if std::env::var_os("LOADGEN_JSON").is_some() {
+            println!("{out}");
+        }
     }
 }
 
@@ -225,6 +233,7 @@ fn statement(i: u64) -> (String, &'static str) {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_ingest(
     url: &str,
     email: &str,
@@ -233,6 +242,7 @@ async fn run_ingest(
     clients: usize,
     seconds: u64,
     max_requests: usize,
+    org_admin: Option<(String, String)>,
 ) -> anyhow::Result<Report> {
     let admin = reqwest::Client::new();
     let token = login(&admin, url, email, password).await?;
@@ -283,7 +293,11 @@ async fn run_ingest(
             let mut lat = Vec::new();
             let mut errors = 0usize;
             let mut seq = (c as u64) << 40;
-            while start.elapsed() < deadline && budget.fetch_sub(1, std::sync::atomic::Ordering::Relaxed) > 0 {
+            while start.elapsed() < deadline
+                && budget
+                    .fetch_update(std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed, |b| b.checked_sub(1))
+                    .is_ok()
+            {
                 let queries: Vec<serde_json::Value> = (0..batch)
                     .map(|_| {
                         seq += 1;
@@ -337,9 +351,20 @@ async fn run_ingest(
     }
     report.elapsed = start.elapsed();
     println!(
-        "queries/s: {:.0}",
+        "queries/s: {:.0} (organization {org_id})",
         report.latencies_us.len() as f64 * batch as f64 / report.elapsed.as_secs_f64()
     );
+    if let Some((email, password)) = org_admin {
+        let r = admin
+            .post(format!("{url}/api/v1/users"))
+            .bearer_auth(&token)
+            .json(&json!({"email": email, "password": password, "role": "ORG_ADMIN", "organization_id": org_id}))
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!("creating the organization admin: {}", r.status());
+        }
+    }
     Ok(report)
 }
 
@@ -430,7 +455,10 @@ async fn main() -> anyhow::Result<()> {
             clients,
             seconds,
             max_requests,
+            org_admin_email,
+            org_admin_password,
         } => {
+            let org_admin = org_admin_email.zip(org_admin_password);
             run_ingest(
                 &url,
                 &email,
@@ -439,6 +467,7 @@ async fn main() -> anyhow::Result<()> {
                 clients,
                 seconds,
                 max_requests,
+                org_admin,
             )
             .await?
         }

@@ -400,32 +400,35 @@ macro_rules! ingest_impl {
                 qb.build().execute(&mut *tx).await?;
             }
             // Hourly rollups keyed by class, owner and hour.
-            let mut rollups: std::collections::BTreeMap<(i64, i64, i64, i64, i64), (i64, f64, f64)> = std::collections::BTreeMap::new();
+            let mut rollups: std::collections::BTreeMap<(i64, i64, i64, i64, i64), (i64, i64, f64, f64)> = std::collections::BTreeMap::new();
             for (org, batch, q) in &rows_in {
                 let key = (class_of(*org, q), batch.team_id.unwrap_or(0), batch.identity_id.unwrap_or(0), hour_of(q.observed_at).timestamp(), *org);
-                let e = rollups.entry(key).or_insert((0, 0.0, 0.0));
+                let e = rollups.entry(key).or_insert((0, 0, 0.0, 0.0));
                 let calls = q.calls.max(1);
-                e.0 += calls;
-                e.1 += q.execution_time_ms * calls as f64;
-                e.2 = e.2.max(q.execution_time_ms);
+                e.0 += 1;
+                e.1 += calls;
+                e.2 += q.execution_time_ms * calls as f64;
+                e.3 = e.3.max(q.execution_time_ms);
             }
             let rollups: Vec<_> = rollups.into_iter().collect();
             for chunk in rollups.chunks(CHUNK) {
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
-                    "INSERT INTO query_rollups (organization_id, class_id, team_id, identity_id, hour, count, total_time_ms, max_time_ms) ",
+                    "INSERT INTO query_rollups (organization_id, class_id, team_id, identity_id, hour, row_count, count, total_time_ms, max_time_ms) ",
                 );
-                qb.push_values(chunk.iter(), |mut b, ((class, team, identity, hour, org), (n, total, max))| {
+                qb.push_values(chunk.iter(), |mut b, ((class, team, identity, hour, org), (rows, n, total, max))| {
                     b.push_bind(*org)
                         .push_bind(*class)
                         .push_bind(*team)
                         .push_bind(*identity)
                         .push_bind(chrono::DateTime::from_timestamp(*hour, 0).unwrap_or(now))
+                        .push_bind(*rows)
                         .push_bind(*n)
                         .push_bind(*total)
                         .push_bind(*max);
                 });
                 qb.push(format!(
-                    " ON CONFLICT (class_id, team_id, identity_id, hour) DO UPDATE SET count = query_rollups.count + excluded.count, \
+                    " ON CONFLICT (class_id, team_id, identity_id, hour) DO UPDATE SET row_count = query_rollups.row_count + excluded.row_count, \
+                     count = query_rollups.count + excluded.count, \
                      total_time_ms = query_rollups.total_time_ms + excluded.total_time_ms, \
                      max_time_ms = {}(query_rollups.max_time_ms, excluded.max_time_ms)",
                     Self::GREATEST
@@ -509,61 +512,106 @@ macro_rules! ingest_impl {
             Ok(outcomes.into_iter().map(|o| o.unwrap_or_else(|| Err($crate::StoreError::Corrupt("batch without outcome".into())))).collect())
         }
 
+        async fn ingest_credential(&self, key_id: &str) -> $crate::Result<($crate::ApiKeyRecord, dbpower_types::OrgSettings)> {
+            let cols = $crate::common::API_KEY_COLS.split(", ").map(|c| format!("k.{c}")).collect::<Vec<_>>().join(", ");
+            let sql = format!("SELECT {cols}, o.settings FROM api_keys k JOIN organizations o ON o.id = k.organization_id WHERE k.key_id = $1");
+            let row: Option<$crate::ingest::KeyWithSettings> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(key_id).fetch_optional(&self.pool).await?;
+            let row = $crate::common::one(row)?;
+            let settings = serde_json::from_value(row.settings.0).unwrap_or_default();
+            Ok((row.key.into(), settings))
+        }
+
         async fn list_slow_queries(
             &self,
             scope: &dbpower_core::Scope,
             f: &dbpower_types::SlowQueryFilter,
             page: $crate::PageRequest,
         ) -> $crate::Result<(Vec<dbpower_types::SlowQueryView>, i64)> {
-            let status = f.status.unwrap_or_default();
-            let pred = format!(
-                "{} AND ($1 IS NULL OR c.severity = $1) AND ($2 IS NULL OR s.database_type = $2) AND \
-                 ($3 IS NULL OR s.database_name = $3) AND ($4 IS NULL OR s.query_id = $4) AND \
-                 ($5 IS NULL OR s.sql_text {like} $5 ESCAPE '\\') AND ($6 IS NULL OR s.observed_at >= $6) AND \
-                 ($7 IS NULL OR s.observed_at < $7) AND ($8 IS NULL OR s.execution_time_ms >= $8){status}",
-                $crate::scope_sql::predicate_on(scope, $crate::scope_sql::Table::Owned, "s."),
-                like = Self::ILIKE,
-                status = match status {
-                    dbpower_types::AnalysisStatus::All => "",
-                    dbpower_types::AnalysisStatus::Analyzed => " AND c.severity IS NOT NULL",
-                    dbpower_types::AnalysisStatus::Unanalyzed => " AND c.severity IS NULL",
+            // Only the filters present become SQL, so the planner can use the (organization, time) and
+            // (organization, execution time) indexes.
+            fn filters(qb: &mut sqlx::QueryBuilder<$db>, scope: &dbpower_core::Scope, f: &dbpower_types::SlowQueryFilter, q: &Option<String>, like: &str) {
+                qb.push(" WHERE ");
+                qb.push($crate::scope_sql::predicate_on(scope, $crate::scope_sql::Table::Owned, "s."));
+                match f.status.unwrap_or_default() {
+                    dbpower_types::AnalysisStatus::All => {}
+                    dbpower_types::AnalysisStatus::Analyzed => {
+                        qb.push(" AND c.severity IS NOT NULL");
+                    }
+                    dbpower_types::AnalysisStatus::Unanalyzed => {
+                        qb.push(" AND c.severity IS NULL");
+                    }
                 }
-            );
+                if let Some(v) = f.severity {
+                    qb.push(" AND c.severity = ").push_bind(v.as_str());
+                }
+                if let Some(v) = f.database_type {
+                    qb.push(" AND s.database_type = ").push_bind(v.as_str());
+                }
+                if let Some(v) = &f.database_name {
+                    qb.push(" AND s.database_name = ").push_bind(v.as_str());
+                }
+                if let Some(v) = &f.query_id {
+                    qb.push(" AND s.query_id = ").push_bind(v.as_str());
+                }
+                if let Some(v) = q {
+                    qb.push(format!(" AND s.sql_text {like} ")).push_bind(v.as_str()).push(" ESCAPE '\\'");
+                }
+                if let Some(v) = f.from {
+                    qb.push(" AND s.observed_at >= ").push_bind(v);
+                }
+                if let Some(v) = f.to {
+                    qb.push(" AND s.observed_at < ").push_bind(v);
+                }
+                if let Some(v) = f.min_time_ms {
+                    qb.push(" AND s.execution_time_ms >= ").push_bind(v);
+                }
+            }
             let q = f.q.as_deref().map($crate::ingest::like_pattern);
             let order = match f.sort.unwrap_or_default() {
                 dbpower_types::SlowQuerySort::ObservedAt => "s.observed_at DESC, s.id DESC",
                 dbpower_types::SlowQuerySort::ExecutionTimeMs => "s.execution_time_ms DESC, s.id DESC",
             };
-            let count_sql = format!("SELECT COUNT(*) FROM slow_queries s JOIN query_classes c ON c.id = s.class_id WHERE {pred}");
-            let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
-                .bind(f.severity.map(|s| s.as_str()))
-                .bind(f.database_type.map(|d| d.as_str()))
-                .bind(f.database_name.as_deref())
-                .bind(f.query_id.as_deref())
-                .bind(q.as_deref())
-                .bind(f.from)
-                .bind(f.to)
-                .bind(f.min_time_ms)
-                .fetch_one(&self.pool)
-                .await?;
-            let sql = format!(
-                "SELECT {} FROM slow_queries s JOIN query_classes c ON c.id = s.class_id WHERE {pred} ORDER BY {order} LIMIT $9 OFFSET $10",
+            let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                "SELECT {} FROM slow_queries s JOIN query_classes c ON c.id = s.class_id",
                 $crate::ingest::SLOW_COLS
-            );
-            let rows: Vec<$crate::ingest::SlowRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(f.severity.map(|s| s.as_str()))
-                .bind(f.database_type.map(|d| d.as_str()))
-                .bind(f.database_name.as_deref())
-                .bind(f.query_id.as_deref())
-                .bind(q.as_deref())
-                .bind(f.from)
-                .bind(f.to)
-                .bind(f.min_time_ms)
-                .bind(page.limit())
-                .bind(page.offset())
-                .fetch_all(&self.pool)
-                .await?;
+            ));
+            filters(&mut qb, scope, f, &q, Self::ILIKE);
+            qb.push(format!(" ORDER BY {order} LIMIT ")).push_bind(page.limit()).push(" OFFSET ").push_bind(page.offset());
+            let rows: Vec<$crate::ingest::SlowRow> = qb.build_query_as().fetch_all(&self.pool).await?;
             let items = rows.into_iter().map(|r| r.into_view().map(|v| v.0)).collect::<$crate::Result<Vec<_>>>()?;
+            // The total: exact from the hourly rollups when every filter is one they carry (the common
+            // case, and cheap at any size); otherwise counted on the rows, up to COUNT_CAP.
+            let rollup_ok = f.database_name.is_none() && q.is_none() && f.from.is_none() && f.to.is_none() && f.min_time_ms.is_none();
+            let total: i64 = if rollup_ok {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT CAST(COALESCE(SUM(r.row_count), 0) AS BIGINT) FROM query_rollups r JOIN query_classes c ON c.id = r.class_id WHERE ",
+                );
+                qb.push($crate::scope_sql::predicate_on(scope, $crate::scope_sql::Table::Owned, "r."));
+                match f.status.unwrap_or_default() {
+                    dbpower_types::AnalysisStatus::All => {}
+                    dbpower_types::AnalysisStatus::Analyzed => {
+                        qb.push(" AND c.severity IS NOT NULL");
+                    }
+                    dbpower_types::AnalysisStatus::Unanalyzed => {
+                        qb.push(" AND c.severity IS NULL");
+                    }
+                }
+                if let Some(v) = f.severity {
+                    qb.push(" AND c.severity = ").push_bind(v.as_str());
+                }
+                if let Some(v) = f.database_type {
+                    qb.push(" AND c.database_type = ").push_bind(v.as_str());
+                }
+                if let Some(v) = &f.query_id {
+                    qb.push(" AND c.query_id = ").push_bind(v.as_str());
+                }
+                qb.build_query_scalar().fetch_one(&self.pool).await?
+            } else {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT COUNT(*) FROM (SELECT 1 FROM slow_queries s JOIN query_classes c ON c.id = s.class_id");
+                filters(&mut qb, scope, f, &q, Self::ILIKE);
+                qb.push(" LIMIT ").push_bind($crate::COUNT_CAP).push(") AS capped");
+                qb.build_query_scalar().fetch_one(&self.pool).await?
+            };
             Ok((items, total))
         }
 
@@ -651,14 +699,27 @@ macro_rules! ingest_impl {
                 .bind(page.offset())
                 .fetch_all(&self.pool)
                 .await?;
-            let mut items = Vec::with_capacity(rows.len());
-            for r in rows {
-                let dbs: Vec<String> = sqlx::query_scalar("SELECT name FROM class_databases WHERE class_id = $1 ORDER BY name")
-                    .bind(r.id)
-                    .fetch_all(&self.pool)
-                    .await?;
-                items.push(r.into_view(dbs)?);
+            // The databases of the whole page in one query.
+            let mut dbs: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
+            if !rows.is_empty() {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT class_id, name FROM class_databases WHERE class_id IN (");
+                let mut sep = qb.separated(", ");
+                for r in &rows {
+                    sep.push_bind(r.id);
+                }
+                qb.push(") ORDER BY name");
+                let pairs: Vec<(i64, String)> = qb.build_query_as().fetch_all(&self.pool).await?;
+                for (c, n) in pairs {
+                    dbs.entry(c).or_default().push(n);
+                }
             }
+            let items = rows
+                .into_iter()
+                .map(|r| {
+                    let d = dbs.remove(&r.id).unwrap_or_default();
+                    r.into_view(d)
+                })
+                .collect::<$crate::Result<Vec<_>>>()?;
             Ok((items, total))
         }
 
@@ -894,4 +955,11 @@ pub(crate) struct SlowRowWithExplain {
     #[sqlx(flatten)]
     pub row: SlowRow,
     pub explain: Option<sqlx::types::Json<serde_json::Value>>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct KeyWithSettings {
+    #[sqlx(flatten)]
+    pub key: crate::common::ApiKeyRow,
+    pub settings: sqlx::types::Json<serde_json::Value>,
 }

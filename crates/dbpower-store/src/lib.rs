@@ -186,6 +186,12 @@ pub trait IngestStore: Send + Sync {
         out.pop()
             .unwrap_or_else(|| Err(StoreError::Corrupt("no outcome".into())))
     }
+    /// The api key with this public id and its organization's settings, in one round trip (ingestion's
+    /// per-request lookup).
+    async fn ingest_credential(
+        &self,
+        key_id: &str,
+    ) -> Result<(ApiKeyRecord, dbpower_types::OrgSettings)>;
     /// Stores several batches in one transaction (group commit); one result per batch, in order.
     async fn ingest_many(
         &self,
@@ -230,6 +236,9 @@ pub trait IngestStore: Send + Sync {
     async fn delete_slow_queries_before(&self, org: OrgId, cutoff: DateTime<Utc>) -> Result<u64>;
     async fn prune_ingest_requests(&self, before: DateTime<Utc>) -> Result<u64>;
 }
+
+/// Filtered slow-query lists that the rollups cannot count are counted up to this many rows.
+pub const COUNT_CAP: i64 = 10_000;
 
 /// A job whose lease expired this many times is marked failed.
 pub const MAX_JOB_ATTEMPTS: i32 = 5;

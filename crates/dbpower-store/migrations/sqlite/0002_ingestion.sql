@@ -67,6 +67,8 @@ CREATE TABLE slow_queries (
 CREATE INDEX slow_queries_org_observed_idx ON slow_queries(organization_id, observed_at DESC, id DESC);
 CREATE INDEX slow_queries_org_time_idx ON slow_queries(organization_id, execution_time_ms DESC);
 CREATE INDEX slow_queries_class_idx ON slow_queries(class_id);
+CREATE INDEX slow_queries_team_idx ON slow_queries(organization_id, team_id, observed_at DESC);
+CREATE INDEX slow_queries_identity_idx ON slow_queries(organization_id, identity_id, observed_at DESC);
 
 CREATE TABLE query_rollups (
     organization_id  INTEGER NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
@@ -74,6 +76,8 @@ CREATE TABLE query_rollups (
     team_id          INTEGER NOT NULL DEFAULT 0,
     identity_id      INTEGER NOT NULL DEFAULT 0,
     hour             TEXT NOT NULL,
+    -- Slow-query rows (row_count) and the executions they stand for (count: pg_stat_statements deltas carry calls).
+    row_count        INTEGER NOT NULL,
     count            INTEGER NOT NULL,
     total_time_ms    REAL NOT NULL,
     max_time_ms      REAL NOT NULL,

@@ -52,7 +52,14 @@ fn crate_boundaries_hold() {
                 "{name}: axum belongs to the HTTP service crates only"
             );
         }
-        if ["dbpower-types", "dbpower-core", "dbpower-sql"].contains(&name.as_str()) {
+        if [
+            "dbpower-types",
+            "dbpower-core",
+            "dbpower-sql",
+            "dbpower-analysis",
+        ]
+        .contains(&name.as_str())
+        {
             for io in ["tokio", "sqlx", "reqwest", "axum", "redis"] {
                 assert!(
                     !has(io),
