@@ -227,3 +227,37 @@ async fn attribution_comes_from_the_key_and_scopes_reads() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn scrub_level_and_retention_are_per_organization() {
+    on_all_backends(&[], async |app| {
+        let sa = app.admin().await;
+        let org = app.create("/api/v1/organizations", &sa, json!({"name": "Lenient", "retention_days": 5, "settings": {"scrub_level": "pii_only"}})).await;
+        app.create("/api/v1/users", &sa, json!({"email": "oa@lenient.test", "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": org})).await;
+        let oa = app.login("oa@lenient.test", "oa-password-12").await;
+        let (a, _) = agent(app, &oa, json!({"name": "a"})).await;
+        let old = (Utc::now() - chrono::Duration::days(10)).to_rfc3339();
+        let batch = json!({"queries": [
+            {"sql_text": "SELECT * FROM t WHERE status = 'active' AND email = 'ann@example.com'", "execution_time_ms": 5, "database_type": "mysql",
+             "client_host": "192.0.2.44", "explain": {"query_block": {"attached_condition": "(t.email = 'ann@example.com')"}}},
+            {"sql_text": "SELECT 1 FROM old_table WHERE id = 7", "execution_time_ms": 5, "database_type": "mysql", "observed_at": old},
+        ]});
+        assert_eq!(send(app, &a, "p1", &batch, Utc::now().timestamp(), false).await.status, StatusCode::ACCEPTED);
+        let list = app.get("/api/v1/slow-queries?q=status", &oa).await;
+        let item = &list.body["items"][0];
+        assert_eq!(item["sql_text"], "SELECT * FROM t WHERE status = 'active' AND email = '[EMAIL_REDACTED]'", "pii_only keeps ordinary literals");
+        assert_eq!(item["client_host"], "[IP_REDACTED]");
+        let detail = app.get(&format!("/api/v1/slow-queries/{}", item["id"]), &oa).await;
+        assert!(!detail.body["explain"].to_string().contains("ann@"), "plans are scrubbed too: {detail:?}");
+
+        // Retention: the 10-day-old query goes, the new one stays, and the purge is audited.
+        let deleted = dbpower_backend::worker::sweep_retention(&app.state).await.expect("sweep");
+        assert_eq!(deleted, 1);
+        assert_eq!(app.get("/api/v1/slow-queries", &oa).await.body["total"], 1);
+        let audit = app.get("/api/v1/audit-logs?action=retention.purge", &oa).await;
+        assert_eq!(audit.body["total"], 1, "{audit:?}");
+        assert_eq!(audit.body["items"][0]["details"]["deleted"], 1);
+        assert_eq!(app.get("/api/v1/audit-logs/verify", &oa).await.body["valid"], true);
+    })
+    .await;
+}

@@ -11,6 +11,8 @@ pub const ADMIN_PASSWORD: &str = "root-password-123";
 
 pub struct TestApp {
     pub base: String,
+    /// The running app's state, for driving background work (retention, analysis) directly.
+    pub state: dbpower_backend::state::AppState,
     pub client: reqwest::Client,
     pub backend: &'static str,
     pub data_dir: PathBuf,
@@ -65,10 +67,12 @@ impl TestApp {
         let (settings, _) = Settings::load_from(None, vars, &overrides).expect("settings");
         let app = Application::build(settings).await.expect("build app");
         let backend = app.state.store.backend();
+        let state = app.state.clone();
         let addr = app.local_addr().expect("addr");
         tokio::spawn(app.run_until_stopped(std::future::pending()));
         TestApp {
             base: format!("http://{addr}"),
+            state,
             client: reqwest::Client::new(),
             backend,
             data_dir: dir.path().to_path_buf(),

@@ -382,6 +382,38 @@ async fn zero_configuration_start_prints_credentials_once() {
         )
         .await;
     assert_eq!(orgs["items"][0]["name"], "Demo Organization", "{orgs}");
+    // The demo organization's dashboard is alive: a week of slow queries in about 20 classes.
+    let (_, dash) = c
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/stats/dashboard",
+            Some(&t),
+            None,
+        )
+        .await;
+    assert!(dash["total_queries"].as_i64().unwrap_or(0) >= 200, "{dash}");
+    let days = dash["chart_data"].as_array().expect("chart");
+    assert_eq!(days.len(), 7);
+    assert!(
+        days.iter().all(|d| d["queries"].as_i64().unwrap_or(0) > 0),
+        "every day has data: {dash}"
+    );
+    let (_, classes) = c
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/query-classes?per_page=100",
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(classes["total"], 20, "{classes}");
+    let dump = classes.to_string();
+    for pii in ["@example.com", "4532-0151", "192.168.", "+1 415"] {
+        assert!(
+            !dump.contains(pii),
+            "demo data is scrubbed like any other: {pii}"
+        );
+    }
     drop(server);
 
     // A restart neither re-prints the password nor creates a second demo organization.
