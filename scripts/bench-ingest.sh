@@ -6,21 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 backend="${1:-postgres}"
 seconds="${BENCH_SECONDS:-15}"
-cargo build --release -q -p dbpower -p dbpower-loadgen
-dir="$(mktemp -d)"
-port=18124
-env=(DBPOWER_BOOTSTRAP_EMAIL=bench@dbpower.local DBPOWER_BOOTSTRAP_PASSWORD=bench-password-1 DBPOWER_DEMO=false
-     DBPOWER_LOG_LEVEL=warn)
-if [ "$backend" = postgres ]; then
-  db="dbpower_bench_$$"
-  psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $db" >/dev/null
-  env+=(DBPOWER_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db")
-fi
-env "${env[@]}" target/release/dbpower serve --listen 127.0.0.1:$port --data-dir "$dir" >"$dir/out" 2>"$dir/err" &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"; [ -n "${db:-}" ] && psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null' EXIT
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.2; done
-lg=(target/release/dbpower-loadgen --url "http://127.0.0.1:$port")
+. scripts/bench-lib.sh
+start_server "$backend" 18124
 echo "== backend: $backend, $(nproc) cores, server, database and load generator on the same machine"
 "${lg[@]}" ingest --email bench@dbpower.local --password bench-password-1 --batch 100 --clients 8 --seconds "$seconds"
 "${lg[@]}" ingest --email bench@dbpower.local --password bench-password-1 --batch 1 --clients 16 --seconds "$seconds"

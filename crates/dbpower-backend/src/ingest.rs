@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use chrono::Utc;
 use dbpower_core::{OrgId, signing};
 use dbpower_http::{ApiError, ApiJson, ApiResult};
-use dbpower_sql::{Dialect, ScrubLevel, fingerprint, pii, query_id, scrub};
+use dbpower_sql::{Dialect, ScrubLevel, fingerprint_and_id, pii, scrub};
 use dbpower_store::{ApiKeyRecord, NewBatch, NewSlowQuery, StoreError};
 use dbpower_types::{
     DatabaseType, ErrorBody, ErrorCode, IngestRequest, IngestResponse, MAX_BATCH, MAX_SQL_BYTES,
@@ -217,8 +217,7 @@ pub fn prepare(
         .into_iter()
         .map(|q| {
             let d = dialect(q.database_type);
-            let fp = fingerprint(&q.sql_text, d);
-            let id = query_id(&fp);
+            let (fp, id) = fingerprint_and_id(&q.sql_text, d);
             let mut explain = q.explain;
             if let Some(e) = explain.as_mut() {
                 scrub_json(e, d, l);

@@ -21,17 +21,26 @@ use crate::lexer::{Kind, Lexer};
 /// Stored with every fingerprint so a future change of rules can be told apart.
 pub const FINGERPRINT_VERSION: i32 = 1;
 
-/// The fingerprint of a statement. Leading and trailing whitespace and a final `;` are ignored.
+/// The fingerprint of a statement, for display and grouping. Leading and trailing whitespace and a final
+/// `;` are ignored.
 pub fn fingerprint(sql: &str, dialect: Dialect) -> String {
+    fingerprint_and_id(sql, dialect).0
+}
+
+/// The display fingerprint and the query id. The id is computed on the exact pt-fingerprint output
+/// (which keeps a trailing space left by a removed trailing comment), so it equals pt-query-digest's;
+/// the display form drops that space and any terminator.
+pub fn fingerprint_and_id(sql: &str, dialect: Dialect) -> (String, String) {
     let trimmed = sql.trim().trim_end_matches(';').trim_end();
-    let mut f = match dialect {
+    let exact = match dialect {
         Dialect::Mysql => fingerprint_mysql(trimmed),
         Dialect::Postgresql => fingerprint_postgres(trimmed),
     };
-    // A terminator left behind a removed trailing comment is not part of the statement either.
-    let keep = f.trim_end_matches([';', ' ']).len();
-    f.truncate(keep);
-    f
+    let id = query_id(&exact);
+    let mut display = exact;
+    let keep = display.trim_end_matches([';', ' ']).len();
+    display.truncate(keep);
+    (display, id)
 }
 
 /// pt-query-digest's checksum: the last 16 hex digits of MD5(fingerprint), upper case.
@@ -303,21 +312,19 @@ pub fn fingerprint_mysql(q: &str) -> String {
         }
         i += 1;
     }
-    while out.last() == Some(&b' ') {
-        out.pop();
-    }
+    // Like pt, a trailing space (left by a removed trailing comment) is kept: it is part of the id.
     let s = String::from_utf8(out)
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-    let s = collapse_lists(&s);
-    let s = collapse_unions(&s);
-    let s = collapse_limit(&s);
-    drop_order_by_asc(&s)
+    let s = collapse_lists(s);
+    let s = collapse_unions(s);
+    let s = collapse_limit(s);
+    drop_order_by_asc(s)
 }
 
 /// `\b(in|values?)(?:[\s,]*\([\s?,]*\))+` -> `$1(?+)`
-fn collapse_lists(s: &str) -> String {
+fn collapse_lists(s: String) -> String {
     let b = s.as_bytes();
-    let mut out = String::with_capacity(s.len());
+    let mut out = String::new();
     let mut last = 0;
     let mut i = 0;
     while i < b.len() {
@@ -370,17 +377,20 @@ fn collapse_lists(s: &str) -> String {
             None => i += kw,
         }
     }
+    if last == 0 {
+        return s;
+    }
     out.push_str(&s[last..]);
     out
 }
 
 /// `\b(select\s.*?)(?:(\sunion(?:\sall)?)\s\1)+` -> `$1 /*repeat$2*/`
-fn collapse_unions(s: &str) -> String {
+fn collapse_unions(s: String) -> String {
     if !s.contains(" union ") {
-        return s.to_string();
+        return s;
     }
     let mut out = String::with_capacity(s.len());
-    let mut rest = s;
+    let mut rest = s.as_str();
     'outer: loop {
         let mut search = 0;
         while let Some(p) = rest[search..].find("select ") {
@@ -425,7 +435,7 @@ fn collapse_unions(s: &str) -> String {
 }
 
 /// `\blimit \?(?:, ?\?| offset \?)?` -> `limit ?` (first occurrence).
-fn collapse_limit(s: &str) -> String {
+fn collapse_limit(s: String) -> String {
     let b = s.as_bytes();
     let mut from = 0;
     while let Some(p) = s[from..].find("limit ?") {
@@ -443,19 +453,19 @@ fn collapse_limit(s: &str) -> String {
         }
         return format!("{}limit ?{}", &s[..at], &s[end..]);
     }
-    s.to_string()
+    s
 }
 
 /// After the first `order by `, every ` asc` is dropped (pt's rule, including its looseness).
-fn drop_order_by_asc(s: &str) -> String {
+fn drop_order_by_asc(s: String) -> String {
     let Some(p) = s.find("order by ") else {
-        return s.to_string();
+        return s;
     };
     let anchor = p + 9;
-    let (head, tail) = s.split_at(anchor);
-    if !tail.contains(" asc") {
-        return s.to_string();
+    if !s[anchor..].contains(" asc") {
+        return s;
     }
+    let (head, tail) = s.split_at(anchor);
     let mut out = String::with_capacity(s.len());
     out.push_str(head);
     let mut rest = tail;
@@ -706,7 +716,7 @@ mod tests {
         ("use mydb", "use ?"),
         (
             "select * from t where a in (select b from u) and c = -1.5e3",
-            "select * from t where a in (select b from u) and c = ? ",
+            "select * from t where a in (select b from u) and c = ?",
         ),
         ("SELECT /*!40001 SQL_NO_CACHE */ * FROM `film`", "mysqldump"),
         (
@@ -722,7 +732,7 @@ mod tests {
     #[test]
     fn matches_pt_fingerprint() {
         for (input, want) in PT_CASES {
-            assert_eq!(fingerprint_mysql(input), want.trim_end(), "{input}");
+            assert_eq!(fingerprint_mysql(input), *want, "{input}");
         }
     }
 

@@ -1,14 +1,16 @@
 //! Pure SQL text work shared by the agent and the server: a dialect-aware lexer, fingerprints and
 //! query ids (pt-query-digest compatible for MySQL), PII scrubbing, and constant-memory latency
-//! histograms. No IO, no async; every function is total (never panics on any input).
+//! histograms, streaming slow-log parsers and the offline digest. No files or network, no async; every function is total (never panics on any input).
 
+pub mod digest;
 pub mod fingerprint;
 pub mod histogram;
 pub mod lexer;
 pub mod pii;
 pub mod scrub;
+pub mod slowlog;
 
-pub use fingerprint::{FINGERPRINT_VERSION, fingerprint, query_id};
+pub use fingerprint::{FINGERPRINT_VERSION, fingerprint, fingerprint_and_id, query_id};
 pub use histogram::Histogram;
 pub use scrub::{ScrubLevel, scrub};
 

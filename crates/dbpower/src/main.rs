@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+
+mod digest;
 use dbpower_backend::bootstrap::LoginHint;
 use dbpower_backend::config::LogFormat;
 use dbpower_backend::{Application, Overrides, Settings};
@@ -25,6 +27,8 @@ enum Command {
     Serve(ConfigArgs),
     /// Apply database migrations and exit.
     Migrate(ConfigArgs),
+    /// Offline report of a slow log (MySQL/MariaDB slow log or PostgreSQL duration log), like pt-query-digest.
+    Digest(digest::DigestArgs),
     /// Audit-log tools.
     Audit {
         #[command(subcommand)]
@@ -200,6 +204,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await.map(|()| true),
             Command::Migrate(args) => migrate(args).await.map(|()| true),
+            Command::Digest(args) => digest::run(args).map(|()| true),
             Command::Audit {
                 command:
                     AuditCommand::Verify {
