@@ -11,8 +11,6 @@
 //! fingerprint; identifiers are lower-cased unless quoted; 2+ digit runs in names are folded (time
 //! partitions group together: `events_2024_01` reads `events_0_0`); IN and VALUES lists collapse; spacing is canonical.
 
-use std::borrow::Cow;
-
 use md5::{Digest, Md5};
 
 use crate::Dialect;
@@ -24,23 +22,30 @@ pub const FINGERPRINT_VERSION: i32 = 1;
 /// The fingerprint of a statement, for display and grouping. Leading and trailing whitespace and a final
 /// `;` are ignored.
 pub fn fingerprint(sql: &str, dialect: Dialect) -> String {
-    fingerprint_and_id(sql, dialect).0
+    display(exact(sql, dialect))
 }
 
 /// The display fingerprint and the query id. The id is computed on the exact pt-fingerprint output
 /// (which keeps a trailing space left by a removed trailing comment), so it equals pt-query-digest's;
 /// the display form drops that space and any terminator.
 pub fn fingerprint_and_id(sql: &str, dialect: Dialect) -> (String, String) {
+    let exact = exact(sql, dialect);
+    let id = query_id(&exact);
+    (display(exact), id)
+}
+
+fn exact(sql: &str, dialect: Dialect) -> String {
     let trimmed = sql.trim().trim_end_matches(';').trim_end();
-    let exact = match dialect {
+    match dialect {
         Dialect::Mysql => fingerprint_mysql(trimmed),
         Dialect::Postgresql => fingerprint_postgres(trimmed),
-    };
-    let id = query_id(&exact);
-    let mut display = exact;
-    let keep = display.trim_end_matches([';', ' ']).len();
-    display.truncate(keep);
-    (display, id)
+    }
+}
+
+fn display(mut exact: String) -> String {
+    let keep = exact.trim_end_matches([';', ' ']).len();
+    exact.truncate(keep);
+    exact
 }
 
 /// pt-query-digest's checksum: the last 16 hex digits of MD5(fingerprint), upper case.
@@ -324,7 +329,7 @@ pub fn fingerprint_mysql(q: &str) -> String {
 /// `\b(in|values?)(?:[\s,]*\([\s?,]*\))+` -> `$1(?+)`
 fn collapse_lists(s: String) -> String {
     let b = s.as_bytes();
-    let mut out = String::new();
+    let mut out = String::with_capacity(s.len());
     let mut last = 0;
     let mut i = 0;
     while i < b.len() {
@@ -483,105 +488,145 @@ fn drop_order_by_asc(s: String) -> String {
     out
 }
 
-/// Folds runs of 2+ digits in an identifier to `0` (`events_2024_01` -> `events_0_0`).
+/// Folds runs of 2+ digits in an identifier to `0` (`events_2024_01` -> `events_0_0`) and lower-cases the
+/// rest, writing into `out`.
 fn fold_digits(word: &str, out: &mut String) {
-    let b = word.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i].is_ascii_digit() {
-            let start = i;
-            while i < b.len() && b[i].is_ascii_digit() {
-                i += 1;
+    let mut digits = 0usize;
+    let mut run_start = 0usize;
+    for (i, c) in word.char_indices() {
+        if c.is_ascii_digit() {
+            if digits == 0 {
+                run_start = i;
             }
-            out.push_str(if i - start >= 2 { "0" } else { &word[start..i] });
+            digits += 1;
+            continue;
+        }
+        if digits > 0 {
+            out.push_str(if digits >= 2 {
+                "0"
+            } else {
+                &word[run_start..i]
+            });
+            digits = 0;
+        }
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
         } else {
-            let ch_end = (i + 1..=b.len())
-                .find(|&k| word.is_char_boundary(k))
-                .unwrap_or(b.len());
-            out.push_str(&word[i..ch_end].to_lowercase());
-            i = ch_end;
+            out.extend(c.to_lowercase());
+        }
+    }
+    if digits > 0 {
+        out.push_str(if digits >= 2 { "0" } else { &word[run_start..] });
+    }
+}
+
+/// A canonical PostgreSQL token, borrowed from the statement where possible.
+#[derive(Clone, Copy)]
+enum Tok<'a> {
+    /// A constant: `?`.
+    Const,
+    /// An unquoted word: lower-cased and digit-folded when written.
+    Word(&'a str),
+    /// A quoted identifier's body: digit-folded, case kept, written between double quotes.
+    Quoted(&'a str),
+    /// Punctuation and `::`, written as is.
+    Text(&'a str),
+}
+
+impl Tok<'_> {
+    /// The token as far as spacing and unary-minus decisions care.
+    fn punct(&self) -> &str {
+        match self {
+            Tok::Const => "?",
+            Tok::Text(t) => t,
+            Tok::Word(_) | Tok::Quoted(_) => "",
+        }
+    }
+
+    fn write(&self, out: &mut String) {
+        match self {
+            Tok::Const => out.push('?'),
+            Tok::Text(t) => out.push_str(t),
+            Tok::Word(w) => fold_digits(w, out),
+            Tok::Quoted(q) => {
+                out.push('"');
+                // Case is kept; only digit runs fold.
+                let mut digits = 0usize;
+                let mut run_start = 0usize;
+                for (i, c) in q.char_indices() {
+                    if c.is_ascii_digit() {
+                        if digits == 0 {
+                            run_start = i;
+                        }
+                        digits += 1;
+                        continue;
+                    }
+                    if digits > 0 {
+                        out.push_str(if digits >= 2 { "0" } else { &q[run_start..i] });
+                        digits = 0;
+                    }
+                    out.push(c);
+                }
+                if digits > 0 {
+                    out.push_str(if digits >= 2 { "0" } else { &q[run_start..] });
+                }
+                out.push('"');
+            }
         }
     }
 }
 
 /// The PostgreSQL fingerprint (see the module docs).
 pub fn fingerprint_postgres(q: &str) -> String {
-    // Canonical tokens, then joined with canonical spacing.
-    let mut toks: Vec<Cow<'_, str>> = Vec::with_capacity(q.len() / 4);
-    let mut prev_word: Option<Cow<'_, str>> = None;
-    let mut prev_prev_word: Option<Cow<'_, str>> = None;
+    let mut toks: Vec<Tok<'_>> = Vec::with_capacity(q.len() / 4);
+    // Indexes of the last two tokens when they were words (for `IS [NOT] NULL`).
+    let mut prev_word: Option<&str> = None;
+    let mut prev_prev_word: Option<&str> = None;
     for t in Lexer::new(q, Dialect::Postgresql) {
         let tok = match t.kind {
             Kind::Whitespace | Kind::Comment => continue,
             Kind::String | Kind::Number | Kind::Param => {
                 // A unary minus before a constant belongs to the constant.
-                if t.kind == Kind::Number && toks.last().is_some_and(|l| l == "-") {
+                if t.kind == Kind::Number && toks.last().is_some_and(|l| l.punct() == "-") {
                     let before = toks.len().checked_sub(2).and_then(|k| toks.get(k));
-                    let unary = before.is_none_or(|b| {
-                        !(b == ")"
-                            || b == "?"
-                            || b.chars()
-                                .all(|c| c.is_alphanumeric() || c == '_' || c == '"'))
-                            || is_keyword(b)
+                    let unary = before.is_none_or(|b| match b {
+                        Tok::Word(w) => is_keyword(w),
+                        Tok::Quoted(_) => false,
+                        other => !matches!(other.punct(), ")" | "?"),
                     });
                     if unary {
                         toks.pop();
                     }
                 }
-                Cow::Borrowed("?")
+                Tok::Const
             }
             Kind::Word => {
-                let after_is = prev_word.as_deref() == Some("is")
-                    || (prev_word.as_deref() == Some("not")
-                        && prev_prev_word.as_deref() == Some("is"));
+                let after_is = prev_word.is_some_and(|w| w.eq_ignore_ascii_case("is"))
+                    || (prev_word.is_some_and(|w| w.eq_ignore_ascii_case("not"))
+                        && prev_prev_word.is_some_and(|w| w.eq_ignore_ascii_case("is")));
                 let is_value = ["true", "false", "null"]
                     .iter()
                     .any(|k| t.text.eq_ignore_ascii_case(k));
                 if is_value && !after_is {
-                    Cow::Borrowed("?")
-                } else if t.text.bytes().all(|c| c.is_ascii_lowercase() || c == b'_') {
-                    Cow::Borrowed(t.text)
+                    Tok::Const
                 } else {
-                    let mut w = String::with_capacity(t.text.len());
-                    fold_digits(t.text, &mut w);
-                    Cow::Owned(w)
+                    Tok::Word(t.text)
                 }
             }
             Kind::QuotedIdent => {
-                let mut w = String::with_capacity(t.text.len());
-                w.push('"');
                 let body = &t.text[1..];
-                let inner = if !body.is_empty() && body.ends_with('"') {
+                Tok::Quoted(if !body.is_empty() && body.ends_with('"') {
                     &body[..body.len() - 1]
                 } else {
                     body
-                };
-                let b = inner.as_bytes();
-                let mut i = 0;
-                while i < b.len() {
-                    if b[i].is_ascii_digit() {
-                        let s = i;
-                        while i < b.len() && b[i].is_ascii_digit() {
-                            i += 1;
-                        }
-                        w.push_str(if i - s >= 2 { "0" } else { &inner[s..i] });
-                    } else {
-                        let e = (i + 1..=b.len())
-                            .find(|&k| inner.is_char_boundary(k))
-                            .unwrap_or(b.len());
-                        w.push_str(&inner[i..e]);
-                        i = e;
-                    }
-                }
-                w.push('"');
-                Cow::Owned(w)
+                })
             }
-            Kind::Cast => Cow::Borrowed("::"),
-            Kind::Punct => Cow::Borrowed(t.text),
+            Kind::Cast => Tok::Text("::"),
+            Kind::Punct => Tok::Text(t.text),
         };
         if t.kind == Kind::Word {
             prev_prev_word = prev_word.take();
-            prev_word = Some(tok.clone());
+            prev_word = Some(t.text);
         } else {
             prev_prev_word = None;
             prev_word = None;
@@ -590,23 +635,25 @@ pub fn fingerprint_postgres(q: &str) -> String {
     }
     let mut out = String::with_capacity(q.len());
     for (i, t) in toks.iter().enumerate() {
-        let prev: &str = if i > 0 { &toks[i - 1] } else { "" };
+        let prev = if i > 0 { toks[i - 1].punct() } else { "" };
+        let cur = t.punct();
         let glue = i == 0
-            || matches!(t.as_ref(), "," | ")" | "." | "::" | ";" | "[" | "]")
+            || matches!(cur, "," | ")" | "." | "::" | ";" | "[" | "]")
             || matches!(prev, "(" | "." | "::" | "[");
         // Never glue what would lex differently once joined (`:` next to `::`).
-        let glue = glue && !(prev.ends_with(':') && t.starts_with(':'));
+        let glue = glue && !(prev.ends_with(':') && cur.starts_with(':'));
         if !glue {
             out.push(' ');
         }
-        out.push_str(t);
+        t.write(&mut out);
     }
     collapse_pg_lists(&out)
 }
 
 fn is_keyword(w: &str) -> bool {
+    let w = w.to_ascii_lowercase();
     matches!(
-        w,
+        w.as_str(),
         "select"
             | "where"
             | "and"
