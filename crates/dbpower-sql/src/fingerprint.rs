@@ -488,9 +488,9 @@ fn drop_order_by_asc(s: String) -> String {
     out
 }
 
-/// Folds runs of 2+ digits in an identifier to `0` (`events_2024_01` -> `events_0_0`) and lower-cases the
-/// rest, writing into `out`.
-fn fold_digits(word: &str, out: &mut String) {
+/// Writes `word` with runs of 2+ digits folded to `0` (`events_2024_01` -> `events_0_0`), lower-casing
+/// the rest when `lower` (unquoted names) and keeping it as is otherwise (quoted names).
+fn fold_digits(word: &str, lower: bool, out: &mut String) {
     let mut digits = 0usize;
     let mut run_start = 0usize;
     for (i, c) in word.char_indices() {
@@ -509,7 +509,9 @@ fn fold_digits(word: &str, out: &mut String) {
             });
             digits = 0;
         }
-        if c.is_ascii() {
+        if !lower {
+            out.push(c);
+        } else if c.is_ascii() {
             out.push(c.to_ascii_lowercase());
         } else {
             out.extend(c.to_lowercase());
@@ -547,29 +549,10 @@ impl Tok<'_> {
         match self {
             Tok::Const => out.push('?'),
             Tok::Text(t) => out.push_str(t),
-            Tok::Word(w) => fold_digits(w, out),
+            Tok::Word(w) => fold_digits(w, true, out),
             Tok::Quoted(q) => {
                 out.push('"');
-                // Case is kept; only digit runs fold.
-                let mut digits = 0usize;
-                let mut run_start = 0usize;
-                for (i, c) in q.char_indices() {
-                    if c.is_ascii_digit() {
-                        if digits == 0 {
-                            run_start = i;
-                        }
-                        digits += 1;
-                        continue;
-                    }
-                    if digits > 0 {
-                        out.push_str(if digits >= 2 { "0" } else { &q[run_start..i] });
-                        digits = 0;
-                    }
-                    out.push(c);
-                }
-                if digits > 0 {
-                    out.push_str(if digits >= 2 { "0" } else { &q[run_start..] });
-                }
+                fold_digits(q, false, out);
                 out.push('"');
             }
         }
