@@ -3,12 +3,8 @@
 //! type defines (`FOR_UPDATE`, `write_guard`, `run_migrations`).
 
 use chrono::{DateTime, Utc};
-use dbpower_types::{
-    ApiKeyView, AuditLogView, IdentityView, OrgSettings, OrganizationView, Role, TeamView, UserView,
-};
-use sqlx::types::Json;
 
-use crate::{ApiKeyRecord, StoreError, UserRecord};
+use crate::StoreError;
 
 pub(crate) const ORG_COLS: &str = "id, name, settings, retention_days, created_at, updated_at";
 pub(crate) const TEAM_COLS: &str = "id, organization_id, name, description, created_at, updated_at";
@@ -19,192 +15,6 @@ pub(crate) const API_KEY_COLS: &str = "id, organization_id, team_id, identity_id
      secret_ciphertext, created_by, created_at, last_used_at, revoked_at";
 pub(crate) const AUDIT_COLS: &str = "id, organization_id, actor_user_id, actor_email, action, resource_type, \
      resource_id, outcome, request_id, ip, details, created_at, prev_hash, hash";
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct OrgRow {
-    id: i64,
-    name: String,
-    settings: Json<serde_json::Value>,
-    retention_days: i32,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl From<OrgRow> for OrganizationView {
-    fn from(r: OrgRow) -> Self {
-        // Settings written by this version always parse; older or hand-edited JSON falls back per field.
-        let settings: OrgSettings = serde_json::from_value(r.settings.0).unwrap_or_default();
-        OrganizationView {
-            id: r.id,
-            name: r.name,
-            settings,
-            retention_days: r.retention_days,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct TeamRow {
-    id: i64,
-    organization_id: i64,
-    name: String,
-    description: Option<String>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl From<TeamRow> for TeamView {
-    fn from(r: TeamRow) -> Self {
-        TeamView {
-            id: r.id,
-            organization_id: r.organization_id,
-            name: r.name,
-            description: r.description,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct IdentityRow {
-    id: i64,
-    organization_id: i64,
-    team_id: i64,
-    name: String,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl From<IdentityRow> for IdentityView {
-    fn from(r: IdentityRow) -> Self {
-        IdentityView {
-            id: r.id,
-            organization_id: r.organization_id,
-            team_id: r.team_id,
-            name: r.name,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct UserRow {
-    id: i64,
-    email: String,
-    password_hash: String,
-    full_name: Option<String>,
-    role: String,
-    organization_id: Option<i64>,
-    team_id: Option<i64>,
-    identity_id: Option<i64>,
-    is_active: bool,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    last_login_at: Option<DateTime<Utc>>,
-}
-
-impl TryFrom<UserRow> for UserRecord {
-    type Error = StoreError;
-    fn try_from(r: UserRow) -> Result<Self, StoreError> {
-        let role = Role::parse(&r.role).ok_or_else(|| {
-            StoreError::Corrupt(format!("user {} has unknown role {:?}", r.id, r.role))
-        })?;
-        Ok(UserRecord {
-            view: UserView {
-                id: r.id,
-                email: r.email,
-                full_name: r.full_name,
-                role,
-                organization_id: r.organization_id,
-                team_id: r.team_id,
-                identity_id: r.identity_id,
-                is_active: r.is_active,
-                created_at: r.created_at,
-                updated_at: r.updated_at,
-                last_login_at: r.last_login_at,
-            },
-            password_hash: r.password_hash,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct ApiKeyRow {
-    id: i64,
-    organization_id: i64,
-    team_id: Option<i64>,
-    identity_id: Option<i64>,
-    key_id: String,
-    name: String,
-    secret_ciphertext: String,
-    created_by: Option<i64>,
-    created_at: DateTime<Utc>,
-    last_used_at: Option<DateTime<Utc>>,
-    revoked_at: Option<DateTime<Utc>>,
-}
-
-impl From<ApiKeyRow> for ApiKeyRecord {
-    fn from(r: ApiKeyRow) -> Self {
-        ApiKeyRecord {
-            view: ApiKeyView {
-                id: r.id,
-                key_id: r.key_id,
-                name: r.name,
-                organization_id: r.organization_id,
-                team_id: r.team_id,
-                identity_id: r.identity_id,
-                created_by: r.created_by,
-                created_at: r.created_at,
-                last_used_at: r.last_used_at,
-                revoked_at: r.revoked_at,
-            },
-            secret_ciphertext: r.secret_ciphertext,
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct AuditRow {
-    id: i64,
-    organization_id: Option<i64>,
-    actor_user_id: Option<i64>,
-    actor_email: Option<String>,
-    action: String,
-    resource_type: String,
-    resource_id: Option<String>,
-    outcome: String,
-    request_id: Option<String>,
-    ip: Option<String>,
-    details: Json<serde_json::Value>,
-    created_at: DateTime<Utc>,
-    prev_hash: String,
-    hash: String,
-}
-
-impl From<AuditRow> for AuditLogView {
-    fn from(r: AuditRow) -> Self {
-        AuditLogView {
-            id: r.id,
-            organization_id: r.organization_id,
-            actor_user_id: r.actor_user_id,
-            actor_email: r.actor_email,
-            action: r.action,
-            resource_type: r.resource_type,
-            resource_id: r.resource_id,
-            outcome: r.outcome,
-            request_id: r.request_id,
-            ip: r.ip,
-            details: r.details.0,
-            created_at: r.created_at,
-            prev_hash: r.prev_hash,
-            hash: r.hash,
-        }
-    }
-}
 
 /// Current time at the precision both databases store.
 pub(crate) fn now() -> DateTime<Utc> {
@@ -220,6 +30,9 @@ pub(crate) fn one<T>(row: Option<T>) -> Result<T, StoreError> {
 macro_rules! store_impl {
     ($ty:ty, $db:ty) => {
         $crate::ingest::ingest_impl!($ty, $db);
+        $crate::reads::reads_impl!($ty, $db);
+        $crate::queue::queue_impl!($ty, $db);
+        $crate::auth_sql::auth_impl!($ty);
 
         #[async_trait::async_trait]
         impl $crate::Store for $ty {
@@ -252,7 +65,7 @@ macro_rules! store_impl {
                      VALUES ($1, $2, $3, $4, $4) RETURNING {}",
                     $crate::common::ORG_COLS
                 );
-                let row: $crate::common::OrgRow = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                let row: $crate::rows::OrgRow = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                     .bind(&new.name)
                     .bind(sqlx::types::Json(settings))
                     .bind(new.retention_days)
@@ -273,7 +86,7 @@ macro_rules! store_impl {
                     $crate::common::ORG_COLS,
                     $crate::scope_sql::predicate(scope, $crate::scope_sql::Table::Organizations)
                 );
-                let row: Option<$crate::common::OrgRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(&self.pool).await?;
+                let row: Option<$crate::rows::OrgRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(&self.pool).await?;
                 Ok($crate::common::one(row)?.into())
             }
 
@@ -290,7 +103,7 @@ macro_rules! store_impl {
                     "SELECT {} FROM organizations WHERE {pred} ORDER BY id LIMIT $1 OFFSET $2",
                     $crate::common::ORG_COLS
                 );
-                let rows: Vec<$crate::common::OrgRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                let rows: Vec<$crate::rows::OrgRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                     .bind(page.limit())
                     .bind(page.offset())
                     .fetch_all(&self.pool)
@@ -314,7 +127,7 @@ macro_rules! store_impl {
                      retention_days = COALESCE($4, retention_days), updated_at = $5 WHERE id = $1 RETURNING {}",
                     $crate::common::ORG_COLS
                 );
-                let row: Option<$crate::common::OrgRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                let row: Option<$crate::rows::OrgRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                     .bind(org.get())
                     .bind(patch.name.as_deref())
                     .bind(settings)
@@ -354,7 +167,7 @@ macro_rules! store_impl {
                      VALUES ($1, $2, $3, $4, $4) RETURNING {}",
                     $crate::common::TEAM_COLS
                 );
-                let row: $crate::common::TeamRow = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                let row: $crate::rows::TeamRow = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                     .bind(org.get())
                     .bind(name)
                     .bind(description)
@@ -371,7 +184,7 @@ macro_rules! store_impl {
                     $crate::common::TEAM_COLS,
                     $crate::scope_sql::predicate(scope, $crate::scope_sql::Table::Teams)
                 );
-                let row: Option<$crate::common::TeamRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(&self.pool).await?;
+                let row: Option<$crate::rows::TeamRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(&self.pool).await?;
                 Ok($crate::common::one(row)?.into())
             }
 
@@ -388,7 +201,7 @@ macro_rules! store_impl {
                     "SELECT {} FROM teams WHERE {pred} ORDER BY id LIMIT $1 OFFSET $2",
                     $crate::common::TEAM_COLS
                 );
-                let rows: Vec<$crate::common::TeamRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                let rows: Vec<$crate::rows::TeamRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                     .bind(page.limit())
                     .bind(page.offset())
                     .fetch_all(&self.pool)
@@ -408,7 +221,7 @@ macro_rules! store_impl {
                     $crate::scope_sql::predicate(scope, $crate::scope_sql::Table::Teams),
                     $crate::common::TEAM_COLS
                 );
-                let row: Option<$crate::common::TeamRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                let row: Option<$crate::rows::TeamRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                     .bind(id)
                     .bind(patch.name.as_deref())
                     .bind(patch.description.as_deref())
@@ -445,7 +258,7 @@ macro_rules! store_impl {
                      SELECT $1, id, $3, $4, $4 FROM teams WHERE id = $2 AND organization_id = $1 RETURNING {}",
                     $crate::common::IDENTITY_COLS
                 );
-                let row: Option<$crate::common::IdentityRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                let row: Option<$crate::rows::IdentityRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                     .bind(org.get())
                     .bind(team_id)
                     .bind(name)
@@ -467,7 +280,7 @@ macro_rules! store_impl {
                     $crate::common::IDENTITY_COLS,
                     $crate::scope_sql::predicate(scope, $crate::scope_sql::Table::Identities)
                 );
-                let row: Option<$crate::common::IdentityRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(&self.pool).await?;
+                let row: Option<$crate::rows::IdentityRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(&self.pool).await?;
                 Ok($crate::common::one(row)?.into())
             }
 
@@ -484,7 +297,7 @@ macro_rules! store_impl {
                     "SELECT {} FROM identities WHERE {pred} ORDER BY id LIMIT $1 OFFSET $2",
                     $crate::common::IDENTITY_COLS
                 );
-                let rows: Vec<$crate::common::IdentityRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                let rows: Vec<$crate::rows::IdentityRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                     .bind(page.limit())
                     .bind(page.offset())
                     .fetch_all(&self.pool)
@@ -503,7 +316,7 @@ macro_rules! store_impl {
                     $crate::scope_sql::predicate(scope, $crate::scope_sql::Table::Identities),
                     $crate::common::IDENTITY_COLS
                 );
-                let row: Option<$crate::common::IdentityRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                let row: Option<$crate::rows::IdentityRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                     .bind(id)
                     .bind(name)
                     .bind($crate::common::now())
@@ -542,7 +355,7 @@ macro_rules! store_impl {
                      RETURNING {}",
                     $crate::common::USER_COLS
                 );
-                let row: Option<$crate::common::UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                let row: Option<$crate::rows::UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                     .bind(&new.email)
                     .bind(&new.password_hash)
                     .bind(new.full_name.as_deref())
@@ -564,7 +377,7 @@ macro_rules! store_impl {
 
             async fn user_for_login(&self, email: &str) -> $crate::Result<$crate::UserRecord> {
                 let sql = format!("SELECT {} FROM users WHERE email = $1", $crate::common::USER_COLS);
-                let row: Option<$crate::common::UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(email).fetch_optional(&self.pool).await?;
+                let row: Option<$crate::rows::UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(email).fetch_optional(&self.pool).await?;
                 $crate::common::one(row)?.try_into()
             }
 
@@ -574,7 +387,7 @@ macro_rules! store_impl {
                     $crate::common::USER_COLS,
                     $crate::scope_sql::predicate(scope, $crate::scope_sql::Table::Users)
                 );
-                let row: Option<$crate::common::UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(&self.pool).await?;
+                let row: Option<$crate::rows::UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(&self.pool).await?;
                 $crate::common::one(row)?.try_into()
             }
 
@@ -591,7 +404,7 @@ macro_rules! store_impl {
                     "SELECT {} FROM users WHERE {pred} ORDER BY id LIMIT $1 OFFSET $2",
                     $crate::common::USER_COLS
                 );
-                let rows: Vec<$crate::common::UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                let rows: Vec<$crate::rows::UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                     .bind(page.limit())
                     .bind(page.offset())
                     .fetch_all(&self.pool)
@@ -617,7 +430,7 @@ macro_rules! store_impl {
                     $crate::scope_sql::predicate(scope, $crate::scope_sql::Table::Users),
                     $crate::common::USER_COLS
                 );
-                let row: Option<$crate::common::UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                let row: Option<$crate::rows::UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                     .bind(id)
                     .bind(patch.full_name.as_deref())
                     .bind(patch.role.map(|r| r.as_str()))
@@ -676,7 +489,7 @@ macro_rules! store_impl {
                      RETURNING {}",
                     $crate::common::API_KEY_COLS
                 );
-                let row: Option<$crate::common::ApiKeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                let row: Option<$crate::rows::ApiKeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                     .bind(org.get())
                     .bind(new.team_id)
                     .bind(new.identity_id)
@@ -706,7 +519,7 @@ macro_rules! store_impl {
                     "SELECT {} FROM api_keys WHERE {pred} ORDER BY id LIMIT $1 OFFSET $2",
                     $crate::common::API_KEY_COLS
                 );
-                let rows: Vec<$crate::common::ApiKeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                let rows: Vec<$crate::rows::ApiKeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                     .bind(page.limit())
                     .bind(page.offset())
                     .fetch_all(&self.pool)
@@ -720,13 +533,13 @@ macro_rules! store_impl {
                     $crate::common::API_KEY_COLS,
                     $crate::scope_sql::predicate(scope, $crate::scope_sql::Table::ApiKeys)
                 );
-                let row: Option<$crate::common::ApiKeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(&self.pool).await?;
+                let row: Option<$crate::rows::ApiKeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(&self.pool).await?;
                 Ok($crate::common::one(row)?.into())
             }
 
             async fn api_key_by_key_id(&self, key_id: &str) -> $crate::Result<$crate::ApiKeyRecord> {
                 let sql = format!("SELECT {} FROM api_keys WHERE key_id = $1", $crate::common::API_KEY_COLS);
-                let row: Option<$crate::common::ApiKeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(key_id).fetch_optional(&self.pool).await?;
+                let row: Option<$crate::rows::ApiKeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(key_id).fetch_optional(&self.pool).await?;
                 Ok($crate::common::one(row)?.into())
             }
 
@@ -736,7 +549,7 @@ macro_rules! store_impl {
                     $crate::scope_sql::predicate(scope, $crate::scope_sql::Table::ApiKeys),
                     $crate::common::API_KEY_COLS
                 );
-                let row: Option<$crate::common::ApiKeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                let row: Option<$crate::rows::ApiKeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                     .bind(id)
                     .bind($crate::common::now())
                     .fetch_optional(&self.pool)
@@ -744,226 +557,6 @@ macro_rules! store_impl {
                 Ok($crate::common::one(row)?.into())
             }
 
-            // ---- refresh tokens ----
-
-            async fn insert_refresh_token(&self, t: &$crate::NewRefreshToken) -> $crate::Result<()> {
-                sqlx::query(
-                    "INSERT INTO refresh_tokens (jti, family_id, user_id, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(&t.jti)
-                .bind(&t.family_id)
-                .bind(t.user_id)
-                .bind(t.issued_at)
-                .bind(t.expires_at)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| $crate::write_error(e, "a refresh token with this id"))?;
-                Ok(())
-            }
-
-            async fn use_refresh_token(&self, jti: &str) -> $crate::Result<$crate::RefreshUse> {
-                let now = $crate::common::now();
-                // Spending is one conditional UPDATE: of two concurrent uses, exactly one wins.
-                let spent: Option<(i64, String)> = sqlx::query_as(
-                    "UPDATE refresh_tokens SET used_at = $2 WHERE jti = $1 AND used_at IS NULL \
-                     AND revoked_at IS NULL AND expires_at > $2 RETURNING user_id, family_id",
-                )
-                .bind(jti)
-                .bind(now)
-                .fetch_optional(&self.pool)
-                .await?;
-                if let Some((user_id, family_id)) = spent {
-                    return Ok($crate::RefreshUse::Rotated { user_id, family_id });
-                }
-                let known: Option<(i64, String, Option<chrono::DateTime<chrono::Utc>>)> = sqlx::query_as(
-                    "SELECT user_id, family_id, used_at FROM refresh_tokens WHERE jti = $1",
-                )
-                .bind(jti)
-                .fetch_optional(&self.pool)
-                .await?;
-                match known {
-                    Some((user_id, family_id, Some(_))) => {
-                        sqlx::query("UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE family_id = $1")
-                            .bind(&family_id)
-                            .bind(now)
-                            .execute(&self.pool)
-                            .await?;
-                        Ok($crate::RefreshUse::Reused { user_id })
-                    }
-                    _ => Ok($crate::RefreshUse::Invalid),
-                }
-            }
-
-            async fn revoke_refresh_family_of(&self, user_id: i64, jti: &str) -> $crate::Result<u64> {
-                let done = sqlx::query(
-                    "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, $3) WHERE family_id IN \
-                     (SELECT family_id FROM refresh_tokens WHERE jti = $1 AND user_id = $2) AND revoked_at IS NULL",
-                )
-                .bind(jti)
-                .bind(user_id)
-                .bind($crate::common::now())
-                .execute(&self.pool)
-                .await?;
-                Ok(done.rows_affected())
-            }
-
-            async fn revoke_user_refresh_tokens(&self, user_id: i64) -> $crate::Result<u64> {
-                let done = sqlx::query(
-                    "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
-                )
-                .bind(user_id)
-                .bind($crate::common::now())
-                .execute(&self.pool)
-                .await?;
-                Ok(done.rows_affected())
-            }
-
-            // ---- audit log ----
-
-            async fn append_audit(&self, e: &$crate::NewAuditEntry) -> $crate::Result<dbpower_types::AuditLogView> {
-                let key = $crate::audit::chain_key(e.organization_id);
-                let _guard = self.write_guard().await;
-                let mut tx = self.pool.begin().await?;
-                sqlx::query("INSERT INTO audit_chain_heads (chain_key, last_hash) VALUES ($1, $2) ON CONFLICT (chain_key) DO NOTHING")
-                    .bind(key)
-                    .bind($crate::audit::GENESIS_HASH)
-                    .execute(&mut *tx)
-                    .await?;
-                // Locks the chain head (PostgreSQL row lock; SQLite is serialized by the write guard).
-                let prev_hash: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                    "SELECT last_hash FROM audit_chain_heads WHERE chain_key = $1{}",
-                    Self::FOR_UPDATE
-                )))
-                .bind(key)
-                .fetch_one(&mut *tx)
-                .await?;
-                let mut view = dbpower_types::AuditLogView {
-                    id: 0,
-                    organization_id: e.organization_id,
-                    actor_user_id: e.actor_user_id,
-                    actor_email: e.actor_email.clone(),
-                    action: e.action.clone(),
-                    resource_type: e.resource_type.clone(),
-                    resource_id: e.resource_id.clone(),
-                    outcome: e.outcome.clone(),
-                    request_id: e.request_id.clone(),
-                    ip: e.ip.clone(),
-                    details: e.details.clone(),
-                    created_at: $crate::common::now(),
-                    prev_hash,
-                    hash: String::new(),
-                };
-                view.hash = $crate::audit::entry_hash(&view);
-                view.id = sqlx::query_scalar(
-                    "INSERT INTO audit_logs (chain_key, organization_id, actor_user_id, actor_email, action, \
-                     resource_type, resource_id, outcome, request_id, ip, details, created_at, prev_hash, hash) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
-                )
-                .bind(key)
-                .bind(view.organization_id)
-                .bind(view.actor_user_id)
-                .bind(view.actor_email.as_deref())
-                .bind(&view.action)
-                .bind(&view.resource_type)
-                .bind(view.resource_id.as_deref())
-                .bind(&view.outcome)
-                .bind(view.request_id.as_deref())
-                .bind(view.ip.as_deref())
-                .bind(sqlx::types::Json(&view.details))
-                .bind(view.created_at)
-                .bind(&view.prev_hash)
-                .bind(&view.hash)
-                .fetch_one(&mut *tx)
-                .await?;
-                sqlx::query("UPDATE audit_chain_heads SET last_hash = $2 WHERE chain_key = $1")
-                    .bind(key)
-                    .bind(&view.hash)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(view)
-            }
-
-            async fn list_audit(
-                &self,
-                scope: &dbpower_core::Scope,
-                q: &dbpower_types::AuditLogQuery,
-                page: $crate::PageRequest,
-            ) -> $crate::Result<(Vec<dbpower_types::AuditLogView>, i64)> {
-                let pred = format!(
-                    "{} AND ($1 IS NULL OR action = $1) AND ($2 IS NULL OR actor_user_id = $2) AND \
-                     ($3 IS NULL OR resource_type = $3) AND ($4 IS NULL OR created_at >= $4) AND \
-                     ($5 IS NULL OR created_at < $5) AND ($6 IS NULL OR organization_id = $6)",
-                    $crate::scope_sql::predicate(scope, $crate::scope_sql::Table::AuditLogs)
-                );
-                let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM audit_logs WHERE {pred}")))
-                    .bind(q.action.as_deref())
-                    .bind(q.actor)
-                    .bind(q.resource.as_deref())
-                    .bind(q.from)
-                    .bind(q.to)
-                    .bind(q.organization_id)
-                    .fetch_one(&self.pool)
-                    .await?;
-                let sql = format!(
-                    "SELECT {} FROM audit_logs WHERE {pred} ORDER BY id DESC LIMIT $7 OFFSET $8",
-                    $crate::common::AUDIT_COLS
-                );
-                let rows: Vec<$crate::common::AuditRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-                    .bind(q.action.as_deref())
-                    .bind(q.actor)
-                    .bind(q.resource.as_deref())
-                    .bind(q.from)
-                    .bind(q.to)
-                    .bind(q.organization_id)
-                    .bind(page.limit())
-                    .bind(page.offset())
-                    .fetch_all(&self.pool)
-                    .await?;
-                Ok((rows.into_iter().map(Into::into).collect(), total))
-            }
-
-            async fn verify_audit_chain(&self, organization_id: Option<i64>) -> $crate::Result<dbpower_types::AuditVerifyView> {
-                let key = $crate::audit::chain_key(organization_id);
-                let sql = format!(
-                    "SELECT {} FROM audit_logs WHERE chain_key = $1 AND id > $2 ORDER BY id LIMIT 1000",
-                    $crate::common::AUDIT_COLS
-                );
-                let mut prev = $crate::audit::GENESIS_HASH.to_string();
-                let mut after = 0_i64;
-                let mut entries = 0_i64;
-                loop {
-                    let rows: Vec<$crate::common::AuditRow> =
-                        sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(key).bind(after).fetch_all(&self.pool).await?;
-                    if rows.is_empty() {
-                        break;
-                    }
-                    let views: Vec<dbpower_types::AuditLogView> = rows.into_iter().map(Into::into).collect();
-                    after = views.last().map_or(after, |v| v.id);
-                    if let Some(bad) = $crate::audit::first_broken(&mut prev, views.iter()) {
-                        return Ok(dbpower_types::AuditVerifyView {
-                            organization_id,
-                            entries: entries + views.iter().take_while(|v| v.id < bad).count() as i64,
-                            valid: false,
-                            first_invalid_id: Some(bad),
-                        });
-                    }
-                    entries += views.len() as i64;
-                }
-                // The head must match the last entry: truncating the tail of the chain is detected too.
-                let head: Option<String> =
-                    sqlx::query_scalar("SELECT last_hash FROM audit_chain_heads WHERE chain_key = $1")
-                        .bind(key)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                let head_ok = head.as_deref().unwrap_or($crate::audit::GENESIS_HASH) == prev;
-                Ok(dbpower_types::AuditVerifyView {
-                    organization_id,
-                    entries,
-                    valid: head_ok,
-                    first_invalid_id: if head_ok { None } else { Some(after + 1) },
-                })
-            }
         }
     };
 }

@@ -5,10 +5,14 @@
 //! Another tenant's row is indistinguishable from a missing one ([`StoreError::NotFound`]).
 
 pub mod audit;
+mod auth_sql;
 mod common;
 mod ingest;
 mod postgres;
+mod queue;
+mod reads;
 pub mod records;
+mod rows;
 mod scope_sql;
 mod sqlite;
 
@@ -82,7 +86,7 @@ pub enum RefreshUse {
 /// The persistence contract of the platform. Both implementations pass the same conformance story
 /// (`tests/it/story.rs`).
 #[async_trait]
-pub trait Store: IngestStore + Send + Sync + 'static {
+pub trait Store: AuthStore + IngestStore + ReadStore + QueueStore + Send + Sync + 'static {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
     /// Applies pending migrations.
@@ -151,7 +155,11 @@ pub trait Store: IngestStore + Send + Sync + 'static {
     /// The agent-authentication lookup by public key id (revoked keys included; the caller checks).
     async fn api_key_by_key_id(&self, key_id: &str) -> Result<ApiKeyRecord>;
     async fn revoke_api_key(&self, scope: &Scope, id: i64) -> Result<ApiKeyRecord>;
+}
 
+/// Refresh tokens and the audit log (a supertrait of [`Store`]).
+#[async_trait]
+pub trait AuthStore: Send + Sync {
     // Refresh tokens.
     async fn insert_refresh_token(&self, token: &NewRefreshToken) -> Result<()>;
     /// Atomically spends a refresh token; a second use revokes its family.
@@ -172,8 +180,7 @@ pub trait Store: IngestStore + Send + Sync + 'static {
     async fn verify_audit_chain(&self, organization_id: Option<i64>) -> Result<AuditVerifyView>;
 }
 
-/// Ingestion, read models, the analysis queue and retention (a supertrait of [`Store`]; bring it into
-/// scope to call these on a `dyn Store`).
+/// Ingestion and retention (a supertrait of [`Store`]).
 #[async_trait]
 pub trait IngestStore: Send + Sync {
     // Ingestion and read models.
@@ -197,6 +204,17 @@ pub trait IngestStore: Send + Sync {
         &self,
         batches: &[(OrgId, NewBatch)],
     ) -> Result<Vec<Result<IngestOutcome>>>;
+    // Retention.
+    async fn delete_slow_queries_before(&self, org: OrgId, cutoff: DateTime<Utc>) -> Result<u64>;
+    async fn prune_ingest_requests(&self, before: DateTime<Utc>) -> Result<u64>;
+}
+
+/// Filtered slow-query lists that the rollups cannot count are counted up to this many rows.
+pub const COUNT_CAP: i64 = 10_000;
+
+/// Read models over ingested data (a supertrait of [`Store`]).
+#[async_trait]
+pub trait ReadStore: Send + Sync {
     async fn list_slow_queries(
         &self,
         scope: &Scope,
@@ -222,8 +240,11 @@ pub trait IngestStore: Send + Sync {
     ) -> Result<Vec<SeriesPoint>>;
     async fn analysis_for_class(&self, class_id: i64) -> Result<Option<AnalysisView>>;
     async fn dashboard(&self, scope: &Scope, since: DateTime<Utc>) -> Result<DashboardData>;
+}
 
-    // The analysis queue.
+/// The analysis queue (a supertrait of [`Store`]).
+#[async_trait]
+pub trait QueueStore: Send + Sync {
     async fn enqueue_analysis(&self, org: OrgId, class_id: i64, reason: &str) -> Result<()>;
     /// Claims up to `limit` jobs (queued, or running with an expired lease) for `lease`.
     async fn claim_jobs(&self, limit: i64, lease: std::time::Duration) -> Result<Vec<ClaimedJob>>;
@@ -231,14 +252,7 @@ pub trait IngestStore: Send + Sync {
     async fn complete_job(&self, job: &ClaimedJob, report: &AnalysisReport) -> Result<bool>;
     async fn fail_job(&self, job: &ClaimedJob, error: &str) -> Result<()>;
     async fn queue_depth(&self) -> Result<i64>;
-
-    // Retention.
-    async fn delete_slow_queries_before(&self, org: OrgId, cutoff: DateTime<Utc>) -> Result<u64>;
-    async fn prune_ingest_requests(&self, before: DateTime<Utc>) -> Result<u64>;
 }
-
-/// Filtered slow-query lists that the rollups cannot count are counted up to this many rows.
-pub const COUNT_CAP: i64 = 10_000;
 
 /// A job whose lease expired this many times is marked failed.
 pub const MAX_JOB_ATTEMPTS: i32 = 5;

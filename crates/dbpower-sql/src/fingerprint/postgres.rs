@@ -1,0 +1,239 @@
+//! PostgreSQL fingerprints over lexer tokens: constants become `?`, names are canonicalized, spacing is a
+//! function of the tokens only.
+
+use crate::Dialect;
+use crate::lexer::{Kind, Lexer};
+
+use super::mysql::is_word;
+
+/// Writes `word` with runs of 2+ digits folded to `0` (`events_2024_01` -> `events_0_0`), lower-casing
+/// the rest when `lower` (unquoted names) and keeping it as is otherwise (quoted names).
+fn fold_digits(word: &str, lower: bool, out: &mut String) {
+    let mut digits = 0usize;
+    let mut run_start = 0usize;
+    for (i, c) in word.char_indices() {
+        if c.is_ascii_digit() {
+            if digits == 0 {
+                run_start = i;
+            }
+            digits += 1;
+            continue;
+        }
+        if digits > 0 {
+            out.push_str(if digits >= 2 {
+                "0"
+            } else {
+                &word[run_start..i]
+            });
+            digits = 0;
+        }
+        if !lower {
+            out.push(c);
+        } else if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.extend(c.to_lowercase());
+        }
+    }
+    if digits > 0 {
+        out.push_str(if digits >= 2 { "0" } else { &word[run_start..] });
+    }
+}
+
+/// A canonical PostgreSQL token, borrowed from the statement where possible.
+#[derive(Clone, Copy)]
+enum Tok<'a> {
+    /// A constant: `?`.
+    Const,
+    /// An unquoted word: lower-cased and digit-folded when written.
+    Word(&'a str),
+    /// A quoted identifier's body: digit-folded, case kept, written between double quotes.
+    Quoted(&'a str),
+    /// Punctuation and `::`, written as is.
+    Text(&'a str),
+}
+
+impl Tok<'_> {
+    /// The token as far as spacing and unary-minus decisions care.
+    fn punct(&self) -> &str {
+        match self {
+            Tok::Const => "?",
+            Tok::Text(t) => t,
+            Tok::Word(_) | Tok::Quoted(_) => "",
+        }
+    }
+
+    fn write(&self, out: &mut String) {
+        match self {
+            Tok::Const => out.push('?'),
+            Tok::Text(t) => out.push_str(t),
+            Tok::Word(w) => fold_digits(w, true, out),
+            Tok::Quoted(q) => {
+                out.push('"');
+                fold_digits(q, false, out);
+                out.push('"');
+            }
+        }
+    }
+}
+
+/// The PostgreSQL fingerprint (see the module docs).
+pub fn fingerprint_postgres(q: &str) -> String {
+    let mut toks: Vec<Tok<'_>> = Vec::with_capacity(q.len() / 4);
+    // Indexes of the last two tokens when they were words (for `IS [NOT] NULL`).
+    let mut prev_word: Option<&str> = None;
+    let mut prev_prev_word: Option<&str> = None;
+    for t in Lexer::new(q, Dialect::Postgresql) {
+        let tok = match t.kind {
+            Kind::Whitespace | Kind::Comment => continue,
+            Kind::String | Kind::Number | Kind::Param => {
+                // A unary minus before a constant belongs to the constant.
+                if t.kind == Kind::Number && toks.last().is_some_and(|l| l.punct() == "-") {
+                    let before = toks.len().checked_sub(2).and_then(|k| toks.get(k));
+                    let unary = before.is_none_or(|b| match b {
+                        Tok::Word(w) => is_keyword(w),
+                        Tok::Quoted(_) => false,
+                        other => !matches!(other.punct(), ")" | "?"),
+                    });
+                    if unary {
+                        toks.pop();
+                    }
+                }
+                Tok::Const
+            }
+            Kind::Word => {
+                let after_is = prev_word.is_some_and(|w| w.eq_ignore_ascii_case("is"))
+                    || (prev_word.is_some_and(|w| w.eq_ignore_ascii_case("not"))
+                        && prev_prev_word.is_some_and(|w| w.eq_ignore_ascii_case("is")));
+                let is_value = ["true", "false", "null"]
+                    .iter()
+                    .any(|k| t.text.eq_ignore_ascii_case(k));
+                if is_value && !after_is {
+                    Tok::Const
+                } else {
+                    Tok::Word(t.text)
+                }
+            }
+            Kind::QuotedIdent => {
+                let body = &t.text[1..];
+                Tok::Quoted(if !body.is_empty() && body.ends_with('"') {
+                    &body[..body.len() - 1]
+                } else {
+                    body
+                })
+            }
+            Kind::Cast => Tok::Text("::"),
+            Kind::Punct => Tok::Text(t.text),
+        };
+        if t.kind == Kind::Word {
+            prev_prev_word = prev_word.take();
+            prev_word = Some(t.text);
+        } else {
+            prev_prev_word = None;
+            prev_word = None;
+        }
+        toks.push(tok);
+    }
+    let mut out = String::with_capacity(q.len());
+    for (i, t) in toks.iter().enumerate() {
+        let prev = if i > 0 { toks[i - 1].punct() } else { "" };
+        let cur = t.punct();
+        let glue = i == 0
+            || matches!(cur, "," | ")" | "." | "::" | ";" | "[" | "]")
+            || matches!(prev, "(" | "." | "::" | "[");
+        // Never glue what would lex differently once joined (`:` next to `::`).
+        let glue = glue && !(prev.ends_with(':') && cur.starts_with(':'));
+        if !glue {
+            out.push(' ');
+        }
+        t.write(&mut out);
+    }
+    collapse_pg_lists(&out)
+}
+
+fn is_keyword(w: &str) -> bool {
+    let w = w.to_ascii_lowercase();
+    matches!(
+        w.as_str(),
+        "select"
+            | "where"
+            | "and"
+            | "or"
+            | "not"
+            | "in"
+            | "values"
+            | "set"
+            | "then"
+            | "else"
+            | "when"
+            | "return"
+            | "returning"
+            | "limit"
+            | "offset"
+            | "by"
+            | "on"
+            | "between"
+            | "like"
+            | "is"
+            | "case"
+            | "having"
+            | "interval"
+    )
+}
+
+/// `in (?, ?, ?)` -> `in (?+)`, `values (?, ?), (?, ?)` -> `values (?+)`, `any (?)` kept.
+fn collapse_pg_lists(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut last = 0;
+    while i < b.len() {
+        let boundary = i == 0 || !is_word(b[i - 1]);
+        let kw = if boundary && b[i..].starts_with(b"in (") {
+            2
+        } else if boundary && b[i..].starts_with(b"values (") {
+            6
+        } else {
+            0
+        };
+        if kw == 0 {
+            i += 1;
+            continue;
+        }
+        let mut j = i + kw;
+        let mut end = None;
+        loop {
+            let mut k = j;
+            while b.get(k).is_some_and(|&c| c == b' ' || c == b',') {
+                k += 1;
+            }
+            if b.get(k) != Some(&b'(') {
+                break;
+            }
+            k += 1;
+            let inner_start = k;
+            while b
+                .get(k)
+                .is_some_and(|&c| c == b' ' || c == b',' || c == b'?' || c == b'+')
+            {
+                k += 1;
+            }
+            if b.get(k) != Some(&b')') || k == inner_start {
+                break;
+            }
+            j = k + 1;
+            end = Some(j);
+        }
+        match end {
+            Some(e) => {
+                out.push_str(&s[last..i + kw]);
+                out.push_str(" (?+)");
+                last = e;
+                i = e;
+            }
+            None => i += kw,
+        }
+    }
+    out.push_str(&s[last..]);
+    out
+}

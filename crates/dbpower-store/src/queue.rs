@@ -1,0 +1,154 @@
+//! The analysis job queue, shared by both databases (expanded by `queue_impl!`): leased claims
+//! (`FOR UPDATE SKIP LOCKED` on PostgreSQL), completion fenced by the lease token, bounded retries.
+
+use chrono::Utc;
+
+/// A random number for lease tokens (no extra dependency: hashed time and address entropy).
+pub(crate) fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(Utc::now().timestamp_nanos_opt().unwrap_or(0) as u128);
+    h.finish()
+}
+
+/// Expands `impl QueueStore for $ty` over the database `$db`.
+macro_rules! queue_impl {
+    ($ty:ty, $db:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::QueueStore for $ty {
+        async fn enqueue_analysis(&self, org: dbpower_core::OrgId, class_id: i64, reason: &str) -> $crate::Result<()> {
+            let now = $crate::common::now();
+            sqlx::query(
+                "INSERT INTO analysis_jobs (organization_id, class_id, status, reason, attempts, created_at, updated_at) \
+                 SELECT organization_id, id, 'queued', $3, 0, $4, $4 FROM query_classes WHERE id = $2 AND organization_id = $1 \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(org.get())
+            .bind(class_id)
+            .bind(reason)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        }
+
+        async fn claim_jobs(&self, limit: i64, lease: std::time::Duration) -> $crate::Result<Vec<$crate::ClaimedJob>> {
+            let now = $crate::common::now();
+            let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
+            let token = format!("{:x}{:x}", now.timestamp_micros(), $crate::queue::rand_u64());
+            let _guard = self.write_guard().await;
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(
+                "UPDATE analysis_jobs SET status = 'failed', last_error = 'lease expired too many times', lease_token = NULL, \
+                 updated_at = $1 WHERE status = 'running' AND lease_until < $1 AND attempts >= $2",
+            )
+            .bind(now)
+            .bind($crate::MAX_JOB_ATTEMPTS)
+            .execute(&mut *tx)
+            .await?;
+            let sql = format!(
+                "UPDATE analysis_jobs SET status = 'running', attempts = attempts + 1, lease_token = $1, lease_until = $2, \
+                 updated_at = $3 WHERE id IN (SELECT id FROM analysis_jobs WHERE status = 'queued' OR \
+                 (status = 'running' AND lease_until < $3) ORDER BY id LIMIT $4{}) RETURNING id",
+                Self::SKIP_LOCKED
+            );
+            let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(&token)
+                .bind(until)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut jobs = Vec::with_capacity(ids.len());
+            for id in ids {
+                let row: (i64, i64, i32, String, String, i64, f64, f64, i64, i64, f64) = sqlx::query_as(
+                    "SELECT j.organization_id, j.class_id, j.attempts, c.database_type, c.sample_sql, c.count, c.total_time_ms, \
+                     c.max_time_ms, c.rows_examined, c.rows_sent, c.lock_time_ms FROM analysis_jobs j \
+                     JOIN query_classes c ON c.id = j.class_id WHERE j.id = $1",
+                )
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+                jobs.push($crate::ClaimedJob {
+                    id,
+                    organization_id: row.0,
+                    class_id: row.1,
+                    lease_token: token.clone(),
+                    attempts: row.2,
+                    database_type: $crate::reads::parse_db_type(&row.3)?,
+                    sample_sql: row.4,
+                    count: row.5,
+                    total_time_ms: row.6,
+                    max_time_ms: row.7,
+                    rows_examined: row.8,
+                    rows_sent: row.9,
+                    lock_time_ms: row.10,
+                });
+            }
+            tx.commit().await?;
+            Ok(jobs)
+        }
+
+        async fn complete_job(&self, job: &$crate::ClaimedJob, report: &dbpower_types::AnalysisReport) -> $crate::Result<bool> {
+            let now = $crate::common::now();
+            let _guard = self.write_guard().await;
+            let mut tx = self.pool.begin().await?;
+            // Fenced by the lease token: a worker whose lease expired (and was re-claimed) writes nothing.
+            let done = sqlx::query(
+                "UPDATE analysis_jobs SET status = 'done', lease_token = NULL, lease_until = NULL, updated_at = $3 \
+                 WHERE id = $1 AND lease_token = $2 AND status = 'running'",
+            )
+            .bind(job.id)
+            .bind(&job.lease_token)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if done == 0 {
+                return Ok(false);
+            }
+            sqlx::query(
+                "INSERT INTO analysis_results (class_id, organization_id, severity, issue_count, report, analyzed_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (class_id) DO UPDATE SET severity = excluded.severity, \
+                 issue_count = excluded.issue_count, report = excluded.report, analyzed_at = excluded.analyzed_at",
+            )
+            .bind(job.class_id)
+            .bind(job.organization_id)
+            .bind(report.severity.as_str())
+            .bind(i32::try_from(report.issues.len()).unwrap_or(i32::MAX))
+            .bind(sqlx::types::Json(report))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE query_classes SET severity = $2 WHERE id = $1")
+                .bind(job.class_id)
+                .bind(report.severity.as_str())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(true)
+        }
+
+        async fn fail_job(&self, job: &$crate::ClaimedJob, error: &str) -> $crate::Result<()> {
+            let _guard = self.write_guard().await;
+            sqlx::query(
+                "UPDATE analysis_jobs SET status = CASE WHEN attempts >= $3 THEN 'failed' ELSE 'queued' END, \
+                 last_error = $4, lease_token = NULL, lease_until = NULL, updated_at = $5 WHERE id = $1 AND lease_token = $2",
+            )
+            .bind(job.id)
+            .bind(&job.lease_token)
+            .bind($crate::MAX_JOB_ATTEMPTS)
+            .bind(error)
+            .bind($crate::common::now())
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        }
+
+        async fn queue_depth(&self) -> $crate::Result<i64> {
+            Ok(sqlx::query_scalar("SELECT COUNT(*) FROM analysis_jobs WHERE status IN ('queued', 'running')").fetch_one(&self.pool).await?)
+        }
+        }
+    };
+}
+pub(crate) use queue_impl;
