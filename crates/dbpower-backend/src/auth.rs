@@ -201,11 +201,9 @@ pub async fn login(
     };
     let Some(user) = user.filter(|_| ok) else {
         state.throttle.record_failure(&email, &ip, Instant::now());
-        let org = None;
         state
             .audit(
                 Event::new(&ctx, None, "auth.login", "user")
-                    .org(org)
                     .failed()
                     .details(serde_json::json!({"email": email, "reason": "bad_credentials"})),
             )

@@ -9,7 +9,6 @@ pub mod demo;
 pub mod ingest;
 pub mod openapi;
 pub mod password;
-pub mod query;
 pub mod routes;
 pub mod secrets;
 pub mod state;

@@ -1,9 +1,10 @@
-//! [`ApiJson`]: axum's JSON extractor and response, with every rejection turned into an [`ApiError`]
+//! [`ApiJson`] and [`ApiQuery`]: axum's JSON and query-string extractors, with every rejection turned into an [`ApiError`]
 //! (400 malformed, 415 wrong content type, 413 too large, 422 wrong shape) and a JSON-error fallback
 //! for responses produced outside handlers (unknown routes, wrong methods, panics).
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -30,6 +31,22 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 impl<T: Serialize> IntoResponse for ApiJson<T> {
     fn into_response(self) -> Response {
         axum::Json(self.0).into_response()
+    }
+}
+
+/// Query-string parameters; a malformed query string is a 422 naming the problem.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(ApiQuery(v)),
+            Err(e) => Err(ApiError::new(
+                ErrorCode::ValidationFailed,
+                format!("invalid query string: {}", e.body_text()),
+            )),
+        }
     }
 }
 

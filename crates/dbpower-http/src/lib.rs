@@ -7,5 +7,5 @@ pub mod jwt;
 pub mod request_id;
 
 pub use error::{ApiError, ApiResult};
-pub use json::ApiJson;
+pub use json::{ApiJson, ApiQuery};
 pub use request_id::{ClientIp, RequestId};

@@ -29,6 +29,34 @@ pub(crate) fn one<T>(row: Option<T>) -> Result<T, StoreError> {
 /// Expands `impl Store for $ty` with the shared SQL. Placeholders are `$n`, which SQLite accepts too.
 macro_rules! store_impl {
     ($ty:ty, $db:ty) => {
+        impl $ty {
+            /// One page of `table`'s rows visible in `scope`, oldest first, with the total: the shape every
+            /// tenant list shares.
+            async fn list_page<R>(
+                &self,
+                scope: &dbpower_core::Scope,
+                kind: $crate::scope_sql::Table,
+                table: &str,
+                cols: &str,
+                page: $crate::PageRequest,
+            ) -> $crate::Result<(Vec<R>, i64)>
+            where
+                R: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row> + Send + Unpin,
+            {
+                let pred = $crate::scope_sql::predicate(scope, kind);
+                let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table} WHERE {pred}")))
+                    .fetch_one(&self.pool)
+                    .await?;
+                let sql = format!("SELECT {cols} FROM {table} WHERE {pred} ORDER BY id LIMIT $1 OFFSET $2");
+                let rows: Vec<R> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(page.limit())
+                    .bind(page.offset())
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok((rows, total))
+            }
+        }
+
         $crate::ingest::ingest_impl!($ty, $db);
         $crate::reads::reads_impl!($ty, $db);
         $crate::queue::queue_impl!($ty, $db);
@@ -95,18 +123,8 @@ macro_rules! store_impl {
                 scope: &dbpower_core::Scope,
                 page: $crate::PageRequest,
             ) -> $crate::Result<(Vec<dbpower_types::OrganizationView>, i64)> {
-                let pred = $crate::scope_sql::predicate(scope, $crate::scope_sql::Table::Organizations);
-                let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM organizations WHERE {pred}")))
-                    .fetch_one(&self.pool)
-                    .await?;
-                let sql = format!(
-                    "SELECT {} FROM organizations WHERE {pred} ORDER BY id LIMIT $1 OFFSET $2",
-                    $crate::common::ORG_COLS
-                );
-                let rows: Vec<$crate::rows::OrgRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-                    .bind(page.limit())
-                    .bind(page.offset())
-                    .fetch_all(&self.pool)
+                let (rows, total) = self
+                    .list_page::<$crate::rows::OrgRow>(scope, $crate::scope_sql::Table::Organizations, "organizations", $crate::common::ORG_COLS, page)
                     .await?;
                 Ok((rows.into_iter().map(Into::into).collect(), total))
             }
@@ -193,18 +211,8 @@ macro_rules! store_impl {
                 scope: &dbpower_core::Scope,
                 page: $crate::PageRequest,
             ) -> $crate::Result<(Vec<dbpower_types::TeamView>, i64)> {
-                let pred = $crate::scope_sql::predicate(scope, $crate::scope_sql::Table::Teams);
-                let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM teams WHERE {pred}")))
-                    .fetch_one(&self.pool)
-                    .await?;
-                let sql = format!(
-                    "SELECT {} FROM teams WHERE {pred} ORDER BY id LIMIT $1 OFFSET $2",
-                    $crate::common::TEAM_COLS
-                );
-                let rows: Vec<$crate::rows::TeamRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-                    .bind(page.limit())
-                    .bind(page.offset())
-                    .fetch_all(&self.pool)
+                let (rows, total) = self
+                    .list_page::<$crate::rows::TeamRow>(scope, $crate::scope_sql::Table::Teams, "teams", $crate::common::TEAM_COLS, page)
                     .await?;
                 Ok((rows.into_iter().map(Into::into).collect(), total))
             }
@@ -289,18 +297,8 @@ macro_rules! store_impl {
                 scope: &dbpower_core::Scope,
                 page: $crate::PageRequest,
             ) -> $crate::Result<(Vec<dbpower_types::IdentityView>, i64)> {
-                let pred = $crate::scope_sql::predicate(scope, $crate::scope_sql::Table::Identities);
-                let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM identities WHERE {pred}")))
-                    .fetch_one(&self.pool)
-                    .await?;
-                let sql = format!(
-                    "SELECT {} FROM identities WHERE {pred} ORDER BY id LIMIT $1 OFFSET $2",
-                    $crate::common::IDENTITY_COLS
-                );
-                let rows: Vec<$crate::rows::IdentityRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-                    .bind(page.limit())
-                    .bind(page.offset())
-                    .fetch_all(&self.pool)
+                let (rows, total) = self
+                    .list_page::<$crate::rows::IdentityRow>(scope, $crate::scope_sql::Table::Identities, "identities", $crate::common::IDENTITY_COLS, page)
                     .await?;
                 Ok((rows.into_iter().map(Into::into).collect(), total))
             }
@@ -396,21 +394,11 @@ macro_rules! store_impl {
                 scope: &dbpower_core::Scope,
                 page: $crate::PageRequest,
             ) -> $crate::Result<(Vec<$crate::UserRecord>, i64)> {
-                let pred = $crate::scope_sql::predicate(scope, $crate::scope_sql::Table::Users);
-                let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM users WHERE {pred}")))
-                    .fetch_one(&self.pool)
+                let (rows, total) = self
+                    .list_page::<$crate::rows::UserRow>(scope, $crate::scope_sql::Table::Users, "users", $crate::common::USER_COLS, page)
                     .await?;
-                let sql = format!(
-                    "SELECT {} FROM users WHERE {pred} ORDER BY id LIMIT $1 OFFSET $2",
-                    $crate::common::USER_COLS
-                );
-                let rows: Vec<$crate::rows::UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-                    .bind(page.limit())
-                    .bind(page.offset())
-                    .fetch_all(&self.pool)
-                    .await?;
-                let users = rows.into_iter().map(TryInto::try_into).collect::<$crate::Result<Vec<_>>>()?;
-                Ok((users, total))
+                let items = rows.into_iter().map(TryInto::try_into).collect::<$crate::Result<Vec<_>>>()?;
+                Ok((items, total))
             }
 
             async fn update_user(
@@ -511,18 +499,8 @@ macro_rules! store_impl {
                 scope: &dbpower_core::Scope,
                 page: $crate::PageRequest,
             ) -> $crate::Result<(Vec<$crate::ApiKeyRecord>, i64)> {
-                let pred = $crate::scope_sql::predicate(scope, $crate::scope_sql::Table::ApiKeys);
-                let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM api_keys WHERE {pred}")))
-                    .fetch_one(&self.pool)
-                    .await?;
-                let sql = format!(
-                    "SELECT {} FROM api_keys WHERE {pred} ORDER BY id LIMIT $1 OFFSET $2",
-                    $crate::common::API_KEY_COLS
-                );
-                let rows: Vec<$crate::rows::ApiKeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-                    .bind(page.limit())
-                    .bind(page.offset())
-                    .fetch_all(&self.pool)
+                let (rows, total) = self
+                    .list_page::<$crate::rows::ApiKeyRow>(scope, $crate::scope_sql::Table::ApiKeys, "api_keys", $crate::common::API_KEY_COLS, page)
                     .await?;
                 Ok((rows.into_iter().map(Into::into).collect(), total))
             }

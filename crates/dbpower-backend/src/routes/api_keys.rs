@@ -5,13 +5,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use dbpower_core::perm::Action;
 use dbpower_core::{Scope, validate};
-use dbpower_http::{ApiError, ApiJson, ApiResult};
+use dbpower_http::{ApiError, ApiJson, ApiQuery, ApiResult};
 use dbpower_store::NewApiKey;
 use dbpower_types::{ApiKeyCreated, ApiKeyView, CreateApiKeyRequest, ErrorBody, Page, PageQuery};
 
 use super::{require, write_org};
 use crate::auth::Auth;
-use crate::query::ApiQuery;
 use crate::secrets::random_hex;
 use crate::state::{AppState, Ctx, Event, page_of, page_request};
 

@@ -3,14 +3,13 @@
 use axum::extract::State;
 use dbpower_core::perm::Action;
 use dbpower_core::{Scope, ScopeFilter};
-use dbpower_http::{ApiError, ApiJson, ApiResult};
+use dbpower_http::{ApiError, ApiJson, ApiQuery, ApiResult};
 use dbpower_types::{AuditLogQuery, AuditLogView, AuditVerifyView, ErrorBody, Page, PageQuery};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::require;
 use crate::auth::Auth;
-use crate::query::ApiQuery;
 use crate::state::{AppState, page_of, page_request};
 
 #[utoipa::path(get, path = "/api/v1/audit-logs", tag = "audit", params(AuditLogQuery),

@@ -4,14 +4,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use dbpower_core::perm::Action;
 use dbpower_core::{Scope, validate};
-use dbpower_http::{ApiError, ApiJson, ApiResult};
+use dbpower_http::{ApiError, ApiJson, ApiQuery, ApiResult};
 use dbpower_types::{
     CreateIdentityRequest, ErrorBody, IdentityView, Page, PageQuery, UpdateIdentityRequest,
 };
 
 use super::{require, write_org};
 use crate::auth::Auth;
-use crate::query::ApiQuery;
 use crate::state::{AppState, Ctx, Event, page_of, page_request};
 
 #[utoipa::path(get, path = "/api/v1/identities", tag = "identities", params(PageQuery),

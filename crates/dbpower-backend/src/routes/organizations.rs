@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use dbpower_core::perm::Action;
 use dbpower_core::{Scope, validate};
-use dbpower_http::{ApiError, ApiJson, ApiResult};
+use dbpower_http::{ApiError, ApiJson, ApiQuery, ApiResult};
 use dbpower_store::{NewOrganization, OrganizationPatch};
 use dbpower_types::{
     CreateOrganizationRequest, ErrorBody, OrganizationView, Page, PageQuery,
@@ -13,7 +13,6 @@ use dbpower_types::{
 
 use super::{require, write_org};
 use crate::auth::Auth;
-use crate::query::ApiQuery;
 use crate::state::{AppState, Ctx, Event, page_of, page_request};
 
 /// List the organizations visible to the caller.

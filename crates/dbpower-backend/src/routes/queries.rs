@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{Duration, Utc};
 use dbpower_core::Scope;
-use dbpower_http::{ApiError, ApiJson, ApiResult};
+use dbpower_http::{ApiError, ApiJson, ApiQuery, ApiResult};
 use dbpower_types::{
     DashboardView, DayPoint, ErrorBody, Page, PageQuery, QueryClassDetail, QueryClassFilter,
     QueryClassView, SlowQueryDetail, SlowQueryFilter, SlowQueryView,
@@ -16,7 +16,6 @@ use utoipa::ToSchema;
 
 use super::write_org;
 use crate::auth::Auth;
-use crate::query::ApiQuery;
 use crate::state::{AppState, page_of, page_request};
 
 #[utoipa::path(get, path = "/api/v1/slow-queries", tag = "slow-queries", params(SlowQueryFilter),

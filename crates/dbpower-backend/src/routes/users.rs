@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use dbpower_core::perm::{self, Action};
 use dbpower_core::{Principal, Scope, validate};
-use dbpower_http::{ApiError, ApiJson, ApiResult};
+use dbpower_http::{ApiError, ApiJson, ApiQuery, ApiResult};
 use dbpower_store::{NewUser, UserPatch};
 use dbpower_types::{
     CreateUserRequest, ErrorBody, Page, PageQuery, Role, UpdateUserRequest, UserView,
@@ -13,7 +13,6 @@ use dbpower_types::{
 
 use super::{require, write_org};
 use crate::auth::Auth;
-use crate::query::ApiQuery;
 use crate::state::{AppState, Ctx, Event, page_of, page_request};
 
 fn grant_check(p: &Principal, role: Role) -> ApiResult<()> {
