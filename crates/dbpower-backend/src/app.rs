@@ -29,7 +29,15 @@ use crate::secrets::{self, SecretCipher};
 use crate::state::{AppState, Inner};
 use crate::throttle::LoginThrottle;
 
+/// Which role a process plays: the whole platform (`dbpower serve`) or only the analyzer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Platform,
+    Analyzer,
+}
+
 pub struct Application {
+    role: Role,
     listener: TcpListener,
     settings: Settings,
     router: Router,
@@ -60,6 +68,12 @@ fn dev_secret(
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        Self::build_role(settings, Role::Platform).await
+    }
+
+    /// `Role::Analyzer` listens on `analyzer_listen`, serves only `/analyzer/analyze`, `/health` and
+    /// `/ready`, runs only analysis workers, and neither bootstraps accounts nor seeds the demo.
+    pub async fn build_role(settings: Settings, role: Role) -> anyhow::Result<Application> {
         settings.check()?;
         let database_url = settings.database_url();
         if database_url.starts_with("sqlite:") {
@@ -89,8 +103,18 @@ impl Application {
             settings.password_hash_cost,
             settings.password_hash_concurrency,
         );
-        let login_hint = bootstrap::ensure_super_admin(store.as_ref(), &settings, &hasher).await?;
-        let demo_org = bootstrap::ensure_demo(store.as_ref(), &settings).await?;
+        let (login_hint, demo_org) = match role {
+            Role::Platform => (
+                bootstrap::ensure_super_admin(store.as_ref(), &settings, &hasher).await?,
+                bootstrap::ensure_demo(store.as_ref(), &settings).await?,
+            ),
+            Role::Analyzer => (
+                LoginHint::Existing {
+                    credentials_file: None,
+                },
+                None,
+            ),
+        };
         let writer = crate::writer::IngestWriter::start(
             store.clone(),
             if store.backend() == "postgres" { 2 } else { 1 },
@@ -108,11 +132,19 @@ impl Application {
             Some(org) => Some(crate::demo::seed(&state, org).await?),
             None => None,
         };
-        let listener = TcpListener::bind(&settings.listen)
+        let listen = match role {
+            Role::Platform => &settings.listen,
+            Role::Analyzer => &settings.analyzer_listen,
+        };
+        let listener = TcpListener::bind(listen)
             .await
-            .with_context(|| format!("listening on {}", settings.listen))?;
-        let router = router(state.clone(), settings.max_body_bytes);
+            .with_context(|| format!("listening on {listen}"))?;
+        let router = match role {
+            Role::Platform => router(state.clone(), settings.max_body_bytes),
+            Role::Analyzer => analyzer_router(state.clone(), settings.max_body_bytes),
+        };
         Ok(Application {
+            role,
             listener,
             settings,
             router,
@@ -137,11 +169,14 @@ impl Application {
                 self.state.clone(),
             )));
         }
-        let every = std::time::Duration::from_secs(self.settings.retention_interval_secs.max(1));
-        background.push(tokio::spawn(crate::worker::run_retention(
-            self.state.clone(),
-            every,
-        )));
+        if self.role == Role::Platform {
+            let every =
+                std::time::Duration::from_secs(self.settings.retention_interval_secs.max(1));
+            background.push(tokio::spawn(crate::worker::run_retention(
+                self.state.clone(),
+                every,
+            )));
+        }
         let _stop_background = AbortOnDrop(background);
         axum::serve(
             self.listener,
@@ -159,11 +194,29 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     let (api, openapi) = crate::openapi::api_router()
         .with_state(state.clone())
         .split_for_parts();
-    Router::new()
+    let routes = Router::new()
         .merge(api)
         .route("/health", axum::routing::get(health))
         .route("/ready", axum::routing::get(ready).with_state(state))
-        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/api/openapi.json", openapi))
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/api/openapi.json", openapi));
+    with_middleware(routes, max_body_bytes)
+}
+
+/// The analyzer service's HTTP surface (`dbpower analyzer`), with the same middleware stack.
+pub fn analyzer_router(state: AppState, max_body_bytes: usize) -> Router {
+    let routes = Router::new()
+        .route(
+            "/analyzer/analyze",
+            axum::routing::post(crate::routes::analyzer::analyze_request),
+        )
+        .route("/health", axum::routing::get(health))
+        .route("/ready", axum::routing::get(ready))
+        .with_state(state);
+    with_middleware(routes, max_body_bytes)
+}
+
+fn with_middleware(routes: Router, max_body_bytes: usize) -> Router {
+    routes
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(CatchPanicLayer::custom(|_| {

@@ -51,6 +51,8 @@ impl Default for LoginSettings {
 pub struct Settings {
     pub env: Environment,
     pub listen: String,
+    /// Where `dbpower analyzer` listens.
+    pub analyzer_listen: String,
     pub data_dir: PathBuf,
     /// `sqlite:PATH` or `postgres://...`; default `sqlite:<data_dir>/dbpower.db`.
     pub database_url: Option<String>,
@@ -78,6 +80,7 @@ impl Default for Settings {
         Settings {
             env: Environment::Development,
             listen: "127.0.0.1:8080".into(),
+            analyzer_listen: "127.0.0.1:8001".into(),
             data_dir: PathBuf::from("./dbpower-data"),
             database_url: None,
             redis_url: None,
@@ -109,6 +112,7 @@ enum Kind {
 const KEYS: &[(&str, Kind)] = &[
     ("env", Kind::Str),
     ("listen", Kind::Str),
+    ("analyzer_listen", Kind::Str),
     ("data_dir", Kind::Str),
     ("database_url", Kind::Str),
     ("redis_url", Kind::Str),

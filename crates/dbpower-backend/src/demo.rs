@@ -209,6 +209,7 @@ pub async fn seed(state: &AppState, org_id: i64) -> anyhow::Result<usize> {
                     calls: Some(1),
                     observed_at: Some(at),
                     explain: None,
+                    schema: None,
                     source: Some("demo".into()),
                 });
             }

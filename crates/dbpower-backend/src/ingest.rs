@@ -192,8 +192,29 @@ fn validate_item(q: &SlowQueryIn) -> Result<(), (&'static str, String)> {
             "must be a JSON object or array (EXPLAIN FORMAT=JSON output)".into(),
         ));
     }
+    if let Some(s) = &q.schema {
+        if s.tables.len() > MAX_SCHEMA_TABLES {
+            return Err((
+                "schema.tables",
+                format!("at most {MAX_SCHEMA_TABLES} tables"),
+            ));
+        }
+        if s.tables
+            .iter()
+            .any(|t| t.columns.len() > MAX_SCHEMA_COLUMNS || t.indexes.len() > MAX_SCHEMA_COLUMNS)
+        {
+            return Err((
+                "schema.tables",
+                format!("at most {MAX_SCHEMA_COLUMNS} columns and indexes per table"),
+            ));
+        }
+    }
     Ok(())
 }
+
+/// Limits on a schema snapshot sent with a slow query.
+pub const MAX_SCHEMA_TABLES: usize = 64;
+pub const MAX_SCHEMA_COLUMNS: usize = 1_000;
 
 /// Scrubs every string in an EXPLAIN plan (plans quote the literals they filter on).
 fn scrub_json(v: &mut serde_json::Value, d: Dialect, l: ScrubLevel) {
@@ -201,6 +222,15 @@ fn scrub_json(v: &mut serde_json::Value, d: Dialect, l: ScrubLevel) {
         serde_json::Value::String(s) => *s = scrub(s, d, l),
         serde_json::Value::Array(a) => a.iter_mut().for_each(|x| scrub_json(x, d, l)),
         serde_json::Value::Object(o) => o.values_mut().for_each(|x| scrub_json(x, d, l)),
+        _ => {}
+    }
+}
+
+fn redact_json(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => *s = pii::redact(s).into_owned(),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(redact_json),
+        serde_json::Value::Object(o) => o.values_mut().for_each(redact_json),
         _ => {}
     }
 }
@@ -222,6 +252,14 @@ pub fn prepare(
             if let Some(e) = explain.as_mut() {
                 scrub_json(e, d, l);
             }
+            // Names only, but redacted like every other string that is stored.
+            let schema = q
+                .schema
+                .and_then(|s| serde_json::to_value(s).ok())
+                .map(|mut v| {
+                    redact_json(&mut v);
+                    v
+                });
             NewSlowQuery {
                 database_type: q.database_type,
                 query_id: id,
@@ -239,6 +277,7 @@ pub fn prepare(
                 calls: q.calls.unwrap_or(1),
                 observed_at: dbpower_store::audit::stamp(q.observed_at.unwrap_or(now)),
                 explain,
+                schema,
                 source: redact(q.source),
             }
         })

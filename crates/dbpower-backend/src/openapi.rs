@@ -7,7 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth;
-use crate::routes::{api_keys, audit, identities, organizations, queries, teams, users};
+use crate::routes::{analyzer, api_keys, audit, identities, organizations, queries, teams, users};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -21,6 +21,7 @@ use crate::state::AppState;
         (name = "audit", description = "Tamper-evident audit log"),
         (name = "ingestion", description = "Signed agent API"),
         (name = "slow-queries", description = "Slow queries, query classes, dashboard"),
+        (name = "analyzer", description = "Analysis on demand (served by dbpower serve and dbpower analyzer)"),
     )
 )]
 pub struct ApiDoc;
@@ -45,6 +46,7 @@ impl Modify for BearerAuth {
 /// Every `/api/v1` route, registered together with its OpenAPI operation.
 pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(analyzer::analyze_request))
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))
         .routes(routes!(auth::logout))

@@ -9,7 +9,7 @@ use dbpower_analysis::{ClassStats, Input, analyze};
 use dbpower_core::{OrgId, Scope};
 use dbpower_sql::Dialect;
 use dbpower_store::{ClaimedJob, NewAuditEntry};
-use dbpower_types::{AnalysisReport, DatabaseType};
+use dbpower_types::{AnalysisReport, DatabaseType, SchemaSnapshot};
 
 use crate::state::AppState;
 
@@ -39,11 +39,19 @@ pub fn analyze_job(job: &ClaimedJob) -> AnalysisReport {
         } else {
             0.0
         }),
+        total_time_share: (job.org_total_time_ms > 0.0)
+            .then(|| (job.total_time_ms / job.org_total_time_ms).clamp(0.0, 1.0)),
     };
+    // A stored schema that no longer matches the current shape is ignored rather than failing the job.
+    let schema: Option<SchemaSnapshot> = job
+        .schema
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok());
     analyze(&Input {
-        sql: &job.sample_sql,
-        dialect,
         stats: Some(stats),
+        explain: job.explain.as_ref(),
+        schema: schema.as_ref(),
+        ..Input::new(&job.sample_sql, dialect)
     })
 }
 

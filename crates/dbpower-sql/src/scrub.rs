@@ -40,8 +40,20 @@ fn strip_literals(sql: &str, dialect: Dialect) -> String {
     };
     let mut out = String::with_capacity(sql.len());
     let mut prev_space = true;
+    let mut after_like = false;
     for t in Lexer::new(sql, dialect) {
+        let like_pattern = after_like && t.kind == Kind::String;
+        if !matches!(t.kind, Kind::Whitespace | Kind::Comment) {
+            after_like =
+                t.text.eq_ignore_ascii_case("LIKE") || t.text.eq_ignore_ascii_case("ILIKE");
+        }
         match t.kind {
+            // A LIKE pattern keeps only its shape: whether it starts with a wildcard (which decides
+            // whether an index can serve it). Its text is still dropped.
+            Kind::String if like_pattern && leading_wildcard(t.text) => {
+                out.push_str("'%?'");
+                prev_space = false;
+            }
             Kind::String | Kind::Number => {
                 match dialect {
                     Dialect::Mysql => out.push('?'),
@@ -76,6 +88,12 @@ fn strip_literals(sql: &str, dialect: Dialect) -> String {
     out
 }
 
+/// Whether a quoted literal's content starts with `%` or `_` (prefixes like E'' or N'' allowed).
+fn leading_wildcard(literal: &str) -> bool {
+    let mut chars = literal.chars().skip_while(|c| c.is_ascii_alphabetic());
+    matches!(chars.next(), Some('\'' | '"')) && matches!(chars.next(), Some('%' | '_'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +112,26 @@ mod tests {
                 ScrubLevel::Strict
             ),
             "SELECT $1, $2::date, $3 FROM t"
+        );
+    }
+
+    #[test]
+    fn like_patterns_keep_only_their_leading_wildcard() {
+        assert_eq!(
+            scrub(
+                "SELECT id FROM u WHERE name LIKE '%ann@example.com%' AND city LIKE 'Ber%' AND x NOT ILIKE E'_b'",
+                Dialect::Postgresql,
+                ScrubLevel::Strict
+            ),
+            "SELECT id FROM u WHERE name LIKE '%?' AND city LIKE $1 AND x NOT ILIKE '%?'"
+        );
+        assert_eq!(
+            scrub(
+                "SELECT 1 FROM t WHERE a LIKE \"%x\" OR b = '%y'",
+                Dialect::Mysql,
+                ScrubLevel::Strict
+            ),
+            "SELECT ? FROM t WHERE a LIKE '%?' OR b = ?"
         );
     }
 

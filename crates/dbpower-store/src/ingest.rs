@@ -71,7 +71,7 @@ pub(crate) fn aggregate<'a>(
         {
             a.databases.push(db);
         }
-        a.has_explain |= q.explain.is_some();
+        a.has_explain |= q.explain.is_some() || q.schema.is_some();
     }
     out
 }
@@ -200,7 +200,7 @@ macro_rules! ingest_impl {
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
                     "INSERT INTO slow_queries (organization_id, team_id, identity_id, api_key_id, class_id, query_id, sql_text, \
                      database_type, database_name, db_user, client_host, execution_time_ms, lock_time_ms, rows_examined, \
-                     rows_sent, rows_affected, calls, observed_at, created_at, explain, source) ",
+                     rows_sent, rows_affected, calls, observed_at, created_at, explain, schema_snapshot, source) ",
                 );
                 qb.push_values(chunk.iter(), |mut b, (org, batch, q)| {
                     b.push_bind(*org)
@@ -223,6 +223,7 @@ macro_rules! ingest_impl {
                         .push_bind(q.observed_at)
                         .push_bind(now)
                         .push_bind(q.explain.as_ref().map(sqlx::types::Json))
+                        .push_bind(q.schema.as_ref().map(sqlx::types::Json))
                         .push_bind(q.source.as_deref());
                 });
                 qb.push(" RETURNING id");

@@ -61,10 +61,15 @@ macro_rules! queue_impl {
                 .await?;
             let mut jobs = Vec::with_capacity(ids.len());
             for id in ids {
-                let row: (i64, i64, i32, String, String, i64, f64, f64, i64, i64, f64) = sqlx::query_as(
+                type Row = (i64, i64, i32, String, String, i64, f64, f64, i64, i64, f64,
+                    Option<sqlx::types::Json<serde_json::Value>>, Option<sqlx::types::Json<serde_json::Value>>, f64);
+                let row: Row = sqlx::query_as(
                     "SELECT j.organization_id, j.class_id, j.attempts, c.database_type, c.sample_sql, c.count, c.total_time_ms, \
-                     c.max_time_ms, c.rows_examined, c.rows_sent, c.lock_time_ms FROM analysis_jobs j \
-                     JOIN query_classes c ON c.id = j.class_id WHERE j.id = $1",
+                     c.max_time_ms, c.rows_examined, c.rows_sent, c.lock_time_ms, \
+                     (SELECT s.explain FROM slow_queries s WHERE s.class_id = c.id AND s.explain IS NOT NULL ORDER BY s.id DESC LIMIT 1), \
+                     (SELECT s.schema_snapshot FROM slow_queries s WHERE s.class_id = c.id AND s.schema_snapshot IS NOT NULL ORDER BY s.id DESC LIMIT 1), \
+                     (SELECT COALESCE(SUM(o.total_time_ms), 0.0) FROM query_classes o WHERE o.organization_id = c.organization_id) \
+                     FROM analysis_jobs j JOIN query_classes c ON c.id = j.class_id WHERE j.id = $1",
                 )
                 .bind(id)
                 .fetch_one(&mut *tx)
@@ -83,6 +88,9 @@ macro_rules! queue_impl {
                     rows_examined: row.8,
                     rows_sent: row.9,
                     lock_time_ms: row.10,
+                    explain: row.11.map(|j| j.0),
+                    schema: row.12.map(|j| j.0),
+                    org_total_time_ms: row.13,
                 });
             }
             tx.commit().await?;

@@ -112,6 +112,7 @@ pub struct NewSlowQuery {
     pub calls: i64,
     pub observed_at: DateTime<Utc>,
     pub explain: Option<serde_json::Value>,
+    pub schema: Option<serde_json::Value>,
     pub source: Option<String>,
 }
 
@@ -151,6 +152,11 @@ pub struct ClaimedJob {
     pub rows_examined: i64,
     pub rows_sent: i64,
     pub lock_time_ms: f64,
+    /// The newest EXPLAIN plan and schema snapshot stored for the class, if any.
+    pub explain: Option<serde_json::Value>,
+    pub schema: Option<serde_json::Value>,
+    /// The organization's total query time, for the class's share of it.
+    pub org_total_time_ms: f64,
 }
 
 /// A slow query row with the id of its class (for detail views).

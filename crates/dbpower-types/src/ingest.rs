@@ -69,6 +69,9 @@ pub struct SlowQueryIn {
     /// The agent source that collected it.
     #[serde(default)]
     pub source: Option<String>,
+    /// The tables the statement touches, with columns, indexes and row estimates (for index advice).
+    #[serde(default)]
+    pub schema: Option<crate::SchemaSnapshot>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

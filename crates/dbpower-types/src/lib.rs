@@ -10,6 +10,7 @@ pub mod error;
 pub mod ingest;
 pub mod org;
 pub mod page;
+pub mod schema;
 
 pub use analysis::*;
 pub use audit::*;
@@ -18,6 +19,7 @@ pub use error::*;
 pub use ingest::*;
 pub use org::*;
 pub use page::*;
+pub use schema::*;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

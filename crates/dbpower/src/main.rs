@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+mod analyze;
 mod digest;
+use dbpower_backend::app::Role;
 use dbpower_backend::bootstrap::LoginHint;
 use dbpower_backend::config::LogFormat;
 use dbpower_backend::{Application, Overrides, Settings};
@@ -25,10 +27,15 @@ struct Cli {
 enum Command {
     /// Run the whole platform in one process (SQLite and generated secrets by default).
     Serve(ConfigArgs),
+    /// Run the analyzer service alone: analysis workers on the shared queue and POST /analyzer/analyze
+    /// (listens on analyzer_listen, default 127.0.0.1:8001; --listen overrides it).
+    Analyzer(ConfigArgs),
     /// Apply database migrations and exit.
     Migrate(ConfigArgs),
     /// Offline report of a slow log (MySQL/MariaDB slow log or PostgreSQL duration log), like pt-query-digest.
     Digest(digest::DigestArgs),
+    /// Analyze one statement: rules, EXPLAIN insights and index advice (exit 3 at --fail-on).
+    Analyze(analyze::AnalyzeArgs),
     /// Audit-log tools.
     Audit {
         #[command(subcommand)]
@@ -151,6 +158,21 @@ async fn serve(args: ConfigArgs) -> anyhow::Result<()> {
     app.run_until_stopped(shutdown_signal()).await
 }
 
+async fn analyzer(mut args: ConfigArgs) -> anyhow::Result<()> {
+    let listen = args.listen.take();
+    let mut settings = args.load()?;
+    if let Some(l) = listen {
+        settings.analyzer_listen = l;
+    }
+    let database = dbpower_store::redact_url(&settings.database_url());
+    let app = Application::build_role(settings, Role::Analyzer).await?;
+    println!(
+        "dbpower analyzer is listening on http://{}  (database: {database})",
+        app.local_addr()?
+    );
+    app.run_until_stopped(shutdown_signal()).await
+}
+
 async fn migrate(args: ConfigArgs) -> anyhow::Result<()> {
     let settings = args.load()?;
     dbpower_backend::app::open_store(&settings).await?;
@@ -200,11 +222,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // A check that finds what it looks for exits 1 (audit verify) or 3 (analyze --fail-on); errors exit 2.
+    let found_code = if matches!(cli.command, Command::Analyze(_)) {
+        3
+    } else {
+        1
+    };
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await.map(|()| true),
             Command::Migrate(args) => migrate(args).await.map(|()| true),
+            Command::Analyzer(args) => analyzer(args).await.map(|()| true),
             Command::Digest(args) => digest::run(args).map(|()| true),
+            Command::Analyze(args) => analyze::run(args),
             Command::Audit {
                 command:
                     AuditCommand::Verify {
@@ -216,7 +246,7 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
+        Ok(false) => ExitCode::from(found_code),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)

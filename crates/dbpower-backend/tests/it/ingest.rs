@@ -11,12 +11,12 @@ use serde_json::{Value, json};
 use crate::testapp::Resp;
 use crate::{TestApp, on_all_backends};
 
-struct Agent {
+pub(crate) struct Agent {
     key_id: String,
     secret: String,
 }
 
-async fn send(
+pub(crate) async fn send(
     app: &TestApp,
     agent: &Agent,
     request_id: &str,
@@ -58,7 +58,7 @@ async fn send(
     TestApp::read(resp).await
 }
 
-async fn agent(app: &TestApp, token: &str, body: Value) -> (Agent, i64) {
+pub(crate) async fn agent(app: &TestApp, token: &str, body: Value) -> (Agent, i64) {
     let r = app.post("/api/v1/api-keys", token, body).await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
     let a = Agent {

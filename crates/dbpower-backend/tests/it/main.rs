@@ -1,6 +1,7 @@
 //! Backend integration tests over real HTTP: each scenario runs on SQLite, and again on a fresh
 //! PostgreSQL database when `DBPOWER_TEST_POSTGRES_URL` is set (set but unreachable fails).
 
+mod analyzer;
 mod auth;
 mod errors;
 mod ingest;

@@ -32,6 +32,7 @@ fn item(qid: &str, ms: f64, db: &str) -> NewSlowQuery {
         calls: 1,
         observed_at: Utc::now(),
         explain: None,
+        schema: None,
         source: Some("test".into()),
     }
 }

@@ -1,0 +1,218 @@
+//! The rule catalog: every rule's stable id, default severity, one-line title, why it is slow and the
+//! concrete fix. Findings carry only the id and the evidence; everything a person reads comes from here,
+//! so the admin panel, the CLI and the docs say the same thing.
+
+use dbpower_types::{RecommendationKind, Severity};
+
+/// Where a rule looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The parsed statement (or its tokens when it does not parse).
+    Statement,
+    /// The class's measured numbers.
+    Stats,
+    /// An attached EXPLAIN plan.
+    Plan,
+}
+
+#[derive(Debug)]
+pub struct Rule {
+    pub id: &'static str,
+    pub severity: Severity,
+    pub source: Source,
+    pub title: &'static str,
+    /// Why it is slow (or wrong).
+    pub why: &'static str,
+    /// What to do, as the title of the recommendation.
+    pub fix: &'static str,
+    /// How to do it.
+    pub how: &'static str,
+    pub kind: RecommendationKind,
+}
+
+use RecommendationKind::{Config, Index, Rewrite, Schema};
+use Severity::{Critical, High, Low, Medium};
+use Source::{Plan, Statement, Stats};
+
+macro_rules! rules {
+    ($($id:literal $sev:ident $src:ident $kind:ident $title:literal, $why:literal, $fix:literal, $how:literal;)*) => {
+        pub const RULES: &[Rule] = &[$(Rule { id: $id, severity: $sev, source: $src, title: $title, why: $why, fix: $fix, how: $how, kind: $kind }),*];
+    };
+}
+
+rules! {
+    "select_star" Low Statement Rewrite "SELECT * reads every column",
+        "Fetching all columns moves more data than the caller needs, defeats covering indexes and breaks when columns are added.",
+        "List the columns the caller uses",
+        "A narrow column list can be answered from an index alone and keeps the result stable when the table changes.";
+    "dml_without_where" Critical Statement Rewrite "UPDATE or DELETE without WHERE",
+        "The statement rewrites or removes every row of the table, holding locks on all of them and flooding replication.",
+        "Add a WHERE clause, or change the rows in bounded batches",
+        "Batch by primary key ranges (e.g. WHERE id BETWEEN ? AND ?) and commit between batches.";
+    "select_without_where" Medium Statement Rewrite "SELECT of a whole table without WHERE or LIMIT",
+        "Every execution reads and sends the entire table; the cost grows with the table.",
+        "Filter or paginate the result",
+        "Return only the rows the caller needs (a WHERE clause, or keyset pagination with LIMIT).";
+    "leading_wildcard_like" High Statement Rewrite "LIKE pattern starts with a wildcard",
+        "A B-tree index is ordered by the leading characters; a pattern that starts with % or _ cannot use it, so every row is read and matched.",
+        "Search with a full-text or trigram index, or anchor the pattern",
+        "PostgreSQL: CREATE EXTENSION pg_trgm and a GIN index with gin_trgm_ops; MySQL: a FULLTEXT index with MATCH ... AGAINST; or match a prefix ('abc%').";
+    "function_on_column" High Statement Rewrite "Function applied to a filtered column",
+        "Wrapping a column in a function (YEAR(created_at), LOWER(email), CAST(...)) hides it from its index: the function is computed for every row (non-sargable).",
+        "Compare the bare column, or index the expression",
+        "Rewrite as a range on the column (YEAR(created_at) = 2024 -> created_at >= '2024-01-01' AND created_at < '2025-01-01'), store the normalized value, or add an expression index.";
+    "arithmetic_on_column" Medium Statement Rewrite "Arithmetic on a filtered column",
+        "An expression such as price * 1.2 > 100 must be computed for every row before it can be compared, so the column's index is not used.",
+        "Move the arithmetic to the constant side",
+        "price * 1.2 > 100 becomes price > 100 / 1.2; id + 1 = 5 becomes id = 4.";
+    "implicit_conversion" High Statement Rewrite "String column compared with a number",
+        "The column is a string type but the value is a number, so every row's value is converted before comparing: the index on the column cannot be used and '0123' = 123 matches unexpectedly.",
+        "Compare with a value of the column's type",
+        "Quote the value (phone = '5551234') or bind it as a string parameter.";
+    "or_across_columns" Medium Statement Rewrite "OR across different columns",
+        "One index range cannot serve predicates on two columns joined by OR; the planner falls back to a full scan (or an index merge that is often slower).",
+        "Split into a UNION ALL of indexable queries",
+        "SELECT ... WHERE a = ? UNION ALL SELECT ... WHERE b = ? AND a <> ? (or rely on PostgreSQL bitmap OR with an index on each column).";
+    "not_in_subquery" High Statement Rewrite "NOT IN (subquery)",
+        "If the subquery returns a single NULL the predicate is never true and the query silently returns nothing; the NULL check also keeps the planner from using an anti-join.",
+        "Use NOT EXISTS",
+        "WHERE NOT EXISTS (SELECT 1 FROM t2 WHERE t2.x = t1.x) has no NULL trap and plans as an anti-join.";
+    "correlated_subquery_in_select" High Statement Rewrite "Correlated subquery in the SELECT list",
+        "The subquery runs once per result row (N+1 inside the database).",
+        "Join and aggregate once",
+        "LEFT JOIN a grouped derived table (or a LATERAL join) instead of a per-row scalar subquery.";
+    "in_subquery_mysql" Medium Statement Rewrite "IN (subquery) on MySQL",
+        "MySQL before 8.0 runs IN (subquery) as a dependent subquery per outer row, and even 8.0 may materialize a large temporary table.",
+        "Rewrite as a JOIN or EXISTS",
+        "A join (with DISTINCT if the subquery can repeat keys) or EXISTS lets the optimizer pick the driving table.";
+    "large_offset" Medium Statement Rewrite "Large OFFSET pagination",
+        "OFFSET n reads and throws away n rows on every page, so deep pages get linearly slower.",
+        "Use keyset pagination",
+        "Remember the last key of the previous page: WHERE (created_at, id) < (?, ?) ORDER BY created_at DESC, id DESC LIMIT 50.";
+    "order_by_rand" High Statement Rewrite "ORDER BY RAND() sorts the whole result",
+        "Every candidate row gets a random key and the full set is sorted to return a few rows.",
+        "Pick random rows by key",
+        "Choose random ids in the application, or sample with WHERE id >= (random id) ORDER BY id LIMIT n (PostgreSQL: TABLESAMPLE).";
+    "cartesian_join" Critical Statement Rewrite "Join without a join condition",
+        "Without a condition every row of one table is paired with every row of the other: the result grows as the product of the table sizes.",
+        "Add the join condition",
+        "Use an explicit JOIN ... ON a.key = b.key for every table in the FROM list.";
+    "distinct_with_join" Medium Statement Rewrite "DISTINCT over a join",
+        "DISTINCT often hides a join that multiplies rows; the server builds and then de-duplicates the inflated result.",
+        "Remove the duplicating join",
+        "Use EXISTS for a table that only filters, or aggregate the child table before joining.";
+    "expression_in_group_order" Low Statement Rewrite "GROUP BY or ORDER BY on an expression",
+        "Grouping or sorting by a computed expression cannot use an index order, so the server sorts or hashes every row.",
+        "Group or order by an indexed column",
+        "Group by the stored column (or a generated column with an index) and format the value afterwards.";
+    "count_for_existence" Medium Statement Rewrite "COUNT used to test existence",
+        "COUNT(*) > 0 counts every matching row when one is enough to answer.",
+        "Use EXISTS",
+        "EXISTS (SELECT 1 FROM ... WHERE ...) stops at the first match.";
+    "count_full_table" Medium Statement Rewrite "COUNT over a whole table",
+        "An exact count reads the whole table (or a whole index) on every call; on PostgreSQL MVCC makes it a full scan.",
+        "Use an estimate or a maintained counter",
+        "PostgreSQL: reltuples from pg_class; MySQL: information_schema.TABLES.TABLE_ROWS; or keep a counter table updated with the data.";
+    "huge_in_list" Medium Statement Rewrite "Very long IN list",
+        "Hundreds of values make the statement slow to parse and plan, defeat plan caching and often turn an index lookup into a scan.",
+        "Join a temporary table or pass an array",
+        "PostgreSQL: WHERE id = ANY($1) with one array parameter; MySQL: load the ids into a temporary table and join.";
+    "union_without_all" Low Statement Rewrite "UNION without ALL",
+        "UNION removes duplicates by sorting or hashing the combined result; when the branches cannot overlap this is wasted work.",
+        "Use UNION ALL when duplicates are impossible or harmless",
+        "UNION ALL streams the branches without de-duplication.";
+    "select_for_update" Medium Statement Rewrite "SELECT ... FOR UPDATE locks rows",
+        "Row locks are held until the transaction ends; in a long transaction, or on a range without an index, they block other writers and cause deadlocks.",
+        "Keep the locking transaction short and indexed",
+        "Lock by primary key, do the work, commit at once; consider SKIP LOCKED for queues and optimistic version checks elsewhere.";
+    "join_type_mismatch" High Statement Schema "Join columns of different types",
+        "Comparing columns of different types forces a conversion on one side for every row, so its index cannot be used for the join.",
+        "Make the join columns the same type",
+        "Change the column type (e.g. store order_ref as BIGINT) or add a typed generated column with an index.";
+    "missing_index" High Statement Index "No index supports the filter",
+        "The table is large and none of its indexes starts with a filtered or joined column, so every execution scans it.",
+        "Add the suggested index",
+        "A composite index with the equality columns first, then one range or the ORDER BY columns.";
+    "null_comparison" High Statement Rewrite "Comparison with NULL using = or <>",
+        "col = NULL is never true (it is NULL), so the predicate silently matches nothing.",
+        "Use IS NULL / IS NOT NULL",
+        "WHERE deleted_at IS NULL.";
+    "having_without_aggregate" Low Statement Rewrite "HAVING without an aggregate",
+        "A HAVING condition that uses no aggregate is applied after grouping, so every row is grouped before being filtered.",
+        "Move the condition to WHERE",
+        "Filtering in WHERE discards rows before grouping and can use an index.";
+    "too_many_joins" Medium Statement Rewrite "Very many tables in one query",
+        "Beyond 8 tables the planner stops searching join orders exhaustively (join_collapse_limit, optimizer_search_depth) and may pick a poor plan.",
+        "Split the query or pre-aggregate",
+        "Fetch the optional parts in a second query, or materialize a summary table.";
+    "high_rows_ratio" Medium Stats Index "Many rows examined per row returned",
+        "The server reads far more rows than it returns: a missing or unusable index is the usual cause.",
+        "Index the filtered columns",
+        "An index on the WHERE and JOIN columns lets the server read only matching rows.";
+    "long_lock_time" Medium Stats Config "Long lock waits",
+        "The statement spends its time waiting for locks held by other transactions.",
+        "Shorten the conflicting transactions",
+        "Find the blockers (performance_schema.data_lock_waits, pg_locks) and keep their transactions short.";
+    "plan_full_scan" High Plan Index "Full table scan in the plan",
+        "The plan reads every row of a large table and filters them afterwards.",
+        "Index the filter columns",
+        "An index whose leading columns are the filter's equality columns turns the scan into a range read.";
+    "plan_no_usable_key" Medium Plan Rewrite "Candidate indexes not used",
+        "The optimizer saw indexes that could apply but chose none: usually a type mismatch, a function on the column or poor selectivity.",
+        "Make the predicate sargable or the index selective",
+        "Compare bare columns with values of the same type; extend the index with a more selective column.";
+    "plan_filesort" Medium Plan Index "Sort in the plan (filesort)",
+        "The rows are sorted at run time, after being read, instead of being read in index order.",
+        "Index the ORDER BY columns after the equality columns",
+        "An index (equality columns, then ORDER BY columns) delivers rows already sorted.";
+    "plan_temporary_table" Medium Plan Rewrite "Temporary table in the plan",
+        "GROUP BY, DISTINCT or UNION materialize an internal temporary table, which spills to disk when large.",
+        "Group by an indexed prefix or reduce the rows first",
+        "An index on the GROUP BY columns lets the server group in index order without a temporary table.";
+    "plan_nested_loop_rows" High Plan Index "Nested loop over many rows",
+        "A nested-loop join repeats its inner side for every outer row; with many outer rows and no index on the inner join column the work multiplies.",
+        "Index the inner join column",
+        "An index on the inner table's join column makes each repetition a lookup.";
+    "plan_sort_spill" High Plan Config "Sort spilled to disk",
+        "The sort did not fit in work_mem and was done in temporary files.",
+        "Sort less or give the sort more memory",
+        "Index the ORDER BY to avoid the sort, reduce the rows first, or raise work_mem for this query (SET LOCAL work_mem).";
+    "plan_row_estimate_miss" Medium Plan Config "Planner row estimates off by more than 10x",
+        "The planner chose its plan for far fewer (or more) rows than it met; bad estimates lead to bad join orders and methods.",
+        "Refresh or extend the statistics",
+        "ANALYZE the table; raise the column's statistics target; add extended statistics (CREATE STATISTICS) for correlated columns.";
+}
+
+/// The rule with this id. Every id a finding uses is in the catalog (a unit test checks it).
+pub fn rule(id: &str) -> &'static Rule {
+    RULES.iter().find(|r| r.id == id).unwrap_or(&RULES[0])
+}
+
+pub fn exists(id: &str) -> bool {
+    RULES.iter().any(|r| r.id == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_texts_present() {
+        let mut ids: Vec<&str> = RULES.iter().map(|r| r.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), RULES.len());
+        assert!(
+            RULES
+                .iter()
+                .filter(|r| r.source == Source::Statement)
+                .count()
+                >= 25
+        );
+        for r in RULES {
+            assert!(
+                !r.title.is_empty() && !r.why.is_empty() && !r.fix.is_empty() && !r.how.is_empty()
+            );
+        }
+    }
+}

@@ -1,0 +1,340 @@
+//! EXPLAIN insights: MySQL/MariaDB `EXPLAIN FORMAT=JSON` and PostgreSQL `EXPLAIN (FORMAT JSON)` (with
+//! or without ANALYZE). Full scans of large tables, sorts and temporary tables, nested loops over many
+//! rows, sorts spilled to disk and row estimates off by more than 10x. Unknown shapes yield nothing.
+
+use dbpower_types::{SchemaSnapshot, Severity};
+use serde_json::Value;
+
+use crate::statement::Finding;
+
+/// Tables scanned in full below this many rows are not worth a finding.
+pub const FULL_SCAN_ROWS: f64 = 1_000.0;
+pub const NESTED_LOOP_PRODUCT: f64 = 1_000_000.0;
+pub const NESTED_LOOP_OUTER_ROWS: f64 = 10_000.0;
+
+#[derive(Debug, Default)]
+pub struct PlanFacts {
+    pub findings: Vec<Finding>,
+    /// Tables the plan reads in full (lower-cased names).
+    pub full_scans: Vec<String>,
+}
+
+impl PlanFacts {
+    fn push(&mut self, rule: &'static str, evidence: String, severity: Option<Severity>) {
+        if let Some(f) = self.findings.iter_mut().find(|f| f.rule == rule) {
+            if !f.evidence.contains(&evidence) && f.evidence.len() < 300 {
+                f.evidence.push_str("; ");
+                f.evidence.push_str(&evidence);
+            }
+            f.severity = f.severity.max(severity);
+        } else {
+            self.findings.push(Finding {
+                rule,
+                evidence,
+                severity,
+            });
+        }
+    }
+}
+
+fn num(v: Option<&Value>) -> Option<f64> {
+    match v? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+pub fn check(plan: &Value, schema: Option<&SchemaSnapshot>) -> PlanFacts {
+    let mut out = PlanFacts::default();
+    let root = match plan {
+        Value::Array(items) => items.first().unwrap_or(plan),
+        _ => plan,
+    };
+    if let Some(p) = root.get("Plan") {
+        let mut worst_miss: Option<(f64, String)> = None;
+        pg_node(p, schema, &mut out, &mut worst_miss);
+        if let Some((ratio, what)) = worst_miss {
+            let sev = (ratio >= 1_000.0).then_some(Severity::High);
+            out.push(
+                "plan_row_estimate_miss",
+                format!("{what} (off by {ratio:.0}x)"),
+                sev,
+            );
+        }
+    } else if root.get("query_block").is_some() {
+        mysql_node(root, &mut out);
+    }
+    out
+}
+
+fn mysql_table(t: &Value, out: &mut PlanFacts) -> f64 {
+    let name = t
+        .get("table_name")
+        .and_then(Value::as_str)
+        .unwrap_or("?")
+        .to_string();
+    let rows = num(t.get("rows_examined_per_scan"))
+        .or_else(|| num(t.get("rows")))
+        .unwrap_or(0.0);
+    let access = t.get("access_type").and_then(Value::as_str).unwrap_or("");
+    if rows >= FULL_SCAN_ROWS && (access == "ALL" || access == "index") {
+        let sev = if access == "index" {
+            Some(Severity::Medium)
+        } else {
+            None
+        };
+        let what = if access == "ALL" {
+            "full table scan"
+        } else {
+            "full index scan"
+        };
+        out.push(
+            "plan_full_scan",
+            format!("{what} of {name}: {rows:.0} rows (access_type {access})"),
+            sev,
+        );
+        out.full_scans.push(name.to_lowercase());
+    }
+    let possible = t
+        .get("possible_keys")
+        .and_then(Value::as_array)
+        .is_some_and(|k| !k.is_empty());
+    if possible && t.get("key").is_none_or(Value::is_null) {
+        out.push(
+            "plan_no_usable_key",
+            format!("{name}: possible_keys present, key null"),
+            None,
+        );
+    }
+    rows
+}
+
+fn mysql_node(v: &Value, out: &mut PlanFacts) {
+    match v {
+        Value::Object(map) => {
+            if map.get("using_filesort").and_then(Value::as_bool) == Some(true)
+                || map.contains_key("filesort")
+            {
+                out.push("plan_filesort", "using_filesort".into(), None);
+            }
+            if map.get("using_temporary_table").and_then(Value::as_bool) == Some(true)
+                || map.contains_key("temporary_table")
+            {
+                out.push("plan_temporary_table", "using_temporary_table".into(), None);
+            }
+            if let Some(loops) = map.get("nested_loop").and_then(Value::as_array) {
+                let mut product = 1.0;
+                let mut names = Vec::new();
+                for item in loops {
+                    if let Some(t) = item.get("table") {
+                        let rows = num(t.get("rows_examined_per_scan"))
+                            .or_else(|| num(t.get("rows")))
+                            .unwrap_or(1.0);
+                        product *= rows.max(1.0);
+                        names.push(format!(
+                            "{} ({rows:.0})",
+                            t.get("table_name").and_then(Value::as_str).unwrap_or("?")
+                        ));
+                    }
+                }
+                if loops.len() >= 2 && product >= NESTED_LOOP_PRODUCT {
+                    out.push(
+                        "plan_nested_loop_rows",
+                        format!(
+                            "nested loop over {}: {product:.0} row combinations",
+                            names.join(" x ")
+                        ),
+                        None,
+                    );
+                }
+            }
+            if let Some(t) = map.get("table").filter(|t| t.is_object()) {
+                mysql_table(t, out);
+            }
+            for (k, child) in map {
+                if k != "table" {
+                    mysql_node(child, out);
+                } else if let Some(inner) = child.as_object() {
+                    // A table can hold a materialized subquery with its own query block.
+                    for iv in inner.values().filter(|v| v.is_object() || v.is_array()) {
+                        mysql_node(iv, out);
+                    }
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| mysql_node(i, out)),
+        _ => {}
+    }
+}
+
+/// Rows a node produced over all its loops (actual when ANALYZE ran, else the estimate).
+fn pg_rows(node: &Value) -> f64 {
+    match num(node.get("Actual Rows")) {
+        Some(a) => a * num(node.get("Actual Loops")).unwrap_or(1.0).max(1.0),
+        None => num(node.get("Plan Rows")).unwrap_or(0.0),
+    }
+}
+
+fn pg_node(
+    node: &Value,
+    schema: Option<&SchemaSnapshot>,
+    out: &mut PlanFacts,
+    worst_miss: &mut Option<(f64, String)>,
+) {
+    let kind = node.get("Node Type").and_then(Value::as_str).unwrap_or("");
+    let relation = node
+        .get("Relation Name")
+        .and_then(Value::as_str)
+        .unwrap_or("?");
+    if kind == "Seq Scan" && node.get("Filter").is_some() {
+        let removed = num(node.get("Rows Removed by Filter"));
+        let scanned = match removed {
+            Some(r) => pg_rows(node) + r * num(node.get("Actual Loops")).unwrap_or(1.0).max(1.0),
+            None => schema
+                .and_then(|s| s.table(node.get("Schema").and_then(Value::as_str), relation))
+                .and_then(|t| t.rows)
+                .map(|r| r as f64)
+                .unwrap_or_else(|| pg_rows(node)),
+        };
+        if scanned >= FULL_SCAN_ROWS {
+            out.push(
+                "plan_full_scan",
+                format!("Seq Scan on {relation} with a filter: {scanned:.0} rows read"),
+                None,
+            );
+            out.full_scans.push(relation.to_lowercase());
+        }
+    }
+    if kind == "Sort" || kind == "Incremental Sort" {
+        let method = node
+            .get("Sort Method")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let disk = node.get("Sort Space Type").and_then(Value::as_str) == Some("Disk");
+        if disk || method.contains("external") {
+            let kb = num(node.get("Sort Space Used")).unwrap_or(0.0);
+            out.push(
+                "plan_sort_spill",
+                format!("Sort Method: {method}, {kb:.0} kB on disk"),
+                None,
+            );
+        }
+    }
+    let children: &[Value] = node
+        .get("Plans")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    if kind == "Nested Loop"
+        && let Some(outer) = children.first()
+    {
+        let rows = pg_rows(outer);
+        if rows >= NESTED_LOOP_OUTER_ROWS {
+            out.push(
+                "plan_nested_loop_rows",
+                format!("Nested Loop with {rows:.0} outer rows"),
+                None,
+            );
+        }
+    }
+    if let (Some(actual), Some(plan)) = (num(node.get("Actual Rows")), num(node.get("Plan Rows"))) {
+        let (hi, lo) = if actual > plan {
+            (actual, plan)
+        } else {
+            (plan, actual)
+        };
+        let ratio = hi / lo.max(1.0);
+        if hi >= 100.0 && ratio > 10.0 && worst_miss.as_ref().is_none_or(|(r, _)| ratio > *r) {
+            let on = if relation == "?" {
+                String::new()
+            } else {
+                format!(" on {relation}")
+            };
+            *worst_miss = Some((
+                ratio,
+                format!("{kind}{on}: estimated {plan:.0} rows, actual {actual:.0}"),
+            ));
+        }
+    }
+    for c in children {
+        pg_node(c, schema, out, worst_miss);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ids(p: &PlanFacts) -> Vec<&str> {
+        p.findings.iter().map(|f| f.rule).collect()
+    }
+
+    #[test]
+    fn mysql_plan_insights() {
+        let plan = json!({"query_block": {"select_id": 1, "ordering_operation": {"using_filesort": true,
+            "grouping_operation": {"using_temporary_table": true, "nested_loop": [
+                {"table": {"table_name": "o", "access_type": "ALL", "possible_keys": ["idx_status"], "rows_examined_per_scan": 120000}},
+                {"table": {"table_name": "i", "access_type": "ALL", "rows_examined_per_scan": 5000}}]}}}});
+        let p = check(&plan, None);
+        assert_eq!(
+            ids(&p),
+            vec![
+                "plan_filesort",
+                "plan_temporary_table",
+                "plan_nested_loop_rows",
+                "plan_full_scan",
+                "plan_no_usable_key"
+            ]
+        );
+        assert_eq!(p.full_scans, vec!["o", "i"]);
+        // MariaDB spells rows and filesort differently.
+        let maria = json!({"query_block": {"select_id": 1, "filesort": {"sort_key": "t.x", "table": {"table_name": "t", "access_type": "ALL", "rows": 50000}}}});
+        assert_eq!(
+            ids(&check(&maria, None)),
+            vec!["plan_filesort", "plan_full_scan"]
+        );
+        let small = json!({"query_block": {"table": {"table_name": "t", "access_type": "ALL", "rows_examined_per_scan": 40}}});
+        assert!(check(&small, None).findings.is_empty());
+        let good = json!({"query_block": {"table": {"table_name": "t", "access_type": "ref", "key": "idx", "possible_keys": ["idx"], "rows_examined_per_scan": 3}}});
+        assert!(check(&good, None).findings.is_empty());
+    }
+
+    #[test]
+    fn postgres_plan_insights() {
+        let plan = json!([{"Plan": {"Node Type": "Sort", "Sort Method": "external merge", "Sort Space Used": 51200, "Sort Space Type": "Disk",
+            "Plan Rows": 100, "Actual Rows": 250000, "Actual Loops": 1, "Plans": [
+            {"Node Type": "Nested Loop", "Plan Rows": 100, "Actual Rows": 250000, "Actual Loops": 1, "Plans": [
+                {"Node Type": "Seq Scan", "Relation Name": "orders", "Filter": "(status = 'x')", "Plan Rows": 50, "Actual Rows": 50000,
+                 "Actual Loops": 1, "Rows Removed by Filter": 950000},
+                {"Node Type": "Index Scan", "Relation Name": "items", "Plan Rows": 5, "Actual Rows": 5, "Actual Loops": 50000}]}]}}]);
+        let p = check(&plan, None);
+        assert_eq!(
+            ids(&p),
+            vec![
+                "plan_sort_spill",
+                "plan_nested_loop_rows",
+                "plan_full_scan",
+                "plan_row_estimate_miss"
+            ]
+        );
+        assert!(
+            p.findings[3].evidence.contains("off by 2500x"),
+            "{}",
+            p.findings[3].evidence
+        );
+        // Without ANALYZE numbers the schema's row count tells the size of a scanned table.
+        let est = json!([{"Plan": {"Node Type": "Seq Scan", "Relation Name": "users", "Filter": "(lower(email) = $1)", "Plan Rows": 1}}]);
+        assert!(check(&est, None).findings.is_empty());
+        let schema: SchemaSnapshot =
+            serde_json::from_value(json!({"tables": [{"name": "users", "rows": 2000000}]}))
+                .expect("schema");
+        assert_eq!(ids(&check(&est, Some(&schema))), vec!["plan_full_scan"]);
+        assert!(
+            check(&json!({"unexpected": true}), None)
+                .findings
+                .is_empty()
+        );
+    }
+}

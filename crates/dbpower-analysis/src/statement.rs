@@ -1,0 +1,929 @@
+//! The statement rules, on sqlparser's AST. One visitor walks the statement: every query block
+//! (top level, UNION branch, CTE, subquery) is checked with its context (top level? body of EXISTS?
+//! its query's LIMIT and ORDER BY), every expression is checked wherever it is, and each block's
+//! filters are recorded as facts (equality, range, join and function-wrapped columns per table) for
+//! the index advisor.
+
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+
+use dbpower_sql::Dialect;
+use dbpower_types::{SchemaSnapshot, Severity, TableSchema};
+use sqlparser::ast::{
+    BinaryOperator, Distinct, Expr, FromTable, GroupByExpr, JoinConstraint, JoinOperator,
+    LimitClause, OrderByKind, Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier,
+    Statement, TableFactor, TableWithJoins, UpdateTableFromKind, Visit, Visitor, visit_expressions,
+};
+
+use crate::expr::{self, CmpOp, ColRef, snippet};
+
+/// A rule that fired, with what triggered it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub rule: &'static str,
+    pub evidence: String,
+    /// Set when the finding is weaker or stronger than the rule's default.
+    pub severity: Option<Severity>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TableRef {
+    pub schema: Option<String>,
+    pub name: String,
+    pub alias: Option<String>,
+    /// A named table (not a derived table or table function).
+    pub base: bool,
+    /// Which comma-separated FROM item it belongs to.
+    group: usize,
+}
+
+/// The filters of one query block, per table (indexes into `tables`).
+#[derive(Debug, Clone, Default)]
+pub struct Block {
+    pub tables: Vec<TableRef>,
+    pub eq: Vec<(usize, String)>,
+    pub range: Vec<(usize, String)>,
+    /// Equality between columns of two tables.
+    pub joins: Vec<((usize, String), (usize, String))>,
+    /// Function-wrapped columns compared with constants: (table, column, expression text).
+    pub funcs: Vec<(usize, String, String)>,
+    /// ORDER BY columns, when they are all plain columns of one table.
+    pub order: Vec<(usize, String)>,
+    pub has_limit: bool,
+}
+
+pub struct Facts {
+    pub findings: Vec<Finding>,
+    pub blocks: Vec<Block>,
+}
+
+/// Walks one parsed statement.
+pub fn check(stmt: &Statement, dialect: Dialect, schema: Option<&SchemaSnapshot>) -> Facts {
+    let mut w = Walker {
+        dialect,
+        schema,
+        stack: Vec::new(),
+        exists_bodies: HashSet::new(),
+        top_is_query: matches!(stmt, Statement::Query(_)),
+        scopes: Vec::new(),
+        findings: Vec::new(),
+        blocks: Vec::new(),
+    };
+    let _ = stmt.visit(&mut w);
+    Facts {
+        findings: w.findings,
+        blocks: w.blocks,
+    }
+}
+
+struct QueryCtx {
+    top: bool,
+    has_limit: bool,
+    exists_body: bool,
+    order: Vec<ColRef>,
+}
+
+struct Walker<'s> {
+    dialect: Dialect,
+    schema: Option<&'s SchemaSnapshot>,
+    stack: Vec<QueryCtx>,
+    /// Addresses of the queries that are the body of an EXISTS.
+    exists_bodies: HashSet<usize>,
+    top_is_query: bool,
+    /// The tables of the enclosing query blocks, innermost last (for correlated references).
+    scopes: Vec<Vec<TableRef>>,
+    findings: Vec<Finding>,
+    blocks: Vec<Block>,
+}
+
+fn addr(q: &Query) -> usize {
+    q as *const Query as usize
+}
+
+fn string_family(t: &str) -> bool {
+    let t = t.to_ascii_lowercase();
+    [
+        "char",
+        "text",
+        "varchar",
+        "character",
+        "string",
+        "enum",
+        "citext",
+        "clob",
+    ]
+    .iter()
+    .any(|k| t.contains(k))
+}
+
+/// A coarse type family: columns of different families cannot be compared without a conversion.
+fn family(t: &str) -> &'static str {
+    let t = t.to_ascii_lowercase();
+    if string_family(&t) {
+        "string"
+    } else if t.contains("uuid") {
+        "uuid"
+    } else if t.contains("bool") {
+        "boolean"
+    } else if t.contains("date") || t.contains("time") {
+        "datetime"
+    } else if t.contains("int") || t == "serial" || t == "bigserial" || t.starts_with("bit") {
+        "integer"
+    } else if t.contains("dec") || t.contains("numeric") || t.contains("money") {
+        "decimal"
+    } else if t.contains("float") || t.contains("double") || t.contains("real") {
+        "float"
+    } else {
+        "other"
+    }
+}
+
+impl Walker<'_> {
+    fn push(&mut self, rule: &'static str, evidence: String) {
+        self.push_with(rule, evidence, None);
+    }
+
+    fn push_with(&mut self, rule: &'static str, evidence: String, severity: Option<Severity>) {
+        if !self.findings.iter().any(|f| f.rule == rule) {
+            self.findings.push(Finding {
+                rule,
+                evidence,
+                severity,
+            });
+        }
+    }
+
+    fn schema_table(&self, t: &TableRef) -> Option<&TableSchema> {
+        self.schema
+            .and_then(|s| s.table(t.schema.as_deref(), &t.name))
+    }
+
+    /// Which table of the block a column belongs to.
+    fn resolve(&self, tables: &[TableRef], col: &ColRef) -> Option<usize> {
+        match &col.0 {
+            Some(q) => tables.iter().position(|t| {
+                t.alias.as_deref() == Some(q.as_str()) || (t.alias.is_none() && &t.name == q)
+            }),
+            None => {
+                if tables.len() == 1 {
+                    return Some(0);
+                }
+                let owners: Vec<usize> = tables
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, t)| {
+                        self.schema_table(t)
+                            .is_some_and(|s| s.column(&col.1).is_some())
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+                (owners.len() == 1).then(|| owners[0])
+            }
+        }
+    }
+
+    /// The table a column belongs to: this block's, or (qualified only) an enclosing block's.
+    fn lookup(&self, tables: &[TableRef], col: &ColRef) -> Option<TableRef> {
+        if let Some(t) = self.resolve(tables, col) {
+            return Some(tables[t].clone());
+        }
+        col.0.as_ref()?;
+        self.scopes
+            .iter()
+            .rev()
+            .find_map(|outer| self.resolve(outer, col).map(|t| outer[t].clone()))
+    }
+
+    fn column_type(&self, tables: &[TableRef], col: &ColRef) -> Option<String> {
+        let t = self.lookup(tables, col)?;
+        self.schema_table(&t)?
+            .column(&col.1)
+            .map(|c| c.data_type.clone())
+    }
+
+    fn query_rules(&mut self, q: &Query) {
+        if let Some(order) = &q.order_by
+            && let OrderByKind::Expressions(items) = &order.kind
+        {
+            for item in items {
+                match &item.expr {
+                    Expr::Function(f)
+                        if matches!(expr::function_name(f).as_str(), "rand" | "random") =>
+                    {
+                        self.push("order_by_rand", format!("ORDER BY {}", snippet(&item.expr)));
+                    }
+                    e if expr::is_function_on_column(e)
+                        || expr::is_arithmetic_on_column(e)
+                        || matches!(e, Expr::Function(_)) =>
+                    {
+                        self.push(
+                            "expression_in_group_order",
+                            format!("ORDER BY {}", snippet(e)),
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let offset = match &q.limit_clause {
+            Some(LimitClause::LimitOffset {
+                offset: Some(o), ..
+            }) => Some(&o.value),
+            Some(LimitClause::OffsetCommaLimit { offset, .. }) => Some(offset),
+            _ => None,
+        };
+        if let Some(o) = offset {
+            if let Some(n) = expr::number(o).filter(|n| *n >= 1000.0) {
+                self.push("large_offset", format!("OFFSET {n}"));
+            } else if expr::is_placeholder(o) {
+                self.push_with(
+                    "large_offset",
+                    format!(
+                        "OFFSET {o} (the value is a parameter: every page reads all rows before it)"
+                    ),
+                    Some(Severity::Low),
+                );
+            }
+        }
+        if let Some(lock) = q.locks.first() {
+            self.push("select_for_update", format!("FOR {}", lock.lock_type));
+        }
+        self.set_rules(&q.body);
+    }
+
+    fn set_rules(&mut self, body: &SetExpr) {
+        if let SetExpr::SetOperation {
+            left,
+            op,
+            set_quantifier,
+            right,
+        } = body
+        {
+            if *op == SetOperator::Union
+                && !matches!(
+                    set_quantifier,
+                    SetQuantifier::All | SetQuantifier::AllByName
+                )
+            {
+                self.push("union_without_all", "UNION".into());
+            }
+            self.set_rules(left);
+            self.set_rules(right);
+        }
+    }
+
+    /// Tables of a FROM item, in order; ON conditions and join problems on the way.
+    fn walk_from_item<'a>(
+        &mut self,
+        twj: &'a TableWithJoins,
+        group: usize,
+        tables: &mut Vec<TableRef>,
+        on: &mut Vec<&'a Expr>,
+    ) {
+        self.factor(&twj.relation, group, tables, on);
+        for join in &twj.joins {
+            let left_base = tables.iter().any(|t| t.base && t.group == group);
+            let before = tables.len();
+            self.factor(&join.relation, group, tables, on);
+            let right_base = tables.get(before).is_some_and(|t| t.base);
+            let constraint = match &join.join_operator {
+                JoinOperator::Join(c)
+                | JoinOperator::Inner(c)
+                | JoinOperator::Left(c)
+                | JoinOperator::LeftOuter(c)
+                | JoinOperator::Right(c)
+                | JoinOperator::RightOuter(c)
+                | JoinOperator::FullOuter(c)
+                | JoinOperator::Semi(c)
+                | JoinOperator::LeftSemi(c)
+                | JoinOperator::RightSemi(c)
+                | JoinOperator::Anti(c)
+                | JoinOperator::LeftAnti(c)
+                | JoinOperator::RightAnti(c)
+                | JoinOperator::StraightJoin(c) => Some(c),
+                JoinOperator::CrossJoin(_) => None,
+                _ => continue,
+            };
+            match constraint {
+                Some(JoinConstraint::On(e)) => on.push(e),
+                Some(JoinConstraint::Using(_) | JoinConstraint::Natural) => {}
+                Some(JoinConstraint::None) | None => {
+                    if left_base && right_base {
+                        let name = tables
+                            .get(before)
+                            .map(|t| t.name.clone())
+                            .unwrap_or_default();
+                        let how = if constraint.is_none() {
+                            "CROSS JOIN"
+                        } else {
+                            "JOIN without ON"
+                        };
+                        self.push("cartesian_join", format!("{how} {name}"));
+                    }
+                }
+            }
+        }
+    }
+
+    fn factor<'a>(
+        &mut self,
+        tf: &'a TableFactor,
+        group: usize,
+        tables: &mut Vec<TableRef>,
+        on: &mut Vec<&'a Expr>,
+    ) {
+        match tf {
+            TableFactor::Table {
+                name, alias, args, ..
+            } => tables.push(TableRef {
+                schema: expr::qualifier_name(name),
+                name: expr::last_name(name),
+                alias: alias.as_ref().map(|a| a.name.value.to_lowercase()),
+                base: args.is_none(),
+                group,
+            }),
+            TableFactor::NestedJoin {
+                table_with_joins, ..
+            } => self.walk_from_item(table_with_joins, group, tables, on),
+            TableFactor::Derived { alias, .. }
+            | TableFactor::TableFunction { alias, .. }
+            | TableFactor::Function { alias, .. }
+            | TableFactor::UNNEST { alias, .. } => tables.push(TableRef {
+                name: alias
+                    .as_ref()
+                    .map(|a| a.name.value.to_lowercase())
+                    .unwrap_or_default(),
+                alias: alias.as_ref().map(|a| a.name.value.to_lowercase()),
+                base: false,
+                group,
+                ..TableRef::default()
+            }),
+            _ => tables.push(TableRef {
+                group,
+                ..TableRef::default()
+            }),
+        }
+    }
+
+    fn block(&mut self, s: &Select) {
+        let (top, has_limit, exists_body, order) = match self.stack.last() {
+            Some(c) => (
+                c.top && self.stack.len() == 1,
+                c.has_limit,
+                c.exists_body,
+                c.order.clone(),
+            ),
+            None => (false, false, false, Vec::new()),
+        };
+        let mut tables = Vec::new();
+        let mut on = Vec::new();
+        for (group, twj) in s.from.iter().enumerate() {
+            self.walk_from_item(twj, group, &mut tables, &mut on);
+        }
+        let base_count = tables.iter().filter(|t| t.base).count();
+        let joined = tables.len() > 1;
+
+        let star = s.projection.iter().find(|p| {
+            matches!(
+                p,
+                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+            )
+        });
+        if let Some(p) = star
+            && !exists_body
+        {
+            self.push("select_star", format!("SELECT {p}"));
+        }
+        if matches!(s.distinct, Some(Distinct::Distinct | Distinct::On(_))) && joined {
+            self.push("distinct_with_join", "SELECT DISTINCT over a join".into());
+        }
+        if base_count > 8 {
+            self.push("too_many_joins", format!("{base_count} tables in one FROM"));
+        }
+        let group_exprs: &[Expr] = match &s.group_by {
+            GroupByExpr::Expressions(exprs, _) => exprs,
+            GroupByExpr::All(_) => &[],
+        };
+        if let Some(g) = group_exprs
+            .iter()
+            .find(|g| expr::is_function_on_column(g) || expr::is_arithmetic_on_column(g))
+        {
+            self.push(
+                "expression_in_group_order",
+                format!("GROUP BY {}", snippet(g)),
+            );
+        }
+        if let Some(h) = &s.having
+            && !expr::contains_aggregate(h)
+        {
+            self.push("having_without_aggregate", format!("HAVING {}", snippet(h)));
+        }
+        let items: Vec<&Expr> = s
+            .projection
+            .iter()
+            .filter_map(|p| match p {
+                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => Some(e),
+                _ => None,
+            })
+            .collect();
+        let aggregate_only = !items.is_empty()
+            && items.len() == s.projection.len()
+            && items.iter().all(|e| expr::contains_aggregate(e));
+        let small = |w: &Self| {
+            w.schema.is_some()
+                && tables.iter().filter(|t| t.base).all(|t| {
+                    w.schema_table(t)
+                        .and_then(|x| x.rows)
+                        .is_some_and(|r| r < 10_000)
+                })
+        };
+        if top && base_count > 0 && s.selection.is_none() && group_exprs.is_empty() {
+            if !has_limit && !aggregate_only && !small(self) {
+                let names: Vec<&str> = tables
+                    .iter()
+                    .filter(|t| t.base)
+                    .map(|t| t.name.as_str())
+                    .collect();
+                self.push(
+                    "select_without_where",
+                    format!("FROM {} without WHERE or LIMIT", names.join(", ")),
+                );
+            }
+            let count_only = items.len() == 1
+                && s.projection.len() == 1
+                && matches!(items[0], Expr::Function(f) if expr::function_name(f) == "count");
+            if count_only && tables.len() == 1 && base_count == 1 && !small(self) {
+                self.push(
+                    "count_full_table",
+                    format!("SELECT {} FROM {}", items[0], tables[0].name),
+                );
+            }
+        }
+        self.correlated(&items, &tables);
+
+        let mut block = Block {
+            has_limit,
+            ..Block::default()
+        };
+        for cond in on.iter().copied().chain(s.selection.as_ref()) {
+            self.condition(cond, &tables, &mut block);
+        }
+        if let Some(w) = &s.selection {
+            self.or_across_columns(w, &tables);
+        }
+        self.cartesian(s, &tables);
+        let resolved: Vec<(usize, String)> = order
+            .iter()
+            .filter_map(|c| self.resolve(&tables, c).map(|t| (t, c.1.clone())))
+            .collect();
+        if !resolved.is_empty()
+            && resolved.len() == order.len()
+            && resolved.iter().all(|(t, _)| *t == resolved[0].0)
+        {
+            block.order = resolved;
+        }
+        self.scopes.push(tables.clone());
+        block.tables = tables;
+        self.blocks.push(block);
+    }
+
+    /// A scalar subquery in the SELECT list that names a table of this block.
+    fn correlated(&mut self, items: &[&Expr], tables: &[TableRef]) {
+        let outer: HashSet<&str> = tables
+            .iter()
+            .flat_map(|t| [Some(t.name.as_str()), t.alias.as_deref()])
+            .flatten()
+            .collect();
+        for item in items {
+            let mut hit = None;
+            let _ = visit_expressions(*item, |e| {
+                if let Expr::Subquery(q) = e {
+                    let mut names = NameCollector::default();
+                    let _ = q.visit(&mut names);
+                    let mut used = Vec::new();
+                    let _ = visit_expressions(&**q, |x| {
+                        if let Expr::CompoundIdentifier(parts) = x
+                            && parts.len() >= 2
+                        {
+                            used.push(parts[parts.len() - 2].value.to_lowercase());
+                        }
+                        ControlFlow::<()>::Continue(())
+                    });
+                    if let Some(u) = used
+                        .iter()
+                        .find(|u| outer.contains(u.as_str()) && !names.0.contains(*u))
+                    {
+                        hit = Some(format!("subquery in SELECT list refers to outer {u}"));
+                        return ControlFlow::Break(());
+                    }
+                }
+                ControlFlow::Continue(())
+            });
+            if let Some(h) = hit {
+                self.push("correlated_subquery_in_select", h);
+            }
+        }
+    }
+
+    /// Comma-separated FROM items that no WHERE predicate links.
+    fn cartesian(&mut self, s: &Select, tables: &[TableRef]) {
+        let groups = s.from.len();
+        if groups < 2 || tables.iter().filter(|t| t.base).count() < 2 {
+            return;
+        }
+        let mut parent: Vec<usize> = (0..groups).collect();
+        fn find(p: &mut [usize], x: usize) -> usize {
+            let mut x = x;
+            while p[x] != x {
+                p[x] = p[p[x]];
+                x = p[x];
+            }
+            x
+        }
+        let mut cmps = Vec::new();
+        if let Some(w) = &s.selection {
+            expr::comparisons(w, &mut cmps);
+        }
+        for c in &cmps {
+            let Some(l) = expr::column_of(c.left) else {
+                continue;
+            };
+            for r in &c.rights {
+                let Some(r) = expr::column_of(r) else {
+                    continue;
+                };
+                match (self.resolve(tables, &l), self.resolve(tables, &r)) {
+                    (Some(a), Some(b)) => {
+                        let (ga, gb) = (
+                            find(&mut parent, tables[a].group),
+                            find(&mut parent, tables[b].group),
+                        );
+                        parent[ga] = gb;
+                    }
+                    // A column comparison we cannot place: assume it links the tables.
+                    _ => return,
+                }
+            }
+        }
+        let root = find(&mut parent, 0);
+        if let Some(g) = (1..groups).find(|g| find(&mut parent, *g) != root) {
+            let name = tables
+                .iter()
+                .find(|t| t.group == g)
+                .map(|t| t.name.clone())
+                .unwrap_or_default();
+            self.push(
+                "cartesian_join",
+                format!("FROM ..., {name} with no condition linking it"),
+            );
+        }
+    }
+
+    fn or_across_columns(&mut self, cond: &Expr, tables: &[TableRef]) {
+        let mut found = None;
+        let _ = visit_expressions(cond, |e| {
+            if let Expr::BinaryOp {
+                op: BinaryOperator::Or,
+                ..
+            } = e
+            {
+                let mut parts = Vec::new();
+                expr::disjuncts(e, &mut parts);
+                let sets: Vec<Vec<(Option<usize>, String)>> = parts
+                    .iter()
+                    .map(|p| {
+                        let mut cmps = Vec::new();
+                        expr::comparisons(p, &mut cmps);
+                        let mut cols: Vec<(Option<usize>, String)> = cmps
+                            .iter()
+                            .filter_map(|c| expr::column_of(c.left))
+                            .map(|c| (self.resolve(tables, &c), c.1))
+                            .collect();
+                        cols.sort();
+                        cols.dedup();
+                        cols
+                    })
+                    .collect();
+                if sets.windows(2).any(|w| w[0] != w[1]) {
+                    found = Some(snippet(e));
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        });
+        if let Some(f) = found {
+            self.push("or_across_columns", f);
+        }
+    }
+
+    /// Rules on the comparisons of a WHERE or ON condition, and the block's filter facts.
+    fn condition(&mut self, cond: &Expr, tables: &[TableRef], block: &mut Block) {
+        let mut cmps = Vec::new();
+        expr::comparisons(cond, &mut cmps);
+        for c in &cmps {
+            let sides: Vec<&Expr> = std::iter::once(c.left)
+                .chain(c.rights.iter().copied())
+                .collect();
+            for (i, side) in sides.iter().enumerate() {
+                let others_constant = !c.rights.is_empty()
+                    && sides
+                        .iter()
+                        .enumerate()
+                        .all(|(j, o)| j == i || expr::is_constant(o));
+                if !others_constant {
+                    continue;
+                }
+                if expr::is_function_on_column(side) {
+                    self.push("function_on_column", snippet(c.node));
+                    if let Some(col) = expr::columns_in(side).first()
+                        && let Some(t) = self.resolve(tables, col)
+                    {
+                        block.funcs.push((t, col.1.clone(), side.to_string()));
+                    }
+                } else if expr::is_arithmetic_on_column(side) {
+                    self.push("arithmetic_on_column", snippet(c.node));
+                }
+            }
+            // Typed checks need the schema.
+            if self.schema.is_some() && !matches!(c.op, CmpOp::Like { .. } | CmpOp::IsNull) {
+                if let Some(col) = expr::column_of(c.left)
+                    && let Some(ty) = self.column_type(tables, &col)
+                    && string_family(&ty)
+                    && c.rights.iter().any(|r| expr::number(r).is_some())
+                {
+                    self.push(
+                        "implicit_conversion",
+                        format!("{} ({ty}) compared with a number", col.1),
+                    );
+                }
+                if let Some(r) = c.rights.first().and_then(|r| expr::column_of(r))
+                    && let Some(l) = expr::column_of(c.left)
+                    && expr::number(c.left).is_none()
+                {
+                    if let (Some(a), Some(b)) = (self.lookup(tables, &l), self.lookup(tables, &r))
+                        && a != b
+                        && let (Some(ta), Some(tb)) =
+                            (self.column_type(tables, &l), self.column_type(tables, &r))
+                        && family(&ta) != family(&tb)
+                    {
+                        self.push(
+                            "join_type_mismatch",
+                            format!("{}.{} ({ta}) = {}.{} ({tb})", a.name, l.1, b.name, r.1),
+                        );
+                    }
+                    if string_family(&self.column_type(tables, &r).unwrap_or_default())
+                        && expr::number(c.left).is_some()
+                    {
+                        self.push(
+                            "implicit_conversion",
+                            format!("{} compared with a number", r.1),
+                        );
+                    }
+                }
+            }
+        }
+        // Facts for the index advisor: AND-ed simple predicates only.
+        let mut parts = Vec::new();
+        expr::conjuncts(cond, &mut parts);
+        for part in parts {
+            self.fact(part, tables, block);
+        }
+    }
+
+    fn fact(&self, part: &Expr, tables: &[TableRef], block: &mut Block) {
+        let mut cmps = Vec::new();
+        expr::comparisons(part, &mut cmps);
+        let is_or = matches!(
+            part,
+            Expr::BinaryOp {
+                op: BinaryOperator::Or,
+                ..
+            }
+        );
+        if is_or {
+            // `a = 1 OR a = 2` is an IN list on a; anything else is not indexable as one range.
+            let cols: HashSet<Option<ColRef>> =
+                cmps.iter().map(|c| expr::column_of(c.left)).collect();
+            if cols.len() != 1 || cmps.iter().any(|c| c.op != CmpOp::Eq) {
+                return;
+            }
+        } else if cmps.len() != 1 {
+            return;
+        }
+        let Some(c) = cmps.first() else { return };
+        let left =
+            expr::column_of(c.left).and_then(|col| self.resolve(tables, &col).map(|t| (t, col.1)));
+        let right = c
+            .rights
+            .first()
+            .and_then(|r| expr::column_of(r))
+            .and_then(|col| self.resolve(tables, &col).map(|t| (t, col.1)));
+        let rights_constant = c.rights.iter().all(|r| expr::is_constant(r));
+        match (c.op, left, right) {
+            (CmpOp::Eq, Some(l), Some(r)) if l.0 != r.0 => block.joins.push((l, r)),
+            (CmpOp::Eq | CmpOp::In | CmpOp::IsNull, Some(l), None) if rights_constant => {
+                block.eq.push(l)
+            }
+            (CmpOp::Range | CmpOp::Between, Some(l), None) if rights_constant => {
+                block.range.push(l)
+            }
+            (CmpOp::Range, None, Some(r)) if expr::is_constant(c.left) => block.range.push(r),
+            (CmpOp::Eq, None, Some(r)) if expr::is_constant(c.left) => block.eq.push(r),
+            (CmpOp::Like { negated: false }, Some(l), None) => {
+                let lead = c.rights.first().map(|p| expr::leading_piece(p));
+                let anchored = lead
+                    .and_then(|p| expr::string_literal(p))
+                    .is_none_or(|s| !s.starts_with(['%', '_']));
+                if anchored && rights_constant {
+                    block.range.push(l);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn dml(&mut self, verb: &str, targets: Vec<&TableWithJoins>, selection: Option<&Expr>) {
+        let mut tables = Vec::new();
+        let mut on = Vec::new();
+        for (group, twj) in targets.into_iter().enumerate() {
+            self.walk_from_item(twj, group, &mut tables, &mut on);
+        }
+        let name = tables.first().map(|t| t.name.clone()).unwrap_or_default();
+        let mut block = Block::default();
+        match selection {
+            None => self.push("dml_without_where", format!("{verb} {name} (no WHERE)")),
+            Some(w) => {
+                self.or_across_columns(w, &tables);
+            }
+        }
+        for cond in on.iter().copied().chain(selection) {
+            self.condition(cond, &tables, &mut block);
+        }
+        block.tables = tables;
+        self.blocks.push(block);
+    }
+}
+
+#[derive(Default)]
+struct NameCollector(HashSet<String>);
+
+impl Visitor for NameCollector {
+    type Break = ();
+    fn pre_visit_table_factor(&mut self, tf: &TableFactor) -> ControlFlow<()> {
+        match tf {
+            TableFactor::Table { name, alias, .. } => {
+                self.0.insert(expr::last_name(name));
+                if let Some(a) = alias {
+                    self.0.insert(a.name.value.to_lowercase());
+                }
+            }
+            TableFactor::Derived { alias: Some(a), .. } => {
+                self.0.insert(a.name.value.to_lowercase());
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+impl Visitor for Walker<'_> {
+    type Break = ();
+
+    fn pre_visit_statement(&mut self, s: &Statement) -> ControlFlow<()> {
+        match s {
+            Statement::Update(u) => {
+                let mut targets = vec![&u.table];
+                if let Some(UpdateTableFromKind::AfterSet(f) | UpdateTableFromKind::BeforeSet(f)) =
+                    &u.from
+                {
+                    targets.extend(f.iter());
+                }
+                self.dml("UPDATE", targets, u.selection.as_ref());
+            }
+            Statement::Delete(d) => {
+                let mut targets: Vec<&TableWithJoins> = match &d.from {
+                    FromTable::WithFromKeyword(f) | FromTable::WithoutKeyword(f) => {
+                        f.iter().collect()
+                    }
+                };
+                if let Some(using) = &d.using {
+                    targets.extend(using.iter());
+                }
+                self.dml("DELETE FROM", targets, d.selection.as_ref());
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+        let order = match (&*q.body, &q.order_by) {
+            (SetExpr::Select(_), Some(o)) => match &o.kind {
+                OrderByKind::Expressions(items) => items
+                    .iter()
+                    .map(|i| expr::column_of(&i.expr))
+                    .collect::<Option<Vec<_>>>()
+                    .unwrap_or_default(),
+                OrderByKind::All(_) => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        let has_limit = q.fetch.is_some()
+            || matches!(
+                &q.limit_clause,
+                Some(LimitClause::LimitOffset { limit: Some(_), .. })
+                    | Some(LimitClause::OffsetCommaLimit { .. })
+            );
+        let ctx = QueryCtx {
+            top: self.stack.is_empty() && self.top_is_query,
+            has_limit,
+            exists_body: self.exists_bodies.contains(&addr(q)),
+            order,
+        };
+        self.query_rules(q);
+        self.stack.push(ctx);
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
+        self.stack.pop();
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_select(&mut self, s: &Select) -> ControlFlow<()> {
+        self.block(s);
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_select(&mut self, _s: &Select) -> ControlFlow<()> {
+        self.scopes.pop();
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+        match e {
+            Expr::Exists { subquery, .. } => {
+                self.exists_bodies.insert(addr(subquery));
+            }
+            Expr::InSubquery { negated: true, .. } => {
+                self.push("not_in_subquery", "NOT IN (SELECT ...)".into());
+            }
+            Expr::InSubquery {
+                negated: false,
+                expr,
+                ..
+            } if self.dialect == Dialect::Mysql => {
+                self.push(
+                    "in_subquery_mysql",
+                    format!("{} IN (SELECT ...)", snippet(expr)),
+                );
+            }
+            Expr::InList { list, .. } if list.len() > 100 => {
+                self.push("huge_in_list", format!("IN list of {} values", list.len()));
+            }
+            Expr::Like { pattern, .. } | Expr::ILike { pattern, .. } => {
+                if let Some(p) = expr::string_literal(expr::leading_piece(pattern))
+                    && p.starts_with(['%', '_'])
+                {
+                    self.push(
+                        "leading_wildcard_like",
+                        format!("LIKE {}", snippet(pattern)),
+                    );
+                }
+            }
+            Expr::BinaryOp { left, op, right } => {
+                if matches!(op, BinaryOperator::Eq | BinaryOperator::NotEq)
+                    && (expr::is_null(left) || expr::is_null(right))
+                {
+                    self.push("null_comparison", snippet(e));
+                }
+                if expr::is_comparison(op) {
+                    for (a, b) in [(left, right), (right, left)] {
+                        if let Expr::Subquery(q) = &**a
+                            && matches!(expr::number(b), Some(n) if n == 0.0 || n == 1.0)
+                            && count_only(q)
+                        {
+                            self.push(
+                                "count_for_existence",
+                                format!("(SELECT COUNT(...) ...) {op} {b}"),
+                            );
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// A query whose only output is one COUNT(...).
+fn count_only(q: &Query) -> bool {
+    match &*q.body {
+        SetExpr::Select(s) => {
+            s.projection.len() == 1
+                && matches!(&s.projection[0], SelectItem::UnnamedExpr(Expr::Function(f)) | SelectItem::ExprWithAlias { expr: Expr::Function(f), .. } if expr::function_name(f) == "count")
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,176 @@
+//! End-to-end reports: what `analyze` says about typical bad queries, with plans, schemas and stats.
+
+use dbpower_analysis::{ClassStats, Input, analyze};
+use dbpower_sql::Dialect;
+use dbpower_types::{AnalysisReport, RecommendationKind, SchemaSnapshot, Severity};
+use serde_json::json;
+
+fn rules(r: &AnalysisReport) -> Vec<&str> {
+    let mut v: Vec<&str> = r.issues.iter().map(|i| i.rule_id.as_str()).collect();
+    v.sort_unstable();
+    v
+}
+
+fn ddl(r: &AnalysisReport) -> Vec<&str> {
+    r.recommendations
+        .iter()
+        .filter(|x| x.kind == RecommendationKind::Index)
+        .filter_map(|x| x.sql.as_deref())
+        .collect()
+}
+
+fn shop() -> SchemaSnapshot {
+    serde_json::from_value(json!({"tables": [
+        {"name": "orders", "schema": "public", "rows": 2_000_000, "columns": [
+            {"name": "id", "type": "bigint"}, {"name": "user_id", "type": "bigint"}, {"name": "status", "type": "text"},
+            {"name": "created_at", "type": "timestamptz"}],
+         "indexes": [{"name": "orders_pkey", "columns": ["id"], "unique": true},
+                     {"name": "orders_user_id_idx", "columns": ["user_id", "created_at"]}]},
+        {"name": "settings", "rows": 40, "columns": [{"name": "k", "type": "text"}], "indexes": []}
+    ]}))
+    .expect("schema")
+}
+
+#[test]
+fn a_typical_bad_query_gets_rules_and_dialect_ddl() {
+    let sql = "SELECT * FROM orders WHERE status = 'paid' AND created_at > '2024-01-01' ORDER BY created_at DESC LIMIT 20";
+    let my = analyze(&Input::new(sql, Dialect::Mysql));
+    assert!(my.parse_ok);
+    assert_eq!(rules(&my), vec!["select_star"]);
+    assert_eq!(
+        ddl(&my),
+        vec![
+            "ALTER TABLE orders ADD INDEX idx_orders_status_created_at (status, created_at), ALGORITHM=INPLACE, LOCK=NONE;"
+        ]
+    );
+    let pg = analyze(&Input::new(sql, Dialect::Postgresql));
+    assert_eq!(
+        ddl(&pg),
+        vec![
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_orders_status_created_at ON orders (status, created_at);"
+        ]
+    );
+    assert_eq!(pg.engine, vec!["rules"]);
+}
+
+#[test]
+fn the_schema_decides_whether_an_index_is_missing_or_already_there() {
+    let schema = shop();
+    let missing = analyze(&Input {
+        schema: Some(&schema),
+        ..Input::new(
+            "SELECT id FROM orders WHERE status = $1",
+            Dialect::Postgresql,
+        )
+    });
+    assert_eq!(rules(&missing), vec!["missing_index"]);
+    assert_eq!(missing.severity, Severity::High);
+    assert_eq!(
+        ddl(&missing),
+        vec!["CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_orders_status ON orders (status);"]
+    );
+    // An existing index whose prefix serves the filter (and the ORDER BY): no advice, no finding.
+    let served = analyze(&Input {
+        schema: Some(&schema),
+        ..Input::new(
+            "SELECT id FROM orders WHERE user_id = $1 ORDER BY created_at DESC LIMIT 10",
+            Dialect::Postgresql,
+        )
+    });
+    assert!(served.issues.is_empty(), "{:?}", served.issues);
+    assert!(ddl(&served).is_empty());
+    // Small tables get no index advice.
+    let small = analyze(&Input {
+        schema: Some(&schema),
+        ..Input::new("SELECT k FROM settings WHERE k = $1", Dialect::Postgresql)
+    });
+    assert!(ddl(&small).is_empty());
+    // Functions on columns get an expression index, not a plain one.
+    let func = analyze(&Input::new(
+        "SELECT id FROM users WHERE lower(email) = $1",
+        Dialect::Postgresql,
+    ));
+    assert_eq!(rules(&func), vec!["function_on_column"]);
+    assert_eq!(
+        ddl(&func),
+        vec![
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_users_lower_email ON users ((lower(email)));"
+        ]
+    );
+    // Reserved words are quoted in the DDL.
+    let quoted = analyze(&Input::new(
+        "SELECT id FROM `order` WHERE `user` = ?",
+        Dialect::Mysql,
+    ));
+    assert_eq!(
+        ddl(&quoted),
+        vec![
+            "ALTER TABLE `order` ADD INDEX idx_order_user (`user`), ALGORITHM=INPLACE, LOCK=NONE;"
+        ]
+    );
+}
+
+#[test]
+fn plans_and_measured_impact_shape_the_report() {
+    let plan = json!([{"Plan": {"Node Type": "Seq Scan", "Relation Name": "orders", "Filter": "(status = 'x')",
+        "Plan Rows": 10, "Actual Rows": 12, "Actual Loops": 1, "Rows Removed by Filter": 1999988}}]);
+    let stats = ClassStats {
+        count: 4_000,
+        avg_time_ms: 850.0,
+        max_time_ms: 2_000.0,
+        rows_examined: Some(8_000_000_000),
+        rows_sent: Some(48_000),
+        lock_time_ms: None,
+        total_time_share: Some(0.4),
+    };
+    let r = analyze(&Input {
+        explain: Some(&plan),
+        stats: Some(stats),
+        ..Input::new(
+            "SELECT id FROM orders WHERE status = $1",
+            Dialect::Postgresql,
+        )
+    });
+    assert_eq!(rules(&r), vec!["high_rows_ratio", "plan_full_scan"]);
+    assert_eq!(r.severity, Severity::High);
+    assert!(
+        r.issues
+            .iter()
+            .any(|i| i.evidence.contains("2000000 rows read")),
+        "{:?}",
+        r.issues
+    );
+    assert_eq!(ddl(&r).len(), 1);
+    assert!(r.recommendations[0].estimated_impact.contains("full scan"));
+    // The same statement, rarely run and fast: the finding stays, the severity drops a step.
+    let quiet = analyze(&Input {
+        stats: Some(ClassStats {
+            count: 5,
+            avg_time_ms: 3.0,
+            max_time_ms: 4.0,
+            ..ClassStats::default()
+        }),
+        ..Input::new("SELECT * FROM orders WHERE id = $1", Dialect::Postgresql)
+    });
+    assert_eq!(rules(&quiet), vec!["select_star"]);
+    assert_eq!(quiet.severity, Severity::Low);
+}
+
+#[test]
+fn text_that_does_not_parse_says_so_and_still_gets_token_checks() {
+    // pg_stat_statements truncates long statements.
+    let r = analyze(&Input::new(
+        "SELECT * FROM orders WHERE name LIKE '%x' AND id IN (SELECT id FROM t WHERE",
+        Dialect::Postgresql,
+    ));
+    assert!(!r.parse_ok);
+    assert!(r.summary.contains("did not parse"), "{}", r.summary);
+    assert_eq!(rules(&r), vec!["leading_wildcard_like", "select_star"]);
+    let empty = analyze(&Input::new("", Dialect::Mysql));
+    assert!(!empty.parse_ok && empty.issues.is_empty());
+    let huge = "SELECT a FROM t WHERE a IN (".to_string() + &"1,".repeat(200_000) + "1)";
+    let r = analyze(&Input::new(&huge, Dialect::Mysql));
+    assert!(!r.parse_ok, "over the parse limit");
+    let deep = "SELECT ".to_string() + &"(".repeat(5_000) + "1" + &")".repeat(5_000);
+    assert!(!analyze(&Input::new(&deep, Dialect::Mysql)).parse_ok);
+}

@@ -1,0 +1,78 @@
+//! Schema snapshots: the tables a query touches, with columns, indexes and row estimates. The agent ships
+//! them beside slow queries; the analyzer, the `dbpower analyze` command and `POST /analyzer/analyze` read
+//! them to give schema-aware advice. Unknown keys are allowed so newer agents can add facts.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SchemaSnapshot {
+    #[serde(default)]
+    pub tables: Vec<TableSchema>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TableSchema {
+    pub name: String,
+    /// The schema (PostgreSQL) or database (MySQL) the table lives in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// Estimated row count (`pg_class.reltuples`, `information_schema.TABLES.TABLE_ROWS`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<i64>,
+    #[serde(default)]
+    pub columns: Vec<ColumnSchema>,
+    #[serde(default)]
+    pub indexes: Vec<IndexSchema>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ColumnSchema {
+    pub name: String,
+    /// The declared type as the database prints it (`bigint`, `varchar(255)`, `timestamp with time zone`).
+    #[serde(rename = "type")]
+    pub data_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nullable: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct IndexSchema {
+    pub name: String,
+    /// Key columns in index order; an expression key part is given as its text.
+    pub columns: Vec<String>,
+    #[serde(default)]
+    pub unique: bool,
+}
+
+impl SchemaSnapshot {
+    /// The table named `name` (case-insensitive), preferring one in `schema` when given.
+    pub fn table(&self, schema: Option<&str>, name: &str) -> Option<&TableSchema> {
+        let mut found = self
+            .tables
+            .iter()
+            .filter(|t| t.name.eq_ignore_ascii_case(name));
+        match schema {
+            Some(s) => {
+                let all: Vec<&TableSchema> = found.collect();
+                all.iter()
+                    .find(|t| {
+                        t.schema
+                            .as_deref()
+                            .is_some_and(|x| x.eq_ignore_ascii_case(s))
+                    })
+                    .or(all.first())
+                    .copied()
+            }
+            None => found.next(),
+        }
+    }
+}
+
+impl TableSchema {
+    pub fn column(&self, name: &str) -> Option<&ColumnSchema> {
+        self.columns
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(name))
+    }
+}
