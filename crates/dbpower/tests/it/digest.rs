@@ -102,7 +102,7 @@ fn corpus_digest_matches_pt_query_digest() {
     );
 }
 
-fn mariadb(url: &str, sql: &str) -> String {
+pub(crate) fn mariadb(url: &str, sql: &str) -> String {
     // mysql://user[:password]@host:port/db
     let rest = url.split("://").nth(1).expect("mysql URL");
     let (creds, hostpart) = rest.split_once('@').unwrap_or(("root", rest));
