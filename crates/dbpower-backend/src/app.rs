@@ -119,6 +119,13 @@ impl Application {
             store.clone(),
             if store.backend() == "postgres" { 2 } else { 1 },
         );
+        let llm = match settings.llm.client_config()? {
+            Some(cfg) => Some(Arc::new(
+                dbpower_llm::LlmClient::new(cfg)
+                    .map_err(|e| anyhow::anyhow!("LLM provider: {e}"))?,
+            )),
+            None => None,
+        };
         let state = AppState(Arc::new(Inner {
             store,
             tokens: TokenKeys::new(jwt_secret.as_bytes()),
@@ -127,6 +134,7 @@ impl Application {
             cipher,
             analysis_wakeup: tokio::sync::Notify::new(),
             writer,
+            llm,
         }));
         let demo_queries = match demo_org {
             Some(org) => Some(crate::demo::seed(&state, org).await?),

@@ -73,6 +73,72 @@ pub struct Settings {
     /// Seconds between retention sweeps.
     pub retention_interval_secs: u64,
     pub login: LoginSettings,
+    pub llm: LlmSettings,
+}
+
+/// An optional LLM provider for analyses of organizations whose AI policy allows it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmSettings {
+    /// `none` (default), `openai` (any OpenAI-compatible chat-completions endpoint) or `ollama`.
+    pub provider: String,
+    /// `https://api.openai.com/v1`, `http://vllm:8000/v1`, `http://ollama:11434` ...
+    pub base_url: Option<String>,
+    pub model: Option<String>,
+    pub api_key: Option<SecretString>,
+    pub timeout_secs: u64,
+    pub max_retries: u32,
+    pub breaker_failures: u32,
+    pub breaker_cooldown_secs: u64,
+}
+
+impl Default for LlmSettings {
+    fn default() -> Self {
+        LlmSettings {
+            provider: "none".into(),
+            base_url: None,
+            model: None,
+            api_key: None,
+            timeout_secs: 30,
+            max_retries: 2,
+            breaker_failures: 5,
+            breaker_cooldown_secs: 60,
+        }
+    }
+}
+
+impl LlmSettings {
+    /// The provider's client configuration; `None` when no provider is configured.
+    pub fn client_config(&self) -> anyhow::Result<Option<dbpower_llm::LlmConfig>> {
+        let kind = match self.provider.as_str() {
+            "none" | "" => return Ok(None),
+            "openai" => dbpower_llm::ProviderKind::Openai,
+            "ollama" => dbpower_llm::ProviderKind::Ollama,
+            other => bail!("DBPOWER_LLM__PROVIDER must be none, openai or ollama (got {other:?})"),
+        };
+        let Some(base_url) = self.base_url.clone() else {
+            bail!(
+                "DBPOWER_LLM__BASE_URL is required with DBPOWER_LLM__PROVIDER={}",
+                self.provider
+            );
+        };
+        let Some(model) = self.model.clone() else {
+            bail!(
+                "DBPOWER_LLM__MODEL is required with DBPOWER_LLM__PROVIDER={}",
+                self.provider
+            );
+        };
+        Ok(Some(dbpower_llm::LlmConfig {
+            kind,
+            base_url,
+            model,
+            api_key: self.api_key.clone(),
+            timeout: std::time::Duration::from_secs(self.timeout_secs.max(1)),
+            max_retries: self.max_retries.min(10),
+            breaker_failures: self.breaker_failures.max(1),
+            breaker_cooldown: std::time::Duration::from_secs(self.breaker_cooldown_secs),
+        }))
+    }
 }
 
 impl Default for Settings {
@@ -97,6 +163,7 @@ impl Default for Settings {
             analysis_workers: 1,
             retention_interval_secs: 3600,
             login: LoginSettings::default(),
+            llm: LlmSettings::default(),
         }
     }
 }
@@ -131,6 +198,14 @@ const KEYS: &[(&str, Kind)] = &[
     ("login.max_failures_per_account", Kind::Int),
     ("login.max_failures_per_ip", Kind::Int),
     ("login.window_secs", Kind::Int),
+    ("llm.provider", Kind::Str),
+    ("llm.base_url", Kind::Str),
+    ("llm.model", Kind::Str),
+    ("llm.api_key", Kind::Str),
+    ("llm.timeout_secs", Kind::Int),
+    ("llm.max_retries", Kind::Int),
+    ("llm.breaker_failures", Kind::Int),
+    ("llm.breaker_cooldown_secs", Kind::Int),
 ];
 
 /// The names of every setting as environment variables, for docs checks.
@@ -238,6 +313,7 @@ impl Settings {
         if self.password_hash_concurrency == 0 {
             bail!("DBPOWER_PASSWORD_HASH_CONCURRENCY must be at least 1");
         }
+        self.llm.client_config()?;
         if self.env != Environment::Production {
             return Ok(());
         }

@@ -26,6 +26,8 @@ pub struct Inner {
     pub analysis_wakeup: tokio::sync::Notify,
     /// Group-commit writer for ingestion.
     pub writer: crate::writer::IngestWriter,
+    /// The configured LLM provider, used for organizations whose AI policy allows it.
+    pub llm: Option<Arc<dbpower_llm::LlmClient>>,
 }
 
 impl std::ops::Deref for AppState {

@@ -8,8 +8,8 @@ use chrono::Utc;
 use dbpower_analysis::{ClassStats, Input, analyze};
 use dbpower_core::{OrgId, Scope};
 use dbpower_sql::Dialect;
-use dbpower_store::{ClaimedJob, NewAuditEntry};
-use dbpower_types::{AnalysisReport, DatabaseType, SchemaSnapshot};
+use dbpower_store::{ClaimedJob, NewAuditEntry, NewLlmCall};
+use dbpower_types::{AiPolicy, AnalysisReport, DatabaseType, SchemaSnapshot};
 
 use crate::state::AppState;
 
@@ -55,6 +55,58 @@ pub fn analyze_job(job: &ClaimedJob) -> AnalysisReport {
     })
 }
 
+/// The rule analysis, plus the LLM provider's when one is configured and the organization allows it.
+/// Every prompt sent is recorded; a provider failure leaves the rule report standing.
+pub async fn analyze_claimed(state: &AppState, job: &ClaimedJob) -> anyhow::Result<AnalysisReport> {
+    let mut report = analyze_job(job);
+    let Some(llm) = &state.llm else {
+        return Ok(report);
+    };
+    let org = OrgId::from_credential(job.organization_id);
+    let settings = state
+        .store
+        .organization_by_id(&Scope::org(org), job.organization_id)
+        .await?;
+    if settings.settings.ai_policy != AiPolicy::AllowLlm {
+        return Ok(report);
+    }
+    let dialect = match job.database_type {
+        DatabaseType::Mysql => Dialect::Mysql,
+        DatabaseType::Postgresql => Dialect::Postgresql,
+    };
+    let schema: Option<SchemaSnapshot> = job
+        .schema
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok());
+    let calls = llm
+        .enrich(
+            &mut report,
+            &job.sample_sql,
+            dialect,
+            job.explain.as_ref(),
+            schema.as_ref(),
+        )
+        .await;
+    let records: Vec<NewLlmCall> = calls
+        .into_iter()
+        .map(|c| NewLlmCall {
+            provider: c.provider.to_string(),
+            model: c.model,
+            prompt_sha256: c.prompt_sha256,
+            prompt_tokens: c.prompt_tokens,
+            completion_tokens: c.completion_tokens,
+            latency_ms: c.latency_ms,
+            outcome: c.outcome.as_str().to_string(),
+            detail: c.detail,
+        })
+        .collect();
+    state
+        .store
+        .record_llm_calls(org, Some(job.class_id), &records)
+        .await?;
+    Ok(report)
+}
+
 /// Claims and analyses jobs until the queue is empty; returns how many were completed.
 pub async fn drain_once(state: &AppState) -> anyhow::Result<usize> {
     let mut done = 0;
@@ -64,7 +116,7 @@ pub async fn drain_once(state: &AppState) -> anyhow::Result<usize> {
             return Ok(done);
         }
         for job in jobs {
-            let report = analyze_job(&job);
+            let report = analyze_claimed(state, &job).await?;
             if state.store.complete_job(&job, &report).await? {
                 done += 1;
             } else {

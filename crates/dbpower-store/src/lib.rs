@@ -252,6 +252,15 @@ pub trait QueueStore: Send + Sync {
     async fn complete_job(&self, job: &ClaimedJob, report: &AnalysisReport) -> Result<bool>;
     async fn fail_job(&self, job: &ClaimedJob, error: &str) -> Result<()>;
     async fn queue_depth(&self) -> Result<i64>;
+    /// Records prompts sent to LLM providers for an organization's analyses.
+    async fn record_llm_calls(
+        &self,
+        org: OrgId,
+        class_id: Option<i64>,
+        calls: &[NewLlmCall],
+    ) -> Result<()>;
+    /// The newest recorded LLM calls visible in `scope` (organization level only).
+    async fn llm_calls(&self, scope: &Scope, limit: i64) -> Result<Vec<LlmCallRecord>>;
 }
 
 /// A job whose lease expired this many times is marked failed.

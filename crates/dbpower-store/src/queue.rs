@@ -153,6 +153,60 @@ macro_rules! queue_impl {
             Ok(())
         }
 
+        async fn record_llm_calls(&self, org: dbpower_core::OrgId, class_id: Option<i64>, calls: &[$crate::NewLlmCall]) -> $crate::Result<()> {
+            let now = $crate::common::now();
+            let _guard = self.write_guard().await;
+            for c in calls {
+                sqlx::query(
+                    "INSERT INTO llm_calls (organization_id, class_id, provider, model, prompt_sha256, prompt_tokens, \
+                     completion_tokens, latency_ms, outcome, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(org.get())
+                .bind(class_id)
+                .bind(&c.provider)
+                .bind(&c.model)
+                .bind(&c.prompt_sha256)
+                .bind(c.prompt_tokens)
+                .bind(c.completion_tokens)
+                .bind(c.latency_ms)
+                .bind(&c.outcome)
+                .bind(c.detail.as_deref())
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+            }
+            Ok(())
+        }
+
+        async fn llm_calls(&self, scope: &dbpower_core::Scope, limit: i64) -> $crate::Result<Vec<$crate::LlmCallRecord>> {
+            type Row = (i64, i64, Option<i64>, String, String, String, Option<i64>, Option<i64>, f64, String, Option<String>, chrono::DateTime<chrono::Utc>);
+            let sql = format!(
+                "SELECT id, organization_id, class_id, provider, model, prompt_sha256, prompt_tokens, completion_tokens, \
+                 latency_ms, outcome, detail, created_at FROM llm_calls WHERE {} ORDER BY id DESC LIMIT $1",
+                $crate::scope_sql::predicate(scope, $crate::scope_sql::Table::AuditLogs)
+            );
+            let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(&self.pool).await?;
+            Ok(rows
+                .into_iter()
+                .map(|r| $crate::LlmCallRecord {
+                    id: r.0,
+                    organization_id: r.1,
+                    class_id: r.2,
+                    call: $crate::NewLlmCall {
+                        provider: r.3,
+                        model: r.4,
+                        prompt_sha256: r.5,
+                        prompt_tokens: r.6,
+                        completion_tokens: r.7,
+                        latency_ms: r.8,
+                        outcome: r.9,
+                        detail: r.10,
+                    },
+                    created_at: r.11,
+                })
+                .collect())
+        }
+
         async fn queue_depth(&self) -> $crate::Result<i64> {
             Ok(sqlx::query_scalar("SELECT COUNT(*) FROM analysis_jobs WHERE status IN ('queued', 'running')").fetch_one(&self.pool).await?)
         }

@@ -159,6 +159,28 @@ pub struct ClaimedJob {
     pub org_total_time_ms: f64,
 }
 
+/// One prompt sent to an LLM provider, as recorded for audit (the prompt's hash, never its text).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewLlmCall {
+    pub provider: String,
+    pub model: String,
+    pub prompt_sha256: String,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub latency_ms: f64,
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlmCallRecord {
+    pub id: i64,
+    pub organization_id: i64,
+    pub class_id: Option<i64>,
+    pub call: NewLlmCall,
+    pub created_at: DateTime<Utc>,
+}
+
 /// A slow query row with the id of its class (for detail views).
 #[derive(Debug, Clone)]
 pub struct SlowQueryRecord {

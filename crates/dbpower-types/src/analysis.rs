@@ -82,6 +82,27 @@ pub struct AnalysisReport {
     pub parse_ok: bool,
 }
 
+/// One prompt sent to an LLM provider (or refused by its open circuit), as recorded for audit.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LlmCallView {
+    pub id: i64,
+    pub organization_id: i64,
+    pub class_id: Option<i64>,
+    /// `openai` or `ollama`.
+    pub provider: String,
+    pub model: String,
+    /// SHA-256 of the prompt (system and user messages); the prompt itself is not stored.
+    pub prompt_sha256: String,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub latency_ms: f64,
+    /// `ok`, `invalid_output`, `error` or `circuit_open`.
+    pub outcome: String,
+    /// The failure, or what was dropped from a valid answer.
+    pub detail: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
 /// A stored analysis of a query class.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AnalysisView {

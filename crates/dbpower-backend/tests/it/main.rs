@@ -5,6 +5,7 @@ mod analyzer;
 mod auth;
 mod errors;
 mod ingest;
+mod llm;
 mod rbac;
 mod testapp;
 
