@@ -44,7 +44,7 @@ fn level(l: dbpower_types::ScrubLevel) -> ScrubLevel {
 }
 
 /// Checks key, signature and timestamp; returns the key.
-async fn authenticate(
+pub(crate) async fn authenticate(
     state: &AppState,
     method: &Method,
     uri: &OriginalUri,

@@ -7,7 +7,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth;
-use crate::routes::{analyzer, api_keys, audit, identities, organizations, queries, teams, users};
+use crate::routes::{
+    agents, analyzer, api_keys, audit, identities, organizations, queries, teams, users,
+};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -47,6 +49,8 @@ impl Modify for BearerAuth {
 pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(analyzer::analyze_request))
+        .routes(routes!(agents::heartbeat))
+        .routes(routes!(agents::list_agents))
         .routes(routes!(audit::list_llm_calls))
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))

@@ -253,6 +253,14 @@ pub trait QueueStore: Send + Sync {
     async fn fail_job(&self, job: &ClaimedJob, error: &str) -> Result<()>;
     async fn queue_depth(&self) -> Result<i64>;
     /// Records prompts sent to LLM providers for an organization's analyses.
+    /// Stores an agent's newest heartbeat (one agent per api key; attribution from the key).
+    async fn record_heartbeat(
+        &self,
+        key: &dbpower_types::ApiKeyView,
+        heartbeat: &serde_json::Value,
+    ) -> Result<()>;
+    /// Agents visible in `scope`, with their newest heartbeat and when it arrived.
+    async fn list_agents(&self, scope: &Scope) -> Result<Vec<AgentRecord>>;
     async fn record_llm_calls(
         &self,
         org: OrgId,

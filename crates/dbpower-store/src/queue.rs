@@ -153,6 +153,37 @@ macro_rules! queue_impl {
             Ok(())
         }
 
+        async fn record_heartbeat(&self, key: &dbpower_types::ApiKeyView, heartbeat: &serde_json::Value) -> $crate::Result<()> {
+            let _guard = self.write_guard().await;
+            sqlx::query(
+                "INSERT INTO agents (api_key_id, organization_id, team_id, identity_id, heartbeat, last_seen) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (api_key_id) DO UPDATE SET heartbeat = excluded.heartbeat, last_seen = excluded.last_seen, \
+                 team_id = excluded.team_id, identity_id = excluded.identity_id",
+            )
+            .bind(key.id)
+            .bind(key.organization_id)
+            .bind(key.team_id)
+            .bind(key.identity_id)
+            .bind(sqlx::types::Json(heartbeat))
+            .bind($crate::common::now())
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        }
+
+        async fn list_agents(&self, scope: &dbpower_core::Scope) -> $crate::Result<Vec<$crate::AgentRecord>> {
+            type Row = (i64, i64, Option<i64>, sqlx::types::Json<serde_json::Value>, chrono::DateTime<chrono::Utc>);
+            let sql = format!(
+                "SELECT api_key_id, organization_id, team_id, heartbeat, last_seen FROM agents WHERE {} ORDER BY api_key_id",
+                $crate::scope_sql::predicate(scope, $crate::scope_sql::Table::Owned)
+            );
+            let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+            Ok(rows
+                .into_iter()
+                .map(|r| $crate::AgentRecord { api_key_id: r.0, organization_id: r.1, team_id: r.2, heartbeat: r.3.0, last_seen: r.4 })
+                .collect())
+        }
+
         async fn record_llm_calls(&self, org: dbpower_core::OrgId, class_id: Option<i64>, calls: &[$crate::NewLlmCall]) -> $crate::Result<()> {
             let now = $crate::common::now();
             let _guard = self.write_guard().await;

@@ -159,6 +159,16 @@ pub struct ClaimedJob {
     pub org_total_time_ms: f64,
 }
 
+/// An agent's newest heartbeat, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentRecord {
+    pub api_key_id: i64,
+    pub organization_id: i64,
+    pub team_id: Option<i64>,
+    pub heartbeat: serde_json::Value,
+    pub last_seen: DateTime<Utc>,
+}
+
 /// One prompt sent to an LLM provider, as recorded for audit (the prompt's hash, never its text).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewLlmCall {

@@ -3,6 +3,7 @@
 //! This crate has no IO. The server, the typed client and the agent all speak these types, and the
 //! OpenAPI document is generated from them.
 
+pub mod agent;
 pub mod analysis;
 pub mod audit;
 pub mod auth;
@@ -12,6 +13,7 @@ pub mod org;
 pub mod page;
 pub mod schema;
 
+pub use agent::*;
 pub use analysis::*;
 pub use audit::*;
 pub use auth::*;

@@ -30,6 +30,8 @@ enum Command {
     /// Run the analyzer service alone: analysis workers on the shared queue and POST /analyzer/analyze
     /// (listens on analyzer_listen, default 127.0.0.1:8001; --listen overrides it).
     Analyzer(ConfigArgs),
+    /// The collector agent: collect slow queries from MySQL/MariaDB and PostgreSQL, scrub, spool, ship.
+    Agent(AgentArgs),
     /// Apply database migrations and exit.
     Migrate(ConfigArgs),
     /// Offline report of a slow log (MySQL/MariaDB slow log or PostgreSQL duration log), like pt-query-digest.
@@ -41,6 +43,22 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+}
+
+#[derive(Args)]
+struct AgentArgs {
+    /// The agent configuration (TOML; see docs/AGENT.md).
+    #[arg(long, short = 'c')]
+    config: PathBuf,
+    /// Collect and ship one round, then exit (1 if anything is left in the spool or a source failed).
+    #[arg(long)]
+    once: bool,
+    /// Print exactly what would be sent (after scrubbing); send and save nothing.
+    #[arg(long, conflicts_with = "check")]
+    dry_run: bool,
+    /// Check connectivity, privileges and settings of every source and print what to fix.
+    #[arg(long)]
+    check: bool,
 }
 
 #[derive(Subcommand)]
@@ -173,6 +191,21 @@ async fn analyzer(mut args: ConfigArgs) -> anyhow::Result<()> {
     app.run_until_stopped(shutdown_signal()).await
 }
 
+async fn agent(args: AgentArgs) -> anyhow::Result<bool> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DBPOWER_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    if args.check {
+        let cfg = dbpower_agent::config::AgentConfig::load(&args.config)?;
+        return Ok(dbpower_agent::check::run(&cfg).await);
+    }
+    dbpower_agent::run(&args.config, args.once, args.dry_run, shutdown_signal()).await
+}
+
 async fn migrate(args: ConfigArgs) -> anyhow::Result<()> {
     let settings = args.load()?;
     dbpower_backend::app::open_store(&settings).await?;
@@ -233,6 +266,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await.map(|()| true),
             Command::Migrate(args) => migrate(args).await.map(|()| true),
             Command::Analyzer(args) => analyzer(args).await.map(|()| true),
+            Command::Agent(args) => agent(args).await,
             Command::Digest(args) => digest::run(args).map(|()| true),
             Command::Analyze(args) => analyze::run(args),
             Command::Audit {

@@ -1,6 +1,7 @@
 //! Resource routes under `/api/v1`. Handlers check the RBAC table ([`dbpower_core::perm`]) and hand the
 //! caller's [`dbpower_core::Scope`] to the store, which confines every statement to the tenant.
 
+pub mod agents;
 pub mod analyzer;
 pub mod api_keys;
 pub mod audit;

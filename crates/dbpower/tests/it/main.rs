@@ -1,6 +1,10 @@
 //! Black-box tests of the `dbpower` binary, as a new user would run it.
 
+mod agent;
 mod analyze;
 mod digest;
 mod serve;
 mod tidy;
+
+/// MariaDB's global slow-log settings are shared by every test that changes them: one at a time.
+pub(crate) static MARIADB_GLOBALS: std::sync::Mutex<()> = std::sync::Mutex::new(());

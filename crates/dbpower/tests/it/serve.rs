@@ -7,10 +7,10 @@ use std::process::{Child, Command, Stdio};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-struct Server {
-    child: Child,
-    base: String,
-    stdout: Vec<String>,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) base: String,
+    pub(crate) stdout: Vec<String>,
 }
 
 impl Drop for Server {
@@ -20,12 +20,17 @@ impl Drop for Server {
     }
 }
 
-/// Runs `dbpower serve` and waits for its banner (everything it prints before the first blank read).
-fn start(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Server {
+/// Runs `dbpower serve` on a free port and waits for its banner.
+pub(crate) fn start(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Server {
+    start_on(dir, env, args, "127.0.0.1:0")
+}
+
+/// Runs `dbpower serve` on `listen` and waits for its banner (everything it prints before the first blank read).
+pub(crate) fn start_on(dir: &Path, env: &[(&str, &str)], args: &[&str], listen: &str) -> Server {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbpower"));
     cmd.arg("serve")
         .arg("--listen")
-        .arg("127.0.0.1:0")
+        .arg(listen)
         .args(args)
         .current_dir(dir);
     cmd.env("DBPOWER_PASSWORD_HASH_COST", "4")
@@ -69,20 +74,20 @@ fn start(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Server {
     }
 }
 
-struct Client {
+pub(crate) struct Client {
     http: reqwest::Client,
     base: String,
 }
 
 impl Client {
-    fn new(base: &str) -> Client {
+    pub(crate) fn new(base: &str) -> Client {
         let _ = rustls::crypto::ring::default_provider().install_default();
         Client {
             http: reqwest::Client::new(),
             base: base.to_string(),
         }
     }
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -108,7 +113,7 @@ impl Client {
             },
         )
     }
-    async fn login(&self, email: &str, password: &str) -> Value {
+    pub(crate) async fn login(&self, email: &str, password: &str) -> Value {
         let (s, b) = self
             .call(
                 reqwest::Method::POST,
@@ -122,7 +127,7 @@ impl Client {
     }
 }
 
-fn token(login: &Value) -> String {
+pub(crate) fn token(login: &Value) -> String {
     login["access_token"]
         .as_str()
         .expect("access_token")

@@ -43,8 +43,24 @@ fn crate_boundaries_hold() {
         assert_eq!(package, name, "folder name = package name");
         let d = deps(table);
         let has = |x: &str| d.iter().any(|k| k == x);
-        if name != "dbpower-store" {
-            assert!(!has("sqlx"), "{name}: sqlx belongs to dbpower-store only");
+        // The agent opens its own connections to the customer's databases; nothing else but the store
+        // talks SQL to a database.
+        if !["dbpower-store", "dbpower-agent"].contains(&name.as_str()) {
+            assert!(
+                !has("sqlx"),
+                "{name}: sqlx belongs to dbpower-store (and the agent) only"
+            );
+        }
+        if name == "dbpower-agent" {
+            for server in [
+                "dbpower-store",
+                "dbpower-backend",
+                "dbpower-http",
+                "axum",
+                "redis",
+            ] {
+                assert!(!has(server), "the agent must not depend on {server}");
+            }
         }
         if !["dbpower-http", "dbpower-backend"].contains(&name.as_str()) {
             assert!(

@@ -1,0 +1,269 @@
+//! What every collection method shares: turning a raw statement into what may leave the host (own
+//! queries and excluded statements dropped, the minimum duration applied, text scrubbed with the same
+//! scrubber the server uses, user/host/database redacted), and slow-log events into queries.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use dbpower_sql::slowlog::{Event, MysqlSlowLog};
+use dbpower_sql::{Dialect, ScrubLevel, fingerprint_and_id, pii, scrub};
+use dbpower_types::{DatabaseType, SlowQueryIn};
+
+use crate::config::{Exclusions, Scrub, SourceConfig, SourceKind};
+use crate::tail::{Chunk, line_starts};
+
+/// Every statement the agent runs carries this comment; statements containing it are never collected.
+pub const MARKER: &str = "/* dbpower-agent */";
+
+pub struct Ctx<'a> {
+    pub source: &'a SourceConfig,
+    pub exclusions: &'a Exclusions,
+    pub scrub: Scrub,
+}
+
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub excluded: u64,
+    pub too_fast: u64,
+    pub own: u64,
+}
+
+/// One statement as collected, before it leaves the host.
+pub struct Raw<'a> {
+    pub sql: &'a str,
+    pub ms: f64,
+    pub lock_ms: Option<f64>,
+    pub rows_sent: Option<i64>,
+    pub rows_examined: Option<i64>,
+    pub calls: Option<i64>,
+    pub db: Option<&'a str>,
+    pub user: Option<&'a str>,
+    pub host: Option<&'a str>,
+    pub at: Option<DateTime<Utc>>,
+    pub method: &'static str,
+}
+
+impl Ctx<'_> {
+    pub fn dialect(&self) -> Dialect {
+        match self.source.kind {
+            SourceKind::Mysql => Dialect::Mysql,
+            SourceKind::Postgresql => Dialect::Postgresql,
+        }
+    }
+
+    /// The query to ship, or `None` when it is the agent's own, excluded, or under the minimum duration.
+    pub fn accept(&self, r: Raw<'_>, tally: &mut Tally) -> Option<SlowQueryIn> {
+        if r.sql.contains("dbpower-agent") {
+            tally.own += 1;
+            return None;
+        }
+        if r.ms < self.source.min_duration_ms {
+            tally.too_fast += 1;
+            return None;
+        }
+        let d = self.dialect();
+        let (fp, id) = fingerprint_and_id(r.sql, d);
+        if self.exclusions.excludes(r.sql, &id, &fp, r.user, r.db) {
+            tally.excluded += 1;
+            return None;
+        }
+        let level = match self.scrub {
+            Scrub::Strict => ScrubLevel::Strict,
+            Scrub::PiiOnly => ScrubLevel::PiiOnly,
+        };
+        let redact = |s: Option<&str>| {
+            s.filter(|v| !v.is_empty())
+                .map(|v| pii::redact(v).chars().take(256).collect::<String>())
+        };
+        Some(SlowQueryIn {
+            sql_text: scrub(r.sql, d, level),
+            execution_time_ms: r.ms.max(0.0),
+            database_type: match self.source.kind {
+                SourceKind::Mysql => DatabaseType::Mysql,
+                SourceKind::Postgresql => DatabaseType::Postgresql,
+            },
+            database_name: redact(r.db),
+            user: redact(r.user),
+            client_host: redact(r.host),
+            rows_examined: r.rows_examined,
+            rows_sent: r.rows_sent,
+            rows_affected: None,
+            lock_time_ms: r.lock_ms,
+            calls: r.calls,
+            observed_at: r.at,
+            explain: None,
+            source: Some(format!("{}:{}", self.source.name, r.method)),
+            schema: None,
+        })
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (as the slow-log parser normalizes it) in UTC.
+pub fn parse_time(t: &str) -> Option<DateTime<Utc>> {
+    NaiveDateTime::parse_from_str(t.get(..19)?, "%Y-%m-%d %H:%M:%S")
+        .ok()
+        .map(|n| n.and_utc())
+}
+
+/// Parses the complete events of a slow-log chunk. Returns the events and how many bytes were
+/// consumed: an event at the very end whose statement may still be being written is left for the
+/// next round (a MySQL slow-log statement always ends with `;`).
+pub fn mysql_events(chunk: &Chunk) -> (Vec<Event>, usize) {
+    let bytes = &chunk.bytes;
+    if bytes.is_empty() {
+        return (Vec::new(), 0);
+    }
+    let mut items: Vec<(u64, Option<Event>)> =
+        MysqlSlowLog::new(std::io::Cursor::new(bytes.as_slice()))
+            .map(|i| match i {
+                Ok(e) => (e.line, Some(e)),
+                Err(s) => (s.line, None),
+            })
+            .collect();
+    let last_line = bytes
+        .split(|&b| b == b'\n')
+        .rev()
+        .find(|l| !l.iter().all(u8::is_ascii_whitespace));
+    let complete = last_line.is_some_and(|l| l.trim_ascii_end().ends_with(b";"));
+    let mut consumed = bytes.len();
+    if !complete && let Some((line, _)) = items.pop() {
+        let starts = line_starts(bytes);
+        consumed = starts
+            .get(line.saturating_sub(1) as usize)
+            .copied()
+            .unwrap_or(0);
+    }
+    (items.into_iter().filter_map(|(_, e)| e).collect(), consumed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Exclude, Method, StartAt};
+
+    fn source() -> SourceConfig {
+        SourceConfig {
+            name: "db1".into(),
+            kind: SourceKind::Mysql,
+            url: "mysql://x".into(),
+            methods: vec![Method::SlowLogFile],
+            min_duration_ms: 5.0,
+            log_path: None,
+            start_at: StartAt::End,
+            exclude: Exclude::default(),
+            explain: false,
+            schema: false,
+        }
+    }
+
+    fn raw(sql: &str, ms: f64) -> Raw<'_> {
+        Raw {
+            sql,
+            ms,
+            lock_ms: None,
+            rows_sent: None,
+            rows_examined: None,
+            calls: None,
+            db: Some("shop"),
+            user: Some("app"),
+            host: Some("10.0.0.7"),
+            at: None,
+            method: "slow_log_file",
+        }
+    }
+
+    #[test]
+    fn edge_scrubbing_exclusions_and_own_queries() {
+        let src = source();
+        let ex = Exclusions::compile(&Exclude {
+            patterns: vec!["(?i)^select sleep".into()],
+            users: vec!["backup".into()],
+            ..Exclude::default()
+        })
+        .expect("compile");
+        let ctx = Ctx {
+            source: &src,
+            exclusions: &ex,
+            scrub: Scrub::Strict,
+        };
+        let mut t = Tally::default();
+        let q = ctx
+            .accept(
+                raw(
+                    "SELECT * FROM users WHERE email = 'ann@example.com' AND id = 42",
+                    12.0,
+                ),
+                &mut t,
+            )
+            .expect("kept");
+        assert_eq!(q.sql_text, "SELECT * FROM users WHERE email = ? AND id = ?");
+        assert_eq!(q.client_host.as_deref(), Some("[IP_REDACTED]"));
+        assert_eq!(q.source.as_deref(), Some("db1:slow_log_file"));
+        assert!(
+            ctx.accept(raw("SELECT 1 /* dbpower-agent */", 50.0), &mut t)
+                .is_none()
+        );
+        assert!(ctx.accept(raw("select sleep(2)", 2000.0), &mut t).is_none());
+        assert!(ctx.accept(raw("SELECT 2", 1.0), &mut t).is_none());
+        assert!(
+            ctx.accept(
+                Raw {
+                    user: Some("backup"),
+                    ..raw("SELECT 3", 10.0)
+                },
+                &mut t
+            )
+            .is_none()
+        );
+        assert_eq!((t.own, t.excluded, t.too_fast), (1, 2, 1));
+        let lenient = Ctx {
+            scrub: Scrub::PiiOnly,
+            ..ctx
+        };
+        let q = lenient
+            .accept(
+                raw(
+                    "SELECT * FROM u WHERE email = 'ann@example.com' AND id = 42",
+                    9.0,
+                ),
+                &mut t,
+            )
+            .expect("kept");
+        assert_eq!(
+            q.sql_text,
+            "SELECT * FROM u WHERE email = '[EMAIL_REDACTED]' AND id = 42"
+        );
+    }
+
+    #[test]
+    fn an_event_still_being_written_waits_for_the_next_round() {
+        let text = "# Time: 2026-12-03T10:00:00.000000Z\n# User@Host: app[app] @ localhost []\n# Query_time: 1.5  Lock_time: 0.0 Rows_sent: 1  Rows_examined: 10\nSET timestamp=1764756000;\nSELECT 1;\n# Time: 2026-12-03T10:00:01.000000Z\n# User@Host: app[app] @ localhost []\n# Query_time: 2.0  Lock_time: 0.0 Rows_sent: 1  Rows_examined: 10\nSET timestamp=1764756001;\nSELECT a,\n";
+        let chunk = Chunk {
+            bytes: text.as_bytes().to_vec(),
+            start: 0,
+            inode: 1,
+            note: None,
+        };
+        let (events, consumed) = mysql_events(&chunk);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].sql, "SELECT 1");
+        assert!(
+            text[consumed..].starts_with("# Time: 2026-12-03T10:00:01")
+                || text[consumed..].starts_with("# User@Host"),
+            "{}",
+            &text[consumed..]
+        );
+        let done = format!("{text}  b FROM t;\n");
+        let chunk = Chunk {
+            bytes: done.into_bytes(),
+            start: 0,
+            inode: 1,
+            note: None,
+        };
+        let (events, consumed) = mysql_events(&chunk);
+        assert_eq!(events.len(), 2);
+        assert_eq!(consumed, chunk.bytes.len());
+        assert_eq!(
+            parse_time("2026-12-03 10:00:01").map(|t| t.timestamp()),
+            Some(1796292001)
+        );
+    }
+}

@@ -1,0 +1,328 @@
+//! MySQL/MariaDB collection: the slow-log file (tailed), `performance_schema` statement digests (deltas
+//! per round) and the `mysql.slow_log` table (a persisted watermark) for hosts without file access.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use chrono::Utc;
+use sqlx::mysql::MySqlConnection;
+use sqlx::{Connection, Row};
+
+use crate::collect::{Ctx, Raw, Tally, mysql_events, parse_time};
+use crate::config::StartAt;
+use crate::source::Output;
+use crate::state::{Counters, FilePos, SourceState};
+use crate::tail::read_appended;
+
+pub async fn connect(url: &str) -> anyhow::Result<MySqlConnection> {
+    MySqlConnection::connect(url)
+        .await
+        .context("cannot connect to MySQL/MariaDB")
+}
+
+/// The slow-log file: the configured path, else the server's `slow_query_log_file` (relative to its datadir).
+pub async fn slow_log_path(
+    conn: &mut MySqlConnection,
+    configured: Option<&PathBuf>,
+) -> anyhow::Result<PathBuf> {
+    if let Some(p) = configured {
+        return Ok(p.clone());
+    }
+    let row = sqlx::query("SELECT /* dbpower-agent */ @@slow_query_log_file, @@datadir")
+        .fetch_one(&mut *conn)
+        .await?;
+    let file: String = row.try_get(0)?;
+    let datadir: String = row.try_get(1)?;
+    let p = PathBuf::from(&file);
+    Ok(if p.is_absolute() {
+        p
+    } else {
+        PathBuf::from(datadir).join(p)
+    })
+}
+
+pub async fn slow_log_file(
+    conn: &mut MySqlConnection,
+    ctx: &Ctx<'_>,
+    state: &mut SourceState,
+) -> anyhow::Result<Output> {
+    let path = slow_log_path(conn, ctx.source.log_path.as_ref()).await?;
+    let chunk = read_appended(&path, state.log, ctx.source.start_at)
+        .with_context(|| format!("cannot read the slow log {}", path.display()))?;
+    let (events, consumed) = mysql_events(&chunk);
+    let mut tally = Tally::default();
+    let queries = events
+        .iter()
+        .filter_map(|e| {
+            ctx.accept(
+                Raw {
+                    sql: &e.sql,
+                    ms: e.query_time_s * 1000.0,
+                    lock_ms: Some(e.lock_time_s * 1000.0),
+                    rows_sent: i64::try_from(e.rows_sent).ok(),
+                    rows_examined: i64::try_from(e.rows_examined).ok(),
+                    calls: None,
+                    db: e.db.as_deref(),
+                    user: e.user.as_deref(),
+                    host: e.host.as_deref(),
+                    at: e.time.as_deref().and_then(parse_time),
+                    method: "slow_log_file",
+                },
+                &mut tally,
+            )
+        })
+        .collect();
+    let end = chunk.start + consumed as u64;
+    state.log = Some(FilePos {
+        inode: chunk.inode,
+        offset: end,
+    });
+    Ok(Output {
+        queries,
+        position: format!("file:{}:{}-{}", chunk.inode, chunk.start, end),
+        tally,
+        note: chunk
+            .note
+            .map(|n| format!("slow log {n}: reading {} from its start", path.display())),
+    })
+}
+
+/// Deltas of `performance_schema.events_statements_summary_by_digest` since the previous round. The
+/// first round only takes the baseline; a counter that went down (TRUNCATE or a restart) counts from zero.
+pub async fn performance_schema(
+    conn: &mut MySqlConnection,
+    ctx: &Ctx<'_>,
+    state: &mut SourceState,
+) -> anyhow::Result<Output> {
+    let rows = sqlx::query(
+        "SELECT /* dbpower-agent */ COALESCE(SCHEMA_NAME, ''), DIGEST, DIGEST_TEXT, CAST(COUNT_STAR AS SIGNED), \
+         SUM_TIMER_WAIT * 1e-9, SUM_LOCK_TIME * 1e-9, CAST(SUM_ROWS_SENT AS SIGNED), CAST(SUM_ROWS_EXAMINED AS SIGNED) \
+         FROM performance_schema.events_statements_summary_by_digest WHERE DIGEST IS NOT NULL AND DIGEST_TEXT IS NOT NULL",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .context("cannot read performance_schema.events_statements_summary_by_digest")?;
+    let mut now_counters: HashMap<String, Counters> = HashMap::new();
+    let mut texts: HashMap<String, (String, String)> = HashMap::new();
+    for r in rows {
+        let schema: String = r.try_get(0)?;
+        let digest: String = r.try_get(1)?;
+        let text: String = r.try_get(2)?;
+        let key = format!("{schema}:{digest}");
+        now_counters.insert(
+            key.clone(),
+            Counters {
+                calls: r.try_get(3)?,
+                total_ms: r.try_get(4)?,
+                lock_ms: r.try_get(5)?,
+                rows_sent: r.try_get(6)?,
+                rows_examined: r.try_get(7)?,
+            },
+        );
+        texts.insert(key, (schema, text));
+    }
+    let (queries, tally, note) = deltas(
+        ctx,
+        state,
+        &now_counters,
+        |key| {
+            texts
+                .get(key)
+                .map(|(s, t)| (t.as_str(), Some(s.as_str()), None))
+        },
+        "performance_schema",
+    );
+    let position = format!(
+        "digest:{}",
+        state.digests_at.map(|t| t.timestamp_micros()).unwrap_or(0)
+    );
+    state.digests = Some(now_counters);
+    state.digests_at = Some(Utc::now());
+    Ok(Output {
+        queries,
+        position,
+        tally,
+        note,
+    })
+}
+
+/// Shared by performance_schema and pg_stat_statements: one aggregated query per entry that ran since
+/// the previous snapshot (calls = executions, time = their mean).
+pub fn deltas<'a>(
+    ctx: &Ctx<'_>,
+    state: &SourceState,
+    now: &HashMap<String, Counters>,
+    text_of: impl Fn(&str) -> Option<(&'a str, Option<&'a str>, Option<&'a str>)>,
+    method: &'static str,
+) -> (Vec<dbpower_types::SlowQueryIn>, Tally, Option<String>) {
+    let mut tally = Tally::default();
+    let Some(prev) = &state.digests else {
+        return (
+            Vec::new(),
+            tally,
+            Some(format!("{method}: baseline taken; deltas start next round")),
+        );
+    };
+    let mut out = Vec::new();
+    let mut resets = 0;
+    let at = Some(Utc::now());
+    for (key, c) in now {
+        let d = match prev.get(key) {
+            Some(p) if c.calls >= p.calls => Counters {
+                calls: c.calls - p.calls,
+                total_ms: (c.total_ms - p.total_ms).max(0.0),
+                lock_ms: (c.lock_ms - p.lock_ms).max(0.0),
+                rows_sent: (c.rows_sent - p.rows_sent).max(0),
+                rows_examined: (c.rows_examined - p.rows_examined).max(0),
+            },
+            Some(_) => {
+                resets += 1;
+                c.clone()
+            }
+            None => c.clone(),
+        };
+        if d.calls <= 0 {
+            continue;
+        }
+        let Some((text, db, user)) = text_of(key) else {
+            continue;
+        };
+        let calls = d.calls as f64;
+        if let Some(q) = ctx.accept(
+            Raw {
+                sql: text,
+                ms: d.total_ms / calls,
+                lock_ms: Some(d.lock_ms / calls),
+                rows_sent: Some(d.rows_sent),
+                rows_examined: (d.rows_examined > 0).then_some(d.rows_examined),
+                calls: Some(d.calls),
+                db: db.filter(|s| !s.is_empty()),
+                user: user.filter(|s| !s.is_empty()),
+                host: None,
+                at,
+                method,
+            },
+            &mut tally,
+        ) {
+            out.push(q);
+        }
+    }
+    let note = (resets > 0)
+        .then(|| format!("{method}: {resets} counters were reset since the last round"));
+    (out, tally, note)
+}
+
+/// `mysql.slow_log` rows newer than the watermark (`log_output` includes `TABLE`).
+pub async fn slow_log_table(
+    conn: &mut MySqlConnection,
+    ctx: &Ctx<'_>,
+    state: &mut SourceState,
+) -> anyhow::Result<Output> {
+    let watermark = match &state.slow_table_watermark {
+        Some(w) => w.clone(),
+        None if ctx.source.start_at == StartAt::Beginning => "1970-01-01 00:00:00.000000".into(),
+        None => {
+            let row = sqlx::query(
+                "SELECT /* dbpower-agent */ COALESCE(DATE_FORMAT(MAX(start_time), '%Y-%m-%d %H:%i:%s.%f'), '1970-01-01 00:00:00.000000') FROM mysql.slow_log",
+            )
+            .fetch_one(&mut *conn)
+            .await
+            .context("cannot read mysql.slow_log")?;
+            let w: String = row.try_get(0)?;
+            state.slow_table_watermark = Some(w.clone());
+            return Ok(Output {
+                queries: Vec::new(),
+                position: format!("table:{w}"),
+                tally: Tally::default(),
+                note: Some("mysql.slow_log: starting after its newest row".into()),
+            });
+        }
+    };
+    let rows = sqlx::query(
+        "SELECT /* dbpower-agent */ DATE_FORMAT(start_time, '%Y-%m-%d %H:%i:%s.%f'), CAST(user_host AS CHAR), \
+         (TIME_TO_SEC(query_time) + MICROSECOND(query_time) / 1000000) * 1e0, (TIME_TO_SEC(lock_time) + MICROSECOND(lock_time) / 1000000) * 1e0, \
+         CAST(rows_sent AS SIGNED), CAST(rows_examined AS SIGNED), CAST(db AS CHAR), CAST(sql_text AS CHAR) \
+         FROM mysql.slow_log WHERE start_time > ? ORDER BY start_time LIMIT 5000",
+    )
+    .bind(&watermark)
+    .fetch_all(&mut *conn)
+    .await
+    .context("cannot read mysql.slow_log")?;
+    let mut tally = Tally::default();
+    let mut queries = Vec::new();
+    let mut newest = watermark.clone();
+    for r in &rows {
+        let start: String = r.try_get(0)?;
+        let user_host: Option<String> = r.try_get(1)?;
+        let sql: Option<String> = r.try_get(7)?;
+        let db: Option<String> = r.try_get(6)?;
+        let (user, host) = split_user_host(user_host.as_deref().unwrap_or(""));
+        if let Some(q) = ctx.accept(
+            Raw {
+                sql: sql.as_deref().unwrap_or(""),
+                ms: r.try_get::<f64, _>(2)? * 1000.0,
+                lock_ms: Some(r.try_get::<f64, _>(3)? * 1000.0),
+                rows_sent: r.try_get(4)?,
+                rows_examined: r.try_get(5)?,
+                calls: None,
+                db: db.as_deref(),
+                user: user.as_deref(),
+                host: host.as_deref(),
+                at: parse_time(&start),
+                method: "slow_log_table",
+            },
+            &mut tally,
+        ) && !q.sql_text.trim().is_empty()
+        {
+            queries.push(q);
+        }
+        newest = start;
+    }
+    let position = format!("table:{watermark}-{newest}");
+    state.slow_table_watermark = Some(newest);
+    Ok(Output {
+        queries,
+        position,
+        tally,
+        note: None,
+    })
+}
+
+/// `app[app] @ web1 [10.0.0.5]` -> (`app`, `web1 10.0.0.5`).
+fn split_user_host(s: &str) -> (Option<String>, Option<String>) {
+    let user = s
+        .split('[')
+        .next()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(String::from);
+    let host = s
+        .split_once('@')
+        .map(|(_, h)| {
+            h.replace(['[', ']'], " ")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|h| !h.is_empty());
+    (user, host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_host_is_split() {
+        assert_eq!(
+            split_user_host("app[app] @ web1 [10.0.0.5]"),
+            (Some("app".into()), Some("web1 10.0.0.5".into()))
+        );
+        assert_eq!(
+            split_user_host("root[root] @ localhost []"),
+            (Some("root".into()), Some("localhost".into()))
+        );
+        assert_eq!(split_user_host(""), (None, None));
+    }
+}

@@ -1,0 +1,197 @@
+//! Shipping: signed requests to the platform (the ingestion scheme: HMAC-SHA256 over timestamp,
+//! request id, method, path and body hash), the spool replayed in order with exponential backoff and
+//! jitter, and heartbeats. A batch keeps its request id across retries and restarts, so the platform
+//! stores it once however often it is sent.
+
+use std::time::Duration;
+
+use dbpower_core::signing;
+use dbpower_types::AgentHeartbeat;
+
+use crate::spool::{Batch, Spool};
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub struct Shipper {
+    http: reqwest::Client,
+    base: String,
+    /// The URL's path prefix (a platform behind a path-routing proxy), signed as part of the path.
+    prefix: String,
+    key_id: String,
+    secret: String,
+    /// Attempts per batch within one round before the round gives up (the spool keeps it).
+    pub attempts: u32,
+    pub backoff: Duration,
+}
+
+/// What one send attempt came to.
+#[derive(Debug, PartialEq)]
+pub enum Sent {
+    Accepted,
+    /// 4xx other than 401/408/429: the batch itself is refused; retrying cannot help.
+    Refused(String),
+    /// 401: the key or clock is wrong; nothing can be sent until that is fixed.
+    Unauthorized(String),
+    /// Network error, timeout, 408, 429 or 5xx.
+    Retry(String),
+}
+
+#[derive(Debug, Default, PartialEq)]
+pub struct ShipReport {
+    pub batches: u64,
+    pub queries: u64,
+    pub refused: u64,
+    /// Why shipping stopped early (batches remain in the spool).
+    pub error: Option<String>,
+}
+
+impl Shipper {
+    pub fn new(
+        url: &str,
+        key_id: &str,
+        secret: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<Shipper> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .user_agent(format!("dbpower-agent/{VERSION}"))
+            .build()?;
+        let base = url.trim_end_matches('/').to_string();
+        let prefix = base
+            .split_once("://")
+            .and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_string()))
+            .unwrap_or_default();
+        Ok(Shipper {
+            http,
+            base,
+            prefix,
+            key_id: key_id.to_string(),
+            secret: secret.to_string(),
+            attempts: 4,
+            backoff: Duration::from_millis(500),
+        })
+    }
+
+    async fn post_signed(&self, path: &str, request_id: &str, body: Vec<u8>) -> Sent {
+        let ts = chrono::Utc::now().timestamp();
+        let signed_path = format!("{}{path}", self.prefix);
+        let sig = signing::sign(&self.secret, ts, request_id, "POST", &signed_path, &body);
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .header("x-api-key", &self.key_id)
+            .header("x-request-id", request_id)
+            .header("x-timestamp", ts.to_string())
+            .header("x-signature", sig)
+            .body(body)
+            .send()
+            .await;
+        match resp {
+            Err(e) if e.is_timeout() => Sent::Retry("timed out".into()),
+            Err(e) if e.is_connect() => {
+                Sent::Retry("platform unreachable (connection failed)".into())
+            }
+            Err(e) => Sent::Retry(format!("request failed: {}", e.without_url())),
+            Ok(r) => {
+                let status = r.status();
+                if status.is_success() {
+                    return Sent::Accepted;
+                }
+                let text: String = r
+                    .text()
+                    .await
+                    .unwrap_or_default()
+                    .chars()
+                    .take(300)
+                    .collect();
+                let what = format!("HTTP {status}: {text}");
+                match status.as_u16() {
+                    401 => Sent::Unauthorized(what),
+                    408 | 429 => Sent::Retry(what),
+                    s if s >= 500 => Sent::Retry(what),
+                    _ => Sent::Refused(what),
+                }
+            }
+        }
+    }
+
+    pub async fn send(&self, batch: &Batch) -> Sent {
+        let body =
+            serde_json::to_vec(&serde_json::json!({"queries": batch.queries})).unwrap_or_default();
+        self.post_signed("/api/v1/slow-queries", &batch.request_id, body)
+            .await
+    }
+
+    /// Sends every spooled batch, oldest first; stops at the first batch that cannot be delivered, so
+    /// order is kept and nothing is skipped.
+    pub async fn ship(&self, spool: &Spool) -> anyhow::Result<ShipReport> {
+        let mut report = ShipReport::default();
+        for path in spool.pending()? {
+            let batch = match spool.read(&path) {
+                Ok(b) => b,
+                Err(e) => {
+                    spool.reject(&path, &format!("unreadable: {e:#}"))?;
+                    report.refused += 1;
+                    continue;
+                }
+            };
+            let mut attempt = 0;
+            loop {
+                match self.send(&batch).await {
+                    Sent::Accepted => {
+                        spool.acknowledge(&path)?;
+                        report.batches += 1;
+                        report.queries += batch.queries.len() as u64;
+                        break;
+                    }
+                    Sent::Refused(why) => {
+                        tracing::error!(request_id = %batch.request_id, %why, "the platform refused a batch; kept in the spool's rejected/ folder");
+                        spool.reject(&path, &why)?;
+                        report.refused += 1;
+                        break;
+                    }
+                    Sent::Unauthorized(why) => {
+                        report.error = Some(format!(
+                            "the platform refused the api key or signature ({why}): check key_id, the secret and the clock"
+                        ));
+                        return Ok(report);
+                    }
+                    Sent::Retry(why) => {
+                        attempt += 1;
+                        if attempt >= self.attempts {
+                            report.error = Some(why);
+                            return Ok(report);
+                        }
+                        let exp = self
+                            .backoff
+                            .saturating_mul(1 << (attempt - 1).min(6))
+                            .min(Duration::from_secs(30));
+                        let jitter = Duration::from_millis(rand::random_range(
+                            0..=exp.as_millis().min(1000) as u64 / 2 + 1,
+                        ));
+                        tokio::time::sleep(exp + jitter).await;
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    pub async fn heartbeat(&self, hb: &AgentHeartbeat) -> Result<(), String> {
+        let body = serde_json::to_vec(hb).map_err(|e| e.to_string())?;
+        match self
+            .post_signed(
+                "/api/v1/agents/heartbeat",
+                &uuid::Uuid::new_v4().to_string(),
+                body,
+            )
+            .await
+        {
+            Sent::Accepted => Ok(()),
+            Sent::Refused(w) | Sent::Unauthorized(w) | Sent::Retry(w) => Err(w),
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! One configured source at run time: its connection is opened per round, each of its methods collects
+//! into an [`Output`], and the position each output covers names its batches (so a batch re-collected
+//! after a crash carries the same request id and the platform stores it once).
+
+use dbpower_types::SlowQueryIn;
+use sha2::{Digest, Sha256};
+
+use crate::collect::{Ctx, Tally};
+use crate::config::{Method, SourceKind};
+use crate::state::SourceState;
+use crate::{mysql, postgres};
+
+pub struct Output {
+    pub queries: Vec<SlowQueryIn>,
+    /// What was read (file inode and byte range, table watermark range, snapshot time).
+    pub position: String,
+    pub tally: Tally,
+    pub note: Option<String>,
+}
+
+/// The request id of the `n`th batch cut from one method's output.
+pub fn request_id(key_id: &str, source: &str, method: Method, position: &str, n: usize) -> String {
+    let h = Sha256::digest(format!("{key_id}|{source}|{method:?}|{position}|{n}").as_bytes());
+    format!("agt-{}", &hex::encode(h)[..32])
+}
+
+/// Runs every method of a source; a failing method is reported and does not stop the others.
+pub async fn collect(
+    ctx: &Ctx<'_>,
+    state: &mut SourceState,
+) -> Vec<(Method, anyhow::Result<Output>)> {
+    let mut out = Vec::new();
+    match ctx.source.kind {
+        SourceKind::Mysql => {
+            let mut conn = match mysql::connect(&ctx.source.url).await {
+                Ok(c) => c,
+                Err(e) => {
+                    return ctx
+                        .source
+                        .methods
+                        .iter()
+                        .map(|m| (*m, Err(anyhow::anyhow!("{e:#}"))))
+                        .collect();
+                }
+            };
+            for m in &ctx.source.methods {
+                let r = match m {
+                    Method::SlowLogFile => mysql::slow_log_file(&mut conn, ctx, state).await,
+                    Method::PerformanceSchema => {
+                        mysql::performance_schema(&mut conn, ctx, state).await
+                    }
+                    Method::SlowLogTable => mysql::slow_log_table(&mut conn, ctx, state).await,
+                    other => Err(anyhow::anyhow!("{other:?} does not apply to MySQL")),
+                };
+                out.push((*m, r));
+            }
+        }
+        SourceKind::Postgresql => {
+            let mut conn = match postgres::connect(&ctx.source.url).await {
+                Ok(c) => c,
+                Err(e) => {
+                    return ctx
+                        .source
+                        .methods
+                        .iter()
+                        .map(|m| (*m, Err(anyhow::anyhow!("{e:#}"))))
+                        .collect();
+                }
+            };
+            for m in &ctx.source.methods {
+                let r = match m {
+                    Method::PgStatStatements => {
+                        postgres::pg_stat_statements(&mut conn, ctx, state).await
+                    }
+                    Method::PostgresLog => postgres::postgres_log(&mut conn, ctx, state).await,
+                    other => Err(anyhow::anyhow!("{other:?} does not apply to PostgreSQL")),
+                };
+                out.push((*m, r));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,59 @@
+//! What each source has already read, persisted after the batch it produced is safely spooled: the log
+//! file's inode and offset, the slow_log table's watermark, and the last counter snapshot of
+//! performance_schema or pg_stat_statements (deltas are computed against it).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::spool::write_durably;
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FilePos {
+    pub inode: u64,
+    pub offset: u64,
+}
+
+/// Cumulative counters of one digest / pg_stat_statements entry.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Counters {
+    pub calls: i64,
+    pub total_ms: f64,
+    pub lock_ms: f64,
+    pub rows_sent: i64,
+    pub rows_examined: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SourceState {
+    #[serde(default)]
+    pub log: Option<FilePos>,
+    /// `mysql.slow_log.start_time` of the newest row shipped (`YYYY-MM-DD HH:MM:SS.ffffff`).
+    #[serde(default)]
+    pub slow_table_watermark: Option<String>,
+    #[serde(default)]
+    pub digests: Option<HashMap<String, Counters>>,
+    #[serde(default)]
+    pub digests_at: Option<DateTime<Utc>>,
+}
+
+pub fn path(dir: &Path, source: &str) -> PathBuf {
+    dir.join("state").join(format!("{source}.json"))
+}
+
+pub fn load(dir: &Path, source: &str) -> SourceState {
+    std::fs::read(path(dir, source))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+pub fn save(dir: &Path, source: &str, s: &SourceState) -> anyhow::Result<()> {
+    let p = path(dir, source);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    write_durably(&p, &serde_json::to_vec(s)?)
+}

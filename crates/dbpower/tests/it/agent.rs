@@ -1,0 +1,497 @@
+//! `dbpower agent` end to end against the machine's real MariaDB (`DBPOWER_TEST_MYSQL_URL`) and
+//! PostgreSQL (`DBPOWER_TEST_POSTGRES_URL`) and a real `dbpower serve`: statements run now are found in
+//! the platform, scrubbed and classed; with the platform down the agent spools, and once it is back every
+//! query arrives exactly once.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use reqwest::Method as M;
+use serde_json::{Value, json};
+
+use crate::digest::mariadb;
+use crate::serve::{Client, Server, start_on, token};
+
+fn free_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    format!("127.0.0.1:{}", addr.port())
+}
+
+fn agent(config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dbpower"))
+        .arg("agent")
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("DBPOWER_LOG", "warn")
+        .output()
+        .expect("run dbpower agent")
+}
+
+fn ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "agent failed ({:?}): {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+struct Platform {
+    server: Option<Server>,
+    dir: tempfile::TempDir,
+    listen: String,
+    password: String,
+}
+
+impl Platform {
+    fn start() -> Platform {
+        let dir = tempfile::tempdir().expect("tmp");
+        let listen = free_port();
+        let server = start_on(dir.path(), &[], &[], &listen);
+        let password = server
+            .stdout
+            .iter()
+            .find_map(|l| l.split("with password ").nth(1))
+            .expect("generated password")
+            .trim()
+            .to_string();
+        Platform {
+            server: Some(server),
+            dir,
+            listen,
+            password,
+        }
+    }
+
+    fn stop(&mut self) {
+        self.server = None;
+    }
+
+    fn restart(&mut self) {
+        self.server = Some(start_on(self.dir.path(), &[], &[], &self.listen));
+    }
+
+    fn client(&self) -> Client {
+        Client::new(&format!("http://{}", self.listen))
+    }
+
+    async fn admin(&self) -> String {
+        token(
+            &self
+                .client()
+                .login("admin@dbpower.local", &self.password)
+                .await,
+        )
+    }
+
+    /// A new organization with an ORG_ADMIN and an api key: (org admin email, key id, secret).
+    async fn key(&self, name: &str) -> (String, String, String) {
+        let c = self.client();
+        let sa = self.admin().await;
+        let (s, org) = c
+            .call(
+                M::POST,
+                "/api/v1/organizations",
+                Some(&sa),
+                Some(json!({"name": name})),
+            )
+            .await;
+        assert_eq!(s.as_u16(), 201, "{org}");
+        let email = format!("oa{}@agent.test", org["id"]);
+        let (s, u) = c
+            .call(M::POST, "/api/v1/users", Some(&sa), Some(json!({"email": email, "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": org["id"]})))
+            .await;
+        assert_eq!(s.as_u16(), 201, "{u}");
+        let oa = token(&c.login(&email, "oa-password-12").await);
+        let (s, key) = c
+            .call(
+                M::POST,
+                "/api/v1/api-keys",
+                Some(&oa),
+                Some(json!({"name": "agent"})),
+            )
+            .await;
+        assert_eq!(s.as_u16(), 201, "{key}");
+        (
+            email,
+            key["key_id"].as_str().expect("key_id").into(),
+            key["secret"].as_str().expect("secret").into(),
+        )
+    }
+
+    async fn org_admin(&self, email: &str) -> String {
+        token(&self.client().login(email, "oa-password-12").await)
+    }
+
+    /// The organization's query classes: (sample text, count).
+    async fn classes(&self, email: &str) -> Vec<(String, i64)> {
+        let oa = self.org_admin(email).await;
+        let (s, page) = self
+            .client()
+            .call(
+                M::GET,
+                "/api/v1/query-classes?per_page=100",
+                Some(&oa),
+                None,
+            )
+            .await;
+        assert_eq!(s.as_u16(), 200, "{page}");
+        page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|c| {
+                (
+                    c["sample_sql"].as_str().unwrap_or("").to_string(),
+                    c["count"].as_i64().unwrap_or(0),
+                )
+            })
+            .collect()
+    }
+}
+
+/// MariaDB's slow-log globals, put back when the test ends (also when it fails).
+struct Globals {
+    url: String,
+    restore: String,
+}
+
+impl Globals {
+    fn save(url: &str) -> Globals {
+        let v = mariadb(
+            url,
+            "SELECT @@global.slow_query_log_file, @@global.slow_query_log, @@global.log_output",
+        );
+        let f: Vec<&str> = v.trim().split('\t').collect();
+        let restore = format!(
+            "SET GLOBAL slow_query_log = {}; SET GLOBAL slow_query_log_file = '{}'; SET GLOBAL log_output = '{}'",
+            f.get(1).copied().unwrap_or("0"),
+            f.first().copied().unwrap_or("slow.log"),
+            f.get(2).copied().unwrap_or("FILE")
+        );
+        Globals {
+            url: url.to_string(),
+            restore,
+        }
+    }
+}
+
+impl Drop for Globals {
+    fn drop(&mut self) {
+        mariadb(&self.url, &self.restore);
+    }
+}
+
+fn count_of(classes: &[(String, i64)], needle: &str) -> i64 {
+    classes
+        .iter()
+        .filter(|(s, _)| s.contains(needle))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+fn write_config(
+    dir: &Path,
+    platform: &Platform,
+    key: &(String, String, String),
+    source: &str,
+) -> std::path::PathBuf {
+    let path = dir.join("agent.toml");
+    let text = format!(
+        "[platform]\nurl = \"http://{}\"\nkey_id = \"{}\"\nsecret = \"{}\"\ntimeout_secs = 5\n\n[agent]\nname = \"test-agent\"\ninterval_secs = 10\n\n[spool]\ndir = \"{}\"\n\n{source}\n",
+        platform.listen,
+        key.1,
+        key.2,
+        dir.join("spool").display()
+    );
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+// The lock only serializes tests, each on its own runtime; nothing in this runtime waits for it.
+#[allow(clippy::await_holding_lock)]
+async fn mariadb_slow_log_reaches_the_platform_exactly_once_across_an_outage() {
+    let Ok(url) = std::env::var("DBPOWER_TEST_MYSQL_URL") else {
+        return;
+    };
+    let _globals = crate::MARIADB_GLOBALS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let work = tempfile::tempdir().expect("tmp");
+    // The server writes the log, so it lives where the server's user may create files.
+    let log = std::env::temp_dir().join(format!("dbpower-agent-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let _restore = Globals::save(&url);
+    mariadb(
+        &url,
+        &format!(
+            "SET GLOBAL slow_query_log_file = '{}'; SET GLOBAL log_output = 'FILE'; SET GLOBAL slow_query_log = 1",
+            log.display()
+        ),
+    );
+    mariadb(
+        &url,
+        "DROP TABLE IF EXISTS dbp_agent; CREATE TABLE dbp_agent (id INT PRIMARY KEY, email VARCHAR(100))",
+    );
+
+    let mut platform = Platform::start();
+    let key = platform.key("Agent Shop").await;
+    let source = format!(
+        "[[source]]\nname = \"shop\"\nkind = \"mysql\"\nurl = \"{url}\"\nmethods = [\"slow_log_file\"]\nlog_path = \"{}\"\n[source.exclude]\npatterns = [\"dbp_secret_table\"]\n",
+        log.display()
+    );
+    let config = write_config(work.path(), &platform, &key, &source);
+
+    // --check sees the slow log on and readable.
+    let check = agent(&config, &["--check"]);
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        text.contains("ok    slow_query_log is ON")
+            && text.contains("is readable")
+            && text.contains("the platform answers"),
+        "{text}"
+    );
+
+    // First round: the position is taken at the end of the log; nothing old is shipped.
+    ok(&agent(&config, &["--once"]));
+
+    let session = |sql: &str| mariadb(&url, &format!("SET SESSION long_query_time = 0; {sql}"));
+    let mut script = String::new();
+    for i in 0..5 {
+        script.push_str(&format!(
+            "SELECT * FROM dbp_agent WHERE email = 'user{i}@example.com';"
+        ));
+    }
+    script.push_str("SELECT 1 FROM dbp_agent WHERE email = 'dbp_secret_table';");
+    session(&script);
+
+    // --dry-run prints the scrubbed batch and changes nothing.
+    let dry = agent(&config, &["--dry-run"]);
+    ok(&dry);
+    let printed = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        printed.contains("SELECT * FROM dbp_agent WHERE email = ?")
+            && !printed.contains("example.com"),
+        "{printed}"
+    );
+    assert!(
+        !printed.contains("dbp_secret_table"),
+        "excluded by pattern: {printed}"
+    );
+
+    ok(&agent(&config, &["--once"]));
+    let classes = platform.classes(&key.0).await;
+    assert_eq!(
+        count_of(&classes, "FROM dbp_agent WHERE email = ?"),
+        5,
+        "{classes:?}"
+    );
+    assert!(
+        classes
+            .iter()
+            .all(|(s, _)| !s.contains("example.com") && !s.contains("dbp_secret")),
+        "{classes:?}"
+    );
+
+    // The platform goes away; the agent keeps collecting into its spool.
+    platform.stop();
+    let mut script = String::new();
+    for i in 0..3 {
+        script.push_str(&format!("SELECT id FROM dbp_agent WHERE id = {i};"));
+    }
+    session(&script);
+    let down = agent(&config, &["--once"]);
+    assert_eq!(
+        down.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&down.stderr).contains("remain in the spool"),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    session("SELECT id FROM dbp_agent WHERE id = 99;");
+    assert_eq!(agent(&config, &["--once"]).status.code(), Some(1));
+
+    // Back up: the spool is replayed in order, nothing lost, nothing duplicated.
+    platform.restart();
+    ok(&agent(&config, &["--once"]));
+    ok(&agent(&config, &["--once"]));
+    let classes = platform.classes(&key.0).await;
+    assert_eq!(
+        count_of(&classes, "FROM dbp_agent WHERE id = ?"),
+        4,
+        "{classes:?}"
+    );
+    assert_eq!(
+        count_of(&classes, "FROM dbp_agent WHERE email = ?"),
+        5,
+        "{classes:?}"
+    );
+
+    // The heartbeat shows the agent online.
+    let oa = platform.org_admin(&key.0).await;
+    let (_, agents) = platform
+        .client()
+        .call(M::GET, "/api/v1/agents", Some(&oa), None)
+        .await;
+    let a = agents
+        .as_array()
+        .expect("agents")
+        .first()
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(
+        (a["name"].as_str(), a["online"].as_bool()),
+        (Some("test-agent"), Some(true)),
+        "{agents}"
+    );
+    assert_eq!(a["sources"][0]["name"], "shop");
+
+    mariadb(&url, "DROP TABLE dbp_agent");
+    let _ = std::fs::remove_file(&log);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+// The lock only serializes tests, each on its own runtime; nothing in this runtime waits for it.
+#[allow(clippy::await_holding_lock)]
+async fn mariadb_table_and_performance_schema_methods_collect() {
+    let Ok(url) = std::env::var("DBPOWER_TEST_MYSQL_URL") else {
+        return;
+    };
+    let _globals = crate::MARIADB_GLOBALS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let work = tempfile::tempdir().expect("tmp");
+    let _restore = Globals::save(&url);
+    mariadb(
+        &url,
+        "SET GLOBAL log_output = 'TABLE'; SET GLOBAL slow_query_log = 1",
+    );
+    let platform = Platform::start();
+    let key = platform.key("Table Shop").await;
+    let ps_on = mariadb(&url, "SELECT @@performance_schema").trim() == "1";
+    let methods = if ps_on {
+        "[\"slow_log_table\", \"performance_schema\"]"
+    } else {
+        "[\"slow_log_table\"]"
+    };
+    let source = format!(
+        "[[source]]\nname = \"tbl\"\nkind = \"mysql\"\nurl = \"{url}\"\nmethods = {methods}\n"
+    );
+    let config = write_config(work.path(), &platform, &key, &source);
+    ok(&agent(&config, &["--once"]));
+    mariadb(
+        &url,
+        "SET SESSION long_query_time = 0; SELECT COUNT(*) FROM mysql.user WHERE user = 'dbp_tbl_probe'; SELECT COUNT(*) FROM mysql.user WHERE user = 'dbp_tbl_probe2';",
+    );
+    let dry = agent(&config, &["--dry-run"]);
+    ok(&dry);
+    let printed = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        printed.contains("FROM mysql.user WHERE user = ?"),
+        "{printed}"
+    );
+    assert!(printed.contains("tbl:slow_log_table"), "{printed}");
+    assert!(!printed.contains("dbp_tbl_probe"), "scrubbed: {printed}");
+    if ps_on {
+        assert!(printed.contains("tbl:performance_schema"), "{printed}");
+    }
+    ok(&agent(&config, &["--once"]));
+    let classes = platform.classes(&key.0).await;
+    assert!(
+        count_of(&classes, "FROM mysql.user WHERE user = ?") >= 2,
+        "{classes:?}"
+    );
+}
+
+fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([
+            url,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-X",
+            "-A",
+            "-t",
+            "-q",
+            "-c",
+            sql,
+        ])
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pg_stat_statements_deltas_reach_the_platform() {
+    let Ok(server) = std::env::var("DBPOWER_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let name = format!("dbpower_agent_{}", std::process::id());
+    dbpower_store::drop_postgres_database(&server, &name)
+        .await
+        .expect("DBPOWER_TEST_POSTGRES_URL is set but unreachable");
+    let url = dbpower_store::create_postgres_database(&server, &name)
+        .await
+        .expect("create database");
+    psql(
+        &url,
+        "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; CREATE TABLE dbp_pgss (id int PRIMARY KEY, email text)",
+    );
+    let work = tempfile::tempdir().expect("tmp");
+    let platform = Platform::start();
+    let key = platform.key("PG Shop").await;
+    let source = format!(
+        "[[source]]\nname = \"pg\"\nkind = \"postgresql\"\nurl = \"{url}\"\nmethods = [\"pg_stat_statements\"]\n"
+    );
+    let config = write_config(work.path(), &platform, &key, &source);
+    let check = agent(&config, &["--check"]);
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        text.contains("ok    pg_stat_statements is loaded") && text.contains("extension exists"),
+        "{text}"
+    );
+    ok(&agent(&config, &["--once"]));
+    for i in 0..4 {
+        psql(
+            &url,
+            &format!("SELECT * FROM dbp_pgss WHERE email = 'u{i}@example.com'"),
+        );
+    }
+    ok(&agent(&config, &["--once"]));
+    let classes = platform.classes(&key.0).await;
+    assert_eq!(
+        count_of(&classes, "FROM dbp_pgss WHERE email = $1"),
+        4,
+        "{classes:?}"
+    );
+    assert!(
+        classes
+            .iter()
+            .all(|(s, _)| !s.contains("example.com") && !s.contains("dbpower-agent")),
+        "{classes:?}"
+    );
+    // Nothing new: a third round ships no duplicate.
+    ok(&agent(&config, &["--once"]));
+    assert_eq!(
+        count_of(
+            &platform.classes(&key.0).await,
+            "FROM dbp_pgss WHERE email = $1"
+        ),
+        4
+    );
+    dbpower_store::drop_postgres_database(&server, &name)
+        .await
+        .expect("drop");
+}
