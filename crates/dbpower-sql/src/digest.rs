@@ -3,8 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::fingerprint::{display_fingerprint, exact_fingerprint};
 use crate::slowlog::{Event, Skipped};
-use crate::{Dialect, Histogram, ScrubLevel, fingerprint_and_id, scrub};
+use crate::{Dialect, Histogram, ScrubLevel, query_id, scrub};
 
 /// How many distinct databases a class remembers.
 const MAX_DATABASES: usize = 8;
@@ -30,6 +31,26 @@ pub struct DigestClass {
 }
 
 impl DigestClass {
+    fn new(query_id: String, fingerprint: &str) -> DigestClass {
+        DigestClass {
+            query_id,
+            fingerprint: crate::pii::redact(fingerprint).into_owned(),
+            count: 0,
+            total_s: 0.0,
+            min_s: f64::MAX,
+            max_s: 0.0,
+            lock_s: 0.0,
+            rows_sent: 0,
+            rows_examined: 0,
+            histogram: Histogram::new(),
+            first_seen: None,
+            last_seen: None,
+            sample: String::new(),
+            sample_time: -1.0,
+            databases: Vec::new(),
+        }
+    }
+
     pub fn avg_s(&self) -> f64 {
         if self.count == 0 {
             0.0
@@ -63,27 +84,16 @@ impl Digest {
 
     pub fn add(&mut self, ev: &Event, dialect: Dialect) {
         self.events += 1;
-        let (fp, id) = fingerprint_and_id(&ev.sql, dialect);
-        let class = self
-            .classes
-            .entry(id.clone())
-            .or_insert_with(|| DigestClass {
-                query_id: id,
-                fingerprint: crate::pii::redact(&fp).into_owned(),
-                count: 0,
-                total_s: 0.0,
-                min_s: f64::MAX,
-                max_s: 0.0,
-                lock_s: 0.0,
-                rows_sent: 0,
-                rows_examined: 0,
-                histogram: Histogram::new(),
-                first_seen: None,
-                last_seen: None,
-                sample: String::new(),
-                sample_time: -1.0,
-                databases: Vec::new(),
-            });
+        // Classes are keyed by the exact fingerprint: the query id (an MD5) and the display form are
+        // computed once per class, not once per event.
+        let exact = exact_fingerprint(&ev.sql, dialect);
+        if !self.classes.contains_key(&exact) {
+            let class = DigestClass::new(query_id(&exact), &display_fingerprint(&exact));
+            self.classes.insert(exact.clone(), class);
+        }
+        let Some(class) = self.classes.get_mut(&exact) else {
+            return;
+        };
         class.count += 1;
         class.total_s += ev.query_time_s;
         class.min_s = class.min_s.min(ev.query_time_s);

@@ -36,6 +36,17 @@ pub fn fingerprint_and_id(sql: &str, dialect: Dialect) -> (String, String) {
     (display(exact), id)
 }
 
+/// The fingerprint exactly as the query id hashes it (the display form may drop a trailing `;` or
+/// space). Aggregators key by it and compute [`query_id`] once per class instead of once per event.
+pub fn exact_fingerprint(sql: &str, dialect: Dialect) -> String {
+    exact(sql, dialect)
+}
+
+/// The display form of an exact fingerprint (what [`fingerprint_and_id`] returns as the fingerprint).
+pub fn display_fingerprint(exact: &str) -> String {
+    display(exact.to_string())
+}
+
 fn exact(sql: &str, dialect: Dialect) -> String {
     let trimmed = sql.trim().trim_end_matches(';').trim_end();
     match dialect {
