@@ -17,6 +17,23 @@ pub struct Ctx<'a> {
     pub source: &'a SourceConfig,
     pub exclusions: &'a Exclusions,
     pub scrub: Scrub,
+    /// With `explain` or `schema` on: the raw text (and database) of the first SELECTs of each scrubbed
+    /// shape this round, kept on the host to EXPLAIN and to find the tables; never shipped.
+    pub raws: std::cell::RefCell<std::collections::HashMap<String, (String, Option<String>)>>,
+}
+
+/// At most this many statements per round get an EXPLAIN or a schema snapshot.
+pub const MAX_ENRICHED: usize = 20;
+
+impl<'a> Ctx<'a> {
+    pub fn new(source: &'a SourceConfig, exclusions: &'a Exclusions, scrub: Scrub) -> Ctx<'a> {
+        Ctx {
+            source,
+            exclusions,
+            scrub,
+            raws: Default::default(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -73,8 +90,18 @@ impl Ctx<'_> {
             s.filter(|v| !v.is_empty())
                 .map(|v| pii::redact(v).chars().take(256).collect::<String>())
         };
+        let sql_text = scrub(r.sql, d, level);
+        if (self.source.explain || self.source.schema) && crate::enrich::explainable(r.sql) {
+            let mut raws = self.raws.borrow_mut();
+            if raws.len() < MAX_ENRICHED && !raws.contains_key(&sql_text) {
+                raws.insert(
+                    sql_text.clone(),
+                    (r.sql.to_string(), r.db.map(String::from)),
+                );
+            }
+        }
         Some(SlowQueryIn {
-            sql_text: scrub(r.sql, d, level),
+            sql_text,
             execution_time_ms: r.ms.max(0.0),
             database_type: match self.source.kind {
                 SourceKind::Mysql => DatabaseType::Mysql,
@@ -179,11 +206,7 @@ mod tests {
             ..Exclude::default()
         })
         .expect("compile");
-        let ctx = Ctx {
-            source: &src,
-            exclusions: &ex,
-            scrub: Scrub::Strict,
-        };
+        let ctx = Ctx::new(&src, &ex, Scrub::Strict);
         let mut t = Tally::default();
         let q = ctx
             .accept(
@@ -214,10 +237,7 @@ mod tests {
             .is_none()
         );
         assert_eq!((t.own, t.excluded, t.too_fast), (1, 2, 1));
-        let lenient = Ctx {
-            scrub: Scrub::PiiOnly,
-            ..ctx
-        };
+        let lenient = Ctx::new(&src, &ex, Scrub::PiiOnly);
         let q = lenient
             .accept(
                 raw(

@@ -287,12 +287,6 @@ impl AgentConfig {
             if s.methods.is_empty() {
                 bail!("source {}: no methods", s.name);
             }
-            if s.explain || s.schema {
-                bail!(
-                    "source {}: EXPLAIN capture and schema snapshots are not available in this version (remove explain/schema)",
-                    s.name
-                );
-            }
             for m in &s.methods {
                 let ok = match s.kind {
                     SourceKind::Mysql => matches!(

@@ -6,6 +6,7 @@
 pub mod check;
 pub mod collect;
 pub mod config;
+pub mod enrich;
 pub mod metrics;
 pub mod mysql;
 pub mod postgres;

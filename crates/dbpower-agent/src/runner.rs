@@ -71,11 +71,7 @@ impl Agent {
         let mut dry = Vec::new();
         let dir = self.cfg.spool.dir.clone();
         for (i, src) in self.cfg.sources.iter().enumerate() {
-            let ctx = Ctx {
-                source: src,
-                exclusions: &self.exclusions[i],
-                scrub: self.cfg.agent.scrub,
-            };
+            let ctx = Ctx::new(src, &self.exclusions[i], self.cfg.agent.scrub);
             let mut st = state::load(&dir, &src.name);
             let mut batches = Vec::new();
             let mut errors = Vec::new();

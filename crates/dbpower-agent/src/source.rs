@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use crate::collect::{Ctx, Tally};
 use crate::config::{Method, SourceKind};
 use crate::state::SourceState;
-use crate::{mysql, postgres};
+use crate::{enrich, mysql, postgres};
 
 pub struct Output {
     pub queries: Vec<SlowQueryIn>,
@@ -22,6 +22,20 @@ pub struct Output {
 pub fn request_id(key_id: &str, source: &str, method: Method, position: &str, n: usize) -> String {
     let h = Sha256::digest(format!("{key_id}|{source}|{method:?}|{position}|{n}").as_bytes());
     format!("agt-{}", &hex::encode(h)[..32])
+}
+
+/// EXPLAIN and schema problems do not fail a round: they are noted in its log line.
+fn note_problems(o: &mut Output, problems: Vec<String>) {
+    if let Some(first) = problems.first() {
+        let msg = format!(
+            "{} statement(s) not explained or described (first: {first})",
+            problems.len()
+        );
+        o.note = Some(match o.note.take() {
+            Some(n) => format!("{n}; {msg}"),
+            None => msg,
+        });
+    }
 }
 
 /// Runs every method of a source; a failing method is reported and does not stop the others.
@@ -44,7 +58,7 @@ pub async fn collect(
                 }
             };
             for m in &ctx.source.methods {
-                let r = match m {
+                let mut r = match m {
                     Method::SlowLogFile => mysql::slow_log_file(&mut conn, ctx, state).await,
                     Method::PerformanceSchema => {
                         mysql::performance_schema(&mut conn, ctx, state).await
@@ -52,6 +66,11 @@ pub async fn collect(
                     Method::SlowLogTable => mysql::slow_log_table(&mut conn, ctx, state).await,
                     other => Err(anyhow::anyhow!("{other:?} does not apply to MySQL")),
                 };
+                if let Ok(o) = &mut r {
+                    let problems =
+                        enrich::enrich(enrich::Conn::Mysql(&mut conn), ctx, &mut o.queries).await;
+                    note_problems(o, problems);
+                }
                 out.push((*m, r));
             }
         }
@@ -68,13 +87,19 @@ pub async fn collect(
                 }
             };
             for m in &ctx.source.methods {
-                let r = match m {
+                let mut r = match m {
                     Method::PgStatStatements => {
                         postgres::pg_stat_statements(&mut conn, ctx, state).await
                     }
                     Method::PostgresLog => postgres::postgres_log(&mut conn, ctx, state).await,
                     other => Err(anyhow::anyhow!("{other:?} does not apply to PostgreSQL")),
                 };
+                if let Ok(o) = &mut r {
+                    let problems =
+                        enrich::enrich(enrich::Conn::Postgres(&mut conn), ctx, &mut o.queries)
+                            .await;
+                    note_problems(o, problems);
+                }
                 out.push((*m, r));
             }
         }

@@ -2,8 +2,8 @@
 //!
 //! The report's severity starts at the worst finding. The measured impact (average time, frequency,
 //! share of the organization's total query time) then raises it: a class that costs a lot is urgent even
-//! when the fix is simple. A class whose measured cost is negligible (under 10 ms on average, fewer
-//! than 1,000 executions and under 1% of total time) is lowered one step, except for CRITICAL findings,
+//! when the fix is simple. A class whose measured cost is negligible (under 10 ms on average and fewer
+//! than 1,000 executions) is lowered one step, except for CRITICAL findings,
 //! which are about correctness or runaway cost (UPDATE without WHERE, cartesian joins). With no finding
 //! the severity is LOW unless the impact alone is CRITICAL.
 
@@ -32,16 +32,21 @@ pub const LOCK_MEDIUM_MS: f64 = 1_000.0;
 pub const LOCK_HIGH_MS: f64 = 10_000.0;
 
 /// The impact level of measured numbers alone.
+///
+/// A share of total time counts only once the class has cost real time (a minute for HIGH, ten seconds
+/// for MEDIUM): in a quiet organization a trivial query can hold most of a tiny total.
 pub fn impact(s: &ClassStats) -> Severity {
     let share = s.total_time_share.unwrap_or(0.0);
+    let total_ms = s.avg_time_ms * s.count.max(0) as f64;
     if s.avg_time_ms >= 10_000.0 || (share >= 0.5 && s.avg_time_ms >= 1_000.0) {
         Severity::Critical
     } else if s.avg_time_ms >= 1_000.0
-        || share >= 0.25
+        || (share >= 0.25 && total_ms >= 60_000.0)
         || (s.avg_time_ms >= 100.0 && s.count >= 1_000)
     {
         Severity::High
-    } else if s.avg_time_ms >= 100.0 || s.count >= 10_000 || share >= 0.05 {
+    } else if s.avg_time_ms >= 100.0 || s.count >= 10_000 || (share >= 0.05 && total_ms >= 10_000.0)
+    {
         Severity::Medium
     } else {
         Severity::Low
@@ -49,7 +54,7 @@ pub fn impact(s: &ClassStats) -> Severity {
 }
 
 fn negligible(s: &ClassStats) -> bool {
-    s.avg_time_ms < 10.0 && s.count < 1_000 && s.total_time_share.unwrap_or(0.0) < 0.01
+    s.avg_time_ms < 10.0 && s.count < 1_000
 }
 
 fn lower(s: Severity) -> Severity {
@@ -151,7 +156,7 @@ mod tests {
             Severity::High
         );
         let share = ClassStats {
-            count: 10,
+            count: 2_000,
             avg_time_ms: 50.0,
             total_time_share: Some(0.3),
             ..ClassStats::default()
@@ -159,6 +164,17 @@ mod tests {
         assert_eq!(
             overall(&[issue(Severity::Medium)], Some(&share)),
             Severity::High
+        );
+        // A trivial query holding most of a quiet organization's tiny total is not urgent.
+        let quiet = ClassStats {
+            count: 5,
+            avg_time_ms: 0.1,
+            total_time_share: Some(0.9),
+            ..ClassStats::default()
+        };
+        assert_eq!(
+            overall(&[issue(Severity::Low)], Some(&quiet)),
+            Severity::Low
         );
         let dominant = ClassStats {
             count: 10,

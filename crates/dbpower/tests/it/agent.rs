@@ -240,7 +240,7 @@ async fn mariadb_slow_log_reaches_the_platform_exactly_once_across_an_outage() {
     let mut platform = Platform::start();
     let key = platform.key("Agent Shop").await;
     let source = format!(
-        "[[source]]\nname = \"shop\"\nkind = \"mysql\"\nurl = \"{url}\"\nmethods = [\"slow_log_file\"]\nlog_path = \"{}\"\n[source.exclude]\npatterns = [\"dbp_secret_table\"]\n",
+        "[[source]]\nname = \"shop\"\nkind = \"mysql\"\nurl = \"{url}\"\nmethods = [\"slow_log_file\"]\nlog_path = \"{}\"\nexplain = true\nschema = true\n[source.exclude]\npatterns = [\"dbp_secret_table\"]\n",
         log.display()
     );
     let config = write_config(work.path(), &platform, &key, &source);
@@ -294,6 +294,61 @@ async fn mariadb_slow_log_reaches_the_platform_exactly_once_across_an_outage() {
             .iter()
             .all(|(s, _)| !s.contains("example.com") && !s.contains("dbp_secret")),
         "{classes:?}"
+    );
+
+    // explain = true: the plan travelled with the query, scrubbed; schema = true: the analysis knows the
+    // table is empty, so it proposes no index for it.
+    let oa = platform.org_admin(&key.0).await;
+    let c = platform.client();
+    let (_, list) = c
+        .call(
+            M::GET,
+            "/api/v1/slow-queries?q=dbp_agent%20WHERE%20email",
+            Some(&oa),
+            None,
+        )
+        .await;
+    let ids: Vec<i64> = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["id"].as_i64())
+        .collect();
+    assert_eq!(ids.len(), 5);
+    // The first statement of each shape in a round carries the plan and the snapshot.
+    let mut detail = Value::Null;
+    for _ in 0..50 {
+        for id in &ids {
+            let d = c
+                .call(
+                    M::GET,
+                    &format!("/api/v1/slow-queries/{id}"),
+                    Some(&oa),
+                    None,
+                )
+                .await
+                .1;
+            if d["explain"].is_object() {
+                detail = d;
+            }
+        }
+        if detail["analysis"].is_object() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(detail["explain"]["query_block"].is_object(), "{detail}");
+    assert!(
+        !detail["explain"].to_string().contains("example.com"),
+        "{detail}"
+    );
+    let recs = detail["analysis"]["recommendations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        !recs.iter().any(|r| r["kind"] == "index"),
+        "no index advice for an empty table: {detail}"
     );
 
     // The platform goes away; the agent keeps collecting into its spool.
