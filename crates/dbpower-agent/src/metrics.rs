@@ -131,3 +131,55 @@ pub async fn serve(listen: &str, metrics: Arc<Metrics>) -> anyhow::Result<()> {
     });
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn metrics_are_served_in_prometheus_format() {
+        let m = Arc::new(Metrics::default());
+        let summary = RoundSummary {
+            collected: 7,
+            shipped_queries: 5,
+            errors: vec!["x".into()],
+            ..RoundSummary::default()
+        };
+        let spool = SpoolStats {
+            bytes: 1234,
+            batches: 2,
+            ..SpoolStats::default()
+        };
+        m.record(&summary, &spool);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("port")
+            .port();
+        serve(&format!("127.0.0.1:{port}"), m.clone())
+            .await
+            .expect("serve");
+        let mut sock = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        sock.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .expect("write");
+        let mut body = String::new();
+        sock.read_to_string(&mut body).await.expect("read");
+        assert!(body.starts_with("HTTP/1.1 200 OK"), "{body}");
+        for line in [
+            "dbpower_agent_rounds_total 1",
+            "dbpower_agent_queries_collected_total 7",
+            "dbpower_agent_queries_shipped_total 5",
+            "dbpower_agent_errors_total 1",
+            "dbpower_agent_spool_bytes 1234",
+            "# TYPE dbpower_agent_spool_batches gauge",
+        ] {
+            assert!(body.contains(line), "{line} missing in {body}");
+        }
+        assert!(
+            serve(&format!("127.0.0.1:{port}"), m).await.is_err(),
+            "a taken port is an error, not a hang"
+        );
+    }
+}
