@@ -7,7 +7,8 @@ start_server() {
   cargo build --release -q -p dbpower -p dbpower-loadgen
   dir="$(mktemp -d)"
   local env=(DBPOWER_BOOTSTRAP_EMAIL=bench@dbpower.local DBPOWER_BOOTSTRAP_PASSWORD=bench-password-1 DBPOWER_DEMO=false
-             DBPOWER_LOG_LEVEL=warn DBPOWER_LOGIN__MAX_FAILURES_PER_IP=100000)
+             DBPOWER_LOG_LEVEL=warn DBPOWER_LOGIN__MAX_FAILURES_PER_IP=100000
+             DBPOWER_RATE_LIMIT__ENABLED=false)
   db=""
   if [ "$backend" = postgres ]; then
     db="dbpower_bench_$$"

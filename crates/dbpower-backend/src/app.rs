@@ -126,6 +126,15 @@ impl Application {
             )),
             None => None,
         };
+        let rate_limits = if settings.rate_limit.enabled {
+            let redis = settings
+                .redis_url
+                .as_ref()
+                .map(|u| u.expose_secret().to_string());
+            Some(crate::ratelimit::RateLimits::build(&settings.rate_limit, redis.as_deref()).await)
+        } else {
+            None
+        };
         let state = AppState(Arc::new(Inner {
             store,
             tokens: TokenKeys::new(jwt_secret.as_bytes()),
@@ -135,6 +144,7 @@ impl Application {
             analysis_wakeup: tokio::sync::Notify::new(),
             writer,
             llm,
+            rate_limits,
         }));
         let demo_queries = match demo_org {
             Some(org) => Some(crate::demo::seed(&state, org).await?),
@@ -205,8 +215,15 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     let routes = Router::new()
         .merge(api)
         .route("/health", axum::routing::get(health))
-        .route("/ready", axum::routing::get(ready).with_state(state))
-        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/api/openapi.json", openapi));
+        .route(
+            "/ready",
+            axum::routing::get(ready).with_state(state.clone()),
+        )
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/api/openapi.json", openapi))
+        .layer(middleware::from_fn_with_state(
+            state,
+            crate::ratelimit::layer,
+        ));
     with_middleware(routes, max_body_bytes)
 }
 
@@ -219,6 +236,10 @@ pub fn analyzer_router(state: AppState, max_body_bytes: usize) -> Router {
         )
         .route("/health", axum::routing::get(health))
         .route("/ready", axum::routing::get(ready))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::ratelimit::layer,
+        ))
         .with_state(state);
     with_middleware(routes, max_body_bytes)
 }
@@ -295,6 +316,8 @@ async fn health() -> ApiJson<Health> {
 struct Ready {
     status: &'static str,
     database: &'static str,
+    /// `redis`, `memory`, `memory (redis unavailable)` or `off`.
+    rate_limiter: &'static str,
 }
 
 /// Readiness: the database answers.
@@ -303,6 +326,7 @@ async fn ready(State(state): State<AppState>) -> Response {
         Ok(()) => ApiJson(Ready {
             status: "ready",
             database: state.store.backend(),
+            rate_limiter: state.rate_limits.as_ref().map_or("off", |r| r.backend()),
         })
         .into_response(),
         Err(e) => {

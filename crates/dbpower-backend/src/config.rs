@@ -74,6 +74,32 @@ pub struct Settings {
     pub retention_interval_secs: u64,
     pub login: LoginSettings,
     pub llm: LlmSettings,
+    pub rate_limit: RateLimitSettings,
+}
+
+/// Request limits for `/api/v1` and `/analyzer` (docs/CONFIG.md): per organization (from the bearer
+/// token; per api key for signed agent requests) per minute and per hour, and per client IP per minute.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    pub org_per_minute: u32,
+    pub org_per_hour: u32,
+    pub ip_per_minute: u32,
+    /// With `redis_url` set and Redis failing: `fallback` (in-process limits), `allow` or `deny` (503).
+    pub on_redis_failure: String,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        RateLimitSettings {
+            enabled: true,
+            org_per_minute: 100,
+            org_per_hour: 1000,
+            ip_per_minute: 200,
+            on_redis_failure: "fallback".into(),
+        }
+    }
 }
 
 /// An optional LLM provider for analyses of organizations whose AI policy allows it.
@@ -164,6 +190,7 @@ impl Default for Settings {
             retention_interval_secs: 3600,
             login: LoginSettings::default(),
             llm: LlmSettings::default(),
+            rate_limit: RateLimitSettings::default(),
         }
     }
 }
@@ -198,6 +225,11 @@ const KEYS: &[(&str, Kind)] = &[
     ("login.max_failures_per_account", Kind::Int),
     ("login.max_failures_per_ip", Kind::Int),
     ("login.window_secs", Kind::Int),
+    ("rate_limit.enabled", Kind::Bool),
+    ("rate_limit.org_per_minute", Kind::Int),
+    ("rate_limit.org_per_hour", Kind::Int),
+    ("rate_limit.ip_per_minute", Kind::Int),
+    ("rate_limit.on_redis_failure", Kind::Str),
     ("llm.provider", Kind::Str),
     ("llm.base_url", Kind::Str),
     ("llm.model", Kind::Str),
@@ -314,6 +346,9 @@ impl Settings {
             bail!("DBPOWER_PASSWORD_HASH_CONCURRENCY must be at least 1");
         }
         self.llm.client_config()?;
+        if !["fallback", "allow", "deny"].contains(&self.rate_limit.on_redis_failure.as_str()) {
+            bail!("DBPOWER_RATE_LIMIT__ON_REDIS_FAILURE must be fallback, allow or deny");
+        }
         if self.env != Environment::Production {
             return Ok(());
         }

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod ingest;
 pub mod openapi;
 pub mod password;
+pub mod ratelimit;
 pub mod routes;
 pub mod secrets;
 pub mod state;

@@ -28,6 +28,8 @@ pub struct Inner {
     pub writer: crate::writer::IngestWriter,
     /// The configured LLM provider, used for organizations whose AI policy allows it.
     pub llm: Option<Arc<dbpower_llm::LlmClient>>,
+    /// Request limits (`None` when `rate_limit.enabled = false`).
+    pub rate_limits: Option<crate::ratelimit::RateLimits>,
 }
 
 impl std::ops::Deref for AppState {

@@ -57,6 +57,13 @@ impl TestApp {
             ("DBPOWER_BOOTSTRAP_PASSWORD".into(), ADMIN_PASSWORD.into()),
             ("DBPOWER_PASSWORD_HASH_COST".into(), "4".into()),
             ("DBPOWER_DEMO".into(), "false".into()),
+            // Suites make many requests from one address; the rate-limit test sets its own limits.
+            (
+                "DBPOWER_RATE_LIMIT__ORG_PER_MINUTE".into(),
+                "1000000".into(),
+            ),
+            ("DBPOWER_RATE_LIMIT__ORG_PER_HOUR".into(), "1000000".into()),
+            ("DBPOWER_RATE_LIMIT__IP_PER_MINUTE".into(), "1000000".into()),
         ];
         vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let overrides = Overrides {

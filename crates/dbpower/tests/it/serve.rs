@@ -34,7 +34,10 @@ pub(crate) fn start_on(dir: &Path, env: &[(&str, &str)], args: &[&str], listen: 
         .args(args)
         .current_dir(dir);
     cmd.env("DBPOWER_PASSWORD_HASH_COST", "4")
-        .env("DBPOWER_LOG_LEVEL", "warn");
+        .env("DBPOWER_LOG_LEVEL", "warn")
+        // Tests poll quickly from one address; the limits themselves are tested in the backend suite.
+        .env("DBPOWER_RATE_LIMIT__ORG_PER_MINUTE", "1000000")
+        .env("DBPOWER_RATE_LIMIT__IP_PER_MINUTE", "1000000");
     for (k, v) in env {
         cmd.env(k, v);
     }

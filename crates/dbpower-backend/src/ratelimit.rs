@@ -1,0 +1,226 @@
+//! The rate-limit middleware for `/api/v1` and `/analyzer`: who is asking (the organization in a valid
+//! bearer token, else the user; the api key for signed agent requests) and from where (the client IP),
+//! checked against exact sliding windows (`dbpower-ratelimit`, Redis-backed when `redis_url` is set).
+//! Every answer carries `X-RateLimit-Limit`, `-Remaining` and `-Reset` for its most restrictive window;
+//! a refusal is 429 with `Retry-After` and the JSON error body. Organizations may have their own
+//! per-minute and per-hour limits (settings), read through a 30-second cache.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use dbpower_core::{OrgId, Scope};
+use dbpower_http::ApiError;
+use dbpower_http::jwt::TokenType;
+use dbpower_ratelimit::{Decision, Limit, Limiter, MemoryLimiter, OnRedisFailure, RedisLimiter};
+use dbpower_types::ErrorCode;
+
+use crate::config::RateLimitSettings;
+use crate::state::AppState;
+
+const OVERRIDE_TTL: Duration = Duration::from_secs(30);
+
+/// An organization's own limits (per minute, per hour) and when they were read.
+type Override = (Instant, Option<u32>, Option<u32>);
+
+pub struct RateLimits {
+    pub limiter: Arc<dyn Limiter>,
+    settings: RateLimitSettings,
+    overrides: Mutex<HashMap<i64, Override>>,
+}
+
+impl RateLimits {
+    /// The limiter for these settings: Redis when `redis_url` is set and answers, else in process.
+    pub async fn build(settings: &RateLimitSettings, redis_url: Option<&str>) -> RateLimits {
+        let policy = match settings.on_redis_failure.as_str() {
+            "allow" => OnRedisFailure::Allow,
+            "deny" => OnRedisFailure::Deny,
+            _ => OnRedisFailure::Fallback,
+        };
+        let limiter: Arc<dyn Limiter> = match redis_url {
+            Some(url) => {
+                match RedisLimiter::connect(url, "dbpower:rl:", Duration::from_millis(250), policy)
+                    .await
+                {
+                    Ok(r) => Arc::new(r),
+                    Err(e) => {
+                        tracing::error!(error = %e, "Redis is unavailable at start: rate limits are enforced per process");
+                        Arc::new(MemoryLimiter::new())
+                    }
+                }
+            }
+            None => Arc::new(MemoryLimiter::new()),
+        };
+        RateLimits {
+            limiter,
+            settings: settings.clone(),
+            overrides: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        self.limiter.backend()
+    }
+}
+
+/// The requester's identity for the organization windows.
+enum Who {
+    Org(i64),
+    User(i64),
+    Key(String),
+    Anonymous,
+}
+
+fn who(state: &AppState, headers: &HeaderMap) -> Who {
+    if let Some(token) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        && let Ok(c) = state.tokens.verify(token.trim(), TokenType::Access)
+    {
+        return match c.org {
+            Some(org) => Who::Org(org),
+            None => Who::User(c.uid),
+        };
+    }
+    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        let key: String = key
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(64)
+            .collect();
+        if !key.is_empty() {
+            return Who::Key(key);
+        }
+    }
+    Who::Anonymous
+}
+
+async fn org_limits(state: &AppState, rl: &RateLimits, org: i64) -> (u32, u32) {
+    let (dm, dh) = (rl.settings.org_per_minute, rl.settings.org_per_hour);
+    if let Some((at, m, h)) = rl
+        .overrides
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&org)
+        .copied()
+        && at.elapsed() < OVERRIDE_TTL
+    {
+        return (m.unwrap_or(dm), h.unwrap_or(dh));
+    }
+    let (m, h) = match state
+        .store
+        .organization_by_id(&Scope::org(OrgId::from_credential(org)), org)
+        .await
+    {
+        Ok(o) => (
+            o.settings.rate_limit_per_minute,
+            o.settings.rate_limit_per_hour,
+        ),
+        Err(_) => (None, None),
+    };
+    rl.overrides
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(org, (Instant::now(), m, h));
+    (m.unwrap_or(dm), h.unwrap_or(dh))
+}
+
+fn set_headers(headers: &mut HeaderMap, d: &Decision) {
+    for (name, v) in [
+        ("x-ratelimit-limit", d.limit as u64),
+        ("x-ratelimit-remaining", d.remaining as u64),
+        ("x-ratelimit-reset", d.reset_secs),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&v.to_string()) {
+            headers.insert(HeaderName::from_static(name), v);
+        }
+    }
+}
+
+pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let Some(rl) = state.rate_limits.as_ref() else {
+        return next.run(req).await;
+    };
+    if !(path.starts_with("/api/v1/") || path.starts_with("/analyzer/")) {
+        return next.run(req).await;
+    }
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let mut limits = Vec::with_capacity(3);
+    let (per_minute, per_hour, subject) = match who(&state, req.headers()) {
+        Who::Org(org) => {
+            let (m, h) = org_limits(&state, rl, org).await;
+            (m, h, Some(format!("org:{org}")))
+        }
+        Who::User(uid) => (
+            rl.settings.org_per_minute,
+            rl.settings.org_per_hour,
+            Some(format!("user:{uid}")),
+        ),
+        Who::Key(k) => (
+            rl.settings.org_per_minute,
+            rl.settings.org_per_hour,
+            Some(format!("key:{k}")),
+        ),
+        Who::Anonymous => (0, 0, None),
+    };
+    if let Some(s) = subject {
+        limits.push(Limit {
+            key: format!("{s}:m"),
+            max: per_minute,
+            window: Duration::from_secs(60),
+        });
+        limits.push(Limit {
+            key: format!("{s}:h"),
+            max: per_hour,
+            window: Duration::from_secs(3600),
+        });
+    }
+    if let Some(ip) = ip {
+        limits.push(Limit {
+            key: format!("ip:{ip}:m"),
+            max: rl.settings.ip_per_minute,
+            window: Duration::from_secs(60),
+        });
+    }
+    let d = rl.limiter.check(&limits).await;
+    if !d.allowed {
+        let mut resp = if d.refused_by.as_deref() == Some("rate limiter unavailable") {
+            ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                "the rate limiter is unavailable; try again shortly",
+            )
+            .into_response()
+        } else {
+            let which = match d.refused_by.as_deref() {
+                Some(k) if k.starts_with("ip:") => "this client address",
+                Some(k) if k.ends_with(":h") => "this organization (per hour)",
+                _ => "this organization (per minute)",
+            };
+            ApiError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "too many requests for {which}; retry after {} s",
+                    d.retry_after_secs.unwrap_or(1)
+                ),
+            )
+            .into_response()
+        };
+        set_headers(resp.headers_mut(), &d);
+        if let Ok(v) = HeaderValue::from_str(&d.retry_after_secs.unwrap_or(1).to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return resp;
+    }
+    let mut resp = next.run(req).await;
+    set_headers(resp.headers_mut(), &d);
+    resp
+}

@@ -1,0 +1,108 @@
+//! Rate limits over HTTP: headers on every API answer, 429 with Retry-After and the JSON error once an
+//! organization's window is full, another organization unaffected, per-organization overrides, and the
+//! health endpoints never limited.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::on_all_backends;
+
+#[tokio::test]
+async fn organizations_get_exact_windows_with_headers_and_429() {
+    let env = [
+        ("DBPOWER_RATE_LIMIT__ORG_PER_MINUTE", "5"),
+        ("DBPOWER_RATE_LIMIT__ORG_PER_HOUR", "1000"),
+        ("DBPOWER_RATE_LIMIT__IP_PER_MINUTE", "1000"),
+    ];
+    on_all_backends(&env, async |app| {
+        let sa = app.admin().await;
+        let a = app.create("/api/v1/organizations", &sa, json!({"name": "A"})).await;
+        let b = app.create("/api/v1/organizations", &sa, json!({"name": "B", "settings": {"rate_limit_per_minute": 8}})).await;
+        for (org, email) in [(a, "oa@a.test"), (b, "oa@b.test")] {
+            app.create("/api/v1/users", &sa, json!({"email": email, "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": org})).await;
+        }
+        let ta = app.login("oa@a.test", "oa-password-12").await;
+        let tb = app.login("oa@b.test", "oa-password-12").await;
+        let mut seen = Vec::new();
+        for _ in 0..7 {
+            let r = app.client.get(format!("{}/api/v1/auth/me", app.base)).bearer_auth(&ta).send().await.expect("send");
+            let h = |n: &str| r.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+            seen.push((r.status(), h("x-ratelimit-limit"), h("x-ratelimit-remaining"), h("retry-after")));
+            if r.status() == StatusCode::TOO_MANY_REQUESTS {
+                let body: serde_json::Value = r.json().await.expect("json");
+                assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+            }
+        }
+        let statuses: Vec<u16> = seen.iter().map(|s| s.0.as_u16()).collect();
+        assert_eq!(statuses, vec![200, 200, 200, 200, 200, 429, 429], "{seen:?}");
+        assert_eq!(seen[0].1.as_deref(), Some("5"));
+        assert_eq!(seen[0].2.as_deref(), Some("4"));
+        assert_eq!(seen[4].2.as_deref(), Some("0"));
+        let retry: u64 = seen[5].3.as_deref().and_then(|v| v.parse().ok()).expect("Retry-After");
+        assert!((1..=60).contains(&retry), "{retry}");
+        // Organization B has its own window and its own limit (8 per minute from its settings).
+        let allowed_b = {
+            let mut n = 0;
+            for _ in 0..10 {
+                if app.get("/api/v1/auth/me", &tb).await.status == StatusCode::OK {
+                    n += 1;
+                }
+            }
+            n
+        };
+        assert_eq!(allowed_b, 8);
+        // Health and readiness are never limited, and readiness names the limiter.
+        for _ in 0..3 {
+            let r = app.client.get(format!("{}/ready", app.base)).send().await.expect("ready");
+            assert_eq!(r.status(), StatusCode::OK);
+            let body: serde_json::Value = r.json().await.expect("json");
+            assert_eq!(body["rate_limiter"], "memory");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn client_addresses_are_limited_before_anyone_logs_in() {
+    on_all_backends(&[("DBPOWER_RATE_LIMIT__IP_PER_MINUTE", "3")], async |app| {
+        let mut statuses = Vec::new();
+        for _ in 0..5 {
+            let r = app
+                .client
+                .get(format!("{}/api/v1/organizations", app.base))
+                .send()
+                .await
+                .expect("send");
+            statuses.push(r.status().as_u16());
+        }
+        assert_eq!(statuses, vec![401, 401, 401, 429, 429]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn limits_live_in_redis_when_it_is_configured() {
+    let Ok(redis) = std::env::var("DBPOWER_TEST_REDIS_URL") else {
+        return;
+    };
+    // A fresh key space per run: the IP window is keyed by address, shared by every app on this Redis.
+    let ip_limit = "1000000";
+    on_all_backends(&[("DBPOWER_REDIS_URL", redis.as_str()), ("DBPOWER_RATE_LIMIT__ORG_PER_MINUTE", "3"), ("DBPOWER_RATE_LIMIT__IP_PER_MINUTE", ip_limit)], async |app| {
+        let body: serde_json::Value = app.client.get(format!("{}/ready", app.base)).send().await.expect("ready").json().await.expect("json");
+        assert_eq!(body["rate_limiter"], "redis", "{body}");
+        let sa = app.admin().await;
+        let org = app.create("/api/v1/organizations", &sa, json!({"name": format!("R{}", uuid::Uuid::new_v4().simple())})).await;
+        let email = format!("oa{}@r.test", uuid::Uuid::new_v4().simple());
+        app.create("/api/v1/users", &sa, json!({"email": email, "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": org})).await;
+        let t = app.login(&email, "oa-password-12").await;
+        let mut statuses = Vec::new();
+        for _ in 0..5 {
+            statuses.push(app.get("/api/v1/auth/me", &t).await.status.as_u16());
+        }
+        // Organization ids restart in every fresh database, so an earlier run may have used this
+        // organization's window: at most three are allowed, and the rest are refused.
+        assert!(statuses.iter().filter(|s| **s == 200).count() <= 3, "{statuses:?}");
+        assert!(statuses.ends_with(&[429, 429]), "{statuses:?}");
+    })
+    .await;
+}

@@ -1,0 +1,447 @@
+//! Exact rate limiting. A request is checked against several sliding windows at once (per organization
+//! per minute and per hour, per client IP per minute) and recorded in all of them only if every one
+//! allows it: check-then-add, so refused requests never count, and there is no fixed-window burst at a
+//! window edge. In Redis the whole decision is one Lua script using Redis's own clock, so any number of
+//! gateway processes share exact limits; in process the same algorithm runs under one mutex. When Redis
+//! fails, the configured policy applies (default: fall back to the in-process limiter, logged once and
+//! reported by `degraded()`), and a Redis call never waits longer than its timeout.
+//!
+//! Why not the spec's pipeline (INCR then EXPIRE, or GET then SET from the application): two round trips
+//! race between gateways, a crash between them leaves a key without expiry, refused requests still
+//! increment the counter, and fixed windows allow twice the limit across a window boundary.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+/// One window to check: at most `max` requests per `window` for `key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limit {
+    pub key: String,
+    pub max: u32,
+    pub window: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    /// The most restrictive window's limit, what is left of it, and seconds until it frees a slot.
+    pub limit: u32,
+    pub remaining: u32,
+    pub reset_secs: u64,
+    /// When refused: seconds to wait, and which window refused.
+    pub retry_after_secs: Option<u64>,
+    pub refused_by: Option<String>,
+}
+
+impl Decision {
+    fn unlimited() -> Decision {
+        Decision {
+            allowed: true,
+            limit: 0,
+            remaining: 0,
+            reset_secs: 0,
+            retry_after_secs: None,
+            refused_by: None,
+        }
+    }
+
+    /// Builds the decision from each window's count before this request and ms until its oldest entry expires.
+    fn from_counts(limits: &[Limit], counts: &[(u64, u64)], refused: Option<usize>) -> Decision {
+        let allowed = refused.is_none();
+        let mut best: Option<(u32, u32, u64)> = None;
+        for (l, (count, reset_ms)) in limits.iter().zip(counts) {
+            let used = if allowed { count + 1 } else { *count };
+            let remaining = u64::from(l.max).saturating_sub(used) as u32;
+            let reset = reset_ms.div_ceil(1000).max(if used > 0 { 1 } else { 0 });
+            if best.is_none_or(|(_, r, _)| remaining < r) {
+                best = Some((l.max, remaining, reset));
+            }
+        }
+        let (limit, remaining, reset_secs) = best.unwrap_or((0, 0, 0));
+        let refused_limit = refused.and_then(|i| limits.get(i).zip(counts.get(i)));
+        Decision {
+            allowed,
+            limit,
+            remaining,
+            reset_secs,
+            retry_after_secs: refused_limit
+                .map(|(_, (_, reset_ms))| reset_ms.div_ceil(1000).max(1)),
+            refused_by: refused_limit.map(|(l, _)| l.key.clone()),
+        }
+    }
+}
+
+#[async_trait]
+pub trait Limiter: Send + Sync {
+    async fn check(&self, limits: &[Limit]) -> Decision;
+    /// `"redis"`, `"memory"`, or `"memory (redis unavailable)"`.
+    fn backend(&self) -> &'static str;
+    /// True while Redis is configured but failing.
+    fn degraded(&self) -> bool {
+        false
+    }
+}
+
+/// Milliseconds since some fixed point; tests substitute a controlled clock.
+pub trait Clock: Send + Sync {
+    fn now_ms(&self) -> u64;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+}
+
+/// Sliding-window log per key in this process; memory is bounded by `max` entries per active key, and
+/// keys whose windows emptied are dropped.
+pub struct MemoryLimiter<C: Clock = SystemClock> {
+    clock: C,
+    windows: Mutex<HashMap<String, VecDeque<u64>>>,
+}
+
+impl MemoryLimiter<SystemClock> {
+    pub fn new() -> Self {
+        MemoryLimiter {
+            clock: SystemClock,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Default for MemoryLimiter<SystemClock> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<C: Clock> MemoryLimiter<C> {
+    pub fn with_clock(clock: C) -> Self {
+        MemoryLimiter {
+            clock,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn decide(&self, limits: &[Limit]) -> Decision {
+        if limits.is_empty() {
+            return Decision::unlimited();
+        }
+        let now = self.clock.now_ms();
+        let mut map = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 100_000 {
+            let longest = limits
+                .iter()
+                .map(|l| l.window.as_millis() as u64)
+                .max()
+                .unwrap_or(0);
+            map.retain(|_, q| {
+                q.back()
+                    .is_some_and(|t| now.saturating_sub(*t) < longest.max(3_600_000))
+            });
+        }
+        let mut counts = Vec::with_capacity(limits.len());
+        let mut refused = None;
+        for (i, l) in limits.iter().enumerate() {
+            let w = l.window.as_millis() as u64;
+            let q = map.entry(l.key.clone()).or_default();
+            while q.front().is_some_and(|t| now.saturating_sub(*t) >= w) {
+                q.pop_front();
+            }
+            let count = q.len() as u64;
+            let reset = q.front().map_or(0, |t| (t + w).saturating_sub(now));
+            counts.push((count, reset));
+            if count >= u64::from(l.max) && refused.is_none() {
+                refused = Some(i);
+            }
+        }
+        if refused.is_none() {
+            for (i, l) in limits.iter().enumerate() {
+                let q = map.entry(l.key.clone()).or_default();
+                q.push_back(now);
+                if counts[i].0 == 0 {
+                    counts[i].1 = l.window.as_millis() as u64;
+                }
+            }
+        }
+        for l in limits {
+            if map.get(&l.key).is_some_and(VecDeque::is_empty) {
+                map.remove(&l.key);
+            }
+        }
+        Decision::from_counts(limits, &counts, refused)
+    }
+}
+
+#[async_trait]
+impl<C: Clock> Limiter for MemoryLimiter<C> {
+    async fn check(&self, limits: &[Limit]) -> Decision {
+        self.decide(limits)
+    }
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+}
+
+/// What to do when Redis is configured but does not answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnRedisFailure {
+    /// Use the in-process limiter (limits then hold per process).
+    Fallback,
+    /// Let the request through.
+    Allow,
+    /// Refuse the request (503 from the caller).
+    Deny,
+}
+
+const SCRIPT: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local n = #KEYS
+local counts = {}
+local refused = 0
+for i = 1, n do
+  local window = tonumber(ARGV[2 * i - 1])
+  local max = tonumber(ARGV[2 * i])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
+  local c = redis.call('ZCARD', KEYS[i])
+  counts[i] = c
+  if c >= max and refused == 0 then refused = i end
+end
+if refused == 0 then
+  for i = 1, n do
+    redis.call('ZADD', KEYS[i], now, ARGV[2 * n + 1] .. ':' .. i)
+    redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[2 * i - 1]))
+  end
+end
+local out = {refused}
+for i = 1, n do
+  local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+  local reset = 0
+  if oldest[2] then reset = tonumber(oldest[2]) + tonumber(ARGV[2 * i - 1]) - now end
+  if reset < 0 then reset = 0 end
+  out[#out + 1] = counts[i]
+  out[#out + 1] = reset
+end
+return out
+"#;
+
+/// Sliding windows in Redis sorted sets, decided by one Lua script (atomic, Redis's clock).
+pub struct RedisLimiter {
+    conn: redis::aio::ConnectionManager,
+    script: redis::Script,
+    prefix: String,
+    timeout: Duration,
+    on_failure: OnRedisFailure,
+    fallback: MemoryLimiter,
+    failing: AtomicBool,
+}
+
+impl RedisLimiter {
+    /// Connects (bounded by `timeout`); the caller decides what to do if Redis is down at start.
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        timeout: Duration,
+        on_failure: OnRedisFailure,
+    ) -> Result<RedisLimiter, String> {
+        let client = redis::Client::open(url).map_err(|e| format!("invalid Redis URL: {e}"))?;
+        let cfg = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1);
+        let conn = tokio::time::timeout(
+            timeout * 2,
+            redis::aio::ConnectionManager::new_with_config(client, cfg),
+        )
+        .await
+        .map_err(|_| "Redis did not answer in time".to_string())?
+        .map_err(|e| format!("cannot connect to Redis: {e}"))?;
+        Ok(RedisLimiter {
+            conn,
+            script: redis::Script::new(SCRIPT),
+            prefix: prefix.to_string(),
+            timeout,
+            on_failure,
+            fallback: MemoryLimiter::new(),
+            failing: AtomicBool::new(false),
+        })
+    }
+
+    async fn eval(&self, limits: &[Limit]) -> Result<Vec<i64>, String> {
+        let mut inv = self.script.prepare_invoke();
+        for l in limits {
+            inv.key(format!("{}{}", self.prefix, l.key));
+        }
+        for l in limits {
+            inv.arg(l.window.as_millis() as u64).arg(l.max);
+        }
+        inv.arg(uuid::Uuid::new_v4().to_string());
+        let mut conn = self.conn.clone();
+        match tokio::time::timeout(self.timeout, inv.invoke_async::<Vec<i64>>(&mut conn)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {:?}", self.timeout)),
+        }
+    }
+}
+
+#[async_trait]
+impl Limiter for RedisLimiter {
+    async fn check(&self, limits: &[Limit]) -> Decision {
+        if limits.is_empty() {
+            return Decision::unlimited();
+        }
+        match self.eval(limits).await {
+            Ok(v) if v.len() == 1 + 2 * limits.len() => {
+                if self.failing.swap(false, Ordering::Relaxed) {
+                    tracing::warn!("Redis answers again: rate limits are shared again");
+                }
+                let refused = usize::try_from(v[0]).ok().filter(|r| *r > 0).map(|r| r - 1);
+                let counts: Vec<(u64, u64)> = v[1..]
+                    .chunks(2)
+                    .map(|c| (c[0].max(0) as u64, c[1].max(0) as u64))
+                    .collect();
+                let mut counts = counts;
+                if refused.is_none() {
+                    for (c, l) in counts.iter_mut().zip(limits) {
+                        if c.0 == 0 {
+                            c.1 = l.window.as_millis() as u64;
+                        }
+                    }
+                }
+                Decision::from_counts(limits, &counts, refused)
+            }
+            other => {
+                let why = match other {
+                    Err(e) => e,
+                    Ok(v) => format!("unexpected script answer {v:?}"),
+                };
+                if !self.failing.swap(true, Ordering::Relaxed) {
+                    tracing::error!(error = %why, policy = ?self.on_failure, "Redis rate limiter failing");
+                }
+                match self.on_failure {
+                    OnRedisFailure::Fallback => self.fallback.decide(limits),
+                    OnRedisFailure::Allow => Decision::unlimited(),
+                    OnRedisFailure::Deny => Decision {
+                        allowed: false,
+                        limit: 0,
+                        remaining: 0,
+                        reset_secs: 1,
+                        retry_after_secs: Some(1),
+                        refused_by: Some("rate limiter unavailable".into()),
+                    },
+                }
+            }
+        }
+    }
+
+    fn backend(&self) -> &'static str {
+        if self.degraded() {
+            "memory (redis unavailable)"
+        } else {
+            "redis"
+        }
+    }
+
+    fn degraded(&self) -> bool {
+        self.failing.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicU64;
+
+    #[derive(Clone, Default)]
+    struct TestClock(Arc<AtomicU64>);
+
+    impl Clock for TestClock {
+        fn now_ms(&self) -> u64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    fn lim(key: &str, max: u32, secs: u64) -> Limit {
+        Limit {
+            key: key.into(),
+            max,
+            window: Duration::from_secs(secs),
+        }
+    }
+
+    #[test]
+    fn exact_count_and_refusals_do_not_count() {
+        let clock = TestClock::default();
+        clock.0.store(1_000_000, Ordering::SeqCst);
+        let l = MemoryLimiter::with_clock(clock.clone());
+        let limits = [lim("org:1:m", 5, 60)];
+        let allowed = (0..20).filter(|_| l.decide(&limits).allowed).count();
+        assert_eq!(allowed, 5);
+        let d = l.decide(&limits);
+        assert!(!d.allowed);
+        assert_eq!((d.limit, d.remaining, d.retry_after_secs), (5, 0, Some(60)));
+        // 59.9 s later still refused; at 60 s the first five slots free up, not before.
+        clock.0.store(1_059_900, Ordering::SeqCst);
+        assert!(!l.decide(&limits).allowed);
+        clock.0.store(1_060_000, Ordering::SeqCst);
+        let d = l.decide(&limits);
+        assert!(
+            d.allowed,
+            "a refused client is not kept locked out once the window passes"
+        );
+        assert_eq!(d.remaining, 4);
+    }
+
+    #[test]
+    fn the_window_slides_instead_of_resetting() {
+        let clock = TestClock::default();
+        let l = MemoryLimiter::with_clock(clock.clone());
+        let limits = [lim("k", 4, 10)];
+        for t in [0, 2_000, 4_000, 6_000] {
+            clock.0.store(t, Ordering::SeqCst);
+            assert!(l.decide(&limits).allowed);
+        }
+        // A fixed window would allow 4 more at t=10 s; the sliding window frees one slot per expiry.
+        clock.0.store(10_000, Ordering::SeqCst);
+        assert!(l.decide(&limits).allowed);
+        assert!(!l.decide(&limits).allowed);
+        clock.0.store(12_000, Ordering::SeqCst);
+        assert!(l.decide(&limits).allowed);
+        assert!(!l.decide(&limits).allowed);
+    }
+
+    #[test]
+    fn every_window_must_allow_and_only_then_all_record() {
+        let clock = TestClock::default();
+        let l = MemoryLimiter::with_clock(clock);
+        let a = lim("org:1:m", 3, 60);
+        let ip = lim("ip:x:m", 100, 60);
+        for _ in 0..3 {
+            assert!(l.decide(&[a.clone(), ip.clone()]).allowed);
+        }
+        let d = l.decide(&[a.clone(), ip.clone()]);
+        assert!(!d.allowed);
+        assert_eq!(d.refused_by.as_deref(), Some("org:1:m"));
+        // The refused request was not recorded in the IP window either: 97 left there.
+        let other = l.decide(&[lim("org:2:m", 3, 60), ip.clone()]);
+        assert!(other.allowed);
+        assert_eq!(
+            other.remaining, 2,
+            "the org window (2 left) is the most restrictive"
+        );
+        let only_ip = l.decide(&[ip]);
+        assert_eq!(only_ip.remaining, 95);
+        assert!(l.decide(&[]).allowed);
+    }
+}
