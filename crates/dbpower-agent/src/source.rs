@@ -38,6 +38,15 @@ fn note_problems(o: &mut Output, problems: Vec<String>) {
     }
 }
 
+/// A source whose database cannot be reached fails each of its methods with that error.
+fn every_method_failed(ctx: &Ctx<'_>, e: &anyhow::Error) -> Vec<(Method, anyhow::Result<Output>)> {
+    ctx.source
+        .methods
+        .iter()
+        .map(|m| (*m, Err(anyhow::anyhow!("{e:#}"))))
+        .collect()
+}
+
 /// Runs every method of a source; a failing method is reported and does not stop the others.
 pub async fn collect(
     ctx: &Ctx<'_>,
@@ -48,14 +57,7 @@ pub async fn collect(
         SourceKind::Mysql => {
             let mut conn = match mysql::connect(&ctx.source.url).await {
                 Ok(c) => c,
-                Err(e) => {
-                    return ctx
-                        .source
-                        .methods
-                        .iter()
-                        .map(|m| (*m, Err(anyhow::anyhow!("{e:#}"))))
-                        .collect();
-                }
+                Err(e) => return every_method_failed(ctx, &e),
             };
             for m in &ctx.source.methods {
                 let mut r = match m {
@@ -77,14 +79,7 @@ pub async fn collect(
         SourceKind::Postgresql => {
             let mut conn = match postgres::connect(&ctx.source.url).await {
                 Ok(c) => c,
-                Err(e) => {
-                    return ctx
-                        .source
-                        .methods
-                        .iter()
-                        .map(|m| (*m, Err(anyhow::anyhow!("{e:#}"))))
-                        .collect();
-                }
+                Err(e) => return every_method_failed(ctx, &e),
             };
             for m in &ctx.source.methods {
                 let mut r = match m {

@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod explain;
 mod expr;
 pub mod llm;
+mod predicates;
 pub mod severity;
 pub mod statement;
 mod tokens;

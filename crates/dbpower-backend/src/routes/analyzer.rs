@@ -7,15 +7,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use dbpower_analysis::{Input, analyze};
-use dbpower_core::Scope;
 use dbpower_http::{ApiError, ApiJson, ApiResult};
 use dbpower_sql::Dialect;
 use dbpower_types::{AnalysisReport, DatabaseType, ErrorBody, SchemaSnapshot};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::queries::AnalyzeQueued;
-use super::write_org;
+use super::queries::{AnalyzeQueued, queue_analysis};
 use crate::auth::Auth;
 use crate::state::AppState;
 
@@ -59,25 +57,8 @@ pub async fn analyze_request(
                     "takes no database_type, explain or schema: the stored ones are used",
                 ));
             }
-            let scope = Scope::of(&p);
-            let rec = s
-                .store
-                .slow_query_by_id(&scope, id)
-                .await
-                .map_err(|e| ApiError::from_store(e, "slow query"))?;
-            let org = write_org(&scope, Some(rec.organization_id))?;
-            s.store
-                .enqueue_analysis(org, rec.class_id, "requested")
-                .await?;
-            s.analysis_wakeup.notify_one();
-            Ok((
-                StatusCode::ACCEPTED,
-                ApiJson(AnalyzeQueued {
-                    status: "queued",
-                    query_id: rec.view.query_id,
-                }),
-            )
-                .into_response())
+            let queued = queue_analysis(&s, &p, id).await?;
+            Ok((StatusCode::ACCEPTED, ApiJson(queued)).into_response())
         }
         (None, Some(sql)) => {
             let Some(db) = req.database_type else {

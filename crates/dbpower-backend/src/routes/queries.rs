@@ -74,7 +74,20 @@ pub async fn analyze_slow_query(
     Auth(p): Auth,
     Path(id): Path<i64>,
 ) -> ApiResult<(StatusCode, ApiJson<AnalyzeQueued>)> {
-    let scope = Scope::of(&p);
+    Ok((
+        StatusCode::ACCEPTED,
+        ApiJson(queue_analysis(&s, &p, id).await?),
+    ))
+}
+
+/// Queues a fresh analysis of a visible slow query's class and wakes the workers (another
+/// organization's query is 404). Shared with `POST /analyzer/analyze`.
+pub(crate) async fn queue_analysis(
+    s: &AppState,
+    p: &dbpower_core::Principal,
+    id: i64,
+) -> ApiResult<AnalyzeQueued> {
+    let scope = Scope::of(p);
     let rec = s
         .store
         .slow_query_by_id(&scope, id)
@@ -85,13 +98,10 @@ pub async fn analyze_slow_query(
         .enqueue_analysis(org, rec.class_id, "requested")
         .await?;
     s.analysis_wakeup.notify_one();
-    Ok((
-        StatusCode::ACCEPTED,
-        ApiJson(AnalyzeQueued {
-            status: "queued",
-            query_id: rec.view.query_id,
-        }),
-    ))
+    Ok(AnalyzeQueued {
+        status: "queued",
+        query_id: rec.view.query_id,
+    })
 }
 
 #[utoipa::path(get, path = "/api/v1/query-classes", tag = "slow-queries", params(QueryClassFilter),
