@@ -32,8 +32,14 @@ use crate::throttle::LoginThrottle;
 /// Which role a process plays: the whole platform (`dbpower serve`) or only the analyzer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
+    /// `dbpower serve`: everything in one process.
     Platform,
+    /// `dbpower backend`: the API and analysis workers behind a gateway (which owns the rate limits).
+    Backend,
+    /// `dbpower analyzer`: analysis workers and `/analyzer/analyze`.
     Analyzer,
+    /// `dbpower gateway`: credentials checked, rate limits, forwarding to backend and analyzer.
+    Gateway,
 }
 
 pub struct Application {
@@ -104,11 +110,11 @@ impl Application {
             settings.password_hash_concurrency,
         );
         let (login_hint, demo_org) = match role {
-            Role::Platform => (
+            Role::Platform | Role::Backend => (
                 bootstrap::ensure_super_admin(store.as_ref(), &settings, &hasher).await?,
                 bootstrap::ensure_demo(store.as_ref(), &settings).await?,
             ),
-            Role::Analyzer => (
+            Role::Analyzer | Role::Gateway => (
                 LoginHint::Existing {
                     credentials_file: None,
                 },
@@ -126,7 +132,7 @@ impl Application {
             )),
             None => None,
         };
-        let rate_limits = if settings.rate_limit.enabled {
+        let rate_limits = if settings.rate_limit.enabled && role != Role::Backend {
             let redis = settings
                 .redis_url
                 .as_ref()
@@ -145,21 +151,32 @@ impl Application {
             writer,
             llm,
             rate_limits,
+            upstreams: match role {
+                Role::Gateway => Some(crate::gateway::Upstreams::new(
+                    &settings.gateway.backend_url,
+                    &settings.gateway.analyzer_url,
+                    std::time::Duration::from_secs(settings.gateway.timeout_secs.max(1)),
+                    settings.max_body_bytes,
+                )?),
+                _ => None,
+            },
         }));
         let demo_queries = match demo_org {
             Some(org) => Some(crate::demo::seed(&state, org).await?),
             None => None,
         };
         let listen = match role {
-            Role::Platform => &settings.listen,
+            Role::Platform | Role::Gateway => &settings.listen,
+            Role::Backend => &settings.backend_listen,
             Role::Analyzer => &settings.analyzer_listen,
         };
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
         let router = match role {
-            Role::Platform => router(state.clone(), settings.max_body_bytes),
+            Role::Platform | Role::Backend => router(state.clone(), settings.max_body_bytes),
             Role::Analyzer => analyzer_router(state.clone(), settings.max_body_bytes),
+            Role::Gateway => gateway_router(state.clone(), settings.max_body_bytes),
         };
         Ok(Application {
             role,
@@ -182,12 +199,16 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let mut background = Vec::new();
-        for _ in 0..self.settings.analysis_workers {
+        let workers = match self.role {
+            Role::Gateway => 0,
+            _ => self.settings.analysis_workers,
+        };
+        for _ in 0..workers {
             background.push(tokio::spawn(crate::worker::run_analysis_worker(
                 self.state.clone(),
             )));
         }
-        if self.role == Role::Platform {
+        if matches!(self.role, Role::Platform | Role::Backend) {
             let every =
                 std::time::Duration::from_secs(self.settings.retention_interval_secs.max(1));
             background.push(tokio::spawn(crate::worker::run_retention(
@@ -223,7 +244,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .layer(middleware::from_fn_with_state(
             state,
             crate::ratelimit::layer,
-        ));
+        ))
+        .fallback(not_found);
     with_middleware(routes, max_body_bytes)
 }
 
@@ -240,13 +262,30 @@ pub fn analyzer_router(state: AppState, max_body_bytes: usize) -> Router {
             state.clone(),
             crate::ratelimit::layer,
         ))
+        .fallback(not_found)
         .with_state(state);
     with_middleware(routes, max_body_bytes)
 }
 
+/// The gateway's HTTP surface: its own health (with the upstreams'), everything else forwarded.
+pub fn gateway_router(state: AppState, max_body_bytes: usize) -> Router {
+    let routes = Router::new()
+        .route("/health", axum::routing::get(crate::gateway::health))
+        .fallback(crate::gateway::proxy)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::ratelimit::layer,
+        ))
+        .with_state(state);
+    with_middleware(routes, max_body_bytes)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such route")
+}
+
 fn with_middleware(routes: Router, max_body_bytes: usize) -> Router {
     routes
-        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal().into_response()

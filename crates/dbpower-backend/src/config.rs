@@ -53,6 +53,8 @@ pub struct Settings {
     pub listen: String,
     /// Where `dbpower analyzer` listens.
     pub analyzer_listen: String,
+    /// Where `dbpower backend` listens (behind `dbpower gateway`).
+    pub backend_listen: String,
     pub data_dir: PathBuf,
     /// `sqlite:PATH` or `postgres://...`; default `sqlite:<data_dir>/dbpower.db`.
     pub database_url: Option<String>,
@@ -75,6 +77,27 @@ pub struct Settings {
     pub login: LoginSettings,
     pub llm: LlmSettings,
     pub rate_limit: RateLimitSettings,
+    pub gateway: GatewaySettings,
+}
+
+/// Where `dbpower gateway` forwards to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewaySettings {
+    pub backend_url: String,
+    pub analyzer_url: String,
+    /// An upstream that has not answered after this long gets a 504.
+    pub timeout_secs: u64,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        GatewaySettings {
+            backend_url: "http://127.0.0.1:8000".into(),
+            analyzer_url: "http://127.0.0.1:8001".into(),
+            timeout_secs: 30,
+        }
+    }
 }
 
 /// Request limits for `/api/v1` and `/analyzer` (docs/CONFIG.md): per organization (from the bearer
@@ -88,6 +111,8 @@ pub struct RateLimitSettings {
     pub ip_per_minute: u32,
     /// With `redis_url` set and Redis failing: `fallback` (in-process limits), `allow` or `deny` (503).
     pub on_redis_failure: String,
+    /// Prefix of the Redis keys (deployments sharing one Redis use different prefixes).
+    pub redis_prefix: String,
 }
 
 impl Default for RateLimitSettings {
@@ -98,6 +123,7 @@ impl Default for RateLimitSettings {
             org_per_hour: 1000,
             ip_per_minute: 200,
             on_redis_failure: "fallback".into(),
+            redis_prefix: "dbpower:rl:".into(),
         }
     }
 }
@@ -173,6 +199,7 @@ impl Default for Settings {
             env: Environment::Development,
             listen: "127.0.0.1:8080".into(),
             analyzer_listen: "127.0.0.1:8001".into(),
+            backend_listen: "127.0.0.1:8000".into(),
             data_dir: PathBuf::from("./dbpower-data"),
             database_url: None,
             redis_url: None,
@@ -191,6 +218,7 @@ impl Default for Settings {
             login: LoginSettings::default(),
             llm: LlmSettings::default(),
             rate_limit: RateLimitSettings::default(),
+            gateway: GatewaySettings::default(),
         }
     }
 }
@@ -207,6 +235,10 @@ const KEYS: &[(&str, Kind)] = &[
     ("env", Kind::Str),
     ("listen", Kind::Str),
     ("analyzer_listen", Kind::Str),
+    ("backend_listen", Kind::Str),
+    ("gateway.backend_url", Kind::Str),
+    ("gateway.analyzer_url", Kind::Str),
+    ("gateway.timeout_secs", Kind::Int),
     ("data_dir", Kind::Str),
     ("database_url", Kind::Str),
     ("redis_url", Kind::Str),
@@ -230,6 +262,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("rate_limit.org_per_hour", Kind::Int),
     ("rate_limit.ip_per_minute", Kind::Int),
     ("rate_limit.on_redis_failure", Kind::Str),
+    ("rate_limit.redis_prefix", Kind::Str),
     ("llm.provider", Kind::Str),
     ("llm.base_url", Kind::Str),
     ("llm.model", Kind::Str),

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod demo;
+pub mod gateway;
 pub mod ingest;
 pub mod openapi;
 pub mod password;

@@ -43,8 +43,13 @@ impl RateLimits {
         };
         let limiter: Arc<dyn Limiter> = match redis_url {
             Some(url) => {
-                match RedisLimiter::connect(url, "dbpower:rl:", Duration::from_millis(250), policy)
-                    .await
+                match RedisLimiter::connect(
+                    url,
+                    &settings.redis_prefix,
+                    Duration::from_millis(250),
+                    policy,
+                )
+                .await
                 {
                     Ok(r) => Arc::new(r),
                     Err(e) => {

@@ -30,6 +30,8 @@ pub struct Inner {
     pub llm: Option<Arc<dbpower_llm::LlmClient>>,
     /// Request limits (`None` when `rate_limit.enabled = false`).
     pub rate_limits: Option<crate::ratelimit::RateLimits>,
+    /// Set in the gateway role: where requests are forwarded.
+    pub upstreams: Option<crate::gateway::Upstreams>,
 }
 
 impl std::ops::Deref for AppState {

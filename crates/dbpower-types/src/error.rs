@@ -34,6 +34,10 @@ pub enum ErrorCode {
     TooManyLoginAttempts,
     Internal,
     ServiceUnavailable,
+    /// The gateway's upstream is down (502).
+    BadGateway,
+    /// The gateway's upstream did not answer in time (504).
+    GatewayTimeout,
 }
 
 impl ErrorCode {
@@ -55,6 +59,8 @@ impl ErrorCode {
             RateLimited | TooManyLoginAttempts => 429,
             Internal => 500,
             ServiceUnavailable => 503,
+            BadGateway => 502,
+            GatewayTimeout => 504,
         }
     }
 
@@ -85,6 +91,8 @@ impl ErrorCode {
             TooManyLoginAttempts => "too_many_login_attempts",
             Internal => "internal",
             ServiceUnavailable => "service_unavailable",
+            BadGateway => "bad_gateway",
+            GatewayTimeout => "gateway_timeout",
         }
     }
 }

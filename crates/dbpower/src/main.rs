@@ -27,6 +27,12 @@ struct Cli {
 enum Command {
     /// Run the whole platform in one process (SQLite and generated secrets by default).
     Serve(ConfigArgs),
+    /// Run the backend alone, behind `dbpower gateway` (listens on backend_listen, default 127.0.0.1:8000;
+    /// --listen overrides it; the gateway owns the rate limits).
+    Backend(ConfigArgs),
+    /// Run the gateway: credentials checked, rate limits, forwarding to the backend and the analyzer
+    /// (listens on listen, default 127.0.0.1:8080).
+    Gateway(ConfigArgs),
     /// Run the analyzer service alone: analysis workers on the shared queue and POST /analyzer/analyze
     /// (listens on analyzer_listen, default 127.0.0.1:8001; --listen overrides it).
     Analyzer(ConfigArgs),
@@ -176,16 +182,27 @@ async fn serve(args: ConfigArgs) -> anyhow::Result<()> {
     app.run_until_stopped(shutdown_signal()).await
 }
 
-async fn analyzer(mut args: ConfigArgs) -> anyhow::Result<()> {
+/// Runs one role of a split deployment; `--listen` sets that role's own address.
+async fn role(mut args: ConfigArgs, role: Role) -> anyhow::Result<()> {
     let listen = args.listen.take();
     let mut settings = args.load()?;
     if let Some(l) = listen {
-        settings.analyzer_listen = l;
+        match role {
+            Role::Analyzer => settings.analyzer_listen = l,
+            Role::Backend => settings.backend_listen = l,
+            Role::Gateway | Role::Platform => settings.listen = l,
+        }
     }
     let database = dbpower_store::redact_url(&settings.database_url());
-    let app = Application::build_role(settings, Role::Analyzer).await?;
+    let name = match role {
+        Role::Analyzer => "analyzer",
+        Role::Backend => "backend",
+        Role::Gateway => "gateway",
+        Role::Platform => "platform",
+    };
+    let app = Application::build_role(settings, role).await?;
     println!(
-        "dbpower analyzer is listening on http://{}  (database: {database})",
+        "dbpower {name} is listening on http://{}  (database: {database})",
         app.local_addr()?
     );
     app.run_until_stopped(shutdown_signal()).await
@@ -265,7 +282,9 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await.map(|()| true),
             Command::Migrate(args) => migrate(args).await.map(|()| true),
-            Command::Analyzer(args) => analyzer(args).await.map(|()| true),
+            Command::Analyzer(args) => role(args, Role::Analyzer).await.map(|()| true),
+            Command::Backend(args) => role(args, Role::Backend).await.map(|()| true),
+            Command::Gateway(args) => role(args, Role::Gateway).await.map(|()| true),
             Command::Agent(args) => agent(args).await,
             Command::Digest(args) => digest::run(args).map(|()| true),
             Command::Analyze(args) => analyze::run(args),

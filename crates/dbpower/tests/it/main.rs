@@ -5,6 +5,7 @@ mod analyze;
 mod digest;
 mod serve;
 mod tidy;
+mod topology;
 
 /// MariaDB's global slow-log settings are shared by every test that changes them: one at a time.
 pub(crate) static MARIADB_GLOBALS: std::sync::Mutex<()> = std::sync::Mutex::new(());

@@ -1,0 +1,241 @@
+//! `dbpower gateway`: the entry point of a split deployment. It runs the same middleware stack as
+//! `dbpower serve` (request ids, security headers, request log, JSON errors, body limits) plus the rate
+//! limits, checks credentials before forwarding (a bearer token must verify as an access token; a
+//! signed agent request must carry all four signature headers; the backend verifies the signature
+//! itself), and forwards `/analyzer/*` to the analyzer and everything else to the backend with the
+//! request id and `X-Forwarded-For`. Hop-by-hop headers are dropped both ways. An upstream that does not
+//! answer in time is a 504, one that cannot be reached a 502, both as JSON errors.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use dbpower_http::jwt::TokenType;
+use dbpower_http::{ApiError, ApiJson, request_id};
+use dbpower_types::ErrorCode;
+use serde::Serialize;
+
+use crate::state::AppState;
+
+#[derive(Clone)]
+pub struct Upstreams {
+    pub backend: String,
+    pub analyzer: String,
+    pub http: reqwest::Client,
+    pub max_body: usize,
+}
+
+impl Upstreams {
+    pub fn new(
+        backend: &str,
+        analyzer: &str,
+        timeout: Duration,
+        max_body: usize,
+    ) -> anyhow::Result<Upstreams> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Upstreams {
+            backend: backend.trim_end_matches('/').to_string(),
+            analyzer: analyzer.trim_end_matches('/').to_string(),
+            http,
+            max_body,
+        })
+    }
+}
+
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+];
+
+fn forwardable(name: &HeaderName) -> bool {
+    !HOP_BY_HOP.contains(&name.as_str())
+}
+
+/// Refuses what the backend would refuse anyway, before it costs an upstream round trip.
+fn check_credentials(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if let Some(auth) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        && let Some(token) = auth.strip_prefix("Bearer ")
+    {
+        state.tokens.verify(token.trim(), TokenType::Access)?;
+    }
+    if headers.contains_key("x-api-key") {
+        for h in ["x-request-id", "x-timestamp", "x-signature"] {
+            if !headers.contains_key(h) {
+                return Err(ApiError::unauthorized(
+                    ErrorCode::InvalidSignature,
+                    format!("signed requests need {h}"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn proxy(State(state): State<AppState>, req: Request) -> Response {
+    let Some(up) = state.upstreams.as_ref() else {
+        return ApiError::new(ErrorCode::NotFound, "no such route").into_response();
+    };
+    if let Err(e) = check_credentials(&state, req.headers()) {
+        return e.into_response();
+    }
+    let path_q = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path().to_string(), ToString::to_string);
+    let base = if req.uri().path().starts_with("/analyzer/") {
+        &up.analyzer
+    } else {
+        &up.backend
+    };
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let (parts, body) = req.into_parts();
+    let limit = if parts.uri.path() == "/api/v1/slow-queries" {
+        crate::ingest::MAX_INGEST_BODY
+    } else {
+        up.max_body
+    };
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            return ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("the body is larger than {limit} bytes"),
+            )
+            .into_response();
+        }
+    };
+    let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes())
+        .unwrap_or(reqwest::Method::GET);
+    let mut out = up.http.request(method, format!("{base}{path_q}"));
+    for (name, value) in &parts.headers {
+        if forwardable(name)
+            && name.as_str() != "x-forwarded-for"
+            && name.as_str() != "x-request-id"
+        {
+            out = out.header(name.as_str(), value.as_bytes());
+        }
+    }
+    let forwarded = match (
+        parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok()),
+        peer,
+    ) {
+        (Some(prev), Some(ip)) => format!("{prev}, {ip}"),
+        (None, Some(ip)) => ip.to_string(),
+        (Some(prev), None) => prev.to_string(),
+        (None, None) => String::new(),
+    };
+    if !forwarded.is_empty() {
+        out = out.header("x-forwarded-for", forwarded);
+    }
+    // Signed requests keep their own request id (it is signed); others get the gateway's.
+    let rid = parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(request_id::current);
+    out = out.header("x-request-id", rid);
+    match out.body(bytes).send().await {
+        Ok(resp) => {
+            let status =
+                StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            let mut headers = HeaderMap::new();
+            for (name, value) in resp.headers() {
+                if let (Ok(n), Ok(v)) = (
+                    HeaderName::from_bytes(name.as_str().as_bytes()),
+                    axum::http::HeaderValue::from_bytes(value.as_bytes()),
+                ) && forwardable(&n)
+                {
+                    headers.append(n, v);
+                }
+            }
+            match resp.bytes().await {
+                Ok(body) => (status, headers, Body::from(body)).into_response(),
+                Err(_) => ApiError::new(ErrorCode::BadGateway, "the upstream answer was cut short")
+                    .into_response(),
+            }
+        }
+        Err(e) if e.is_timeout() => ApiError::new(
+            ErrorCode::GatewayTimeout,
+            "the upstream service did not answer in time",
+        )
+        .into_response(),
+        Err(e) => {
+            tracing::warn!(upstream = %base, error = %e.without_url(), "upstream unreachable");
+            ApiError::new(ErrorCode::BadGateway, "the upstream service is unreachable")
+                .into_response()
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct UpstreamHealth {
+    url: String,
+    healthy: bool,
+}
+
+#[derive(Serialize)]
+struct GatewayHealth {
+    status: &'static str,
+    service: &'static str,
+    upstreams: Vec<(String, UpstreamHealth)>,
+}
+
+/// The gateway answers, and says whether each upstream's `/health` does.
+pub async fn health(State(state): State<AppState>) -> Response {
+    let Some(up) = state.upstreams.as_ref() else {
+        return ApiError::internal().into_response();
+    };
+    let mut upstreams = Vec::new();
+    for (name, url) in [("backend", &up.backend), ("analyzer", &up.analyzer)] {
+        let ok = up
+            .http
+            .get(format!("{url}/health"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        upstreams.push((
+            name.to_string(),
+            UpstreamHealth {
+                url: url.clone(),
+                healthy: ok,
+            },
+        ));
+    }
+    let status = if upstreams.iter().all(|(_, u)| u.healthy) {
+        "ok"
+    } else {
+        "degraded"
+    };
+    ApiJson(GatewayHealth {
+        status,
+        service: "gateway",
+        upstreams,
+    })
+    .into_response()
+}
