@@ -160,6 +160,20 @@ impl Application {
                 )?),
                 _ => None,
             },
+            service: match role {
+                Role::Platform => "platform",
+                Role::Backend => "backend",
+                Role::Analyzer => "analyzer",
+                Role::Gateway => "gateway",
+            },
+            metrics: crate::metrics::Metrics::default(),
+            cors_origins: settings
+                .cors_origins
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(String::from)
+                .collect(),
         }));
         let demo_queries = match demo_org {
             Some(org) => Some(crate::demo::seed(&state, org).await?),
@@ -230,6 +244,7 @@ impl Application {
 
 /// The complete HTTP surface with its middleware stack.
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    let state_for_mw = state.clone();
     let (api, openapi) = crate::openapi::api_router()
         .with_state(state.clone())
         .split_for_parts();
@@ -246,11 +261,12 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             crate::ratelimit::layer,
         ))
         .fallback(not_found);
-    with_middleware(routes, max_body_bytes)
+    with_middleware(routes, &state_for_mw, max_body_bytes)
 }
 
 /// The analyzer service's HTTP surface (`dbpower analyzer`), with the same middleware stack.
 pub fn analyzer_router(state: AppState, max_body_bytes: usize) -> Router {
+    let state_for_mw = state.clone();
     let routes = Router::new()
         .route(
             "/analyzer/analyze",
@@ -264,11 +280,12 @@ pub fn analyzer_router(state: AppState, max_body_bytes: usize) -> Router {
         ))
         .fallback(not_found)
         .with_state(state);
-    with_middleware(routes, max_body_bytes)
+    with_middleware(routes, &state_for_mw, max_body_bytes)
 }
 
 /// The gateway's HTTP surface: its own health (with the upstreams'), everything else forwarded.
 pub fn gateway_router(state: AppState, max_body_bytes: usize) -> Router {
+    let state_for_mw = state.clone();
     let routes = Router::new()
         .route("/health", axum::routing::get(crate::gateway::health))
         .fallback(crate::gateway::proxy)
@@ -277,21 +294,58 @@ pub fn gateway_router(state: AppState, max_body_bytes: usize) -> Router {
             crate::ratelimit::layer,
         ))
         .with_state(state);
-    with_middleware(routes, max_body_bytes)
+    with_middleware(routes, &state_for_mw, max_body_bytes)
 }
 
 async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such route")
 }
 
-fn with_middleware(routes: Router, max_body_bytes: usize) -> Router {
+fn with_middleware(routes: Router, state: &AppState, max_body_bytes: usize) -> Router {
+    let cors = (!state.cors_origins.is_empty()).then(|| {
+        let origins: Vec<HeaderValue> = state
+            .cors_origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([
+                axum::http::Method::GET,
+                axum::http::Method::POST,
+                axum::http::Method::PATCH,
+                axum::http::Method::PUT,
+                axum::http::Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                axum::http::HeaderName::from_static("x-request-id"),
+            ])
+            .expose_headers([
+                axum::http::HeaderName::from_static("x-request-id"),
+                axum::http::HeaderName::from_static("x-ratelimit-limit"),
+                axum::http::HeaderName::from_static("x-ratelimit-remaining"),
+                axum::http::HeaderName::from_static("x-ratelimit-reset"),
+                header::RETRY_AFTER,
+            ])
+            .max_age(std::time::Duration::from_secs(600))
+    });
     routes
+        .route(
+            "/metrics",
+            axum::routing::get(crate::metrics::endpoint).with_state(state.clone()),
+        )
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::layer,
+        ))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal().into_response()
         }))
         .layer(middleware::from_fn(dbpower_http::json::json_errors))
-        .layer(middleware::from_fn(log_requests))
+        .layer(middleware::from_fn_with_state(state.clone(), log_requests))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -305,6 +359,7 @@ fn with_middleware(routes: Router, max_body_bytes: usize) -> Router {
             HeaderValue::from_static("no-referrer"),
         ))
         .layer(middleware::from_fn(request_id::layer))
+        .layer(tower::util::option_layer(cors))
 }
 
 /// Aborts background tasks when the server stops.
@@ -318,19 +373,36 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// One log line per request: method, route path (never the query string or body), status, duration.
-async fn log_requests(req: Request, next: Next) -> Response {
+/// One log line per request: service, request id, user and organization (from a valid bearer token),
+/// method, path (never the query string or body), status, duration.
+async fn log_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let who = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|t| {
+            state
+                .tokens
+                .verify(t.trim(), dbpower_http::jwt::TokenType::Access)
+                .ok()
+        });
+    let (user_id, org_id) = (
+        who.as_ref().map(|c| c.uid),
+        who.as_ref().and_then(|c| c.org),
+    );
     let resp = next.run(req).await;
     let status = resp.status().as_u16();
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     let request_id = request_id::current();
+    let service = state.service;
     if status >= 500 {
-        tracing::error!(%method, %path, status, duration_ms, %request_id, "request");
+        tracing::error!(service, %request_id, user_id, org_id, %method, %path, status, duration_ms, "request");
     } else {
-        tracing::info!(%method, %path, status, duration_ms, %request_id, "request");
+        tracing::info!(service, %request_id, user_id, org_id, %method, %path, status, duration_ms, "request");
     }
     resp
 }

@@ -55,6 +55,8 @@ pub struct Settings {
     pub analyzer_listen: String,
     /// Where `dbpower backend` listens (behind `dbpower gateway`).
     pub backend_listen: String,
+    /// Comma-separated origins allowed to call the API from a browser (CORS); empty: same origin only.
+    pub cors_origins: String,
     pub data_dir: PathBuf,
     /// `sqlite:PATH` or `postgres://...`; default `sqlite:<data_dir>/dbpower.db`.
     pub database_url: Option<String>,
@@ -200,6 +202,7 @@ impl Default for Settings {
             listen: "127.0.0.1:8080".into(),
             analyzer_listen: "127.0.0.1:8001".into(),
             backend_listen: "127.0.0.1:8000".into(),
+            cors_origins: String::new(),
             data_dir: PathBuf::from("./dbpower-data"),
             database_url: None,
             redis_url: None,
@@ -236,6 +239,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("listen", Kind::Str),
     ("analyzer_listen", Kind::Str),
     ("backend_listen", Kind::Str),
+    ("cors_origins", Kind::Str),
     ("gateway.backend_url", Kind::Str),
     ("gateway.analyzer_url", Kind::Str),
     ("gateway.timeout_secs", Kind::Int),

@@ -339,5 +339,8 @@ pub async fn ingest_slow_queries(
     let (key, settings, request_id) = authenticate(&state, &method, &uri, &headers, &body).await?;
     let req = parse(&body)?;
     let resp = accept(&state, &key, &settings, &request_id, req.queries).await?;
+    state
+        .metrics
+        .inc("dbpower_ingested_queries_total", &[], resp.accepted as f64);
     Ok((StatusCode::ACCEPTED, ApiJson(resp)))
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod demo;
 pub mod gateway;
 pub mod ingest;
+pub mod metrics;
 pub mod openapi;
 pub mod password;
 pub mod ratelimit;

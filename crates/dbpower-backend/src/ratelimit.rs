@@ -197,6 +197,12 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         });
     }
     let d = rl.limiter.check(&limits).await;
+    let decision = if d.allowed { "allowed" } else { "refused" };
+    state.metrics.inc(
+        "dbpower_rate_limit_decisions_total",
+        &[("decision", decision)],
+        1.0,
+    );
     if !d.allowed {
         let mut resp = if d.refused_by.as_deref() == Some("rate limiter unavailable") {
             ApiError::new(

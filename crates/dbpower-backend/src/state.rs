@@ -32,6 +32,11 @@ pub struct Inner {
     pub rate_limits: Option<crate::ratelimit::RateLimits>,
     /// Set in the gateway role: where requests are forwarded.
     pub upstreams: Option<crate::gateway::Upstreams>,
+    /// `platform`, `backend`, `analyzer` or `gateway`: in logs and metrics.
+    pub service: &'static str,
+    pub metrics: crate::metrics::Metrics,
+    /// Origins allowed to call the API from a browser (CORS); empty: same origin only.
+    pub cors_origins: Vec<String>,
 }
 
 impl std::ops::Deref for AppState {

@@ -87,6 +87,13 @@ pub async fn analyze_claimed(state: &AppState, job: &ClaimedJob) -> anyhow::Resu
             schema.as_ref(),
         )
         .await;
+    for c in &calls {
+        state.metrics.inc(
+            "dbpower_llm_calls_total",
+            &[("provider", c.provider), ("outcome", c.outcome.as_str())],
+            1.0,
+        );
+    }
     let records: Vec<NewLlmCall> = calls
         .into_iter()
         .map(|c| NewLlmCall {
@@ -116,8 +123,19 @@ pub async fn drain_once(state: &AppState) -> anyhow::Result<usize> {
             return Ok(done);
         }
         for job in jobs {
+            let started = std::time::Instant::now();
             let report = analyze_claimed(state, &job).await?;
-            if state.store.complete_job(&job, &report).await? {
+            let stored = state.store.complete_job(&job, &report).await?;
+            let outcome = if stored { "stored" } else { "lease_lost" };
+            state
+                .metrics
+                .inc("dbpower_analysis_jobs_total", &[("outcome", outcome)], 1.0);
+            state.metrics.observe(
+                "dbpower_analysis_job_duration_seconds",
+                &[],
+                started.elapsed().as_secs_f64(),
+            );
+            if stored {
                 done += 1;
             } else {
                 tracing::warn!(job.id = job.id, "analysis lease lost; result discarded");

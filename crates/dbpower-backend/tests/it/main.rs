@@ -6,6 +6,7 @@ mod auth;
 mod errors;
 mod ingest;
 mod llm;
+mod observability;
 mod ratelimit;
 mod rbac;
 mod testapp;

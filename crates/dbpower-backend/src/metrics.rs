@@ -1,0 +1,261 @@
+//! `GET /metrics` in the Prometheus text format, on every service: requests by route and status with a
+//! latency histogram, rate-limit decisions, ingested queries, analysis jobs and their latency, LLM calls,
+//! and (read at scrape time) the analysis queue depth. A small registry of its own: label sets are
+//! bounded (routes are normalized: any path segment holding a digit, other than a version like `v1`,
+//! becomes `:id`; unknown routes are `unmatched`).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::state::AppState;
+
+const BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    counters: Mutex<BTreeMap<(&'static str, String), f64>>,
+    histograms: Mutex<BTreeMap<(&'static str, String), Histogram>>,
+}
+
+const HELP: &[(&str, &str, &str)] = &[
+    (
+        "dbpower_http_requests_total",
+        "counter",
+        "HTTP requests by service, method, route and status",
+    ),
+    (
+        "dbpower_http_request_duration_seconds",
+        "histogram",
+        "HTTP request latency by service and route",
+    ),
+    (
+        "dbpower_rate_limit_decisions_total",
+        "counter",
+        "Rate-limit decisions (allowed, refused)",
+    ),
+    (
+        "dbpower_ingested_queries_total",
+        "counter",
+        "Slow queries stored through the signed ingestion API",
+    ),
+    (
+        "dbpower_analysis_jobs_total",
+        "counter",
+        "Analysis jobs finished, by outcome",
+    ),
+    (
+        "dbpower_analysis_job_duration_seconds",
+        "histogram",
+        "Time to analyze one job (rules and LLM)",
+    ),
+    (
+        "dbpower_llm_calls_total",
+        "counter",
+        "Calls to LLM providers by provider and outcome",
+    ),
+    (
+        "dbpower_analysis_queue_depth",
+        "gauge",
+        "Analysis jobs queued or running",
+    ),
+];
+
+fn labels(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl Metrics {
+    pub fn inc(&self, name: &'static str, pairs: &[(&str, &str)], by: f64) {
+        *self
+            .counters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((name, labels(pairs)))
+            .or_insert(0.0) += by;
+    }
+
+    pub fn observe(&self, name: &'static str, pairs: &[(&str, &str)], seconds: f64) {
+        let mut h = self.histograms.lock().unwrap_or_else(|p| p.into_inner());
+        let e = h.entry((name, labels(pairs))).or_insert_with(|| Histogram {
+            counts: vec![0; BUCKETS.len()],
+            ..Histogram::default()
+        });
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if seconds <= *b {
+                e.counts[i] += 1;
+            }
+        }
+        e.sum += seconds;
+        e.count += 1;
+    }
+
+    pub fn render(&self, gauges: &[(&'static str, f64)]) -> String {
+        let counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        let histograms = self.histograms.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = String::new();
+        for (name, kind, help) in HELP {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+            for ((n, l), v) in counters.iter().filter(|((n, _), _)| n == name) {
+                out.push_str(&format!("{n}{{{l}}} {v}\n"));
+            }
+            for ((n, l), h) in histograms.iter().filter(|((n, _), _)| n == name) {
+                let sep = if l.is_empty() { "" } else { "," };
+                for (b, c) in BUCKETS.iter().zip(&h.counts) {
+                    out.push_str(&format!("{n}_bucket{{{l}{sep}le=\"{b}\"}} {c}\n"));
+                }
+                out.push_str(&format!("{n}_bucket{{{l}{sep}le=\"+Inf\"}} {}\n{n}_sum{{{l}}} {}\n{n}_count{{{l}}} {}\n", h.count, h.sum, h.count));
+            }
+            for (g, v) in gauges.iter().filter(|(g, _)| g == name) {
+                out.push_str(&format!("{g} {v}\n"));
+            }
+        }
+        out
+    }
+}
+
+/// `/api/v1/slow-queries/42/analyze` -> `/api/v1/slow-queries/:id/analyze`.
+pub fn route_of(path: &str, status: u16) -> String {
+    if status == 404 || status == 405 {
+        return "unmatched".into();
+    }
+    path.split('/')
+        .map(|s| {
+            let version = s
+                .strip_prefix('v')
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            if !version && s.bytes().any(|b| b.is_ascii_digit()) {
+                ":id"
+            } else {
+                s
+            }
+        })
+        .take(8)
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Middleware: counts and times every request.
+pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().as_str().to_string();
+    let path = req.uri().path().to_string();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    let route = route_of(&path, status);
+    let service = state.service;
+    let code = status.to_string();
+    state.metrics.inc(
+        "dbpower_http_requests_total",
+        &[
+            ("service", service),
+            ("method", &method),
+            ("route", &route),
+            ("status", &code),
+        ],
+        1.0,
+    );
+    state.metrics.observe(
+        "dbpower_http_request_duration_seconds",
+        &[("service", service), ("route", &route)],
+        started.elapsed().as_secs_f64(),
+    );
+    resp
+}
+
+/// `GET /metrics`.
+pub async fn endpoint(State(state): State<AppState>) -> Response {
+    let depth = if state.upstreams.is_some() {
+        None
+    } else {
+        state.store.queue_depth().await.ok()
+    };
+    let gauges: Vec<(&'static str, f64)> = depth
+        .map(|d| ("dbpower_analysis_queue_depth", d as f64))
+        .into_iter()
+        .collect();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(&gauges),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_normalized_and_text_is_prometheus() {
+        assert_eq!(
+            route_of("/api/v1/slow-queries/42/analyze", 202),
+            "/api/v1/slow-queries/:id/analyze"
+        );
+        assert_eq!(
+            route_of("/api/v1/query-classes/4F306B9511677A87", 200),
+            "/api/v1/query-classes/:id"
+        );
+        assert_eq!(route_of("/wp-login.php", 404), "unmatched");
+        let m = Metrics::default();
+        m.inc(
+            "dbpower_http_requests_total",
+            &[("route", "/x"), ("status", "200")],
+            1.0,
+        );
+        m.inc(
+            "dbpower_http_requests_total",
+            &[("route", "/x"), ("status", "200")],
+            1.0,
+        );
+        m.observe(
+            "dbpower_http_request_duration_seconds",
+            &[("route", "/x")],
+            0.02,
+        );
+        let text = m.render(&[("dbpower_analysis_queue_depth", 3.0)]);
+        assert!(
+            text.contains("dbpower_http_requests_total{route=\"/x\",status=\"200\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "dbpower_http_request_duration_seconds_bucket{route=\"/x\",le=\"0.025\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "dbpower_http_request_duration_seconds_bucket{route=\"/x\",le=\"0.01\"} 0\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("dbpower_http_request_duration_seconds_count{route=\"/x\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "# TYPE dbpower_analysis_queue_depth gauge\ndbpower_analysis_queue_depth 3\n"
+            ),
+            "{text}"
+        );
+    }
+}
