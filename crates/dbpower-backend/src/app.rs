@@ -167,6 +167,7 @@ impl Application {
                 Role::Gateway => "gateway",
             },
             metrics: crate::metrics::Metrics::default(),
+            lease: std::time::Duration::from_secs(settings.analysis_lease_secs.max(1)),
             cors_origins: settings
                 .cors_origins
                 .split(',')

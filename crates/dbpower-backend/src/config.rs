@@ -74,6 +74,8 @@ pub struct Settings {
     pub log_level: String,
     /// Analysis workers in this process (0: none; another process drains the queue).
     pub analysis_workers: usize,
+    /// How long a claimed analysis job stays leased before another worker may take it over.
+    pub analysis_lease_secs: u64,
     /// Seconds between retention sweeps.
     pub retention_interval_secs: u64,
     pub login: LoginSettings,
@@ -217,6 +219,7 @@ impl Default for Settings {
             log_format: LogFormat::Auto,
             log_level: "info".into(),
             analysis_workers: 1,
+            analysis_lease_secs: 60,
             retention_interval_secs: 3600,
             login: LoginSettings::default(),
             llm: LlmSettings::default(),
@@ -257,6 +260,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("log_format", Kind::Str),
     ("log_level", Kind::Str),
     ("analysis_workers", Kind::Int),
+    ("analysis_lease_secs", Kind::Int),
     ("retention_interval_secs", Kind::Int),
     ("login.max_failures_per_account", Kind::Int),
     ("login.max_failures_per_ip", Kind::Int),

@@ -73,6 +73,21 @@ const HELP: &[(&str, &str, &str)] = &[
         "gauge",
         "Analysis jobs queued or running",
     ),
+    (
+        "dbpower_db_pool_open_connections",
+        "gauge",
+        "Database connections the pool holds open",
+    ),
+    (
+        "dbpower_db_pool_idle_connections",
+        "gauge",
+        "Open database connections that are idle",
+    ),
+    (
+        "dbpower_rate_limiter_degraded",
+        "gauge",
+        "1 while Redis is configured but failing (limits are per process meanwhile)",
+    ),
 ];
 
 fn labels(pairs: &[(&str, &str)]) -> String {
@@ -188,10 +203,19 @@ pub async fn endpoint(State(state): State<AppState>) -> Response {
     } else {
         state.store.queue_depth().await.ok()
     };
-    let gauges: Vec<(&'static str, f64)> = depth
+    let mut gauges: Vec<(&'static str, f64)> = depth
         .map(|d| ("dbpower_analysis_queue_depth", d as f64))
         .into_iter()
         .collect();
+    let (open, idle) = state.store.pool_stats();
+    gauges.push(("dbpower_db_pool_open_connections", f64::from(open)));
+    gauges.push(("dbpower_db_pool_idle_connections", idle as f64));
+    if let Some(rl) = &state.rate_limits {
+        gauges.push((
+            "dbpower_rate_limiter_degraded",
+            if rl.limiter.degraded() { 1.0 } else { 0.0 },
+        ));
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(&gauges),

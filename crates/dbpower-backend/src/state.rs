@@ -32,6 +32,8 @@ pub struct Inner {
     pub rate_limits: Option<crate::ratelimit::RateLimits>,
     /// Set in the gateway role: where requests are forwarded.
     pub upstreams: Option<crate::gateway::Upstreams>,
+    /// How long a claimed analysis job stays leased (`analysis_lease_secs`).
+    pub lease: std::time::Duration,
     /// `platform`, `backend`, `analyzer` or `gateway`: in logs and metrics.
     pub service: &'static str,
     pub metrics: crate::metrics::Metrics,

@@ -13,8 +13,6 @@ use dbpower_types::{AiPolicy, AnalysisReport, DatabaseType, SchemaSnapshot};
 
 use crate::state::AppState;
 
-/// How long a claimed job stays leased before another worker may take it over.
-pub const LEASE: Duration = Duration::from_secs(60);
 /// How long idempotency records are kept (longer than any agent's retry horizon).
 pub const IDEMPOTENCY_DAYS: i64 = 7;
 
@@ -118,7 +116,7 @@ pub async fn analyze_claimed(state: &AppState, job: &ClaimedJob) -> anyhow::Resu
 pub async fn drain_once(state: &AppState) -> anyhow::Result<usize> {
     let mut done = 0;
     loop {
-        let jobs = state.store.claim_jobs(8, LEASE).await?;
+        let jobs = state.store.claim_jobs(8, state.lease).await?;
         if jobs.is_empty() {
             return Ok(done);
         }

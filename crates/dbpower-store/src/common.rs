@@ -68,6 +68,10 @@ macro_rules! store_impl {
                 Self::BACKEND
             }
 
+            fn pool_stats(&self) -> (u32, usize) {
+                (self.pool.size(), self.pool.num_idle())
+            }
+
             async fn migrate(&self) -> $crate::Result<()> {
                 self.run_migrations().await
             }

@@ -89,6 +89,8 @@ pub enum RefreshUse {
 pub trait Store: AuthStore + IngestStore + ReadStore + QueueStore + Send + Sync + 'static {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
+    /// Connections the pool holds open, and how many of them are idle (for metrics).
+    fn pool_stats(&self) -> (u32, usize);
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<()>;
     /// A round trip to the database (readiness).

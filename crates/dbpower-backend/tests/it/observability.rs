@@ -23,6 +23,7 @@ async fn metrics_count_requests_by_route_and_cors_allows_only_configured_origins
         assert!(text.contains("dbpower_rate_limit_decisions_total{decision=\"allowed\"}"), "{text}");
         assert!(text.contains("\ndbpower_analysis_queue_depth 0\n"), "{text}");
         assert!(!text.contains("987654"), "{text}");
+        assert!(text.contains("\ndbpower_rate_limiter_degraded 0\n") && text.contains("\ndbpower_db_pool_open_connections "), "{text}");
 
         let preflight = |origin: &'static str| {
             app.client

@@ -238,3 +238,225 @@ async fn two_gateways_share_exact_limits_and_a_dead_backend_fails_only_its_reque
         .await
         .expect("drop");
 }
+
+/// An OpenAI-compatible stand-in that takes `delay` to answer each chat completion; counts requests.
+async fn slow_llm(
+    delay: std::time::Duration,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Read the head, then the body its content-length announces.
+                loop {
+                    let Ok(n) = sock.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let len = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(delay).await;
+                let content =
+                    json!({"summary": "", "issues": [], "recommendations": []}).to_string();
+                let body = json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}], "usage": {"prompt_tokens": 10, "completion_tokens": 5}}).to_string();
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    (format!("http://{addr}/v1"), hits)
+}
+
+fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([url, "-X", "-A", "-t", "-q", "-c", sql])
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_analyzer_killed_mid_job_loses_no_job_and_stores_one_result() {
+    let Ok(pg) = std::env::var("DBPOWER_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let name = format!("dbpower_analyzers_{}", std::process::id());
+    dbpower_store::drop_postgres_database(&pg, &name)
+        .await
+        .expect("DBPOWER_TEST_POSTGRES_URL is set but unreachable");
+    let url = dbpower_store::create_postgres_database(&pg, &name)
+        .await
+        .expect("create database");
+    let (llm, hits) = slow_llm(std::time::Duration::from_secs(3)).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let env: Vec<(String, String)> = [
+        ("DBPOWER_DATABASE_URL", url.as_str()),
+        (
+            "DBPOWER_JWT_SECRET",
+            "7a1c0b2a9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a291807f6e5d4c3b2a19081",
+        ),
+        (
+            "DBPOWER_MASTER_KEY",
+            "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100",
+        ),
+        ("DBPOWER_BOOTSTRAP_EMAIL", "admin@analyzers.test"),
+        ("DBPOWER_BOOTSTRAP_PASSWORD", "analyzers-password-1"),
+        ("DBPOWER_PASSWORD_HASH_COST", "4"),
+        ("DBPOWER_DEMO", "false"),
+        ("DBPOWER_DATA_DIR", dir.path().to_str().expect("utf-8 path")),
+        ("DBPOWER_LLM__PROVIDER", "openai"),
+        ("DBPOWER_LLM__BASE_URL", llm.as_str()),
+        ("DBPOWER_LLM__MODEL", "slow-model"),
+        ("DBPOWER_ANALYSIS_LEASE_SECS", "2"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let mut backend_env = env.clone();
+    backend_env.push(("DBPOWER_ANALYSIS_WORKERS".into(), "0".into()));
+    let backend = spawn("backend", &backend_env);
+    let http = reqwest::Client::new();
+    let login: Value = http
+        .post(format!("{}/api/v1/auth/login", backend.base))
+        .json(&json!({"email": "admin@analyzers.test", "password": "analyzers-password-1"}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    let sa = login["access_token"].as_str().expect("token").to_string();
+    let org: Value = http
+        .post(format!("{}/api/v1/organizations", backend.base))
+        .bearer_auth(&sa)
+        .json(&json!({"name": "Analyzed", "settings": {"ai_policy": "allow_llm"}}))
+        .send()
+        .await
+        .expect("org")
+        .json()
+        .await
+        .expect("json");
+    let key: Value = http
+        .post(format!("{}/api/v1/api-keys", backend.base))
+        .bearer_auth(&sa)
+        .json(&json!({"name": "agent", "organization_id": org["id"]}))
+        .send()
+        .await
+        .expect("key")
+        .json()
+        .await
+        .expect("json");
+    let body = serde_json::to_vec(&json!({"queries": [{"sql_text": "SELECT * FROM orders WHERE id = 7", "execution_time_ms": 900.0, "database_type": "mysql"}]})).expect("body");
+    let ts = chrono::Utc::now().timestamp();
+    let sig = dbpower_core::signing::sign(
+        key["secret"].as_str().expect("secret"),
+        ts,
+        "batch-1",
+        "POST",
+        "/api/v1/slow-queries",
+        &body,
+    );
+    let r = http
+        .post(format!("{}/api/v1/slow-queries", backend.base))
+        .header("content-type", "application/json")
+        .header("x-api-key", key["key_id"].as_str().expect("key id"))
+        .header("x-request-id", "batch-1")
+        .header("x-timestamp", ts.to_string())
+        .header("x-signature", sig)
+        .body(body)
+        .send()
+        .await
+        .expect("ingest");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let id = r.json::<Value>().await.expect("json")["ids"][0]
+        .as_i64()
+        .expect("id");
+
+    // Analyzer A claims the job and is killed while its LLM call is in flight.
+    let a = spawn("analyzer", &env);
+    for _ in 0..100 {
+        if hits.load(std::sync::atomic::Ordering::SeqCst) >= 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "analyzer A is mid-job"
+    );
+    drop(a);
+    // Analyzer B takes the job over once A's lease expires, and finishes it.
+    let _b = spawn("analyzer", &env);
+    let mut analysis = Value::Null;
+    for _ in 0..150 {
+        let d: Value = http
+            .get(format!("{}/api/v1/slow-queries/{id}", backend.base))
+            .bearer_auth(&sa)
+            .send()
+            .await
+            .expect("detail")
+            .json()
+            .await
+            .expect("json");
+        if d["analysis"].is_object() {
+            analysis = d["analysis"].clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        analysis["engine"],
+        json!(["rules", "openai:slow-model"]),
+        "{analysis}"
+    );
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "B redid the job once"
+    );
+    assert_eq!(
+        psql(&url, "SELECT status || ':' || attempts FROM analysis_jobs"),
+        "done:2"
+    );
+    assert_eq!(psql(&url, "SELECT count(*) FROM analysis_results"), "1");
+    drop(backend);
+    dbpower_store::drop_postgres_database(&pg, &name)
+        .await
+        .expect("drop");
+}
