@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::digest::mariadb;
 use crate::serve::{Client, Server, start_on, token};
+use crate::support::psql;
 
 fn free_port() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -463,29 +464,6 @@ async fn mariadb_table_and_performance_schema_methods_collect() {
         count_of(&classes, "FROM mysql.user WHERE user = ?") >= 2,
         "{classes:?}"
     );
-}
-
-fn psql(url: &str, sql: &str) -> String {
-    let out = Command::new("psql")
-        .args([
-            url,
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-X",
-            "-A",
-            "-t",
-            "-q",
-            "-c",
-            sql,
-        ])
-        .output()
-        .expect("psql");
-    assert!(
-        out.status.success(),
-        "psql: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]

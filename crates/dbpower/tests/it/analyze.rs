@@ -2,13 +2,14 @@
 //! index DDL it proposes, executed on the machine's real PostgreSQL (`DBPOWER_TEST_POSTGRES_URL`) and
 //! MariaDB (`DBPOWER_TEST_MYSQL_URL`), where the planner then uses the new index.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::{Value, json};
 
 use crate::digest::mariadb;
+use crate::support::{psql, spawn_role};
 
 fn analyze(args: &[&str], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbpower"));
@@ -148,22 +149,8 @@ fn analyze_names_rules_and_sets_exit_codes() {
 #[test]
 fn the_analyzer_service_starts_on_its_own() {
     let dir = tempfile::tempdir().expect("tmp");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dbpower"))
-        .args(["analyzer", "--listen", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .env("DBPOWER_LOG_LEVEL", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn dbpower analyzer");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let banner = lines.next().expect("banner").expect("read");
-    let addr = banner
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .expect("address")
-        .to_string();
+    let analyzer = spawn_role("analyzer", &[], dir.path());
+    let addr = analyzer.base.trim_start_matches("http://").to_string();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (health, analyze, unknown) = rt.block_on(async {
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -190,8 +177,7 @@ fn the_analyzer_service_starts_on_its_own() {
             u.status().as_u16(),
         )
     });
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(analyzer);
     assert_eq!(health, 200);
     assert_eq!(analyze, 401, "the analyzer requires a token");
     assert_eq!(unknown, 404, "the analyzer serves only its own routes");
@@ -205,29 +191,6 @@ fn write(dir: &Path, name: &str, v: &Value) -> String {
     let p = dir.join(name);
     std::fs::write(&p, serde_json::to_vec(v).expect("json")).expect("write");
     p.to_string_lossy().into_owned()
-}
-
-fn psql(url: &str, sql: &str) -> String {
-    let out = Command::new("psql")
-        .args([
-            url,
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-X",
-            "-A",
-            "-t",
-            "-q",
-            "-c",
-            sql,
-        ])
-        .output()
-        .expect("DBPOWER_TEST_POSTGRES_URL is set but psql cannot be run");
-    assert!(
-        out.status.success(),
-        "psql: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 const QUERY: &str =

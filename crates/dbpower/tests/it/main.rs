@@ -4,6 +4,7 @@ mod agent;
 mod analyze;
 mod digest;
 mod serve;
+mod support;
 mod tidy;
 mod topology;
 

@@ -3,49 +3,18 @@
 //! One organization's 300 concurrent requests spread over both gateways are allowed exactly 100 times
 //! per minute; a backend that dies fails only the requests sent to it, as a JSON 502.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-struct Proc {
-    child: Child,
-    base: String,
-}
+use crate::support::{Proc, psql, spawn_role};
 
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// A role of the binary with the test's environment, in the shared data directory.
 fn spawn(role: &str, env: &[(String, String)]) -> Proc {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbpower"));
-    cmd.args([role, "--listen", "127.0.0.1:0"])
-        .env("DBPOWER_LOG_LEVEL", "warn");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let banner = lines.next().expect("banner").expect("read");
-    let addr = banner
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap_or_else(|| panic!("{banner}"))
-        .to_string();
-    std::thread::spawn(move || for _ in lines {});
-    Proc {
-        child,
-        base: format!("http://{addr}"),
-    }
+    let dir = env
+        .iter()
+        .find(|(k, _)| k == "DBPOWER_DATA_DIR")
+        .map_or_else(std::env::temp_dir, |(_, v)| v.into());
+    spawn_role(role, env, &dir)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -296,19 +265,6 @@ async fn slow_llm(
     (format!("http://{addr}/v1"), hits)
 }
 
-fn psql(url: &str, sql: &str) -> String {
-    let out = Command::new("psql")
-        .args([url, "-X", "-A", "-t", "-q", "-c", sql])
-        .output()
-        .expect("psql");
-    assert!(
-        out.status.success(),
-        "psql: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_analyzer_killed_mid_job_loses_no_job_and_stores_one_result() {
     let Ok(pg) = std::env::var("DBPOWER_TEST_POSTGRES_URL") else {
@@ -451,10 +407,13 @@ async fn an_analyzer_killed_mid_job_loses_no_job_and_stores_one_result() {
         "B redid the job once"
     );
     assert_eq!(
-        psql(&url, "SELECT status || ':' || attempts FROM analysis_jobs"),
+        psql(&url, "SELECT status || ':' || attempts FROM analysis_jobs").trim(),
         "done:2"
     );
-    assert_eq!(psql(&url, "SELECT count(*) FROM analysis_results"), "1");
+    assert_eq!(
+        psql(&url, "SELECT count(*) FROM analysis_results").trim(),
+        "1"
+    );
     drop(backend);
     dbpower_store::drop_postgres_database(&pg, &name)
         .await
