@@ -12,7 +12,7 @@ use sqlx::{Connection, Row};
 use crate::collect::{Ctx, Raw, Tally, mysql_events, parse_time};
 use crate::config::StartAt;
 use crate::source::Output;
-use crate::state::{Counters, FilePos, SourceState};
+use crate::state::{Counters, SourceState};
 use crate::tail::read_appended;
 
 pub async fn connect(url: &str) -> anyhow::Result<MySqlConnection> {
@@ -73,19 +73,9 @@ pub async fn slow_log_file(
             )
         })
         .collect();
-    let end = chunk.start + consumed as u64;
-    state.log = Some(FilePos {
-        inode: chunk.inode,
-        offset: end,
-    });
-    Ok(Output {
-        queries,
-        position: format!("file:{}:{}-{}", chunk.inode, chunk.start, end),
-        tally,
-        note: chunk
-            .note
-            .map(|n| format!("slow log {n}: reading {} from its start", path.display())),
-    })
+    Ok(Output::from_log(
+        &chunk, consumed, state, queries, tally, "slow log", &path,
+    ))
 }
 
 /// Deltas of `performance_schema.events_statements_summary_by_digest` since the previous round. The

@@ -16,7 +16,7 @@ use sqlx::{Connection, Row};
 use crate::collect::{Ctx, Raw, Tally, parse_time};
 use crate::mysql::deltas;
 use crate::source::Output;
-use crate::state::{Counters, FilePos, SourceState};
+use crate::state::{Counters, SourceState};
 use crate::tail::read_appended;
 
 pub async fn connect(url: &str) -> anyhow::Result<PgConnection> {
@@ -287,19 +287,15 @@ pub async fn postgres_log(
             queries.push(q);
         }
     }
-    let end = chunk.start + consumed as u64;
-    state.log = Some(FilePos {
-        inode: chunk.inode,
-        offset: end,
-    });
-    Ok(Output {
+    Ok(Output::from_log(
+        &chunk,
+        consumed,
+        state,
         queries,
-        position: format!("file:{}:{}-{}", chunk.inode, chunk.start, end),
         tally,
-        note: chunk
-            .note
-            .map(|n| format!("server log {n}: reading {} from its start", path.display())),
-    })
+        "server log",
+        &path,
+    ))
 }
 
 #[cfg(test)]

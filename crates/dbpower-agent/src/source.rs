@@ -7,7 +7,10 @@ use sha2::{Digest, Sha256};
 
 use crate::collect::{Ctx, Tally};
 use crate::config::{Method, SourceKind};
-use crate::state::SourceState;
+use std::path::Path;
+
+use crate::state::{FilePos, SourceState};
+use crate::tail::Chunk;
 use crate::{enrich, mysql, postgres};
 
 pub struct Output {
@@ -16,6 +19,34 @@ pub struct Output {
     pub position: String,
     pub tally: Tally,
     pub note: Option<String>,
+}
+
+impl Output {
+    /// What a log-file method read from `chunk`: the saved position moves past the `consumed` bytes, and
+    /// a rotation or truncation is noted.
+    pub fn from_log(
+        chunk: &Chunk,
+        consumed: usize,
+        state: &mut SourceState,
+        queries: Vec<SlowQueryIn>,
+        tally: Tally,
+        what: &str,
+        path: &Path,
+    ) -> Output {
+        let end = chunk.start + consumed as u64;
+        state.log = Some(FilePos {
+            inode: chunk.inode,
+            offset: end,
+        });
+        Output {
+            queries,
+            position: format!("file:{}:{}-{}", chunk.inode, chunk.start, end),
+            tally,
+            note: chunk
+                .note
+                .map(|n| format!("{what} {n}: reading {} from its start", path.display())),
+        }
+    }
 }
 
 /// The request id of the `n`th batch cut from one method's output.
