@@ -261,7 +261,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             state,
             crate::ratelimit::layer,
         ))
-        .fallback(not_found);
+        .fallback(panel_or_not_found);
     with_middleware(routes, &state_for_mw, max_body_bytes)
 }
 
@@ -300,6 +300,15 @@ pub fn gateway_router(state: AppState, max_body_bytes: usize) -> Router {
 
 async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such route")
+}
+
+/// The admin panel for its paths (GET and HEAD outside the service prefixes), a JSON 404 otherwise.
+async fn panel_or_not_found(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    dbpower_web::respond(&method, uri.path()).unwrap_or_else(not_found_response)
+}
+
+fn not_found_response() -> Response {
+    ApiError::new(ErrorCode::NotFound, "no such route").into_response()
 }
 
 fn with_middleware(routes: Router, state: &AppState, max_body_bytes: usize) -> Router {

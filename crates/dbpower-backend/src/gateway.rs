@@ -90,6 +90,10 @@ fn check_credentials(state: &AppState, headers: &HeaderMap) -> Result<(), ApiErr
 }
 
 pub async fn proxy(State(state): State<AppState>, req: Request) -> Response {
+    // The admin panel is served by the gateway itself (split deployments need no other web server).
+    if let Some(panel) = dbpower_web::respond(req.method(), req.uri().path()) {
+        return panel;
+    }
     let Some(up) = state.upstreams.as_ref() else {
         return ApiError::new(ErrorCode::NotFound, "no such route").into_response();
     };

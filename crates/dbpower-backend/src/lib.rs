@@ -21,3 +21,8 @@ pub mod writer;
 
 pub use app::Application;
 pub use config::{Overrides, Settings};
+
+/// Whether this binary embeds the admin panel (it does unless npm was missing at build time).
+pub fn panel_built() -> bool {
+    dbpower_web::is_built()
+}

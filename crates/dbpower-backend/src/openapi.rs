@@ -16,6 +16,12 @@ use crate::state::AppState;
 #[openapi(
     info(title = "DBPower API", description = "Slow-query intelligence for MySQL, MariaDB and PostgreSQL."),
     modifiers(&BearerAuth),
+    // Enums used only as query parameters: utoipa references them but does not collect them.
+    components(schemas(
+        dbpower_types::AnalysisStatus,
+        dbpower_types::ClassSort,
+        dbpower_types::SlowQuerySort
+    )),
     tags(
         (name = "auth", description = "Login, token refresh, logout"),
         (name = "organizations"), (name = "teams"), (name = "identities"), (name = "users"),
@@ -103,4 +109,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
                     crate::ingest::MAX_INGEST_BODY,
                 )),
         )
+}
+
+/// The OpenAPI document `/api/openapi.json` serves (also printed by `dbpower openapi`, and the source of
+/// the admin panel's typed client: `web/admin/src/api/openapi.json`).
+pub fn document() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
 }

@@ -320,7 +320,13 @@ macro_rules! reads_impl {
             let order = match f.sort.unwrap_or_default() {
                 dbpower_types::ClassSort::TotalTime => "c.total_time_ms DESC, c.id",
                 dbpower_types::ClassSort::Count => "c.count DESC, c.id",
-                dbpower_types::ClassSort::P95 => "c.p95_time_ms DESC, c.id",
+                // NULLs last on both engines (PostgreSQL puts them first in DESC).
+                dbpower_types::ClassSort::P95 => "COALESCE(c.p95_time_ms, -1) DESC, c.id",
+                dbpower_types::ClassSort::AvgTime => "c.total_time_ms / CASE WHEN c.count > 0 THEN c.count ELSE 1 END DESC, c.id",
+                dbpower_types::ClassSort::MaxTime => "c.max_time_ms DESC, c.id",
+                dbpower_types::ClassSort::RowsRatio => {
+                    "COALESCE(CAST(c.rows_examined AS DOUBLE PRECISION) / NULLIF(c.rows_sent, 0), -1) DESC, c.id"
+                }
             };
             let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM query_classes c WHERE {pred}")))
                 .bind(f.severity.map(|s| s.as_str()))

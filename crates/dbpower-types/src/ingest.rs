@@ -233,7 +233,12 @@ pub enum ClassSort {
     #[default]
     TotalTime,
     Count,
+    /// Largest average time first.
+    AvgTime,
     P95,
+    MaxTime,
+    /// Largest rows examined per row sent first (classes without sent rows last).
+    RowsRatio,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]

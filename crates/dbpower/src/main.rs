@@ -44,6 +44,8 @@ enum Command {
     Digest(digest::DigestArgs),
     /// Analyze one statement: rules, EXPLAIN insights and index advice (exit 3 at --fail-on).
     Analyze(analyze::AnalyzeArgs),
+    /// Print the HTTP API's OpenAPI document (JSON), as served at /api/openapi.json.
+    Openapi,
     /// Audit-log tools.
     Audit {
         #[command(subcommand)]
@@ -156,7 +158,13 @@ async fn serve(args: ConfigArgs) -> anyhow::Result<()> {
     let app = Application::build(settings).await?;
     let addr = app.local_addr()?;
     println!("dbpower is listening on http://{addr}  (database: {database})");
-    println!("  API docs:  http://{addr}/docs");
+    if dbpower_backend::panel_built() {
+        println!("  Admin panel: http://{addr}/   API docs: http://{addr}/docs");
+    } else {
+        println!(
+            "  API docs: http://{addr}/docs   (admin panel not built: npm was missing at build time)"
+        );
+    }
     match &app.login_hint {
         LoginHint::Generated {
             email,
@@ -288,6 +296,7 @@ fn main() -> ExitCode {
             Command::Agent(args) => agent(args).await,
             Command::Digest(args) => digest::run(args).map(|()| true),
             Command::Analyze(args) => analyze::run(args),
+            Command::Openapi => openapi_json().map(|()| true),
             Command::Audit {
                 command:
                     AuditCommand::Verify {
@@ -304,5 +313,15 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// `dbpower openapi`: the API's OpenAPI document, pretty-printed, on stdout.
+fn openapi_json() -> anyhow::Result<()> {
+    use std::io::Write;
+    let doc = dbpower_backend::openapi::document().to_pretty_json()?;
+    match writeln!(std::io::stdout().lock(), "{doc}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
     }
 }

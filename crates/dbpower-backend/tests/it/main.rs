@@ -7,6 +7,7 @@ mod errors;
 mod ingest;
 mod llm;
 mod observability;
+mod panel;
 mod ratelimit;
 mod rbac;
 mod testapp;

@@ -90,6 +90,9 @@ impl Client {
             base: base.to_string(),
         }
     }
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
     pub(crate) async fn call(
         &self,
         method: reqwest::Method,

@@ -56,13 +56,14 @@ fn crate_boundaries_hold() {
                 "dbpower-store",
                 "dbpower-backend",
                 "dbpower-http",
+                "dbpower-web",
                 "axum",
                 "redis",
             ] {
                 assert!(!has(server), "the agent must not depend on {server}");
             }
         }
-        if !["dbpower-http", "dbpower-backend"].contains(&name.as_str()) {
+        if !["dbpower-http", "dbpower-backend", "dbpower-web"].contains(&name.as_str()) {
             assert!(
                 !has("axum"),
                 "{name}: axum belongs to the HTTP service crates only"

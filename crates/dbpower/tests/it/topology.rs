@@ -84,6 +84,25 @@ async fn two_gateways_share_exact_limits_and_a_dead_backend_fails_only_its_reque
         .await
         .expect("json");
     assert_eq!(health["status"], "ok", "{health}");
+    // The gateway serves the admin panel itself (client routes included) and forwards the API docs.
+    let panel = http
+        .get(format!("{}/queries", gw1.base))
+        .send()
+        .await
+        .expect("panel");
+    assert_eq!(panel.status(), StatusCode::OK);
+    assert!(
+        panel.headers()["content-type"]
+            .to_str()
+            .unwrap_or("")
+            .starts_with("text/html")
+    );
+    let doc = http
+        .get(format!("{}/api/openapi.json", gw1.base))
+        .send()
+        .await
+        .expect("doc");
+    assert_eq!(doc.status(), StatusCode::OK);
 
     let login = |base: String, email: &'static str, password: &'static str| {
         let http = http.clone();

@@ -1,0 +1,136 @@
+//! The admin panel end to end: a real `dbpower serve` (demo data plus a batch ingested through the
+//! signed API) driven in Debian's Chromium by `web/admin/e2e/run.mjs` (playwright-core). Runs when
+//! `DBPOWER_TEST_CHROMIUM` names the browser (CI sets it); set but missing fails. Screenshots of every
+//! page go to `DBPOWER_E2E_ARTIFACTS` (default `target/e2e-artifacts`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::serve::{Client, start, token};
+
+const ORG_ADMIN: (&str, &str) = ("owner@demo.example", "owner-password-1");
+
+#[tokio::test]
+async fn admin_panel_in_a_real_browser() {
+    let Ok(chromium) = std::env::var("DBPOWER_TEST_CHROMIUM") else {
+        eprintln!("skipped: DBPOWER_TEST_CHROMIUM is not set");
+        return;
+    };
+    assert!(
+        Path::new(&chromium).exists(),
+        "DBPOWER_TEST_CHROMIUM={chromium} does not exist (apt-get install chromium)"
+    );
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/admin");
+    assert!(
+        web.join("node_modules/playwright-core").exists(),
+        "web/admin/node_modules is missing: the build installs it (npm ci) when npm is present"
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let server = start(dir.path(), &[], &[]);
+    let banner = server.stdout.join("\n");
+    let password = banner
+        .lines()
+        .find_map(|l| l.split("with password ").nth(1))
+        .unwrap_or_else(|| panic!("no generated password in {banner}"))
+        .trim()
+        .to_string();
+    let c = Client::new(&server.base);
+    let sa = token(&c.login("admin@dbpower.local", &password).await);
+    let (_, orgs) = c
+        .call(Method::GET, "/api/v1/organizations", Some(&sa), None)
+        .await;
+    let org = orgs["items"][0]["id"].clone();
+    let (s, b) = c
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            Some(&sa),
+            Some(
+                json!({"email": ORG_ADMIN.0, "password": ORG_ADMIN.1, "full_name": "Dana Owner",
+                "role": "ORG_ADMIN", "organization_id": org}),
+            ),
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::CREATED, "{b}");
+    ingest_marker_batch(&c, &sa, &org).await;
+
+    let artifacts = std::env::var_os("DBPOWER_E2E_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e-artifacts")
+        });
+    let status = Command::new("node")
+        .arg("e2e/run.mjs")
+        .current_dir(&web)
+        .env("E2E_BASE_URL", &server.base)
+        .env("E2E_CHROMIUM", &chromium)
+        .env("E2E_ARTIFACTS", &artifacts)
+        .env("E2E_SUPER_EMAIL", "admin@dbpower.local")
+        .env("E2E_SUPER_PASSWORD", &password)
+        .env("E2E_ADMIN_EMAIL", ORG_ADMIN.0)
+        .env("E2E_ADMIN_PASSWORD", ORG_ADMIN.1)
+        .status()
+        .expect("run node e2e/run.mjs");
+    assert!(status.success(), "the browser suite failed: {status}");
+    for page in [
+        "01-login",
+        "03-dashboard",
+        "05-query-detail",
+        "06-query-classes",
+        "08-api-key-secret",
+        "11-users",
+        "15-audit",
+        "17-user-view",
+    ] {
+        let png = artifacts.join(format!("{page}.png"));
+        let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
+        assert!(
+            size > 10_000,
+            "screenshot {} missing or empty",
+            png.display()
+        );
+    }
+}
+
+/// Twelve executions of one distinctive statement, sent the way an agent sends them.
+async fn ingest_marker_batch(c: &Client, sa: &str, org: &Value) {
+    let (_, key) = c
+        .call(
+            Method::POST,
+            "/api/v1/api-keys",
+            Some(sa),
+            Some(json!({"name": "e2e-ingest", "organization_id": org})),
+        )
+        .await;
+    let queries: Vec<Value> = (0..12)
+        .map(|i| json!({"sql_text": format!("SELECT * FROM e2e_invoices WHERE customer_email = 'c{i}@shop.example' ORDER BY issued_at DESC"),
+            "execution_time_ms": 1200.0 + f64::from(i) * 10.0, "database_type": "mysql", "database_name": "billing",
+            "rows_examined": 250_000, "rows_sent": 3}))
+        .collect();
+    let body = serde_json::to_vec(&json!({ "queries": queries })).expect("body");
+    let ts = chrono::Utc::now().timestamp();
+    let secret = key["secret"].as_str().expect("secret");
+    let sig = dbpower_core::signing::sign(
+        secret,
+        ts,
+        "e2e-batch-1",
+        "POST",
+        "/api/v1/slow-queries",
+        &body,
+    );
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/slow-queries", c.base()))
+        .header("content-type", "application/json")
+        .header("x-api-key", key["key_id"].as_str().expect("key id"))
+        .header("x-request-id", "e2e-batch-1")
+        .header("x-timestamp", ts.to_string())
+        .header("x-signature", sig)
+        .body(body)
+        .send()
+        .await
+        .expect("ingest");
+    assert_eq!(r.status(), reqwest::StatusCode::ACCEPTED);
+}

@@ -1,0 +1,317 @@
+// End-to-end tests of the admin panel in Debian's Chromium, driven by playwright-core.
+// Started by `cargo test -p dbpower --test it panel` (which starts `dbpower serve`, creates an ORG_ADMIN
+// and ingests a signed batch), or by hand against a running server:
+//   E2E_BASE_URL=http://127.0.0.1:8080 E2E_CHROMIUM=/usr/bin/chromium E2E_SUPER_EMAIL=... \
+//   E2E_SUPER_PASSWORD=... E2E_ADMIN_EMAIL=... E2E_ADMIN_PASSWORD=... node e2e/run.mjs
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import assert from "node:assert/strict";
+import { rmSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const env = (k, d) => {
+  const v = process.env[k] ?? d;
+  if (v === undefined) throw new Error(`${k} is not set`);
+  return v;
+};
+const BASE = env("E2E_BASE_URL");
+const ARTIFACTS = env("E2E_ARTIFACTS", "e2e/artifacts");
+const SUPER = { email: env("E2E_SUPER_EMAIL"), password: env("E2E_SUPER_PASSWORD") };
+const ADMIN = { email: env("E2E_ADMIN_EMAIL"), password: env("E2E_ADMIN_PASSWORD") };
+const NEW_USER = { email: "e2e-viewer@demo.example", password: "viewer-password-1" };
+const MARKER = "e2e_invoices";
+mkdirSync(ARTIFACTS, { recursive: true });
+rmSync(join(ARTIFACTS, "failure.png"), { force: true });
+
+/** The API, called directly, to check that the panel shows what the server says. */
+async function api(path, { token, method = "GET", body } = {}) {
+  const headers = { "content-type": "application/json" };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const r = await fetch(`${BASE}${path}`, { method, headers, body: body ? JSON.stringify(body) : undefined });
+  const text = await r.text();
+  return { status: r.status, body: text ? JSON.parse(text) : null };
+}
+async function apiLogin(who) {
+  const r = await api("/api/v1/auth/login", { method: "POST", body: who });
+  assert.equal(r.status, 200, `API login ${who.email}`);
+  return r.body.access_token;
+}
+const count = (n) => new Intl.NumberFormat("en-US").format(Math.round(n));
+
+const browser = await chromium.launch({
+  executablePath: env("E2E_CHROMIUM"),
+  headless: true,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+});
+const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, baseURL: BASE });
+const page = await context.newPage();
+page.setDefaultTimeout(15_000);
+const consoleLines = [];
+const pageErrors = [];
+page.on("console", (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
+page.on("pageerror", (e) => pageErrors.push(String(e)));
+
+let step = "";
+const steps = [];
+async function run(name, fn) {
+  step = name;
+  const started = Date.now();
+  await fn();
+  steps.push(`ok   ${name} (${Date.now() - started} ms)`);
+  console.log(`ok   ${name}`);
+}
+const shot = (name) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+async function login(who) {
+  await page.goto("/login");
+  await page.getByLabel("Email").fill(who.email);
+  await page.getByLabel("Password").fill(who.password);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByRole("navigation", { name: "Main" }).waitFor();
+}
+async function logout() {
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.getByRole("heading", { name: "Log in" }).waitFor();
+}
+
+try {
+  await run("protected routes send an anonymous visitor to the login page", async () => {
+    await page.goto("/queries");
+    await page.getByRole("heading", { name: "Log in" }).waitFor();
+    assert.match(page.url(), /\/login\?next=%2Fqueries$/);
+    await shot("01-login");
+  });
+
+  await run("a wrong password is refused plainly", async () => {
+    await page.getByLabel("Email").fill(ADMIN.email);
+    await page.getByLabel("Password").fill("not-the-password");
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.getByRole("alert").filter({ hasText: "Wrong email or password" }).waitFor();
+    await shot("02-login-error");
+  });
+
+  await run("the ORG_ADMIN logs in and lands where they were going", async () => {
+    await page.getByLabel("Password").fill(ADMIN.password);
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.getByRole("heading", { name: "Queries", exact: true }).waitFor();
+    assert.equal(new URL(page.url()).pathname, "/queries");
+    const stored = await page.evaluate(() => ({ local: { ...localStorage }, session: { ...sessionStorage } }));
+    assert.deepEqual(Object.keys(stored.local), [], "nothing in localStorage");
+    assert.deepEqual(Object.keys(stored.session), ["dbpower.refresh_token"], "only the refresh token is kept");
+  });
+
+  const adminToken = await apiLogin(ADMIN);
+
+  await run("the dashboard's numbers are the API's", async () => {
+    await page.getByRole("link", { name: "Dashboard" }).click();
+    const dash = (await api("/api/v1/stats/dashboard", { token: adminToken })).body;
+    assert.ok(dash.total_queries >= 200, "demo data plus the ingested batch");
+    const card = (id) => page.getByTestId(id);
+    await card("stat-total-queries").filter({ hasText: count(dash.total_queries) }).waitFor();
+    assert.equal(await card("stat-total-issues").innerText(), count(dash.total_issues));
+    assert.equal(await card("stat-critical-issues").innerText(), count(dash.critical_issues));
+    await page.locator(".recharts-bar-rectangle").first().waitFor();
+    const top = (await api("/api/v1/query-classes?sort=total_time&per_page=5", { token: adminToken })).body;
+    const rows = page.getByRole("region", { name: "Top query classes by total time" }).locator("tbody tr");
+    assert.equal(await rows.count(), top.items.length);
+    assert.equal(await rows.first().locator("a").getAttribute("title"), top.items[0].fingerprint);
+    await shot("03-dashboard");
+  });
+
+  await run("queries: filters narrow the list on the server", async () => {
+    await page.getByRole("link", { name: "Queries", exact: true }).click();
+    await page.getByRole("search").getByLabel("Search").fill(MARKER);
+    await page.waitForURL((u) => u.searchParams.get("q") === MARKER);
+    const rows = page.locator("table tbody tr");
+    await page.getByText("1–12 of 12").waitFor();
+    const n = await rows.count();
+    assert.equal(n, 12, "the twelve ingested executions");
+    for (let i = 0; i < n; i++) assert.match(await rows.nth(i).innerText(), new RegExp(MARKER));
+    // No literal reached the platform.
+    assert.doesNotMatch(await page.locator("table").innerText(), /shop\.example/);
+    await page.getByRole("group", { name: "Analysis status" }).getByRole("button", { name: "Unanalyzed" }).click();
+    await page.waitForURL((u) => u.searchParams.get("status") === "unanalyzed");
+    await page.getByRole("search").getByLabel("Engine").selectOption("postgresql");
+    await page.getByText("No queries match these filters").waitFor();
+    await page.getByRole("button", { name: "Clear filters" }).click();
+    await page.waitForURL((u) => u.search === "");
+    await shot("04-queries");
+  });
+
+  await run("queries: a query's detail, then a re-analysis that updates it", async () => {
+    await page.getByRole("search").getByLabel("Search").fill(MARKER);
+    await page.waitForURL((u) => u.searchParams.get("q") === MARKER);
+    await page.getByText("1–12 of 12").waitFor();
+    await page.locator("table tbody tr .row-link").first().click();
+    const panel = page.getByRole("complementary");
+    await panel.getByLabel("SQL").filter({ hasText: `FROM ${MARKER}` }).waitFor();
+    await panel.getByRole("heading", { name: "Analysis" }).waitFor();
+    // The background analysis of a new class finishes within seconds.
+    await panel.locator(".analysis-summary").waitFor({ timeout: 30_000 });
+    await panel.getByRole("button", { name: "Re-analyze" }).click();
+    await panel.getByRole("button", { name: "Analyzing…" }).waitFor();
+    // Shown only once the stored analysis's analyzed_at moved past the one shown before the click.
+    await panel.getByText("Analysis updated.").waitFor({ timeout: 30_000 });
+    await panel.getByRole("button", { name: "Re-analyze" }).waitFor();
+    await panel.getByRole("heading", { name: "Recommendations" }).waitFor();
+    await panel.getByRole("button", { name: "Copy DDL" }).first().waitFor();
+    await shot("05-query-detail");
+  });
+
+  await run("query classes rank by the chosen column", async () => {
+    await page.getByRole("link", { name: "Query classes" }).click();
+    await page.locator("table tbody tr").first().waitFor();
+    await page.getByRole("button", { name: /^Count/ }).click();
+    await page.waitForURL((u) => u.searchParams.get("sort") === "count");
+    await page.waitForFunction(() => !document.querySelector("table.stale"));
+    const api1 = (await api("/api/v1/query-classes?sort=count&per_page=25", { token: adminToken })).body;
+    assert.equal(await page.locator("table tbody tr").first().locator("a").getAttribute("title"), api1.items[0].fingerprint);
+    await shot("06-query-classes");
+  });
+
+  await run("agents page", async () => {
+    await page.getByRole("link", { name: "Agents" }).click();
+    await page.getByRole("heading", { name: "Agents", exact: true }).waitFor();
+    await shot("07-agents");
+  });
+
+  let keyId = "";
+  await run("api keys: create one, see its secret once, revoke it", async () => {
+    await page.getByRole("link", { name: "API keys" }).click();
+    await page.getByRole("button", { name: "New key" }).click();
+    const dialog = page.getByRole("dialog");
+    await dialog.getByRole("button", { name: "Create key" }).click();
+    await dialog.getByText("must not be empty").waitFor();
+    await dialog.getByLabel("Name").fill("e2e-host-7");
+    await dialog.getByRole("button", { name: "Create key" }).click();
+    const secret = await dialog.getByTestId("new-key-secret").innerText();
+    keyId = await dialog.getByTestId("new-key-id").innerText();
+    assert.match(secret, /^dbps_[0-9a-f]{64}$/);
+    const snippet = await dialog.getByTestId("agent-snippet").innerText();
+    assert.ok(snippet.includes(`key_id = "${keyId}"`) && snippet.includes(`url = "${BASE}"`), snippet);
+    assert.ok(!snippet.includes(secret), "the snippet never holds the secret");
+    await shot("08-api-key-secret");
+    await dialog.getByRole("button", { name: "I have saved the secret" }).click();
+    const row = page.locator("tbody tr", { hasText: keyId });
+    await row.waitFor();
+    // Never shown again: not in the list, not in the API.
+    assert.ok(!(await page.content()).includes(secret));
+    const listed = (await api("/api/v1/api-keys?per_page=200", { token: adminToken })).body;
+    assert.ok(!JSON.stringify(listed).includes(secret));
+    await row.getByRole("button", { name: "Revoke" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Revoke key" }).click();
+    await row.getByText("Revoked").waitFor();
+    const key = listed.items.find((k) => k.key_id === keyId);
+    const after = (await api(`/api/v1/api-keys/${key.id}`, { token: adminToken })).body;
+    assert.ok(after.revoked_at, "revoked on the server");
+    await shot("09-api-keys");
+  });
+
+  await run("teams and identities", async () => {
+    await page.getByRole("link", { name: "Teams" }).click();
+    await page.getByRole("button", { name: "New team" }).click();
+    await page.getByRole("dialog").getByLabel("Name").fill("Payments");
+    await page.getByRole("dialog").getByRole("button", { name: "Create team" }).click();
+    await page.locator("tbody tr", { hasText: "Payments" }).waitFor();
+    await shot("10-teams");
+    await page.getByRole("link", { name: "Identities" }).click();
+    await page.getByRole("button", { name: "New identity" }).click();
+    await page.getByRole("dialog").getByLabel("Team").selectOption({ label: "Payments" });
+    await page.getByRole("dialog").getByLabel("Name").fill("billing-service");
+    await page.getByRole("dialog").getByRole("button", { name: "Create identity" }).click();
+    await page.locator("tbody tr", { hasText: "billing-service" }).waitFor();
+    await shot("10b-identities");
+  });
+
+  await run("users: the API's validation message, then a USER created by the ORG_ADMIN", async () => {
+    await page.getByRole("link", { name: "Users" }).click();
+    await page.getByRole("button", { name: "New user" }).click();
+    const dialog = page.getByRole("dialog");
+    await dialog.getByLabel("Email").fill(NEW_USER.email);
+    await dialog.getByLabel("Initial password").fill("short");
+    await dialog.getByLabel("Role").selectOption("USER");
+    await dialog.getByRole("button", { name: "Create user" }).click();
+    await dialog.getByText("must be at least 10 characters").waitFor();
+    await dialog.getByLabel("Initial password").fill(NEW_USER.password);
+    await dialog.getByLabel("Team").selectOption({ label: "Payments" });
+    await dialog.getByLabel("Identity").selectOption({ label: "billing-service" });
+    await dialog.getByRole("button", { name: "Create user" }).click();
+    await page.locator("tbody tr", { hasText: NEW_USER.email }).waitFor();
+    await shot("11-users");
+    const users = (await api("/api/v1/users?per_page=200", { token: adminToken })).body;
+    const created = users.items.find((u) => u.email === NEW_USER.email);
+    assert.equal(created.role, "USER");
+  });
+
+  await run("settings: saved and read back", async () => {
+    await page.getByRole("link", { name: "Settings" }).click();
+    await page.getByLabel("Retention (days)").fill("45");
+    await page.getByLabel("Requests per minute").fill("600");
+    await page.getByRole("button", { name: "Save settings" }).click();
+    await page.getByText("Saved.").waitFor();
+    const me = (await api("/api/v1/auth/me", { token: adminToken })).body;
+    const org = (await api(`/api/v1/organizations/${me.organization_id}`, { token: adminToken })).body;
+    assert.equal(org.retention_days, 45);
+    assert.equal(org.settings.rate_limit_per_minute, 600);
+    await shot("12-settings");
+  });
+
+  await run("audit log with its chain verified", async () => {
+    await page.getByRole("link", { name: "Audit log" }).click();
+    await page.getByText(/^Chain verified/).waitFor();
+    await page.locator("tbody tr", { hasText: "api_key.revoke" }).first().waitFor();
+    await page.getByLabel("Action").fill("user.create");
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll("tbody tr")];
+      return rows.length > 0 && rows.every((r) => r.textContent?.includes("user.create"));
+    });
+    await shot("15-audit");
+  });
+
+  await run("a USER sees the data pages and no admin page", async () => {
+    await logout();
+    await login(NEW_USER);
+    const nav = page.getByRole("navigation", { name: "Main" });
+    await nav.getByRole("link", { name: "Queries" }).waitFor();
+    for (const name of ["Organizations", "Teams", "Identities", "Users", "API keys", "Audit log", "Settings"]) {
+      assert.equal(await nav.getByRole("link", { name, exact: true }).count(), 0, `${name} is not offered`);
+    }
+    await page.goto("/users");
+    await page.getByText("Not available for your role").waitFor();
+    await shot("16-user-denied");
+    await page.goto("/");
+    await page.getByTestId("stat-total-queries").waitFor();
+    await shot("17-user-view");
+  });
+
+  await run("the SUPER_ADMIN manages organizations", async () => {
+    await logout();
+    await login(SUPER);
+    await page.getByRole("link", { name: "Organizations" }).click();
+    await page.locator("tbody tr", { hasText: "Demo Organization" }).waitFor();
+    await shot("18-organizations");
+  });
+
+  await run("a reload keeps the session (silent refresh)", async () => {
+    await page.reload();
+    await page.locator("tbody tr", { hasText: "Demo Organization" }).waitFor();
+  });
+
+  await run("the console shows no error, token or SQL", async () => {
+    assert.deepEqual(pageErrors, [], "uncaught page errors");
+    const bad = consoleLines.filter((l) => /eyJ|Bearer|dbps_|SELECT|e2e_invoices/i.test(l) || l.startsWith("error:"));
+    // The refused login (401) and the two refused forms (422) are logged by the browser itself as
+    // failed resources, without URL or body; nothing else may be.
+    const unexpected = bad.filter((l) => !/^error: Failed to load resource: the server responded with a status of (401|422)/.test(l));
+    assert.deepEqual(unexpected, [], "console lines");
+  });
+  console.log(`\n${steps.length} steps passed; screenshots in ${ARTIFACTS}`);
+} catch (e) {
+  console.error(`FAILED at step: ${step}`);
+  console.error(e);
+  await shot("failure").catch(() => undefined);
+  console.error(consoleLines.slice(-20).join("\n"));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}

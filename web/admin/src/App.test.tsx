@@ -1,0 +1,136 @@
+import { describe, expect, it } from "vitest";
+import { render, screen, waitFor, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { App, makeQueryClient } from "./App";
+import { REFRESH_KEY, Session } from "./auth/session";
+import { fakeApi, json, tokens } from "./test/fakeApi";
+
+const DASHBOARD = {
+  total_queries: 1234,
+  total_issues: 56,
+  critical_issues: 7,
+  avg_time_ms: 850,
+  chart_data: [
+    { date: "2026-11-27", queries: 100, avg_time_ms: 800, critical: 1 },
+    { date: "2026-11-28", queries: 200, avg_time_ms: 900, critical: 2 },
+  ],
+};
+const EMPTY_PAGE = { items: [], total: 0, page: 1, per_page: 20 };
+
+function renderAt(path: string, session?: Session) {
+  window.history.pushState({}, "", path);
+  return render(<App session={session ?? new Session(sessionStorage)} client={makeQueryClient()} />);
+}
+
+function loggedInAs(role: "SUPER_ADMIN" | "ORG_ADMIN" | "TEAM_LEAD" | "USER", extra: Record<string, () => unknown> = {}) {
+  sessionStorage.setItem(REFRESH_KEY, "refresh-0");
+  return fakeApi({
+    "POST /api/v1/auth/refresh": () => tokens(role),
+    "GET /api/v1/stats/dashboard": () => DASHBOARD,
+    "GET /api/v1/query-classes": () => EMPTY_PAGE,
+    "GET /api/v1/agents": () => [],
+    "GET /api/v1/organizations": () => EMPTY_PAGE,
+    ...extra,
+  });
+}
+
+describe("the panel", () => {
+  it("sends an anonymous visitor to the login page and back where they were after logging in", async () => {
+    const fake = fakeApi({
+      "POST /api/v1/auth/login": async (req) => {
+        const body = (await req.json()) as { password: string };
+        return body.password === "right-password"
+          ? tokens("ORG_ADMIN")
+          : json(401, { error: { code: "unauthorized", message: "invalid email or password", request_id: "r" } });
+      },
+      "GET /api/v1/query-classes": () => EMPTY_PAGE,
+    });
+    renderAt("/classes");
+    expect(await screen.findByRole("heading", { name: "Log in" })).toBeInTheDocument();
+    expect(window.location.pathname).toBe("/login");
+    const user = userEvent.setup();
+    await user.type(screen.getByLabelText("Email"), "admin@acme.example");
+    await user.type(screen.getByLabelText("Password"), "wrong-password");
+    await user.click(screen.getByRole("button", { name: "Log in" }));
+    expect(await screen.findByRole("alert")).toHaveTextContent("Wrong email or password");
+    await user.clear(screen.getByLabelText("Password"));
+    await user.type(screen.getByLabelText("Password"), "right-password");
+    await user.click(screen.getByRole("button", { name: "Log in" }));
+    expect(await screen.findByRole("heading", { name: "Query classes" })).toBeInTheDocument();
+    expect(window.location.pathname).toBe("/classes");
+    // The access token is sent as a bearer token and is not in storage.
+    expect(fake.calls.find((c) => c.path.startsWith("/api/v1/query-classes"))?.auth).toBe("Bearer access-1");
+    expect(JSON.stringify({ ...sessionStorage })).not.toContain("access-1");
+    expect(JSON.stringify({ ...localStorage })).not.toContain("refresh");
+  });
+
+  it("shows the dashboard's numbers from the API", async () => {
+    loggedInAs("ORG_ADMIN");
+    renderAt("/");
+    expect(await screen.findByTestId("stat-total-queries")).toHaveTextContent("1,234");
+    expect(screen.getByTestId("stat-total-issues")).toHaveTextContent("56");
+    expect(screen.getByTestId("stat-critical-issues")).toHaveTextContent("7");
+    expect(screen.getByTestId("stat-avg-time")).toHaveTextContent("850 ms");
+    expect(await screen.findByText("No agents yet")).toBeInTheDocument();
+  });
+
+  it("offers an ORG_ADMIN the organization's management pages but not the platform's", async () => {
+    loggedInAs("ORG_ADMIN");
+    renderAt("/");
+    const nav = await screen.findByRole("navigation", { name: "Main" });
+    for (const name of ["Teams", "Identities", "Users", "API keys", "Audit log", "Settings"]) {
+      expect(within(nav).getByRole("link", { name })).toBeInTheDocument();
+    }
+    expect(within(nav).queryByRole("link", { name: "Organizations" })).toBeNull();
+  });
+
+  it("offers a USER no management page, and a typed admin URL explains instead of showing one", async () => {
+    loggedInAs("USER");
+    renderAt("/");
+    const nav = await screen.findByRole("navigation", { name: "Main" });
+    expect(within(nav).getByRole("link", { name: "Queries" })).toBeInTheDocument();
+    for (const name of ["Organizations", "Teams", "Users", "API keys", "Audit log", "Settings"]) {
+      expect(within(nav).queryByRole("link", { name })).toBeNull();
+    }
+    window.history.pushState({}, "", "/api-keys");
+    window.dispatchEvent(new PopStateEvent("popstate"));
+    expect(await screen.findByText("Not available for your role")).toBeInTheDocument();
+  });
+
+  it("returns to the login page saying the session expired when the refresh token is refused", async () => {
+    sessionStorage.setItem(REFRESH_KEY, "revoked");
+    fakeApi({
+      "POST /api/v1/auth/refresh": () =>
+        json(401, { error: { code: "unauthorized", message: "revoked", request_id: "r" } }),
+    });
+    renderAt("/queries");
+    expect(await screen.findByText(/Your session has expired/)).toBeInTheDocument();
+    await waitFor(() => expect(window.location.search).toContain("next=%2Fqueries"));
+  });
+
+  it("logs out: tokens gone, back to the login page", async () => {
+    const fake = loggedInAs("TEAM_LEAD", { "POST /api/v1/auth/logout": () => json(204, null) });
+    renderAt("/");
+    const user = userEvent.setup();
+    await user.click(await screen.findByRole("button", { name: "Log out" }));
+    expect(await screen.findByRole("heading", { name: "Log in" })).toBeInTheDocument();
+    expect(sessionStorage.getItem(REFRESH_KEY)).toBeNull();
+    expect(fake.calls.some((c) => c.path === "/api/v1/auth/logout")).toBe(true);
+  });
+
+  it("sends the search to the server after typing stops, and again after the filters are cleared", async () => {
+    const fake = loggedInAs("ORG_ADMIN", { "GET /api/v1/slow-queries": () => EMPTY_PAGE });
+    renderAt("/queries");
+    const user = userEvent.setup();
+    const search = await screen.findByRole("searchbox", { name: "Search" });
+    await user.type(search, "orders");
+    await waitFor(() => expect(window.location.search).toContain("q=orders"));
+    const asked = () => fake.calls.filter((c) => c.path.startsWith("/api/v1/slow-queries?")).map((c) => new URL(c.path, "http://x").searchParams.get("q"));
+    await waitFor(() => expect(asked()).toContain("orders"));
+    expect(asked()).not.toContain("o");
+    await user.click(screen.getByRole("button", { name: "Clear filters" }));
+    await waitFor(() => expect(window.location.search).toBe(""));
+    await user.type(search, "orders");
+    await waitFor(() => expect(window.location.search).toContain("q=orders"));
+  });
+});

@@ -1,0 +1,74 @@
+/** Formatting shared by every page: durations, counts, dates. */
+
+export function formatMs(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return "—";
+  if (ms < 1) return `${ms.toFixed(2)} ms`;
+  if (ms < 1000) return `${ms.toFixed(ms < 10 ? 1 : 0)} ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(s < 10 ? 2 : 1)} s`;
+  const m = s / 60;
+  if (m < 60) return `${m.toFixed(1)} min`;
+  return `${(m / 60).toFixed(1)} h`;
+}
+
+const intFormat = new Intl.NumberFormat("en-US");
+
+export function formatCount(n: number | null | undefined): string {
+  if (n === null || n === undefined || !Number.isFinite(n)) return "—";
+  return intFormat.format(Math.round(n));
+}
+
+export function formatRatio(r: number | null | undefined): string {
+  if (r === null || r === undefined || !Number.isFinite(r)) return "—";
+  if (r >= 100) return intFormat.format(Math.round(r));
+  return r.toFixed(r < 10 ? 1 : 0);
+}
+
+export function formatDateTime(iso: string | null | undefined): string {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "—";
+  return d.toLocaleString("en-GB", {
+    year: "numeric",
+    month: "short",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+  });
+}
+
+/** "3 min ago", "2 h ago", "5 d ago"; `now` is injectable for tests. */
+export function formatAgo(iso: string | null | undefined, now: number = Date.now()): string {
+  if (!iso) return "never";
+  const t = new Date(iso).getTime();
+  if (Number.isNaN(t)) return "—";
+  const s = Math.max(0, Math.round((now - t) / 1000));
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86400)} d ago`;
+}
+
+export function shortDay(isoDate: string): string {
+  const d = new Date(`${isoDate}T00:00:00Z`);
+  return d.toLocaleDateString("en-GB", { weekday: "short", day: "2-digit", timeZone: "UTC" });
+}
+
+export function roleLabel(role: string): string {
+  switch (role) {
+    case "SUPER_ADMIN":
+      return "Super admin";
+    case "ORG_ADMIN":
+      return "Org admin";
+    case "TEAM_LEAD":
+      return "Team lead";
+    case "USER":
+      return "User";
+    default:
+      return role;
+  }
+}
+
+export function dbLabel(t: string): string {
+  return t === "postgresql" ? "PostgreSQL" : t === "mysql" ? "MySQL" : t;
+}

@@ -1,0 +1,111 @@
+import { useState } from "react";
+import { api, call } from "../api/client";
+import type { components } from "../api/schema";
+import { Field } from "../components/ui";
+import { formatDateTime } from "../lib/format";
+import { useTeams } from "./common";
+import { Empty, FormModal, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useFormModal, usePagedList } from "./crud";
+
+type Identity = components["schemas"]["IdentityView"];
+
+export function Identities() {
+  const teams = useTeams();
+  const [editing, setEditing] = useState<Identity | "new" | null>(null);
+  const { page, setPage, list } = usePagedList("identities", (page) =>
+    call(() => api.GET("/api/v1/identities", { params: { query: { page, per_page: PER_PAGE } } })),
+  );
+  const remove = useConfirmedAction("identities", (i: Identity) =>
+    call(() => api.DELETE("/api/v1/identities/{id}", { params: { path: { id: i.id } } })),
+  );
+  const teamName = (id: number) => teams.data?.items.find((t) => t.id === id)?.name ?? `#${id}`;
+  return (
+    <div className="page">
+      <PageHead
+        title="Identities"
+        intro="The applications and database users queries are attributed to, each owned by a team."
+        action="New identity"
+        onAction={() => setEditing("new")}
+      />
+      <PagedTable list={list} page={page} setPage={setPage} empty={<Empty title="No identities yet">Create a team first, then the identities it owns.</Empty>}>
+        {(items) => (
+          <table className="table">
+            <thead>
+              <tr>
+                <th>Name</th>
+                <th>Team</th>
+                <th>Created</th>
+                <th>
+                  <span className="sr-only">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((i) => (
+                <tr key={i.id}>
+                  <td>
+                    <strong>{i.name}</strong>
+                  </td>
+                  <td>{teamName(i.team_id)}</td>
+                  <td>{formatDateTime(i.created_at)}</td>
+                  <td className="actions">
+                    <RowActions onEdit={() => setEditing(i)} onDelete={() => remove.ask(i)} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </PagedTable>
+      {editing && <IdentityForm identity={editing === "new" ? null : editing} onClose={() => setEditing(null)} />}
+      {remove.dialog("Delete identity", "Delete identity", (i) => (
+        <>
+          Delete <strong>{i.name}</strong>?
+        </>
+      ))}
+    </div>
+  );
+}
+
+function IdentityForm({ identity, onClose }: { identity: Identity | null; onClose: () => void }) {
+  const teams = useTeams();
+  const [name, setName] = useState(identity?.name ?? "");
+  const [team, setTeam] = useState(identity ? String(identity.team_id) : "");
+  const { mutation, fieldError, errs } = useFormModal(
+    () =>
+      identity
+        ? call(() => api.PATCH("/api/v1/identities/{id}", { params: { path: { id: identity.id } }, body: { name } }))
+        : call(() => api.POST("/api/v1/identities", { body: { name, team_id: Number(team) } })),
+    "identities",
+    onClose,
+  );
+  return (
+    <FormModal
+      title={identity ? `Edit ${identity.name}` : "New identity"}
+      id="identity-form"
+      submitLabel={identity ? "Save" : "Create identity"}
+      busy={mutation.isPending}
+      errs={errs}
+      fields={["name", "team_id"]}
+      onSubmit={() => mutation.mutate()}
+      onClose={onClose}
+    >
+      {!identity && (
+        <Field label="Team" error={fieldError("team_id")}>
+          {(p) => (
+            <select {...p} value={team} onChange={(e) => setTeam(e.target.value)}>
+              <option value="">Choose…</option>
+              {teams.data?.items.map((t) => (
+                <option key={t.id} value={t.id}>
+                  {t.name}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
+      )}
+      <Field label="Name" error={fieldError("name")} hint="e.g. checkout-service">
+        {(p) => <input {...p} value={name} onChange={(e) => setName(e.target.value)} />}
+      </Field>
+    </FormModal>
+  );
+}

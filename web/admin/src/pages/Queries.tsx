@@ -1,0 +1,248 @@
+import { keepPreviousData, useQuery } from "@tanstack/react-query";
+import { useEffect, useRef, useState } from "react";
+import { useSearchParams } from "react-router";
+import { api, call } from "../api/client";
+import { EmptyState, ErrorState, LoadingState } from "../components/States";
+import { Pagination, SeverityBadge, SortHeader } from "../components/ui";
+import { dbLabel, formatCount, formatDateTime, formatMs } from "../lib/format";
+import { QueryDetail } from "./QueryDetail";
+
+const PER_PAGE = 25;
+const RANGES: Record<string, { label: string; hours?: number }> = {
+  "24h": { label: "Last 24 hours", hours: 24 },
+  "7d": { label: "Last 7 days", hours: 24 * 7 },
+  "30d": { label: "Last 30 days", hours: 24 * 30 },
+  all: { label: "All time" },
+};
+
+type Status = "all" | "analyzed" | "unanalyzed";
+type Severity = "LOW" | "MEDIUM" | "HIGH" | "CRITICAL";
+type DbType = "mysql" | "postgresql";
+type Sort = "observed_at" | "execution_time_ms";
+
+/** Filters live in the URL, so a filtered view can be bookmarked, shared and reloaded. */
+export function Queries() {
+  const [params, setParams] = useSearchParams();
+  const status = (params.get("status") ?? "all") as Status;
+  const severity = (params.get("severity") || undefined) as Severity | undefined;
+  const databaseType = (params.get("database_type") || undefined) as DbType | undefined;
+  const databaseName = params.get("database_name") ?? "";
+  const range = params.get("range") ?? "7d";
+  const sort = (params.get("sort") ?? "observed_at") as Sort;
+  const page = Math.max(1, Number(params.get("page") ?? 1) || 1);
+  const queryId = params.get("query_id") || undefined;
+  const selected = params.get("selected");
+  const [text, setText] = useState(params.get("q") ?? "");
+  const [dbText, setDbText] = useState(databaseName);
+  // Typing updates the URL (and so the query) 300 ms after the last keystroke.
+  const typing = useRef<Record<string, ReturnType<typeof setTimeout>>>({});
+
+  function update(changes: Record<string, string | undefined>, resetPage = true) {
+    setParams(
+      (prev) => {
+        const next = new URLSearchParams(prev);
+        for (const [k, v] of Object.entries(changes)) {
+          if (v === undefined || v === "") next.delete(k);
+          else next.set(k, v);
+        }
+        if (resetPage && !("page" in changes)) next.delete("page");
+        return next;
+      },
+      { replace: true },
+    );
+  }
+
+  function typed(key: "q" | "database_name", value: string, set: (v: string) => void) {
+    set(value);
+    clearTimeout(typing.current[key]);
+    typing.current[key] = setTimeout(() => update({ [key]: value.trim() || undefined }), 300);
+  }
+
+  useEffect(() => {
+    const timers = typing.current;
+    return () => Object.values(timers).forEach(clearTimeout);
+  }, []);
+
+  // The range is rounded to the minute so the query key is stable between renders.
+  const hours = RANGES[range]?.hours;
+  const from = hours ? new Date(Math.floor(Date.now() / 60_000) * 60_000 - hours * 3_600_000).toISOString() : undefined;
+  const query = {
+    page,
+    per_page: PER_PAGE,
+    status,
+    severity,
+    database_type: databaseType,
+    database_name: params.get("database_name") || undefined,
+    q: params.get("q") || undefined,
+    query_id: queryId,
+    from,
+    sort,
+  };
+  const list = useQuery({
+    queryKey: ["slow-queries", query],
+    queryFn: () => call(() => api.GET("/api/v1/slow-queries", { params: { query } })),
+    placeholderData: keepPreviousData,
+  });
+
+  const filtersActive =
+    status !== "all" || severity || databaseType || databaseName || params.get("q") || queryId || range !== "7d";
+
+  return (
+    <div className={`page${selected ? " page-split" : ""}`}>
+      <div className="split-main">
+        <header className="page-head">
+          <div>
+            <h1>Queries</h1>
+            <p className="muted">Every slow execution reported by your agents, scrubbed before it left your network.</p>
+          </div>
+        </header>
+        <div className="filters" role="search" aria-label="Filter queries">
+          <div className="segmented" role="group" aria-label="Analysis status">
+            {(["all", "analyzed", "unanalyzed"] as const).map((s) => (
+              <button
+                key={s}
+                type="button"
+                aria-pressed={status === s}
+                className={status === s ? "active" : undefined}
+                onClick={() => update({ status: s === "all" ? undefined : s })}
+              >
+                {s === "all" ? "All" : s === "analyzed" ? "Analyzed" : "Unanalyzed"}
+              </button>
+            ))}
+          </div>
+          <label className="inline-field">
+            <span>Severity</span>
+            <select value={severity ?? ""} onChange={(e) => update({ severity: e.target.value || undefined })}>
+              <option value="">Any</option>
+              <option value="CRITICAL">Critical</option>
+              <option value="HIGH">High</option>
+              <option value="MEDIUM">Medium</option>
+              <option value="LOW">Low</option>
+            </select>
+          </label>
+          <label className="inline-field">
+            <span>Engine</span>
+            <select value={databaseType ?? ""} onChange={(e) => update({ database_type: e.target.value || undefined })}>
+              <option value="">Any</option>
+              <option value="mysql">MySQL / MariaDB</option>
+              <option value="postgresql">PostgreSQL</option>
+            </select>
+          </label>
+          <label className="inline-field">
+            <span>Database</span>
+            <input value={dbText} placeholder="any" onChange={(e) => typed("database_name", e.target.value, setDbText)} size={10} />
+          </label>
+          <label className="inline-field">
+            <span>Time</span>
+            <select value={range} onChange={(e) => update({ range: e.target.value === "7d" ? undefined : e.target.value })}>
+              {Object.entries(RANGES).map(([k, r]) => (
+                <option key={k} value={k}>
+                  {r.label}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label className="inline-field grow">
+            <span>Search</span>
+            <input
+              type="search"
+              value={text}
+              placeholder="text in the statement, e.g. orders"
+              onChange={(e) => typed("q", e.target.value, setText)}
+            />
+          </label>
+          {filtersActive && (
+            <button
+              type="button"
+              className="btn btn-small btn-ghost"
+              onClick={() => {
+                Object.values(typing.current).forEach(clearTimeout);
+                setText("");
+                setDbText("");
+                setParams(new URLSearchParams(), { replace: true });
+              }}
+            >
+              Clear filters
+            </button>
+          )}
+        </div>
+        {queryId && (
+          <p className="notice">
+            Showing one query class ({queryId}).{" "}
+            <button type="button" className="link" onClick={() => update({ query_id: undefined })}>
+              Show all
+            </button>
+          </p>
+        )}
+        {list.isLoading ? (
+          <LoadingState />
+        ) : list.isError && !list.data ? (
+          <ErrorState error={list.error} onRetry={() => void list.refetch()} />
+        ) : list.data && list.data.items.length === 0 ? (
+          <EmptyState title={filtersActive ? "No queries match these filters" : "No slow queries yet"}>
+            {filtersActive ? "Widen the time range or clear the filters." : "Connect an agent and slow queries appear here."}
+          </EmptyState>
+        ) : list.data ? (
+          <>
+            <table className={`table table-hover${list.isPlaceholderData ? " stale" : ""}`} aria-busy={list.isFetching}>
+              <thead>
+                <tr>
+                  <SortHeader label="Seen" active={sort === "observed_at"} onClick={() => update({ sort: undefined })} />
+                  <th>Statement</th>
+                  <th>Database</th>
+                  <SortHeader
+                    label="Time"
+                    numeric
+                    active={sort === "execution_time_ms"}
+                    onClick={() => update({ sort: "execution_time_ms" })}
+                  />
+                  <th className="num">Rows examined</th>
+                  <th>Severity</th>
+                </tr>
+              </thead>
+              <tbody>
+                {list.data.items.map((row) => (
+                  <tr
+                    key={row.id}
+                    className={String(row.id) === selected ? "selected" : undefined}
+                    onClick={() => update({ selected: String(row.id) }, false)}
+                  >
+                    <td className="nowrap">{formatDateTime(row.observed_at)}</td>
+                    <td className="sql-cell">
+                      <button
+                        type="button"
+                        className="row-link"
+                        onClick={(e) => {
+                          e.stopPropagation();
+                          update({ selected: String(row.id) }, false);
+                        }}
+                        title={row.sql_text}
+                      >
+                        {row.sql_text}
+                      </button>
+                    </td>
+                    <td className="nowrap">
+                      <span className="muted small">{dbLabel(row.database_type)}</span> {row.database_name ?? ""}
+                    </td>
+                    <td className="num">{formatMs(row.execution_time_ms)}</td>
+                    <td className="num">{formatCount(row.rows_examined)}</td>
+                    <td>
+                      <SeverityBadge severity={row.severity} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+            <Pagination
+              page={page}
+              perPage={PER_PAGE}
+              total={list.data.total}
+              onPage={(p) => update({ page: p === 1 ? undefined : String(p) }, false)}
+            />
+          </>
+        ) : null}
+      </div>
+      {selected && <QueryDetail id={Number(selected)} onClose={() => update({ selected: undefined }, false)} />}
+    </div>
+  );
+}

@@ -1,0 +1,152 @@
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useEffect, useState, type FormEvent } from "react";
+import { api, call } from "../api/client";
+import type { components } from "../api/schema";
+import { useUser } from "../auth/AuthContext";
+import { ErrorState, LoadingState } from "../components/States";
+import { Field } from "../components/ui";
+import { FormError, formErrors, useOrgChoice } from "./common";
+
+type Org = components["schemas"]["OrganizationView"];
+
+/** The organization's settings (ORG_ADMIN: their own; SUPER_ADMIN: any organization). */
+export function Settings() {
+  const user = useUser();
+  const { isSuper, orgs } = useOrgChoice();
+  const [picked, setPicked] = useState<number | null>(null);
+  const orgId = isSuper ? (picked ?? orgs[0]?.id ?? null) : (user.organization_id ?? null);
+  const org = useQuery({
+    queryKey: ["organization", orgId],
+    queryFn: () => call(() => api.GET("/api/v1/organizations/{id}", { params: { path: { id: orgId ?? 0 } } })),
+    enabled: orgId !== null,
+  });
+  return (
+    <div className="page">
+      <header className="page-head">
+        <div>
+          <h1>Settings</h1>
+          <p className="muted">How this organization's queries are kept, scrubbed and analyzed.</p>
+        </div>
+        {isSuper && orgs.length > 0 && (
+          <label className="inline-field">
+            <span>Organization</span>
+            <select value={orgId ?? ""} onChange={(e) => setPicked(Number(e.target.value))}>
+              {orgs.map((o) => (
+                <option key={o.id} value={o.id}>
+                  {o.name}
+                </option>
+              ))}
+            </select>
+          </label>
+        )}
+      </header>
+      {orgId === null ? (
+        <LoadingState />
+      ) : org.isLoading ? (
+        <LoadingState />
+      ) : org.isError ? (
+        <ErrorState error={org.error} onRetry={() => void org.refetch()} />
+      ) : org.data ? (
+        <SettingsForm key={org.data.id} org={org.data} />
+      ) : null}
+    </div>
+  );
+}
+
+function SettingsForm({ org }: { org: Org }) {
+  const qc = useQueryClient();
+  const [retention, setRetention] = useState(String(org.retention_days));
+  const [scrub, setScrub] = useState(org.settings.scrub_level);
+  const [ai, setAi] = useState(org.settings.ai_policy);
+  const [perMinute, setPerMinute] = useState(org.settings.rate_limit_per_minute?.toString() ?? "");
+  const [perHour, setPerHour] = useState(org.settings.rate_limit_per_hour?.toString() ?? "");
+  const [saved, setSaved] = useState(false);
+  useEffect(() => {
+    if (!saved) return;
+    const t = setTimeout(() => setSaved(false), 4000);
+    return () => clearTimeout(t);
+  }, [saved]);
+  const save = useMutation({
+    mutationFn: () =>
+      call(() =>
+        api.PATCH("/api/v1/organizations/{id}", {
+          params: { path: { id: org.id } },
+          body: {
+            retention_days: Number(retention),
+            settings: {
+              scrub_level: scrub,
+              ai_policy: ai,
+              rate_limit_per_minute: perMinute ? Number(perMinute) : null,
+              rate_limit_per_hour: perHour ? Number(perHour) : null,
+            },
+          },
+        }),
+      ),
+    onMutate: () => setSaved(false),
+    onSuccess: (o) => {
+      qc.setQueryData(["organization", o.id], o);
+      void qc.invalidateQueries({ queryKey: ["organizations"] });
+      setSaved(true);
+    },
+  });
+  const errs = formErrors(save.error);
+  const err = (f: string) => (errs.field === f || errs.field === `settings.${f}` ? errs.fieldMessage : null);
+  function submit(e: FormEvent) {
+    e.preventDefault();
+    save.mutate();
+  }
+  return (
+    <form className="panel form-panel" onSubmit={submit} noValidate aria-label={`Settings of ${org.name}`}>
+      <FormError message={errs.form} />
+      <h2>Data</h2>
+      <Field label="Retention (days)" error={err("retention_days")} hint="Slow queries older than this are deleted.">
+        {(p) => <input {...p} type="number" min={1} value={retention} onChange={(e) => setRetention(e.target.value)} />}
+      </Field>
+      <Field
+        label="Scrubbing level"
+        error={err("scrub_level")}
+        hint="Strict: no literal is stored. PII only: literals are kept, personal data is redacted."
+      >
+        {(p) => (
+          <select {...p} value={scrub} onChange={(e) => setScrub(e.target.value as Org["settings"]["scrub_level"])}>
+            <option value="strict">Strict</option>
+            <option value="pii_only">PII only</option>
+          </select>
+        )}
+      </Field>
+      <h2>Analysis</h2>
+      <Field
+        label="AI policy"
+        error={err("ai_policy")}
+        hint="Rules only: nothing leaves the platform. LLM allowed: strictly scrubbed SQL may be sent to the configured model."
+      >
+        {(p) => (
+          <select {...p} value={ai} onChange={(e) => setAi(e.target.value as Org["settings"]["ai_policy"])}>
+            <option value="rules_only">Rules only</option>
+            <option value="allow_llm">LLM allowed</option>
+          </select>
+        )}
+      </Field>
+      <h2>API rate limits</h2>
+      <div className="row-2">
+        <Field label="Requests per minute" error={err("rate_limit_per_minute")} hint="Empty: the platform default">
+          {(p) => <input {...p} type="number" min={1} value={perMinute} onChange={(e) => setPerMinute(e.target.value)} />}
+        </Field>
+        <Field label="Requests per hour" error={err("rate_limit_per_hour")} hint="Empty: the platform default">
+          {(p) => <input {...p} type="number" min={1} value={perHour} onChange={(e) => setPerHour(e.target.value)} />}
+        </Field>
+      </div>
+      {errs.field && !err(errs.field.replace(/^settings\./, "")) && <FormError message={`${errs.field}: ${errs.fieldMessage}`} />}
+      <div className="form-actions">
+        <button type="submit" className="btn btn-primary" disabled={save.isPending}>
+          {save.isPending ? "Saving…" : "Save settings"}
+        </button>
+        {saved && (
+          <span className="notice-inline" role="status">
+            Saved.
+          </span>
+        )}
+      </div>
+    </form>
+  );
+}

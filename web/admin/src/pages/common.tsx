@@ -1,0 +1,88 @@
+/** Pieces the management pages share: option lists, the organization picker, form error mapping. */
+import { useQuery } from "@tanstack/react-query";
+import { api, call } from "../api/client";
+import { ApiError, describeError } from "../api/errors";
+import { useUser } from "../auth/AuthContext";
+import { Field } from "../components/ui";
+
+/** Lists for pickers: the first 200 (the API's page limit). */
+export function useOrganizations(enabled = true) {
+  return useQuery({
+    queryKey: ["organizations", "all"],
+    queryFn: () => call(() => api.GET("/api/v1/organizations", { params: { query: { per_page: 200 } } })),
+    enabled,
+  });
+}
+
+export function useTeams(enabled = true) {
+  return useQuery({
+    queryKey: ["teams", "all"],
+    queryFn: () => call(() => api.GET("/api/v1/teams", { params: { query: { per_page: 200 } } })),
+    enabled,
+  });
+}
+
+export function useIdentities(enabled = true) {
+  return useQuery({
+    queryKey: ["identities", "all"],
+    queryFn: () => call(() => api.GET("/api/v1/identities", { params: { query: { per_page: 200 } } })),
+    enabled,
+  });
+}
+
+/** A super admin picks the organization; everyone else works in their own. */
+export function useOrgChoice(): { isSuper: boolean; orgs: { id: number; name: string }[] } {
+  const user = useUser();
+  const isSuper = user.role === "SUPER_ADMIN";
+  const orgs = useOrganizations(isSuper);
+  return { isSuper, orgs: orgs.data?.items ?? [] };
+}
+
+export function orgName(orgs: { id: number; name: string }[], id: number | null | undefined): string {
+  if (id === null || id === undefined) return "—";
+  return orgs.find((o) => o.id === id)?.name ?? `#${id}`;
+}
+
+/** Splits an API error into a field message (shown under the field) and a form-level message. */
+export function formErrors(e: unknown): { field?: string; fieldMessage?: string; form?: string } {
+  if (!e) return {};
+  if (e instanceof ApiError && e.field) return { field: e.field, fieldMessage: e.message };
+  return { form: describeError(e) };
+}
+
+export function FormError({ message }: { message?: string | null }) {
+  if (!message) return null;
+  return (
+    <p className="form-error" role="alert">
+      {message}
+    </p>
+  );
+}
+
+/** The organization picker a super admin sees in create forms. */
+export function OrgField({
+  orgs,
+  value,
+  onChange,
+  error,
+}: {
+  orgs: { id: number; name: string }[];
+  value: string;
+  onChange: (v: string) => void;
+  error?: string | null;
+}) {
+  return (
+    <Field label="Organization" error={error}>
+      {(p) => (
+        <select {...p} value={value} onChange={(e) => onChange(e.target.value)}>
+          <option value="">Choose…</option>
+          {orgs.map((o) => (
+            <option key={o.id} value={o.id}>
+              {o.name}
+            </option>
+          ))}
+        </select>
+      )}
+    </Field>
+  );
+}

@@ -1,0 +1,197 @@
+/**
+ * The building blocks of the management pages: a paged list with its loading, error and empty states, a
+ * form in a modal whose API errors land under the right field, and a confirmed delete.
+ */
+import { keepPreviousData, useMutation, useQuery, useQueryClient, type UseQueryResult } from "@tanstack/react-query";
+import { useState, type FormEvent, type ReactNode } from "react";
+import { describeError } from "../api/errors";
+import { EmptyState, ErrorState, LoadingState } from "../components/States";
+import { ConfirmDialog, Modal, Pagination } from "../components/ui";
+import { FormError, formErrors } from "./common";
+
+export const PER_PAGE = 20;
+
+interface PageOf<T> {
+  items: T[];
+  total: number;
+}
+
+/** One page of a list endpoint, keeping the previous page on screen while the next loads. */
+export function usePagedList<T>(key: string, fetch: (page: number) => Promise<PageOf<T>>) {
+  const [page, setPage] = useState(1);
+  const list = useQuery({
+    queryKey: [key, { page }],
+    queryFn: () => fetch(page),
+    placeholderData: keepPreviousData,
+  });
+  return { page, setPage, list };
+}
+
+/** Loading, error and empty states around a paged table. */
+export function PagedTable<T>({
+  list,
+  page,
+  setPage,
+  empty,
+  children,
+}: {
+  list: UseQueryResult<PageOf<T>>;
+  page: number;
+  setPage: (p: number) => void;
+  empty: ReactNode;
+  children: (items: T[]) => ReactNode;
+}) {
+  if (list.isLoading) return <LoadingState />;
+  if (list.isError && !list.data) return <ErrorState error={list.error} onRetry={() => void list.refetch()} />;
+  if (!list.data) return null;
+  if (list.data.items.length === 0) return <>{empty}</>;
+  return (
+    <>
+      {children(list.data.items)}
+      <Pagination page={page} perPage={PER_PAGE} total={list.data.total} onPage={setPage} />
+    </>
+  );
+}
+
+export function Empty({ title, children }: { title: string; children?: ReactNode }) {
+  return <EmptyState title={title}>{children}</EmptyState>;
+}
+
+/**
+ * A form in a modal. `save` runs the API call; on success the lists under `invalidate` are refetched and
+ * the modal closes. A validation error naming one of `fields` is shown under that field (`fieldError`),
+ * any other error above the form.
+ */
+export function useFormModal<R>(save: () => Promise<R>, invalidate: string, onDone: (r: R) => void) {
+  const qc = useQueryClient();
+  const mutation = useMutation({
+    mutationFn: save,
+    onSuccess: (r) => {
+      void qc.invalidateQueries({ queryKey: [invalidate] });
+      onDone(r);
+    },
+  });
+  const errs = formErrors(mutation.error);
+  return {
+    mutation,
+    fieldError: (f: string) => (errs.field === f ? errs.fieldMessage : null),
+    errs,
+  };
+}
+
+export function FormModal({
+  title,
+  id,
+  submitLabel,
+  busyLabel = "Saving…",
+  busy,
+  errs,
+  fields,
+  onSubmit,
+  onClose,
+  children,
+}: {
+  title: string;
+  id: string;
+  submitLabel: string;
+  busyLabel?: string;
+  busy: boolean;
+  errs: ReturnType<typeof formErrors>;
+  fields: string[];
+  onSubmit: () => void;
+  onClose: () => void;
+  children: ReactNode;
+}) {
+  return (
+    <Modal
+      title={title}
+      onClose={onClose}
+      footer={
+        <>
+          <button type="button" className="btn" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" form={id} className="btn btn-primary" disabled={busy}>
+            {busy ? busyLabel : submitLabel}
+          </button>
+        </>
+      }
+    >
+      <form
+        id={id}
+        onSubmit={(e: FormEvent) => {
+          e.preventDefault();
+          onSubmit();
+        }}
+        noValidate
+      >
+        <FormError message={errs.form} />
+        {children}
+        {errs.field && !fields.includes(errs.field) && <FormError message={`${errs.field}: ${errs.fieldMessage}`} />}
+      </form>
+    </Modal>
+  );
+}
+
+/** A delete (or revoke) behind a confirmation; `dialog` renders it while one is pending. */
+export function useConfirmedAction<T>(invalidate: string, run: (item: T) => Promise<unknown>) {
+  const qc = useQueryClient();
+  const [target, setTarget] = useState<T | null>(null);
+  const mutation = useMutation({
+    mutationFn: run,
+    onSuccess: () => {
+      setTarget(null);
+      void qc.invalidateQueries({ queryKey: [invalidate] });
+    },
+  });
+  const dialog = (title: string, confirmLabel: string, message: (item: T) => ReactNode) =>
+    target && (
+      <ConfirmDialog
+        title={title}
+        message={message(target)}
+        confirmLabel={confirmLabel}
+        busy={mutation.isPending}
+        error={mutation.isError ? describeError(mutation.error) : null}
+        onConfirm={() => mutation.mutate(target)}
+        onCancel={() => {
+          mutation.reset();
+          setTarget(null);
+        }}
+      />
+    );
+  return { ask: setTarget, dialog };
+}
+
+/** Edit and Delete buttons of a row. */
+export function RowActions({ onEdit, onDelete, deleteLabel = "Delete" }: { onEdit?: () => void; onDelete?: () => void; deleteLabel?: string }) {
+  return (
+    <>
+      {onEdit && (
+        <button type="button" className="btn btn-small" onClick={onEdit}>
+          Edit
+        </button>
+      )}
+      {onDelete && (
+        <button type="button" className="btn btn-small btn-danger-ghost" onClick={onDelete}>
+          {deleteLabel}
+        </button>
+      )}
+    </>
+  );
+}
+
+export function PageHead({ title, intro, action, onAction }: { title: string; intro: string; action?: string; onAction?: () => void }) {
+  return (
+    <header className="page-head">
+      <div>
+        <h1>{title}</h1>
+        <p className="muted">{intro}</p>
+      </div>
+      {action && (
+        <button type="button" className="btn btn-primary" onClick={onAction}>
+          {action}
+        </button>
+      )}
+    </header>
+  );
+}
