@@ -36,7 +36,7 @@ fn main() {
         None => build(&web),
     };
     let code = match dist {
-        Some(dist) => embed(&dist),
+        Some(dist) => embed(&dist, &out),
         None => placeholder(&out),
     };
     std::fs::write(out.join("assets.rs"), code).expect("write assets.rs");
@@ -122,8 +122,9 @@ fn collect(path: &Path, files: &mut Vec<PathBuf>) {
     }
 }
 
-/// `ASSETS`: every file of the built panel with its URL path and content type.
-fn embed(dist: &Path) -> String {
+/// `ASSETS`: every file of the built panel with its URL path, content type and, for text over 1 KiB,
+/// a gzip copy compressed here once (the largest script shrinks about 3.5x).
+fn embed(dist: &Path, out: &Path) -> String {
     let mut files = Vec::new();
     collect(dist, &mut files);
     files.sort();
@@ -142,10 +143,22 @@ fn embed(dist: &Path) -> String {
         }
         let url = format!("/{}", rel.to_string_lossy().replace('\\', "/"));
         let abs = f.canonicalize().expect("canonical path");
+        let ct = content_type(&url);
+        let body = std::fs::read(&abs).expect("read asset");
+        let gzip = if body.len() > 1024 && !ct.starts_with("image/png") && !ct.starts_with("font/")
+        {
+            let gz = out.join("gz").join(format!("{}.gz", rel.to_string_lossy()));
+            std::fs::create_dir_all(gz.parent().expect("parent")).expect("gz dir");
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            std::io::Write::write_all(&mut enc, &body).expect("gzip");
+            std::fs::write(&gz, enc.finish().expect("gzip")).expect("write gz");
+            format!("Some(include_bytes!({gz:?}))")
+        } else {
+            "None".to_string()
+        };
         let _ = writeln!(
             code,
-            "    Asset {{ path: {url:?}, body: include_bytes!({abs:?}), content_type: {:?} }},",
-            content_type(&url)
+            "    Asset {{ path: {url:?}, body: include_bytes!({abs:?}), gzip: {gzip}, content_type: {ct:?} }},"
         );
     }
     code.push_str("];\n");
@@ -166,7 +179,7 @@ fn placeholder(out: &Path) -> String {
     format!(
         "/// Whether the real panel is embedded.\npub const BUILT: bool = false;\n\
          /// A page explaining how to get the panel.\npub static ASSETS: &[Asset] = &[\n    \
-         Asset {{ path: \"/index.html\", body: include_bytes!({:?}), content_type: \"text/html; charset=utf-8\" }},\n];\n",
+         Asset {{ path: \"/index.html\", body: include_bytes!({:?}), gzip: None, content_type: \"text/html; charset=utf-8\" }},\n];\n",
         page
     )
 }

@@ -303,8 +303,15 @@ async fn not_found() -> ApiError {
 }
 
 /// The admin panel for its paths (GET and HEAD outside the service prefixes), a JSON 404 otherwise.
-async fn panel_or_not_found(method: axum::http::Method, uri: axum::http::Uri) -> Response {
-    dbpower_web::respond(&method, uri.path()).unwrap_or_else(not_found_response)
+async fn panel_or_not_found(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let accept = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok());
+    dbpower_web::respond(&method, uri.path(), accept).unwrap_or_else(not_found_response)
 }
 
 fn not_found_response() -> Response {

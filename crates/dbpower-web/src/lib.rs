@@ -12,6 +12,8 @@ use axum::http::{HeaderValue, Method, Response, StatusCode, header};
 pub struct Asset {
     pub path: &'static str,
     pub body: &'static [u8],
+    /// The same bytes gzip-compressed at build time (text files over 1 KiB).
+    pub gzip: Option<&'static [u8]>,
     pub content_type: &'static str,
 }
 
@@ -52,9 +54,29 @@ pub fn asset(path: &str) -> Option<&'static Asset> {
     ASSETS.iter().find(|a| a.path == path)
 }
 
+/// Whether an `Accept-Encoding` value accepts gzip (and does not refuse it with `q=0`).
+fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
+    accept_encoding.is_some_and(|v| {
+        v.split(',').any(|part| {
+            let mut it = part.split(';').map(str::trim);
+            let coding = it.next().unwrap_or("");
+            let refused = it.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
+    })
+}
+
 /// The panel's answer for a request, or `None` when the request is not the panel's (a service path, or
-/// a method other than GET and HEAD) so the caller answers it.
-pub fn respond(method: &Method, path: &str) -> Option<Response<Body>> {
+/// a method other than GET and HEAD) so the caller answers it. Compressed when the client accepts gzip.
+pub fn respond(
+    method: &Method,
+    path: &str,
+    accept_encoding: Option<&str>,
+) -> Option<Response<Body>> {
     if !(method == Method::GET || method == Method::HEAD) || !is_panel_path(path) {
         return None;
     }
@@ -71,11 +93,21 @@ pub fn respond(method: &Method, path: &str) -> Option<Response<Body>> {
     } else {
         "no-cache"
     };
+    let (bytes, gzipped) = match file.gzip {
+        Some(gz) if accepts_gzip(accept_encoding) => (gz, true),
+        _ => (file.body, false),
+    };
     let mut resp = Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, file.content_type)
         .header(header::CACHE_CONTROL, cache)
-        .header(header::CONTENT_LENGTH, file.body.len());
+        .header(header::CONTENT_LENGTH, bytes.len());
+    if file.gzip.is_some() {
+        resp = resp.header(header::VARY, "accept-encoding");
+    }
+    if gzipped {
+        resp = resp.header(header::CONTENT_ENCODING, "gzip");
+    }
     if file.content_type.starts_with("text/html") {
         resp = resp.header(
             header::CONTENT_SECURITY_POLICY,
@@ -85,7 +117,7 @@ pub fn respond(method: &Method, path: &str) -> Option<Response<Body>> {
     let body = if method == Method::HEAD {
         Body::empty()
     } else {
-        Body::from(file.body)
+        Body::from(bytes)
     };
     resp.body(body).ok()
 }
@@ -139,7 +171,7 @@ mod tests {
     #[test]
     fn index_for_client_routes_with_csp_and_no_cache() {
         for p in ["/", "/dashboard", "/queries/42"] {
-            let r = respond(&Method::GET, p).expect("panel answers");
+            let r = respond(&Method::GET, p, None).expect("panel answers");
             assert_eq!(r.status(), StatusCode::OK, "{p}");
             assert_eq!(
                 r.headers()[header::CONTENT_TYPE],
@@ -161,7 +193,7 @@ mod tests {
             .iter()
             .find(|a| a.path.starts_with("/assets/") && a.path.ends_with(".js"))
         {
-            let r = respond(&Method::GET, js.path).expect("asset");
+            let r = respond(&Method::GET, js.path, None).expect("asset");
             assert_eq!(r.status(), StatusCode::OK);
             assert_eq!(
                 r.headers()[header::CONTENT_TYPE],
@@ -179,17 +211,50 @@ mod tests {
                 "a built panel has hashed scripts under /assets/"
             );
         }
-        let r = respond(&Method::GET, "/assets/index-gone.js").expect("panel answers");
+        let r = respond(&Method::GET, "/assets/index-gone.js", None).expect("panel answers");
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
-        let r = respond(&Method::GET, "/favicon-gone.png").expect("panel answers");
+        let r = respond(&Method::GET, "/favicon-gone.png", None).expect("panel answers");
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
     }
 
     #[test]
     fn not_the_panels_requests() {
-        assert!(respond(&Method::POST, "/").is_none());
-        assert!(respond(&Method::GET, "/api/v1/nope").is_none());
-        let head = respond(&Method::HEAD, "/").expect("HEAD");
+        assert!(respond(&Method::POST, "/", None).is_none());
+        assert!(respond(&Method::GET, "/api/v1/nope", None).is_none());
+        let head = respond(&Method::HEAD, "/", None).expect("HEAD");
         assert_eq!(head.status(), StatusCode::OK);
+    }
+
+    #[test]
+    fn gzip_only_when_the_client_accepts_it() {
+        assert!(accepts_gzip(Some("gzip, deflate, br")));
+        assert!(accepts_gzip(Some("br;q=1.0, gzip;q=0.8")));
+        assert!(accepts_gzip(Some("*")));
+        assert!(!accepts_gzip(Some("gzip;q=0")));
+        assert!(!accepts_gzip(Some("br, deflate")));
+        assert!(!accepts_gzip(None));
+        let Some(big) = ASSETS.iter().find(|a| a.gzip.is_some()) else {
+            assert!(!is_built(), "a built panel has scripts over 1 KiB");
+            return;
+        };
+        let r = respond(&Method::GET, big.path, Some("gzip")).expect("asset");
+        assert_eq!(r.headers()[header::CONTENT_ENCODING], "gzip");
+        assert_eq!(r.headers()[header::VARY], "accept-encoding");
+        let gz_len: usize = r.headers()[header::CONTENT_LENGTH]
+            .to_str()
+            .unwrap_or("0")
+            .parse()
+            .unwrap_or(0);
+        assert!(
+            gz_len > 0 && gz_len < big.body.len() / 2,
+            "{gz_len} vs {}",
+            big.body.len()
+        );
+        let plain = respond(&Method::GET, big.path, Some("identity")).expect("asset");
+        assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
+        assert_eq!(
+            plain.headers()[header::CONTENT_LENGTH],
+            big.body.len().to_string().as_str()
+        );
     }
 }

@@ -280,7 +280,11 @@ try {
     await page.getByText("Not available for your role").waitFor();
     await shot("16-user-denied");
     await page.goto("/");
-    await page.getByTestId("stat-total-queries").waitFor();
+    // Scoped to the USER's identity, which has sent nothing: not the organization's numbers.
+    const userDash = (await api("/api/v1/stats/dashboard", { token: await apiLogin(NEW_USER) })).body;
+    await page.getByTestId("stat-total-queries").filter({ hasText: count(userDash.total_queries) }).waitFor();
+    assert.equal(userDash.total_queries, 0);
+    await page.getByText("An administrator of your organization connects agents.").waitFor();
     await shot("17-user-view");
   });
 

@@ -1,23 +1,27 @@
 import { BrowserRouter, Route, Routes } from "react-router";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { useState, type ReactNode } from "react";
+import { lazy, useState, type ComponentType, type ReactNode } from "react";
 import { RequireAuth, RequireCapability, SessionProvider } from "./auth/AuthContext";
 import type { Session } from "./auth/session";
 import { ApiError } from "./api/errors";
 import { Layout } from "./components/Layout";
 import { Login } from "./pages/Login";
-import { Dashboard } from "./pages/Dashboard";
-import { Queries } from "./pages/Queries";
-import { Classes } from "./pages/Classes";
-import { Agents } from "./pages/Agents";
-import { Organizations } from "./pages/Organizations";
-import { Teams } from "./pages/Teams";
-import { Identities } from "./pages/Identities";
-import { Users } from "./pages/Users";
-import { ApiKeys } from "./pages/ApiKeys";
-import { Audit } from "./pages/Audit";
-import { Settings } from "./pages/Settings";
 import { NotFound } from "./pages/NotFound";
+
+// Each page is its own chunk, loaded on first visit (the charts library only with the pages that chart).
+const page = <K extends string>(load: () => Promise<Record<K, ComponentType>>, name: K) =>
+  lazy(async () => ({ default: (await load())[name] }));
+const Dashboard = page(() => import("./pages/Dashboard"), "Dashboard");
+const Queries = page(() => import("./pages/Queries"), "Queries");
+const Classes = page(() => import("./pages/Classes"), "Classes");
+const Agents = page(() => import("./pages/Agents"), "Agents");
+const Organizations = page(() => import("./pages/Organizations"), "Organizations");
+const Teams = page(() => import("./pages/Teams"), "Teams");
+const Identities = page(() => import("./pages/Identities"), "Identities");
+const Users = page(() => import("./pages/Users"), "Users");
+const ApiKeys = page(() => import("./pages/ApiKeys"), "ApiKeys");
+const Audit = page(() => import("./pages/Audit"), "Audit");
+const Settings = page(() => import("./pages/Settings"), "Settings");
 
 export function makeQueryClient(): QueryClient {
   return new QueryClient({

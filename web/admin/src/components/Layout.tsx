@@ -1,4 +1,6 @@
+import { Suspense } from "react";
 import { NavLink, Outlet, useNavigate } from "react-router";
+import { LoadingState } from "./States";
 import { useQueryClient } from "@tanstack/react-query";
 import { can, useSession, useUser, type Capability } from "../auth/AuthContext";
 import { roleLabel } from "../lib/format";
@@ -84,7 +86,9 @@ export function Layout() {
         </div>
       </aside>
       <main id="main" className="main" tabIndex={-1}>
-        <Outlet />
+        <Suspense fallback={<LoadingState />}>
+          <Outlet />
+        </Suspense>
       </main>
     </div>
   );

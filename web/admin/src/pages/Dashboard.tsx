@@ -2,6 +2,7 @@ import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { Link } from "react-router";
 import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { api, call } from "../api/client";
+import { can, useUser } from "../auth/AuthContext";
 import { EmptyState, ErrorState, LoadingState } from "../components/States";
 import { SeverityBadge } from "../components/ui";
 import { formatAgo, formatCount, formatMs, shortDay } from "../lib/format";
@@ -10,6 +11,7 @@ import { formatAgo, formatCount, formatMs, shortDay } from "../lib/format";
 export const REFRESH_MS = 30_000;
 
 export function Dashboard() {
+  const admin = can(useUser(), "api_keys");
   const dash = useQuery({
     queryKey: ["dashboard"],
     queryFn: () => call(() => api.GET("/api/v1/stats/dashboard")),
@@ -56,14 +58,20 @@ export function Dashboard() {
               tone={dash.data.critical_issues > 0 ? "bad" : undefined}
               testId="stat-critical-issues"
             />
-            <StatCard label="Average time" value={formatMs(dash.data.avg_time_ms)} testId="stat-avg-time" />
+            <StatCard
+              label="Average time"
+              value={dash.data.total_queries > 0 ? formatMs(dash.data.avg_time_ms) : "—"}
+              testId="stat-avg-time"
+            />
           </section>
           <div className="grid-2">
             <section className="panel" aria-labelledby="chart-title">
               <h2 id="chart-title">Slow queries per day</h2>
               {dash.data.chart_data.every((d) => d.queries === 0) ? (
                 <EmptyState title="No slow queries in the last 7 days">
-                  Connect an agent (API keys → create) and slow queries appear here.
+                  {admin
+                    ? "Connect an agent (API keys → New key) and slow queries appear here."
+                    : "Slow queries attributed to your team or identity appear here once an agent reports them."}
                 </EmptyState>
               ) : (
                 <div className="chart" role="img" aria-label="Bar chart of slow queries per day over the last 7 days">
@@ -108,7 +116,13 @@ export function Dashboard() {
                 </>
               ) : (
                 <EmptyState title="No agents yet">
-                  Create an API key and start <code>dbpower agent</code> with it; it reports here every minute.
+                  {admin ? (
+                    <>
+                      Create an API key and start <code>dbpower agent</code> with it; it reports here every minute.
+                    </>
+                  ) : (
+                    "An administrator of your organization connects agents."
+                  )}
                 </EmptyState>
               )}
             </section>
