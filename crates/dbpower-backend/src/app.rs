@@ -132,20 +132,20 @@ impl Application {
             )),
             None => None,
         };
-        let rate_limits = if settings.rate_limit.enabled && role != Role::Backend {
-            let redis = settings
-                .redis_url
-                .as_ref()
-                .map(|u| u.expose_secret().to_string());
-            Some(crate::ratelimit::RateLimits::build(&settings.rate_limit, redis.as_deref()).await)
-        } else {
-            None
-        };
+        let redis = settings
+            .redis_url
+            .as_ref()
+            .map(|u| u.expose_secret().to_string());
+        // One limiter (Redis when configured) for the request limits and the login throttle.
+        let limiter =
+            crate::ratelimit::connect_limiter(&settings.rate_limit, redis.as_deref()).await;
+        let rate_limits = (settings.rate_limit.enabled && role != Role::Backend)
+            .then(|| crate::ratelimit::RateLimits::new(&settings.rate_limit, limiter.clone()));
         let state = AppState(Arc::new(Inner {
             store,
             tokens: TokenKeys::new(jwt_secret.as_bytes()),
             hasher,
-            throttle: LoginThrottle::new(settings.login.clone()),
+            throttle: LoginThrottle::new(settings.login.clone(), limiter),
             cipher,
             analysis_wakeup: tokio::sync::Notify::new(),
             writer,

@@ -1,8 +1,6 @@
 //! Authentication: the [`Auth`] extractor (bearer access token, user re-loaded and checked active on
 //! every request) and the login / refresh / logout / me endpoints.
 
-use std::time::Instant;
-
 use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -162,7 +160,7 @@ pub async fn login(
 ) -> ApiResult<ApiJson<TokenResponse>> {
     let email = req.email.trim().to_ascii_lowercase();
     let ip = ctx.ip.clone().unwrap_or_default();
-    if let Err(wait) = state.throttle.check(&email, &ip, Instant::now()) {
+    if let Err(wait) = state.throttle.check(&email, &ip).await {
         state
             .audit(
                 Event::new(&ctx, None, "auth.login", "user")
@@ -200,7 +198,7 @@ pub async fn login(
         }
     };
     let Some(user) = user.filter(|_| ok) else {
-        state.throttle.record_failure(&email, &ip, Instant::now());
+        state.throttle.record_failure(&email, &ip).await;
         state
             .audit(
                 Event::new(&ctx, None, "auth.login", "user")
@@ -214,7 +212,7 @@ pub async fn login(
     if !user.view.is_active {
         return Err(refuse_disabled(&state, &ctx, &p, "auth.login").await);
     }
-    state.throttle.record_success(&email);
+    state.throttle.record_success(&email).await;
     state.store.touch_last_login(user.view.id).await?;
     let resp = issue_pair(&state, &user, uuid::Uuid::new_v4().to_string()).await?;
     state

@@ -33,33 +33,41 @@ pub struct RateLimits {
     overrides: Mutex<HashMap<i64, Override>>,
 }
 
-impl RateLimits {
-    /// The limiter for these settings: Redis when `redis_url` is set and answers, else in process.
-    pub async fn build(settings: &RateLimitSettings, redis_url: Option<&str>) -> RateLimits {
-        let policy = match settings.on_redis_failure.as_str() {
-            "allow" => OnRedisFailure::Allow,
-            "deny" => OnRedisFailure::Deny,
-            _ => OnRedisFailure::Fallback,
-        };
-        let limiter: Arc<dyn Limiter> = match redis_url {
-            Some(url) => {
-                match RedisLimiter::connect(
-                    url,
-                    &settings.redis_prefix,
-                    Duration::from_millis(250),
-                    policy,
-                )
-                .await
-                {
-                    Ok(r) => Arc::new(r),
-                    Err(e) => {
-                        tracing::error!(error = %e, "Redis is unavailable at start: rate limits are enforced per process");
-                        Arc::new(MemoryLimiter::new())
-                    }
+/// The limiter for these settings: Redis when `redis_url` is set and answers, else in process. Shared by
+/// the request limits and the login throttle.
+pub async fn connect_limiter(
+    settings: &RateLimitSettings,
+    redis_url: Option<&str>,
+) -> Arc<dyn Limiter> {
+    let policy = match settings.on_redis_failure.as_str() {
+        "allow" => OnRedisFailure::Allow,
+        "deny" => OnRedisFailure::Deny,
+        _ => OnRedisFailure::Fallback,
+    };
+    match redis_url {
+        Some(url) => {
+            match RedisLimiter::connect(
+                url,
+                &settings.redis_prefix,
+                Duration::from_millis(250),
+                policy,
+            )
+            .await
+            {
+                Ok(r) => Arc::new(r),
+                Err(e) => {
+                    tracing::error!(error = %e, "Redis is unavailable at start: rate limits and login throttling are per process");
+                    Arc::new(MemoryLimiter::new())
                 }
             }
-            None => Arc::new(MemoryLimiter::new()),
-        };
+        }
+        None => Arc::new(MemoryLimiter::new()),
+    }
+}
+
+impl RateLimits {
+    /// The limits for these settings, on `limiter` (see [`connect_limiter`]).
+    pub fn new(settings: &RateLimitSettings, limiter: Arc<dyn Limiter>) -> RateLimits {
         RateLimits {
             limiter,
             settings: settings.clone(),

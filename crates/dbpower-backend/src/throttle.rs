@@ -1,107 +1,132 @@
 //! Failed-login throttling per account and per client IP, checked before any password hashing.
-//! In-process; with several backend processes each keeps its own counts (the gateway's rate limiter
-//! bounds the total).
+//!
+//! Failures are counted in sliding windows of the rate limiter (`dbpower-ratelimit`): in Redis when
+//! `redis_url` is set, so every backend process shares the counts, else in process. A check only
+//! peeks; a failure is recorded; a success clears the account's failures (not the IP's). Keys hold a
+//! SHA-256 of the email and address, never the email itself.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dbpower_ratelimit::{Limit, Limiter};
 
 use crate::config::LoginSettings;
 
 pub struct LoginThrottle {
     limits: LoginSettings,
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
+    limiter: Arc<dyn Limiter>,
 }
 
-/// Entries kept before expired ones are swept.
-const SWEEP_AT: usize = 10_000;
-
 impl LoginThrottle {
-    pub fn new(limits: LoginSettings) -> LoginThrottle {
-        LoginThrottle {
-            limits,
-            failures: Mutex::new(HashMap::new()),
-        }
+    pub fn new(limits: LoginSettings, limiter: Arc<dyn Limiter>) -> LoginThrottle {
+        LoginThrottle { limits, limiter }
     }
 
-    fn window(&self) -> Duration {
-        Duration::from_secs(self.limits.window_secs.max(1))
+    fn account_key(account: &str) -> String {
+        format!(
+            "login:a:{}",
+            dbpower_core::signing::body_hash(account.as_bytes())
+        )
+    }
+
+    fn windows(&self, account: &str, ip: &str) -> [Limit; 2] {
+        let window = Duration::from_secs(self.limits.window_secs.max(1));
+        [
+            Limit {
+                key: Self::account_key(account),
+                max: self.limits.max_failures_per_account,
+                window,
+            },
+            Limit {
+                key: format!(
+                    "login:i:{}",
+                    dbpower_core::signing::body_hash(ip.as_bytes())
+                ),
+                max: self.limits.max_failures_per_ip,
+                window,
+            },
+        ]
     }
 
     /// `Err(seconds to wait)` when the account or the IP has too many recent failures.
-    pub fn check(&self, account: &str, ip: &str, now: Instant) -> Result<(), u64> {
-        let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let mut wait = 0u64;
-        for (key, max) in [
-            (format!("a:{account}"), self.limits.max_failures_per_account),
-            (format!("i:{ip}"), self.limits.max_failures_per_ip),
-        ] {
-            if let Some((count, since)) = map.get(&key) {
-                let age = now.saturating_duration_since(*since);
-                if *count >= max && age < self.window() {
-                    wait = wait.max((self.window() - age).as_secs().max(1));
-                }
-            }
+    pub async fn check(&self, account: &str, ip: &str) -> Result<(), u64> {
+        let d = self.limiter.peek(&self.windows(account, ip)).await;
+        if d.allowed {
+            Ok(())
+        } else {
+            Err(d.retry_after_secs.unwrap_or(1).max(1))
         }
-        if wait > 0 { Err(wait) } else { Ok(()) }
     }
 
-    pub fn record_failure(&self, account: &str, ip: &str, now: Instant) {
-        let window = self.window();
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= SWEEP_AT {
-            map.retain(|_, (_, since)| now.saturating_duration_since(*since) < window);
-        }
-        for key in [format!("a:{account}"), format!("i:{ip}")] {
-            let e = map.entry(key).or_insert((0, now));
-            if now.saturating_duration_since(e.1) >= window {
-                *e = (0, now);
-            }
-            e.0 += 1;
-        }
+    pub async fn record_failure(&self, account: &str, ip: &str) {
+        self.limiter.check(&self.windows(account, ip)).await;
     }
 
     /// A successful login clears the account's failures (not the IP's).
-    pub fn record_success(&self, account: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&format!("a:{account}"));
+    pub async fn record_success(&self, account: &str) {
+        self.limiter.forget(&[Self::account_key(account)]).await;
+    }
+
+    /// Where the counts live: `redis`, `memory` or `memory (redis unavailable)`.
+    pub fn backend(&self) -> &'static str {
+        self.limiter.backend()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dbpower_ratelimit::{Clock, MemoryLimiter};
+    use std::sync::atomic::{AtomicU64, Ordering};
 
-    #[test]
-    fn locks_after_the_limit_and_unlocks_after_the_window() {
-        let t = LoginThrottle::new(LoginSettings {
-            max_failures_per_account: 3,
-            max_failures_per_ip: 5,
-            window_secs: 60,
-        });
-        let t0 = Instant::now();
-        for _ in 0..3 {
-            assert!(t.check("a@x", "1.1.1.1", t0).is_ok());
-            t.record_failure("a@x", "1.1.1.1", t0);
+    #[derive(Clone, Default)]
+    struct TestClock(Arc<AtomicU64>);
+
+    impl Clock for TestClock {
+        fn now_ms(&self) -> u64 {
+            self.0.load(Ordering::SeqCst)
         }
-        let wait = t.check("a@x", "1.1.1.1", t0).expect_err("locked");
-        assert!((59..=60).contains(&wait), "{wait}");
+    }
+
+    #[tokio::test]
+    async fn locks_after_the_limit_and_unlocks_as_the_window_slides() {
+        let clock = TestClock::default();
+        clock.0.store(10_000_000, Ordering::SeqCst);
+        let t = LoginThrottle::new(
+            LoginSettings {
+                max_failures_per_account: 3,
+                max_failures_per_ip: 5,
+                window_secs: 60,
+            },
+            Arc::new(MemoryLimiter::with_clock(clock.clone())),
+        );
+        for _ in 0..3 {
+            assert!(t.check("a@x", "1.1.1.1").await.is_ok());
+            t.record_failure("a@x", "1.1.1.1").await;
+        }
+        let wait = t.check("a@x", "1.1.1.1").await.expect_err("locked");
+        assert_eq!(wait, 60);
         assert!(
-            t.check("b@x", "2.2.2.2", t0).is_ok(),
+            t.check("b@x", "2.2.2.2").await.is_ok(),
             "other accounts unaffected"
         );
-        assert!(
-            t.check("a@x", "1.1.1.1", t0 + Duration::from_secs(61))
-                .is_ok(),
-            "window passed"
-        );
+        clock.0.fetch_add(61_000, Ordering::SeqCst);
+        assert!(t.check("a@x", "1.1.1.1").await.is_ok(), "window passed");
         // The IP limit spans accounts.
-        t.record_failure("c@x", "1.1.1.1", t0);
-        t.record_failure("d@x", "1.1.1.1", t0);
-        assert!(t.check("e@x", "1.1.1.1", t0).is_err());
-        t.record_success("a@x");
-        assert!(t.check("a@x", "9.9.9.9", t0).is_ok());
+        for who in ["c@x", "d@x", "e@x", "f@x", "g@x"] {
+            t.record_failure(who, "1.1.1.1").await;
+        }
+        assert!(t.check("h@x", "1.1.1.1").await.is_err());
+        // Success clears the account, not the address.
+        for _ in 0..3 {
+            t.record_failure("a@x", "9.9.9.9").await;
+        }
+        assert!(t.check("a@x", "9.9.9.9").await.is_err());
+        t.record_success("a@x").await;
+        assert!(t.check("a@x", "9.9.9.9").await.is_ok());
+        assert!(
+            t.check("a@x", "1.1.1.1").await.is_err(),
+            "the address stays locked"
+        );
     }
 }

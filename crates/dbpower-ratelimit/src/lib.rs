@@ -50,11 +50,21 @@ impl Decision {
     }
 
     /// Builds the decision from each window's count before this request and ms until its oldest entry expires.
-    fn from_counts(limits: &[Limit], counts: &[(u64, u64)], refused: Option<usize>) -> Decision {
+    /// `recorded`: whether this request was added to the windows (false for a peek).
+    fn from_counts(
+        limits: &[Limit],
+        counts: &[(u64, u64)],
+        refused: Option<usize>,
+        recorded: bool,
+    ) -> Decision {
         let allowed = refused.is_none();
         let mut best: Option<(u32, u32, u64)> = None;
         for (l, (count, reset_ms)) in limits.iter().zip(counts) {
-            let used = if allowed { count + 1 } else { *count };
+            let used = if allowed && recorded {
+                count + 1
+            } else {
+                *count
+            };
             let remaining = u64::from(l.max).saturating_sub(used) as u32;
             let reset = reset_ms.div_ceil(1000).max(if used > 0 { 1 } else { 0 });
             if best.is_none_or(|(_, r, _)| remaining < r) {
@@ -77,7 +87,12 @@ impl Decision {
 
 #[async_trait]
 pub trait Limiter: Send + Sync {
+    /// Decides, and records the request in every window when all allow it (check-then-add).
     async fn check(&self, limits: &[Limit]) -> Decision;
+    /// Decides without recording anything (for counters of events recorded later, like failed logins).
+    async fn peek(&self, limits: &[Limit]) -> Decision;
+    /// Empties these windows (a successful login clears the account's failures).
+    async fn forget(&self, keys: &[String]);
     /// `"redis"`, `"memory"`, or `"memory (redis unavailable)"`.
     fn backend(&self) -> &'static str;
     /// True while Redis is configured but failing.
@@ -132,6 +147,11 @@ impl<C: Clock> MemoryLimiter<C> {
     }
 
     pub fn decide(&self, limits: &[Limit]) -> Decision {
+        self.decide_with(limits, true)
+    }
+
+    /// `record: false` decides without adding the request to any window.
+    pub fn decide_with(&self, limits: &[Limit], record: bool) -> Decision {
         if limits.is_empty() {
             return Decision::unlimited();
         }
@@ -163,7 +183,7 @@ impl<C: Clock> MemoryLimiter<C> {
                 refused = Some(i);
             }
         }
-        if refused.is_none() {
+        if refused.is_none() && record {
             for (i, l) in limits.iter().enumerate() {
                 let q = map.entry(l.key.clone()).or_default();
                 q.push_back(now);
@@ -177,7 +197,14 @@ impl<C: Clock> MemoryLimiter<C> {
                 map.remove(&l.key);
             }
         }
-        Decision::from_counts(limits, &counts, refused)
+        Decision::from_counts(limits, &counts, refused, record)
+    }
+
+    pub fn clear(&self, keys: &[String]) {
+        let mut map = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        for k in keys {
+            map.remove(k);
+        }
     }
 }
 
@@ -185,6 +212,12 @@ impl<C: Clock> MemoryLimiter<C> {
 impl<C: Clock> Limiter for MemoryLimiter<C> {
     async fn check(&self, limits: &[Limit]) -> Decision {
         self.decide(limits)
+    }
+    async fn peek(&self, limits: &[Limit]) -> Decision {
+        self.decide_with(limits, false)
+    }
+    async fn forget(&self, keys: &[String]) {
+        self.clear(keys);
     }
     fn backend(&self) -> &'static str {
         "memory"
@@ -216,7 +249,7 @@ for i = 1, n do
   counts[i] = c
   if c >= max and refused == 0 then refused = i end
 end
-if refused == 0 then
+if refused == 0 and ARGV[2 * n + 2] == '1' then
   for i = 1, n do
     redis.call('ZADD', KEYS[i], now, ARGV[2 * n + 1] .. ':' .. i)
     redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[2 * i - 1]))
@@ -276,7 +309,7 @@ impl RedisLimiter {
         })
     }
 
-    async fn eval(&self, limits: &[Limit]) -> Result<Vec<i64>, String> {
+    async fn eval(&self, limits: &[Limit], record: bool) -> Result<Vec<i64>, String> {
         let mut inv = self.script.prepare_invoke();
         for l in limits {
             inv.key(format!("{}{}", self.prefix, l.key));
@@ -285,6 +318,7 @@ impl RedisLimiter {
             inv.arg(l.window.as_millis() as u64).arg(l.max);
         }
         inv.arg(uuid::Uuid::new_v4().to_string());
+        inv.arg(if record { "1" } else { "0" });
         let mut conn = self.conn.clone();
         match tokio::time::timeout(self.timeout, inv.invoke_async::<Vec<i64>>(&mut conn)).await {
             Ok(Ok(v)) => Ok(v),
@@ -294,13 +328,12 @@ impl RedisLimiter {
     }
 }
 
-#[async_trait]
-impl Limiter for RedisLimiter {
-    async fn check(&self, limits: &[Limit]) -> Decision {
+impl RedisLimiter {
+    async fn decide(&self, limits: &[Limit], record: bool) -> Decision {
         if limits.is_empty() {
             return Decision::unlimited();
         }
-        match self.eval(limits).await {
+        match self.eval(limits, record).await {
             Ok(v) if v.len() == 1 + 2 * limits.len() => {
                 if self.failing.swap(false, Ordering::Relaxed) {
                     tracing::warn!("Redis answers again: rate limits are shared again");
@@ -311,14 +344,14 @@ impl Limiter for RedisLimiter {
                     .map(|c| (c[0].max(0) as u64, c[1].max(0) as u64))
                     .collect();
                 let mut counts = counts;
-                if refused.is_none() {
+                if refused.is_none() && record {
                     for (c, l) in counts.iter_mut().zip(limits) {
                         if c.0 == 0 {
                             c.1 = l.window.as_millis() as u64;
                         }
                     }
                 }
-                Decision::from_counts(limits, &counts, refused)
+                Decision::from_counts(limits, &counts, refused, record)
             }
             other => {
                 let why = match other {
@@ -329,7 +362,7 @@ impl Limiter for RedisLimiter {
                     tracing::error!(error = %why, policy = ?self.on_failure, "Redis rate limiter failing");
                 }
                 match self.on_failure {
-                    OnRedisFailure::Fallback => self.fallback.decide(limits),
+                    OnRedisFailure::Fallback => self.fallback.decide_with(limits, record),
                     OnRedisFailure::Allow => Decision::unlimited(),
                     OnRedisFailure::Deny => Decision {
                         allowed: false,
@@ -341,6 +374,33 @@ impl Limiter for RedisLimiter {
                     },
                 }
             }
+        }
+    }
+}
+
+#[async_trait]
+impl Limiter for RedisLimiter {
+    async fn check(&self, limits: &[Limit]) -> Decision {
+        self.decide(limits, true).await
+    }
+
+    async fn peek(&self, limits: &[Limit]) -> Decision {
+        self.decide(limits, false).await
+    }
+
+    async fn forget(&self, keys: &[String]) {
+        self.fallback.clear(keys);
+        if keys.is_empty() {
+            return;
+        }
+        let full: Vec<String> = keys.iter().map(|k| format!("{}{k}", self.prefix)).collect();
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(&full);
+        match tokio::time::timeout(self.timeout, cmd.query_async::<i64>(&mut conn)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "Redis: could not clear rate-limit windows"),
+            Err(_) => tracing::warn!("Redis: clearing rate-limit windows timed out"),
         }
     }
 
@@ -443,5 +503,28 @@ mod tests {
         let only_ip = l.decide(&[ip]);
         assert_eq!(only_ip.remaining, 95);
         assert!(l.decide(&[]).allowed);
+    }
+
+    #[test]
+    fn peek_counts_without_recording_and_forget_empties() {
+        let clock = TestClock::default();
+        clock.0.store(5_000_000, Ordering::SeqCst);
+        let m = MemoryLimiter::with_clock(clock.clone());
+        let limits = [lim("a:x@y", 3, 60)];
+        for _ in 0..10 {
+            assert!(
+                m.decide_with(&limits, false).allowed,
+                "peeking records nothing"
+            );
+        }
+        for _ in 0..3 {
+            assert!(m.decide(&limits).allowed);
+        }
+        let d = m.decide_with(&limits, false);
+        assert!(!d.allowed);
+        assert_eq!(d.retry_after_secs, Some(60));
+        m.clear(&["a:x@y".to_string()]);
+        assert!(m.decide_with(&limits, false).allowed);
+        assert_eq!(m.decide_with(&limits, false).remaining, 3);
     }
 }

@@ -1,11 +1,11 @@
 //! Rate limits over HTTP: headers on every API answer, 429 with Retry-After and the JSON error once an
 //! organization's window is full, another organization unaffected, per-organization overrides, and the
-//! health endpoints never limited.
+//! health endpoints never limited; with Redis, limits and failed-login counts shared by every process.
 
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::on_all_backends;
+use crate::{TestApp, on_all_backends};
 
 #[tokio::test]
 async fn organizations_get_exact_windows_with_headers_and_429() {
@@ -106,4 +106,65 @@ async fn limits_live_in_redis_when_it_is_configured() {
         assert!(statuses.ends_with(&[429, 429]), "{statuses:?}");
     })
     .await;
+}
+
+#[tokio::test]
+async fn failed_logins_are_counted_across_backends_sharing_redis() {
+    let Ok(redis) = std::env::var("DBPOWER_TEST_REDIS_URL") else {
+        return;
+    };
+    let prefix = format!("dbpower-test:{}:", uuid::Uuid::new_v4().simple());
+    let env = [
+        ("DBPOWER_REDIS_URL", redis.as_str()),
+        ("DBPOWER_RATE_LIMIT__REDIS_PREFIX", prefix.as_str()),
+        ("DBPOWER_LOGIN__MAX_FAILURES_PER_ACCOUNT", "4"),
+        ("DBPOWER_LOGIN__WINDOW_SECS", "600"),
+    ];
+    // Two backends, as behind a gateway; each has its own process state, and only Redis in common.
+    let (a, b) = (
+        TestApp::spawn(None, &env).await,
+        TestApp::spawn(None, &env).await,
+    );
+    for app in [&a, &b, &a, &b] {
+        assert_eq!(
+            app.login_full(crate::testapp::ADMIN_EMAIL, "wrong-password-1")
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    for app in [&a, &b] {
+        let r = app
+            .login_full(crate::testapp::ADMIN_EMAIL, crate::testapp::ADMIN_PASSWORD)
+            .await;
+        assert_eq!(
+            (r.status, r.body["error"]["code"].as_str()),
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                Some("too_many_login_attempts")
+            ),
+            "{r:?}"
+        );
+    }
+    // Nothing in Redis names the account.
+    let client = redis::Client::open(redis.as_str()).expect("redis url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .expect("keys");
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with(&format!("{prefix}login:a:"))),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter()
+            .all(|k| !k.contains("dbpower.test") && !k.contains('@')),
+        "{keys:?}"
+    );
 }

@@ -137,3 +137,23 @@ async fn when_redis_stops_answering_the_fallback_decides_without_hanging() {
         "the in-process limiter decides meanwhile"
     );
 }
+
+#[tokio::test]
+async fn peek_is_shared_records_nothing_and_forget_clears_for_everyone() {
+    let Some(url) = url() else { return };
+    let (a, b) = (limiter(&url).await, limiter(&url).await);
+    let key = format!("login:a:{}", uuid::Uuid::new_v4());
+    let limits = vec![lim(&key, 2, Duration::from_secs(60))];
+    for _ in 0..5 {
+        assert!(a.peek(&limits).await.allowed, "peeking records nothing");
+    }
+    assert!(a.check(&limits).await.allowed);
+    assert!(b.check(&limits).await.allowed);
+    let d = b.peek(&limits).await;
+    assert!(!d.allowed, "two failures recorded by two instances: {d:?}");
+    assert!(d.retry_after_secs.is_some_and(|s| s <= 60));
+    assert!(!a.peek(&limits).await.allowed);
+    b.forget(std::slice::from_ref(&key)).await;
+    assert!(a.peek(&limits).await.allowed, "cleared for every instance");
+    assert!(!a.degraded());
+}
