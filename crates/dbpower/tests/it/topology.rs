@@ -1,10 +1,16 @@
-//! The split deployment on loopback: two `dbpower gateway`s, each in front of its own `dbpower backend`,
-//! sharing one PostgreSQL database (`DBPOWER_TEST_POSTGRES_URL`) and one Redis (`DBPOWER_TEST_REDIS_URL`).
-//! One organization's 300 concurrent requests spread over both gateways are allowed exactly 100 times
-//! per minute; a backend that dies fails only the requests sent to it, as a JSON 502.
+//! The split deployment on loopback: two `dbpower gateway`s, each in front of its own `dbpower backend`
+//! and `dbpower analyzer`, all sharing one PostgreSQL database (`DBPOWER_TEST_POSTGRES_URL`) and one
+//! Redis (`DBPOWER_TEST_REDIS_URL`). One organization's 300 concurrent requests spread over both gateways
+//! are allowed exactly 100 times per minute, and the refused client is let in again once the minute has
+//! passed; an analyzer killed mid-job loses no job and none is analyzed twice; a backend that dies fails
+//! only the requests sent to it, as a JSON 502.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::support::{Proc, psql, spawn_role};
 
@@ -15,216 +21,6 @@ fn spawn(role: &str, env: &[(String, String)]) -> Proc {
         .find(|(k, _)| k == "DBPOWER_DATA_DIR")
         .map_or_else(std::env::temp_dir, |(_, v)| v.into());
     spawn_role(role, env, &dir)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_gateways_share_exact_limits_and_a_dead_backend_fails_only_its_requests() {
-    let (Ok(pg), Ok(redis)) = (
-        std::env::var("DBPOWER_TEST_POSTGRES_URL"),
-        std::env::var("DBPOWER_TEST_REDIS_URL"),
-    ) else {
-        return;
-    };
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let name = format!("dbpower_topology_{}", std::process::id());
-    dbpower_store::drop_postgres_database(&pg, &name)
-        .await
-        .expect("DBPOWER_TEST_POSTGRES_URL is set but unreachable");
-    let url = dbpower_store::create_postgres_database(&pg, &name)
-        .await
-        .expect("create database");
-    let dir = tempfile::tempdir().expect("tmp");
-    let common: Vec<(String, String)> = [
-        ("DBPOWER_DATABASE_URL", url.as_str()),
-        ("DBPOWER_REDIS_URL", redis.as_str()),
-        (
-            "DBPOWER_JWT_SECRET",
-            "5f0c1b2a9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a291807f6e5d4c3b2a19080",
-        ),
-        (
-            "DBPOWER_MASTER_KEY",
-            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
-        ),
-        ("DBPOWER_BOOTSTRAP_EMAIL", "admin@topology.test"),
-        ("DBPOWER_BOOTSTRAP_PASSWORD", "topology-password-1"),
-        ("DBPOWER_PASSWORD_HASH_COST", "4"),
-        ("DBPOWER_DEMO", "false"),
-        ("DBPOWER_DATA_DIR", dir.path().to_str().expect("utf-8 path")),
-        ("DBPOWER_RATE_LIMIT__ORG_PER_MINUTE", "100"),
-        ("DBPOWER_RATE_LIMIT__IP_PER_MINUTE", "100000"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .chain(std::iter::once((
-        "DBPOWER_RATE_LIMIT__REDIS_PREFIX".to_string(),
-        format!("dbpower-topology:{}:", uuid::Uuid::new_v4().simple()),
-    )))
-    .collect();
-    let backend1 = spawn("backend", &common);
-    let backend2 = spawn("backend", &common);
-    let analyzer = spawn("analyzer", &common);
-    let gateway = |backend: &Proc| {
-        let mut env = common.clone();
-        env.push(("DBPOWER_GATEWAY__BACKEND_URL".into(), backend.base.clone()));
-        env.push((
-            "DBPOWER_GATEWAY__ANALYZER_URL".into(),
-            analyzer.base.clone(),
-        ));
-        spawn("gateway", &env)
-    };
-    let (gw1, gw2) = (gateway(&backend1), gateway(&backend2));
-    let http = reqwest::Client::new();
-
-    let health: Value = http
-        .get(format!("{}/health", gw1.base))
-        .send()
-        .await
-        .expect("health")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(health["status"], "ok", "{health}");
-    // The gateway serves the admin panel itself (client routes included) and forwards the API docs.
-    let panel = http
-        .get(format!("{}/queries", gw1.base))
-        .send()
-        .await
-        .expect("panel");
-    assert_eq!(panel.status(), StatusCode::OK);
-    assert!(
-        panel.headers()["content-type"]
-            .to_str()
-            .unwrap_or("")
-            .starts_with("text/html")
-    );
-    let doc = http
-        .get(format!("{}/api/openapi.json", gw1.base))
-        .send()
-        .await
-        .expect("doc");
-    assert_eq!(doc.status(), StatusCode::OK);
-
-    let login = |base: String, email: &'static str, password: &'static str| {
-        let http = http.clone();
-        async move {
-            let r: Value = http
-                .post(format!("{base}/api/v1/auth/login"))
-                .json(&json!({"email": email, "password": password}))
-                .send()
-                .await
-                .expect("login")
-                .json()
-                .await
-                .expect("json");
-            r["access_token"]
-                .as_str()
-                .unwrap_or_else(|| panic!("login failed: {r}"))
-                .to_string()
-        }
-    };
-    let sa = login(
-        gw1.base.clone(),
-        "admin@topology.test",
-        "topology-password-1",
-    )
-    .await;
-    let org: Value = http
-        .post(format!("{}/api/v1/organizations", gw1.base))
-        .bearer_auth(&sa)
-        .json(&json!({"name": "Shared"}))
-        .send()
-        .await
-        .expect("org")
-        .json()
-        .await
-        .expect("json");
-    let r = http
-        .post(format!("{}/api/v1/users", gw2.base))
-        .bearer_auth(&sa)
-        .json(&json!({"email": "oa@shared.test", "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": org["id"]}))
-        .send()
-        .await
-        .expect("user");
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let oa = login(gw2.base.clone(), "oa@shared.test", "oa-password-12").await;
-
-    // 300 concurrent requests of one organization over both gateways: exactly 100 allowed.
-    let mut tasks = Vec::new();
-    for i in 0..300 {
-        let base = if i % 2 == 0 {
-            gw1.base.clone()
-        } else {
-            gw2.base.clone()
-        };
-        let (http, oa) = (http.clone(), oa.clone());
-        tasks.push(tokio::spawn(async move {
-            http.get(format!("{base}/api/v1/auth/me"))
-                .bearer_auth(&oa)
-                .send()
-                .await
-                .map(|r| r.status())
-        }));
-    }
-    let (mut ok, mut limited) = (0, 0);
-    for t in tasks {
-        match t.await.expect("task").expect("request") {
-            StatusCode::OK => ok += 1,
-            StatusCode::TOO_MANY_REQUESTS => limited += 1,
-            other => panic!("unexpected {other}"),
-        }
-    }
-    assert_eq!((ok, limited), (100, 200));
-
-    // A forged token is refused at the gateway.
-    let r = http
-        .get(format!("{}/api/v1/auth/me", gw1.base))
-        .bearer_auth("not.a.token")
-        .send()
-        .await
-        .expect("forged");
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-
-    // Backend 2 dies: gateway 2 answers 502 as JSON; gateway 1 keeps serving.
-    drop(backend2);
-    let r = http
-        .get(format!("{}/api/v1/auth/me", gw2.base))
-        .bearer_auth(&sa)
-        .send()
-        .await
-        .expect("dead");
-    assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
-    let body: Value = r.json().await.expect("json");
-    assert_eq!(body["error"]["code"], "bad_gateway", "{body}");
-    let r = http
-        .get(format!("{}/api/v1/auth/me", gw1.base))
-        .bearer_auth(&sa)
-        .send()
-        .await
-        .expect("alive");
-    assert_eq!(r.status(), StatusCode::OK);
-    let health: Value = http
-        .get(format!("{}/health", gw2.base))
-        .send()
-        .await
-        .expect("health")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(health["status"], "degraded", "{health}");
-
-    // /analyzer/* goes to the analyzer.
-    let r = http
-        .post(format!("{}/analyzer/analyze", gw1.base))
-        .bearer_auth(&sa)
-        .json(&json!({"sql": "SELECT * FROM t WHERE YEAR(d) = 2024", "database_type": "mysql"}))
-        .send()
-        .await
-        .expect("analyze");
-    assert_eq!(r.status(), StatusCode::OK);
-    drop((gw1, gw2, backend1, analyzer));
-    dbpower_store::drop_postgres_database(&pg, &name)
-        .await
-        .expect("drop");
 }
 
 /// An OpenAI-compatible stand-in that takes `delay` to answer each chat completion; counts requests.
@@ -284,70 +80,224 @@ async fn slow_llm(
     (format!("http://{addr}/v1"), hits)
 }
 
+/// A gateway's `/health` body.
+async fn health_of(http: &reqwest::Client, base: &str) -> Value {
+    http.get(format!("{base}/health"))
+        .send()
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// Polls `f` every 50 ms for up to `secs` seconds until it returns true.
+async fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < until {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    f()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_analyzer_killed_mid_job_loses_no_job_and_stores_one_result() {
-    let Ok(pg) = std::env::var("DBPOWER_TEST_POSTGRES_URL") else {
+async fn the_split_deployment_shares_limits_survives_dead_analyzers_and_backends() {
+    let (Ok(pg), Ok(redis)) = (
+        std::env::var("DBPOWER_TEST_POSTGRES_URL"),
+        std::env::var("DBPOWER_TEST_REDIS_URL"),
+    ) else {
         return;
     };
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let name = format!("dbpower_analyzers_{}", std::process::id());
+    let name = format!("dbpower_topology_{}", std::process::id());
     dbpower_store::drop_postgres_database(&pg, &name)
         .await
         .expect("DBPOWER_TEST_POSTGRES_URL is set but unreachable");
     let url = dbpower_store::create_postgres_database(&pg, &name)
         .await
         .expect("create database");
-    let (llm, hits) = slow_llm(std::time::Duration::from_secs(3)).await;
     let dir = tempfile::tempdir().expect("tmp");
-    let env: Vec<(String, String)> = [
+    let common: Vec<(String, String)> = [
         ("DBPOWER_DATABASE_URL", url.as_str()),
+        ("DBPOWER_REDIS_URL", redis.as_str()),
         (
             "DBPOWER_JWT_SECRET",
-            "7a1c0b2a9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a291807f6e5d4c3b2a19081",
+            "5f0c1b2a9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a291807f6e5d4c3b2a19080",
         ),
         (
             "DBPOWER_MASTER_KEY",
-            "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100",
+            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
         ),
-        ("DBPOWER_BOOTSTRAP_EMAIL", "admin@analyzers.test"),
-        ("DBPOWER_BOOTSTRAP_PASSWORD", "analyzers-password-1"),
+        ("DBPOWER_BOOTSTRAP_EMAIL", "admin@topology.test"),
+        ("DBPOWER_BOOTSTRAP_PASSWORD", "topology-password-1"),
         ("DBPOWER_PASSWORD_HASH_COST", "4"),
         ("DBPOWER_DEMO", "false"),
         ("DBPOWER_DATA_DIR", dir.path().to_str().expect("utf-8 path")),
-        ("DBPOWER_LLM__PROVIDER", "openai"),
-        ("DBPOWER_LLM__BASE_URL", llm.as_str()),
-        ("DBPOWER_LLM__MODEL", "slow-model"),
+        ("DBPOWER_RATE_LIMIT__ORG_PER_MINUTE", "100"),
+        ("DBPOWER_RATE_LIMIT__IP_PER_MINUTE", "100000"),
+        // Analysis happens in the analyzers only, with a short lease so a dead one's job moves on fast.
+        ("DBPOWER_ANALYSIS_WORKERS", "0"),
         ("DBPOWER_ANALYSIS_LEASE_SECS", "2"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
+    .chain(std::iter::once((
+        "DBPOWER_RATE_LIMIT__REDIS_PREFIX".to_string(),
+        format!("dbpower-topology:{}:", uuid::Uuid::new_v4().simple()),
+    )))
     .collect();
-    let mut backend_env = env.clone();
-    backend_env.push(("DBPOWER_ANALYSIS_WORKERS".into(), "0".into()));
-    let backend = spawn("backend", &backend_env);
+    // Each analyzer has its own slow LLM stand-in, so the test sees which one took the job.
+    let analyzer = |llm: &str| {
+        let mut env: Vec<(String, String)> = common
+            .iter()
+            .filter(|(k, _)| k != "DBPOWER_ANALYSIS_WORKERS")
+            .cloned()
+            .collect();
+        env.push(("DBPOWER_LLM__PROVIDER".into(), "openai".into()));
+        env.push(("DBPOWER_LLM__BASE_URL".into(), llm.into()));
+        env.push(("DBPOWER_LLM__MODEL".into(), "slow-model".into()));
+        spawn("analyzer", &env)
+    };
+    let (llm1, hits1) = slow_llm(Duration::from_secs(3)).await;
+    let (llm2, hits2) = slow_llm(Duration::from_secs(3)).await;
+    let backend1 = spawn("backend", &common);
+    let backend2 = spawn("backend", &common);
+    let mut analyzers = vec![Some(analyzer(&llm1)), Some(analyzer(&llm2))];
+    let gateway = |backend: &Proc, analyzer: &Proc| {
+        let mut env = common.clone();
+        env.push(("DBPOWER_GATEWAY__BACKEND_URL".into(), backend.base.clone()));
+        env.push((
+            "DBPOWER_GATEWAY__ANALYZER_URL".into(),
+            analyzer.base.clone(),
+        ));
+        spawn("gateway", &env)
+    };
+    let gw1 = gateway(&backend1, analyzers[0].as_ref().expect("analyzer 1"));
+    let gw2 = gateway(&backend2, analyzers[1].as_ref().expect("analyzer 2"));
     let http = reqwest::Client::new();
-    let login: Value = http
-        .post(format!("{}/api/v1/auth/login", backend.base))
-        .json(&json!({"email": "admin@analyzers.test", "password": "analyzers-password-1"}))
+
+    let health = health_of(&http, &gw1.base).await;
+    assert_eq!(health["status"], "ok", "{health}");
+    // The gateway serves the admin panel itself (client routes included) and forwards the API docs.
+    let panel = http
+        .get(format!("{}/queries", gw1.base))
         .send()
         .await
-        .expect("login")
-        .json()
+        .expect("panel");
+    assert_eq!(panel.status(), StatusCode::OK);
+    assert!(
+        panel.headers()["content-type"]
+            .to_str()
+            .unwrap_or("")
+            .starts_with("text/html")
+    );
+    let doc = http
+        .get(format!("{}/api/openapi.json", gw1.base))
+        .send()
         .await
-        .expect("json");
-    let sa = login["access_token"].as_str().expect("token").to_string();
+        .expect("doc");
+    assert_eq!(doc.status(), StatusCode::OK);
+
+    let login = |base: String, email: &'static str, password: &'static str| {
+        let http = http.clone();
+        async move {
+            let r: Value = http
+                .post(format!("{base}/api/v1/auth/login"))
+                .json(&json!({"email": email, "password": password}))
+                .send()
+                .await
+                .expect("login")
+                .json()
+                .await
+                .expect("json");
+            r["access_token"]
+                .as_str()
+                .unwrap_or_else(|| panic!("login failed: {r}"))
+                .to_string()
+        }
+    };
+    let sa = login(
+        gw1.base.clone(),
+        "admin@topology.test",
+        "topology-password-1",
+    )
+    .await;
     let org: Value = http
-        .post(format!("{}/api/v1/organizations", backend.base))
+        .post(format!("{}/api/v1/organizations", gw1.base))
         .bearer_auth(&sa)
-        .json(&json!({"name": "Analyzed", "settings": {"ai_policy": "allow_llm"}}))
+        .json(&json!({"name": "Shared", "settings": {"ai_policy": "allow_llm"}}))
         .send()
         .await
         .expect("org")
         .json()
         .await
         .expect("json");
+    let r = http
+        .post(format!("{}/api/v1/users", gw2.base))
+        .bearer_auth(&sa)
+        .json(&json!({"email": "oa@shared.test", "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": org["id"]}))
+        .send()
+        .await
+        .expect("user");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let oa = login(gw2.base.clone(), "oa@shared.test", "oa-password-12").await;
+
+    // 300 concurrent requests of one organization over both gateways: exactly 100 allowed.
+    let burst = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..300 {
+        let base = if i % 2 == 0 {
+            gw1.base.clone()
+        } else {
+            gw2.base.clone()
+        };
+        let (http, oa) = (http.clone(), oa.clone());
+        tasks.push(tokio::spawn(async move {
+            http.get(format!("{base}/api/v1/auth/me"))
+                .bearer_auth(&oa)
+                .send()
+                .await
+                .map(|r| r.status())
+        }));
+    }
+    let (mut ok, mut limited) = (0, 0);
+    for t in tasks {
+        match t.await.expect("task").expect("request") {
+            StatusCode::OK => ok += 1,
+            StatusCode::TOO_MANY_REQUESTS => limited += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((ok, limited), (100, 200));
+    let refused = http
+        .get(format!("{}/api/v1/auth/me", gw1.base))
+        .bearer_auth(&oa)
+        .send()
+        .await
+        .expect("refused");
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0);
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+
+    // A forged token is refused at the gateway.
+    let r = http
+        .get(format!("{}/api/v1/auth/me", gw1.base))
+        .bearer_auth("not.a.token")
+        .send()
+        .await
+        .expect("forged");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    // A signed batch through gateway 2; one analyzer claims the job and is killed mid-LLM-call.
     let key: Value = http
-        .post(format!("{}/api/v1/api-keys", backend.base))
+        .post(format!("{}/api/v1/api-keys", gw1.base))
         .bearer_auth(&sa)
         .json(&json!({"name": "agent", "organization_id": org["id"]}))
         .send()
@@ -367,7 +317,7 @@ async fn an_analyzer_killed_mid_job_loses_no_job_and_stores_one_result() {
         &body,
     );
     let r = http
-        .post(format!("{}/api/v1/slow-queries", backend.base))
+        .post(format!("{}/api/v1/slow-queries", gw2.base))
         .header("content-type", "application/json")
         .header("x-api-key", key["key_id"].as_str().expect("key id"))
         .header("x-request-id", "batch-1")
@@ -381,27 +331,31 @@ async fn an_analyzer_killed_mid_job_loses_no_job_and_stores_one_result() {
     let id = r.json::<Value>().await.expect("json")["ids"][0]
         .as_i64()
         .expect("id");
-
-    // Analyzer A claims the job and is killed while its LLM call is in flight.
-    let a = spawn("analyzer", &env);
-    for _ in 0..100 {
-        if hits.load(std::sync::atomic::Ordering::SeqCst) >= 1 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(
-        hits.load(std::sync::atomic::Ordering::SeqCst),
-        1,
-        "analyzer A is mid-job"
+    let hits = [hits1.clone(), hits2.clone()];
+    let total =
+        |h: &[Arc<AtomicUsize>; 2]| h[0].load(Ordering::SeqCst) + h[1].load(Ordering::SeqCst);
+    assert!(
+        wait_until(10, || total(&hits) >= 1).await,
+        "an analyzer took the job"
     );
-    drop(a);
-    // Analyzer B takes the job over once A's lease expires, and finishes it.
-    let _b = spawn("analyzer", &env);
+    let (victim, survivor) = if hits[0].load(Ordering::SeqCst) == 1 {
+        (0, 1)
+    } else {
+        (1, 0)
+    };
+    assert_eq!(
+        (
+            hits[victim].load(Ordering::SeqCst),
+            hits[survivor].load(Ordering::SeqCst)
+        ),
+        (1, 0)
+    );
+    drop(analyzers[victim].take());
+    // The survivor takes the job over once the lease expires, and finishes it; the job is not run a third time.
     let mut analysis = Value::Null;
     for _ in 0..150 {
         let d: Value = http
-            .get(format!("{}/api/v1/slow-queries/{id}", backend.base))
+            .get(format!("{}/api/v1/slow-queries/{id}", gw1.base))
             .bearer_auth(&sa)
             .send()
             .await
@@ -413,7 +367,7 @@ async fn an_analyzer_killed_mid_job_loses_no_job_and_stores_one_result() {
             analysis = d["analysis"].clone();
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(
         analysis["engine"],
@@ -421,9 +375,9 @@ async fn an_analyzer_killed_mid_job_loses_no_job_and_stores_one_result() {
         "{analysis}"
     );
     assert_eq!(
-        hits.load(std::sync::atomic::Ordering::SeqCst),
-        2,
-        "B redid the job once"
+        hits[survivor].load(Ordering::SeqCst),
+        1,
+        "the survivor redid the job once"
     );
     assert_eq!(
         psql(&url, "SELECT status || ':' || attempts FROM analysis_jobs").trim(),
@@ -433,7 +387,52 @@ async fn an_analyzer_killed_mid_job_loses_no_job_and_stores_one_result() {
         psql(&url, "SELECT count(*) FROM analysis_results").trim(),
         "1"
     );
-    drop(backend);
+
+    // /analyzer/* goes to the surviving analyzer's gateway.
+    let via = if survivor == 0 { &gw1.base } else { &gw2.base };
+    let r = http
+        .post(format!("{via}/analyzer/analyze"))
+        .bearer_auth(&sa)
+        .json(&json!({"sql": "SELECT * FROM t WHERE YEAR(d) = 2024", "database_type": "mysql"}))
+        .send()
+        .await
+        .expect("analyze");
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Backend 2 dies: gateway 2 answers 502 as JSON; gateway 1 keeps serving.
+    drop(backend2);
+    let r = http
+        .get(format!("{}/api/v1/auth/me", gw2.base))
+        .bearer_auth(&sa)
+        .send()
+        .await
+        .expect("dead");
+    assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "bad_gateway", "{body}");
+    let r = http
+        .get(format!("{}/api/v1/auth/me", gw1.base))
+        .bearer_auth(&sa)
+        .send()
+        .await
+        .expect("alive");
+    assert_eq!(r.status(), StatusCode::OK);
+    let health = health_of(&http, &gw2.base).await;
+    assert_eq!(health["status"], "degraded", "{health}");
+
+    // The refused organization is not kept out: once the minute of the burst has passed, it gets in.
+    let free_at = burst + Duration::from_secs(61);
+    tokio::time::sleep(free_at.saturating_duration_since(Instant::now())).await;
+    let r = http
+        .get(format!("{}/api/v1/auth/me", gw1.base))
+        .bearer_auth(&oa)
+        .send()
+        .await
+        .expect("after the window");
+    assert_eq!(r.status(), StatusCode::OK, "the window passed");
+    assert_eq!(r.headers()["x-ratelimit-limit"], "100");
+
+    drop((gw1, gw2, backend1, analyzers));
     dbpower_store::drop_postgres_database(&pg, &name)
         .await
         .expect("drop");
