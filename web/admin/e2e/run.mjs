@@ -143,7 +143,7 @@ try {
     await page.waitForURL((u) => u.searchParams.get("q") === MARKER);
     await page.getByText("1–12 of 12").waitFor();
     await page.locator("table tbody tr .row-link").first().click();
-    const panel = page.getByRole("complementary");
+    const panel = page.getByRole("complementary", { name: /^Query #/ });
     await panel.getByLabel("SQL").filter({ hasText: `FROM ${MARKER}` }).waitFor();
     await panel.getByRole("heading", { name: "Analysis" }).waitFor();
     // The background analysis of a new class finishes within seconds.
@@ -156,6 +156,22 @@ try {
     await panel.getByRole("heading", { name: "Recommendations" }).waitFor();
     await panel.getByRole("button", { name: "Copy DDL" }).first().waitFor();
     await shot("05-query-detail");
+  });
+
+  await run("on a 1280 px laptop screen the detail slides over the list; Escape closes it", async () => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.goto(`/queries?q=${MARKER}`);
+    await page.getByText("1–12 of 12").waitFor();
+    await page.locator("table tbody tr .row-link").nth(1).click();
+    const panel = page.getByRole("complementary", { name: /^Query #/ });
+    await panel.getByLabel("SQL", { exact: true }).waitFor();
+    const box = await panel.boundingBox();
+    assert.ok(box && box.x >= 0 && box.x + box.width <= 1280 && box.y < 800, `panel on screen: ${JSON.stringify(box)}`);
+    await shot("05b-laptop-query-detail");
+    await page.keyboard.press("Escape");
+    await panel.waitFor({ state: "detached" });
+    assert.equal(new URL(page.url()).searchParams.get("selected"), null);
+    await page.setViewportSize({ width: 1440, height: 900 });
   });
 
   await run("query classes rank by the chosen column", async () => {

@@ -133,4 +133,41 @@ describe("the panel", () => {
     await user.type(search, "orders");
     await waitFor(() => expect(window.location.search).toContain("q=orders"));
   });
+
+  it("re-analyze shows progress until the stored analysis changes", async () => {
+    let analyzedAt = "2026-12-01T10:00:00Z";
+    let polls = 0;
+    const detail = () => ({
+      id: 42, query_id: "ABCDEF0123456789", sql_text: "SELECT * FROM orders WHERE id = ?", database_type: "mysql",
+      database_name: "shop", execution_time_ms: 900, calls: 1, observed_at: "2026-12-01T09:00:00Z", created_at: "2026-12-01T09:00:00Z",
+      class: { query_id: "ABCDEF0123456789", database_type: "mysql", fingerprint: "select * from orders where id = ?", fingerprint_version: 1,
+        sample_sql: "SELECT * FROM orders WHERE id = ?", count: 3, total_time_ms: 2700, avg_time_ms: 900, max_time_ms: 1000, databases: ["shop"],
+        first_seen: "2026-12-01T09:00:00Z", last_seen: "2026-12-01T09:00:00Z" },
+      analysis: { severity: "HIGH", summary: analyzedAt.startsWith("2026-12-01") ? "old summary" : "new summary", issues: [],
+        recommendations: [{ kind: "index", title: "Add an index", sql: "CREATE INDEX CONCURRENTLY idx ON orders (id)", rationale: "r", estimated_impact: "high" }],
+        engine: ["rules"], parse_ok: true, analyzed_at: analyzedAt },
+    });
+    loggedInAs("ORG_ADMIN", {
+      "GET /api/v1/slow-queries": () => EMPTY_PAGE,
+      "GET /api/v1/slow-queries/42": () => {
+        // The worker finishes on the second poll after the request.
+        if (analyzedAt.startsWith("2026-12-01") && polls > 0 && ++polls > 2) analyzedAt = "2026-12-02T10:00:00Z";
+        return detail();
+      },
+      "GET /api/v1/query-classes/ABCDEF0123456789": () => ({ class: detail().class, series: [] }),
+      "POST /api/v1/slow-queries/42/analyze": () => {
+        polls = 1;
+        return json(202, { status: "queued", query_id: "ABCDEF0123456789" });
+      },
+    });
+    renderAt("/queries?selected=42");
+    const user = userEvent.setup();
+    expect(await screen.findByText("old summary")).toBeInTheDocument();
+    expect(screen.getByRole("button", { name: "Copy DDL" })).toBeInTheDocument();
+    await user.click(screen.getByRole("button", { name: "Re-analyze" }));
+    expect(await screen.findByRole("button", { name: "Analyzing…" })).toBeDisabled();
+    expect(await screen.findByText("Analysis updated.", {}, { timeout: 8000 })).toBeInTheDocument();
+    expect(screen.getByText("new summary")).toBeInTheDocument();
+    expect(screen.getByRole("button", { name: "Re-analyze" })).toBeEnabled();
+  }, 15_000);
 });

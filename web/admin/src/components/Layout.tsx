@@ -39,7 +39,7 @@ export function Layout() {
       <a className="skip" href="#main">
         Skip to content
       </a>
-      <aside className="sidebar">
+      <aside className="sidebar" aria-label="Sidebar">
         <div className="brand">
           <img src="/favicon.svg" alt="" width={28} height={28} />
           <span>DBPower</span>

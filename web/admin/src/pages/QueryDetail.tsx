@@ -1,6 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef, useState } from "react";
-import { Area, AreaChart, CartesianGrid, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
+import { Bar, BarChart, CartesianGrid, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { api, call } from "../api/client";
 import { describeError } from "../api/errors";
 import { ErrorState, LoadingState } from "../components/States";
@@ -35,6 +35,14 @@ export function QueryDetail({ id, onClose }: { id: number; onClose: () => void }
     setNotice(null);
     headingRef.current?.focus();
   }, [id]);
+  // Escape closes the panel (unless a dialog above it is open).
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === "Escape" && !document.querySelector("[aria-modal='true']")) onClose();
+    };
+    document.addEventListener("keydown", onKey);
+    return () => document.removeEventListener("keydown", onKey);
+  }, [onClose]);
 
   const analyzedAt = detail.data?.analysis?.analyzed_at ?? null;
   useEffect(() => {
@@ -97,7 +105,7 @@ export function QueryDetail({ id, onClose }: { id: number; onClose: () => void }
             {history.data && history.data.series.length > 0 ? (
               <div className="chart" role="img" aria-label="Executions and average time per hour for this query class">
                 <ResponsiveContainer width="100%" height={160}>
-                  <AreaChart
+                  <BarChart
                     data={history.data.series.map((p) => ({
                       ...p,
                       label: new Date(p.hour).toLocaleString("en-GB", { day: "2-digit", hour: "2-digit" }),
@@ -107,15 +115,8 @@ export function QueryDetail({ id, onClose }: { id: number; onClose: () => void }
                     <XAxis dataKey="label" fontSize={11} tickLine={false} minTickGap={24} />
                     <YAxis fontSize={11} tickLine={false} axisLine={false} width={36} allowDecimals={false} />
                     <Tooltip />
-                    <Area
-                      type="monotone"
-                      dataKey="count"
-                      name="Executions"
-                      stroke="#2563eb"
-                      fill="#bfdbfe"
-                      isAnimationActive={false}
-                    />
-                  </AreaChart>
+                    <Bar dataKey="count" name="Executions" fill="#2563eb" maxBarSize={24} radius={[3, 3, 0, 0]} isAnimationActive={false} />
+                  </BarChart>
                 </ResponsiveContainer>
               </div>
             ) : history.isLoading ? (
