@@ -51,9 +51,15 @@ export function Dashboard() {
         <>
           <section className="cards" aria-label="Summary">
             <StatCard label="Total queries" value={formatCount(dash.data.total_queries)} testId="stat-total-queries" />
-            <StatCard label="Total issues" value={formatCount(dash.data.total_issues)} testId="stat-total-issues" />
+            <StatCard
+              label="Total issues"
+              hint="query classes with findings"
+              value={formatCount(dash.data.total_issues)}
+              testId="stat-total-issues"
+            />
             <StatCard
               label="Critical issues"
+              hint="query classes rated critical"
               value={formatCount(dash.data.critical_issues)}
               tone={dash.data.critical_issues > 0 ? "bad" : undefined}
               testId="stat-critical-issues"
@@ -83,7 +89,7 @@ export function Dashboard() {
                       <Tooltip />
                       <Legend />
                       <Bar dataKey="queries" name="Slow queries" fill="#2563eb" radius={[4, 4, 0, 0]} isAnimationActive={false} />
-                      <Bar dataKey="critical" name="Critical" fill="#dc2626" radius={[4, 4, 0, 0]} isAnimationActive={false} />
+                      <Bar dataKey="critical" name="In critical classes" fill="#dc2626" radius={[4, 4, 0, 0]} isAnimationActive={false} />
                     </BarChart>
                   </ResponsiveContainer>
                 </div>
@@ -175,13 +181,26 @@ export function Dashboard() {
   );
 }
 
-function StatCard({ label, value, tone, testId }: { label: string; value: string; tone?: "bad"; testId: string }) {
+function StatCard({
+  label,
+  value,
+  tone,
+  testId,
+  hint,
+}: {
+  label: string;
+  value: string;
+  tone?: "bad";
+  testId: string;
+  hint?: string;
+}) {
   return (
     <div className={`card${tone ? ` card-${tone}` : ""}`}>
       <div className="card-label">{label}</div>
       <div className="card-value" data-testid={testId}>
         {value}
       </div>
+      {hint && <div className="card-hint">{hint}</div>}
     </div>
   );
 }
