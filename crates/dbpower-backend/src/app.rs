@@ -308,10 +308,7 @@ async fn panel_or_not_found(
     uri: axum::http::Uri,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    let accept = headers
-        .get(header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok());
-    dbpower_web::respond(&method, uri.path(), accept).unwrap_or_else(not_found_response)
+    dbpower_web::respond(&method, uri.path(), &headers).unwrap_or_else(not_found_response)
 }
 
 fn not_found_response() -> Response {

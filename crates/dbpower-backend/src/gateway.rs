@@ -91,11 +91,7 @@ fn check_credentials(state: &AppState, headers: &HeaderMap) -> Result<(), ApiErr
 
 pub async fn proxy(State(state): State<AppState>, req: Request) -> Response {
     // The admin panel is served by the gateway itself (split deployments need no other web server).
-    let accept = req
-        .headers()
-        .get(axum::http::header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok());
-    if let Some(panel) = dbpower_web::respond(req.method(), req.uri().path(), accept) {
+    if let Some(panel) = dbpower_web::respond(req.method(), req.uri().path(), req.headers()) {
         return panel;
     }
     let Some(up) = state.upstreams.as_ref() else {

@@ -6,7 +6,7 @@
 //! API path, so the panel's client-side routes can be bookmarked and reloaded.
 
 use axum::body::Body;
-use axum::http::{HeaderValue, Method, Response, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
 /// One embedded file.
 pub struct Asset {
@@ -72,7 +72,14 @@ fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
 
 /// The panel's answer for a request, or `None` when the request is not the panel's (a service path, or
 /// a method other than GET and HEAD) so the caller answers it. Compressed when the client accepts gzip.
-pub fn respond(
+pub fn respond(method: &Method, path: &str, headers: &HeaderMap) -> Option<Response<Body>> {
+    let accept = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok());
+    respond_encoded(method, path, accept)
+}
+
+fn respond_encoded(
     method: &Method,
     path: &str,
     accept_encoding: Option<&str>,
@@ -171,7 +178,7 @@ mod tests {
     #[test]
     fn index_for_client_routes_with_csp_and_no_cache() {
         for p in ["/", "/dashboard", "/queries/42"] {
-            let r = respond(&Method::GET, p, None).expect("panel answers");
+            let r = respond_encoded(&Method::GET, p, None).expect("panel answers");
             assert_eq!(r.status(), StatusCode::OK, "{p}");
             assert_eq!(
                 r.headers()[header::CONTENT_TYPE],
@@ -193,7 +200,7 @@ mod tests {
             .iter()
             .find(|a| a.path.starts_with("/assets/") && a.path.ends_with(".js"))
         {
-            let r = respond(&Method::GET, js.path, None).expect("asset");
+            let r = respond_encoded(&Method::GET, js.path, None).expect("asset");
             assert_eq!(r.status(), StatusCode::OK);
             assert_eq!(
                 r.headers()[header::CONTENT_TYPE],
@@ -211,17 +218,18 @@ mod tests {
                 "a built panel has hashed scripts under /assets/"
             );
         }
-        let r = respond(&Method::GET, "/assets/index-gone.js", None).expect("panel answers");
+        let r =
+            respond_encoded(&Method::GET, "/assets/index-gone.js", None).expect("panel answers");
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
-        let r = respond(&Method::GET, "/favicon-gone.png", None).expect("panel answers");
+        let r = respond_encoded(&Method::GET, "/favicon-gone.png", None).expect("panel answers");
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
     }
 
     #[test]
     fn not_the_panels_requests() {
-        assert!(respond(&Method::POST, "/", None).is_none());
-        assert!(respond(&Method::GET, "/api/v1/nope", None).is_none());
-        let head = respond(&Method::HEAD, "/", None).expect("HEAD");
+        assert!(respond_encoded(&Method::POST, "/", None).is_none());
+        assert!(respond_encoded(&Method::GET, "/api/v1/nope", None).is_none());
+        let head = respond_encoded(&Method::HEAD, "/", None).expect("HEAD");
         assert_eq!(head.status(), StatusCode::OK);
     }
 
@@ -237,7 +245,7 @@ mod tests {
             assert!(!is_built(), "a built panel has scripts over 1 KiB");
             return;
         };
-        let r = respond(&Method::GET, big.path, Some("gzip")).expect("asset");
+        let r = respond_encoded(&Method::GET, big.path, Some("gzip")).expect("asset");
         assert_eq!(r.headers()[header::CONTENT_ENCODING], "gzip");
         assert_eq!(r.headers()[header::VARY], "accept-encoding");
         let gz_len: usize = r.headers()[header::CONTENT_LENGTH]
@@ -250,7 +258,7 @@ mod tests {
             "{gz_len} vs {}",
             big.body.len()
         );
-        let plain = respond(&Method::GET, big.path, Some("identity")).expect("asset");
+        let plain = respond_encoded(&Method::GET, big.path, Some("identity")).expect("asset");
         assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
         assert_eq!(
             plain.headers()[header::CONTENT_LENGTH],

@@ -10,6 +10,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::serve::{Client, start, token};
+use crate::support::post_signed_batch;
 
 const ORG_ADMIN: (&str, &str) = ("owner@demo.example", "owner-password-1");
 
@@ -30,13 +31,7 @@ async fn admin_panel_in_a_real_browser() {
     );
     let dir = tempfile::tempdir().expect("tmp");
     let server = start(dir.path(), &[], &[]);
-    let banner = server.stdout.join("\n");
-    let password = banner
-        .lines()
-        .find_map(|l| l.split("with password ").nth(1))
-        .unwrap_or_else(|| panic!("no generated password in {banner}"))
-        .trim()
-        .to_string();
+    let password = server.generated_password();
     let c = Client::new(&server.base);
     let sa = token(&c.login("admin@dbpower.local", &password).await);
     let (_, orgs) = c
@@ -110,27 +105,13 @@ async fn ingest_marker_batch(c: &Client, sa: &str, org: &Value) {
             "execution_time_ms": 1200.0 + f64::from(i) * 10.0, "database_type": "mysql", "database_name": "billing",
             "rows_examined": 250_000, "rows_sent": 3}))
         .collect();
-    let body = serde_json::to_vec(&json!({ "queries": queries })).expect("body");
-    let ts = chrono::Utc::now().timestamp();
-    let secret = key["secret"].as_str().expect("secret");
-    let sig = dbpower_core::signing::sign(
-        secret,
-        ts,
+    let r = post_signed_batch(
+        &reqwest::Client::new(),
+        c.base(),
+        &key,
         "e2e-batch-1",
-        "POST",
-        "/api/v1/slow-queries",
-        &body,
-    );
-    let r = reqwest::Client::new()
-        .post(format!("{}/api/v1/slow-queries", c.base()))
-        .header("content-type", "application/json")
-        .header("x-api-key", key["key_id"].as_str().expect("key id"))
-        .header("x-request-id", "e2e-batch-1")
-        .header("x-timestamp", ts.to_string())
-        .header("x-signature", sig)
-        .body(body)
-        .send()
-        .await
-        .expect("ingest");
+        &json!({ "queries": queries }),
+    )
+    .await;
     assert_eq!(r.status(), reqwest::StatusCode::ACCEPTED);
 }

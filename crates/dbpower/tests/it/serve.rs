@@ -13,6 +13,19 @@ pub(crate) struct Server {
     pub(crate) stdout: Vec<String>,
 }
 
+impl Server {
+    /// The bootstrap password the banner printed (first start on an empty data directory).
+    pub(crate) fn generated_password(&self) -> String {
+        let banner = self.stdout.join("\n");
+        banner
+            .lines()
+            .find_map(|l| l.split("with password ").nth(1))
+            .unwrap_or_else(|| panic!("no generated password in {banner}"))
+            .trim()
+            .to_string()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -361,12 +374,7 @@ async fn zero_configuration_start_prints_credentials_once() {
     let server = start(dir.path(), &[], &[]);
     let banner = server.stdout.join("\n");
     assert!(server.base.starts_with("http://127.0.0.1:"), "{banner}");
-    let password = banner
-        .lines()
-        .find_map(|l| l.split("with password ").nth(1))
-        .unwrap_or_else(|| panic!("no generated password in {banner}"))
-        .trim()
-        .to_string();
+    let password = server.generated_password();
     let file = dir.path().join("dbpower-data/bootstrap-admin.txt");
     let saved = std::fs::read_to_string(&file).expect("credentials file");
     assert!(saved.contains(&password));

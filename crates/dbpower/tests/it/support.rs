@@ -69,3 +69,34 @@ pub(crate) fn psql(url: &str, sql: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Sends `body` to `base`'s ingestion endpoint the way an agent does: signed with the api key's secret
+/// (`key` is the create-key answer), under `request_id`.
+pub(crate) async fn post_signed_batch(
+    http: &reqwest::Client,
+    base: &str,
+    key: &serde_json::Value,
+    request_id: &str,
+    body: &serde_json::Value,
+) -> reqwest::Response {
+    let raw = serde_json::to_vec(body).expect("body");
+    let ts = chrono::Utc::now().timestamp();
+    let sig = dbpower_core::signing::sign(
+        key["secret"].as_str().expect("secret"),
+        ts,
+        request_id,
+        "POST",
+        "/api/v1/slow-queries",
+        &raw,
+    );
+    http.post(format!("{base}/api/v1/slow-queries"))
+        .header("content-type", "application/json")
+        .header("x-api-key", key["key_id"].as_str().expect("key id"))
+        .header("x-request-id", request_id)
+        .header("x-timestamp", ts.to_string())
+        .header("x-signature", sig)
+        .body(raw)
+        .send()
+        .await
+        .expect("ingest")
+}

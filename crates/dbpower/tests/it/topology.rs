@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::{Proc, psql, spawn_role};
+use crate::support::{Proc, post_signed_batch, psql, spawn_role};
 
 /// A role of the binary with the test's environment, in the shared data directory.
 fn spawn(role: &str, env: &[(String, String)]) -> Proc {
@@ -306,27 +306,8 @@ async fn the_split_deployment_shares_limits_survives_dead_analyzers_and_backends
         .json()
         .await
         .expect("json");
-    let body = serde_json::to_vec(&json!({"queries": [{"sql_text": "SELECT * FROM orders WHERE id = 7", "execution_time_ms": 900.0, "database_type": "mysql"}]})).expect("body");
-    let ts = chrono::Utc::now().timestamp();
-    let sig = dbpower_core::signing::sign(
-        key["secret"].as_str().expect("secret"),
-        ts,
-        "batch-1",
-        "POST",
-        "/api/v1/slow-queries",
-        &body,
-    );
-    let r = http
-        .post(format!("{}/api/v1/slow-queries", gw2.base))
-        .header("content-type", "application/json")
-        .header("x-api-key", key["key_id"].as_str().expect("key id"))
-        .header("x-request-id", "batch-1")
-        .header("x-timestamp", ts.to_string())
-        .header("x-signature", sig)
-        .body(body)
-        .send()
-        .await
-        .expect("ingest");
+    let batch = json!({"queries": [{"sql_text": "SELECT * FROM orders WHERE id = 7", "execution_time_ms": 900.0, "database_type": "mysql"}]});
+    let r = post_signed_batch(&http, &gw2.base, &key, "batch-1", &batch).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let id = r.json::<Value>().await.expect("json")["ids"][0]
         .as_i64()

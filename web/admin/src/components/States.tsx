@@ -1,4 +1,5 @@
 import type { ReactNode } from "react";
+import type { UseQueryResult } from "@tanstack/react-query";
 import { describeError } from "../api/errors";
 
 export function LoadingState({ label = "Loading…" }: { label?: string }) {
@@ -31,4 +32,28 @@ export function EmptyState({ title, children }: { title: string; children?: Reac
       {children && <div className="muted">{children}</div>}
     </div>
   );
+}
+
+/**
+ * A query's data, or its loading, error or empty state. While a refetch runs the previous data stays on
+ * screen; an error replaces it only when there is nothing to show.
+ */
+export function Loaded<T>({
+  query,
+  isEmpty,
+  empty,
+  children,
+}: {
+  query: UseQueryResult<T>;
+  isEmpty?: (data: T) => boolean;
+  empty?: ReactNode;
+  children: (data: T) => ReactNode;
+}) {
+  if (query.isLoading) return <LoadingState />;
+  if (query.isError && query.data === undefined) {
+    return <ErrorState error={query.error} onRetry={() => void query.refetch()} />;
+  }
+  if (query.data === undefined) return null;
+  if (isEmpty?.(query.data)) return <>{empty}</>;
+  return <>{children(query.data)}</>;
 }

@@ -1,10 +1,11 @@
 import { useState } from "react";
 import { api, call } from "../api/client";
+import { EmptyState } from "../components/States";
 import type { components } from "../api/schema";
 import { CopyButton, Field, Modal, Pill } from "../components/ui";
 import { formatAgo, formatDateTime } from "../lib/format";
-import { orgName, useOrgChoice, useTeams, OrgField } from "./common";
-import { Empty, FormModal, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useFormModal, usePagedList } from "./crud";
+import { orgName, useOrgChoice, useTeams, OrgField, TeamOptions } from "./common";
+import { FormModal, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useFormModal, usePagedList } from "./crud";
 
 type Key = components["schemas"]["ApiKeyView"];
 type Created = components["schemas"]["ApiKeyCreated"];
@@ -48,7 +49,7 @@ export function ApiKeys() {
         action="New key"
         onAction={() => setCreating(true)}
       />
-      <PagedTable list={list} page={page} setPage={setPage} empty={<Empty title="No API keys yet">Create one for each agent you run.</Empty>}>
+      <PagedTable list={list} page={page} setPage={setPage} empty={<EmptyState title="No API keys yet">Create one for each agent you run.</EmptyState>}>
         {(items) => (
           <table className="table">
             <thead>
@@ -141,13 +142,7 @@ function KeyForm({ onClose, onCreated }: { onClose: () => void; onCreated: (c: C
         {(p) => (
           <select {...p} value={team} onChange={(e) => setTeam(e.target.value)}>
             <option value="">None (whole organization)</option>
-            {teams.data?.items
-              .filter((t) => !isSuper || !org || String(t.organization_id) === org)
-              .map((t) => (
-                <option key={t.id} value={t.id}>
-                  {t.name}
-                </option>
-              ))}
+            <TeamOptions teams={teams.data?.items} org={isSuper ? org : undefined} />
           </select>
         )}
       </Field>

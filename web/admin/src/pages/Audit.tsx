@@ -1,8 +1,9 @@
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, call } from "../api/client";
-import { EmptyState, ErrorState, LoadingState } from "../components/States";
-import { Pagination, Pill } from "../components/ui";
+import { PagedTable } from "./crud";
+import { EmptyState } from "../components/States";
+import { Pill } from "../components/ui";
 import { formatCount, formatDateTime } from "../lib/format";
 import { useDebounced } from "../lib/useDebounced";
 import { useOrgChoice } from "./common";
@@ -96,14 +97,16 @@ export function Audit() {
           <input type="datetime-local" value={to} onChange={(e) => resetPage(setTo)(e.target.value)} />
         </label>
       </div>
-      {list.isLoading ? (
-        <LoadingState />
-      ) : list.isError && !list.data ? (
-        <ErrorState error={list.error} onRetry={() => void list.refetch()} />
-      ) : list.data && list.data.items.length === 0 ? (
-        <EmptyState title="No entries match" />
-      ) : list.data ? (
-        <>
+      <PagedTable
+        list={list}
+        page={page}
+        setPage={setPage}
+        perPage={PER_PAGE}
+        empty={
+          <EmptyState title="No entries match" />
+        }
+      >
+        {(items) => (
           <table className={`table${list.isPlaceholderData ? " stale" : ""}`}>
             <thead>
               <tr>
@@ -116,7 +119,7 @@ export function Audit() {
               </tr>
             </thead>
             <tbody>
-              {list.data.items.map((e) => (
+              {items.map((e) => (
                 <tr key={e.id}>
                   <td className="nowrap">{formatDateTime(e.created_at)}</td>
                   <td>{e.actor_email ?? <span className="muted">system</span>}</td>
@@ -133,9 +136,8 @@ export function Audit() {
               ))}
             </tbody>
           </table>
-          <Pagination page={page} perPage={PER_PAGE} total={list.data.total} onPage={setPage} />
-        </>
-      ) : null}
+        )}
+      </PagedTable>
     </div>
   );
 }

@@ -1,9 +1,11 @@
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useState } from "react";
-import { Link, useSearchParams } from "react-router";
+import { Link } from "react-router";
 import { api, call } from "../api/client";
-import { EmptyState, ErrorState, LoadingState } from "../components/States";
-import { Pagination, SeverityBadge, SortHeader } from "../components/ui";
+import { useUrlFilters } from "../lib/useUrlFilters";
+import { PagedTable } from "./crud";
+import { EmptyState } from "../components/States";
+import { SeverityBadge, SortHeader } from "../components/ui";
 import { dbLabel, formatCount, formatMs, formatRatio } from "../lib/format";
 import { useDebounced } from "../lib/useDebounced";
 
@@ -12,7 +14,7 @@ type Sort = "total_time" | "count" | "avg_time" | "p95" | "max_time" | "rows_rat
 
 /** pt-query-digest's report, live: one row per statement shape, ranked by the chosen column. */
 export function Classes() {
-  const [params, setParams] = useSearchParams();
+  const { params, update } = useUrlFilters();
   const sort = (params.get("sort") ?? "total_time") as Sort;
   const page = Math.max(1, Number(params.get("page") ?? 1) || 1);
   const databaseType = (params.get("database_type") || undefined) as "mysql" | "postgresql" | undefined;
@@ -24,13 +26,7 @@ export function Classes() {
     queryFn: () => call(() => api.GET("/api/v1/query-classes", { params: { query } })),
     placeholderData: keepPreviousData,
   });
-  function set(k: string, v: string | undefined) {
-    const next = new URLSearchParams(params);
-    if (v) next.set(k, v);
-    else next.delete(k);
-    if (k !== "page") next.delete("page");
-    setParams(next, { replace: true });
-  }
+  const set = (k: string, v: string | undefined) => update({ [k]: v });
   const header = (label: string, key: Sort) => (
     <SortHeader label={label} numeric active={sort === key} onClick={() => set("sort", key === "total_time" ? undefined : key)} />
   );
@@ -56,14 +52,16 @@ export function Classes() {
           <input type="search" value={text} placeholder="text in the fingerprint" onChange={(e) => setText(e.target.value)} />
         </label>
       </div>
-      {list.isLoading ? (
-        <LoadingState />
-      ) : list.isError && !list.data ? (
-        <ErrorState error={list.error} onRetry={() => void list.refetch()} />
-      ) : list.data && list.data.items.length === 0 ? (
-        <EmptyState title="No query classes">Classes appear as soon as an agent reports slow queries.</EmptyState>
-      ) : list.data ? (
-        <>
+      <PagedTable
+        list={list}
+        page={page}
+        setPage={(p) => set("page", p === 1 ? undefined : String(p))}
+        perPage={PER_PAGE}
+        empty={
+          <EmptyState title="No query classes">Classes appear as soon as an agent reports slow queries.</EmptyState>
+        }
+      >
+        {(items) => (
           <table className={`table${list.isPlaceholderData ? " stale" : ""}`}>
             <thead>
               <tr>
@@ -78,7 +76,7 @@ export function Classes() {
               </tr>
             </thead>
             <tbody>
-              {list.data.items.map((c) => (
+              {items.map((c) => (
                 <tr key={`${c.database_type}-${c.query_id}`}>
                   <td className="sql-cell">
                     <Link to={`/queries?query_id=${encodeURIComponent(c.query_id)}`} title={c.fingerprint}>
@@ -102,14 +100,8 @@ export function Classes() {
               ))}
             </tbody>
           </table>
-          <Pagination
-            page={page}
-            perPage={PER_PAGE}
-            total={list.data.total}
-            onPage={(p) => set("page", p === 1 ? undefined : String(p))}
-          />
-        </>
-      ) : null}
+        )}
+      </PagedTable>
     </div>
   );
 }

@@ -2,8 +2,9 @@ import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { Link } from "react-router";
 import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { api, call } from "../api/client";
+import { agentsQuery } from "./common";
 import { can, useUser } from "../auth/AuthContext";
-import { EmptyState, ErrorState, LoadingState } from "../components/States";
+import { EmptyState, Loaded } from "../components/States";
 import { SeverityBadge } from "../components/ui";
 import { formatAgo, formatCount, formatMs, shortDay } from "../lib/format";
 
@@ -24,12 +25,7 @@ export function Dashboard() {
     refetchInterval: REFRESH_MS,
     placeholderData: keepPreviousData,
   });
-  const agents = useQuery({
-    queryKey: ["agents"],
-    queryFn: () => call(() => api.GET("/api/v1/agents")),
-    refetchInterval: REFRESH_MS,
-    placeholderData: keepPreviousData,
-  });
+  const agents = useQuery(agentsQuery);
 
   return (
     <div className="page">
@@ -43,140 +39,142 @@ export function Dashboard() {
           </p>
         </div>
       </header>
-      {dash.isLoading ? (
-        <LoadingState />
-      ) : dash.isError && !dash.data ? (
-        <ErrorState error={dash.error} onRetry={() => void dash.refetch()} />
-      ) : dash.data ? (
-        <>
-          <section className="cards" aria-label="Summary">
-            <StatCard label="Total queries" value={formatCount(dash.data.total_queries)} testId="stat-total-queries" />
-            <StatCard
-              label="Total issues"
-              hint="query classes with findings"
-              value={formatCount(dash.data.total_issues)}
-              testId="stat-total-issues"
-            />
-            <StatCard
-              label="Critical issues"
-              hint="query classes rated critical"
-              value={formatCount(dash.data.critical_issues)}
-              tone={dash.data.critical_issues > 0 ? "bad" : undefined}
-              testId="stat-critical-issues"
-            />
-            <StatCard
-              label="Average time"
-              value={dash.data.total_queries > 0 ? formatMs(dash.data.avg_time_ms) : "—"}
-              testId="stat-avg-time"
-            />
-          </section>
-          <div className="grid-2">
-            <section className="panel" aria-labelledby="chart-title">
-              <h2 id="chart-title">Slow queries per day</h2>
-              {dash.data.chart_data.every((d) => d.queries === 0) ? (
-                <EmptyState title="No slow queries in the last 7 days">
-                  {admin
-                    ? "Connect an agent (API keys → New key) and slow queries appear here."
-                    : "Slow queries attributed to your team or identity appear here once an agent reports them."}
-                </EmptyState>
-              ) : (
-                <div className="chart" role="img" aria-label="Bar chart of slow queries per day over the last 7 days">
-                  <ResponsiveContainer width="100%" height={260}>
-                    <BarChart data={dash.data.chart_data.map((d) => ({ ...d, day: shortDay(d.date) }))}>
-                      <CartesianGrid strokeDasharray="3 3" vertical={false} stroke="#e5e7eb" />
-                      <XAxis dataKey="day" tickLine={false} axisLine={false} fontSize={12} />
-                      <YAxis allowDecimals={false} tickLine={false} axisLine={false} fontSize={12} width={40} />
-                      <Tooltip />
-                      <Legend />
-                      <Bar dataKey="queries" name="Slow queries" fill="#2563eb" radius={[4, 4, 0, 0]} isAnimationActive={false} />
-                      <Bar dataKey="critical" name="In critical classes" fill="#dc2626" radius={[4, 4, 0, 0]} isAnimationActive={false} />
-                    </BarChart>
-                  </ResponsiveContainer>
-                </div>
-              )}
+      <Loaded query={dash}>
+        {(d) => (
+          <>
+            <section className="cards" aria-label="Summary">
+              <StatCard label="Total queries" value={formatCount(d.total_queries)} testId="stat-total-queries" />
+              <StatCard
+                label="Total issues"
+                hint="query classes with findings"
+                value={formatCount(d.total_issues)}
+                testId="stat-total-issues"
+              />
+              <StatCard
+                label="Critical issues"
+                hint="query classes rated critical"
+                value={formatCount(d.critical_issues)}
+                tone={d.critical_issues > 0 ? "bad" : undefined}
+                testId="stat-critical-issues"
+              />
+              <StatCard
+                label="Average time"
+                value={d.total_queries > 0 ? formatMs(d.avg_time_ms) : "—"}
+                testId="stat-avg-time"
+              />
             </section>
-            <section className="panel" aria-labelledby="agents-title">
-              <h2 id="agents-title">Agents</h2>
-              {agents.isLoading ? (
-                <LoadingState />
-              ) : agents.isError && !agents.data ? (
-                <ErrorState error={agents.error} onRetry={() => void agents.refetch()} />
-              ) : agents.data && agents.data.length > 0 ? (
-                <>
-                  <p className="agents-summary">
-                    <span className="dot dot-ok" aria-hidden="true" />
-                    <strong data-testid="agents-online">{agents.data.filter((a) => a.online).length}</strong> online
-                    <span className="dot dot-bad" aria-hidden="true" />
-                    <strong data-testid="agents-offline">{agents.data.filter((a) => !a.online).length}</strong> offline
-                  </p>
-                  <ul className="agent-list">
-                    {agents.data.slice(0, 6).map((a) => (
-                      <li key={a.api_key_id}>
-                        <span className={`dot ${a.online ? "dot-ok" : "dot-bad"}`} aria-hidden="true" />
-                        <span className="agent-name">{a.name}</span>
-                        <span className="muted small">{a.online ? "online" : `offline · ${formatAgo(a.last_seen)}`}</span>
-                      </li>
-                    ))}
-                  </ul>
-                  <Link to="/agents">All agents</Link>
-                </>
-              ) : (
-                <EmptyState title="No agents yet">
-                  {admin ? (
+            <div className="grid-2">
+              <section className="panel" aria-labelledby="chart-title">
+                <h2 id="chart-title">Slow queries per day</h2>
+                {d.chart_data.every((d) => d.queries === 0) ? (
+                  <EmptyState title="No slow queries in the last 7 days">
+                    {admin
+                      ? "Connect an agent (API keys → New key) and slow queries appear here."
+                      : "Slow queries attributed to your team or identity appear here once an agent reports them."}
+                  </EmptyState>
+                ) : (
+                  <div className="chart" role="img" aria-label="Bar chart of slow queries per day over the last 7 days">
+                    <ResponsiveContainer width="100%" height={260}>
+                      <BarChart data={d.chart_data.map((d) => ({ ...d, day: shortDay(d.date) }))}>
+                        <CartesianGrid strokeDasharray="3 3" vertical={false} stroke="#e5e7eb" />
+                        <XAxis dataKey="day" tickLine={false} axisLine={false} fontSize={12} />
+                        <YAxis allowDecimals={false} tickLine={false} axisLine={false} fontSize={12} width={40} />
+                        <Tooltip />
+                        <Legend />
+                        <Bar dataKey="queries" name="Slow queries" fill="#2563eb" radius={[4, 4, 0, 0]} isAnimationActive={false} />
+                        <Bar dataKey="critical" name="In critical classes" fill="#dc2626" radius={[4, 4, 0, 0]} isAnimationActive={false} />
+                      </BarChart>
+                    </ResponsiveContainer>
+                  </div>
+                )}
+              </section>
+              <section className="panel" aria-labelledby="agents-title">
+                <h2 id="agents-title">Agents</h2>
+                <Loaded
+                  query={agents}
+                  isEmpty={(list) => list.length === 0}
+                  empty={
+                    <EmptyState title="No agents yet">
+                      {admin ? (
+                        <>
+                          Create an API key and start <code>dbpower agent</code> with it; it reports here every minute.
+                        </>
+                      ) : (
+                        "An administrator of your organization connects agents."
+                      )}
+                    </EmptyState>
+                  }
+                >
+                  {(list) => (
                     <>
-                      Create an API key and start <code>dbpower agent</code> with it; it reports here every minute.
+                      <p className="agents-summary">
+                        <span className="dot dot-ok" aria-hidden="true" />
+                        <strong data-testid="agents-online">{list.filter((a) => a.online).length}</strong> online
+                        <span className="dot dot-bad" aria-hidden="true" />
+                        <strong data-testid="agents-offline">{list.filter((a) => !a.online).length}</strong> offline
+                      </p>
+                      <ul className="agent-list">
+                        {list.slice(0, 6).map((a) => (
+                          <li key={a.api_key_id}>
+                            <span className={`dot ${a.online ? "dot-ok" : "dot-bad"}`} aria-hidden="true" />
+                            <span className="agent-name">{a.name}</span>
+                            <span className="muted small">{a.online ? "online" : `offline · ${formatAgo(a.last_seen)}`}</span>
+                          </li>
+                        ))}
+                      </ul>
+                      <Link to="/agents">All agents</Link>
                     </>
-                  ) : (
-                    "An administrator of your organization connects agents."
                   )}
-                </EmptyState>
-              )}
-            </section>
-          </div>
-          <section className="panel" aria-labelledby="top-title">
-            <div className="panel-head">
-              <h2 id="top-title">Top query classes by total time</h2>
-              <Link to="/classes">All classes</Link>
+                </Loaded>
+              </section>
             </div>
-            {top.isLoading ? (
-              <LoadingState />
-            ) : top.isError && !top.data ? (
-              <ErrorState error={top.error} onRetry={() => void top.refetch()} />
-            ) : top.data && top.data.items.length > 0 ? (
-              <table className="table">
-                <thead>
-                  <tr>
-                    <th>Statement</th>
-                    <th className="num">Count</th>
-                    <th className="num">Total</th>
-                    <th className="num">Avg</th>
-                    <th>Severity</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {top.data.items.map((c) => (
-                    <tr key={c.query_id}>
-                      <td className="sql-cell">
-                        <Link to={`/queries?query_id=${encodeURIComponent(c.query_id)}`} title={c.fingerprint}>
-                          {c.fingerprint}
-                        </Link>
-                      </td>
-                      <td className="num">{formatCount(c.count)}</td>
-                      <td className="num">{formatMs(c.total_time_ms)}</td>
-                      <td className="num">{formatMs(c.avg_time_ms)}</td>
-                      <td>
-                        <SeverityBadge severity={c.severity} />
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            ) : (
-              <EmptyState title="No query classes yet" />
-            )}
-          </section>
-        </>
-      ) : null}
+            <section className="panel" aria-labelledby="top-title">
+              <div className="panel-head">
+                <h2 id="top-title">Top query classes by total time</h2>
+                <Link to="/classes">All classes</Link>
+              </div>
+              <Loaded
+                query={top}
+                isEmpty={(classes) => classes.items.length === 0}
+                empty={
+                  <EmptyState title="No query classes yet" />
+                }
+              >
+                {(classes) => (
+                  <table className="table">
+                    <thead>
+                      <tr>
+                        <th>Statement</th>
+                        <th className="num">Count</th>
+                        <th className="num">Total</th>
+                        <th className="num">Avg</th>
+                        <th>Severity</th>
+                      </tr>
+                    </thead>
+                    <tbody>
+                      {classes.items.map((c) => (
+                        <tr key={c.query_id}>
+                          <td className="sql-cell">
+                            <Link to={`/queries?query_id=${encodeURIComponent(c.query_id)}`} title={c.fingerprint}>
+                              {c.fingerprint}
+                            </Link>
+                          </td>
+                          <td className="num">{formatCount(c.count)}</td>
+                          <td className="num">{formatMs(c.total_time_ms)}</td>
+                          <td className="num">{formatMs(c.avg_time_ms)}</td>
+                          <td>
+                            <SeverityBadge severity={c.severity} />
+                          </td>
+                        </tr>
+                      ))}
+                    </tbody>
+                  </table>
+                )}
+              </Loaded>
+            </section>
+          </>
+        )}
+      </Loaded>
     </div>
   );
 }

@@ -1,10 +1,11 @@
 import { useState } from "react";
 import { api, call } from "../api/client";
+import { EmptyState } from "../components/States";
 import type { components } from "../api/schema";
 import { Field } from "../components/ui";
 import { formatDateTime } from "../lib/format";
-import { useTeams } from "./common";
-import { Empty, FormModal, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useFormModal, usePagedList } from "./crud";
+import { TeamOptions, useTeams } from "./common";
+import { FormModal, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useFormModal, usePagedList } from "./crud";
 
 type Identity = components["schemas"]["IdentityView"];
 
@@ -26,7 +27,7 @@ export function Identities() {
         action="New identity"
         onAction={() => setEditing("new")}
       />
-      <PagedTable list={list} page={page} setPage={setPage} empty={<Empty title="No identities yet">Create a team first, then the identities it owns.</Empty>}>
+      <PagedTable list={list} page={page} setPage={setPage} empty={<EmptyState title="No identities yet">Create a team first, then the identities it owns.</EmptyState>}>
         {(items) => (
           <table className="table">
             <thead>
@@ -94,11 +95,7 @@ function IdentityForm({ identity, onClose }: { identity: Identity | null; onClos
           {(p) => (
             <select {...p} value={team} onChange={(e) => setTeam(e.target.value)}>
               <option value="">Choose…</option>
-              {teams.data?.items.map((t) => (
-                <option key={t.id} value={t.id}>
-                  {t.name}
-                </option>
-              ))}
+              <TeamOptions teams={teams.data?.items} />
             </select>
           )}
         </Field>

@@ -1,9 +1,10 @@
 import { useState } from "react";
 import { api, call } from "../api/client";
+import { EmptyState } from "../components/States";
 import type { components } from "../api/schema";
 import { Field } from "../components/ui";
 import { formatDateTime } from "../lib/format";
-import { Empty, FormModal, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useFormModal, usePagedList } from "./crud";
+import { FormModal, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useFormModal, usePagedList } from "./crud";
 
 type Org = components["schemas"]["OrganizationView"];
 
@@ -23,7 +24,7 @@ export function Organizations() {
         action="New organization"
         onAction={() => setEditing("new")}
       />
-      <PagedTable list={list} page={page} setPage={setPage} empty={<Empty title="No organizations" />}>
+      <PagedTable list={list} page={page} setPage={setPage} empty={<EmptyState title="No organizations" />}>
         {(items) => (
           <table className="table">
             <thead>

@@ -1,9 +1,10 @@
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useEffect, useRef, useState } from "react";
-import { useSearchParams } from "react-router";
 import { api, call } from "../api/client";
-import { EmptyState, ErrorState, LoadingState } from "../components/States";
-import { Pagination, SeverityBadge, SortHeader } from "../components/ui";
+import { useUrlFilters } from "../lib/useUrlFilters";
+import { PagedTable } from "./crud";
+import { EmptyState } from "../components/States";
+import { SeverityBadge, SortHeader } from "../components/ui";
 import { dbLabel, formatCount, formatDateTime, formatMs } from "../lib/format";
 import { QueryDetail } from "./QueryDetail";
 
@@ -22,7 +23,7 @@ type Sort = "observed_at" | "execution_time_ms";
 
 /** Filters live in the URL, so a filtered view can be bookmarked, shared and reloaded. */
 export function Queries() {
-  const [params, setParams] = useSearchParams();
+  const { params, update, clear } = useUrlFilters();
   const status = (params.get("status") ?? "all") as Status;
   const severity = (params.get("severity") || undefined) as Severity | undefined;
   const databaseType = (params.get("database_type") || undefined) as DbType | undefined;
@@ -36,21 +37,6 @@ export function Queries() {
   const [dbText, setDbText] = useState(databaseName);
   // Typing updates the URL (and so the query) 300 ms after the last keystroke.
   const typing = useRef<Record<string, ReturnType<typeof setTimeout>>>({});
-
-  function update(changes: Record<string, string | undefined>, resetPage = true) {
-    setParams(
-      (prev) => {
-        const next = new URLSearchParams(prev);
-        for (const [k, v] of Object.entries(changes)) {
-          if (v === undefined || v === "") next.delete(k);
-          else next.set(k, v);
-        }
-        if (resetPage && !("page" in changes)) next.delete("page");
-        return next;
-      },
-      { replace: true },
-    );
-  }
 
   function typed(key: "q" | "database_name", value: string, set: (v: string) => void) {
     set(value);
@@ -159,7 +145,7 @@ export function Queries() {
                 Object.values(typing.current).forEach(clearTimeout);
                 setText("");
                 setDbText("");
-                setParams(new URLSearchParams(), { replace: true });
+                clear();
               }}
             >
               Clear filters
@@ -174,16 +160,18 @@ export function Queries() {
             </button>
           </p>
         )}
-        {list.isLoading ? (
-          <LoadingState />
-        ) : list.isError && !list.data ? (
-          <ErrorState error={list.error} onRetry={() => void list.refetch()} />
-        ) : list.data && list.data.items.length === 0 ? (
-          <EmptyState title={filtersActive ? "No queries match these filters" : "No slow queries yet"}>
+        <PagedTable
+          list={list}
+          page={page}
+          setPage={(p) => update({ page: p === 1 ? undefined : String(p) }, false)}
+          perPage={PER_PAGE}
+          empty={
+            <EmptyState title={filtersActive ? "No queries match these filters" : "No slow queries yet"}>
             {filtersActive ? "Widen the time range or clear the filters." : "Connect an agent and slow queries appear here."}
           </EmptyState>
-        ) : list.data ? (
-          <>
+          }
+        >
+          {(items) => (
             <table className={`table table-hover${list.isPlaceholderData ? " stale" : ""}`} aria-busy={list.isFetching}>
               <thead>
                 <tr>
@@ -201,7 +189,7 @@ export function Queries() {
                 </tr>
               </thead>
               <tbody>
-                {list.data.items.map((row) => (
+                {items.map((row) => (
                   <tr
                     key={row.id}
                     className={String(row.id) === selected ? "selected" : undefined}
@@ -233,14 +221,8 @@ export function Queries() {
                 ))}
               </tbody>
             </table>
-            <Pagination
-              page={page}
-              perPage={PER_PAGE}
-              total={list.data.total}
-              onPage={(p) => update({ page: p === 1 ? undefined : String(p) }, false)}
-            />
-          </>
-        ) : null}
+          )}
+        </PagedTable>
       </div>
       {selected && <QueryDetail id={Number(selected)} onClose={() => update({ selected: undefined }, false)} />}
     </div>

@@ -1,10 +1,11 @@
 import { useState } from "react";
 import { api, call } from "../api/client";
+import { EmptyState } from "../components/States";
 import type { components } from "../api/schema";
 import { Field } from "../components/ui";
 import { formatDateTime } from "../lib/format";
 import { orgName, useOrgChoice, OrgField } from "./common";
-import { Empty, FormModal, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useFormModal, usePagedList } from "./crud";
+import { FormModal, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useFormModal, usePagedList } from "./crud";
 
 type Team = components["schemas"]["TeamView"];
 
@@ -25,7 +26,7 @@ export function Teams() {
         action="New team"
         onAction={() => setEditing("new")}
       />
-      <PagedTable list={list} page={page} setPage={setPage} empty={<Empty title="No teams yet">Create a team to group identities and team leads.</Empty>}>
+      <PagedTable list={list} page={page} setPage={setPage} empty={<EmptyState title="No teams yet">Create a team to group identities and team leads.</EmptyState>}>
         {(items) => (
           <table className="table">
             <thead>

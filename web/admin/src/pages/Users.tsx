@@ -1,13 +1,14 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, call } from "../api/client";
+import { EmptyState } from "../components/States";
 import { describeError } from "../api/errors";
 import type { components } from "../api/schema";
 import { useUser } from "../auth/AuthContext";
 import { Field, Modal, Pill } from "../components/ui";
 import { formatAgo, roleLabel } from "../lib/format";
-import { FormError, formErrors, orgName, useIdentities, useOrgChoice, useTeams, OrgField } from "./common";
-import { Empty, FormModal, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useFormModal, usePagedList } from "./crud";
+import { FormError, formErrors, orgName, useIdentities, useOrgChoice, useTeams, OrgField, TeamOptions } from "./common";
+import { FormModal, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useFormModal, usePagedList } from "./crud";
 
 type User = components["schemas"]["UserView"];
 type Role = User["role"];
@@ -55,7 +56,7 @@ export function Users() {
         onAction={() => setEditing("new")}
       />
       {toggle.isError && <FormError message={describeError(toggle.error)} />}
-      <PagedTable list={list} page={page} setPage={setPage} empty={<Empty title="No users" />}>
+      <PagedTable list={list} page={page} setPage={setPage} empty={<EmptyState title="No users" />}>
         {(items) => (
           <table className="table">
             <thead>
@@ -215,13 +216,7 @@ function UserForm({ user, onClose }: { user: User | null; onClose: () => void })
                   }}
                 >
                   <option value="">None</option>
-                  {teams.data?.items
-                    .filter((t) => !isSuper || !org || String(t.organization_id) === org)
-                    .map((t) => (
-                      <option key={t.id} value={t.id}>
-                        {t.name}
-                      </option>
-                    ))}
+                  <TeamOptions teams={teams.data?.items} org={isSuper ? org : undefined} />
                 </select>
               )}
             </Field>

@@ -1,9 +1,17 @@
 /** Pieces the management pages share: option lists, the organization picker, form error mapping. */
-import { useQuery } from "@tanstack/react-query";
+import { keepPreviousData, queryOptions, useQuery } from "@tanstack/react-query";
 import { api, call } from "../api/client";
 import { ApiError, describeError } from "../api/errors";
 import { useUser } from "../auth/AuthContext";
 import { Field } from "../components/ui";
+
+/** The agents' last heartbeats, refreshed every 30 s (the dashboard and the agents page share it). */
+export const agentsQuery = queryOptions({
+  queryKey: ["agents"],
+  queryFn: () => call(() => api.GET("/api/v1/agents")),
+  refetchInterval: 30_000,
+  placeholderData: keepPreviousData,
+});
 
 /** Lists for pickers: the first 200 (the API's page limit). */
 export function useOrganizations(enabled = true) {
@@ -84,5 +92,26 @@ export function OrgField({
         </select>
       )}
     </Field>
+  );
+}
+
+/** The `<option>`s of a team picker; a super admin who chose an organization sees only its teams. */
+export function TeamOptions({
+  teams,
+  org,
+}: {
+  teams: { id: number; name: string; organization_id: number }[] | undefined;
+  org?: string;
+}) {
+  return (
+    <>
+      {(teams ?? [])
+        .filter((t) => !org || String(t.organization_id) === org)
+        .map((t) => (
+          <option key={t.id} value={t.id}>
+            {t.name}
+          </option>
+        ))}
+    </>
   );
 }

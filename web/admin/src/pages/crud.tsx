@@ -5,7 +5,7 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient, type UseQueryResult } from "@tanstack/react-query";
 import { useState, type FormEvent, type ReactNode } from "react";
 import { describeError } from "../api/errors";
-import { EmptyState, ErrorState, LoadingState } from "../components/States";
+import { Loaded } from "../components/States";
 import { ConfirmDialog, Modal, Pagination } from "../components/ui";
 import { FormError, formErrors } from "./common";
 
@@ -27,34 +27,32 @@ export function usePagedList<T>(key: string, fetch: (page: number) => Promise<Pa
   return { page, setPage, list };
 }
 
-/** Loading, error and empty states around a paged table. */
+/** Loading, error and empty states around a paged table, with its pagination. */
 export function PagedTable<T>({
   list,
   page,
   setPage,
+  perPage = PER_PAGE,
   empty,
   children,
 }: {
   list: UseQueryResult<PageOf<T>>;
   page: number;
   setPage: (p: number) => void;
+  perPage?: number;
   empty: ReactNode;
   children: (items: T[]) => ReactNode;
 }) {
-  if (list.isLoading) return <LoadingState />;
-  if (list.isError && !list.data) return <ErrorState error={list.error} onRetry={() => void list.refetch()} />;
-  if (!list.data) return null;
-  if (list.data.items.length === 0) return <>{empty}</>;
   return (
-    <>
-      {children(list.data.items)}
-      <Pagination page={page} perPage={PER_PAGE} total={list.data.total} onPage={setPage} />
-    </>
+    <Loaded query={list} isEmpty={(d) => d.items.length === 0} empty={empty}>
+      {(d) => (
+        <>
+          {children(d.items)}
+          <Pagination page={page} perPage={perPage} total={d.total} onPage={setPage} />
+        </>
+      )}
+    </Loaded>
   );
-}
-
-export function Empty({ title, children }: { title: string; children?: ReactNode }) {
-  return <EmptyState title={title}>{children}</EmptyState>;
 }
 
 /**
