@@ -1,7 +1,7 @@
 //! The admin panel end to end: a real `dbpower serve` (demo data plus a batch ingested through the
 //! signed API) driven in Debian's Chromium by `web/admin/e2e/run.mjs` (playwright-core). Runs when
 //! `DBPOWER_TEST_CHROMIUM` names the browser (CI sets it); set but missing fails. Screenshots of every
-//! page go to `DBPOWER_E2E_ARTIFACTS` (default `target/e2e-artifacts`).
+//! page go to `DBPOWER_TEST_E2E_ARTIFACTS` (default `target/e2e-artifacts`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -52,7 +52,7 @@ async fn admin_panel_in_a_real_browser() {
     assert_eq!(s, reqwest::StatusCode::CREATED, "{b}");
     ingest_marker_batch(&c, &sa, &org).await;
 
-    let artifacts = std::env::var_os("DBPOWER_E2E_ARTIFACTS")
+    let artifacts = std::env::var_os("DBPOWER_TEST_E2E_ARTIFACTS")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e-artifacts")
