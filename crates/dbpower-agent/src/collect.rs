@@ -91,7 +91,9 @@ impl Ctx<'_> {
                 .map(|v| pii::redact(v).chars().take(256).collect::<String>())
         };
         let sql_text = scrub(r.sql, d, level);
-        if (self.source.explain || self.source.schema) && crate::enrich::explainable(r.sql) {
+        if (self.source.explain || self.source.schema)
+            && crate::enrich::explainable(r.sql, d).is_some()
+        {
             let mut raws = self.raws.borrow_mut();
             if raws.len() < MAX_ENRICHED && !raws.contains_key(&sql_text) {
                 raws.insert(

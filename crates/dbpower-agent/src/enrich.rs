@@ -17,14 +17,109 @@ use sqlx::{Executor, Row};
 use crate::collect::{Ctx, MARKER};
 use crate::config::Scrub;
 
-/// A single SELECT: nothing after a `;`, no `INTO` (which would write), no locking clause.
-pub fn explainable(sql: &str) -> bool {
-    let words: Vec<String> = Lexer::new(sql.trim().trim_end_matches(';'), Dialect::Mysql)
-        .filter(|t| !matches!(t.kind, Kind::Whitespace | Kind::Comment))
-        .map(|t| t.text.to_ascii_uppercase())
-        .collect();
-    words.first().is_some_and(|w| w == "SELECT")
-        && !words.iter().any(|w| w == ";" || w == "INTO" || w == "FOR")
+/// Longest collected statement the agent will EXPLAIN.
+const MAX_EXPLAIN_BYTES: usize = 256 * 1024;
+
+/// Words that disqualify a statement from EXPLAIN: writes (`INTO`, `OUTFILE`), locking clauses (`FOR
+/// UPDATE`, `LOCK IN SHARE MODE`), `PROCEDURE ANALYSE`, and functions with effects outside the statement
+/// that a planner could be tempted to evaluate while folding constants. EXPLAIN without ANALYZE runs
+/// nothing, so this list is defence in depth, not the boundary.
+const REFUSED_WORDS: &[&str] = &[
+    "INTO",
+    "FOR",
+    "LOCK",
+    "PROCEDURE",
+    "OUTFILE",
+    "DUMPFILE",
+    "SLEEP",
+    "BENCHMARK",
+    "GET_LOCK",
+    "RELEASE_LOCK",
+    "LOAD_FILE",
+    "PG_SLEEP",
+    "PG_SLEEP_FOR",
+    "PG_SLEEP_UNTIL",
+    "DBLINK",
+    "DBLINK_EXEC",
+    "LO_IMPORT",
+    "LO_EXPORT",
+    "PG_READ_FILE",
+    "PG_READ_BINARY_FILE",
+    "PG_TERMINATE_BACKEND",
+    "PG_CANCEL_BACKEND",
+    "SET_CONFIG",
+    "NEXTVAL",
+    "SETVAL",
+];
+
+/// The statement to EXPLAIN, when the collected text is exactly one `SELECT` in the source's own
+/// dialect: read with that dialect's lexer, every quote and comment terminated, no `;` except trailing
+/// ones (which are cut off with trailing comments), no MySQL executable comment (`/*! */`, `/*M! */`),
+/// and none of [`REFUSED_WORDS`]. Whatever this returns still goes to the server only as one prepared
+/// statement inside a read-only, time-limited transaction: the server refuses a second statement even if
+/// this check were fooled.
+pub fn explainable(sql: &str, dialect: Dialect) -> Option<String> {
+    if sql.len() > MAX_EXPLAIN_BYTES || sql.contains('\0') {
+        return None;
+    }
+    // A sentinel after a newline: if any quote or comment is left open it swallows the sentinel.
+    let probe = format!("{sql}\n;");
+    let toks: Vec<_> = Lexer::new(&probe, dialect).collect();
+    let significant =
+        |t: &&dbpower_sql::lexer::Token<'_>| !matches!(t.kind, Kind::Whitespace | Kind::Comment);
+    let last = toks.iter().rfind(significant)?;
+    if !(last.kind == Kind::Punct && last.text == ";") {
+        return None;
+    }
+    // The statement ends with its last token that is not a `;`, whitespace or a comment.
+    let mut end = 0usize;
+    let mut offset = 0usize;
+    let mut words: Vec<String> = Vec::new();
+    let mut after_end_semicolon = false;
+    for t in &toks {
+        let at = offset;
+        offset += t.text.len();
+        if at >= sql.len() {
+            break;
+        }
+        match t.kind {
+            Kind::Whitespace => {}
+            Kind::Comment => {
+                if dialect == Dialect::Mysql
+                    && (t.text.starts_with("/*!") || t.text.starts_with("/*M!"))
+                {
+                    return None;
+                }
+            }
+            Kind::Punct if t.text == ";" => after_end_semicolon = true,
+            _ => {
+                if after_end_semicolon {
+                    return None;
+                }
+                end = offset;
+                if t.kind == Kind::Word {
+                    words.push(t.text.to_ascii_uppercase());
+                }
+            }
+        }
+    }
+    let first_is_select = toks
+        .iter()
+        .find(significant)
+        .is_some_and(|t| t.kind == Kind::Word && t.text.eq_ignore_ascii_case("SELECT"));
+    if !first_is_select || words.iter().any(|w| REFUSED_WORDS.contains(&w.as_str())) {
+        return None;
+    }
+    Some(sql[..end.min(sql.len())].to_string())
+}
+
+/// The highest `$n` parameter of a PostgreSQL text (0 when it has none).
+fn max_param(sql: &str) -> usize {
+    Lexer::new(sql, Dialect::Postgresql)
+        .filter(|t| t.kind == Kind::Param)
+        .filter_map(|t| t.text[1..].parse::<usize>().ok())
+        .max()
+        .unwrap_or(0)
 }
 
 /// `(schema, table)` names after FROM / JOIN (and comma-separated FROM lists), lower-cased, unquoted.
@@ -122,93 +217,156 @@ fn level(s: Scrub) -> ScrubLevel {
     }
 }
 
-async fn mysql_explain(
-    conn: &mut MySqlConnection,
-    sql: &str,
-    db: Option<&str>,
-) -> anyhow::Result<Value> {
-    if let Some(db) = db {
-        conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "{MARKER} USE `{}`",
-            db.replace('`', "``")
-        ))))
-        .await?;
+/// What an EXPLAIN attempt left behind on the connection.
+enum Attempt {
+    /// The plan, or why there is none; the connection is back outside any transaction.
+    Done(anyhow::Result<Value>),
+    /// The connection could not be brought back to a known state: it is not used again this round.
+    Poisoned(anyhow::Error),
+}
+
+/// Ends the attempt's transaction: `ROLLBACK` must succeed, or the connection is given up.
+fn finish(result: anyhow::Result<Value>, rollback: Result<(), sqlx::Error>) -> Attempt {
+    match rollback {
+        Ok(()) => Attempt::Done(result),
+        Err(e) => Attempt::Poisoned(anyhow::anyhow!(
+            "ROLLBACK after EXPLAIN failed ({e}); the connection is closed"
+        )),
     }
-    // MySQL and MariaDB spell the statement timeout differently; whichever applies is set.
-    let _ = conn
-        .execute(sqlx::raw_sql(
-            "/* dbpower-agent */ SET SESSION max_execution_time = 2000",
-        ))
-        .await;
-    let _ = conn
+}
+
+/// A MySQL/MariaDB plan: `USE` the statement's database (a prepared statement), a statement timeout that
+/// must take effect, `START TRANSACTION READ ONLY`, then the collected text inside one prepared `EXPLAIN`
+/// (the connection has multi-statements off as well), then `ROLLBACK`.
+async fn mysql_explain(conn: &mut MySqlConnection, sql: &str, db: Option<&str>) -> Attempt {
+    if let Some(db) = db {
+        if db.is_empty() || db.len() > 64 || db.contains('\0') {
+            return Attempt::Done(Err(anyhow::anyhow!("not a database name")));
+        }
+        let quoted = format!("{MARKER} USE `{}`", db.replace('`', "``"));
+        if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(quoted))
+            .persistent(false)
+            .execute(&mut *conn)
+            .await
+        {
+            return Attempt::Done(Err(e.into()));
+        }
+    }
+    // MariaDB spells the statement timeout in seconds, MySQL in milliseconds; one of them must apply.
+    let mariadb = conn
         .execute(sqlx::raw_sql(
             "/* dbpower-agent */ SET SESSION max_statement_time = 2",
         ))
         .await;
-    conn.execute(sqlx::raw_sql(
-        "/* dbpower-agent */ START TRANSACTION READ ONLY",
-    ))
-    .await?;
-    let text = format!(
-        "{MARKER} EXPLAIN FORMAT=JSON {}",
-        sql.trim().trim_end_matches(';')
-    );
-    let result = sqlx::raw_sql(sqlx::AssertSqlSafe(text))
-        .fetch_all(&mut *conn)
-        .await;
-    let _ = conn
+    if mariadb.is_err()
+        && let Err(e) = conn
+            .execute(sqlx::raw_sql(
+                "/* dbpower-agent */ SET SESSION max_execution_time = 2000",
+            ))
+            .await
+    {
+        return Attempt::Done(Err(anyhow::anyhow!(
+            "no statement timeout could be set ({e}); not explaining"
+        )));
+    }
+    // A fixed sql_mode, so that the server reads quotes and backslashes the way `explainable` did
+    // (NO_BACKSLASH_ESCAPES, ANSI_QUOTES and the modes that imply them are off).
+    if let Err(e) = conn
+        .execute(sqlx::raw_sql(
+            "/* dbpower-agent */ SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'",
+        ))
+        .await
+    {
+        return Attempt::Done(Err(e.into()));
+    }
+    if let Err(e) = conn
+        .execute(sqlx::raw_sql(
+            "/* dbpower-agent */ START TRANSACTION READ ONLY",
+        ))
+        .await
+    {
+        return Attempt::Done(Err(e.into()));
+    }
+    let text = format!("{MARKER} EXPLAIN FORMAT=JSON {sql}");
+    let result: anyhow::Result<Value> = async {
+        let row = sqlx::query(sqlx::AssertSqlSafe(text))
+            .persistent(false)
+            .fetch_one(&mut *conn)
+            .await?;
+        let plan: String = row.try_get(0)?;
+        Ok(serde_json::from_str(&plan)?)
+    }
+    .await;
+    let rollback = conn
         .execute(sqlx::raw_sql("/* dbpower-agent */ ROLLBACK"))
-        .await;
-    let rows = result?;
-    let plan: String = rows
-        .first()
-        .ok_or_else(|| anyhow::anyhow!("EXPLAIN returned nothing"))?
-        .try_get(0)?;
-    Ok(serde_json::from_str(&plan)?)
+        .await
+        .map(|_| ());
+    finish(result, rollback)
 }
 
-async fn pg_explain(conn: &mut PgConnection, sql: &str) -> anyhow::Result<Value> {
-    let generic = sql.contains("$1");
-    if generic {
-        let v: i32 = sqlx::query_scalar(
-            "SELECT /* dbpower-agent */ current_setting('server_version_num')::int",
-        )
-        .fetch_one(&mut *conn)
-        .await?;
-        if v < 160_000 {
-            anyhow::bail!(
-                "a statement with $n parameters needs EXPLAIN (GENERIC_PLAN), PostgreSQL 16 or later"
-            );
-        }
+/// A PostgreSQL plan: `BEGIN READ ONLY` with `statement_timeout` and `lock_timeout` that must take effect,
+/// the collected text inside one prepared `EXPLAIN` (the extended protocol refuses a second statement),
+/// then `ROLLBACK`. A text with `$n` parameters (from pg_stat_statements) is `PREPARE`d and its generic
+/// plan explained with `plan_cache_mode = force_generic_plan` (PostgreSQL 12 and later).
+async fn pg_explain(conn: &mut PgConnection, sql: &str) -> Attempt {
+    let params = max_param(sql);
+    if params > 100 {
+        return Attempt::Done(Err(anyhow::anyhow!(
+            "more than 100 parameters; not explaining"
+        )));
     }
-    conn.execute(sqlx::raw_sql("/* dbpower-agent */ BEGIN READ ONLY"))
-        .await?;
-    let _ = conn
-        .execute(sqlx::raw_sql(
+    if let Err(e) = conn
+        .execute(sqlx::raw_sql("/* dbpower-agent */ BEGIN READ ONLY"))
+        .await
+    {
+        return Attempt::Done(Err(e.into()));
+    }
+    let result: anyhow::Result<Value> = async {
+        conn.execute(sqlx::raw_sql(
             "/* dbpower-agent */ SET LOCAL statement_timeout = '2s'",
         ))
-        .await;
-    let opts = if generic {
-        "FORMAT JSON, GENERIC_PLAN"
-    } else {
-        "FORMAT JSON"
-    };
-    let text = format!(
-        "{MARKER} EXPLAIN ({opts}) {}",
-        sql.trim().trim_end_matches(';')
-    );
-    let result = sqlx::raw_sql(sqlx::AssertSqlSafe(text))
-        .fetch_all(&mut *conn)
-        .await;
-    let _ = conn
+        .await?;
+        conn.execute(sqlx::raw_sql(
+            "/* dbpower-agent */ SET LOCAL lock_timeout = '500ms'",
+        ))
+        .await?;
+        let explain = if params == 0 {
+            format!("{MARKER} EXPLAIN (FORMAT JSON) {sql}")
+        } else {
+            conn.execute(sqlx::raw_sql(
+                "/* dbpower-agent */ SET LOCAL plan_cache_mode = force_generic_plan",
+            ))
+            .await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{MARKER} PREPARE dbpower_agent_explain AS {sql}"
+            )))
+            .persistent(false)
+            .execute(&mut *conn)
+            .await?;
+            let nulls = vec!["NULL"; params].join(", ");
+            format!("{MARKER} EXPLAIN (FORMAT JSON) EXECUTE dbpower_agent_explain({nulls})")
+        };
+        let row = sqlx::query(sqlx::AssertSqlSafe(explain))
+            .persistent(false)
+            .fetch_one(&mut *conn)
+            .await?;
+        let plan: sqlx::types::Json<Value> = row.try_get(0)?;
+        Ok(plan.0)
+    }
+    .await;
+    let rollback = conn
         .execute(sqlx::raw_sql("/* dbpower-agent */ ROLLBACK"))
-        .await;
-    let rows = result?;
-    let plan: sqlx::types::Json<Value> = rows
-        .first()
-        .ok_or_else(|| anyhow::anyhow!("EXPLAIN returned nothing"))?
-        .try_get(0)?;
-    Ok(plan.0)
+        .await
+        .map(|_| ());
+    if params > 0 && rollback.is_ok() {
+        // A prepared statement outlives the transaction; it is removed whether or not it was made.
+        let _ = conn
+            .execute(sqlx::raw_sql(
+                "/* dbpower-agent */ DEALLOCATE dbpower_agent_explain",
+            ))
+            .await;
+    }
+    finish(result, rollback)
 }
 
 async fn mysql_table(
@@ -343,31 +501,48 @@ pub enum Conn<'c> {
     Postgres(&'c mut PgConnection),
 }
 
-/// Adds plans and schema snapshots to the queries whose raw text the round kept. Returns how many
-/// statements could not be explained or described (logged, never fatal).
-pub async fn enrich(conn: Conn<'_>, ctx: &Ctx<'_>, queries: &mut [SlowQueryIn]) -> Vec<String> {
+/// What enrichment reports back to the round.
+#[derive(Default)]
+pub struct Enriched {
+    /// Statements that could not be explained or described (logged, never fatal).
+    pub problems: Vec<String>,
+    /// The connection was left in an unknown state: the caller must not use it again.
+    pub poisoned: bool,
+}
+
+/// Adds plans and schema snapshots to the queries whose raw text the round kept.
+pub async fn enrich(conn: Conn<'_>, ctx: &Ctx<'_>, queries: &mut [SlowQueryIn]) -> Enriched {
     let raws = std::mem::take(&mut *ctx.raws.borrow_mut());
     if raws.is_empty() {
-        return Vec::new();
+        return Enriched::default();
     }
     let d = ctx.dialect();
     let mut problems = Vec::new();
+    let mut poisoned = false;
     let mut done: HashMap<String, (Option<Value>, Option<SchemaSnapshot>)> = HashMap::new();
     let mut cache: HashMap<(Option<String>, String), Option<TableSchema>> = HashMap::new();
     let mut conn = conn;
     for (scrubbed, (raw, db)) in &raws {
         let mut plan = None;
         if ctx.source.explain {
-            let r = match &mut conn {
-                Conn::Mysql(c) => mysql_explain(c, raw, db.as_deref()).await,
-                Conn::Postgres(c) => pg_explain(c, raw).await,
+            let attempt = match explainable(raw, d) {
+                None => Attempt::Done(Err(anyhow::anyhow!("not a single SELECT"))),
+                Some(sql) => match &mut conn {
+                    Conn::Mysql(c) => mysql_explain(c, &sql, db.as_deref()).await,
+                    Conn::Postgres(c) => pg_explain(c, &sql).await,
+                },
             };
-            match r {
-                Ok(mut p) => {
+            match attempt {
+                Attempt::Done(Ok(mut p)) => {
                     scrub_plan(&mut p, d, level(ctx.scrub));
                     plan = Some(p);
                 }
-                Err(e) => problems.push(format!("EXPLAIN: {e:#}")),
+                Attempt::Done(Err(e)) => problems.push(format!("EXPLAIN: {e:#}")),
+                Attempt::Poisoned(e) => {
+                    problems.push(format!("EXPLAIN: {e:#}"));
+                    poisoned = true;
+                    break;
+                }
             }
         }
         let mut snapshot = None;
@@ -407,7 +582,7 @@ pub async fn enrich(conn: Conn<'_>, ctx: &Ctx<'_>, queries: &mut [SlowQueryIn]) 
             q.schema = snapshot;
         }
     }
-    problems
+    Enriched { problems, poisoned }
 }
 
 #[cfg(test)]
@@ -416,17 +591,49 @@ mod tests {
 
     #[test]
     fn only_single_selects_are_explained() {
-        assert!(explainable("SELECT * FROM t WHERE a = 1;"));
-        assert!(explainable("  select a from t"));
-        for bad in [
-            "UPDATE t SET a = 1",
-            "SELECT 1; DROP TABLE t",
-            "SELECT a INTO @x FROM t",
-            "SELECT * FROM t FOR UPDATE",
-            "WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x",
+        use Dialect::{Mysql, Postgresql};
+        assert_eq!(
+            explainable("SELECT * FROM t WHERE a = 1; -- done", Mysql).as_deref(),
+            Some("SELECT * FROM t WHERE a = 1")
+        );
+        assert_eq!(
+            explainable("  select a from t ;;", Postgresql).as_deref(),
+            Some("  select a from t")
+        );
+        assert!(explainable("SELECT a # b FROM t", Postgresql).is_some());
+        for (bad, d) in [
+            ("UPDATE t SET a = 1", Mysql),
+            ("SELECT 1; DROP TABLE t", Mysql),
+            ("SELECT a INTO @x FROM t", Mysql),
+            ("SELECT * FROM t FOR UPDATE", Postgresql),
+            (
+                "WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x",
+                Postgresql,
+            ),
+            // `#` is an operator in PostgreSQL, not a comment: the COMMIT is a second statement.
+            (
+                "SELECT 1 #0; COMMIT; DO $x$ BEGIN CREATE TABLE p(); END $x$",
+                Postgresql,
+            ),
+            // No backslash escapes in a standard PostgreSQL string.
+            ("SELECT '\\'; COMMIT; SELECT '", Postgresql),
+            ("SELECT 1 /*!; CREATE TABLE p (a int) */", Mysql),
+            ("SELECT 1 /*M!100000 ; CREATE TABLE p (a int) */", Mysql),
+            ("SELECT 'open", Postgresql),
+            ("SELECT 1 /* open", Mysql),
+            ("SELECT $a$ open", Postgresql),
+            ("SELECT pg_sleep(10)", Postgresql),
+            ("SELECT * FROM t LOCK IN SHARE MODE", Mysql),
+            ("SELECT 1\0", Mysql),
         ] {
-            assert!(!explainable(bad), "{bad}");
+            assert_eq!(explainable(bad, d), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn highest_parameter() {
+        assert_eq!(max_param("SELECT $1, $12, '$40', $3"), 12);
+        assert_eq!(max_param("SELECT 1"), 0);
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use chrono::Utc;
-use sqlx::mysql::MySqlConnection;
+use std::str::FromStr;
+
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
 use sqlx::{Connection, Row};
 
 use crate::collect::{Ctx, Raw, Tally, mysql_events, parse_time};
@@ -15,8 +17,13 @@ use crate::source::Output;
 use crate::state::{Counters, SourceState};
 use crate::tail::read_appended;
 
+/// Connects to a monitored server. The connection never announces multi-statement support, so the
+/// server refuses any query string holding more than one statement (docs/SECURITY.md).
 pub async fn connect(url: &str) -> anyhow::Result<MySqlConnection> {
-    MySqlConnection::connect(url)
+    let options = MySqlConnectOptions::from_str(url)
+        .context("the source url is not a valid MySQL/MariaDB url")?
+        .multi_statements(false);
+    MySqlConnection::connect_with(&options)
         .await
         .context("cannot connect to MySQL/MariaDB")
 }

@@ -100,9 +100,19 @@ pub async fn collect(
                     other => Err(anyhow::anyhow!("{other:?} does not apply to MySQL")),
                 };
                 if let Ok(o) = &mut r {
-                    let problems =
+                    let e =
                         enrich::enrich(enrich::Conn::Mysql(&mut conn), ctx, &mut o.queries).await;
-                    note_problems(o, problems);
+                    note_problems(o, e.problems);
+                    if e.poisoned {
+                        // Never reuse a connection whose transaction state is unknown.
+                        conn = match mysql::connect(&ctx.source.url).await {
+                            Ok(c) => c,
+                            Err(_) => {
+                                out.push((*m, r));
+                                return out;
+                            }
+                        };
+                    }
                 }
                 out.push((*m, r));
             }
@@ -121,10 +131,19 @@ pub async fn collect(
                     other => Err(anyhow::anyhow!("{other:?} does not apply to PostgreSQL")),
                 };
                 if let Ok(o) = &mut r {
-                    let problems =
-                        enrich::enrich(enrich::Conn::Postgres(&mut conn), ctx, &mut o.queries)
-                            .await;
-                    note_problems(o, problems);
+                    let e = enrich::enrich(enrich::Conn::Postgres(&mut conn), ctx, &mut o.queries)
+                        .await;
+                    note_problems(o, e.problems);
+                    if e.poisoned {
+                        // Never reuse a connection whose transaction state is unknown.
+                        conn = match postgres::connect(&ctx.source.url).await {
+                            Ok(c) => c,
+                            Err(_) => {
+                                out.push((*m, r));
+                                return out;
+                            }
+                        };
+                    }
                 }
                 out.push((*m, r));
             }

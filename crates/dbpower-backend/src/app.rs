@@ -141,6 +141,16 @@ impl Application {
             crate::ratelimit::connect_limiter(&settings.rate_limit, redis.as_deref()).await;
         let rate_limits = (settings.rate_limit.enabled && role != Role::Backend)
             .then(|| crate::ratelimit::RateLimits::new(&settings.rate_limit, limiter.clone()));
+        // Signatures are verified where ingestion runs: there the key's windows are counted.
+        let key_limits = (settings.rate_limit.enabled
+            && matches!(role, Role::Platform | Role::Backend))
+        .then(|| crate::ratelimit::RateLimits::new(&settings.rate_limit, limiter.clone()));
+        let trusted_proxies = match (&settings.trusted_proxies, role) {
+            (Some(list), _) => dbpower_http::TrustedProxies::parse(list)
+                .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?,
+            (None, Role::Backend | Role::Analyzer) => dbpower_http::TrustedProxies::loopback(),
+            (None, Role::Platform | Role::Gateway) => dbpower_http::TrustedProxies::none(),
+        };
         let state = AppState(Arc::new(Inner {
             store,
             tokens: TokenKeys::new(jwt_secret.as_bytes()),
@@ -151,6 +161,7 @@ impl Application {
             writer,
             llm,
             rate_limits,
+            key_limits,
             upstreams: match role {
                 Role::Gateway => Some(crate::gateway::Upstreams::new(
                     &settings.gateway.backend_url,
@@ -175,6 +186,7 @@ impl Application {
                 .filter(|o| !o.is_empty())
                 .map(String::from)
                 .collect(),
+            trusted_proxies: Arc::new(trusted_proxies),
         }));
         let demo_queries = match demo_org {
             Some(org) => Some(crate::demo::seed(&state, org).await?),
@@ -373,6 +385,10 @@ fn with_middleware(routes: Router, state: &AppState, max_body_bytes: usize) -> R
             HeaderValue::from_static("no-referrer"),
         ))
         .layer(middleware::from_fn(request_id::layer))
+        .layer(middleware::from_fn_with_state(
+            state.trusted_proxies.clone(),
+            dbpower_http::client_ip::layer,
+        ))
         .layer(tower::util::option_layer(cors))
 }
 
@@ -393,17 +409,12 @@ async fn log_requests(State(state): State<AppState>, req: Request, next: Next) -
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let who = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|t| {
-            state
-                .tokens
-                .verify(t.trim(), dbpower_http::jwt::TokenType::Access)
-                .ok()
-        });
+    let who = dbpower_http::jwt::bearer_of(req.headers()).and_then(|t| {
+        state
+            .tokens
+            .verify(t, dbpower_http::jwt::TokenType::Access)
+            .ok()
+    });
     let (user_id, org_id) = (
         who.as_ref().map(|c| c.uid),
         who.as_ref().and_then(|c| c.org),

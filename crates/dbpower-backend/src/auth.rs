@@ -62,16 +62,13 @@ async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<UserRecord> 
                 "missing Authorization: Bearer <access token>",
             )
         })?;
-    let token = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .ok_or_else(|| {
-            ApiError::unauthorized(
-                ErrorCode::Unauthorized,
-                "Authorization must be a Bearer token",
-            )
-        })?;
-    let claims = state.tokens.verify(token.trim(), TokenType::Access)?;
+    let token = dbpower_http::jwt::bearer(header).ok_or_else(|| {
+        ApiError::unauthorized(
+            ErrorCode::Unauthorized,
+            "Authorization must be a Bearer token",
+        )
+    })?;
+    let claims = state.tokens.verify(token, TokenType::Access)?;
     // The user row is the truth: a disabled, deleted or re-scoped user loses access at once.
     let user = match state.store.user_by_id(&Scope::platform(), claims.uid).await {
         Ok(u) => u,
@@ -152,22 +149,34 @@ fn bad_credentials() -> ApiError {
 
 /// Log in with email and password.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     ctx: Ctx,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<ApiJson<TokenResponse>> {
+    // Nothing unauthenticated is stored at any size: an address is at most 254 bytes (RFC 5321).
+    if req.email.len() > validate::MAX_EMAIL_BYTES {
+        return Err(ApiError::validation(
+            "email",
+            format!("must be at most {} bytes", validate::MAX_EMAIL_BYTES),
+        ));
+    }
     let email = req.email.trim().to_ascii_lowercase();
     let ip = ctx.ip.clone().unwrap_or_default();
     if let Err(wait) = state.throttle.check(&email, &ip).await {
-        state
-            .audit(
-                Event::new(&ctx, None, "auth.login", "user")
-                    .failed()
-                    .details(serde_json::json!({"email": email, "reason": "throttled"})),
-            )
-            .await;
+        // One audit row per address and window stands for every throttled attempt in it.
+        if state.throttle.audit_throttled(&ip).await {
+            let window = state.throttle.window_secs();
+            state
+                .audit(
+                    Event::new(&ctx, None, "auth.login", "user")
+                        .failed()
+                        .details(serde_json::json!({"email": email, "reason": "throttled",
+                            "note": format!("further throttled attempts from this address in the next {window} s are not recorded one by one")})),
+                )
+                .await;
+        }
         return Err(ApiError::new(
             ErrorCode::TooManyLoginAttempts,
             "too many failed logins; try again later",

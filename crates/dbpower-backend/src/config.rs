@@ -57,6 +57,10 @@ pub struct Settings {
     pub backend_listen: String,
     /// Comma-separated origins allowed to call the API from a browser (CORS); empty: same origin only.
     pub cors_origins: String,
+    /// Comma-separated proxy addresses or CIDR networks (`loopback` for 127.0.0.0/8 and ::1) whose
+    /// `X-Forwarded-For` is believed. Unset: `loopback` for `dbpower backend` and `dbpower analyzer`
+    /// (their gateway), nobody for `dbpower serve` and `dbpower gateway`.
+    pub trusted_proxies: Option<String>,
     pub data_dir: PathBuf,
     /// `sqlite:PATH` or `postgres://...`; default `sqlite:<data_dir>/dbpower.db`.
     pub database_url: Option<String>,
@@ -205,6 +209,7 @@ impl Default for Settings {
             analyzer_listen: "127.0.0.1:8001".into(),
             backend_listen: "127.0.0.1:8000".into(),
             cors_origins: String::new(),
+            trusted_proxies: None,
             data_dir: PathBuf::from("./dbpower-data"),
             database_url: None,
             redis_url: None,
@@ -243,6 +248,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("analyzer_listen", Kind::Str),
     ("backend_listen", Kind::Str),
     ("cors_origins", Kind::Str),
+    ("trusted_proxies", Kind::Str),
     ("gateway.backend_url", Kind::Str),
     ("gateway.analyzer_url", Kind::Str),
     ("gateway.timeout_secs", Kind::Int),

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use dbpower_http::jwt::TokenType;
 use dbpower_http::{ApiError, ApiJson, request_id};
@@ -69,12 +69,8 @@ fn forwardable(name: &HeaderName) -> bool {
 
 /// Refuses what the backend would refuse anyway, before it costs an upstream round trip.
 fn check_credentials(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    if let Some(auth) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        && let Some(token) = auth.strip_prefix("Bearer ")
-    {
-        state.tokens.verify(token.trim(), TokenType::Access)?;
+    if let Some(token) = dbpower_http::jwt::bearer_of(headers) {
+        state.tokens.verify(token, TokenType::Access)?;
     }
     if headers.contains_key("x-api-key") {
         for h in ["x-request-id", "x-timestamp", "x-signature"] {

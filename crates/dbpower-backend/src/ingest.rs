@@ -13,8 +13,8 @@ use dbpower_http::{ApiError, ApiJson, ApiResult};
 use dbpower_sql::{Dialect, ScrubLevel, fingerprint_and_id, pii, scrub};
 use dbpower_store::{ApiKeyRecord, NewBatch, NewSlowQuery, StoreError};
 use dbpower_types::{
-    DatabaseType, ErrorBody, ErrorCode, IngestRequest, IngestResponse, MAX_BATCH, MAX_SQL_BYTES,
-    SlowQueryIn,
+    DatabaseType, ErrorBody, ErrorCode, IngestRequest, IngestResponse, MAX_BATCH, MAX_CALLS,
+    MAX_ROWS, MAX_SQL_BYTES, MAX_TIME_MS, SlowQueryIn,
 };
 
 use crate::state::AppState;
@@ -111,12 +111,19 @@ pub(crate) async fn authenticate(
             "signature does not match the request",
         ));
     }
-    if (Utc::now().timestamp() - timestamp).abs() > signing::MAX_SKEW_SECS {
+    // Checked arithmetic: a timestamp near i64::MIN must not wrap into the window.
+    let skew = Utc::now()
+        .timestamp()
+        .checked_sub(timestamp)
+        .map(i64::unsigned_abs);
+    if skew.is_none_or(|s| s > signing::MAX_SKEW_SECS.unsigned_abs()) {
         return Err(unauthorized(
             ErrorCode::TimestampOutOfWindow,
             "X-Timestamp is more than 300 seconds from the server's clock",
         ));
     }
+    // Only now, with the signature verified, does the request count against the key's windows.
+    crate::ratelimit::check_key(state, &key.view.key_id, key.view.organization_id).await?;
     Ok((key, settings, request_id.to_string()))
 }
 
@@ -155,23 +162,31 @@ fn validate_item(q: &SlowQueryIn) -> Result<(), (&'static str, String)> {
     if q.sql_text.len() > MAX_SQL_BYTES {
         return Err(("sql_text", format!("must be at most {MAX_SQL_BYTES} bytes")));
     }
-    if !q.execution_time_ms.is_finite() || q.execution_time_ms < 0.0 {
-        return Err(("execution_time_ms", "must be a number >= 0".into()));
+    if !(0.0..=MAX_TIME_MS).contains(&q.execution_time_ms) {
+        return Err((
+            "execution_time_ms",
+            format!("must be a number from 0 to {MAX_TIME_MS}"),
+        ));
     }
-    if q.lock_time_ms.is_some_and(|l| !l.is_finite() || l < 0.0) {
-        return Err(("lock_time_ms", "must be a number >= 0".into()));
+    if q.lock_time_ms
+        .is_some_and(|l| !(0.0..=MAX_TIME_MS).contains(&l))
+    {
+        return Err((
+            "lock_time_ms",
+            format!("must be a number from 0 to {MAX_TIME_MS}"),
+        ));
     }
     for (name, v) in [
         ("rows_examined", q.rows_examined),
         ("rows_sent", q.rows_sent),
         ("rows_affected", q.rows_affected),
     ] {
-        if v.is_some_and(|v| v < 0) {
-            return Err((name, "must be >= 0".into()));
+        if v.is_some_and(|v| !(0..=MAX_ROWS).contains(&v)) {
+            return Err((name, format!("must be from 0 to {MAX_ROWS}")));
         }
     }
-    if q.calls.is_some_and(|c| c < 1) {
-        return Err(("calls", "must be >= 1".into()));
+    if q.calls.is_some_and(|c| !(1..=MAX_CALLS).contains(&c)) {
+        return Err(("calls", format!("must be from 1 to {MAX_CALLS}")));
     }
     for (name, v) in [
         ("database_name", &q.database_name),

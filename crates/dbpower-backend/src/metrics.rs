@@ -147,25 +147,24 @@ impl Metrics {
     }
 }
 
-/// `/api/v1/slow-queries/42/analyze` -> `/api/v1/slow-queries/:id/analyze`.
-pub fn route_of(path: &str, status: u16) -> String {
-    if status == 404 || status == 405 {
+/// The `route` label: the route template axum matched (`/api/v1/slow-queries/{id}/analyze`), never
+/// the path a client sent, so no request can add a series. Requests no route matched are `unmatched`,
+/// except the admin panel's pages (`panel`) and, in the gateway, requests forwarded upstream
+/// (`forwarded`), each one label whatever their path.
+pub fn route_label(matched: Option<&str>, path: &str, status: u16) -> String {
+    if let Some(m) = matched {
+        return m.to_string();
+    }
+    if status == 404 || status == 405 || status >= 500 && status != 502 && status != 504 {
         return "unmatched".into();
     }
-    path.split('/')
-        .map(|s| {
-            let version = s
-                .strip_prefix('v')
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-            if !version && s.bytes().any(|b| b.is_ascii_digit()) {
-                ":id"
-            } else {
-                s
-            }
-        })
-        .take(8)
-        .collect::<Vec<_>>()
-        .join("/")
+    if path.starts_with("/api/") || path.starts_with("/analyzer/") {
+        "forwarded".into()
+    } else if status < 400 {
+        "panel".into()
+    } else {
+        "unmatched".into()
+    }
 }
 
 /// Middleware: counts and times every request.
@@ -173,9 +172,13 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     let started = Instant::now();
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
+    let matched = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_string());
     let resp = next.run(req).await;
     let status = resp.status().as_u16();
-    let route = route_of(&path, status);
+    let route = route_label(matched.as_deref(), &path, status);
     let service = state.service;
     let code = status.to_string();
     state.metrics.inc(
@@ -230,14 +233,17 @@ mod tests {
     #[test]
     fn routes_are_normalized_and_text_is_prometheus() {
         assert_eq!(
-            route_of("/api/v1/slow-queries/42/analyze", 202),
-            "/api/v1/slow-queries/:id/analyze"
+            route_label(
+                Some("/api/v1/slow-queries/{id}/analyze"),
+                "/api/v1/slow-queries/42/analyze",
+                202
+            ),
+            "/api/v1/slow-queries/{id}/analyze"
         );
-        assert_eq!(
-            route_of("/api/v1/query-classes/4F306B9511677A87", 200),
-            "/api/v1/query-classes/:id"
-        );
-        assert_eq!(route_of("/wp-login.php", 404), "unmatched");
+        assert_eq!(route_label(None, "/wp-login.php", 404), "unmatched");
+        assert_eq!(route_label(None, "/queries/abc", 200), "panel");
+        assert_eq!(route_label(None, "/api/v1/whatever", 200), "forwarded");
+        assert_eq!(route_label(None, "/api/v1/whatever", 404), "unmatched");
         let m = Metrics::default();
         m.inc(
             "dbpower_http_requests_total",

@@ -1,9 +1,13 @@
 //! The rate-limit middleware for `/api/v1` and `/analyzer`: who is asking (the organization in a valid
-//! bearer token, else the user; the api key for signed agent requests) and from where (the client IP),
+//! bearer token, else the user) and from where (the client IP, see `trusted_proxies`),
 //! checked against exact sliding windows (`dbpower-ratelimit`, Redis-backed when `redis_url` is set).
 //! Every answer carries `X-RateLimit-Limit`, `-Remaining` and `-Reset` for its most restrictive window;
 //! a refusal is 429 with `Retry-After` and the JSON error body. Organizations may have their own
 //! per-minute and per-hour limits (settings), read through a 30-second cache.
+//!
+//! Signed agent requests are counted against their api key only once the signature has verified
+//! ([`check_key`], called by the ingestion handlers): whoever merely names a key's public id cannot use up
+//! its windows; unsigned junk counts against the sender's address.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -84,31 +88,17 @@ impl RateLimits {
 enum Who {
     Org(i64),
     User(i64),
-    Key(String),
     Anonymous,
 }
 
 fn who(state: &AppState, headers: &HeaderMap) -> Who {
-    if let Some(token) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        && let Ok(c) = state.tokens.verify(token.trim(), TokenType::Access)
+    if let Some(token) = dbpower_http::jwt::bearer_of(headers)
+        && let Ok(c) = state.tokens.verify(token, TokenType::Access)
     {
         return match c.org {
             Some(org) => Who::Org(org),
             None => Who::User(c.uid),
         };
-    }
-    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
-        let key: String = key
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .take(64)
-            .collect();
-        if !key.is_empty() {
-            return Who::Key(key);
-        }
     }
     Who::Anonymous
 }
@@ -143,6 +133,55 @@ async fn org_limits(state: &AppState, rl: &RateLimits, org: i64) -> (u32, u32) {
     (m.unwrap_or(dm), h.unwrap_or(dh))
 }
 
+/// The windows of an api key whose signature has just verified (per minute and per hour; the
+/// organization's own limits when it has them). `Err` is the 429 (or 503 when the limiter is down and
+/// the policy is `deny`) to answer with.
+pub async fn check_key(state: &AppState, key_id: &str, org: i64) -> Result<(), ApiError> {
+    let Some(rl) = state.key_limits.as_ref() else {
+        return Ok(());
+    };
+    let (per_minute, per_hour) = org_limits(state, rl, org).await;
+    let d = rl
+        .limiter
+        .check(&[
+            Limit {
+                key: format!("key:{key_id}:m"),
+                max: per_minute,
+                window: Duration::from_secs(60),
+            },
+            Limit {
+                key: format!("key:{key_id}:h"),
+                max: per_hour,
+                window: Duration::from_secs(3600),
+            },
+        ])
+        .await;
+    let decision = if d.allowed { "allowed" } else { "refused" };
+    state.metrics.inc(
+        "dbpower_rate_limit_decisions_total",
+        &[("decision", decision)],
+        1.0,
+    );
+    if d.allowed {
+        return Ok(());
+    }
+    let wait = d.retry_after_secs.unwrap_or(1).max(1);
+    Err(
+        if d.refused_by.as_deref() == Some("rate limiter unavailable") {
+            ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                "the rate limiter is unavailable; try again shortly",
+            )
+        } else {
+            ApiError::new(
+                ErrorCode::RateLimited,
+                format!("too many requests for this api key; retry after {wait} s"),
+            )
+        }
+        .with_retry_after(wait),
+    )
+}
+
 fn set_headers(headers: &mut HeaderMap, d: &Decision) {
     for (name, v) in [
         ("x-ratelimit-limit", d.limit as u64),
@@ -165,8 +204,13 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     }
     let ip = req
         .extensions()
-        .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip());
+        .get::<dbpower_http::ClientIp>()
+        .and_then(|c| c.0)
+        .or_else(|| {
+            req.extensions()
+                .get::<ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip())
+        });
     let mut limits = Vec::with_capacity(3);
     let (per_minute, per_hour, subject) = match who(&state, req.headers()) {
         Who::Org(org) => {
@@ -177,11 +221,6 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
             rl.settings.org_per_minute,
             rl.settings.org_per_hour,
             Some(format!("user:{uid}")),
-        ),
-        Who::Key(k) => (
-            rl.settings.org_per_minute,
-            rl.settings.org_per_hour,
-            Some(format!("key:{k}")),
         ),
         Who::Anonymous => (0, 0, None),
     };

@@ -30,6 +30,9 @@ pub struct Inner {
     pub llm: Option<Arc<dbpower_llm::LlmClient>>,
     /// Request limits (`None` when `rate_limit.enabled = false`).
     pub rate_limits: Option<crate::ratelimit::RateLimits>,
+    /// Api-key windows, checked after a signature verifies (`None` when limits are off, or in roles that
+    /// verify no signatures).
+    pub key_limits: Option<crate::ratelimit::RateLimits>,
     /// Set in the gateway role: where requests are forwarded.
     pub upstreams: Option<crate::gateway::Upstreams>,
     /// How long a claimed analysis job stays leased (`analysis_lease_secs`).
@@ -39,6 +42,8 @@ pub struct Inner {
     pub metrics: crate::metrics::Metrics,
     /// Origins allowed to call the API from a browser (CORS); empty: same origin only.
     pub cors_origins: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` names the client (`trusted_proxies`).
+    pub trusted_proxies: Arc<dbpower_http::TrustedProxies>,
 }
 
 impl std::ops::Deref for AppState {

@@ -67,6 +67,29 @@ impl LoginThrottle {
         self.limiter.forget(&[Self::account_key(account)]).await;
     }
 
+    /// Whether a throttled attempt from `ip` gets its own audit row: the first one per address and
+    /// window does; the rest of that window is summed up by that row ("and later attempts in the next
+    /// N s"), so a flood of refused logins cannot grow the append-only audit log.
+    pub async fn audit_throttled(&self, ip: &str) -> bool {
+        let window = Duration::from_secs(self.limits.window_secs.max(1));
+        self.limiter
+            .check(&[Limit {
+                key: format!(
+                    "login:t:{}",
+                    dbpower_core::signing::body_hash(ip.as_bytes())
+                ),
+                max: 1,
+                window,
+            }])
+            .await
+            .allowed
+    }
+
+    /// The window in seconds over which failures are counted.
+    pub fn window_secs(&self) -> u64 {
+        self.limits.window_secs.max(1)
+    }
+
     /// Where the counts live: `redis`, `memory` or `memory (redis unavailable)`.
     pub fn backend(&self) -> &'static str {
         self.limiter.backend()

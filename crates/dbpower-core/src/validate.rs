@@ -47,10 +47,13 @@ pub fn name(field: &str, raw: &str) -> Result<String, FieldError> {
 }
 
 /// An email address, lower-cased so uniqueness is case-insensitive.
+/// The longest e-mail address (RFC 5321 path limit).
+pub const MAX_EMAIL_BYTES: usize = 254;
+
 pub fn email(raw: &str) -> Result<String, FieldError> {
     let s = raw.trim().to_ascii_lowercase();
     let bad = || FieldError::new("email", "must be an email address like name@example.com");
-    if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if s.len() > MAX_EMAIL_BYTES || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad());
     }
     let (local, domain) = s.split_once('@').ok_or_else(bad)?;

@@ -45,6 +45,26 @@ pub struct TokenKeys {
     validation: Validation,
 }
 
+/// The token of an `Authorization` header value using the Bearer scheme, whatever the scheme's case
+/// (RFC 9110: schemes are case-insensitive), with the whitespace around it removed. The one parser
+/// every reader of the header uses.
+pub fn bearer(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.split_once([' ', '\t'])?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = rest.trim();
+    (!token.is_empty()).then_some(token)
+}
+
+/// The bearer token of a request's `Authorization` header, if it has one.
+pub fn bearer_of(headers: &http::HeaderMap) -> Option<&str> {
+    headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer)
+}
+
 impl TokenKeys {
     pub fn new(secret: &[u8]) -> TokenKeys {
         let mut validation = Validation::new(Algorithm::HS256);
@@ -115,6 +135,16 @@ impl TokenKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for v in ["Bearer abc", "bearer abc", "BEARER  abc ", "bEaReR\tabc"] {
+            assert_eq!(bearer(v), Some("abc"), "{v}");
+        }
+        for v in ["Basic abc", "Bearer", "Bearer   ", "Bearerabc", ""] {
+            assert_eq!(bearer(v), None, "{v}");
+        }
+    }
 
     #[test]
     fn types_are_not_interchangeable_and_tampering_fails() {

@@ -24,8 +24,8 @@ pub fn current() -> String {
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-/// The peer address of the connection (the gateway sets `X-Forwarded-For` for split deployments; until
-/// then only the socket peer is trusted).
+/// The client's address: resolved by [`crate::client_ip::layer`] (`X-Forwarded-For` from trusted proxies
+/// only), else the socket peer.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub Option<IpAddr>);
 
@@ -65,6 +65,9 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if let Some(resolved) = parts.extensions.get::<ClientIp>() {
+            return Ok(*resolved);
+        }
         Ok(ClientIp(
             parts
                 .extensions

@@ -41,14 +41,16 @@ impl Histogram {
 
     pub fn record_n(&mut self, ms: f64, n: u64) {
         if n > 0 {
-            *self.buckets.entry(bucket_of(ms)).or_insert(0) += n;
+            let c = self.buckets.entry(bucket_of(ms)).or_insert(0);
+            *c = c.saturating_add(n);
         }
     }
 
     /// Adds `n` to bucket `b` directly (for rebuilding a stored histogram).
     pub fn record_bucket(&mut self, b: u16, n: u64) {
         if n > 0 {
-            *self.buckets.entry(b.min(BUCKETS - 1)).or_insert(0) += n;
+            let c = self.buckets.entry(b.min(BUCKETS - 1)).or_insert(0);
+            *c = c.saturating_add(n);
         }
     }
 
@@ -59,12 +61,15 @@ impl Histogram {
 
     pub fn merge(&mut self, other: &Histogram) {
         for (b, n) in &other.buckets {
-            *self.buckets.entry(*b).or_insert(0) += n;
+            let c = self.buckets.entry(*b).or_insert(0);
+            *c = c.saturating_add(*n);
         }
     }
 
     pub fn count(&self) -> u64 {
-        self.buckets.values().sum()
+        self.buckets
+            .values()
+            .fold(0u64, |acc, n| acc.saturating_add(*n))
     }
 
     /// The value at percentile `p` (0..=100), as its bucket's upper bound (at most 5% high).
@@ -76,9 +81,9 @@ impl Histogram {
         let rank = ((p.clamp(0.0, 100.0) / 100.0) * total as f64)
             .ceil()
             .max(1.0) as u64;
-        let mut seen = 0;
+        let mut seen = 0u64;
         for (b, n) in &self.buckets {
-            seen += n;
+            seen = seen.saturating_add(*n);
             if seen >= rank {
                 return Some(upper_ms(*b));
             }

@@ -11,6 +11,10 @@ pub(crate) const TEAM_COLS: &str = "id, organization_id, name, description, crea
 pub(crate) const IDENTITY_COLS: &str = "id, organization_id, team_id, name, created_at, updated_at";
 pub(crate) const USER_COLS: &str = "id, email, password_hash, full_name, role, organization_id, team_id, \
      identity_id, is_active, created_at, updated_at, last_login_at";
+/// Why a write naming a team or an identity was refused: one of them is outside the organization, or the
+/// identity belongs to another team than the one the user or key is in.
+pub(crate) const TEAM_IDENTITY_MISMATCH: &str =
+    "team_id or identity_id: not in this organization, or the identity belongs to another team";
 pub(crate) const API_KEY_COLS: &str = "id, organization_id, team_id, identity_id, key_id, name, \
      secret_ciphertext, created_by, created_at, last_used_at, revoked_at";
 pub(crate) const AUDIT_COLS: &str = "id, organization_id, actor_user_id, actor_email, action, resource_type, \
@@ -347,13 +351,16 @@ macro_rules! store_impl {
             }
 
             async fn insert_user(&self, new: &$crate::NewUser) -> $crate::Result<$crate::UserRecord> {
-                // Team and identity must belong to the user's organization (checked in the same statement).
+                // Team and identity must belong to the user's organization, and the identity to the user's
+                // team (checked in the same statement). Without a team, the user joins the identity's.
                 let sql = format!(
                     "INSERT INTO users (email, password_hash, full_name, role, organization_id, team_id, \
                      identity_id, is_active, created_at, updated_at) \
-                     SELECT $1, $2, $3, $4, $5, $6, $7, TRUE, $8, $8 WHERE \
+                     SELECT $1, $2, $3, $4, $5, COALESCE($6, (SELECT team_id FROM identities WHERE id = $7 AND organization_id = $5)), \
+                     $7, TRUE, $8, $8 WHERE \
                      ($6 IS NULL OR EXISTS (SELECT 1 FROM teams WHERE id = $6 AND organization_id = $5)) AND \
-                     ($7 IS NULL OR EXISTS (SELECT 1 FROM identities WHERE id = $7 AND organization_id = $5)) \
+                     ($7 IS NULL OR EXISTS (SELECT 1 FROM identities WHERE id = $7 AND organization_id = $5 \
+                        AND team_id = COALESCE($6, team_id))) \
                      RETURNING {}",
                     $crate::common::USER_COLS
                 );
@@ -372,7 +379,7 @@ macro_rules! store_impl {
                 match row {
                     Some(r) => r.try_into(),
                     None => Err($crate::StoreError::InvalidReference(
-                        "team_id or identity_id: not in this organization".into(),
+                        $crate::common::TEAM_IDENTITY_MISMATCH.into(),
                     )),
                 }
             }
@@ -413,11 +420,14 @@ macro_rules! store_impl {
             ) -> $crate::Result<$crate::UserRecord> {
                 let sql = format!(
                     "UPDATE users SET full_name = COALESCE($2, full_name), role = COALESCE($3, role), \
-                     team_id = COALESCE($4, team_id), identity_id = COALESCE($5, identity_id), \
+                     team_id = COALESCE($4, team_id, (SELECT i.team_id FROM identities i WHERE i.id = $5 AND i.organization_id = users.organization_id)), \
+                     identity_id = COALESCE($5, identity_id), \
                      is_active = COALESCE($6, is_active), password_hash = COALESCE($7, password_hash), \
                      updated_at = $8 WHERE id = $1 AND {} AND \
                      ($4 IS NULL OR EXISTS (SELECT 1 FROM teams t WHERE t.id = $4 AND t.organization_id = users.organization_id)) AND \
-                     ($5 IS NULL OR EXISTS (SELECT 1 FROM identities i WHERE i.id = $5 AND i.organization_id = users.organization_id)) \
+                     (COALESCE($5, users.identity_id) IS NULL OR EXISTS (SELECT 1 FROM identities i \
+                        WHERE i.id = COALESCE($5, users.identity_id) AND i.organization_id = users.organization_id \
+                        AND i.team_id = COALESCE($4, users.team_id, i.team_id))) \
                      RETURNING {}",
                     $crate::scope_sql::predicate(scope, $crate::scope_sql::Table::Users),
                     $crate::common::USER_COLS
@@ -439,7 +449,7 @@ macro_rules! store_impl {
                         // Distinguish "no such user in scope" from "bad team/identity reference".
                         self.user_by_id(scope, id).await?;
                         Err($crate::StoreError::InvalidReference(
-                            "team_id or identity_id: not in this organization".into(),
+                            $crate::common::TEAM_IDENTITY_MISMATCH.into(),
                         ))
                     }
                 }
@@ -475,9 +485,11 @@ macro_rules! store_impl {
             ) -> $crate::Result<$crate::ApiKeyRecord> {
                 let sql = format!(
                     "INSERT INTO api_keys (organization_id, team_id, identity_id, key_id, name, secret_ciphertext, \
-                     created_by, created_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE \
+                     created_by, created_at) SELECT $1, COALESCE($2, (SELECT team_id FROM identities WHERE id = $3 AND organization_id = $1)), \
+                     $3, $4, $5, $6, $7, $8 WHERE \
                      ($2 IS NULL OR EXISTS (SELECT 1 FROM teams WHERE id = $2 AND organization_id = $1)) AND \
-                     ($3 IS NULL OR EXISTS (SELECT 1 FROM identities WHERE id = $3 AND organization_id = $1)) \
+                     ($3 IS NULL OR EXISTS (SELECT 1 FROM identities WHERE id = $3 AND organization_id = $1 \
+                        AND team_id = COALESCE($2, team_id))) \
                      RETURNING {}",
                     $crate::common::API_KEY_COLS
                 );
@@ -494,7 +506,7 @@ macro_rules! store_impl {
                     .await
                     .map_err(|e| $crate::write_error(e, "an api key with this key id"))?;
                 row.map(Into::into).ok_or_else(|| {
-                    $crate::StoreError::InvalidReference("team_id or identity_id: not in this organization".into())
+                    $crate::StoreError::InvalidReference($crate::common::TEAM_IDENTITY_MISMATCH.into())
                 })
             }
 

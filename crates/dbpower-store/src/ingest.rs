@@ -55,17 +55,20 @@ pub(crate) fn aggregate<'a>(
                 databases: Vec::new(),
                 has_explain: false,
             });
-        a.count += calls;
+        a.count = a.count.saturating_add(calls);
         // For aggregated entries (calls > 1) execution_time_ms is the mean of those calls.
         a.total += q.execution_time_ms * calls as f64;
         a.min = a.min.min(q.execution_time_ms);
         a.max = a.max.max(q.execution_time_ms);
         a.lock += q.lock_time_ms.unwrap_or(0.0) * calls as f64;
-        a.rows_examined += q.rows_examined.unwrap_or(0);
-        a.rows_sent += q.rows_sent.unwrap_or(0);
+        a.rows_examined = a
+            .rows_examined
+            .saturating_add(q.rows_examined.unwrap_or(0).max(0));
+        a.rows_sent = a.rows_sent.saturating_add(q.rows_sent.unwrap_or(0).max(0));
         a.first_seen = a.first_seen.min(q.observed_at);
         a.last_seen = a.last_seen.max(q.observed_at);
-        a.histogram.record_n(q.execution_time_ms, calls as u64);
+        a.histogram
+            .record_n(q.execution_time_ms, u64::try_from(calls).unwrap_or(0));
         if let Some(db) = q.database_name.as_deref()
             && !a.databases.contains(&db)
         {
@@ -74,6 +77,16 @@ pub(crate) fn aggregate<'a>(
         a.has_explain |= q.explain.is_some() || q.schema.is_some();
     }
     out
+}
+
+/// Aggregate counters saturate here instead of overflowing: a hostile or corrupt value can pin one
+/// class at the ceiling, never make its next upsert (and every batch written with it) fail.
+pub(crate) const COUNTER_CEILING: i64 = i64::MAX;
+
+/// `a + b` for non-negative integer columns, saturating at [`COUNTER_CEILING`], in SQL both databases
+/// evaluate without overflow (the comparison is made before the addition).
+pub(crate) fn saturating_sum(a: &str, b: &str) -> String {
+    format!("CASE WHEN {a} > {COUNTER_CEILING} - {b} THEN {COUNTER_CEILING} ELSE {a} + {b} END")
 }
 
 /// Rows per multi-row statement (keeps every statement under both databases' parameter limits).
@@ -87,9 +100,9 @@ pub(crate) fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
 /// Expands `impl IngestStore for $ty` over the database `$db`.
 macro_rules! ingest_impl {
     ($ty:ty, $db:ty) => {
-        #[async_trait::async_trait]
-        impl $crate::IngestStore for $ty {
-        async fn ingest_many(
+        impl $ty {
+        /// Stores a group of batches in one transaction (all or nothing).
+        async fn ingest_group(
             &self,
             batches: &[(dbpower_core::OrgId, $crate::NewBatch)],
         ) -> $crate::Result<Vec<$crate::Result<$crate::IngestOutcome>>> {
@@ -159,18 +172,21 @@ macro_rules! ingest_impl {
                 });
                 qb.push(format!(
                     " ON CONFLICT (organization_id, database_type, query_id) DO UPDATE SET \
-                     count = query_classes.count + excluded.count, \
+                     count = {count}, \
                      total_time_ms = query_classes.total_time_ms + excluded.total_time_ms, \
                      min_time_ms = {least}(query_classes.min_time_ms, excluded.min_time_ms), \
                      max_time_ms = {greatest}(query_classes.max_time_ms, excluded.max_time_ms), \
                      lock_time_ms = query_classes.lock_time_ms + excluded.lock_time_ms, \
-                     rows_examined = query_classes.rows_examined + excluded.rows_examined, \
-                     rows_sent = query_classes.rows_sent + excluded.rows_sent, \
+                     rows_examined = {rows_examined}, \
+                     rows_sent = {rows_sent}, \
                      first_seen = {least}(query_classes.first_seen, excluded.first_seen), \
                      last_seen = {greatest}(query_classes.last_seen, excluded.last_seen) \
                      RETURNING id, organization_id, database_type, query_id, count",
                     least = Self::LEAST,
-                    greatest = Self::GREATEST
+                    greatest = Self::GREATEST,
+                    count = $crate::ingest::saturating_sum("query_classes.count", "excluded.count"),
+                    rows_examined = $crate::ingest::saturating_sum("query_classes.rows_examined", "excluded.rows_examined"),
+                    rows_sent = $crate::ingest::saturating_sum("query_classes.rows_sent", "excluded.rows_sent"),
                 ));
                 let rows: Vec<(i64, i64, String, String, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
                 for (id, org, db, qid, count) in rows {
@@ -237,7 +253,7 @@ macro_rules! ingest_impl {
             let mut dbs: Vec<(i64, &str)> = Vec::new();
             for ((org, db, qid), a) in &groups {
                 let id = class_ids.get(&(*org, db.to_string(), qid.to_string())).copied().unwrap_or(0);
-                buckets.extend(a.histogram.buckets().map(|(b, n)| (id, i32::from(b), n as i64)));
+                buckets.extend(a.histogram.buckets().map(|(b, n)| (id, i32::from(b), i64::try_from(n).unwrap_or(i64::MAX))));
                 dbs.extend(a.databases.iter().map(|d| (id, *d)));
             }
             for chunk in buckets.chunks(CHUNK) {
@@ -245,7 +261,10 @@ macro_rules! ingest_impl {
                 qb.push_values(chunk.iter(), |mut b, (c, k, n)| {
                     b.push_bind(*c).push_bind(*k).push_bind(*n);
                 });
-                qb.push(" ON CONFLICT (class_id, bucket) DO UPDATE SET count = class_histogram.count + excluded.count");
+                qb.push(format!(
+                    " ON CONFLICT (class_id, bucket) DO UPDATE SET count = {}",
+                    $crate::ingest::saturating_sum("class_histogram.count", "excluded.count")
+                ));
                 qb.build().execute(&mut *tx).await?;
             }
             for chunk in dbs.chunks(CHUNK) {
@@ -263,7 +282,7 @@ macro_rules! ingest_impl {
                 let e = rollups.entry(key).or_insert((0, 0, 0.0, 0.0));
                 let calls = q.calls.max(1);
                 e.0 += 1;
-                e.1 += calls;
+                e.1 = i64::saturating_add(e.1, calls);
                 e.2 += q.execution_time_ms * calls as f64;
                 e.3 = e.3.max(q.execution_time_ms);
             }
@@ -284,10 +303,12 @@ macro_rules! ingest_impl {
                         .push_bind(*max);
                 });
                 qb.push(format!(
-                    " ON CONFLICT (class_id, team_id, identity_id, hour) DO UPDATE SET row_count = query_rollups.row_count + excluded.row_count, \
-                     count = query_rollups.count + excluded.count, \
+                    " ON CONFLICT (class_id, team_id, identity_id, hour) DO UPDATE SET row_count = {}, \
+                     count = {}, \
                      total_time_ms = query_rollups.total_time_ms + excluded.total_time_ms, \
                      max_time_ms = {}(query_rollups.max_time_ms, excluded.max_time_ms)",
+                    $crate::ingest::saturating_sum("query_rollups.row_count", "excluded.row_count"),
+                    $crate::ingest::saturating_sum("query_rollups.count", "excluded.count"),
                     Self::GREATEST
                 ));
                 qb.build().execute(&mut *tx).await?;
@@ -367,6 +388,34 @@ macro_rules! ingest_impl {
             }
             tx.commit().await?;
             Ok(outcomes.into_iter().map(|o| o.unwrap_or_else(|| Err($crate::StoreError::Corrupt("batch without outcome".into())))).collect())
+        }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::IngestStore for $ty {
+        async fn ingest_many(
+            &self,
+            batches: &[(dbpower_core::OrgId, $crate::NewBatch)],
+        ) -> $crate::Result<Vec<$crate::Result<$crate::IngestOutcome>>> {
+            // The group is one transaction. If it fails, nothing of it was stored, and each batch is
+            // written again alone: one bad batch fails only itself, never the other tenants' batches
+            // that happened to share its transaction.
+            match self.ingest_group(batches).await {
+                Ok(outcomes) => Ok(outcomes),
+                Err(e) if batches.len() > 1 => {
+                    tracing::warn!(error = %e, batches = batches.len(), "group ingestion failed; storing each batch alone");
+                    let mut outcomes = Vec::with_capacity(batches.len());
+                    for one in batches {
+                        let r = match self.ingest_group(std::slice::from_ref(one)).await {
+                            Ok(mut v) => v.pop().unwrap_or_else(|| Err($crate::StoreError::Corrupt("batch without outcome".into()))),
+                            Err(e) => Err(e),
+                        };
+                        outcomes.push(r);
+                    }
+                    Ok(outcomes)
+                }
+                Err(e) => Err(e),
+            }
         }
 
         async fn ingest_credential(&self, key_id: &str) -> $crate::Result<($crate::ApiKeyRecord, dbpower_types::OrgSettings)> {

@@ -9,6 +9,8 @@ use crate::Role;
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    /// At most 254 bytes (422 beyond).
+    #[schema(max_length = 254)]
     pub email: String,
     pub password: String,
 }

@@ -10,6 +10,12 @@ use crate::{AnalysisView, Severity};
 pub const MAX_BATCH: usize = 1000;
 /// The largest `sql_text`, in bytes.
 pub const MAX_SQL_BYTES: usize = 1024 * 1024;
+/// Largest `execution_time_ms` / `lock_time_ms` accepted: 30 days in milliseconds.
+pub const MAX_TIME_MS: f64 = 2_592_000_000.0;
+/// Largest `calls` one item may stand for (a pg_stat_statements delta of one round).
+pub const MAX_CALLS: i64 = 10_000_000_000;
+/// Largest `rows_examined`, `rows_sent` or `rows_affected` of one item.
+pub const MAX_ROWS: i64 = 1_000_000_000_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -40,7 +46,8 @@ impl DatabaseType {
 pub struct SlowQueryIn {
     /// The statement (at most 1 MiB). Scrubbed again on arrival.
     pub sql_text: String,
-    /// Milliseconds, >= 0.
+    /// Milliseconds, 0 to 2,592,000,000 (30 days).
+    #[schema(minimum = 0, maximum = 2592000000_f64)]
     pub execution_time_ms: f64,
     pub database_type: DatabaseType,
     #[serde(default)]
@@ -57,8 +64,9 @@ pub struct SlowQueryIn {
     pub rows_affected: Option<i64>,
     #[serde(default)]
     pub lock_time_ms: Option<f64>,
-    /// How many executions this entry stands for (pg_stat_statements deltas); default 1.
+    /// How many executions this entry stands for (pg_stat_statements deltas); 1 to 10^10, default 1.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 10000000000_i64)]
     pub calls: Option<i64>,
     /// When it ran (RFC 3339); default: arrival time.
     #[serde(default)]

@@ -1,4 +1,4 @@
-//! `/metrics` in Prometheus format (requests by normalized route and status, latency, rate-limit
+//! `/metrics` in Prometheus format (requests by matched route template and status, latency, rate-limit
 //! decisions, ingestion, queue depth) and CORS limited to the configured origins.
 
 use reqwest::StatusCode;
@@ -13,12 +13,14 @@ async fn metrics_count_requests_by_route_and_cors_allows_only_configured_origins
             assert_eq!(app.get("/api/v1/auth/me", &sa).await.status, StatusCode::OK);
         }
         assert_eq!(app.get("/api/v1/organizations/987654", &sa).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(app.get("/api/v1/no-such-route", &sa).await.status, StatusCode::NOT_FOUND);
         let r = app.client.get(format!("{}/metrics", app.base)).send().await.expect("metrics");
         assert_eq!(r.status(), StatusCode::OK);
         assert!(r.headers()["content-type"].to_str().unwrap_or("").starts_with("text/plain"));
         let text = r.text().await.expect("text");
         assert!(text.contains("dbpower_http_requests_total{service=\"platform\",method=\"GET\",route=\"/api/v1/auth/me\",status=\"200\"} 3"), "{text}");
-        assert!(text.contains("route=\"unmatched\",status=\"404\""), "unknown ids are not labels: {text}");
+        assert!(text.contains("route=\"/api/v1/organizations/{id}\",status=\"404\""), "ids are not labels: {text}");
+        assert!(text.contains("route=\"unmatched\",status=\"404\"") && !text.contains("no-such-route"), "unknown paths are not labels: {text}");
         assert!(text.contains("dbpower_http_request_duration_seconds_bucket{service=\"platform\",route=\"/api/v1/auth/me\",le=\"+Inf\"} 3"), "{text}");
         assert!(text.contains("dbpower_rate_limit_decisions_total{decision=\"allowed\"}"), "{text}");
         assert!(text.contains("\ndbpower_analysis_queue_depth 0\n"), "{text}");

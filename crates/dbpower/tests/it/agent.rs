@@ -19,7 +19,7 @@ fn free_port() -> String {
     format!("127.0.0.1:{}", addr.port())
 }
 
-fn agent(config: &Path, args: &[&str]) -> Output {
+pub(crate) fn agent(config: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dbpower"))
         .arg("agent")
         .arg("--config")
@@ -30,7 +30,7 @@ fn agent(config: &Path, args: &[&str]) -> Output {
         .expect("run dbpower agent")
 }
 
-fn ok(out: &Output) {
+pub(crate) fn ok(out: &Output) {
     assert!(
         out.status.success(),
         "agent failed ({:?}): {}",
@@ -39,7 +39,7 @@ fn ok(out: &Output) {
     );
 }
 
-struct Platform {
+pub(crate) struct Platform {
     server: Option<Server>,
     dir: tempfile::TempDir,
     listen: String,
@@ -47,7 +47,7 @@ struct Platform {
 }
 
 impl Platform {
-    fn start() -> Platform {
+    pub(crate) fn start() -> Platform {
         let dir = tempfile::tempdir().expect("tmp");
         let listen = free_port();
         let server = start_on(dir.path(), &[], &[], &listen);
@@ -74,11 +74,11 @@ impl Platform {
         self.server = Some(start_on(self.dir.path(), &[], &[], &self.listen));
     }
 
-    fn client(&self) -> Client {
+    pub(crate) fn client(&self) -> Client {
         Client::new(&format!("http://{}", self.listen))
     }
 
-    async fn admin(&self) -> String {
+    pub(crate) async fn admin(&self) -> String {
         token(
             &self
                 .client()
@@ -88,7 +88,7 @@ impl Platform {
     }
 
     /// A new organization with an ORG_ADMIN and an api key: (org admin email, key id, secret).
-    async fn key(&self, name: &str) -> (String, String, String) {
+    pub(crate) async fn key(&self, name: &str) -> (String, String, String) {
         let c = self.client();
         let sa = self.admin().await;
         let (s, org) = c
@@ -122,12 +122,12 @@ impl Platform {
         )
     }
 
-    async fn org_admin(&self, email: &str) -> String {
+    pub(crate) async fn org_admin(&self, email: &str) -> String {
         token(&self.client().login(email, "oa-password-12").await)
     }
 
     /// The organization's query classes: (sample text, count).
-    async fn classes(&self, email: &str) -> Vec<(String, i64)> {
+    pub(crate) async fn classes(&self, email: &str) -> Vec<(String, i64)> {
         let oa = self.org_admin(email).await;
         let (s, page) = self
             .client()
@@ -185,7 +185,7 @@ impl Drop for Globals {
     }
 }
 
-fn count_of(classes: &[(String, i64)], needle: &str) -> i64 {
+pub(crate) fn count_of(classes: &[(String, i64)], needle: &str) -> i64 {
     classes
         .iter()
         .filter(|(s, _)| s.contains(needle))
@@ -193,7 +193,7 @@ fn count_of(classes: &[(String, i64)], needle: &str) -> i64 {
         .sum()
 }
 
-fn write_config(
+pub(crate) fn write_config(
     dir: &Path,
     platform: &Platform,
     key: &(String, String, String),
@@ -472,12 +472,7 @@ async fn pg_stat_statements_deltas_reach_the_platform() {
         return;
     };
     let name = format!("dbpower_agent_{}", std::process::id());
-    dbpower_store::drop_postgres_database(&server, &name)
-        .await
-        .expect("DBPOWER_TEST_POSTGRES_URL is set but unreachable");
-    let url = dbpower_store::create_postgres_database(&server, &name)
-        .await
-        .expect("create database");
+    let url = crate::support::fresh_postgres_database(&server, &name).await;
     psql(
         &url,
         "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; CREATE TABLE dbp_pgss (id int PRIMARY KEY, email text)",

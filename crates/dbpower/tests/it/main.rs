@@ -3,6 +3,7 @@
 mod agent;
 mod analyze;
 mod digest;
+mod hardening;
 mod panel;
 mod serve;
 mod support;

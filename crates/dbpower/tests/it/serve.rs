@@ -353,19 +353,8 @@ async fn new_user_walkthrough_on_postgres() {
         return;
     };
     let name = format!("dbpower_bin_{}", std::process::id());
-    let url = create_database(&server, &name).await;
+    let url = crate::support::fresh_postgres_database(&server, &name).await;
     new_user_walkthrough(Some(&url)).await;
-}
-
-/// A fresh database through psql-free means: the binary's own `migrate` cannot create databases, so
-/// this uses the store crate's helper via a tiny SQL over the server URL.
-async fn create_database(server: &str, name: &str) -> String {
-    dbpower_store::drop_postgres_database(server, name)
-        .await
-        .expect("DBPOWER_TEST_POSTGRES_URL is set but unreachable");
-    dbpower_store::create_postgres_database(server, name)
-        .await
-        .expect("create database")
 }
 
 #[tokio::test]

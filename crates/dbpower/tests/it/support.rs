@@ -46,6 +46,17 @@ pub(crate) fn spawn_role(role: &str, env: &[(String, String)], dir: &Path) -> Pr
     }
 }
 
+/// A fresh, empty PostgreSQL database `name` on the server of `DBPOWER_TEST_POSTGRES_URL` (dropped first
+/// if a previous run left it); returns its URL. Fails the test when the server is set but unreachable.
+pub(crate) async fn fresh_postgres_database(server: &str, name: &str) -> String {
+    dbpower_store::drop_postgres_database(server, name)
+        .await
+        .expect("DBPOWER_TEST_POSTGRES_URL is set but unreachable");
+    dbpower_store::create_postgres_database(server, name)
+        .await
+        .expect("create database")
+}
+
 /// Runs one SQL text with psql (stop on the first error); returns its unaligned, tuples-only output.
 pub(crate) fn psql(url: &str, sql: &str) -> String {
     let out = Command::new("psql")

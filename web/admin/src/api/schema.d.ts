@@ -783,6 +783,7 @@ export interface components {
             provider: string;
         };
         LoginRequest: {
+            /** @description At most 254 bytes (422 beyond). */
             email: string;
             password: string;
         };
@@ -1197,7 +1198,7 @@ export interface components {
         SlowQueryIn: {
             /**
              * Format: int64
-             * @description How many executions this entry stands for (pg_stat_statements deltas); default 1.
+             * @description How many executions this entry stands for (pg_stat_statements deltas); 1 to 10^10, default 1.
              */
             calls?: number | null;
             client_host?: string | null;
@@ -1205,7 +1206,7 @@ export interface components {
             database_type: components["schemas"]["DatabaseType"];
             /**
              * Format: double
-             * @description Milliseconds, >= 0.
+             * @description Milliseconds, 0 to 2,592,000,000 (30 days).
              */
             execution_time_ms: number;
             /** @description An EXPLAIN plan in JSON (MySQL `FORMAT=JSON` or PostgreSQL `FORMAT JSON`). */
@@ -1704,6 +1705,14 @@ export interface operations {
                 };
             };
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

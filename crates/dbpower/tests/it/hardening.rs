@@ -1,0 +1,6 @@
+//! Regression tests for the security review's findings, each reproducing the attack black-box: through
+//! the binary (`dbpower agent`) or the HTTP API of a running `dbpower serve`.
+
+mod agent_sql;
+mod requests;
+mod tenants;

@@ -1,0 +1,312 @@
+//! Tenant and team isolation over the HTTP API of a running `dbpower serve`: numbers that overflowed the
+//! class aggregates (and with them every batch in the same write group), and identities of other teams.
+
+use reqwest::Method as M;
+use serde_json::{Value, json};
+
+use crate::serve::{Client, Server, start, token};
+use crate::support::post_signed_batch;
+
+pub(crate) const OWNER: (&str, &str) = ("owner@hardening.test", "owner-password-1");
+
+/// A running platform on SQLite, or on a fresh PostgreSQL database when `pg` names a server.
+pub(crate) struct Env {
+    _server: Server,
+    _dir: tempfile::TempDir,
+    pub(crate) c: Client,
+    pub(crate) sa: String,
+}
+
+impl Env {
+    pub(crate) async fn start(pg: Option<(&str, &str)>) -> Env {
+        Env::with(pg, &[]).await
+    }
+
+    /// Like [`Env::start`], with more environment settings.
+    pub(crate) async fn with(pg: Option<(&str, &str)>, extra: &[(&str, &str)]) -> Env {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut env = vec![
+            ("DBPOWER_BOOTSTRAP_EMAIL", OWNER.0.to_string()),
+            ("DBPOWER_BOOTSTRAP_PASSWORD", OWNER.1.to_string()),
+        ];
+        env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        if let Some((server, name)) = pg {
+            let url = crate::support::fresh_postgres_database(server, name).await;
+            env.push(("DBPOWER_DATABASE_URL", url));
+        }
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let server = start(dir.path(), &env, &["--data-dir", "data"]);
+        let c = Client::new(&server.base);
+        let sa = token(&c.login(OWNER.0, OWNER.1).await);
+        Env {
+            _server: server,
+            _dir: dir,
+            c,
+            sa,
+        }
+    }
+
+    pub(crate) async fn ok(&self, m: M, path: &str, tok: &str, body: Value, want: u16) -> Value {
+        let (s, b) = self.c.call(m, path, Some(tok), Some(body)).await;
+        assert_eq!(s.as_u16(), want, "{path}: {b}");
+        b
+    }
+
+    /// A new organization and its ORG_ADMIN's token: (org id, token).
+    pub(crate) async fn org(&self, name: &str) -> (i64, String) {
+        let org = self
+            .ok(
+                M::POST,
+                "/api/v1/organizations",
+                &self.sa,
+                json!({"name": name}),
+                201,
+            )
+            .await;
+        let id = org["id"].as_i64().expect("id");
+        let email = format!("admin{id}@hardening.test");
+        self.ok(M::POST, "/api/v1/users", &self.sa, json!({"email": email, "password": "admin-password-1", "role": "ORG_ADMIN", "organization_id": id}), 201).await;
+        (id, token(&self.c.login(&email, "admin-password-1").await))
+    }
+
+    pub(crate) async fn key(&self, oa: &str) -> Value {
+        self.ok(
+            M::POST,
+            "/api/v1/api-keys",
+            oa,
+            json!({"name": "agent"}),
+            201,
+        )
+        .await
+    }
+}
+
+fn query(sql: &str, extra: Value) -> Value {
+    let mut q = json!({"sql_text": sql, "execution_time_ms": 120.0, "database_type": "postgresql"});
+    if let (Some(o), Some(e)) = (q.as_object_mut(), extra.as_object()) {
+        o.extend(e.clone());
+    }
+    q
+}
+
+async fn one_tenant_cannot_break_another(pg: Option<(&str, &str)>) {
+    let env = Env::start(pg).await;
+    let http = reqwest::Client::new();
+    let base = env.c.base().to_string();
+    let (_, attacker) = env.org("Attacker").await;
+    let attacker_key = env.key(&attacker).await;
+
+    // Out-of-range numbers are refused at validation with the field named.
+    for (field, value) in [
+        ("calls", json!(i64::MAX)),
+        ("rows_examined", json!(i64::MAX)),
+        ("rows_sent", json!(-1)),
+        ("execution_time_ms", json!(1e300)),
+        ("lock_time_ms", json!(1e12)),
+    ] {
+        let body = json!({"queries": [query("SELECT * FROM accounts WHERE id = 1", json!({field: value}))]});
+        let r =
+            post_signed_batch(&http, &base, &attacker_key, &format!("bad-{field}"), &body).await;
+        assert_eq!(r.status().as_u16(), 422, "{field}");
+        let b: Value = r.json().await.expect("json");
+        assert_eq!(b["error"]["field"], format!("queries[0].{field}"), "{b}");
+    }
+
+    // The largest accepted values, many times over into one class, while innocent organizations ingest
+    // in the same write groups: everything is stored and every dashboard reads.
+    let mut innocents = Vec::new();
+    for n in 0..3 {
+        let (_, oa) = env.org(&format!("Innocent {n}")).await;
+        let key = env.key(&oa).await;
+        innocents.push((oa, key));
+    }
+    let max = json!({"calls": dbpower_types::MAX_CALLS, "rows_examined": dbpower_types::MAX_ROWS,
+        "rows_sent": dbpower_types::MAX_ROWS, "execution_time_ms": dbpower_types::MAX_TIME_MS,
+        "lock_time_ms": dbpower_types::MAX_TIME_MS});
+    let heavy: Vec<Value> = (0..1000)
+        .map(|_| query("SELECT * FROM accounts WHERE id = 1", max.clone()))
+        .collect();
+    let mut tasks = Vec::new();
+    for round in 0..10 {
+        let (h, b, key, body) = (
+            http.clone(),
+            base.clone(),
+            attacker_key.clone(),
+            json!({"queries": heavy}),
+        );
+        tasks.push(tokio::spawn(async move {
+            post_signed_batch(&h, &b, &key, &format!("heavy-{round}"), &body)
+                .await
+                .status()
+                .as_u16()
+        }));
+        for (i, (_, key)) in innocents.iter().enumerate() {
+            let (http, base, key) = (http.clone(), base.clone(), key.clone());
+            let body = json!({"queries": [query("SELECT * FROM accounts WHERE id = 1", json!({})),
+                query(&format!("SELECT * FROM orders_{i} WHERE total > 10"), json!({}))]});
+            tasks.push(tokio::spawn(async move {
+                post_signed_batch(&http, &base, &key, &format!("innocent-{round}"), &body)
+                    .await
+                    .status()
+                    .as_u16()
+            }));
+        }
+    }
+    for t in tasks {
+        assert_eq!(t.await.expect("task"), 202);
+    }
+    for (oa, _) in &innocents {
+        let (s, classes) = env
+            .c
+            .call(M::GET, "/api/v1/query-classes", Some(oa), None)
+            .await;
+        assert_eq!(s.as_u16(), 200, "{classes}");
+        let counts: Vec<i64> = classes["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter_map(|c| c["count"].as_i64())
+            .collect();
+        assert_eq!(counts, vec![10, 10], "{classes}");
+        let (s, dash) = env
+            .c
+            .call(M::GET, "/api/v1/stats/dashboard", Some(oa), None)
+            .await;
+        assert_eq!(s.as_u16(), 200, "{dash}");
+    }
+    let (s, classes) = env
+        .c
+        .call(M::GET, "/api/v1/query-classes", Some(&attacker), None)
+        .await;
+    assert_eq!(s.as_u16(), 200, "{classes}");
+    assert_eq!(
+        classes["items"][0]["count"].as_i64(),
+        Some(10 * 1000 * dbpower_types::MAX_CALLS),
+        "{classes}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_tenant_cannot_break_another_on_sqlite() {
+    one_tenant_cannot_break_another(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_tenant_cannot_break_another_on_postgres() {
+    let Ok(server) = std::env::var("DBPOWER_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let name = format!("dbpower_hard_tenant_{}", std::process::id());
+    one_tenant_cannot_break_another(Some((&server, &name))).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn identities_stay_inside_their_team() {
+    let env = Env::start(None).await;
+    let (org, oa) = env.org("Teams").await;
+    let t1 = env
+        .ok(M::POST, "/api/v1/teams", &oa, json!({"name": "One"}), 201)
+        .await["id"]
+        .clone();
+    let t2 = env
+        .ok(M::POST, "/api/v1/teams", &oa, json!({"name": "Two"}), 201)
+        .await["id"]
+        .clone();
+    let i1 = env
+        .ok(
+            M::POST,
+            "/api/v1/identities",
+            &oa,
+            json!({"team_id": t1, "name": "svc-one"}),
+            201,
+        )
+        .await["id"]
+        .clone();
+    let i2 = env
+        .ok(
+            M::POST,
+            "/api/v1/identities",
+            &oa,
+            json!({"team_id": t2, "name": "svc-two"}),
+            201,
+        )
+        .await["id"]
+        .clone();
+    env.ok(M::POST, "/api/v1/users", &oa, json!({"email": "lead@one.test", "password": "lead-password-1", "role": "TEAM_LEAD", "team_id": t1}), 201).await;
+    let lead = token(&env.c.login("lead@one.test", "lead-password-1").await);
+
+    // A team lead cannot bind a new user to another team's identity ...
+    let (s, b) = env.c.call(M::POST, "/api/v1/users", Some(&lead), Some(json!({"email": "spy@one.test", "password": "spy-password-1", "role": "USER", "identity_id": i2}))).await;
+    assert_eq!(s.as_u16(), 422, "{b}");
+    // ... nor move one of its users onto it.
+    let u = env.ok(M::POST, "/api/v1/users", &lead, json!({"email": "member@one.test", "password": "member-password-1", "role": "USER", "identity_id": i1}), 201).await;
+    assert_eq!(u["team_id"], t1, "{u}");
+    let (s, b) = env
+        .c
+        .call(
+            M::PATCH,
+            &format!("/api/v1/users/{}", u["id"]),
+            Some(&lead),
+            Some(json!({"identity_id": i2})),
+        )
+        .await;
+    assert_eq!(s.as_u16(), 422, "{b}");
+    let (_, still) = env
+        .c
+        .call(
+            M::GET,
+            &format!("/api/v1/users/{}", u["id"]),
+            Some(&oa),
+            None,
+        )
+        .await;
+    assert_eq!(still["identity_id"], i1, "{still}");
+
+    // Nor can an ORG_ADMIN create a mismatched user or key by mistake.
+    let (s, b) = env.c.call(M::POST, "/api/v1/users", Some(&oa), Some(json!({"email": "mixed@one.test", "password": "mixed-password-1", "role": "USER", "team_id": t1, "identity_id": i2}))).await;
+    assert_eq!(s.as_u16(), 422, "{b}");
+    let (s, b) = env
+        .c
+        .call(
+            M::POST,
+            "/api/v1/api-keys",
+            Some(&oa),
+            Some(json!({"name": "mixed", "team_id": t1, "identity_id": i2})),
+        )
+        .await;
+    assert_eq!(s.as_u16(), 422, "{b}");
+    // Moving a user to another team without a matching identity is refused too.
+    let (s, b) = env
+        .c
+        .call(
+            M::PATCH,
+            &format!("/api/v1/users/{}", u["id"]),
+            Some(&oa),
+            Some(json!({"team_id": t2})),
+        )
+        .await;
+    assert_eq!(s.as_u16(), 422, "{b}");
+    // A matching pair is fine, and an identity alone brings its team.
+    env.ok(
+        M::PATCH,
+        &format!("/api/v1/users/{}", u["id"]),
+        &oa,
+        json!({"team_id": t2, "identity_id": i2}),
+        200,
+    )
+    .await;
+    let k = env
+        .ok(
+            M::POST,
+            "/api/v1/api-keys",
+            &oa,
+            json!({"name": "one", "identity_id": i1}),
+            201,
+        )
+        .await;
+    assert_eq!(
+        (k["team_id"].clone(), k["organization_id"].as_i64()),
+        (t1, Some(org)),
+        "{k}"
+    );
+}
