@@ -88,9 +88,9 @@ impl Ctx<'_> {
         };
         let redact = |s: Option<&str>| {
             s.filter(|v| !v.is_empty())
-                .map(|v| pii::redact(v).chars().take(256).collect::<String>())
+                .map(|v| cut(&pii::redact(v), MAX_NAME_BYTES).to_string())
         };
-        let sql_text = scrub(r.sql, d, level);
+        let sql_text = truncate_statement(scrub(r.sql, d, level), d);
         if (self.source.explain || self.source.schema)
             && crate::enrich::explainable(r.sql, d).is_some()
         {
@@ -123,6 +123,47 @@ impl Ctx<'_> {
             schema: None,
         })
     }
+}
+
+/// The platform's limit on names (database, user, host, source): bytes, not characters.
+const MAX_NAME_BYTES: usize = 256;
+
+/// What an oversized statement ends with once cut (survives the platform's scrubbing at any level).
+pub const TRUNCATED: &str = " [TRUNCATED]";
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// A scrubbed statement over the platform's 1 MiB limit is cut at the last token boundary that fits,
+/// marked `[TRUNCATED]`, and shipped: the batch's other statements are never held back for it.
+pub fn truncate_statement(sql: String, d: Dialect) -> String {
+    let max = dbpower_types::MAX_SQL_BYTES - TRUNCATED.len();
+    if sql.len() <= dbpower_types::MAX_SQL_BYTES {
+        return sql;
+    }
+    let mut end = 0;
+    let mut at = 0;
+    for t in dbpower_sql::lexer::Lexer::new(&sql, d) {
+        let next = at + t.text.len();
+        if next > max {
+            break;
+        }
+        at = next;
+        end = at;
+    }
+    let mut out = String::with_capacity(end + TRUNCATED.len());
+    out.push_str(sql[..end].trim_end());
+    out.push_str(TRUNCATED);
+    out
 }
 
 /// `YYYY-MM-DD HH:MM:SS` (as the slow-log parser normalizes it) in UTC.
@@ -167,6 +208,25 @@ pub fn mysql_events(chunk: &Chunk) -> (Vec<Event>, usize) {
 mod tests {
     use super::*;
     use crate::config::{Exclude, Method, StartAt};
+
+    #[test]
+    fn oversized_statements_are_cut_on_a_token_boundary() {
+        let long = format!(
+            "SELECT * FROM t WHERE id IN ({})",
+            "12345, ".repeat(200_000)
+        );
+        let cut_sql = truncate_statement(long.clone(), Dialect::Mysql);
+        assert!(
+            cut_sql.len() <= dbpower_types::MAX_SQL_BYTES,
+            "{}",
+            cut_sql.len()
+        );
+        assert!(cut_sql.ends_with("[TRUNCATED]"));
+        assert!(long.starts_with(cut_sql.trim_end_matches(TRUNCATED).trim_end()));
+        let short = "SELECT 1".to_string();
+        assert_eq!(truncate_statement(short.clone(), Dialect::Mysql), short);
+        assert_eq!(cut("ééé", 3), "é");
+    }
 
     fn source() -> SourceConfig {
         SourceConfig {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use dbpower_types::{AgentHeartbeat, AgentSourceStatus};
+use dbpower_types::{AgentHeartbeat, AgentSourceStatus, SlowQueryIn};
 
 use crate::collect::Ctx;
 use crate::config::{AgentConfig, Exclusions};
@@ -84,7 +84,9 @@ impl Agent {
                         summary.collected += out.queries.len() as u64;
                         summary.excluded += out.tally.excluded + out.tally.own + out.tally.too_fast;
                         self.collected[i] += out.queries.len() as u64;
-                        for (n, chunk) in out.queries.chunks(self.cfg.agent.batch_size).enumerate()
+                        for (n, chunk) in cut_batches(&out.queries, self.cfg.agent.batch_size)
+                            .into_iter()
+                            .enumerate()
                         {
                             batches.push(Batch {
                                 request_id: request_id(
@@ -143,6 +145,13 @@ impl Agent {
         if let Some(e) = shipped.error {
             summary.errors.push(format!("shipping: {e}"));
         }
+        if shipped.refused > 0 {
+            summary.errors.push(format!(
+                "{} batch(es) refused by the platform this round, kept with the reason in {}",
+                shipped.refused,
+                self.cfg.spool.dir.join("rejected").display()
+            ));
+        }
         let stats = self.spool.stats();
         summary.pending_batches = stats.batches;
         self.metrics.record(&summary, &stats);
@@ -198,6 +207,30 @@ impl Agent {
     pub fn metrics_listen(&self) -> Option<String> {
         self.cfg.agent.metrics_listen.clone()
     }
+}
+
+/// A batch's body stays well under the platform's 16 MiB ingestion limit.
+pub const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
+
+/// Cuts a method's queries into batches of at most `count` queries and [`MAX_BATCH_BYTES`] of JSON, in
+/// order (deterministic, so a re-collected range gets the same batches and request ids). A query is
+/// never larger than the platform's 1 MiB statement limit plus its plan (statements are truncated on
+/// collection), so every batch holds at least one query.
+pub fn cut_batches(queries: &[SlowQueryIn], count: usize) -> Vec<&[SlowQueryIn]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0usize);
+    for (i, q) in queries.iter().enumerate() {
+        let size = serde_json::to_vec(q).map_or(0, |v| v.len()) + 1;
+        if i > start && (i - start >= count.max(1) || bytes + size > MAX_BATCH_BYTES) {
+            out.push(&queries[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < queries.len() {
+        out.push(&queries[start..]);
+    }
+    out
 }
 
 /// `dbpower agent`: returns whether the run ended clean (for `--once`: everything collected was shipped).

@@ -164,13 +164,24 @@ impl Spool {
 
     /// The platform refused it as invalid: keep it aside with the reason, count it.
     pub fn reject(&self, path: &Path, reason: &str) -> anyhow::Result<()> {
-        let name = path
-            .file_name()
-            .map(|n| n.to_os_string())
-            .unwrap_or_default();
-        let target = self.dir.join("rejected").join(&name);
+        // Batch names restart once the spool empties, so an earlier rejection may hold the same name:
+        // a rejected batch is never overwritten, it gets the next free suffix.
+        let stem = path
+            .file_stem()
+            .and_then(|n| n.to_str())
+            .unwrap_or("batch")
+            .to_string();
+        let rejected = self.dir.join("rejected");
+        let target = (0u32..)
+            .map(|i| match i {
+                0 => rejected.join(format!("{stem}.json")),
+                i => rejected.join(format!("{stem}~{i}.json")),
+            })
+            .find(|p| !p.exists() && !p.with_extension("reason.txt").exists())
+            .unwrap_or_else(|| rejected.join(format!("{stem}~{}.json", uuid::Uuid::new_v4())));
         fs::rename(path, &target)?;
-        fs::write(target.with_extension("reason.txt"), reason)?;
+        write_durably(&target.with_extension("reason.txt"), reason.as_bytes())?;
+        fsync_dir(&rejected);
         let mut c = self.counters();
         c.rejected_batches += 1;
         self.save_counters(&c)

@@ -82,6 +82,11 @@ impl RateLimits {
     pub fn backend(&self) -> &'static str {
         self.limiter.backend()
     }
+
+    /// The deployment's per-organization limits (per minute, per hour).
+    pub fn org_defaults(&self) -> (u32, u32) {
+        (self.settings.org_per_minute, self.settings.org_per_hour)
+    }
 }
 
 /// The requester's identity for the organization windows.

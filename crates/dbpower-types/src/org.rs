@@ -49,6 +49,59 @@ impl Default for OrgSettings {
     }
 }
 
+/// A change to an organization's settings: keys that are absent keep their value. The tenant's own
+/// settings (`scrub_level`) are the ORG_ADMIN's; the platform's (`ai_policy`, rate limits) are the
+/// SUPER_ADMIN's, except that an ORG_ADMIN may lower its limits or turn LLM use off.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrgSettingsPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrub_level: Option<ScrubLevel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ai_policy: Option<AiPolicy>,
+    /// Requests per minute; `null` returns to the deployment default; absent: unchanged.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<u32>, nullable, minimum = 1)]
+    pub rate_limit_per_minute: Option<Option<u32>>,
+    /// Requests per hour; `null` returns to the deployment default; absent: unchanged.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<u32>, nullable, minimum = 1)]
+    pub rate_limit_per_hour: Option<Option<u32>>,
+}
+
+/// A key that is present is `Some`, even when its value is `null`.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+impl OrgSettingsPatch {
+    /// `current` with this patch's keys applied.
+    pub fn apply(&self, current: &OrgSettings) -> OrgSettings {
+        OrgSettings {
+            scrub_level: self.scrub_level.unwrap_or(current.scrub_level),
+            ai_policy: self.ai_policy.unwrap_or(current.ai_policy),
+            rate_limit_per_minute: self
+                .rate_limit_per_minute
+                .unwrap_or(current.rate_limit_per_minute),
+            rate_limit_per_hour: self
+                .rate_limit_per_hour
+                .unwrap_or(current.rate_limit_per_hour),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct OrganizationView {
     pub id: i64,
@@ -75,8 +128,9 @@ pub struct CreateOrganizationRequest {
 pub struct UpdateOrganizationRequest {
     #[serde(default)]
     pub name: Option<String>,
+    /// Only the settings named here change; the others keep their values.
     #[serde(default)]
-    pub settings: Option<OrgSettings>,
+    pub settings: Option<OrgSettingsPatch>,
     #[serde(default)]
     pub retention_days: Option<i32>,
 }

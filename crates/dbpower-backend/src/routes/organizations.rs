@@ -3,12 +3,12 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use dbpower_core::perm::Action;
-use dbpower_core::{Scope, validate};
+use dbpower_core::{Principal, Scope, validate};
 use dbpower_http::{ApiError, ApiJson, ApiQuery, ApiResult};
 use dbpower_store::{NewOrganization, OrganizationPatch};
 use dbpower_types::{
-    CreateOrganizationRequest, ErrorBody, OrganizationView, Page, PageQuery,
-    UpdateOrganizationRequest,
+    AiPolicy, CreateOrganizationRequest, ErrorBody, OrgSettings, OrganizationView, Page, PageQuery,
+    Role, UpdateOrganizationRequest,
 };
 
 use super::{require, write_org};
@@ -74,7 +74,60 @@ pub async fn get_organization(
     Ok(ApiJson(org))
 }
 
-/// Update name, settings or retention (SUPER_ADMIN, or ORG_ADMIN of this organization).
+/// Most requests per window an organization may be given (per minute and per hour).
+const MAX_LIMIT: u32 = 100_000_000;
+
+/// The deployment's default limits (per minute, per hour); unlimited when limits are off.
+fn limit_defaults(s: &AppState) -> (u32, u32) {
+    s.rate_limits
+        .as_ref()
+        .or(s.key_limits.as_ref())
+        .map_or((u32::MAX, u32::MAX), |r| r.org_defaults())
+}
+
+/// The platform's settings (limits, AI allowance) are the SUPER_ADMIN's: an ORG_ADMIN may only lower its
+/// limits and turn LLM use off. Everyone's values are bounded.
+fn check_settings(
+    p: &Principal,
+    current: &OrgSettings,
+    next: &OrgSettings,
+    (default_minute, default_hour): (u32, u32),
+) -> ApiResult<()> {
+    for (field, v) in [
+        ("settings.rate_limit_per_minute", next.rate_limit_per_minute),
+        ("settings.rate_limit_per_hour", next.rate_limit_per_hour),
+    ] {
+        if v.is_some_and(|v| !(1..=MAX_LIMIT).contains(&v)) {
+            return Err(ApiError::validation(
+                field,
+                format!("must be from 1 to {MAX_LIMIT}, or null for the default"),
+            ));
+        }
+    }
+    if p.role == Role::SuperAdmin {
+        return Ok(());
+    }
+    let effective = |v: Option<u32>, default: u32| v.unwrap_or(default);
+    let raised_minute = effective(next.rate_limit_per_minute, default_minute)
+        > effective(current.rate_limit_per_minute, default_minute);
+    let raised_hour = effective(next.rate_limit_per_hour, default_hour)
+        > effective(current.rate_limit_per_hour, default_hour);
+    let llm_on = next.ai_policy == AiPolicy::AllowLlm && current.ai_policy != AiPolicy::AllowLlm;
+    if raised_minute || raised_hour {
+        return Err(ApiError::forbidden(
+            "rate limits are the platform's: an organization admin may only lower them",
+        ));
+    }
+    if llm_on {
+        return Err(ApiError::forbidden(
+            "LLM use is allowed by the platform's administrators, not by the organization",
+        ));
+    }
+    Ok(())
+}
+
+/// Update name, settings or retention (SUPER_ADMIN, or ORG_ADMIN of this organization). Only the settings
+/// named in the body change. Raising rate limits or allowing LLM use is the SUPER_ADMIN's.
 #[utoipa::path(patch, path = "/api/v1/organizations/{id}", tag = "organizations", params(("id" = i64, Path)), request_body = UpdateOrganizationRequest,
     responses((status = 200, body = OrganizationView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -86,19 +139,28 @@ pub async fn update_organization(
     ApiJson(req): ApiJson<UpdateOrganizationRequest>,
 ) -> ApiResult<ApiJson<OrganizationView>> {
     let scope = Scope::of(&p);
-    s.store
+    let current = s
+        .store
         .organization_by_id(&scope, id)
         .await
         .map_err(|e| ApiError::from_store(e, "organization"))?;
     require(&p, Action::UpdateOrganization)?;
     let org = write_org(&scope, Some(id))?;
+    let settings = match &req.settings {
+        Some(change) => {
+            let next = change.apply(&current.settings);
+            check_settings(&p, &current.settings, &next, limit_defaults(&s))?;
+            Some(next)
+        }
+        None => None,
+    };
     let patch = OrganizationPatch {
         name: req
             .name
             .as_deref()
             .map(|n| validate::name("name", n))
             .transpose()?,
-        settings: req.settings.clone(),
+        settings,
         retention_days: req
             .retention_days
             .map(validate::retention_days)

@@ -272,7 +272,10 @@ export interface paths {
         delete: operations["delete_organization"];
         options?: never;
         head?: never;
-        /** Update name, settings or retention (SUPER_ADMIN, or ORG_ADMIN of this organization). */
+        /**
+         * Update name, settings or retention (SUPER_ADMIN, or ORG_ADMIN of this organization). Only the settings
+         *     named in the body change. Raising rate limits or allowing LLM use is the SUPER_ADMIN's.
+         */
         patch: operations["update_organization"];
         trace?: never;
     };
@@ -810,6 +813,25 @@ export interface components {
             /** @default strict */
             scrub_level: components["schemas"]["ScrubLevel"];
         };
+        /**
+         * @description A change to an organization's settings: keys that are absent keep their value. The tenant's own
+         *     settings (`scrub_level`) are the ORG_ADMIN's; the platform's (`ai_policy`, rate limits) are the
+         *     SUPER_ADMIN's, except that an ORG_ADMIN may lower its limits or turn LLM use off.
+         */
+        OrgSettingsPatch: {
+            ai_policy?: null | components["schemas"]["AiPolicy"];
+            /**
+             * Format: int32
+             * @description Requests per hour; `null` returns to the deployment default; absent: unchanged.
+             */
+            rate_limit_per_hour?: number | null;
+            /**
+             * Format: int32
+             * @description Requests per minute; `null` returns to the deployment default; absent: unchanged.
+             */
+            rate_limit_per_minute?: number | null;
+            scrub_level?: null | components["schemas"]["ScrubLevel"];
+        };
         OrganizationView: {
             /** Format: date-time */
             created_at: string;
@@ -1309,7 +1331,7 @@ export interface components {
             name?: string | null;
             /** Format: int32 */
             retention_days?: number | null;
-            settings?: null | components["schemas"]["OrgSettings"];
+            settings?: null | components["schemas"]["OrgSettingsPatch"];
         };
         UpdateTeamRequest: {
             description?: string | null;

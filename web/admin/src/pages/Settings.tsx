@@ -53,6 +53,24 @@ export function Settings() {
   );
 }
 
+type Settings = Org["settings"];
+type SettingsPatch = components["schemas"]["OrgSettingsPatch"];
+
+/** Only the settings that changed: the server keeps the others, and refuses to an organization admin
+ * any raise of the platform's limits or AI allowance, so unchanged values are never sent. */
+export function settingsChanges(before: Settings, after: Settings): SettingsPatch {
+  const patch: SettingsPatch = {};
+  if (after.scrub_level !== before.scrub_level) patch.scrub_level = after.scrub_level;
+  if (after.ai_policy !== before.ai_policy) patch.ai_policy = after.ai_policy;
+  if ((after.rate_limit_per_minute ?? null) !== (before.rate_limit_per_minute ?? null)) {
+    patch.rate_limit_per_minute = after.rate_limit_per_minute ?? null;
+  }
+  if ((after.rate_limit_per_hour ?? null) !== (before.rate_limit_per_hour ?? null)) {
+    patch.rate_limit_per_hour = after.rate_limit_per_hour ?? null;
+  }
+  return patch;
+}
+
 function SettingsForm({ org }: { org: Org }) {
   const qc = useQueryClient();
   const [retention, setRetention] = useState(String(org.retention_days));
@@ -73,12 +91,12 @@ function SettingsForm({ org }: { org: Org }) {
           params: { path: { id: org.id } },
           body: {
             retention_days: Number(retention),
-            settings: {
+            settings: settingsChanges(org.settings, {
               scrub_level: scrub,
               ai_policy: ai,
               rate_limit_per_minute: perMinute ? Number(perMinute) : null,
               rate_limit_per_hour: perHour ? Number(perHour) : null,
-            },
+            }),
           },
         }),
       ),
@@ -118,7 +136,7 @@ function SettingsForm({ org }: { org: Org }) {
       <Field
         label="AI policy"
         error={err("ai_policy")}
-        hint="Rules only: nothing leaves the platform. LLM allowed: strictly scrubbed SQL may be sent to the configured model."
+        hint="Rules only: nothing leaves the platform. LLM allowed: strictly scrubbed SQL may be sent to the configured model. Allowing LLM use is for the platform's administrators."
       >
         {(p) => (
           <select {...p} value={ai} onChange={(e) => setAi(e.target.value as Org["settings"]["ai_policy"])}>
@@ -129,7 +147,7 @@ function SettingsForm({ org }: { org: Org }) {
       </Field>
       <h2>API rate limits</h2>
       <div className="row-2">
-        <Field label="Requests per minute" error={err("rate_limit_per_minute")} hint="Empty: the platform default">
+        <Field label="Requests per minute" error={err("rate_limit_per_minute")} hint="Empty: the platform default. Organization admins may only lower it.">
           {(p) => <input {...p} type="number" min={1} value={perMinute} onChange={(e) => setPerMinute(e.target.value)} />}
         </Field>
         <Field label="Requests per hour" error={err("rate_limit_per_hour")} hint="Empty: the platform default">

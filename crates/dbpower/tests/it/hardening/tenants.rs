@@ -310,3 +310,64 @@ async fn identities_stay_inside_their_team() {
         "{k}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn platform_settings_are_the_super_admins() {
+    let env = Env::with(None, &[("DBPOWER_RATE_LIMIT__ORG_PER_MINUTE", "100")]).await;
+    let (org, oa) = env.org("Tenant").await;
+    let path = format!("/api/v1/organizations/{org}");
+    let patch = |tok: &str, settings: Value| {
+        let (c, tok, path) = (&env.c, tok.to_string(), path.clone());
+        async move {
+            c.call(
+                M::PATCH,
+                &path,
+                Some(&tok),
+                Some(json!({ "settings": settings })),
+            )
+            .await
+        }
+    };
+    // An ORG_ADMIN cannot raise its limits (today's review: to 4 billion a minute) or allow LLM use.
+    let (s, b) = patch(&oa, json!({"rate_limit_per_minute": 4_000_000_000_u64})).await;
+    assert_eq!(s.as_u16(), 422, "{b}");
+    let (s, b) = patch(&oa, json!({"rate_limit_per_minute": 1000})).await;
+    assert_eq!(s.as_u16(), 403, "{b}");
+    let (s, b) = patch(&oa, json!({"rate_limit_per_hour": 5000})).await;
+    assert_eq!(s.as_u16(), 403, "{b}");
+    let (s, b) = patch(&oa, json!({"ai_policy": "allow_llm"})).await;
+    assert_eq!(s.as_u16(), 403, "{b}");
+    // It may lower them, and change its own settings; a PATCH changes only the keys it names.
+    let (s, b) = patch(&oa, json!({"rate_limit_per_minute": 50})).await;
+    assert_eq!(s.as_u16(), 200, "{b}");
+    let (s, b) = patch(&oa, json!({"scrub_level": "pii_only"})).await;
+    assert_eq!(s.as_u16(), 200, "{b}");
+    assert_eq!(
+        b["settings"],
+        json!({"scrub_level": "pii_only", "ai_policy": "rules_only", "rate_limit_per_minute": 50, "rate_limit_per_hour": null}),
+        "{b}"
+    );
+    // The SUPER_ADMIN sets the platform's settings; the ORG_ADMIN may then turn LLM use off again and
+    // go back to the (lower) default.
+    let (s, b) = patch(
+        &env.sa,
+        json!({"ai_policy": "allow_llm", "rate_limit_per_minute": 5000}),
+    )
+    .await;
+    assert_eq!(s.as_u16(), 200, "{b}");
+    assert_eq!(b["settings"]["scrub_level"], "pii_only", "{b}");
+    let (s, b) = patch(
+        &oa,
+        json!({"ai_policy": "rules_only", "rate_limit_per_minute": null}),
+    )
+    .await;
+    assert_eq!(s.as_u16(), 200, "{b}");
+    assert_eq!(
+        (
+            b["settings"]["ai_policy"].clone(),
+            b["settings"]["rate_limit_per_minute"].clone()
+        ),
+        (json!("rules_only"), Value::Null),
+        "{b}"
+    );
+}
