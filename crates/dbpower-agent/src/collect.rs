@@ -174,8 +174,8 @@ pub fn parse_time(t: &str) -> Option<DateTime<Utc>> {
 }
 
 /// Parses the complete events of a slow-log chunk. Returns the events and how many bytes were
-/// consumed: an event at the very end whose statement may still be being written is left for the
-/// next round (a MySQL slow-log statement always ends with `;`).
+/// consumed: an event at the very end whose statement may still be being written, or that the chunk's
+/// size limit may have cut, is left for the next round (a MySQL slow-log statement always ends with `;`).
 pub fn mysql_events(chunk: &Chunk) -> (Vec<Event>, usize) {
     let bytes = &chunk.bytes;
     if bytes.is_empty() {
@@ -192,7 +192,10 @@ pub fn mysql_events(chunk: &Chunk) -> (Vec<Event>, usize) {
         .split(|&b| b == b'\n')
         .rev()
         .find(|l| !l.iter().all(u8::is_ascii_whitespace));
-    let complete = last_line.is_some_and(|l| l.trim_ascii_end().ends_with(b";"));
+    // An entry is complete when its statement ended with `;` and the chunk reached the end of the file;
+    // a chunk cut by the per-round limit may have cut its last entry anywhere (even right after the
+    // `SET timestamp=...;` line), so that entry waits for the next round.
+    let complete = chunk.eof && last_line.is_some_and(|l| l.trim_ascii_end().ends_with(b";"));
     let mut consumed = bytes.len();
     if !complete && let Some((line, _)) = items.pop() {
         let starts = line_starts(bytes);
@@ -322,6 +325,9 @@ mod tests {
             bytes: text.as_bytes().to_vec(),
             start: 0,
             inode: 1,
+            head: None,
+            eof: true,
+            raw_len: text.len() as u64,
             note: None,
         };
         let (events, consumed) = mysql_events(&chunk);
@@ -334,15 +340,23 @@ mod tests {
             &text[consumed..]
         );
         let done = format!("{text}  b FROM t;\n");
-        let chunk = Chunk {
+        let mut chunk = Chunk {
+            raw_len: done.len() as u64,
             bytes: done.into_bytes(),
             start: 0,
             inode: 1,
+            head: None,
+            eof: true,
             note: None,
         };
         let (events, consumed) = mysql_events(&chunk);
         assert_eq!(events.len(), 2);
         assert_eq!(consumed, chunk.bytes.len());
+        // The same bytes cut by the per-round limit: the last entry waits for the next round.
+        chunk.eof = false;
+        let (events, consumed) = mysql_events(&chunk);
+        assert_eq!(events.len(), 1);
+        assert!(consumed < chunk.bytes.len());
         assert_eq!(
             parse_time("2026-12-03 10:00:01").map(|t| t.timestamp()),
             Some(1796292001)

@@ -55,7 +55,7 @@ pub async fn slow_log_file(
     state: &mut SourceState,
 ) -> anyhow::Result<Output> {
     let path = slow_log_path(conn, ctx.source.log_path.as_ref()).await?;
-    let chunk = read_appended(&path, state.log, ctx.source.start_at)
+    let chunk = read_appended(&path, state.log.clone(), ctx.source.start_at)
         .with_context(|| format!("cannot read the slow log {}", path.display()))?;
     let (events, consumed) = mysql_events(&chunk);
     let mut tally = Tally::default();

@@ -211,7 +211,7 @@ pub async fn postgres_log(
     state: &mut SourceState,
 ) -> anyhow::Result<Output> {
     let path = log_path(conn, ctx.source.log_path.as_ref()).await?;
-    let chunk = read_appended(&path, state.log, ctx.source.start_at)
+    let chunk = read_appended(&path, state.log.clone(), ctx.source.start_at)
         .with_context(|| format!("cannot read the server log {}", path.display()))?;
     let name = path.to_string_lossy().to_lowercase();
     let mut entries = Vec::new();

@@ -23,7 +23,8 @@ pub struct Output {
 
 impl Output {
     /// What a log-file method read from `chunk`: the saved position moves past the `consumed` bytes, and
-    /// a rotation or truncation is noted.
+    /// a rotation or truncation is noted. A full chunk with no complete entry in it holds one entry
+    /// larger than a chunk: it is skipped, with a note, so the source never stalls on it.
     pub fn from_log(
         chunk: &Chunk,
         consumed: usize,
@@ -33,18 +34,33 @@ impl Output {
         what: &str,
         path: &Path,
     ) -> Output {
-        let end = chunk.start + consumed as u64;
+        let mut notes: Vec<String> = chunk
+            .note
+            .iter()
+            .map(|n| format!("{what} {}: {n}", path.display()))
+            .collect();
+        let consumed = if consumed == 0 && chunk.full() {
+            notes.push(format!(
+                "{what} {}: an entry longer than {} MiB at byte {} was skipped",
+                path.display(),
+                crate::tail::MAX_CHUNK / (1024 * 1024),
+                chunk.start
+            ));
+            chunk.raw_len
+        } else {
+            consumed as u64
+        };
+        let end = chunk.start + consumed;
         state.log = Some(FilePos {
             inode: chunk.inode,
             offset: end,
+            head: chunk.head.clone(),
         });
         Output {
             queries,
             position: format!("file:{}:{}-{}", chunk.inode, chunk.start, end),
             tally,
-            note: chunk
-                .note
-                .map(|n| format!("{what} {n}: reading {} from its start", path.display())),
+            note: (!notes.is_empty()).then(|| notes.join("; ")),
         }
     }
 }

@@ -10,10 +10,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::spool::write_durably;
 
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct FilePos {
     pub inode: u64,
     pub offset: u64,
+    /// The file's first bytes when it was read (up to 4 KiB): a file rewritten in place (copytruncate)
+    /// keeps its inode but not its head.
+    #[serde(default)]
+    pub head: Option<Head>,
+}
+
+/// How many leading bytes of a log file identify it, and their SHA-256.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Head {
+    pub len: u64,
+    pub sha256: String,
 }
 
 /// Cumulative counters of one digest / pg_stat_statements entry.

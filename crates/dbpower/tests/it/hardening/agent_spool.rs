@@ -129,3 +129,59 @@ async fn refused_batches_are_kept_counted_and_fail_the_run() {
     let stats = std::fs::read_to_string(spool.join("stats.json")).expect("stats");
     assert!(stats.contains("\"rejected_batches\":1"), "{stats}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn log_rotation_and_copytruncate_lose_no_event() {
+    use std::io::Write;
+    let Ok(url) = std::env::var("DBPOWER_TEST_MYSQL_URL") else {
+        return;
+    };
+    let work = tempfile::tempdir().expect("tmp");
+    let logs = work.path().join("logs");
+    std::fs::create_dir_all(&logs).expect("logs");
+    let log = logs.join("slow.log");
+    let events = |from: u32, n: u32| -> String {
+        (from..from + n)
+            .map(|i| slow_log_entry(&format!("SELECT * FROM dbp_rot WHERE id = {i}")))
+            .collect()
+    };
+    std::fs::write(&log, events(0, 2)).expect("log");
+    let platform = Platform::start();
+    let key = platform.key("Rotation Shop").await;
+    let source = format!(
+        "[[source]]\nname = \"rot\"\nkind = \"mysql\"\nurl = \"{url}\"\nmethods = [\"slow_log_file\"]\nlog_path = \"{}\"\nstart_at = \"beginning\"\n",
+        log.display()
+    );
+    let config = write_config(work.path(), &platform, &key, &source);
+    ok(&agent(&config, &["--once"]));
+
+    // More events, then `mv slow.log slow.log.1`; the server keeps writing to the renamed file until it
+    // reopens its log (FLUSH SLOW LOGS), then writes the new file.
+    let mut old = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .expect("open");
+    old.write_all(events(2, 3).as_bytes()).expect("append");
+    std::fs::rename(&log, logs.join("slow.log.1")).expect("rotate");
+    old.write_all(events(5, 2).as_bytes())
+        .expect("append after rename");
+    drop(old);
+    std::fs::write(&log, events(7, 4)).expect("new log");
+    ok(&agent(&config, &["--once"]));
+    ok(&agent(&config, &["--once"]));
+    assert_eq!(
+        count_of(&platform.classes(&key.0).await, "FROM dbp_rot"),
+        11,
+        "every event of both files"
+    );
+
+    // copytruncate: copied away, truncated in place, and written past the old offset before the next
+    // round: read from its start, not from the middle.
+    std::fs::copy(&log, logs.join("slow.log.2")).expect("copy");
+    std::fs::write(&log, events(100, 6)).expect("truncate and refill");
+    ok(&agent(&config, &["--once"]));
+    assert_eq!(
+        count_of(&platform.classes(&key.0).await, "FROM dbp_rot"),
+        17
+    );
+}
