@@ -7,11 +7,11 @@
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, Method, StatusCode};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use dbpower_core::{OrgId, signing};
 use dbpower_http::{ApiError, ApiJson, ApiResult};
 use dbpower_sql::{Dialect, ScrubLevel, fingerprint_and_id, pii, scrub};
-use dbpower_store::{ApiKeyRecord, NewBatch, NewSlowQuery, StoreError};
+use dbpower_store::{ApiKeyRecord, IngestCredential, NewBatch, NewSlowQuery, StoreError};
 use dbpower_types::{
     DatabaseType, ErrorBody, ErrorCode, IngestRequest, IngestResponse, MAX_BATCH, MAX_CALLS,
     MAX_ROWS, MAX_SQL_BYTES, MAX_TIME_MS, SlowQueryIn,
@@ -50,7 +50,7 @@ pub(crate) async fn authenticate(
     uri: &OriginalUri,
     headers: &HeaderMap,
     body: &[u8],
-) -> ApiResult<(ApiKeyRecord, dbpower_types::OrgSettings, String)> {
+) -> ApiResult<(IngestCredential, String)> {
     let unauthorized = |code, msg: &str| ApiError::unauthorized(code, msg.to_string());
     let key_id = header(headers, "x-api-key")
         .ok_or_else(|| unauthorized(ErrorCode::Unauthorized, "missing X-API-Key"))?;
@@ -76,13 +76,14 @@ pub(crate) async fn authenticate(
         })?;
     let signature = header(headers, "x-signature")
         .ok_or_else(|| unauthorized(ErrorCode::InvalidSignature, "missing X-Signature"))?;
-    let (key, settings) = match state.store.ingest_credential(key_id).await {
+    let cred = match state.store.ingest_credential(key_id).await {
         Ok(k) => k,
         Err(StoreError::NotFound) => {
             return Err(unauthorized(ErrorCode::UnknownApiKey, "unknown api key"));
         }
         Err(e) => return Err(e.into()),
     };
+    let key = &cred.key;
     if key.view.revoked_at.is_some() {
         return Err(unauthorized(
             ErrorCode::ApiKeyRevoked,
@@ -124,7 +125,7 @@ pub(crate) async fn authenticate(
     }
     // Only now, with the signature verified, does the request count against the key's windows.
     crate::ratelimit::check_key(state, &key.view.key_id, key.view.organization_id).await?;
-    Ok((key, settings, request_id.to_string()))
+    Ok((cred, request_id.to_string()))
 }
 
 /// Parses the body, naming the exact field of the exact item that is wrong.
@@ -227,17 +228,60 @@ fn validate_item(q: &SlowQueryIn) -> Result<(), (&'static str, String)> {
     Ok(())
 }
 
+/// How far ahead of the server's clock an execution may be dated (agents' clocks drift).
+const MAX_FUTURE: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
+/// `observed_at` must fall inside the organization's retention and at most a day ahead: older rows would
+/// be deleted by the next sweep, and far-future ones would never expire.
+fn check_times(items: &[SlowQueryIn], retention_days: i32, now: DateTime<Utc>) -> ApiResult<()> {
+    let oldest = now - chrono::TimeDelta::days(i64::from(retention_days.max(1)));
+    for (i, q) in items.iter().enumerate() {
+        if let Some(t) = q.observed_at
+            && (t < oldest || t > now + MAX_FUTURE)
+        {
+            return Err(ApiError::validation(
+                &format!("queries[{i}].observed_at"),
+                format!(
+                    "must be within the organization's retention ({retention_days} days) and at most one day ahead of the server's clock"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Limits on a schema snapshot sent with a slow query.
 pub const MAX_SCHEMA_TABLES: usize = 64;
 pub const MAX_SCHEMA_COLUMNS: usize = 1_000;
 
-/// Scrubs every string in an EXPLAIN plan (plans quote the literals they filter on).
+/// Scrubs every string in an EXPLAIN plan, object keys included (plans quote the literals they filter
+/// on, and a hostile agent can put anything in a key).
 fn scrub_json(v: &mut serde_json::Value, d: Dialect, l: ScrubLevel) {
     match v {
         serde_json::Value::String(s) => *s = scrub(s, d, l),
         serde_json::Value::Array(a) => a.iter_mut().for_each(|x| scrub_json(x, d, l)),
-        serde_json::Value::Object(o) => o.values_mut().for_each(|x| scrub_json(x, d, l)),
+        serde_json::Value::Object(o) => {
+            let entries = std::mem::take(o);
+            for (k, mut x) in entries {
+                scrub_json(&mut x, d, l);
+                o.insert(scrub_key(&k, d, l), x);
+            }
+        }
         _ => {}
+    }
+}
+
+/// A plan's keys are names (`Node Type`, `attached_condition`): those stay as they are; anything else is
+/// scrubbed like a value.
+fn scrub_key(k: &str, d: Dialect, l: ScrubLevel) -> String {
+    if k.len() <= 64
+        && k.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b' ' || b == b'_' || b == b'-')
+        && !k.bytes().all(|b| b.is_ascii_digit())
+    {
+        k.to_string()
+    } else {
+        scrub(k, d, l)
     }
 }
 
@@ -245,7 +289,13 @@ fn redact_json(v: &mut serde_json::Value) {
     match v {
         serde_json::Value::String(s) => *s = pii::redact(s).into_owned(),
         serde_json::Value::Array(a) => a.iter_mut().for_each(redact_json),
-        serde_json::Value::Object(o) => o.values_mut().for_each(redact_json),
+        serde_json::Value::Object(o) => {
+            let entries = std::mem::take(o);
+            for (k, mut x) in entries {
+                redact_json(&mut x);
+                o.insert(pii::redact(&k).into_owned(), x);
+            }
+        }
         _ => {}
     }
 }
@@ -351,9 +401,10 @@ pub async fn ingest_slow_queries(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<(StatusCode, ApiJson<IngestResponse>)> {
-    let (key, settings, request_id) = authenticate(&state, &method, &uri, &headers, &body).await?;
+    let (cred, request_id) = authenticate(&state, &method, &uri, &headers, &body).await?;
     let req = parse(&body)?;
-    let resp = accept(&state, &key, &settings, &request_id, req.queries).await?;
+    check_times(&req.queries, cred.retention_days, Utc::now())?;
+    let resp = accept(&state, &cred.key, &cred.settings, &request_id, req.queries).await?;
     state
         .metrics
         .inc("dbpower_ingested_queries_total", &[], resp.accepted as f64);

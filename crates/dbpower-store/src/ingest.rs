@@ -418,13 +418,13 @@ macro_rules! ingest_impl {
             }
         }
 
-        async fn ingest_credential(&self, key_id: &str) -> $crate::Result<($crate::ApiKeyRecord, dbpower_types::OrgSettings)> {
+        async fn ingest_credential(&self, key_id: &str) -> $crate::Result<$crate::IngestCredential> {
             let cols = $crate::common::API_KEY_COLS.split(", ").map(|c| format!("k.{c}")).collect::<Vec<_>>().join(", ");
-            let sql = format!("SELECT {cols}, o.settings FROM api_keys k JOIN organizations o ON o.id = k.organization_id WHERE k.key_id = $1");
+            let sql = format!("SELECT {cols}, o.settings, o.retention_days FROM api_keys k JOIN organizations o ON o.id = k.organization_id WHERE k.key_id = $1");
             let row: Option<$crate::ingest::KeyWithSettings> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(key_id).fetch_optional(&self.pool).await?;
             let row = $crate::common::one(row)?;
             let settings = serde_json::from_value(row.settings.0).unwrap_or_default();
-            Ok((row.key.into(), settings))
+            Ok($crate::IngestCredential { key: row.key.into(), settings, retention_days: row.retention_days })
         }
 
         async fn delete_slow_queries_before(&self, org: dbpower_core::OrgId, cutoff: chrono::DateTime<chrono::Utc>) -> $crate::Result<u64> {
@@ -457,4 +457,5 @@ pub(crate) struct KeyWithSettings {
     #[sqlx(flatten)]
     pub key: crate::rows::ApiKeyRow,
     pub settings: sqlx::types::Json<serde_json::Value>,
+    pub retention_days: i32,
 }

@@ -195,12 +195,9 @@ pub trait IngestStore: Send + Sync {
         out.pop()
             .unwrap_or_else(|| Err(StoreError::Corrupt("no outcome".into())))
     }
-    /// The api key with this public id and its organization's settings, in one round trip (ingestion's
-    /// per-request lookup).
-    async fn ingest_credential(
-        &self,
-        key_id: &str,
-    ) -> Result<(ApiKeyRecord, dbpower_types::OrgSettings)>;
+    /// The api key with this public id and its organization's settings and retention, in one round trip
+    /// (ingestion's per-request lookup).
+    async fn ingest_credential(&self, key_id: &str) -> Result<IngestCredential>;
     /// Stores several batches in one transaction (group commit); one result per batch, in order.
     async fn ingest_many(
         &self,

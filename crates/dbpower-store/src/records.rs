@@ -212,3 +212,12 @@ pub struct DashboardData {
     /// (UTC day as YYYY-MM-DD, queries, total time, queries of CRITICAL classes).
     pub days: Vec<(String, i64, f64, i64)>,
 }
+
+/// What ingestion needs to know about a signed request's api key.
+#[derive(Debug, Clone)]
+pub struct IngestCredential {
+    pub key: crate::ApiKeyRecord,
+    pub settings: dbpower_types::OrgSettings,
+    /// The organization's retention: older executions are refused (they would be deleted at once).
+    pub retention_days: i32,
+}

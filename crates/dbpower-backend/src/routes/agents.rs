@@ -67,7 +67,8 @@ pub async fn heartbeat(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<StatusCode> {
-    let (key, _, _) = authenticate(&state, &method, &uri, &headers, &body).await?;
+    let (cred, _) = authenticate(&state, &method, &uri, &headers, &body).await?;
+    let key = cred.key;
     let mut de = serde_json::Deserializer::from_slice(&body);
     let hb: AgentHeartbeat = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

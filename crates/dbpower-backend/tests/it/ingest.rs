@@ -232,7 +232,7 @@ async fn attribution_comes_from_the_key_and_scopes_reads() {
 async fn scrub_level_and_retention_are_per_organization() {
     on_all_backends(&[], async |app| {
         let sa = app.admin().await;
-        let org = app.create("/api/v1/organizations", &sa, json!({"name": "Lenient", "retention_days": 5, "settings": {"scrub_level": "pii_only"}})).await;
+        let org = app.create("/api/v1/organizations", &sa, json!({"name": "Lenient", "retention_days": 30, "settings": {"scrub_level": "pii_only"}})).await;
         app.create("/api/v1/users", &sa, json!({"email": "oa@lenient.test", "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": org})).await;
         let oa = app.login("oa@lenient.test", "oa-password-12").await;
         let (a, _) = agent(app, &oa, json!({"name": "a"})).await;
@@ -250,7 +250,18 @@ async fn scrub_level_and_retention_are_per_organization() {
         let detail = app.get(&format!("/api/v1/slow-queries/{}", item["id"]), &oa).await;
         assert!(!detail.body["explain"].to_string().contains("ann@"), "plans are scrubbed too: {detail:?}");
 
-        // Retention: the 10-day-old query goes, the new one stays, and the purge is audited.
+        // An execution older than the retention is refused: the next sweep would delete it at once.
+        let ancient = (Utc::now() - chrono::Duration::days(31)).to_rfc3339();
+        let stale = json!({"queries": [{"sql_text": "SELECT 2", "execution_time_ms": 5, "database_type": "mysql", "observed_at": ancient}]});
+        let r = send(app, &a, "p2", &stale, Utc::now().timestamp(), false).await;
+        assert_eq!((r.status, r.body["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("queries[0].observed_at")), "{r:?}");
+        let future = (Utc::now() + chrono::Duration::days(2)).to_rfc3339();
+        let ahead = json!({"queries": [{"sql_text": "SELECT 3", "execution_time_ms": 5, "database_type": "mysql", "observed_at": future}]});
+        assert_eq!(send(app, &a, "p3", &ahead, Utc::now().timestamp(), false).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+        // Retention shortened to 5 days: the 10-day-old query goes, the new one stays, and the purge is
+        // audited.
+        app.patch(&format!("/api/v1/organizations/{org}"), &sa, json!({"retention_days": 5})).await;
         let deleted = dbpower_backend::worker::sweep_retention(&app.state).await.expect("sweep");
         assert_eq!(deleted, 1);
         assert_eq!(app.get("/api/v1/slow-queries", &oa).await.body["total"], 1);

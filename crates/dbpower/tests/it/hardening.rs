@@ -3,5 +3,6 @@
 
 mod agent_spool;
 mod agent_sql;
+mod repair;
 mod requests;
 mod tenants;

@@ -5,8 +5,10 @@
 use crate::agent::{Platform, agent, count_of, ok, write_config};
 
 fn slow_log_entry(sql: &str) -> String {
+    let now = chrono::Utc::now();
+    let (time, ts) = (now.format("%y%m%d %H:%M:%S"), now.timestamp());
     format!(
-        "# Time: 261206 10:00:00\n# User@Host: app[app] @ localhost []\n# Query_time: 1.500000  Lock_time: 0.000100  Rows_sent: 1  Rows_examined: 1000\nuse test;\nSET timestamp=1796551200;\n{sql};\n"
+        "# Time: {time}\n# User@Host: app[app] @ localhost []\n# Query_time: 1.500000  Lock_time: 0.000100  Rows_sent: 1  Rows_examined: 1000\nuse test;\nSET timestamp={ts};\n{sql};\n"
     )
 }
 

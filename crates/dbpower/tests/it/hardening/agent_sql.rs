@@ -13,7 +13,7 @@ use crate::support::psql;
 /// One PostgreSQL jsonlog line carrying `statement` with a duration.
 fn pg_log_line(db: &str, statement: &str) -> String {
     json!({
-        "timestamp": "2026-12-06 10:00:00.000 UTC",
+        "timestamp": chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string(),
         "user": "app",
         "dbname": db,
         "remote_host": "10.0.0.9",
@@ -133,8 +133,10 @@ async fn explained(platform: &Platform, email: &str, needle: &str) -> Vec<(Strin
 
 /// A MySQL slow-log entry for `sql` in database `db`.
 fn slow_log_entry(db: &str, sql: &str) -> String {
+    let now = chrono::Utc::now();
+    let (time, ts) = (now.format("%y%m%d %H:%M:%S"), now.timestamp());
     format!(
-        "# Time: 261206 10:00:00\n# User@Host: app[app] @ localhost []\n# Thread_id: 7  Schema: {db}  QC_hit: No\n# Query_time: 1.500000  Lock_time: 0.000100  Rows_sent: 1  Rows_examined: 1000\nuse {db};\nSET timestamp=1796551200;\n{sql};\n"
+        "# Time: {time}\n# User@Host: app[app] @ localhost []\n# Thread_id: 7  Schema: {db}  QC_hit: No\n# Query_time: 1.500000  Lock_time: 0.000100  Rows_sent: 1  Rows_examined: 1000\nuse {db};\nSET timestamp={ts};\n{sql};\n"
     )
 }
 

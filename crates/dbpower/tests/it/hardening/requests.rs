@@ -266,3 +266,45 @@ async fn a_timestamp_far_in_the_past_does_not_wrap_into_the_window() {
         assert_eq!(b["error"]["code"], "timestamp_out_of_window", "{b}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_keys_are_scrubbed_like_values() {
+    let env = Env::start(None).await;
+    let (_, oa) = env.org("Plans").await;
+    let key = env.key(&oa).await;
+    let body = json!({"queries": [{"sql_text": "SELECT * FROM accounts WHERE email = 'x'", "execution_time_ms": 5.0,
+        "database_type": "mysql", "explain": {"query_block": {"select_id": 1,
+            "customer zqx.secret@example.com 'zqxliteral'": {"attached_condition": "(email = 'zqxvalue')"}}}}]});
+    let r = post_signed_batch(
+        &reqwest::Client::new(),
+        env.c.base(),
+        &key,
+        "plan-keys",
+        &body,
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 202);
+    let (_, list) = env
+        .c
+        .call(M::GET, "/api/v1/slow-queries", Some(&oa), None)
+        .await;
+    let id = list["items"][0]["id"].as_i64().expect("id");
+    let (_, detail) = env
+        .c
+        .call(
+            M::GET,
+            &format!("/api/v1/slow-queries/{id}"),
+            Some(&oa),
+            None,
+        )
+        .await;
+    let plan = detail["explain"].to_string();
+    assert!(
+        plan.contains("query_block") && plan.contains("select_id"),
+        "{plan}"
+    );
+    assert!(
+        !plan.contains("zqx"),
+        "no literal, email or value left in the plan: {plan}"
+    );
+}
