@@ -187,6 +187,13 @@ impl Application {
                 .map(String::from)
                 .collect(),
             trusted_proxies: Arc::new(trusted_proxies),
+            metrics_access: crate::metrics::MetricsAccess::new(
+                settings
+                    .metrics_token
+                    .as_ref()
+                    .map(|t| t.expose_secret().to_string()),
+                settings.env == crate::config::Environment::Production,
+            ),
         }));
         let demo_queries = match demo_org {
             Some(org) => Some(crate::demo::seed(&state, org).await?),
@@ -362,6 +369,10 @@ fn with_middleware(routes: Router, state: &AppState, max_body_bytes: usize) -> R
             "/metrics",
             axum::routing::get(crate::metrics::endpoint).with_state(state.clone()),
         )
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::refusals::layer,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::layer,

@@ -83,6 +83,12 @@ async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<UserRecord> 
     if !user.view.is_active {
         return Err(account_disabled());
     }
+    if claims.ver != user.token_version {
+        return Err(ApiError::unauthorized(
+            ErrorCode::InvalidToken,
+            "this session has ended (logout, password change or a reused refresh token); log in again",
+        ));
+    }
     Ok(user)
 }
 
@@ -93,16 +99,21 @@ async fn issue_pair(
     family: String,
 ) -> ApiResult<TokenResponse> {
     let v = &user.view;
-    let (access_token, _) =
-        state
-            .tokens
-            .issue(TokenType::Access, v.id, v.organization_id, v.role, None)?;
-    let (refresh_token, rc) = state.tokens.issue(
+    let (access_token, _) = state.tokens.issue_versioned(
+        TokenType::Access,
+        v.id,
+        v.organization_id,
+        v.role,
+        None,
+        user.token_version,
+    )?;
+    let (refresh_token, rc) = state.tokens.issue_versioned(
         TokenType::Refresh,
         v.id,
         v.organization_id,
         v.role,
         Some(family.clone()),
+        user.token_version,
     )?;
     let issued_at = chrono::DateTime::from_timestamp(rc.iat, 0).unwrap_or_else(chrono::Utc::now);
     let expires_at = chrono::DateTime::from_timestamp(rc.exp, 0).unwrap_or_else(chrono::Utc::now);
@@ -186,6 +197,13 @@ pub async fn login(
     if req.password.len() > validate::MAX_PASSWORD_BYTES {
         return Err(bad_credentials());
     }
+    let Some(_slot) = state.throttle.hash_slot(&ip) else {
+        return Err(ApiError::new(
+            ErrorCode::TooManyLoginAttempts,
+            "too many logins in progress from this address; try again in a moment",
+        )
+        .with_retry_after(1));
+    };
     let user = match state.store.user_for_login(&email).await {
         Ok(u) => Some(u),
         Err(StoreError::NotFound) => None,
@@ -263,6 +281,8 @@ pub async fn refresh(
             Ok(ApiJson(resp))
         }
         RefreshUse::Reused { user_id } => {
+            // A stolen token may have been refreshed already: its access tokens end too.
+            state.store.end_access_tokens(user_id).await?;
             let p = state
                 .store
                 .user_by_id(&Scope::platform(), user_id)
@@ -322,6 +342,9 @@ pub async fn logout(
         }
         None => state.store.revoke_user_refresh_tokens(p.user_id).await?,
     };
+    // The access token used to log out (and any other of this user) stops working now, not when it
+    // expires; other sessions keep their refresh tokens and get a new access token on their next refresh.
+    state.store.end_access_tokens(p.user_id).await?;
     state
         .audit(
             Event::new(&ctx, Some(&p), "auth.logout", "user")

@@ -61,6 +61,9 @@ pub struct Settings {
     /// `X-Forwarded-For` is believed. Unset: `loopback` for `dbpower backend` and `dbpower analyzer`
     /// (their gateway), nobody for `dbpower serve` and `dbpower gateway`.
     pub trusted_proxies: Option<String>,
+    /// Bearer token that `GET /metrics` and the upstream details of the gateway's `/health` require.
+    /// Unset: public in development, `/metrics` off in production.
+    pub metrics_token: Option<SecretString>,
     pub data_dir: PathBuf,
     /// `sqlite:PATH` or `postgres://...`; default `sqlite:<data_dir>/dbpower.db`.
     pub database_url: Option<String>,
@@ -210,6 +213,7 @@ impl Default for Settings {
             backend_listen: "127.0.0.1:8000".into(),
             cors_origins: String::new(),
             trusted_proxies: None,
+            metrics_token: None,
             data_dir: PathBuf::from("./dbpower-data"),
             database_url: None,
             redis_url: None,
@@ -249,6 +253,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("backend_listen", Kind::Str),
     ("cors_origins", Kind::Str),
     ("trusted_proxies", Kind::Str),
+    ("metrics_token", Kind::Str),
     ("gateway.backend_url", Kind::Str),
     ("gateway.analyzer_url", Kind::Str),
     ("gateway.timeout_secs", Kind::Int),

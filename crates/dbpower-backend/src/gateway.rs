@@ -194,7 +194,10 @@ pub async fn proxy(State(state): State<AppState>, req: Request) -> Response {
 
 #[derive(Serialize)]
 struct UpstreamHealth {
-    url: String,
+    /// Only for holders of `metrics_token` (or anyone in development without one): addresses of the
+    /// internal network are not for the public.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
     healthy: bool,
 }
 
@@ -206,10 +209,11 @@ struct GatewayHealth {
 }
 
 /// The gateway answers, and says whether each upstream's `/health` does.
-pub async fn health(State(state): State<AppState>) -> Response {
+pub async fn health(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Some(up) = state.upstreams.as_ref() else {
         return ApiError::internal().into_response();
     };
+    let details = state.metrics_access.check(&headers) == crate::metrics::Access::Granted;
     let mut upstreams = Vec::new();
     for (name, url) in [("backend", &up.backend), ("analyzer", &up.analyzer)] {
         let ok = up
@@ -222,7 +226,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
         upstreams.push((
             name.to_string(),
             UpstreamHealth {
-                url: url.clone(),
+                url: details.then(|| url.clone()),
                 healthy: ok,
             },
         ));

@@ -43,14 +43,16 @@ fn level(l: dbpower_types::ScrubLevel) -> ScrubLevel {
     }
 }
 
-/// Checks key, signature and timestamp; returns the key.
-pub(crate) async fn authenticate(
-    state: &AppState,
-    method: &Method,
-    uri: &OriginalUri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> ApiResult<(IngestCredential, String)> {
+/// A signed request's headers, checked before its body is read: the key exists and is not revoked, and
+/// the timestamp is inside the window. Nobody without a valid key id makes the server read 16 MiB.
+pub(crate) struct Signed {
+    pub cred: IngestCredential,
+    pub request_id: String,
+    timestamp: i64,
+    signature: String,
+}
+
+pub(crate) async fn precheck(state: &AppState, headers: &HeaderMap) -> ApiResult<Signed> {
     let unauthorized = |code, msg: &str| ApiError::unauthorized(code, msg.to_string());
     let key_id = header(headers, "x-api-key")
         .ok_or_else(|| unauthorized(ErrorCode::Unauthorized, "missing X-API-Key"))?;
@@ -76,41 +78,8 @@ pub(crate) async fn authenticate(
         })?;
     let signature = header(headers, "x-signature")
         .ok_or_else(|| unauthorized(ErrorCode::InvalidSignature, "missing X-Signature"))?;
-    let cred = match state.store.ingest_credential(key_id).await {
-        Ok(k) => k,
-        Err(StoreError::NotFound) => {
-            return Err(unauthorized(ErrorCode::UnknownApiKey, "unknown api key"));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let key = &cred.key;
-    if key.view.revoked_at.is_some() {
-        return Err(unauthorized(
-            ErrorCode::ApiKeyRevoked,
-            "this api key has been revoked",
-        ));
-    }
-    let secret = state.cipher.decrypt(&key.secret_ciphertext).map_err(|e| {
-        tracing::error!(error = %e, key.id = key.view.id, "api key secret does not decrypt (wrong DBPOWER_MASTER_KEY?)");
-        ApiError::internal()
-    })?;
-    let path = uri
-        .0
-        .path_and_query()
-        .map_or_else(|| uri.0.path().to_string(), ToString::to_string);
-    if !signing::verify(
-        &secret,
-        timestamp,
-        request_id,
-        method.as_str(),
-        &path,
-        body,
-        signature,
-    ) {
-        return Err(unauthorized(
-            ErrorCode::InvalidSignature,
-            "signature does not match the request",
-        ));
+    if key_id.len() > 128 || signature.len() > 256 {
+        return Err(unauthorized(ErrorCode::UnknownApiKey, "unknown api key"));
     }
     // Checked arithmetic: a timestamp near i64::MIN must not wrap into the window.
     let skew = Utc::now()
@@ -123,9 +92,70 @@ pub(crate) async fn authenticate(
             "X-Timestamp is more than 300 seconds from the server's clock",
         ));
     }
-    // Only now, with the signature verified, does the request count against the key's windows.
+    let cred = match state.store.ingest_credential(key_id).await {
+        Ok(k) => k,
+        Err(StoreError::NotFound) => {
+            return Err(unauthorized(ErrorCode::UnknownApiKey, "unknown api key"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if cred.key.view.revoked_at.is_some() {
+        return Err(unauthorized(
+            ErrorCode::ApiKeyRevoked,
+            "this api key has been revoked",
+        ));
+    }
+    Ok(Signed {
+        cred,
+        request_id: request_id.to_string(),
+        timestamp,
+        signature: signature.to_string(),
+    })
+}
+
+/// Reads a signed request's body, at most `limit` bytes (413 beyond).
+pub(crate) async fn read_body(body: axum::body::Body, limit: usize) -> ApiResult<Bytes> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the body is larger than {limit} bytes"),
+        )
+    })
+}
+
+/// Verifies the signature over the body; only then does the request count against the key's windows.
+pub(crate) async fn verify(
+    state: &AppState,
+    signed: Signed,
+    method: &Method,
+    uri: &OriginalUri,
+    body: &[u8],
+) -> ApiResult<(IngestCredential, String)> {
+    let key = &signed.cred.key;
+    let secret = state.cipher.decrypt(&key.secret_ciphertext).map_err(|e| {
+        tracing::error!(error = %e, key.id = key.view.id, "api key secret does not decrypt (wrong DBPOWER_MASTER_KEY?)");
+        ApiError::internal()
+    })?;
+    let path = uri
+        .0
+        .path_and_query()
+        .map_or_else(|| uri.0.path().to_string(), ToString::to_string);
+    if !signing::verify(
+        &secret,
+        signed.timestamp,
+        &signed.request_id,
+        method.as_str(),
+        &path,
+        body,
+        &signed.signature,
+    ) {
+        return Err(ApiError::unauthorized(
+            ErrorCode::InvalidSignature,
+            "signature does not match the request",
+        ));
+    }
     crate::ratelimit::check_key(state, &key.view.key_id, key.view.organization_id).await?;
-    Ok((cred, request_id.to_string()))
+    Ok((signed.cred, signed.request_id))
 }
 
 /// Parses the body, naming the exact field of the exact item that is wrong.
@@ -399,9 +429,11 @@ pub async fn ingest_slow_queries(
     method: Method,
     uri: OriginalUri,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> ApiResult<(StatusCode, ApiJson<IngestResponse>)> {
-    let (cred, request_id) = authenticate(&state, &method, &uri, &headers, &body).await?;
+    let signed = precheck(&state, &headers).await?;
+    let body = read_body(body, MAX_INGEST_BODY).await?;
+    let (cred, request_id) = verify(&state, signed, &method, &uri, &body).await?;
     let req = parse(&body)?;
     check_times(&req.queries, cred.retention_days, Utc::now())?;
     let resp = accept(&state, &cred.key, &cred.settings, &request_id, req.queries).await?;

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod password;
 pub mod ratelimit;
+pub mod refusals;
 pub mod routes;
 pub mod secrets;
 pub mod state;

@@ -199,8 +199,67 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     resp
 }
 
+/// Who may read `/metrics` (and the gateway's upstream details): holders of `metrics_token` when it is
+/// set; anyone in development when it is not; nobody in production when it is not.
+#[derive(Clone)]
+pub struct MetricsAccess {
+    token: Option<String>,
+    production: bool,
+}
+
+/// What a request may see.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Access {
+    Granted,
+    /// A token is configured and the request did not carry it.
+    Unauthorized,
+    /// Production without a token: the endpoint is off.
+    Disabled,
+}
+
+impl MetricsAccess {
+    pub fn new(token: Option<String>, production: bool) -> MetricsAccess {
+        MetricsAccess {
+            token: token.filter(|t| !t.is_empty()),
+            production,
+        }
+    }
+
+    pub fn check(&self, headers: &axum::http::HeaderMap) -> Access {
+        match &self.token {
+            Some(t) => {
+                let given = dbpower_http::jwt::bearer_of(headers).unwrap_or("");
+                if subtle::ConstantTimeEq::ct_eq(given.as_bytes(), t.as_bytes()).into() {
+                    Access::Granted
+                } else {
+                    Access::Unauthorized
+                }
+            }
+            None if self.production => Access::Disabled,
+            None => Access::Granted,
+        }
+    }
+}
+
 /// `GET /metrics`.
-pub async fn endpoint(State(state): State<AppState>) -> Response {
+pub async fn endpoint(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    match state.metrics_access.check(&headers) {
+        Access::Granted => {}
+        Access::Unauthorized => {
+            return dbpower_http::ApiError::unauthorized(
+                dbpower_types::ErrorCode::Unauthorized,
+                "/metrics needs Authorization: Bearer <metrics_token>",
+            )
+            .into_response();
+        }
+        Access::Disabled => {
+            return dbpower_http::ApiError::new(
+                dbpower_types::ErrorCode::NotFound,
+                "/metrics is off in production until metrics_token is set",
+            )
+            .into_response();
+        }
+    }
     let depth = if state.upstreams.is_some() {
         None
     } else {

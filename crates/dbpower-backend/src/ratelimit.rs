@@ -91,7 +91,18 @@ impl RateLimits {
 
 /// The requester's identity for the organization windows.
 enum Who {
-    Org(i64),
+    /// A member of an organization (USER, TEAM_LEAD): the organization's windows, and a window of its
+    /// own holding at most half of them, so one member cannot use up what the others share.
+    Member {
+        org: i64,
+        uid: i64,
+    },
+    /// An ORG_ADMIN: windows of its own, at the organization's limits, that no member's traffic touches.
+    Admin {
+        org: i64,
+        uid: i64,
+    },
+    /// A user of no organization (SUPER_ADMIN).
     User(i64),
     Anonymous,
 }
@@ -100,9 +111,10 @@ fn who(state: &AppState, headers: &HeaderMap) -> Who {
     if let Some(token) = dbpower_http::jwt::bearer_of(headers)
         && let Ok(c) = state.tokens.verify(token, TokenType::Access)
     {
-        return match c.org {
-            Some(org) => Who::Org(org),
-            None => Who::User(c.uid),
+        return match (c.org, c.role) {
+            (Some(org), dbpower_types::Role::OrgAdmin) => Who::Admin { org, uid: c.uid },
+            (Some(org), _) => Who::Member { org, uid: c.uid },
+            (None, _) => Who::User(c.uid),
         };
     }
     Who::Anonymous
@@ -216,30 +228,41 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
                 .get::<ConnectInfo<std::net::SocketAddr>>()
                 .map(|c| c.0.ip())
         });
-    let mut limits = Vec::with_capacity(3);
-    let (per_minute, per_hour, subject) = match who(&state, req.headers()) {
-        Who::Org(org) => {
-            let (m, h) = org_limits(&state, rl, org).await;
-            (m, h, Some(format!("org:{org}")))
-        }
-        Who::User(uid) => (
-            rl.settings.org_per_minute,
-            rl.settings.org_per_hour,
-            Some(format!("user:{uid}")),
-        ),
-        Who::Anonymous => (0, 0, None),
-    };
-    if let Some(s) = subject {
+    let mut limits = Vec::with_capacity(5);
+    let windows = |limits: &mut Vec<Limit>, subject: String, per_minute: u32, per_hour: u32| {
         limits.push(Limit {
-            key: format!("{s}:m"),
+            key: format!("{subject}:m"),
             max: per_minute,
             window: Duration::from_secs(60),
         });
         limits.push(Limit {
-            key: format!("{s}:h"),
+            key: format!("{subject}:h"),
             max: per_hour,
             window: Duration::from_secs(3600),
         });
+    };
+    match who(&state, req.headers()) {
+        Who::Member { org, uid } => {
+            let (m, h) = org_limits(&state, rl, org).await;
+            windows(&mut limits, format!("org:{org}"), m, h);
+            windows(
+                &mut limits,
+                format!("user:{uid}"),
+                m.div_ceil(2),
+                h.div_ceil(2),
+            );
+        }
+        Who::Admin { org, uid } => {
+            let (m, h) = org_limits(&state, rl, org).await;
+            windows(&mut limits, format!("user:{uid}"), m, h);
+        }
+        Who::User(uid) => windows(
+            &mut limits,
+            format!("user:{uid}"),
+            rl.settings.org_per_minute,
+            rl.settings.org_per_hour,
+        ),
+        Who::Anonymous => {}
     }
     if let Some(ip) = ip {
         limits.push(Limit {
@@ -263,10 +286,18 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
             )
             .into_response()
         } else {
-            let which = match d.refused_by.as_deref() {
-                Some(k) if k.starts_with("ip:") => "this client address",
-                Some(k) if k.ends_with(":h") => "this organization (per hour)",
-                _ => "this organization (per minute)",
+            let refused = d.refused_by.as_deref().unwrap_or("");
+            let who = if refused.contains("user:") {
+                "you"
+            } else {
+                "this organization"
+            };
+            let which = if refused.starts_with("ip:") {
+                "this client address".to_string()
+            } else if refused.ends_with(":h") {
+                format!("{who} (per hour)")
+            } else {
+                format!("{who} (per minute)")
             };
             ApiError::new(
                 ErrorCode::RateLimited,

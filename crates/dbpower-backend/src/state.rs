@@ -44,6 +44,8 @@ pub struct Inner {
     pub cors_origins: Vec<String>,
     /// Proxies whose `X-Forwarded-For` names the client (`trusted_proxies`).
     pub trusted_proxies: Arc<dbpower_http::TrustedProxies>,
+    /// Who may read `/metrics` and the gateway's upstream details.
+    pub metrics_access: crate::metrics::MetricsAccess,
 }
 
 impl std::ops::Deref for AppState {

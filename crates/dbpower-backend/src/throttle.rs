@@ -15,11 +15,53 @@ use crate::config::LoginSettings;
 pub struct LoginThrottle {
     limits: LoginSettings,
     limiter: Arc<dyn Limiter>,
+    hashing: Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
+}
+
+/// Password checks one client address may have running at once. Every login costs a bcrypt hash, even a
+/// successful one (which the failure throttle does not count), so one address cannot keep the hashing
+/// threads busy for everyone.
+pub const HASHES_PER_ADDRESS: u32 = 2;
+
+/// A password check in flight for one address; dropping it frees the slot.
+pub struct HashSlot {
+    ip: String,
+    hashing: Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
+}
+
+impl Drop for HashSlot {
+    fn drop(&mut self) {
+        let mut m = self.hashing.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
 }
 
 impl LoginThrottle {
     pub fn new(limits: LoginSettings, limiter: Arc<dyn Limiter>) -> LoginThrottle {
-        LoginThrottle { limits, limiter }
+        LoginThrottle {
+            limits,
+            limiter,
+            hashing: Default::default(),
+        }
+    }
+
+    /// A slot for one password check from `ip`, or `None` while [`HASHES_PER_ADDRESS`] are running.
+    pub fn hash_slot(&self, ip: &str) -> Option<HashSlot> {
+        let mut m = self.hashing.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(ip.to_string()).or_insert(0);
+        if *n >= HASHES_PER_ADDRESS {
+            return None;
+        }
+        *n += 1;
+        Some(HashSlot {
+            ip: ip.to_string(),
+            hashing: self.hashing.clone(),
+        })
     }
 
     fn account_key(account: &str) -> String {

@@ -53,10 +53,29 @@ pub fn analyze_job(job: &ClaimedJob) -> AnalysisReport {
     })
 }
 
+/// The longest one statement's rule analysis may take before its job is failed.
+pub const ANALYSIS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The rule analysis on the blocking pool (parsing and rules are CPU work that must not stall the async
+/// runtime), bounded in time; a panic in it fails the job, never the worker.
+async fn analyze_blocking(job: &ClaimedJob) -> anyhow::Result<AnalysisReport> {
+    let owned = job.clone();
+    let task = tokio::task::spawn_blocking(move || analyze_job(&owned));
+    match tokio::time::timeout(ANALYSIS_TIMEOUT, task).await {
+        Ok(Ok(report)) => Ok(report),
+        Ok(Err(e)) if e.is_panic() => anyhow::bail!("the analysis panicked"),
+        Ok(Err(e)) => anyhow::bail!("the analysis was cancelled: {e}"),
+        Err(_) => anyhow::bail!(
+            "the analysis took longer than {} s",
+            ANALYSIS_TIMEOUT.as_secs()
+        ),
+    }
+}
+
 /// The rule analysis, plus the LLM provider's when one is configured and the organization allows it.
 /// Every prompt sent is recorded; a provider failure leaves the rule report standing.
 pub async fn analyze_claimed(state: &AppState, job: &ClaimedJob) -> anyhow::Result<AnalysisReport> {
-    let mut report = analyze_job(job);
+    let mut report = analyze_blocking(job).await?;
     let Some(llm) = &state.llm else {
         return Ok(report);
     };
@@ -122,8 +141,24 @@ pub async fn drain_once(state: &AppState) -> anyhow::Result<usize> {
         }
         for job in jobs {
             let started = std::time::Instant::now();
-            let report = analyze_claimed(state, &job).await?;
-            let stored = state.store.complete_job(&job, &report).await?;
+            // A job that fails is recorded as failed (retried until its attempts run out); the other
+            // jobs this worker claimed go on, instead of waiting for their lease to expire.
+            let stored = match analyze_claimed(state, &job).await {
+                Ok(report) => state.store.complete_job(&job, &report).await,
+                Err(e) => Err(dbpower_store::StoreError::Unavailable(format!("{e:#}"))),
+            };
+            let stored = match stored {
+                Ok(stored) => stored,
+                Err(e) => {
+                    let why = e.to_string();
+                    tracing::error!(job.id = job.id, error = %why, "analysis job failed");
+                    state.store.fail_job(&job, &why).await?;
+                    state
+                        .metrics
+                        .inc("dbpower_analysis_jobs_total", &[("outcome", "failed")], 1.0);
+                    continue;
+                }
+            };
             let outcome = if stored { "stored" } else { "lease_lost" };
             state
                 .metrics
@@ -142,13 +177,25 @@ pub async fn drain_once(state: &AppState) -> anyhow::Result<usize> {
     }
 }
 
+async fn drain_pass(state: AppState) -> anyhow::Result<usize> {
+    drain_once(&state).await
+}
+
 /// Runs an analysis worker forever: drains the queue, then waits for new work (or a poll interval,
 /// which also picks up jobs whose lease expired).
 pub async fn run_analysis_worker(state: AppState) {
     loop {
-        if let Err(e) = drain_once(&state).await {
-            tracing::error!(error = %e, "analysis worker error");
-            tokio::time::sleep(Duration::from_secs(2)).await;
+        // Each pass runs as its own task: a panic ends that pass, not the worker.
+        match tokio::spawn(drain_pass(state.clone())).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "analysis worker error");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "analysis worker pass panicked; restarting it");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
         }
         let _ =
             tokio::time::timeout(Duration::from_secs(2), state.analysis_wakeup.notified()).await;

@@ -35,6 +35,9 @@ pub struct Claims {
     /// Refresh-token family (rotation lineage).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fam: Option<String>,
+    /// The user's token version when issued; an older version than the user's is refused.
+    #[serde(default)]
+    pub ver: i64,
 }
 
 /// Signs and verifies tokens with one HS256 secret.
@@ -87,6 +90,19 @@ impl TokenKeys {
         role: Role,
         family: Option<String>,
     ) -> Result<(String, Claims), ApiError> {
+        self.issue_versioned(typ, user_id, org, role, family, 0)
+    }
+
+    /// [`TokenKeys::issue`] for a user whose token version is `version`.
+    pub fn issue_versioned(
+        &self,
+        typ: TokenType,
+        user_id: i64,
+        org: Option<i64>,
+        role: Role,
+        family: Option<String>,
+        version: i64,
+    ) -> Result<(String, Claims), ApiError> {
         let now = Utc::now().timestamp();
         let ttl = match typ {
             TokenType::Access => ACCESS_TTL_SECS,
@@ -103,6 +119,7 @@ impl TokenKeys {
             exp: now + ttl,
             jti: uuid::Uuid::new_v4().to_string(),
             fam: family,
+            ver: version,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.enc)
             .map_err(|e| {

@@ -79,6 +79,14 @@ macro_rules! auth_impl {
                 Ok(done.rows_affected())
             }
 
+            async fn end_access_tokens(&self, user_id: i64) -> $crate::Result<()> {
+                sqlx::query("UPDATE users SET token_version = token_version + 1 WHERE id = $1")
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
             // ---- audit log ----
 
             async fn append_audit(&self, e: &$crate::NewAuditEntry) -> $crate::Result<dbpower_types::AuditLogView> {

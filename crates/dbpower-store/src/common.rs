@@ -10,7 +10,7 @@ pub(crate) const ORG_COLS: &str = "id, name, settings, retention_days, created_a
 pub(crate) const TEAM_COLS: &str = "id, organization_id, name, description, created_at, updated_at";
 pub(crate) const IDENTITY_COLS: &str = "id, organization_id, team_id, name, created_at, updated_at";
 pub(crate) const USER_COLS: &str = "id, email, password_hash, full_name, role, organization_id, team_id, \
-     identity_id, is_active, created_at, updated_at, last_login_at";
+     identity_id, is_active, created_at, updated_at, last_login_at, token_version";
 /// Why a write naming a team or an identity was refused: one of them is outside the organization, or the
 /// identity belongs to another team than the one the user or key is in.
 pub(crate) const TEAM_IDENTITY_MISMATCH: &str =

@@ -169,6 +169,8 @@ pub trait AuthStore: Send + Sync {
     /// Revokes the family of the given token, if it belongs to `user_id`. Returns how many were revoked.
     async fn revoke_refresh_family_of(&self, user_id: i64, jti: &str) -> Result<u64>;
     async fn revoke_user_refresh_tokens(&self, user_id: i64) -> Result<u64>;
+    /// Ends every access token issued to the user so far (bumps the user's token version).
+    async fn end_access_tokens(&self, user_id: i64) -> Result<()>;
 
     // Audit log.
     async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditLogView>;

@@ -40,6 +40,8 @@ pub struct NewUser {
 pub struct UserRecord {
     pub view: UserView,
     pub password_hash: String,
+    /// Access tokens of an older version are refused (see `end_access_tokens`).
+    pub token_version: i64,
 }
 
 #[derive(Debug, Clone, Default)]

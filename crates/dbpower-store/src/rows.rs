@@ -93,6 +93,7 @@ pub(crate) struct UserRow {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     last_login_at: Option<DateTime<Utc>>,
+    token_version: i64,
 }
 
 impl TryFrom<UserRow> for UserRecord {
@@ -116,6 +117,7 @@ impl TryFrom<UserRow> for UserRecord {
                 last_login_at: r.last_login_at,
             },
             password_hash: r.password_hash,
+            token_version: r.token_version,
         })
     }
 }

@@ -88,7 +88,10 @@ pub struct UpdateUserRequest {
     pub identity_id: Option<i64>,
     #[serde(default)]
     pub is_active: Option<bool>,
-    /// Sets a new password (a reset); the user's refresh tokens are revoked.
+    /// Sets a new password (a reset); the user's sessions end (refresh and access tokens).
     #[serde(default)]
     pub password: Option<String>,
+    /// Required with `password` when changing one's own password.
+    #[serde(default)]
+    pub current_password: Option<String>,
 }

@@ -2,7 +2,6 @@
 //! stores the newest heartbeat; `GET /api/v1/agents` lists the caller's agents, online when their last
 //! heartbeat is no older than three of their rounds (at least 90 seconds).
 
-use axum::body::Bytes;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use chrono::Utc;
@@ -11,7 +10,10 @@ use dbpower_http::{ApiError, ApiJson, ApiResult};
 use dbpower_types::{AgentHeartbeat, AgentView, ErrorBody, ErrorCode};
 
 use crate::auth::Auth;
-use crate::ingest::authenticate;
+use crate::ingest::{precheck, read_body, verify};
+
+/// A heartbeat is small: anything larger is refused before it is read whole.
+const MAX_HEARTBEAT_BODY: usize = 256 * 1024;
 use crate::state::AppState;
 
 const MAX_TEXT: usize = 1024;
@@ -65,9 +67,11 @@ pub async fn heartbeat(
     method: Method,
     uri: OriginalUri,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> ApiResult<StatusCode> {
-    let (cred, _) = authenticate(&state, &method, &uri, &headers, &body).await?;
+    let signed = precheck(&state, &headers).await?;
+    let body = read_body(body, MAX_HEARTBEAT_BODY).await?;
+    let (cred, _) = verify(&state, signed, &method, &uri, &body).await?;
     let key = cred.key;
     let mut de = serde_json::Deserializer::from_slice(&body);
     let hb: AgentHeartbeat = serde_path_to_error::deserialize(&mut de).map_err(|e| {

@@ -47,6 +47,7 @@ pub struct AnalyzeRequest {
 pub async fn analyze_request(
     State(s): State<AppState>,
     Auth(p): Auth,
+    ctx: crate::state::Ctx,
     ApiJson(req): ApiJson<AnalyzeRequest>,
 ) -> ApiResult<Response> {
     match (req.slow_query_id, req.sql) {
@@ -57,7 +58,7 @@ pub async fn analyze_request(
                     "takes no database_type, explain or schema: the stored ones are used",
                 ));
             }
-            let queued = queue_analysis(&s, &p, id).await?;
+            let queued = queue_analysis(&s, &p, &ctx, id).await?;
             Ok((StatusCode::ACCEPTED, ApiJson(queued)).into_response())
         }
         (None, Some(sql)) => {

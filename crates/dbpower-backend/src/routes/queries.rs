@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 
 use super::write_org;
 use crate::auth::Auth;
-use crate::state::{AppState, page_of, page_request};
+use crate::state::{AppState, Ctx, Event, page_of, page_request};
 
 #[utoipa::path(get, path = "/api/v1/slow-queries", tag = "slow-queries", params(SlowQueryFilter),
     responses((status = 200, body = Page<SlowQueryView>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -72,12 +72,11 @@ pub struct AnalyzeQueued {
 pub async fn analyze_slow_query(
     State(s): State<AppState>,
     Auth(p): Auth,
+    ctx: Ctx,
     Path(id): Path<i64>,
 ) -> ApiResult<(StatusCode, ApiJson<AnalyzeQueued>)> {
-    Ok((
-        StatusCode::ACCEPTED,
-        ApiJson(queue_analysis(&s, &p, id).await?),
-    ))
+    let queued = queue_analysis(&s, &p, &ctx, id).await?;
+    Ok((StatusCode::ACCEPTED, ApiJson(queued)))
 }
 
 /// Queues a fresh analysis of a visible slow query's class and wakes the workers (another
@@ -85,6 +84,7 @@ pub async fn analyze_slow_query(
 pub(crate) async fn queue_analysis(
     s: &AppState,
     p: &dbpower_core::Principal,
+    ctx: &Ctx,
     id: i64,
 ) -> ApiResult<AnalyzeQueued> {
     let scope = Scope::of(p);
@@ -98,6 +98,13 @@ pub(crate) async fn queue_analysis(
         .enqueue_analysis(org, rec.class_id, "requested")
         .await?;
     s.analysis_wakeup.notify_one();
+    s.audit(
+        Event::new(ctx, Some(p), "slow_query.reanalyze", "slow_query")
+            .org(Some(rec.organization_id))
+            .resource(id)
+            .details(serde_json::json!({"query_id": rec.view.query_id})),
+    )
+    .await;
     Ok(AnalyzeQueued {
         status: "queued",
         query_id: rec.view.query_id,

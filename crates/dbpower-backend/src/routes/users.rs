@@ -179,6 +179,22 @@ pub async fn update_user(
     } else {
         None
     };
+    // Changing one's own password needs the current one (a stolen session must not lock its owner out).
+    if is_self && req.password.is_some() {
+        let current = req.current_password.clone().unwrap_or_default();
+        let ok = !current.is_empty()
+            && current.len() <= validate::MAX_PASSWORD_BYTES
+            && s.hasher
+                .verify(current, target.password_hash.clone())
+                .await
+                .map_err(|_| ApiError::internal())?;
+        if !ok {
+            return Err(ApiError::validation(
+                "current_password",
+                "give your current password to set a new one",
+            ));
+        }
+    }
     let password_hash = match req.password.clone() {
         Some(pw) => Some(hash(&s, pw).await?),
         None => None,
@@ -202,6 +218,7 @@ pub async fn update_user(
         .map_err(|e| ApiError::from_store(e, "user"))?;
     if req.password.is_some() || req.is_active == Some(false) {
         s.store.revoke_user_refresh_tokens(id).await?;
+        s.store.end_access_tokens(id).await?;
     }
     let mut changed: Vec<&str> = Vec::new();
     for (name, set) in [

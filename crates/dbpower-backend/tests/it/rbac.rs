@@ -130,8 +130,12 @@ async fn updates_and_deletes_follow_the_rules() {
         assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("retention_days")));
         // Self-service: own password, not own role or state; nobody deletes themselves.
         let me = app.get("/api/v1/auth/me", &oa).await.body["id"].as_i64().expect("id");
-        assert_eq!(app.patch(&format!("/api/v1/users/{me}"), &oa, json!({"password": "a-new-password1"})).await.status, StatusCode::OK);
-        app.login("a@initech.test", "a-new-password1").await;
+        let r = app.patch(&format!("/api/v1/users/{me}"), &oa, json!({"password": "a-new-password1"})).await;
+        assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("current_password")), "the current password is needed");
+        let r = app.patch(&format!("/api/v1/users/{me}"), &oa, json!({"password": "a-new-password1", "current_password": "admin-password1"})).await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        assert_eq!(app.get("/api/v1/auth/me", &oa).await.status, StatusCode::UNAUTHORIZED, "the old session ended");
+        let oa = app.login("a@initech.test", "a-new-password1").await;
         assert_eq!(app.patch(&format!("/api/v1/users/{me}"), &oa, json!({"is_active": false})).await.status, StatusCode::FORBIDDEN);
         assert_eq!(app.delete(&format!("/api/v1/users/{me}"), &oa).await.status, StatusCode::FORBIDDEN);
         let ident = app.create("/api/v1/identities", &oa, json!({"name": "app", "team_id": team})).await;

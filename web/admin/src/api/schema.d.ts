@@ -1339,11 +1339,13 @@ export interface components {
         };
         /** @description Partial update: absent fields are left as they are. */
         UpdateUserRequest: {
+            /** @description Required with `password` when changing one's own password. */
+            current_password?: string | null;
             full_name?: string | null;
             /** Format: int64 */
             identity_id?: number | null;
             is_active?: boolean | null;
-            /** @description Sets a new password (a reset); the user's refresh tokens are revoked. */
+            /** @description Sets a new password (a reset); the user's sessions end (refresh and access tokens). */
             password?: string | null;
             role?: null | components["schemas"]["Role"];
             /** Format: int64 */
