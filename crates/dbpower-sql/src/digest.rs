@@ -3,9 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::fingerprint::{display_fingerprint, exact_fingerprint};
+use crate::fingerprint::exact_fingerprint;
 use crate::slowlog::{Event, Skipped};
-use crate::{Dialect, Histogram, ScrubLevel, query_id, scrub};
+use crate::{Dialect, Histogram, ScrubLevel, fingerprint, query_id, scrub};
 
 /// How many distinct databases a class remembers.
 const MAX_DATABASES: usize = 8;
@@ -84,11 +84,11 @@ impl Digest {
 
     pub fn add(&mut self, ev: &Event, dialect: Dialect) {
         self.events += 1;
-        // Classes are keyed by the exact fingerprint: the query id (an MD5) and the display form are
-        // computed once per class, not once per event.
+        // Classes are keyed by the exact fingerprint: the query id (an MD5) and the shown fingerprint
+        // (free of comment and literal text) are computed once per class, not once per event.
         let exact = exact_fingerprint(&ev.sql, dialect);
         if !self.classes.contains_key(&exact) {
-            let class = DigestClass::new(query_id(&exact), &display_fingerprint(&exact));
+            let class = DigestClass::new(query_id(&exact), &fingerprint(&ev.sql, dialect));
             self.classes.insert(exact.clone(), class);
         }
         let Some(class) = self.classes.get_mut(&exact) else {

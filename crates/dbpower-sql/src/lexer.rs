@@ -1,7 +1,8 @@
 //! A single-pass, allocation-free SQL lexer for MySQL and PostgreSQL. It knows comments (including
 //! MySQL `#` and nested PostgreSQL block comments), backslash escapes and doubled quotes, backticks,
 //! double-quoted identifiers (PostgreSQL) versus double-quoted strings (MySQL), dollar quotes, E'' strings,
-//! `::` casts and `$n` / `?` parameters. Unterminated constructs run to the end of the input.
+//! `::` casts and `$n` / `?` parameters. Unterminated constructs run to the end of the input and are
+//! flagged ([`Token::unterminated`]).
 
 use crate::Dialect;
 
@@ -28,6 +29,9 @@ pub enum Kind {
 pub struct Token<'a> {
     pub kind: Kind,
     pub text: &'a str,
+    /// A string, quoted identifier or block comment that runs to the end of the input without its
+    /// closing delimiter.
+    pub unterminated: bool,
 }
 
 pub struct Lexer<'a> {
@@ -69,8 +73,9 @@ impl<'a> Lexer<'a> {
     }
 
     /// Scans a quoted run starting at `start` (the opening quote), honouring doubled quotes and, when
-    /// `backslash` is set, backslash escapes. Returns the end (exclusive).
-    fn quoted(&self, start: usize, quote: u8, backslash: bool) -> usize {
+    /// `backslash` is set, backslash escapes. Returns the end (exclusive) and whether the closing quote
+    /// was found.
+    fn quoted(&self, start: usize, quote: u8, backslash: bool) -> (usize, bool) {
         let mut i = start + 1;
         while i < self.b.len() {
             let c = self.b[i];
@@ -83,23 +88,25 @@ impl<'a> Lexer<'a> {
                     i += 2;
                     continue;
                 }
-                return i + 1;
+                return (i + 1, true);
             }
             i += 1;
         }
-        self.b.len()
+        (self.b.len(), false)
     }
 
-    /// `$tag$` at `start`, if it opens a dollar quote: returns the tag length including both `$`.
+    /// `$tag$` at `start`, if it opens a dollar quote: returns the tag length including both `$`. A tag
+    /// is an identifier without `$`: letters (non-ASCII ones too), digits after the first, `_`.
     fn dollar_tag(&self, start: usize) -> Option<usize> {
         let mut i = start + 1;
         if self.at(i) == b'$' {
             return Some(2);
         }
-        if !(self.at(i).is_ascii_alphabetic() || self.at(i) == b'_') {
+        let c = self.at(i);
+        if !(c.is_ascii_alphabetic() || c == b'_' || c >= 0x80) {
             return None;
         }
-        while self.at(i).is_ascii_alphanumeric() || self.at(i) == b'_' {
+        while self.at(i).is_ascii_alphanumeric() || self.at(i) == b'_' || self.at(i) >= 0x80 {
             i += 1;
         }
         (self.at(i) == b'$').then_some(i + 1 - start)
@@ -154,6 +161,12 @@ impl<'a> Iterator for Lexer<'a> {
         }
         let c = b[start];
         let pg = self.dialect == Dialect::Postgresql;
+        let closed = std::cell::Cell::new(true);
+        let quoted = |from: usize, quote: u8, backslash: bool| {
+            let (end, ok) = self.quoted(from, quote, backslash);
+            closed.set(ok);
+            end
+        };
         let (kind, end) = match c {
             b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => {
                 let mut i = start;
@@ -162,8 +175,9 @@ impl<'a> Iterator for Lexer<'a> {
                 }
                 (Kind::Whitespace, i)
             }
+            // MySQL wants whitespace or a control character after `--` (or the end of the input).
             b'-' if self.at(start + 1) == b'-'
-                && (pg || matches!(self.at(start + 2), 0 | b' ' | b'\t' | b'\n' | b'\r')) =>
+                && (pg || self.at(start + 2) <= b' ' || self.at(start + 2) == 0x7f) =>
             {
                 let i = b[start..]
                     .iter()
@@ -192,21 +206,22 @@ impl<'a> Iterator for Lexer<'a> {
                         i += 1;
                     }
                 }
+                closed.set(depth == 0);
                 (Kind::Comment, i.min(b.len()))
             }
-            b'\'' => (Kind::String, self.quoted(start, b'\'', !pg)),
-            b'"' if pg => (Kind::QuotedIdent, self.quoted(start, b'"', false)),
-            b'"' => (Kind::String, self.quoted(start, b'"', true)),
-            b'`' if !pg => (Kind::QuotedIdent, self.quoted(start, b'`', false)),
+            b'\'' => (Kind::String, quoted(start, b'\'', !pg)),
+            b'"' if pg => (Kind::QuotedIdent, quoted(start, b'"', false)),
+            b'"' => (Kind::String, quoted(start, b'"', true)),
+            b'`' if !pg => (Kind::QuotedIdent, quoted(start, b'`', false)),
             // Prefixed strings: E'..' (escapes), B'..', X'..', N'..', U&'..'.
             b'e' | b'E' if self.at(start + 1) == b'\'' => {
-                (Kind::String, self.quoted(start + 1, b'\'', true))
+                (Kind::String, quoted(start + 1, b'\'', true))
             }
             b'b' | b'B' | b'x' | b'X' | b'n' | b'N' if self.at(start + 1) == b'\'' => {
-                (Kind::String, self.quoted(start + 1, b'\'', !pg))
+                (Kind::String, quoted(start + 1, b'\'', !pg))
             }
             b'u' | b'U' if pg && self.at(start + 1) == b'&' && self.at(start + 2) == b'\'' => {
-                (Kind::String, self.quoted(start + 2, b'\'', false))
+                (Kind::String, quoted(start + 2, b'\'', false))
             }
             b'$' if pg && self.at(start + 1).is_ascii_digit() => {
                 let mut i = start + 1;
@@ -222,8 +237,9 @@ impl<'a> Iterator for Lexer<'a> {
                 let end = b[body..]
                     .windows(tag_len)
                     .position(|w| w == tag)
-                    .map_or(b.len(), |p| body + p + tag_len);
-                (Kind::String, end)
+                    .map(|p| body + p + tag_len);
+                closed.set(end.is_some());
+                (Kind::String, end.unwrap_or(b.len()))
             }
             b'?' if !pg => (Kind::Param, start + 1),
             b':' if self.at(start + 1) == b':' => (Kind::Cast, start + 2),
@@ -243,6 +259,7 @@ impl<'a> Iterator for Lexer<'a> {
         Some(Token {
             kind,
             text: &self.src[start..end],
+            unterminated: !closed.get(),
         })
     }
 }
@@ -317,6 +334,58 @@ mod tests {
             kinds("'a\\'", Dialect::Postgresql),
             vec![(Kind::String, "'a\\'")],
             "no backslash escapes in standard strings"
+        );
+    }
+
+    #[test]
+    fn open_constructs_are_flagged() {
+        fn open(sql: &str, d: Dialect) -> Vec<(Kind, &str)> {
+            Lexer::new(sql, d)
+                .filter(|t| t.unterminated)
+                .map(|t| (t.kind, t.text))
+                .collect()
+        }
+        assert_eq!(
+            open("SELECT 'a', 'b\\' x", Dialect::Mysql),
+            vec![(Kind::String, "'b\\' x")]
+        );
+        assert_eq!(
+            open("SELECT `a` FROM `t", Dialect::Mysql),
+            vec![(Kind::QuotedIdent, "`t")]
+        );
+        assert_eq!(
+            open("/* a /* b */ c", Dialect::Postgresql),
+            vec![(Kind::Comment, "/* a /* b */ c")]
+        );
+        assert_eq!(
+            open("/* a /* b */ c", Dialect::Mysql),
+            Vec::<(Kind, &str)>::new()
+        );
+        assert_eq!(
+            open("SELECT $x$ a $y$, \"b\" FROM t", Dialect::Postgresql),
+            vec![(Kind::String, "$x$ a $y$, \"b\" FROM t")]
+        );
+        assert_eq!(
+            open("SELECT 'a', $$b$$, E'c\\'d', \"e\"", Dialect::Postgresql),
+            Vec::<(Kind, &str)>::new()
+        );
+    }
+
+    #[test]
+    fn mysql_dash_comments_and_postgres_dollar_tags() {
+        // `--` then any control character (or the end) opens a MySQL comment.
+        assert_eq!(
+            kinds("a --\u{1}x\nb --", Dialect::Mysql),
+            vec![
+                (Kind::Word, "a"),
+                (Kind::Comment, "--\u{1}x"),
+                (Kind::Word, "b"),
+                (Kind::Comment, "--"),
+            ]
+        );
+        assert_eq!(
+            kinds("SELECT $é$ x $é$", Dialect::Postgresql),
+            vec![(Kind::Word, "SELECT"), (Kind::String, "$é$ x $é$")]
         );
     }
 

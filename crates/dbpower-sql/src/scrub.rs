@@ -1,8 +1,11 @@
 //! Scrubbing: what leaves the customer's host (agent) and what is stored (server) is scrubbed, both with
 //! this function. `Strict` (the default) replaces every string and numeric literal and drops comments, so
 //! what remains is the normalized statement (still valid SQL: `?` placeholders on MySQL, `$n` on
-//! PostgreSQL); `PiiOnly` keeps literals but redacts recognised personal data. Both then run the PII
-//! detectors over everything that is left (identifiers, comments).
+//! PostgreSQL); a quoted identifier left open (which swallows the rest of the statement) is replaced like
+//! a literal. `PiiOnly` keeps literals but redacts recognised personal data and secrets, including
+//! passwords and secrets found by the statement's structure and the values of JSON documents
+//! ([`pii::redact_sql`]). Both then run the PII detectors over everything that is left (identifiers,
+//! comments).
 
 use serde::{Deserialize, Serialize};
 
@@ -20,10 +23,19 @@ pub enum ScrubLevel {
 
 pub fn scrub(sql: &str, dialect: Dialect, level: ScrubLevel) -> String {
     match level {
-        ScrubLevel::PiiOnly => pii::redact(sql).into_owned(),
+        ScrubLevel::PiiOnly => pii::redact_sql(sql, dialect),
         ScrubLevel::Strict => {
-            let normalized = strip_literals(sql, dialect);
-            pii::redact(&normalized).into_owned()
+            let mut out = strip_literals(sql, dialect);
+            // A placeholder can split a name the lexer read as one word (`DE89...000$x` becomes
+            // `[IBAN_REDACTED]$x`), leaving a part that now reads as a literal: normalize again until
+            // nothing changes, so scrubbing stays idempotent.
+            for _ in 0..4 {
+                let std::borrow::Cow::Owned(redacted) = pii::redact(&out) else {
+                    break;
+                };
+                out = strip_literals(&redacted, dialect);
+            }
+            out
         }
     }
 }
@@ -54,25 +66,20 @@ fn strip_literals(sql: &str, dialect: Dialect) -> String {
                 out.push_str("'%?'");
                 prev_space = false;
             }
-            Kind::String | Kind::Number => {
-                match dialect {
-                    Dialect::Mysql => out.push('?'),
-                    Dialect::Postgresql => {
-                        next_param += 1;
-                        out.push('$');
-                        out.push_str(&next_param.to_string());
-                    }
-                }
-                prev_space = false;
+            Kind::String | Kind::Number => push_placeholder(&mut out, dialect, &mut next_param),
+            Kind::QuotedIdent if t.unterminated => {
+                push_placeholder(&mut out, dialect, &mut next_param);
             }
             Kind::Comment => {
                 if !prev_space {
+                    separate_dashes(&mut out, dialect);
                     out.push(' ');
                     prev_space = true;
                 }
             }
             Kind::Whitespace => {
                 if !prev_space {
+                    separate_dashes(&mut out, dialect);
                     out.push_str(t.text);
                 }
                 prev_space = true;
@@ -82,10 +89,48 @@ fn strip_literals(sql: &str, dialect: Dialect) -> String {
                 prev_space = false;
             }
         }
+        if matches!(t.kind, Kind::String | Kind::Number | Kind::QuotedIdent) {
+            prev_space = false;
+        }
     }
     let trimmed = out.trim_end().len();
     out.truncate(trimmed);
+    separate_dashes(&mut out, dialect);
     out
+}
+
+/// Minus signs that touched something now dropped (`a--/*c*/ b`, `1 --'x'`) would read as a MySQL
+/// `-- ` comment once whitespace or the end follows them: a run of them is written `- - -`, which means
+/// the same.
+fn separate_dashes(out: &mut String, dialect: Dialect) {
+    if dialect != Dialect::Mysql || !out.ends_with("--") {
+        return;
+    }
+    let run = out.len() - out.trim_end_matches('-').len();
+    out.truncate(out.len() - run);
+    out.push('-');
+    for _ in 1..run {
+        out.push_str(" -");
+    }
+}
+
+fn push_placeholder(out: &mut String, dialect: Dialect, next_param: &mut u32) {
+    match dialect {
+        Dialect::Mysql => out.push('?'),
+        Dialect::Postgresql => {
+            // Glued to a name or a `$`, `$1` would read as part of the name or close a dollar-quote tag.
+            if out
+                .bytes()
+                .last()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80)
+            {
+                out.push(' ');
+            }
+            *next_param = next_param.saturating_add(1);
+            out.push('$');
+            out.push_str(&next_param.to_string());
+        }
+    }
 }
 
 /// Whether a quoted literal's content starts with `%` or `_` (prefixes like E'' or N'' allowed).
@@ -133,6 +178,32 @@ mod tests {
             ),
             "SELECT ? FROM t WHERE a LIKE '%?' OR b = ?"
         );
+    }
+
+    #[test]
+    fn strict_output_reads_the_same_when_scrubbed_again() {
+        for (sql, d, want) in [
+            // An open quoted name swallows the rest: it is replaced like a literal.
+            (
+                "SELECT * FROM `t WHERE a = 'x'",
+                Dialect::Mysql,
+                "SELECT * FROM ?",
+            ),
+            (
+                "SELECT \"a FROM t WHERE x = 'y'",
+                Dialect::Postgresql,
+                "SELECT $1",
+            ),
+            // Minus signs that touched a dropped comment must not become a `-- ` comment.
+            ("SELECT a--/*c*/ b", Dialect::Mysql, "SELECT a- - b"),
+            ("SELECT 1 ---- x", Dialect::Mysql, "SELECT ? - -"),
+            // `$` glued to a placeholder would open a dollar quote.
+            ("SELECT $a'x'", Dialect::Postgresql, "SELECT $a $1"),
+        ] {
+            let once = scrub(sql, d, ScrubLevel::Strict);
+            assert_eq!(once, want, "{sql}");
+            assert_eq!(scrub(&once, d, ScrubLevel::Strict), once, "{sql}");
+        }
     }
 
     #[test]

@@ -6,6 +6,12 @@
 //! string, a backslash before a closing quote), this lexer is right and the ids differ; see
 //! docs/FINGERPRINTS.md.
 //!
+//! The fingerprint that is stored and shown ([`fingerprint`], [`fingerprint_and_id`]) holds no comment
+//! or literal text whatever the input: for MySQL it applies the same rules to the statement as the lexer
+//! reads it, with comments dropped and literals emptied (pt's rules alone keep `/*! */` comments, `--`
+//! and `#` comments with a quote on their line, and the text after an unterminated quote). The query id
+//! is still the MD5 of pt's form ([`exact_fingerprint`]), which is only hashed.
+//!
 //! PostgreSQL uses the lexer: every constant (strings, numbers, `$n` parameters, booleans and NULL used as
 //! values) becomes `?`, so a statement from a log and its `$n` form from pg_stat_statements share one
 //! fingerprint; identifiers are lower-cased unless quoted; 2+ digit runs in names are folded (time
@@ -18,41 +24,60 @@ use md5::{Digest, Md5};
 
 use crate::Dialect;
 
-/// Stored with every fingerprint so a future change of rules can be told apart.
-pub const FINGERPRINT_VERSION: i32 = 1;
+/// Stored with every fingerprint so a future change of rules can be told apart. Version 2: the stored
+/// fingerprint holds no comment or literal text (version 1 kept MySQL `/*! */` comments, comments with a
+/// quote on their line and the tail of an unterminated literal); query ids are unchanged.
+pub const FINGERPRINT_VERSION: i32 = 2;
 
-/// The fingerprint of a statement, for display and grouping. Leading and trailing whitespace and a final
-/// `;` are ignored.
+/// The fingerprint of a statement, for display and storage. It holds no comment or literal text,
+/// whatever the input (see [`fingerprint_and_id`]). Leading and trailing whitespace and a final `;` are
+/// ignored.
 pub fn fingerprint(sql: &str, dialect: Dialect) -> String {
-    display(exact(sql, dialect))
-}
-
-/// The display fingerprint and the query id. The id is computed on the exact pt-fingerprint output
-/// (which keeps a trailing space left by a removed trailing comment), so it equals pt-query-digest's;
-/// the display form drops that space and any terminator.
-pub fn fingerprint_and_id(sql: &str, dialect: Dialect) -> (String, String) {
-    let exact = exact(sql, dialect);
-    let id = query_id(&exact);
-    (display(exact), id)
-}
-
-/// The fingerprint exactly as the query id hashes it (the display form may drop a trailing `;` or
-/// space). Aggregators key by it and compute [`query_id`] once per class instead of once per event.
-pub fn exact_fingerprint(sql: &str, dialect: Dialect) -> String {
-    exact(sql, dialect)
-}
-
-/// The display form of an exact fingerprint (what [`fingerprint_and_id`] returns as the fingerprint).
-pub fn display_fingerprint(exact: &str) -> String {
-    display(exact.to_string())
-}
-
-fn exact(sql: &str, dialect: Dialect) -> String {
-    let trimmed = sql.trim().trim_end_matches(';').trim_end();
+    let q = trim(sql);
     match dialect {
-        Dialect::Mysql => fingerprint_mysql(trimmed),
-        Dialect::Postgresql => fingerprint_postgres(trimmed),
+        Dialect::Mysql => display(mysql::shown(q)),
+        Dialect::Postgresql => display(postgres::fingerprint(q, true).0),
     }
+}
+
+/// The fingerprint to store and show, and the query id.
+///
+/// The id is computed on the exact pt-fingerprint output ([`exact_fingerprint`], which keeps a trailing
+/// space left by a removed trailing comment), so it equals pt-query-digest's. That text is only hashed:
+/// pt's rules keep `/*! */` comments, `--` and `#` comments with a quote on their line and the text
+/// after an unterminated quote. The fingerprint returned is [`fingerprint`]: the same rules applied to
+/// the statement with every comment dropped and every literal emptied (by the dialect's lexer), without
+/// a trailing space or terminator. For PostgreSQL the two differ only when a quoted identifier is left
+/// open (the fingerprint then reads it as a constant).
+pub fn fingerprint_and_id(sql: &str, dialect: Dialect) -> (String, String) {
+    let q = trim(sql);
+    match dialect {
+        Dialect::Mysql => (display(mysql::shown(q)), query_id(&fingerprint_mysql(q))),
+        Dialect::Postgresql => {
+            let (shown, changed) = postgres::fingerprint(q, true);
+            let id = if changed {
+                query_id(&fingerprint_postgres(q))
+            } else {
+                query_id(&shown)
+            };
+            (display(shown), id)
+        }
+    }
+}
+
+/// The fingerprint exactly as the query id hashes it. Aggregators key by it and compute [`query_id`]
+/// once per class instead of once per event. It may hold comment and literal text (see
+/// [`fingerprint_and_id`]): hash it, never store or show it.
+pub fn exact_fingerprint(sql: &str, dialect: Dialect) -> String {
+    let q = trim(sql);
+    match dialect {
+        Dialect::Mysql => fingerprint_mysql(q),
+        Dialect::Postgresql => fingerprint_postgres(q),
+    }
+}
+
+fn trim(sql: &str) -> &str {
+    sql.trim().trim_end_matches(';').trim_end()
 }
 
 fn display(mut exact: String) -> String {
@@ -73,7 +98,11 @@ pub fn query_id(fingerprint: &str) -> String {
 }
 
 pub use mysql::fingerprint_mysql;
-pub use postgres::fingerprint_postgres;
+
+/// The PostgreSQL fingerprint the query id hashes (see the module docs).
+pub fn fingerprint_postgres(q: &str) -> String {
+    postgres::fingerprint(q, false).0
+}
 
 #[cfg(test)]
 mod tests {

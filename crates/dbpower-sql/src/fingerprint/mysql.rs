@@ -1,5 +1,8 @@
 //! MySQL fingerprints: pt-fingerprint's rules in one pass over the bytes plus short passes over the result.
 
+use crate::Dialect;
+use crate::lexer::{Kind, Lexer};
+
 pub(super) fn is_word(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_'
 }
@@ -111,13 +114,62 @@ fn is_use(q: &str) -> bool {
     starts_with_ci(b, 0, b"use ") && b.len() > 4 && !b[4..].iter().any(u8::is_ascii_whitespace)
 }
 
-/// pt-fingerprint, fused into one pass plus short passes over the (smaller) result.
-pub fn fingerprint_mysql(q: &str) -> String {
+/// pt's whole-statement answers: mysqldump's and Percona Toolkit's own queries.
+fn special(q: &str) -> Option<&'static str> {
     if q.starts_with("SELECT /*!40001 SQL_NO_CACHE */ * FROM `") {
-        return "mysqldump".into();
+        return Some("mysqldump");
     }
-    if has_toolkit_marker(q.as_bytes()) {
-        return "percona-toolkit".into();
+    has_toolkit_marker(q.as_bytes()).then_some("percona-toolkit")
+}
+
+/// The markers [`collapse_unions`] writes: kept when fingerprinting a fingerprint.
+const REPEAT_MARKERS: [&str; 2] = ["/*repeat union*/", "/*repeat union all*/"];
+
+/// The statement as the shown fingerprint reads it, by the lexer: every comment becomes a space (except
+/// a `/*repeat ...*/` marker this module wrote), every string literal becomes empty (prefix and quotes
+/// kept, so pt's rules still see a literal), an unterminated literal or quoted identifier becomes an
+/// empty literal, and two touching minus signs are spaced. pt's rules then have no comment or literal
+/// text left to keep, and read the statement as MySQL does.
+fn without_comments_and_literals(q: &str) -> String {
+    let mut out = String::with_capacity(q.len());
+    for t in Lexer::new(q, Dialect::Mysql) {
+        match t.kind {
+            Kind::Comment if REPEAT_MARKERS.contains(&t.text) => out.push_str(t.text),
+            Kind::Comment => out.push(' '),
+            Kind::String => {
+                let quote = t.text.find(['\'', '"']).unwrap_or(0);
+                let prefix = &t.text[..quote];
+                let empty = if t.text[quote..].starts_with('"') {
+                    "\"\""
+                } else {
+                    "''"
+                };
+                out.push_str(prefix);
+                out.push_str(empty);
+            }
+            Kind::QuotedIdent if t.unterminated => out.push_str("''"),
+            // `--` without a space after it is two minus signs to MySQL; pt's rules would drop the
+            // rest of the line as a comment.
+            Kind::Punct if t.text == "-" && out.ends_with('-') => out.push_str(" -"),
+            _ => out.push_str(t.text),
+        }
+    }
+    out
+}
+
+/// The fingerprint to show and store: pt's rules over [`without_comments_and_literals`].
+pub(super) fn shown(q: &str) -> String {
+    match special(q) {
+        Some(s) => s.to_string(),
+        None => fingerprint_mysql(&without_comments_and_literals(q)),
+    }
+}
+
+/// pt-fingerprint, fused into one pass plus short passes over the (smaller) result. This is the text the
+/// query id hashes; it may keep comment and literal text (see [`super::fingerprint_and_id`]).
+pub fn fingerprint_mysql(q: &str) -> String {
+    if let Some(s) = special(q) {
+        return s.into();
     }
     if q.starts_with("administrator command: ") {
         return q.to_string();

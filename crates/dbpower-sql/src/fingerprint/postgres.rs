@@ -77,8 +77,11 @@ impl Tok<'_> {
     }
 }
 
-/// The PostgreSQL fingerprint (see the module docs).
-pub fn fingerprint_postgres(q: &str) -> String {
+/// The PostgreSQL fingerprint (see the module docs). When `safe`, a quoted identifier left open (it runs
+/// to the end of the statement, swallowing whatever literals and comments follow) is read as a constant;
+/// the flag returned says whether that happened.
+pub(super) fn fingerprint(q: &str, safe: bool) -> (String, bool) {
+    let mut changed = false;
     let mut toks: Vec<Tok<'_>> = Vec::with_capacity(q.len() / 4);
     // Indexes of the last two tokens when they were words (for `IS [NOT] NULL`).
     let mut prev_word: Option<&str> = None;
@@ -114,6 +117,10 @@ pub fn fingerprint_postgres(q: &str) -> String {
                     Tok::Word(t.text)
                 }
             }
+            Kind::QuotedIdent if safe && t.unterminated => {
+                changed = true;
+                Tok::Const
+            }
             Kind::QuotedIdent => {
                 let body = &t.text[1..];
                 Tok::Quoted(if !body.is_empty() && body.ends_with('"') {
@@ -148,7 +155,7 @@ pub fn fingerprint_postgres(q: &str) -> String {
         }
         t.write(&mut out);
     }
-    collapse_pg_lists(&out)
+    (collapse_pg_lists(&out), changed)
 }
 
 fn is_keyword(w: &str) -> bool {
