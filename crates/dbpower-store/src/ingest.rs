@@ -172,6 +172,9 @@ macro_rules! ingest_impl {
                 });
                 qb.push(format!(
                     " ON CONFLICT (organization_id, database_type, query_id) DO UPDATE SET \
+                     fingerprint = CASE WHEN query_classes.fingerprint_version < excluded.fingerprint_version \
+                       THEN excluded.fingerprint ELSE query_classes.fingerprint END, \
+                     fingerprint_version = {greatest}(query_classes.fingerprint_version, excluded.fingerprint_version), \
                      count = {count}, \
                      total_time_ms = query_classes.total_time_ms + excluded.total_time_ms, \
                      min_time_ms = {least}(query_classes.min_time_ms, excluded.min_time_ms), \

@@ -5,4 +5,5 @@ mod agent_spool;
 mod agent_sql;
 mod repair;
 mod requests;
+mod scrubbing;
 mod tenants;
