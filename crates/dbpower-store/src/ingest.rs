@@ -443,11 +443,39 @@ macro_rules! ingest_impl {
                 .bind($crate::ingest::hour_of(cutoff))
                 .execute(&self.pool)
                 .await?;
+            // What no longer has rows behind it goes too: classes (with their sample, histogram, analysis
+            // and jobs) last seen before the cutoff with no slow query and no rollup left (`last_seen` is
+            // re-checked against a concurrent ingestion, which moves it forward), finished jobs, and LLM-call
+            // records older than the cutoff.
+            sqlx::query(
+                "DELETE FROM query_classes WHERE organization_id = $1 AND last_seen < $2 \
+                 AND NOT EXISTS (SELECT 1 FROM slow_queries s WHERE s.class_id = query_classes.id) \
+                 AND NOT EXISTS (SELECT 1 FROM query_rollups r WHERE r.class_id = query_classes.id)",
+            )
+            .bind(org.get())
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?;
+            sqlx::query("DELETE FROM analysis_jobs WHERE organization_id = $1 AND status IN ('done', 'failed') AND updated_at < $2")
+                .bind(org.get())
+                .bind(cutoff)
+                .execute(&self.pool)
+                .await?;
+            sqlx::query("DELETE FROM llm_calls WHERE organization_id = $1 AND created_at < $2")
+                .bind(org.get())
+                .bind(cutoff)
+                .execute(&self.pool)
+                .await?;
             Ok(n)
         }
 
         async fn prune_ingest_requests(&self, before: chrono::DateTime<chrono::Utc>) -> $crate::Result<u64> {
             let _guard = self.write_guard().await;
+            // Refresh tokens past their expiry are of no use to anyone: they go with the idempotency records.
+            sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < $1")
+                .bind($crate::common::now())
+                .execute(&self.pool)
+                .await?;
             Ok(sqlx::query("DELETE FROM ingest_requests WHERE created_at < $1").bind(before).execute(&self.pool).await?.rows_affected())
         }
         }

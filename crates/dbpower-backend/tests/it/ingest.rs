@@ -265,6 +265,10 @@ async fn scrub_level_and_retention_are_per_organization() {
         let deleted = dbpower_backend::worker::sweep_retention(&app.state).await.expect("sweep");
         assert_eq!(deleted, 1);
         assert_eq!(app.get("/api/v1/slow-queries", &oa).await.body["total"], 1);
+        // The old query's class had nothing left behind it: it went too (sample, histogram, analysis).
+        let classes = app.get("/api/v1/query-classes", &oa).await;
+        assert_eq!(classes.body["total"], 1, "{classes:?}");
+        assert!(!classes.body.to_string().contains("old_table"), "{classes:?}");
         let audit = app.get("/api/v1/audit-logs?action=retention.purge", &oa).await;
         assert_eq!(audit.body["total"], 1, "{audit:?}");
         assert_eq!(audit.body["items"][0]["details"]["deleted"], 1);
