@@ -721,3 +721,55 @@ async fn one_address_cannot_keep_every_password_check_busy() {
         "{statuses:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_the_gateway_one_client_cannot_lock_everyone_out() {
+    // The split deployment on one SQLite database: the backend trusts its gateway (loopback, the default)
+    // and so sees each client's own address in X-Forwarded-For.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("tmp");
+    let common: Vec<(String, String)> = [
+        ("DBPOWER_DATA_DIR", dir.path().to_str().expect("utf-8 path")),
+        ("DBPOWER_BOOTSTRAP_EMAIL", OWNER.0),
+        ("DBPOWER_BOOTSTRAP_PASSWORD", OWNER.1),
+        ("DBPOWER_PASSWORD_HASH_COST", "4"),
+        ("DBPOWER_DEMO", "false"),
+        ("DBPOWER_RATE_LIMIT__IP_PER_MINUTE", "100000"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let backend = crate::support::spawn_role("backend", &common, dir.path());
+    let mut gw_env = common.clone();
+    gw_env.push(("DBPOWER_GATEWAY__BACKEND_URL".into(), backend.base.clone()));
+    let gateway = crate::support::spawn_role("gateway", &gw_env, dir.path());
+    let http = reqwest::Client::new();
+    let login = |who: &'static str, email: String, password: &'static str| {
+        let (http, base) = (http.clone(), gateway.base.clone());
+        async move {
+            http.post(format!("{base}/api/v1/auth/login"))
+                .header("x-forwarded-for", who)
+                .json(&json!({"email": email, "password": password}))
+                .send()
+                .await
+                .expect("login")
+                .status()
+                .as_u16()
+        }
+    };
+    let mut last = 0;
+    for i in 0..32 {
+        last = login(
+            "203.0.113.5",
+            format!("guess{i}@example.com"),
+            "wrong-password",
+        )
+        .await;
+    }
+    assert_eq!(last, 429, "the attacking client is throttled");
+    assert_eq!(
+        login("198.51.100.7", OWNER.0.to_string(), OWNER.1).await,
+        200,
+        "another client is not locked out"
+    );
+}
