@@ -20,6 +20,17 @@ async fn login_raw(env: &Env, body: &Value, forwarded_for: Option<&str>) -> reqw
     req.send().await.expect("login")
 }
 
+/// Sends one signed batch with `key` and returns the id of the newest stored slow query.
+async fn ingest_one(env: &Env, oa: &str, key: &Value, request_id: &str, body: &Value) -> i64 {
+    let r = post_signed_batch(&reqwest::Client::new(), env.c.base(), key, request_id, body).await;
+    assert_eq!(r.status().as_u16(), 202);
+    let (_, list) = env
+        .c
+        .call(M::GET, "/api/v1/slow-queries", Some(oa), None)
+        .await;
+    list["items"][0]["id"].as_i64().expect("id")
+}
+
 /// Failed `auth.login` rows of the platform's audit log.
 async fn failed_logins(env: &Env) -> Vec<Value> {
     let (s, page) = env
@@ -276,20 +287,7 @@ async fn plan_keys_are_scrubbed_like_values() {
     let body = json!({"queries": [{"sql_text": "SELECT * FROM accounts WHERE email = 'x'", "execution_time_ms": 5.0,
         "database_type": "mysql", "explain": {"query_block": {"select_id": 1,
             "customer zqx.secret@example.com 'zqxliteral'": {"attached_condition": "(email = 'zqxvalue')"}}}}]});
-    let r = post_signed_batch(
-        &reqwest::Client::new(),
-        env.c.base(),
-        &key,
-        "plan-keys",
-        &body,
-    )
-    .await;
-    assert_eq!(r.status().as_u16(), 202);
-    let (_, list) = env
-        .c
-        .call(M::GET, "/api/v1/slow-queries", Some(&oa), None)
-        .await;
-    let id = list["items"][0]["id"].as_i64().expect("id");
+    let id = ingest_one(&env, &oa, &key, "plan-keys", &body).await;
     let (_, detail) = env
         .c
         .call(
@@ -512,19 +510,7 @@ async fn refused_writes_and_reanalysis_are_audited() {
     // A re-analysis request is audited with the query it names.
     let key = env.key(&oa).await;
     let body = json!({"queries": [{"sql_text": "SELECT * FROM t WHERE id = 1", "execution_time_ms": 5.0, "database_type": "mysql"}]});
-    post_signed_batch(
-        &reqwest::Client::new(),
-        env.c.base(),
-        &key,
-        "reanalyze-1",
-        &body,
-    )
-    .await;
-    let (_, list) = env
-        .c
-        .call(M::GET, "/api/v1/slow-queries", Some(&oa), None)
-        .await;
-    let id = list["items"][0]["id"].as_i64().expect("id");
+    let id = ingest_one(&env, &oa, &key, "reanalyze-1", &body).await;
     let (s, _) = env
         .c
         .call(
