@@ -223,10 +223,15 @@ pub trait ReadStore: Send + Sync {
         page: PageRequest,
     ) -> Result<(Vec<SlowQueryView>, i64)>;
     async fn slow_query_by_id(&self, scope: &Scope, id: i64) -> Result<SlowQueryRecord>;
-    /// A class by id, unscoped: call only with an id obtained through a scoped read.
-    async fn query_class_by_id(&self, class_id: i64) -> Result<QueryClassView>;
+    /// A class by id as `scope` sees it (call with an id obtained through a scoped read). ORG_ADMIN and
+    /// SUPER_ADMIN see the organization's class; a team or an identity sees only its own part: the
+    /// newest of its statements as the sample, its databases, its count and times from its rollups, null
+    /// for the statistics kept only per class, and the severity only when no other owner has rows in it.
+    async fn query_class_by_id(&self, scope: &Scope, class_id: i64) -> Result<QueryClassView>;
     /// The id of the class with this query id that the scope can see.
     async fn query_class_id(&self, scope: &Scope, query_id: &str) -> Result<i64>;
+    /// The classes `scope` can see, each as [`ReadStore::query_class_by_id`] shows it; filters and sorts
+    /// apply to what is shown (per-scope totals for a team or an identity).
     async fn list_query_classes(
         &self,
         scope: &Scope,
@@ -239,7 +244,13 @@ pub trait ReadStore: Send + Sync {
         class_id: i64,
         since: DateTime<Utc>,
     ) -> Result<Vec<SeriesPoint>>;
-    async fn analysis_for_class(&self, class_id: i64) -> Result<Option<AnalysisView>>;
+    /// The class's analysis, derived from its shared sample: a team or an identity sees it only when the
+    /// class has no rows of another owner (`None` otherwise).
+    async fn analysis_for_class(
+        &self,
+        scope: &Scope,
+        class_id: i64,
+    ) -> Result<Option<AnalysisView>>;
     async fn dashboard(&self, scope: &Scope, since: DateTime<Utc>) -> Result<DashboardData>;
 }
 

@@ -6,9 +6,16 @@ use dbpower_types::{DatabaseType, QueryClassView, Severity, SlowQueryView};
 
 use crate::StoreError;
 
-pub(crate) const SLOW_COLS: &str = "s.id, s.query_id, s.sql_text, s.database_type, s.database_name, s.db_user, \
-     s.client_host, s.execution_time_ms, s.lock_time_ms, s.rows_examined, s.rows_sent, s.rows_affected, s.calls, \
-     s.observed_at, s.created_at, s.source, s.team_id, s.identity_id, c.severity, s.class_id, s.organization_id";
+/// The columns of a slow query (alias `s`) joined with its class (alias `c`), the class's severity as
+/// `scope` may see it (see [`crate::scope_sql::class_severity`]).
+pub(crate) fn slow_cols(scope: &dbpower_core::Scope) -> String {
+    format!(
+        "s.id, s.query_id, s.sql_text, s.database_type, s.database_name, s.db_user, \
+         s.client_host, s.execution_time_ms, s.lock_time_ms, s.rows_examined, s.rows_sent, s.rows_affected, s.calls, \
+         s.observed_at, s.created_at, s.source, s.team_id, s.identity_id, {} AS severity, s.class_id, s.organization_id",
+        crate::scope_sql::class_severity(scope, "c")
+    )
+}
 
 pub(crate) const CLASS_COLS: &str = "c.id, c.database_type, c.query_id, c.fingerprint, c.fingerprint_version, \
      c.sample_sql, c.count, c.total_time_ms, c.min_time_ms, c.max_time_ms, c.lock_time_ms, c.rows_examined, \
@@ -149,6 +156,80 @@ impl ClassRow {
     }
 }
 
+/// A class as a team or an identity sees it: the numbers its own rollups add up to. The sample,
+/// databases and times come from its own slow queries ([`ScopedExtras`]).
+#[derive(sqlx::FromRow)]
+pub(crate) struct ScopedClassRow {
+    pub id: i64,
+    database_type: String,
+    query_id: String,
+    fingerprint: String,
+    fingerprint_version: i32,
+    count: i64,
+    total_time_ms: f64,
+    max_time_ms: f64,
+    first_hour: DateTime<Utc>,
+    last_hour: DateTime<Utc>,
+    severity: Option<String>,
+}
+
+/// What a scope's own slow queries of one class show: the newest statement, the databases, the first
+/// and last execution still stored.
+#[derive(Default)]
+pub(crate) struct ScopedExtras {
+    pub sample_sql: Option<String>,
+    pub databases: Vec<String>,
+    pub first_seen: Option<DateTime<Utc>>,
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
+impl ScopedClassRow {
+    /// Statistics the platform keeps only per class (minimum, percentiles, lock time, rows) are null:
+    /// they include other owners' executions.
+    pub(crate) fn into_view(self, extras: ScopedExtras) -> Result<QueryClassView, StoreError> {
+        Ok(QueryClassView {
+            query_id: self.query_id,
+            database_type: parse_db_type(&self.database_type)?,
+            // With none of the scope's statements left (retention), the fingerprint stands in: it holds
+            // no literal text of anyone's.
+            sample_sql: extras
+                .sample_sql
+                .unwrap_or_else(|| self.fingerprint.clone()),
+            fingerprint: self.fingerprint,
+            fingerprint_version: self.fingerprint_version,
+            count: self.count,
+            total_time_ms: self.total_time_ms,
+            avg_time_ms: if self.count > 0 {
+                self.total_time_ms / self.count as f64
+            } else {
+                0.0
+            },
+            min_time_ms: None,
+            max_time_ms: self.max_time_ms,
+            p95_time_ms: None,
+            p99_time_ms: None,
+            lock_time_ms: None,
+            rows_examined: None,
+            rows_sent: None,
+            rows_ratio: None,
+            databases: extras.databases,
+            first_seen: extras.first_seen.unwrap_or(self.first_hour),
+            last_seen: extras.last_seen.unwrap_or(self.last_hour),
+            severity: parse_severity(self.severity),
+        })
+    }
+}
+
+/// The newest statement of the class aliased `c` among the slow queries in `scope` (null when none is
+/// left): the sample a team or an identity is shown.
+pub(crate) fn scoped_sample(scope: &dbpower_core::Scope) -> String {
+    format!(
+        "(SELECT s.sql_text FROM slow_queries s WHERE s.class_id = c.id AND {} \
+         ORDER BY s.observed_at DESC, s.id DESC LIMIT 1)",
+        crate::scope_sql::predicate_on(scope, crate::scope_sql::Table::Owned, "s.")
+    )
+}
+
 #[derive(sqlx::FromRow)]
 pub(crate) struct SlowRowWithExplain {
     #[sqlx(flatten)]
@@ -159,6 +240,137 @@ pub(crate) struct SlowRowWithExplain {
 /// Expands `impl ReadStore for $ty` over the database `$db`.
 macro_rules! reads_impl {
     ($ty:ty, $db:ty) => {
+        impl $ty {
+        /// `FROM ... WHERE ...` of the classes a team or an identity sees (those with rollups in its scope),
+        /// each joined with its own totals (`o`), filtered by `f` (and to the class `only`). The severity and
+        /// text filters apply to what the scope is shown, never to the shared sample or analysis.
+        fn push_scoped_classes(
+            qb: &mut sqlx::QueryBuilder<$db>,
+            scope: &dbpower_core::Scope,
+            f: &dbpower_types::QueryClassFilter,
+            only: Option<i64>,
+            q: &Option<String>,
+        ) {
+            let own = $crate::scope_sql::predicate_on(scope, $crate::scope_sql::Table::Owned, "r.");
+            let sev = $crate::scope_sql::class_severity(scope, "c");
+            qb.push(format!(
+                " FROM query_classes c JOIN (SELECT r.class_id, \
+                 CAST({least}(SUM(CAST(r.count AS DOUBLE PRECISION)), 9.0e18) AS BIGINT) AS count, \
+                 CAST(SUM(r.total_time_ms) AS DOUBLE PRECISION) AS total_time_ms, MAX(r.max_time_ms) AS max_time_ms, \
+                 MIN(r.hour) AS first_hour, MAX(r.hour) AS last_hour \
+                 FROM query_rollups r WHERE {own} GROUP BY r.class_id) o ON o.class_id = c.id WHERE 1=1",
+                least = Self::LEAST
+            ));
+            if let Some(id) = only {
+                qb.push(" AND c.id = ").push_bind(id);
+            }
+            match f.status.unwrap_or_default() {
+                dbpower_types::AnalysisStatus::All => {}
+                dbpower_types::AnalysisStatus::Analyzed => {
+                    qb.push(format!(" AND ({sev}) IS NOT NULL"));
+                }
+                dbpower_types::AnalysisStatus::Unanalyzed => {
+                    qb.push(format!(" AND ({sev}) IS NULL"));
+                }
+            }
+            if let Some(v) = f.severity {
+                qb.push(format!(" AND ({sev}) = ")).push_bind(v.as_str());
+            }
+            if let Some(v) = f.database_type {
+                qb.push(" AND c.database_type = ").push_bind(v.as_str());
+            }
+            if let Some(v) = &f.query_id {
+                qb.push(" AND c.query_id = ").push_bind(v.as_str());
+            }
+            if let Some(v) = q {
+                qb.push(format!(
+                    " AND COALESCE({}, c.fingerprint) {} ",
+                    $crate::reads::scoped_sample(scope),
+                    Self::ILIKE
+                ))
+                .push_bind(v.as_str())
+                .push(" ESCAPE '\\'");
+            }
+        }
+
+        /// The classes a team or an identity sees, with its own numbers, sample and databases only.
+        async fn scoped_classes(
+            &self,
+            scope: &dbpower_core::Scope,
+            f: &dbpower_types::QueryClassFilter,
+            only: Option<i64>,
+            page: $crate::PageRequest,
+        ) -> $crate::Result<Vec<dbpower_types::QueryClassView>> {
+            let q = f.q.as_deref().map($crate::reads::like_pattern);
+            // Per-scope totals rank their own sorts; the percentile and rows sorts order by the class's
+            // statistics without showing them.
+            let order = match f.sort.unwrap_or_default() {
+                dbpower_types::ClassSort::TotalTime => "o.total_time_ms DESC, c.id",
+                dbpower_types::ClassSort::Count => "o.count DESC, c.id",
+                dbpower_types::ClassSort::P95 => "COALESCE(c.p95_time_ms, -1) DESC, c.id",
+                dbpower_types::ClassSort::AvgTime => "o.total_time_ms / CASE WHEN o.count > 0 THEN o.count ELSE 1 END DESC, c.id",
+                dbpower_types::ClassSort::MaxTime => "o.max_time_ms DESC, c.id",
+                dbpower_types::ClassSort::RowsRatio => {
+                    "COALESCE(CAST(c.rows_examined AS DOUBLE PRECISION) / NULLIF(c.rows_sent, 0), -1) DESC, c.id"
+                }
+            };
+            let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                "SELECT c.id, c.database_type, c.query_id, c.fingerprint, c.fingerprint_version, o.count, o.total_time_ms, \
+                 o.max_time_ms, o.first_hour, o.last_hour, {} AS severity",
+                $crate::scope_sql::class_severity(scope, "c")
+            ));
+            Self::push_scoped_classes(&mut qb, scope, f, only, &q);
+            qb.push(format!(" ORDER BY {order} LIMIT ")).push_bind(page.limit()).push(" OFFSET ").push_bind(page.offset());
+            let rows: Vec<$crate::reads::ScopedClassRow> = qb.build_query_as().fetch_all(&self.pool).await?;
+            if rows.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut extras: std::collections::HashMap<i64, $crate::reads::ScopedExtras> = std::collections::HashMap::new();
+            // The newest of the scope's own statements of each class on the page.
+            let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                "SELECT c.id, {} FROM query_classes c WHERE c.id IN (",
+                $crate::reads::scoped_sample(scope)
+            ));
+            let mut sep = qb.separated(", ");
+            for r in &rows {
+                sep.push_bind(r.id);
+            }
+            qb.push(")");
+            let samples: Vec<(i64, Option<String>)> = qb.build_query_as().fetch_all(&self.pool).await?;
+            for (c, sample) in samples {
+                extras.entry(c).or_default().sample_sql = sample;
+            }
+            // Their databases and first and last executions.
+            let mut qb = sqlx::QueryBuilder::<$db>::new(
+                "SELECT s.class_id, s.database_name, MIN(s.observed_at), MAX(s.observed_at) FROM slow_queries s WHERE s.class_id IN (",
+            );
+            let mut sep = qb.separated(", ");
+            for r in &rows {
+                sep.push_bind(r.id);
+            }
+            qb.push(format!(
+                ") AND {} GROUP BY s.class_id, s.database_name ORDER BY s.database_name",
+                $crate::scope_sql::predicate_on(scope, $crate::scope_sql::Table::Owned, "s.")
+            ));
+            type DbRow = (i64, Option<String>, chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>);
+            let dbs: Vec<DbRow> = qb.build_query_as().fetch_all(&self.pool).await?;
+            for (c, name, first, last) in dbs {
+                let e = extras.entry(c).or_default();
+                if let Some(name) = name {
+                    e.databases.push(name);
+                }
+                e.first_seen = Some(e.first_seen.map_or(first, |f| f.min(first)));
+                e.last_seen = Some(e.last_seen.map_or(last, |l| l.max(last)));
+            }
+            rows.into_iter()
+                .map(|r| {
+                    let e = extras.remove(&r.id).unwrap_or_default();
+                    r.into_view(e)
+                })
+                .collect()
+        }
+        }
+
         #[async_trait::async_trait]
         impl $crate::ReadStore for $ty {
         async fn list_slow_queries(
@@ -172,17 +384,18 @@ macro_rules! reads_impl {
             fn filters(qb: &mut sqlx::QueryBuilder<$db>, scope: &dbpower_core::Scope, f: &dbpower_types::SlowQueryFilter, q: &Option<String>, like: &str) {
                 qb.push(" WHERE ");
                 qb.push($crate::scope_sql::predicate_on(scope, $crate::scope_sql::Table::Owned, "s."));
+                let sev = $crate::scope_sql::class_severity(scope, "c");
                 match f.status.unwrap_or_default() {
                     dbpower_types::AnalysisStatus::All => {}
                     dbpower_types::AnalysisStatus::Analyzed => {
-                        qb.push(" AND c.severity IS NOT NULL");
+                        qb.push(format!(" AND ({sev}) IS NOT NULL"));
                     }
                     dbpower_types::AnalysisStatus::Unanalyzed => {
-                        qb.push(" AND c.severity IS NULL");
+                        qb.push(format!(" AND ({sev}) IS NULL"));
                     }
                 }
                 if let Some(v) = f.severity {
-                    qb.push(" AND c.severity = ").push_bind(v.as_str());
+                    qb.push(format!(" AND ({sev}) = ")).push_bind(v.as_str());
                 }
                 if let Some(v) = f.database_type {
                     qb.push(" AND s.database_type = ").push_bind(v.as_str());
@@ -213,7 +426,7 @@ macro_rules! reads_impl {
             };
             let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
                 "SELECT {} FROM slow_queries s JOIN query_classes c ON c.id = s.class_id",
-                $crate::reads::SLOW_COLS
+                $crate::reads::slow_cols(scope)
             ));
             filters(&mut qb, scope, f, &q, Self::ILIKE);
             qb.push(format!(" ORDER BY {order} LIMIT ")).push_bind(page.limit()).push(" OFFSET ").push_bind(page.offset());
@@ -227,17 +440,18 @@ macro_rules! reads_impl {
                     "SELECT CAST(COALESCE(SUM(r.row_count), 0) AS BIGINT) FROM query_rollups r JOIN query_classes c ON c.id = r.class_id WHERE ",
                 );
                 qb.push($crate::scope_sql::predicate_on(scope, $crate::scope_sql::Table::Owned, "r."));
+                let sev = $crate::scope_sql::class_severity(scope, "c");
                 match f.status.unwrap_or_default() {
                     dbpower_types::AnalysisStatus::All => {}
                     dbpower_types::AnalysisStatus::Analyzed => {
-                        qb.push(" AND c.severity IS NOT NULL");
+                        qb.push(format!(" AND ({sev}) IS NOT NULL"));
                     }
                     dbpower_types::AnalysisStatus::Unanalyzed => {
-                        qb.push(" AND c.severity IS NULL");
+                        qb.push(format!(" AND ({sev}) IS NULL"));
                     }
                 }
                 if let Some(v) = f.severity {
-                    qb.push(" AND c.severity = ").push_bind(v.as_str());
+                    qb.push(format!(" AND ({sev}) = ")).push_bind(v.as_str());
                 }
                 if let Some(v) = f.database_type {
                     qb.push(" AND c.database_type = ").push_bind(v.as_str());
@@ -258,7 +472,7 @@ macro_rules! reads_impl {
         async fn slow_query_by_id(&self, scope: &dbpower_core::Scope, id: i64) -> $crate::Result<$crate::SlowQueryRecord> {
             let sql = format!(
                 "SELECT {}, s.explain FROM slow_queries s JOIN query_classes c ON c.id = s.class_id WHERE s.id = $1 AND {}",
-                $crate::reads::SLOW_COLS,
+                $crate::reads::slow_cols(scope),
                 $crate::scope_sql::predicate_on(scope, $crate::scope_sql::Table::Owned, "s.")
             );
             let row: Option<$crate::reads::SlowRowWithExplain> =
@@ -270,8 +484,17 @@ macro_rules! reads_impl {
             Ok($crate::SlowQueryRecord { view, class_id, organization_id, explain })
         }
 
-        async fn query_class_by_id(&self, class_id: i64) -> $crate::Result<dbpower_types::QueryClassView> {
-            let sql = format!("SELECT {} FROM query_classes c WHERE c.id = $1", $crate::reads::CLASS_COLS);
+        async fn query_class_by_id(&self, scope: &dbpower_core::Scope, class_id: i64) -> $crate::Result<dbpower_types::QueryClassView> {
+            if !$crate::scope_sql::sees_whole_classes(scope) {
+                let one = $crate::PageRequest { page: 1, per_page: 1 };
+                let mut rows = self.scoped_classes(scope, &dbpower_types::QueryClassFilter::default(), Some(class_id), one).await?;
+                return $crate::common::one(rows.pop());
+            }
+            let owner = match scope.filter() {
+                dbpower_core::ScopeFilter::Org { org } => format!("c.organization_id = {org}"),
+                _ => "1=1".to_string(),
+            };
+            let sql = format!("SELECT {} FROM query_classes c WHERE c.id = $1 AND {owner}", $crate::reads::CLASS_COLS);
             let row: Option<$crate::reads::ClassRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(class_id).fetch_optional(&self.pool).await?;
             let row = $crate::common::one(row)?;
             let dbs: Vec<String> = sqlx::query_scalar("SELECT name FROM class_databases WHERE class_id = $1 ORDER BY name")
@@ -298,13 +521,18 @@ macro_rules! reads_impl {
             f: &dbpower_types::QueryClassFilter,
             page: $crate::PageRequest,
         ) -> $crate::Result<(Vec<dbpower_types::QueryClassView>, i64)> {
+            // A team or an identity sees its own part of each class it has rows in.
+            if !$crate::scope_sql::sees_whole_classes(scope) {
+                let q = f.q.as_deref().map($crate::reads::like_pattern);
+                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT COUNT(*)");
+                Self::push_scoped_classes(&mut qb, scope, f, None, &q);
+                let total: i64 = qb.build_query_scalar().fetch_one(&self.pool).await?;
+                let items = self.scoped_classes(scope, f, None, page).await?;
+                return Ok((items, total));
+            }
             let owner = match scope.filter() {
-                dbpower_core::ScopeFilter::All => "1=1".to_string(),
                 dbpower_core::ScopeFilter::Org { org } => format!("c.organization_id = {org}"),
-                _ => format!(
-                    "c.id IN (SELECT r.class_id FROM query_rollups r WHERE {})",
-                    $crate::scope_sql::predicate_on(scope, $crate::scope_sql::Table::Owned, "r.")
-                ),
+                _ => "1=1".to_string(),
             };
             let status = match f.status.unwrap_or_default() {
                 dbpower_types::AnalysisStatus::All => "",
@@ -394,9 +622,17 @@ macro_rules! reads_impl {
                 .collect())
         }
 
-        async fn analysis_for_class(&self, class_id: i64) -> $crate::Result<Option<dbpower_types::AnalysisView>> {
+        async fn analysis_for_class(&self, scope: &dbpower_core::Scope, class_id: i64) -> $crate::Result<Option<dbpower_types::AnalysisView>> {
+            // Derived from the class's shared sample: a team or an identity sees it only on a class that is
+            // wholly its own.
+            let visible = match scope.filter() {
+                dbpower_core::ScopeFilter::All => "1=1".to_string(),
+                dbpower_core::ScopeFilter::Org { org } => format!("a.organization_id = {org}"),
+                _ => $crate::scope_sql::class_is_own(scope, "a.class_id"),
+            };
+            let sql = format!("SELECT a.report, a.analyzed_at FROM analysis_results a WHERE a.class_id = $1 AND {visible}");
             let row: Option<(sqlx::types::Json<dbpower_types::AnalysisReport>, chrono::DateTime<chrono::Utc>)> =
-                sqlx::query_as("SELECT report, analyzed_at FROM analysis_results WHERE class_id = $1")
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
                     .bind(class_id)
                     .fetch_optional(&self.pool)
                     .await?;
@@ -414,15 +650,17 @@ macro_rules! reads_impl {
             let (issues, critical): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT CAST(COALESCE(SUM(CASE WHEN a.issue_count > 0 THEN 1 ELSE 0 END), 0) AS BIGINT), \
                  CAST(COALESCE(SUM(CASE WHEN a.severity = 'CRITICAL' THEN 1 ELSE 0 END), 0) AS BIGINT) \
-                 FROM analysis_results a WHERE a.class_id IN ({classes})"
+                 FROM analysis_results a WHERE a.class_id IN ({classes}) AND {own}",
+                own = $crate::scope_sql::class_is_own(scope, "a.class_id")
             )))
             .fetch_one(&self.pool)
             .await?;
             let days: Vec<(String, i64, f64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {day} AS d, CAST(SUM(r.count) AS BIGINT), CAST(SUM(r.total_time_ms) AS DOUBLE PRECISION), \
-                 CAST(SUM(CASE WHEN c.severity = 'CRITICAL' THEN r.count ELSE 0 END) AS BIGINT) \
+                 CAST(SUM(CASE WHEN ({sev}) = 'CRITICAL' THEN r.count ELSE 0 END) AS BIGINT) \
                  FROM query_rollups r JOIN query_classes c ON c.id = r.class_id WHERE {pred} AND r.hour >= $1 GROUP BY {day}",
-                day = Self::DAY_OF_HOUR
+                day = Self::DAY_OF_HOUR,
+                sev = $crate::scope_sql::class_severity(scope, "c")
             )))
             .bind(since)
             .fetch_all(&self.pool)

@@ -58,6 +58,38 @@ pub(crate) fn predicate_on(scope: &Scope, table: Table, a: &str) -> String {
     }
 }
 
+/// Whether `scope` sees query classes organization-wide: their shared sample, databases, statistics and
+/// analysis. A team or an identity sees only its own part of a class (see `reads.rs`).
+pub(crate) fn sees_whole_classes(scope: &Scope) -> bool {
+    matches!(scope.filter(), ScopeFilter::All | ScopeFilter::Org { .. })
+}
+
+/// The condition that the class `class_id` (an SQL expression) is wholly the scope's own: it has rows in
+/// `scope` and none of another owner. Only then does a team or an identity see what was derived from the
+/// class's shared sample (its analysis and severity). Always true for organization-wide scopes.
+pub(crate) fn class_is_own(scope: &Scope, class_id: &str) -> String {
+    if sees_whole_classes(scope) {
+        return "1=1".into();
+    }
+    let own = predicate_on(scope, Table::Owned, "xr.");
+    format!(
+        "(EXISTS (SELECT 1 FROM query_rollups xr WHERE xr.class_id = {class_id} AND {own}) \
+         AND NOT EXISTS (SELECT 1 FROM query_rollups xr WHERE xr.class_id = {class_id} AND NOT ({own})))"
+    )
+}
+
+/// The severity of the class aliased `c` as `scope` may see it: null for a class shared with another
+/// owner when the scope is not organization-wide.
+pub(crate) fn class_severity(scope: &Scope, c: &str) -> String {
+    if sees_whole_classes(scope) {
+        return format!("{c}.severity");
+    }
+    format!(
+        "CASE WHEN {} THEN {c}.severity END",
+        class_is_own(scope, &format!("{c}.id"))
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +124,15 @@ mod tests {
         assert_eq!(predicate(&org, Table::Teams), "organization_id = 5");
         assert_eq!(predicate(&org, Table::Organizations), "id = 5");
         assert_eq!(predicate(&Scope::platform(), Table::AuditLogs), "1=1");
+        assert!(!sees_whole_classes(&s));
+        assert!(sees_whole_classes(&org) && sees_whole_classes(&Scope::platform()));
+        assert_eq!(class_severity(&org, "c"), "c.severity");
+        assert_eq!(class_is_own(&org, "c.id"), "1=1");
+        let own = class_is_own(&s, "c.id");
+        assert!(
+            own.contains("NOT (xr.organization_id = 2 AND xr.identity_id = 4)"),
+            "{own}"
+        );
+        assert!(class_severity(&s, "c").starts_with("CASE WHEN "));
     }
 }

@@ -1,6 +1,7 @@
 //! Reading slow queries back, role-scoped (ORG_ADMIN its organization, TEAM_LEAD its team, USER its
 //! identity): the list with filters, one query with its class and analysis, re-analysis, the query-class
-//! (pt-query-digest) view with hourly history, and the dashboard.
+//! (pt-query-digest) view with hourly history, and the dashboard. A TEAM_LEAD or USER sees only its own
+//! part of a class other owners share (the store decides what that is, from the scope).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -44,13 +45,16 @@ pub async fn get_slow_query(
     Auth(p): Auth,
     Path(id): Path<i64>,
 ) -> ApiResult<ApiJson<SlowQueryDetail>> {
+    let scope = Scope::of(&p);
     let rec = s
         .store
-        .slow_query_by_id(&Scope::of(&p), id)
+        .slow_query_by_id(&scope, id)
         .await
         .map_err(|e| ApiError::from_store(e, "slow query"))?;
-    let class = s.store.query_class_by_id(rec.class_id).await?;
-    let analysis = s.store.analysis_for_class(rec.class_id).await?;
+    // A team or an identity sees its own part of the class, and its analysis only if the class is wholly
+    // its own.
+    let class = s.store.query_class_by_id(&scope, rec.class_id).await?;
+    let analysis = s.store.analysis_for_class(&scope, rec.class_id).await?;
     Ok(ApiJson(SlowQueryDetail {
         query: rec.view,
         explain: rec.explain,
@@ -140,8 +144,8 @@ pub async fn get_query_class(
         .query_class_id(&scope, &query_id)
         .await
         .map_err(|e| ApiError::from_store(e, "query class"))?;
-    let class = s.store.query_class_by_id(class_id).await?;
-    let analysis = s.store.analysis_for_class(class_id).await?;
+    let class = s.store.query_class_by_id(&scope, class_id).await?;
+    let analysis = s.store.analysis_for_class(&scope, class_id).await?;
     let series = s
         .store
         .class_series(&scope, class_id, Utc::now() - Duration::days(7))

@@ -277,7 +277,7 @@ async fn ingest_story(store: &dyn Store) {
         .await
         .expect("detail");
     let analysis = store
-        .analysis_for_class(detail.class_id)
+        .analysis_for_class(&scope, detail.class_id)
         .await
         .expect("analysis")
         .expect("some");

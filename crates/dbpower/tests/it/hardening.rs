@@ -3,6 +3,7 @@
 
 mod agent_spool;
 mod agent_sql;
+mod classes;
 mod repair;
 mod requests;
 mod scrubbing;
