@@ -72,16 +72,18 @@ impl TrustedProxies {
     }
 
     /// The client of a connection from `peer` that carried these `X-Forwarded-For` values (in order).
-    pub fn client<'a>(&self, peer: IpAddr, forwarded: impl Iterator<Item = &'a str>) -> IpAddr {
+    pub fn client<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded: impl DoubleEndedIterator<Item = &'a str>,
+    ) -> IpAddr {
         let mut candidate = canonical(peer);
         if !self.contains(candidate) {
             return candidate;
         }
-        let hops: Vec<&str> = forwarded
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .collect();
-        for hop in hops.iter().rev().take(MAX_HOPS) {
+        // Right to left, and only the last MAX_HOPS: nothing is collected from a hostile header.
+        let hops = forwarded.rev().flat_map(|v| v.rsplit(',')).map(str::trim);
+        for hop in hops.take(MAX_HOPS) {
             match parse_hop(hop) {
                 Some(ip) => {
                     candidate = ip;
@@ -194,6 +196,20 @@ mod tests {
         assert_eq!(
             TrustedProxies::none().client(ip("127.0.0.1"), ["1.1.1.1"].into_iter()),
             ip("127.0.0.1")
+        );
+        // Several header lines read as one list, right to left.
+        assert_eq!(
+            t.client(
+                ip("127.0.0.1"),
+                ["198.51.100.1", "10.0.0.1, 10.0.0.2"].into_iter()
+            ),
+            ip("198.51.100.1")
+        );
+        // A huge list of trusted hops: only the last 32 are walked, and the last one reached stands.
+        let long = vec!["10.9.9.9"; 100_000].join(", ") + ", 10.0.0.7";
+        assert_eq!(
+            t.client(ip("127.0.0.1"), [long.as_str()].into_iter()),
+            ip("10.9.9.9")
         );
     }
 

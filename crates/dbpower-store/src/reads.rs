@@ -220,6 +220,32 @@ impl ScopedClassRow {
     }
 }
 
+/// The analysis-status and severity filters on the class aliased `c`, on the severity the caller may
+/// see (see `scope_sql::class_severity`). Shared by the class and slow-query lists and their totals.
+pub(crate) fn push_severity_filters<DB>(
+    qb: &mut sqlx::QueryBuilder<DB>,
+    scope: &dbpower_core::Scope,
+    status: Option<dbpower_types::AnalysisStatus>,
+    severity: Option<dbpower_types::Severity>,
+) where
+    DB: sqlx::Database,
+    for<'t> &'static str: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    let sev = crate::scope_sql::class_severity(scope, "c");
+    match status.unwrap_or_default() {
+        dbpower_types::AnalysisStatus::All => {}
+        dbpower_types::AnalysisStatus::Analyzed => {
+            qb.push(format!(" AND ({sev}) IS NOT NULL"));
+        }
+        dbpower_types::AnalysisStatus::Unanalyzed => {
+            qb.push(format!(" AND ({sev}) IS NULL"));
+        }
+    }
+    if let Some(v) = severity {
+        qb.push(format!(" AND ({sev}) = ")).push_bind(v.as_str());
+    }
+}
+
 /// The newest statement of the class aliased `c` among the slow queries in `scope` (null when none is
 /// left): the sample a team or an identity is shown.
 pub(crate) fn scoped_sample(scope: &dbpower_core::Scope) -> String {
@@ -252,7 +278,6 @@ macro_rules! reads_impl {
             q: &Option<String>,
         ) {
             let own = $crate::scope_sql::predicate_on(scope, $crate::scope_sql::Table::Owned, "r.");
-            let sev = $crate::scope_sql::class_severity(scope, "c");
             qb.push(format!(
                 " FROM query_classes c JOIN (SELECT r.class_id, \
                  CAST({least}(SUM(CAST(r.count AS DOUBLE PRECISION)), 9.0e18) AS BIGINT) AS count, \
@@ -264,18 +289,7 @@ macro_rules! reads_impl {
             if let Some(id) = only {
                 qb.push(" AND c.id = ").push_bind(id);
             }
-            match f.status.unwrap_or_default() {
-                dbpower_types::AnalysisStatus::All => {}
-                dbpower_types::AnalysisStatus::Analyzed => {
-                    qb.push(format!(" AND ({sev}) IS NOT NULL"));
-                }
-                dbpower_types::AnalysisStatus::Unanalyzed => {
-                    qb.push(format!(" AND ({sev}) IS NULL"));
-                }
-            }
-            if let Some(v) = f.severity {
-                qb.push(format!(" AND ({sev}) = ")).push_bind(v.as_str());
-            }
+            $crate::reads::push_severity_filters(qb, scope, f.status, f.severity);
             if let Some(v) = f.database_type {
                 qb.push(" AND c.database_type = ").push_bind(v.as_str());
             }
@@ -384,19 +398,7 @@ macro_rules! reads_impl {
             fn filters(qb: &mut sqlx::QueryBuilder<$db>, scope: &dbpower_core::Scope, f: &dbpower_types::SlowQueryFilter, q: &Option<String>, like: &str) {
                 qb.push(" WHERE ");
                 qb.push($crate::scope_sql::predicate_on(scope, $crate::scope_sql::Table::Owned, "s."));
-                let sev = $crate::scope_sql::class_severity(scope, "c");
-                match f.status.unwrap_or_default() {
-                    dbpower_types::AnalysisStatus::All => {}
-                    dbpower_types::AnalysisStatus::Analyzed => {
-                        qb.push(format!(" AND ({sev}) IS NOT NULL"));
-                    }
-                    dbpower_types::AnalysisStatus::Unanalyzed => {
-                        qb.push(format!(" AND ({sev}) IS NULL"));
-                    }
-                }
-                if let Some(v) = f.severity {
-                    qb.push(format!(" AND ({sev}) = ")).push_bind(v.as_str());
-                }
+                $crate::reads::push_severity_filters(qb, scope, f.status, f.severity);
                 if let Some(v) = f.database_type {
                     qb.push(" AND s.database_type = ").push_bind(v.as_str());
                 }
@@ -440,19 +442,7 @@ macro_rules! reads_impl {
                     "SELECT CAST(COALESCE(SUM(r.row_count), 0) AS BIGINT) FROM query_rollups r JOIN query_classes c ON c.id = r.class_id WHERE ",
                 );
                 qb.push($crate::scope_sql::predicate_on(scope, $crate::scope_sql::Table::Owned, "r."));
-                let sev = $crate::scope_sql::class_severity(scope, "c");
-                match f.status.unwrap_or_default() {
-                    dbpower_types::AnalysisStatus::All => {}
-                    dbpower_types::AnalysisStatus::Analyzed => {
-                        qb.push(format!(" AND ({sev}) IS NOT NULL"));
-                    }
-                    dbpower_types::AnalysisStatus::Unanalyzed => {
-                        qb.push(format!(" AND ({sev}) IS NULL"));
-                    }
-                }
-                if let Some(v) = f.severity {
-                    qb.push(format!(" AND ({sev}) = ")).push_bind(v.as_str());
-                }
+                $crate::reads::push_severity_filters(&mut qb, scope, f.status, f.severity);
                 if let Some(v) = f.database_type {
                     qb.push(" AND c.database_type = ").push_bind(v.as_str());
                 }

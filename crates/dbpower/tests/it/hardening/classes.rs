@@ -109,14 +109,7 @@ fn assert_no_leak(who: &str, body: &Value) {
 async fn team_members_see_only_their_part_of_a_shared_class(pg: Option<(&str, &str)>) {
     let env = Env::start(pg).await;
     let (org, oa) = env.org("Shared").await;
-    env.ok(
-        M::PATCH,
-        &format!("/api/v1/organizations/{org}"),
-        &oa,
-        json!({"settings": {"scrub_level": "pii_only"}}),
-        200,
-    )
-    .await;
+    env.pii_only(org, &oa).await;
     let mut teams = Vec::new();
     for name in ["A", "B"] {
         let team = env

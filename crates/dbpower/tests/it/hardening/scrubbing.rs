@@ -40,14 +40,7 @@ async fn ingest(env: &Env, oa: &str, db: &str, statements: &[&str]) -> Vec<Value
 async fn pii_only_keeps_no_secret_and_every_ordinary_literal() {
     let env = Env::start(None).await;
     let (org, oa) = env.org("Lenient").await;
-    env.ok(
-        M::PATCH,
-        &format!("/api/v1/organizations/{org}"),
-        &oa,
-        json!({"settings": {"scrub_level": "pii_only"}}),
-        200,
-    )
-    .await;
+    env.pii_only(org, &oa).await;
     let jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
     let stored = ingest(
         &env,

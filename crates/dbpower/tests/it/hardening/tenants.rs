@@ -69,6 +69,18 @@ impl Env {
         (id, token(&self.c.login(&email, "admin-password-1").await))
     }
 
+    /// Switches the organization to `pii_only` scrubbing (literals kept), as its ORG_ADMIN.
+    pub(crate) async fn pii_only(&self, org: i64, oa: &str) {
+        self.ok(
+            M::PATCH,
+            &format!("/api/v1/organizations/{org}"),
+            oa,
+            json!({"settings": {"scrub_level": "pii_only"}}),
+            200,
+        )
+        .await;
+    }
+
     pub(crate) async fn key(&self, oa: &str) -> Value {
         self.ok(
             M::POST,

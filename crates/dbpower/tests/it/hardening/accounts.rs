@@ -1,0 +1,384 @@
+//! What logged-in users can do to each other and to the platform, each reproducing a finding of the
+//! review against a running `dbpower serve`: access tokens that outlived their session, refused writes
+//! nobody saw, one member using up the organization's requests, public metrics, and one address keeping
+//! every password check busy.
+
+use reqwest::Method as M;
+use serde_json::{Value, json};
+
+use super::requests::ingest_one;
+use super::tenants::{Env, OWNER};
+use crate::serve::token;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn access_tokens_end_with_the_session() {
+    let env = Env::start(None).await;
+    let (org, _) = env.org("Sessions").await;
+    let (email, pw) = ("member@sessions.test", "member-password-1");
+    let u = env
+        .ok(
+            M::POST,
+            "/api/v1/users",
+            &env.sa,
+            json!({"email": email, "password": pw, "role": "USER", "organization_id": org}),
+            201,
+        )
+        .await;
+    let me = |tok: String| {
+        let c = &env.c;
+        async move {
+            c.call(M::GET, "/api/v1/auth/me", Some(&tok), None)
+                .await
+                .0
+                .as_u16()
+        }
+    };
+    let a = env.c.login(email, pw).await;
+    let b = env.c.login(email, pw).await;
+    let (a_access, b_access) = (token(&a), token(&b));
+    assert_eq!(
+        (me(a_access.clone()).await, me(b_access.clone()).await),
+        (200, 200)
+    );
+
+    // Logout: the access token used for it ends at once, not up to 30 minutes later.
+    let (s, _) = env
+        .c
+        .call(
+            M::POST,
+            "/api/v1/auth/logout",
+            Some(&a_access),
+            Some(json!({"refresh_token": a["refresh_token"]})),
+        )
+        .await;
+    assert_eq!(s.as_u16(), 204);
+    assert_eq!(me(a_access).await, 401);
+    // The other session's access token ends too, but its refresh token still gives it a new one.
+    assert_eq!(me(b_access).await, 401);
+    let (s, b2) = env
+        .c
+        .call(
+            M::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": b["refresh_token"]})),
+        )
+        .await;
+    assert_eq!(s.as_u16(), 200, "{b2}");
+    let b2_access = token(&b2);
+    assert_eq!(me(b2_access.clone()).await, 200);
+
+    // Refresh-token reuse: the thief's freshly refreshed access token ends as well.
+    let (s, b3) = env
+        .c
+        .call(
+            M::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": b2["refresh_token"]})),
+        )
+        .await;
+    assert_eq!(s.as_u16(), 200, "{b3}");
+    let b3_access = token(&b3);
+    let (s, _) = env
+        .c
+        .call(
+            M::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": b2["refresh_token"]})),
+        )
+        .await;
+    assert_eq!(s.as_u16(), 401);
+    assert_eq!(me(b3_access).await, 401);
+
+    // Changing one's own password needs the current one, then ends the old tokens.
+    let c_login = env.c.login(email, pw).await;
+    let c_access = token(&c_login);
+    let path = format!("/api/v1/users/{}", u["id"]);
+    for body in [
+        json!({"password": "another-password-2"}),
+        json!({"password": "another-password-2", "current_password": "wrong-password-9"}),
+    ] {
+        let (s, b) = env
+            .c
+            .call(M::PATCH, &path, Some(&c_access), Some(body))
+            .await;
+        assert_eq!(s.as_u16(), 422, "{b}");
+        assert_eq!(b["error"]["field"], "current_password", "{b}");
+    }
+    let (s, b) = env
+        .c
+        .call(
+            M::PATCH,
+            &path,
+            Some(&c_access),
+            Some(json!({"password": "another-password-2", "current_password": pw})),
+        )
+        .await;
+    assert_eq!(s.as_u16(), 200, "{b}");
+    assert_eq!(me(c_access).await, 401);
+
+    // An administrator's reset ends the user's tokens too.
+    let d = token(&env.c.login(email, "another-password-2").await);
+    env.ok(
+        M::PATCH,
+        &path,
+        &env.sa,
+        json!({"password": "reset-password-3"}),
+        200,
+    )
+    .await;
+    assert_eq!(me(d).await, 401);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_writes_and_reanalysis_are_audited() {
+    let env = Env::start(None).await;
+    let (a, oa) = env.org("Prober").await;
+    let (b, _) = env.org("Target").await;
+    let (s, _) = env
+        .c
+        .call(
+            M::PATCH,
+            &format!("/api/v1/organizations/{b}"),
+            Some(&oa),
+            Some(json!({"name": "Mine now"})),
+        )
+        .await;
+    assert_eq!(s.as_u16(), 404, "another organization's resource is 404");
+    let (s, _) = env
+        .c
+        .call(
+            M::POST,
+            "/api/v1/organizations",
+            Some(&oa),
+            Some(json!({"name": "Escalate"})),
+        )
+        .await;
+    assert_eq!(s.as_u16(), 403);
+    // Unauthenticated refusals grow nothing.
+    let (s, _) = env
+        .c
+        .call(
+            M::POST,
+            "/api/v1/teams",
+            None,
+            Some(json!({"name": "Anon"})),
+        )
+        .await;
+    assert_eq!(s.as_u16(), 401);
+    let (_, rows) = env
+        .c
+        .call(
+            M::GET,
+            "/api/v1/audit-logs?action=request.refused",
+            Some(&oa),
+            None,
+        )
+        .await;
+    let seen: Vec<(String, i64)> = rows["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|r| {
+            (
+                r["resource_type"].as_str().unwrap_or("").to_string(),
+                r["details"]["status"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen.len(),
+        2,
+        "the organization admin sees its own refused writes: {rows}"
+    );
+    assert!(
+        seen.contains(&("/api/v1/organizations/{id}".to_string(), 404)),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&("/api/v1/organizations".to_string(), 403)),
+        "{seen:?}"
+    );
+    assert!(
+        rows["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .all(|r| r["organization_id"] == a)
+    );
+
+    // A re-analysis request is audited with the query it names.
+    let key = env.key(&oa).await;
+    let body = json!({"queries": [{"sql_text": "SELECT * FROM t WHERE id = 1", "execution_time_ms": 5.0, "database_type": "mysql"}]});
+    let id = ingest_one(&env, &oa, &key, "reanalyze-1", &body).await;
+    let (s, _) = env
+        .c
+        .call(
+            M::POST,
+            &format!("/api/v1/slow-queries/{id}/analyze"),
+            Some(&oa),
+            None,
+        )
+        .await;
+    assert_eq!(s.as_u16(), 202);
+    let (_, rows) = env
+        .c
+        .call(
+            M::GET,
+            "/api/v1/audit-logs?action=slow_query.reanalyze",
+            Some(&oa),
+            None,
+        )
+        .await;
+    assert_eq!(rows["total"], 1, "{rows}");
+    assert_eq!(rows["items"][0]["resource_id"], id.to_string(), "{rows}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn members_cannot_use_up_their_organizations_requests() {
+    let env = Env::with(None, &[("DBPOWER_RATE_LIMIT__ORG_PER_MINUTE", "6")]).await;
+    let (org, oa) = env.org("Shared").await;
+    let mut members = Vec::new();
+    for i in 0..3 {
+        let email = format!("m{i}@shared.test");
+        env.ok(
+            M::POST,
+            "/api/v1/users",
+            &env.sa,
+            json!({"email": email, "password": "member-password-1", "role": "USER", "organization_id": org}),
+            201,
+        )
+        .await;
+        members.push(token(&env.c.login(&email, "member-password-1").await));
+    }
+    let burst = |tok: String, n: usize| {
+        let c = &env.c;
+        async move {
+            let mut ok = 0;
+            for _ in 0..n {
+                if c.call(M::GET, "/api/v1/auth/me", Some(&tok), None)
+                    .await
+                    .0
+                    .as_u16()
+                    == 200
+                {
+                    ok += 1;
+                }
+            }
+            ok
+        }
+    };
+    // One member gets at most half of the organization's minute ...
+    assert_eq!(burst(members[0].clone(), 10).await, 3);
+    // ... a second one the other half; then the members' share is used up ...
+    assert_eq!(burst(members[1].clone(), 10).await, 3);
+    assert_eq!(burst(members[2].clone(), 10).await, 0);
+    // ... and the organization's admin still has its own minute.
+    assert_eq!(burst(oa.clone(), 10).await, 6);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_and_upstream_details_need_the_metrics_token() {
+    let env = Env::with(
+        None,
+        &[("DBPOWER_METRICS_TOKEN", "metrics-token-for-tests-1")],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/metrics", env.c.base());
+    let plain = http.get(&url).send().await.expect("metrics");
+    assert_eq!(plain.status().as_u16(), 401);
+    let wrong = http
+        .get(&url)
+        .bearer_auth("nope")
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(wrong.status().as_u16(), 401);
+    let ok = http
+        .get(&url)
+        .bearer_auth("metrics-token-for-tests-1")
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(ok.status().as_u16(), 200);
+    assert!(
+        ok.text()
+            .await
+            .expect("text")
+            .contains("dbpower_http_requests_total")
+    );
+
+    // The gateway's /health says whether each upstream answers; their addresses only with the token.
+    let dir = tempfile::tempdir().expect("tmp");
+    let envs: Vec<(String, String)> = vec![
+        (
+            "DBPOWER_METRICS_TOKEN".into(),
+            "metrics-token-for-tests-1".into(),
+        ),
+        (
+            "DBPOWER_GATEWAY__BACKEND_URL".into(),
+            "http://127.0.0.1:9".into(),
+        ),
+        (
+            "DBPOWER_DATA_DIR".into(),
+            dir.path().join("gw").display().to_string(),
+        ),
+    ];
+    let gw = crate::support::spawn_role("gateway", &envs, dir.path());
+    let anon: Value = http
+        .get(format!("{}/health", gw.base))
+        .send()
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("json");
+    assert!(!anon.to_string().contains("127.0.0.1:9"), "{anon}");
+    assert_eq!(anon["status"], "degraded", "{anon}");
+    let full: Value = http
+        .get(format!("{}/health", gw.base))
+        .bearer_auth("metrics-token-for-tests-1")
+        .send()
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("json");
+    assert!(full.to_string().contains("127.0.0.1:9"), "{full}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_address_cannot_keep_every_password_check_busy() {
+    // A real bcrypt cost, so that checks overlap.
+    let env = Env::with(None, &[("DBPOWER_PASSWORD_HASH_COST", "10")]).await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let base = env.c.base().to_string();
+        tasks.push(tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(format!("{base}/api/v1/auth/login"))
+                .json(&json!({"email": OWNER.0, "password": OWNER.1}))
+                .send()
+                .await
+                .expect("login")
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.expect("task"));
+    }
+    assert!(statuses.contains(&200), "{statuses:?}");
+    assert!(
+        statuses.contains(&429),
+        "at most two checks run at once per address: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
+}
