@@ -9,3 +9,4 @@ mod repair;
 mod requests;
 mod scrubbing;
 mod tenants;
+mod workers;

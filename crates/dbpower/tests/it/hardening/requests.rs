@@ -316,13 +316,44 @@ async fn plan_keys_are_scrubbed_like_values() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unknown_key_is_refused_before_its_body_is_read() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let env = Env::start(None).await;
-    let addr = env.c.base().trim_start_matches("http://").to_string();
-    let mut sock = tokio::net::TcpStream::connect(&addr)
+    refused_before_the_body(env.c.base().trim_start_matches("http://")).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_the_gateway_an_unknown_key_is_refused_before_its_body_is_read() {
+    // The gateway holds no keys: it streams the body instead of buffering it, so the backend's check of
+    // the key (before any byte of the body) answers through it at once.
+    let dir = tempfile::tempdir().expect("tmp");
+    let common = split_env(dir.path());
+    let backend = crate::support::spawn_role("backend", &common, dir.path());
+    let mut gw_env = common.clone();
+    gw_env.push(("DBPOWER_GATEWAY__BACKEND_URL".into(), backend.base.clone()));
+    let gateway = crate::support::spawn_role("gateway", &gw_env, dir.path());
+    let addr = gateway.base.trim_start_matches("http://");
+    refused_before_the_body(addr).await;
+    // A body announced over the ingestion limit is refused by the gateway itself, also without waiting.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sock = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST /api/v1/slow-queries HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n{{",
+        64 * 1024 * 1024
+    );
+    sock.write_all(head.as_bytes()).await.expect("write");
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), sock.read(&mut buf))
         .await
-        .expect("connect");
-    // Announces 15 MiB and sends a few bytes: the server must not wait for the rest to refuse the key.
+        .expect("answered without waiting for the body")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+}
+
+/// Announces 15 MiB and sends a few bytes: the server must not wait for the rest to refuse the key.
+async fn refused_before_the_body(addr: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sock = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let head = format!(
         "POST /api/v1/slow-queries HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
          content-length: 15728640\r\nx-api-key: dbpk_doesnotexist\r\nx-request-id: slow-body\r\n\
@@ -341,14 +372,9 @@ async fn an_unknown_key_is_refused_before_its_body_is_read() {
     assert!(answer.contains("unknown_api_key"), "{answer}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn behind_the_gateway_one_client_cannot_lock_everyone_out() {
-    // The split deployment on one SQLite database: the backend trusts its gateway (loopback, the default)
-    // and so sees each client's own address in X-Forwarded-For.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().expect("tmp");
-    let common: Vec<(String, String)> = [
-        ("DBPOWER_DATA_DIR", dir.path().to_str().expect("utf-8 path")),
+fn split_env(dir: &std::path::Path) -> Vec<(String, String)> {
+    [
+        ("DBPOWER_DATA_DIR", dir.to_str().expect("utf-8 path")),
         ("DBPOWER_BOOTSTRAP_EMAIL", OWNER.0),
         ("DBPOWER_BOOTSTRAP_PASSWORD", OWNER.1),
         ("DBPOWER_PASSWORD_HASH_COST", "4"),
@@ -357,7 +383,16 @@ async fn behind_the_gateway_one_client_cannot_lock_everyone_out() {
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_the_gateway_one_client_cannot_lock_everyone_out() {
+    // The split deployment on one SQLite database: the backend trusts its gateway (loopback, the default)
+    // and so sees each client's own address in X-Forwarded-For.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("tmp");
+    let common = split_env(dir.path());
     let backend = crate::support::spawn_role("backend", &common, dir.path());
     let mut gw_env = common.clone();
     gw_env.push(("DBPOWER_GATEWAY__BACKEND_URL".into(), backend.base.clone()));

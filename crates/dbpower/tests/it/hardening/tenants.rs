@@ -15,6 +15,8 @@ pub(crate) struct Env {
     _dir: tempfile::TempDir,
     pub(crate) c: Client,
     pub(crate) sa: String,
+    /// The PostgreSQL database's URL when the platform runs on one.
+    pub(crate) db_url: Option<String>,
 }
 
 impl Env {
@@ -30,9 +32,11 @@ impl Env {
             ("DBPOWER_BOOTSTRAP_PASSWORD", OWNER.1.to_string()),
         ];
         env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        let mut db_url = None;
         if let Some((server, name)) = pg {
             let url = crate::support::fresh_postgres_database(server, name).await;
-            env.push(("DBPOWER_DATABASE_URL", url));
+            env.push(("DBPOWER_DATABASE_URL", url.clone()));
+            db_url = Some(url);
         }
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let server = start(dir.path(), &env, &["--data-dir", "data"]);
@@ -43,6 +47,7 @@ impl Env {
             _dir: dir,
             c,
             sa,
+            db_url,
         }
     }
 
