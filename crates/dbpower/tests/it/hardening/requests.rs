@@ -325,11 +325,7 @@ async fn behind_the_gateway_an_unknown_key_is_refused_before_its_body_is_read() 
     // The gateway holds no keys: it streams the body instead of buffering it, so the backend's check of
     // the key (before any byte of the body) answers through it at once.
     let dir = tempfile::tempdir().expect("tmp");
-    let common = split_env(dir.path());
-    let backend = crate::support::spawn_role("backend", &common, dir.path());
-    let mut gw_env = common.clone();
-    gw_env.push(("DBPOWER_GATEWAY__BACKEND_URL".into(), backend.base.clone()));
-    let gateway = crate::support::spawn_role("gateway", &gw_env, dir.path());
+    let (_backend, gateway) = split_deployment(dir.path());
     let addr = gateway.base.trim_start_matches("http://");
     refused_before_the_body(addr).await;
     // A body announced over the ingestion limit is refused by the gateway itself, also without waiting.
@@ -372,8 +368,9 @@ async fn refused_before_the_body(addr: &str) {
     assert!(answer.contains("unknown_api_key"), "{answer}");
 }
 
-fn split_env(dir: &std::path::Path) -> Vec<(String, String)> {
-    [
+/// A backend and its gateway on one SQLite database in `dir` (backend, gateway).
+fn split_deployment(dir: &std::path::Path) -> (crate::support::Proc, crate::support::Proc) {
+    let common: Vec<(String, String)> = [
         ("DBPOWER_DATA_DIR", dir.to_str().expect("utf-8 path")),
         ("DBPOWER_BOOTSTRAP_EMAIL", OWNER.0),
         ("DBPOWER_BOOTSTRAP_PASSWORD", OWNER.1),
@@ -383,7 +380,12 @@ fn split_env(dir: &std::path::Path) -> Vec<(String, String)> {
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
+    .collect();
+    let backend = crate::support::spawn_role("backend", &common, dir);
+    let mut gw_env = common;
+    gw_env.push(("DBPOWER_GATEWAY__BACKEND_URL".into(), backend.base.clone()));
+    let gateway = crate::support::spawn_role("gateway", &gw_env, dir);
+    (backend, gateway)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -392,11 +394,7 @@ async fn behind_the_gateway_one_client_cannot_lock_everyone_out() {
     // and so sees each client's own address in X-Forwarded-For.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("tmp");
-    let common = split_env(dir.path());
-    let backend = crate::support::spawn_role("backend", &common, dir.path());
-    let mut gw_env = common.clone();
-    gw_env.push(("DBPOWER_GATEWAY__BACKEND_URL".into(), backend.base.clone()));
-    let gateway = crate::support::spawn_role("gateway", &gw_env, dir.path());
+    let (_backend, gateway) = split_deployment(dir.path());
     let http = reqwest::Client::new();
     let login = |who: &'static str, email: String, password: &'static str| {
         let (http, base) = (http.clone(), gateway.base.clone());
