@@ -1,35 +1,34 @@
-//! Building and running the backend: `Application::build(settings)` prepares keys, store, bootstrap
-//! and the listener; `run_until_stopped` serves until the shutdown future resolves.
+//! Building and running one role: `Application::build_role(settings, role)` builds that role's state
+//! (see [`crate::state`]), its router and its listener; `run_until_stopped` serves, with the role's
+//! background work, until the shutdown future resolves. Each role is built by its own function and gets
+//! only what it uses: the gateway opens no writer, hasher or analysis engine and never migrates.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderValue, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::middleware;
 use dbpower_http::jwt::TokenKeys;
-use dbpower_http::{ApiError, ApiJson, request_id};
+use dbpower_ratelimit::Limiter;
 use dbpower_store::Store;
-use dbpower_types::ErrorCode;
 use secrecy::ExposeSecret;
-use serde::Serialize;
 use tokio::net::TcpListener;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::set_header::SetResponseHeaderLayer;
-use utoipa::ToSchema;
 
 use crate::bootstrap::{self, LoginHint};
 use crate::config::{Environment, Settings};
+use crate::middleware::ratelimit::{self, RateLimits};
+use crate::middleware::with_middleware;
 use crate::password::PasswordHasher;
+use crate::routes::ops::{self, MetricsState};
 use crate::secrets::{self, SecretCipher};
-use crate::state::{AppState, Inner};
+use crate::state::{
+    Accounts, Analysis, AnalysisInner, AnalyzerState, AppState, GatewayState, Inner, Shared,
+    SharedInner,
+};
 use crate::throttle::LoginThrottle;
 
-/// Which role a process plays: the whole platform (`dbpower serve`) or only the analyzer.
+/// Which role a process plays: the whole platform (`dbpower serve`) or one part of a split deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     /// `dbpower serve`: everything in one process.
@@ -42,12 +41,30 @@ pub enum Role {
     Gateway,
 }
 
+impl Role {
+    /// The name in logs and metrics.
+    pub fn service(self) -> &'static str {
+        match self {
+            Role::Platform => "platform",
+            Role::Backend => "backend",
+            Role::Analyzer => "analyzer",
+            Role::Gateway => "gateway",
+        }
+    }
+}
+
+/// The state of the role this process plays.
+enum RoleState {
+    Api(AppState),
+    Analyzer(AnalyzerState),
+    Gateway,
+}
+
 pub struct Application {
-    role: Role,
+    state: RoleState,
     listener: TcpListener,
     settings: Settings,
     router: Router,
-    pub state: AppState,
     pub login_hint: LoginHint,
     pub demo_org: Option<i64>,
     /// Slow queries seeded into the demo organization at this start.
@@ -77,128 +94,18 @@ impl Application {
         Self::build_role(settings, Role::Platform).await
     }
 
-    /// `Role::Analyzer` listens on `analyzer_listen`, serves only `/analyzer/analyze`, `/health` and
-    /// `/ready`, runs only analysis workers, and neither bootstraps accounts nor seeds the demo.
+    /// Builds `role`: `Platform` and `Backend` serve the API, `Analyzer` only `/analyzer/analyze`,
+    /// `/health`, `/ready` and `/metrics` (and neither bootstraps accounts nor seeds the demo),
+    /// `Gateway` forwards.
     pub async fn build_role(settings: Settings, role: Role) -> anyhow::Result<Application> {
         settings.check()?;
-        let database_url = settings.database_url();
-        if database_url.starts_with("sqlite:") {
-            std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-                format!("creating data directory {}", settings.data_dir.display())
-            })?;
-        }
         let jwt_secret = dev_secret(
             &settings,
             settings.jwt_secret.as_ref(),
             "jwt-secret",
             "DBPOWER_JWT_SECRET",
         )?;
-        let master_key = dev_secret(
-            &settings,
-            settings.master_key.as_ref(),
-            "master.key",
-            "DBPOWER_MASTER_KEY",
-        )?;
-        let cipher = SecretCipher::from_hex(&master_key).context("DBPOWER_MASTER_KEY")?;
-        let store = dbpower_store::connect(&database_url).await?;
-        store
-            .migrate()
-            .await
-            .context("applying database migrations")?;
-        let hasher = PasswordHasher::new(
-            settings.password_hash_cost,
-            settings.password_hash_concurrency,
-        );
-        let (login_hint, demo_org) = match role {
-            Role::Platform | Role::Backend => (
-                bootstrap::ensure_super_admin(store.as_ref(), &settings, &hasher).await?,
-                bootstrap::ensure_demo(store.as_ref(), &settings).await?,
-            ),
-            Role::Analyzer | Role::Gateway => (
-                LoginHint::Existing {
-                    credentials_file: None,
-                },
-                None,
-            ),
-        };
-        let writer = crate::writer::IngestWriter::start(
-            store.clone(),
-            if store.backend() == "postgres" { 2 } else { 1 },
-        );
-        let llm = match settings.llm.client_config()? {
-            Some(cfg) => Some(Arc::new(
-                dbpower_llm::LlmClient::new(cfg)
-                    .map_err(|e| anyhow::anyhow!("LLM provider: {e}"))?,
-            )),
-            None => None,
-        };
-        let redis = settings
-            .redis_url
-            .as_ref()
-            .map(|u| u.expose_secret().to_string());
-        // One limiter (Redis when configured) for the request limits and the login throttle.
-        let limiter =
-            crate::ratelimit::connect_limiter(&settings.rate_limit, redis.as_deref()).await;
-        let rate_limits = (settings.rate_limit.enabled && role != Role::Backend)
-            .then(|| crate::ratelimit::RateLimits::new(&settings.rate_limit, limiter.clone()));
-        // Signatures are verified where ingestion runs: there the key's windows are counted.
-        let key_limits = (settings.rate_limit.enabled
-            && matches!(role, Role::Platform | Role::Backend))
-        .then(|| crate::ratelimit::RateLimits::new(&settings.rate_limit, limiter.clone()));
-        let trusted_proxies = match (&settings.trusted_proxies, role) {
-            (Some(list), _) => dbpower_http::TrustedProxies::parse(list)
-                .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?,
-            (None, Role::Backend | Role::Analyzer) => dbpower_http::TrustedProxies::loopback(),
-            (None, Role::Platform | Role::Gateway) => dbpower_http::TrustedProxies::none(),
-        };
-        let state = AppState(Arc::new(Inner {
-            store,
-            tokens: TokenKeys::new(jwt_secret.as_bytes()),
-            hasher,
-            throttle: LoginThrottle::new(settings.login.clone(), limiter),
-            cipher,
-            analysis_wakeup: tokio::sync::Notify::new(),
-            writer,
-            llm,
-            rate_limits,
-            key_limits,
-            upstreams: match role {
-                Role::Gateway => Some(crate::gateway::Upstreams::new(
-                    &settings.gateway.backend_url,
-                    &settings.gateway.analyzer_url,
-                    std::time::Duration::from_secs(settings.gateway.timeout_secs.max(1)),
-                    settings.max_body_bytes,
-                )?),
-                _ => None,
-            },
-            service: match role {
-                Role::Platform => "platform",
-                Role::Backend => "backend",
-                Role::Analyzer => "analyzer",
-                Role::Gateway => "gateway",
-            },
-            metrics: crate::metrics::Metrics::default(),
-            lease: std::time::Duration::from_secs(settings.analysis_lease_secs.max(1)),
-            cors_origins: settings
-                .cors_origins
-                .split(',')
-                .map(str::trim)
-                .filter(|o| !o.is_empty())
-                .map(String::from)
-                .collect(),
-            trusted_proxies: Arc::new(trusted_proxies),
-            metrics_access: crate::metrics::MetricsAccess::new(
-                settings
-                    .metrics_token
-                    .as_ref()
-                    .map(|t| t.expose_secret().to_string()),
-                settings.env == crate::config::Environment::Production,
-            ),
-        }));
-        let demo_queries = match demo_org {
-            Some(org) => Some(crate::demo::seed(&state, org).await?),
-            None => None,
-        };
+        let shared = shared(&settings, role, &jwt_secret)?;
         let listen = match role {
             Role::Platform | Role::Gateway => &settings.listen,
             Role::Backend => &settings.backend_listen,
@@ -207,21 +114,110 @@ impl Application {
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
-        let router = match role {
-            Role::Platform | Role::Backend => router(state.clone(), settings.max_body_bytes),
-            Role::Analyzer => analyzer_router(state.clone(), settings.max_body_bytes),
-            Role::Gateway => gateway_router(state.clone(), settings.max_body_bytes),
-        };
-        Ok(Application {
-            role,
+        let mut app = Application {
+            state: RoleState::Gateway,
             listener,
+            router: Router::new(),
+            login_hint: LoginHint::Existing {
+                credentials_file: None,
+            },
+            demo_org: None,
+            demo_queries: None,
             settings,
-            router,
-            state,
-            login_hint,
-            demo_org,
-            demo_queries,
-        })
+        };
+        match role {
+            Role::Platform | Role::Backend => app.build_api(role, shared).await?,
+            Role::Analyzer => app.build_analyzer(shared).await?,
+            Role::Gateway => app.build_gateway(shared).await?,
+        }
+        Ok(app)
+    }
+
+    /// `dbpower serve` and `dbpower backend`: accounts (bootstrapped), ingestion, the analysis engine,
+    /// the demo organization when asked for. Behind a gateway the backend counts only api keys' windows
+    /// (the gateway owns the request limits).
+    async fn build_api(&mut self, role: Role, shared: Shared) -> anyhow::Result<()> {
+        let settings = &self.settings;
+        let store = open_store(settings).await?;
+        let master_key = dev_secret(
+            settings,
+            settings.master_key.as_ref(),
+            "master.key",
+            "DBPOWER_MASTER_KEY",
+        )?;
+        let cipher = SecretCipher::from_hex(&master_key).context("DBPOWER_MASTER_KEY")?;
+        let hasher = PasswordHasher::new(
+            settings.password_hash_cost,
+            settings.password_hash_concurrency,
+        );
+        self.login_hint = bootstrap::ensure_super_admin(store.as_ref(), settings, &hasher).await?;
+        self.demo_org = bootstrap::ensure_demo(store.as_ref(), settings).await?;
+        let limiter = limiter(settings).await;
+        let key_limits = rate_limits(settings, limiter.clone(), &store, &shared);
+        // Behind a gateway (which owns them) the backend counts only api keys' windows.
+        let rate_limits = key_limits.clone().filter(|_| role == Role::Platform);
+        let state = AppState(Arc::new(Inner {
+            analysis: analysis(settings, &shared, store.clone())?,
+            writer: crate::workers::writer::IngestWriter::start(
+                store.clone(),
+                if store.backend() == "postgres" { 2 } else { 1 },
+            ),
+            throttle: LoginThrottle::new(settings.login.clone(), limiter),
+            shared,
+            store,
+            hasher,
+            cipher,
+            rate_limits,
+            key_limits,
+        }));
+        if let Some(org) = self.demo_org {
+            self.demo_queries = Some(crate::demo::seed(&state, org).await?);
+        }
+        self.router = api_router(state.clone(), settings.max_body_bytes);
+        self.state = RoleState::Api(state);
+        Ok(())
+    }
+
+    /// `dbpower analyzer`: the analysis engine and its queue, the request limits, nothing else.
+    async fn build_analyzer(&mut self, shared: Shared) -> anyhow::Result<()> {
+        let settings = &self.settings;
+        let store = open_store(settings).await?;
+        let rate_limits = rate_limits(settings, limiter(settings).await, &store, &shared);
+        let state = AnalyzerState {
+            analysis: analysis(settings, &shared, store)?,
+            rate_limits,
+        };
+        self.router = analyzer_router(state.clone(), settings.max_body_bytes);
+        self.state = RoleState::Analyzer(state);
+        Ok(())
+    }
+
+    /// `dbpower gateway`: its store handle (never migrated) only reads organizations' own limits and the
+    /// pool's gauges.
+    async fn build_gateway(&mut self, shared: Shared) -> anyhow::Result<()> {
+        let settings = &self.settings;
+        let store = dbpower_store::connect(&settings.database_url()).await?;
+        let rate_limits = rate_limits(settings, limiter(settings).await, &store, &shared);
+        let state = GatewayState {
+            upstreams: Arc::new(crate::gateway::Upstreams::new(
+                &settings.gateway.backend_url,
+                &settings.gateway.analyzer_url,
+                std::time::Duration::from_secs(settings.gateway.timeout_secs.max(1)),
+                settings.max_body_bytes,
+            )?),
+            shared,
+            rate_limits,
+        };
+        self.router = gateway_router(state, store, settings.max_body_bytes);
+        Ok(())
+    }
+
+    /// The API state (`dbpower serve`, `dbpower backend`); `None` in the other roles.
+    pub fn state(&self) -> Option<&AppState> {
+        match &self.state {
+            RoleState::Api(s) => Some(s),
+            _ => None,
+        }
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -233,20 +229,23 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let mut background = Vec::new();
-        let workers = match self.role {
-            Role::Gateway => 0,
-            _ => self.settings.analysis_workers,
+        let analysis = match &self.state {
+            RoleState::Api(s) => Some(s.analysis.clone()),
+            RoleState::Analyzer(s) => Some(s.analysis.clone()),
+            RoleState::Gateway => None,
         };
-        for _ in 0..workers {
-            background.push(tokio::spawn(crate::worker::run_analysis_worker(
-                self.state.clone(),
-            )));
+        if let Some(analysis) = analysis {
+            for _ in 0..self.settings.analysis_workers {
+                background.push(tokio::spawn(crate::workers::analysis::run_analysis_worker(
+                    analysis.clone(),
+                )));
+            }
         }
-        if matches!(self.role, Role::Platform | Role::Backend) {
+        if let RoleState::Api(s) = &self.state {
             let every =
                 std::time::Duration::from_secs(self.settings.retention_interval_secs.max(1));
-            background.push(tokio::spawn(crate::worker::run_retention(
-                self.state.clone(),
+            background.push(tokio::spawn(crate::workers::retention::run(
+                s.store.clone(),
                 every,
             )));
         }
@@ -262,145 +261,170 @@ impl Application {
     }
 }
 
-/// The complete HTTP surface with its middleware stack.
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
-    let state_for_mw = state.clone();
+/// What every role shares: token keys, metrics, CORS, trusted proxies, who may read `/metrics`.
+fn shared(settings: &Settings, role: Role, jwt_secret: &str) -> anyhow::Result<Shared> {
+    let trusted_proxies = match (&settings.trusted_proxies, role) {
+        (Some(list), _) => dbpower_http::TrustedProxies::parse(list)
+            .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?,
+        (None, Role::Backend | Role::Analyzer) => dbpower_http::TrustedProxies::loopback(),
+        (None, Role::Platform | Role::Gateway) => dbpower_http::TrustedProxies::none(),
+    };
+    Ok(Shared(Arc::new(SharedInner {
+        service: role.service(),
+        metrics: crate::metrics::Metrics::default(),
+        tokens: TokenKeys::new(jwt_secret.as_bytes()),
+        cors_origins: settings
+            .cors_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(String::from)
+            .collect(),
+        trusted_proxies: Arc::new(trusted_proxies),
+        metrics_access: crate::metrics::MetricsAccess::new(
+            settings
+                .metrics_token
+                .as_ref()
+                .map(|t| t.expose_secret().to_string()),
+            settings.env == Environment::Production,
+        ),
+    })))
+}
+
+/// The analysis engine: the store's queue, the LLM provider when configured, the lease.
+fn analysis(
+    settings: &Settings,
+    shared: &Shared,
+    store: Arc<dyn Store>,
+) -> anyhow::Result<Analysis> {
+    let llm = match settings.llm.client_config()? {
+        Some(cfg) => Some(Arc::new(
+            dbpower_llm::LlmClient::new(cfg).map_err(|e| anyhow::anyhow!("LLM provider: {e}"))?,
+        )),
+        None => None,
+    };
+    Ok(Analysis(Arc::new(AnalysisInner {
+        shared: shared.clone(),
+        store,
+        wakeup: tokio::sync::Notify::new(),
+        llm,
+        lease: std::time::Duration::from_secs(settings.analysis_lease_secs.max(1)),
+    })))
+}
+
+/// One limiter (Redis when configured) for the request limits and the login throttle.
+async fn limiter(settings: &Settings) -> Arc<dyn Limiter> {
+    let redis = settings
+        .redis_url
+        .as_ref()
+        .map(|u| u.expose_secret().to_string());
+    ratelimit::connect_limiter(&settings.rate_limit, redis.as_deref()).await
+}
+
+/// Request windows on `limiter` (`None` when `rate_limit.enabled = false`).
+fn rate_limits(
+    settings: &Settings,
+    limiter: Arc<dyn Limiter>,
+    store: &Arc<dyn Store>,
+    shared: &Shared,
+) -> Option<Arc<RateLimits>> {
+    settings.rate_limit.enabled.then(|| {
+        Arc::new(RateLimits::new(
+            &settings.rate_limit,
+            limiter,
+            store.clone(),
+            shared.clone(),
+        ))
+    })
+}
+
+/// The complete HTTP surface of the API roles with its middleware stack.
+pub fn api_router(state: AppState, max_body_bytes: usize) -> Router {
     let (api, openapi) = crate::openapi::api_router()
         .with_state(state.clone())
         .split_for_parts();
-    let routes = Router::new()
+    let metrics = MetricsState {
+        shared: state.shared.clone(),
+        store: state.store.clone(),
+        queue: true,
+        rate_limits: state.rate_limits.clone(),
+    };
+    let mut routes = Router::new()
         .merge(api)
-        .route("/health", axum::routing::get(health))
+        .route("/health", axum::routing::get(ops::health))
         .route(
             "/ready",
-            axum::routing::get(ready).with_state(state.clone()),
+            axum::routing::get(ops::ready).with_state(metrics.clone()),
         )
-        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/api/openapi.json", openapi))
-        .layer(middleware::from_fn_with_state(
-            state,
-            crate::ratelimit::layer,
-        ))
-        .fallback(panel_or_not_found);
-    with_middleware(routes, &state_for_mw, max_body_bytes)
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/api/openapi.json", openapi));
+    if let Some(rl) = state.rate_limits.clone() {
+        routes = routes.layer(middleware::from_fn_with_state(rl, ratelimit::layer));
+    }
+    let routes = routes.fallback(ops::panel_or_not_found);
+    let accounts = Accounts::from_api(&state);
+    with_middleware(routes, metrics, Some(accounts), max_body_bytes)
 }
 
 /// The analyzer service's HTTP surface (`dbpower analyzer`), with the same middleware stack.
-pub fn analyzer_router(state: AppState, max_body_bytes: usize) -> Router {
-    let state_for_mw = state.clone();
-    let routes = Router::new()
+pub fn analyzer_router(state: AnalyzerState, max_body_bytes: usize) -> Router {
+    let metrics = MetricsState {
+        shared: state.analysis.shared.clone(),
+        store: state.analysis.store.clone(),
+        queue: true,
+        rate_limits: state.rate_limits.clone(),
+    };
+    let mut routes = Router::new()
         .route(
             "/analyzer/analyze",
             axum::routing::post(crate::routes::analyzer::analyze_request),
         )
-        .route("/health", axum::routing::get(health))
-        .route("/ready", axum::routing::get(ready))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::ratelimit::layer,
-        ))
-        .fallback(not_found)
-        .with_state(state);
-    with_middleware(routes, &state_for_mw, max_body_bytes)
+        .route("/health", axum::routing::get(ops::health))
+        .route(
+            "/ready",
+            axum::routing::get(ops::ready).with_state(metrics.clone()),
+        );
+    if let Some(rl) = state.rate_limits.clone() {
+        routes = routes.layer(middleware::from_fn_with_state(rl, ratelimit::layer));
+    }
+    let accounts = Accounts {
+        shared: state.analysis.shared.clone(),
+        store: state.analysis.store.clone(),
+    };
+    let routes = routes.fallback(ops::not_found).with_state(state);
+    with_middleware(routes, metrics, Some(accounts), max_body_bytes)
 }
 
 /// The gateway's HTTP surface: its own health (with the upstreams'), everything else forwarded.
-pub fn gateway_router(state: AppState, max_body_bytes: usize) -> Router {
-    let state_for_mw = state.clone();
-    let routes = Router::new()
+pub fn gateway_router(state: GatewayState, store: Arc<dyn Store>, max_body_bytes: usize) -> Router {
+    let metrics = MetricsState {
+        shared: state.shared.clone(),
+        store,
+        queue: false,
+        rate_limits: state.rate_limits.clone(),
+    };
+    let mut routes = Router::new()
         .route("/health", axum::routing::get(crate::gateway::health))
-        .fallback(crate::gateway::proxy)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::ratelimit::layer,
-        ))
-        .with_state(state);
-    with_middleware(routes, &state_for_mw, max_body_bytes)
+        .fallback(crate::gateway::proxy);
+    if let Some(rl) = state.rate_limits.clone() {
+        routes = routes.layer(middleware::from_fn_with_state(rl, ratelimit::layer));
+    }
+    with_middleware(routes.with_state(state), metrics, None, max_body_bytes)
 }
 
-async fn not_found() -> ApiError {
-    ApiError::new(ErrorCode::NotFound, "no such route")
-}
-
-/// The admin panel for its paths (GET and HEAD outside the service prefixes), a JSON 404 otherwise.
-async fn panel_or_not_found(
-    method: axum::http::Method,
-    uri: axum::http::Uri,
-    headers: axum::http::HeaderMap,
-) -> Response {
-    dbpower_web::respond(&method, uri.path(), &headers).unwrap_or_else(not_found_response)
-}
-
-fn not_found_response() -> Response {
-    ApiError::new(ErrorCode::NotFound, "no such route").into_response()
-}
-
-fn with_middleware(routes: Router, state: &AppState, max_body_bytes: usize) -> Router {
-    let cors = (!state.cors_origins.is_empty()).then(|| {
-        let origins: Vec<HeaderValue> = state
-            .cors_origins
-            .iter()
-            .filter_map(|o| HeaderValue::from_str(o).ok())
-            .collect();
-        tower_http::cors::CorsLayer::new()
-            .allow_origin(origins)
-            .allow_methods([
-                axum::http::Method::GET,
-                axum::http::Method::POST,
-                axum::http::Method::PATCH,
-                axum::http::Method::PUT,
-                axum::http::Method::DELETE,
-            ])
-            .allow_headers([
-                header::AUTHORIZATION,
-                header::CONTENT_TYPE,
-                axum::http::HeaderName::from_static("x-request-id"),
-            ])
-            .expose_headers([
-                axum::http::HeaderName::from_static("x-request-id"),
-                axum::http::HeaderName::from_static("x-ratelimit-limit"),
-                axum::http::HeaderName::from_static("x-ratelimit-remaining"),
-                axum::http::HeaderName::from_static("x-ratelimit-reset"),
-                header::RETRY_AFTER,
-            ])
-            .max_age(std::time::Duration::from_secs(600))
-    });
-    routes
-        .route(
-            "/metrics",
-            axum::routing::get(crate::metrics::endpoint).with_state(state.clone()),
-        )
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::refusals::layer,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::metrics::layer,
-        ))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::internal().into_response()
-        }))
-        .layer(middleware::from_fn(dbpower_http::json::json_errors))
-        .layer(middleware::from_fn_with_state(state.clone(), log_requests))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(middleware::from_fn(request_id::layer))
-        .layer(middleware::from_fn_with_state(
-            state.trusted_proxies.clone(),
-            dbpower_http::client_ip::layer,
-        ))
-        .layer(tower::util::option_layer(cors))
+/// The store for the API and analyzer roles and for `dbpower migrate` / `audit verify`, migrated
+/// (SQLite's data directory created first).
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let database_url = settings.database_url();
+    if database_url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
+    }
+    let store = dbpower_store::connect(&database_url).await?;
+    store
+        .migrate()
+        .await
+        .context("applying database migrations")?;
+    Ok(store)
 }
 
 /// Aborts background tasks when the server stops.
@@ -412,84 +436,4 @@ impl Drop for AbortOnDrop {
             h.abort();
         }
     }
-}
-
-/// One log line per request: service, request id, user and organization (from a valid bearer token),
-/// method, path (never the query string or body), status, duration.
-async fn log_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let who = dbpower_http::jwt::bearer_of(req.headers()).and_then(|t| {
-        state
-            .tokens
-            .verify(t, dbpower_http::jwt::TokenType::Access)
-            .ok()
-    });
-    let (user_id, org_id) = (
-        who.as_ref().map(|c| c.uid),
-        who.as_ref().and_then(|c| c.org),
-    );
-    let resp = next.run(req).await;
-    let status = resp.status().as_u16();
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let request_id = request_id::current();
-    let service = state.service;
-    if status >= 500 {
-        tracing::error!(service, %request_id, user_id, org_id, %method, %path, status, duration_ms, "request");
-    } else {
-        tracing::info!(service, %request_id, user_id, org_id, %method, %path, status, duration_ms, "request");
-    }
-    resp
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Health {
-    pub status: &'static str,
-    pub service: &'static str,
-    pub version: &'static str,
-}
-
-/// Liveness: the process answers.
-async fn health() -> ApiJson<Health> {
-    ApiJson(Health {
-        status: "ok",
-        service: "dbpower",
-        version: env!("CARGO_PKG_VERSION"),
-    })
-}
-
-#[derive(Serialize)]
-struct Ready {
-    status: &'static str,
-    database: &'static str,
-    /// `redis`, `memory`, `memory (redis unavailable)` or `off`.
-    rate_limiter: &'static str,
-}
-
-/// Readiness: the database answers.
-async fn ready(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => ApiJson(Ready {
-            status: "ready",
-            database: state.store.backend(),
-            rate_limiter: state.rate_limits.as_ref().map_or("off", |r| r.backend()),
-        })
-        .into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            ApiError::new(
-                ErrorCode::ServiceUnavailable,
-                "the database is not reachable",
-            )
-            .into_response()
-        }
-    }
-}
-
-/// The store, for callers that need it outside HTTP (`dbpower audit verify`).
-pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    let store = dbpower_store::connect(&settings.database_url()).await?;
-    store.migrate().await?;
-    Ok(store)
 }

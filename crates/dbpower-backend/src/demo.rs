@@ -218,7 +218,7 @@ pub async fn seed(state: &AppState, org_id: i64) -> anyhow::Result<usize> {
     let total = items.len();
     let settings = dbpower_types::OrgSettings::default();
     for (i, chunk) in items.chunks(100).enumerate() {
-        crate::ingest::accept(
+        crate::routes::ingest::accept(
             state,
             &key,
             &settings,

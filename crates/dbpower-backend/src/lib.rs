@@ -2,23 +2,19 @@
 //! `dbpower serve` runs it with embedded defaults; [`app::Application`] is the entry point.
 
 pub mod app;
-pub mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod demo;
 pub mod gateway;
-pub mod ingest;
 pub mod metrics;
+pub mod middleware;
 pub mod openapi;
 pub mod password;
-pub mod ratelimit;
-pub mod refusals;
 pub mod routes;
 pub mod secrets;
 pub mod state;
 pub mod throttle;
-pub mod worker;
-pub mod writer;
+pub mod workers;
 
 pub use app::Application;
 pub use config::{Overrides, Settings};

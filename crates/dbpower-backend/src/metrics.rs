@@ -6,14 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::Instant;
-
-use axum::extract::{Request, State};
-use axum::http::header;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-
-use crate::state::AppState;
 
 const BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
@@ -167,38 +159,6 @@ pub fn route_label(matched: Option<&str>, path: &str, status: u16) -> String {
     }
 }
 
-/// Middleware: counts and times every request.
-pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = req.method().as_str().to_string();
-    let path = req.uri().path().to_string();
-    let matched = req
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map(|m| m.as_str().to_string());
-    let resp = next.run(req).await;
-    let status = resp.status().as_u16();
-    let route = route_label(matched.as_deref(), &path, status);
-    let service = state.service;
-    let code = status.to_string();
-    state.metrics.inc(
-        "dbpower_http_requests_total",
-        &[
-            ("service", service),
-            ("method", &method),
-            ("route", &route),
-            ("status", &code),
-        ],
-        1.0,
-    );
-    state.metrics.observe(
-        "dbpower_http_request_duration_seconds",
-        &[("service", service), ("route", &route)],
-        started.elapsed().as_secs_f64(),
-    );
-    resp
-}
-
 /// Who may read `/metrics` (and the gateway's upstream details): holders of `metrics_token` when it is
 /// set; anyone in development when it is not; nobody in production when it is not.
 #[derive(Clone)]
@@ -239,50 +199,6 @@ impl MetricsAccess {
             None => Access::Granted,
         }
     }
-}
-
-/// `GET /metrics`.
-pub async fn endpoint(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
-    match state.metrics_access.check(&headers) {
-        Access::Granted => {}
-        Access::Unauthorized => {
-            return dbpower_http::ApiError::unauthorized(
-                dbpower_types::ErrorCode::Unauthorized,
-                "/metrics needs Authorization: Bearer <metrics_token>",
-            )
-            .into_response();
-        }
-        Access::Disabled => {
-            return dbpower_http::ApiError::new(
-                dbpower_types::ErrorCode::NotFound,
-                "/metrics is off in production until metrics_token is set",
-            )
-            .into_response();
-        }
-    }
-    let depth = if state.upstreams.is_some() {
-        None
-    } else {
-        state.store.queue_depth().await.ok()
-    };
-    let mut gauges: Vec<(&'static str, f64)> = depth
-        .map(|d| ("dbpower_analysis_queue_depth", d as f64))
-        .into_iter()
-        .collect();
-    let (open, idle) = state.store.pool_stats();
-    gauges.push(("dbpower_db_pool_open_connections", f64::from(open)));
-    gauges.push(("dbpower_db_pool_idle_connections", idle as f64));
-    if let Some(rl) = &state.rate_limits {
-        gauges.push((
-            "dbpower_rate_limiter_degraded",
-            if rl.limiter.degraded() { 1.0 } else { 0.0 },
-        ));
-    }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(&gauges),
-    )
-        .into_response()
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth;
+use crate::routes::auth;
 use crate::routes::{
     agents, analyzer, api_keys, audit, identities, organizations, queries, teams, users,
 };
@@ -104,9 +104,9 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(queries::dashboard))
         .merge(
             OpenApiRouter::new()
-                .routes(routes!(crate::ingest::ingest_slow_queries))
+                .routes(routes!(crate::routes::ingest::ingest_slow_queries))
                 .layer(axum::extract::DefaultBodyLimit::max(
-                    crate::ingest::MAX_INGEST_BODY,
+                    crate::routes::ingest::MAX_INGEST_BODY,
                 )),
         )
 }

@@ -1,5 +1,7 @@
-//! Application state shared by every handler, and the small helpers handlers use on it
-//! (pagination, audit recording).
+//! Each role's state, built once at start: [`AppState`] for the API roles, [`AnalyzerState`] and
+//! [`GatewayState`], plus the parts handlers and middleware take as substates ([`Shared`],
+//! [`Analysis`], [`Accounts`]; `FromRef`). What a role's state does not hold, its handlers cannot reach.
+//! Also the small helpers handlers use (pagination, audit recording).
 
 use std::sync::Arc;
 
@@ -8,38 +10,22 @@ use dbpower_http::{ApiError, ApiResult, ClientIp, RequestId};
 use dbpower_store::{NewAuditEntry, PageRequest, Store};
 use dbpower_types::{DEFAULT_PER_PAGE, MAX_PER_PAGE, Page, PageQuery};
 
+use axum::extract::FromRef;
+
 use crate::password::PasswordHasher;
 use crate::secrets::SecretCipher;
 use crate::throttle::LoginThrottle;
 use dbpower_http::jwt::TokenKeys;
 
+/// What every role has: its name, its metrics, token verification and the network policy.
 #[derive(Clone)]
-pub struct AppState(pub Arc<Inner>);
+pub struct Shared(pub Arc<SharedInner>);
 
-pub struct Inner {
-    pub store: Arc<dyn Store>,
-    pub tokens: TokenKeys,
-    pub hasher: PasswordHasher,
-    pub throttle: LoginThrottle,
-    pub cipher: SecretCipher,
-    /// Wakes the analysis workers when new work is queued.
-    pub analysis_wakeup: tokio::sync::Notify,
-    /// Group-commit writer for ingestion.
-    pub writer: crate::writer::IngestWriter,
-    /// The configured LLM provider, used for organizations whose AI policy allows it.
-    pub llm: Option<Arc<dbpower_llm::LlmClient>>,
-    /// Request limits (`None` when `rate_limit.enabled = false`).
-    pub rate_limits: Option<crate::ratelimit::RateLimits>,
-    /// Api-key windows, checked after a signature verifies (`None` when limits are off, or in roles that
-    /// verify no signatures).
-    pub key_limits: Option<crate::ratelimit::RateLimits>,
-    /// Set in the gateway role: where requests are forwarded.
-    pub upstreams: Option<crate::gateway::Upstreams>,
-    /// How long a claimed analysis job stays leased (`analysis_lease_secs`).
-    pub lease: std::time::Duration,
+pub struct SharedInner {
     /// `platform`, `backend`, `analyzer` or `gateway`: in logs and metrics.
     pub service: &'static str,
     pub metrics: crate::metrics::Metrics,
+    pub tokens: TokenKeys,
     /// Origins allowed to call the API from a browser (CORS); empty: same origin only.
     pub cors_origins: Vec<String>,
     /// Proxies whose `X-Forwarded-For` names the client (`trusted_proxies`).
@@ -48,10 +34,137 @@ pub struct Inner {
     pub metrics_access: crate::metrics::MetricsAccess,
 }
 
+impl std::ops::Deref for Shared {
+    type Target = SharedInner;
+    fn deref(&self) -> &SharedInner {
+        &self.0
+    }
+}
+
+/// The analysis engine and its queue: what the analysis workers and `POST /analyzer/analyze` need, in
+/// the roles that analyse (`serve`, `backend`, `analyzer`).
+#[derive(Clone)]
+pub struct Analysis(pub Arc<AnalysisInner>);
+
+pub struct AnalysisInner {
+    pub shared: Shared,
+    pub store: Arc<dyn Store>,
+    /// Wakes the analysis workers when new work is queued.
+    pub wakeup: tokio::sync::Notify,
+    /// The configured LLM provider, used for organizations whose AI policy allows it.
+    pub llm: Option<Arc<dbpower_llm::LlmClient>>,
+    /// How long a claimed analysis job stays leased (`analysis_lease_secs`).
+    pub lease: std::time::Duration,
+}
+
+impl std::ops::Deref for Analysis {
+    type Target = AnalysisInner;
+    fn deref(&self) -> &AnalysisInner {
+        &self.0
+    }
+}
+
+/// The API roles' state (`dbpower serve`, `dbpower backend`): accounts, tenants, ingestion.
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+pub struct Inner {
+    pub shared: Shared,
+    pub store: Arc<dyn Store>,
+    pub hasher: PasswordHasher,
+    pub throttle: LoginThrottle,
+    pub cipher: SecretCipher,
+    /// Group-commit writer for ingestion.
+    pub writer: crate::workers::writer::IngestWriter,
+    pub analysis: Analysis,
+    /// Request limits (`None` when `rate_limit.enabled = false`, or behind a gateway, which owns them).
+    pub rate_limits: Option<Arc<crate::middleware::ratelimit::RateLimits>>,
+    /// Api-key windows, checked after a signature verifies (`None` when limits are off).
+    pub key_limits: Option<Arc<crate::middleware::ratelimit::RateLimits>>,
+}
+
 impl std::ops::Deref for AppState {
     type Target = Inner;
     fn deref(&self) -> &Inner {
         &self.0
+    }
+}
+
+/// `dbpower analyzer`: analysis workers and `POST /analyzer/analyze`, nothing else.
+#[derive(Clone)]
+pub struct AnalyzerState {
+    pub analysis: Analysis,
+    pub rate_limits: Option<Arc<crate::middleware::ratelimit::RateLimits>>,
+}
+
+/// `dbpower gateway`: token checks, request limits and forwarding. It holds no ingest writer, password
+/// hasher, cipher or analysis engine, and never migrates; its store handle only reads organizations'
+/// own rate limits.
+#[derive(Clone)]
+pub struct GatewayState {
+    pub shared: Shared,
+    pub upstreams: Arc<crate::gateway::Upstreams>,
+    pub rate_limits: Option<Arc<crate::middleware::ratelimit::RateLimits>>,
+}
+
+/// What authenticating a bearer token needs: the keys and the user rows.
+#[derive(Clone)]
+pub struct Accounts {
+    pub shared: Shared,
+    pub store: Arc<dyn Store>,
+}
+
+impl Accounts {
+    pub fn from_api(s: &AppState) -> Accounts {
+        Accounts {
+            shared: s.shared.clone(),
+            store: s.store.clone(),
+        }
+    }
+}
+
+impl FromRef<AppState> for Accounts {
+    fn from_ref(s: &AppState) -> Accounts {
+        Accounts::from_api(s)
+    }
+}
+
+impl FromRef<AnalyzerState> for Accounts {
+    fn from_ref(s: &AnalyzerState) -> Accounts {
+        Accounts {
+            shared: s.analysis.shared.clone(),
+            store: s.analysis.store.clone(),
+        }
+    }
+}
+
+impl FromRef<AppState> for Analysis {
+    fn from_ref(s: &AppState) -> Analysis {
+        s.analysis.clone()
+    }
+}
+
+impl FromRef<AnalyzerState> for Analysis {
+    fn from_ref(s: &AnalyzerState) -> Analysis {
+        s.analysis.clone()
+    }
+}
+
+impl FromRef<AppState> for Shared {
+    fn from_ref(s: &AppState) -> Shared {
+        s.shared.clone()
+    }
+}
+
+impl FromRef<AnalyzerState> for Shared {
+    fn from_ref(s: &AnalyzerState) -> Shared {
+        s.analysis.shared.clone()
+    }
+}
+
+impl FromRef<GatewayState> for Shared {
+    fn from_ref(s: &GatewayState) -> Shared {
+        s.shared.clone()
     }
 }
 
@@ -118,13 +231,25 @@ impl Event {
     }
 }
 
+/// Appends to the audit log. A failure to record is logged loudly but does not undo the action that
+/// already happened (see docs/API-DESIGN.md, known quirks).
+pub async fn audit(store: &dyn Store, event: Event) {
+    if let Err(e) = store.append_audit(&event.entry).await {
+        tracing::error!(error = %e, action = %event.entry.action, "audit append failed");
+    }
+}
+
 impl AppState {
-    /// Appends to the audit log. A failure to record is logged loudly but does not undo the action
-    /// that already happened (see docs/API-DESIGN.md, known quirks).
+    /// [`audit`] into this state's store.
     pub async fn audit(&self, event: Event) {
-        if let Err(e) = self.store.append_audit(&event.entry).await {
-            tracing::error!(error = %e, action = %event.entry.action, "audit append failed");
-        }
+        audit(self.store.as_ref(), event).await;
+    }
+}
+
+impl Analysis {
+    /// [`audit`] into this state's store.
+    pub async fn audit(&self, event: Event) {
+        audit(self.store.as_ref(), event).await;
     }
 }
 

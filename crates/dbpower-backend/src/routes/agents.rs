@@ -9,8 +9,8 @@ use dbpower_core::Scope;
 use dbpower_http::{ApiError, ApiJson, ApiResult};
 use dbpower_types::{AgentHeartbeat, AgentView, ErrorBody, ErrorCode};
 
-use crate::auth::Auth;
-use crate::ingest::{precheck, read_body, verify};
+use crate::routes::auth::Auth;
+use crate::routes::ingest::{precheck, read_body, verify};
 
 /// A heartbeat is small: anything larger is refused before it is read whole.
 const MAX_HEARTBEAT_BODY: usize = 256 * 1024;

@@ -14,8 +14,8 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::queries::{AnalyzeQueued, queue_analysis};
-use crate::auth::Auth;
-use crate::state::AppState;
+use crate::routes::auth::Auth;
+use crate::state::Analysis;
 
 /// The longest statement `POST /analyzer/analyze` accepts.
 pub const MAX_SQL_BYTES: usize = 1024 * 1024;
@@ -45,7 +45,7 @@ pub struct AnalyzeRequest {
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn analyze_request(
-    State(s): State<AppState>,
+    State(s): State<Analysis>,
     Auth(p): Auth,
     ctx: crate::state::Ctx,
     ApiJson(req): ApiJson<AnalyzeRequest>,

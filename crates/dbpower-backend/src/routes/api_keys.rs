@@ -10,7 +10,7 @@ use dbpower_store::NewApiKey;
 use dbpower_types::{ApiKeyCreated, ApiKeyView, CreateApiKeyRequest, ErrorBody, Page, PageQuery};
 
 use super::{require, write_org};
-use crate::auth::Auth;
+use crate::routes::auth::Auth;
 use crate::secrets::random_hex;
 use crate::state::{AppState, Ctx, Event, page_of, page_request};
 

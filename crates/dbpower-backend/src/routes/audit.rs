@@ -12,7 +12,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::require;
-use crate::auth::Auth;
+use crate::routes::auth::Auth;
 use crate::state::{AppState, page_of, page_request};
 
 #[utoipa::path(get, path = "/api/v1/audit-logs", tag = "audit", params(AuditLogQuery),

@@ -10,7 +10,7 @@ use dbpower_types::{
 };
 
 use super::{require, write_org};
-use crate::auth::Auth;
+use crate::routes::auth::Auth;
 use crate::state::{AppState, Ctx, Event, page_of, page_request};
 
 #[utoipa::path(get, path = "/api/v1/identities", tag = "identities", params(PageQuery),

@@ -1,3 +1,5 @@
+//! The HTTP endpoints: login and tokens ([`auth`]), signed ingestion ([`ingest`]), the resources under
+//! `/api/v1`, the analyzer's ([`analyzer`]) and each role's health, readiness and metrics ([`ops`]).
 //! Resource routes under `/api/v1`. Handlers check the RBAC table ([`dbpower_core::perm`]) and hand the
 //! caller's [`dbpower_core::Scope`] to the store, which confines every statement to the tenant.
 
@@ -5,7 +7,10 @@ pub mod agents;
 pub mod analyzer;
 pub mod api_keys;
 pub mod audit;
+pub mod auth;
 pub mod identities;
+pub mod ingest;
+pub mod ops;
 pub mod organizations;
 pub mod queries;
 pub mod teams;

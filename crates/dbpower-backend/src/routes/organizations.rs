@@ -12,7 +12,7 @@ use dbpower_types::{
 };
 
 use super::{require, write_org};
-use crate::auth::Auth;
+use crate::routes::auth::Auth;
 use crate::state::{AppState, Ctx, Event, page_of, page_request};
 
 /// List the organizations visible to the caller.
@@ -80,8 +80,8 @@ const MAX_LIMIT: u32 = 100_000_000;
 /// The deployment's default limits (per minute, per hour); unlimited when limits are off.
 fn limit_defaults(s: &AppState) -> (u32, u32) {
     s.rate_limits
-        .as_ref()
-        .or(s.key_limits.as_ref())
+        .as_deref()
+        .or(s.key_limits.as_deref())
         .map_or((u32::MAX, u32::MAX), |r| r.org_defaults())
 }
 

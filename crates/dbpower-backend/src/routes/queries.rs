@@ -16,8 +16,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::write_org;
-use crate::auth::Auth;
-use crate::state::{AppState, Ctx, Event, page_of, page_request};
+use crate::routes::auth::Auth;
+use crate::state::{Analysis, AppState, Ctx, Event, page_of, page_request};
 
 #[utoipa::path(get, path = "/api/v1/slow-queries", tag = "slow-queries", params(SlowQueryFilter),
     responses((status = 200, body = Page<SlowQueryView>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -79,14 +79,14 @@ pub async fn analyze_slow_query(
     ctx: Ctx,
     Path(id): Path<i64>,
 ) -> ApiResult<(StatusCode, ApiJson<AnalyzeQueued>)> {
-    let queued = queue_analysis(&s, &p, &ctx, id).await?;
+    let queued = queue_analysis(&s.analysis, &p, &ctx, id).await?;
     Ok((StatusCode::ACCEPTED, ApiJson(queued)))
 }
 
 /// Queues a fresh analysis of a visible slow query's class and wakes the workers (another
 /// organization's query is 404). Shared with `POST /analyzer/analyze`.
 pub(crate) async fn queue_analysis(
-    s: &AppState,
+    s: &Analysis,
     p: &dbpower_core::Principal,
     ctx: &Ctx,
     id: i64,
@@ -101,7 +101,7 @@ pub(crate) async fn queue_analysis(
     s.store
         .enqueue_analysis(org, rec.class_id, "requested")
         .await?;
-    s.analysis_wakeup.notify_one();
+    s.wakeup.notify_one();
     s.audit(
         Event::new(ctx, Some(p), "slow_query.reanalyze", "slow_query")
             .org(Some(rec.organization_id))

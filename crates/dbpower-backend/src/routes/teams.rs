@@ -9,7 +9,7 @@ use dbpower_store::TeamPatch;
 use dbpower_types::{CreateTeamRequest, ErrorBody, Page, PageQuery, TeamView, UpdateTeamRequest};
 
 use super::{require, write_org};
-use crate::auth::Auth;
+use crate::routes::auth::Auth;
 use crate::state::{AppState, Ctx, Event, page_of, page_request};
 
 #[utoipa::path(get, path = "/api/v1/teams", tag = "teams", params(PageQuery),

@@ -12,7 +12,7 @@ use dbpower_types::{
 };
 
 use super::{require, write_org};
-use crate::auth::Auth;
+use crate::routes::auth::Auth;
 use crate::state::{AppState, Ctx, Event, page_of, page_request};
 
 fn grant_check(p: &Principal, role: Role) -> ApiResult<()> {

@@ -73,8 +73,8 @@ impl TestApp {
         };
         let (settings, _) = Settings::load_from(None, vars, &overrides).expect("settings");
         let app = Application::build(settings).await.expect("build app");
-        let backend = app.state.store.backend();
-        let state = app.state.clone();
+        let state = app.state().expect("the API role").clone();
+        let backend = state.store.backend();
         let addr = app.local_addr().expect("addr");
         tokio::spawn(app.run_until_stopped(std::future::pending()));
         TestApp {

@@ -1,7 +1,7 @@
 //! Authentication: the [`Auth`] extractor (bearer access token, user re-loaded and checked active on
 //! every request) and the login / refresh / logout / me endpoints.
 
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use dbpower_core::{Principal, Scope, validate};
@@ -12,7 +12,7 @@ use dbpower_types::{
     ErrorBody, ErrorCode, LoginRequest, LogoutRequest, RefreshRequest, TokenResponse, UserView,
 };
 
-use crate::state::{AppState, Ctx, Event};
+use crate::state::{Accounts, AppState, Ctx, Event};
 
 /// The authenticated caller.
 pub struct Auth(pub Principal);
@@ -31,27 +31,31 @@ pub fn principal_of(u: &UserRecord) -> Principal {
 /// The authenticated caller's full user record (for `/auth/me`, saving a second read).
 pub struct CurrentUser(pub UserView);
 
-impl FromRequestParts<AppState> for Auth {
+impl<S> FromRequestParts<S> for Auth
+where
+    Accounts: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(Auth(principal_of(&authenticate(parts, state).await?)))
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let accounts = Accounts::from_ref(state);
+        Ok(Auth(principal_of(&authenticate(parts, &accounts).await?)))
     }
 }
 
-impl FromRequestParts<AppState> for CurrentUser {
+impl<S> FromRequestParts<S> for CurrentUser
+where
+    Accounts: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(CurrentUser(authenticate(parts, state).await?.view))
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let accounts = Accounts::from_ref(state);
+        Ok(CurrentUser(authenticate(parts, &accounts).await?.view))
     }
 }
 
-async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<UserRecord> {
+async fn authenticate(parts: &Parts, state: &Accounts) -> ApiResult<UserRecord> {
     let header = parts
         .headers
         .get(axum::http::header::AUTHORIZATION)
@@ -68,7 +72,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<UserRecord> 
             "Authorization must be a Bearer token",
         )
     })?;
-    let claims = state.tokens.verify(token, TokenType::Access)?;
+    let claims = state.shared.tokens.verify(token, TokenType::Access)?;
     // The user row is the truth: a disabled, deleted or re-scoped user loses access at once.
     let user = match state.store.user_by_id(&Scope::platform(), claims.uid).await {
         Ok(u) => u,
@@ -99,7 +103,7 @@ async fn issue_pair(
     family: String,
 ) -> ApiResult<TokenResponse> {
     let v = &user.view;
-    let (access_token, _) = state.tokens.issue_versioned(
+    let (access_token, _) = state.shared.tokens.issue_versioned(
         TokenType::Access,
         v.id,
         v.organization_id,
@@ -107,7 +111,7 @@ async fn issue_pair(
         None,
         user.token_version,
     )?;
-    let (refresh_token, rc) = state.tokens.issue_versioned(
+    let (refresh_token, rc) = state.shared.tokens.issue_versioned(
         TokenType::Refresh,
         v.id,
         v.organization_id,
@@ -258,6 +262,7 @@ pub async fn refresh(
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> ApiResult<ApiJson<TokenResponse>> {
     let claims = state
+        .shared
         .tokens
         .verify(req.refresh_token.trim(), TokenType::Refresh)?;
     match state.store.use_refresh_token(&claims.jti).await? {
@@ -328,7 +333,7 @@ pub async fn logout(
     };
     let revoked = match req.refresh_token {
         Some(t) => {
-            let claims = state.tokens.verify(t.trim(), TokenType::Refresh)?;
+            let claims = state.shared.tokens.verify(t.trim(), TokenType::Refresh)?;
             if claims.uid != p.user_id {
                 return Err(ApiError::unauthorized(
                     ErrorCode::InvalidToken,

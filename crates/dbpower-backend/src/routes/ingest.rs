@@ -154,7 +154,10 @@ pub(crate) async fn verify(
             "signature does not match the request",
         ));
     }
-    crate::ratelimit::check_key(state, &key.view.key_id, key.view.organization_id).await?;
+    if let Some(rl) = &state.key_limits {
+        crate::middleware::ratelimit::check_key(rl, &key.view.key_id, key.view.organization_id)
+            .await?;
+    }
     Ok((signed.cred, signed.request_id))
 }
 
@@ -401,7 +404,7 @@ pub async fn accept(
         other => ApiError::from_store(other, "organization"),
     })?;
     if outcome.new_classes > 0 {
-        state.analysis_wakeup.notify_one();
+        state.analysis.wakeup.notify_one();
     }
     Ok(IngestResponse {
         accepted: if outcome.replayed {
@@ -438,6 +441,7 @@ pub async fn ingest_slow_queries(
     check_times(&req.queries, cred.retention_days, Utc::now())?;
     let resp = accept(&state, &cred.key, &cred.settings, &request_id, req.queries).await?;
     state
+        .shared
         .metrics
         .inc("dbpower_ingested_queries_total", &[], resp.accepted as f64);
     Ok((StatusCode::ACCEPTED, ApiJson(resp)))

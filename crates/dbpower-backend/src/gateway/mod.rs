@@ -21,7 +21,7 @@ use dbpower_types::ErrorCode;
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::state::AppState;
+use crate::state::GatewayState;
 
 #[derive(Clone)]
 pub struct Upstreams {
@@ -71,9 +71,9 @@ fn forwardable(name: &HeaderName) -> bool {
 }
 
 /// Refuses what the backend would refuse anyway, before it costs an upstream round trip.
-fn check_credentials(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+fn check_credentials(state: &GatewayState, headers: &HeaderMap) -> Result<(), ApiError> {
     if let Some(token) = dbpower_http::jwt::bearer_of(headers) {
-        state.tokens.verify(token, TokenType::Access)?;
+        state.shared.tokens.verify(token, TokenType::Access)?;
     }
     if headers.contains_key("x-api-key") {
         for h in ["x-request-id", "x-timestamp", "x-signature"] {
@@ -88,14 +88,12 @@ fn check_credentials(state: &AppState, headers: &HeaderMap) -> Result<(), ApiErr
     Ok(())
 }
 
-pub async fn proxy(State(state): State<AppState>, req: Request) -> Response {
+pub async fn proxy(State(state): State<GatewayState>, req: Request) -> Response {
     // The admin panel is served by the gateway itself (split deployments need no other web server).
     if let Some(panel) = dbpower_web::respond(req.method(), req.uri().path(), req.headers()) {
         return panel;
     }
-    let Some(up) = state.upstreams.as_ref() else {
-        return ApiError::new(ErrorCode::NotFound, "no such route").into_response();
-    };
+    let up = state.upstreams.as_ref();
     if let Err(e) = check_credentials(&state, req.headers()) {
         return e.into_response();
     }
@@ -114,7 +112,7 @@ pub async fn proxy(State(state): State<AppState>, req: Request) -> Response {
         .map(|c| c.0.ip());
     let (parts, body) = req.into_parts();
     let limit = if parts.uri.path() == "/api/v1/slow-queries" {
-        crate::ingest::MAX_INGEST_BODY
+        crate::routes::ingest::MAX_INGEST_BODY
     } else {
         up.max_body
     };
@@ -238,11 +236,9 @@ struct GatewayHealth {
 }
 
 /// The gateway answers, and says whether each upstream's `/health` does.
-pub async fn health(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(up) = state.upstreams.as_ref() else {
-        return ApiError::internal().into_response();
-    };
-    let details = state.metrics_access.check(&headers) == crate::metrics::Access::Granted;
+pub async fn health(State(state): State<GatewayState>, headers: HeaderMap) -> Response {
+    let up = state.upstreams.as_ref();
+    let details = state.shared.metrics_access.check(&headers) == crate::metrics::Access::Granted;
     let mut upstreams = Vec::new();
     for (name, url) in [("backend", &up.backend), ("analyzer", &up.analyzer)] {
         let ok = up

@@ -24,17 +24,23 @@ use dbpower_ratelimit::{Decision, Limit, Limiter, MemoryLimiter, OnRedisFailure,
 use dbpower_types::ErrorCode;
 
 use crate::config::RateLimitSettings;
-use crate::state::AppState;
+use dbpower_store::Store;
+
+use crate::state::Shared;
 
 const OVERRIDE_TTL: Duration = Duration::from_secs(30);
 
 /// An organization's own limits (per minute, per hour) and when they were read.
 type Override = (Instant, Option<u32>, Option<u32>);
 
+/// The request windows of one role, and what deciding them needs: the limiter, the token keys (who is
+/// asking), the store (organizations' own limits, read only) and the metrics. The middleware's state.
 pub struct RateLimits {
     pub limiter: Arc<dyn Limiter>,
     settings: RateLimitSettings,
     overrides: Mutex<HashMap<i64, Override>>,
+    orgs: Arc<dyn Store>,
+    shared: Shared,
 }
 
 /// The limiter for these settings: Redis when `redis_url` is set and answers, else in process. Shared by
@@ -71,11 +77,18 @@ pub async fn connect_limiter(
 
 impl RateLimits {
     /// The limits for these settings, on `limiter` (see [`connect_limiter`]).
-    pub fn new(settings: &RateLimitSettings, limiter: Arc<dyn Limiter>) -> RateLimits {
+    pub fn new(
+        settings: &RateLimitSettings,
+        limiter: Arc<dyn Limiter>,
+        orgs: Arc<dyn Store>,
+        shared: Shared,
+    ) -> RateLimits {
         RateLimits {
             limiter,
             settings: settings.clone(),
             overrides: Mutex::new(HashMap::new()),
+            orgs,
+            shared,
         }
     }
 
@@ -107,9 +120,9 @@ enum Who {
     Anonymous,
 }
 
-fn who(state: &AppState, headers: &HeaderMap) -> Who {
+fn who(rl: &RateLimits, headers: &HeaderMap) -> Who {
     if let Some(token) = dbpower_http::jwt::bearer_of(headers)
-        && let Ok(c) = state.tokens.verify(token, TokenType::Access)
+        && let Ok(c) = rl.shared.tokens.verify(token, TokenType::Access)
     {
         return match (c.org, c.role) {
             (Some(org), dbpower_types::Role::OrgAdmin) => Who::Admin { org, uid: c.uid },
@@ -120,7 +133,7 @@ fn who(state: &AppState, headers: &HeaderMap) -> Who {
     Who::Anonymous
 }
 
-async fn org_limits(state: &AppState, rl: &RateLimits, org: i64) -> (u32, u32) {
+async fn org_limits(rl: &RateLimits, org: i64) -> (u32, u32) {
     let (dm, dh) = (rl.settings.org_per_minute, rl.settings.org_per_hour);
     if let Some((at, m, h)) = rl
         .overrides
@@ -132,8 +145,8 @@ async fn org_limits(state: &AppState, rl: &RateLimits, org: i64) -> (u32, u32) {
     {
         return (m.unwrap_or(dm), h.unwrap_or(dh));
     }
-    let (m, h) = match state
-        .store
+    let (m, h) = match rl
+        .orgs
         .organization_by_id(&Scope::org(OrgId::from_credential(org)), org)
         .await
     {
@@ -153,11 +166,8 @@ async fn org_limits(state: &AppState, rl: &RateLimits, org: i64) -> (u32, u32) {
 /// The windows of an api key whose signature has just verified (per minute and per hour; the
 /// organization's own limits when it has them). `Err` is the 429 (or 503 when the limiter is down and
 /// the policy is `deny`) to answer with.
-pub async fn check_key(state: &AppState, key_id: &str, org: i64) -> Result<(), ApiError> {
-    let Some(rl) = state.key_limits.as_ref() else {
-        return Ok(());
-    };
-    let (per_minute, per_hour) = org_limits(state, rl, org).await;
+pub async fn check_key(rl: &RateLimits, key_id: &str, org: i64) -> Result<(), ApiError> {
+    let (per_minute, per_hour) = org_limits(rl, org).await;
     let d = rl
         .limiter
         .check(&[
@@ -174,7 +184,7 @@ pub async fn check_key(state: &AppState, key_id: &str, org: i64) -> Result<(), A
         ])
         .await;
     let decision = if d.allowed { "allowed" } else { "refused" };
-    state.metrics.inc(
+    rl.shared.metrics.inc(
         "dbpower_rate_limit_decisions_total",
         &[("decision", decision)],
         1.0,
@@ -211,11 +221,9 @@ fn set_headers(headers: &mut HeaderMap, d: &Decision) {
     }
 }
 
-pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn layer(State(rl): State<Arc<RateLimits>>, req: Request, next: Next) -> Response {
+    let rl = rl.as_ref();
     let path = req.uri().path();
-    let Some(rl) = state.rate_limits.as_ref() else {
-        return next.run(req).await;
-    };
     if !(path.starts_with("/api/v1/") || path.starts_with("/analyzer/")) {
         return next.run(req).await;
     }
@@ -241,9 +249,9 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
             window: Duration::from_secs(3600),
         });
     };
-    match who(&state, req.headers()) {
+    match who(rl, req.headers()) {
         Who::Member { org, uid } => {
-            let (m, h) = org_limits(&state, rl, org).await;
+            let (m, h) = org_limits(rl, org).await;
             windows(&mut limits, format!("org:{org}"), m, h);
             windows(
                 &mut limits,
@@ -253,7 +261,7 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
             );
         }
         Who::Admin { org, uid } => {
-            let (m, h) = org_limits(&state, rl, org).await;
+            let (m, h) = org_limits(rl, org).await;
             windows(&mut limits, format!("user:{uid}"), m, h);
         }
         Who::User(uid) => windows(
@@ -273,7 +281,7 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     }
     let d = rl.limiter.check(&limits).await;
     let decision = if d.allowed { "allowed" } else { "refused" };
-    state.metrics.inc(
+    rl.shared.metrics.inc(
         "dbpower_rate_limit_decisions_total",
         &[("decision", decision)],
         1.0,

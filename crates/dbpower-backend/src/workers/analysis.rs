@@ -1,20 +1,16 @@
-//! Background work inside a backend process: analysis workers that drain the queue, and the retention
-//! sweep. Several processes may run them against one PostgreSQL database: claims are leased
-//! (`FOR UPDATE SKIP LOCKED`), so no job is lost when a worker dies and none is done twice concurrently.
+//! The analysis workers that drain the queue. Several processes may run them against one PostgreSQL
+//! database: claims are leased (`FOR UPDATE SKIP LOCKED`), so no job is lost when a worker dies and none
+//! is done twice concurrently.
 
 use std::time::Duration;
 
-use chrono::Utc;
 use dbpower_analysis::{ClassStats, Input, analyze};
 use dbpower_core::{OrgId, Scope};
 use dbpower_sql::Dialect;
-use dbpower_store::{ClaimedJob, NewAuditEntry, NewLlmCall};
+use dbpower_store::{ClaimedJob, NewLlmCall};
 use dbpower_types::{AiPolicy, AnalysisReport, DatabaseType, SchemaSnapshot};
 
-use crate::state::AppState;
-
-/// How long idempotency records are kept (longer than any agent's retry horizon).
-pub const IDEMPOTENCY_DAYS: i64 = 7;
+use crate::state::Analysis;
 
 /// The analysis of one claimed job (the rule engine; LLM providers plug in here later).
 pub fn analyze_job(job: &ClaimedJob) -> AnalysisReport {
@@ -74,7 +70,7 @@ async fn analyze_blocking(job: &ClaimedJob) -> anyhow::Result<AnalysisReport> {
 
 /// The rule analysis, plus the LLM provider's when one is configured and the organization allows it.
 /// Every prompt sent is recorded; a provider failure leaves the rule report standing.
-pub async fn analyze_claimed(state: &AppState, job: &ClaimedJob) -> anyhow::Result<AnalysisReport> {
+pub async fn analyze_claimed(state: &Analysis, job: &ClaimedJob) -> anyhow::Result<AnalysisReport> {
     let mut report = analyze_blocking(job).await?;
     let Some(llm) = &state.llm else {
         return Ok(report);
@@ -105,7 +101,7 @@ pub async fn analyze_claimed(state: &AppState, job: &ClaimedJob) -> anyhow::Resu
         )
         .await;
     for c in &calls {
-        state.metrics.inc(
+        state.shared.metrics.inc(
             "dbpower_llm_calls_total",
             &[("provider", c.provider), ("outcome", c.outcome.as_str())],
             1.0,
@@ -132,7 +128,7 @@ pub async fn analyze_claimed(state: &AppState, job: &ClaimedJob) -> anyhow::Resu
 }
 
 /// Claims and analyses jobs until the queue is empty; returns how many were completed.
-pub async fn drain_once(state: &AppState) -> anyhow::Result<usize> {
+pub async fn drain_once(state: &Analysis) -> anyhow::Result<usize> {
     let mut done = 0;
     loop {
         let jobs = state.store.claim_jobs(8, state.lease).await?;
@@ -153,17 +149,20 @@ pub async fn drain_once(state: &AppState) -> anyhow::Result<usize> {
                     let why = e.to_string();
                     tracing::error!(job.id = job.id, error = %why, "analysis job failed");
                     state.store.fail_job(&job, &why).await?;
-                    state
-                        .metrics
-                        .inc("dbpower_analysis_jobs_total", &[("outcome", "failed")], 1.0);
+                    state.shared.metrics.inc(
+                        "dbpower_analysis_jobs_total",
+                        &[("outcome", "failed")],
+                        1.0,
+                    );
                     continue;
                 }
             };
             let outcome = if stored { "stored" } else { "lease_lost" };
             state
+                .shared
                 .metrics
                 .inc("dbpower_analysis_jobs_total", &[("outcome", outcome)], 1.0);
-            state.metrics.observe(
+            state.shared.metrics.observe(
                 "dbpower_analysis_job_duration_seconds",
                 &[],
                 started.elapsed().as_secs_f64(),
@@ -177,13 +176,13 @@ pub async fn drain_once(state: &AppState) -> anyhow::Result<usize> {
     }
 }
 
-async fn drain_pass(state: AppState) -> anyhow::Result<usize> {
+async fn drain_pass(state: Analysis) -> anyhow::Result<usize> {
     drain_once(&state).await
 }
 
 /// Runs an analysis worker forever: drains the queue, then waits for new work (or a poll interval,
 /// which also picks up jobs whose lease expired).
-pub async fn run_analysis_worker(state: AppState) {
+pub async fn run_analysis_worker(state: Analysis) {
     loop {
         // Each pass runs as its own task: a panic ends that pass, not the worker.
         match tokio::spawn(drain_pass(state.clone())).await {
@@ -197,50 +196,6 @@ pub async fn run_analysis_worker(state: AppState) {
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
         }
-        let _ =
-            tokio::time::timeout(Duration::from_secs(2), state.analysis_wakeup.notified()).await;
-    }
-}
-
-/// Deletes slow queries past each organization's retention and records it in the audit log.
-pub async fn sweep_retention(state: &AppState) -> anyhow::Result<u64> {
-    let mut total = 0;
-    for id in state.store.organization_ids().await? {
-        let org = OrgId::from_credential(id);
-        let settings = state.store.organization_by_id(&Scope::org(org), id).await?;
-        let cutoff = Utc::now() - chrono::Duration::days(i64::from(settings.retention_days));
-        let n = state.store.delete_slow_queries_before(org, cutoff).await?;
-        if n > 0 {
-            total += n;
-            state
-                .store
-                .append_audit(&NewAuditEntry {
-                    organization_id: Some(id),
-                    actor_user_id: None,
-                    actor_email: Some("system".into()),
-                    action: "retention.purge".into(),
-                    resource_type: "slow_query".into(),
-                    resource_id: None,
-                    outcome: "success".into(),
-                    request_id: None,
-                    ip: None,
-                    details: serde_json::json!({"deleted": n, "older_than": cutoff, "retention_days": settings.retention_days}),
-                })
-                .await?;
-        }
-    }
-    state
-        .store
-        .prune_ingest_requests(Utc::now() - chrono::Duration::days(IDEMPOTENCY_DAYS))
-        .await?;
-    Ok(total)
-}
-
-pub async fn run_retention(state: AppState, every: Duration) {
-    loop {
-        if let Err(e) = sweep_retention(&state).await {
-            tracing::error!(error = %e, "retention sweep failed");
-        }
-        tokio::time::sleep(every).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), state.wakeup.notified()).await;
     }
 }

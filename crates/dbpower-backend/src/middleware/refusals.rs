@@ -13,7 +13,7 @@ use dbpower_http::ClientIp;
 use dbpower_http::jwt::TokenType;
 use dbpower_store::NewAuditEntry;
 
-use crate::state::AppState;
+use crate::state::Accounts;
 
 /// Routes whose refusals are audited elsewhere or must not be (unauthenticated, signed).
 const NOT_HERE: &[&str] = &[
@@ -23,7 +23,7 @@ const NOT_HERE: &[&str] = &[
     "/api/v1/agents/heartbeat",
 ];
 
-pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn layer(State(state): State<Accounts>, req: Request, next: Next) -> Response {
     let write = matches!(
         *req.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
@@ -32,10 +32,10 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string());
-    let claims = (write && state.upstreams.is_none())
+    let claims = write
         .then(|| dbpower_http::jwt::bearer_of(req.headers()))
         .flatten()
-        .and_then(|t| state.tokens.verify(t, TokenType::Access).ok());
+        .and_then(|t| state.shared.tokens.verify(t, TokenType::Access).ok());
     let method = req.method().to_string();
     let ip = req.extensions().get::<ClientIp>().and_then(|c| c.0);
     let resp = next.run(req).await;
