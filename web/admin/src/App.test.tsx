@@ -1,38 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { render, screen, waitFor, within } from "@testing-library/react";
+import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { App, makeQueryClient } from "./App";
-import { REFRESH_KEY, Session } from "./auth/session";
+import { REFRESH_KEY } from "./auth/session";
 import { fakeApi, json, tokens } from "./test/fakeApi";
-
-const DASHBOARD = {
-  total_queries: 1234,
-  total_issues: 56,
-  critical_issues: 7,
-  avg_time_ms: 850,
-  chart_data: [
-    { date: "2026-11-27", queries: 100, avg_time_ms: 800, critical: 1 },
-    { date: "2026-11-28", queries: 200, avg_time_ms: 900, critical: 2 },
-  ],
-};
-const EMPTY_PAGE = { items: [], total: 0, page: 1, per_page: 20 };
-
-function renderAt(path: string, session?: Session) {
-  window.history.pushState({}, "", path);
-  return render(<App session={session ?? new Session(sessionStorage)} client={makeQueryClient()} />);
-}
-
-function loggedInAs(role: "SUPER_ADMIN" | "ORG_ADMIN" | "TEAM_LEAD" | "USER", extra: Record<string, () => unknown> = {}) {
-  sessionStorage.setItem(REFRESH_KEY, "refresh-0");
-  return fakeApi({
-    "POST /api/v1/auth/refresh": () => tokens(role),
-    "GET /api/v1/stats/dashboard": () => DASHBOARD,
-    "GET /api/v1/query-classes": () => EMPTY_PAGE,
-    "GET /api/v1/agents": () => [],
-    "GET /api/v1/organizations": () => EMPTY_PAGE,
-    ...extra,
-  });
-}
+import { EMPTY_PAGE, loggedInAs, renderAt } from "./test/app";
 
 describe("the panel", () => {
   it("sends an anonymous visitor to the login page and back where they were after logging in", async () => {

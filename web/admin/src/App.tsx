@@ -1,7 +1,7 @@
 import { BrowserRouter, Route, Routes } from "react-router";
-import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { lazy, useState, type ComponentType, type ReactNode } from "react";
-import { RequireAuth, RequireCapability, SessionProvider } from "./auth/AuthContext";
+import { QueryClient, QueryClientProvider, useQueryClient } from "@tanstack/react-query";
+import { lazy, useEffect, useState, type ComponentType, type ReactNode } from "react";
+import { RequireAuth, RequireCapability, SessionProvider, useSessionState } from "./auth/AuthContext";
 import type { Session } from "./auth/session";
 import { ApiError } from "./api/errors";
 import { Layout } from "./components/Layout";
@@ -68,11 +68,25 @@ function guard(what: Parameters<typeof RequireCapability>[0]["what"], page: Reac
   return <RequireCapability what={what}>{page}</RequireCapability>;
 }
 
+/**
+ * Nothing cached outlives the session it was fetched in: when the session ends (logout, or a refresh the
+ * server refused) the cache is emptied, so whoever logs in next never sees the previous user's data.
+ */
+function CacheFollowsSession() {
+  const qc = useQueryClient();
+  const status = useSessionState().status;
+  useEffect(() => {
+    if (status === "anonymous") qc.clear();
+  }, [status, qc]);
+  return null;
+}
+
 export function App({ session, client }: { session?: Session; client?: QueryClient }) {
   const [queryClient] = useState(() => client ?? makeQueryClient());
   return (
     <SessionProvider value={session}>
       <QueryClientProvider client={queryClient}>
+        <CacheFollowsSession />
         <BrowserRouter>
           <AppRoutes />
         </BrowserRouter>

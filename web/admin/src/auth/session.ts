@@ -7,11 +7,11 @@
  * - A timer refreshes the access token shortly before it expires; a refresh that fails ends the session
  *   with "expired" so the login page can say why.
  */
-import type { components } from "../api/schema";
+import type { Schemas } from "../api/types";
 import { apiError } from "../api/errors";
 
-export type User = components["schemas"]["UserView"];
-type TokenResponse = components["schemas"]["TokenResponse"];
+export type User = Schemas["UserView"];
+type TokenResponse = Schemas["TokenResponse"];
 
 export const REFRESH_KEY = "dbpower.refresh_token";
 

@@ -1,7 +1,6 @@
 import { Suspense } from "react";
 import { NavLink, Outlet, useNavigate } from "react-router";
 import { LoadingState } from "./States";
-import { useQueryClient } from "@tanstack/react-query";
 import { can, useSession, useUser, type Capability } from "../auth/AuthContext";
 import { roleLabel } from "../lib/format";
 
@@ -32,7 +31,6 @@ export function Layout() {
   const user = useUser();
   const s = useSession();
   const navigate = useNavigate();
-  const queryClient = useQueryClient();
   const manage = MANAGE.filter((i) => !i.needs || can(user, i.needs));
   return (
     <div className="shell">
@@ -76,8 +74,8 @@ export function Layout() {
             type="button"
             className="btn btn-small btn-ghost"
             onClick={async () => {
+              // The cache is emptied as the session ends (`CacheFollowsSession` in App.tsx).
               await s.logout();
-              queryClient.clear();
               navigate("/login", { replace: true });
             }}
           >

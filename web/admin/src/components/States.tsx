@@ -36,22 +36,28 @@ export function EmptyState({ title, children }: { title: string; children?: Reac
 
 /**
  * A query's data, or its loading, error or empty state. While a refetch runs the previous data stays on
- * screen; an error replaces it only when there is nothing to show.
+ * screen; an error replaces it only when there is nothing to show. `loading` and `error` replace the
+ * standard states where a page shows them in its own words (a status pill, a labelled spinner).
  */
 export function Loaded<T>({
   query,
   isEmpty,
   empty,
+  loading,
+  error,
   children,
 }: {
   query: UseQueryResult<T>;
   isEmpty?: (data: T) => boolean;
   empty?: ReactNode;
+  loading?: ReactNode;
+  error?: (error: unknown, retry: () => void) => ReactNode;
   children: (data: T) => ReactNode;
 }) {
-  if (query.isLoading) return <LoadingState />;
+  if (query.isLoading) return <>{loading ?? <LoadingState />}</>;
   if (query.isError && query.data === undefined) {
-    return <ErrorState error={query.error} onRetry={() => void query.refetch()} />;
+    const retry = () => void query.refetch();
+    return <>{error ? error(query.error, retry) : <ErrorState error={query.error} onRetry={retry} />}</>;
   }
   if (query.data === undefined) return null;
   if (isEmpty?.(query.data)) return <>{empty}</>;

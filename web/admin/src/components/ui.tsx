@@ -1,10 +1,9 @@
 import { useEffect, useId, useRef, useState, type ReactNode } from "react";
 import { tokenize } from "../lib/sql";
 import { formatCount } from "../lib/format";
+import type { Severity } from "../api/types";
 
-export type SeverityName = "LOW" | "MEDIUM" | "HIGH" | "CRITICAL";
-
-export function SeverityBadge({ severity }: { severity?: SeverityName | null }) {
+export function SeverityBadge({ severity }: { severity?: Severity | null }) {
   if (!severity) return <span className="badge badge-none">Not analyzed</span>;
   return <span className={`badge badge-${severity.toLowerCase()}`}>{severity.charAt(0) + severity.slice(1).toLowerCase()}</span>;
 }
@@ -232,8 +231,6 @@ export function Field({
     </div>
   );
 }
-
-export type SortDir = "desc";
 
 /** A sortable column header (server-side sorts are descending, like pt-query-digest's ranking). */
 export function SortHeader({

@@ -1,4 +1,5 @@
-/** Formatting shared by every page: durations, counts, dates. */
+/** Formatting shared by every page: durations, counts, dates, the API's names. */
+import type { DatabaseType, Role } from "../api/types";
 
 export function formatMs(ms: number | null | undefined): string {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return "—";
@@ -54,21 +55,19 @@ export function shortDay(isoDate: string): string {
   return d.toLocaleDateString("en-GB", { weekday: "short", day: "2-digit", timeZone: "UTC" });
 }
 
-export function roleLabel(role: string): string {
-  switch (role) {
-    case "SUPER_ADMIN":
-      return "Super admin";
-    case "ORG_ADMIN":
-      return "Org admin";
-    case "TEAM_LEAD":
-      return "Team lead";
-    case "USER":
-      return "User";
-    default:
-      return role;
-  }
+const ROLE_LABELS: Record<Role, string> = {
+  SUPER_ADMIN: "Super admin",
+  ORG_ADMIN: "Org admin",
+  TEAM_LEAD: "Team lead",
+  USER: "User",
+};
+
+export function roleLabel(role: Role): string {
+  return ROLE_LABELS[role] ?? role;
 }
 
-export function dbLabel(t: string): string {
-  return t === "postgresql" ? "PostgreSQL" : t === "mysql" ? "MySQL" : t;
+const DB_LABELS: Record<DatabaseType, string> = { mysql: "MySQL", postgresql: "PostgreSQL" };
+
+export function dbLabel(t: DatabaseType): string {
+  return DB_LABELS[t] ?? t;
 }

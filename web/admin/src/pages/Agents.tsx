@@ -1,11 +1,11 @@
 import { useQuery } from "@tanstack/react-query";
-import { agentsQuery } from "./common";
+import { queries } from "../api/queries";
 import { EmptyState, Loaded } from "../components/States";
 import { Pill } from "../components/ui";
 import { formatAgo, formatCount } from "../lib/format";
 
 export function Agents() {
-  const agents = useQuery(agentsQuery);
+  const agents = useQuery(queries.agents());
   return (
     <div className="page">
       <header className="page-head">

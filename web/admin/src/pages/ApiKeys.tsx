@@ -1,14 +1,17 @@
+import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, call } from "../api/client";
+import { queries } from "../api/queries";
+import type { Schemas } from "../api/types";
 import { EmptyState } from "../components/States";
-import type { components } from "../api/schema";
 import { CopyButton, Field, Modal, Pill } from "../components/ui";
 import { formatAgo, formatDateTime } from "../lib/format";
+import { useUrlFilters } from "../lib/useUrlFilters";
 import { orgName, useOrgChoice, useTeams, OrgField, TeamOptions } from "./common";
-import { FormModal, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useFormModal, usePagedList } from "./crud";
+import { FormModal, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useFormModal } from "./crud";
 
-type Key = components["schemas"]["ApiKeyView"];
-type Created = components["schemas"]["ApiKeyCreated"];
+type Key = Schemas["ApiKeyView"];
+type Created = Schemas["ApiKeyCreated"];
 
 /** The agent configuration for a new key: the secret goes in a file of its own, never in the TOML. */
 export function agentSnippet(origin: string, keyId: string): string {
@@ -35,10 +38,9 @@ export function ApiKeys() {
   const { isSuper, orgs } = useOrgChoice();
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState<Created | null>(null);
-  const { page, setPage, list } = usePagedList("api-keys", (page) =>
-    call(() => api.GET("/api/v1/api-keys", { params: { query: { page, per_page: PER_PAGE } } })),
-  );
-  const revoke = useConfirmedAction("api-keys", (k: Key) =>
+  const { page, setPage } = useUrlFilters();
+  const list = useQuery(queries.apiKeys.list({ page, per_page: PER_PAGE }));
+  const revoke = useConfirmedAction("api-key", (k: Key) =>
     call(() => api.DELETE("/api/v1/api-keys/{id}", { params: { path: { id: k.id } } })),
   );
   return (
@@ -117,7 +119,7 @@ function KeyForm({ onClose, onCreated }: { onClose: () => void; onCreated: (c: C
           body: { name, organization_id: isSuper && org ? Number(org) : undefined, team_id: team ? Number(team) : undefined },
         }),
       ),
-    "api-keys",
+    "api-key",
     onCreated,
   );
   return (

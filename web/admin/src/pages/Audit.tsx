@@ -1,11 +1,10 @@
-import { keepPreviousData, useQuery } from "@tanstack/react-query";
-import { useState } from "react";
-import { api, call } from "../api/client";
+import { useQuery } from "@tanstack/react-query";
+import { queries, type AuditFilters } from "../api/queries";
 import { PagedTable } from "./crud";
-import { EmptyState } from "../components/States";
+import { EmptyState, Loaded } from "../components/States";
 import { Pill } from "../components/ui";
 import { formatCount, formatDateTime } from "../lib/format";
-import { useDebounced } from "../lib/useDebounced";
+import { useUrlFilters } from "../lib/useUrlFilters";
 import { useOrgChoice } from "./common";
 
 const PER_PAGE = 50;
@@ -13,37 +12,23 @@ const PER_PAGE = 50;
 /** The tamper-evident log: every change and login, hash-chained per organization. */
 export function Audit() {
   const { isSuper, orgs } = useOrgChoice();
-  const [page, setPage] = useState(1);
-  const [action, setAction] = useState("");
-  const [resource, setResource] = useState("");
-  const [from, setFrom] = useState("");
-  const [to, setTo] = useState("");
-  const [org, setOrg] = useState("");
-  const a = useDebounced(action.trim());
-  const r = useDebounced(resource.trim());
+  const { params, update, page, setPage, text, type } = useUrlFilters(["action", "resource"] as const);
+  // `from` and `to` are kept as the pickers' local times; the API gets them as instants.
+  const from = params.get("from") ?? "";
+  const to = params.get("to") ?? "";
+  const org = params.get("organization_id") ?? "";
   const organization_id = isSuper && org ? Number(org) : undefined;
-  const query = {
+  const query: AuditFilters = {
     page,
     per_page: PER_PAGE,
-    action: a || undefined,
-    resource: r || undefined,
-    from: from ? new Date(from).toISOString() : undefined,
-    to: to ? new Date(to).toISOString() : undefined,
+    action: params.get("action") || undefined,
+    resource: params.get("resource") || undefined,
+    from: instant(from),
+    to: instant(to),
     organization_id,
   };
-  const list = useQuery({
-    queryKey: ["audit", query],
-    queryFn: () => call(() => api.GET("/api/v1/audit-logs", { params: { query } })),
-    placeholderData: keepPreviousData,
-  });
-  const verify = useQuery({
-    queryKey: ["audit-verify", organization_id ?? null],
-    queryFn: () => call(() => api.GET("/api/v1/audit-logs/verify", { params: { query: { organization_id } } })),
-  });
-  const resetPage = <T,>(set: (v: T) => void) => (v: T) => {
-    set(v);
-    setPage(1);
-  };
+  const list = useQuery(queries.audit.list(query));
+  const verify = useQuery(queries.audit.verify(organization_id));
   return (
     <div className="page">
       <header className="page-head">
@@ -52,15 +37,19 @@ export function Audit() {
           <p className="muted">Every login and change, hash-chained so that an edited or deleted entry is detected.</p>
         </div>
         <div className="verify" aria-live="polite">
-          {verify.isLoading ? (
-            <Pill tone="muted">Verifying chain…</Pill>
-          ) : verify.isError ? (
-            <Pill tone="warn">Chain not verified</Pill>
-          ) : verify.data?.valid ? (
-            <Pill tone="ok">Chain verified · {formatCount(verify.data.entries)} entries</Pill>
-          ) : verify.data ? (
-            <Pill tone="bad">Chain broken at entry #{verify.data.first_invalid_id}</Pill>
-          ) : null}
+          <Loaded
+            query={verify}
+            loading={<Pill tone="muted">Verifying chain…</Pill>}
+            error={() => <Pill tone="warn">Chain not verified</Pill>}
+          >
+            {(v) =>
+              v.valid ? (
+                <Pill tone="ok">Chain verified · {formatCount(v.entries)} entries</Pill>
+              ) : (
+                <Pill tone="bad">Chain broken at entry #{v.first_invalid_id}</Pill>
+              )
+            }
+          </Loaded>
           <button type="button" className="btn btn-small" onClick={() => void verify.refetch()} disabled={verify.isFetching}>
             Verify again
           </button>
@@ -70,7 +59,7 @@ export function Audit() {
         {isSuper && (
           <label className="inline-field">
             <span>Organization</span>
-            <select value={org} onChange={(e) => resetPage(setOrg)(e.target.value)}>
+            <select value={org} onChange={(e) => update({ organization_id: e.target.value })}>
               <option value="">Platform and all</option>
               {orgs.map((o) => (
                 <option key={o.id} value={o.id}>
@@ -82,19 +71,19 @@ export function Audit() {
         )}
         <label className="inline-field">
           <span>Action</span>
-          <input value={action} placeholder="e.g. auth.login" onChange={(e) => resetPage(setAction)(e.target.value)} size={14} />
+          <input value={text.action} placeholder="e.g. auth.login" onChange={(e) => type("action", e.target.value)} size={14} />
         </label>
         <label className="inline-field">
           <span>Resource</span>
-          <input value={resource} placeholder="e.g. user" onChange={(e) => resetPage(setResource)(e.target.value)} size={10} />
+          <input value={text.resource} placeholder="e.g. user" onChange={(e) => type("resource", e.target.value)} size={10} />
         </label>
         <label className="inline-field">
           <span>From</span>
-          <input type="datetime-local" value={from} onChange={(e) => resetPage(setFrom)(e.target.value)} />
+          <input type="datetime-local" value={from} onChange={(e) => update({ from: e.target.value })} />
         </label>
         <label className="inline-field">
           <span>To</span>
-          <input type="datetime-local" value={to} onChange={(e) => resetPage(setTo)(e.target.value)} />
+          <input type="datetime-local" value={to} onChange={(e) => update({ to: e.target.value })} />
         </label>
       </div>
       <PagedTable
@@ -140,4 +129,11 @@ export function Audit() {
       </PagedTable>
     </div>
   );
+}
+
+/** A `datetime-local` value (the browser's local time) as an RFC 3339 instant; nothing for empty or invalid. */
+export function instant(local: string): string | undefined {
+  if (!local) return undefined;
+  const d = new Date(local);
+  return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
 }

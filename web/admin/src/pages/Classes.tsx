@@ -1,33 +1,24 @@
-import { keepPreviousData, useQuery } from "@tanstack/react-query";
-import { useState } from "react";
+import { useQuery } from "@tanstack/react-query";
 import { Link } from "react-router";
-import { api, call } from "../api/client";
+import { queries, type ClassFilters } from "../api/queries";
+import { CLASS_SORT_VALUES, DATABASE_TYPES, oneOf, type ClassSort } from "../api/types";
 import { useUrlFilters } from "../lib/useUrlFilters";
 import { PagedTable } from "./crud";
 import { EmptyState } from "../components/States";
 import { SeverityBadge, SortHeader } from "../components/ui";
 import { dbLabel, formatCount, formatMs, formatRatio } from "../lib/format";
-import { useDebounced } from "../lib/useDebounced";
 
 const PER_PAGE = 25;
-type Sort = "total_time" | "count" | "avg_time" | "p95" | "max_time" | "rows_ratio";
 
 /** pt-query-digest's report, live: one row per statement shape, ranked by the chosen column. */
 export function Classes() {
-  const { params, update } = useUrlFilters();
-  const sort = (params.get("sort") ?? "total_time") as Sort;
-  const page = Math.max(1, Number(params.get("page") ?? 1) || 1);
-  const databaseType = (params.get("database_type") || undefined) as "mysql" | "postgresql" | undefined;
-  const [text, setText] = useState(params.get("q") ?? "");
-  const q = useDebounced(text);
-  const query = { sort, page, per_page: PER_PAGE, database_type: databaseType, q: q || undefined };
-  const list = useQuery({
-    queryKey: ["classes", query],
-    queryFn: () => call(() => api.GET("/api/v1/query-classes", { params: { query } })),
-    placeholderData: keepPreviousData,
-  });
+  const { params, update, page, setPage, text, type } = useUrlFilters(["q"] as const);
+  const sort = oneOf(params.get("sort"), CLASS_SORT_VALUES) ?? "total_time";
+  const databaseType = oneOf(params.get("database_type"), DATABASE_TYPES);
+  const query: ClassFilters = { sort, page, per_page: PER_PAGE, database_type: databaseType, q: params.get("q") || undefined };
+  const list = useQuery(queries.classes.list(query));
   const set = (k: string, v: string | undefined) => update({ [k]: v });
-  const header = (label: string, key: Sort) => (
+  const header = (label: string, key: ClassSort) => (
     <SortHeader label={label} numeric active={sort === key} onClick={() => set("sort", key === "total_time" ? undefined : key)} />
   );
   return (
@@ -43,19 +34,22 @@ export function Classes() {
           <span>Engine</span>
           <select value={databaseType ?? ""} onChange={(e) => set("database_type", e.target.value || undefined)}>
             <option value="">Any</option>
-            <option value="mysql">MySQL / MariaDB</option>
-            <option value="postgresql">PostgreSQL</option>
+            {DATABASE_TYPES.map((t) => (
+              <option key={t.value} value={t.value}>
+                {t.label}
+              </option>
+            ))}
           </select>
         </label>
         <label className="inline-field grow">
           <span>Search</span>
-          <input type="search" value={text} placeholder="text in the fingerprint" onChange={(e) => setText(e.target.value)} />
+          <input type="search" value={text.q} placeholder="text in the fingerprint" onChange={(e) => type("q", e.target.value)} />
         </label>
       </div>
       <PagedTable
         list={list}
         page={page}
-        setPage={(p) => set("page", p === 1 ? undefined : String(p))}
+        setPage={setPage}
         perPage={PER_PAGE}
         empty={
           <EmptyState title="No query classes">Classes appear as soon as an agent reports slow queries.</EmptyState>

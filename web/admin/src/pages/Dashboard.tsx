@@ -1,8 +1,7 @@
-import { keepPreviousData, useQuery } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import { Link } from "react-router";
 import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
-import { api, call } from "../api/client";
-import { agentsQuery } from "./common";
+import { queries } from "../api/queries";
 import { can, useUser } from "../auth/AuthContext";
 import { EmptyState, Loaded } from "../components/States";
 import { SeverityBadge } from "../components/ui";
@@ -13,19 +12,9 @@ export const REFRESH_MS = 30_000;
 
 export function Dashboard() {
   const admin = can(useUser(), "api_keys");
-  const dash = useQuery({
-    queryKey: ["dashboard"],
-    queryFn: () => call(() => api.GET("/api/v1/stats/dashboard")),
-    refetchInterval: REFRESH_MS,
-    placeholderData: keepPreviousData,
-  });
-  const top = useQuery({
-    queryKey: ["classes", { sort: "total_time", per_page: 5 }],
-    queryFn: () => call(() => api.GET("/api/v1/query-classes", { params: { query: { sort: "total_time", per_page: 5 } } })),
-    refetchInterval: REFRESH_MS,
-    placeholderData: keepPreviousData,
-  });
-  const agents = useQuery(agentsQuery);
+  const dash = useQuery({ ...queries.dashboard(), refetchInterval: REFRESH_MS });
+  const top = useQuery({ ...queries.classes.list({ sort: "total_time", per_page: 5 }), refetchInterval: REFRESH_MS });
+  const agents = useQuery(queries.agents());
 
   return (
     <div className="page">

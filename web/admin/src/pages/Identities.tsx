@@ -1,21 +1,23 @@
+import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, call } from "../api/client";
+import { queries } from "../api/queries";
+import type { Schemas } from "../api/types";
 import { EmptyState } from "../components/States";
-import type { components } from "../api/schema";
 import { Field } from "../components/ui";
 import { formatDateTime } from "../lib/format";
+import { useUrlFilters } from "../lib/useUrlFilters";
 import { TeamOptions, useTeams } from "./common";
-import { FormModal, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useFormModal, usePagedList } from "./crud";
+import { FormModal, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useFormModal } from "./crud";
 
-type Identity = components["schemas"]["IdentityView"];
+type Identity = Schemas["IdentityView"];
 
 export function Identities() {
   const teams = useTeams();
   const [editing, setEditing] = useState<Identity | "new" | null>(null);
-  const { page, setPage, list } = usePagedList("identities", (page) =>
-    call(() => api.GET("/api/v1/identities", { params: { query: { page, per_page: PER_PAGE } } })),
-  );
-  const remove = useConfirmedAction("identities", (i: Identity) =>
+  const { page, setPage } = useUrlFilters();
+  const list = useQuery(queries.identities.list({ page, per_page: PER_PAGE }));
+  const remove = useConfirmedAction("identity-deleted", (i: Identity) =>
     call(() => api.DELETE("/api/v1/identities/{id}", { params: { path: { id: i.id } } })),
   );
   const teamName = (id: number) => teams.data?.items.find((t) => t.id === id)?.name ?? `#${id}`;
@@ -76,7 +78,7 @@ function IdentityForm({ identity, onClose }: { identity: Identity | null; onClos
       identity
         ? call(() => api.PATCH("/api/v1/identities/{id}", { params: { path: { id: identity.id } }, body: { name } }))
         : call(() => api.POST("/api/v1/identities", { body: { name, team_id: Number(team) } })),
-    "identities",
+    "identity",
     onClose,
   );
   return (

@@ -1,19 +1,21 @@
+import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, call } from "../api/client";
+import { queries } from "../api/queries";
+import { aiPolicyLabel, scrubLevelLabel, type Schemas } from "../api/types";
 import { EmptyState } from "../components/States";
-import type { components } from "../api/schema";
 import { Field } from "../components/ui";
 import { formatDateTime } from "../lib/format";
-import { FormModal, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useFormModal, usePagedList } from "./crud";
+import { useUrlFilters } from "../lib/useUrlFilters";
+import { FormModal, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useFormModal } from "./crud";
 
-type Org = components["schemas"]["OrganizationView"];
+type Org = Schemas["OrganizationView"];
 
 export function Organizations() {
   const [editing, setEditing] = useState<Org | "new" | null>(null);
-  const { page, setPage, list } = usePagedList("organizations", (page) =>
-    call(() => api.GET("/api/v1/organizations", { params: { query: { page, per_page: PER_PAGE } } })),
-  );
-  const remove = useConfirmedAction("organizations", (o: Org) =>
+  const { page, setPage } = useUrlFilters();
+  const list = useQuery(queries.organizations.list({ page, per_page: PER_PAGE }));
+  const remove = useConfirmedAction("organization-deleted", (o: Org) =>
     call(() => api.DELETE("/api/v1/organizations/{id}", { params: { path: { id: o.id } } })),
   );
   return (
@@ -45,8 +47,8 @@ export function Organizations() {
                   <td>
                     <strong>{o.name}</strong>
                   </td>
-                  <td>{o.settings.scrub_level === "strict" ? "Strict" : "PII only"}</td>
-                  <td>{o.settings.ai_policy === "allow_llm" ? "LLM allowed" : "Rules only"}</td>
+                  <td>{scrubLevelLabel(o.settings.scrub_level)}</td>
+                  <td>{aiPolicyLabel(o.settings.ai_policy)}</td>
                   <td className="num">{o.retention_days} days</td>
                   <td>{formatDateTime(o.created_at)}</td>
                   <td className="actions">
@@ -69,6 +71,7 @@ export function Organizations() {
 }
 
 function OrgForm({ org, onClose }: { org: Org | null; onClose: () => void }) {
+  const qc = useQueryClient();
   const [name, setName] = useState(org?.name ?? "");
   const [retention, setRetention] = useState(String(org?.retention_days ?? 90));
   const { mutation, fieldError, errs } = useFormModal(
@@ -78,8 +81,12 @@ function OrgForm({ org, onClose }: { org: Org | null; onClose: () => void }) {
         ? call(() => api.PATCH("/api/v1/organizations/{id}", { params: { path: { id: org.id } }, body: { name, retention_days } }))
         : call(() => api.POST("/api/v1/organizations", { body: { name, retention_days } }));
     },
-    "organizations",
-    onClose,
+    "organization",
+    (saved) => {
+      // What Settings shows for this organization is the saved one from now on.
+      qc.setQueryData(queries.organizations.detail(saved.id).queryKey, saved);
+      onClose();
+    },
   );
   return (
     <FormModal

@@ -1,6 +1,6 @@
-import { keepPreviousData, useQuery } from "@tanstack/react-query";
-import { useEffect, useRef, useState } from "react";
-import { api, call } from "../api/client";
+import { useQuery } from "@tanstack/react-query";
+import { queries, type SlowQueryFilters } from "../api/queries";
+import { ANALYSIS_STATUSES, DATABASE_TYPES, oneOf, SEVERITIES, SLOW_QUERY_SORT_VALUES } from "../api/types";
 import { useUrlFilters } from "../lib/useUrlFilters";
 import { PagedTable } from "./crud";
 import { EmptyState } from "../components/States";
@@ -16,59 +16,34 @@ const RANGES: Record<string, { label: string; hours?: number }> = {
   all: { label: "All time" },
 };
 
-type Status = "all" | "analyzed" | "unanalyzed";
-type Severity = "LOW" | "MEDIUM" | "HIGH" | "CRITICAL";
-type DbType = "mysql" | "postgresql";
-type Sort = "observed_at" | "execution_time_ms";
-
 /** Filters live in the URL, so a filtered view can be bookmarked, shared and reloaded. */
 export function Queries() {
-  const { params, update, clear } = useUrlFilters();
-  const status = (params.get("status") ?? "all") as Status;
-  const severity = (params.get("severity") || undefined) as Severity | undefined;
-  const databaseType = (params.get("database_type") || undefined) as DbType | undefined;
+  const { params, update, clear, page, setPage, text, type } = useUrlFilters(["q", "database_name"] as const);
+  const status = oneOf(params.get("status"), ANALYSIS_STATUSES) ?? "all";
+  const severity = oneOf(params.get("severity"), SEVERITIES);
+  const databaseType = oneOf(params.get("database_type"), DATABASE_TYPES);
   const databaseName = params.get("database_name") ?? "";
   const range = params.get("range") ?? "7d";
-  const sort = (params.get("sort") ?? "observed_at") as Sort;
-  const page = Math.max(1, Number(params.get("page") ?? 1) || 1);
+  const sort = oneOf(params.get("sort"), SLOW_QUERY_SORT_VALUES) ?? "observed_at";
   const queryId = params.get("query_id") || undefined;
   const selected = params.get("selected");
-  const [text, setText] = useState(params.get("q") ?? "");
-  const [dbText, setDbText] = useState(databaseName);
-  // Typing updates the URL (and so the query) 300 ms after the last keystroke.
-  const typing = useRef<Record<string, ReturnType<typeof setTimeout>>>({});
-
-  function typed(key: "q" | "database_name", value: string, set: (v: string) => void) {
-    set(value);
-    clearTimeout(typing.current[key]);
-    typing.current[key] = setTimeout(() => update({ [key]: value.trim() || undefined }), 300);
-  }
-
-  useEffect(() => {
-    const timers = typing.current;
-    return () => Object.values(timers).forEach(clearTimeout);
-  }, []);
 
   // The range is rounded to the minute so the query key is stable between renders.
   const hours = RANGES[range]?.hours;
   const from = hours ? new Date(Math.floor(Date.now() / 60_000) * 60_000 - hours * 3_600_000).toISOString() : undefined;
-  const query = {
+  const query: SlowQueryFilters = {
     page,
     per_page: PER_PAGE,
     status,
     severity,
     database_type: databaseType,
-    database_name: params.get("database_name") || undefined,
+    database_name: databaseName || undefined,
     q: params.get("q") || undefined,
     query_id: queryId,
     from,
     sort,
   };
-  const list = useQuery({
-    queryKey: ["slow-queries", query],
-    queryFn: () => call(() => api.GET("/api/v1/slow-queries", { params: { query } })),
-    placeholderData: keepPreviousData,
-  });
+  const list = useQuery(queries.slowQueries.list(query));
 
   const filtersActive =
     status !== "all" || severity || databaseType || databaseName || params.get("q") || queryId || range !== "7d";
@@ -84,15 +59,15 @@ export function Queries() {
         </header>
         <div className="filters" role="search" aria-label="Filter queries">
           <div className="segmented" role="group" aria-label="Analysis status">
-            {(["all", "analyzed", "unanalyzed"] as const).map((s) => (
+            {ANALYSIS_STATUSES.map((s) => (
               <button
-                key={s}
+                key={s.value}
                 type="button"
-                aria-pressed={status === s}
-                className={status === s ? "active" : undefined}
-                onClick={() => update({ status: s === "all" ? undefined : s })}
+                aria-pressed={status === s.value}
+                className={status === s.value ? "active" : undefined}
+                onClick={() => update({ status: s.value === "all" ? undefined : s.value })}
               >
-                {s === "all" ? "All" : s === "analyzed" ? "Analyzed" : "Unanalyzed"}
+                {s.label}
               </button>
             ))}
           </div>
@@ -100,23 +75,27 @@ export function Queries() {
             <span>Severity</span>
             <select value={severity ?? ""} onChange={(e) => update({ severity: e.target.value || undefined })}>
               <option value="">Any</option>
-              <option value="CRITICAL">Critical</option>
-              <option value="HIGH">High</option>
-              <option value="MEDIUM">Medium</option>
-              <option value="LOW">Low</option>
+              {SEVERITIES.map((s) => (
+                <option key={s.value} value={s.value}>
+                  {s.label}
+                </option>
+              ))}
             </select>
           </label>
           <label className="inline-field">
             <span>Engine</span>
             <select value={databaseType ?? ""} onChange={(e) => update({ database_type: e.target.value || undefined })}>
               <option value="">Any</option>
-              <option value="mysql">MySQL / MariaDB</option>
-              <option value="postgresql">PostgreSQL</option>
+              {DATABASE_TYPES.map((t) => (
+                <option key={t.value} value={t.value}>
+                  {t.label}
+                </option>
+              ))}
             </select>
           </label>
           <label className="inline-field">
             <span>Database</span>
-            <input value={dbText} placeholder="any" onChange={(e) => typed("database_name", e.target.value, setDbText)} size={10} />
+            <input value={text.database_name} placeholder="any" onChange={(e) => type("database_name", e.target.value)} size={10} />
           </label>
           <label className="inline-field">
             <span>Time</span>
@@ -132,21 +111,16 @@ export function Queries() {
             <span>Search</span>
             <input
               type="search"
-              value={text}
+              value={text.q}
               placeholder="text in the statement, e.g. orders"
-              onChange={(e) => typed("q", e.target.value, setText)}
+              onChange={(e) => type("q", e.target.value)}
             />
           </label>
           {filtersActive && (
             <button
               type="button"
               className="btn btn-small btn-ghost"
-              onClick={() => {
-                Object.values(typing.current).forEach(clearTimeout);
-                setText("");
-                setDbText("");
-                clear();
-              }}
+              onClick={clear}
             >
               Clear filters
             </button>
@@ -163,7 +137,7 @@ export function Queries() {
         <PagedTable
           list={list}
           page={page}
-          setPage={(p) => update({ page: p === 1 ? undefined : String(p) }, false)}
+          setPage={setPage}
           perPage={PER_PAGE}
           empty={
             <EmptyState title={filtersActive ? "No queries match these filters" : "No slow queries yet"}>

@@ -3,7 +3,8 @@ import { useEffect, useRef, useState } from "react";
 import { Bar, BarChart, CartesianGrid, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { api, call } from "../api/client";
 import { describeError } from "../api/errors";
-import { ErrorState, LoadingState } from "../components/States";
+import { invalidate, queries } from "../api/queries";
+import { Loaded, LoadingState } from "../components/States";
 import { CopyButton, SeverityBadge, SqlBlock } from "../components/ui";
 import { dbLabel, formatCount, formatDateTime, formatMs, formatRatio } from "../lib/format";
 
@@ -17,18 +18,9 @@ export function QueryDetail({ id, onClose }: { id: number; onClose: () => void }
   const [notice, setNotice] = useState<string | null>(null);
   const headingRef = useRef<HTMLHeadingElement>(null);
 
-  const detail = useQuery({
-    queryKey: ["slow-query", id],
-    queryFn: () => call(() => api.GET("/api/v1/slow-queries/{id}", { params: { path: { id } } })),
-    refetchInterval: pending ? 1000 : false,
-  });
+  const detail = useQuery({ ...queries.slowQueries.detail(id), refetchInterval: pending ? 1000 : false });
   const queryId = detail.data?.query_id;
-  const history = useQuery({
-    queryKey: ["class", queryId],
-    queryFn: () =>
-      call(() => api.GET("/api/v1/query-classes/{query_id}", { params: { path: { query_id: queryId ?? "" } } })),
-    enabled: Boolean(queryId),
-  });
+  const history = useQuery({ ...queries.classes.detail(queryId ?? ""), enabled: Boolean(queryId) });
 
   useEffect(() => {
     setPending(null);
@@ -50,21 +42,22 @@ export function QueryDetail({ id, onClose }: { id: number; onClose: () => void }
     if (analyzedAt && analyzedAt !== pending.since) {
       setPending(null);
       setNotice("Analysis updated.");
-      void qc.invalidateQueries({ queryKey: ["slow-queries"] });
-      void qc.invalidateQueries({ queryKey: ["class", queryId] });
+      void invalidate(qc, "analysis");
     } else if (Date.now() - pending.at > ANALYSIS_WAIT_MS) {
       setPending(null);
       setNotice("The analysis is still queued; it will appear here when a worker finishes it.");
     }
-  }, [analyzedAt, pending, qc, queryId]);
+  }, [analyzedAt, pending, qc]);
 
   const reanalyze = useMutation({
     mutationFn: () => call(() => api.POST("/api/v1/slow-queries/{id}/analyze", { params: { path: { id } } })),
     onMutate: () => setNotice(null),
-    onSuccess: () => setPending({ since: analyzedAt, at: Date.now() }),
+    onSuccess: () => {
+      void invalidate(qc, "analysis-requested");
+      setPending({ since: analyzedAt, at: Date.now() });
+    },
   });
 
-  const d = detail.data;
   return (
     <aside className="detail" aria-labelledby="detail-title">
       <header className="detail-head">
@@ -75,139 +68,141 @@ export function QueryDetail({ id, onClose }: { id: number; onClose: () => void }
           ×
         </button>
       </header>
-      {detail.isLoading ? (
-        <LoadingState />
-      ) : detail.isError ? (
-        <ErrorState error={detail.error} onRetry={() => void detail.refetch()} />
-      ) : d ? (
-        <div className="detail-body">
-          <SqlBlock sql={d.sql_text} label="SQL" />
-          <dl className="metrics">
-            <Metric label="Execution time" value={formatMs(d.execution_time_ms)} />
-            <Metric label="Lock time" value={formatMs(d.lock_time_ms)} />
-            <Metric label="Rows examined" value={formatCount(d.rows_examined)} />
-            <Metric label="Rows sent" value={formatCount(d.rows_sent)} />
-            <Metric label="Calls" value={formatCount(d.calls)} />
-            <Metric label="Seen" value={formatDateTime(d.observed_at)} />
-            <Metric label="Database" value={`${dbLabel(d.database_type)} · ${d.database_name ?? "—"}`} />
-            <Metric label="Query class" value={d.query_id} mono />
-          </dl>
-          <section aria-labelledby="class-title">
-            <h3 id="class-title">Query class</h3>
+      <Loaded query={detail}>
+        {(d) => (
+          <div className="detail-body">
+            <SqlBlock sql={d.sql_text} label="SQL" />
             <dl className="metrics">
-              <Metric label="Executions" value={formatCount(d.class.count)} />
-              <Metric label="Total time" value={formatMs(d.class.total_time_ms)} />
-              <Metric label="Average" value={formatMs(d.class.avg_time_ms)} />
-              <Metric label="p95" value={formatMs(d.class.p95_time_ms)} />
-              <Metric label="Max" value={formatMs(d.class.max_time_ms)} />
-              <Metric label="Rows examined / sent" value={formatRatio(d.class.rows_ratio)} />
+              <Metric label="Execution time" value={formatMs(d.execution_time_ms)} />
+              <Metric label="Lock time" value={formatMs(d.lock_time_ms)} />
+              <Metric label="Rows examined" value={formatCount(d.rows_examined)} />
+              <Metric label="Rows sent" value={formatCount(d.rows_sent)} />
+              <Metric label="Calls" value={formatCount(d.calls)} />
+              <Metric label="Seen" value={formatDateTime(d.observed_at)} />
+              <Metric label="Database" value={`${dbLabel(d.database_type)} · ${d.database_name ?? "—"}`} />
+              <Metric label="Query class" value={d.query_id} mono />
             </dl>
-            {history.data && history.data.series.length > 0 ? (
-              <div className="chart" role="img" aria-label="Executions and average time per hour for this query class">
-                <ResponsiveContainer width="100%" height={160}>
-                  <BarChart
-                    data={history.data.series.map((p) => ({
-                      ...p,
-                      label: new Date(p.hour).toLocaleString("en-GB", { day: "2-digit", hour: "2-digit" }),
-                    }))}
-                  >
-                    <CartesianGrid strokeDasharray="3 3" vertical={false} stroke="#e5e7eb" />
-                    <XAxis dataKey="label" fontSize={11} tickLine={false} minTickGap={24} />
-                    <YAxis fontSize={11} tickLine={false} axisLine={false} width={36} allowDecimals={false} />
-                    <Tooltip />
-                    <Bar dataKey="count" name="Executions" fill="#2563eb" maxBarSize={24} radius={[3, 3, 0, 0]} isAnimationActive={false} />
-                  </BarChart>
-                </ResponsiveContainer>
-              </div>
-            ) : history.isLoading ? (
-              <LoadingState label="Loading history…" />
-            ) : null}
-          </section>
-          <section aria-labelledby="analysis-title" className="analysis">
-            <div className="panel-head">
-              <h3 id="analysis-title">Analysis</h3>
-              <button
-                type="button"
-                className="btn btn-primary btn-small"
-                disabled={Boolean(pending) || reanalyze.isPending}
-                onClick={() => reanalyze.mutate()}
+            <section aria-labelledby="class-title">
+              <h3 id="class-title">Query class</h3>
+              <dl className="metrics">
+                <Metric label="Executions" value={formatCount(d.class.count)} />
+                <Metric label="Total time" value={formatMs(d.class.total_time_ms)} />
+                <Metric label="Average" value={formatMs(d.class.avg_time_ms)} />
+                <Metric label="p95" value={formatMs(d.class.p95_time_ms)} />
+                <Metric label="Max" value={formatMs(d.class.max_time_ms)} />
+                <Metric label="Rows examined / sent" value={formatRatio(d.class.rows_ratio)} />
+              </dl>
+              <Loaded
+                query={history}
+                isEmpty={(h) => h.series.length === 0}
+                loading={<LoadingState label="Loading history…" />}
               >
-                {pending || reanalyze.isPending ? "Analyzing…" : "Re-analyze"}
-              </button>
-            </div>
-            {pending && (
-              <p className="notice" role="status">
-                <span className="spinner spinner-small" aria-hidden="true" /> Analysis queued; this panel updates when it
-                is done.
-              </p>
-            )}
-            {notice && (
-              <p className="notice notice-ok" role="status">
-                {notice}
-              </p>
-            )}
-            {reanalyze.isError && (
-              <p className="form-error" role="alert">
-                {describeError(reanalyze.error)}
-              </p>
-            )}
-            {d.analysis ? (
-              <>
-                <div className="analysis-summary">
-                  <SeverityBadge severity={d.analysis.severity} />
-                  <span>{d.analysis.summary}</span>
-                </div>
-                <p className="muted small">
-                  Analyzed {formatDateTime(d.analysis.analyzed_at)} by {d.analysis.engine.join(", ")}
-                  {!d.analysis.parse_ok && " · the statement did not parse; token-level checks only"}
+                {(h) => (
+                  <div className="chart" role="img" aria-label="Executions and average time per hour for this query class">
+                    <ResponsiveContainer width="100%" height={160}>
+                      <BarChart
+                        data={h.series.map((p) => ({
+                          ...p,
+                          label: new Date(p.hour).toLocaleString("en-GB", { day: "2-digit", hour: "2-digit" }),
+                        }))}
+                      >
+                        <CartesianGrid strokeDasharray="3 3" vertical={false} stroke="#e5e7eb" />
+                        <XAxis dataKey="label" fontSize={11} tickLine={false} minTickGap={24} />
+                        <YAxis fontSize={11} tickLine={false} axisLine={false} width={36} allowDecimals={false} />
+                        <Tooltip />
+                        <Bar dataKey="count" name="Executions" fill="#2563eb" maxBarSize={24} radius={[3, 3, 0, 0]} isAnimationActive={false} />
+                      </BarChart>
+                    </ResponsiveContainer>
+                  </div>
+                )}
+              </Loaded>
+            </section>
+            <section aria-labelledby="analysis-title" className="analysis">
+              <div className="panel-head">
+                <h3 id="analysis-title">Analysis</h3>
+                <button
+                  type="button"
+                  className="btn btn-primary btn-small"
+                  disabled={Boolean(pending) || reanalyze.isPending}
+                  onClick={() => reanalyze.mutate()}
+                >
+                  {pending || reanalyze.isPending ? "Analyzing…" : "Re-analyze"}
+                </button>
+              </div>
+              {pending && (
+                <p className="notice" role="status">
+                  <span className="spinner spinner-small" aria-hidden="true" /> Analysis queued; this panel updates when it
+                  is done.
                 </p>
-                {d.analysis.issues.length > 0 && (
-                  <>
-                    <h4>Issues</h4>
-                    <ul className="issues">
-                      {d.analysis.issues.map((i, n) => (
-                        <li key={`${i.rule_id}-${n}`}>
-                          <div className="issue-head">
-                            <SeverityBadge severity={i.severity} />
-                            <strong>{i.title}</strong>
-                            <code className="muted small">{i.rule_id}</code>
-                          </div>
-                          <p>{i.description}</p>
-                          {i.evidence && <p className="muted small">Evidence: {i.evidence}</p>}
-                        </li>
-                      ))}
-                    </ul>
-                  </>
-                )}
-                {d.analysis.recommendations.length > 0 && (
-                  <>
-                    <h4>Recommendations</h4>
-                    <ul className="recs">
-                      {d.analysis.recommendations.map((r, n) => (
-                        <li key={n}>
-                          <strong>{r.title}</strong> <span className="pill pill-muted">{r.kind}</span>
-                          <p>{r.rationale}</p>
-                          {r.estimated_impact && <p className="muted small">Impact: {r.estimated_impact}</p>}
-                          {r.sql && (
-                            <div className="ddl">
-                              <pre>
-                                <code>{r.sql}</code>
-                              </pre>
-                              <CopyButton text={r.sql} label="Copy DDL" />
+              )}
+              {notice && (
+                <p className="notice notice-ok" role="status">
+                  {notice}
+                </p>
+              )}
+              {reanalyze.isError && (
+                <p className="form-error" role="alert">
+                  {describeError(reanalyze.error)}
+                </p>
+              )}
+              {d.analysis ? (
+                <>
+                  <div className="analysis-summary">
+                    <SeverityBadge severity={d.analysis.severity} />
+                    <span>{d.analysis.summary}</span>
+                  </div>
+                  <p className="muted small">
+                    Analyzed {formatDateTime(d.analysis.analyzed_at)} by {d.analysis.engine.join(", ")}
+                    {!d.analysis.parse_ok && " · the statement did not parse; token-level checks only"}
+                  </p>
+                  {d.analysis.issues.length > 0 && (
+                    <>
+                      <h4>Issues</h4>
+                      <ul className="issues">
+                        {d.analysis.issues.map((i, n) => (
+                          <li key={`${i.rule_id}-${n}`}>
+                            <div className="issue-head">
+                              <SeverityBadge severity={i.severity} />
+                              <strong>{i.title}</strong>
+                              <code className="muted small">{i.rule_id}</code>
                             </div>
-                          )}
-                        </li>
-                      ))}
-                    </ul>
-                  </>
-                )}
-              </>
-            ) : (
-              <p className="muted">Not analyzed yet. Analysis runs in the background after ingestion, or now with Re-analyze.</p>
-            )}
-          </section>
-        </div>
-      ) : null}
+                            <p>{i.description}</p>
+                            {i.evidence && <p className="muted small">Evidence: {i.evidence}</p>}
+                          </li>
+                        ))}
+                      </ul>
+                    </>
+                  )}
+                  {d.analysis.recommendations.length > 0 && (
+                    <>
+                      <h4>Recommendations</h4>
+                      <ul className="recs">
+                        {d.analysis.recommendations.map((r, n) => (
+                          <li key={n}>
+                            <strong>{r.title}</strong> <span className="pill pill-muted">{r.kind}</span>
+                            <p>{r.rationale}</p>
+                            {r.estimated_impact && <p className="muted small">Impact: {r.estimated_impact}</p>}
+                            {r.sql && (
+                              <div className="ddl">
+                                <pre>
+                                  <code>{r.sql}</code>
+                                </pre>
+                                <CopyButton text={r.sql} label="Copy DDL" />
+                              </div>
+                            )}
+                          </li>
+                        ))}
+                      </ul>
+                    </>
+                  )}
+                </>
+              ) : (
+                <p className="muted">Not analyzed yet. Analysis runs in the background after ingestion, or now with Re-analyze.</p>
+              )}
+            </section>
+          </div>
+        )}
+      </Loaded>
     </aside>
   );
 }

@@ -1,25 +1,35 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useEffect, useState, type FormEvent } from "react";
+import { useEffect, useState, type FormEvent, type ReactNode } from "react";
 import { api, call } from "../api/client";
-import type { components } from "../api/schema";
+import { invalidate, queries } from "../api/queries";
+import { AI_POLICIES, oneOf, SCRUB_LEVELS, type Schemas } from "../api/types";
 import { useUser } from "../auth/AuthContext";
-import { ErrorState, LoadingState } from "../components/States";
+import { EmptyState, Loaded } from "../components/States";
 import { Field } from "../components/ui";
 import { FormError, formErrors, useOrgChoice } from "./common";
 
-type Org = components["schemas"]["OrganizationView"];
+type Org = Schemas["OrganizationView"];
 
 /** The organization's settings (ORG_ADMIN: their own; SUPER_ADMIN: any organization). */
 export function Settings() {
   const user = useUser();
-  const { isSuper, orgs } = useOrgChoice();
+  const { isSuper, orgs, query: orgList } = useOrgChoice();
   const [picked, setPicked] = useState<number | null>(null);
   const orgId = isSuper ? (picked ?? orgs[0]?.id ?? null) : (user.organization_id ?? null);
-  const org = useQuery({
-    queryKey: ["organization", orgId],
-    queryFn: () => call(() => api.GET("/api/v1/organizations/{id}", { params: { path: { id: orgId ?? 0 } } })),
-    enabled: orgId !== null,
-  });
+  const org = useQuery({ ...queries.organizations.detail(orgId ?? 0), enabled: orgId !== null });
+  const [saved, setSaved] = useState(false);
+  useEffect(() => {
+    if (!saved) return;
+    const t = setTimeout(() => setSaved(false), 4000);
+    return () => clearTimeout(t);
+  }, [saved]);
+  // A newer version of the organization (a cached copy refreshed after a change elsewhere) starts the form
+  // again from it, so stale values are never saved back over it.
+  const form = (
+    <Loaded query={org}>
+      {(o) => <SettingsForm key={`${o.id}@${o.updated_at}`} org={o} saved={saved} setSaved={setSaved} />}
+    </Loaded>
+  );
   return (
     <div className="page">
       <header className="page-head">
@@ -30,7 +40,13 @@ export function Settings() {
         {isSuper && orgs.length > 0 && (
           <label className="inline-field">
             <span>Organization</span>
-            <select value={orgId ?? ""} onChange={(e) => setPicked(Number(e.target.value))}>
+            <select
+              value={orgId ?? ""}
+              onChange={(e) => {
+                setSaved(false);
+                setPicked(Number(e.target.value));
+              }}
+            >
               {orgs.map((o) => (
                 <option key={o.id} value={o.id}>
                   {o.name}
@@ -40,21 +56,20 @@ export function Settings() {
           </label>
         )}
       </header>
-      {orgId === null ? (
-        <LoadingState />
-      ) : org.isLoading ? (
-        <LoadingState />
-      ) : org.isError ? (
-        <ErrorState error={org.error} onRetry={() => void org.refetch()} />
-      ) : org.data ? (
-        <SettingsForm key={org.data.id} org={org.data} />
-      ) : null}
+      {isSuper ? (
+        // The form waits for the organization list, which names the one shown first.
+        <Loaded query={orgList} isEmpty={(d) => d.items.length === 0} empty={<EmptyState title="No organizations" />}>
+          {() => form}
+        </Loaded>
+      ) : (
+        form
+      )}
     </div>
   );
 }
 
-type Settings = Org["settings"];
-type SettingsPatch = components["schemas"]["OrgSettingsPatch"];
+type Settings = Schemas["OrgSettings"];
+type SettingsPatch = Schemas["OrgSettingsPatch"];
 
 /** Only the settings that changed: the server keeps the others, and refuses to an organization admin
  * any raise of the platform's limits or AI allowance, so unchanged values are never sent. */
@@ -71,19 +86,13 @@ export function settingsChanges(before: Settings, after: Settings): SettingsPatc
   return patch;
 }
 
-function SettingsForm({ org }: { org: Org }) {
+function SettingsForm({ org, saved, setSaved }: { org: Org; saved: boolean; setSaved: (saved: boolean) => void }) {
   const qc = useQueryClient();
   const [retention, setRetention] = useState(String(org.retention_days));
   const [scrub, setScrub] = useState(org.settings.scrub_level);
   const [ai, setAi] = useState(org.settings.ai_policy);
   const [perMinute, setPerMinute] = useState(org.settings.rate_limit_per_minute?.toString() ?? "");
   const [perHour, setPerHour] = useState(org.settings.rate_limit_per_hour?.toString() ?? "");
-  const [saved, setSaved] = useState(false);
-  useEffect(() => {
-    if (!saved) return;
-    const t = setTimeout(() => setSaved(false), 4000);
-    return () => clearTimeout(t);
-  }, [saved]);
   const save = useMutation({
     mutationFn: () =>
       call(() =>
@@ -102,8 +111,8 @@ function SettingsForm({ org }: { org: Org }) {
       ),
     onMutate: () => setSaved(false),
     onSuccess: (o) => {
-      qc.setQueryData(["organization", o.id], o);
-      void qc.invalidateQueries({ queryKey: ["organizations"] });
+      qc.setQueryData(queries.organizations.detail(o.id).queryKey, o);
+      void invalidate(qc, "organization");
       setSaved(true);
     },
   });
@@ -126,9 +135,8 @@ function SettingsForm({ org }: { org: Org }) {
         hint="Strict: no literal is stored. PII only: literals are kept, personal data is redacted."
       >
         {(p) => (
-          <select {...p} value={scrub} onChange={(e) => setScrub(e.target.value as Org["settings"]["scrub_level"])}>
-            <option value="strict">Strict</option>
-            <option value="pii_only">PII only</option>
+          <select {...p} value={scrub} onChange={(e) => setScrub(oneOf(e.target.value, SCRUB_LEVELS) ?? scrub)}>
+            {options(SCRUB_LEVELS)}
           </select>
         )}
       </Field>
@@ -139,9 +147,8 @@ function SettingsForm({ org }: { org: Org }) {
         hint="Rules only: nothing leaves the platform. LLM allowed: strictly scrubbed SQL may be sent to the configured model. Allowing LLM use is for the platform's administrators."
       >
         {(p) => (
-          <select {...p} value={ai} onChange={(e) => setAi(e.target.value as Org["settings"]["ai_policy"])}>
-            <option value="rules_only">Rules only</option>
-            <option value="allow_llm">LLM allowed</option>
+          <select {...p} value={ai} onChange={(e) => setAi(oneOf(e.target.value, AI_POLICIES) ?? ai)}>
+            {options(AI_POLICIES)}
           </select>
         )}
       </Field>
@@ -167,4 +174,12 @@ function SettingsForm({ org }: { org: Org }) {
       </div>
     </form>
   );
+}
+
+function options(choices: { value: string; label: string }[]): ReactNode {
+  return choices.map((c) => (
+    <option key={c.value} value={c.value}>
+      {c.label}
+    </option>
+  ));
 }

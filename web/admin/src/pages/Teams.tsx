@@ -1,21 +1,23 @@
+import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, call } from "../api/client";
+import { queries } from "../api/queries";
+import type { Schemas } from "../api/types";
 import { EmptyState } from "../components/States";
-import type { components } from "../api/schema";
 import { Field } from "../components/ui";
 import { formatDateTime } from "../lib/format";
+import { useUrlFilters } from "../lib/useUrlFilters";
 import { orgName, useOrgChoice, OrgField } from "./common";
-import { FormModal, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useFormModal, usePagedList } from "./crud";
+import { FormModal, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useFormModal } from "./crud";
 
-type Team = components["schemas"]["TeamView"];
+type Team = Schemas["TeamView"];
 
 export function Teams() {
   const { isSuper, orgs } = useOrgChoice();
   const [editing, setEditing] = useState<Team | "new" | null>(null);
-  const { page, setPage, list } = usePagedList("teams", (page) =>
-    call(() => api.GET("/api/v1/teams", { params: { query: { page, per_page: PER_PAGE } } })),
-  );
-  const remove = useConfirmedAction("teams", (t: Team) =>
+  const { page, setPage } = useUrlFilters();
+  const list = useQuery(queries.teams.list({ page, per_page: PER_PAGE }));
+  const remove = useConfirmedAction("team-deleted", (t: Team) =>
     call(() => api.DELETE("/api/v1/teams/{id}", { params: { path: { id: t.id } } })),
   );
   return (
@@ -84,7 +86,7 @@ function TeamForm({ team, onClose }: { team: Team | null; onClose: () => void })
               body: { name, description: description || null, organization_id: isSuper && org ? Number(org) : undefined },
             }),
           ),
-    "teams",
+    "team",
     onClose,
   );
   return (

@@ -1,17 +1,18 @@
-import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, call } from "../api/client";
 import { EmptyState } from "../components/States";
 import { describeError } from "../api/errors";
-import type { components } from "../api/schema";
+import { invalidate, queries } from "../api/queries";
+import type { Role, Schemas } from "../api/types";
 import { useUser } from "../auth/AuthContext";
 import { Field, Modal, Pill } from "../components/ui";
 import { formatAgo, roleLabel } from "../lib/format";
+import { useUrlFilters } from "../lib/useUrlFilters";
 import { FormError, formErrors, orgName, useIdentities, useOrgChoice, useTeams, OrgField, TeamOptions } from "./common";
-import { FormModal, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useFormModal, usePagedList } from "./crud";
+import { FormModal, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useFormModal } from "./crud";
 
-type User = components["schemas"]["UserView"];
-type Role = User["role"];
+type User = Schemas["UserView"];
 
 /** The roles `me` may give, as the server's permission table allows. */
 export function grantableRoles(me: Role): Role[] {
@@ -34,15 +35,14 @@ export function Users() {
   const teams = useTeams(me.role !== "TEAM_LEAD" && me.role !== "USER");
   const [editing, setEditing] = useState<User | "new" | null>(null);
   const [resetting, setResetting] = useState<User | null>(null);
-  const { page, setPage, list } = usePagedList("users", (page) =>
-    call(() => api.GET("/api/v1/users", { params: { query: { page, per_page: PER_PAGE } } })),
-  );
+  const { page, setPage } = useUrlFilters();
+  const list = useQuery(queries.users.list({ page, per_page: PER_PAGE }));
   const toggle = useMutation({
     mutationFn: (u: User) =>
       call(() => api.PATCH("/api/v1/users/{id}", { params: { path: { id: u.id } }, body: { is_active: !u.is_active } })),
-    onSuccess: () => void qc.invalidateQueries({ queryKey: ["users"] }),
+    onSuccess: () => void invalidate(qc, "user"),
   });
-  const remove = useConfirmedAction("users", (u: User) =>
+  const remove = useConfirmedAction("user", (u: User) =>
     call(() => api.DELETE("/api/v1/users/{id}", { params: { path: { id: u.id } } })),
   );
   const teamName = (id: number | null | undefined) =>
@@ -153,7 +153,7 @@ function UserForm({ user, onClose }: { user: User | null; onClose: () => void })
               },
             }),
           ),
-    "users",
+    "user",
     onClose,
   );
   const teamIdentities = identities.data?.items.filter((i) => !team || String(i.team_id) === team) ?? [];
@@ -241,11 +241,15 @@ function UserForm({ user, onClose }: { user: User | null; onClose: () => void })
 }
 
 function ResetPassword({ user, onClose }: { user: User; onClose: () => void }) {
+  const qc = useQueryClient();
   const [password, setPassword] = useState("");
   const [done, setDone] = useState(false);
   const save = useMutation({
     mutationFn: () => call(() => api.PATCH("/api/v1/users/{id}", { params: { path: { id: user.id } }, body: { password } })),
-    onSuccess: () => setDone(true),
+    onSuccess: () => {
+      void invalidate(qc, "user");
+      setDone(true);
+    },
   });
   const errs = formErrors(save.error);
   return (

@@ -1,49 +1,30 @@
 /** Pieces the management pages share: option lists, the organization picker, form error mapping. */
-import { keepPreviousData, queryOptions, useQuery } from "@tanstack/react-query";
-import { api, call } from "../api/client";
+import { useQuery } from "@tanstack/react-query";
 import { ApiError, describeError } from "../api/errors";
+import { PICKER_SIZE, queries } from "../api/queries";
 import { useUser } from "../auth/AuthContext";
 import { Field } from "../components/ui";
 
-/** The agents' last heartbeats, refreshed every 30 s (the dashboard and the agents page share it). */
-export const agentsQuery = queryOptions({
-  queryKey: ["agents"],
-  queryFn: () => call(() => api.GET("/api/v1/agents")),
-  refetchInterval: 30_000,
-  placeholderData: keepPreviousData,
-});
-
 /** Lists for pickers: the first 200 (the API's page limit). */
 export function useOrganizations(enabled = true) {
-  return useQuery({
-    queryKey: ["organizations", "all"],
-    queryFn: () => call(() => api.GET("/api/v1/organizations", { params: { query: { per_page: 200 } } })),
-    enabled,
-  });
+  return useQuery({ ...queries.organizations.list({ per_page: PICKER_SIZE }), enabled });
 }
 
 export function useTeams(enabled = true) {
-  return useQuery({
-    queryKey: ["teams", "all"],
-    queryFn: () => call(() => api.GET("/api/v1/teams", { params: { query: { per_page: 200 } } })),
-    enabled,
-  });
+  return useQuery({ ...queries.teams.list({ per_page: PICKER_SIZE }), enabled });
 }
 
 export function useIdentities(enabled = true) {
-  return useQuery({
-    queryKey: ["identities", "all"],
-    queryFn: () => call(() => api.GET("/api/v1/identities", { params: { query: { per_page: 200 } } })),
-    enabled,
-  });
+  return useQuery({ ...queries.identities.list({ per_page: PICKER_SIZE }), enabled });
 }
 
 /** A super admin picks the organization; everyone else works in their own. */
-export function useOrgChoice(): { isSuper: boolean; orgs: { id: number; name: string }[] } {
+export function useOrgChoice() {
   const user = useUser();
   const isSuper = user.role === "SUPER_ADMIN";
-  const orgs = useOrganizations(isSuper);
-  return { isSuper, orgs: orgs.data?.items ?? [] };
+  const query = useOrganizations(isSuper);
+  const orgs: { id: number; name: string }[] = query.data?.items ?? [];
+  return { isSuper, orgs, query };
 }
 
 export function orgName(orgs: { id: number; name: string }[], id: number | null | undefined): string {

@@ -2,9 +2,10 @@
  * The building blocks of the management pages: a paged list with its loading, error and empty states, a
  * form in a modal whose API errors land under the right field, and a confirmed delete.
  */
-import { keepPreviousData, useMutation, useQuery, useQueryClient, type UseQueryResult } from "@tanstack/react-query";
+import { useMutation, useQueryClient, type UseQueryResult } from "@tanstack/react-query";
 import { useState, type FormEvent, type ReactNode } from "react";
 import { describeError } from "../api/errors";
+import { invalidate, type Change } from "../api/queries";
 import { Loaded } from "../components/States";
 import { ConfirmDialog, Modal, Pagination } from "../components/ui";
 import { FormError, formErrors } from "./common";
@@ -14,17 +15,6 @@ export const PER_PAGE = 20;
 interface PageOf<T> {
   items: T[];
   total: number;
-}
-
-/** One page of a list endpoint, keeping the previous page on screen while the next loads. */
-export function usePagedList<T>(key: string, fetch: (page: number) => Promise<PageOf<T>>) {
-  const [page, setPage] = useState(1);
-  const list = useQuery({
-    queryKey: [key, { page }],
-    queryFn: () => fetch(page),
-    placeholderData: keepPreviousData,
-  });
-  return { page, setPage, list };
 }
 
 /** Loading, error and empty states around a paged table, with its pagination. */
@@ -56,16 +46,16 @@ export function PagedTable<T>({
 }
 
 /**
- * A form in a modal. `save` runs the API call; on success the lists under `invalidate` are refetched and
- * the modal closes. A validation error naming one of `fields` is shown under that field (`fieldError`),
- * any other error above the form.
+ * A form in a modal. `save` runs the API call; on success what `change` makes stale is refetched and
+ * `onDone` runs (closing the modal). A validation error naming one of `fields` is shown under that field
+ * (`fieldError`), any other error above the form.
  */
-export function useFormModal<R>(save: () => Promise<R>, invalidate: string, onDone: (r: R) => void) {
+export function useFormModal<R>(save: () => Promise<R>, change: Change, onDone: (r: R) => void) {
   const qc = useQueryClient();
   const mutation = useMutation({
     mutationFn: save,
     onSuccess: (r) => {
-      void qc.invalidateQueries({ queryKey: [invalidate] });
+      void invalidate(qc, change);
       onDone(r);
     },
   });
@@ -132,14 +122,14 @@ export function FormModal({
 }
 
 /** A delete (or revoke) behind a confirmation; `dialog` renders it while one is pending. */
-export function useConfirmedAction<T>(invalidate: string, run: (item: T) => Promise<unknown>) {
+export function useConfirmedAction<T>(change: Change, run: (item: T) => Promise<unknown>) {
   const qc = useQueryClient();
   const [target, setTarget] = useState<T | null>(null);
   const mutation = useMutation({
     mutationFn: run,
     onSuccess: () => {
       setTarget(null);
-      void qc.invalidateQueries({ queryKey: [invalidate] });
+      void invalidate(qc, change);
     },
   });
   const dialog = (title: string, confirmLabel: string, message: (item: T) => ReactNode) =>

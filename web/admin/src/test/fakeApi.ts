@@ -1,5 +1,6 @@
 /** A fetch stand-in for component tests: answers by "METHOD /path" and records every request. */
 import { vi } from "vitest";
+import type { Role } from "../api/types";
 
 export type Handler = (req: Request) => unknown | Response | Promise<unknown | Response>;
 
@@ -35,7 +36,7 @@ export function json(status: number, body: unknown, headers: Record<string, stri
   });
 }
 
-export function tokens(role: "SUPER_ADMIN" | "ORG_ADMIN" | "TEAM_LEAD" | "USER", n = 1) {
+export function tokens(role: Role, n = 1) {
   return {
     access_token: `access-${n}`,
     refresh_token: `refresh-${n}`,

@@ -1,0 +1,114 @@
+import { describe, expect, it } from "vitest";
+import { hashKey, QueryClient, type QueryKey } from "@tanstack/react-query";
+import { invalidate, keys, queries, staleAfter, type Change } from "./queries";
+
+const ROOTS = Object.values(keys).map((k) => k.all[0]);
+const CHANGES: Change[] = [
+  "organization",
+  "organization-deleted",
+  "team",
+  "team-deleted",
+  "identity",
+  "identity-deleted",
+  "user",
+  "api-key",
+  "analysis-requested",
+  "analysis",
+];
+
+/** A client holding one cached entry under each of the given keys. */
+function seeded(...queryKeys: QueryKey[]): QueryClient {
+  const qc = new QueryClient();
+  for (const k of queryKeys) qc.setQueryData(k, { items: [], total: 0 });
+  return qc;
+}
+const invalidated = (qc: QueryClient) =>
+  qc
+    .getQueryCache()
+    .getAll()
+    .filter((q) => q.state.isInvalidated)
+    .map((q) => q.queryHash)
+    .sort();
+
+describe("query keys", () => {
+  it("are the same for the same request, whatever the order or absent filters", () => {
+    expect(queries.slowQueries.list({ page: 2, q: "orders" }).queryKey).toEqual(
+      queries.slowQueries.list({ page: 2, q: "orders" }).queryKey,
+    );
+    expect(hashKey(keys.slowQueries.list({ q: "orders", page: 2, severity: undefined }))).toBe(
+      hashKey(keys.slowQueries.list({ page: 2, q: "orders" })),
+    );
+    expect(hashKey(keys.slowQueries.list({ page: 2 }))).not.toBe(hashKey(keys.slowQueries.list({ page: 3 })));
+  });
+
+  it("nest every list and detail under its resource, and resources never share a root", () => {
+    expect(new Set(ROOTS).size).toBe(ROOTS.length);
+    expect(queries.organizations.list({ page: 1 }).queryKey).toEqual(["organizations", "list", { page: 1 }]);
+    expect(queries.organizations.detail(4).queryKey).toEqual(["organizations", "detail", 4]);
+    expect(queries.classes.detail("ABC").queryKey).toEqual(["query-classes", "detail", "ABC"]);
+    expect(queries.audit.verify(undefined).queryKey).toEqual(["audit-logs", "verify", null]);
+    const all: QueryKey[] = [
+      queries.organizations.list({}).queryKey,
+      queries.organizations.detail(1).queryKey,
+      queries.teams.list({}).queryKey,
+      queries.identities.list({}).queryKey,
+      queries.users.list({}).queryKey,
+      queries.apiKeys.list({}).queryKey,
+      queries.slowQueries.list({}).queryKey,
+      queries.slowQueries.detail(1).queryKey,
+      queries.classes.list({}).queryKey,
+      queries.classes.detail("q").queryKey,
+      queries.audit.list({}).queryKey,
+      queries.audit.verify(3).queryKey,
+      queries.agents().queryKey,
+      queries.dashboard().queryKey,
+    ];
+    for (const k of all) expect(ROOTS).toContain(k[0]);
+  });
+
+  it("let one invalidation reach a resource's pages, pickers and details but no other resource", async () => {
+    const qc = seeded(
+      keys.organizations.list({ page: 2, per_page: 20 }),
+      keys.organizations.list({ per_page: 200 }),
+      keys.organizations.detail(1),
+      keys.teams.list({ per_page: 200 }),
+    );
+    await qc.invalidateQueries({ queryKey: keys.organizations.all });
+    expect(invalidated(qc)).toEqual(
+      [
+        keys.organizations.list({ page: 2, per_page: 20 }),
+        keys.organizations.list({ per_page: 200 }),
+        keys.organizations.detail(1),
+      ]
+        .map(hashKey)
+        .sort(),
+    );
+  });
+});
+
+describe("what a change makes stale", () => {
+  it("always includes the audit log, which records every change", () => {
+    for (const c of CHANGES) expect(staleAfter(c)).toContainEqual(keys.audit.all);
+  });
+
+  it("follows the database's cascades", () => {
+    expect(staleAfter("team-deleted")).toEqual(
+      expect.arrayContaining([keys.teams.all, keys.identities.all, keys.users.all, keys.apiKeys.all]),
+    );
+    expect(staleAfter("identity-deleted")).toEqual(expect.arrayContaining([keys.identities.all, keys.users.all]));
+    expect(staleAfter("organization-deleted").map((k) => k[0]).sort()).toEqual([...ROOTS].sort());
+    expect(staleAfter("analysis")).toEqual(
+      expect.arrayContaining([keys.slowQueries.all, keys.classes.all, keys.dashboard.all]),
+    );
+    expect(staleAfter("user")).not.toContainEqual(keys.teams.all);
+  });
+
+  it("saving an organization refreshes the organization Settings shows, not just the list", async () => {
+    const settings = queries.organizations.detail(1).queryKey;
+    const qc = seeded(settings, keys.organizations.list({ page: 1, per_page: 20 }), keys.users.list({ page: 1 }));
+    await invalidate(qc, "organization");
+    expect(qc.getQueryState(settings)?.isInvalidated).toBe(true);
+    expect(qc.getQueryState(keys.organizations.list({ page: 1, per_page: 20 }))?.isInvalidated).toBe(true);
+    expect(qc.getQueryState(keys.users.list({ page: 1 }))?.isInvalidated).toBe(false);
+  });
+});

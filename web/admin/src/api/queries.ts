@@ -1,0 +1,196 @@
+/**
+ * Every server read the panel caches: its React Query key and its fetcher, made in one place.
+ *
+ * Keys form one tree per resource, `[resource]` > `[resource, "list", params]` and
+ * `[resource, "detail", id]`, so invalidating `keys.<resource>.all` refreshes that resource's pages, its
+ * pickers and its detail views together. Mutations do not name keys themselves: they say what changed
+ * (`invalidate(qc, "team-deleted")`) and `STALE` below lists what that makes stale.
+ */
+import { keepPreviousData, queryOptions, type QueryClient, type QueryKey } from "@tanstack/react-query";
+import { api, call } from "./client";
+import type { QueryParams } from "./types";
+
+export type PageParams = QueryParams<"list_teams">;
+export type SlowQueryFilters = QueryParams<"list_slow_queries">;
+export type ClassFilters = QueryParams<"list_query_classes">;
+export type AuditFilters = QueryParams<"list_audit_logs">;
+
+/** The API's page limit: pickers list the first page of this size. */
+export const PICKER_SIZE = 200;
+
+/** How often the agents' heartbeats are re-read (the dashboard and the agents page share the query). */
+export const AGENTS_REFRESH_MS = 30_000;
+
+function resourceKeys<R extends string>(root: R) {
+  return {
+    all: [root] as const,
+    list: <P extends object>(params: P) => [root, "list", params] as const,
+    detail: <I extends number | string>(id: I) => [root, "detail", id] as const,
+  };
+}
+
+export const keys = {
+  organizations: resourceKeys("organizations"),
+  teams: resourceKeys("teams"),
+  identities: resourceKeys("identities"),
+  users: resourceKeys("users"),
+  apiKeys: resourceKeys("api-keys"),
+  slowQueries: resourceKeys("slow-queries"),
+  classes: resourceKeys("query-classes"),
+  audit: {
+    ...resourceKeys("audit-logs"),
+    verify: (organizationId: number | undefined) => ["audit-logs", "verify", organizationId ?? null] as const,
+  },
+  agents: { all: ["agents"] as const },
+  dashboard: { all: ["dashboard"] as const },
+};
+
+export const queries = {
+  organizations: {
+    list: (query: PageParams) =>
+      queryOptions({
+        queryKey: keys.organizations.list(query),
+        queryFn: () => call(() => api.GET("/api/v1/organizations", { params: { query } })),
+        placeholderData: keepPreviousData,
+      }),
+    detail: (id: number) =>
+      queryOptions({
+        queryKey: keys.organizations.detail(id),
+        queryFn: () => call(() => api.GET("/api/v1/organizations/{id}", { params: { path: { id } } })),
+      }),
+  },
+  teams: {
+    list: (query: PageParams) =>
+      queryOptions({
+        queryKey: keys.teams.list(query),
+        queryFn: () => call(() => api.GET("/api/v1/teams", { params: { query } })),
+        placeholderData: keepPreviousData,
+      }),
+  },
+  identities: {
+    list: (query: PageParams) =>
+      queryOptions({
+        queryKey: keys.identities.list(query),
+        queryFn: () => call(() => api.GET("/api/v1/identities", { params: { query } })),
+        placeholderData: keepPreviousData,
+      }),
+  },
+  users: {
+    list: (query: PageParams) =>
+      queryOptions({
+        queryKey: keys.users.list(query),
+        queryFn: () => call(() => api.GET("/api/v1/users", { params: { query } })),
+        placeholderData: keepPreviousData,
+      }),
+  },
+  apiKeys: {
+    list: (query: PageParams) =>
+      queryOptions({
+        queryKey: keys.apiKeys.list(query),
+        queryFn: () => call(() => api.GET("/api/v1/api-keys", { params: { query } })),
+        placeholderData: keepPreviousData,
+      }),
+  },
+  slowQueries: {
+    list: (query: SlowQueryFilters) =>
+      queryOptions({
+        queryKey: keys.slowQueries.list(query),
+        queryFn: () => call(() => api.GET("/api/v1/slow-queries", { params: { query } })),
+        placeholderData: keepPreviousData,
+      }),
+    detail: (id: number) =>
+      queryOptions({
+        queryKey: keys.slowQueries.detail(id),
+        queryFn: () => call(() => api.GET("/api/v1/slow-queries/{id}", { params: { path: { id } } })),
+      }),
+  },
+  classes: {
+    list: (query: ClassFilters) =>
+      queryOptions({
+        queryKey: keys.classes.list(query),
+        queryFn: () => call(() => api.GET("/api/v1/query-classes", { params: { query } })),
+        placeholderData: keepPreviousData,
+      }),
+    /** One class with its hourly history. */
+    detail: (queryId: string) =>
+      queryOptions({
+        queryKey: keys.classes.detail(queryId),
+        queryFn: () =>
+          call(() => api.GET("/api/v1/query-classes/{query_id}", { params: { path: { query_id: queryId } } })),
+      }),
+  },
+  audit: {
+    list: (query: AuditFilters) =>
+      queryOptions({
+        queryKey: keys.audit.list(query),
+        queryFn: () => call(() => api.GET("/api/v1/audit-logs", { params: { query } })),
+        placeholderData: keepPreviousData,
+      }),
+    verify: (organizationId: number | undefined) =>
+      queryOptions({
+        queryKey: keys.audit.verify(organizationId),
+        queryFn: () =>
+          call(() => api.GET("/api/v1/audit-logs/verify", { params: { query: { organization_id: organizationId } } })),
+      }),
+  },
+  /** The agents' last heartbeats. */
+  agents: () =>
+    queryOptions({
+      queryKey: keys.agents.all,
+      queryFn: () => call(() => api.GET("/api/v1/agents")),
+      refetchInterval: AGENTS_REFRESH_MS,
+      placeholderData: keepPreviousData,
+    }),
+  dashboard: () =>
+    queryOptions({
+      queryKey: keys.dashboard.all,
+      queryFn: () => call(() => api.GET("/api/v1/stats/dashboard")),
+      placeholderData: keepPreviousData,
+    }),
+};
+
+/** What the panel changes on the server. */
+export type Change =
+  | "organization"
+  | "organization-deleted"
+  | "team"
+  | "team-deleted"
+  | "identity"
+  | "identity-deleted"
+  | "user"
+  | "api-key"
+  | "analysis-requested"
+  | "analysis";
+
+const EVERYTHING: readonly QueryKey[] = Object.values(keys).map((k) => k.all);
+
+/**
+ * What each change makes stale, following the database's cascades (a deleted team takes its identities
+ * and clears the team and identity of its users and keys). Every change is also in the audit log.
+ */
+const STALE: Record<Change, readonly QueryKey[]> = {
+  organization: [keys.organizations.all],
+  "organization-deleted": EVERYTHING,
+  team: [keys.teams.all],
+  "team-deleted": [keys.teams.all, keys.identities.all, keys.users.all, keys.apiKeys.all],
+  identity: [keys.identities.all],
+  "identity-deleted": [keys.identities.all, keys.users.all, keys.apiKeys.all],
+  user: [keys.users.all],
+  "api-key": [keys.apiKeys.all],
+  // Queued only: nothing shown changes until a worker stores the result ("analysis").
+  "analysis-requested": [],
+  // A new analysis changes severities and issue counts wherever queries and classes are shown.
+  analysis: [keys.slowQueries.all, keys.classes.all, keys.dashboard.all],
+};
+
+/** The key prefixes a change makes stale. */
+export function staleAfter(change: Change): QueryKey[] {
+  const out = [...STALE[change]];
+  if (!out.includes(keys.audit.all)) out.push(keys.audit.all);
+  return out;
+}
+
+/** Marks what a change made stale: queries on screen refetch now, the others when next shown. */
+export async function invalidate(qc: QueryClient, change: Change): Promise<void> {
+  await Promise.all(staleAfter(change).map((queryKey) => qc.invalidateQueries({ queryKey })));
+}
