@@ -17,15 +17,14 @@ use tokio::net::TcpListener;
 
 use crate::bootstrap::{self, LoginHint};
 use crate::config::{Environment, Settings};
+use crate::context::{Accounts, Analysis, AnalysisInner, Shared, SharedInner};
+use crate::gateway::GatewayState;
 use crate::middleware::ratelimit::{self, RateLimits};
 use crate::middleware::with_middleware;
 use crate::password::PasswordHasher;
 use crate::routes::ops::{self, MetricsState};
 use crate::secrets::{self, SecretCipher};
-use crate::state::{
-    Accounts, Analysis, AnalysisInner, AnalyzerState, AppState, GatewayState, Inner, Shared,
-    SharedInner,
-};
+use crate::state::{AnalyzerState, AppState, Inner};
 use crate::throttle::LoginThrottle;
 
 /// Which role a process plays: the whole platform (`dbpower serve`) or one part of a split deployment.
@@ -362,7 +361,12 @@ pub fn api_router(state: AppState, max_body_bytes: usize) -> Router {
     }
     let routes = routes.fallback(ops::panel_or_not_found);
     let accounts = Accounts::from_api(&state);
-    with_middleware(routes, metrics, Some(accounts), max_body_bytes)
+    with_middleware(
+        with_metrics(routes, metrics),
+        &state.shared,
+        Some(accounts),
+        max_body_bytes,
+    )
 }
 
 /// The analyzer service's HTTP surface (`dbpower analyzer`), with the same middleware stack.
@@ -390,8 +394,14 @@ pub fn analyzer_router(state: AnalyzerState, max_body_bytes: usize) -> Router {
         shared: state.analysis.shared.clone(),
         store: state.analysis.store.clone(),
     };
+    let shared = state.analysis.shared.clone();
     let routes = routes.fallback(ops::not_found).with_state(state);
-    with_middleware(routes, metrics, Some(accounts), max_body_bytes)
+    with_middleware(
+        with_metrics(routes, metrics),
+        &shared,
+        Some(accounts),
+        max_body_bytes,
+    )
 }
 
 /// The gateway's HTTP surface: its own health (with the upstreams'), everything else forwarded.
@@ -408,7 +418,21 @@ pub fn gateway_router(state: GatewayState, store: Arc<dyn Store>, max_body_bytes
     if let Some(rl) = state.rate_limits.clone() {
         routes = routes.layer(middleware::from_fn_with_state(rl, ratelimit::layer));
     }
-    with_middleware(routes.with_state(state), metrics, None, max_body_bytes)
+    let shared = state.shared.clone();
+    with_middleware(
+        with_metrics(routes.with_state(state), metrics),
+        &shared,
+        None,
+        max_body_bytes,
+    )
+}
+
+/// `routes` and `GET /metrics` (outside the rate limits, inside the rest of the middleware).
+fn with_metrics(routes: Router, metrics: MetricsState) -> Router {
+    routes.route(
+        "/metrics",
+        axum::routing::get(ops::metrics).with_state(metrics),
+    )
 }
 
 /// The store for the API and analyzer roles and for `dbpower migrate` / `audit verify`, migrated

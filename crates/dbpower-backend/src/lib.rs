@@ -4,6 +4,7 @@
 pub mod app;
 pub mod bootstrap;
 pub mod config;
+pub mod context;
 pub mod demo;
 pub mod gateway;
 pub mod metrics;

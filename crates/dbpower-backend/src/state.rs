@@ -1,68 +1,17 @@
-//! Each role's state, built once at start: [`AppState`] for the API roles, [`AnalyzerState`] and
-//! [`GatewayState`], plus the parts handlers and middleware take as substates ([`Shared`],
-//! [`Analysis`], [`Accounts`]; `FromRef`). What a role's state does not hold, its handlers cannot reach.
-//! Also the small helpers handlers use (pagination, audit recording).
+//! Each role's state, built once at start ([`crate::app`]): [`AppState`] for the API roles and
+//! [`AnalyzerState`] (the gateway's is [`crate::gateway::GatewayState`]). Handlers and middleware take the
+//! parts they need as substates ([`crate::context`]); what a role's state does not hold, its handlers
+//! cannot reach.
 
 use std::sync::Arc;
 
-use dbpower_core::Principal;
-use dbpower_http::{ApiError, ApiResult, ClientIp, RequestId};
-use dbpower_store::{NewAuditEntry, PageRequest, Store};
-use dbpower_types::{DEFAULT_PER_PAGE, MAX_PER_PAGE, Page, PageQuery};
-
 use axum::extract::FromRef;
+use dbpower_store::Store;
 
+use crate::context::{Accounts, Analysis, Event, Shared};
 use crate::password::PasswordHasher;
 use crate::secrets::SecretCipher;
 use crate::throttle::LoginThrottle;
-use dbpower_http::jwt::TokenKeys;
-
-/// What every role has: its name, its metrics, token verification and the network policy.
-#[derive(Clone)]
-pub struct Shared(pub Arc<SharedInner>);
-
-pub struct SharedInner {
-    /// `platform`, `backend`, `analyzer` or `gateway`: in logs and metrics.
-    pub service: &'static str,
-    pub metrics: crate::metrics::Metrics,
-    pub tokens: TokenKeys,
-    /// Origins allowed to call the API from a browser (CORS); empty: same origin only.
-    pub cors_origins: Vec<String>,
-    /// Proxies whose `X-Forwarded-For` names the client (`trusted_proxies`).
-    pub trusted_proxies: Arc<dbpower_http::TrustedProxies>,
-    /// Who may read `/metrics` and the gateway's upstream details.
-    pub metrics_access: crate::metrics::MetricsAccess,
-}
-
-impl std::ops::Deref for Shared {
-    type Target = SharedInner;
-    fn deref(&self) -> &SharedInner {
-        &self.0
-    }
-}
-
-/// The analysis engine and its queue: what the analysis workers and `POST /analyzer/analyze` need, in
-/// the roles that analyse (`serve`, `backend`, `analyzer`).
-#[derive(Clone)]
-pub struct Analysis(pub Arc<AnalysisInner>);
-
-pub struct AnalysisInner {
-    pub shared: Shared,
-    pub store: Arc<dyn Store>,
-    /// Wakes the analysis workers when new work is queued.
-    pub wakeup: tokio::sync::Notify,
-    /// The configured LLM provider, used for organizations whose AI policy allows it.
-    pub llm: Option<Arc<dbpower_llm::LlmClient>>,
-    /// How long a claimed analysis job stays leased (`analysis_lease_secs`).
-    pub lease: std::time::Duration,
-}
-
-impl std::ops::Deref for Analysis {
-    type Target = AnalysisInner;
-    fn deref(&self) -> &AnalysisInner {
-        &self.0
-    }
-}
 
 /// The API roles' state (`dbpower serve`, `dbpower backend`): accounts, tenants, ingestion.
 #[derive(Clone)]
@@ -95,23 +44,6 @@ impl std::ops::Deref for AppState {
 pub struct AnalyzerState {
     pub analysis: Analysis,
     pub rate_limits: Option<Arc<crate::middleware::ratelimit::RateLimits>>,
-}
-
-/// `dbpower gateway`: token checks, request limits and forwarding. It holds no ingest writer, password
-/// hasher, cipher or analysis engine, and never migrates; its store handle only reads organizations'
-/// own rate limits.
-#[derive(Clone)]
-pub struct GatewayState {
-    pub shared: Shared,
-    pub upstreams: Arc<crate::gateway::Upstreams>,
-    pub rate_limits: Option<Arc<crate::middleware::ratelimit::RateLimits>>,
-}
-
-/// What authenticating a bearer token needs: the keys and the user rows.
-#[derive(Clone)]
-pub struct Accounts {
-    pub shared: Shared,
-    pub store: Arc<dyn Store>,
 }
 
 impl Accounts {
@@ -162,124 +94,9 @@ impl FromRef<AnalyzerState> for Shared {
     }
 }
 
-impl FromRef<GatewayState> for Shared {
-    fn from_ref(s: &GatewayState) -> Shared {
-        s.shared.clone()
-    }
-}
-
-/// Who did it, from where, under which request id: what every audit entry records.
-#[derive(Debug, Clone)]
-pub struct Ctx {
-    pub request_id: String,
-    pub ip: Option<String>,
-}
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Ctx {
-    type Rejection = std::convert::Infallible;
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        s: &S,
-    ) -> Result<Self, Self::Rejection> {
-        let RequestId(request_id) = RequestId::from_request_parts(parts, s).await?;
-        let ClientIp(ip) = ClientIp::from_request_parts(parts, s).await?;
-        Ok(Ctx {
-            request_id,
-            ip: ip.map(|i| i.to_string()),
-        })
-    }
-}
-
-/// One audit event, built fluently and appended with [`AppState::audit`].
-pub struct Event {
-    pub entry: NewAuditEntry,
-}
-
-impl Event {
-    pub fn new(ctx: &Ctx, actor: Option<&Principal>, action: &str, resource_type: &str) -> Event {
-        Event {
-            entry: NewAuditEntry {
-                organization_id: actor.and_then(|p| p.organization_id),
-                actor_user_id: actor.map(|p| p.user_id),
-                actor_email: actor.map(|p| p.email.clone()),
-                action: action.into(),
-                resource_type: resource_type.into(),
-                resource_id: None,
-                outcome: "success".into(),
-                request_id: Some(ctx.request_id.clone()),
-                ip: ctx.ip.clone(),
-                details: serde_json::json!({}),
-            },
-        }
-    }
-    /// The organization the event belongs to (defaults to the actor's).
-    pub fn org(mut self, org: Option<i64>) -> Event {
-        self.entry.organization_id = org;
-        self
-    }
-    pub fn resource(mut self, id: impl ToString) -> Event {
-        self.entry.resource_id = Some(id.to_string());
-        self
-    }
-    pub fn failed(mut self) -> Event {
-        self.entry.outcome = "failure".into();
-        self
-    }
-    pub fn details(mut self, details: serde_json::Value) -> Event {
-        self.entry.details = details;
-        self
-    }
-}
-
-/// Appends to the audit log. A failure to record is logged loudly but does not undo the action that
-/// already happened (see docs/API-DESIGN.md, known quirks).
-pub async fn audit(store: &dyn Store, event: Event) {
-    if let Err(e) = store.append_audit(&event.entry).await {
-        tracing::error!(error = %e, action = %event.entry.action, "audit append failed");
-    }
-}
-
 impl AppState {
     /// [`audit`] into this state's store.
     pub async fn audit(&self, event: Event) {
-        audit(self.store.as_ref(), event).await;
-    }
-}
-
-impl Analysis {
-    /// [`audit`] into this state's store.
-    pub async fn audit(&self, event: Event) {
-        audit(self.store.as_ref(), event).await;
-    }
-}
-
-/// Validates `?page=&per_page=`.
-pub fn page_request(q: &PageQuery) -> ApiResult<PageRequest> {
-    let page = q.page.unwrap_or(1);
-    let per_page = q.per_page.unwrap_or(DEFAULT_PER_PAGE);
-    if page == 0 {
-        return Err(ApiError::validation("page", "must be 1 or more"));
-    }
-    if per_page == 0 || per_page > MAX_PER_PAGE {
-        return Err(ApiError::validation(
-            "per_page",
-            format!("must be between 1 and {MAX_PER_PAGE}"),
-        ));
-    }
-    Ok(PageRequest { page, per_page })
-}
-
-/// Builds the response page.
-pub fn page_of<T, U>(
-    items: Vec<T>,
-    total: i64,
-    req: PageRequest,
-    f: impl FnMut(T) -> U,
-) -> Page<U> {
-    Page {
-        items: items.into_iter().map(f).collect(),
-        total,
-        page: req.page,
-        per_page: req.per_page,
+        crate::context::audit(self.store.as_ref(), event).await;
     }
 }

@@ -21,7 +21,23 @@ use dbpower_types::ErrorCode;
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::state::GatewayState;
+use crate::context::Shared;
+
+/// `dbpower gateway`: token checks, request limits and forwarding. It holds no ingest writer, password
+/// hasher, cipher or analysis engine, and never migrates; its store handle only reads organizations'
+/// own rate limits.
+#[derive(Clone)]
+pub struct GatewayState {
+    pub shared: Shared,
+    pub upstreams: Arc<Upstreams>,
+    pub rate_limits: Option<Arc<crate::middleware::ratelimit::RateLimits>>,
+}
+
+impl axum::extract::FromRef<GatewayState> for Shared {
+    fn from_ref(s: &GatewayState) -> Shared {
+        s.shared.clone()
+    }
+}
 
 #[derive(Clone)]
 pub struct Upstreams {

@@ -17,24 +17,18 @@ use dbpower_http::{ApiError, request_id};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::routes::ops::MetricsState;
-use crate::state::{Accounts, Shared};
+use crate::context::{Accounts, Shared};
 
-/// `routes` with `/metrics` and the common middleware stack. `accounts` (the API and analyzer roles)
-/// turns on the audit of refused writes.
+/// `routes` with the common middleware stack. `accounts` (the API and analyzer roles) turns on the
+/// audit of refused writes.
 pub fn with_middleware(
     routes: Router,
-    metrics: MetricsState,
+    shared: &Shared,
     accounts: Option<Accounts>,
     max_body_bytes: usize,
 ) -> Router {
-    let shared = metrics.shared.clone();
     let refusals = accounts.map(|a| middleware::from_fn_with_state(a, refusals::layer));
     routes
-        .route(
-            "/metrics",
-            axum::routing::get(crate::routes::ops::metrics).with_state(metrics),
-        )
         .layer(tower::util::option_layer(refusals))
         .layer(middleware::from_fn_with_state(
             shared.clone(),

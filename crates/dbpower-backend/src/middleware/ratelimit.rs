@@ -26,7 +26,7 @@ use dbpower_types::ErrorCode;
 use crate::config::RateLimitSettings;
 use dbpower_store::Store;
 
-use crate::state::Shared;
+use crate::context::Shared;
 
 const OVERRIDE_TTL: Duration = Duration::from_secs(30);
 

@@ -13,7 +13,7 @@ use dbpower_http::ClientIp;
 use dbpower_http::jwt::TokenType;
 use dbpower_store::NewAuditEntry;
 
-use crate::state::Accounts;
+use crate::context::Accounts;
 
 /// Routes whose refusals are audited elsewhere or must not be (unauthenticated, signed).
 const NOT_HERE: &[&str] = &[

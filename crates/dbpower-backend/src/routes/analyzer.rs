@@ -14,8 +14,8 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::queries::{AnalyzeQueued, queue_analysis};
+use crate::context::Analysis;
 use crate::routes::auth::Auth;
-use crate::state::Analysis;
 
 /// The longest statement `POST /analyzer/analyze` accepts.
 pub const MAX_SQL_BYTES: usize = 1024 * 1024;
@@ -47,7 +47,7 @@ pub struct AnalyzeRequest {
 pub async fn analyze_request(
     State(s): State<Analysis>,
     Auth(p): Auth,
-    ctx: crate::state::Ctx,
+    ctx: crate::context::Ctx,
     ApiJson(req): ApiJson<AnalyzeRequest>,
 ) -> ApiResult<Response> {
     match (req.slow_query_id, req.sql) {

@@ -10,9 +10,10 @@ use dbpower_store::NewApiKey;
 use dbpower_types::{ApiKeyCreated, ApiKeyView, CreateApiKeyRequest, ErrorBody, Page, PageQuery};
 
 use super::{require, write_org};
+use crate::context::{Ctx, Event, page_of, page_request};
 use crate::routes::auth::Auth;
 use crate::secrets::random_hex;
-use crate::state::{AppState, Ctx, Event, page_of, page_request};
+use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys", params(PageQuery),
     responses((status = 200, body = Page<ApiKeyView>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]

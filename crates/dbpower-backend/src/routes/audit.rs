@@ -12,8 +12,9 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::require;
+use crate::context::{page_of, page_request};
 use crate::routes::auth::Auth;
-use crate::state::{AppState, page_of, page_request};
+use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/audit-logs", tag = "audit", params(AuditLogQuery),
     responses((status = 200, body = Page<AuditLogView>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]

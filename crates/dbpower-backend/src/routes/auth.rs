@@ -12,7 +12,8 @@ use dbpower_types::{
     ErrorBody, ErrorCode, LoginRequest, LogoutRequest, RefreshRequest, TokenResponse, UserView,
 };
 
-use crate::state::{Accounts, AppState, Ctx, Event};
+use crate::context::{Accounts, Ctx, Event};
+use crate::state::AppState;
 
 /// The authenticated caller.
 pub struct Auth(pub Principal);

@@ -10,8 +10,9 @@ use dbpower_types::{
 };
 
 use super::{require, write_org};
+use crate::context::{Ctx, Event, page_of, page_request};
 use crate::routes::auth::Auth;
-use crate::state::{AppState, Ctx, Event, page_of, page_request};
+use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/identities", tag = "identities", params(PageQuery),
     responses((status = 200, body = Page<IdentityView>), (status = 401, body = ErrorBody)), security(("bearer" = [])))]

@@ -12,8 +12,8 @@ use dbpower_types::ErrorCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::context::Shared;
 use crate::middleware::ratelimit::RateLimits;
-use crate::state::Shared;
 
 /// What `/metrics` and `/ready` read: the role's store and limiter.
 #[derive(Clone)]

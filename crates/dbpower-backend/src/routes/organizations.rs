@@ -12,8 +12,9 @@ use dbpower_types::{
 };
 
 use super::{require, write_org};
+use crate::context::{Ctx, Event, page_of, page_request};
 use crate::routes::auth::Auth;
-use crate::state::{AppState, Ctx, Event, page_of, page_request};
+use crate::state::AppState;
 
 /// List the organizations visible to the caller.
 #[utoipa::path(get, path = "/api/v1/organizations", tag = "organizations", params(PageQuery),

@@ -16,8 +16,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::write_org;
+use crate::context::{Analysis, Ctx, Event, page_of, page_request};
 use crate::routes::auth::Auth;
-use crate::state::{Analysis, AppState, Ctx, Event, page_of, page_request};
+use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/slow-queries", tag = "slow-queries", params(SlowQueryFilter),
     responses((status = 200, body = Page<SlowQueryView>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),

@@ -9,8 +9,9 @@ use dbpower_store::TeamPatch;
 use dbpower_types::{CreateTeamRequest, ErrorBody, Page, PageQuery, TeamView, UpdateTeamRequest};
 
 use super::{require, write_org};
+use crate::context::{Ctx, Event, page_of, page_request};
 use crate::routes::auth::Auth;
-use crate::state::{AppState, Ctx, Event, page_of, page_request};
+use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/teams", tag = "teams", params(PageQuery),
     responses((status = 200, body = Page<TeamView>), (status = 401, body = ErrorBody)), security(("bearer" = [])))]

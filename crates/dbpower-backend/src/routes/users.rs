@@ -12,8 +12,9 @@ use dbpower_types::{
 };
 
 use super::{require, write_org};
+use crate::context::{Ctx, Event, page_of, page_request};
 use crate::routes::auth::Auth;
-use crate::state::{AppState, Ctx, Event, page_of, page_request};
+use crate::state::AppState;
 
 fn grant_check(p: &Principal, role: Role) -> ApiResult<()> {
     if perm::may_grant(p, role) {

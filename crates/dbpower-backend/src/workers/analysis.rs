@@ -10,7 +10,7 @@ use dbpower_sql::Dialect;
 use dbpower_store::{ClaimedJob, NewLlmCall};
 use dbpower_types::{AiPolicy, AnalysisReport, DatabaseType, SchemaSnapshot};
 
-use crate::state::Analysis;
+use crate::context::Analysis;
 
 /// The analysis of one claimed job (the rule engine; LLM providers plug in here later).
 pub fn analyze_job(job: &ClaimedJob) -> AnalysisReport {

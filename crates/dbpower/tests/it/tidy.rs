@@ -134,3 +134,101 @@ fn config_docs_list_every_setting() {
         );
     }
 }
+
+/// The top-level modules of `crate_dir/src` each file's code (not its comments) names through `crate::`.
+fn module_edges(
+    crate_dir: &Path,
+) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let src = crate_dir.join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut edges: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    for f in files {
+        let rel = f.strip_prefix(&src).expect("under src");
+        let first = rel.components().next().expect("a component");
+        let module = first
+            .as_os_str()
+            .to_string_lossy()
+            .trim_end_matches(".rs")
+            .to_string();
+        let code: String = std::fs::read_to_string(&f)
+            .expect("read")
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut named = Vec::new();
+        for (i, _) in code.match_indices("crate::") {
+            let rest = &code[i + "crate::".len()..];
+            if let Some(group) = rest.strip_prefix('{') {
+                // `use crate::{a, b::c}`: each item's first segment.
+                let end = group.find('}').unwrap_or(group.len());
+                named.extend(
+                    group[..end]
+                        .split(',')
+                        .map(|item| item.trim().split("::").next().unwrap_or("").to_string()),
+                );
+            } else {
+                named.push(
+                    rest.chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect(),
+                );
+            }
+        }
+        let entry = edges.entry(module.clone()).or_default();
+        for n in named {
+            if !n.is_empty() && n != module && src.join(format!("{n}.rs")).exists()
+                || src.join(&n).join("mod.rs").exists() && n != module
+            {
+                entry.insert(n);
+            }
+        }
+    }
+    edges
+}
+
+#[test]
+fn backend_modules_form_no_import_cycle() {
+    let edges = module_edges(&root().join("crates/dbpower-backend"));
+    assert!(edges.len() > 10, "{edges:?}");
+    // Depth-first search for a back edge; the path on the stack is the cycle.
+    fn visit(
+        m: &str,
+        edges: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        stack: &mut Vec<String>,
+        done: &mut std::collections::BTreeSet<String>,
+    ) {
+        if done.contains(m) {
+            return;
+        }
+        if let Some(at) = stack.iter().position(|s| s == m) {
+            panic!("import cycle: {} -> {m}", stack[at..].join(" -> "));
+        }
+        stack.push(m.to_string());
+        for next in edges.get(m).into_iter().flatten() {
+            visit(next, edges, stack, done);
+        }
+        stack.pop();
+        done.insert(m.to_string());
+    }
+    let mut done = Default::default();
+    for m in edges.keys() {
+        visit(m, &edges, &mut Vec::new(), &mut done);
+    }
+    // The leaves stay leaves: the shared context and the role states depend on no router or app.
+    for (leaf, forbidden) in [
+        (
+            "context",
+            &["app", "routes", "middleware", "gateway", "state", "workers"][..],
+        ),
+        ("state", &["app", "routes", "gateway"][..]),
+        ("middleware", &["app", "routes", "state", "gateway"][..]),
+    ] {
+        let out = edges.get(leaf).cloned().unwrap_or_default();
+        for f in forbidden {
+            assert!(!out.contains(*f), "{leaf} must not depend on {f}: {out:?}");
+        }
+    }
+}
