@@ -27,30 +27,7 @@ use crate::secrets::{self, SecretCipher};
 use crate::state::{AnalyzerState, AppState, Inner};
 use crate::throttle::LoginThrottle;
 
-/// Which role a process plays: the whole platform (`dbpower serve`) or one part of a split deployment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// `dbpower serve`: everything in one process.
-    Platform,
-    /// `dbpower backend`: the API and analysis workers behind a gateway (which owns the rate limits).
-    Backend,
-    /// `dbpower analyzer`: analysis workers and `/analyzer/analyze`.
-    Analyzer,
-    /// `dbpower gateway`: credentials checked, rate limits, forwarding to backend and analyzer.
-    Gateway,
-}
-
-impl Role {
-    /// The name in logs and metrics.
-    pub fn service(self) -> &'static str {
-        match self {
-            Role::Platform => "platform",
-            Role::Backend => "backend",
-            Role::Analyzer => "analyzer",
-            Role::Gateway => "gateway",
-        }
-    }
-}
+pub use crate::config::Role;
 
 /// The state of the role this process plays.
 enum RoleState {
@@ -105,11 +82,7 @@ impl Application {
             "DBPOWER_JWT_SECRET",
         )?;
         let shared = shared(&settings, role, &jwt_secret)?;
-        let listen = match role {
-            Role::Platform | Role::Gateway => &settings.listen,
-            Role::Backend => &settings.backend_listen,
-            Role::Analyzer => &settings.analyzer_listen,
-        };
+        let listen = settings.listen_of(role);
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
@@ -272,13 +245,7 @@ fn shared(settings: &Settings, role: Role, jwt_secret: &str) -> anyhow::Result<S
         service: role.service(),
         metrics: crate::metrics::Metrics::default(),
         tokens: TokenKeys::new(jwt_secret.as_bytes()),
-        cors_origins: settings
-            .cors_origins
-            .split(',')
-            .map(str::trim)
-            .filter(|o| !o.is_empty())
-            .map(String::from)
-            .collect(),
+        cors_origins: settings.cors_origins.clone(),
         trusted_proxies: Arc::new(trusted_proxies),
         metrics_access: crate::metrics::MetricsAccess::new(
             settings

@@ -2,6 +2,7 @@
 //! Nested keys use `__` in the environment (`DBPOWER_LOGIN__WINDOW_SECS` is `[login] window_secs`).
 //! docs/CONFIG.md lists every key; a test keeps the two in step.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -15,6 +16,60 @@ pub enum Environment {
     #[default]
     Development,
     Production,
+}
+
+/// Which role a process plays: the whole platform (`dbpower serve`) or one part of a split deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `dbpower serve`: everything in one process.
+    Platform,
+    /// `dbpower backend`: the API and analysis workers behind a gateway (which owns the rate limits).
+    Backend,
+    /// `dbpower analyzer`: analysis workers and `/analyzer/analyze`.
+    Analyzer,
+    /// `dbpower gateway`: credentials checked, rate limits, forwarding to backend and analyzer.
+    Gateway,
+}
+
+impl Role {
+    /// The name in logs and metrics.
+    pub fn service(self) -> &'static str {
+        match self {
+            Role::Platform => "platform",
+            Role::Backend => "backend",
+            Role::Analyzer => "analyzer",
+            Role::Gateway => "gateway",
+        }
+    }
+}
+
+/// `cors_origins`: a comma-separated string (as in the environment) or a TOML array of origins, each
+/// `scheme://host[:port]`.
+fn origins<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(String),
+        Many(Vec<String>),
+    }
+    let list: Vec<String> = match Raw::deserialize(d)? {
+        Raw::One(s) => s.split(',').map(|o| o.trim().to_string()).collect(),
+        Raw::Many(v) => v.into_iter().map(|o| o.trim().to_string()).collect(),
+    };
+    let list: Vec<String> = list.into_iter().filter(|o| !o.is_empty()).collect();
+    for o in &list {
+        let ok = o.split_once("://").is_some_and(|(scheme, host)| {
+            matches!(scheme, "http" | "https")
+                && !host.is_empty()
+                && !host.contains(['/', ' ', '?', '#'])
+        }) && axum::http::HeaderValue::from_str(o).is_ok();
+        if !ok {
+            return Err(serde::de::Error::custom(format!(
+                "{o:?} is not an origin (scheme://host[:port], e.g. https://admin.example.com)"
+            )));
+        }
+    }
+    Ok(list)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -50,13 +105,15 @@ impl Default for LoginSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub env: Environment,
-    pub listen: String,
+    /// Where `dbpower serve` and `dbpower gateway` listen.
+    pub listen: SocketAddr,
     /// Where `dbpower analyzer` listens.
-    pub analyzer_listen: String,
+    pub analyzer_listen: SocketAddr,
     /// Where `dbpower backend` listens (behind `dbpower gateway`).
-    pub backend_listen: String,
+    pub backend_listen: SocketAddr,
     /// Comma-separated origins allowed to call the API from a browser (CORS); empty: same origin only.
-    pub cors_origins: String,
+    #[serde(deserialize_with = "origins")]
+    pub cors_origins: Vec<String>,
     /// Comma-separated proxy addresses or CIDR networks (`loopback` for 127.0.0.0/8 and ::1) whose
     /// `X-Forwarded-For` is believed. Unset: `loopback` for `dbpower backend` and `dbpower analyzer`
     /// (their gateway), nobody for `dbpower serve` and `dbpower gateway`.
@@ -121,7 +178,7 @@ pub struct RateLimitSettings {
     pub org_per_hour: u32,
     pub ip_per_minute: u32,
     /// With `redis_url` set and Redis failing: `fallback` (in-process limits), `allow` or `deny` (503).
-    pub on_redis_failure: String,
+    pub on_redis_failure: dbpower_ratelimit::OnRedisFailure,
     /// Prefix of the Redis keys (deployments sharing one Redis use different prefixes).
     pub redis_prefix: String,
 }
@@ -133,18 +190,30 @@ impl Default for RateLimitSettings {
             org_per_minute: 100,
             org_per_hour: 1000,
             ip_per_minute: 200,
-            on_redis_failure: "fallback".into(),
+            on_redis_failure: dbpower_ratelimit::OnRedisFailure::Fallback,
             redis_prefix: "dbpower:rl:".into(),
         }
     }
+}
+
+/// Which LLM provider, if any (`llm.provider`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LlmProvider {
+    #[default]
+    #[serde(alias = "")]
+    None,
+    /// Any OpenAI-compatible chat-completions endpoint.
+    Openai,
+    /// Ollama's native `/api/chat`.
+    Ollama,
 }
 
 /// An optional LLM provider for analyses of organizations whose AI policy allows it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LlmSettings {
-    /// `none` (default), `openai` (any OpenAI-compatible chat-completions endpoint) or `ollama`.
-    pub provider: String,
+    pub provider: LlmProvider,
     /// `https://api.openai.com/v1`, `http://vllm:8000/v1`, `http://ollama:11434` ...
     pub base_url: Option<String>,
     pub model: Option<String>,
@@ -158,7 +227,7 @@ pub struct LlmSettings {
 impl Default for LlmSettings {
     fn default() -> Self {
         LlmSettings {
-            provider: "none".into(),
+            provider: LlmProvider::None,
             base_url: None,
             model: None,
             api_key: None,
@@ -173,21 +242,20 @@ impl Default for LlmSettings {
 impl LlmSettings {
     /// The provider's client configuration; `None` when no provider is configured.
     pub fn client_config(&self) -> anyhow::Result<Option<dbpower_llm::LlmConfig>> {
-        let kind = match self.provider.as_str() {
-            "none" | "" => return Ok(None),
-            "openai" => dbpower_llm::ProviderKind::Openai,
-            "ollama" => dbpower_llm::ProviderKind::Ollama,
-            other => bail!("DBPOWER_LLM__PROVIDER must be none, openai or ollama (got {other:?})"),
+        let kind = match self.provider {
+            LlmProvider::None => return Ok(None),
+            LlmProvider::Openai => dbpower_llm::ProviderKind::Openai,
+            LlmProvider::Ollama => dbpower_llm::ProviderKind::Ollama,
         };
         let Some(base_url) = self.base_url.clone() else {
             bail!(
-                "DBPOWER_LLM__BASE_URL is required with DBPOWER_LLM__PROVIDER={}",
+                "DBPOWER_LLM__BASE_URL is required with DBPOWER_LLM__PROVIDER={:?}",
                 self.provider
             );
         };
         let Some(model) = self.model.clone() else {
             bail!(
-                "DBPOWER_LLM__MODEL is required with DBPOWER_LLM__PROVIDER={}",
+                "DBPOWER_LLM__MODEL is required with DBPOWER_LLM__PROVIDER={:?}",
                 self.provider
             );
         };
@@ -208,10 +276,10 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             env: Environment::Development,
-            listen: "127.0.0.1:8080".into(),
-            analyzer_listen: "127.0.0.1:8001".into(),
-            backend_listen: "127.0.0.1:8000".into(),
-            cors_origins: String::new(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            analyzer_listen: SocketAddr::from(([127, 0, 0, 1], 8001)),
+            backend_listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            cors_origins: Vec::new(),
             trusted_proxies: None,
             metrics_token: None,
             data_dir: PathBuf::from("./dbpower-data"),
@@ -373,10 +441,34 @@ impl Settings {
         if let Some(v) = &overrides.database_url {
             set_path(&mut table, "database_url", toml::Value::String(v.clone()));
         }
-        let settings: Settings = toml::Value::Table(table)
-            .try_into()
-            .context("invalid configuration")?;
+        let settings: Settings = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| {
+                let key = e.path().to_string();
+                anyhow::anyhow!(
+                    "invalid setting {key} (DBPOWER_{}): {}",
+                    key.replace('.', "__").to_uppercase(),
+                    e.inner()
+                )
+            })?;
         Ok((settings, warnings))
+    }
+
+    /// Where `role` listens.
+    pub fn listen_of(&self, role: Role) -> SocketAddr {
+        match role {
+            Role::Platform | Role::Gateway => self.listen,
+            Role::Backend => self.backend_listen,
+            Role::Analyzer => self.analyzer_listen,
+        }
+    }
+
+    /// Sets where `role` listens (`--listen` of its subcommand).
+    pub fn set_listen(&mut self, role: Role, addr: SocketAddr) {
+        match role {
+            Role::Platform | Role::Gateway => self.listen = addr,
+            Role::Backend => self.backend_listen = addr,
+            Role::Analyzer => self.analyzer_listen = addr,
+        }
     }
 
     pub fn database_url(&self) -> String {
@@ -398,9 +490,6 @@ impl Settings {
             bail!("DBPOWER_PASSWORD_HASH_CONCURRENCY must be at least 1");
         }
         self.llm.client_config()?;
-        if !["fallback", "allow", "deny"].contains(&self.rate_limit.on_redis_failure.as_str()) {
-            bail!("DBPOWER_RATE_LIMIT__ON_REDIS_FAILURE must be fallback, allow or deny");
-        }
         if self.env != Environment::Production {
             return Ok(());
         }
@@ -477,6 +566,108 @@ fn set_path(table: &mut toml::Table, dotted: &str, value: toml::Value) {
 mod tests {
     use super::*;
 
+    /// The field names serde asks for when it deserializes `T` (a probe that records them and stops).
+    fn fields_of<T: serde::de::DeserializeOwned>() -> Vec<&'static str> {
+        struct Probe<'a>(&'a mut Vec<&'static str>);
+        impl<'de> serde::Deserializer<'de> for Probe<'_> {
+            type Error = serde::de::value::Error;
+            fn deserialize_any<V: serde::de::Visitor<'de>>(
+                self,
+                _: V,
+            ) -> Result<V::Value, Self::Error> {
+                Err(serde::de::Error::custom("probe"))
+            }
+            fn deserialize_struct<V: serde::de::Visitor<'de>>(
+                self,
+                _: &'static str,
+                fields: &'static [&'static str],
+                _: V,
+            ) -> Result<V::Value, Self::Error> {
+                self.0.extend_from_slice(fields);
+                Err(serde::de::Error::custom("probe"))
+            }
+            serde::forward_to_deserialize_any! {
+                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+                option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+                ignored_any
+            }
+        }
+        let mut fields = Vec::new();
+        let _ = T::deserialize(Probe(&mut fields));
+        fields
+    }
+
+    #[test]
+    fn the_keys_table_is_the_settings_struct() {
+        let sections = [
+            ("login", fields_of::<LoginSettings>()),
+            ("llm", fields_of::<LlmSettings>()),
+            ("rate_limit", fields_of::<RateLimitSettings>()),
+            ("gateway", fields_of::<GatewaySettings>()),
+        ];
+        let mut want = std::collections::BTreeSet::new();
+        for f in fields_of::<Settings>() {
+            if !sections.iter().any(|(s, _)| s == &f) {
+                want.insert(f.to_string());
+            }
+        }
+        for (section, fields) in &sections {
+            assert!(!fields.is_empty(), "{section}");
+            want.extend(fields.iter().map(|f| format!("{section}.{f}")));
+        }
+        let have: std::collections::BTreeSet<String> =
+            KEYS.iter().map(|(k, _)| k.to_string()).collect();
+        assert_eq!(
+            have, want,
+            "KEYS (environment names) and the settings struct differ"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_setting() {
+        for (key, value, says) in [
+            (
+                "DBPOWER_RATE_LIMIT__ON_REDIS_FAILURE",
+                "sometimes",
+                "rate_limit.on_redis_failure",
+            ),
+            ("DBPOWER_LLM__PROVIDER", "gpt", "llm.provider"),
+            ("DBPOWER_LISTEN", "localhost", "listen"),
+            (
+                "DBPOWER_BACKEND_LISTEN",
+                "127.0.0.1:99999",
+                "backend_listen",
+            ),
+            (
+                "DBPOWER_CORS_ORIGINS",
+                "https://a.example, admin.example.com",
+                "cors_origins",
+            ),
+        ] {
+            let err = Settings::load_from(None, env(&[(key, value)]), &Overrides::default())
+                .expect_err(key)
+                .to_string();
+            assert!(err.contains(says) && err.contains(key), "{key}: {err}");
+        }
+        let (s, _) = Settings::load_from(
+            None,
+            env(&[
+                (
+                    "DBPOWER_CORS_ORIGINS",
+                    " https://a.example , http://b.example:8080 ,",
+                ),
+                ("DBPOWER_LLM__PROVIDER", ""),
+            ]),
+            &Overrides::default(),
+        )
+        .expect("valid");
+        assert_eq!(
+            s.cors_origins,
+            ["https://a.example", "http://b.example:8080"]
+        );
+        assert_eq!(s.llm.provider, LlmProvider::None);
+    }
+
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
             .iter()
@@ -504,7 +695,7 @@ mod tests {
             &Overrides::default(),
         )
         .expect("load");
-        assert_eq!(s.listen, "0.0.0.0:2", "env beats file");
+        assert_eq!(s.listen.to_string(), "0.0.0.0:2", "env beats file");
         assert_eq!(s.login.window_secs, 60);
         assert_eq!(s.login.max_failures_per_ip, 9);
         assert_eq!(s.demo, Some(false));
@@ -518,7 +709,7 @@ mod tests {
             },
         )
         .expect("load");
-        assert_eq!(s.listen, "0.0.0.0:3", "flags beat env");
+        assert_eq!(s.listen.to_string(), "0.0.0.0:3", "flags beat env");
     }
 
     #[test]

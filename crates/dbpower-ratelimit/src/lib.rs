@@ -32,9 +32,29 @@ pub struct Decision {
     pub limit: u32,
     pub remaining: u32,
     pub reset_secs: u64,
-    /// When refused: seconds to wait, and which window refused.
+    /// When refused: seconds to wait, and why.
     pub retry_after_secs: Option<u64>,
-    pub refused_by: Option<String>,
+    pub refused_by: Option<Refusal>,
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// This window (its key, e.g. `org:1:m`) is full.
+    Window(String),
+    /// The limiter could not decide: Redis is down and the policy is [`OnRedisFailure::Deny`].
+    Unavailable,
+}
+
+/// Why the Redis limiter could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisLimiterError {
+    #[error("invalid Redis URL: {0}")]
+    InvalidUrl(redis::RedisError),
+    #[error("Redis did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("Redis: {0}")]
+    Redis(#[from] redis::RedisError),
 }
 
 impl Decision {
@@ -80,7 +100,7 @@ impl Decision {
             reset_secs,
             retry_after_secs: refused_limit
                 .map(|(_, (_, reset_ms))| reset_ms.div_ceil(1000).max(1)),
-            refused_by: refused_limit.map(|(l, _)| l.key.clone()),
+            refused_by: refused_limit.map(|(l, _)| Refusal::Window(l.key.clone())),
         }
     }
 }
@@ -224,10 +244,13 @@ impl<C: Clock> Limiter for MemoryLimiter<C> {
     }
 }
 
-/// What to do when Redis is configured but does not answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What to do when Redis is configured but does not answer (setting `rate_limit.on_redis_failure`:
+/// `fallback`, `allow` or `deny`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OnRedisFailure {
     /// Use the in-process limiter (limits then hold per process).
+    #[default]
     Fallback,
     /// Let the request through.
     Allow,
@@ -285,8 +308,8 @@ impl RedisLimiter {
         prefix: &str,
         timeout: Duration,
         on_failure: OnRedisFailure,
-    ) -> Result<RedisLimiter, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("invalid Redis URL: {e}"))?;
+    ) -> Result<RedisLimiter, RedisLimiterError> {
+        let client = redis::Client::open(url).map_err(RedisLimiterError::InvalidUrl)?;
         let cfg = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))
@@ -296,8 +319,7 @@ impl RedisLimiter {
             redis::aio::ConnectionManager::new_with_config(client, cfg),
         )
         .await
-        .map_err(|_| "Redis did not answer in time".to_string())?
-        .map_err(|e| format!("cannot connect to Redis: {e}"))?;
+        .map_err(|_| RedisLimiterError::Timeout(timeout * 2))??;
         Ok(RedisLimiter {
             conn,
             script: redis::Script::new(SCRIPT),
@@ -309,7 +331,7 @@ impl RedisLimiter {
         })
     }
 
-    async fn eval(&self, limits: &[Limit], record: bool) -> Result<Vec<i64>, String> {
+    async fn eval(&self, limits: &[Limit], record: bool) -> Result<Vec<i64>, RedisLimiterError> {
         let mut inv = self.script.prepare_invoke();
         for l in limits {
             inv.key(format!("{}{}", self.prefix, l.key));
@@ -321,9 +343,8 @@ impl RedisLimiter {
         inv.arg(if record { "1" } else { "0" });
         let mut conn = self.conn.clone();
         match tokio::time::timeout(self.timeout, inv.invoke_async::<Vec<i64>>(&mut conn)).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!("no answer within {:?}", self.timeout)),
+            Ok(result) => Ok(result?),
+            Err(_) => Err(RedisLimiterError::Timeout(self.timeout)),
         }
     }
 }
@@ -355,7 +376,7 @@ impl RedisLimiter {
             }
             other => {
                 let why = match other {
-                    Err(e) => e,
+                    Err(e) => e.to_string(),
                     Ok(v) => format!("unexpected script answer {v:?}"),
                 };
                 if !self.failing.swap(true, Ordering::Relaxed) {
@@ -370,7 +391,7 @@ impl RedisLimiter {
                         remaining: 0,
                         reset_secs: 1,
                         retry_after_secs: Some(1),
-                        refused_by: Some("rate limiter unavailable".into()),
+                        refused_by: Some(Refusal::Unavailable),
                     },
                 }
             }
@@ -492,7 +513,7 @@ mod tests {
         }
         let d = l.decide(&[a.clone(), ip.clone()]);
         assert!(!d.allowed);
-        assert_eq!(d.refused_by.as_deref(), Some("org:1:m"));
+        assert_eq!(d.refused_by, Some(Refusal::Window("org:1:m".into())));
         // The refused request was not recorded in the IP window either: 97 left there.
         let other = l.decide(&[lim("org:2:m", 3, 60), ip.clone()]);
         assert!(other.allowed);

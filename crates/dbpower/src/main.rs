@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod analyze;
 mod digest;
+use anyhow::Context;
 use dbpower_backend::app::Role;
 use dbpower_backend::bootstrap::LoginHint;
 use dbpower_backend::config::LogFormat;
@@ -195,19 +196,13 @@ async fn role(mut args: ConfigArgs, role: Role) -> anyhow::Result<()> {
     let listen = args.listen.take();
     let mut settings = args.load()?;
     if let Some(l) = listen {
-        match role {
-            Role::Analyzer => settings.analyzer_listen = l,
-            Role::Backend => settings.backend_listen = l,
-            Role::Gateway | Role::Platform => settings.listen = l,
-        }
+        let addr = l.parse().with_context(|| {
+            format!("--listen {l:?} must be an address and port, e.g. 127.0.0.1:8080")
+        })?;
+        settings.set_listen(role, addr);
     }
     let database = dbpower_store::redact_url(&settings.database_url());
-    let name = match role {
-        Role::Analyzer => "analyzer",
-        Role::Backend => "backend",
-        Role::Gateway => "gateway",
-        Role::Platform => "platform",
-    };
+    let name = role.service();
     let app = Application::build_role(settings, role).await?;
     println!(
         "dbpower {name} is listening on http://{}  (database: {database})",

@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use dbpower_core::{OrgId, Scope};
 use dbpower_http::ApiError;
 use dbpower_http::jwt::TokenType;
-use dbpower_ratelimit::{Decision, Limit, Limiter, MemoryLimiter, OnRedisFailure, RedisLimiter};
+use dbpower_ratelimit::{Decision, Limit, Limiter, MemoryLimiter, RedisLimiter, Refusal};
 use dbpower_types::ErrorCode;
 
 use crate::config::RateLimitSettings;
@@ -49,11 +49,7 @@ pub async fn connect_limiter(
     settings: &RateLimitSettings,
     redis_url: Option<&str>,
 ) -> Arc<dyn Limiter> {
-    let policy = match settings.on_redis_failure.as_str() {
-        "allow" => OnRedisFailure::Allow,
-        "deny" => OnRedisFailure::Deny,
-        _ => OnRedisFailure::Fallback,
-    };
+    let policy = settings.on_redis_failure;
     match redis_url {
         Some(url) => {
             match RedisLimiter::connect(
@@ -193,20 +189,18 @@ pub async fn check_key(rl: &RateLimits, key_id: &str, org: i64) -> Result<(), Ap
         return Ok(());
     }
     let wait = d.retry_after_secs.unwrap_or(1).max(1);
-    Err(
-        if d.refused_by.as_deref() == Some("rate limiter unavailable") {
-            ApiError::new(
-                ErrorCode::ServiceUnavailable,
-                "the rate limiter is unavailable; try again shortly",
-            )
-        } else {
-            ApiError::new(
-                ErrorCode::RateLimited,
-                format!("too many requests for this api key; retry after {wait} s"),
-            )
-        }
-        .with_retry_after(wait),
-    )
+    Err(if d.refused_by == Some(Refusal::Unavailable) {
+        ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            "the rate limiter is unavailable; try again shortly",
+        )
+    } else {
+        ApiError::new(
+            ErrorCode::RateLimited,
+            format!("too many requests for this api key; retry after {wait} s"),
+        )
+    }
+    .with_retry_after(wait))
 }
 
 fn set_headers(headers: &mut HeaderMap, d: &Decision) {
@@ -287,14 +281,17 @@ pub async fn layer(State(rl): State<Arc<RateLimits>>, req: Request, next: Next) 
         1.0,
     );
     if !d.allowed {
-        let mut resp = if d.refused_by.as_deref() == Some("rate limiter unavailable") {
+        let mut resp = if d.refused_by == Some(Refusal::Unavailable) {
             ApiError::new(
                 ErrorCode::ServiceUnavailable,
                 "the rate limiter is unavailable; try again shortly",
             )
             .into_response()
         } else {
-            let refused = d.refused_by.as_deref().unwrap_or("");
+            let refused = match &d.refused_by {
+                Some(Refusal::Window(key)) => key.as_str(),
+                _ => "",
+            };
             let who = if refused.contains("user:") {
                 "you"
             } else {
