@@ -180,8 +180,8 @@ impl Shipper {
         Ok(report)
     }
 
-    pub async fn heartbeat(&self, hb: &AgentHeartbeat) -> Result<(), String> {
-        let body = serde_json::to_vec(hb).map_err(|e| e.to_string())?;
+    pub async fn heartbeat(&self, hb: &AgentHeartbeat) -> Result<(), HeartbeatError> {
+        let body = serde_json::to_vec(hb)?;
         match self
             .post_signed(
                 "/api/v1/agents/heartbeat",
@@ -191,7 +191,22 @@ impl Shipper {
             .await
         {
             Sent::Accepted => Ok(()),
-            Sent::Refused(w) | Sent::Unauthorized(w) | Sent::Retry(w) => Err(w),
+            Sent::Refused(w) => Err(HeartbeatError::Refused(w)),
+            Sent::Unauthorized(w) => Err(HeartbeatError::Unauthorized(w)),
+            Sent::Retry(w) => Err(HeartbeatError::Unreachable(w)),
         }
     }
+}
+
+/// Why a heartbeat was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum HeartbeatError {
+    #[error("cannot encode the heartbeat: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("not authorized: {0}")]
+    Unauthorized(String),
+    #[error("platform unreachable or busy: {0}")]
+    Unreachable(String),
 }

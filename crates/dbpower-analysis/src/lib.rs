@@ -85,6 +85,14 @@ fn parse(sql: &str, dialect: Dialect) -> Result<sqlparser::ast::Statement, Strin
     Ok(stmts.swap_remove(0))
 }
 
+/// The SQL dialect of a database type: the one conversion every caller uses.
+pub fn dialect_of(db: dbpower_types::DatabaseType) -> dbpower_sql::Dialect {
+    match db {
+        dbpower_types::DatabaseType::Mysql => dbpower_sql::Dialect::Mysql,
+        dbpower_types::DatabaseType::Postgresql => dbpower_sql::Dialect::Postgresql,
+    }
+}
+
 pub fn analyze(input: &Input<'_>) -> AnalysisReport {
     let (mut findings, parsed) = statement_findings(input.sql, input.dialect, input.schema);
     let blocks = parsed.as_ref().map(Vec::as_slice).unwrap_or(&[]);

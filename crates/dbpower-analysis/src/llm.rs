@@ -151,12 +151,24 @@ pub struct OutRecommendation {
     pub estimated_impact: String,
 }
 
+/// Why a model's answer is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("not the expected JSON: {0}")]
+    NotJson(#[from] serde_json::Error),
+    #[error("more than {MAX_ITEMS} issues or recommendations")]
+    TooManyItems,
+    #[error("a text field is longer than {MAX_TEXT} bytes")]
+    TextTooLong,
+    #[error("an issue or recommendation has an empty title")]
+    EmptyTitle,
+}
+
 /// Strict validation of the model's answer: JSON of exactly the schema's shape, bounded sizes.
-pub fn parse_output(text: &str) -> Result<Output, String> {
-    let out: Output =
-        serde_json::from_str(text.trim()).map_err(|e| format!("not the expected JSON: {e}"))?;
+pub fn parse_output(text: &str) -> Result<Output, OutputError> {
+    let out: Output = serde_json::from_str(text.trim())?;
     if out.issues.len() > MAX_ITEMS || out.recommendations.len() > MAX_ITEMS {
-        return Err(format!("more than {MAX_ITEMS} issues or recommendations"));
+        return Err(OutputError::TooManyItems);
     }
     let texts = std::iter::once(&out.summary)
         .chain(
@@ -172,7 +184,7 @@ pub fn parse_output(text: &str) -> Result<Output, String> {
         .chain(out.recommendations.iter().filter_map(|r| r.sql.as_ref()));
     for t in texts {
         if t.len() > MAX_TEXT {
-            return Err(format!("a text field is longer than {MAX_TEXT} bytes"));
+            return Err(OutputError::TextTooLong);
         }
     }
     if out.issues.iter().any(|i| i.title.trim().is_empty())
@@ -181,7 +193,7 @@ pub fn parse_output(text: &str) -> Result<Output, String> {
             .iter()
             .any(|r| r.title.trim().is_empty())
     {
-        return Err("an issue or recommendation has an empty title".into());
+        return Err(OutputError::EmptyTitle);
     }
     Ok(out)
 }

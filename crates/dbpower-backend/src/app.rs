@@ -265,7 +265,7 @@ fn analysis(
 ) -> anyhow::Result<Analysis> {
     let llm = match settings.llm.client_config()? {
         Some(cfg) => Some(Arc::new(
-            dbpower_llm::LlmClient::new(cfg).map_err(|e| anyhow::anyhow!("LLM provider: {e}"))?,
+            dbpower_llm::LlmClient::new(cfg).context("LLM provider")?,
         )),
         None => None,
     };

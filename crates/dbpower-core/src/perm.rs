@@ -50,6 +50,106 @@ pub fn may_manage_user(p: &Principal, subject: Role) -> bool {
     allows(p, Action::ManageUsers) && p.role.rank() >= subject.rank()
 }
 
+/// A change to a user account, as the rules below see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserEdit {
+    /// Create an account with this role.
+    Create {
+        role: Role,
+    },
+    /// Update an account: a new role, and whether any administrative field changes (role, team,
+    /// identity or active state; the password and name are not administrative).
+    Update {
+        role: Option<Role>,
+        admin_fields: bool,
+    },
+    Delete,
+}
+
+/// Why a change to a user account is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserRefusal {
+    /// Nobody changes their own role, team, identity or active state.
+    OwnAdministration,
+    /// Nobody deletes themselves.
+    DeleteSelf,
+    /// The caller's role ranks below the account's (or may not manage users).
+    Outranked { caller: Role, subject: Role },
+    /// The caller may not give this role.
+    CannotGrant { caller: Role, role: Role },
+    /// Super admins are created, never promoted or demoted.
+    SuperAdminChange,
+    /// A team lead works inside its own team only.
+    OtherTeam,
+}
+
+/// The rules for changing a user account `subject` (its id and current role; `None` when creating).
+pub fn check_user_edit(
+    p: &Principal,
+    subject: Option<(i64, Role)>,
+    edit: UserEdit,
+) -> Result<(), UserRefusal> {
+    let is_self = subject.is_some_and(|(id, _)| id == p.user_id);
+    let grant = |role: Role| {
+        if may_grant(p, role) {
+            Ok(())
+        } else {
+            Err(UserRefusal::CannotGrant {
+                caller: p.role,
+                role,
+            })
+        }
+    };
+    let manage = |subject: Role| {
+        if may_manage_user(p, subject) {
+            Ok(())
+        } else {
+            Err(UserRefusal::Outranked {
+                caller: p.role,
+                subject,
+            })
+        }
+    };
+    match (edit, subject) {
+        (UserEdit::Create { role }, _) => grant(role),
+        (UserEdit::Update { .. } | UserEdit::Delete, None) => Ok(()),
+        (UserEdit::Delete, Some((_, current))) => {
+            if is_self {
+                return Err(UserRefusal::DeleteSelf);
+            }
+            manage(current)
+        }
+        (UserEdit::Update { role, admin_fields }, Some((_, current))) => {
+            if admin_fields && is_self {
+                return Err(UserRefusal::OwnAdministration);
+            }
+            if admin_fields || !is_self {
+                manage(current)?;
+            }
+            if let Some(role) = role {
+                grant(role)?;
+                if role == Role::SuperAdmin || current == Role::SuperAdmin {
+                    return Err(UserRefusal::SuperAdminChange);
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The team a user created or moved by `p` lands in: a team lead's own team only (its own when none is
+/// asked for); any requested team for the others.
+pub fn team_for_user(p: &Principal, requested: Option<i64>) -> Result<Option<i64>, UserRefusal> {
+    if p.role != Role::TeamLead {
+        return Ok(requested);
+    }
+    match (p.team_id, requested) {
+        (Some(own), None) => Ok(Some(own)),
+        (Some(own), Some(t)) if t == own => Ok(Some(own)),
+        _ => Err(UserRefusal::OtherTeam),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,5 +196,140 @@ mod tests {
         assert!(!may_grant(&p(Role::User), Role::User));
         assert!(!may_manage_user(&p(Role::TeamLead), Role::OrgAdmin));
         assert!(may_manage_user(&p(Role::OrgAdmin), Role::TeamLead));
+    }
+
+    #[test]
+    fn the_user_rules_as_a_table() {
+        use Role::*;
+        use UserEdit::*;
+        use UserRefusal::*;
+        let me = |role: Role| Principal {
+            user_id: 7,
+            ..p(role)
+        };
+        let other = |role: Role| Some((8, role));
+        let own = |role: Role| Some((7, role));
+        let admin = |role: Option<Role>| Update {
+            role,
+            admin_fields: true,
+        };
+        let profile = Update {
+            role: None,
+            admin_fields: false,
+        };
+        type Case = (Role, Option<(i64, Role)>, UserEdit, Result<(), UserRefusal>);
+        let cases: &[Case] = &[
+            (OrgAdmin, None, Create { role: User }, Ok(())),
+            (OrgAdmin, None, Create { role: OrgAdmin }, Ok(())),
+            (
+                OrgAdmin,
+                None,
+                Create { role: SuperAdmin },
+                Err(CannotGrant {
+                    caller: OrgAdmin,
+                    role: SuperAdmin,
+                }),
+            ),
+            (
+                TeamLead,
+                None,
+                Create { role: OrgAdmin },
+                Err(CannotGrant {
+                    caller: TeamLead,
+                    role: OrgAdmin,
+                }),
+            ),
+            (TeamLead, None, Create { role: User }, Ok(())),
+            (
+                User,
+                None,
+                Create { role: User },
+                Err(CannotGrant {
+                    caller: User,
+                    role: User,
+                }),
+            ),
+            (SuperAdmin, None, Create { role: SuperAdmin }, Ok(())),
+            // Oneself: the profile, never the administrative fields, never deletion.
+            (User, own(User), profile, Ok(())),
+            (
+                OrgAdmin,
+                own(OrgAdmin),
+                admin(Some(User)),
+                Err(OwnAdministration),
+            ),
+            (OrgAdmin, own(OrgAdmin), admin(None), Err(OwnAdministration)),
+            (OrgAdmin, own(OrgAdmin), Delete, Err(DeleteSelf)),
+            // Others: only at or below one's rank.
+            (
+                User,
+                other(User),
+                profile,
+                Err(Outranked {
+                    caller: User,
+                    subject: User,
+                }),
+            ),
+            (TeamLead, other(User), admin(Some(TeamLead)), Ok(())),
+            (
+                TeamLead,
+                other(OrgAdmin),
+                profile,
+                Err(Outranked {
+                    caller: TeamLead,
+                    subject: OrgAdmin,
+                }),
+            ),
+            (
+                TeamLead,
+                other(User),
+                admin(Some(OrgAdmin)),
+                Err(CannotGrant {
+                    caller: TeamLead,
+                    role: OrgAdmin,
+                }),
+            ),
+            (OrgAdmin, other(TeamLead), Delete, Ok(())),
+            (
+                OrgAdmin,
+                other(SuperAdmin),
+                Delete,
+                Err(Outranked {
+                    caller: OrgAdmin,
+                    subject: SuperAdmin,
+                }),
+            ),
+            // Super admins are created, not promoted or demoted.
+            (
+                SuperAdmin,
+                other(OrgAdmin),
+                admin(Some(SuperAdmin)),
+                Err(SuperAdminChange),
+            ),
+            (
+                SuperAdmin,
+                other(SuperAdmin),
+                admin(Some(OrgAdmin)),
+                Err(SuperAdminChange),
+            ),
+            (SuperAdmin, other(SuperAdmin), profile, Ok(())),
+        ];
+        for (caller, subject, edit, want) in cases {
+            assert_eq!(
+                check_user_edit(&me(*caller), *subject, *edit),
+                *want,
+                "{caller:?} on {subject:?}: {edit:?}"
+            );
+        }
+        let lead = me(TeamLead);
+        assert_eq!(team_for_user(&lead, None), Ok(Some(1)));
+        assert_eq!(team_for_user(&lead, Some(1)), Ok(Some(1)));
+        assert_eq!(team_for_user(&lead, Some(2)), Err(OtherTeam));
+        assert_eq!(team_for_user(&me(OrgAdmin), Some(2)), Ok(Some(2)));
+        let lost = Principal {
+            team_id: None,
+            ..me(TeamLead)
+        };
+        assert_eq!(team_for_user(&lost, None), Err(OtherTeam));
     }
 }

@@ -103,23 +103,30 @@ struct Reply {
 const MAX_BACKOFF: Duration = Duration::from_secs(4);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
 
+/// Why a provider's client could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("the LLM base URL must start with http:// or https:// (got {0:?})")]
+    BaseUrl(String),
+    #[error("the LLM model is not set")]
+    NoModel,
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
 impl LlmClient {
-    pub fn new(cfg: LlmConfig) -> Result<LlmClient, String> {
+    pub fn new(cfg: LlmConfig) -> Result<LlmClient, SetupError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         if !(cfg.base_url.starts_with("http://") || cfg.base_url.starts_with("https://")) {
-            return Err(format!(
-                "the LLM base URL must start with http:// or https:// (got {:?})",
-                cfg.base_url
-            ));
+            return Err(SetupError::BaseUrl(cfg.base_url));
         }
         if cfg.model.trim().is_empty() {
-            return Err("the LLM model is not set".into());
+            return Err(SetupError::NoModel);
         }
         let http = reqwest::Client::builder()
             .timeout(cfg.timeout)
             .connect_timeout(cfg.timeout.min(Duration::from_secs(5)))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .build()?;
         Ok(LlmClient {
             cfg,
             http,
@@ -302,7 +309,7 @@ impl LlmClient {
                         Outcome::InvalidOutput,
                         ms,
                         Some(&reply),
-                        Some(reason.clone()),
+                        Some(reason.to_string()),
                     ));
                     if attempt == 0 {
                         messages.push(json!({"role": "assistant", "content": reply.content}));

@@ -8,7 +8,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use dbpower_analysis::{Input, analyze};
 use dbpower_http::{ApiError, ApiJson, ApiResult};
-use dbpower_sql::Dialect;
 use dbpower_types::{AnalysisReport, DatabaseType, ErrorBody, SchemaSnapshot};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -84,10 +83,7 @@ pub async fn analyze_request(
                     "must be a JSON object or array (EXPLAIN FORMAT=JSON output)",
                 ));
             }
-            let dialect = match db {
-                DatabaseType::Mysql => Dialect::Mysql,
-                DatabaseType::Postgresql => Dialect::Postgresql,
-            };
+            let dialect = dbpower_analysis::dialect_of(db);
             // Parsing is CPU work: keep it off the async workers.
             let report = tokio::task::spawn_blocking(move || {
                 analyze(&Input {

@@ -13,8 +13,8 @@ use dbpower_http::{ApiError, ApiJson, ApiResult};
 use dbpower_sql::{Dialect, ScrubLevel, fingerprint_and_id, pii, scrub};
 use dbpower_store::{ApiKeyRecord, IngestCredential, NewBatch, NewSlowQuery, StoreError};
 use dbpower_types::{
-    DatabaseType, ErrorBody, ErrorCode, IngestRequest, IngestResponse, MAX_BATCH, MAX_CALLS,
-    MAX_ROWS, MAX_SQL_BYTES, MAX_TIME_MS, SlowQueryIn,
+    ErrorBody, ErrorCode, IngestRequest, IngestResponse, MAX_BATCH, MAX_CALLS, MAX_ROWS,
+    MAX_SQL_BYTES, MAX_TIME_MS, SlowQueryIn,
 };
 
 use crate::state::AppState;
@@ -27,13 +27,6 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty())
-}
-
-fn dialect(d: DatabaseType) -> Dialect {
-    match d {
-        DatabaseType::Mysql => Dialect::Mysql,
-        DatabaseType::Postgresql => Dialect::Postgresql,
-    }
 }
 
 fn level(l: dbpower_types::ScrubLevel) -> ScrubLevel {
@@ -344,7 +337,7 @@ pub fn prepare(
     items
         .into_iter()
         .map(|q| {
-            let d = dialect(q.database_type);
+            let d = dbpower_analysis::dialect_of(q.database_type);
             let (fp, id) = fingerprint_and_id(&q.sql_text, d);
             let mut explain = q.explain;
             if let Some(e) = explain.as_mut() {

@@ -3,8 +3,8 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use dbpower_core::perm::{self, Action};
-use dbpower_core::{Principal, Scope, validate};
+use dbpower_core::perm::{self, Action, UserEdit, UserRefusal};
+use dbpower_core::{Scope, validate};
 use dbpower_http::{ApiError, ApiJson, ApiQuery, ApiResult};
 use dbpower_store::{NewUser, UserPatch};
 use dbpower_types::{
@@ -16,28 +16,25 @@ use crate::context::{Ctx, Event, page_of, page_request};
 use crate::routes::auth::Auth;
 use crate::state::AppState;
 
-fn grant_check(p: &Principal, role: Role) -> ApiResult<()> {
-    if perm::may_grant(p, role) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!(
-            "a {} cannot grant the role {role}",
-            p.role
-        )))
-    }
-}
-
-/// Team leads work inside their own team only.
-fn team_lead_team(p: &Principal, requested: Option<i64>) -> ApiResult<Option<i64>> {
-    if p.role != Role::TeamLead {
-        return Ok(requested);
-    }
-    match (p.team_id, requested) {
-        (Some(own), None) => Ok(Some(own)),
-        (Some(own), Some(t)) if t == own => Ok(Some(own)),
-        _ => Err(ApiError::forbidden(
-            "a team lead manages users of its own team only",
-        )),
+/// The API's answer to a refused change of a user account (the rules are `perm::check_user_edit`).
+fn refused(r: UserRefusal) -> ApiError {
+    match r {
+        UserRefusal::OwnAdministration => {
+            ApiError::forbidden("you cannot change your own role, team, identity or active state")
+        }
+        UserRefusal::DeleteSelf => ApiError::forbidden("you cannot delete yourself"),
+        UserRefusal::Outranked { caller, subject } => {
+            ApiError::forbidden(format!("a {caller} cannot manage a {subject}"))
+        }
+        UserRefusal::CannotGrant { caller, role } => {
+            ApiError::forbidden(format!("a {caller} cannot grant the role {role}"))
+        }
+        UserRefusal::SuperAdminChange => {
+            ApiError::validation("role", "super admins are created, not promoted or demoted")
+        }
+        UserRefusal::OtherTeam => {
+            ApiError::forbidden("a team lead manages users of its own team only")
+        }
     }
 }
 
@@ -71,7 +68,7 @@ pub async fn create_user(
     ApiJson(req): ApiJson<CreateUserRequest>,
 ) -> ApiResult<(StatusCode, ApiJson<UserView>)> {
     require(&p, Action::ManageUsers)?;
-    grant_check(&p, req.role)?;
+    perm::check_user_edit(&p, None, UserEdit::Create { role: req.role }).map_err(refused)?;
     let email = validate::email(&req.email)?;
     let full_name = req
         .full_name
@@ -89,7 +86,7 @@ pub async fn create_user(
     } else {
         Some(write_org(&Scope::of(&p), req.organization_id)?.get())
     };
-    let team_id = team_lead_team(&p, req.team_id)?;
+    let team_id = perm::team_for_user(&p, req.team_id).map_err(refused)?;
     let password_hash = hash(&s, req.password).await?;
     let new = NewUser {
         email,
@@ -155,28 +152,17 @@ pub async fn update_user(
         || req.team_id.is_some()
         || req.identity_id.is_some()
         || req.is_active.is_some();
-    if admin_fields && is_self {
-        return Err(ApiError::forbidden(
-            "you cannot change your own role, team, identity or active state",
-        ));
-    }
-    if (admin_fields || !is_self) && !perm::may_manage_user(&p, target.view.role) {
-        return Err(ApiError::forbidden(format!(
-            "a {} cannot manage a {}",
-            p.role, target.view.role
-        )));
-    }
-    if let Some(role) = req.role {
-        grant_check(&p, role)?;
-        if role == Role::SuperAdmin || target.view.role == Role::SuperAdmin {
-            return Err(ApiError::validation(
-                "role",
-                "super admins are created, not promoted or demoted",
-            ));
-        }
-    }
+    perm::check_user_edit(
+        &p,
+        Some((target.view.id, target.view.role)),
+        UserEdit::Update {
+            role: req.role,
+            admin_fields,
+        },
+    )
+    .map_err(refused)?;
     let team_id = if req.team_id.is_some() {
-        team_lead_team(&p, req.team_id)?
+        perm::team_for_user(&p, req.team_id).map_err(refused)?
     } else {
         None
     };
@@ -258,15 +244,12 @@ pub async fn delete_user(
         .user_by_id(&scope, id)
         .await
         .map_err(|e| ApiError::from_store(e, "user"))?;
-    if target.view.id == p.user_id {
-        return Err(ApiError::forbidden("you cannot delete yourself"));
-    }
-    if !perm::may_manage_user(&p, target.view.role) {
-        return Err(ApiError::forbidden(format!(
-            "a {} cannot manage a {}",
-            p.role, target.view.role
-        )));
-    }
+    perm::check_user_edit(
+        &p,
+        Some((target.view.id, target.view.role)),
+        UserEdit::Delete,
+    )
+    .map_err(refused)?;
     s.store
         .delete_user(&scope, id)
         .await

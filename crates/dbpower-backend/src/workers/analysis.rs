@@ -6,18 +6,14 @@ use std::time::Duration;
 
 use dbpower_analysis::{ClassStats, Input, analyze};
 use dbpower_core::{OrgId, Scope};
-use dbpower_sql::Dialect;
 use dbpower_store::{ClaimedJob, NewLlmCall};
-use dbpower_types::{AiPolicy, AnalysisReport, DatabaseType, SchemaSnapshot};
+use dbpower_types::{AiPolicy, AnalysisReport, SchemaSnapshot};
 
 use crate::context::Analysis;
 
 /// The analysis of one claimed job (the rule engine; LLM providers plug in here later).
 pub fn analyze_job(job: &ClaimedJob) -> AnalysisReport {
-    let dialect = match job.database_type {
-        DatabaseType::Mysql => Dialect::Mysql,
-        DatabaseType::Postgresql => Dialect::Postgresql,
-    };
+    let dialect = dbpower_analysis::dialect_of(job.database_type);
     let stats = ClassStats {
         count: job.count,
         avg_time_ms: if job.count > 0 {
@@ -83,10 +79,7 @@ pub async fn analyze_claimed(state: &Analysis, job: &ClaimedJob) -> anyhow::Resu
     if settings.settings.ai_policy != AiPolicy::AllowLlm {
         return Ok(report);
     }
-    let dialect = match job.database_type {
-        DatabaseType::Mysql => Dialect::Mysql,
-        DatabaseType::Postgresql => Dialect::Postgresql,
-    };
+    let dialect = dbpower_analysis::dialect_of(job.database_type);
     let schema: Option<SchemaSnapshot> = job
         .schema
         .clone()
