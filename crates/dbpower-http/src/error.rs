@@ -4,7 +4,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use dbpower_core::validate::FieldError;
-use dbpower_store::StoreError;
+use dbpower_store::{Entity, Reference, StoreError};
 use dbpower_types::{ErrorBody, ErrorCode, ErrorDetail};
 
 use crate::request_id;
@@ -62,12 +62,35 @@ impl ApiError {
     pub fn from_store(e: StoreError, what: &str) -> ApiError {
         match e {
             StoreError::NotFound => ApiError::not_found(what),
-            StoreError::Conflict(m) => ApiError::new(ErrorCode::Conflict, m),
-            StoreError::InvalidReference(m) => {
-                let field = m.split(':').next().unwrap_or("").trim().to_string();
+            StoreError::Conflict(entity) => ApiError::new(
+                ErrorCode::Conflict,
+                format!("{} already exists", unique_key(entity)),
+            ),
+            StoreError::RequestInProgress => ApiError::new(
+                ErrorCode::Conflict,
+                "this request id is being processed; retry shortly",
+            ),
+            StoreError::InvalidReference(reference) => {
+                let (field, message) = match reference {
+                    Reference::TeamId => ("team_id".to_string(), "team_id: no such team".to_string()),
+                    Reference::TeamIdOrIdentityId => (
+                        "team_id or identity_id".to_string(),
+                        "team_id or identity_id: not in this organization, or the identity belongs \
+                         to another team"
+                            .to_string(),
+                    ),
+                    // No one field: the message names what was written, and stands for the field.
+                    Reference::Row(entity) => {
+                        let m = format!(
+                            "{} refers to something that does not exist",
+                            unique_key(entity)
+                        );
+                        (m.clone(), m)
+                    }
+                };
                 ApiError {
                     code: ErrorCode::ValidationFailed,
-                    message: m,
+                    message,
                     field: Some(field),
                     retry_after: None,
                 }
@@ -84,6 +107,18 @@ impl ApiError {
                 ApiError::internal()
             }
         }
+    }
+}
+
+/// A row of this kind, by the key that must be unique.
+fn unique_key(entity: Entity) -> &'static str {
+    match entity {
+        Entity::Organization => "an organization with this name",
+        Entity::Team => "a team with this name",
+        Entity::Identity => "an identity with this name",
+        Entity::User => "a user with this email",
+        Entity::ApiKey => "an api key with this key id",
+        Entity::RefreshToken => "a refresh token with this id",
     }
 }
 
