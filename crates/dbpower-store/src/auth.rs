@@ -69,8 +69,8 @@ pub struct NewAuditEntry {
     pub details: serde_json::Value,
 }
 
-pub(crate) const AUDIT_COLS: &str = "id, organization_id, actor_user_id, actor_email, action, resource_type, \
-                                     resource_id, outcome, request_id, ip, details, created_at, prev_hash, hash";
+pub(crate) const AUDIT_COLS: &str = "id, organization_id, actor_user_id, actor_email, action, \
+     resource_type, resource_id, outcome, request_id, ip, details, created_at, prev_hash, hash";
 
 /// A refresh token's owner and family, and when it was spent (if it was).
 #[derive(sqlx::FromRow)]

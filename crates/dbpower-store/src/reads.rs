@@ -83,15 +83,19 @@ pub struct DashboardData {
 pub(crate) fn slow_cols(scope: &dbpower_core::Scope) -> String {
     format!(
         "s.id, s.query_id, s.sql_text, s.database_type, s.database_name, s.db_user, \
-         s.client_host, s.execution_time_ms, s.lock_time_ms, s.rows_examined, s.rows_sent, s.rows_affected, s.calls, \
-         s.observed_at, s.created_at, s.source, s.team_id, s.identity_id, {} AS severity, s.class_id, s.organization_id",
+         s.client_host, s.execution_time_ms, s.lock_time_ms, s.rows_examined, s.rows_sent, \
+         s.rows_affected, s.calls, \
+         s.observed_at, s.created_at, s.source, s.team_id, s.identity_id, {} AS severity, \
+         s.class_id, \
+         s.organization_id",
         crate::scope_sql::class_severity(scope, "c")
     )
 }
 
-pub(crate) const CLASS_COLS: &str = "c.id, c.database_type, c.query_id, c.fingerprint, c.fingerprint_version, \
-                                     c.sample_sql, c.count, c.total_time_ms, c.min_time_ms, c.max_time_ms, c.lock_time_ms, c.rows_examined, \
-                                     c.rows_sent, c.first_seen, c.last_seen, c.p95_time_ms, c.p99_time_ms, c.severity";
+pub(crate) const CLASS_COLS: &str = "c.id, c.database_type, c.query_id, c.fingerprint, \
+     c.fingerprint_version, c.sample_sql, c.count, c.total_time_ms, c.min_time_ms, c.max_time_ms, \
+     c.lock_time_ms, c.rows_examined, c.rows_sent, c.first_seen, c.last_seen, c.p95_time_ms, \
+     c.p99_time_ms, c.severity";
 
 pub(crate) fn parse_db_type(s: &str) -> Result<DatabaseType, StoreError> {
     DatabaseType::parse(s)
@@ -347,7 +351,8 @@ pub(crate) fn scoped_order(sort: ClassSort) -> &'static str {
         }
         ClassSort::MaxTime => "o.max_time_ms DESC, c.id",
         ClassSort::RowsRatio => {
-            "COALESCE(CAST(c.rows_examined AS DOUBLE PRECISION) / NULLIF(c.rows_sent, 0), -1) DESC, c.id"
+            "COALESCE(CAST(c.rows_examined AS DOUBLE PRECISION) / NULLIF(c.rows_sent, 0), \
+             -1) DESC, c.id"
         }
     }
 }
@@ -364,7 +369,8 @@ pub(crate) fn class_order(sort: ClassSort) -> &'static str {
         }
         ClassSort::MaxTime => "c.max_time_ms DESC, c.id",
         ClassSort::RowsRatio => {
-            "COALESCE(CAST(c.rows_examined AS DOUBLE PRECISION) / NULLIF(c.rows_sent, 0), -1) DESC, c.id"
+            "COALESCE(CAST(c.rows_examined AS DOUBLE PRECISION) / NULLIF(c.rows_sent, 0), \
+             -1) DESC, c.id"
         }
     }
 }

@@ -53,7 +53,8 @@ pub(crate) fn predicate_on(scope: &Scope, table: Table, a: &str) -> String {
             (T::Identities, Some(i)) => format!("{a}organization_id = {org} AND {a}id = {i}"),
             (T::Owned, Some(i)) => format!("{a}organization_id = {org} AND {a}identity_id = {i}"),
             (T::Teams, Some(i)) => format!(
-                "{a}organization_id = {org} AND {a}id IN (SELECT team_id FROM identities WHERE id = {i})"
+                "{a}organization_id = {org} AND {a}id IN (SELECT team_id FROM identities \
+                 WHERE id = {i})"
             ),
             _ => "1=0".into(),
         },
@@ -76,7 +77,8 @@ pub(crate) fn class_is_own(scope: &Scope, class_id: &str) -> String {
     let own = predicate_on(scope, Table::Owned, "xr.");
     format!(
         "(EXISTS (SELECT 1 FROM query_rollups xr WHERE xr.class_id = {class_id} AND {own}) \
-         AND NOT EXISTS (SELECT 1 FROM query_rollups xr WHERE xr.class_id = {class_id} AND NOT ({own})))"
+         AND NOT EXISTS (SELECT 1 FROM query_rollups xr WHERE xr.class_id = {class_id} \
+         AND NOT ({own})))"
     )
 }
 

@@ -147,10 +147,10 @@ pub struct ApiKeyRecord {
 pub(crate) const ORG_COLS: &str = "id, name, settings, retention_days, created_at, updated_at";
 pub(crate) const TEAM_COLS: &str = "id, organization_id, name, description, created_at, updated_at";
 pub(crate) const IDENTITY_COLS: &str = "id, organization_id, team_id, name, created_at, updated_at";
-pub(crate) const USER_COLS: &str = "id, email, password_hash, full_name, role, organization_id, team_id, \
-                                    identity_id, is_active, created_at, updated_at, last_login_at, token_version";
+pub(crate) const USER_COLS: &str = "id, email, password_hash, full_name, role, organization_id, \
+     team_id, identity_id, is_active, created_at, updated_at, last_login_at, token_version";
 pub(crate) const API_KEY_COLS: &str = "id, organization_id, team_id, identity_id, key_id, name, \
-                                       secret_ciphertext, created_by, created_at, last_used_at, revoked_at";
+     secret_ciphertext, created_by, created_at, last_used_at, revoked_at";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct OrgRow {

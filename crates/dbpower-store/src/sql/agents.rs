@@ -20,24 +20,28 @@ impl AgentStore for DbStore {
     ) -> Result<()> {
         let _guard = self.write_guard().await;
         sqlx::query(
-                "INSERT INTO agents (api_key_id, organization_id, team_id, identity_id, heartbeat, last_seen) VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (api_key_id) DO UPDATE SET heartbeat = excluded.heartbeat, last_seen = excluded.last_seen, \
-                 team_id = excluded.team_id, identity_id = excluded.identity_id",
-            )
-            .bind(key.id)
-            .bind(key.organization_id)
-            .bind(key.team_id)
-            .bind(key.identity_id)
-            .bind(Json(heartbeat))
-            .bind(now())
-            .execute(&self.pool)
-            .await?;
+            "INSERT INTO agents (api_key_id, organization_id, team_id, identity_id, heartbeat, \
+             last_seen) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (api_key_id) DO UPDATE SET heartbeat = excluded.heartbeat, \
+             last_seen = excluded.last_seen, \
+             team_id = excluded.team_id, identity_id = excluded.identity_id",
+        )
+        .bind(key.id)
+        .bind(key.organization_id)
+        .bind(key.team_id)
+        .bind(key.identity_id)
+        .bind(Json(heartbeat))
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     async fn list_agents(&self, scope: &Scope) -> Result<Vec<AgentRecord>> {
         let sql = format!(
-            "SELECT api_key_id, organization_id, team_id, heartbeat, last_seen FROM agents WHERE {} ORDER BY api_key_id",
+            "SELECT api_key_id, organization_id, team_id, heartbeat, last_seen FROM agents \
+             WHERE {} \
+             ORDER BY api_key_id",
             scope_sql::predicate(scope, Table::Owned)
         );
         let rows: Vec<AgentRow> = sqlx::query_as(AssertSqlSafe(sql))

@@ -20,16 +20,17 @@ impl AuthStore for DbStore {
 
     async fn insert_refresh_token(&self, t: &NewRefreshToken) -> Result<()> {
         sqlx::query(
-                    "INSERT INTO refresh_tokens (jti, family_id, user_id, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(&t.jti)
-                .bind(&t.family_id)
-                .bind(t.user_id)
-                .bind(t.issued_at)
-                .bind(t.expires_at)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| write_error(e, Entity::RefreshToken))?;
+            "INSERT INTO refresh_tokens (jti, family_id, user_id, issued_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&t.jti)
+        .bind(&t.family_id)
+        .bind(t.user_id)
+        .bind(t.issued_at)
+        .bind(t.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| write_error(e, Entity::RefreshToken))?;
         Ok(())
     }
 
@@ -58,11 +59,14 @@ impl AuthStore for DbStore {
                 family_id,
                 used_at: Some(_),
             }) => {
-                sqlx::query("UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE family_id = $1")
-                            .bind(&family_id)
-                            .bind(now)
-                            .execute(&self.pool)
-                            .await?;
+                sqlx::query(
+                    "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, $2) \
+                     WHERE family_id = $1",
+                )
+                .bind(&family_id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
                 Ok(RefreshUse::Reused { user_id })
             }
             _ => Ok(RefreshUse::Invalid),
@@ -71,14 +75,16 @@ impl AuthStore for DbStore {
 
     async fn revoke_refresh_family_of(&self, user_id: i64, jti: &str) -> Result<u64> {
         let done = sqlx::query(
-                    "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, $3) WHERE family_id IN \
-                     (SELECT family_id FROM refresh_tokens WHERE jti = $1 AND user_id = $2) AND revoked_at IS NULL",
-                )
-                .bind(jti)
-                .bind(user_id)
-                .bind(now())
-                .execute(&self.pool)
-                .await?;
+            "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, $3) \
+             WHERE family_id IN \
+             (SELECT family_id FROM refresh_tokens WHERE jti = $1 AND user_id = $2) \
+             AND revoked_at IS NULL",
+        )
+        .bind(jti)
+        .bind(user_id)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected())
     }
 
@@ -107,11 +113,14 @@ impl AuthStore for DbStore {
         let key = audit::chain_key(e.organization_id);
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO audit_chain_heads (chain_key, last_hash) VALUES ($1, $2) ON CONFLICT (chain_key) DO NOTHING")
-                    .bind(key)
-                    .bind(audit::GENESIS_HASH)
-                    .execute(&mut *tx)
-                    .await?;
+        sqlx::query(
+            "INSERT INTO audit_chain_heads (chain_key, last_hash) VALUES ($1, $2) \
+             ON CONFLICT (chain_key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(audit::GENESIS_HASH)
+        .execute(&mut *tx)
+        .await?;
         // Locks the chain head (PostgreSQL row lock; SQLite is serialized by the write guard).
         let prev_hash: String = sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT last_hash FROM audit_chain_heads WHERE chain_key = $1{}",
@@ -138,26 +147,30 @@ impl AuthStore for DbStore {
         };
         view.hash = audit::entry_hash(&view);
         view.id = sqlx::query_scalar(
-                    "INSERT INTO audit_logs (chain_key, organization_id, actor_user_id, actor_email, action, \
-                     resource_type, resource_id, outcome, request_id, ip, details, created_at, prev_hash, hash) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
-                )
-                .bind(key)
-                .bind(view.organization_id)
-                .bind(view.actor_user_id)
-                .bind(view.actor_email.as_deref())
-                .bind(&view.action)
-                .bind(&view.resource_type)
-                .bind(view.resource_id.as_deref())
-                .bind(&view.outcome)
-                .bind(view.request_id.as_deref())
-                .bind(view.ip.as_deref())
-                .bind(Json(&view.details))
-                .bind(view.created_at)
-                .bind(&view.prev_hash)
-                .bind(&view.hash)
-                .fetch_one(&mut *tx)
-                .await?;
+            "INSERT INTO audit_logs (chain_key, organization_id, actor_user_id, \
+             actor_email, \
+             action, \
+             resource_type, resource_id, outcome, request_id, ip, details, created_at, \
+             prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+             $14) RETURNING id",
+        )
+        .bind(key)
+        .bind(view.organization_id)
+        .bind(view.actor_user_id)
+        .bind(view.actor_email.as_deref())
+        .bind(&view.action)
+        .bind(&view.resource_type)
+        .bind(view.resource_id.as_deref())
+        .bind(&view.outcome)
+        .bind(view.request_id.as_deref())
+        .bind(view.ip.as_deref())
+        .bind(Json(&view.details))
+        .bind(view.created_at)
+        .bind(&view.prev_hash)
+        .bind(&view.hash)
+        .fetch_one(&mut *tx)
+        .await?;
         sqlx::query("UPDATE audit_chain_heads SET last_hash = $2 WHERE chain_key = $1")
             .bind(key)
             .bind(&view.hash)

@@ -64,19 +64,19 @@ struct RollupSums {
 }
 
 const UPSERT_CLASSES: &str = "INSERT INTO query_classes (organization_id, database_type, query_id, \
-                              fingerprint, fingerprint_version, sample_sql, count, total_time_ms, min_time_ms, max_time_ms, \
-                              lock_time_ms, rows_examined, rows_sent, first_seen, last_seen) ";
+     fingerprint, fingerprint_version, sample_sql, count, total_time_ms, min_time_ms, max_time_ms, \
+     lock_time_ms, rows_examined, rows_sent, first_seen, last_seen) ";
 
-const INSERT_SLOW_QUERIES: &str = "INSERT INTO slow_queries (organization_id, team_id, identity_id, \
-                                   api_key_id, class_id, query_id, sql_text, database_type, database_name, db_user, client_host, \
-                                   execution_time_ms, lock_time_ms, rows_examined, rows_sent, rows_affected, calls, observed_at, \
-                                   created_at, explain, schema_snapshot, source) ";
+const INSERT_SLOW_QUERIES: &str = "INSERT INTO slow_queries (organization_id, team_id, \
+     identity_id, api_key_id, class_id, query_id, sql_text, database_type, database_name, db_user, \
+     client_host, execution_time_ms, lock_time_ms, rows_examined, rows_sent, rows_affected, calls, \
+     observed_at, created_at, explain, schema_snapshot, source) ";
 
 const UPSERT_ROLLUPS: &str = "INSERT INTO query_rollups (organization_id, class_id, team_id, \
-                              identity_id, hour, row_count, count, total_time_ms, max_time_ms) ";
+     identity_id, hour, row_count, count, total_time_ms, max_time_ms) ";
 
 const ENQUEUE_JOBS: &str = "INSERT INTO analysis_jobs (organization_id, class_id, status, reason, \
-                            attempts, created_at, updated_at) ";
+     attempts, created_at, updated_at) ";
 
 /// The additive merge of a class upsert with the stored class.
 fn class_merge() -> String {
@@ -85,7 +85,8 @@ fn class_merge() -> String {
         " ON CONFLICT (organization_id, database_type, query_id) DO UPDATE SET \
          fingerprint = CASE WHEN query_classes.fingerprint_version < excluded.fingerprint_version \
          THEN excluded.fingerprint ELSE query_classes.fingerprint END, \
-         fingerprint_version = {greatest}(query_classes.fingerprint_version, excluded.fingerprint_version), \
+         fingerprint_version = {greatest}(query_classes.fingerprint_version, \
+         excluded.fingerprint_version), \
          count = {count}, \
          total_time_ms = query_classes.total_time_ms + excluded.total_time_ms, \
          min_time_ms = {least}(query_classes.min_time_ms, excluded.min_time_ms), \
@@ -434,8 +435,10 @@ async fn refresh_percentiles(conn: &mut Conn, classes: &Classes) -> Result<()> {
                 .push_bind(h.percentile(99.0).unwrap_or(0.0));
         });
         qb.push(
-            ") UPDATE query_classes SET p95_time_ms = (SELECT p95 FROM v WHERE v.id = query_classes.id), \
-             p99_time_ms = (SELECT p99 FROM v WHERE v.id = query_classes.id) WHERE id IN (SELECT id FROM v)",
+            ") UPDATE query_classes SET p95_time_ms = (SELECT p95 FROM v \
+             WHERE v.id = query_classes.id), \
+             p99_time_ms = (SELECT p99 FROM v WHERE v.id = query_classes.id) WHERE id IN \
+             (SELECT id FROM v)",
         );
         qb.build().execute(&mut *conn).await?;
     }
@@ -535,7 +538,11 @@ impl IngestStore for DbStore {
         match self.ingest_group(batches).await {
             Ok(outcomes) => Ok(outcomes),
             Err(e) if batches.len() > 1 => {
-                tracing::warn!(error = %e, batches = batches.len(), "group ingestion failed; storing each batch alone");
+                tracing::warn!(
+                    error = %e,
+                    batches = batches.len(),
+                    "group ingestion failed; storing each batch alone"
+                );
                 let mut outcomes = Vec::with_capacity(batches.len());
                 for one in batches {
                     let r = match self.ingest_group(std::slice::from_ref(one)).await {
@@ -559,7 +566,8 @@ impl IngestStore for DbStore {
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
-            "SELECT {cols}, o.settings, o.retention_days FROM api_keys k JOIN organizations o ON o.id = k.organization_id WHERE k.key_id = $1"
+            "SELECT {cols}, o.settings, o.retention_days FROM api_keys k JOIN organizations o \
+             ON o.id = k.organization_id WHERE k.key_id = $1"
         );
         let row: Option<KeyWithSettings> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(key_id)
@@ -593,19 +601,25 @@ impl IngestStore for DbStore {
         // re-checked against a concurrent ingestion, which moves it forward), finished jobs, and LLM-call
         // records older than the cutoff.
         sqlx::query(
-                "DELETE FROM query_classes WHERE organization_id = $1 AND last_seen < $2 \
-                 AND NOT EXISTS (SELECT 1 FROM slow_queries s WHERE s.class_id = query_classes.id) \
-                 AND NOT EXISTS (SELECT 1 FROM query_rollups r WHERE r.class_id = query_classes.id)",
-            )
-            .bind(org.get())
-            .bind(cutoff)
-            .execute(&self.pool)
-            .await?;
-        sqlx::query("DELETE FROM analysis_jobs WHERE organization_id = $1 AND status IN ('done', 'failed') AND updated_at < $2")
-                .bind(org.get())
-                .bind(cutoff)
-                .execute(&self.pool)
-                .await?;
+            "DELETE FROM query_classes WHERE organization_id = $1 AND last_seen < $2 \
+             AND NOT EXISTS (SELECT 1 FROM slow_queries s \
+             WHERE s.class_id = query_classes.id) \
+             AND NOT EXISTS (SELECT 1 FROM query_rollups r \
+             WHERE r.class_id = query_classes.id)",
+        )
+        .bind(org.get())
+        .bind(cutoff)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query(
+            "DELETE FROM analysis_jobs WHERE organization_id = $1 AND status IN ('done', \
+             'failed') \
+             AND updated_at < $2",
+        )
+        .bind(org.get())
+        .bind(cutoff)
+        .execute(&self.pool)
+        .await?;
         sqlx::query("DELETE FROM llm_calls WHERE organization_id = $1 AND created_at < $2")
             .bind(org.get())
             .bind(cutoff)

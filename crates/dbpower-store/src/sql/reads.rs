@@ -35,13 +35,15 @@ impl DbStore {
     ) {
         let own = scope_sql::predicate_on(scope, Table::Owned, "r.");
         qb.push(format!(
-                " FROM query_classes c JOIN (SELECT r.class_id, \
-                 CAST({least}(SUM(CAST(r.count AS DOUBLE PRECISION)), 9.0e18) AS BIGINT) AS count, \
-                 CAST(SUM(r.total_time_ms) AS DOUBLE PRECISION) AS total_time_ms, MAX(r.max_time_ms) AS max_time_ms, \
-                 MIN(r.hour) AS first_hour, MAX(r.hour) AS last_hour \
-                 FROM query_rollups r WHERE {own} GROUP BY r.class_id) o ON o.class_id = c.id WHERE 1=1",
-                least = DIALECT.least
-            ));
+            " FROM query_classes c JOIN (SELECT r.class_id, \
+             CAST({least}(SUM(CAST(r.count AS DOUBLE PRECISION)), 9.0e18) AS BIGINT) AS count, \
+             CAST(SUM(r.total_time_ms) AS DOUBLE PRECISION) AS total_time_ms, \
+             MAX(r.max_time_ms) AS max_time_ms, \
+             MIN(r.hour) AS first_hour, MAX(r.hour) AS last_hour \
+             FROM query_rollups r WHERE {own} GROUP BY r.class_id) o \
+             ON o.class_id = c.id WHERE 1=1",
+            least = DIALECT.least
+        ));
         if let Some(id) = only {
             qb.push(" AND c.id = ").push_bind(id);
         }
@@ -74,7 +76,9 @@ impl DbStore {
         let q = f.q.as_deref().map(like_pattern);
         let order = scoped_order(f.sort.unwrap_or_default());
         let mut qb = QueryBuilder::<Db>::new(format!(
-            "SELECT c.id, c.database_type, c.query_id, c.fingerprint, c.fingerprint_version, o.count, o.total_time_ms, \
+            "SELECT c.id, c.database_type, c.query_id, c.fingerprint, c.fingerprint_version, \
+             o.count, \
+             o.total_time_ms, \
              o.max_time_ms, o.first_hour, o.last_hour, {} AS severity",
             scope_sql::class_severity(scope, "c")
         ));
@@ -121,7 +125,8 @@ impl DbStore {
         }
         // Their databases and first and last executions.
         let mut qb = QueryBuilder::<Db>::new(
-            "SELECT s.class_id, s.database_name, MIN(s.observed_at), MAX(s.observed_at) FROM slow_queries s WHERE s.class_id IN (",
+            "SELECT s.class_id, s.database_name, MIN(s.observed_at), MAX(s.observed_at) \
+             FROM slow_queries s WHERE s.class_id IN (",
         );
         let mut sep = qb.separated(", ");
         for id in ids {
@@ -160,7 +165,8 @@ impl DbStore {
             && f.min_time_ms.is_none();
         let total = if rollup_ok {
             let mut qb = QueryBuilder::<Db>::new(
-                "SELECT CAST(COALESCE(SUM(r.row_count), 0) AS BIGINT) FROM query_rollups r JOIN query_classes c ON c.id = r.class_id WHERE ",
+                "SELECT CAST(COALESCE(SUM(r.row_count), 0) AS BIGINT) FROM query_rollups r \
+                 JOIN query_classes c ON c.id = r.class_id WHERE ",
             );
             qb.push(scope_sql::predicate_on(scope, Table::Owned, "r."));
             push_severity_filters(&mut qb, scope, f.status, f.severity);
@@ -173,7 +179,8 @@ impl DbStore {
             qb.build_query_scalar().fetch_one(&self.pool).await?
         } else {
             let mut qb = QueryBuilder::<Db>::new(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM slow_queries s JOIN query_classes c ON c.id = s.class_id",
+                "SELECT COUNT(*) FROM (SELECT 1 FROM slow_queries s JOIN query_classes c \
+                 ON c.id = s.class_id",
             );
             push_slow_filters(&mut qb, scope, f, q);
             qb.push(" LIMIT ").push_bind(COUNT_CAP).push(") AS capped");
@@ -236,7 +243,8 @@ impl ReadStore for DbStore {
 
     async fn slow_query_by_id(&self, scope: &Scope, id: i64) -> Result<SlowQueryRecord> {
         let sql = format!(
-            "SELECT {}, s.explain FROM slow_queries s JOIN query_classes c ON c.id = s.class_id WHERE s.id = $1 AND {}",
+            "SELECT {}, s.explain FROM slow_queries s JOIN query_classes c ON c.id = s.class_id \
+             WHERE s.id = $1 AND {}",
             slow_cols(scope),
             scope_sql::predicate_on(scope, Table::Owned, "s.")
         );
@@ -292,7 +300,8 @@ impl ReadStore for DbStore {
     async fn query_class_id(&self, scope: &Scope, query_id: &str) -> Result<i64> {
         // Visible when the caller can see at least one of its slow queries' owners.
         let sql = format!(
-            "SELECT c.id FROM query_classes c WHERE c.query_id = $1 AND EXISTS (SELECT 1 FROM query_rollups r \
+            "SELECT c.id FROM query_classes c WHERE c.query_id = $1 AND EXISTS (SELECT 1 \
+             FROM query_rollups r \
              WHERE r.class_id = c.id AND {}) ORDER BY c.id LIMIT 1",
             scope_sql::predicate_on(scope, Table::Owned, "r.")
         );
@@ -328,8 +337,10 @@ impl ReadStore for DbStore {
             AnalysisStatus::Unanalyzed => " AND c.severity IS NULL",
         };
         let pred = format!(
-            "{owner} AND ($1 IS NULL OR c.severity = $1) AND ($2 IS NULL OR c.database_type = $2) AND \
-             ($3 IS NULL OR c.query_id = $3) AND ($4 IS NULL OR c.sample_sql {like} $4 ESCAPE '\\'){status}",
+            "{owner} AND ($1 IS NULL OR c.severity = $1) AND ($2 IS NULL OR c.database_type = $2) \
+             AND \
+             ($3 IS NULL OR c.query_id = $3) AND ($4 IS NULL OR c.sample_sql {like} $4 \
+             ESCAPE '\\'){status}",
             like = DIALECT.ilike
         );
         let q = f.q.as_deref().map(like_pattern);
@@ -375,7 +386,8 @@ impl ReadStore for DbStore {
         since: DateTime<Utc>,
     ) -> Result<Vec<SeriesPoint>> {
         let sql = format!(
-            "SELECT r.hour, CAST(SUM(r.count) AS BIGINT), CAST(SUM(r.total_time_ms) AS DOUBLE PRECISION), MAX(r.max_time_ms) FROM query_rollups r \
+            "SELECT r.hour, CAST(SUM(r.count) AS BIGINT), CAST(SUM(r.total_time_ms) AS DOUBLE \
+             PRECISION), MAX(r.max_time_ms) FROM query_rollups r \
              WHERE r.class_id = $1 AND r.hour >= $2 AND {} GROUP BY r.hour ORDER BY r.hour",
             scope_sql::predicate_on(scope, Table::Owned, "r.")
         );
@@ -409,7 +421,8 @@ impl ReadStore for DbStore {
             _ => scope_sql::class_is_own(scope, "a.class_id"),
         };
         let sql = format!(
-            "SELECT a.report, a.analyzed_at FROM analysis_results a WHERE a.class_id = $1 AND {visible}"
+            "SELECT a.report, a.analyzed_at FROM analysis_results a \
+             WHERE a.class_id = $1 AND {visible}"
         );
         let row: Option<(Json<AnalysisReport>, DateTime<Utc>)> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(class_id)
@@ -424,29 +437,35 @@ impl ReadStore for DbStore {
     async fn dashboard(&self, scope: &Scope, since: DateTime<Utc>) -> Result<DashboardData> {
         let pred = scope_sql::predicate_on(scope, Table::Owned, "r.");
         let (total_queries, total_time): (i64, f64) = sqlx::query_as(AssertSqlSafe(format!(
-                "SELECT CAST(COALESCE(SUM(r.count), 0) AS BIGINT), CAST(COALESCE(SUM(r.total_time_ms), 0) AS DOUBLE PRECISION) FROM query_rollups r WHERE {pred}"
-            )))
-            .fetch_one(&self.pool)
-            .await?;
+            "SELECT CAST(COALESCE(SUM(r.count), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(r.total_time_ms), \
+             0) AS DOUBLE PRECISION) FROM query_rollups r WHERE {pred}"
+        )))
+        .fetch_one(&self.pool)
+        .await?;
         let classes = format!("SELECT DISTINCT r.class_id FROM query_rollups r WHERE {pred}");
         let (issues, critical): (i64, i64) = sqlx::query_as(AssertSqlSafe(format!(
-                "SELECT CAST(COALESCE(SUM(CASE WHEN a.issue_count > 0 THEN 1 ELSE 0 END), 0) AS BIGINT), \
-                 CAST(COALESCE(SUM(CASE WHEN a.severity = 'CRITICAL' THEN 1 ELSE 0 END), 0) AS BIGINT) \
-                 FROM analysis_results a WHERE a.class_id IN ({classes}) AND {own}",
-                own = scope_sql::class_is_own(scope, "a.class_id")
-            )))
-            .fetch_one(&self.pool)
-            .await?;
+            "SELECT CAST(COALESCE(SUM(CASE WHEN a.issue_count > 0 THEN 1 ELSE 0 END), \
+             0) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN a.severity = 'CRITICAL' THEN 1 ELSE 0 END), \
+             0) AS BIGINT) \
+             FROM analysis_results a WHERE a.class_id IN ({classes}) AND {own}",
+            own = scope_sql::class_is_own(scope, "a.class_id")
+        )))
+        .fetch_one(&self.pool)
+        .await?;
         let days: Vec<(String, i64, f64, i64)> = sqlx::query_as(AssertSqlSafe(format!(
-                "SELECT {day} AS d, CAST(SUM(r.count) AS BIGINT), CAST(SUM(r.total_time_ms) AS DOUBLE PRECISION), \
-                 CAST(SUM(CASE WHEN ({sev}) = 'CRITICAL' THEN r.count ELSE 0 END) AS BIGINT) \
-                 FROM query_rollups r JOIN query_classes c ON c.id = r.class_id WHERE {pred} AND r.hour >= $1 GROUP BY {day}",
-                day = DIALECT.day_of_hour,
-                sev = scope_sql::class_severity(scope, "c")
-            )))
-            .bind(since)
-            .fetch_all(&self.pool)
-            .await?;
+            "SELECT {day} AS d, CAST(SUM(r.count) AS BIGINT), \
+             CAST(SUM(r.total_time_ms) AS DOUBLE PRECISION), \
+             CAST(SUM(CASE WHEN ({sev}) = 'CRITICAL' THEN r.count ELSE 0 END) AS BIGINT) \
+             FROM query_rollups r JOIN query_classes c ON c.id = r.class_id WHERE {pred} \
+             AND r.hour >= $1 GROUP BY {day}",
+            day = DIALECT.day_of_hour,
+            sev = scope_sql::class_severity(scope, "c")
+        )))
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(DashboardData {
             total_queries,
             total_time_ms: total_time,

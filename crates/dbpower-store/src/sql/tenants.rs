@@ -108,8 +108,10 @@ impl TenantStore for DbStore {
             None => None,
         };
         let sql = format!(
-            "UPDATE organizations SET name = COALESCE($2, name), settings = COALESCE($3, settings), \
-             retention_days = COALESCE($4, retention_days), updated_at = $5 WHERE id = $1 RETURNING {}",
+            "UPDATE organizations SET name = COALESCE($2, name), settings = COALESCE($3, \
+             settings), \
+             retention_days = COALESCE($4, retention_days), updated_at = $5 \
+             WHERE id = $1 RETURNING {}",
             ORG_COLS
         );
         let row: Option<OrgRow> = sqlx::query_as(AssertSqlSafe(sql))
@@ -226,7 +228,8 @@ impl TenantStore for DbStore {
         // The team must belong to the same organization: a foreign team id reads as "no such team".
         let sql = format!(
             "INSERT INTO identities (organization_id, team_id, name, created_at, updated_at) \
-             SELECT $1, id, $3, $4, $4 FROM teams WHERE id = $2 AND organization_id = $1 RETURNING {}",
+             SELECT $1, id, $3, $4, $4 FROM teams WHERE id = $2 \
+             AND organization_id = $1 RETURNING {}",
             IDENTITY_COLS
         );
         let row: Option<IdentityRow> = sqlx::query_as(AssertSqlSafe(sql))
@@ -310,10 +313,14 @@ impl TenantStore for DbStore {
         let sql = format!(
             "INSERT INTO users (email, password_hash, full_name, role, organization_id, team_id, \
              identity_id, is_active, created_at, updated_at) \
-             SELECT $1, $2, $3, $4, $5, COALESCE($6, (SELECT team_id FROM identities WHERE id = $7 AND organization_id = $5)), \
+             SELECT $1, $2, $3, $4, $5, COALESCE($6, (SELECT team_id FROM identities \
+             WHERE id = $7 \
+             AND organization_id = $5)), \
              $7, TRUE, $8, $8 WHERE \
-             ($6 IS NULL OR EXISTS (SELECT 1 FROM teams WHERE id = $6 AND organization_id = $5)) AND \
-             ($7 IS NULL OR EXISTS (SELECT 1 FROM identities WHERE id = $7 AND organization_id = $5 \
+             ($6 IS NULL OR EXISTS (SELECT 1 FROM teams WHERE id = $6 AND organization_id = $5)) \
+             AND \
+             ($7 IS NULL OR EXISTS (SELECT 1 FROM identities WHERE id = $7 \
+             AND organization_id = $5 \
              AND team_id = COALESCE($6, team_id))) \
              RETURNING {}",
             USER_COLS
@@ -372,13 +379,16 @@ impl TenantStore for DbStore {
     async fn update_user(&self, scope: &Scope, id: i64, patch: &UserPatch) -> Result<UserRecord> {
         let sql = format!(
             "UPDATE users SET full_name = COALESCE($2, full_name), role = COALESCE($3, role), \
-             team_id = COALESCE($4, team_id, (SELECT i.team_id FROM identities i WHERE i.id = $5 AND i.organization_id = users.organization_id)), \
+             team_id = COALESCE($4, team_id, (SELECT i.team_id FROM identities i WHERE i.id = $5 \
+             AND i.organization_id = users.organization_id)), \
              identity_id = COALESCE($5, identity_id), \
              is_active = COALESCE($6, is_active), password_hash = COALESCE($7, password_hash), \
              updated_at = $8 WHERE id = $1 AND {} AND \
-             ($4 IS NULL OR EXISTS (SELECT 1 FROM teams t WHERE t.id = $4 AND t.organization_id = users.organization_id)) AND \
+             ($4 IS NULL OR EXISTS (SELECT 1 FROM teams t WHERE t.id = $4 \
+             AND t.organization_id = users.organization_id)) AND \
              (COALESCE($5, users.identity_id) IS NULL OR EXISTS (SELECT 1 FROM identities i \
-             WHERE i.id = COALESCE($5, users.identity_id) AND i.organization_id = users.organization_id \
+             WHERE i.id = COALESCE($5, users.identity_id) AND i.organization_id = \
+             users.organization_id \
              AND i.team_id = COALESCE($4, users.team_id, i.team_id))) \
              RETURNING {}",
             scope_sql::predicate(scope, Table::Users),
@@ -433,11 +443,15 @@ impl TenantStore for DbStore {
 
     async fn insert_api_key(&self, org: OrgId, new: &NewApiKey) -> Result<ApiKeyRecord> {
         let sql = format!(
-            "INSERT INTO api_keys (organization_id, team_id, identity_id, key_id, name, secret_ciphertext, \
-             created_by, created_at) SELECT $1, COALESCE($2, (SELECT team_id FROM identities WHERE id = $3 AND organization_id = $1)), \
+            "INSERT INTO api_keys (organization_id, team_id, identity_id, key_id, name, \
+             secret_ciphertext, \
+             created_by, created_at) SELECT $1, COALESCE($2, (SELECT team_id FROM identities \
+             WHERE id = $3 AND organization_id = $1)), \
              $3, $4, $5, $6, $7, $8 WHERE \
-             ($2 IS NULL OR EXISTS (SELECT 1 FROM teams WHERE id = $2 AND organization_id = $1)) AND \
-             ($3 IS NULL OR EXISTS (SELECT 1 FROM identities WHERE id = $3 AND organization_id = $1 \
+             ($2 IS NULL OR EXISTS (SELECT 1 FROM teams WHERE id = $2 AND organization_id = $1)) \
+             AND \
+             ($3 IS NULL OR EXISTS (SELECT 1 FROM identities WHERE id = $3 \
+             AND organization_id = $1 \
              AND team_id = COALESCE($2, team_id))) \
              RETURNING {}",
             API_KEY_COLS
@@ -493,7 +507,8 @@ impl TenantStore for DbStore {
 
     async fn revoke_api_key(&self, scope: &Scope, id: i64) -> Result<ApiKeyRecord> {
         let sql = format!(
-            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 AND {} RETURNING {}",
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 \
+             AND {} RETURNING {}",
             scope_sql::predicate(scope, Table::ApiKeys),
             API_KEY_COLS
         );
