@@ -165,3 +165,40 @@ impl IntoResponse for ApiError {
         resp
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_errors_read_as_before() {
+        let e = ApiError::from_store(StoreError::InvalidReference(Reference::TeamId), "identity");
+        assert_eq!(e.code, ErrorCode::ValidationFailed);
+        assert_eq!(
+            (e.field.as_deref(), e.message.as_str()),
+            (Some("team_id"), "team_id: no such team")
+        );
+        let e = ApiError::from(StoreError::InvalidReference(Reference::TeamIdOrIdentityId));
+        assert_eq!(e.field.as_deref(), Some("team_id or identity_id"));
+        assert_eq!(
+            e.message,
+            "team_id or identity_id: not in this organization, or the identity belongs to another team"
+        );
+        let e = ApiError::from(StoreError::InvalidReference(Reference::Row(Entity::Team)));
+        assert_eq!(
+            e.message,
+            "a team with this name refers to something that does not exist"
+        );
+        let e = ApiError::from(StoreError::Conflict(Entity::User));
+        assert_eq!(e.code, ErrorCode::Conflict);
+        assert_eq!(e.message, "a user with this email already exists");
+        let e = ApiError::from(StoreError::RequestInProgress);
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (
+                ErrorCode::Conflict,
+                "this request id is being processed; retry shortly"
+            )
+        );
+    }
+}
