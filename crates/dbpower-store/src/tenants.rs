@@ -9,6 +9,7 @@ use dbpower_types::{
 };
 use sqlx::types::Json;
 
+use crate::scope_sql::Table;
 use crate::{PageRequest, Result, StoreError};
 
 /// Organizations, teams, identities, users and api keys (a supertrait of [`crate::Store`]).
@@ -143,6 +144,39 @@ pub struct ApiKeyRecord {
     pub view: ApiKeyView,
     pub secret_ciphertext: String,
 }
+
+/// A tenant table: its name, the columns its row type reads, and its tenant columns.
+pub(crate) struct TenantTable {
+    pub name: &'static str,
+    pub cols: &'static str,
+    pub kind: Table,
+}
+
+pub(crate) const ORGANIZATIONS: TenantTable = TenantTable {
+    name: "organizations",
+    cols: ORG_COLS,
+    kind: Table::Organizations,
+};
+pub(crate) const TEAMS: TenantTable = TenantTable {
+    name: "teams",
+    cols: TEAM_COLS,
+    kind: Table::Teams,
+};
+pub(crate) const IDENTITIES: TenantTable = TenantTable {
+    name: "identities",
+    cols: IDENTITY_COLS,
+    kind: Table::Identities,
+};
+pub(crate) const USERS: TenantTable = TenantTable {
+    name: "users",
+    cols: USER_COLS,
+    kind: Table::Users,
+};
+pub(crate) const API_KEYS: TenantTable = TenantTable {
+    name: "api_keys",
+    cols: API_KEY_COLS,
+    kind: Table::ApiKeys,
+};
 
 pub(crate) const ORG_COLS: &str = "id, name, settings, retention_days, created_at, updated_at";
 pub(crate) const TEAM_COLS: &str = "id, organization_id, name, description, created_at, updated_at";

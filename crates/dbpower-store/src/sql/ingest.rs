@@ -129,18 +129,6 @@ impl DbStore {
         let fresh: Vec<usize> = (0..batches.len())
             .filter(|&i| outcomes[i].is_none())
             .collect();
-        let items: Vec<(i64, &NewSlowQuery)> = fresh
-            .iter()
-            .flat_map(|&i| {
-                batches[i]
-                    .1
-                    .items
-                    .iter()
-                    .map(move |q| (batches[i].0.get(), q))
-            })
-            .collect();
-        let groups = aggregate(&items);
-        let mut classes = upsert_classes(&mut tx, &groups).await?;
         // Raw rows, in the order sent; each batch's ids are a slice of the sorted result.
         let rows: Vec<RawRow<'_>> = fresh
             .iter()
@@ -149,6 +137,9 @@ impl DbStore {
                 batch.items.iter().map(move |q| (org.get(), batch, q))
             })
             .collect();
+        let items: Vec<(i64, &NewSlowQuery)> = rows.iter().map(|(org, _, q)| (*org, *q)).collect();
+        let groups = aggregate(&items);
+        let mut classes = upsert_classes(&mut tx, &groups).await?;
         let ids = insert_slow_queries(&mut tx, &rows, &classes, now).await?;
         upsert_histograms(&mut tx, &groups, &classes).await?;
         insert_databases(&mut tx, &groups, &classes).await?;

@@ -10,8 +10,8 @@ use super::{Db, DbStore};
 use crate::error::write_error;
 use crate::scope_sql::{self, Table};
 use crate::tenants::{
-    API_KEY_COLS, ApiKeyRow, IDENTITY_COLS, IdentityRow, ORG_COLS, OrgRow, TEAM_COLS, TeamRow,
-    USER_COLS, UserRow,
+    API_KEY_COLS, API_KEYS, ApiKeyRow, IDENTITIES, IDENTITY_COLS, IdentityRow, ORG_COLS,
+    ORGANIZATIONS, OrgRow, TEAM_COLS, TEAMS, TeamRow, TenantTable, USER_COLS, USERS, UserRow,
 };
 use crate::{
     ApiKeyRecord, Entity, NewApiKey, NewOrganization, NewUser, OrganizationPatch, PageRequest,
@@ -19,20 +19,54 @@ use crate::{
 };
 
 impl DbStore {
-    /// One page of `table`'s rows visible in `scope`, oldest first, with the total: the shape every
+    /// The row of `t` with this id, if `scope` sees it.
+    async fn by_id<R>(&self, t: &TenantTable, scope: &Scope, id: i64) -> Result<R>
+    where
+        R: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
+    {
+        let sql = format!(
+            "SELECT {} FROM {} WHERE id = $1 AND {}",
+            t.cols,
+            t.name,
+            scope_sql::predicate(scope, t.kind)
+        );
+        let row: Option<R> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        one(row)
+    }
+
+    /// Deletes the row of `t` with this id, if `scope` sees it.
+    async fn delete_by_id(&self, t: &TenantTable, scope: &Scope, id: i64) -> Result<()> {
+        let sql = format!(
+            "DELETE FROM {} WHERE id = $1 AND {}",
+            t.name,
+            scope_sql::predicate(scope, t.kind)
+        );
+        let done = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// One page of `t`'s rows visible in `scope`, oldest first, with the total: the shape every
     /// tenant list shares.
     async fn list_page<R>(
         &self,
+        t: &TenantTable,
         scope: &Scope,
-        kind: Table,
-        table: &str,
-        cols: &str,
         page: PageRequest,
     ) -> Result<(Vec<R>, i64)>
     where
         R: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
     {
-        let pred = scope_sql::predicate(scope, kind);
+        let (table, cols) = (t.name, t.cols);
+        let pred = scope_sql::predicate(scope, t.kind);
         let total: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM {table} WHERE {pred}"
         )))
@@ -73,16 +107,10 @@ impl TenantStore for DbStore {
     }
 
     async fn organization_by_id(&self, scope: &Scope, id: i64) -> Result<OrganizationView> {
-        let sql = format!(
-            "SELECT {} FROM organizations WHERE id = $1 AND {}",
-            ORG_COLS,
-            scope_sql::predicate(scope, Table::Organizations)
-        );
-        let row: Option<OrgRow> = sqlx::query_as(AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(one(row)?.into())
+        Ok(self
+            .by_id::<OrgRow>(&ORGANIZATIONS, scope, id)
+            .await?
+            .into())
     }
 
     async fn list_organizations(
@@ -91,7 +119,7 @@ impl TenantStore for DbStore {
         page: PageRequest,
     ) -> Result<(Vec<OrganizationView>, i64)> {
         let (rows, total) = self
-            .list_page::<OrgRow>(scope, Table::Organizations, "organizations", ORG_COLS, page)
+            .list_page::<OrgRow>(&ORGANIZATIONS, scope, page)
             .await?;
         Ok((rows.into_iter().map(Into::into).collect(), total))
     }
@@ -170,22 +198,11 @@ impl TenantStore for DbStore {
     }
 
     async fn team_by_id(&self, scope: &Scope, id: i64) -> Result<TeamView> {
-        let sql = format!(
-            "SELECT {} FROM teams WHERE id = $1 AND {}",
-            TEAM_COLS,
-            scope_sql::predicate(scope, Table::Teams)
-        );
-        let row: Option<TeamRow> = sqlx::query_as(AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(one(row)?.into())
+        Ok(self.by_id::<TeamRow>(&TEAMS, scope, id).await?.into())
     }
 
     async fn list_teams(&self, scope: &Scope, page: PageRequest) -> Result<(Vec<TeamView>, i64)> {
-        let (rows, total) = self
-            .list_page::<TeamRow>(scope, Table::Teams, "teams", TEAM_COLS, page)
-            .await?;
+        let (rows, total) = self.list_page::<TeamRow>(&TEAMS, scope, page).await?;
         Ok((rows.into_iter().map(Into::into).collect(), total))
     }
 
@@ -208,18 +225,7 @@ impl TenantStore for DbStore {
     }
 
     async fn delete_team(&self, scope: &Scope, id: i64) -> Result<()> {
-        let sql = format!(
-            "DELETE FROM teams WHERE id = $1 AND {}",
-            scope_sql::predicate(scope, Table::Teams)
-        );
-        let done = sqlx::query(AssertSqlSafe(sql))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        self.delete_by_id(&TEAMS, scope, id).await
     }
 
     // ---- identities ----
@@ -245,16 +251,10 @@ impl TenantStore for DbStore {
     }
 
     async fn identity_by_id(&self, scope: &Scope, id: i64) -> Result<IdentityView> {
-        let sql = format!(
-            "SELECT {} FROM identities WHERE id = $1 AND {}",
-            IDENTITY_COLS,
-            scope_sql::predicate(scope, Table::Identities)
-        );
-        let row: Option<IdentityRow> = sqlx::query_as(AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(one(row)?.into())
+        Ok(self
+            .by_id::<IdentityRow>(&IDENTITIES, scope, id)
+            .await?
+            .into())
     }
 
     async fn list_identities(
@@ -263,7 +263,7 @@ impl TenantStore for DbStore {
         page: PageRequest,
     ) -> Result<(Vec<IdentityView>, i64)> {
         let (rows, total) = self
-            .list_page::<IdentityRow>(scope, Table::Identities, "identities", IDENTITY_COLS, page)
+            .list_page::<IdentityRow>(&IDENTITIES, scope, page)
             .await?;
         Ok((rows.into_iter().map(Into::into).collect(), total))
     }
@@ -285,18 +285,7 @@ impl TenantStore for DbStore {
     }
 
     async fn delete_identity(&self, scope: &Scope, id: i64) -> Result<()> {
-        let sql = format!(
-            "DELETE FROM identities WHERE id = $1 AND {}",
-            scope_sql::predicate(scope, Table::Identities)
-        );
-        let done = sqlx::query(AssertSqlSafe(sql))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        self.delete_by_id(&IDENTITIES, scope, id).await
     }
 
     // ---- users ----
@@ -353,22 +342,11 @@ impl TenantStore for DbStore {
     }
 
     async fn user_by_id(&self, scope: &Scope, id: i64) -> Result<UserRecord> {
-        let sql = format!(
-            "SELECT {} FROM users WHERE id = $1 AND {}",
-            USER_COLS,
-            scope_sql::predicate(scope, Table::Users)
-        );
-        let row: Option<UserRow> = sqlx::query_as(AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        one(row)?.try_into()
+        self.by_id::<UserRow>(&USERS, scope, id).await?.try_into()
     }
 
     async fn list_users(&self, scope: &Scope, page: PageRequest) -> Result<(Vec<UserRecord>, i64)> {
-        let (rows, total) = self
-            .list_page::<UserRow>(scope, Table::Users, "users", USER_COLS, page)
-            .await?;
+        let (rows, total) = self.list_page::<UserRow>(&USERS, scope, page).await?;
         let items = rows
             .into_iter()
             .map(TryInto::try_into)
@@ -416,18 +394,7 @@ impl TenantStore for DbStore {
     }
 
     async fn delete_user(&self, scope: &Scope, id: i64) -> Result<()> {
-        let sql = format!(
-            "DELETE FROM users WHERE id = $1 AND {}",
-            scope_sql::predicate(scope, Table::Users)
-        );
-        let done = sqlx::query(AssertSqlSafe(sql))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        self.delete_by_id(&USERS, scope, id).await
     }
 
     async fn touch_last_login(&self, user_id: i64) -> Result<()> {
@@ -477,23 +444,12 @@ impl TenantStore for DbStore {
         scope: &Scope,
         page: PageRequest,
     ) -> Result<(Vec<ApiKeyRecord>, i64)> {
-        let (rows, total) = self
-            .list_page::<ApiKeyRow>(scope, Table::ApiKeys, "api_keys", API_KEY_COLS, page)
-            .await?;
+        let (rows, total) = self.list_page::<ApiKeyRow>(&API_KEYS, scope, page).await?;
         Ok((rows.into_iter().map(Into::into).collect(), total))
     }
 
     async fn api_key_by_id(&self, scope: &Scope, id: i64) -> Result<ApiKeyRecord> {
-        let sql = format!(
-            "SELECT {} FROM api_keys WHERE id = $1 AND {}",
-            API_KEY_COLS,
-            scope_sql::predicate(scope, Table::ApiKeys)
-        );
-        let row: Option<ApiKeyRow> = sqlx::query_as(AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(one(row)?.into())
+        Ok(self.by_id::<ApiKeyRow>(&API_KEYS, scope, id).await?.into())
     }
 
     async fn api_key_by_key_id(&self, key_id: &str) -> Result<ApiKeyRecord> {
