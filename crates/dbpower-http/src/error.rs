@@ -4,7 +4,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use dbpower_core::validate::FieldError;
-use dbpower_store::StoreError;
+use dbpower_store::{Entity, Reference, StoreError};
 use dbpower_types::{ErrorBody, ErrorCode, ErrorDetail};
 
 use crate::request_id;
@@ -62,12 +62,35 @@ impl ApiError {
     pub fn from_store(e: StoreError, what: &str) -> ApiError {
         match e {
             StoreError::NotFound => ApiError::not_found(what),
-            StoreError::Conflict(m) => ApiError::new(ErrorCode::Conflict, m),
-            StoreError::InvalidReference(m) => {
-                let field = m.split(':').next().unwrap_or("").trim().to_string();
+            StoreError::Conflict(entity) => ApiError::new(
+                ErrorCode::Conflict,
+                format!("{} already exists", unique_key(entity)),
+            ),
+            StoreError::RequestInProgress => ApiError::new(
+                ErrorCode::Conflict,
+                "this request id is being processed; retry shortly",
+            ),
+            StoreError::InvalidReference(reference) => {
+                let (field, message) = match reference {
+                    Reference::TeamId => ("team_id".to_string(), "team_id: no such team".to_string()),
+                    Reference::TeamIdOrIdentityId => (
+                        "team_id or identity_id".to_string(),
+                        "team_id or identity_id: not in this organization, or the identity belongs \
+                         to another team"
+                            .to_string(),
+                    ),
+                    // No one field: the message names what was written, and stands for the field.
+                    Reference::Row(entity) => {
+                        let m = format!(
+                            "{} refers to something that does not exist",
+                            unique_key(entity)
+                        );
+                        (m.clone(), m)
+                    }
+                };
                 ApiError {
                     code: ErrorCode::ValidationFailed,
-                    message: m,
+                    message,
                     field: Some(field),
                     retry_after: None,
                 }
@@ -84,6 +107,18 @@ impl ApiError {
                 ApiError::internal()
             }
         }
+    }
+}
+
+/// A row of this kind, by the key that must be unique.
+fn unique_key(entity: Entity) -> &'static str {
+    match entity {
+        Entity::Organization => "an organization with this name",
+        Entity::Team => "a team with this name",
+        Entity::Identity => "an identity with this name",
+        Entity::User => "a user with this email",
+        Entity::ApiKey => "an api key with this key id",
+        Entity::RefreshToken => "a refresh token with this id",
     }
 }
 
@@ -128,5 +163,42 @@ impl IntoResponse for ApiError {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_errors_read_as_before() {
+        let e = ApiError::from_store(StoreError::InvalidReference(Reference::TeamId), "identity");
+        assert_eq!(e.code, ErrorCode::ValidationFailed);
+        assert_eq!(
+            (e.field.as_deref(), e.message.as_str()),
+            (Some("team_id"), "team_id: no such team")
+        );
+        let e = ApiError::from(StoreError::InvalidReference(Reference::TeamIdOrIdentityId));
+        assert_eq!(e.field.as_deref(), Some("team_id or identity_id"));
+        assert_eq!(
+            e.message,
+            "team_id or identity_id: not in this organization, or the identity belongs to another team"
+        );
+        let e = ApiError::from(StoreError::InvalidReference(Reference::Row(Entity::Team)));
+        assert_eq!(
+            e.message,
+            "a team with this name refers to something that does not exist"
+        );
+        let e = ApiError::from(StoreError::Conflict(Entity::User));
+        assert_eq!(e.code, ErrorCode::Conflict);
+        assert_eq!(e.message, "a user with this email already exists");
+        let e = ApiError::from(StoreError::RequestInProgress);
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (
+                ErrorCode::Conflict,
+                "this request id is being processed; retry shortly"
+            )
+        );
     }
 }

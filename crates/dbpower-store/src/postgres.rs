@@ -1,11 +1,13 @@
 //! The PostgreSQL store: the production database. Row locks (`FOR UPDATE`) serialize audit-chain appends
-//! across any number of backend processes.
+//! across any number of backend processes. The SQL is the shared module `sql/` compiled for
+//! [`sqlx::Postgres`].
 
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use tokio::sync::MutexGuard;
 
+use crate::dialect::Dialect;
 use crate::{Result, StoreError};
 
 pub struct PgStore {
@@ -13,15 +15,6 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    pub(crate) const BACKEND: &'static str = "postgres";
-    pub(crate) const FOR_UPDATE: &'static str = " FOR UPDATE";
-    /// Concurrent workers skip each other's claimed rows instead of waiting on them.
-    pub(crate) const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
-    pub(crate) const LEAST: &'static str = "LEAST";
-    pub(crate) const GREATEST: &'static str = "GREATEST";
-    pub(crate) const ILIKE: &'static str = "ILIKE";
-    pub(crate) const DAY_OF_HOUR: &'static str = "to_char(r.hour AT TIME ZONE 'UTC', 'YYYY-MM-DD')";
-
     pub async fn connect(url: &str) -> Result<PgStore> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
@@ -54,4 +47,13 @@ impl PgStore {
     }
 }
 
-crate::common::store_impl!(PgStore, sqlx::Postgres);
+/// The database the shared SQL of `sql/` is compiled for here.
+type Db = sqlx::Postgres;
+/// The store type it implements the traits for.
+type DbStore = PgStore;
+const DIALECT: Dialect = crate::dialect::POSTGRES;
+
+// The same module as in `sqlite.rs`, compiled for PostgreSQL.
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/mod.rs"]
+mod sql;

@@ -12,6 +12,8 @@ pub(crate) enum Table {
     Users,
     ApiKeys,
     AuditLogs,
+    /// Records of prompts sent to LLM providers: organization level only.
+    LlmCalls,
     /// Rows owned through `team_id` / `identity_id` columns: slow queries and rollups.
     Owned,
 }
@@ -38,7 +40,7 @@ pub(crate) fn predicate_on(scope: &Scope, table: Table, a: &str) -> String {
         (F::Team { org, team }, T::Identities | T::Users | T::ApiKeys | T::Owned) => {
             format!("{a}organization_id = {org} AND {a}team_id = {team}")
         }
-        (F::Team { .. }, T::AuditLogs) => "1=0".into(),
+        (F::Team { .. }, T::AuditLogs | T::LlmCalls) => "1=0".into(),
         (
             F::Identity {
                 org,
@@ -51,7 +53,8 @@ pub(crate) fn predicate_on(scope: &Scope, table: Table, a: &str) -> String {
             (T::Identities, Some(i)) => format!("{a}organization_id = {org} AND {a}id = {i}"),
             (T::Owned, Some(i)) => format!("{a}organization_id = {org} AND {a}identity_id = {i}"),
             (T::Teams, Some(i)) => format!(
-                "{a}organization_id = {org} AND {a}id IN (SELECT team_id FROM identities WHERE id = {i})"
+                "{a}organization_id = {org} AND {a}id IN (SELECT team_id FROM identities \
+                 WHERE id = {i})"
             ),
             _ => "1=0".into(),
         },
@@ -74,7 +77,8 @@ pub(crate) fn class_is_own(scope: &Scope, class_id: &str) -> String {
     let own = predicate_on(scope, Table::Owned, "xr.");
     format!(
         "(EXISTS (SELECT 1 FROM query_rollups xr WHERE xr.class_id = {class_id} AND {own}) \
-         AND NOT EXISTS (SELECT 1 FROM query_rollups xr WHERE xr.class_id = {class_id} AND NOT ({own})))"
+         AND NOT EXISTS (SELECT 1 FROM query_rollups xr WHERE xr.class_id = {class_id} \
+         AND NOT ({own})))"
     )
 }
 
@@ -124,6 +128,8 @@ mod tests {
         assert_eq!(predicate(&org, Table::Teams), "organization_id = 5");
         assert_eq!(predicate(&org, Table::Organizations), "id = 5");
         assert_eq!(predicate(&Scope::platform(), Table::AuditLogs), "1=1");
+        assert_eq!(predicate(&org, Table::LlmCalls), "organization_id = 5");
+        assert_eq!(predicate(&s, Table::LlmCalls), "1=0");
         assert!(!sees_whole_classes(&s));
         assert!(sees_whole_classes(&org) && sees_whole_classes(&Scope::platform()));
         assert_eq!(class_severity(&org, "c"), "c.severity");

@@ -1,7 +1,8 @@
 //! The SQLite store: the embedded default of `dbpower serve` (one file in the data directory, WAL mode).
 //!
 //! SQLite allows one writer at a time; read-then-write sequences (the audit chain append) are serialized
-//! by an in-process lock instead of relying on busy retries. One process owns the file.
+//! by an in-process lock instead of relying on busy retries. One process owns the file. The SQL is the
+//! shared module `sql/` compiled for [`sqlx::Sqlite`].
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use sqlx::sqlite::{
 };
 use tokio::sync::{Mutex, MutexGuard};
 
+use crate::dialect::Dialect;
 use crate::{Result, StoreError};
 
 pub struct SqliteStore {
@@ -19,15 +21,6 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    pub(crate) const BACKEND: &'static str = "sqlite";
-    pub(crate) const FOR_UPDATE: &'static str = "";
-    pub(crate) const SKIP_LOCKED: &'static str = "";
-    pub(crate) const LEAST: &'static str = "min";
-    pub(crate) const GREATEST: &'static str = "max";
-    /// SQLite's LIKE is case-insensitive for ASCII already.
-    pub(crate) const ILIKE: &'static str = "LIKE";
-    pub(crate) const DAY_OF_HOUR: &'static str = "substr(r.hour, 1, 10)";
-
     /// Opens (creating if missing) the database at `sqlite:PATH`.
     pub async fn connect(url: &str) -> Result<SqliteStore> {
         let opts = SqliteConnectOptions::from_str(url)
@@ -67,4 +60,13 @@ impl SqliteStore {
     }
 }
 
-crate::common::store_impl!(SqliteStore, sqlx::Sqlite);
+/// The database the shared SQL of `sql/` is compiled for here.
+type Db = sqlx::Sqlite;
+/// The store type it implements the traits for.
+type DbStore = SqliteStore;
+const DIALECT: Dialect = crate::dialect::SQLITE;
+
+// The same module as in `postgres.rs`, compiled for SQLite.
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/mod.rs"]
+mod sql;

@@ -392,10 +392,11 @@ pub async fn accept(
         identity_id: key.view.identity_id,
         items: prepare(items, settings.scrub_level),
     };
-    let outcome = state.writer.submit(org, batch).await.map_err(|e| match e {
-        StoreError::Conflict(m) => ApiError::new(ErrorCode::Conflict, m),
-        other => ApiError::from_store(other, "organization"),
-    })?;
+    let outcome = state
+        .writer
+        .submit(org, batch)
+        .await
+        .map_err(|e| ApiError::from_store(e, "organization"))?;
     if outcome.new_classes > 0 {
         state.analysis.wakeup.notify_one();
     }
