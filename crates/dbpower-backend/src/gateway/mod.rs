@@ -151,59 +151,12 @@ pub async fn proxy(State(state): State<GatewayState>, req: Request) -> Response 
     // before it reads a byte of the body, so an unauthenticated 16 MiB upload costs neither service
     // more than a socket buffer.
     let (body, overflow) = limited_body(body, limit);
-    let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes())
-        .unwrap_or(reqwest::Method::GET);
-    let mut out = up.http.request(method, format!("{base}{path_q}"));
-    for (name, value) in &parts.headers {
-        if forwardable(name)
-            && name.as_str() != "x-forwarded-for"
-            && name.as_str() != "x-request-id"
-        {
-            out = out.header(name.as_str(), value.as_bytes());
-        }
-    }
-    let forwarded = match (
-        parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok()),
-        peer,
-    ) {
-        (Some(prev), Some(ip)) => format!("{prev}, {ip}"),
-        (None, Some(ip)) => ip.to_string(),
-        (Some(prev), None) => prev.to_string(),
-        (None, None) => String::new(),
-    };
-    if !forwarded.is_empty() {
-        out = out.header("x-forwarded-for", forwarded);
-    }
-    // Signed requests keep their own request id (it is signed); others get the gateway's.
-    let rid = parts
-        .headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .unwrap_or_else(request_id::current);
-    out = out.header("x-request-id", rid);
+    let mut out = upstream_request(up, base, &path_q, &parts, peer);
     if let Some(len) = declared {
         out = out.header(axum::http::header::CONTENT_LENGTH, len);
     }
     match out.body(body).send().await {
-        Ok(resp) => {
-            let status =
-                StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-            let mut headers = HeaderMap::new();
-            for (name, value) in resp.headers() {
-                if let (Ok(n), Ok(v)) = (
-                    HeaderName::from_bytes(name.as_str().as_bytes()),
-                    axum::http::HeaderValue::from_bytes(value.as_bytes()),
-                ) && forwardable(&n)
-                {
-                    headers.append(n, v);
-                }
-            }
-            (status, headers, Body::from_stream(resp.bytes_stream())).into_response()
-        }
+        Ok(resp) => upstream_response(resp),
         Err(_) if overflow.load(Ordering::Relaxed) => too_large(),
         Err(e) if e.is_timeout() => ApiError::new(
             ErrorCode::GatewayTimeout,
@@ -216,6 +169,65 @@ pub async fn proxy(State(state): State<GatewayState>, req: Request) -> Response 
                 .into_response()
         }
     }
+}
+
+/// The upstream request for `parts`: its method and path, the forwardable headers, the client's address
+/// appended to `X-Forwarded-For`, and the request id (a signed request keeps its own: it is signed;
+/// others get the gateway's).
+fn upstream_request(
+    up: &Upstreams,
+    base: &str,
+    path_q: &str,
+    parts: &axum::http::request::Parts,
+    peer: Option<std::net::IpAddr>,
+) -> reqwest::RequestBuilder {
+    let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes())
+        .unwrap_or(reqwest::Method::GET);
+    let mut out = up.http.request(method, format!("{base}{path_q}"));
+    for (name, value) in &parts.headers {
+        if forwardable(name)
+            && name.as_str() != "x-forwarded-for"
+            && name.as_str() != "x-request-id"
+        {
+            out = out.header(name.as_str(), value.as_bytes());
+        }
+    }
+    let previous = parts
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let forwarded = match (previous, peer) {
+        (Some(prev), Some(ip)) => format!("{prev}, {ip}"),
+        (None, Some(ip)) => ip.to_string(),
+        (Some(prev), None) => prev.to_string(),
+        (None, None) => String::new(),
+    };
+    if !forwarded.is_empty() {
+        out = out.header("x-forwarded-for", forwarded);
+    }
+    let rid = parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(request_id::current);
+    out.header("x-request-id", rid)
+}
+
+/// The upstream's answer as the gateway's: status, forwardable headers, the body streamed.
+fn upstream_response(resp: reqwest::Response) -> Response {
+    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut headers = HeaderMap::new();
+    for (name, value) in resp.headers() {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_str().as_bytes()),
+            axum::http::HeaderValue::from_bytes(value.as_bytes()),
+        ) && forwardable(&n)
+        {
+            headers.append(n, v);
+        }
+    }
+    (status, headers, Body::from_stream(resp.bytes_stream())).into_response()
 }
 
 /// A request body forwarded as it arrives, cut off (and the flag raised) past `limit` bytes.

@@ -215,21 +215,9 @@ fn set_headers(headers: &mut HeaderMap, d: &Decision) {
     }
 }
 
-pub async fn layer(State(rl): State<Arc<RateLimits>>, req: Request, next: Next) -> Response {
-    let rl = rl.as_ref();
-    let path = req.uri().path();
-    if !(path.starts_with("/api/v1/") || path.starts_with("/analyzer/")) {
-        return next.run(req).await;
-    }
-    let ip = req
-        .extensions()
-        .get::<dbpower_http::ClientIp>()
-        .and_then(|c| c.0)
-        .or_else(|| {
-            req.extensions()
-                .get::<ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip())
-        });
+/// The windows one request counts against: its organization's and its own (by who is asking), and its
+/// client address's.
+async fn request_windows(rl: &RateLimits, who: Who, ip: Option<std::net::IpAddr>) -> Vec<Limit> {
     let mut limits = Vec::with_capacity(5);
     let windows = |limits: &mut Vec<Limit>, subject: String, per_minute: u32, per_hour: u32| {
         limits.push(Limit {
@@ -243,7 +231,7 @@ pub async fn layer(State(rl): State<Arc<RateLimits>>, req: Request, next: Next) 
             window: Duration::from_secs(3600),
         });
     };
-    match who(rl, req.headers()) {
+    match who {
         Who::Member { org, uid } => {
             let (m, h) = org_limits(rl, org).await;
             windows(&mut limits, format!("org:{org}"), m, h);
@@ -273,6 +261,60 @@ pub async fn layer(State(rl): State<Arc<RateLimits>>, req: Request, next: Next) 
             window: Duration::from_secs(60),
         });
     }
+    limits
+}
+
+/// The answer to a refused request: 503 when the limiter could not decide, else 429 naming the window.
+fn refusal(d: &Decision) -> Response {
+    let refused = match &d.refused_by {
+        Some(Refusal::Unavailable) => {
+            return ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                "the rate limiter is unavailable; try again shortly",
+            )
+            .into_response();
+        }
+        Some(Refusal::Window(key)) => key.as_str(),
+        None => "",
+    };
+    let who = if refused.contains("user:") {
+        "you"
+    } else {
+        "this organization"
+    };
+    let which = if refused.starts_with("ip:") {
+        "this client address".to_string()
+    } else if refused.ends_with(":h") {
+        format!("{who} (per hour)")
+    } else {
+        format!("{who} (per minute)")
+    };
+    ApiError::new(
+        ErrorCode::RateLimited,
+        format!(
+            "too many requests for {which}; retry after {} s",
+            d.retry_after_secs.unwrap_or(1)
+        ),
+    )
+    .into_response()
+}
+
+pub async fn layer(State(rl): State<Arc<RateLimits>>, req: Request, next: Next) -> Response {
+    let rl = rl.as_ref();
+    let path = req.uri().path();
+    if !(path.starts_with("/api/v1/") || path.starts_with("/analyzer/")) {
+        return next.run(req).await;
+    }
+    let ip = req
+        .extensions()
+        .get::<dbpower_http::ClientIp>()
+        .and_then(|c| c.0)
+        .or_else(|| {
+            req.extensions()
+                .get::<ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip())
+        });
+    let limits = request_windows(rl, who(rl, req.headers()), ip).await;
     let d = rl.limiter.check(&limits).await;
     let decision = if d.allowed { "allowed" } else { "refused" };
     rl.shared.metrics.inc(
@@ -281,38 +323,7 @@ pub async fn layer(State(rl): State<Arc<RateLimits>>, req: Request, next: Next) 
         1.0,
     );
     if !d.allowed {
-        let mut resp = if d.refused_by == Some(Refusal::Unavailable) {
-            ApiError::new(
-                ErrorCode::ServiceUnavailable,
-                "the rate limiter is unavailable; try again shortly",
-            )
-            .into_response()
-        } else {
-            let refused = match &d.refused_by {
-                Some(Refusal::Window(key)) => key.as_str(),
-                _ => "",
-            };
-            let who = if refused.contains("user:") {
-                "you"
-            } else {
-                "this organization"
-            };
-            let which = if refused.starts_with("ip:") {
-                "this client address".to_string()
-            } else if refused.ends_with(":h") {
-                format!("{who} (per hour)")
-            } else {
-                format!("{who} (per minute)")
-            };
-            ApiError::new(
-                ErrorCode::RateLimited,
-                format!(
-                    "too many requests for {which}; retry after {} s",
-                    d.retry_after_secs.unwrap_or(1)
-                ),
-            )
-            .into_response()
-        };
+        let mut resp = refusal(&d);
         set_headers(resp.headers_mut(), &d);
         if let Ok(v) = HeaderValue::from_str(&d.retry_after_secs.unwrap_or(1).to_string()) {
             resp.headers_mut().insert(header::RETRY_AFTER, v);

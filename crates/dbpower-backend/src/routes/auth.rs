@@ -163,6 +163,57 @@ fn bad_credentials() -> ApiError {
     )
 }
 
+/// The answer to a throttled login; one audit row per address and window stands for every throttled
+/// attempt in it.
+async fn throttled(state: &AppState, ctx: &Ctx, email: &str, ip: &str, wait: u64) -> ApiError {
+    if state.throttle.audit_throttled(ip).await {
+        let window = state.throttle.window_secs();
+        state
+            .audit(
+                Event::new(ctx, None, "auth.login", "user")
+                    .failed()
+                    .details(serde_json::json!({"email": email, "reason": "throttled",
+                        "note": format!("further throttled attempts from this address in the next {window} s are not recorded one by one")})),
+            )
+            .await;
+    }
+    ApiError::new(
+        ErrorCode::TooManyLoginAttempts,
+        "too many failed logins; try again later",
+    )
+    .with_retry_after(wait)
+}
+
+/// The account `email` names, when `password` is its password. Without an account a dummy hash is
+/// checked, so both answers cost the same.
+async fn verify_login(
+    state: &AppState,
+    email: &str,
+    password: String,
+) -> ApiResult<Option<UserRecord>> {
+    let user = match state.store.user_for_login(email).await {
+        Ok(u) => Some(u),
+        Err(StoreError::NotFound) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let ok = match &user {
+        Some(u) => state
+            .hasher
+            .verify(password, u.password_hash.clone())
+            .await
+            .map_err(|_| ApiError::internal())?,
+        None => {
+            state
+                .hasher
+                .verify_dummy(password)
+                .await
+                .map_err(|_| ApiError::internal())?;
+            false
+        }
+    };
+    Ok(user.filter(|_| ok))
+}
+
 /// Log in with email and password.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
@@ -181,23 +232,7 @@ pub async fn login(
     let email = req.email.trim().to_ascii_lowercase();
     let ip = ctx.ip.clone().unwrap_or_default();
     if let Err(wait) = state.throttle.check(&email, &ip).await {
-        // One audit row per address and window stands for every throttled attempt in it.
-        if state.throttle.audit_throttled(&ip).await {
-            let window = state.throttle.window_secs();
-            state
-                .audit(
-                    Event::new(&ctx, None, "auth.login", "user")
-                        .failed()
-                        .details(serde_json::json!({"email": email, "reason": "throttled",
-                            "note": format!("further throttled attempts from this address in the next {window} s are not recorded one by one")})),
-                )
-                .await;
-        }
-        return Err(ApiError::new(
-            ErrorCode::TooManyLoginAttempts,
-            "too many failed logins; try again later",
-        )
-        .with_retry_after(wait));
+        return Err(throttled(&state, &ctx, &email, &ip, wait).await);
     }
     if req.password.len() > validate::MAX_PASSWORD_BYTES {
         return Err(bad_credentials());
@@ -209,27 +244,8 @@ pub async fn login(
         )
         .with_retry_after(1));
     };
-    let user = match state.store.user_for_login(&email).await {
-        Ok(u) => Some(u),
-        Err(StoreError::NotFound) => None,
-        Err(e) => return Err(e.into()),
-    };
-    let ok = match &user {
-        Some(u) => state
-            .hasher
-            .verify(req.password, u.password_hash.clone())
-            .await
-            .map_err(|_| ApiError::internal())?,
-        None => {
-            state
-                .hasher
-                .verify_dummy(req.password)
-                .await
-                .map_err(|_| ApiError::internal())?;
-            false
-        }
-    };
-    let Some(user) = user.filter(|_| ok) else {
+    let user = verify_login(&state, &email, req.password).await?;
+    let Some(user) = user else {
         state.throttle.record_failure(&email, &ip).await;
         state
             .audit(

@@ -128,6 +128,43 @@ pub async fn get_user(
     ))
 }
 
+/// The names of the fields an update sets (recorded in the audit log, never their values).
+fn changed_fields(req: &UpdateUserRequest) -> Vec<&'static str> {
+    [
+        ("full_name", req.full_name.is_some()),
+        ("role", req.role.is_some()),
+        ("team_id", req.team_id.is_some()),
+        ("identity_id", req.identity_id.is_some()),
+        ("is_active", req.is_active.is_some()),
+        ("password", req.password.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect()
+}
+
+/// Changing one's own password needs the current one (a stolen session must not lock its owner out).
+async fn check_current_password(
+    s: &AppState,
+    target: &dbpower_store::UserRecord,
+    current: Option<String>,
+) -> ApiResult<()> {
+    let current = current.unwrap_or_default();
+    let ok = !current.is_empty()
+        && current.len() <= validate::MAX_PASSWORD_BYTES
+        && s.hasher
+            .verify(current, target.password_hash.clone())
+            .await
+            .map_err(|_| ApiError::internal())?;
+    if !ok {
+        return Err(ApiError::validation(
+            "current_password",
+            "give your current password to set a new one",
+        ));
+    }
+    Ok(())
+}
+
 /// Update a user. Everyone may change their own name and password; role, team, identity and
 /// enable/disable need the right to manage that user. A password reset or a disable revokes the user's
 /// refresh tokens.
@@ -166,21 +203,8 @@ pub async fn update_user(
     } else {
         None
     };
-    // Changing one's own password needs the current one (a stolen session must not lock its owner out).
     if is_self && req.password.is_some() {
-        let current = req.current_password.clone().unwrap_or_default();
-        let ok = !current.is_empty()
-            && current.len() <= validate::MAX_PASSWORD_BYTES
-            && s.hasher
-                .verify(current, target.password_hash.clone())
-                .await
-                .map_err(|_| ApiError::internal())?;
-        if !ok {
-            return Err(ApiError::validation(
-                "current_password",
-                "give your current password to set a new one",
-            ));
-        }
+        check_current_password(&s, &target, req.current_password.clone()).await?;
     }
     let password_hash = match req.password.clone() {
         Some(pw) => Some(hash(&s, pw).await?),
@@ -207,24 +231,11 @@ pub async fn update_user(
         s.store.revoke_user_refresh_tokens(id).await?;
         s.store.end_access_tokens(id).await?;
     }
-    let mut changed: Vec<&str> = Vec::new();
-    for (name, set) in [
-        ("full_name", req.full_name.is_some()),
-        ("role", req.role.is_some()),
-        ("team_id", req.team_id.is_some()),
-        ("identity_id", req.identity_id.is_some()),
-        ("is_active", req.is_active.is_some()),
-        ("password", req.password.is_some()),
-    ] {
-        if set {
-            changed.push(name);
-        }
-    }
     s.audit(
         Event::new(&ctx, Some(&p), "user.update", "user")
             .org(user.view.organization_id)
             .resource(id)
-            .details(serde_json::json!({"changed": changed, "role": req.role, "is_active": req.is_active})),
+            .details(serde_json::json!({"changed": changed_fields(&req), "role": req.role, "is_active": req.is_active})),
     )
     .await;
     Ok(ApiJson(user.view))

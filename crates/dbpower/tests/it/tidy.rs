@@ -232,3 +232,56 @@ fn backend_modules_form_no_import_cycle() {
         }
     }
 }
+
+/// The longest function of each Rust file under `dir`, by lines from its `fn` to its closing brace
+/// (braces inside strings are counted too; they come in pairs in this code base).
+fn long_functions(dir: &Path, max: usize) -> Vec<String> {
+    let mut files = Vec::new();
+    rust_files(dir, &mut files);
+    let mut long = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).expect("read");
+        let lines: Vec<&str> = text.lines().collect();
+        let mut i = 0;
+        while i < lines.len() {
+            let t = lines[i].trim_start();
+            let is_fn = !t.starts_with("//")
+                && (t.starts_with("fn ")
+                    || t.contains(" fn ") && (t.starts_with("pub") || t.starts_with("async")));
+            if !is_fn {
+                i += 1;
+                continue;
+            }
+            let (mut depth, mut opened, mut j) = (0i32, false, i);
+            while j < lines.len() {
+                for c in lines[j].chars() {
+                    match c {
+                        '{' => {
+                            depth += 1;
+                            opened = true;
+                        }
+                        '}' => depth -= 1,
+                        _ => {}
+                    }
+                }
+                if (opened && depth <= 0) || (!opened && lines[j].trim_end().ends_with(';')) {
+                    break;
+                }
+                j += 1;
+            }
+            if opened && j + 1 - i > max {
+                long.push(format!("{}:{} ({} lines)", f.display(), i + 1, j + 1 - i));
+            }
+            i = j + 1;
+        }
+    }
+    long
+}
+
+#[test]
+fn store_and_backend_functions_fit_on_a_screen() {
+    for krate in ["dbpower-store", "dbpower-backend"] {
+        let long = long_functions(&root().join("crates").join(krate).join("src"), 80);
+        assert!(long.is_empty(), "functions over 80 lines: {long:#?}");
+    }
+}
