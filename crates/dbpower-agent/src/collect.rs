@@ -11,9 +11,9 @@ use crate::config::{Exclusions, Scrub, SourceConfig, SourceKind};
 use crate::tail::{Chunk, line_starts};
 
 /// Every statement the agent runs carries this comment; statements containing it are never collected.
-pub const MARKER: &str = "/* dbpower-agent */";
+pub(crate) const MARKER: &str = "/* dbpower-agent */";
 
-pub struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     pub source: &'a SourceConfig,
     pub exclusions: &'a Exclusions,
     pub scrub: Scrub,
@@ -23,10 +23,14 @@ pub struct Ctx<'a> {
 }
 
 /// At most this many statements per round get an EXPLAIN or a schema snapshot.
-pub const MAX_ENRICHED: usize = 20;
+pub(crate) const MAX_ENRICHED: usize = 20;
 
 impl<'a> Ctx<'a> {
-    pub fn new(source: &'a SourceConfig, exclusions: &'a Exclusions, scrub: Scrub) -> Ctx<'a> {
+    pub(crate) fn new(
+        source: &'a SourceConfig,
+        exclusions: &'a Exclusions,
+        scrub: Scrub,
+    ) -> Ctx<'a> {
         Ctx {
             source,
             exclusions,
@@ -37,14 +41,14 @@ impl<'a> Ctx<'a> {
 }
 
 #[derive(Debug, Default)]
-pub struct Tally {
+pub(crate) struct Tally {
     pub excluded: u64,
     pub too_fast: u64,
     pub own: u64,
 }
 
 /// One statement as collected, before it leaves the host.
-pub struct Raw<'a> {
+pub(crate) struct Raw<'a> {
     pub sql: &'a str,
     pub ms: f64,
     pub lock_ms: Option<f64>,
@@ -59,7 +63,7 @@ pub struct Raw<'a> {
 }
 
 impl Ctx<'_> {
-    pub fn dialect(&self) -> Dialect {
+    pub(crate) fn dialect(&self) -> Dialect {
         match self.source.kind {
             SourceKind::Mysql => Dialect::Mysql,
             SourceKind::Postgresql => Dialect::Postgresql,
@@ -67,7 +71,7 @@ impl Ctx<'_> {
     }
 
     /// The query to ship, or `None` when it is the agent's own, excluded, or under the minimum duration.
-    pub fn accept(&self, r: Raw<'_>, tally: &mut Tally) -> Option<SlowQueryIn> {
+    pub(crate) fn accept(&self, r: Raw<'_>, tally: &mut Tally) -> Option<SlowQueryIn> {
         if r.sql.contains("dbpower-agent") {
             tally.own += 1;
             return None;
@@ -129,7 +133,7 @@ impl Ctx<'_> {
 const MAX_NAME_BYTES: usize = 256;
 
 /// What an oversized statement ends with once cut (survives the platform's scrubbing at any level).
-pub const TRUNCATED: &str = " [TRUNCATED]";
+pub(crate) const TRUNCATED: &str = " [TRUNCATED]";
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
 fn cut(s: &str, max: usize) -> &str {
@@ -145,7 +149,7 @@ fn cut(s: &str, max: usize) -> &str {
 
 /// A scrubbed statement over the platform's 1 MiB limit is cut at the last token boundary that fits,
 /// marked `[TRUNCATED]`, and shipped: the batch's other statements are never held back for it.
-pub fn truncate_statement(sql: String, d: Dialect) -> String {
+pub(crate) fn truncate_statement(sql: String, d: Dialect) -> String {
     let max = dbpower_types::MAX_SQL_BYTES - TRUNCATED.len();
     if sql.len() <= dbpower_types::MAX_SQL_BYTES {
         return sql;
@@ -167,7 +171,7 @@ pub fn truncate_statement(sql: String, d: Dialect) -> String {
 }
 
 /// `YYYY-MM-DD HH:MM:SS` (as the slow-log parser normalizes it) in UTC.
-pub fn parse_time(t: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_time(t: &str) -> Option<DateTime<Utc>> {
     NaiveDateTime::parse_from_str(t.get(..19)?, "%Y-%m-%d %H:%M:%S")
         .ok()
         .map(|n| n.and_utc())
@@ -176,7 +180,7 @@ pub fn parse_time(t: &str) -> Option<DateTime<Utc>> {
 /// Parses the complete events of a slow-log chunk. Returns the events and how many bytes were
 /// consumed: an event at the very end whose statement may still be being written, or that the chunk's
 /// size limit may have cut, is left for the next round (a MySQL slow-log statement always ends with `;`).
-pub fn mysql_events(chunk: &Chunk) -> (Vec<Event>, usize) {
+pub(crate) fn mysql_events(chunk: &Chunk) -> (Vec<Event>, usize) {
     let bytes = &chunk.bytes;
     if bytes.is_empty() {
         return (Vec::new(), 0);

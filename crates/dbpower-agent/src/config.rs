@@ -167,7 +167,7 @@ pub struct SourceConfig {
 
 /// Exclusion rules, compiled.
 #[derive(Debug, Default)]
-pub struct Exclusions {
+pub(crate) struct Exclusions {
     pub ids: Vec<String>,
     pub patterns: Vec<Regex>,
     pub users: Vec<String>,
@@ -175,7 +175,7 @@ pub struct Exclusions {
 }
 
 impl Exclusions {
-    pub fn compile(e: &Exclude) -> anyhow::Result<Exclusions> {
+    pub(crate) fn compile(e: &Exclude) -> anyhow::Result<Exclusions> {
         let patterns = e
             .patterns
             .iter()
@@ -198,7 +198,7 @@ impl Exclusions {
     }
 
     /// Whether a statement is left out (the raw text is matched before scrubbing, on the host).
-    pub fn excludes(
+    pub(crate) fn excludes(
         &self,
         sql: &str,
         query_id: &str,

@@ -58,7 +58,7 @@ const REFUSED_WORDS: &[&str] = &[
 /// and none of [`REFUSED_WORDS`]. Whatever this returns still goes to the server only as one prepared
 /// statement inside a read-only, time-limited transaction: the server refuses a second statement even if
 /// this check were fooled.
-pub fn explainable(sql: &str, dialect: Dialect) -> Option<String> {
+pub(crate) fn explainable(sql: &str, dialect: Dialect) -> Option<String> {
     if sql.len() > MAX_EXPLAIN_BYTES || sql.contains('\0') {
         return None;
     }
@@ -123,7 +123,7 @@ fn max_param(sql: &str) -> usize {
 }
 
 /// `(schema, table)` names after FROM / JOIN (and comma-separated FROM lists), lower-cased, unquoted.
-pub fn tables(sql: &str, dialect: Dialect) -> Vec<(Option<String>, String)> {
+pub(crate) fn tables(sql: &str, dialect: Dialect) -> Vec<(Option<String>, String)> {
     let toks: Vec<(Kind, String)> = Lexer::new(sql, dialect)
         .filter(|t| !matches!(t.kind, Kind::Whitespace | Kind::Comment))
         .map(|t| (t.kind, t.text.to_string()))
@@ -496,14 +496,14 @@ async fn pg_table(
 }
 
 /// The database connection a source's enrichment runs on.
-pub enum Conn<'c> {
+pub(crate) enum Conn<'c> {
     Mysql(&'c mut MySqlConnection),
     Postgres(&'c mut PgConnection),
 }
 
 /// What enrichment reports back to the round.
 #[derive(Default)]
-pub struct Enriched {
+pub(crate) struct Enriched {
     /// Statements that could not be explained or described (logged, never fatal).
     pub problems: Vec<String>,
     /// The connection was left in an unknown state: the caller must not use it again.
@@ -511,7 +511,7 @@ pub struct Enriched {
 }
 
 /// Adds plans and schema snapshots to the queries whose raw text the round kept.
-pub async fn enrich(conn: Conn<'_>, ctx: &Ctx<'_>, queries: &mut [SlowQueryIn]) -> Enriched {
+pub(crate) async fn enrich(conn: Conn<'_>, ctx: &Ctx<'_>, queries: &mut [SlowQueryIn]) -> Enriched {
     let raws = std::mem::take(&mut *ctx.raws.borrow_mut());
     if raws.is_empty() {
         return Enriched::default();

@@ -3,18 +3,20 @@
 //! to disk and ships them signed. It depends on the pure SQL crate, the wire types and the signing
 //! scheme only: never on the server's store, axum or redis.
 
-pub mod check;
-pub mod collect;
-pub mod config;
-pub mod enrich;
-pub mod metrics;
-pub mod mysql;
-pub mod postgres;
-pub mod runner;
-pub mod ship;
-pub mod source;
-pub mod spool;
-pub mod state;
-pub mod tail;
+mod check;
+mod collect;
+mod config;
+mod enrich;
+mod metrics;
+mod mysql;
+mod postgres;
+mod runner;
+mod ship;
+mod source;
+mod spool;
+mod state;
+mod tail;
 
+pub use check::run as check;
+pub use config::AgentConfig;
 pub use runner::run;

@@ -10,7 +10,7 @@ use crate::runner::RoundSummary;
 use crate::spool::SpoolStats;
 
 #[derive(Default)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     rounds: AtomicU64,
     collected: AtomicU64,
     shipped: AtomicU64,
@@ -22,7 +22,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn record(&self, s: &RoundSummary, spool: &SpoolStats) {
+    pub(crate) fn record(&self, s: &RoundSummary, spool: &SpoolStats) {
         self.rounds.fetch_add(1, Ordering::Relaxed);
         self.collected.fetch_add(s.collected, Ordering::Relaxed);
         self.shipped.fetch_add(s.shipped_queries, Ordering::Relaxed);
@@ -36,7 +36,7 @@ impl Metrics {
             .store(spool.counters.rejected_batches, Ordering::Relaxed);
     }
 
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         [
             (
@@ -97,7 +97,7 @@ impl Metrics {
 }
 
 /// Serves `GET /metrics` on `listen` until the process ends.
-pub async fn serve(listen: &str, metrics: Arc<Metrics>) -> anyhow::Result<()> {
+pub(crate) async fn serve(listen: &str, metrics: Arc<Metrics>) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen} for metrics: {e}"))?;

@@ -19,7 +19,7 @@ use crate::tail::read_appended;
 
 /// Connects to a monitored server. The connection never announces multi-statement support, so the
 /// server refuses any query string holding more than one statement (docs/SECURITY.md).
-pub async fn connect(url: &str) -> anyhow::Result<MySqlConnection> {
+pub(crate) async fn connect(url: &str) -> anyhow::Result<MySqlConnection> {
     let options = MySqlConnectOptions::from_str(url)
         .context("the source url is not a valid MySQL/MariaDB url")?
         .multi_statements(false);
@@ -29,7 +29,7 @@ pub async fn connect(url: &str) -> anyhow::Result<MySqlConnection> {
 }
 
 /// The slow-log file: the configured path, else the server's `slow_query_log_file` (relative to its datadir).
-pub async fn slow_log_path(
+pub(crate) async fn slow_log_path(
     conn: &mut MySqlConnection,
     configured: Option<&PathBuf>,
 ) -> anyhow::Result<PathBuf> {
@@ -49,7 +49,7 @@ pub async fn slow_log_path(
     })
 }
 
-pub async fn slow_log_file(
+pub(crate) async fn slow_log_file(
     conn: &mut MySqlConnection,
     ctx: &Ctx<'_>,
     state: &mut SourceState,
@@ -87,7 +87,7 @@ pub async fn slow_log_file(
 
 /// Deltas of `performance_schema.events_statements_summary_by_digest` since the previous round. The
 /// first round only takes the baseline; a counter that went down (TRUNCATE or a restart) counts from zero.
-pub async fn performance_schema(
+pub(crate) async fn performance_schema(
     conn: &mut MySqlConnection,
     ctx: &Ctx<'_>,
     state: &mut SourceState,
@@ -146,7 +146,7 @@ pub async fn performance_schema(
 
 /// Shared by performance_schema and pg_stat_statements: one aggregated query per entry that ran since
 /// the previous snapshot (calls = executions, time = their mean).
-pub fn deltas<'a>(
+pub(crate) fn deltas<'a>(
     ctx: &Ctx<'_>,
     state: &SourceState,
     now: &HashMap<String, Counters>,
@@ -211,7 +211,7 @@ pub fn deltas<'a>(
 }
 
 /// `mysql.slow_log` rows newer than the watermark (`log_output` includes `TABLE`).
-pub async fn slow_log_table(
+pub(crate) async fn slow_log_table(
     conn: &mut MySqlConnection,
     ctx: &Ctx<'_>,
     state: &mut SourceState,

@@ -19,13 +19,13 @@ use crate::source::Output;
 use crate::state::{Counters, SourceState};
 use crate::tail::read_appended;
 
-pub async fn connect(url: &str) -> anyhow::Result<PgConnection> {
+pub(crate) async fn connect(url: &str) -> anyhow::Result<PgConnection> {
     PgConnection::connect(url)
         .await
         .context("cannot connect to PostgreSQL")
 }
 
-pub async fn pg_stat_statements(
+pub(crate) async fn pg_stat_statements(
     conn: &mut PgConnection,
     ctx: &Ctx<'_>,
     state: &mut SourceState,
@@ -99,7 +99,7 @@ pub async fn pg_stat_statements(
 }
 
 /// The server's current log file: the configured path, else `pg_current_logfile()` under the data directory.
-pub async fn log_path(
+pub(crate) async fn log_path(
     conn: &mut PgConnection,
     configured: Option<&PathBuf>,
 ) -> anyhow::Result<PathBuf> {
@@ -205,7 +205,7 @@ struct LogEntry {
     message: String,
 }
 
-pub async fn postgres_log(
+pub(crate) async fn postgres_log(
     conn: &mut PgConnection,
     ctx: &Ctx<'_>,
     state: &mut SourceState,

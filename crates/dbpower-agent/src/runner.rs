@@ -17,7 +17,7 @@ use crate::source::{self, request_id};
 use crate::spool::{Batch, Spool};
 use crate::state;
 
-pub struct Agent {
+pub(crate) struct Agent {
     cfg: AgentConfig,
     exclusions: Vec<Exclusions>,
     spool: Spool,
@@ -29,7 +29,7 @@ pub struct Agent {
 
 /// What one round did.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct RoundSummary {
+pub(crate) struct RoundSummary {
     pub collected: u64,
     pub excluded: u64,
     pub spooled_batches: u64,
@@ -40,7 +40,7 @@ pub struct RoundSummary {
 }
 
 impl Agent {
-    pub fn new(cfg: AgentConfig) -> anyhow::Result<Agent> {
+    pub(crate) fn new(cfg: AgentConfig) -> anyhow::Result<Agent> {
         let exclusions = cfg
             .sources
             .iter()
@@ -133,7 +133,10 @@ impl Agent {
         dry
     }
 
-    pub async fn round(&mut self, dry_run: bool) -> anyhow::Result<(RoundSummary, Vec<Batch>)> {
+    pub(crate) async fn round(
+        &mut self,
+        dry_run: bool,
+    ) -> anyhow::Result<(RoundSummary, Vec<Batch>)> {
         let mut summary = RoundSummary::default();
         let dry = self.collect(!dry_run, &mut summary).await;
         if dry_run {
@@ -200,23 +203,23 @@ impl Agent {
         Ok((summary, Vec::new()))
     }
 
-    pub fn interval(&self) -> Duration {
+    pub(crate) fn interval(&self) -> Duration {
         Duration::from_secs(self.cfg.agent.interval_secs)
     }
 
-    pub fn metrics_listen(&self) -> Option<String> {
+    pub(crate) fn metrics_listen(&self) -> Option<String> {
         self.cfg.agent.metrics_listen.clone()
     }
 }
 
 /// A batch's body stays well under the platform's 16 MiB ingestion limit.
-pub const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
+pub(crate) const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
 
 /// Cuts a method's queries into batches of at most `count` queries and [`MAX_BATCH_BYTES`] of JSON, in
 /// order (deterministic, so a re-collected range gets the same batches and request ids). A query is
 /// never larger than the platform's 1 MiB statement limit plus its plan (statements are truncated on
 /// collection), so every batch holds at least one query.
-pub fn cut_batches(queries: &[SlowQueryIn], count: usize) -> Vec<&[SlowQueryIn]> {
+pub(crate) fn cut_batches(queries: &[SlowQueryIn], count: usize) -> Vec<&[SlowQueryIn]> {
     let mut out = Vec::new();
     let (mut start, mut bytes) = (0, 0usize);
     for (i, q) in queries.iter().enumerate() {

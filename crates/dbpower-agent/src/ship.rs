@@ -10,9 +10,9 @@ use dbpower_types::AgentHeartbeat;
 
 use crate::spool::{Batch, Spool};
 
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-pub struct Shipper {
+pub(crate) struct Shipper {
     http: reqwest::Client,
     base: String,
     /// The URL's path prefix (a platform behind a path-routing proxy), signed as part of the path.
@@ -26,7 +26,7 @@ pub struct Shipper {
 
 /// What one send attempt came to.
 #[derive(Debug, PartialEq)]
-pub enum Sent {
+pub(crate) enum Sent {
     Accepted,
     /// 4xx other than 401/408/429: the batch itself is refused; retrying cannot help.
     Refused(String),
@@ -37,7 +37,7 @@ pub enum Sent {
 }
 
 #[derive(Debug, Default, PartialEq)]
-pub struct ShipReport {
+pub(crate) struct ShipReport {
     pub batches: u64,
     pub queries: u64,
     pub refused: u64,
@@ -46,7 +46,7 @@ pub struct ShipReport {
 }
 
 impl Shipper {
-    pub fn new(
+    pub(crate) fn new(
         url: &str,
         key_id: &str,
         secret: &str,
@@ -118,7 +118,7 @@ impl Shipper {
         }
     }
 
-    pub async fn send(&self, batch: &Batch) -> Sent {
+    pub(crate) async fn send(&self, batch: &Batch) -> Sent {
         let body =
             serde_json::to_vec(&serde_json::json!({"queries": batch.queries})).unwrap_or_default();
         self.post_signed("/api/v1/slow-queries", &batch.request_id, body)
@@ -127,7 +127,7 @@ impl Shipper {
 
     /// Sends every spooled batch, oldest first; stops at the first batch that cannot be delivered, so
     /// order is kept and nothing is skipped.
-    pub async fn ship(&self, spool: &Spool) -> anyhow::Result<ShipReport> {
+    pub(crate) async fn ship(&self, spool: &Spool) -> anyhow::Result<ShipReport> {
         let mut report = ShipReport::default();
         for path in spool.pending()? {
             let batch = match spool.read(&path) {
@@ -180,7 +180,7 @@ impl Shipper {
         Ok(report)
     }
 
-    pub async fn heartbeat(&self, hb: &AgentHeartbeat) -> Result<(), HeartbeatError> {
+    pub(crate) async fn heartbeat(&self, hb: &AgentHeartbeat) -> Result<(), HeartbeatError> {
         let body = serde_json::to_vec(hb)?;
         match self
             .post_signed(
@@ -200,7 +200,7 @@ impl Shipper {
 
 /// Why a heartbeat was not recorded.
 #[derive(Debug, thiserror::Error)]
-pub enum HeartbeatError {
+pub(crate) enum HeartbeatError {
     #[error("cannot encode the heartbeat: {0}")]
     Encode(#[from] serde_json::Error),
     #[error("refused: {0}")]

@@ -13,7 +13,7 @@ use crate::state::{FilePos, SourceState};
 use crate::tail::Chunk;
 use crate::{enrich, mysql, postgres};
 
-pub struct Output {
+pub(crate) struct Output {
     pub queries: Vec<SlowQueryIn>,
     /// What was read (file inode and byte range, table watermark range, snapshot time).
     pub position: String,
@@ -25,7 +25,7 @@ impl Output {
     /// What a log-file method read from `chunk`: the saved position moves past the `consumed` bytes, and
     /// a rotation or truncation is noted. A full chunk with no complete entry in it holds one entry
     /// larger than a chunk: it is skipped, with a note, so the source never stalls on it.
-    pub fn from_log(
+    pub(crate) fn from_log(
         chunk: &Chunk,
         consumed: usize,
         state: &mut SourceState,
@@ -66,7 +66,13 @@ impl Output {
 }
 
 /// The request id of the `n`th batch cut from one method's output.
-pub fn request_id(key_id: &str, source: &str, method: Method, position: &str, n: usize) -> String {
+pub(crate) fn request_id(
+    key_id: &str,
+    source: &str,
+    method: Method,
+    position: &str,
+    n: usize,
+) -> String {
     let h = Sha256::digest(format!("{key_id}|{source}|{method:?}|{position}|{n}").as_bytes());
     format!("agt-{}", &hex::encode(h)[..32])
 }
@@ -95,7 +101,7 @@ fn every_method_failed(ctx: &Ctx<'_>, e: &anyhow::Error) -> Vec<(Method, anyhow:
 }
 
 /// Runs every method of a source; a failing method is reported and does not stop the others.
-pub async fn collect(
+pub(crate) async fn collect(
     ctx: &Ctx<'_>,
     state: &mut SourceState,
 ) -> Vec<(Method, anyhow::Result<Output>)> {

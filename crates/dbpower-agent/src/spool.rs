@@ -14,7 +14,7 @@ use dbpower_types::SlowQueryIn;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Batch {
+pub(crate) struct Batch {
     /// Sent as `X-Request-ID`: stable across retries, so a replay is never stored twice.
     pub request_id: String,
     pub source: String,
@@ -23,20 +23,20 @@ pub struct Batch {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SpoolCounters {
+pub(crate) struct SpoolCounters {
     pub evicted_batches: u64,
     pub evicted_queries: u64,
     pub rejected_batches: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SpoolStats {
+pub(crate) struct SpoolStats {
     pub bytes: u64,
     pub batches: u64,
     pub counters: SpoolCounters,
 }
 
-pub struct Spool {
+pub(crate) struct Spool {
     dir: PathBuf,
     max_bytes: u64,
 }
@@ -48,7 +48,7 @@ fn fsync_dir(dir: &Path) {
 }
 
 /// Writes a file durably: temporary name, fsync, rename, fsync of the directory.
-pub fn write_durably(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = path.with_extension("tmp");
     let mut f = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
@@ -68,7 +68,7 @@ fn parse_name(p: &Path) -> Option<(u64, u64)> {
 }
 
 impl Spool {
-    pub fn open(dir: &Path, max_bytes: u64) -> anyhow::Result<Spool> {
+    pub(crate) fn open(dir: &Path, max_bytes: u64) -> anyhow::Result<Spool> {
         let batches = dir.join("batches");
         fs::create_dir_all(&batches)
             .with_context(|| format!("cannot create the spool directory {}", batches.display()))?;
@@ -97,7 +97,7 @@ impl Spool {
     }
 
     /// Pending batch files, oldest first.
-    pub fn pending(&self) -> anyhow::Result<Vec<PathBuf>> {
+    pub(crate) fn pending(&self) -> anyhow::Result<Vec<PathBuf>> {
         let mut files: Vec<(u64, PathBuf)> = fs::read_dir(self.dir.join("batches"))?
             .flatten()
             .map(|e| e.path())
@@ -108,7 +108,7 @@ impl Spool {
     }
 
     /// Appends a batch durably, then evicts the oldest batches beyond the size cap.
-    pub fn push(&self, batch: &Batch) -> anyhow::Result<PathBuf> {
+    pub(crate) fn push(&self, batch: &Batch) -> anyhow::Result<PathBuf> {
         let pending = self.pending()?;
         let next = pending
             .last()
@@ -149,21 +149,21 @@ impl Spool {
         Ok(())
     }
 
-    pub fn read(&self, path: &Path) -> anyhow::Result<Batch> {
+    pub(crate) fn read(&self, path: &Path) -> anyhow::Result<Batch> {
         let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         serde_json::from_slice(&bytes)
             .with_context(|| format!("{} is not a valid spooled batch", path.display()))
     }
 
     /// The platform stored it: forget it.
-    pub fn acknowledge(&self, path: &Path) -> anyhow::Result<()> {
+    pub(crate) fn acknowledge(&self, path: &Path) -> anyhow::Result<()> {
         fs::remove_file(path)?;
         fsync_dir(&self.dir.join("batches"));
         Ok(())
     }
 
     /// The platform refused it as invalid: keep it aside with the reason, count it.
-    pub fn reject(&self, path: &Path, reason: &str) -> anyhow::Result<()> {
+    pub(crate) fn reject(&self, path: &Path, reason: &str) -> anyhow::Result<()> {
         // Batch names restart once the spool empties, so an earlier rejection may hold the same name:
         // a rejected batch is never overwritten, it gets the next free suffix.
         let stem = path
@@ -187,7 +187,7 @@ impl Spool {
         self.save_counters(&c)
     }
 
-    pub fn stats(&self) -> SpoolStats {
+    pub(crate) fn stats(&self) -> SpoolStats {
         let files = self.pending().unwrap_or_default();
         SpoolStats {
             bytes: files

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::spool::write_durably;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct FilePos {
+pub(crate) struct FilePos {
     pub inode: u64,
     pub offset: u64,
     /// The file's first bytes when it was read (up to 4 KiB): a file rewritten in place (copytruncate)
@@ -22,14 +22,14 @@ pub struct FilePos {
 
 /// How many leading bytes of a log file identify it, and their SHA-256.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Head {
+pub(crate) struct Head {
     pub len: u64,
     pub sha256: String,
 }
 
 /// Cumulative counters of one digest / pg_stat_statements entry.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Counters {
+pub(crate) struct Counters {
     pub calls: i64,
     pub total_ms: f64,
     pub lock_ms: f64,
@@ -38,7 +38,7 @@ pub struct Counters {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct SourceState {
+pub(crate) struct SourceState {
     #[serde(default)]
     pub log: Option<FilePos>,
     /// `mysql.slow_log.start_time` of the newest row shipped (`YYYY-MM-DD HH:MM:SS.ffffff`).
@@ -50,18 +50,18 @@ pub struct SourceState {
     pub digests_at: Option<DateTime<Utc>>,
 }
 
-pub fn path(dir: &Path, source: &str) -> PathBuf {
+pub(crate) fn path(dir: &Path, source: &str) -> PathBuf {
     dir.join("state").join(format!("{source}.json"))
 }
 
-pub fn load(dir: &Path, source: &str) -> SourceState {
+pub(crate) fn load(dir: &Path, source: &str) -> SourceState {
     std::fs::read(path(dir, source))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default()
 }
 
-pub fn save(dir: &Path, source: &str, s: &SourceState) -> anyhow::Result<()> {
+pub(crate) fn save(dir: &Path, source: &str, s: &SourceState) -> anyhow::Result<()> {
     let p = path(dir, source);
     if let Some(parent) = p.parent() {
         std::fs::create_dir_all(parent)?;

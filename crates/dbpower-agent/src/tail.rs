@@ -15,12 +15,12 @@ use crate::config::StartAt;
 use crate::state::{FilePos, Head};
 
 /// The most a round reads from one file (the rest is read next round).
-pub const MAX_CHUNK: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_CHUNK: u64 = 16 * 1024 * 1024;
 
 /// How many leading bytes identify a file across rounds.
 const HEAD_BYTES: u64 = 4096;
 
-pub struct Chunk {
+pub(crate) struct Chunk {
     pub bytes: Vec<u8>,
     /// File offset of `bytes[0]`.
     pub start: u64,
@@ -37,7 +37,7 @@ pub struct Chunk {
 
 impl Chunk {
     /// A whole chunk's worth was read and still no complete entry: one entry is larger than a chunk.
-    pub fn full(&self) -> bool {
+    pub(crate) fn full(&self) -> bool {
         !self.eof && self.raw_len >= MAX_CHUNK
     }
 }
@@ -100,7 +100,7 @@ fn read_from(path: &Path, inode: u64, start: u64, note: Option<String>) -> std::
     })
 }
 
-pub fn read_appended(
+pub(crate) fn read_appended(
     path: &Path,
     pos: Option<FilePos>,
     start_at: StartAt,
@@ -146,7 +146,7 @@ pub fn read_appended(
 }
 
 /// Byte offsets of the start of each line (index 0 is line 1).
-pub fn line_starts(bytes: &[u8]) -> Vec<usize> {
+pub(crate) fn line_starts(bytes: &[u8]) -> Vec<usize> {
     std::iter::once(0)
         .chain(
             bytes

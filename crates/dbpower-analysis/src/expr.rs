@@ -59,10 +59,10 @@ const AGGREGATES: &[&str] = &[
 ];
 
 /// A column reference: `(qualifier, column)`, both lower-cased.
-pub type ColRef = (Option<String>, String);
+pub(crate) type ColRef = (Option<String>, String);
 
 /// The last part of an object name, lower-cased.
-pub fn last_name(name: &ObjectName) -> String {
+pub(crate) fn last_name(name: &ObjectName) -> String {
     name.0
         .last()
         .and_then(|p| p.as_ident())
@@ -71,19 +71,19 @@ pub fn last_name(name: &ObjectName) -> String {
 }
 
 /// The part before the last, lower-cased (the schema of `schema.table`).
-pub fn qualifier_name(name: &ObjectName) -> Option<String> {
+pub(crate) fn qualifier_name(name: &ObjectName) -> Option<String> {
     let n = name.0.len();
     (n >= 2)
         .then(|| name.0[n - 2].as_ident().map(|i| i.value.to_lowercase()))
         .flatten()
 }
 
-pub fn function_name(f: &Function) -> String {
+pub(crate) fn function_name(f: &Function) -> String {
     last_name(&f.name)
 }
 
 /// The expression itself is a bare column (possibly parenthesized).
-pub fn column_of(e: &Expr) -> Option<ColRef> {
+pub(crate) fn column_of(e: &Expr) -> Option<ColRef> {
     match e {
         Expr::Identifier(i) if !VALUE_WORDS.contains(&i.value.to_lowercase().as_str()) => {
             Some((None, i.value.to_lowercase()))
@@ -101,7 +101,7 @@ pub fn column_of(e: &Expr) -> Option<ColRef> {
 }
 
 /// Every column referenced anywhere inside `e` (subqueries included).
-pub fn columns_in(e: &Expr) -> Vec<ColRef> {
+pub(crate) fn columns_in(e: &Expr) -> Vec<ColRef> {
     let mut out = Vec::new();
     let _ = visit_expressions(e, |x| {
         if matches!(x, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
@@ -129,15 +129,15 @@ fn has_subquery(e: &Expr) -> bool {
 }
 
 /// No column and no subquery: a literal, a placeholder, `NOW() - INTERVAL 1 DAY`.
-pub fn is_constant(e: &Expr) -> bool {
+pub(crate) fn is_constant(e: &Expr) -> bool {
     columns_in(e).is_empty() && !has_subquery(e)
 }
 
-pub fn is_aggregate(f: &Function) -> bool {
+pub(crate) fn is_aggregate(f: &Function) -> bool {
     AGGREGATES.contains(&function_name(f).as_str())
 }
 
-pub fn contains_aggregate(e: &Expr) -> bool {
+pub(crate) fn contains_aggregate(e: &Expr) -> bool {
     visit_expressions(e, |x| match x {
         Expr::Function(f) if is_aggregate(f) => ControlFlow::Break(()),
         _ => ControlFlow::Continue(()),
@@ -146,7 +146,7 @@ pub fn contains_aggregate(e: &Expr) -> bool {
 }
 
 /// A function (not an aggregate), cast or similar wrapper around an expression that mentions a column.
-pub fn is_function_on_column(e: &Expr) -> bool {
+pub(crate) fn is_function_on_column(e: &Expr) -> bool {
     let wraps = match e {
         Expr::Nested(inner) => return is_function_on_column(inner),
         Expr::Function(f) => !is_aggregate(f) && f.over.is_none(),
@@ -164,7 +164,7 @@ pub fn is_function_on_column(e: &Expr) -> bool {
     wraps && !columns_in(e).is_empty()
 }
 
-pub fn is_arithmetic(op: &BinaryOperator) -> bool {
+pub(crate) fn is_arithmetic(op: &BinaryOperator) -> bool {
     matches!(
         op,
         BinaryOperator::Plus
@@ -176,7 +176,7 @@ pub fn is_arithmetic(op: &BinaryOperator) -> bool {
     )
 }
 
-pub fn is_arithmetic_on_column(e: &Expr) -> bool {
+pub(crate) fn is_arithmetic_on_column(e: &Expr) -> bool {
     match e {
         Expr::Nested(inner) => is_arithmetic_on_column(inner),
         Expr::BinaryOp { op, .. } => is_arithmetic(op) && !columns_in(e).is_empty(),
@@ -184,7 +184,7 @@ pub fn is_arithmetic_on_column(e: &Expr) -> bool {
     }
 }
 
-pub fn is_comparison(op: &BinaryOperator) -> bool {
+pub(crate) fn is_comparison(op: &BinaryOperator) -> bool {
     matches!(
         op,
         BinaryOperator::Eq
@@ -198,7 +198,7 @@ pub fn is_comparison(op: &BinaryOperator) -> bool {
 }
 
 /// A numeric literal (possibly negated).
-pub fn number(e: &Expr) -> Option<f64> {
+pub(crate) fn number(e: &Expr) -> Option<f64> {
     match e {
         Expr::Value(v) => match &v.value {
             Value::Number(n, _) => n.parse().ok(),
@@ -213,7 +213,7 @@ pub fn number(e: &Expr) -> Option<f64> {
     }
 }
 
-pub fn is_placeholder(e: &Expr) -> bool {
+pub(crate) fn is_placeholder(e: &Expr) -> bool {
     match e {
         Expr::Value(v) => matches!(v.value, Value::Placeholder(_)),
         Expr::Nested(inner) => is_placeholder(inner),
@@ -221,11 +221,11 @@ pub fn is_placeholder(e: &Expr) -> bool {
     }
 }
 
-pub fn is_null(e: &Expr) -> bool {
+pub(crate) fn is_null(e: &Expr) -> bool {
     matches!(e, Expr::Value(v) if matches!(v.value, Value::Null))
 }
 
-pub fn string_literal(e: &Expr) -> Option<&str> {
+pub(crate) fn string_literal(e: &Expr) -> Option<&str> {
     match e {
         Expr::Value(v) => match &v.value {
             Value::SingleQuotedString(s)
@@ -240,7 +240,7 @@ pub fn string_literal(e: &Expr) -> Option<&str> {
 }
 
 /// The first piece of a pattern built by concatenation (`CONCAT('%', x)`, `'%' || x`), or the pattern.
-pub fn leading_piece(e: &Expr) -> &Expr {
+pub(crate) fn leading_piece(e: &Expr) -> &Expr {
     match e {
         Expr::Nested(inner) => leading_piece(inner),
         Expr::BinaryOp {
@@ -258,7 +258,7 @@ pub fn leading_piece(e: &Expr) -> &Expr {
     }
 }
 
-pub fn function_args(f: &Function) -> Vec<&Expr> {
+pub(crate) fn function_args(f: &Function) -> Vec<&Expr> {
     match &f.args {
         FunctionArguments::List(list) => list
             .args
@@ -277,7 +277,7 @@ pub fn function_args(f: &Function) -> Vec<&Expr> {
 }
 
 /// One comparison found in a condition: the two sides (an IN list or BETWEEN has several right sides).
-pub struct Cmp<'a> {
+pub(crate) struct Cmp<'a> {
     /// The whole comparison.
     pub node: &'a Expr,
     pub left: &'a Expr,
@@ -286,7 +286,7 @@ pub struct Cmp<'a> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CmpOp {
+pub(crate) enum CmpOp {
     Eq,
     Range,
     NotEq,
@@ -298,7 +298,7 @@ pub enum CmpOp {
 }
 
 /// The comparisons in a condition, through AND / OR / NOT / parentheses (not into subqueries).
-pub fn comparisons<'a>(e: &'a Expr, out: &mut Vec<Cmp<'a>>) {
+pub(crate) fn comparisons<'a>(e: &'a Expr, out: &mut Vec<Cmp<'a>>) {
     match e {
         Expr::Nested(inner) => comparisons(inner, out),
         Expr::UnaryOp {
@@ -368,7 +368,7 @@ pub fn comparisons<'a>(e: &'a Expr, out: &mut Vec<Cmp<'a>>) {
 }
 
 /// The AND-ed parts of a condition.
-pub fn conjuncts<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
+pub(crate) fn conjuncts<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
     match e {
         Expr::Nested(inner) => conjuncts(inner, out),
         Expr::BinaryOp {
@@ -384,7 +384,7 @@ pub fn conjuncts<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
 }
 
 /// The OR-ed parts of a disjunction.
-pub fn disjuncts<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
+pub(crate) fn disjuncts<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
     match e {
         Expr::Nested(inner) => disjuncts(inner, out),
         Expr::BinaryOp {
@@ -400,7 +400,7 @@ pub fn disjuncts<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
 }
 
 /// Shortens an expression's text for evidence.
-pub fn snippet(e: &impl std::fmt::Display) -> String {
+pub(crate) fn snippet(e: &impl std::fmt::Display) -> String {
     let s = e.to_string();
     if s.chars().count() > 120 {
         let cut: String = s.chars().take(117).collect();

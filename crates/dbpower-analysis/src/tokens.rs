@@ -36,7 +36,7 @@ const NON_SARGABLE: &[&str] = &[
     "CAST",
 ];
 
-pub fn check(sql: &str, dialect: Dialect) -> Vec<Finding> {
+pub(crate) fn check(sql: &str, dialect: Dialect) -> Vec<Finding> {
     let t = tokens(sql, dialect);
     let mut out = Vec::new();
     let mut push = |rule: &'static str, evidence: &str| {

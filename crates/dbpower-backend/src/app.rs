@@ -27,7 +27,7 @@ use crate::secrets::{self, SecretCipher};
 use crate::state::{AnalyzerState, AppState, Inner};
 use crate::throttle::LoginThrottle;
 
-pub use crate::config::Role;
+pub(crate) use crate::config::Role;
 
 /// The state of the role this process plays.
 enum RoleState {
@@ -184,10 +184,10 @@ impl Application {
         Ok(())
     }
 
-    /// The API state (`dbpower serve`, `dbpower backend`); `None` in the other roles.
-    pub fn state(&self) -> Option<&AppState> {
+    /// The store of the API roles (`dbpower serve`, `dbpower backend`); `None` in the other roles.
+    pub fn store(&self) -> Option<Arc<dyn Store>> {
         match &self.state {
-            RoleState::Api(s) => Some(s),
+            RoleState::Api(s) => Some(s.store.clone()),
             _ => None,
         }
     }
@@ -305,7 +305,7 @@ fn rate_limits(
 }
 
 /// The complete HTTP surface of the API roles with its middleware stack.
-pub fn api_router(state: AppState, max_body_bytes: usize) -> Router {
+pub(crate) fn api_router(state: AppState, max_body_bytes: usize) -> Router {
     let (api, openapi) = crate::openapi::api_router()
         .with_state(state.clone())
         .split_for_parts();
@@ -337,7 +337,7 @@ pub fn api_router(state: AppState, max_body_bytes: usize) -> Router {
 }
 
 /// The analyzer service's HTTP surface (`dbpower analyzer`), with the same middleware stack.
-pub fn analyzer_router(state: AnalyzerState, max_body_bytes: usize) -> Router {
+pub(crate) fn analyzer_router(state: AnalyzerState, max_body_bytes: usize) -> Router {
     let metrics = MetricsState {
         shared: state.analysis.shared.clone(),
         store: state.analysis.store.clone(),
@@ -372,7 +372,11 @@ pub fn analyzer_router(state: AnalyzerState, max_body_bytes: usize) -> Router {
 }
 
 /// The gateway's HTTP surface: its own health (with the upstreams'), everything else forwarded.
-pub fn gateway_router(state: GatewayState, store: Arc<dyn Store>, max_body_bytes: usize) -> Router {
+pub(crate) fn gateway_router(
+    state: GatewayState,
+    store: Arc<dyn Store>,
+    max_body_bytes: usize,
+) -> Router {
     let metrics = MetricsState {
         shared: state.shared.clone(),
         store,

@@ -12,10 +12,10 @@ use crate::config::{Environment, Settings};
 use crate::password::PasswordHasher;
 
 /// The email of the generated development super admin.
-pub const DEV_ADMIN_EMAIL: &str = "admin@dbpower.local";
+pub(crate) const DEV_ADMIN_EMAIL: &str = "admin@dbpower.local";
 /// Where a generated development password is written (0600).
-pub const CREDENTIALS_FILE: &str = "bootstrap-admin.txt";
-pub const DEMO_ORG_NAME: &str = "Demo Organization";
+pub(crate) const CREDENTIALS_FILE: &str = "bootstrap-admin.txt";
+pub(crate) const DEMO_ORG_NAME: &str = "Demo Organization";
 
 /// What start-up should tell the operator about logging in.
 #[derive(Debug, Clone)]
@@ -32,7 +32,7 @@ pub enum LoginHint {
     Existing { credentials_file: Option<String> },
 }
 
-pub async fn ensure_super_admin(
+pub(crate) async fn ensure_super_admin(
     store: &dyn Store,
     settings: &Settings,
     hasher: &PasswordHasher,
@@ -108,7 +108,10 @@ fn write_credentials(path: &Path, email: &str, password: &str) -> anyhow::Result
 
 /// Creates the demo organization (team, identity) on a database that has no organizations yet.
 /// Returns its id when it was created now.
-pub async fn ensure_demo(store: &dyn Store, settings: &Settings) -> anyhow::Result<Option<i64>> {
+pub(crate) async fn ensure_demo(
+    store: &dyn Store,
+    settings: &Settings,
+) -> anyhow::Result<Option<i64>> {
     if !settings.demo_enabled() || !store.organization_ids().await?.is_empty() {
         return Ok(None);
     }

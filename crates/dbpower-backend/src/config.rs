@@ -376,7 +376,7 @@ pub struct Overrides {
 }
 
 /// Warnings found while loading (unknown environment keys), to log once logging is up.
-pub type Warnings = Vec<String>;
+pub(crate) type Warnings = Vec<String>;
 
 impl Settings {
     /// Loads the layers from the real environment.
@@ -524,7 +524,7 @@ impl Settings {
 }
 
 /// Secrets that are short or that appear in examples and docs.
-pub fn weak_secret(s: &str) -> bool {
+pub(crate) fn weak_secret(s: &str) -> bool {
     const KNOWN: &[&str] = &[
         "changeme",
         "secret",

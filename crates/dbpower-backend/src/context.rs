@@ -13,9 +13,9 @@ use dbpower_types::{DEFAULT_PER_PAGE, MAX_PER_PAGE, Page, PageQuery};
 
 /// What every role has: its name, its metrics, token verification and the network policy.
 #[derive(Clone)]
-pub struct Shared(pub Arc<SharedInner>);
+pub(crate) struct Shared(pub Arc<SharedInner>);
 
-pub struct SharedInner {
+pub(crate) struct SharedInner {
     /// `platform`, `backend`, `analyzer` or `gateway`: in logs and metrics.
     pub service: &'static str,
     pub metrics: crate::metrics::Metrics,
@@ -38,9 +38,9 @@ impl std::ops::Deref for Shared {
 /// The analysis engine and its queue: what the analysis workers and `POST /analyzer/analyze` need, in
 /// the roles that analyse (`serve`, `backend`, `analyzer`).
 #[derive(Clone)]
-pub struct Analysis(pub Arc<AnalysisInner>);
+pub(crate) struct Analysis(pub Arc<AnalysisInner>);
 
-pub struct AnalysisInner {
+pub(crate) struct AnalysisInner {
     pub shared: Shared,
     pub store: Arc<dyn Store>,
     /// Wakes the analysis workers when new work is queued.
@@ -60,14 +60,14 @@ impl std::ops::Deref for Analysis {
 
 /// What authenticating a bearer token needs: the keys and the user rows.
 #[derive(Clone)]
-pub struct Accounts {
+pub(crate) struct Accounts {
     pub shared: Shared,
     pub store: Arc<dyn Store>,
 }
 
 /// Who did it, from where, under which request id: what every audit entry records.
 #[derive(Debug, Clone)]
-pub struct Ctx {
+pub(crate) struct Ctx {
     pub request_id: String,
     pub ip: Option<String>,
 }
@@ -88,12 +88,17 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Ctx {
 }
 
 /// One audit event, built fluently and appended with [`AppState::audit`].
-pub struct Event {
+pub(crate) struct Event {
     pub entry: NewAuditEntry,
 }
 
 impl Event {
-    pub fn new(ctx: &Ctx, actor: Option<&Principal>, action: &str, resource_type: &str) -> Event {
+    pub(crate) fn new(
+        ctx: &Ctx,
+        actor: Option<&Principal>,
+        action: &str,
+        resource_type: &str,
+    ) -> Event {
         Event {
             entry: NewAuditEntry {
                 organization_id: actor.and_then(|p| p.organization_id),
@@ -110,19 +115,19 @@ impl Event {
         }
     }
     /// The organization the event belongs to (defaults to the actor's).
-    pub fn org(mut self, org: Option<i64>) -> Event {
+    pub(crate) fn org(mut self, org: Option<i64>) -> Event {
         self.entry.organization_id = org;
         self
     }
-    pub fn resource(mut self, id: impl ToString) -> Event {
+    pub(crate) fn resource(mut self, id: impl ToString) -> Event {
         self.entry.resource_id = Some(id.to_string());
         self
     }
-    pub fn failed(mut self) -> Event {
+    pub(crate) fn failed(mut self) -> Event {
         self.entry.outcome = "failure".into();
         self
     }
-    pub fn details(mut self, details: serde_json::Value) -> Event {
+    pub(crate) fn details(mut self, details: serde_json::Value) -> Event {
         self.entry.details = details;
         self
     }
@@ -130,7 +135,7 @@ impl Event {
 
 /// Appends to the audit log. A failure to record is logged loudly but does not undo the action that
 /// already happened (see docs/API-DESIGN.md, known quirks).
-pub async fn audit(store: &dyn Store, event: Event) {
+pub(crate) async fn audit(store: &dyn Store, event: Event) {
     if let Err(e) = store.append_audit(&event.entry).await {
         tracing::error!(error = %e, action = %event.entry.action, "audit append failed");
     }
@@ -138,13 +143,13 @@ pub async fn audit(store: &dyn Store, event: Event) {
 
 impl Analysis {
     /// [`audit`] into this state's store.
-    pub async fn audit(&self, event: Event) {
+    pub(crate) async fn audit(&self, event: Event) {
         audit(self.store.as_ref(), event).await;
     }
 }
 
 /// Validates `?page=&per_page=`.
-pub fn page_request(q: &PageQuery) -> ApiResult<PageRequest> {
+pub(crate) fn page_request(q: &PageQuery) -> ApiResult<PageRequest> {
     let page = q.page.unwrap_or(1);
     let per_page = q.per_page.unwrap_or(DEFAULT_PER_PAGE);
     if page == 0 {
@@ -160,7 +165,7 @@ pub fn page_request(q: &PageQuery) -> ApiResult<PageRequest> {
 }
 
 /// Builds the response page.
-pub fn page_of<T, U>(
+pub(crate) fn page_of<T, U>(
     items: Vec<T>,
     total: i64,
     req: PageRequest,

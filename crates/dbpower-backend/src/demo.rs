@@ -155,7 +155,7 @@ const WORKLOAD: &[(DatabaseType, &str, f64, i64, i64)] = &[
 ];
 
 /// Seeds the demo organization; returns how many slow queries were stored.
-pub async fn seed(state: &AppState, org_id: i64) -> anyhow::Result<usize> {
+pub(crate) async fn seed(state: &AppState, org_id: i64) -> anyhow::Result<usize> {
     let org = OrgId::from_credential(org_id);
     let secret = format!("dbps_{}", random_hex(32));
     let key = state

@@ -1,24 +1,27 @@
 //! The DBPower backend service: authentication, tenants and RBAC, the audit log, and the resource routes.
-//! `dbpower serve` runs it with embedded defaults; [`app::Application`] is the entry point.
+//! `dbpower serve` runs it with embedded defaults; [`Application`] is the entry point.
 
-pub mod app;
-pub mod bootstrap;
-pub mod config;
-pub mod context;
-pub mod demo;
-pub mod gateway;
-pub mod metrics;
-pub mod middleware;
-pub mod openapi;
-pub mod password;
-pub mod routes;
-pub mod secrets;
-pub mod state;
-pub mod throttle;
-pub mod workers;
+mod app;
+mod bootstrap;
+mod config;
+mod context;
+mod demo;
+mod gateway;
+mod metrics;
+mod middleware;
+mod openapi;
+mod password;
+mod routes;
+mod secrets;
+mod state;
+mod throttle;
+mod workers;
 
-pub use app::Application;
-pub use config::{Overrides, Settings};
+pub use app::{Application, open_store};
+pub use bootstrap::LoginHint;
+pub use config::{LogFormat, Overrides, Role, Settings, env_names};
+pub use openapi::document as openapi_document;
+pub use workers::retention::sweep as sweep_retention;
 
 /// Whether this binary embeds the admin panel (it does unless npm was missing at build time).
 pub fn panel_built() -> bool {

@@ -19,7 +19,7 @@ struct Histogram {
 }
 
 #[derive(Default)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     counters: Mutex<BTreeMap<(&'static str, String), f64>>,
     histograms: Mutex<BTreeMap<(&'static str, String), Histogram>>,
 }
@@ -91,7 +91,7 @@ fn labels(pairs: &[(&str, &str)]) -> String {
 }
 
 impl Metrics {
-    pub fn inc(&self, name: &'static str, pairs: &[(&str, &str)], by: f64) {
+    pub(crate) fn inc(&self, name: &'static str, pairs: &[(&str, &str)], by: f64) {
         *self
             .counters
             .lock()
@@ -100,7 +100,7 @@ impl Metrics {
             .or_insert(0.0) += by;
     }
 
-    pub fn observe(&self, name: &'static str, pairs: &[(&str, &str)], seconds: f64) {
+    pub(crate) fn observe(&self, name: &'static str, pairs: &[(&str, &str)], seconds: f64) {
         let mut h = self.histograms.lock().unwrap_or_else(|p| p.into_inner());
         let e = h.entry((name, labels(pairs))).or_insert_with(|| Histogram {
             counts: vec![0; BUCKETS.len()],
@@ -115,7 +115,7 @@ impl Metrics {
         e.count += 1;
     }
 
-    pub fn render(&self, gauges: &[(&'static str, f64)]) -> String {
+    pub(crate) fn render(&self, gauges: &[(&'static str, f64)]) -> String {
         let counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
         let histograms = self.histograms.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = String::new();
@@ -143,7 +143,7 @@ impl Metrics {
 /// the path a client sent, so no request can add a series. Requests no route matched are `unmatched`,
 /// except the admin panel's pages (`panel`) and, in the gateway, requests forwarded upstream
 /// (`forwarded`), each one label whatever their path.
-pub fn route_label(matched: Option<&str>, path: &str, status: u16) -> String {
+pub(crate) fn route_label(matched: Option<&str>, path: &str, status: u16) -> String {
     if let Some(m) = matched {
         return m.to_string();
     }
@@ -162,14 +162,14 @@ pub fn route_label(matched: Option<&str>, path: &str, status: u16) -> String {
 /// Who may read `/metrics` (and the gateway's upstream details): holders of `metrics_token` when it is
 /// set; anyone in development when it is not; nobody in production when it is not.
 #[derive(Clone)]
-pub struct MetricsAccess {
+pub(crate) struct MetricsAccess {
     token: Option<String>,
     production: bool,
 }
 
 /// What a request may see.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Access {
+pub(crate) enum Access {
     Granted,
     /// A token is configured and the request did not carry it.
     Unauthorized,
@@ -178,14 +178,14 @@ pub enum Access {
 }
 
 impl MetricsAccess {
-    pub fn new(token: Option<String>, production: bool) -> MetricsAccess {
+    pub(crate) fn new(token: Option<String>, production: bool) -> MetricsAccess {
         MetricsAccess {
             token: token.filter(|t| !t.is_empty()),
             production,
         }
     }
 
-    pub fn check(&self, headers: &axum::http::HeaderMap) -> Access {
+    pub(crate) fn check(&self, headers: &axum::http::HeaderMap) -> Access {
         match &self.token {
             Some(t) => {
                 let given = dbpower_http::jwt::bearer_of(headers).unwrap_or("");

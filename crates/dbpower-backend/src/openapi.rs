@@ -32,7 +32,7 @@ use crate::state::AppState;
         (name = "analyzer", description = "Analysis on demand (served by dbpower serve and dbpower analyzer)"),
     )
 )]
-pub struct ApiDoc;
+pub(crate) struct ApiDoc;
 
 struct BearerAuth;
 
@@ -52,7 +52,7 @@ impl Modify for BearerAuth {
 }
 
 /// Every `/api/v1` route, registered together with its OpenAPI operation.
-pub fn api_router() -> OpenApiRouter<AppState> {
+pub(crate) fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(analyzer::analyze_request))
         .routes(routes!(agents::heartbeat))

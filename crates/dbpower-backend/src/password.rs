@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::{OnceCell, Semaphore};
 
 #[derive(Clone)]
-pub struct PasswordHasher {
+pub(crate) struct PasswordHasher {
     permits: Arc<Semaphore>,
     cost: u32,
     /// A real hash of a random password, verified against when the account does not exist, so that
@@ -15,7 +15,7 @@ pub struct PasswordHasher {
 }
 
 impl PasswordHasher {
-    pub fn new(cost: u32, concurrency: usize) -> PasswordHasher {
+    pub(crate) fn new(cost: u32, concurrency: usize) -> PasswordHasher {
         PasswordHasher {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             cost,
@@ -23,14 +23,14 @@ impl PasswordHasher {
         }
     }
 
-    pub async fn hash(&self, password: String) -> anyhow::Result<String> {
+    pub(crate) async fn hash(&self, password: String) -> anyhow::Result<String> {
         let _permit = self.permits.acquire().await?;
         let cost = self.cost;
         Ok(tokio::task::spawn_blocking(move || bcrypt::hash(password, cost)).await??)
     }
 
     /// `false` for a wrong password or an unreadable hash.
-    pub async fn verify(&self, password: String, hash: String) -> anyhow::Result<bool> {
+    pub(crate) async fn verify(&self, password: String, hash: String) -> anyhow::Result<bool> {
         let _permit = self.permits.acquire().await?;
         Ok(
             tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
@@ -39,7 +39,7 @@ impl PasswordHasher {
     }
 
     /// Spends the same time as [`Self::verify`] for an account that does not exist.
-    pub async fn verify_dummy(&self, password: String) -> anyhow::Result<()> {
+    pub(crate) async fn verify_dummy(&self, password: String) -> anyhow::Result<()> {
         let hash = self
             .dummy
             .get_or_try_init(|| async { self.hash(crate::secrets::random_hex(16)).await })

@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use rand::RngCore;
 
 /// Reads `path`, or creates it with `make()` and mode 0600.
-pub fn load_or_create(path: &Path, make: impl FnOnce() -> String) -> anyhow::Result<String> {
+pub(crate) fn load_or_create(path: &Path, make: impl FnOnce() -> String) -> anyhow::Result<String> {
     if path.exists() {
         return Ok(std::fs::read_to_string(path)
             .with_context(|| format!("reading {}", path.display()))?
@@ -26,7 +26,7 @@ pub fn load_or_create(path: &Path, make: impl FnOnce() -> String) -> anyhow::Res
 }
 
 /// Writes a file only the owner can read.
-pub fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -43,7 +43,7 @@ pub fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
 }
 
 /// `n` random bytes as lowercase hex.
-pub fn random_hex(n: usize) -> String {
+pub(crate) fn random_hex(n: usize) -> String {
     let mut buf = vec![0u8; n];
     rand::rng().fill_bytes(&mut buf);
     hex::encode(buf)
@@ -51,13 +51,13 @@ pub fn random_hex(n: usize) -> String {
 
 /// Encrypts and decrypts api-key signing secrets.
 #[derive(Clone)]
-pub struct SecretCipher {
+pub(crate) struct SecretCipher {
     cipher: Aes256Gcm,
 }
 
 impl SecretCipher {
     /// From 64 hex characters (32 bytes).
-    pub fn from_hex(key_hex: &str) -> anyhow::Result<SecretCipher> {
+    pub(crate) fn from_hex(key_hex: &str) -> anyhow::Result<SecretCipher> {
         let key = hex::decode(key_hex.trim()).context("the master key must be hex")?;
         if key.len() != 32 {
             bail!(
@@ -70,7 +70,7 @@ impl SecretCipher {
     }
 
     /// `v1:` + base64(nonce || ciphertext+tag).
-    pub fn encrypt(&self, plaintext: &str) -> anyhow::Result<String> {
+    pub(crate) fn encrypt(&self, plaintext: &str) -> anyhow::Result<String> {
         let mut nonce = [0u8; 12];
         rand::rng().fill_bytes(&mut nonce);
         let ct = self
@@ -82,7 +82,7 @@ impl SecretCipher {
         Ok(format!("v1:{}", STANDARD.encode(out)))
     }
 
-    pub fn decrypt(&self, stored: &str) -> anyhow::Result<String> {
+    pub(crate) fn decrypt(&self, stored: &str) -> anyhow::Result<String> {
         let raw = stored
             .strip_prefix("v1:")
             .context("unknown secret format")?;

@@ -15,9 +15,9 @@ use crate::throttle::LoginThrottle;
 
 /// The API roles' state (`dbpower serve`, `dbpower backend`): accounts, tenants, ingestion.
 #[derive(Clone)]
-pub struct AppState(pub Arc<Inner>);
+pub(crate) struct AppState(pub Arc<Inner>);
 
-pub struct Inner {
+pub(crate) struct Inner {
     pub shared: Shared,
     pub store: Arc<dyn Store>,
     pub hasher: PasswordHasher,
@@ -41,13 +41,13 @@ impl std::ops::Deref for AppState {
 
 /// `dbpower analyzer`: analysis workers and `POST /analyzer/analyze`, nothing else.
 #[derive(Clone)]
-pub struct AnalyzerState {
+pub(crate) struct AnalyzerState {
     pub analysis: Analysis,
     pub rate_limits: Option<Arc<crate::middleware::ratelimit::RateLimits>>,
 }
 
 impl Accounts {
-    pub fn from_api(s: &AppState) -> Accounts {
+    pub(crate) fn from_api(s: &AppState) -> Accounts {
         Accounts {
             shared: s.shared.clone(),
             store: s.store.clone(),
@@ -96,7 +96,7 @@ impl FromRef<AnalyzerState> for Shared {
 
 impl AppState {
     /// [`audit`] into this state's store.
-    pub async fn audit(&self, event: Event) {
+    pub(crate) async fn audit(&self, event: Event) {
         crate::context::audit(self.store.as_ref(), event).await;
     }
 }

@@ -12,7 +12,7 @@ use dbpower_ratelimit::{Limit, Limiter};
 
 use crate::config::LoginSettings;
 
-pub struct LoginThrottle {
+pub(crate) struct LoginThrottle {
     limits: LoginSettings,
     limiter: Arc<dyn Limiter>,
     hashing: Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
@@ -21,10 +21,10 @@ pub struct LoginThrottle {
 /// Password checks one client address may have running at once. Every login costs a bcrypt hash, even a
 /// successful one (which the failure throttle does not count), so one address cannot keep the hashing
 /// threads busy for everyone.
-pub const HASHES_PER_ADDRESS: u32 = 2;
+pub(crate) const HASHES_PER_ADDRESS: u32 = 2;
 
 /// A password check in flight for one address; dropping it frees the slot.
-pub struct HashSlot {
+pub(crate) struct HashSlot {
     ip: String,
     hashing: Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
 }
@@ -42,7 +42,7 @@ impl Drop for HashSlot {
 }
 
 impl LoginThrottle {
-    pub fn new(limits: LoginSettings, limiter: Arc<dyn Limiter>) -> LoginThrottle {
+    pub(crate) fn new(limits: LoginSettings, limiter: Arc<dyn Limiter>) -> LoginThrottle {
         LoginThrottle {
             limits,
             limiter,
@@ -51,7 +51,7 @@ impl LoginThrottle {
     }
 
     /// A slot for one password check from `ip`, or `None` while [`HASHES_PER_ADDRESS`] are running.
-    pub fn hash_slot(&self, ip: &str) -> Option<HashSlot> {
+    pub(crate) fn hash_slot(&self, ip: &str) -> Option<HashSlot> {
         let mut m = self.hashing.lock().unwrap_or_else(|p| p.into_inner());
         let n = m.entry(ip.to_string()).or_insert(0);
         if *n >= HASHES_PER_ADDRESS {
@@ -91,7 +91,7 @@ impl LoginThrottle {
     }
 
     /// `Err(seconds to wait)` when the account or the IP has too many recent failures.
-    pub async fn check(&self, account: &str, ip: &str) -> Result<(), u64> {
+    pub(crate) async fn check(&self, account: &str, ip: &str) -> Result<(), u64> {
         let d = self.limiter.peek(&self.windows(account, ip)).await;
         if d.allowed {
             Ok(())
@@ -100,19 +100,19 @@ impl LoginThrottle {
         }
     }
 
-    pub async fn record_failure(&self, account: &str, ip: &str) {
+    pub(crate) async fn record_failure(&self, account: &str, ip: &str) {
         self.limiter.check(&self.windows(account, ip)).await;
     }
 
     /// A successful login clears the account's failures (not the IP's).
-    pub async fn record_success(&self, account: &str) {
+    pub(crate) async fn record_success(&self, account: &str) {
         self.limiter.forget(&[Self::account_key(account)]).await;
     }
 
     /// Whether a throttled attempt from `ip` gets its own audit row: the first one per address and
     /// window does; the rest of that window is summed up by that row ("and later attempts in the next
     /// N s"), so a flood of refused logins cannot grow the append-only audit log.
-    pub async fn audit_throttled(&self, ip: &str) -> bool {
+    pub(crate) async fn audit_throttled(&self, ip: &str) -> bool {
         let window = Duration::from_secs(self.limits.window_secs.max(1));
         self.limiter
             .check(&[Limit {
@@ -128,13 +128,8 @@ impl LoginThrottle {
     }
 
     /// The window in seconds over which failures are counted.
-    pub fn window_secs(&self) -> u64 {
+    pub(crate) fn window_secs(&self) -> u64 {
         self.limits.window_secs.max(1)
-    }
-
-    /// Where the counts live: `redis`, `memory` or `memory (redis unavailable)`.
-    pub fn backend(&self) -> &'static str {
-        self.limiter.backend()
     }
 }
 

@@ -12,7 +12,7 @@ use dbpower_sql::Dialect;
 use dbpower_types::{AnalysisReport, SchemaSnapshot, Severity};
 
 #[derive(Clone, Copy, ValueEnum)]
-pub enum DialectArg {
+pub(crate) enum DialectArg {
     Mysql,
     #[value(alias = "mariadb")]
     Mariadb,
@@ -21,7 +21,7 @@ pub enum DialectArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-pub enum Level {
+pub(crate) enum Level {
     Low,
     Medium,
     High,
@@ -29,7 +29,7 @@ pub enum Level {
 }
 
 #[derive(Args)]
-pub struct AnalyzeArgs {
+pub(crate) struct AnalyzeArgs {
     /// The statement's dialect.
     #[arg(long, value_enum)]
     dialect: DialectArg,
@@ -56,7 +56,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &PathBuf, what: &str) -> anyh
 }
 
 /// Returns whether the run passed (`--fail-on` not reached).
-pub fn run(args: AnalyzeArgs) -> anyhow::Result<bool> {
+pub(crate) fn run(args: AnalyzeArgs) -> anyhow::Result<bool> {
     let sql = if args.sql == "-" {
         let mut s = String::new();
         std::io::stdin()
@@ -102,7 +102,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<bool> {
     Ok(threshold.is_none_or(|t| report.severity < t))
 }
 
-pub fn render(r: &AnalysisReport) -> String {
+pub(crate) fn render(r: &AnalysisReport) -> String {
     let mut out = format!("{}  {}\n", r.severity.as_str(), r.summary);
     if !r.issues.is_empty() {
         out.push_str("\nIssues\n");

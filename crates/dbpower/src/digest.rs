@@ -12,14 +12,14 @@ use dbpower_sql::digest::Digest;
 use dbpower_sql::slowlog::{MysqlSlowLog, PostgresLog};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     Auto,
     MysqlSlow,
     PostgresLog,
 }
 
 #[derive(Args)]
-pub struct DigestArgs {
+pub(crate) struct DigestArgs {
     /// Log format; `auto` looks at the first lines of each file.
     #[arg(long, value_enum, default_value_t = Format::Auto)]
     format: Format,
@@ -58,7 +58,7 @@ fn open(path: &PathBuf) -> anyhow::Result<Box<dyn BufRead>> {
     Ok(Box::new(BufReader::with_capacity(1 << 20, f)))
 }
 
-pub fn run(args: DigestArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: DigestArgs) -> anyhow::Result<()> {
     let mut digest = Digest::new();
     for path in &args.files {
         let mut reader = open(path)?;

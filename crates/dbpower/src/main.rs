@@ -8,9 +8,9 @@ use clap::{Args, Parser, Subcommand};
 mod analyze;
 mod digest;
 use anyhow::Context;
-use dbpower_backend::app::Role;
-use dbpower_backend::bootstrap::LoginHint;
-use dbpower_backend::config::LogFormat;
+use dbpower_backend::LogFormat;
+use dbpower_backend::LoginHint;
+use dbpower_backend::Role;
 use dbpower_backend::{Application, Overrides, Settings};
 
 #[derive(Parser)]
@@ -220,15 +220,15 @@ async fn agent(args: AgentArgs) -> anyhow::Result<bool> {
         .with_writer(std::io::stderr)
         .try_init();
     if args.check {
-        let cfg = dbpower_agent::config::AgentConfig::load(&args.config)?;
-        return Ok(dbpower_agent::check::run(&cfg).await);
+        let cfg = dbpower_agent::AgentConfig::load(&args.config)?;
+        return Ok(dbpower_agent::check(&cfg).await);
     }
     dbpower_agent::run(&args.config, args.once, args.dry_run, shutdown_signal()).await
 }
 
 async fn migrate(args: ConfigArgs) -> anyhow::Result<()> {
     let settings = args.load()?;
-    dbpower_backend::app::open_store(&settings).await?;
+    dbpower_backend::open_store(&settings).await?;
     println!(
         "migrations applied to {}",
         dbpower_store::redact_url(&settings.database_url())
@@ -238,7 +238,7 @@ async fn migrate(args: ConfigArgs) -> anyhow::Result<()> {
 
 async fn audit_verify(args: ConfigArgs, organization_id: Option<i64>) -> anyhow::Result<bool> {
     let settings = args.load()?;
-    let store = dbpower_backend::app::open_store(&settings).await?;
+    let store = dbpower_backend::open_store(&settings).await?;
     let chains: Vec<Option<i64>> = match organization_id {
         Some(id) => vec![Some(id)],
         None => std::iter::once(None)
@@ -314,7 +314,7 @@ fn main() -> ExitCode {
 /// `dbpower openapi`: the API's OpenAPI document, pretty-printed, on stdout.
 fn openapi_json() -> anyhow::Result<()> {
     use std::io::Write;
-    let doc = dbpower_backend::openapi::document().to_pretty_json()?;
+    let doc = dbpower_backend::openapi_document().to_pretty_json()?;
     match writeln!(std::io::stdout().lock(), "{doc}") {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         r => Ok(r?),

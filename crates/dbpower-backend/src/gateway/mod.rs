@@ -27,7 +27,7 @@ use crate::context::Shared;
 /// hasher, cipher or analysis engine, and never migrates; its store handle only reads organizations'
 /// own rate limits.
 #[derive(Clone)]
-pub struct GatewayState {
+pub(crate) struct GatewayState {
     pub shared: Shared,
     pub upstreams: Arc<Upstreams>,
     pub rate_limits: Option<Arc<crate::middleware::ratelimit::RateLimits>>,
@@ -40,7 +40,7 @@ impl axum::extract::FromRef<GatewayState> for Shared {
 }
 
 #[derive(Clone)]
-pub struct Upstreams {
+pub(crate) struct Upstreams {
     pub backend: String,
     pub analyzer: String,
     pub http: reqwest::Client,
@@ -48,7 +48,7 @@ pub struct Upstreams {
 }
 
 impl Upstreams {
-    pub fn new(
+    pub(crate) fn new(
         backend: &str,
         analyzer: &str,
         timeout: Duration,
@@ -104,7 +104,7 @@ fn check_credentials(state: &GatewayState, headers: &HeaderMap) -> Result<(), Ap
     Ok(())
 }
 
-pub async fn proxy(State(state): State<GatewayState>, req: Request) -> Response {
+pub(crate) async fn proxy(State(state): State<GatewayState>, req: Request) -> Response {
     // The admin panel is served by the gateway itself (split deployments need no other web server).
     if let Some(panel) = dbpower_web::respond(req.method(), req.uri().path(), req.headers()) {
         return panel;
@@ -264,7 +264,7 @@ struct GatewayHealth {
 }
 
 /// The gateway answers, and says whether each upstream's `/health` does.
-pub async fn health(State(state): State<GatewayState>, headers: HeaderMap) -> Response {
+pub(crate) async fn health(State(state): State<GatewayState>, headers: HeaderMap) -> Response {
     let up = state.upstreams.as_ref();
     let details = state.shared.metrics_access.check(&headers) == crate::metrics::Access::Granted;
     let mut upstreams = Vec::new();

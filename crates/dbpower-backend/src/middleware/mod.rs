@@ -3,8 +3,8 @@
 //! body limits, metrics, and (in the roles that hold accounts) the audit of refused writes. Each layer
 //! takes the smallest state it needs; rate limits ([`ratelimit`]) are added by the routers that have them.
 
-pub mod ratelimit;
-pub mod refusals;
+pub(crate) mod ratelimit;
+pub(crate) mod refusals;
 
 use std::time::Instant;
 
@@ -21,7 +21,7 @@ use crate::context::{Accounts, Shared};
 
 /// `routes` with the common middleware stack. `accounts` (the API and analyzer roles) turns on the
 /// audit of refused writes.
-pub fn with_middleware(
+pub(crate) fn with_middleware(
     routes: Router,
     shared: &Shared,
     accounts: Option<Accounts>,
@@ -125,7 +125,11 @@ async fn log_requests(State(shared): State<Shared>, req: Request, next: Next) ->
 }
 
 /// Middleware: counts and times every request.
-pub async fn count_requests(State(state): State<Shared>, req: Request, next: Next) -> Response {
+pub(crate) async fn count_requests(
+    State(state): State<Shared>,
+    req: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();

@@ -35,7 +35,7 @@ type Override = (Instant, Option<u32>, Option<u32>);
 
 /// The request windows of one role, and what deciding them needs: the limiter, the token keys (who is
 /// asking), the store (organizations' own limits, read only) and the metrics. The middleware's state.
-pub struct RateLimits {
+pub(crate) struct RateLimits {
     pub limiter: Arc<dyn Limiter>,
     settings: RateLimitSettings,
     overrides: Mutex<HashMap<i64, Override>>,
@@ -45,7 +45,7 @@ pub struct RateLimits {
 
 /// The limiter for these settings: Redis when `redis_url` is set and answers, else in process. Shared by
 /// the request limits and the login throttle.
-pub async fn connect_limiter(
+pub(crate) async fn connect_limiter(
     settings: &RateLimitSettings,
     redis_url: Option<&str>,
 ) -> Arc<dyn Limiter> {
@@ -73,7 +73,7 @@ pub async fn connect_limiter(
 
 impl RateLimits {
     /// The limits for these settings, on `limiter` (see [`connect_limiter`]).
-    pub fn new(
+    pub(crate) fn new(
         settings: &RateLimitSettings,
         limiter: Arc<dyn Limiter>,
         orgs: Arc<dyn Store>,
@@ -88,12 +88,12 @@ impl RateLimits {
         }
     }
 
-    pub fn backend(&self) -> &'static str {
+    pub(crate) fn backend(&self) -> &'static str {
         self.limiter.backend()
     }
 
     /// The deployment's per-organization limits (per minute, per hour).
-    pub fn org_defaults(&self) -> (u32, u32) {
+    pub(crate) fn org_defaults(&self) -> (u32, u32) {
         (self.settings.org_per_minute, self.settings.org_per_hour)
     }
 }
@@ -162,7 +162,7 @@ async fn org_limits(rl: &RateLimits, org: i64) -> (u32, u32) {
 /// The windows of an api key whose signature has just verified (per minute and per hour; the
 /// organization's own limits when it has them). `Err` is the 429 (or 503 when the limiter is down and
 /// the policy is `deny`) to answer with.
-pub async fn check_key(rl: &RateLimits, key_id: &str, org: i64) -> Result<(), ApiError> {
+pub(crate) async fn check_key(rl: &RateLimits, key_id: &str, org: i64) -> Result<(), ApiError> {
     let (per_minute, per_hour) = org_limits(rl, org).await;
     let d = rl
         .limiter
@@ -299,7 +299,7 @@ fn refusal(d: &Decision) -> Response {
     .into_response()
 }
 
-pub async fn layer(State(rl): State<Arc<RateLimits>>, req: Request, next: Next) -> Response {
+pub(crate) async fn layer(State(rl): State<Arc<RateLimits>>, req: Request, next: Next) -> Response {
     let rl = rl.as_ref();
     let path = req.uri().path();
     if !(path.starts_with("/api/v1/") || path.starts_with("/analyzer/")) {

@@ -23,7 +23,7 @@ const NOT_HERE: &[&str] = &[
     "/api/v1/agents/heartbeat",
 ];
 
-pub async fn layer(State(state): State<Accounts>, req: Request, next: Next) -> Response {
+pub(crate) async fn layer(State(state): State<Accounts>, req: Request, next: Next) -> Response {
     let write = matches!(
         *req.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE

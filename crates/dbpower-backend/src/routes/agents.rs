@@ -62,7 +62,7 @@ fn validate(hb: &AgentHeartbeat) -> ApiResult<()> {
 #[utoipa::path(post, path = "/api/v1/agents/heartbeat", tag = "ingestion", request_body = AgentHeartbeat,
     params(("X-API-Key" = String, Header), ("X-Request-ID" = String, Header), ("X-Timestamp" = i64, Header), ("X-Signature" = String, Header)),
     responses((status = 204, description = "stored"), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn heartbeat(
+pub(crate) async fn heartbeat(
     State(state): State<AppState>,
     method: Method,
     uri: OriginalUri,
@@ -102,7 +102,7 @@ fn redact(v: &mut serde_json::Value) {
 
 #[utoipa::path(get, path = "/api/v1/agents", tag = "ingestion",
     responses((status = 200, body = Vec<AgentView>), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list_agents(
+pub(crate) async fn list_agents(
     State(s): State<AppState>,
     Auth(p): Auth,
 ) -> ApiResult<ApiJson<Vec<AgentView>>> {

@@ -17,12 +17,12 @@ use crate::context::Analysis;
 use crate::routes::auth::Auth;
 
 /// The longest statement `POST /analyzer/analyze` accepts.
-pub const MAX_SQL_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_SQL_BYTES: usize = 1024 * 1024;
 
 /// Either a stored slow query (`slow_query_id`) or a statement (`sql` and `database_type`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AnalyzeRequest {
+pub(crate) struct AnalyzeRequest {
     /// Queue the analysis of this stored slow query's class (202).
     #[serde(default)]
     pub slow_query_id: Option<i64>,
@@ -43,7 +43,7 @@ pub struct AnalyzeRequest {
         (status = 202, body = AnalyzeQueued, description = "the stored query's analysis is queued"),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn analyze_request(
+pub(crate) async fn analyze_request(
     State(s): State<Analysis>,
     Auth(p): Auth,
     ctx: crate::context::Ctx,

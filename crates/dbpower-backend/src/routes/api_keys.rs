@@ -17,7 +17,7 @@ use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys", params(PageQuery),
     responses((status = 200, body = Page<ApiKeyView>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list_api_keys(
+pub(crate) async fn list_api_keys(
     State(s): State<AppState>,
     Auth(p): Auth,
     ApiQuery(q): ApiQuery<PageQuery>,
@@ -31,7 +31,7 @@ pub async fn list_api_keys(
 /// Create an agent credential. The response carries `secret` this once; it cannot be read again.
 #[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys", request_body = CreateApiKeyRequest,
     responses((status = 201, body = ApiKeyCreated), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn create_api_key(
+pub(crate) async fn create_api_key(
     State(s): State<AppState>,
     Auth(p): Auth,
     ctx: Ctx,
@@ -76,7 +76,7 @@ pub async fn create_api_key(
 
 #[utoipa::path(get, path = "/api/v1/api-keys/{id}", tag = "api-keys", params(("id" = i64, Path)),
     responses((status = 200, body = ApiKeyView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get_api_key(
+pub(crate) async fn get_api_key(
     State(s): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<i64>,
@@ -94,7 +94,7 @@ pub async fn get_api_key(
 /// Revoke a key: agents using it are refused from the next request on. Revoking twice is harmless.
 #[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys", params(("id" = i64, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn revoke_api_key(
+pub(crate) async fn revoke_api_key(
     State(s): State<AppState>,
     Auth(p): Auth,
     ctx: Ctx,

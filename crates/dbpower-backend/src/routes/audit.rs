@@ -18,7 +18,7 @@ use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/audit-logs", tag = "audit", params(AuditLogQuery),
     responses((status = 200, body = Page<AuditLogView>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list_audit_logs(
+pub(crate) async fn list_audit_logs(
     State(s): State<AppState>,
     Auth(p): Auth,
     ApiQuery(q): ApiQuery<AuditLogQuery>,
@@ -35,7 +35,7 @@ pub async fn list_audit_logs(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct LlmCallsQuery {
+pub(crate) struct LlmCallsQuery {
     /// How many of the newest calls (1-500, default 100).
     pub limit: Option<i64>,
 }
@@ -43,7 +43,7 @@ pub struct LlmCallsQuery {
 /// Prompts sent to LLM providers for the caller's organization (the prompt's hash, never its text).
 #[utoipa::path(get, path = "/api/v1/llm-calls", tag = "audit", params(LlmCallsQuery),
     responses((status = 200, body = Vec<LlmCallView>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list_llm_calls(
+pub(crate) async fn list_llm_calls(
     State(s): State<AppState>,
     Auth(p): Auth,
     ApiQuery(q): ApiQuery<LlmCallsQuery>,
@@ -76,7 +76,7 @@ pub async fn list_llm_calls(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct VerifyQuery {
+pub(crate) struct VerifyQuery {
     /// SUPER_ADMIN: the organization whose chain to verify; omitted, the platform chain.
     pub organization_id: Option<i64>,
 }
@@ -84,7 +84,7 @@ pub struct VerifyQuery {
 /// Re-computes the hash chain of the caller's organization (or, for a super admin, the one named).
 #[utoipa::path(get, path = "/api/v1/audit-logs/verify", tag = "audit", params(VerifyQuery),
     responses((status = 200, body = AuditVerifyView), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn verify_audit_logs(
+pub(crate) async fn verify_audit_logs(
     State(s): State<AppState>,
     Auth(p): Auth,
     ApiQuery(q): ApiQuery<VerifyQuery>,

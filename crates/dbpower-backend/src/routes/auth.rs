@@ -16,9 +16,9 @@ use crate::context::{Accounts, Ctx, Event};
 use crate::state::AppState;
 
 /// The authenticated caller.
-pub struct Auth(pub Principal);
+pub(crate) struct Auth(pub Principal);
 
-pub fn principal_of(u: &UserRecord) -> Principal {
+pub(crate) fn principal_of(u: &UserRecord) -> Principal {
     Principal {
         user_id: u.view.id,
         email: u.view.email.clone(),
@@ -30,7 +30,7 @@ pub fn principal_of(u: &UserRecord) -> Principal {
 }
 
 /// The authenticated caller's full user record (for `/auth/me`, saving a second read).
-pub struct CurrentUser(pub UserView);
+pub(crate) struct CurrentUser(pub UserView);
 
 impl<S> FromRequestParts<S> for Auth
 where
@@ -217,7 +217,7 @@ async fn verify_login(
 /// Log in with email and password.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn login(
+pub(crate) async fn login(
     State(state): State<AppState>,
     ctx: Ctx,
     ApiJson(req): ApiJson<LoginRequest>,
@@ -273,7 +273,7 @@ pub async fn login(
 /// its whole family (every token descended from the same login).
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody)))]
-pub async fn refresh(
+pub(crate) async fn refresh(
     State(state): State<AppState>,
     ctx: Ctx,
     ApiJson(req): ApiJson<RefreshRequest>,
@@ -334,7 +334,7 @@ pub async fn refresh(
 /// Log out: revoke the given refresh token's family, or every refresh token of the caller.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = LogoutRequest,
     responses((status = 204), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn logout(
+pub(crate) async fn logout(
     State(state): State<AppState>,
     Auth(p): Auth,
     ctx: Ctx,
@@ -380,6 +380,6 @@ pub async fn logout(
 /// The caller's own user record.
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
     responses((status = 200, body = UserView), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn me(CurrentUser(user): CurrentUser) -> ApiResult<ApiJson<UserView>> {
+pub(crate) async fn me(CurrentUser(user): CurrentUser) -> ApiResult<ApiJson<UserView>> {
     Ok(ApiJson(user))
 }

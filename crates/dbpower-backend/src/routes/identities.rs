@@ -16,7 +16,7 @@ use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/identities", tag = "identities", params(PageQuery),
     responses((status = 200, body = Page<IdentityView>), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list_identities(
+pub(crate) async fn list_identities(
     State(s): State<AppState>,
     Auth(p): Auth,
     ApiQuery(q): ApiQuery<PageQuery>,
@@ -29,7 +29,7 @@ pub async fn list_identities(
 #[utoipa::path(post, path = "/api/v1/identities", tag = "identities", request_body = CreateIdentityRequest,
     responses((status = 201, body = IdentityView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn create_identity(
+pub(crate) async fn create_identity(
     State(s): State<AppState>,
     Auth(p): Auth,
     ctx: Ctx,
@@ -61,7 +61,7 @@ pub async fn create_identity(
 
 #[utoipa::path(get, path = "/api/v1/identities/{id}", tag = "identities", params(("id" = i64, Path)),
     responses((status = 200, body = IdentityView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get_identity(
+pub(crate) async fn get_identity(
     State(s): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<i64>,
@@ -76,7 +76,7 @@ pub async fn get_identity(
 
 #[utoipa::path(patch, path = "/api/v1/identities/{id}", tag = "identities", params(("id" = i64, Path)), request_body = UpdateIdentityRequest,
     responses((status = 200, body = IdentityView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn update_identity(
+pub(crate) async fn update_identity(
     State(s): State<AppState>,
     Auth(p): Auth,
     ctx: Ctx,
@@ -111,7 +111,7 @@ pub async fn update_identity(
 
 #[utoipa::path(delete, path = "/api/v1/identities/{id}", tag = "identities", params(("id" = i64, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn delete_identity(
+pub(crate) async fn delete_identity(
     State(s): State<AppState>,
     Auth(p): Auth,
     ctx: Ctx,

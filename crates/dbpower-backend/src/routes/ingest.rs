@@ -20,7 +20,7 @@ use dbpower_types::{
 use crate::state::AppState;
 
 /// The largest ingestion body (1000 queries of ordinary size; single huge statements are capped at 1 MiB each).
-pub const MAX_INGEST_BODY: usize = 16 * 1024 * 1024;
+pub(crate) const MAX_INGEST_BODY: usize = 16 * 1024 * 1024;
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name)
@@ -277,8 +277,8 @@ fn check_times(items: &[SlowQueryIn], retention_days: i32, now: DateTime<Utc>) -
 }
 
 /// Limits on a schema snapshot sent with a slow query.
-pub const MAX_SCHEMA_TABLES: usize = 64;
-pub const MAX_SCHEMA_COLUMNS: usize = 1_000;
+pub(crate) const MAX_SCHEMA_TABLES: usize = 64;
+pub(crate) const MAX_SCHEMA_COLUMNS: usize = 1_000;
 
 /// Scrubs every string in an EXPLAIN plan, object keys included (plans quote the literals they filter
 /// on, and a hostile agent can put anything in a key).
@@ -327,7 +327,7 @@ fn redact_json(v: &mut serde_json::Value) {
 }
 
 /// Turns validated items into store rows: scrubbed, fingerprinted, attributed by nobody but the key.
-pub fn prepare(
+pub(crate) fn prepare(
     items: Vec<SlowQueryIn>,
     scrub_level: dbpower_types::ScrubLevel,
 ) -> Vec<NewSlowQuery> {
@@ -376,7 +376,7 @@ pub fn prepare(
 }
 
 /// Stores a batch for an authenticated key (shared by the handler and the demo seeding).
-pub async fn accept(
+pub(crate) async fn accept(
     state: &AppState,
     key: &ApiKeyRecord,
     settings: &dbpower_types::OrgSettings,
@@ -421,7 +421,7 @@ pub async fn accept(
     ),
     responses((status = 202, body = IngestResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn ingest_slow_queries(
+pub(crate) async fn ingest_slow_queries(
     State(state): State<AppState>,
     method: Method,
     uri: OriginalUri,

@@ -3,25 +3,25 @@
 //! Resource routes under `/api/v1`. Handlers check the RBAC table ([`dbpower_core::perm`]) and hand the
 //! caller's [`dbpower_core::Scope`] to the store, which confines every statement to the tenant.
 
-pub mod agents;
-pub mod analyzer;
-pub mod api_keys;
-pub mod audit;
-pub mod auth;
-pub mod identities;
-pub mod ingest;
-pub mod ops;
-pub mod organizations;
-pub mod queries;
-pub mod teams;
-pub mod users;
+pub(crate) mod agents;
+pub(crate) mod analyzer;
+pub(crate) mod api_keys;
+pub(crate) mod audit;
+pub(crate) mod auth;
+pub(crate) mod identities;
+pub(crate) mod ingest;
+pub(crate) mod ops;
+pub(crate) mod organizations;
+pub(crate) mod queries;
+pub(crate) mod teams;
+pub(crate) mod users;
 
 use dbpower_core::perm::{self, Action};
 use dbpower_core::{Principal, Scope, scope::ScopeError};
 use dbpower_http::{ApiError, ApiResult};
 
 /// 403 unless the caller's role allows `action`.
-pub fn require(p: &Principal, action: Action) -> ApiResult<()> {
+pub(crate) fn require(p: &Principal, action: Action) -> ApiResult<()> {
     if perm::allows(p, action) {
         Ok(())
     } else {
@@ -33,7 +33,7 @@ pub fn require(p: &Principal, action: Action) -> ApiResult<()> {
 }
 
 /// The organization a write goes to, as the API reports problems with it.
-pub fn write_org(scope: &Scope, requested: Option<i64>) -> ApiResult<dbpower_core::OrgId> {
+pub(crate) fn write_org(scope: &Scope, requested: Option<i64>) -> ApiResult<dbpower_core::OrgId> {
     scope.write_org(requested).map_err(|e| match e {
         ScopeError::OrganizationRequired => {
             ApiError::validation("organization_id", "is required for a super admin")

@@ -17,7 +17,7 @@ use crate::middleware::ratelimit::RateLimits;
 
 /// What `/metrics` and `/ready` read: the role's store and limiter.
 #[derive(Clone)]
-pub struct MetricsState {
+pub(crate) struct MetricsState {
     pub shared: Shared,
     pub store: Arc<dyn Store>,
     /// Whether this role reports the analysis queue's depth (not the gateway).
@@ -26,14 +26,14 @@ pub struct MetricsState {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct Health {
+pub(crate) struct Health {
     pub status: &'static str,
     pub service: &'static str,
     pub version: &'static str,
 }
 
 /// Liveness: the process answers.
-pub async fn health() -> ApiJson<Health> {
+pub(crate) async fn health() -> ApiJson<Health> {
     ApiJson(Health {
         status: "ok",
         service: "dbpower",
@@ -50,7 +50,7 @@ struct Ready {
 }
 
 /// Readiness: the database answers.
-pub async fn ready(State(state): State<MetricsState>) -> Response {
+pub(crate) async fn ready(State(state): State<MetricsState>) -> Response {
     match state.store.ping().await {
         Ok(()) => ApiJson(Ready {
             status: "ready",
@@ -69,12 +69,12 @@ pub async fn ready(State(state): State<MetricsState>) -> Response {
     }
 }
 
-pub async fn not_found() -> ApiError {
+pub(crate) async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such route")
 }
 
 /// The admin panel for its paths (GET and HEAD outside the service prefixes), a JSON 404 otherwise.
-pub async fn panel_or_not_found(
+pub(crate) async fn panel_or_not_found(
     method: axum::http::Method,
     uri: axum::http::Uri,
     headers: axum::http::HeaderMap,
@@ -84,7 +84,7 @@ pub async fn panel_or_not_found(
 }
 
 /// `GET /metrics`.
-pub async fn metrics(
+pub(crate) async fn metrics(
     State(state): State<MetricsState>,
     headers: axum::http::HeaderMap,
 ) -> Response {

@@ -19,7 +19,7 @@ use crate::state::AppState;
 /// List the organizations visible to the caller.
 #[utoipa::path(get, path = "/api/v1/organizations", tag = "organizations", params(PageQuery),
     responses((status = 200, body = Page<OrganizationView>), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list_organizations(
+pub(crate) async fn list_organizations(
     State(s): State<AppState>,
     Auth(p): Auth,
     ApiQuery(q): ApiQuery<PageQuery>,
@@ -33,7 +33,7 @@ pub async fn list_organizations(
 #[utoipa::path(post, path = "/api/v1/organizations", tag = "organizations", request_body = CreateOrganizationRequest,
     responses((status = 201, body = OrganizationView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn create_organization(
+pub(crate) async fn create_organization(
     State(s): State<AppState>,
     Auth(p): Auth,
     ctx: Ctx,
@@ -62,7 +62,7 @@ pub async fn create_organization(
 /// One organization.
 #[utoipa::path(get, path = "/api/v1/organizations/{id}", tag = "organizations", params(("id" = i64, Path)),
     responses((status = 200, body = OrganizationView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get_organization(
+pub(crate) async fn get_organization(
     State(s): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<i64>,
@@ -132,7 +132,7 @@ fn check_settings(
 #[utoipa::path(patch, path = "/api/v1/organizations/{id}", tag = "organizations", params(("id" = i64, Path)), request_body = UpdateOrganizationRequest,
     responses((status = 200, body = OrganizationView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn update_organization(
+pub(crate) async fn update_organization(
     State(s): State<AppState>,
     Auth(p): Auth,
     ctx: Ctx,
@@ -185,7 +185,7 @@ pub async fn update_organization(
 /// Delete an organization and everything it owns (SUPER_ADMIN). The audit log keeps its entries.
 #[utoipa::path(delete, path = "/api/v1/organizations/{id}", tag = "organizations", params(("id" = i64, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn delete_organization(
+pub(crate) async fn delete_organization(
     State(s): State<AppState>,
     Auth(p): Auth,
     ctx: Ctx,

@@ -23,7 +23,7 @@ use crate::state::AppState;
 #[utoipa::path(get, path = "/api/v1/slow-queries", tag = "slow-queries", params(SlowQueryFilter),
     responses((status = 200, body = Page<SlowQueryView>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn list_slow_queries(
+pub(crate) async fn list_slow_queries(
     State(s): State<AppState>,
     Auth(p): Auth,
     ApiQuery(f): ApiQuery<SlowQueryFilter>,
@@ -41,7 +41,7 @@ pub async fn list_slow_queries(
 
 #[utoipa::path(get, path = "/api/v1/slow-queries/{id}", tag = "slow-queries", params(("id" = i64, Path)),
     responses((status = 200, body = SlowQueryDetail), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get_slow_query(
+pub(crate) async fn get_slow_query(
     State(s): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<i64>,
@@ -65,7 +65,7 @@ pub async fn get_slow_query(
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct AnalyzeQueued {
+pub(crate) struct AnalyzeQueued {
     /// Always `queued`.
     pub status: &'static str,
     pub query_id: String,
@@ -74,7 +74,7 @@ pub struct AnalyzeQueued {
 /// Queue a fresh analysis of the query's class; poll the query until `analysis.analyzed_at` changes.
 #[utoipa::path(post, path = "/api/v1/slow-queries/{id}/analyze", tag = "slow-queries", params(("id" = i64, Path)),
     responses((status = 202, body = AnalyzeQueued), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn analyze_slow_query(
+pub(crate) async fn analyze_slow_query(
     State(s): State<AppState>,
     Auth(p): Auth,
     ctx: Ctx,
@@ -118,7 +118,7 @@ pub(crate) async fn queue_analysis(
 
 #[utoipa::path(get, path = "/api/v1/query-classes", tag = "slow-queries", params(QueryClassFilter),
     responses((status = 200, body = Page<QueryClassView>), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list_query_classes(
+pub(crate) async fn list_query_classes(
     State(s): State<AppState>,
     Auth(p): Auth,
     ApiQuery(f): ApiQuery<QueryClassFilter>,
@@ -134,7 +134,7 @@ pub async fn list_query_classes(
 /// One query class with its analysis and hourly history of the last 7 days.
 #[utoipa::path(get, path = "/api/v1/query-classes/{query_id}", tag = "slow-queries", params(("query_id" = String, Path)),
     responses((status = 200, body = QueryClassDetail), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get_query_class(
+pub(crate) async fn get_query_class(
     State(s): State<AppState>,
     Auth(p): Auth,
     Path(query_id): Path<String>,
@@ -161,7 +161,7 @@ pub async fn get_query_class(
 /// Totals for the caller's scope and a 7-day chart (one entry per UTC day, oldest first).
 #[utoipa::path(get, path = "/api/v1/stats/dashboard", tag = "slow-queries",
     responses((status = 200, body = DashboardView), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn dashboard(
+pub(crate) async fn dashboard(
     State(s): State<AppState>,
     Auth(p): Auth,
 ) -> ApiResult<ApiJson<DashboardView>> {

@@ -15,7 +15,7 @@ use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/teams", tag = "teams", params(PageQuery),
     responses((status = 200, body = Page<TeamView>), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list_teams(
+pub(crate) async fn list_teams(
     State(s): State<AppState>,
     Auth(p): Auth,
     ApiQuery(q): ApiQuery<PageQuery>,
@@ -28,7 +28,7 @@ pub async fn list_teams(
 #[utoipa::path(post, path = "/api/v1/teams", tag = "teams", request_body = CreateTeamRequest,
     responses((status = 201, body = TeamView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn create_team(
+pub(crate) async fn create_team(
     State(s): State<AppState>,
     Auth(p): Auth,
     ctx: Ctx,
@@ -59,7 +59,7 @@ pub async fn create_team(
 
 #[utoipa::path(get, path = "/api/v1/teams/{id}", tag = "teams", params(("id" = i64, Path)),
     responses((status = 200, body = TeamView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get_team(
+pub(crate) async fn get_team(
     State(s): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<i64>,
@@ -75,7 +75,7 @@ pub async fn get_team(
 #[utoipa::path(patch, path = "/api/v1/teams/{id}", tag = "teams", params(("id" = i64, Path)), request_body = UpdateTeamRequest,
     responses((status = 200, body = TeamView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn update_team(
+pub(crate) async fn update_team(
     State(s): State<AppState>,
     Auth(p): Auth,
     ctx: Ctx,
@@ -117,7 +117,7 @@ pub async fn update_team(
 
 #[utoipa::path(delete, path = "/api/v1/teams/{id}", tag = "teams", params(("id" = i64, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn delete_team(
+pub(crate) async fn delete_team(
     State(s): State<AppState>,
     Auth(p): Auth,
     ctx: Ctx,

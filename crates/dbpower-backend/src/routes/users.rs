@@ -48,7 +48,7 @@ async fn hash(s: &AppState, password: String) -> ApiResult<String> {
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", params(PageQuery),
     responses((status = 200, body = Page<UserView>), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn list_users(
+pub(crate) async fn list_users(
     State(s): State<AppState>,
     Auth(p): Auth,
     ApiQuery(q): ApiQuery<PageQuery>,
@@ -61,7 +61,7 @@ pub async fn list_users(
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserRequest,
     responses((status = 201, body = UserView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn create_user(
+pub(crate) async fn create_user(
     State(s): State<AppState>,
     Auth(p): Auth,
     ctx: Ctx,
@@ -114,7 +114,7 @@ pub async fn create_user(
 
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path)),
     responses((status = 200, body = UserView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn get_user(
+pub(crate) async fn get_user(
     State(s): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<i64>,
@@ -171,7 +171,7 @@ async fn check_current_password(
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path)), request_body = UpdateUserRequest,
     responses((status = 200, body = UserView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn update_user(
+pub(crate) async fn update_user(
     State(s): State<AppState>,
     Auth(p): Auth,
     ctx: Ctx,
@@ -243,7 +243,7 @@ pub async fn update_user(
 
 #[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn delete_user(
+pub(crate) async fn delete_user(
     State(s): State<AppState>,
     Auth(p): Auth,
     ctx: Ctx,

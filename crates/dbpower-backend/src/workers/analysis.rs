@@ -12,7 +12,7 @@ use dbpower_types::{AiPolicy, AnalysisReport, SchemaSnapshot};
 use crate::context::Analysis;
 
 /// The analysis of one claimed job (the rule engine; LLM providers plug in here later).
-pub fn analyze_job(job: &ClaimedJob) -> AnalysisReport {
+pub(crate) fn analyze_job(job: &ClaimedJob) -> AnalysisReport {
     let dialect = dbpower_analysis::dialect_of(job.database_type);
     let stats = ClassStats {
         count: job.count,
@@ -46,7 +46,7 @@ pub fn analyze_job(job: &ClaimedJob) -> AnalysisReport {
 }
 
 /// The longest one statement's rule analysis may take before its job is failed.
-pub const ANALYSIS_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const ANALYSIS_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The rule analysis on the blocking pool (parsing and rules are CPU work that must not stall the async
 /// runtime), bounded in time; a panic in it fails the job, never the worker.
@@ -66,7 +66,10 @@ async fn analyze_blocking(job: &ClaimedJob) -> anyhow::Result<AnalysisReport> {
 
 /// The rule analysis, plus the LLM provider's when one is configured and the organization allows it.
 /// Every prompt sent is recorded; a provider failure leaves the rule report standing.
-pub async fn analyze_claimed(state: &Analysis, job: &ClaimedJob) -> anyhow::Result<AnalysisReport> {
+pub(crate) async fn analyze_claimed(
+    state: &Analysis,
+    job: &ClaimedJob,
+) -> anyhow::Result<AnalysisReport> {
     let mut report = analyze_blocking(job).await?;
     let Some(llm) = &state.llm else {
         return Ok(report);
@@ -121,7 +124,7 @@ pub async fn analyze_claimed(state: &Analysis, job: &ClaimedJob) -> anyhow::Resu
 }
 
 /// Claims and analyses jobs until the queue is empty; returns how many were completed.
-pub async fn drain_once(state: &Analysis) -> anyhow::Result<usize> {
+pub(crate) async fn drain_once(state: &Analysis) -> anyhow::Result<usize> {
     let mut done = 0;
     loop {
         let jobs = state.store.claim_jobs(8, state.lease).await?;
@@ -175,7 +178,7 @@ async fn drain_pass(state: Analysis) -> anyhow::Result<usize> {
 
 /// Runs an analysis worker forever: drains the queue, then waits for new work (or a poll interval,
 /// which also picks up jobs whose lease expired).
-pub async fn run_analysis_worker(state: Analysis) {
+pub(crate) async fn run_analysis_worker(state: Analysis) {
     loop {
         // Each pass runs as its own task: a panic ends that pass, not the worker.
         match tokio::spawn(drain_pass(state.clone())).await {

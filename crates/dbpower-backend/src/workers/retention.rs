@@ -10,7 +10,7 @@ use dbpower_core::{OrgId, Scope};
 use dbpower_store::{NewAuditEntry, Store};
 
 /// How long idempotency records are kept (longer than any agent's retry horizon).
-pub const IDEMPOTENCY_DAYS: i64 = 7;
+pub(crate) const IDEMPOTENCY_DAYS: i64 = 7;
 
 /// Deletes slow queries past each organization's retention and records it in the audit log.
 pub async fn sweep(store: &dyn Store) -> anyhow::Result<u64> {
@@ -44,7 +44,7 @@ pub async fn sweep(store: &dyn Store) -> anyhow::Result<u64> {
     Ok(total)
 }
 
-pub async fn run(store: Arc<dyn Store>, every: Duration) {
+pub(crate) async fn run(store: Arc<dyn Store>, every: Duration) {
     loop {
         if let Err(e) = sweep(store.as_ref()).await {
             tracing::error!(error = %e, "retention sweep failed");

@@ -20,13 +20,13 @@ struct Job {
 }
 
 #[derive(Clone)]
-pub struct IngestWriter {
+pub(crate) struct IngestWriter {
     tx: mpsc::Sender<Job>,
 }
 
 impl IngestWriter {
     /// Starts `writers` writer tasks (one is right for SQLite, whose writes are serialized anyway).
-    pub fn start(store: Arc<dyn Store>, writers: usize) -> IngestWriter {
+    pub(crate) fn start(store: Arc<dyn Store>, writers: usize) -> IngestWriter {
         let (tx, rx) = mpsc::channel::<Job>(1024);
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..writers.max(1) {
@@ -74,7 +74,11 @@ impl IngestWriter {
     }
 
     /// Stores one batch (possibly together with others) and returns its outcome.
-    pub async fn submit(&self, org: OrgId, batch: NewBatch) -> Result<IngestOutcome, StoreError> {
+    pub(crate) async fn submit(
+        &self,
+        org: OrgId,
+        batch: NewBatch,
+    ) -> Result<IngestOutcome, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Job { org, batch, reply })

@@ -262,7 +262,7 @@ async fn scrub_level_and_retention_are_per_organization() {
         // Retention shortened to 5 days: the 10-day-old query goes, the new one stays, and the purge is
         // audited.
         app.patch(&format!("/api/v1/organizations/{org}"), &sa, json!({"retention_days": 5})).await;
-        let deleted = dbpower_backend::workers::retention::sweep(app.state.store.as_ref()).await.expect("sweep");
+        let deleted = dbpower_backend::sweep_retention(app.store.as_ref()).await.expect("sweep");
         assert_eq!(deleted, 1);
         assert_eq!(app.get("/api/v1/slow-queries", &oa).await.body["total"], 1);
         // The old query's class had nothing left behind it: it went too (sample, histogram, analysis).

@@ -15,7 +15,7 @@ fn admin_panel_openapi_copy_is_current() {
         "/../../web/admin/src/api/openapi.json"
     );
     let served: Value = serde_json::from_str(
-        &dbpower_backend::openapi::document()
+        &dbpower_backend::openapi_document()
             .to_json()
             .expect("document"),
     )
@@ -32,7 +32,7 @@ fn admin_panel_openapi_copy_is_current() {
 #[test]
 fn every_schema_reference_in_the_document_resolves() {
     let doc: Value = serde_json::from_str(
-        &dbpower_backend::openapi::document()
+        &dbpower_backend::openapi_document()
             .to_json()
             .expect("document"),
     )

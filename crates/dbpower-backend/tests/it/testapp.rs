@@ -6,13 +6,13 @@ use dbpower_backend::{Application, Overrides, Settings};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-pub const ADMIN_EMAIL: &str = "root@dbpower.test";
-pub const ADMIN_PASSWORD: &str = "root-password-123";
+pub(crate) const ADMIN_EMAIL: &str = "root@dbpower.test";
+pub(crate) const ADMIN_PASSWORD: &str = "root-password-123";
 
 pub struct TestApp {
     pub base: String,
-    /// The running app's state, for driving background work (retention, analysis) directly.
-    pub state: dbpower_backend::state::AppState,
+    /// The running app's store, for driving background work (retention) directly.
+    pub store: std::sync::Arc<dyn dbpower_store::Store>,
     pub client: reqwest::Client,
     pub backend: &'static str,
     pub data_dir: PathBuf,
@@ -73,13 +73,13 @@ impl TestApp {
         };
         let (settings, _) = Settings::load_from(None, vars, &overrides).expect("settings");
         let app = Application::build(settings).await.expect("build app");
-        let state = app.state().expect("the API role").clone();
-        let backend = state.store.backend();
+        let store = app.store().expect("the API role");
+        let backend = store.backend();
         let addr = app.local_addr().expect("addr");
         tokio::spawn(app.run_until_stopped(std::future::pending()));
         TestApp {
             base: format!("http://{addr}"),
-            state,
+            store,
             client: reqwest::Client::new(),
             backend,
             data_dir: dir.path().to_path_buf(),

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 #[derive(Clone, Debug)]
-pub enum Step {
+pub(crate) enum Step {
     /// Answer with this message content in the protocol's envelope.
     Answer(String),
     /// Answer with this HTTP status (and a Retry-After of 0 for 429).
@@ -23,7 +23,7 @@ pub enum Step {
 }
 
 #[derive(Clone, Debug)]
-pub struct Seen {
+pub(crate) struct Seen {
     pub path: String,
     pub authorization: Option<String>,
     pub body: Value,
@@ -35,13 +35,13 @@ struct Shared {
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
-pub struct Fake {
+pub(crate) struct Fake {
     pub base: String,
     shared: Shared,
 }
 
 impl Fake {
-    pub async fn start(script: Vec<Step>) -> Fake {
+    pub(crate) async fn start(script: Vec<Step>) -> Fake {
         let shared = Shared::default();
         shared.script.lock().expect("lock").extend(script);
         let app = Router::new().fallback(handle).with_state(shared.clone());
@@ -58,7 +58,7 @@ impl Fake {
         }
     }
 
-    pub fn seen(&self) -> Vec<Seen> {
+    pub(crate) fn seen(&self) -> Vec<Seen> {
         self.shared.seen.lock().expect("lock").clone()
     }
 }

@@ -127,7 +127,7 @@ fn every_source_file_says_what_lives_there_and_nothing_is_ignored() {
 #[test]
 fn config_docs_list_every_setting() {
     let doc = std::fs::read_to_string(root().join("docs/CONFIG.md")).expect("docs/CONFIG.md");
-    for name in dbpower_backend::config::env_names() {
+    for name in dbpower_backend::env_names() {
         assert!(
             doc.contains(&format!("`{name}`")),
             "docs/CONFIG.md does not document {name}"
