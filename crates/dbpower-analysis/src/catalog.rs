@@ -183,9 +183,10 @@ rules! {
         "ANALYZE the table; raise the column's statistics target; add extended statistics (CREATE STATISTICS) for correlated columns.";
 }
 
-/// The rule with this id. Every id a finding uses is in the catalog (a unit test checks it).
-pub fn rule(id: &str) -> &'static Rule {
-    RULES.iter().find(|r| r.id == id).unwrap_or(&RULES[0])
+/// The rule with this id; `None` for an id the catalog does not have (a unit test checks that every id
+/// the analysis emits is in it, so this is never a silent stand-in for another rule).
+pub fn rule(id: &str) -> Option<&'static Rule> {
+    RULES.iter().find(|r| r.id == id)
 }
 
 pub fn exists(id: &str) -> bool {
@@ -195,6 +196,42 @@ pub fn exists(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_rule_id_the_analysis_emits_is_in_the_catalog() {
+        // The ids are string literals at the places that emit findings: `push("id"`, `push_with("id"`,
+        // `rule: "id"`. Each must name a rule (a typo would otherwise reach users as an unknown rule).
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).expect("src") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|e| e != "rs") || path.ends_with("catalog.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("read");
+            let compact: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            for marker in ["push(\"", "push_with(\"", "rule: \""] {
+                for (at, _) in compact.match_indices(marker) {
+                    let rest = &compact[at + marker.len()..];
+                    let id = &rest[..rest.find('"').expect("closing quote")];
+                    if id == "x"
+                        || !id
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit())
+                    {
+                        continue;
+                    }
+                    assert!(
+                        exists(id),
+                        "{}: {id:?} is not in the catalog",
+                        path.display()
+                    );
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen >= 30, "found only {seen} emitted ids");
+    }
 
     #[test]
     fn ids_are_unique_and_texts_present() {
