@@ -13,7 +13,7 @@
 //! | phone | [`PHONE`] | international (`+` country code and number, 8-15 digits, spaces, dots, dashes, `(0)` or `(415)` groups), US shapes |
 //! | IBAN | [`IBAN`] | country code with its registered length, check digits valid (ISO 13616 mod 97), compact or in groups of four |
 //! | password hash | [`PASSWORD_HASH`] | bcrypt, argon2, `$1$`/`$5$`/`$6$`/`$y$` crypt, Django pbkdf2, `SCRAM-SHA-256$`, MySQL `*` + 40 hex, PostgreSQL `md5` + 32 hex |
-//! | API key or token | [`API_KEY`] | AWS access key ids (`AKIA`, `ASIA`), Stripe (`sk_`, `rk_`, `pk_` live/test), GitHub (`ghp_` ... `ghr_`, `github_pat_`), Slack tokens (`xoxb-` ...) and webhook URLs, Google API keys (`AIza`), the token after `Bearer` |
+//! | API key or token | [`API_KEY`] | AWS access key ids (`AKIA`, `ASIA`), AWS secret access keys (40 of `A-Za-z0-9/+`, in `pii_only` only: see below), Stripe (`sk_`, `rk_`, `pk_` live/test), GitHub (`ghp_` ... `ghr_`, `github_pat_`), Slack tokens (`xoxb-` ...) and webhook URLs, Google API keys (`AIza`), the token after `Bearer` |
 //! | JWT | [`JWT`] | `eyJ...` header, payload and signature (and the two more parts of a JWE) |
 //! | private key | [`PRIVATE_KEY`] | `-----BEGIN ... PRIVATE KEY-----` through its END line, or to the end of the enclosing string (first quote or `$`) or text when unterminated |
 //! | password | [`PASSWORD`] | the password of `scheme://user:password@host` URLs |
@@ -31,7 +31,8 @@
 //!   `PASSWORD` or as the argument of `PASSWORD(...)`: [`PASSWORD`];
 //! - literals compared to or assigned to a column whose name contains `password`, `passwd`, `pwd` or
 //!   `passphrase` ([`PASSWORD`]), or `secret`, `token`, `api_key`/`apikey`, `private_key`,
-//!   `authorization` or `credential` ([`SECRET`]): `WHERE password = 'x'`, `'x' = u.pwd`,
+//!   `access_key`, `encryption_key`, `signing_key`, `master_key`, `authorization` or `credential`
+//!   ([`SECRET`]): `WHERE password = 'x'`, `'x' = u.pwd`,
 //!   `SET password_hash = '...'`, `token IN ('a', 'b')`, `data->>'api_key' = '...'`, and the value at
 //!   the column's position in `INSERT ... (cols) VALUES (...), (...)` or `INSERT ... (cols) SELECT ...`.
 //!   Names ending in a part that says the value is not the secret itself (`_at`, `_date`, `_count`,
@@ -44,7 +45,18 @@
 //!   [`PASSWORD`] or [`SECRET`]. A string value that is itself a JSON document is replaced whole when
 //!   anything inside it is personal. Keys are kept unless they hold personal data themselves.
 //!
-//! Then [`redact`] runs over the whole result.
+//! - key/value tables: a literal whose content is a sensitive name (`'smtp_password'`)
+//!   makes its value a secret: under the value columns (`value`, `option_value`, ...) of an `INSERT` row
+//!   whose key column (`name`, `option_name`, ...) holds it, else the element after it (before it when
+//!   last) in `VALUES` rows, row constructors and `JSON_OBJECT`/`json_build_object`/`set_config`/`hstore`;
+//!   in a statement with such a name, or one compared with a key column (`WHERE key = 'api_token'`), the
+//!   literals assigned to or compared with value columns (`SET value = '...'`);
+//! - the key arguments of encryption functions (`AES_ENCRYPT(x, 'k')`, `DES_ENCRYPT`, MySQL
+//!   `ENCODE`/`DECODE`/`ENCRYPT`, `pgp_sym_encrypt(x, 'k')`, `pgp_pub_decrypt`, `encrypt`, `decrypt`,
+//!   `hmac`, ...) and the password given to `crypt()` and MySQL's `ENCRYPT()`.
+//!
+//! Then [`redact`] runs over the whole result, with the detectors that recognise a secret by its shape
+//! alone (AWS secret access keys), which `strict` output never needs.
 
 mod contact;
 mod financial;
@@ -90,13 +102,27 @@ fn is_word(c: u8) -> bool {
 /// Replaces every recognised piece of personal data; borrows when there is none. Redacting the result
 /// again changes nothing.
 pub fn redact(text: &str) -> Cow<'_, str> {
-    let Some(mut out) = redact_once(text) else {
+    redact_with(text, Shapes::Marked)
+}
+
+/// Which detectors run: [`Shapes::Marked`], the ones that need a prefix, a structure or a check digit
+/// (every level), or also [`Shapes::Bare`], the ones that recognise a secret by its shape alone (AWS
+/// secret access keys), which `pii_only` adds for the literals it keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shapes {
+    Marked,
+    Bare,
+}
+
+/// [`redact`], with the bare-shape detectors when `shapes` says so.
+pub(crate) fn redact_with(text: &str, shapes: Shapes) -> Cow<'_, str> {
+    let Some(mut out) = redact_once(text, shapes) else {
         return Cow::Borrowed(text);
     };
     // A finding can depend on what follows it (a phone number is not one when more digits run on), and
     // what follows may have just become a placeholder: repeat until nothing changes.
     for _ in 0..4 {
-        match redact_once(&out) {
+        match redact_once(&out, shapes) {
             Some(next) => out = next,
             None => break,
         }
@@ -104,8 +130,8 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-fn redact_once(text: &str) -> Option<String> {
-    let spans = find(text);
+fn redact_once(text: &str, shapes: Shapes) -> Option<String> {
+    let spans = find(text, shapes);
     if spans.is_empty() {
         return None;
     }
@@ -120,13 +146,14 @@ fn redact_once(text: &str) -> Option<String> {
     Some(out)
 }
 
-/// The placeholder of the first finding in `text`, if any.
+/// The placeholder of the first finding in `text`, if any (JSON values: `pii_only` only, so with the
+/// bare-shape detectors).
 fn first_tag(text: &str) -> Option<&'static str> {
-    find(text).first().map(|s| s.tag)
+    find(text, Shapes::Bare).first().map(|s| s.tag)
 }
 
 /// Every finding, sorted and without overlaps.
-fn find(text: &str) -> Vec<Span> {
+fn find(text: &str, shapes: Shapes) -> Vec<Span> {
     let b = text.as_bytes();
     let mut spans = Vec::new();
     // E-mails first: they extend backwards from the `@` over text the scan below has passed.
@@ -148,6 +175,9 @@ fn find(text: &str) -> Vec<Span> {
                 }
             }
         }
+    }
+    if shapes == Shapes::Bare {
+        secrets::aws_secret_keys(b, &mut spans);
     }
     // Stable: at one start an e-mail (pushed first) wins; an overlapping finding widens the one before
     // it instead of being dropped, so no part of either stays visible.
@@ -193,6 +223,28 @@ fn detect_at(b: &[u8], i: usize) -> Option<Span> {
     }
 }
 
+/// A name in lower case with its parts joined by `_`, and its last part. Parts are split at
+/// `_ . - $ space` and at lower-to-upper case changes (`passwordChangedAt`).
+pub(crate) fn name_parts(name: &str) -> (String, String) {
+    let mut norm = String::with_capacity(name.len() + 8);
+    let mut last_part = String::new();
+    let mut prev_lower = false;
+    for c in name.chars() {
+        let sep = matches!(c, '_' | '.' | '-' | '$' | ' ');
+        if sep || (prev_lower && c.is_uppercase()) {
+            norm.push('_');
+            last_part.clear();
+        }
+        if !sep {
+            let l = c.to_ascii_lowercase();
+            norm.push(l);
+            last_part.push(l);
+        }
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
+    }
+    (norm, last_part)
+}
+
 /// How sensitive a column, variable or key name is: [`PASSWORD`] for password-like names, [`SECRET`]
 /// for secret, token, API-key and credential names, `None` otherwise (and for names whose last part
 /// says they hold something about the secret rather than the secret: `password_changed_at`).
@@ -218,23 +270,7 @@ pub(crate) fn sensitive_name(name: &str) -> Option<&'static str> {
     {
         return None;
     }
-    // Parts: split at `_ . - $ space` and at lower-to-upper case changes (`passwordChangedAt`).
-    let mut norm = String::with_capacity(name.len() + 8);
-    let mut last_part = String::new();
-    let mut prev_lower = false;
-    for c in name.chars() {
-        let sep = matches!(c, '_' | '.' | '-' | '$' | ' ');
-        if sep || (prev_lower && c.is_uppercase()) {
-            norm.push('_');
-            last_part.clear();
-        }
-        if !sep {
-            let l = c.to_ascii_lowercase();
-            norm.push(l);
-            last_part.push(l);
-        }
-        prev_lower = c.is_lowercase() || c.is_ascii_digit();
-    }
+    let (norm, last_part) = name_parts(name);
     const NOT_THE_SECRET: &[&str] = &[
         "at",
         "on",
@@ -281,6 +317,10 @@ pub(crate) fn sensitive_name(name: &str) -> Option<&'static str> {
         "api_key",
         "apikey",
         "private_key",
+        "access_key",
+        "encryption_key",
+        "signing_key",
+        "master_key",
         "authorization",
         "credential",
     ]

@@ -285,3 +285,66 @@ pub(super) fn word_at(b: &[u8], i: usize) -> Option<Span> {
         }
     })
 }
+
+/// Lower-case letters in runs of four or more, at or above which 40 characters read as words
+/// (`getUserAccountPreferencesForTenant2Admin`) rather than a random key. A random key reaches it about
+/// once in fifty.
+const WORDY: usize = 12;
+
+/// Whether 40 bytes of `A-Za-z0-9/+` look like an AWS secret access key: upper and lower case letters,
+/// a digit, `/` or `+`, not hex only (a SHA-1 digest), and not mostly runs of lower-case letters.
+fn aws_secret_shape(key: &[u8]) -> bool {
+    let has = |f: fn(&u8) -> bool| key.iter().any(f);
+    if !has(u8::is_ascii_uppercase)
+        || !has(u8::is_ascii_lowercase)
+        || !has(|&c| c.is_ascii_digit() || c == b'/' || c == b'+')
+        || key.iter().all(u8::is_ascii_hexdigit)
+    {
+        return false;
+    }
+    let mut wordy = 0;
+    let mut run = 0;
+    for &c in key.iter().chain(std::iter::once(&b' ')) {
+        if c.is_ascii_lowercase() {
+            run += 1;
+        } else {
+            if run >= 4 {
+                wordy += run;
+            }
+            run = 0;
+        }
+    }
+    wordy < WORDY
+}
+
+/// AWS secret access keys: exactly 40 of `A-Za-z0-9/+` at a word boundary, not inside a longer run of
+/// such characters, a path (`/` before) or a name (`_`, `-` or `.` and more after), nor base64 padding
+/// (`=` after). Pushed as [`API_KEY`] findings.
+pub(super) fn aws_secret_keys(b: &[u8], spans: &mut Vec<Span>) {
+    let ok = |c: u8| c.is_ascii_alphanumeric() || c == b'/' || c == b'+';
+    let mut i = 0;
+    while i < b.len() {
+        if !ok(b[i]) {
+            i += 1;
+            continue;
+        }
+        // A maximal run: keys are whole runs, so the scan moves past each run once.
+        let end = run(b, i, usize::MAX, ok);
+        let before = i.checked_sub(1).map(|k| b[k]);
+        let after = b.get(end).copied();
+        let bounded_before = !before.is_some_and(|c| is_word(c) || c == b'.');
+        let bounded_after = match after {
+            Some(c) if is_word(c) || matches!(c, b'=' | b'-') => false,
+            Some(b'.') => !b.get(end + 1).is_some_and(|c| c.is_ascii_alphanumeric()),
+            _ => true,
+        };
+        if end - i == 40 && bounded_before && bounded_after && aws_secret_shape(&b[i..end]) {
+            spans.push(Span {
+                start: i,
+                end,
+                tag: API_KEY,
+            });
+        }
+        i = end;
+    }
+}

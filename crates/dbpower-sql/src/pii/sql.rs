@@ -5,7 +5,7 @@ use crate::Dialect;
 use crate::lexer::{Kind, Lexer};
 
 use super::json::document_edits;
-use super::{PASSWORD, redact, sensitive_name};
+use super::{PASSWORD, SECRET, Shapes, name_parts, redact_with, sensitive_name};
 
 #[derive(Debug, Clone, Copy)]
 struct Tok<'a> {
@@ -49,10 +49,15 @@ fn redact_sql_once(sql: &str, dialect: Dialect) -> (String, bool) {
         all: &all,
         sig: &sig,
         tags: vec![None; all.len()],
+        insert_rows: vec![false; sig.len()],
+        secret_rows: Vec::new(),
     };
     m.passwords();
     m.columns();
     m.inserts();
+    let levels = m.levels();
+    m.key_values(&levels);
+    m.crypto_args(dialect, &levels);
     let mut out = String::with_capacity(sql.len() + 16);
     for (k, t) in all.iter().enumerate() {
         match t.kind {
@@ -61,7 +66,7 @@ fn redact_sql_once(sql: &str, dialect: Dialect) -> (String, bool) {
             _ => out.push_str(t.text),
         }
     }
-    match redact(&out) {
+    match redact_with(&out, Shapes::Bare) {
         std::borrow::Cow::Borrowed(_) => (out, false),
         std::borrow::Cow::Owned(o) => (o, true),
     }
@@ -276,6 +281,10 @@ struct Marker<'t, 'a> {
     all: &'t [Tok<'a>],
     sig: &'t [usize],
     tags: Vec<Option<&'static str>>,
+    /// The `(` of every row an `INSERT` with a column list was read with.
+    insert_rows: Vec<bool>,
+    /// Where a key/value row named a secret, and its placeholder.
+    secret_rows: Vec<(usize, &'static str)>,
 }
 
 /// Words that end the right-hand side of a comparison or assignment.
@@ -359,9 +368,12 @@ impl<'a> Marker<'_, 'a> {
     }
 
     fn mark(&mut self, p: usize, tag: &'static str) {
+        // A literal that is already a placeholder stays as it is: what marked it (a key literal next to
+        // it, say) may be a placeholder itself by now, and another rule would pick another one.
         if let Some(&k) = self.sig.get(p)
             && self.all[k].kind == Kind::String
             && self.tags[k].is_none()
+            && !is_placeholder_literal(self.all[k].text)
         {
             self.tags[k] = Some(tag);
         }
@@ -555,14 +567,21 @@ impl<'a> Marker<'_, 'a> {
             }
             // The column list.
             let mut cols: Vec<Option<&'static str>> = vec![None];
+            let mut names: Vec<&str> = vec![""];
             q += 1;
             loop {
                 match self.tok(q) {
                     Some(t) if t.kind == Kind::Punct && t.text == ")" => break,
-                    Some(t) if t.kind == Kind::Punct && t.text == "," => cols.push(None),
+                    Some(t) if t.kind == Kind::Punct && t.text == "," => {
+                        cols.push(None);
+                        names.push("");
+                    }
                     Some(t) if matches!(t.kind, Kind::Word | Kind::QuotedIdent) => {
                         if let Some(last) = cols.last_mut() {
                             *last = self.name_tag(q);
+                        }
+                        if let Some(last) = names.last_mut() {
+                            *last = self.column_name(q).unwrap_or_default();
                         }
                     }
                     Some(_) => {}
@@ -571,10 +590,17 @@ impl<'a> Marker<'_, 'a> {
                 q += 1;
             }
             q += 1;
-            if cols.iter().all(Option::is_none) {
-                continue;
-            }
+            let key_cols: Vec<bool> = names
+                .iter()
+                .map(|c| column_part_in(c, KEY_COLUMNS))
+                .collect();
+            let value_cols: Vec<usize> = (0..names.len())
+                .filter(|&j| column_part_in(names[j], VALUE_COLUMNS))
+                .collect();
+            let kv = (&key_cols[..], &value_cols[..]);
             if self.is_kw(q, "select") {
+                let (elems, _) = self.row_elements(q + 1, false);
+                self.key_value_row(&elems, kv);
                 read_to = self.mark_row(q + 1, &cols, false);
                 continue;
             }
@@ -593,6 +619,9 @@ impl<'a> Marker<'_, 'a> {
                 if !self.is_punct(r, "(") {
                     break;
                 }
+                self.insert_rows[r] = true;
+                let (elems, _) = self.row_elements(r + 1, true);
+                self.key_value_row(&elems, kv);
                 r = self.mark_row(r + 1, &cols, true);
                 read_to = r;
                 if !self.is_punct(r, ",") {
@@ -636,5 +665,455 @@ impl<'a> Marker<'_, 'a> {
             p += 1;
         }
         p
+    }
+
+    fn levels(&self) -> Levels {
+        let n = self.sig.len();
+        let mut open_of = vec![usize::MAX; n];
+        let mut next_sep = vec![usize::MAX; n];
+        let mut prev_sep = vec![usize::MAX; n];
+        let mut stack: Vec<(usize, usize)> = Vec::new();
+        for p in 0..n {
+            if let Some(&(open, _)) = stack.last() {
+                open_of[p] = open;
+            }
+            if self.is_punct(p, "(") {
+                stack.push((p, p));
+            } else if self.is_punct(p, ",") {
+                if let Some(top) = stack.last_mut() {
+                    next_sep[top.1] = p;
+                    prev_sep[p] = top.1;
+                    top.1 = p;
+                }
+            } else if self.is_punct(p, ")") {
+                if let Some((_, last)) = stack.pop() {
+                    next_sep[last] = p;
+                }
+            } else if self.is_punct(p, ";") {
+                // A level left open ends with its statement (a truncated call still has its key).
+                for (_, last) in stack.drain(..) {
+                    next_sep[last] = p;
+                }
+            }
+        }
+        for (_, last) in stack {
+            next_sep[last] = n;
+        }
+        Levels {
+            open_of,
+            next_sep,
+            prev_sep,
+        }
+    }
+
+    /// A column name at `p`: a word, or a quoted identifier without its quotes.
+    fn column_name(&self, p: usize) -> Option<&'a str> {
+        let t = self.tok(p)?;
+        match t.kind {
+            Kind::Word => Some(t.text),
+            Kind::QuotedIdent => Some(t.text.trim_matches(['`', '"'])),
+            _ => None,
+        }
+    }
+
+    /// A literal at `p` whose content is a key naming a secret (`'smtp_password'`, `'api.token'`): a
+    /// short name (letters, digits, `_ . - : /`) that [`sensitive_name`] accepts, with its placeholder.
+    fn secret_key(&self, p: usize) -> Option<&'static str> {
+        let t = self.tok(p)?;
+        if t.kind != Kind::String || t.unterminated {
+            return None;
+        }
+        let q = t.text.find(['\'', '"'])?;
+        let inner = t.text.get(q + 1..t.text.len().checked_sub(1)?)?;
+        let name_like = !inner.is_empty()
+            && inner.len() <= 64
+            && inner.bytes().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b':' | b'/')
+            });
+        if name_like {
+            sensitive_name(inner)
+        } else {
+            None
+        }
+    }
+
+    /// The elements of the row that starts at `p` (after its `(` when `closed`, else a select list): the
+    /// sig range of each, split at top-level commas; and where the row ends.
+    fn row_elements(&self, mut p: usize, closed: bool) -> (Vec<(usize, usize)>, usize) {
+        let mut depth = 0usize;
+        let mut elems = Vec::new();
+        let mut start = p;
+        while let Some(t) = self.tok(p) {
+            match t.kind {
+                Kind::Punct if t.text == "(" => depth += 1,
+                Kind::Punct if t.text == ")" => {
+                    if depth == 0 {
+                        elems.push((start, p));
+                        return (elems, p + 1);
+                    }
+                    depth -= 1;
+                }
+                Kind::Punct if t.text == "," && depth == 0 => {
+                    elems.push((start, p));
+                    start = p + 1;
+                }
+                Kind::Punct if t.text == ";" => break,
+                Kind::Word
+                    if !closed
+                        && depth == 0
+                        && self.is_kw_in(p, &["from", "where", "union", "on", "returning"]) =>
+                {
+                    break;
+                }
+                _ => {}
+            }
+            p += 1;
+        }
+        elems.push((start, p));
+        (elems, p)
+    }
+
+    /// Marks the string literals of sig range `s..e`.
+    fn mark_range(&mut self, (s, e): (usize, usize), tag: &'static str) {
+        for p in s..e {
+            self.mark(p, tag);
+        }
+    }
+
+    /// One row of an `INSERT` with a column list: when an element is a key naming a secret under a
+    /// key column (`name`, `option_name`, `meta_key`, ...), the values under the value columns (`value`,
+    /// `option_value`, ...) become its placeholder, or, without value columns, the element after it
+    /// (before it when it is the last).
+    fn key_value_row(&mut self, elems: &[(usize, usize)], (keys, values): (&[bool], &[usize])) {
+        if elems.len() != keys.len() {
+            return;
+        }
+        for (k, &(s, e)) in elems.iter().enumerate() {
+            if e != s + 1 || !keys[k] {
+                continue;
+            }
+            let Some(tag) = self.secret_key(s) else {
+                continue;
+            };
+            self.secret_rows.push((s, tag));
+            if values.iter().any(|&j| j != k) {
+                for &j in values.iter().filter(|&&j| j != k) {
+                    self.mark_range(elems[j], tag);
+                }
+                // Every key of the row points at the same values.
+                return;
+            }
+            let j = if k + 1 < elems.len() {
+                k + 1
+            } else if k > 0 {
+                k - 1
+            } else {
+                continue;
+            };
+            self.mark_range(elems[j], tag);
+        }
+    }
+
+    /// Secrets in key/value form outside an `INSERT` column list:
+    /// - a tuple element that is a key naming a secret: the element after it (before it when it is the
+    ///   last) in `VALUES (...)` rows, row constructors (`(k, v) = ('api_token', '...')`) and
+    ///   `JSON_OBJECT`/`json_build_object`/`set_config`/`hstore` arguments; not in `IN (...)` lists or
+    ///   other calls;
+    /// - then, in a statement where such a key was found, or compared with a key column
+    ///   (`WHERE key = 'api_token'`), the literals assigned to or compared with value columns
+    ///   (`SET value = '...'`).
+    fn key_values(&mut self, levels: &Levels) {
+        let n = self.sig.len();
+        let Levels {
+            open_of,
+            next_sep,
+            prev_sep,
+        } = levels;
+        let mut marked = Skip::new(n);
+        for p in 1..n.saturating_sub(1) {
+            let open = open_of[p];
+            if open == usize::MAX
+                || self.insert_rows[open]
+                || !(self.is_punct(p - 1, "(") || self.is_punct(p - 1, ","))
+                || !(self.is_punct(p + 1, ",") || self.is_punct(p + 1, ")"))
+                || !self.tuple_context(open)
+            {
+                continue;
+            }
+            let Some(tag) = self.secret_key(p) else {
+                continue;
+            };
+            let range = if self.is_punct(p + 1, ",") {
+                (p + 2, next_sep[p + 1])
+            } else if self.is_punct(p - 1, ",") {
+                (prev_sep[p - 1] + 1, p - 1)
+            } else {
+                continue;
+            };
+            if range.1 == usize::MAX {
+                continue;
+            }
+            self.secret_rows.push((p, tag));
+            for q in marked.take(range) {
+                self.mark(q, tag);
+            }
+        }
+        self.value_columns();
+    }
+
+    /// Whether the tuple opened at `open` pairs keys with values: a `VALUES` row, a row constructor, or
+    /// the arguments of a function that takes keys and values.
+    fn tuple_context(&self, open: usize) -> bool {
+        let Some(prev) = open.checked_sub(1) else {
+            return true;
+        };
+        match self.kind(prev) {
+            Some(Kind::Punct) => true,
+            Some(Kind::Word) => self.is_kw_in(prev, KEY_VALUE_CALLS),
+            _ => false,
+        }
+    }
+
+    /// In each statement where a key naming a secret was found: literals assigned to or compared with
+    /// value columns.
+    fn value_columns(&mut self) {
+        let mut rows = std::mem::take(&mut self.secret_rows);
+        rows.sort_unstable();
+        let mut next_row = 0;
+        let mut start = 0;
+        let n = self.sig.len();
+        for end in 0..=n {
+            if end < n && !self.is_punct(end, ";") {
+                continue;
+            }
+            let mut tag = None;
+            while next_row < rows.len() && rows[next_row].0 < end {
+                tag = tag.or(Some(rows[next_row].1));
+                next_row += 1;
+            }
+            for p in start..end {
+                if tag.is_some() {
+                    break;
+                }
+                if let Some(len) = self.op_len(p + 1, false)
+                    && self
+                        .column_name(p)
+                        .is_some_and(|c| column_part_in(c, KEY_COLUMNS))
+                {
+                    let v = p + 1 + len;
+                    let v = if self.is_punct(v, "(") { v + 1 } else { v };
+                    tag = self.secret_key(v);
+                }
+            }
+            if let Some(tag) = tag {
+                let mut read_to = start;
+                for p in start..end {
+                    if p >= read_to
+                        && let Some(len) = self.op_len(p + 1, false)
+                        && self
+                            .column_name(p)
+                            .is_some_and(|c| column_part_in(c, VALUE_COLUMNS))
+                    {
+                        read_to = self.mark_operand(p + 1 + len, tag);
+                    }
+                }
+            }
+            start = end + 1;
+        }
+    }
+
+    /// The key arguments of encryption functions (`AES_ENCRYPT(x, 'key')`, `pgp_sym_encrypt(x, 'key')`,
+    /// `hmac(x, 'key', 'sha256')`, ...) and the password given to `crypt()` and MySQL's `ENCRYPT()`.
+    fn crypto_args(&mut self, dialect: Dialect, levels: &Levels) {
+        let n = self.sig.len();
+        let mut marked = Skip::new(n);
+        for p in 0..n {
+            let Some(t) = self.tok(p) else { break };
+            if t.kind != Kind::Word || !self.is_punct(p + 1, "(") {
+                continue;
+            }
+            let args: &[(usize, &'static str)] = match crypto_function(t.text, dialect) {
+                Some(args) => args,
+                None => continue,
+            };
+            // Argument `k` runs from after the `k`th separator of the call's level to the next one.
+            let mut sep = p + 1;
+            let mut k = 0;
+            for &(arg, tag) in args {
+                while k < arg {
+                    let next = levels.next_sep[sep];
+                    if next == usize::MAX || !self.is_punct(next, ",") {
+                        break;
+                    }
+                    sep = next;
+                    k += 1;
+                }
+                if k != arg {
+                    break;
+                }
+                let end = levels.next_sep[sep];
+                if end == usize::MAX {
+                    break;
+                }
+                for q in marked.take((sep + 1, end)) {
+                    self.mark(q, tag);
+                }
+            }
+        }
+    }
+}
+
+/// Parenthesis levels, read in one pass so that reading tuples and arguments stays linear: for every
+/// sig token the `(` it is inside; for every `(` and `,` the next `,` or `)` of its level (or the end of
+/// the statement when the level is left open) and, for a `,`, the `(` or `,` before it (`usize::MAX`
+/// when there is none).
+struct Levels {
+    open_of: Vec<usize>,
+    next_sep: Vec<usize>,
+    prev_sep: Vec<usize>,
+}
+
+/// Whether a literal's whole content is a placeholder (`'[SECRET_REDACTED]'`, `$$[PASSWORD_REDACTED]$$`).
+fn is_placeholder_literal(text: &str) -> bool {
+    let (Some(open), Some(close)) = (text.find('['), text.rfind(']')) else {
+        return false;
+    };
+    let (before, inner, after) = (&text[..open], &text[open + 1..close], &text[close + 1..]);
+    let name_ok = inner
+        .strip_suffix("_REDACTED")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_uppercase() || c == b'_'));
+    let quoted = before
+        .strip_suffix(['\'', '"'])
+        .is_some_and(|prefix| prefix.bytes().all(|c| c.is_ascii_alphabetic()))
+        && (after == "'" || after == "\"");
+    let dollar =
+        before.len() >= 2 && before.starts_with('$') && before.ends_with('$') && after == before;
+    name_ok && (quoted || dollar)
+}
+
+/// Last parts of a column name that say it holds a setting's key.
+const KEY_COLUMNS: &[&str] = &[
+    "key",
+    "k",
+    "name",
+    "setting",
+    "param",
+    "parameter",
+    "option",
+    "property",
+    "prop",
+    "variable",
+    "var",
+    "field",
+    "attribute",
+    "attr",
+    "config",
+    "conf",
+    "id",
+    "code",
+    "item",
+];
+
+/// Last parts of a column name that say it holds a setting's value.
+const VALUE_COLUMNS: &[&str] = &["value", "val", "v", "data", "content", "contents", "text"];
+
+/// Calls whose arguments pair keys with values.
+const KEY_VALUE_CALLS: &[&str] = &[
+    "values",
+    "value",
+    "row",
+    "json_object",
+    "json_build_object",
+    "jsonb_build_object",
+    "set_config",
+    "hstore",
+];
+
+/// Whether a column name's last part is one of `parts`.
+fn column_part_in(name: &str, parts: &[&str]) -> bool {
+    // Most names end in none of the parts: answer those without allocating.
+    let b = name.as_bytes();
+    if b.len() > 128
+        || !parts.iter().any(|p| {
+            b.len() >= p.len() && b[b.len() - p.len()..].eq_ignore_ascii_case(p.as_bytes())
+        })
+    {
+        return false;
+    }
+    let (_, last) = name_parts(name);
+    parts.contains(&last.as_str())
+}
+
+/// Which arguments of an encryption function are keys or passwords, by position.
+fn crypto_function(name: &str, dialect: Dialect) -> Option<&'static [(usize, &'static str)]> {
+    const KEY: &[(usize, &str)] = &[(1, SECRET)];
+    const PRIVATE_KEY_AND_PASSWORD: &[(usize, &str)] = &[(1, SECRET), (2, PASSWORD)];
+    const PASSWORD_ARG: &[(usize, &str)] = &[(0, PASSWORD)];
+    const PASSWORD_AND_SALT: &[(usize, &str)] = &[(0, PASSWORD), (1, SECRET)];
+    let name = name.to_ascii_lowercase();
+    Some(match (name.as_str(), dialect) {
+        (
+            "aes_encrypt"
+            | "aes_decrypt"
+            | "des_encrypt"
+            | "des_decrypt"
+            | "pgp_sym_encrypt"
+            | "pgp_sym_decrypt"
+            | "pgp_sym_encrypt_bytea"
+            | "pgp_sym_decrypt_bytea"
+            | "decrypt"
+            | "encrypt_iv"
+            | "decrypt_iv"
+            | "hmac",
+            _,
+        )
+        | ("encode" | "decode", Dialect::Mysql)
+        | ("encrypt", Dialect::Postgresql) => KEY,
+        ("pgp_pub_decrypt" | "pgp_pub_decrypt_bytea", _) => PRIVATE_KEY_AND_PASSWORD,
+        ("crypt", _) => PASSWORD_ARG,
+        // MySQL's `ENCRYPT(str, salt)` is Unix crypt(): the string is a password.
+        ("encrypt", Dialect::Mysql) => PASSWORD_AND_SALT,
+        _ => return None,
+    })
+}
+
+/// Sig positions not yet visited, so that marking nested ranges (a call inside the key of another)
+/// visits every token once.
+struct Skip {
+    next: Vec<usize>,
+}
+
+impl Skip {
+    fn new(n: usize) -> Self {
+        Skip {
+            next: (0..=n).collect(),
+        }
+    }
+
+    /// The first unvisited position at or after `p`.
+    fn find(&mut self, p: usize) -> usize {
+        let mut root = p.min(self.next.len() - 1);
+        while self.next[root] != root {
+            root = self.next[root];
+        }
+        let mut q = p.min(self.next.len() - 1);
+        while self.next[q] != root {
+            let up = self.next[q];
+            self.next[q] = root;
+            q = up;
+        }
+        root
+    }
+
+    /// The unvisited positions of `s..e`, now visited.
+    fn take(&mut self, (s, e): (usize, usize)) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut p = self.find(s);
+        while p < e {
+            out.push(p);
+            self.next[p] = p + 1;
+            p = self.find(p + 1);
+        }
+        out
     }
 }

@@ -465,6 +465,197 @@ fn json_documents() {
 }
 
 #[test]
+fn secrets_in_key_value_tables() {
+    check(&[
+        (
+            M,
+            "INSERT INTO settings (name, value) VALUES ('smtp_password', 'hunter2'), ('smtp_host', 'mail.local')",
+            "INSERT INTO settings (name, value) VALUES ('smtp_password', '[PASSWORD_REDACTED]'), ('smtp_host', 'mail.local')",
+        ),
+        (
+            M,
+            "INSERT INTO wp_options (option_name, option_description, option_value, autoload) VALUES ('mail.api_token', 'the token', 'tk-1', 'yes')",
+            "INSERT INTO wp_options (option_name, option_description, option_value, autoload) VALUES ('mail.api_token', 'the token', '[SECRET_REDACTED]', 'yes')",
+        ),
+        (
+            M,
+            "INSERT INTO config (`key`, `value`) VALUES ('aws_secret_access_key', 'abc') ON DUPLICATE KEY UPDATE `value` = 'abc'",
+            "INSERT INTO config (`key`, `value`) VALUES ('aws_secret_access_key', '[SECRET_REDACTED]') ON DUPLICATE KEY UPDATE `value` = '[SECRET_REDACTED]'",
+        ),
+        (
+            M,
+            "INSERT INTO settings VALUES (7, 'stripe-api-key', 'k1', 'live')",
+            "INSERT INTO settings VALUES (7, 'stripe-api-key', '[SECRET_REDACTED]', 'live')",
+        ),
+        (
+            M,
+            "UPDATE config SET value = 'x', updated_by = 'ann' WHERE `key` = 'api_token'",
+            "UPDATE config SET value = '[SECRET_REDACTED]', updated_by = 'ann' WHERE `key` = 'api_token'",
+        ),
+        (
+            M,
+            "SELECT JSON_OBJECT('user', 'app', 'password', 'pw1')",
+            "SELECT JSON_OBJECT('user', 'app', 'password', '[PASSWORD_REDACTED]')",
+        ),
+        (
+            P,
+            "INSERT INTO app.settings (setting_key, setting_value) SELECT 'oauth.client_secret', 'cs1' ON CONFLICT (setting_key) DO UPDATE SET setting_value = 'cs1'",
+            "INSERT INTO app.settings (setting_key, setting_value) SELECT 'oauth.client_secret', '[SECRET_REDACTED]' ON CONFLICT (setting_key) DO UPDATE SET setting_value = '[SECRET_REDACTED]'",
+        ),
+        (
+            P,
+            "UPDATE config SET value = E'x\\'y' WHERE name IN ('ldap_bind_password') AND env = 'prod'",
+            "UPDATE config SET value = E'[PASSWORD_REDACTED]' WHERE name IN ('ldap_bind_password') AND env = 'prod'",
+        ),
+        (
+            P,
+            "SELECT * FROM config WHERE (name, value) = ('api_token', 'tk') OR (name, value) IN (('smtp_password', 'pw'))",
+            "SELECT * FROM config WHERE (name, value) = ('api_token', '[SECRET_REDACTED]') OR (name, value) IN (('smtp_password', '[PASSWORD_REDACTED]'))",
+        ),
+        (
+            P,
+            "SELECT set_config('app.access_key', 'ak', false), jsonb_build_object('private_key', 'pk', 'n', 1)",
+            "SELECT set_config('app.access_key', '[SECRET_REDACTED]', false), jsonb_build_object('private_key', '[SECRET_REDACTED]', 'n', 1)",
+        ),
+        // Negatives: names that are not secrets, keys listed or looked up without a value, events
+        // about a secret, other calls, keys under a column that does not hold keys.
+        (
+            M,
+            "INSERT INTO settings (name, value) VALUES ('smtp_host', 'mail.local'), ('password_min_length', '12'), ('token_expires', '3600')",
+            "INSERT INTO settings (name, value) VALUES ('smtp_host', 'mail.local'), ('password_min_length', '12'), ('token_expires', '3600')",
+        ),
+        (
+            M,
+            "SELECT value FROM config WHERE name IN ('smtp_password', 'api_token') AND env = 'prod'",
+            "SELECT value FROM config WHERE name IN ('smtp_password', 'api_token') AND env = 'prod'",
+        ),
+        (
+            M,
+            "INSERT INTO audit (action, detail) VALUES ('password_reset', 'requested by 42')",
+            "INSERT INTO audit (action, detail) VALUES ('password_reset', 'requested by 42')",
+        ),
+        (
+            P,
+            "SELECT pg_get_serial_sequence('api_tokens', 'id'), has_table_privilege('tokens', 'SELECT')",
+            "SELECT pg_get_serial_sequence('api_tokens', 'id'), has_table_privilege('tokens', 'SELECT')",
+        ),
+        (
+            P,
+            "UPDATE config SET value = 'on' WHERE name = 'log_statement'; UPDATE t SET data = 'x' WHERE kind = 'password'",
+            "UPDATE config SET value = 'on' WHERE name = 'log_statement'; UPDATE t SET data = 'x' WHERE kind = 'password'",
+        ),
+    ]);
+}
+
+#[test]
+fn encryption_key_arguments() {
+    check(&[
+        (
+            M,
+            "INSERT INTO cards (num) VALUES (AES_ENCRYPT('4111', 'k3y!')), (AES_ENCRYPT('4222', UNHEX(SHA2('pass phrase', 512))))",
+            "INSERT INTO cards (num) VALUES (AES_ENCRYPT('4111', '[SECRET_REDACTED]')), (AES_ENCRYPT('4222', UNHEX(SHA2('[SECRET_REDACTED]', 512))))",
+        ),
+        (
+            M,
+            "SELECT AES_DECRYPT(num, 'k3y!', 'iv-0123456789ab'), des_encrypt('x', 'dk'), DES_DECRYPT(c, 'dk') FROM cards",
+            "SELECT AES_DECRYPT(num, '[SECRET_REDACTED]', 'iv-0123456789ab'), des_encrypt('x', '[SECRET_REDACTED]'), DES_DECRYPT(c, '[SECRET_REDACTED]') FROM cards",
+        ),
+        (
+            M,
+            "SELECT ENCRYPT('pw', 'ab'), ENCODE('note', 'ek'), DECODE(c, 'ek') FROM t",
+            "SELECT ENCRYPT('[PASSWORD_REDACTED]', '[SECRET_REDACTED]'), ENCODE('note', '[SECRET_REDACTED]'), DECODE(c, '[SECRET_REDACTED]') FROM t",
+        ),
+        (
+            P,
+            "SELECT pgp_sym_encrypt('note', 'k1', 'cipher-algo=aes256'), pgp_sym_decrypt(c, 'k1'), public.pgp_sym_decrypt_bytea(b, $$k2$$) FROM t",
+            "SELECT pgp_sym_encrypt('note', '[SECRET_REDACTED]', 'cipher-algo=aes256'), pgp_sym_decrypt(c, '[SECRET_REDACTED]'), public.pgp_sym_decrypt_bytea(b, $$[SECRET_REDACTED]$$) FROM t",
+        ),
+        (
+            P,
+            "SELECT encrypt('data', 'k', 'aes'), decrypt(c, 'k', 'aes'), encrypt_iv('d', 'k', 'iv', 'aes-cbc'), hmac('msg', 'hk', 'sha256')",
+            "SELECT encrypt('data', '[SECRET_REDACTED]', 'aes'), decrypt(c, '[SECRET_REDACTED]', 'aes'), encrypt_iv('d', '[SECRET_REDACTED]', 'iv', 'aes-cbc'), hmac('msg', '[SECRET_REDACTED]', 'sha256')",
+        ),
+        (
+            P,
+            "SELECT pgp_pub_decrypt(c, dearmor('armored'), 'pw'), crypt('hunter2', gen_salt('bf')) FROM t",
+            "SELECT pgp_pub_decrypt(c, dearmor('[SECRET_REDACTED]'), '[PASSWORD_REDACTED]'), crypt('[PASSWORD_REDACTED]', gen_salt('bf')) FROM t",
+        ),
+        // Negatives: the data argument, PostgreSQL's encode/decode formats, key columns, other calls.
+        (
+            P,
+            "SELECT encode(digest('x', 'sha256'), 'hex'), decode('aGk=', 'base64'), pgp_sym_decrypt(c, k) FROM t",
+            "SELECT encode(digest('x', 'sha256'), 'hex'), decode('aGk=', 'base64'), pgp_sym_decrypt(c, k) FROM t",
+        ),
+        (
+            M,
+            "SELECT AES_ENCRYPT(num, @k), SHA2('abc', 256), CONCAT('a', 'b') FROM cards WHERE kind = 'encrypt'",
+            "SELECT AES_ENCRYPT(num, @k), SHA2('abc', 256), CONCAT('a', 'b') FROM cards WHERE kind = 'encrypt'",
+        ),
+    ]);
+}
+
+#[test]
+fn aws_secret_access_keys() {
+    check(&[
+        (
+            M,
+            "INSERT INTO creds (id, k) VALUES (1, 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY')",
+            "INSERT INTO creds (id, k) VALUES (1, '[API_KEY_REDACTED]')",
+        ),
+        (
+            P,
+            "SELECT 'aws configure set 9drTJvcXLB89EXAMPLELB8923FB892xMFI+/abcd done' /* key je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY */",
+            "SELECT 'aws configure set [API_KEY_REDACTED] done' /* key [API_KEY_REDACTED] */",
+        ),
+        (
+            P,
+            r#"SELECT '{"AccessKeyId": "AKIAIOSFODNN7EXAMPLE", "Secret": "x", "sk": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}'"#,
+            r#"SELECT '{"AccessKeyId": "[API_KEY_REDACTED]", "Secret": "[SECRET_REDACTED]", "sk": "[API_KEY_REDACTED]"}'"#,
+        ),
+        // Negatives: SHA-1 hex (either case), 39 and 41 characters, camel-case names, paths, base64
+        // with padding, lower case only, UUIDs and timestamps.
+        (
+            M,
+            "SELECT * FROM t WHERE sha = 'da39a3ee5e6b4b0d3255bfef95601890afd80709' OR sha = 'DA39A3EE5E6B4B0D3255bfef95601890afd80709' OR k IN ('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKE', 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEYS')",
+            "SELECT * FROM t WHERE sha = 'da39a3ee5e6b4b0d3255bfef95601890afd80709' OR sha = 'DA39A3EE5E6B4B0D3255bfef95601890afd80709' OR k IN ('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKE', 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEYS')",
+        ),
+        (
+            P,
+            "SELECT 'getUserAccountPreferencesForTenant2Admin', '/Users/JohnSmith/Documents/Projects/App1', 'https://x.io/Api/V2/wJalrXUtnFEMI/K7MDENG/bPxRfiCY'",
+            "SELECT 'getUserAccountPreferencesForTenant2Admin', '/Users/JohnSmith/Documents/Projects/App1', 'https://x.io/Api/V2/wJalrXUtnFEMI/K7MDENG/bPxRfiCY'",
+        ),
+        (
+            P,
+            "SELECT 'SGVsbG8gd29ybGQsIHRoaXMgaXMgYSB0ZXN0IQ==', 'abcdefghij0123456789abcdefghij0123456789', '550e8400-e29b-41d4-a716-446655440000', '2026-12-06T10:00:00.123456+05:30'",
+            "SELECT 'SGVsbG8gd29ybGQsIHRoaXMgaXMgYSB0ZXN0IQ==', 'abcdefghij0123456789abcdefghij0123456789', '550e8400-e29b-41d4-a716-446655440000', '2026-12-06T10:00:00.123456+05:30'",
+        ),
+        (
+            M,
+            "SELECT 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY_old', 'x.wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'",
+            "SELECT 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY_old', 'x.wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'",
+        ),
+    ]);
+}
+
+#[test]
+fn strict_is_unchanged_by_the_pii_only_rules() {
+    for (d, sql, want) in [
+        (
+            M,
+            "UPDATE config SET value = 'x' WHERE `key` = 'api_token' AND v = AES_ENCRYPT('a', 'k')",
+            "UPDATE config SET value = ? WHERE `key` = ? AND v = AES_ENCRYPT(?, ?)",
+        ),
+        (
+            P,
+            "SELECT pgp_sym_encrypt(x, 'k') FROM wJalrXUtnFEMI7MDENGbPxRfiCYEXAMPLEKEY9 /* wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY */",
+            "SELECT pgp_sym_encrypt(x, $1) FROM wJalrXUtnFEMI7MDENGbPxRfiCYEXAMPLEKEY9",
+        ),
+    ] {
+        assert_eq!(scrub(sql, d, ScrubLevel::Strict), want, "{sql}");
+    }
+}
+
+#[test]
 fn ordinary_ids_and_timestamps_are_kept() {
     let rows: &[(Dialect, &str)] = &[
         (

@@ -383,6 +383,13 @@ fn personal() -> impl Strategy<Value = &'static str> {
         Just("password = "),
         Just("IDENTIFIED BY "),
         Just("INSERT INTO t (a, pwd) VALUES ("),
+        Just("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+        Just("da39a3ee5e6b4b0d3255bfef95601890afd80709"),
+        Just("AES_ENCRYPT(x, "),
+        Just("pgp_sym_encrypt("),
+        Just("('smtp_password', "),
+        Just("UPDATE c SET value = 'v' WHERE name = 'api_token'"),
+        Just("INSERT INTO s (name, value) VALUES ("),
         Just("@"),
         Just("."),
         Just(" "),
@@ -428,5 +435,75 @@ proptest! {
         }
         let fp = fingerprint(&s, d);
         prop_assert_eq!(&fingerprint(&fp, d), &fp, "{:?}", s);
+    }
+}
+
+/// A word that makes a setting's name a secret.
+fn secret_word() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        Just("password"),
+        Just("passwd"),
+        Just("secret"),
+        Just("token"),
+        Just("api_key"),
+        Just("apikey"),
+        Just("access_key"),
+        Just("private_key"),
+        Just("credential"),
+    ]
+}
+
+/// Where a secret value sits: `{k}` is the setting's name, `{v}` the value.
+fn secret_place() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        Just("INSERT INTO settings (name, value) VALUES ('{k}', '{v}')"),
+        Just("INSERT INTO settings VALUES (1, '{k}', '{v}')"),
+        Just("INSERT INTO settings (value, name) VALUES ('{v}', '{k}')"),
+        Just("UPDATE config SET value = '{v}' WHERE name = '{k}'"),
+        Just("SELECT id FROM config WHERE name = '{k}' AND value = '{v}'"),
+        Just("SELECT AES_ENCRYPT(card, '{v}') FROM t WHERE note = '{k}'"),
+        Just("SELECT AES_DECRYPT(card, '{v}'), DES_ENCRYPT(x, '{v}') FROM t"),
+        Just("SELECT pgp_sym_encrypt(data, '{v}'), hmac(d, '{v}', 'sha256')"),
+        Just("SELECT encrypt(data, '{v}', 'aes'), decrypt(data, '{v}', 'aes')"),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Values of settings named as secrets, and encryption keys, never survive `pii_only`.
+    #[test]
+    fn key_value_and_encryption_key_secrets_never_survive(
+        place in secret_place(),
+        prefix in "(smtp_|app\\.|db-|)",
+        word in secret_word(),
+        value in "Zq[A-Za-z0-9!#%^*]{4,16}",
+        d in dialect(),
+    ) {
+        let sql = place.replace("{k}", &format!("{prefix}{word}")).replace("{v}", &value);
+        let out = scrub(&sql, d, ScrubLevel::PiiOnly);
+        prop_assert!(!out.contains(&value), "{:?} -> {:?}", sql, out);
+    }
+
+    /// 40 characters of upper and lower case letters, digits, `/` and `+` without lower-case words: an
+    /// AWS secret access key, redacted wherever it stands.
+    #[test]
+    fn aws_secret_keys_are_redacted(key in "[A-Z][a-z][0-9]([A-Z0-9/+][a-z]{0,3}){40}", d in dialect()) {
+        let key: String = key.chars().take(40).collect();
+        let sql = format!("SELECT * FROM t WHERE note = 'aws {key}' /* {key} */");
+        let out = scrub(&sql, d, ScrubLevel::PiiOnly);
+        prop_assert!(!out.contains(&key), "{:?}", out);
+    }
+
+    /// Hex digests (any case, SHA-1 is 40 digits), UUIDs and timestamps are ordinary literals.
+    #[test]
+    fn digests_uuids_and_timestamps_are_kept(
+        hex in "[0-9a-fA-F]{40}",
+        uuid in "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        ts in "20[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9]\\.[0-9]{6}Z",
+        d in dialect(),
+    ) {
+        let sql = format!("SELECT * FROM t WHERE sha = '{hex}' AND id = '{uuid}' AND ts > '{ts}'");
+        prop_assert_eq!(scrub(&sql, d, ScrubLevel::PiiOnly), sql);
     }
 }

@@ -57,6 +57,10 @@ async fn pii_only_keeps_no_secret_and_every_ordinary_literal() {
             "SELECT * FROM people WHERE ni = 'JG103759A' AND email = 'jos%C3%A9%40example.com'",
             "INSERT INTO events (payload) VALUES ('{\"user\": {\"email\": \"zq.person@example.com\", \"plan\": \"gold\"}}')",
             "SELECT * FROM orders WHERE order_id = 1234567 AND created_at > '2026-12-06 10:00:00' AND ref = '550e8400-e29b-41d4-a716-446655440000'",
+            "INSERT INTO settings (name, value) VALUES ('smtp_password', 'Zq-hunter5-pw')",
+            "UPDATE config SET value = 'Zq-hunter6-tk' WHERE `key` = 'api_token'",
+            "SELECT AES_DECRYPT(card, 'Zq-hunter7-key') FROM wallets WHERE sha = 'da39a3ee5e6b4b0d3255bfef95601890afd80709'",
+            "SELECT * FROM creds WHERE note = 'rotated ZqZqrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'",
         ],
     )
     .await;
@@ -71,6 +75,7 @@ async fn pii_only_keeps_no_secret_and_every_ordinary_literal() {
         "JG103759A",
         "jos%C3",
         "zq.person",
+        "ZqZqrXUtn",
     ] {
         assert!(!text.contains(secret), "{secret} was stored: {text}");
     }
@@ -79,6 +84,8 @@ async fn pii_only_keeps_no_secret_and_every_ordinary_literal() {
         "2026-12-06 10:00:00",
         "550e8400-e29b-41d4-a716-446655440000",
         "gold",
+        "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+        "smtp_password",
     ] {
         assert!(
             text.contains(kept),
