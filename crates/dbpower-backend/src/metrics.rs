@@ -20,67 +20,103 @@ struct Histogram {
 
 #[derive(Default)]
 pub(crate) struct Metrics {
-    counters: Mutex<BTreeMap<(&'static str, String), f64>>,
-    histograms: Mutex<BTreeMap<(&'static str, String), Histogram>>,
+    counters: Mutex<BTreeMap<(Metric, String), f64>>,
+    histograms: Mutex<BTreeMap<(Metric, String), Histogram>>,
 }
 
-const HELP: &[(&str, &str, &str)] = &[
-    (
-        "dbpower_http_requests_total",
-        "counter",
-        "HTTP requests by service, method, route and status",
-    ),
-    (
-        "dbpower_http_request_duration_seconds",
-        "histogram",
-        "HTTP request latency by service and route",
-    ),
-    (
-        "dbpower_rate_limit_decisions_total",
-        "counter",
-        "Rate-limit decisions (allowed, refused)",
-    ),
-    (
-        "dbpower_ingested_queries_total",
-        "counter",
-        "Slow queries stored through the signed ingestion API",
-    ),
-    (
-        "dbpower_analysis_jobs_total",
-        "counter",
-        "Analysis jobs finished, by outcome",
-    ),
-    (
-        "dbpower_analysis_job_duration_seconds",
-        "histogram",
-        "Time to analyze one job (rules and LLM)",
-    ),
-    (
-        "dbpower_llm_calls_total",
-        "counter",
-        "Calls to LLM providers by provider and outcome",
-    ),
-    (
-        "dbpower_analysis_queue_depth",
-        "gauge",
-        "Analysis jobs queued or running",
-    ),
-    (
-        "dbpower_db_pool_open_connections",
-        "gauge",
-        "Database connections the pool holds open",
-    ),
-    (
-        "dbpower_db_pool_idle_connections",
-        "gauge",
-        "Open database connections that are idle",
-    ),
-    (
-        "dbpower_rate_limiter_degraded",
-        "gauge",
-        "1 while Redis is configured but failing (limits are per process meanwhile)",
-    ),
-];
+/// Every series this registry exports: its name, type and help text in one place, so no call site
+/// spells a metric name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Metric {
+    HttpRequests,
+    HttpRequestDuration,
+    RateLimitDecisions,
+    IngestedQueries,
+    AnalysisJobs,
+    AnalysisJobDuration,
+    LlmCalls,
+    AnalysisQueueDepth,
+    DbPoolOpen,
+    DbPoolIdle,
+    RateLimiterDegraded,
+}
+
+impl Metric {
+    const ALL: [Metric; 11] = [
+        Metric::HttpRequests,
+        Metric::HttpRequestDuration,
+        Metric::RateLimitDecisions,
+        Metric::IngestedQueries,
+        Metric::AnalysisJobs,
+        Metric::AnalysisJobDuration,
+        Metric::LlmCalls,
+        Metric::AnalysisQueueDepth,
+        Metric::DbPoolOpen,
+        Metric::DbPoolIdle,
+        Metric::RateLimiterDegraded,
+    ];
+
+    /// (name, Prometheus type, help).
+    fn describe(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Metric::HttpRequests => (
+                "dbpower_http_requests_total",
+                "counter",
+                "HTTP requests by service, method, route and status",
+            ),
+            Metric::HttpRequestDuration => (
+                "dbpower_http_request_duration_seconds",
+                "histogram",
+                "HTTP request latency by service and route",
+            ),
+            Metric::RateLimitDecisions => (
+                "dbpower_rate_limit_decisions_total",
+                "counter",
+                "Rate-limit decisions (allowed, refused)",
+            ),
+            Metric::IngestedQueries => (
+                "dbpower_ingested_queries_total",
+                "counter",
+                "Slow queries stored through the signed ingestion API",
+            ),
+            Metric::AnalysisJobs => (
+                "dbpower_analysis_jobs_total",
+                "counter",
+                "Analysis jobs finished, by outcome",
+            ),
+            Metric::AnalysisJobDuration => (
+                "dbpower_analysis_job_duration_seconds",
+                "histogram",
+                "Time to analyze one job (rules and LLM)",
+            ),
+            Metric::LlmCalls => (
+                "dbpower_llm_calls_total",
+                "counter",
+                "Calls to LLM providers by provider and outcome",
+            ),
+            Metric::AnalysisQueueDepth => (
+                "dbpower_analysis_queue_depth",
+                "gauge",
+                "Analysis jobs queued or running",
+            ),
+            Metric::DbPoolOpen => (
+                "dbpower_db_pool_open_connections",
+                "gauge",
+                "Database connections the pool holds open",
+            ),
+            Metric::DbPoolIdle => (
+                "dbpower_db_pool_idle_connections",
+                "gauge",
+                "Open database connections that are idle",
+            ),
+            Metric::RateLimiterDegraded => (
+                "dbpower_rate_limiter_degraded",
+                "gauge",
+                "1 while Redis is configured but failing (limits are per process meanwhile)",
+            ),
+        }
+    }
+}
 
 fn labels(pairs: &[(&str, &str)]) -> String {
     pairs
@@ -91,7 +127,7 @@ fn labels(pairs: &[(&str, &str)]) -> String {
 }
 
 impl Metrics {
-    pub(crate) fn inc(&self, name: &'static str, pairs: &[(&str, &str)], by: f64) {
+    pub(crate) fn inc(&self, name: Metric, pairs: &[(&str, &str)], by: f64) {
         *self
             .counters
             .lock()
@@ -100,7 +136,7 @@ impl Metrics {
             .or_insert(0.0) += by;
     }
 
-    pub(crate) fn observe(&self, name: &'static str, pairs: &[(&str, &str)], seconds: f64) {
+    pub(crate) fn observe(&self, name: Metric, pairs: &[(&str, &str)], seconds: f64) {
         let mut h = self.histograms.lock().unwrap_or_else(|p| p.into_inner());
         let e = h.entry((name, labels(pairs))).or_insert_with(|| Histogram {
             counts: vec![0; BUCKETS.len()],
@@ -115,24 +151,25 @@ impl Metrics {
         e.count += 1;
     }
 
-    pub(crate) fn render(&self, gauges: &[(&'static str, f64)]) -> String {
+    pub(crate) fn render(&self, gauges: &[(Metric, f64)]) -> String {
         let counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
         let histograms = self.histograms.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = String::new();
-        for (name, kind, help) in HELP {
-            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
-            for ((n, l), v) in counters.iter().filter(|((n, _), _)| n == name) {
+        for metric in Metric::ALL {
+            let (n, kind, help) = metric.describe();
+            out.push_str(&format!("# HELP {n} {help}\n# TYPE {n} {kind}\n"));
+            for ((_, l), v) in counters.iter().filter(|((m, _), _)| *m == metric) {
                 out.push_str(&format!("{n}{{{l}}} {v}\n"));
             }
-            for ((n, l), h) in histograms.iter().filter(|((n, _), _)| n == name) {
+            for ((_, l), h) in histograms.iter().filter(|((m, _), _)| *m == metric) {
                 let sep = if l.is_empty() { "" } else { "," };
                 for (b, c) in BUCKETS.iter().zip(&h.counts) {
                     out.push_str(&format!("{n}_bucket{{{l}{sep}le=\"{b}\"}} {c}\n"));
                 }
                 out.push_str(&format!("{n}_bucket{{{l}{sep}le=\"+Inf\"}} {}\n{n}_sum{{{l}}} {}\n{n}_count{{{l}}} {}\n", h.count, h.sum, h.count));
             }
-            for (g, v) in gauges.iter().filter(|(g, _)| g == name) {
-                out.push_str(&format!("{g} {v}\n"));
+            for (_, v) in gauges.iter().filter(|(g, _)| *g == metric) {
+                out.push_str(&format!("{n} {v}\n"));
             }
         }
         out
@@ -221,21 +258,17 @@ mod tests {
         assert_eq!(route_label(None, "/api/v1/whatever", 404), "unmatched");
         let m = Metrics::default();
         m.inc(
-            "dbpower_http_requests_total",
+            Metric::HttpRequests,
             &[("route", "/x"), ("status", "200")],
             1.0,
         );
         m.inc(
-            "dbpower_http_requests_total",
+            Metric::HttpRequests,
             &[("route", "/x"), ("status", "200")],
             1.0,
         );
-        m.observe(
-            "dbpower_http_request_duration_seconds",
-            &[("route", "/x")],
-            0.02,
-        );
-        let text = m.render(&[("dbpower_analysis_queue_depth", 3.0)]);
+        m.observe(Metric::HttpRequestDuration, &[("route", "/x")], 0.02);
+        let text = m.render(&[(Metric::AnalysisQueueDepth, 3.0)]);
         assert!(
             text.contains("dbpower_http_requests_total{route=\"/x\",status=\"200\"} 2\n"),
             "{text}"

@@ -143,7 +143,7 @@ pub(crate) async fn count_requests(
     let service = state.service;
     let code = status.to_string();
     state.metrics.inc(
-        "dbpower_http_requests_total",
+        crate::metrics::Metric::HttpRequests,
         &[
             ("service", service),
             ("method", &method),
@@ -153,7 +153,7 @@ pub(crate) async fn count_requests(
         1.0,
     );
     state.metrics.observe(
-        "dbpower_http_request_duration_seconds",
+        crate::metrics::Metric::HttpRequestDuration,
         &[("service", service), ("route", &route)],
         started.elapsed().as_secs_f64(),
     );

@@ -181,7 +181,7 @@ pub(crate) async fn check_key(rl: &RateLimits, key_id: &str, org: i64) -> Result
         .await;
     let decision = if d.allowed { "allowed" } else { "refused" };
     rl.shared.metrics.inc(
-        "dbpower_rate_limit_decisions_total",
+        crate::metrics::Metric::RateLimitDecisions,
         &[("decision", decision)],
         1.0,
     );
@@ -318,7 +318,7 @@ pub(crate) async fn layer(State(rl): State<Arc<RateLimits>>, req: Request, next:
     let d = rl.limiter.check(&limits).await;
     let decision = if d.allowed { "allowed" } else { "refused" };
     rl.shared.metrics.inc(
-        "dbpower_rate_limit_decisions_total",
+        crate::metrics::Metric::RateLimitDecisions,
         &[("decision", decision)],
         1.0,
     );

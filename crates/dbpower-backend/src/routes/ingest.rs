@@ -434,9 +434,10 @@ pub(crate) async fn ingest_slow_queries(
     let req = parse(&body)?;
     check_times(&req.queries, cred.retention_days, Utc::now())?;
     let resp = accept(&state, &cred.key, &cred.settings, &request_id, req.queries).await?;
-    state
-        .shared
-        .metrics
-        .inc("dbpower_ingested_queries_total", &[], resp.accepted as f64);
+    state.shared.metrics.inc(
+        crate::metrics::Metric::IngestedQueries,
+        &[],
+        resp.accepted as f64,
+    );
     Ok((StatusCode::ACCEPTED, ApiJson(resp)))
 }

@@ -110,16 +110,16 @@ pub(crate) async fn metrics(
     } else {
         None
     };
-    let mut gauges: Vec<(&'static str, f64)> = depth
-        .map(|d| ("dbpower_analysis_queue_depth", d as f64))
+    let mut gauges: Vec<(crate::metrics::Metric, f64)> = depth
+        .map(|d| (crate::metrics::Metric::AnalysisQueueDepth, d as f64))
         .into_iter()
         .collect();
     let (open, idle) = state.store.pool_stats();
-    gauges.push(("dbpower_db_pool_open_connections", f64::from(open)));
-    gauges.push(("dbpower_db_pool_idle_connections", idle as f64));
+    gauges.push((crate::metrics::Metric::DbPoolOpen, f64::from(open)));
+    gauges.push((crate::metrics::Metric::DbPoolIdle, idle as f64));
     if let Some(rl) = &state.rate_limits {
         gauges.push((
-            "dbpower_rate_limiter_degraded",
+            crate::metrics::Metric::RateLimiterDegraded,
             if rl.limiter.degraded() { 1.0 } else { 0.0 },
         ));
     }

@@ -98,7 +98,7 @@ pub(crate) async fn analyze_claimed(
         .await;
     for c in &calls {
         state.shared.metrics.inc(
-            "dbpower_llm_calls_total",
+            crate::metrics::Metric::LlmCalls,
             &[("provider", c.provider), ("outcome", c.outcome.as_str())],
             1.0,
         );
@@ -146,7 +146,7 @@ pub(crate) async fn drain_once(state: &Analysis) -> anyhow::Result<usize> {
                     tracing::error!(job.id = job.id, error = %why, "analysis job failed");
                     state.store.fail_job(&job, &why).await?;
                     state.shared.metrics.inc(
-                        "dbpower_analysis_jobs_total",
+                        crate::metrics::Metric::AnalysisJobs,
                         &[("outcome", "failed")],
                         1.0,
                     );
@@ -154,12 +154,13 @@ pub(crate) async fn drain_once(state: &Analysis) -> anyhow::Result<usize> {
                 }
             };
             let outcome = if stored { "stored" } else { "lease_lost" };
-            state
-                .shared
-                .metrics
-                .inc("dbpower_analysis_jobs_total", &[("outcome", outcome)], 1.0);
+            state.shared.metrics.inc(
+                crate::metrics::Metric::AnalysisJobs,
+                &[("outcome", outcome)],
+                1.0,
+            );
             state.shared.metrics.observe(
-                "dbpower_analysis_job_duration_seconds",
+                crate::metrics::Metric::AnalysisJobDuration,
                 &[],
                 started.elapsed().as_secs_f64(),
             );
