@@ -6,10 +6,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::http::jwt::TokenKeys;
 use anyhow::Context;
 use axum::Router;
 use axum::middleware;
-use dbpower_http::jwt::TokenKeys;
 use dbpower_ratelimit::Limiter;
 use dbpower_store::Store;
 use secrecy::ExposeSecret;
@@ -236,10 +236,10 @@ impl Application {
 /// What every role shares: token keys, metrics, CORS, trusted proxies, who may read `/metrics`.
 fn shared(settings: &Settings, role: Role, jwt_secret: &str) -> anyhow::Result<Shared> {
     let trusted_proxies = match (&settings.trusted_proxies, role) {
-        (Some(list), _) => dbpower_http::TrustedProxies::parse(list)
+        (Some(list), _) => crate::http::TrustedProxies::parse(list)
             .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?,
-        (None, Role::Backend | Role::Analyzer) => dbpower_http::TrustedProxies::loopback(),
-        (None, Role::Platform | Role::Gateway) => dbpower_http::TrustedProxies::none(),
+        (None, Role::Backend | Role::Analyzer) => crate::http::TrustedProxies::loopback(),
+        (None, Role::Platform | Role::Gateway) => crate::http::TrustedProxies::none(),
     };
     Ok(Shared(Arc::new(SharedInner {
         service: role.service(),

@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
+use crate::http::jwt::TokenKeys;
+use crate::http::{ApiError, ApiResult, ClientIp, RequestId};
 use dbpower_core::Principal;
-use dbpower_http::jwt::TokenKeys;
-use dbpower_http::{ApiError, ApiResult, ClientIp, RequestId};
 use dbpower_store::{NewAuditEntry, PageRequest, Store};
 use dbpower_types::{DEFAULT_PER_PAGE, MAX_PER_PAGE, Page, PageQuery};
 
@@ -23,7 +23,7 @@ pub(crate) struct SharedInner {
     /// Origins allowed to call the API from a browser (CORS); empty: same origin only.
     pub cors_origins: Vec<String>,
     /// Proxies whose `X-Forwarded-For` names the client (`trusted_proxies`).
-    pub trusted_proxies: Arc<dbpower_http::TrustedProxies>,
+    pub trusted_proxies: Arc<crate::http::TrustedProxies>,
     /// Who may read `/metrics` and the gateway's upstream details.
     pub metrics_access: crate::metrics::MetricsAccess,
 }

@@ -7,6 +7,7 @@ mod config;
 mod context;
 mod demo;
 mod gateway;
+mod http;
 mod metrics;
 mod middleware;
 mod openapi;
@@ -20,6 +21,8 @@ mod workers;
 pub use app::{Application, open_store};
 pub use bootstrap::LoginHint;
 pub use config::{LogFormat, Overrides, Role, Settings, env_names};
+/// Token issuing and checking (public for the `jwt` benchmark).
+pub use http::jwt;
 pub use openapi::document as openapi_document;
 pub use workers::retention::sweep as sweep_retention;
 

@@ -225,7 +225,7 @@ impl MetricsAccess {
     pub(crate) fn check(&self, headers: &axum::http::HeaderMap) -> Access {
         match &self.token {
             Some(t) => {
-                let given = dbpower_http::jwt::bearer_of(headers).unwrap_or("");
+                let given = crate::http::jwt::bearer_of(headers).unwrap_or("");
                 if subtle::ConstantTimeEq::ct_eq(given.as_bytes(), t.as_bytes()).into() {
                     Access::Granted
                 } else {

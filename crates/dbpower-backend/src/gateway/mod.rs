@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::http::jwt::TokenType;
+use crate::http::{ApiError, ApiJson, request_id};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
-use dbpower_http::jwt::TokenType;
-use dbpower_http::{ApiError, ApiJson, request_id};
 use dbpower_types::ErrorCode;
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -88,7 +88,7 @@ fn forwardable(name: &HeaderName) -> bool {
 
 /// Refuses what the backend would refuse anyway, before it costs an upstream round trip.
 fn check_credentials(state: &GatewayState, headers: &HeaderMap) -> Result<(), ApiError> {
-    if let Some(token) = dbpower_http::jwt::bearer_of(headers) {
+    if let Some(token) = crate::http::jwt::bearer_of(headers) {
         state.shared.tokens.verify(token, TokenType::Access)?;
     }
     if headers.contains_key("x-api-key") {

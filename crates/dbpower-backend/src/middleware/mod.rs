@@ -8,12 +8,12 @@ pub(crate) mod refusals;
 
 use std::time::Instant;
 
+use crate::http::{ApiError, request_id};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use dbpower_http::{ApiError, request_id};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -38,7 +38,7 @@ pub(crate) fn with_middleware(
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal().into_response()
         }))
-        .layer(middleware::from_fn(dbpower_http::json::json_errors))
+        .layer(middleware::from_fn(crate::http::json::json_errors))
         .layer(middleware::from_fn_with_state(shared.clone(), log_requests))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -55,7 +55,7 @@ pub(crate) fn with_middleware(
         .layer(middleware::from_fn(request_id::layer))
         .layer(middleware::from_fn_with_state(
             shared.trusted_proxies.clone(),
-            dbpower_http::client_ip::layer,
+            crate::http::client_ip::layer,
         ))
         .layer(tower::util::option_layer(cors(&shared.cors_origins)))
 }
@@ -101,10 +101,10 @@ async fn log_requests(State(shared): State<Shared>, req: Request, next: Next) ->
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let who = dbpower_http::jwt::bearer_of(req.headers()).and_then(|t| {
+    let who = crate::http::jwt::bearer_of(req.headers()).and_then(|t| {
         shared
             .tokens
-            .verify(t, dbpower_http::jwt::TokenType::Access)
+            .verify(t, crate::http::jwt::TokenType::Access)
             .ok()
     });
     let (user_id, org_id) = (

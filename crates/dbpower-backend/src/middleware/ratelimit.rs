@@ -13,13 +13,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::http::ApiError;
+use crate::http::jwt::TokenType;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use dbpower_core::{OrgId, Scope};
-use dbpower_http::ApiError;
-use dbpower_http::jwt::TokenType;
 use dbpower_ratelimit::{Decision, Limit, Limiter, MemoryLimiter, RedisLimiter, Refusal};
 use dbpower_types::ErrorCode;
 
@@ -117,7 +117,7 @@ enum Who {
 }
 
 fn who(rl: &RateLimits, headers: &HeaderMap) -> Who {
-    if let Some(token) = dbpower_http::jwt::bearer_of(headers)
+    if let Some(token) = crate::http::jwt::bearer_of(headers)
         && let Ok(c) = rl.shared.tokens.verify(token, TokenType::Access)
     {
         return match (c.org, c.role) {
@@ -307,7 +307,7 @@ pub(crate) async fn layer(State(rl): State<Arc<RateLimits>>, req: Request, next:
     }
     let ip = req
         .extensions()
-        .get::<dbpower_http::ClientIp>()
+        .get::<crate::http::ClientIp>()
         .and_then(|c| c.0)
         .or_else(|| {
             req.extensions()

@@ -5,12 +5,12 @@
 //! recorded (they must not grow storage), nor are signed agent requests (the agents' own endpoint
 //! answers them) and logins (audited by the login handler).
 
+use crate::http::ClientIp;
+use crate::http::jwt::TokenType;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
-use dbpower_http::ClientIp;
-use dbpower_http::jwt::TokenType;
 use dbpower_store::NewAuditEntry;
 
 use crate::context::Accounts;
@@ -33,7 +33,7 @@ pub(crate) async fn layer(State(state): State<Accounts>, req: Request, next: Nex
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string());
     let claims = write
-        .then(|| dbpower_http::jwt::bearer_of(req.headers()))
+        .then(|| crate::http::jwt::bearer_of(req.headers()))
         .flatten()
         .and_then(|t| state.shared.tokens.verify(t, TokenType::Access).ok());
     let method = req.method().to_string();
@@ -52,7 +52,7 @@ pub(crate) async fn layer(State(state): State<Accounts>, req: Request, next: Nex
             resource_type: route.clone(),
             resource_id: None,
             outcome: "failure".into(),
-            request_id: Some(dbpower_http::request_id::current()),
+            request_id: Some(crate::http::request_id::current()),
             ip: ip.map(|i| i.to_string()),
             details: serde_json::json!({"method": method, "route": route, "status": status}),
         };

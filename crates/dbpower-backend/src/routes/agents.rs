@@ -2,11 +2,11 @@
 //! stores the newest heartbeat; `GET /api/v1/agents` lists the caller's agents, online when their last
 //! heartbeat is no older than three of their rounds (at least 90 seconds).
 
+use crate::http::{ApiError, ApiJson, ApiResult};
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use chrono::Utc;
 use dbpower_core::Scope;
-use dbpower_http::{ApiError, ApiJson, ApiResult};
 use dbpower_types::{AgentHeartbeat, AgentView, ErrorBody, ErrorCode};
 
 use crate::routes::auth::Auth;

@@ -3,11 +3,11 @@
 //! schema?}` it analyzes the statement at once and returns the report without storing anything.
 //! Served by `dbpower serve` and by `dbpower analyzer`.
 
+use crate::http::{ApiError, ApiJson, ApiResult};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use dbpower_analysis::{Input, analyze};
-use dbpower_http::{ApiError, ApiJson, ApiResult};
 use dbpower_types::{AnalysisReport, DatabaseType, ErrorBody, SchemaSnapshot};
 use serde::Deserialize;
 use utoipa::ToSchema;

@@ -1,11 +1,11 @@
 //! `/api/v1/api-keys`: agent credentials. The signing secret is generated here, returned once by the
 //! create call, and stored only encrypted under the master key.
 
+use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use dbpower_core::perm::Action;
 use dbpower_core::{Scope, validate};
-use dbpower_http::{ApiError, ApiJson, ApiQuery, ApiResult};
 use dbpower_store::NewApiKey;
 use dbpower_types::{ApiKeyCreated, ApiKeyView, CreateApiKeyRequest, ErrorBody, Page, PageQuery};
 

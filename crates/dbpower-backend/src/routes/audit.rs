@@ -1,10 +1,10 @@
 //! `/api/v1/audit-logs`: the tamper-evident trail (ORG_ADMIN: its organization; SUPER_ADMIN: all), and
 //! `/api/v1/llm-calls`: the record of every prompt sent to an LLM provider.
 
+use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult};
 use axum::extract::State;
 use dbpower_core::perm::Action;
 use dbpower_core::{Scope, ScopeFilter};
-use dbpower_http::{ApiError, ApiJson, ApiQuery, ApiResult};
 use dbpower_types::{
     AuditLogQuery, AuditLogView, AuditVerifyView, ErrorBody, LlmCallView, Page, PageQuery,
 };

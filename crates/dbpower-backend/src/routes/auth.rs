@@ -1,12 +1,12 @@
 //! Authentication: the [`Auth`] extractor (bearer access token, user re-loaded and checked active on
 //! every request) and the login / refresh / logout / me endpoints.
 
+use crate::http::jwt::{ACCESS_TTL_SECS, TokenType};
+use crate::http::{ApiError, ApiJson, ApiResult};
 use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use dbpower_core::{Principal, Scope, validate};
-use dbpower_http::jwt::{ACCESS_TTL_SECS, TokenType};
-use dbpower_http::{ApiError, ApiJson, ApiResult};
 use dbpower_store::{NewRefreshToken, RefreshUse, StoreError, UserRecord};
 use dbpower_types::{
     ErrorBody, ErrorCode, LoginRequest, LogoutRequest, RefreshRequest, TokenResponse, UserView,
@@ -67,7 +67,7 @@ async fn authenticate(parts: &Parts, state: &Accounts) -> ApiResult<UserRecord> 
                 "missing Authorization: Bearer <access token>",
             )
         })?;
-    let token = dbpower_http::jwt::bearer(header).ok_or_else(|| {
+    let token = crate::http::jwt::bearer(header).ok_or_else(|| {
         ApiError::unauthorized(
             ErrorCode::Unauthorized,
             "Authorization must be a Bearer token",

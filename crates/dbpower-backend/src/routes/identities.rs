@@ -1,10 +1,10 @@
 //! `/api/v1/identities`: the database/application accounts a team owns. ORG_ADMIN manages them.
 
+use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use dbpower_core::perm::Action;
 use dbpower_core::{Scope, validate};
-use dbpower_http::{ApiError, ApiJson, ApiQuery, ApiResult};
 use dbpower_types::{
     CreateIdentityRequest, ErrorBody, IdentityView, Page, PageQuery, UpdateIdentityRequest,
 };

@@ -4,12 +4,12 @@
 //! and the batch is stored in one transaction; a repeated request id stores nothing and answers as the
 //! first time did.
 
+use crate::http::{ApiError, ApiJson, ApiResult};
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use chrono::{DateTime, Utc};
 use dbpower_core::{OrgId, signing};
-use dbpower_http::{ApiError, ApiJson, ApiResult};
 use dbpower_sql::{Dialect, ScrubLevel, fingerprint_and_id, pii, scrub};
 use dbpower_store::{ApiKeyRecord, IngestCredential, NewBatch, NewSlowQuery, StoreError};
 use dbpower_types::{

@@ -16,9 +16,9 @@ pub(crate) mod queries;
 pub(crate) mod teams;
 pub(crate) mod users;
 
+use crate::http::{ApiError, ApiResult};
 use dbpower_core::perm::{self, Action};
 use dbpower_core::{Principal, Scope, scope::ScopeError};
-use dbpower_http::{ApiError, ApiResult};
 
 /// 403 unless the caller's role allows `action`.
 pub(crate) fn require(p: &Principal, action: Action) -> ApiResult<()> {

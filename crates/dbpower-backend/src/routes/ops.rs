@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
+use crate::http::{ApiError, ApiJson};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use dbpower_http::{ApiError, ApiJson};
 use dbpower_store::Store;
 use dbpower_types::ErrorCode;
 use serde::Serialize;
@@ -91,14 +91,14 @@ pub(crate) async fn metrics(
     match state.shared.metrics_access.check(&headers) {
         crate::metrics::Access::Granted => {}
         crate::metrics::Access::Unauthorized => {
-            return dbpower_http::ApiError::unauthorized(
+            return crate::http::ApiError::unauthorized(
                 dbpower_types::ErrorCode::Unauthorized,
                 "/metrics needs Authorization: Bearer <metrics_token>",
             )
             .into_response();
         }
         crate::metrics::Access::Disabled => {
-            return dbpower_http::ApiError::new(
+            return crate::http::ApiError::new(
                 dbpower_types::ErrorCode::NotFound,
                 "/metrics is off in production until metrics_token is set",
             )

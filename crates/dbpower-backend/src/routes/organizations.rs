@@ -1,10 +1,10 @@
 //! `/api/v1/organizations`: SUPER_ADMIN creates and deletes; ORG_ADMIN reads and updates its own.
 
+use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use dbpower_core::perm::Action;
 use dbpower_core::{Principal, Scope, validate};
-use dbpower_http::{ApiError, ApiJson, ApiQuery, ApiResult};
 use dbpower_store::{NewOrganization, OrganizationPatch};
 use dbpower_types::{
     AiPolicy, CreateOrganizationRequest, ErrorBody, OrgSettings, OrganizationView, Page, PageQuery,

@@ -3,11 +3,11 @@
 //! (pt-query-digest) view with hourly history, and the dashboard. A TEAM_LEAD or USER sees only its own
 //! part of a class other owners share (the store decides what that is, from the scope).
 
+use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{Duration, Utc};
 use dbpower_core::Scope;
-use dbpower_http::{ApiError, ApiJson, ApiQuery, ApiResult};
 use dbpower_types::{
     DashboardView, DayPoint, ErrorBody, Page, PageQuery, QueryClassDetail, QueryClassFilter,
     QueryClassView, SlowQueryDetail, SlowQueryFilter, SlowQueryView,

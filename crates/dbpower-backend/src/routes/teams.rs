@@ -1,10 +1,10 @@
 //! `/api/v1/teams`: ORG_ADMIN manages its organization's teams; team leads and users read their own team.
 
+use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use dbpower_core::perm::Action;
 use dbpower_core::{Scope, validate};
-use dbpower_http::{ApiError, ApiJson, ApiQuery, ApiResult};
 use dbpower_store::TeamPatch;
 use dbpower_types::{CreateTeamRequest, ErrorBody, Page, PageQuery, TeamView, UpdateTeamRequest};
 

@@ -1,11 +1,11 @@
 //! `/api/v1/users`: ORG_ADMIN manages its organization's users, TEAM_LEAD the users of its team, a USER
 //! sees itself. Nobody grants a role above their own or manages someone ranked above them.
 
+use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use dbpower_core::perm::{self, Action, UserEdit, UserRefusal};
 use dbpower_core::{Scope, validate};
-use dbpower_http::{ApiError, ApiJson, ApiQuery, ApiResult};
 use dbpower_store::{NewUser, UserPatch};
 use dbpower_types::{
     CreateUserRequest, ErrorBody, Page, PageQuery, Role, UpdateUserRequest, UserView,

@@ -55,7 +55,6 @@ fn crate_boundaries_hold() {
             for server in [
                 "dbpower-store",
                 "dbpower-backend",
-                "dbpower-http",
                 "dbpower-web",
                 "axum",
                 "redis",
@@ -63,7 +62,7 @@ fn crate_boundaries_hold() {
                 assert!(!has(server), "the agent must not depend on {server}");
             }
         }
-        if !["dbpower-http", "dbpower-backend", "dbpower-web"].contains(&name.as_str()) {
+        if !["dbpower-backend", "dbpower-web"].contains(&name.as_str()) {
             assert!(
                 !has("axum"),
                 "{name}: axum belongs to the HTTP service crates only"
@@ -88,6 +87,42 @@ fn crate_boundaries_hold() {
             !has("dbpower-testkit"),
             "{name}: the test kit is a dev-dependency only"
         );
+    }
+    // The same rules through other workspace crates: what a crate pulls in transitively.
+    let closure = |start: &str| {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut todo = vec![start.to_string()];
+        while let Some(c) = todo.pop() {
+            if let Some((_, t)) = all.iter().find(|(n, _)| *n == c) {
+                for d in deps(t) {
+                    if seen.insert(d.clone()) {
+                        todo.push(d);
+                    }
+                }
+            }
+        }
+        seen
+    };
+    for pure in [
+        "dbpower-types",
+        "dbpower-core",
+        "dbpower-sql",
+        "dbpower-analysis",
+    ] {
+        let pulled = closure(pure);
+        for io in ["tokio", "sqlx", "reqwest", "axum", "redis"] {
+            assert!(!pulled.contains(io), "{pure} pulls {io} in: {pulled:?}");
+        }
+    }
+    let agent = closure("dbpower-agent");
+    for server in [
+        "dbpower-store",
+        "dbpower-backend",
+        "dbpower-web",
+        "axum",
+        "redis",
+    ] {
+        assert!(!agent.contains(server), "the agent pulls {server} in");
     }
 }
 

@@ -12,11 +12,11 @@ use dbpower_types::ErrorCode;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::ApiError;
+use crate::http::ApiError;
 
 /// JSON body in, JSON body out.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ApiJson<T>(pub T);
+pub(crate) struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
@@ -35,7 +35,7 @@ impl<T: Serialize> IntoResponse for ApiJson<T> {
 }
 
 /// Query-string parameters; a malformed query string is a 422 naming the problem.
-pub struct ApiQuery<T>(pub T);
+pub(crate) struct ApiQuery<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
@@ -82,7 +82,7 @@ fn rejection_to_error(r: JsonRejection) -> ApiError {
 
 /// Middleware: any error response that is not already JSON (axum's 404/405, body-limit 413, panics)
 /// is replaced by the standard JSON error body with a matching code.
-pub async fn json_errors(req: Request, next: Next) -> Response {
+pub(crate) async fn json_errors(req: Request, next: Next) -> Response {
     let resp = next.run(req).await;
     let status = resp.status();
     if !(status.is_client_error() || status.is_server_error()) {

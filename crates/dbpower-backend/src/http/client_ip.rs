@@ -10,23 +10,23 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::ClientIp;
+use crate::http::ClientIp;
 
 /// At most this many `X-Forwarded-For` hops are examined (the header is attacker-controlled).
 const MAX_HOPS: usize = 32;
 
 /// Networks whose connections may speak for a client through `X-Forwarded-For`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<(IpAddr, u8)>);
+pub(crate) struct TrustedProxies(Vec<(IpAddr, u8)>);
 
 impl TrustedProxies {
     /// Nobody: the socket peer is the client.
-    pub fn none() -> TrustedProxies {
+    pub(crate) fn none() -> TrustedProxies {
         TrustedProxies(Vec::new())
     }
 
     /// The loopback networks (a gateway on the same host).
-    pub fn loopback() -> TrustedProxies {
+    pub(crate) fn loopback() -> TrustedProxies {
         TrustedProxies(vec![
             (IpAddr::from([127, 0, 0, 0]), 8),
             (IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]), 128),
@@ -34,7 +34,7 @@ impl TrustedProxies {
     }
 
     /// A comma-separated list of addresses and CIDR networks (`10.0.0.0/8`, `::1`), or `loopback`.
-    pub fn parse(list: &str) -> Result<TrustedProxies, String> {
+    pub(crate) fn parse(list: &str) -> Result<TrustedProxies, String> {
         let mut out = Vec::new();
         for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             if item.eq_ignore_ascii_case("loopback") {
@@ -62,17 +62,18 @@ impl TrustedProxies {
         Ok(TrustedProxies(out))
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
-    pub fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
         self.0.iter().any(|(net, bits)| in_network(ip, *net, *bits))
     }
 
     /// The client of a connection from `peer` that carried these `X-Forwarded-For` values (in order).
-    pub fn client<'a>(
+    pub(crate) fn client<'a>(
         &self,
         peer: IpAddr,
         forwarded: impl DoubleEndedIterator<Item = &'a str>,
@@ -132,7 +133,7 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
 }
 
 /// Middleware: resolves the client address once per request and stores it as [`ClientIp`].
-pub async fn layer(
+pub(crate) async fn layer(
     State(trusted): State<Arc<TrustedProxies>>,
     mut req: Request,
     next: Next,

@@ -7,7 +7,7 @@ use dbpower_core::validate::FieldError;
 use dbpower_store::{Entity, Reference, StoreError};
 use dbpower_types::{ErrorBody, ErrorCode, ErrorDetail};
 
-use crate::request_id;
+use crate::http::request_id;
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -18,7 +18,7 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
 }
 
-pub type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {

@@ -2,7 +2,7 @@
 //! round trip of the same claims as the in-run baseline.
 
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
-use dbpower_http::jwt::{TokenKeys, TokenType};
+use dbpower_backend::jwt::{TokenKeys, TokenType};
 use dbpower_types::Role;
 
 fn bench(c: &mut Criterion) {
@@ -13,7 +13,7 @@ fn bench(c: &mut Criterion) {
     let json = serde_json::to_string(&claims).expect("json");
     c.bench_function("baseline_claims_json_roundtrip", |b| {
         b.iter(|| {
-            serde_json::from_str::<dbpower_http::jwt::Claims>(black_box(&json)).expect("parse")
+            serde_json::from_str::<dbpower_backend::jwt::Claims>(black_box(&json)).expect("parse")
         })
     });
     c.bench_function("jwt_verify_access", |b| {

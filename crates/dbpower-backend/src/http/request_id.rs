@@ -9,25 +9,25 @@ use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 
-pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 tokio::task_local! {
     static CURRENT: String;
 }
 
 /// The id of the request being served, or `""` outside a request.
-pub fn current() -> String {
+pub(crate) fn current() -> String {
     CURRENT.try_with(Clone::clone).unwrap_or_default()
 }
 
 /// The request id, as an extractor.
 #[derive(Debug, Clone)]
-pub struct RequestId(pub String);
+pub(crate) struct RequestId(pub String);
 
-/// The client's address: resolved by [`crate::client_ip::layer`] (`X-Forwarded-For` from trusted proxies
+/// The client's address: resolved by [`crate::http::client_ip::layer`] (`X-Forwarded-For` from trusted proxies
 /// only), else the socket peer.
 #[derive(Debug, Clone, Copy)]
-pub struct ClientIp(pub Option<IpAddr>);
+pub(crate) struct ClientIp(pub Option<IpAddr>);
 
 /// A client-sent id is kept if it is 1..=128 visible ASCII characters; otherwise a UUID is generated.
 fn accept(v: &HeaderValue) -> Option<String> {
@@ -37,7 +37,7 @@ fn accept(v: &HeaderValue) -> Option<String> {
 }
 
 /// Middleware: assigns the id, runs the request with it in scope, and echoes it on the response.
-pub async fn layer(mut req: Request, next: Next) -> Response {
+pub(crate) async fn layer(mut req: Request, next: Next) -> Response {
     let id = req
         .headers()
         .get(&X_REQUEST_ID)

@@ -6,7 +6,7 @@ use dbpower_types::{ErrorCode, Role};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
-use crate::ApiError;
+use crate::http::ApiError;
 
 pub const ACCESS_TTL_SECS: i64 = 30 * 60;
 pub const REFRESH_TTL_SECS: i64 = 7 * 24 * 3600;
