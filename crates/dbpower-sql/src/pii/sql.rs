@@ -973,7 +973,8 @@ struct Levels {
     prev_sep: Vec<usize>,
 }
 
-/// Whether a literal's whole content is a placeholder (`'[SECRET_REDACTED]'`, `$$[PASSWORD_REDACTED]$$`).
+/// Whether a literal's whole content is a placeholder (`'[SECRET_REDACTED]'`, `$$[PASSWORD_REDACTED]$$`;
+/// also one that runs unterminated to the end of the text, as a cut statement's last literal does).
 fn is_placeholder_literal(text: &str) -> bool {
     let (Some(open), Some(close)) = (text.find('['), text.rfind(']')) else {
         return false;
@@ -985,7 +986,7 @@ fn is_placeholder_literal(text: &str) -> bool {
     let quoted = before
         .strip_suffix(['\'', '"'])
         .is_some_and(|prefix| prefix.bytes().all(|c| c.is_ascii_alphabetic()))
-        && (after == "'" || after == "\"");
+        && (after == "'" || after == "\"" || after.is_empty());
     let dollar =
         before.len() >= 2 && before.starts_with('$') && before.ends_with('$') && after == before;
     name_ok && (quoted || dollar)

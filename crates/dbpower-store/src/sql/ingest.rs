@@ -41,12 +41,18 @@ struct Classes {
 }
 
 impl Classes {
-    fn id(&self, org: i64, database_type: &str, query_id: &str) -> i64 {
+    /// The id of a class the group upserted; a class missing here is a broken invariant of this
+    /// module, reported as an error rather than written as class 0.
+    fn id(&self, org: i64, database_type: &str, query_id: &str) -> Result<i64> {
         let key = (org, database_type.to_string(), query_id.to_string());
-        self.ids.get(&key).copied().unwrap_or(0)
+        self.ids.get(&key).copied().ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "internal: class {database_type}/{query_id} of organization {org} was not upserted"
+            ))
+        })
     }
 
-    fn of(&self, org: i64, q: &NewSlowQuery) -> i64 {
+    fn of(&self, org: i64, q: &NewSlowQuery) -> Result<i64> {
         self.id(org, q.database_type.as_str(), &q.query_id)
     }
 }
@@ -250,33 +256,40 @@ async fn insert_slow_queries(
     classes: &Classes,
     now: DateTime<Utc>,
 ) -> Result<Vec<i64>> {
+    let class_ids = rows
+        .iter()
+        .map(|(org, _, q)| classes.of(*org, q))
+        .collect::<Result<Vec<i64>>>()?;
     let mut all_ids: Vec<i64> = Vec::with_capacity(rows.len());
-    for chunk in rows.chunks(CHUNK) {
+    for (chunk, class_chunk) in rows.chunks(CHUNK).zip(class_ids.chunks(CHUNK)) {
         let mut qb = QueryBuilder::<Db>::new(INSERT_SLOW_QUERIES);
-        qb.push_values(chunk.iter(), |mut b, (org, batch, q)| {
-            b.push_bind(*org)
-                .push_bind(batch.team_id)
-                .push_bind(batch.identity_id)
-                .push_bind(batch.api_key_id)
-                .push_bind(classes.of(*org, q))
-                .push_bind(&q.query_id)
-                .push_bind(&q.sql_text)
-                .push_bind(q.database_type.as_str())
-                .push_bind(q.database_name.as_deref())
-                .push_bind(q.db_user.as_deref())
-                .push_bind(q.client_host.as_deref())
-                .push_bind(q.execution_time_ms)
-                .push_bind(q.lock_time_ms)
-                .push_bind(q.rows_examined)
-                .push_bind(q.rows_sent)
-                .push_bind(q.rows_affected)
-                .push_bind(q.calls.max(1))
-                .push_bind(q.observed_at)
-                .push_bind(now)
-                .push_bind(q.explain.as_ref().map(Json))
-                .push_bind(q.schema.as_ref().map(Json))
-                .push_bind(q.source.as_deref());
-        });
+        qb.push_values(
+            chunk.iter().zip(class_chunk),
+            |mut b, ((org, batch, q), class)| {
+                b.push_bind(*org)
+                    .push_bind(batch.team_id)
+                    .push_bind(batch.identity_id)
+                    .push_bind(batch.api_key_id)
+                    .push_bind(*class)
+                    .push_bind(&q.query_id)
+                    .push_bind(&q.sql_text)
+                    .push_bind(q.database_type.as_str())
+                    .push_bind(q.database_name.as_deref())
+                    .push_bind(q.db_user.as_deref())
+                    .push_bind(q.client_host.as_deref())
+                    .push_bind(q.execution_time_ms)
+                    .push_bind(q.lock_time_ms)
+                    .push_bind(q.rows_examined)
+                    .push_bind(q.rows_sent)
+                    .push_bind(q.rows_affected)
+                    .push_bind(q.calls.max(1))
+                    .push_bind(q.observed_at)
+                    .push_bind(now)
+                    .push_bind(q.explain.as_ref().map(Json))
+                    .push_bind(q.schema.as_ref().map(Json))
+                    .push_bind(q.source.as_deref());
+            },
+        );
         qb.push(" RETURNING id");
         let mut ids: Vec<i64> = qb.build_query_scalar().fetch_all(&mut *conn).await?;
         // Ids come from one sequence in VALUES order; sorting restores the order sent.
@@ -290,7 +303,7 @@ async fn insert_slow_queries(
 async fn upsert_histograms(conn: &mut Conn, groups: &Groups<'_>, classes: &Classes) -> Result<()> {
     let mut buckets: Vec<(i64, i32, i64)> = Vec::new();
     for ((org, db, qid), a) in groups {
-        let id = classes.id(*org, db, qid);
+        let id = classes.id(*org, db, qid)?;
         buckets.extend(
             a.histogram
                 .buckets()
@@ -316,7 +329,7 @@ async fn upsert_histograms(conn: &mut Conn, groups: &Groups<'_>, classes: &Class
 async fn insert_databases(conn: &mut Conn, groups: &Groups<'_>, classes: &Classes) -> Result<()> {
     let mut dbs: Vec<(i64, &str)> = Vec::new();
     for ((org, db, qid), a) in groups {
-        let id = classes.id(*org, db, qid);
+        let id = classes.id(*org, db, qid)?;
         dbs.extend(a.databases.iter().map(|d| (id, *d)));
     }
     for chunk in dbs.chunks(CHUNK) {
@@ -342,7 +355,7 @@ async fn upsert_rollups(
         let hour = hour_of(q.observed_at).timestamp();
         let (team, identity) = (batch.team_id.unwrap_or(0), batch.identity_id.unwrap_or(0));
         let e = rollups
-            .entry((classes.of(*org, q), team, identity, hour, *org))
+            .entry((classes.of(*org, q)?, team, identity, hour, *org))
             .or_default();
         let calls = q.calls.max(1);
         e.row_count += 1;
@@ -411,10 +424,12 @@ async fn refresh_percentiles(conn: &mut Conn, classes: &Classes) -> Result<()> {
         let rows: Vec<(i64, i32, i64)> = qb.build_query_as().fetch_all(&mut *conn).await?;
         let mut hists: BTreeMap<i64, Histogram> = BTreeMap::new();
         for (c, b, n) in rows {
-            hists
-                .entry(c)
-                .or_default()
-                .record_bucket(u16::try_from(b).unwrap_or(0), u64::try_from(n).unwrap_or(0));
+            let (Ok(bucket), Ok(count)) = (u16::try_from(b), u64::try_from(n)) else {
+                return Err(StoreError::Corrupt(format!(
+                    "class {c}: histogram bucket {b} with count {n}"
+                )));
+            };
+            hists.entry(c).or_default().record_bucket(bucket, count);
         }
         if hists.is_empty() {
             continue;
