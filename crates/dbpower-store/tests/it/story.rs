@@ -2,7 +2,7 @@
 
 use dbpower_core::{OrgId, Principal, Scope};
 use dbpower_store::*;
-use dbpower_types::{AuditLogQuery, OrgSettings, Role};
+use dbpower_types::{AuditLogQuery, OrgSettings, OrganizationView, Role, TeamView};
 
 const PAGE: PageRequest = PageRequest {
     page: 1,
@@ -53,7 +53,44 @@ fn audit(org: Option<i64>, action: &str) -> NewAuditEntry {
     }
 }
 
+/// Who the story's chapters act as and on: two organizations, their teams, an identity and three users.
+struct World {
+    a: OrganizationView,
+    b: OrganizationView,
+    oa: OrgId,
+    ob: OrgId,
+    ta: TeamView,
+    tb: TeamView,
+    admin_a: UserRecord,
+    user_a: UserRecord,
+    admin_b: UserRecord,
+}
+
+impl World {
+    /// The scopes of Acme's ORG_ADMIN, Globex's ORG_ADMIN and Acme's USER.
+    fn scopes(&self) -> (Scope, Scope, Scope) {
+        (
+            Scope::of(&principal(&self.admin_a)),
+            Scope::of(&principal(&self.admin_b)),
+            Scope::of(&principal(&self.user_a)),
+        )
+    }
+}
+
+/// The conformance story, chapter by chapter: a failure names the chapter that broke.
 async fn story(store: &dyn Store) {
+    let w = organizations_teams_and_users(store).await;
+    scopes_confine_reads(store, &w).await;
+    updates_are_scoped(store, &w).await;
+    api_keys_are_scoped(store, &w).await;
+    refresh_tokens_rotate_and_catch_reuse(store, &w).await;
+    audit_chains_verify_per_organization(store, &w).await;
+    deleting_an_organization_cascades(store, &w).await;
+}
+
+/// Organizations, teams, identities and users, with names unique where they must be and cross-tenant
+/// references refused.
+async fn organizations_teams_and_users(store: &dyn Store) -> World {
     store.ping().await.expect("ping");
     let org = |name: &str| NewOrganization {
         name: name.into(),
@@ -163,26 +200,38 @@ async fn story(store: &dyn Store) {
         user_a.view.id
     );
 
-    // Scopes: an org admin sees its org only; another org's rows are NotFound.
-    let sa = Scope::of(&principal(&admin_a));
-    let sb = Scope::of(&principal(&admin_b));
-    let su = Scope::of(&principal(&user_a));
+    World {
+        a,
+        b,
+        oa,
+        ob,
+        ta,
+        tb,
+        admin_a,
+        user_a,
+        admin_b,
+    }
+}
+
+/// Scopes: an org admin sees its org only; another org's rows are NotFound.
+async fn scopes_confine_reads(store: &dyn Store, w: &World) {
+    let (sa, sb, su) = w.scopes();
     let (teams, total) = store.list_teams(&sa, PAGE).await.expect("teams");
     assert_eq!((teams.len(), total), (1, 1));
     assert!(matches!(
-        store.team_by_id(&sb, ta.id).await,
+        store.team_by_id(&sb, w.ta.id).await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        store.user_by_id(&sb, user_a.view.id).await,
+        store.user_by_id(&sb, w.user_a.view.id).await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        store.delete_team(&sb, ta.id).await,
+        store.delete_team(&sb, w.ta.id).await,
         Err(StoreError::NotFound)
     ));
     let (users, total) = store.list_users(&su, PAGE).await.expect("users as USER");
-    assert_eq!((users.len(), total), (1, 1), "a USER sees only itself");
+    assert_eq!((users.len(), total), (1, 1), "w.a USER sees only itself");
     assert_eq!(
         store
             .list_users(&Scope::platform(), PAGE)
@@ -192,13 +241,16 @@ async fn story(store: &dyn Store) {
         3
     );
     let (orgs, _) = store.list_organizations(&sa, PAGE).await.expect("orgs");
-    assert_eq!(orgs.iter().map(|o| o.id).collect::<Vec<_>>(), vec![a.id]);
+    assert_eq!(orgs.iter().map(|o| o.id).collect::<Vec<_>>(), vec![w.a.id]);
+}
 
-    // Updates are scoped as well.
+/// Updates are scoped as well.
+async fn updates_are_scoped(store: &dyn Store, w: &World) {
+    let (sa, sb, _) = w.scopes();
     let patched = store
         .update_user(
             &sa,
-            user_a.view.id,
+            w.user_a.view.id,
             &UserPatch {
                 is_active: Some(false),
                 ..Default::default()
@@ -211,7 +263,7 @@ async fn story(store: &dyn Store) {
         store
             .update_user(
                 &sb,
-                user_a.view.id,
+                w.user_a.view.id,
                 &UserPatch {
                     is_active: Some(true),
                     ..Default::default()
@@ -224,9 +276,9 @@ async fn story(store: &dyn Store) {
         store
             .update_user(
                 &sa,
-                user_a.view.id,
+                w.user_a.view.id,
                 &UserPatch {
-                    team_id: Some(tb.id),
+                    team_id: Some(w.tb.id),
                     ..Default::default()
                 }
             )
@@ -236,7 +288,7 @@ async fn story(store: &dyn Store) {
     let renamed = store
         .update_team(
             &sa,
-            ta.id,
+            w.ta.id,
             &TeamPatch {
                 name: Some("Platform".into()),
                 description: None,
@@ -250,7 +302,7 @@ async fn story(store: &dyn Store) {
     );
     let upd = store
         .update_organization(
-            oa,
+            w.oa,
             &OrganizationPatch {
                 retention_days: Some(30),
                 ..Default::default()
@@ -259,18 +311,21 @@ async fn story(store: &dyn Store) {
         .await
         .expect("org patch");
     assert_eq!(upd.retention_days, 30);
+}
 
-    // Api keys.
+/// Api keys.
+async fn api_keys_are_scoped(store: &dyn Store, w: &World) {
+    let (sa, sb, _) = w.scopes();
     let key = store
         .insert_api_key(
-            oa,
+            w.oa,
             &NewApiKey {
                 key_id: "dbpk_test".into(),
                 name: "agent".into(),
                 secret_ciphertext: "ct".into(),
-                team_id: Some(ta.id),
+                team_id: Some(w.ta.id),
                 identity_id: None,
-                created_by: Some(admin_a.view.id),
+                created_by: Some(w.admin_a.view.id),
             },
         )
         .await
@@ -293,14 +348,16 @@ async fn story(store: &dyn Store) {
         .await
         .expect("revoke");
     assert!(revoked.view.revoked_at.is_some());
-    assert_eq!(store.list_api_keys(&sb, PAGE).await.expect("keys b").1, 0);
+    assert_eq!(store.list_api_keys(&sb, PAGE).await.expect("keys w.b").1, 0);
+}
 
-    // Refresh tokens: rotate once; a second use is a replay that revokes the family.
+/// Refresh tokens: rotate once; a second use is a replay that revokes the family.
+async fn refresh_tokens_rotate_and_catch_reuse(store: &dyn Store, w: &World) {
     let now = chrono::Utc::now();
     let t = |jti: &str| NewRefreshToken {
         jti: jti.into(),
         family_id: "fam-1".into(),
-        user_id: admin_a.view.id,
+        user_id: w.admin_a.view.id,
         issued_at: now,
         expires_at: now + chrono::Duration::days(7),
     };
@@ -322,26 +379,29 @@ async fn story(store: &dyn Store) {
         store.use_refresh_token("nope").await.expect("unknown"),
         RefreshUse::Invalid
     );
+}
 
-    // Audit: chains per org verify; filters work; tenants do not see each other's entries.
+/// Audit: chains per org verify; filters work; tenants do not see each other's entries.
+async fn audit_chains_verify_per_organization(store: &dyn Store, w: &World) {
+    let (sa, _, su) = w.scopes();
     for action in ["auth.login", "team.create", "team.update"] {
         store
-            .append_audit(&audit(Some(a.id), action))
+            .append_audit(&audit(Some(w.a.id), action))
             .await
-            .expect("append a");
+            .expect("append w.a");
     }
     store
-        .append_audit(&audit(Some(b.id), "auth.login"))
+        .append_audit(&audit(Some(w.b.id), "auth.login"))
         .await
-        .expect("append b");
+        .expect("append w.b");
     store
         .append_audit(&audit(None, "organization.create"))
         .await
         .expect("append platform");
     let v = store
-        .verify_audit_chain(Some(a.id))
+        .verify_audit_chain(Some(w.a.id))
         .await
-        .expect("verify a");
+        .expect("verify w.a");
     assert!(v.valid && v.entries == 3, "{v:?}");
     assert!(
         store
@@ -354,9 +414,9 @@ async fn story(store: &dyn Store) {
         action: Some("auth.login".into()),
         ..Default::default()
     };
-    let (rows, total) = store.list_audit(&sa, &q, PAGE).await.expect("audit a");
+    let (rows, total) = store.list_audit(&sa, &q, PAGE).await.expect("audit w.a");
     assert_eq!((rows.len(), total), (1, 1));
-    assert_eq!(rows[0].organization_id, Some(a.id));
+    assert_eq!(rows[0].organization_id, Some(w.a.id));
     assert_eq!(
         store
             .list_audit(&su, &AuditLogQuery::default(), PAGE)
@@ -365,15 +425,19 @@ async fn story(store: &dyn Store) {
             .1,
         0
     );
+}
 
-    // Deleting an organization cascades to its teams and users.
-    store.delete_organization(ob).await.expect("delete b");
+/// Deleting an organization cascades to its teams and users.
+async fn deleting_an_organization_cascades(store: &dyn Store, w: &World) {
+    store.delete_organization(w.ob).await.expect("delete w.b");
     assert!(matches!(
-        store.user_by_id(&Scope::platform(), admin_b.view.id).await,
+        store
+            .user_by_id(&Scope::platform(), w.admin_b.view.id)
+            .await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        store.delete_organization(ob).await,
+        store.delete_organization(w.ob).await,
         Err(StoreError::NotFound)
     ));
 }
