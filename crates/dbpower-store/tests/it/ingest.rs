@@ -75,7 +75,26 @@ fn report(sev: Severity) -> AnalysisReport {
     }
 }
 
+/// What the first chapter stored and the later ones read.
+struct Ingested {
+    org: OrgId,
+    scope: Scope,
+    batch: NewBatch,
+    first_ids: Vec<i64>,
+}
+
+/// The ingestion story, chapter by chapter: a failure names the chapter that broke.
 async fn ingest_story(store: &dyn Store) {
+    let c = a_batch_is_stored_once(store).await;
+    a_second_batch_adds_to_its_classes(store, &c).await;
+    filters_select_rows(store, &c).await;
+    another_organization_sees_none_of_it(store, &c).await;
+    let class_id = jobs_are_leased_and_fenced(store, &c).await;
+    reanalysis_and_retention(store, &c, class_id).await;
+}
+
+/// A batch is stored once: its rows in order, its classes new; a replay stores nothing.
+async fn a_batch_is_stored_once(store: &dyn Store) -> Ingested {
     let (org, key) = setup(store, "Ingest").await;
     let scope = Scope::org(org);
     let batch = NewBatch {
@@ -106,15 +125,27 @@ async fn ingest_story(store: &dyn Store) {
         .expect("list");
     assert_eq!(total, 3, "a replay stores nothing");
 
-    // A second batch adds to the classes without making them new.
+    Ingested {
+        org,
+        scope,
+        batch,
+        first_ids: first.ids,
+    }
+}
+
+/// A second batch adds to the classes without making them new.
+async fn a_second_batch_adds_to_its_classes(store: &dyn Store, c: &Ingested) {
     let more = NewBatch {
         request_id: "req-2".into(),
         items: vec![item("A", 20.0, "shop")],
-        ..batch.clone()
+        ..c.batch.clone()
     };
-    assert_eq!(store.ingest(org, &more).await.expect("more").new_classes, 0);
+    assert_eq!(
+        store.ingest(c.org, &more).await.expect("more").new_classes,
+        0
+    );
     let (classes, n) = store
-        .list_query_classes(&scope, &QueryClassFilter::default(), PAGE)
+        .list_query_classes(&c.scope, &QueryClassFilter::default(), PAGE)
         .await
         .expect("classes");
     assert_eq!(n, 2);
@@ -126,15 +157,17 @@ async fn ingest_story(store: &dyn Store) {
     assert_eq!(a.databases, vec!["crm".to_string(), "shop".to_string()]);
     assert!(a.p95_time_ms.expect("p95") >= 30.0 && a.p95_time_ms.expect("p95") <= 31.6);
     assert_eq!(classes[0].query_id, "B", "ranked by total time");
+}
 
-    // Filters.
+/// Filters.
+async fn filters_select_rows(store: &dyn Store, c: &Ingested) {
     let f = SlowQueryFilter {
         min_time_ms: Some(100.0),
         ..Default::default()
     };
     assert_eq!(
         store
-            .list_slow_queries(&scope, &f, PAGE)
+            .list_slow_queries(&c.scope, &f, PAGE)
             .await
             .expect("min")
             .1,
@@ -146,7 +179,7 @@ async fn ingest_story(store: &dyn Store) {
     };
     assert_eq!(
         store
-            .list_slow_queries(&scope, &f, PAGE)
+            .list_slow_queries(&c.scope, &f, PAGE)
             .await
             .expect("q")
             .1,
@@ -159,7 +192,7 @@ async fn ingest_story(store: &dyn Store) {
     };
     assert_eq!(
         store
-            .list_slow_queries(&scope, &f, PAGE)
+            .list_slow_queries(&c.scope, &f, PAGE)
             .await
             .expect("db")
             .1,
@@ -171,15 +204,17 @@ async fn ingest_story(store: &dyn Store) {
     };
     assert_eq!(
         store
-            .list_slow_queries(&scope, &f, PAGE)
+            .list_slow_queries(&c.scope, &f, PAGE)
             .await
             .expect("escaped")
             .1,
         0,
         "LIKE wildcards are literal"
     );
+}
 
-    // Another organization sees none of it.
+/// Another organization sees none of it.
+async fn another_organization_sees_none_of_it(store: &dyn Store, c: &Ingested) {
     let (other, _) = setup(store, "Other").await;
     let other_scope = Scope::org(other);
     assert_eq!(
@@ -191,15 +226,17 @@ async fn ingest_story(store: &dyn Store) {
         0
     );
     assert!(matches!(
-        store.slow_query_by_id(&other_scope, first.ids[0]).await,
+        store.slow_query_by_id(&other_scope, c.first_ids[0]).await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
         store.query_class_id(&other_scope, "A").await,
         Err(StoreError::NotFound)
     ));
+}
 
-    // Queue: two new classes are queued; a claim leases them; completion is fenced by the lease.
+/// Queue: two new classes are queued; a claim leases them; completion is fenced by the lease.
+async fn jobs_are_leased_and_fenced(store: &dyn Store, c: &Ingested) -> i64 {
     assert_eq!(store.queue_depth().await.expect("depth"), 2);
     let jobs = store
         .claim_jobs(10, Duration::from_secs(60))
@@ -268,44 +305,47 @@ async fn ingest_story(store: &dyn Store) {
         ..Default::default()
     };
     let (crit, n) = store
-        .list_slow_queries(&scope, &f, PAGE)
+        .list_slow_queries(&c.scope, &f, PAGE)
         .await
         .expect("critical");
     assert_eq!((n, crit[0].severity), (1, Some(Severity::Critical)));
     let detail = store
-        .slow_query_by_id(&scope, crit[0].id)
+        .slow_query_by_id(&c.scope, crit[0].id)
         .await
         .expect("detail");
     let analysis = store
-        .analysis_for_class(&scope, detail.class_id)
+        .analysis_for_class(&c.scope, detail.class_id)
         .await
         .expect("analysis")
         .expect("some");
     assert_eq!(analysis.report.severity, Severity::Critical);
     let d = store
-        .dashboard(&scope, Utc::now() - chrono::Duration::days(7))
+        .dashboard(&c.scope, Utc::now() - chrono::Duration::days(7))
         .await
         .expect("dashboard");
     assert_eq!((d.total_queries, d.critical), (4, 1));
     assert_eq!(d.days.iter().map(|x| x.1).sum::<i64>(), 4);
     let series = store
         .class_series(
-            &scope,
+            &c.scope,
             detail.class_id,
             Utc::now() - chrono::Duration::days(1),
         )
         .await
         .expect("series");
     assert_eq!(series.iter().map(|p| p.count).sum::<i64>(), 1);
+    detail.class_id
+}
 
-    // Re-analysis on request; retention deletes old rows.
+/// Re-analysis on request; retention deletes old rows.
+async fn reanalysis_and_retention(store: &dyn Store, c: &Ingested, class_id: i64) {
     store
-        .enqueue_analysis(org, detail.class_id, "requested")
+        .enqueue_analysis(c.org, class_id, "requested")
         .await
         .expect("enqueue");
     assert_eq!(store.queue_depth().await.expect("depth"), 1);
     let gone = store
-        .delete_slow_queries_before(org, Utc::now() + chrono::Duration::seconds(1))
+        .delete_slow_queries_before(c.org, Utc::now() + chrono::Duration::seconds(1))
         .await
         .expect("retention");
     assert_eq!(gone, 4);
