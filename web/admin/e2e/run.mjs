@@ -179,8 +179,16 @@ try {
     await page.locator("table tbody tr").first().waitFor();
     await page.getByRole("button", { name: /^Count/ }).click();
     await page.waitForURL((u) => u.searchParams.get("sort") === "count");
-    await page.waitForFunction(() => !document.querySelector("table.stale"));
     const api1 = (await api("/api/v1/query-classes?sort=count&per_page=25", { token: adminToken })).body;
+    // The URL changes a render before the table asks for the new order: wait for the table to show it
+    // (the assertion below then names both sides if it never does).
+    await page
+      .waitForFunction(
+        (fp) => !document.querySelector("table.stale") && document.querySelector("table tbody tr a")?.getAttribute("title") === fp,
+        api1.items[0].fingerprint,
+        { timeout: 10000 },
+      )
+      .catch(() => {});
     assert.equal(await page.locator("table tbody tr").first().locator("a").getAttribute("title"), api1.items[0].fingerprint);
     await shot("06-query-classes");
   });
