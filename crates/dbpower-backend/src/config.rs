@@ -181,6 +181,8 @@ pub struct RateLimitSettings {
     pub on_redis_failure: dbpower_ratelimit::OnRedisFailure,
     /// Prefix of the Redis keys (deployments sharing one Redis use different prefixes).
     pub redis_prefix: String,
+    /// How long one check may wait for Redis before `on_redis_failure` applies (milliseconds).
+    pub redis_timeout_ms: u64,
 }
 
 impl Default for RateLimitSettings {
@@ -192,6 +194,7 @@ impl Default for RateLimitSettings {
             ip_per_minute: 200,
             on_redis_failure: dbpower_ratelimit::OnRedisFailure::Fallback,
             redis_prefix: "dbpower:rl:".into(),
+            redis_timeout_ms: 250,
         }
     }
 }
@@ -350,6 +353,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("rate_limit.ip_per_minute", Kind::Int),
     ("rate_limit.on_redis_failure", Kind::Str),
     ("rate_limit.redis_prefix", Kind::Str),
+    ("rate_limit.redis_timeout_ms", Kind::Int),
     ("llm.provider", Kind::Str),
     ("llm.base_url", Kind::Str),
     ("llm.model", Kind::Str),

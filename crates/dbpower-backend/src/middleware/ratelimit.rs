@@ -55,7 +55,7 @@ pub(crate) async fn connect_limiter(
             match RedisLimiter::connect(
                 url,
                 &settings.redis_prefix,
-                Duration::from_millis(250),
+                Duration::from_millis(settings.redis_timeout_ms.clamp(10, 60_000)),
                 policy,
             )
             .await
