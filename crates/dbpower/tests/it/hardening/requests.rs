@@ -329,27 +329,17 @@ async fn behind_the_gateway_an_unknown_key_is_refused_before_its_body_is_read() 
     let addr = gateway.base.trim_start_matches("http://");
     refused_before_the_body(addr).await;
     // A body announced over the ingestion limit is refused by the gateway itself, also without waiting.
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut sock = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let head = format!(
         "POST /api/v1/slow-queries HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
          content-length: {}\r\n\r\n{{",
         64 * 1024 * 1024
     );
-    sock.write_all(head.as_bytes()).await.expect("write");
-    let mut buf = vec![0u8; 4096];
-    let n = tokio::time::timeout(std::time::Duration::from_secs(5), sock.read(&mut buf))
-        .await
-        .expect("answered without waiting for the body")
-        .expect("read");
-    let answer = String::from_utf8_lossy(&buf[..n]);
+    let answer = answer_before_the_body(addr, &head).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
 }
 
 /// Announces 15 MiB and sends a few bytes: the server must not wait for the rest to refuse the key.
 async fn refused_before_the_body(addr: &str) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut sock = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let head = format!(
         "POST /api/v1/slow-queries HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
          content-length: 15728640\r\nx-api-key: dbpk_doesnotexist\r\nx-request-id: slow-body\r\n\
@@ -357,15 +347,23 @@ async fn refused_before_the_body(addr: &str) {
         chrono::Utc::now().timestamp(),
         "0".repeat(64)
     );
+    let answer = answer_before_the_body(addr, &head).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("unknown_api_key"), "{answer}");
+}
+
+/// Sends `head` (a request line, headers and the start of a body) and returns the first answer, which
+/// must come within 5 s although the body announced is never completed.
+async fn answer_before_the_body(addr: &str, head: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sock = tokio::net::TcpStream::connect(addr).await.expect("connect");
     sock.write_all(head.as_bytes()).await.expect("write");
     let mut buf = vec![0u8; 4096];
     let n = tokio::time::timeout(std::time::Duration::from_secs(5), sock.read(&mut buf))
         .await
         .expect("answered without waiting for the body")
         .expect("read");
-    let answer = String::from_utf8_lossy(&buf[..n]);
-    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
-    assert!(answer.contains("unknown_api_key"), "{answer}");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 
 /// A backend and its gateway on one SQLite database in `dir` (backend, gateway).
