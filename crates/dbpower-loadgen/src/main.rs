@@ -31,6 +31,9 @@ enum Cmd {
         email: Option<String>,
         #[arg(long)]
         password: Option<String>,
+        /// The account's organization (by name); none for a platform account.
+        #[arg(long)]
+        organization: Option<String>,
         /// Concurrent clients, each with its own keep-alive connection.
         #[arg(long, default_value_t = 16)]
         clients: usize,
@@ -55,6 +58,9 @@ enum Cmd {
         /// Stop after this many requests in total (0: only the time limit).
         #[arg(long, default_value_t = 0)]
         max_requests: usize,
+        /// The benchmark organization's name (default: `bench-` and a random id).
+        #[arg(long)]
+        organization_name: Option<String>,
         /// Afterwards, create an ORG_ADMIN of the benchmark organization with this email...
         #[arg(long)]
         org_admin_email: Option<String>,
@@ -68,6 +74,9 @@ enum Cmd {
         email: String,
         #[arg(long)]
         password: String,
+        /// The account's organization (by name); none for a platform account.
+        #[arg(long)]
+        organization: Option<String>,
         #[arg(long, default_value_t = 1)]
         clients: usize,
         #[arg(long, default_value_t = 40)]
@@ -117,10 +126,15 @@ async fn login(
     url: &str,
     email: &str,
     password: &str,
+    organization: Option<&str>,
 ) -> anyhow::Result<String> {
+    let mut body = json!({"email": email, "password": password});
+    if let Some(org) = organization {
+        body["organization"] = org.into();
+    }
     let resp = client
         .post(format!("{url}/api/v1/auth/login"))
-        .json(&json!({"email": email, "password": password}))
+        .json(&body)
         .send()
         .await?;
     let status = resp.status();
@@ -242,14 +256,16 @@ async fn run_ingest(
     clients: usize,
     seconds: u64,
     max_requests: usize,
+    organization_name: Option<String>,
     org_admin: Option<(String, String)>,
 ) -> anyhow::Result<Report> {
     let admin = reqwest::Client::new();
-    let token = login(&admin, url, email, password).await?;
+    let token = login(&admin, url, email, password, None).await?;
+    let name = organization_name.unwrap_or_else(|| format!("bench-{}", uuid::Uuid::new_v4()));
     let org: serde_json::Value = admin
         .post(format!("{url}/api/v1/organizations"))
         .bearer_auth(&token)
-        .json(&json!({"name": format!("bench-{}", uuid::Uuid::new_v4())}))
+        .json(&json!({"name": name}))
         .send()
         .await?
         .json()
@@ -378,6 +394,7 @@ async fn run_login(
     url: &str,
     email: &str,
     password: &str,
+    organization: Option<String>,
     clients: usize,
     requests: usize,
 ) -> anyhow::Result<Report> {
@@ -387,12 +404,13 @@ async fn run_login(
     for _ in 0..clients.clamp(1, 64) {
         let client = reqwest::Client::new();
         let (url, email, password) = (url.to_string(), email.to_string(), password.to_string());
+        let organization = organization.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut errors = 0;
             for _ in 0..per {
                 let t0 = Instant::now();
-                match login(&client, &url, &email, &password).await {
+                match login(&client, &url, &email, &password, organization.as_deref()).await {
                     Ok(_) => lat.push(t0.elapsed().as_micros() as u64),
                     Err(_) => errors += 1,
                 }
@@ -439,11 +457,21 @@ async fn main() -> anyhow::Result<()> {
             path,
             email,
             password,
+            organization,
             clients,
             seconds,
         } => {
             let token = match (email, password) {
-                (Some(e), Some(p)) => Some(login(&reqwest::Client::new(), &url, &e, &p).await?),
+                (Some(e), Some(p)) => Some(
+                    login(
+                        &reqwest::Client::new(),
+                        &url,
+                        &e,
+                        &p,
+                        organization.as_deref(),
+                    )
+                    .await?,
+                ),
                 _ => None,
             };
             run_get(&url, &path, token, clients, seconds).await?
@@ -455,6 +483,7 @@ async fn main() -> anyhow::Result<()> {
             clients,
             seconds,
             max_requests,
+            organization_name,
             org_admin_email,
             org_admin_password,
         } => {
@@ -467,6 +496,7 @@ async fn main() -> anyhow::Result<()> {
                 clients,
                 seconds,
                 max_requests,
+                organization_name,
                 org_admin,
             )
             .await?
@@ -474,9 +504,10 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Login {
             email,
             password,
+            organization,
             clients,
             requests,
-        } => run_login(&url, &email, &password, clients, requests).await?,
+        } => run_login(&url, &email, &password, organization, clients, requests).await?,
     };
     report.print();
     Ok(())

@@ -57,8 +57,11 @@ pub trait TenantStore: Send + Sync {
     // Users.
     async fn count_users(&self) -> Result<i64>;
     async fn insert_user(&self, new: &NewUser) -> Result<UserRecord>;
-    /// Login lookup: the one unscoped user read, by the globally unique email.
-    async fn user_for_login(&self, email: &str) -> Result<UserRecord>;
+    /// Login lookup, the one unscoped user read: the account with `email` in the organization named
+    /// `organization`, or the platform account (no organization) with `email` when it is `None`.
+    /// E-mail addresses are unique per organization (and among platform accounts), never across
+    /// organizations, so what one organization creates says nothing about another's accounts.
+    async fn user_for_login(&self, email: &str, organization: Option<&str>) -> Result<UserRecord>;
     async fn user_by_id(&self, scope: &Scope, id: i64) -> Result<UserRecord>;
     async fn list_users(&self, scope: &Scope, page: PageRequest) -> Result<(Vec<UserRecord>, i64)>;
     async fn update_user(&self, scope: &Scope, id: i64, patch: &UserPatch) -> Result<UserRecord>;

@@ -13,6 +13,12 @@ pub struct LoginRequest {
     #[schema(max_length = 254)]
     pub email: String,
     pub password: String,
+    /// The name of the organization the account belongs to. E-mail addresses are unique per
+    /// organization, so an account in an organization is named by both; leave it out for a platform
+    /// (SUPER_ADMIN) account. At most 200 characters.
+    #[serde(default)]
+    #[schema(max_length = 200)]
+    pub organization: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

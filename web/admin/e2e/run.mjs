@@ -2,7 +2,8 @@
 // Started by `cargo test -p dbpower --test it panel` (which starts `dbpower serve`, creates an ORG_ADMIN
 // and ingests a signed batch), or by hand against a running server:
 //   E2E_BASE_URL=http://127.0.0.1:8080 E2E_CHROMIUM=/usr/bin/chromium E2E_SUPER_EMAIL=... \
-//   E2E_SUPER_PASSWORD=... E2E_ADMIN_EMAIL=... E2E_ADMIN_PASSWORD=... node e2e/run.mjs
+//   E2E_SUPER_PASSWORD=... E2E_ADMIN_EMAIL=... E2E_ADMIN_PASSWORD=... E2E_ADMIN_ORGANIZATION=... \
+//   node e2e/run.mjs
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import assert from "node:assert/strict";
@@ -16,9 +17,14 @@ const env = (k, d) => {
 };
 const BASE = env("E2E_BASE_URL");
 const ARTIFACTS = env("E2E_ARTIFACTS", "e2e/artifacts");
-const SUPER = { email: env("E2E_SUPER_EMAIL"), password: env("E2E_SUPER_PASSWORD") };
-const ADMIN = { email: env("E2E_ADMIN_EMAIL"), password: env("E2E_ADMIN_PASSWORD") };
-const NEW_USER = { email: "e2e-viewer@demo.example", password: "viewer-password-1" };
+// A platform account logs in without an organization; an organization's accounts name theirs.
+const SUPER = { email: env("E2E_SUPER_EMAIL"), password: env("E2E_SUPER_PASSWORD"), organization: "" };
+const ADMIN = {
+  email: env("E2E_ADMIN_EMAIL"),
+  password: env("E2E_ADMIN_PASSWORD"),
+  organization: env("E2E_ADMIN_ORGANIZATION"),
+};
+const NEW_USER = { email: "e2e-viewer@demo.example", password: "viewer-password-1", organization: ADMIN.organization };
 const MARKER = "e2e_invoices";
 mkdirSync(ARTIFACTS, { recursive: true });
 rmSync(join(ARTIFACTS, "failure.png"), { force: true });
@@ -65,6 +71,7 @@ const shot = (name) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), f
 async function login(who) {
   await page.goto("/login");
   await page.getByLabel("Email").fill(who.email);
+  await page.getByLabel("Organization").fill(who.organization);
   await page.getByLabel("Password").fill(who.password);
   await page.getByRole("button", { name: "Log in" }).click();
   await page.getByRole("navigation", { name: "Main" }).waitFor();
@@ -84,9 +91,10 @@ try {
 
   await run("a wrong password is refused plainly", async () => {
     await page.getByLabel("Email").fill(ADMIN.email);
+    await page.getByLabel("Organization").fill(ADMIN.organization);
     await page.getByLabel("Password").fill("not-the-password");
     await page.getByRole("button", { name: "Log in" }).click();
-    await page.getByRole("alert").filter({ hasText: "Wrong email or password" }).waitFor();
+    await page.getByRole("alert").filter({ hasText: "Wrong email, password or organization" }).waitFor();
     await shot("02-login-error");
   });
 
@@ -96,7 +104,11 @@ try {
     await page.getByRole("heading", { name: "Queries", exact: true }).waitFor();
     assert.equal(new URL(page.url()).pathname, "/queries");
     const stored = await page.evaluate(() => ({ local: { ...localStorage }, session: { ...sessionStorage } }));
-    assert.deepEqual(Object.keys(stored.local), [], "nothing in localStorage");
+    assert.deepEqual(
+      stored.local,
+      { "dbpower.organization": ADMIN.organization },
+      "localStorage keeps only the organization's name, for the next login",
+    );
     assert.deepEqual(Object.keys(stored.session), ["dbpower.refresh_token"], "only the refresh token is kept");
   });
 

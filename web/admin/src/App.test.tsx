@@ -9,8 +9,8 @@ describe("the panel", () => {
   it("sends an anonymous visitor to the login page and back where they were after logging in", async () => {
     const fake = fakeApi({
       "POST /api/v1/auth/login": async (req) => {
-        const body = (await req.json()) as { password: string };
-        return body.password === "right-password"
+        const body = (await req.json()) as { password: string; organization?: string };
+        return body.password === "right-password" && body.organization === "Acme"
           ? tokens("ORG_ADMIN")
           : json(401, { error: { code: "unauthorized", message: "invalid email or password", request_id: "r" } });
       },
@@ -21,9 +21,10 @@ describe("the panel", () => {
     expect(window.location.pathname).toBe("/login");
     const user = userEvent.setup();
     await user.type(screen.getByLabelText("Email"), "admin@acme.example");
+    await user.type(screen.getByLabelText("Organization"), "Acme");
     await user.type(screen.getByLabelText("Password"), "wrong-password");
     await user.click(screen.getByRole("button", { name: "Log in" }));
-    expect(await screen.findByRole("alert")).toHaveTextContent("Wrong email or password");
+    expect(await screen.findByRole("alert")).toHaveTextContent("Wrong email, password or organization");
     await user.clear(screen.getByLabelText("Password"));
     await user.type(screen.getByLabelText("Password"), "right-password");
     await user.click(screen.getByRole("button", { name: "Log in" }));
@@ -33,6 +34,8 @@ describe("the panel", () => {
     expect(fake.calls.find((c) => c.path.startsWith("/api/v1/query-classes"))?.auth).toBe("Bearer access-1");
     expect(JSON.stringify({ ...sessionStorage })).not.toContain("access-1");
     expect(JSON.stringify({ ...localStorage })).not.toContain("refresh");
+    // The organization is remembered for the next login.
+    expect(localStorage.getItem("dbpower.organization")).toBe("Acme");
   });
 
   it("shows the dashboard's numbers from the API", async () => {

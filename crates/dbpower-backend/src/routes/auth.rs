@@ -159,21 +159,33 @@ async fn refuse_disabled(state: &AppState, ctx: &Ctx, p: &Principal, action: &st
 fn bad_credentials() -> ApiError {
     ApiError::unauthorized(
         ErrorCode::InvalidCredentials,
-        "email or password is incorrect",
+        "email, password or organization is incorrect (an account in an organization logs in \
+         with the organization's name)",
     )
 }
 
 /// The answer to a throttled login; one audit row per address and window stands for every throttled
 /// attempt in it.
-async fn throttled(state: &AppState, ctx: &Ctx, email: &str, ip: &str, wait: u64) -> ApiError {
+async fn throttled(
+    state: &AppState,
+    ctx: &Ctx,
+    account: &LoginAccount,
+    ip: &str,
+    wait: u64,
+) -> ApiError {
     if state.throttle.audit_throttled(ip).await {
         let window = state.throttle.window_secs();
+        let mut details = account.details("throttled");
+        details["note"] = format!(
+            "further throttled attempts from this address in the next {window} s are not \
+             recorded one by one"
+        )
+        .into();
         state
             .audit(
                 Event::new(ctx, None, "auth.login", "user")
                     .failed()
-                    .details(serde_json::json!({"email": email, "reason": "throttled",
-                        "note": format!("further throttled attempts from this address in the next {window} s are not recorded one by one")})),
+                    .details(details),
             )
             .await;
     }
@@ -184,14 +196,65 @@ async fn throttled(state: &AppState, ctx: &Ctx, email: &str, ip: &str, wait: u64
     .with_retry_after(wait)
 }
 
-/// The account `email` names, when `password` is its password. Without an account a dummy hash is
-/// checked, so both answers cost the same.
+/// Who a login names: a normalised e-mail address and, for an account in an organization, that
+/// organization's name.
+struct LoginAccount {
+    email: String,
+    organization: Option<String>,
+}
+
+impl LoginAccount {
+    fn of(req: &LoginRequest) -> ApiResult<LoginAccount> {
+        // Nothing unauthenticated is stored at any size: an address is at most 254 bytes (RFC 5321),
+        // a name 200 characters.
+        if req.email.len() > validate::MAX_EMAIL_BYTES {
+            return Err(ApiError::validation(
+                "email",
+                format!("must be at most {} bytes", validate::MAX_EMAIL_BYTES),
+            ));
+        }
+        let organization = match req.organization.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(name) => Some(validate::name("organization", name)?),
+        };
+        Ok(LoginAccount {
+            email: req.email.trim().to_ascii_lowercase(),
+            organization,
+        })
+    }
+
+    /// What failed logins are counted under (hashed by the throttle, never stored as such): the same
+    /// address in two organizations is two accounts.
+    fn throttle_key(&self) -> String {
+        match &self.organization {
+            Some(org) => format!("{}\n{org}", self.email),
+            None => self.email.clone(),
+        }
+    }
+
+    /// The audit details of a refused login.
+    fn details(&self, reason: &str) -> serde_json::Value {
+        let mut d = serde_json::json!({"email": self.email, "reason": reason});
+        if let Some(org) = &self.organization {
+            d["organization"] = org.clone().into();
+        }
+        d
+    }
+}
+
+/// The account `email` names in `organization` (a platform account without one), when `password` is
+/// its password. Exactly one hash is checked on every path (a dummy one without an account), so the
+/// answer's time says nothing about which accounts exist, here or in another organization.
 async fn verify_login(
     state: &AppState,
-    email: &str,
+    account: &LoginAccount,
     password: String,
 ) -> ApiResult<Option<UserRecord>> {
-    let user = match state.store.user_for_login(email).await {
+    let found = state
+        .store
+        .user_for_login(&account.email, account.organization.as_deref())
+        .await;
+    let user = match found {
         Ok(u) => Some(u),
         Err(StoreError::NotFound) => None,
         Err(e) => return Err(e.into()),
@@ -222,17 +285,11 @@ pub(crate) async fn login(
     ctx: Ctx,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<ApiJson<TokenResponse>> {
-    // Nothing unauthenticated is stored at any size: an address is at most 254 bytes (RFC 5321).
-    if req.email.len() > validate::MAX_EMAIL_BYTES {
-        return Err(ApiError::validation(
-            "email",
-            format!("must be at most {} bytes", validate::MAX_EMAIL_BYTES),
-        ));
-    }
-    let email = req.email.trim().to_ascii_lowercase();
+    let account = LoginAccount::of(&req)?;
+    let key = account.throttle_key();
     let ip = ctx.ip.clone().unwrap_or_default();
-    if let Err(wait) = state.throttle.check(&email, &ip).await {
-        return Err(throttled(&state, &ctx, &email, &ip, wait).await);
+    if let Err(wait) = state.throttle.check(&key, &ip).await {
+        return Err(throttled(&state, &ctx, &account, &ip, wait).await);
     }
     if req.password.len() > validate::MAX_PASSWORD_BYTES {
         return Err(bad_credentials());
@@ -244,14 +301,14 @@ pub(crate) async fn login(
         )
         .with_retry_after(1));
     };
-    let user = verify_login(&state, &email, req.password).await?;
+    let user = verify_login(&state, &account, req.password).await?;
     let Some(user) = user else {
-        state.throttle.record_failure(&email, &ip).await;
+        state.throttle.record_failure(&key, &ip).await;
         state
             .audit(
                 Event::new(&ctx, None, "auth.login", "user")
                     .failed()
-                    .details(serde_json::json!({"email": email, "reason": "bad_credentials"})),
+                    .details(account.details("bad_credentials")),
             )
             .await;
         return Err(bad_credentials());
@@ -260,7 +317,7 @@ pub(crate) async fn login(
     if !user.view.is_active {
         return Err(refuse_disabled(&state, &ctx, &p, "auth.login").await);
     }
-    state.throttle.record_success(&email).await;
+    state.throttle.record_success(&key).await;
     state.store.touch_last_login(user.view.id).await?;
     let resp = issue_pair(&state, &user, uuid::Uuid::new_v4().to_string()).await?;
     state

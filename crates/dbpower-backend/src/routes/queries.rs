@@ -145,8 +145,13 @@ pub(crate) async fn get_query_class(
         .query_class_id(&scope, &query_id)
         .await
         .map_err(|e| ApiError::from_store(e, "query class"))?;
-    let class = s.store.query_class_by_id(&scope, class_id).await?;
+    let mut class = s.store.query_class_by_id(&scope, class_id).await?;
     let analysis = s.store.analysis_for_class(&scope, class_id).await?;
+    // The two reads are separate: an analysis that committed between them carries the severity the
+    // class row did not have yet (both are written in one transaction), so the answer agrees with itself.
+    if let (None, Some(a)) = (class.severity, &analysis) {
+        class.severity = Some(a.report.severity);
+    }
     let series = s
         .store
         .class_series(&scope, class_id, Utc::now() - Duration::days(7))

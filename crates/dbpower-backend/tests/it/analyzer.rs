@@ -29,7 +29,7 @@ async fn ingested_queries_get_schema_aware_analyses_and_re_analysis() {
         let sa = app.admin().await;
         let org = app.create("/api/v1/organizations", &sa, json!({"name": "Analyzed"})).await;
         app.create("/api/v1/users", &sa, json!({"email": "oa@an.test", "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": org})).await;
-        let oa = app.login("oa@an.test", "oa-password-12").await;
+        let oa = app.login_in("Analyzed", "oa@an.test", "oa-password-12").await;
         let (a, _) = agent(app, &oa, json!({"name": "agent"})).await;
         let schema = json!({"tables": [{"name": "orders", "rows": 500000,
             "columns": [{"name": "id", "type": "bigint"}, {"name": "status", "type": "varchar(16)"}, {"name": "created_at", "type": "datetime"}],
@@ -62,7 +62,7 @@ async fn ingested_queries_get_schema_aware_analyses_and_re_analysis() {
         // Another organization's query is not there.
         let other = app.create("/api/v1/organizations", &sa, json!({"name": "Other"})).await;
         app.create("/api/v1/users", &sa, json!({"email": "oa@other.test", "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": other})).await;
-        let rival = app.login("oa@other.test", "oa-password-12").await;
+        let rival = app.login_in("Other", "oa@other.test", "oa-password-12").await;
         assert_eq!(app.post("/analyzer/analyze", &rival, json!({"slow_query_id": id})).await.status, StatusCode::NOT_FOUND);
     })
     .await;

@@ -9,7 +9,7 @@ use crate::testapp::{ADMIN_EMAIL, ADMIN_PASSWORD};
 #[tokio::test]
 async fn login_me_and_token_types() {
     on_all_backends(&[], async |app| {
-        let r = app.login_full(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        let r = app.login_full(ADMIN_EMAIL, ADMIN_PASSWORD, None).await;
         assert_eq!(r.status, StatusCode::OK, "{r:?}");
         assert_eq!(r.body["token_type"], "bearer");
         assert_eq!(r.body["expires_in"], 1800);
@@ -37,9 +37,9 @@ async fn login_me_and_token_types() {
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 
         // Wrong password and unknown account look the same.
-        let a = app.login_full(ADMIN_EMAIL, "wrong-password-1").await;
+        let a = app.login_full(ADMIN_EMAIL, "wrong-password-1", None).await;
         let b = app
-            .login_full("nobody@dbpower.test", "wrong-password-1")
+            .login_full("nobody@dbpower.test", "wrong-password-1", None)
             .await;
         assert_eq!(
             (a.status, b.status),
@@ -56,12 +56,12 @@ async fn login_me_and_token_types() {
 #[tokio::test]
 async fn refresh_rotates_and_reuse_revokes_the_family() {
     on_all_backends(&[], async |app| {
-        let first = app.login_full(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        let first = app.login_full(ADMIN_EMAIL, ADMIN_PASSWORD, None).await;
         let r0 = first.body["refresh_token"]
             .as_str()
             .expect("refresh")
             .to_string();
-        let other_login = app.login_full(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        let other_login = app.login_full(ADMIN_EMAIL, ADMIN_PASSWORD, None).await;
         let other_refresh = other_login.body["refresh_token"]
             .as_str()
             .expect("refresh")
@@ -107,7 +107,7 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 
         // Logout revokes.
-        let login = app.login_full(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        let login = app.login_full(ADMIN_EMAIL, ADMIN_PASSWORD, None).await;
         let access = login.body["access_token"].as_str().expect("a");
         let rt = login.body["refresh_token"].as_str().expect("r");
         let out = app
@@ -140,18 +140,18 @@ async fn disabled_users_cannot_log_in_refresh_or_use_tokens() {
         let uid = app
             .create("/api/v1/users", &admin, json!({"email": "u@acme.test", "password": "user-password-1", "role": "USER", "organization_id": org}))
             .await;
-        let login = app.login_full("u@acme.test", "user-password-1").await;
+        let login = app.login_full("u@acme.test", "user-password-1", Some("Acme")).await;
         let access = login.body["access_token"].as_str().expect("a").to_string();
         let rt = login.body["refresh_token"].as_str().expect("r").to_string();
         let r = app.patch(&format!("/api/v1/users/{uid}"), &admin, json!({"is_active": false})).await;
         assert_eq!(r.status, StatusCode::OK, "{r:?}");
         assert_eq!(app.get("/api/v1/auth/me", &access).await.body["error"]["code"], "account_disabled");
-        assert_eq!(app.login_full("u@acme.test", "user-password-1").await.body["error"]["code"], "account_disabled");
+        assert_eq!(app.login_full("u@acme.test", "user-password-1", Some("Acme")).await.body["error"]["code"], "account_disabled");
         let r = app.request(Method::POST, "/api/v1/auth/refresh", None, Some(json!({"refresh_token": rt}))).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
         // Re-enabled, a fresh login works again.
         app.patch(&format!("/api/v1/users/{uid}"), &admin, json!({"is_active": true})).await;
-        app.login("u@acme.test", "user-password-1").await;
+        app.login_in("Acme", "u@acme.test", "user-password-1").await;
     })
     .await;
 }
@@ -165,12 +165,14 @@ async fn failed_logins_are_throttled_before_hashing() {
     on_all_backends(&env, async |app| {
         for _ in 0..3 {
             assert_eq!(
-                app.login_full(ADMIN_EMAIL, "wrong-password-1").await.status,
+                app.login_full(ADMIN_EMAIL, "wrong-password-1", None)
+                    .await
+                    .status,
                 StatusCode::UNAUTHORIZED
             );
         }
         // Even the right password is refused while the account is locked.
-        let r = app.login_full(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        let r = app.login_full(ADMIN_EMAIL, ADMIN_PASSWORD, None).await;
         assert_eq!(
             (r.status, r.body["error"]["code"].as_str()),
             (

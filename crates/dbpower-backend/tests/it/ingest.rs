@@ -78,7 +78,7 @@ async fn a_new_users_ingestion_path() {
         let sa = app.admin().await;
         let org = app.create("/api/v1/organizations", &sa, json!({"name": "Shop"})).await;
         app.create("/api/v1/users", &sa, json!({"email": "oa@shop.test", "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": org})).await;
-        let oa = app.login("oa@shop.test", "oa-password-12").await;
+        let oa = app.login_in("Shop", "oa@shop.test", "oa-password-12").await;
         let (agent1, key1) = agent(app, &oa, json!({"name": "prod-agent"})).await;
         let now = Utc::now().timestamp();
 
@@ -201,7 +201,7 @@ async fn attribution_comes_from_the_key_and_scopes_reads() {
         app.create("/api/v1/users", &sa, json!({"email": "oa@corp.test", "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": org})).await;
         app.create("/api/v1/users", &sa, json!({"email": "u@corp.test", "password": "u-password-123", "role": "USER", "organization_id": org, "team_id": team, "identity_id": ident})).await;
         app.create("/api/v1/users", &sa, json!({"email": "r@rival.test", "password": "r-password-123", "role": "ORG_ADMIN", "organization_id": other})).await;
-        let oa = app.login("oa@corp.test", "oa-password-12").await;
+        let oa = app.login_in("Corp", "oa@corp.test", "oa-password-12").await;
         let (mine, _) = agent(app, &oa, json!({"name": "a", "team_id": team, "identity_id": ident})).await;
         let (theirs, _) = agent(app, &oa, json!({"name": "b", "team_id": team, "identity_id": other_ident})).await;
         let now = Utc::now().timestamp();
@@ -211,14 +211,14 @@ async fn attribution_comes_from_the_key_and_scopes_reads() {
         assert_eq!(send(app, &mine, "m1", &json!({"queries": [q("SELECT a FROM t WHERE x = 1", 10.0, "mysql")]}), now, false).await.status, StatusCode::ACCEPTED);
         assert_eq!(send(app, &theirs, "t1", &json!({"queries": [q("SELECT b FROM u WHERE y = 2", 20.0, "mysql"), q("SELECT b FROM u WHERE y = 3", 20.0, "mysql")]}), now, false).await.status, StatusCode::ACCEPTED);
 
-        let user = app.login("u@corp.test", "u-password-123").await;
+        let user = app.login_in("Corp", "u@corp.test", "u-password-123").await;
         let seen = app.get("/api/v1/slow-queries", &user).await;
         assert_eq!(seen.body["total"], 1, "a USER sees its identity's queries only: {seen:?}");
         assert_eq!(seen.body["items"][0]["identity_id"], ident);
         assert_eq!(app.get("/api/v1/stats/dashboard", &user).await.body["total_queries"], 1);
         assert_eq!(app.get("/api/v1/query-classes", &user).await.body["total"], 1);
         assert_eq!(app.get("/api/v1/slow-queries", &oa).await.body["total"], 3);
-        let rival = app.login("r@rival.test", "r-password-123").await;
+        let rival = app.login_in("Rival", "r@rival.test", "r-password-123").await;
         assert_eq!(app.get("/api/v1/slow-queries", &rival).await.body["total"], 0);
         let some_id = app.get("/api/v1/slow-queries", &oa).await.body["items"][0]["id"].clone();
         assert_eq!(app.get(&format!("/api/v1/slow-queries/{some_id}"), &rival).await.status, StatusCode::NOT_FOUND);
@@ -234,7 +234,7 @@ async fn scrub_level_and_retention_are_per_organization() {
         let sa = app.admin().await;
         let org = app.create("/api/v1/organizations", &sa, json!({"name": "Lenient", "retention_days": 30, "settings": {"scrub_level": "pii_only"}})).await;
         app.create("/api/v1/users", &sa, json!({"email": "oa@lenient.test", "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": org})).await;
-        let oa = app.login("oa@lenient.test", "oa-password-12").await;
+        let oa = app.login_in("Lenient", "oa@lenient.test", "oa-password-12").await;
         let (a, _) = agent(app, &oa, json!({"name": "a"})).await;
         let old = (Utc::now() - chrono::Duration::days(10)).to_rfc3339();
         let batch = json!({"queries": [

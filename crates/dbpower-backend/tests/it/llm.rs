@@ -76,7 +76,7 @@ async fn org_with_query(
         .await;
     let email = format!("oa@{}.test", name.to_lowercase());
     app.create("/api/v1/users", sa, json!({"email": email, "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": org})).await;
-    let oa = app.login(&email, "oa-password-12").await;
+    let oa = app.login_in(name, &email, "oa-password-12").await;
     let (a, _) = agent(app, &oa, json!({"name": "agent"})).await;
     let batch = json!({"queries": [{"sql_text": sql, "execution_time_ms": 420.0, "database_type": "mysql"}]});
     let r = send(

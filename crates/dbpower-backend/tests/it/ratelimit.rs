@@ -21,8 +21,8 @@ async fn organizations_get_exact_windows_with_headers_and_429() {
         for (org, email) in [(a, "oa@a.test"), (b, "oa@b.test")] {
             app.create("/api/v1/users", &sa, json!({"email": email, "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": org})).await;
         }
-        let ta = app.login("oa@a.test", "oa-password-12").await;
-        let tb = app.login("oa@b.test", "oa-password-12").await;
+        let ta = app.login_in("A", "oa@a.test", "oa-password-12").await;
+        let tb = app.login_in("B", "oa@b.test", "oa-password-12").await;
         let mut seen = Vec::new();
         for _ in 0..7 {
             let r = app.client.get(format!("{}/api/v1/auth/me", app.base)).bearer_auth(&ta).send().await.expect("send");
@@ -92,10 +92,11 @@ async fn limits_live_in_redis_when_it_is_configured() {
         assert_eq!(body["rate_limiter"], "redis", "{body}");
         let sa = app.admin().await;
         // This organization allows 3 requests a minute (its own setting); the admin keeps the defaults.
-        let org = app.create("/api/v1/organizations", &sa, json!({"name": format!("R{}", uuid::Uuid::new_v4().simple()), "settings": {"rate_limit_per_minute": 3}})).await;
+        let name = format!("R{}", uuid::Uuid::new_v4().simple());
+        let org = app.create("/api/v1/organizations", &sa, json!({"name": name, "settings": {"rate_limit_per_minute": 3}})).await;
         let email = format!("oa{}@r.test", uuid::Uuid::new_v4().simple());
         app.create("/api/v1/users", &sa, json!({"email": email, "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": org})).await;
-        let t = app.login(&email, "oa-password-12").await;
+        let t = app.login_in(&name, &email, "oa-password-12").await;
         let mut statuses = Vec::new();
         for _ in 0..5 {
             statuses.push(app.get("/api/v1/auth/me", &t).await.status.as_u16());
@@ -127,7 +128,7 @@ async fn failed_logins_are_counted_across_backends_sharing_redis() {
     );
     for app in [&a, &b, &a, &b] {
         assert_eq!(
-            app.login_full(crate::testapp::ADMIN_EMAIL, "wrong-password-1")
+            app.login_full(crate::testapp::ADMIN_EMAIL, "wrong-password-1", None)
                 .await
                 .status,
             StatusCode::UNAUTHORIZED
@@ -135,7 +136,11 @@ async fn failed_logins_are_counted_across_backends_sharing_redis() {
     }
     for app in [&a, &b] {
         let r = app
-            .login_full(crate::testapp::ADMIN_EMAIL, crate::testapp::ADMIN_PASSWORD)
+            .login_full(
+                crate::testapp::ADMIN_EMAIL,
+                crate::testapp::ADMIN_PASSWORD,
+                None,
+            )
             .await;
         assert_eq!(
             (r.status, r.body["error"]["code"].as_str()),

@@ -18,7 +18,7 @@ async fn a_new_organization_end_to_end() {
         let identity = app.create("/api/v1/identities", &sa, json!({"name": "payments-db", "team_id": team})).await;
         let org_admin = json!({"email": "boss@acme.test", "password": "boss-password-1", "role": "ORG_ADMIN", "organization_id": acme});
         app.create("/api/v1/users", &sa, org_admin).await;
-        let oa = app.login("boss@acme.test", "boss-password-1").await;
+        let oa = app.login_in("Acme", "boss@acme.test", "boss-password-1").await;
 
         // The org admin works inside its own organization without naming it.
         let user = json!({"email": "dev@acme.test", "password": "dev-password-1", "role": "USER", "team_id": team, "identity_id": identity});
@@ -29,7 +29,7 @@ async fn a_new_organization_end_to_end() {
         let globex_admin_id = app.create("/api/v1/users", &sa, g_admin).await;
         let globex_team = app.create("/api/v1/teams", &sa, json!({"name": "Ops", "organization_id": globex})).await;
 
-        let dev = app.login("dev@acme.test", "dev-password-1").await;
+        let dev = app.login_in("Acme", "dev@acme.test", "dev-password-1").await;
         // A USER cannot create users...
         let r = app.post("/api/v1/users", &dev, json!({"email": "x@acme.test", "password": "x-password-12", "role": "USER"})).await;
         assert_eq!((r.status, r.body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
@@ -58,7 +58,7 @@ async fn a_new_organization_end_to_end() {
         // Nobody grants above their own role.
         let r = app.post("/api/v1/users", &oa, json!({"email": "sa@acme.test", "password": "sa-password-12", "role": "SUPER_ADMIN"})).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
-        let tl = app.login("lead@acme.test", "lead-password-1").await;
+        let tl = app.login_in("Acme", "lead@acme.test", "lead-password-1").await;
         let r = app.post("/api/v1/users", &tl, json!({"email": "oa2@acme.test", "password": "oa-password-12", "role": "ORG_ADMIN"})).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
         // A team lead adds users to its own team, and sees its team's users.
@@ -84,7 +84,7 @@ async fn a_new_organization_end_to_end() {
         assert!(!app.get(&format!("/api/v1/api-keys/{key_id}"), &oa).await.body.to_string().contains(&secret));
         assert_eq!(app.delete(&format!("/api/v1/api-keys/{key_id}"), &oa).await.status, StatusCode::NO_CONTENT);
         assert!(app.get(&format!("/api/v1/api-keys/{key_id}"), &oa).await.body["revoked_at"].is_string());
-        let g = app.login("boss@globex.test", "boss-password-1").await;
+        let g = app.login_in("Globex", "boss@globex.test", "boss-password-1").await;
         assert_eq!(app.delete(&format!("/api/v1/api-keys/{key_id}"), &g).await.status, StatusCode::NOT_FOUND);
 
         // The audit log lists each step for the organization, and its chain verifies.
@@ -106,7 +106,7 @@ async fn a_new_organization_end_to_end() {
         // Deleting the organization removes its people; the super admin's view shrinks.
         assert_eq!(app.delete(&format!("/api/v1/organizations/{globex}"), &oa).await.status, StatusCode::NOT_FOUND);
         assert_eq!(app.delete(&format!("/api/v1/organizations/{globex}"), &sa).await.status, StatusCode::NO_CONTENT);
-        assert_eq!(app.login_full("boss@globex.test", "boss-password-1").await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(app.login_full("boss@globex.test", "boss-password-1", Some("Globex")).await.status, StatusCode::UNAUTHORIZED);
         assert_eq!(app.get("/api/v1/auth/me", &g).await.status, StatusCode::UNAUTHORIZED);
     })
     .await;
@@ -118,7 +118,7 @@ async fn updates_and_deletes_follow_the_rules() {
         let sa = app.admin().await;
         let org = app.create("/api/v1/organizations", &sa, json!({"name": "Initech"})).await;
         app.create("/api/v1/users", &sa, json!({"email": "a@initech.test", "password": "admin-password1", "role": "ORG_ADMIN", "organization_id": org})).await;
-        let oa = app.login("a@initech.test", "admin-password1").await;
+        let oa = app.login_in("Initech", "a@initech.test", "admin-password1").await;
         let team = app.create("/api/v1/teams", &oa, json!({"name": "T1"})).await;
         let r = app.patch(&format!("/api/v1/teams/{team}"), &oa, json!({"description": "first team"})).await;
         assert_eq!((r.status, r.body["name"].as_str(), r.body["description"].as_str()), (StatusCode::OK, Some("T1"), Some("first team")));
@@ -135,7 +135,7 @@ async fn updates_and_deletes_follow_the_rules() {
         let r = app.patch(&format!("/api/v1/users/{me}"), &oa, json!({"password": "a-new-password1", "current_password": "admin-password1"})).await;
         assert_eq!(r.status, StatusCode::OK, "{r:?}");
         assert_eq!(app.get("/api/v1/auth/me", &oa).await.status, StatusCode::UNAUTHORIZED, "the old session ended");
-        let oa = app.login("a@initech.test", "a-new-password1").await;
+        let oa = app.login_in("Initech", "a@initech.test", "a-new-password1").await;
         assert_eq!(app.patch(&format!("/api/v1/users/{me}"), &oa, json!({"is_active": false})).await.status, StatusCode::FORBIDDEN);
         assert_eq!(app.delete(&format!("/api/v1/users/{me}"), &oa).await.status, StatusCode::FORBIDDEN);
         let ident = app.create("/api/v1/identities", &oa, json!({"name": "app", "team_id": team})).await;

@@ -136,19 +136,36 @@ impl TestApp {
         self.request(Method::DELETE, path, Some(token), None).await
     }
 
-    pub async fn login_full(&self, email: &str, password: &str) -> Resp {
-        self.request(
-            Method::POST,
-            "/api/v1/auth/login",
-            None,
-            Some(json!({"email": email, "password": password})),
-        )
-        .await
+    /// Logs in to a platform account (`organization` `None`) or to an account of the organization
+    /// with that name.
+    pub async fn login_full(
+        &self,
+        email: &str,
+        password: &str,
+        organization: Option<&str>,
+    ) -> Resp {
+        let mut body = json!({"email": email, "password": password});
+        if let Some(org) = organization {
+            body["organization"] = org.into();
+        }
+        self.request(Method::POST, "/api/v1/auth/login", None, Some(body))
+            .await
     }
 
-    /// Logs in and returns the access token (panics on failure).
+    /// Logs in to a platform account and returns the access token (panics on failure).
     pub async fn login(&self, email: &str, password: &str) -> String {
-        let r = self.login_full(email, password).await;
+        Self::access_token(self.login_full(email, password, None).await, email)
+    }
+
+    /// Logs in to an account of `organization` and returns the access token (panics on failure).
+    pub async fn login_in(&self, organization: &str, email: &str, password: &str) -> String {
+        Self::access_token(
+            self.login_full(email, password, Some(organization)).await,
+            email,
+        )
+    }
+
+    fn access_token(r: Resp, email: &str) -> String {
         assert_eq!(r.status, StatusCode::OK, "login {email}: {r:?}");
         r.body["access_token"]
             .as_str()

@@ -332,10 +332,16 @@ impl TenantStore for DbStore {
         }
     }
 
-    async fn user_for_login(&self, email: &str) -> Result<UserRecord> {
-        let sql = format!("SELECT {} FROM users WHERE email = $1", USER_COLS);
+    async fn user_for_login(&self, email: &str, organization: Option<&str>) -> Result<UserRecord> {
+        let sql = format!(
+            "SELECT {} FROM users WHERE email = $1 AND CASE WHEN $2 IS NULL \
+             THEN organization_id IS NULL \
+             ELSE organization_id = (SELECT id FROM organizations WHERE name = $2) END",
+            USER_COLS
+        );
         let row: Option<UserRow> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(email)
+            .bind(organization)
             .fetch_optional(&self.pool)
             .await?;
         one(row)?.try_into()

@@ -3,6 +3,7 @@
 
 mod ingest;
 mod story;
+mod upgrade;
 
 use std::sync::Arc;
 

@@ -192,13 +192,20 @@ async fn organizations_teams_and_users(store: &dyn Store) -> World {
     assert_eq!(store.count_users().await.expect("count"), 3);
     assert_eq!(
         store
-            .user_for_login("user@acme.example")
+            .user_for_login("user@acme.example", Some(&a.name))
             .await
             .expect("login lookup")
             .view
             .id,
         user_a.view.id
     );
+    // An organization's account is named by its organization: not by another's, not as a platform one.
+    for org in [Some(b.name.as_str()), None] {
+        assert!(matches!(
+            store.user_for_login("user@acme.example", org).await,
+            Err(StoreError::NotFound)
+        ));
+    }
 
     World {
         a,

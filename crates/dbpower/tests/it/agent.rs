@@ -39,6 +39,12 @@ pub(crate) fn ok(out: &Output) {
     );
 }
 
+/// An organization's administrator, named as login names an account: organization and e-mail.
+pub(crate) struct OrgAdmin {
+    pub(crate) organization: String,
+    pub(crate) email: String,
+}
+
 pub(crate) struct Platform {
     server: Option<Server>,
     dir: tempfile::TempDir,
@@ -87,8 +93,8 @@ impl Platform {
         )
     }
 
-    /// A new organization with an ORG_ADMIN and an api key: (org admin email, key id, secret).
-    pub(crate) async fn key(&self, name: &str) -> (String, String, String) {
+    /// A new organization with an ORG_ADMIN and an api key: (org admin, key id, secret).
+    pub(crate) async fn key(&self, name: &str) -> (OrgAdmin, String, String) {
         let c = self.client();
         let sa = self.admin().await;
         let (s, org) = c
@@ -105,7 +111,7 @@ impl Platform {
             .call(M::POST, "/api/v1/users", Some(&sa), Some(json!({"email": email, "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": org["id"]})))
             .await;
         assert_eq!(s.as_u16(), 201, "{u}");
-        let oa = token(&c.login(&email, "oa-password-12").await);
+        let oa = token(&c.login_in(name, &email, "oa-password-12").await);
         let (s, key) = c
             .call(
                 M::POST,
@@ -116,19 +122,27 @@ impl Platform {
             .await;
         assert_eq!(s.as_u16(), 201, "{key}");
         (
-            email,
+            OrgAdmin {
+                organization: name.to_string(),
+                email,
+            },
             key["key_id"].as_str().expect("key_id").into(),
             key["secret"].as_str().expect("secret").into(),
         )
     }
 
-    pub(crate) async fn org_admin(&self, email: &str) -> String {
-        token(&self.client().login(email, "oa-password-12").await)
+    pub(crate) async fn org_admin(&self, who: &OrgAdmin) -> String {
+        token(
+            &self
+                .client()
+                .login_in(&who.organization, &who.email, "oa-password-12")
+                .await,
+        )
     }
 
     /// The organization's query classes: (sample text, count).
-    pub(crate) async fn classes(&self, email: &str) -> Vec<(String, i64)> {
-        let oa = self.org_admin(email).await;
+    pub(crate) async fn classes(&self, who: &OrgAdmin) -> Vec<(String, i64)> {
+        let oa = self.org_admin(who).await;
         let (s, page) = self
             .client()
             .call(
@@ -196,7 +210,7 @@ pub(crate) fn count_of(classes: &[(String, i64)], needle: &str) -> i64 {
 pub(crate) fn write_config(
     dir: &Path,
     platform: &Platform,
-    key: &(String, String, String),
+    key: &(OrgAdmin, String, String),
     source: &str,
 ) -> std::path::PathBuf {
     let path = dir.join("agent.toml");

@@ -38,6 +38,7 @@ async fn admin_panel_in_a_real_browser() {
         .call(Method::GET, "/api/v1/organizations", Some(&sa), None)
         .await;
     let org = orgs["items"][0]["id"].clone();
+    let org_name = orgs["items"][0]["name"].as_str().expect("name").to_string();
     let (s, b) = c
         .call(
             Method::POST,
@@ -67,6 +68,7 @@ async fn admin_panel_in_a_real_browser() {
         .env("E2E_SUPER_PASSWORD", &password)
         .env("E2E_ADMIN_EMAIL", ORG_ADMIN.0)
         .env("E2E_ADMIN_PASSWORD", ORG_ADMIN.1)
+        .env("E2E_ADMIN_ORGANIZATION", &org_name)
         .status()
         .expect("run node e2e/run.mjs");
     assert!(status.success(), "the browser suite failed: {status}");

@@ -132,16 +132,28 @@ impl Client {
             },
         )
     }
+    /// Logs in to a platform account (panics on failure) and returns the token response.
     pub(crate) async fn login(&self, email: &str, password: &str) -> Value {
+        self.login_with(json!({"email": email, "password": password}))
+            .await
+    }
+
+    /// Logs in to an account of the organization named `organization`.
+    pub(crate) async fn login_in(&self, organization: &str, email: &str, password: &str) -> Value {
+        self.login_with(json!({"email": email, "password": password, "organization": organization}))
+            .await
+    }
+
+    async fn login_with(&self, body: Value) -> Value {
         let (s, b) = self
             .call(
                 reqwest::Method::POST,
                 "/api/v1/auth/login",
                 None,
-                Some(json!({"email": email, "password": password})),
+                Some(body.clone()),
             )
             .await;
-        assert_eq!(s, StatusCode::OK, "login {email}: {b}");
+        assert_eq!(s, StatusCode::OK, "login {}: {b}", body["email"]);
         b
     }
 }
@@ -219,7 +231,10 @@ async fn new_user_walkthrough(database_url: Option<&str>) {
         .call(M::POST, "/api/v1/users", Some(&sa), Some(json!({"email": "admin@acme.example", "password": "admin-password-1", "role": "ORG_ADMIN", "organization_id": org_id})))
         .await;
     assert_eq!(s, StatusCode::CREATED);
-    let oa = token(&c.login("admin@acme.example", "admin-password-1").await);
+    let oa = token(
+        &c.login_in("Acme Corp", "admin@acme.example", "admin-password-1")
+            .await,
+    );
     let (s, _) = c
         .call(M::POST, "/api/v1/users", Some(&oa), Some(json!({"email": "dev@acme.example", "password": "dev-password-12", "role": "USER", "team_id": team_id, "identity_id": ident_id})))
         .await;
@@ -229,7 +244,9 @@ async fn new_user_walkthrough(database_url: Option<&str>) {
         .await;
     assert_eq!(s, StatusCode::CREATED);
 
-    let dev_login = c.login("dev@acme.example", "dev-password-12").await;
+    let dev_login = c
+        .login_in("Acme Corp", "dev@acme.example", "dev-password-12")
+        .await;
     let dev = token(&dev_login);
     let (s, users) = c.call(M::GET, "/api/v1/users", Some(&dev), None).await;
     assert_eq!(s, StatusCode::OK);

@@ -204,12 +204,12 @@ async fn the_split_deployment_shares_limits_survives_dead_analyzers_and_backends
         .expect("doc");
     assert_eq!(doc.status(), StatusCode::OK);
 
-    let login = |base: String, email: &'static str, password: &'static str| {
+    let login = |base: String, body: Value| {
         let http = http.clone();
         async move {
             let r: Value = http
                 .post(format!("{base}/api/v1/auth/login"))
-                .json(&json!({"email": email, "password": password}))
+                .json(&body)
                 .send()
                 .await
                 .expect("login")
@@ -224,8 +224,7 @@ async fn the_split_deployment_shares_limits_survives_dead_analyzers_and_backends
     };
     let sa = login(
         gw1.base.clone(),
-        "admin@topology.test",
-        "topology-password-1",
+        json!({"email": "admin@topology.test", "password": "topology-password-1"}),
     )
     .await;
     let org: Value = http
@@ -246,7 +245,11 @@ async fn the_split_deployment_shares_limits_survives_dead_analyzers_and_backends
         .await
         .expect("user");
     assert_eq!(r.status(), StatusCode::CREATED);
-    let oa = login(gw2.base.clone(), "oa@shared.test", "oa-password-12").await;
+    let oa = login(
+        gw2.base.clone(),
+        json!({"email": "oa@shared.test", "password": "oa-password-12", "organization": "Shared"}),
+    )
+    .await;
 
     // 300 concurrent requests of one organization over both gateways: exactly 100 allowed.
     let burst = Instant::now();

@@ -788,6 +788,12 @@ export interface components {
         LoginRequest: {
             /** @description At most 254 bytes (422 beyond). */
             email: string;
+            /**
+             * @description The name of the organization the account belongs to. E-mail addresses are unique per
+             *     organization, so an account in an organization is named by both; leave it out for a platform
+             *     (SUPER_ADMIN) account. At most 200 characters.
+             */
+            organization?: string | null;
             password: string;
         };
         /** @description Logout revokes the given refresh token's whole family; without one, every refresh token of the caller. */

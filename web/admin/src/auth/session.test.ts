@@ -27,6 +27,18 @@ describe("Session", () => {
     expect(JSON.parse(String(init.body))).toEqual({ email: "a@acme.example", password: "correct-horse" });
   });
 
+  it("names the organization of an organization's account, and none for a platform account", async () => {
+    const fetcher = vi.fn(async () => json(200, tokens("USER")));
+    const s = new Session(memoryStorage(), fetcher, "http://x");
+    await s.login("u@acme.example", "pw-pw-pw-pw", "Acme Corp");
+    const [, init] = fetcher.mock.calls[0] as unknown as [string, RequestInit];
+    expect(JSON.parse(String(init.body))).toEqual({
+      email: "u@acme.example",
+      password: "pw-pw-pw-pw",
+      organization: "Acme Corp",
+    });
+  });
+
   it("reports wrong credentials as an ApiError and stays logged out", async () => {
     const storage = memoryStorage();
     const s = new Session(

@@ -52,12 +52,16 @@ export class Session {
     return this.storage.getItem(REFRESH_KEY) !== null;
   }
 
-  /** Throws `ApiError` (401 bad credentials, 429 too many attempts, 422 validation). */
-  async login(email: string, password: string): Promise<User> {
-    const resp = await this.post("/api/v1/auth/login", { email, password });
-    const body: unknown = await resp.json().catch(() => null);
-    if (!resp.ok) throw apiError(resp, body);
-    return this.accept(body as TokenResponse);
+  /**
+   * Logs in to `organization` (by name), or to a platform account when it is empty. Throws `ApiError`
+   * (401 bad credentials, 429 too many attempts, 422 validation).
+   */
+  async login(email: string, password: string, organization = ""): Promise<User> {
+    const body = organization ? { email, password, organization } : { email, password };
+    const resp = await this.post("/api/v1/auth/login", body);
+    const answer: unknown = await resp.json().catch(() => null);
+    if (!resp.ok) throw apiError(resp, answer);
+    return this.accept(answer as TokenResponse);
   }
 
   /** Exchanges the refresh token for new tokens; one exchange at a time however many callers ask. */

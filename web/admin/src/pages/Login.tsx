@@ -9,6 +9,11 @@ export function Login() {
   const navigate = useNavigate();
   const [params] = useSearchParams();
   const [email, setEmail] = useState("");
+  // The organization an account belongs to is part of its name (e-mail addresses are unique per
+  // organization); the last one used is remembered, and `?organization=` fills it in from a link.
+  const [organization, setOrganization] = useState(
+    () => params.get("organization") ?? localStorage.getItem(ORGANIZATION_KEY) ?? "",
+  );
   const [password, setPassword] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -25,12 +30,15 @@ export function Login() {
     }
     setBusy(true);
     try {
-      await s.login(email.trim(), password);
+      const org = organization.trim();
+      await s.login(email.trim(), password, org);
+      if (org) localStorage.setItem(ORGANIZATION_KEY, org);
+      else localStorage.removeItem(ORGANIZATION_KEY);
       navigate(next, { replace: true });
     } catch (err) {
       setError(
         err instanceof ApiError && err.status === 401
-          ? "Wrong email or password, or the account is disabled."
+          ? "Wrong email, password or organization, or the account is disabled."
           : describeError(err),
       );
     } finally {
@@ -69,6 +77,20 @@ export function Login() {
           />
         </div>
         <div className="field">
+          <label htmlFor="organization">Organization</label>
+          <input
+            id="organization"
+            type="text"
+            autoComplete="organization"
+            aria-describedby="organization-hint"
+            value={organization}
+            onChange={(e) => setOrganization(e.target.value)}
+          />
+          <small id="organization-hint" className="muted">
+            Your organization&apos;s name. Leave it empty for a platform administrator account.
+          </small>
+        </div>
+        <div className="field">
           <label htmlFor="password">Password</label>
           <input
             id="password"
@@ -85,6 +107,8 @@ export function Login() {
     </div>
   );
 }
+
+const ORGANIZATION_KEY = "dbpower.organization";
 
 /** Only same-origin paths: `?next=//evil.example` must not become an open redirect. */
 export function safeNext(next: string | null): string {

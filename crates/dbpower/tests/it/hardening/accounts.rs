@@ -33,8 +33,8 @@ async fn access_tokens_end_with_the_session() {
                 .as_u16()
         }
     };
-    let a = env.c.login(email, pw).await;
-    let b = env.c.login(email, pw).await;
+    let a = env.c.login_in("Sessions", email, pw).await;
+    let b = env.c.login_in("Sessions", email, pw).await;
     let (a_access, b_access) = (token(&a), token(&b));
     assert_eq!(
         (me(a_access.clone()).await, me(b_access.clone()).await),
@@ -93,7 +93,7 @@ async fn access_tokens_end_with_the_session() {
     assert_eq!(me(b3_access).await, 401);
 
     // Changing one's own password needs the current one, then ends the old tokens.
-    let c_login = env.c.login(email, pw).await;
+    let c_login = env.c.login_in("Sessions", email, pw).await;
     let c_access = token(&c_login);
     let path = format!("/api/v1/users/{}", u["id"]);
     for body in [
@@ -120,7 +120,11 @@ async fn access_tokens_end_with_the_session() {
     assert_eq!(me(c_access).await, 401);
 
     // An administrator's reset ends the user's tokens too.
-    let d = token(&env.c.login(email, "another-password-2").await);
+    let d = token(
+        &env.c
+            .login_in("Sessions", email, "another-password-2")
+            .await,
+    );
     env.ok(
         M::PATCH,
         &path,
@@ -251,7 +255,9 @@ async fn members_cannot_use_up_their_organizations_requests() {
             201,
         )
         .await;
-        members.push(token(&env.c.login(&email, "member-password-1").await));
+        members.push(token(
+            &env.c.login_in("Shared", &email, "member-password-1").await,
+        ));
     }
     let burst = |tok: String, n: usize| {
         let c = &env.c;
@@ -381,4 +387,91 @@ async fn one_address_cannot_keep_every_password_check_busy() {
         statuses.iter().all(|s| *s == 200 || *s == 429),
         "{statuses:?}"
     );
+}
+
+/// An ORG_ADMIN who creates a user learns nothing about other organizations' accounts (it was a 409
+/// when the address existed anywhere): addresses are unique per organization, and login names the
+/// organization, so no answer depends on another organization's people.
+async fn addresses_say_nothing_across_organizations(pg: Option<(&str, &str)>) {
+    let env = Env::start(pg).await;
+    let (target, target_oa) = env.org("Target").await;
+    let (prober_org, prober) = env.org("Prober").await;
+    let user = |email: &str, pw: &str| json!({"email": email, "password": pw, "role": "USER"});
+    let victim = "victim@target.test";
+    let victim_user = user(victim, "victim-password-1");
+    env.ok(M::POST, "/api/v1/users", &target_oa, victim_user, 201)
+        .await;
+    // A used and an unused address answer alike; so does the platform owner's.
+    for email in [victim, "unused@target.test", OWNER.0] {
+        let body = user(email, "prober-password-1");
+        env.ok(M::POST, "/api/v1/users", &prober, body, 201).await;
+    }
+    // Only the prober's own organization's addresses conflict.
+    let again = user(victim, "prober-password-1");
+    env.ok(M::POST, "/api/v1/users", &prober, again, 409).await;
+
+    // Each account logs in to its own organization with its own password.
+    let me = |login: Value| {
+        let c = &env.c;
+        async move {
+            let tok = token(&login);
+            c.call(M::GET, "/api/v1/auth/me", Some(&tok), None).await.1
+        }
+    };
+    let theirs = me(env.c.login_in("Target", victim, "victim-password-1").await).await;
+    let mine = me(env.c.login_in("Prober", victim, "prober-password-1").await).await;
+    assert_eq!(
+        (
+            theirs["organization_id"].as_i64(),
+            mine["organization_id"].as_i64()
+        ),
+        (Some(target), Some(prober_org))
+    );
+    let owner = me(env.c.login(OWNER.0, OWNER.1).await).await;
+    assert_eq!(
+        (owner["role"].as_str(), owner["organization_id"].as_i64()),
+        (Some("SUPER_ADMIN"), None),
+        "without an organization, the platform account: {owner}"
+    );
+
+    // A refused login does not say which part was wrong, nor whether the address is used elsewhere.
+    let refused = |body: Value| {
+        let c = &env.c;
+        async move {
+            let (s, b) = c
+                .call(M::POST, "/api/v1/auth/login", None, Some(body))
+                .await;
+            (
+                s.as_u16(),
+                b["error"]["code"].clone(),
+                b["error"]["message"].clone(),
+            )
+        }
+    };
+    let wrong_password = refused(
+        json!({"email": victim, "password": "prober-password-1", "organization": "Target"}),
+    )
+    .await;
+    assert_eq!(wrong_password.0, 401);
+    for body in [
+        json!({"email": victim, "password": "victim-password-1"}),
+        json!({"email": victim, "password": "victim-password-1", "organization": "Nowhere"}),
+        json!({"email": "nobody@target.test", "password": "victim-password-1", "organization": "Target"}),
+    ] {
+        assert_eq!(refused(body.clone()).await, wrong_password, "{body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn addresses_say_nothing_across_organizations_on_sqlite() {
+    addresses_say_nothing_across_organizations(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn addresses_say_nothing_across_organizations_on_postgres() {
+    let Ok(server) = std::env::var("DBPOWER_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let name = format!("dbpower_hard_addresses_{}", std::process::id());
+    addresses_say_nothing_across_organizations(Some((&server, &name))).await;
 }

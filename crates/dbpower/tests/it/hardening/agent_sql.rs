@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::agent::{Platform, agent, ok, write_config};
+use crate::agent::{OrgAdmin, Platform, agent, ok, write_config};
 use crate::digest::mariadb;
 use crate::support::psql;
 
@@ -98,8 +98,8 @@ async fn postgres_statement_hiding_a_commit_is_never_run() {
 
 /// `(sql_text, plan)` of the organization's stored queries whose text contains `needle` and that carry
 /// a plan.
-async fn explained(platform: &Platform, email: &str, needle: &str) -> Vec<(String, String)> {
-    let oa = platform.org_admin(email).await;
+async fn explained(platform: &Platform, who: &OrgAdmin, needle: &str) -> Vec<(String, String)> {
+    let oa = platform.org_admin(who).await;
     let c = platform.client();
     let (_, list) = c
         .call(

@@ -141,8 +141,16 @@ async fn team_members_see_only_their_part_of_a_shared_class(pg: Option<(&str, &s
     let (_, _, key_b) = teams.remove(0);
     env.ok(M::POST, "/api/v1/users", &oa, json!({"email": "lead@a.test", "password": "lead-password-1", "role": "TEAM_LEAD", "team_id": team_a}), 201).await;
     env.ok(M::POST, "/api/v1/users", &oa, json!({"email": "user@a.test", "password": "user-password-1", "role": "USER", "identity_id": identity_a}), 201).await;
-    let lead = token(&env.c.login("lead@a.test", "lead-password-1").await);
-    let user = token(&env.c.login("user@a.test", "user-password-1").await);
+    let lead = token(
+        &env.c
+            .login_in("Shared", "lead@a.test", "lead-password-1")
+            .await,
+    );
+    let user = token(
+        &env.c
+            .login_in("Shared", "user@a.test", "user-password-1")
+            .await,
+    );
 
     // Team B sends first, so the class's organization-wide sample is B's statement; team A then sends
     // the same statement shape twice, and one statement of its own.

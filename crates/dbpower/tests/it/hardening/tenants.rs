@@ -71,7 +71,10 @@ impl Env {
         let id = org["id"].as_i64().expect("id");
         let email = format!("admin{id}@hardening.test");
         self.ok(M::POST, "/api/v1/users", &self.sa, json!({"email": email, "password": "admin-password-1", "role": "ORG_ADMIN", "organization_id": id}), 201).await;
-        (id, token(&self.c.login(&email, "admin-password-1").await))
+        (
+            id,
+            token(&self.c.login_in(name, &email, "admin-password-1").await),
+        )
     }
 
     /// Switches the organization to `pii_only` scrubbing (literals kept), as its ORG_ADMIN.
@@ -250,7 +253,11 @@ async fn identities_stay_inside_their_team() {
         .await["id"]
         .clone();
     env.ok(M::POST, "/api/v1/users", &oa, json!({"email": "lead@one.test", "password": "lead-password-1", "role": "TEAM_LEAD", "team_id": t1}), 201).await;
-    let lead = token(&env.c.login("lead@one.test", "lead-password-1").await);
+    let lead = token(
+        &env.c
+            .login_in("Teams", "lead@one.test", "lead-password-1")
+            .await,
+    );
 
     // A team lead cannot bind a new user to another team's identity ...
     let (s, b) = env.c.call(M::POST, "/api/v1/users", Some(&lead), Some(json!({"email": "spy@one.test", "password": "spy-password-1", "role": "USER", "identity_id": i2}))).await;
