@@ -28,14 +28,14 @@ struct Cli {
 enum Command {
     /// Run the whole platform in one process (SQLite and generated secrets by default).
     Serve(ConfigArgs),
-    /// Run the backend alone, behind `dbpower gateway` (listens on backend_listen, default 127.0.0.1:8000;
+    /// Run the backend alone, behind `dbpower gateway` (listens on backend.listen, default 127.0.0.1:8000;
     /// --listen overrides it; the gateway owns the rate limits).
     Backend(ConfigArgs),
     /// Run the gateway: credentials checked, rate limits, forwarding to the backend and the analyzer
-    /// (listens on listen, default 127.0.0.1:8080).
+    /// (listens on gateway.listen, default 127.0.0.1:8080; --listen overrides it).
     Gateway(ConfigArgs),
     /// Run the analyzer service alone: analysis workers on the shared queue and POST /analyzer/analyze
-    /// (listens on analyzer_listen, default 127.0.0.1:8001; --listen overrides it).
+    /// (listens on analyzer.listen, default 127.0.0.1:8001; --listen overrides it).
     Analyzer(ConfigArgs),
     /// The collector agent: collect slow queries from MySQL/MariaDB and PostgreSQL, scrub, spool, ship.
     Agent(AgentArgs),
@@ -87,7 +87,7 @@ struct ConfigArgs {
     /// TOML configuration file (keys as in docs/CONFIG.md).
     #[arg(long, short = 'c')]
     config: Option<PathBuf>,
-    /// Address to listen on [env: DBPOWER_LISTEN] [default: 127.0.0.1:8080].
+    /// Address to listen on: this role's `<role>.listen` (e.g. DBPOWER_SERVE__LISTEN) [default: 127.0.0.1:8080].
     #[arg(long)]
     listen: Option<String>,
     /// Directory for the SQLite database and generated secrets [env: DBPOWER_DATA_DIR] [default: ./dbpower-data].

@@ -1,0 +1,166 @@
+//! The settings' sections: one per role for what only that role uses (`[serve]`, `[gateway]`,
+//! `[backend]`, `[analyzer]`), and the shared ones (`[login]`, `[rate_limit]`, `[llm]`).
+
+use std::net::SocketAddr;
+
+use anyhow::bail;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Failed-login throttling, applied before any password hashing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginSettings {
+    pub max_failures_per_account: u32,
+    pub max_failures_per_ip: u32,
+    pub window_secs: u64,
+}
+
+impl Default for LoginSettings {
+    fn default() -> Self {
+        LoginSettings {
+            max_failures_per_account: 5,
+            max_failures_per_ip: 30,
+            window_secs: 900,
+        }
+    }
+}
+
+/// The section of a role that has nothing of its own but its address: `[serve]`, `[backend]` and
+/// `[analyzer]`. Unset, the role listens on its default ([`super::Role::default_listen`]).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenSettings {
+    /// Where the role listens (`--listen` of its subcommand).
+    pub listen: Option<SocketAddr>,
+}
+
+/// `dbpower gateway`: where it listens and where it forwards to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewaySettings {
+    /// Where it listens (`--listen` of `dbpower gateway`).
+    pub listen: Option<SocketAddr>,
+    pub backend_url: String,
+    pub analyzer_url: String,
+    /// An upstream that has not answered after this long gets a 504.
+    pub timeout_secs: u64,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        GatewaySettings {
+            listen: None,
+            backend_url: "http://127.0.0.1:8000".into(),
+            analyzer_url: "http://127.0.0.1:8001".into(),
+            timeout_secs: 30,
+        }
+    }
+}
+
+/// Request limits for `/api/v1` and `/analyzer` (docs/CONFIG.md): per organization (from the bearer
+/// token; per api key for signed agent requests) per minute and per hour, and per client IP per minute.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    pub org_per_minute: u32,
+    pub org_per_hour: u32,
+    pub ip_per_minute: u32,
+    /// With `redis_url` set and Redis failing: `fallback` (in-process limits), `allow` or `deny` (503).
+    pub on_redis_failure: dbpower_ratelimit::OnRedisFailure,
+    /// Prefix of the Redis keys (deployments sharing one Redis use different prefixes).
+    pub redis_prefix: String,
+    /// How long one check may wait for Redis before `on_redis_failure` applies (milliseconds).
+    pub redis_timeout_ms: u64,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        RateLimitSettings {
+            enabled: true,
+            org_per_minute: 100,
+            org_per_hour: 1000,
+            ip_per_minute: 200,
+            on_redis_failure: dbpower_ratelimit::OnRedisFailure::Fallback,
+            redis_prefix: "dbpower:rl:".into(),
+            redis_timeout_ms: 250,
+        }
+    }
+}
+
+/// Which LLM provider, if any (`llm.provider`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LlmProvider {
+    #[default]
+    #[serde(alias = "")]
+    None,
+    /// Any OpenAI-compatible chat-completions endpoint.
+    Openai,
+    /// Ollama's native `/api/chat`.
+    Ollama,
+}
+
+/// An optional LLM provider for analyses of organizations whose AI policy allows it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmSettings {
+    pub provider: LlmProvider,
+    /// `https://api.openai.com/v1`, `http://vllm:8000/v1`, `http://ollama:11434` ...
+    pub base_url: Option<String>,
+    pub model: Option<String>,
+    pub api_key: Option<SecretString>,
+    pub timeout_secs: u64,
+    pub max_retries: u32,
+    pub breaker_failures: u32,
+    pub breaker_cooldown_secs: u64,
+}
+
+impl Default for LlmSettings {
+    fn default() -> Self {
+        LlmSettings {
+            provider: LlmProvider::None,
+            base_url: None,
+            model: None,
+            api_key: None,
+            timeout_secs: 30,
+            max_retries: 2,
+            breaker_failures: 5,
+            breaker_cooldown_secs: 60,
+        }
+    }
+}
+
+impl LlmSettings {
+    /// The provider's client configuration; `None` when no provider is configured.
+    pub fn client_config(&self) -> anyhow::Result<Option<dbpower_llm::LlmConfig>> {
+        let kind = match self.provider {
+            LlmProvider::None => return Ok(None),
+            LlmProvider::Openai => dbpower_llm::ProviderKind::Openai,
+            LlmProvider::Ollama => dbpower_llm::ProviderKind::Ollama,
+        };
+        let Some(base_url) = self.base_url.clone() else {
+            bail!(
+                "DBPOWER_LLM__BASE_URL is required with DBPOWER_LLM__PROVIDER={:?}",
+                self.provider
+            );
+        };
+        let Some(model) = self.model.clone() else {
+            bail!(
+                "DBPOWER_LLM__MODEL is required with DBPOWER_LLM__PROVIDER={:?}",
+                self.provider
+            );
+        };
+        Ok(Some(dbpower_llm::LlmConfig {
+            kind,
+            base_url,
+            model,
+            api_key: self.api_key.clone(),
+            timeout: std::time::Duration::from_secs(self.timeout_secs.max(1)),
+            max_retries: self.max_retries.min(10),
+            breaker_failures: self.breaker_failures.max(1),
+            breaker_cooldown: std::time::Duration::from_secs(self.breaker_cooldown_secs),
+        }))
+    }
+}
