@@ -1,7 +1,8 @@
 //! The parts of a role's state that handlers, middleware and workers take as substates (`FromRef`):
 //! [`Shared`] (every role), [`Analysis`] (the roles that analyse), [`Accounts`] (the roles that
 //! authenticate users); and the small helpers handlers use on them (request context, audit recording,
-//! pagination). A leaf module: it depends on no other module of this crate but `metrics`.
+//! pagination). Near a leaf: it depends on no other module of this crate but `http` and `metrics` (no
+//! router, state, middleware or workers).
 
 use std::sync::Arc;
 

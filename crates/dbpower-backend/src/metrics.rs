@@ -1,8 +1,8 @@
 //! `GET /metrics` in the Prometheus text format, on every service: requests by route and status with a
 //! latency histogram, rate-limit decisions, ingested queries, analysis jobs and their latency, LLM calls,
-//! and (read at scrape time) the analysis queue depth. A small registry of its own: label sets are
-//! bounded (routes are normalized: any path segment holding a digit, other than a version like `v1`,
-//! becomes `:id`; unknown routes are `unmatched`).
+//! and (read at scrape time) the analysis queue depth, the pool's connections and whether the limiter is
+//! degraded. A small registry of its own: label sets are bounded (the `route` label is the matched route
+//! template, else `unmatched`, `panel` or `forwarded`).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

@@ -110,8 +110,7 @@ impl LoginThrottle {
     }
 
     /// Whether a throttled attempt from `ip` gets its own audit row: the first one per address and
-    /// window does; the rest of that window is summed up by that row ("and later attempts in the next
-    /// N s"), so a flood of refused logins cannot grow the append-only audit log.
+    /// window does; the rest of that window is summed up by that row's note, so a flood of refused logins cannot grow the append-only audit log.
     pub(crate) async fn audit_throttled(&self, ip: &str) -> bool {
         let window = Duration::from_secs(self.limits.window_secs.max(1));
         self.limiter

@@ -46,10 +46,10 @@ pub fn name(field: &str, raw: &str) -> Result<String, FieldError> {
     Ok(s.to_string())
 }
 
-/// An email address, lower-cased so uniqueness is case-insensitive.
 /// The longest e-mail address (RFC 5321 path limit).
 pub const MAX_EMAIL_BYTES: usize = 254;
 
+/// An email address, lower-cased so uniqueness (within an organization) is case-insensitive.
 pub fn email(raw: &str) -> Result<String, FieldError> {
     let s = raw.trim().to_ascii_lowercase();
     let bad = || FieldError::new("email", "must be an email address like name@example.com");

@@ -42,7 +42,7 @@ pub enum Entity {
     Team,
     /// Unique by name within the team.
     Identity,
-    /// Unique by email.
+    /// Unique by email within its organization (and among platform accounts).
     User,
     /// Unique by public key id.
     ApiKey,

@@ -1,6 +1,6 @@
 //! Ingestion and retention: the [`IngestStore`] trait, the batches it takes, and the per-class
-//! aggregation of a batch. One ingestion group is one transaction of a fixed number of statements
-//! whatever its size (the steps are in `sql/ingest.rs`): idempotency records, class upsert, slow-query
+//! aggregation of a batch. One ingestion group is one transaction whose number of statements grows
+//! per 500 rows (`CHUNK`), not per row (the steps are in `sql/ingest.rs`): idempotency records, class upsert, slow-query
 //! insert, histogram/database/rollup upserts, job enqueue, percentile refresh, stored responses.
 
 use std::collections::BTreeMap;

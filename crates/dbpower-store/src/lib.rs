@@ -144,7 +144,7 @@ mod tests {
 }
 
 /// Creates an empty PostgreSQL database `name` on the server at `server_url` and returns its URL.
-/// Used by `dbpower migrate --create-database` and by the test suites (a fresh database per run).
+/// Used by the test suites (a fresh database per run).
 pub async fn create_postgres_database(server_url: &str, name: &str) -> Result<String> {
     use sqlx::Connection;
     if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {

@@ -10,7 +10,7 @@ use sqlx::types::Json;
 
 use crate::{Result, reads::parse_db_type};
 
-/// A job whose lease expired this many times is marked failed.
+/// A job claimed this many times (failed runs and expired leases alike) is marked failed.
 pub const MAX_JOB_ATTEMPTS: i32 = 5;
 
 /// The analysis queue (a supertrait of [`crate::Store`]).

@@ -87,7 +87,7 @@ struct ConfigArgs {
     /// TOML configuration file (keys as in docs/CONFIG.md).
     #[arg(long, short = 'c')]
     config: Option<PathBuf>,
-    /// Address to listen on: this role's `<role>.listen` (e.g. DBPOWER_SERVE__LISTEN) [default: 127.0.0.1:8080].
+    /// Address to listen on: this role's `<role>.listen` (e.g. DBPOWER_SERVE__LISTEN) [default: 127.0.0.1:8080 for serve and gateway, :8000 backend, :8001 analyzer].
     #[arg(long)]
     listen: Option<String>,
     /// Directory for the SQLite database and generated secrets [env: DBPOWER_DATA_DIR] [default: ./dbpower-data].

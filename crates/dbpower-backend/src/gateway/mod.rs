@@ -25,7 +25,7 @@ use crate::context::Shared;
 
 /// `dbpower gateway`: token checks, request limits and forwarding. It holds no ingest writer, password
 /// hasher, cipher or analysis engine, and never migrates; its store handle only reads organizations'
-/// own rate limits.
+/// own rate limits and the pool's gauges.
 #[derive(Clone)]
 pub(crate) struct GatewayState {
     pub shared: Shared,

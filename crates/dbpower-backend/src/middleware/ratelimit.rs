@@ -1,5 +1,6 @@
-//! The rate-limit middleware for `/api/v1` and `/analyzer`: who is asking (the organization in a valid
-//! bearer token, else the user) and from where (the client IP, see `trusted_proxies`),
+//! The rate-limit middleware for `/api/v1` and `/analyzer`: who is asking (a member of an
+//! organization: its windows and a half-size window of its own; an ORG_ADMIN: its own windows at the
+//! organization's limits; a user without organization: its own) and from where (the client IP, see `trusted_proxies`),
 //! checked against exact sliding windows (`dbpower-ratelimit`, Redis-backed when `redis_url` is set).
 //! Every answer carries `X-RateLimit-Limit`, `-Remaining` and `-Reset` for its most restrictive window;
 //! a refusal is 429 with `Retry-After` and the JSON error body. Organizations may have their own

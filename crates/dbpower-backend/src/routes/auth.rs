@@ -277,7 +277,7 @@ async fn verify_login(
     Ok(user.filter(|_| ok))
 }
 
-/// Log in with email and password.
+/// Log in with email, password and, for an account in an organization, the organization's name.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub(crate) async fn login(

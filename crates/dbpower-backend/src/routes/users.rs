@@ -167,7 +167,7 @@ async fn check_current_password(
 
 /// Update a user. Everyone may change their own name and password; role, team, identity and
 /// enable/disable need the right to manage that user. A password reset or a disable revokes the user's
-/// refresh tokens.
+/// refresh tokens and ends their access tokens.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path)), request_body = UpdateUserRequest,
     responses((status = 200, body = UserView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]

@@ -11,7 +11,7 @@ use dbpower_types::{AiPolicy, AnalysisReport, SchemaSnapshot};
 
 use crate::context::Analysis;
 
-/// The analysis of one claimed job (the rule engine; LLM providers plug in here later).
+/// The rule analysis of one claimed job (the LLM step, when allowed, is added by [`analyze_claimed`]).
 pub(crate) fn analyze_job(job: &ClaimedJob) -> AnalysisReport {
     let dialect = dbpower_analysis::dialect_of(job.database_type);
     let stats = ClassStats {

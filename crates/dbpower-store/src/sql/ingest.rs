@@ -1,5 +1,5 @@
-//! Ingestion and retention ([`IngestStore`]). A group of batches is one transaction of a fixed number
-//! of statements whatever its size; [`DbStore::ingest_group`] runs its steps in order, each a function
+//! Ingestion and retention ([`IngestStore`]). A group of batches is one transaction whose number of
+//! statements grows per 500 rows (`CHUNK`), not per row; [`DbStore::ingest_group`] runs its steps in order, each a function
 //! below: idempotency rows, class upsert, raw rows, histograms, databases, rollups, jobs, percentiles,
 //! responses.
 

@@ -128,7 +128,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Log in with email and password. */
+        /** Log in with email, password and, for an account in an organization, the organization's name. */
         post: operations["login"];
         delete?: never;
         options?: never;
@@ -443,7 +443,7 @@ export interface paths {
         /**
          * Update a user. Everyone may change their own name and password; role, team, identity and
          *     enable/disable need the right to manage that user. A password reset or a disable revokes the user's
-         *     refresh tokens.
+         *     refresh tokens and ends their access tokens.
          */
         patch: operations["update_user"];
         trace?: never;
