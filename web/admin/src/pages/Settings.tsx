@@ -1,12 +1,13 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useEffect, useState, type FormEvent, type ReactNode } from "react";
+import { useState, type FormEvent } from "react";
 import { api, call } from "../api/client";
 import { invalidate, queries } from "../api/queries";
 import { AI_POLICIES, oneOf, SCRUB_LEVELS, type Schemas } from "../api/types";
 import { useUser } from "../auth/AuthContext";
 import { EmptyState, Loaded } from "../components/States";
-import { Field } from "../components/ui";
-import { FormError, formErrors, useOrgChoice } from "./common";
+import { Field, FilterSelect, Options, useFlag } from "../components/ui";
+import { PageHead } from "./crud";
+import { FormError, formErrors, named, useOrgChoice } from "./common";
 
 type Org = Schemas["OrganizationView"];
 
@@ -17,12 +18,7 @@ export function Settings() {
   const [picked, setPicked] = useState<number | null>(null);
   const orgId = isSuper ? (picked ?? orgs[0]?.id ?? null) : (user.organization_id ?? null);
   const org = useQuery({ ...queries.organizations.detail(orgId ?? 0), enabled: orgId !== null });
-  const [saved, setSaved] = useState(false);
-  useEffect(() => {
-    if (!saved) return;
-    const t = setTimeout(() => setSaved(false), 4000);
-    return () => clearTimeout(t);
-  }, [saved]);
+  const [saved, setSaved] = useFlag(4000);
   // A newer version of the organization (a cached copy refreshed after a change elsewhere) starts the form
   // again from it, so stale values are never saved back over it.
   const form = (
@@ -32,30 +28,19 @@ export function Settings() {
   );
   return (
     <div className="page">
-      <header className="page-head">
-        <div>
-          <h1>Settings</h1>
-          <p className="muted">How this organization's queries are kept, scrubbed and analyzed.</p>
-        </div>
+      <PageHead title="Settings" intro="How this organization's queries are kept, scrubbed and analyzed.">
         {isSuper && orgs.length > 0 && (
-          <label className="inline-field">
-            <span>Organization</span>
-            <select
-              value={orgId ?? ""}
-              onChange={(e) => {
-                setSaved(false);
-                setPicked(Number(e.target.value));
-              }}
-            >
-              {orgs.map((o) => (
-                <option key={o.id} value={o.id}>
-                  {o.name}
-                </option>
-              ))}
-            </select>
-          </label>
+          <FilterSelect
+            label="Organization"
+            value={String(orgId ?? "")}
+            onChange={(v) => {
+              setSaved(false);
+              setPicked(Number(v));
+            }}
+            choices={named(orgs)}
+          />
         )}
-      </header>
+      </PageHead>
       {isSuper ? (
         // The form waits for the organization list, which names the one shown first.
         <Loaded query={orgList} isEmpty={(d) => d.items.length === 0} empty={<EmptyState title="No organizations" />}>
@@ -136,7 +121,7 @@ function SettingsForm({ org, saved, setSaved }: { org: Org; saved: boolean; setS
       >
         {(p) => (
           <select {...p} value={scrub} onChange={(e) => setScrub(oneOf(e.target.value, SCRUB_LEVELS) ?? scrub)}>
-            {options(SCRUB_LEVELS)}
+            <Options choices={SCRUB_LEVELS} />
           </select>
         )}
       </Field>
@@ -148,7 +133,7 @@ function SettingsForm({ org, saved, setSaved }: { org: Org; saved: boolean; setS
       >
         {(p) => (
           <select {...p} value={ai} onChange={(e) => setAi(oneOf(e.target.value, AI_POLICIES) ?? ai)}>
-            {options(AI_POLICIES)}
+            <Options choices={AI_POLICIES} />
           </select>
         )}
       </Field>
@@ -174,12 +159,4 @@ function SettingsForm({ org, saved, setSaved }: { org: Org; saved: boolean; setS
       </div>
     </form>
   );
-}
-
-function options(choices: { value: string; label: string }[]): ReactNode {
-  return choices.map((c) => (
-    <option key={c.value} value={c.value}>
-      {c.label}
-    </option>
-  ));
 }

@@ -7,8 +7,9 @@ import { useState, type FormEvent, type ReactNode } from "react";
 import { describeError } from "../api/errors";
 import { invalidate, type Change } from "../api/queries";
 import { Loaded } from "../components/States";
-import { ConfirmDialog, Modal, Pagination } from "../components/ui";
-import { FormError, formErrors } from "./common";
+import { ConfirmDialog, Modal, Pagination, type Column } from "../components/ui";
+import { formatDateTime } from "../lib/format";
+import { FormError, formErrors, orgName } from "./common";
 
 export const PER_PAGE = 20;
 
@@ -64,6 +65,8 @@ export function useFormModal<R>(save: () => Promise<R>, change: Change, onDone: 
     mutation,
     fieldError: (f: string) => (errs.field === f ? errs.fieldMessage : null),
     errs,
+    /** What [`FormModal`] takes from the form's state. */
+    modal: { busy: mutation.isPending, errs, onSubmit: () => mutation.mutate() },
   };
 }
 
@@ -168,13 +171,27 @@ export function RowActions({ onEdit, onDelete, deleteLabel = "Delete" }: { onEdi
   );
 }
 
-export function PageHead({ title, intro, action, onAction }: { title: string; intro: string; action?: string; onAction?: () => void }) {
+/** A page's heading and introduction; `action` is its main button, `children` more on the right. */
+export function PageHead({
+  title,
+  intro,
+  action,
+  onAction,
+  children,
+}: {
+  title: string;
+  intro: ReactNode;
+  action?: string;
+  onAction?: () => void;
+  children?: ReactNode;
+}) {
   return (
     <header className="page-head">
       <div>
         <h1>{title}</h1>
         <p className="muted">{intro}</p>
       </div>
+      {children}
       {action && (
         <button type="button" className="btn btn-primary" onClick={onAction}>
           {action}
@@ -182,4 +199,27 @@ export function PageHead({ title, intro, action, onAction }: { title: string; in
       )}
     </header>
   );
+}
+
+/**
+ * The create-or-edit form of a list page: `create` and `edit(item)` open it, `form` renders it while open
+ * (`render` gets `null` for a new item, and the function that closes it).
+ */
+export function useEditor<T>(render: (item: T | null, close: () => void) => ReactNode) {
+  const [editing, setEditing] = useState<{ item: T | null } | null>(null);
+  const close = () => setEditing(null);
+  return {
+    create: () => setEditing({ item: null }),
+    edit: (item: T) => setEditing({ item }),
+    form: editing && render(editing.item, close),
+  };
+}
+
+/** The columns most lists share. */
+export const nameColumn: Column<{ name: string }> = { header: "Name", cell: (r) => <strong>{r.name}</strong> };
+export const createdColumn: Column<{ created_at: string }> = { header: "Created", cell: (r) => formatDateTime(r.created_at) };
+
+/** The owning organization, in a super admin's lists only. */
+export function orgColumn(isSuper: boolean, orgs: { id: number; name: string }[]): Column<{ organization_id?: number | null }> | false {
+  return isSuper && { header: "Organization", cell: (r) => orgName(orgs, r.organization_id) };
 }
