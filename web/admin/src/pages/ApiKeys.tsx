@@ -1,4 +1,3 @@
-import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, call } from "../api/client";
 import { queries } from "../api/queries";
@@ -6,9 +5,8 @@ import type { Schemas } from "../api/types";
 import { EmptyState } from "../components/States";
 import { CopyButton, DataTable, Field, Modal, Pill } from "../components/ui";
 import { formatAgo } from "../lib/format";
-import { useUrlFilters } from "../lib/useUrlFilters";
 import { useOrgChoice, useTeams, OrgField, TeamOptions } from "./common";
-import { createdColumn, FormModal, nameColumn, orgColumn, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useFormModal } from "./crud";
+import { createdColumn, FormModal, nameColumn, orgColumn, PageHead, PagedTable, RowActions, useConfirmedAction, useFormModal, usePagedList } from "./crud";
 
 type Key = Schemas["ApiKeyView"];
 type Created = Schemas["ApiKeyCreated"];
@@ -38,8 +36,7 @@ export function ApiKeys() {
   const { isSuper, orgs } = useOrgChoice();
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState<Created | null>(null);
-  const { page, setPage } = useUrlFilters();
-  const list = useQuery(queries.apiKeys.list({ page, per_page: PER_PAGE }));
+  const paged = usePagedList(queries.apiKeys.list);
   const revoke = useConfirmedAction("api-key", (k: Key) =>
     call(() => api.DELETE("/api/v1/api-keys/{id}", { params: { path: { id: k.id } } })),
   );
@@ -51,7 +48,7 @@ export function ApiKeys() {
         action="New key"
         onAction={() => setCreating(true)}
       />
-      <PagedTable list={list} page={page} setPage={setPage} empty={<EmptyState title="No API keys yet">Create one for each agent you run.</EmptyState>}>
+      <PagedTable {...paged} empty={<EmptyState title="No API keys yet">Create one for each agent you run.</EmptyState>}>
         {(items) => (
           <DataTable
             rows={items}

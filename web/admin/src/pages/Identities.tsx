@@ -1,20 +1,17 @@
-import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, call } from "../api/client";
 import { queries } from "../api/queries";
 import type { Schemas } from "../api/types";
 import { EmptyState } from "../components/States";
 import { DataTable, Field } from "../components/ui";
-import { useUrlFilters } from "../lib/useUrlFilters";
 import { TeamOptions, useTeams } from "./common";
-import { createdColumn, FormModal, nameColumn, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useEditor, useFormModal } from "./crud";
+import { createdColumn, FormModal, nameColumn, PageHead, PagedTable, RowActions, useConfirmedAction, useEditor, useFormModal, usePagedList } from "./crud";
 
 type Identity = Schemas["IdentityView"];
 
 export function Identities() {
   const teams = useTeams();
-  const { page, setPage } = useUrlFilters();
-  const list = useQuery(queries.identities.list({ page, per_page: PER_PAGE }));
+  const paged = usePagedList(queries.identities.list);
   const editor = useEditor((i: Identity | null, close) => <IdentityForm identity={i} onClose={close} />);
   const remove = useConfirmedAction("identity-deleted", (i: Identity) =>
     call(() => api.DELETE("/api/v1/identities/{id}", { params: { path: { id: i.id } } })),
@@ -28,7 +25,7 @@ export function Identities() {
         action="New identity"
         onAction={editor.create}
       />
-      <PagedTable list={list} page={page} setPage={setPage} empty={<EmptyState title="No identities yet">Create a team first, then the identities it owns.</EmptyState>}>
+      <PagedTable {...paged} empty={<EmptyState title="No identities yet">Create a team first, then the identities it owns.</EmptyState>}>
         {(items) => (
           <DataTable
             rows={items}

@@ -1,18 +1,16 @@
-import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, call } from "../api/client";
 import { queries } from "../api/queries";
 import { aiPolicyLabel, scrubLevelLabel, type Schemas } from "../api/types";
 import { EmptyState } from "../components/States";
 import { DataTable, Field } from "../components/ui";
-import { useUrlFilters } from "../lib/useUrlFilters";
-import { createdColumn, FormModal, nameColumn, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useEditor, useFormModal } from "./crud";
+import { createdColumn, FormModal, nameColumn, PageHead, PagedTable, RowActions, useConfirmedAction, useEditor, useFormModal, usePagedList } from "./crud";
 
 type Org = Schemas["OrganizationView"];
 
 export function Organizations() {
-  const { page, setPage } = useUrlFilters();
-  const list = useQuery(queries.organizations.list({ page, per_page: PER_PAGE }));
+  const paged = usePagedList(queries.organizations.list);
   const editor = useEditor((o: Org | null, close) => <OrgForm org={o} onClose={close} />);
   const remove = useConfirmedAction("organization-deleted", (o: Org) =>
     call(() => api.DELETE("/api/v1/organizations/{id}", { params: { path: { id: o.id } } })),
@@ -25,7 +23,7 @@ export function Organizations() {
         action="New organization"
         onAction={editor.create}
       />
-      <PagedTable list={list} page={page} setPage={setPage} empty={<EmptyState title="No organizations" />}>
+      <PagedTable {...paged} empty={<EmptyState title="No organizations" />}>
         {(items) => (
           <DataTable
             rows={items}

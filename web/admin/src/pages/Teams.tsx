@@ -1,20 +1,17 @@
-import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, call } from "../api/client";
 import { queries } from "../api/queries";
 import type { Schemas } from "../api/types";
 import { EmptyState } from "../components/States";
 import { DataTable, Field } from "../components/ui";
-import { useUrlFilters } from "../lib/useUrlFilters";
 import { useOrgChoice, OrgField } from "./common";
-import { createdColumn, FormModal, nameColumn, orgColumn, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useEditor, useFormModal } from "./crud";
+import { createdColumn, FormModal, nameColumn, orgColumn, PageHead, PagedTable, RowActions, useConfirmedAction, useEditor, useFormModal, usePagedList } from "./crud";
 
 type Team = Schemas["TeamView"];
 
 export function Teams() {
   const { isSuper, orgs } = useOrgChoice();
-  const { page, setPage } = useUrlFilters();
-  const list = useQuery(queries.teams.list({ page, per_page: PER_PAGE }));
+  const paged = usePagedList(queries.teams.list);
   const editor = useEditor((t: Team | null, close) => <TeamForm team={t} onClose={close} />);
   const remove = useConfirmedAction("team-deleted", (t: Team) =>
     call(() => api.DELETE("/api/v1/teams/{id}", { params: { path: { id: t.id } } })),
@@ -27,7 +24,7 @@ export function Teams() {
         action="New team"
         onAction={editor.create}
       />
-      <PagedTable list={list} page={page} setPage={setPage} empty={<EmptyState title="No teams yet">Create a team to group identities and team leads.</EmptyState>}>
+      <PagedTable {...paged} empty={<EmptyState title="No teams yet">Create a team to group identities and team leads.</EmptyState>}>
         {(items) => (
           <DataTable
             rows={items}

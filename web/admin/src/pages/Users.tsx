@@ -1,4 +1,4 @@
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, call } from "../api/client";
 import { EmptyState } from "../components/States";
@@ -8,9 +8,8 @@ import type { Role, Schemas } from "../api/types";
 import { useUser } from "../auth/AuthContext";
 import { DataTable, Field, Modal, Options, Pill } from "../components/ui";
 import { formatAgo, roleLabel } from "../lib/format";
-import { useUrlFilters } from "../lib/useUrlFilters";
 import { FormError, formErrors, named, useIdentities, useOrgChoice, useTeams, OrgField, TeamOptions } from "./common";
-import { FormModal, orgColumn, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useEditor, useFormModal } from "./crud";
+import { FormModal, orgColumn, PageHead, PagedTable, RowActions, useConfirmedAction, useEditor, useFormModal, usePagedList } from "./crud";
 
 type User = Schemas["UserView"];
 
@@ -34,8 +33,7 @@ export function Users() {
   const { isSuper, orgs } = useOrgChoice();
   const teams = useTeams(me.role !== "TEAM_LEAD" && me.role !== "USER");
   const [resetting, setResetting] = useState<User | null>(null);
-  const { page, setPage } = useUrlFilters();
-  const list = useQuery(queries.users.list({ page, per_page: PER_PAGE }));
+  const paged = usePagedList(queries.users.list);
   const editor = useEditor((u: User | null, close) => <UserForm user={u} onClose={close} />);
   const toggle = useMutation({
     mutationFn: (u: User) =>
@@ -56,7 +54,7 @@ export function Users() {
         onAction={editor.create}
       />
       {toggle.isError && <FormError message={describeError(toggle.error)} />}
-      <PagedTable list={list} page={page} setPage={setPage} empty={<EmptyState title="No users" />}>
+      <PagedTable {...paged} empty={<EmptyState title="No users" />}>
         {(items) => (
           <DataTable
             rows={items}

@@ -2,10 +2,11 @@
  * The building blocks of the management pages: a paged list with its loading, error and empty states, a
  * form in a modal whose API errors land under the right field, and a confirmed delete.
  */
-import { useMutation, useQueryClient, type UseQueryResult } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient, type QueryKey, type UseQueryOptions, type UseQueryResult } from "@tanstack/react-query";
 import { useState, type FormEvent, type ReactNode } from "react";
 import { describeError } from "../api/errors";
-import { invalidate, type Change } from "../api/queries";
+import { invalidate, type Change, type PageParams } from "../api/queries";
+import { useUrlFilters } from "../lib/useUrlFilters";
 import { Loaded } from "../components/States";
 import { ConfirmDialog, Modal, Pagination, type Column } from "../components/ui";
 import { formatDateTime } from "../lib/format";
@@ -16,6 +17,13 @@ export const PER_PAGE = 20;
 interface PageOf<T> {
   items: T[];
   total: number;
+}
+
+/** A management list's current page: the page number is kept in the URL. */
+export function usePagedList<D extends PageOf<unknown>, K extends QueryKey>(options: (params: PageParams) => UseQueryOptions<D, Error, D, K>) {
+  const { page, setPage } = useUrlFilters();
+  const list = useQuery(options({ page, per_page: PER_PAGE }));
+  return { list, page, setPage };
 }
 
 /** Loading, error and empty states around a paged table, with its pagination. */
