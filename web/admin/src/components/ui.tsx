@@ -2,7 +2,7 @@ import { Fragment, useEffect, useId, useRef, useState, type HTMLAttributes, type
 import { Link } from "react-router";
 import { tokenize } from "../lib/sql";
 import { formatCount } from "../lib/format";
-import type { Severity } from "../api/types";
+import { oneOf, type Choice, type Severity } from "../api/types";
 
 export function SeverityBadge({ severity }: { severity?: Severity | null }) {
   if (!severity) return <span className="badge badge-none">Not analyzed</span>;
@@ -167,6 +167,45 @@ export function Modal({
   );
 }
 
+/**
+ * A dialog's footer: Cancel, then the button that acts: `onAct`, or submitting the form `form`; while
+ * `busy` it is disabled and says `busyLabel`.
+ */
+export function DialogButtons({
+  onCancel,
+  label,
+  busy,
+  busyLabel = "Saving…",
+  onAct,
+  form,
+  danger,
+}: {
+  onCancel: () => void;
+  label: string;
+  busy?: boolean;
+  busyLabel?: string;
+  onAct?: () => void;
+  form?: string;
+  danger?: boolean;
+}) {
+  return (
+    <>
+      <button type="button" className="btn" onClick={onCancel}>
+        Cancel
+      </button>
+      <button
+        type={form ? "submit" : "button"}
+        form={form}
+        className={danger ? "btn btn-danger" : "btn btn-primary"}
+        onClick={onAct}
+        disabled={busy}
+      >
+        {busy ? busyLabel : label}
+      </button>
+    </>
+  );
+}
+
 export function ConfirmDialog({
   title,
   message,
@@ -188,16 +227,7 @@ export function ConfirmDialog({
     <Modal
       title={title}
       onClose={onCancel}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onCancel}>
-            Cancel
-          </button>
-          <button type="button" className="btn btn-danger" onClick={onConfirm} disabled={busy}>
-            {busy ? "Working…" : confirmLabel}
-          </button>
-        </>
-      }
+      footer={<DialogButtons onCancel={onCancel} label={confirmLabel} busy={busy} busyLabel="Working…" onAct={onConfirm} danger />}
     >
       <p>{message}</p>
       {error && (
@@ -236,6 +266,33 @@ export function Field({
         </span>
       ) : null}
     </div>
+  );
+}
+
+/** A form field choosing one of `choices`. */
+export function ChoiceField<T extends string>({
+  label,
+  error,
+  hint,
+  value,
+  choices,
+  onChange,
+}: {
+  label: string;
+  error?: string | null;
+  hint?: string;
+  value: T;
+  choices: readonly Choice<T>[];
+  onChange: (value: T) => void;
+}) {
+  return (
+    <Field label={label} error={error} hint={hint}>
+      {(p) => (
+        <select {...p} value={value} onChange={(e) => onChange(oneOf(e.target.value, choices) ?? value)}>
+          <Options choices={choices} />
+        </select>
+      )}
+    </Field>
   );
 }
 

@@ -2,10 +2,10 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { api, call } from "../api/client";
 import { invalidate, queries } from "../api/queries";
-import { AI_POLICIES, oneOf, SCRUB_LEVELS, type Schemas } from "../api/types";
+import { AI_POLICIES, SCRUB_LEVELS, type Schemas } from "../api/types";
 import { useUser } from "../auth/AuthContext";
 import { EmptyState, Loaded } from "../components/States";
-import { Field, FilterSelect, Options, useFlag } from "../components/ui";
+import { ChoiceField, Field, FilterSelect, useFlag } from "../components/ui";
 import { PageHead } from "./crud";
 import { FormError, formErrors, named, useOrgChoice } from "./common";
 
@@ -114,29 +114,23 @@ function SettingsForm({ org, saved, setSaved }: { org: Org; saved: boolean; setS
       <Field label="Retention (days)" error={err("retention_days")} hint="Slow queries older than this are deleted.">
         {(p) => <input {...p} type="number" min={1} value={retention} onChange={(e) => setRetention(e.target.value)} />}
       </Field>
-      <Field
+      <ChoiceField
         label="Scrubbing level"
         error={err("scrub_level")}
         hint="Strict: no literal is stored. PII only: literals are kept, personal data is redacted."
-      >
-        {(p) => (
-          <select {...p} value={scrub} onChange={(e) => setScrub(oneOf(e.target.value, SCRUB_LEVELS) ?? scrub)}>
-            <Options choices={SCRUB_LEVELS} />
-          </select>
-        )}
-      </Field>
+        value={scrub}
+        choices={SCRUB_LEVELS}
+        onChange={setScrub}
+      />
       <h2>Analysis</h2>
-      <Field
+      <ChoiceField
         label="AI policy"
         error={err("ai_policy")}
         hint="Rules only: nothing leaves the platform. LLM allowed: strictly scrubbed SQL may be sent to the configured model. Allowing LLM use is for the platform's administrators."
-      >
-        {(p) => (
-          <select {...p} value={ai} onChange={(e) => setAi(oneOf(e.target.value, AI_POLICIES) ?? ai)}>
-            <Options choices={AI_POLICIES} />
-          </select>
-        )}
-      </Field>
+        value={ai}
+        choices={AI_POLICIES}
+        onChange={setAi}
+      />
       <h2>API rate limits</h2>
       <div className="row-2">
         <Field label="Requests per minute" error={err("rate_limit_per_minute")} hint="Empty: the platform default. Organization admins may only lower it.">

@@ -6,7 +6,7 @@ import { describeError } from "../api/errors";
 import { invalidate, queries } from "../api/queries";
 import type { Role, Schemas } from "../api/types";
 import { useUser } from "../auth/AuthContext";
-import { DataTable, Field, Modal, Options, Pill } from "../components/ui";
+import { DataTable, DialogButtons, Field, Modal, Options, Pill } from "../components/ui";
 import { formatAgo, roleLabel } from "../lib/format";
 import { FormError, formErrors, named, useIdentities, useOrgChoice, useTeams, OrgField, TeamOptions } from "./common";
 import { FormModal, orgColumn, PageHead, PagedTable, RowActions, useConfirmedAction, useEditor, useFormModal, usePagedList } from "./crud";
@@ -243,14 +243,7 @@ function ResetPassword({ user, onClose }: { user: User; onClose: () => void }) {
             Done
           </button>
         ) : (
-          <>
-            <button type="button" className="btn" onClick={onClose}>
-              Cancel
-            </button>
-            <button type="submit" form="reset-form" className="btn btn-primary" disabled={save.isPending}>
-              {save.isPending ? "Saving…" : "Set password"}
-            </button>
-          </>
+          <DialogButtons onCancel={onClose} label="Set password" busy={save.isPending} form="reset-form" />
         )
       }
     >

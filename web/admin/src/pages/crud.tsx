@@ -8,7 +8,7 @@ import { describeError } from "../api/errors";
 import { invalidate, type Change, type PageParams } from "../api/queries";
 import { useUrlFilters } from "../lib/useUrlFilters";
 import { Loaded } from "../components/States";
-import { ConfirmDialog, Modal, Pagination, type Column } from "../components/ui";
+import { ConfirmDialog, DialogButtons, Modal, Pagination, type Column } from "../components/ui";
 import { formatDateTime } from "../lib/format";
 import { FormError, formErrors, orgName } from "./common";
 
@@ -82,7 +82,7 @@ export function FormModal({
   title,
   id,
   submitLabel,
-  busyLabel = "Saving…",
+  busyLabel,
   busy,
   errs,
   fields,
@@ -105,16 +105,7 @@ export function FormModal({
     <Modal
       title={title}
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" form={id} className="btn btn-primary" disabled={busy}>
-            {busy ? busyLabel : submitLabel}
-          </button>
-        </>
-      }
+      footer={<DialogButtons onCancel={onClose} label={submitLabel} busy={busy} busyLabel={busyLabel} form={id} />}
     >
       <form
         id={id}
