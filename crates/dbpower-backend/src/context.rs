@@ -87,6 +87,14 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Ctx {
     }
 }
 
+impl Ctx {
+    /// A successful `action` of the caller `p` on a `resource_type`, in the caller's organization until
+    /// [`Event::org`] or [`Event::on`] says otherwise.
+    pub(crate) fn event(&self, p: &Principal, action: &str, resource_type: &str) -> Event {
+        Event::new(self, Some(p), action, resource_type)
+    }
+}
+
 /// One audit event, built fluently and appended with [`AppState::audit`].
 pub(crate) struct Event {
     pub entry: NewAuditEntry,
@@ -122,6 +130,10 @@ impl Event {
     pub(crate) fn resource(mut self, id: impl ToString) -> Event {
         self.entry.resource_id = Some(id.to_string());
         self
+    }
+    /// The resource acted on: its organization and its id.
+    pub(crate) fn on(self, org: Option<i64>, id: impl ToString) -> Event {
+        self.org(org).resource(id)
     }
     pub(crate) fn failed(mut self) -> Event {
         self.entry.outcome = "failure".into();
