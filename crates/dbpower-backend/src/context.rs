@@ -11,6 +11,19 @@ use dbpower_core::Principal;
 use dbpower_store::{NewAuditEntry, PageRequest, Store};
 use dbpower_types::{DEFAULT_PER_PAGE, MAX_PER_PAGE, Page, PageQuery};
 
+/// Lets a state handle (`Outer(Arc<Inner>)`, cheap to clone) be used as the `Inner` it holds.
+macro_rules! deref_to_inner {
+    ($outer:ty => $inner:ty) => {
+        impl std::ops::Deref for $outer {
+            type Target = $inner;
+            fn deref(&self) -> &$inner {
+                &self.0
+            }
+        }
+    };
+}
+pub(crate) use deref_to_inner;
+
 /// What every role has: its name, its metrics, token verification and the network policy.
 #[derive(Clone)]
 pub(crate) struct Shared(pub Arc<SharedInner>);
@@ -28,12 +41,7 @@ pub(crate) struct SharedInner {
     pub metrics_access: crate::metrics::MetricsAccess,
 }
 
-impl std::ops::Deref for Shared {
-    type Target = SharedInner;
-    fn deref(&self) -> &SharedInner {
-        &self.0
-    }
-}
+deref_to_inner!(Shared => SharedInner);
 
 /// The analysis engine and its queue: what the analysis workers and `POST /analyzer/analyze` need, in
 /// the roles that analyse (`serve`, `backend`, `analyzer`).
@@ -51,12 +59,7 @@ pub(crate) struct AnalysisInner {
     pub lease: std::time::Duration,
 }
 
-impl std::ops::Deref for Analysis {
-    type Target = AnalysisInner;
-    fn deref(&self) -> &AnalysisInner {
-        &self.0
-    }
-}
+deref_to_inner!(Analysis => AnalysisInner);
 
 /// What authenticating a bearer token needs: the keys and the user rows.
 #[derive(Clone)]
