@@ -1,6 +1,7 @@
 /**
- * The building blocks of the management pages: a paged list with its loading, error and empty states, a
- * form in a modal whose API errors land under the right field, and a confirmed delete.
+ * The building blocks of the list pages: the page heading, a paged list (its page number in the URL) with
+ * its loading, error and empty states, the columns most lists share, a create-or-edit form in a modal
+ * whose API errors land under the right field, and a confirmed delete.
  */
 import { useMutation, useQuery, useQueryClient, type QueryKey, type UseQueryOptions, type UseQueryResult } from "@tanstack/react-query";
 import { useState, type FormEvent, type ReactNode } from "react";
