@@ -119,34 +119,48 @@ pub(crate) async fn performance_schema(
         );
         texts.insert(key, (schema, text));
     }
-    let (queries, tally, note) = deltas(
+    Ok(digest_round(
         ctx,
         state,
-        &now_counters,
+        now_counters,
         |key| {
             texts
                 .get(key)
                 .map(|(s, t)| (t.as_str(), Some(s.as_str()), None))
         },
         "performance_schema",
-    );
+        "digest",
+    ))
+}
+
+/// A round of a digest-table method: the [`deltas`] since the previous snapshot, at the position
+/// `{prefix}:{that snapshot's time}`; `now` becomes the snapshot the next round starts from.
+pub(crate) fn digest_round<'a>(
+    ctx: &Ctx<'_>,
+    state: &mut SourceState,
+    now: HashMap<String, Counters>,
+    text_of: impl Fn(&str) -> Option<(&'a str, Option<&'a str>, Option<&'a str>)>,
+    method: &'static str,
+    prefix: &str,
+) -> Output {
+    let (queries, tally, note) = deltas(ctx, state, &now, text_of, method);
     let position = format!(
-        "digest:{}",
+        "{prefix}:{}",
         state.digests_at.map(|t| t.timestamp_micros()).unwrap_or(0)
     );
-    state.digests = Some(now_counters);
+    state.digests = Some(now);
     state.digests_at = Some(Utc::now());
-    Ok(Output {
+    Output {
         queries,
         position,
         tally,
         note,
-    })
+    }
 }
 
 /// Shared by performance_schema and pg_stat_statements: one aggregated query per entry that ran since
 /// the previous snapshot (calls = executions, time = their mean).
-pub(crate) fn deltas<'a>(
+fn deltas<'a>(
     ctx: &Ctx<'_>,
     state: &SourceState,
     now: &HashMap<String, Counters>,

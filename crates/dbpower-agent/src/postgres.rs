@@ -14,7 +14,7 @@ use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Row};
 
 use crate::collect::{Ctx, Raw, Tally, parse_time};
-use crate::mysql::deltas;
+use crate::mysql::digest_round;
 use crate::source::Output;
 use crate::state::{Counters, SourceState};
 use crate::tail::read_appended;
@@ -66,36 +66,22 @@ pub(crate) async fn pg_stat_statements(
         );
         texts.insert(key, (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
     }
-    let (queries, tally, note) = deltas(
+    let mut out = digest_round(
         ctx,
         state,
-        &now,
+        now,
         |key| {
             texts
                 .get(key)
                 .map(|(q, d, u)| (q.as_str(), Some(d.as_str()), Some(u.as_str())))
         },
         "pg_stat_statements",
+        "pgss",
     );
-    let queries = queries
-        .into_iter()
-        .map(|mut q| {
-            q.lock_time_ms = None;
-            q
-        })
-        .collect();
-    let position = format!(
-        "pgss:{}",
-        state.digests_at.map(|t| t.timestamp_micros()).unwrap_or(0)
-    );
-    state.digests = Some(now);
-    state.digests_at = Some(Utc::now());
-    Ok(Output {
-        queries,
-        position,
-        tally,
-        note,
-    })
+    for q in &mut out.queries {
+        q.lock_time_ms = None;
+    }
+    Ok(out)
 }
 
 /// The server's current log file: the configured path, else `pg_current_logfile()` under the data directory.

@@ -205,6 +205,16 @@ mod tests {
     use super::*;
     use dbpower_types::DatabaseType;
 
+    /// The request ids of the pending batches, oldest first.
+    fn pending_ids(spool: &Spool) -> Vec<String> {
+        spool
+            .pending()
+            .expect("pending")
+            .iter()
+            .map(|p| spool.read(p).expect("read").request_id)
+            .collect()
+    }
+
     fn batch(id: &str, n: usize) -> Batch {
         Batch {
             request_id: id.into(),
@@ -245,12 +255,7 @@ mod tests {
         )
         .expect("tmp");
         let spool = Spool::open(dir.path(), 1 << 20).expect("reopen");
-        let ids: Vec<String> = spool
-            .pending()
-            .expect("pending")
-            .iter()
-            .map(|p| spool.read(p).expect("read").request_id)
-            .collect();
+        let ids = pending_ids(&spool);
         assert_eq!(ids, vec!["b0", "b1", "b2"]);
         let first = spool.pending().expect("pending")[0].clone();
         spool.acknowledge(&first).expect("ack");
@@ -269,12 +274,7 @@ mod tests {
         for i in 0..5 {
             spool.push(&batch(&format!("b{i}"), 5)).expect("push");
         }
-        let ids: Vec<String> = spool
-            .pending()
-            .expect("pending")
-            .iter()
-            .map(|p| spool.read(p).expect("read").request_id)
-            .collect();
+        let ids = pending_ids(&spool);
         assert_eq!(ids, vec!["b3", "b4"]);
         let s = spool.stats();
         assert_eq!(

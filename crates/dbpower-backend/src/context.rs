@@ -12,6 +12,19 @@ use dbpower_core::Principal;
 use dbpower_store::{NewAuditEntry, PageRequest, Store};
 use dbpower_types::{DEFAULT_PER_PAGE, MAX_PER_PAGE, Page, PageQuery};
 
+/// Lets a state handle (`Outer(Arc<Inner>)`, cheap to clone) be used as the `Inner` it holds.
+macro_rules! deref_to_inner {
+    ($outer:ty => $inner:ty) => {
+        impl std::ops::Deref for $outer {
+            type Target = $inner;
+            fn deref(&self) -> &$inner {
+                &self.0
+            }
+        }
+    };
+}
+pub(crate) use deref_to_inner;
+
 /// What every role has: its name, its metrics, token verification and the network policy.
 #[derive(Clone)]
 pub(crate) struct Shared(pub Arc<SharedInner>);
@@ -29,12 +42,7 @@ pub(crate) struct SharedInner {
     pub metrics_access: crate::metrics::MetricsAccess,
 }
 
-impl std::ops::Deref for Shared {
-    type Target = SharedInner;
-    fn deref(&self) -> &SharedInner {
-        &self.0
-    }
-}
+deref_to_inner!(Shared => SharedInner);
 
 /// The analysis engine and its queue: what the analysis workers and `POST /analyzer/analyze` need, in
 /// the roles that analyse (`serve`, `backend`, `analyzer`).
@@ -52,12 +60,7 @@ pub(crate) struct AnalysisInner {
     pub lease: std::time::Duration,
 }
 
-impl std::ops::Deref for Analysis {
-    type Target = AnalysisInner;
-    fn deref(&self) -> &AnalysisInner {
-        &self.0
-    }
-}
+deref_to_inner!(Analysis => AnalysisInner);
 
 /// What authenticating a bearer token needs: the keys and the user rows.
 #[derive(Clone)]
@@ -85,6 +88,14 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Ctx {
             request_id,
             ip: ip.map(|i| i.to_string()),
         })
+    }
+}
+
+impl Ctx {
+    /// A successful `action` of the caller `p` on a `resource_type`, in the caller's organization until
+    /// [`Event::org`] or [`Event::on`] says otherwise.
+    pub(crate) fn event(&self, p: &Principal, action: &str, resource_type: &str) -> Event {
+        Event::new(self, Some(p), action, resource_type)
     }
 }
 
@@ -123,6 +134,10 @@ impl Event {
     pub(crate) fn resource(mut self, id: impl ToString) -> Event {
         self.entry.resource_id = Some(id.to_string());
         self
+    }
+    /// The resource acted on: its organization and its id.
+    pub(crate) fn on(self, org: Option<i64>, id: impl ToString) -> Event {
+        self.org(org).resource(id)
     }
     pub(crate) fn failed(mut self) -> Event {
         self.entry.outcome = "failure".into();

@@ -32,12 +32,7 @@ pub(crate) struct Inner {
     pub key_limits: Option<Arc<crate::middleware::ratelimit::RateLimits>>,
 }
 
-impl std::ops::Deref for AppState {
-    type Target = Inner;
-    fn deref(&self) -> &Inner {
-        &self.0
-    }
-}
+crate::context::deref_to_inner!(AppState => Inner);
 
 /// `dbpower analyzer`: analysis workers and `POST /analyzer/analyze`, nothing else.
 #[derive(Clone)]

@@ -72,78 +72,56 @@ pub fn verify(
 mod tests {
     use super::*;
 
+    /// A signed `POST`: the parts the signature covers.
+    struct Request<'a> {
+        secret: &'a str,
+        timestamp: i64,
+        request_id: &'a str,
+        path: &'a str,
+        body: &'a [u8],
+    }
+
+    /// The published test vector's request.
+    const VECTOR: Request<'static> = Request {
+        secret: "dbp-test-secret",
+        timestamp: 1700000000,
+        request_id: "5d0c7a51-0000-4000-8000-000000000001",
+        path: "/api/v1/slow-queries",
+        body: br#"{"queries":[]}"#,
+    };
+
+    /// Whether `signature` verifies for the test vector's request as `change` alters it.
+    fn verifies(signature: &str, change: impl FnOnce(&mut Request<'static>)) -> bool {
+        let mut r = VECTOR;
+        change(&mut r);
+        verify(
+            r.secret,
+            r.timestamp,
+            r.request_id,
+            "POST",
+            r.path,
+            r.body,
+            signature,
+        )
+    }
+
     #[test]
     fn the_published_test_vector() {
-        let body = br#"{"queries":[]}"#;
+        let v = VECTOR;
         assert_eq!(
-            body_hash(body),
+            body_hash(v.body),
             "002a0e3a6fb2a71647744ca79f6ab6c7aaa5d149d4b4275986bc054ad0207aa0"
         );
-        let sig = sign(
-            "dbp-test-secret",
-            1700000000,
-            "5d0c7a51-0000-4000-8000-000000000001",
-            "POST",
-            "/api/v1/slow-queries",
-            body,
-        );
+        let sig = sign(v.secret, v.timestamp, v.request_id, "POST", v.path, v.body);
         assert_eq!(
             sig,
             "dda10af8c686da66e169ad380f362fa476e7663fe27b5ac340e533399fde3f62"
         );
-        assert!(verify(
-            "dbp-test-secret",
-            1700000000,
-            "5d0c7a51-0000-4000-8000-000000000001",
-            "POST",
-            "/api/v1/slow-queries",
-            body,
-            &sig
-        ));
-        assert!(verify(
-            "dbp-test-secret",
-            1700000000,
-            "5d0c7a51-0000-4000-8000-000000000001",
-            "POST",
-            "/api/v1/slow-queries",
-            body,
-            &sig.to_uppercase()
-        ));
-        assert!(!verify(
-            "dbp-test-secret",
-            1700000001,
-            "5d0c7a51-0000-4000-8000-000000000001",
-            "POST",
-            "/api/v1/slow-queries",
-            body,
-            &sig
-        ));
-        assert!(!verify(
-            "other",
-            1700000000,
-            "5d0c7a51-0000-4000-8000-000000000001",
-            "POST",
-            "/api/v1/slow-queries",
-            body,
-            &sig
-        ));
-        assert!(!verify(
-            "dbp-test-secret",
-            1700000000,
-            "5d0c7a51-0000-4000-8000-000000000001",
-            "POST",
-            "/api/v1/slow-queries",
-            b"{}",
-            &sig
-        ));
-        assert!(!verify(
-            "dbp-test-secret",
-            1700000000,
-            "x",
-            "POST",
-            "/",
-            body,
-            "not hex"
-        ));
+        assert!(verifies(&sig, |_| {}));
+        assert!(verifies(&sig.to_uppercase(), |_| {}));
+        assert!(!verifies(&sig, |r| r.timestamp += 1));
+        assert!(!verifies(&sig, |r| r.secret = "other"));
+        assert!(!verifies(&sig, |r| r.body = b"{}"));
+        assert!(!verifies("not hex", |r| (r.request_id, r.path) = ("x", "/")));
     }
 }

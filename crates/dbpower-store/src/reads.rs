@@ -196,6 +196,15 @@ pub(crate) struct ClassRow {
     severity: Option<String>,
 }
 
+/// The mean of `count` executions taking `total_ms` in all (0 for none).
+fn mean(total_ms: f64, count: i64) -> f64 {
+    if count > 0 {
+        total_ms / count as f64
+    } else {
+        0.0
+    }
+}
+
 impl ClassRow {
     pub(crate) fn into_view(self, databases: Vec<String>) -> Result<QueryClassView, StoreError> {
         let ratio = match (self.rows_examined, self.rows_sent) {
@@ -210,11 +219,7 @@ impl ClassRow {
             sample_sql: self.sample_sql,
             count: self.count,
             total_time_ms: self.total_time_ms,
-            avg_time_ms: if self.count > 0 {
-                self.total_time_ms / self.count as f64
-            } else {
-                0.0
-            },
+            avg_time_ms: mean(self.total_time_ms, self.count),
             min_time_ms: self.min_time_ms,
             max_time_ms: self.max_time_ms,
             // A bucket's upper bound can exceed the slowest execution seen; never report more than it.
@@ -275,11 +280,7 @@ impl ScopedClassRow {
             fingerprint_version: self.fingerprint_version,
             count: self.count,
             total_time_ms: self.total_time_ms,
-            avg_time_ms: if self.count > 0 {
-                self.total_time_ms / self.count as f64
-            } else {
-                0.0
-            },
+            avg_time_ms: mean(self.total_time_ms, self.count),
             min_time_ms: None,
             max_time_ms: self.max_time_ms,
             p95_time_ms: None,

@@ -122,6 +122,18 @@ fn unique_key(entity: Entity) -> &'static str {
     }
 }
 
+/// A store result as a handler reports it: the error mapped by [`ApiError::from_store`], a missing row
+/// answered as "`what` not found".
+pub(crate) trait StoreResultExt<T> {
+    fn named(self, what: &str) -> ApiResult<T>;
+}
+
+impl<T> StoreResultExt<T> for Result<T, StoreError> {
+    fn named(self, what: &str) -> ApiResult<T> {
+        self.map_err(|e| ApiError::from_store(e, what))
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         ApiError::from_store(e, "resource")

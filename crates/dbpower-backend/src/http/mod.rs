@@ -11,6 +11,6 @@ pub mod jwt;
 pub(crate) mod request_id;
 
 pub(crate) use client_ip::TrustedProxies;
-pub(crate) use error::{ApiError, ApiResult};
+pub(crate) use error::{ApiError, ApiResult, StoreResultExt};
 pub(crate) use json::{ApiJson, ApiQuery};
 pub(crate) use request_id::{ClientIp, RequestId};

@@ -7,10 +7,10 @@ use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use chrono::Utc;
 use dbpower_core::Scope;
-use dbpower_types::{AgentHeartbeat, AgentView, ErrorBody, ErrorCode};
+use dbpower_types::{AgentHeartbeat, AgentView, ErrorBody};
 
 use crate::routes::auth::Auth;
-use crate::routes::ingest::{precheck, read_body, verify};
+use crate::routes::ingest::{from_json, precheck, read_body, verify};
 
 /// A heartbeat is small: anything larger is refused before it is read whole.
 const MAX_HEARTBEAT_BODY: usize = 256 * 1024;
@@ -73,16 +73,7 @@ pub(crate) async fn heartbeat(
     let body = read_body(body, MAX_HEARTBEAT_BODY).await?;
     let (cred, _) = verify(&state, signed, &method, &uri, &body).await?;
     let key = cred.key;
-    let mut de = serde_json::Deserializer::from_slice(&body);
-    let hb: AgentHeartbeat = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            ApiError::new(ErrorCode::InvalidJson, format!("malformed JSON: {inner}"))
-        } else {
-            ApiError::validation(&path, inner.to_string())
-        }
-    })?;
+    let hb: AgentHeartbeat = from_json(&body)?;
     validate(&hb)?;
     let mut value = serde_json::to_value(&hb).map_err(|_| ApiError::internal())?;
     redact(&mut value);

@@ -1,7 +1,7 @@
 //! `/api/v1/api-keys`: agent credentials. The signing secret is generated here, returned once by the
 //! create call, and stored only encrypted under the master key.
 
-use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult};
+use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult, StoreResultExt};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use dbpower_core::perm::Action;
@@ -10,7 +10,7 @@ use dbpower_store::NewApiKey;
 use dbpower_types::{ApiKeyCreated, ApiKeyView, CreateApiKeyRequest, ErrorBody, Page, PageQuery};
 
 use super::{require, write_org};
-use crate::context::{Ctx, Event, page_of, page_request};
+use crate::context::{Ctx, page_of, page_request};
 use crate::routes::auth::Auth;
 use crate::secrets::random_hex;
 use crate::state::AppState;
@@ -53,15 +53,10 @@ pub(crate) async fn create_api_key(
         identity_id: req.identity_id,
         created_by: Some(p.user_id),
     };
-    let key = s
-        .store
-        .insert_api_key(org, &new)
-        .await
-        .map_err(|e| ApiError::from_store(e, "api key"))?;
+    let key = s.store.insert_api_key(org, &new).await.named("api key")?;
     s.audit(
-        Event::new(&ctx, Some(&p), "api_key.create", "api_key")
-            .org(Some(key.view.organization_id))
-            .resource(key.view.id)
+        ctx.event(&p, "api_key.create", "api_key")
+            .on(Some(key.view.organization_id), key.view.id)
             .details(serde_json::json!({"key_id": key.view.key_id, "name": key.view.name})),
     )
     .await;
@@ -86,7 +81,7 @@ pub(crate) async fn get_api_key(
         s.store
             .api_key_by_id(&Scope::of(&p), id)
             .await
-            .map_err(|e| ApiError::from_store(e, "api key"))?
+            .named("api key")?
             .view,
     ))
 }
@@ -105,11 +100,10 @@ pub(crate) async fn revoke_api_key(
         .store
         .revoke_api_key(&Scope::of(&p), id)
         .await
-        .map_err(|e| ApiError::from_store(e, "api key"))?;
+        .named("api key")?;
     s.audit(
-        Event::new(&ctx, Some(&p), "api_key.revoke", "api_key")
-            .org(Some(key.view.organization_id))
-            .resource(id)
+        ctx.event(&p, "api_key.revoke", "api_key")
+            .on(Some(key.view.organization_id), id)
             .details(serde_json::json!({"key_id": key.view.key_id})),
     )
     .await;

@@ -1,6 +1,6 @@
 //! `/api/v1/identities`: the database/application accounts a team owns. ORG_ADMIN manages them.
 
-use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult};
+use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult, StoreResultExt};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use dbpower_core::perm::Action;
@@ -10,7 +10,7 @@ use dbpower_types::{
 };
 
 use super::{require, write_org};
-use crate::context::{Ctx, Event, page_of, page_request};
+use crate::context::{Ctx, page_of, page_request};
 use crate::routes::auth::Auth;
 use crate::state::AppState;
 
@@ -48,11 +48,10 @@ pub(crate) async fn create_identity(
         .store
         .insert_identity(org, team.id, &name)
         .await
-        .map_err(|e| ApiError::from_store(e, "team"))?;
+        .named("team")?;
     s.audit(
-        Event::new(&ctx, Some(&p), "identity.create", "identity")
-            .org(Some(identity.organization_id))
-            .resource(identity.id)
+        ctx.event(&p, "identity.create", "identity")
+            .on(Some(identity.organization_id), identity.id)
             .details(serde_json::json!({"name": identity.name, "team_id": identity.team_id})),
     )
     .await;
@@ -70,7 +69,7 @@ pub(crate) async fn get_identity(
         s.store
             .identity_by_id(&Scope::of(&p), id)
             .await
-            .map_err(|e| ApiError::from_store(e, "identity"))?,
+            .named("identity")?,
     ))
 }
 
@@ -84,11 +83,7 @@ pub(crate) async fn update_identity(
     ApiJson(req): ApiJson<UpdateIdentityRequest>,
 ) -> ApiResult<ApiJson<IdentityView>> {
     let scope = Scope::of(&p);
-    let current = s
-        .store
-        .identity_by_id(&scope, id)
-        .await
-        .map_err(|e| ApiError::from_store(e, "identity"))?;
+    let current = s.store.identity_by_id(&scope, id).await.named("identity")?;
     require(&p, Action::ManageIdentities)?;
     let name = match req.name.as_deref() {
         Some(n) => validate::name("name", n)?,
@@ -98,11 +93,10 @@ pub(crate) async fn update_identity(
         .store
         .update_identity(&scope, id, &name)
         .await
-        .map_err(|e| ApiError::from_store(e, "identity"))?;
+        .named("identity")?;
     s.audit(
-        Event::new(&ctx, Some(&p), "identity.update", "identity")
-            .org(Some(identity.organization_id))
-            .resource(id)
+        ctx.event(&p, "identity.update", "identity")
+            .on(Some(identity.organization_id), id)
             .details(serde_json::json!({"name": identity.name})),
     )
     .await;
@@ -118,20 +112,15 @@ pub(crate) async fn delete_identity(
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
     let scope = Scope::of(&p);
-    let identity = s
-        .store
-        .identity_by_id(&scope, id)
-        .await
-        .map_err(|e| ApiError::from_store(e, "identity"))?;
+    let identity = s.store.identity_by_id(&scope, id).await.named("identity")?;
     require(&p, Action::ManageIdentities)?;
     s.store
         .delete_identity(&scope, id)
         .await
-        .map_err(|e| ApiError::from_store(e, "identity"))?;
+        .named("identity")?;
     s.audit(
-        Event::new(&ctx, Some(&p), "identity.delete", "identity")
-            .org(Some(identity.organization_id))
-            .resource(id),
+        ctx.event(&p, "identity.delete", "identity")
+            .on(Some(identity.organization_id), id),
     )
     .await;
     Ok(StatusCode::NO_CONTENT)

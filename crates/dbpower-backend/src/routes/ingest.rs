@@ -4,7 +4,7 @@
 //! and the batch is stored in one transaction; a repeated request id stores nothing and answers as the
 //! first time did.
 
-use crate::http::{ApiError, ApiJson, ApiResult};
+use crate::http::{ApiError, ApiJson, ApiResult, StoreResultExt};
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -154,10 +154,11 @@ pub(crate) async fn verify(
     Ok((signed.cred, signed.request_id))
 }
 
-/// Parses the body, naming the exact field of the exact item that is wrong.
-fn parse(body: &[u8]) -> ApiResult<IngestRequest> {
+/// Deserializes a signed JSON body: malformed JSON is `invalid_json`, a value of the wrong type is a
+/// validation error naming its exact path.
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let req: IngestRequest = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
@@ -165,7 +166,12 @@ fn parse(body: &[u8]) -> ApiResult<IngestRequest> {
         } else {
             ApiError::validation(&path, inner.to_string())
         }
-    })?;
+    })
+}
+
+/// Parses the body, naming the exact field of the exact item that is wrong.
+fn parse(body: &[u8]) -> ApiResult<IngestRequest> {
+    let req: IngestRequest = from_json(body)?;
     if req.queries.is_empty() || req.queries.len() > MAX_BATCH {
         return Err(ApiError::validation(
             "queries",
@@ -396,7 +402,7 @@ pub(crate) async fn accept(
         .writer
         .submit(org, batch)
         .await
-        .map_err(|e| ApiError::from_store(e, "organization"))?;
+        .named("organization")?;
     if outcome.new_classes > 0 {
         state.analysis.wakeup.notify_one();
     }

@@ -18,7 +18,7 @@ pub(crate) mod users;
 
 use crate::http::{ApiError, ApiResult};
 use dbpower_core::perm::{self, Action};
-use dbpower_core::{Principal, Scope, scope::ScopeError};
+use dbpower_core::{Principal, Scope, scope::ScopeError, validate};
 
 /// 403 unless the caller's role allows `action`.
 pub(crate) fn require(p: &Principal, action: Action) -> ApiResult<()> {
@@ -40,4 +40,9 @@ pub(crate) fn write_org(scope: &Scope, requested: Option<i64>) -> ApiResult<dbpo
         }
         ScopeError::NotFound => ApiError::not_found("organization"),
     })
+}
+
+/// [`validate::name`] for a field the request may leave out.
+pub(crate) fn optional_name(field: &str, raw: Option<&str>) -> ApiResult<Option<String>> {
+    Ok(raw.map(|r| validate::name(field, r)).transpose()?)
 }

@@ -1,6 +1,6 @@
 //! `/api/v1/organizations`: SUPER_ADMIN creates and deletes; ORG_ADMIN reads and updates its own.
 
-use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult};
+use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult, StoreResultExt};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use dbpower_core::perm::Action;
@@ -11,8 +11,8 @@ use dbpower_types::{
     Role, UpdateOrganizationRequest,
 };
 
-use super::{require, write_org};
-use crate::context::{Ctx, Event, page_of, page_request};
+use super::{optional_name, require, write_org};
+use crate::context::{Ctx, page_of, page_request};
 use crate::routes::auth::Auth;
 use crate::state::AppState;
 
@@ -49,9 +49,9 @@ pub(crate) async fn create_organization(
         .store
         .insert_organization(&new)
         .await
-        .map_err(|e| ApiError::from_store(e, "organization"))?;
+        .named("organization")?;
     s.audit(
-        Event::new(&ctx, Some(&p), "organization.create", "organization")
+        ctx.event(&p, "organization.create", "organization")
             .resource(org.id)
             .details(serde_json::json!({"name": org.name})),
     )
@@ -71,7 +71,7 @@ pub(crate) async fn get_organization(
         .store
         .organization_by_id(&Scope::of(&p), id)
         .await
-        .map_err(|e| ApiError::from_store(e, "organization"))?;
+        .named("organization")?;
     Ok(ApiJson(org))
 }
 
@@ -144,7 +144,7 @@ pub(crate) async fn update_organization(
         .store
         .organization_by_id(&scope, id)
         .await
-        .map_err(|e| ApiError::from_store(e, "organization"))?;
+        .named("organization")?;
     require(&p, Action::UpdateOrganization)?;
     let org = write_org(&scope, Some(id))?;
     let settings = match &req.settings {
@@ -156,11 +156,7 @@ pub(crate) async fn update_organization(
         None => None,
     };
     let patch = OrganizationPatch {
-        name: req
-            .name
-            .as_deref()
-            .map(|n| validate::name("name", n))
-            .transpose()?,
+        name: optional_name("name", req.name.as_deref())?,
         settings,
         retention_days: req
             .retention_days
@@ -171,11 +167,10 @@ pub(crate) async fn update_organization(
         .store
         .update_organization(org, &patch)
         .await
-        .map_err(|e| ApiError::from_store(e, "organization"))?;
+        .named("organization")?;
     s.audit(
-        Event::new(&ctx, Some(&p), "organization.update", "organization")
-            .org(Some(id))
-            .resource(id)
+        ctx.event(&p, "organization.update", "organization")
+            .on(Some(id), id)
             .details(serde_json::to_value(&req).unwrap_or_default()),
     )
     .await;
@@ -195,16 +190,15 @@ pub(crate) async fn delete_organization(
     s.store
         .organization_by_id(&scope, id)
         .await
-        .map_err(|e| ApiError::from_store(e, "organization"))?;
+        .named("organization")?;
     require(&p, Action::DeleteOrganization)?;
     s.store
         .delete_organization(write_org(&scope, Some(id))?)
         .await
-        .map_err(|e| ApiError::from_store(e, "organization"))?;
+        .named("organization")?;
     s.audit(
-        Event::new(&ctx, Some(&p), "organization.delete", "organization")
-            .org(Some(id))
-            .resource(id),
+        ctx.event(&p, "organization.delete", "organization")
+            .on(Some(id), id),
     )
     .await;
     Ok(StatusCode::NO_CONTENT)

@@ -3,7 +3,7 @@
 //! (pt-query-digest) view with hourly history, and the dashboard. A TEAM_LEAD or USER sees only its own
 //! part of a class other owners share (the store decides what that is, from the scope).
 
-use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult};
+use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult, StoreResultExt};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{Duration, Utc};
@@ -16,7 +16,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::write_org;
-use crate::context::{Analysis, Ctx, Event, page_of, page_request};
+use crate::context::{Analysis, Ctx, page_of, page_request};
 use crate::routes::auth::Auth;
 use crate::state::AppState;
 
@@ -51,7 +51,7 @@ pub(crate) async fn get_slow_query(
         .store
         .slow_query_by_id(&scope, id)
         .await
-        .map_err(|e| ApiError::from_store(e, "slow query"))?;
+        .named("slow query")?;
     // A team or an identity sees its own part of the class, and its analysis only if the class is wholly
     // its own.
     let class = s.store.query_class_by_id(&scope, rec.class_id).await?;
@@ -97,16 +97,15 @@ pub(crate) async fn queue_analysis(
         .store
         .slow_query_by_id(&scope, id)
         .await
-        .map_err(|e| ApiError::from_store(e, "slow query"))?;
+        .named("slow query")?;
     let org = write_org(&scope, Some(rec.organization_id))?;
     s.store
         .enqueue_analysis(org, rec.class_id, "requested")
         .await?;
     s.wakeup.notify_one();
     s.audit(
-        Event::new(ctx, Some(p), "slow_query.reanalyze", "slow_query")
-            .org(Some(rec.organization_id))
-            .resource(id)
+        ctx.event(p, "slow_query.reanalyze", "slow_query")
+            .on(Some(rec.organization_id), id)
             .details(serde_json::json!({"query_id": rec.view.query_id})),
     )
     .await;
@@ -144,7 +143,7 @@ pub(crate) async fn get_query_class(
         .store
         .query_class_id(&scope, &query_id)
         .await
-        .map_err(|e| ApiError::from_store(e, "query class"))?;
+        .named("query class")?;
     let mut class = s.store.query_class_by_id(&scope, class_id).await?;
     let analysis = s.store.analysis_for_class(&scope, class_id).await?;
     // The two reads are separate: an analysis that committed between them carries the severity the

@@ -1,6 +1,6 @@
 //! `/api/v1/teams`: ORG_ADMIN manages its organization's teams; team leads and users read their own team.
 
-use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult};
+use crate::http::{ApiJson, ApiQuery, ApiResult, StoreResultExt};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use dbpower_core::perm::Action;
@@ -8,8 +8,8 @@ use dbpower_core::{Scope, validate};
 use dbpower_store::TeamPatch;
 use dbpower_types::{CreateTeamRequest, ErrorBody, Page, PageQuery, TeamView, UpdateTeamRequest};
 
-use super::{require, write_org};
-use crate::context::{Ctx, Event, page_of, page_request};
+use super::{optional_name, require, write_org};
+use crate::context::{Ctx, page_of, page_request};
 use crate::routes::auth::Auth;
 use crate::state::AppState;
 
@@ -37,20 +37,15 @@ pub(crate) async fn create_team(
     require(&p, Action::ManageTeams)?;
     let org = write_org(&Scope::of(&p), req.organization_id)?;
     let name = validate::name("name", &req.name)?;
-    let description = req
-        .description
-        .as_deref()
-        .map(|d| validate::name("description", d))
-        .transpose()?;
+    let description = optional_name("description", req.description.as_deref())?;
     let team = s
         .store
         .insert_team(org, &name, description.as_deref())
         .await
-        .map_err(|e| ApiError::from_store(e, "organization"))?;
+        .named("organization")?;
     s.audit(
-        Event::new(&ctx, Some(&p), "team.create", "team")
-            .org(Some(team.organization_id))
-            .resource(team.id)
+        ctx.event(&p, "team.create", "team")
+            .on(Some(team.organization_id), team.id)
             .details(serde_json::json!({"name": team.name})),
     )
     .await;
@@ -65,10 +60,7 @@ pub(crate) async fn get_team(
     Path(id): Path<i64>,
 ) -> ApiResult<ApiJson<TeamView>> {
     Ok(ApiJson(
-        s.store
-            .team_by_id(&Scope::of(&p), id)
-            .await
-            .map_err(|e| ApiError::from_store(e, "team"))?,
+        s.store.team_by_id(&Scope::of(&p), id).await.named("team")?,
     ))
 }
 
@@ -83,32 +75,20 @@ pub(crate) async fn update_team(
     ApiJson(req): ApiJson<UpdateTeamRequest>,
 ) -> ApiResult<ApiJson<TeamView>> {
     let scope = Scope::of(&p);
-    s.store
-        .team_by_id(&scope, id)
-        .await
-        .map_err(|e| ApiError::from_store(e, "team"))?;
+    s.store.team_by_id(&scope, id).await.named("team")?;
     require(&p, Action::ManageTeams)?;
     let patch = TeamPatch {
-        name: req
-            .name
-            .as_deref()
-            .map(|n| validate::name("name", n))
-            .transpose()?,
-        description: req
-            .description
-            .as_deref()
-            .map(|d| validate::name("description", d))
-            .transpose()?,
+        name: optional_name("name", req.name.as_deref())?,
+        description: optional_name("description", req.description.as_deref())?,
     };
     let team = s
         .store
         .update_team(&scope, id, &patch)
         .await
-        .map_err(|e| ApiError::from_store(e, "team"))?;
+        .named("team")?;
     s.audit(
-        Event::new(&ctx, Some(&p), "team.update", "team")
-            .org(Some(team.organization_id))
-            .resource(id)
+        ctx.event(&p, "team.update", "team")
+            .on(Some(team.organization_id), id)
             .details(serde_json::to_value(&req).unwrap_or_default()),
     )
     .await;
@@ -124,20 +104,12 @@ pub(crate) async fn delete_team(
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
     let scope = Scope::of(&p);
-    let team = s
-        .store
-        .team_by_id(&scope, id)
-        .await
-        .map_err(|e| ApiError::from_store(e, "team"))?;
+    let team = s.store.team_by_id(&scope, id).await.named("team")?;
     require(&p, Action::ManageTeams)?;
-    s.store
-        .delete_team(&scope, id)
-        .await
-        .map_err(|e| ApiError::from_store(e, "team"))?;
+    s.store.delete_team(&scope, id).await.named("team")?;
     s.audit(
-        Event::new(&ctx, Some(&p), "team.delete", "team")
-            .org(Some(team.organization_id))
-            .resource(id),
+        ctx.event(&p, "team.delete", "team")
+            .on(Some(team.organization_id), id),
     )
     .await;
     Ok(StatusCode::NO_CONTENT)

@@ -1,7 +1,7 @@
 //! `/api/v1/users`: ORG_ADMIN manages its organization's users, TEAM_LEAD the users of its team, a USER
 //! sees itself. Nobody grants a role above their own or manages someone ranked above them.
 
-use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult};
+use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult, StoreResultExt};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use dbpower_core::perm::{self, Action, UserEdit, UserRefusal};
@@ -11,8 +11,8 @@ use dbpower_types::{
     CreateUserRequest, ErrorBody, Page, PageQuery, Role, UpdateUserRequest, UserView,
 };
 
-use super::{require, write_org};
-use crate::context::{Ctx, Event, page_of, page_request};
+use super::{optional_name, require, write_org};
+use crate::context::{Ctx, page_of, page_request};
 use crate::routes::auth::Auth;
 use crate::state::AppState;
 
@@ -70,11 +70,7 @@ pub(crate) async fn create_user(
     require(&p, Action::ManageUsers)?;
     perm::check_user_edit(&p, None, UserEdit::Create { role: req.role }).map_err(refused)?;
     let email = validate::email(&req.email)?;
-    let full_name = req
-        .full_name
-        .as_deref()
-        .map(|n| validate::name("full_name", n))
-        .transpose()?;
+    let full_name = optional_name("full_name", req.full_name.as_deref())?;
     let organization_id = if req.role == Role::SuperAdmin {
         if req.organization_id.is_some() || req.team_id.is_some() || req.identity_id.is_some() {
             return Err(ApiError::validation(
@@ -97,15 +93,10 @@ pub(crate) async fn create_user(
         team_id,
         identity_id: req.identity_id,
     };
-    let user = s
-        .store
-        .insert_user(&new)
-        .await
-        .map_err(|e| ApiError::from_store(e, "user"))?;
+    let user = s.store.insert_user(&new).await.named("user")?;
     s.audit(
-        Event::new(&ctx, Some(&p), "user.create", "user")
-            .org(user.view.organization_id)
-            .resource(user.view.id)
+        ctx.event(&p, "user.create", "user")
+            .on(user.view.organization_id, user.view.id)
             .details(serde_json::json!({"email": user.view.email, "role": user.view.role})),
     )
     .await;
@@ -123,7 +114,7 @@ pub(crate) async fn get_user(
         s.store
             .user_by_id(&Scope::of(&p), id)
             .await
-            .map_err(|e| ApiError::from_store(e, "user"))?
+            .named("user")?
             .view,
     ))
 }
@@ -179,11 +170,7 @@ pub(crate) async fn update_user(
     ApiJson(req): ApiJson<UpdateUserRequest>,
 ) -> ApiResult<ApiJson<UserView>> {
     let scope = Scope::of(&p);
-    let target = s
-        .store
-        .user_by_id(&scope, id)
-        .await
-        .map_err(|e| ApiError::from_store(e, "user"))?;
+    let target = s.store.user_by_id(&scope, id).await.named("user")?;
     let is_self = target.view.id == p.user_id;
     let admin_fields = req.role.is_some()
         || req.team_id.is_some()
@@ -211,11 +198,7 @@ pub(crate) async fn update_user(
         None => None,
     };
     let patch = UserPatch {
-        full_name: req
-            .full_name
-            .as_deref()
-            .map(|n| validate::name("full_name", n))
-            .transpose()?,
+        full_name: optional_name("full_name", req.full_name.as_deref())?,
         role: req.role,
         team_id,
         identity_id: req.identity_id,
@@ -226,15 +209,13 @@ pub(crate) async fn update_user(
         .store
         .update_user(&scope, id, &patch)
         .await
-        .map_err(|e| ApiError::from_store(e, "user"))?;
+        .named("user")?;
     if req.password.is_some() || req.is_active == Some(false) {
         s.store.revoke_user_refresh_tokens(id).await?;
         s.store.end_access_tokens(id).await?;
     }
     s.audit(
-        Event::new(&ctx, Some(&p), "user.update", "user")
-            .org(user.view.organization_id)
-            .resource(id)
+        ctx.event(&p, "user.update", "user").on(user.view.organization_id, id)
             .details(serde_json::json!({"changed": changed_fields(&req), "role": req.role, "is_active": req.is_active})),
     )
     .await;
@@ -250,25 +231,17 @@ pub(crate) async fn delete_user(
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
     let scope = Scope::of(&p);
-    let target = s
-        .store
-        .user_by_id(&scope, id)
-        .await
-        .map_err(|e| ApiError::from_store(e, "user"))?;
+    let target = s.store.user_by_id(&scope, id).await.named("user")?;
     perm::check_user_edit(
         &p,
         Some((target.view.id, target.view.role)),
         UserEdit::Delete,
     )
     .map_err(refused)?;
-    s.store
-        .delete_user(&scope, id)
-        .await
-        .map_err(|e| ApiError::from_store(e, "user"))?;
+    s.store.delete_user(&scope, id).await.named("user")?;
     s.audit(
-        Event::new(&ctx, Some(&p), "user.delete", "user")
-            .org(target.view.organization_id)
-            .resource(id)
+        ctx.event(&p, "user.delete", "user")
+            .on(target.view.organization_id, id)
             .details(serde_json::json!({"email": target.view.email})),
     )
     .await;

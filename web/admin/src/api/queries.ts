@@ -45,14 +45,15 @@ export const keys = {
   dashboard: { all: ["dashboard"] as const },
 };
 
+/** A list's options: its page stays on screen while the next one (another page, other filters) loads. */
+function listOptions<T, K extends QueryKey>(queryKey: K, queryFn: () => Promise<T>) {
+  return queryOptions({ queryKey, queryFn, placeholderData: keepPreviousData });
+}
+
 export const queries = {
   organizations: {
     list: (query: PageParams) =>
-      queryOptions({
-        queryKey: keys.organizations.list(query),
-        queryFn: () => call(() => api.GET("/api/v1/organizations", { params: { query } })),
-        placeholderData: keepPreviousData,
-      }),
+      listOptions(keys.organizations.list(query), () => call(() => api.GET("/api/v1/organizations", { params: { query } }))),
     detail: (id: number) =>
       queryOptions({
         queryKey: keys.organizations.detail(id),
@@ -61,43 +62,23 @@ export const queries = {
   },
   teams: {
     list: (query: PageParams) =>
-      queryOptions({
-        queryKey: keys.teams.list(query),
-        queryFn: () => call(() => api.GET("/api/v1/teams", { params: { query } })),
-        placeholderData: keepPreviousData,
-      }),
+      listOptions(keys.teams.list(query), () => call(() => api.GET("/api/v1/teams", { params: { query } }))),
   },
   identities: {
     list: (query: PageParams) =>
-      queryOptions({
-        queryKey: keys.identities.list(query),
-        queryFn: () => call(() => api.GET("/api/v1/identities", { params: { query } })),
-        placeholderData: keepPreviousData,
-      }),
+      listOptions(keys.identities.list(query), () => call(() => api.GET("/api/v1/identities", { params: { query } }))),
   },
   users: {
     list: (query: PageParams) =>
-      queryOptions({
-        queryKey: keys.users.list(query),
-        queryFn: () => call(() => api.GET("/api/v1/users", { params: { query } })),
-        placeholderData: keepPreviousData,
-      }),
+      listOptions(keys.users.list(query), () => call(() => api.GET("/api/v1/users", { params: { query } }))),
   },
   apiKeys: {
     list: (query: PageParams) =>
-      queryOptions({
-        queryKey: keys.apiKeys.list(query),
-        queryFn: () => call(() => api.GET("/api/v1/api-keys", { params: { query } })),
-        placeholderData: keepPreviousData,
-      }),
+      listOptions(keys.apiKeys.list(query), () => call(() => api.GET("/api/v1/api-keys", { params: { query } }))),
   },
   slowQueries: {
     list: (query: SlowQueryFilters) =>
-      queryOptions({
-        queryKey: keys.slowQueries.list(query),
-        queryFn: () => call(() => api.GET("/api/v1/slow-queries", { params: { query } })),
-        placeholderData: keepPreviousData,
-      }),
+      listOptions(keys.slowQueries.list(query), () => call(() => api.GET("/api/v1/slow-queries", { params: { query } }))),
     detail: (id: number) =>
       queryOptions({
         queryKey: keys.slowQueries.detail(id),
@@ -106,11 +87,7 @@ export const queries = {
   },
   classes: {
     list: (query: ClassFilters) =>
-      queryOptions({
-        queryKey: keys.classes.list(query),
-        queryFn: () => call(() => api.GET("/api/v1/query-classes", { params: { query } })),
-        placeholderData: keepPreviousData,
-      }),
+      listOptions(keys.classes.list(query), () => call(() => api.GET("/api/v1/query-classes", { params: { query } }))),
     /** One class with its hourly history. */
     detail: (queryId: string) =>
       queryOptions({
@@ -121,11 +98,7 @@ export const queries = {
   },
   audit: {
     list: (query: AuditFilters) =>
-      queryOptions({
-        queryKey: keys.audit.list(query),
-        queryFn: () => call(() => api.GET("/api/v1/audit-logs", { params: { query } })),
-        placeholderData: keepPreviousData,
-      }),
+      listOptions(keys.audit.list(query), () => call(() => api.GET("/api/v1/audit-logs", { params: { query } }))),
     verify: (organizationId: number | undefined) =>
       queryOptions({
         queryKey: keys.audit.verify(organizationId),

@@ -1,7 +1,8 @@
-import { useEffect, useId, useRef, useState, type ReactNode } from "react";
+import { Fragment, useEffect, useId, useRef, useState, type HTMLAttributes, type Key, type ReactNode } from "react";
+import { Link } from "react-router";
 import { tokenize } from "../lib/sql";
 import { formatCount } from "../lib/format";
-import type { Severity } from "../api/types";
+import { oneOf, type Choice, type Severity } from "../api/types";
 
 export function SeverityBadge({ severity }: { severity?: Severity | null }) {
   if (!severity) return <span className="badge badge-none">Not analyzed</span>;
@@ -34,13 +35,19 @@ export function SqlBlock({ sql, label = "SQL" }: { sql: string; label?: string }
   );
 }
 
-export function CopyButton({ text, label = "Copy" }: { text: string; label?: string }) {
-  const [copied, setCopied] = useState(false);
+/** A flag that goes back to `false` `ms` after it is set (a "Copied" or "Saved" notice). */
+export function useFlag(ms: number) {
+  const [on, setOn] = useState(false);
   useEffect(() => {
-    if (!copied) return;
-    const t = setTimeout(() => setCopied(false), 1500);
+    if (!on) return;
+    const t = setTimeout(() => setOn(false), ms);
     return () => clearTimeout(t);
-  }, [copied]);
+  }, [on, ms]);
+  return [on, setOn] as const;
+}
+
+export function CopyButton({ text, label = "Copy" }: { text: string; label?: string }) {
+  const [copied, setCopied] = useFlag(1500);
   return (
     <button
       type="button"
@@ -160,6 +167,45 @@ export function Modal({
   );
 }
 
+/**
+ * A dialog's footer: Cancel, then the button that acts: `onAct`, or submitting the form `form`; while
+ * `busy` it is disabled and says `busyLabel`.
+ */
+export function DialogButtons({
+  onCancel,
+  label,
+  busy,
+  busyLabel = "Saving…",
+  onAct,
+  form,
+  danger,
+}: {
+  onCancel: () => void;
+  label: string;
+  busy?: boolean;
+  busyLabel?: string;
+  onAct?: () => void;
+  form?: string;
+  danger?: boolean;
+}) {
+  return (
+    <>
+      <button type="button" className="btn" onClick={onCancel}>
+        Cancel
+      </button>
+      <button
+        type={form ? "submit" : "button"}
+        form={form}
+        className={danger ? "btn btn-danger" : "btn btn-primary"}
+        onClick={onAct}
+        disabled={busy}
+      >
+        {busy ? busyLabel : label}
+      </button>
+    </>
+  );
+}
+
 export function ConfirmDialog({
   title,
   message,
@@ -181,16 +227,7 @@ export function ConfirmDialog({
     <Modal
       title={title}
       onClose={onCancel}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onCancel}>
-            Cancel
-          </button>
-          <button type="button" className="btn btn-danger" onClick={onConfirm} disabled={busy}>
-            {busy ? "Working…" : confirmLabel}
-          </button>
-        </>
-      }
+      footer={<DialogButtons onCancel={onCancel} label={confirmLabel} busy={busy} busyLabel="Working…" onAct={onConfirm} danger />}
     >
       <p>{message}</p>
       {error && (
@@ -232,6 +269,33 @@ export function Field({
   );
 }
 
+/** A form field choosing one of `choices`. */
+export function ChoiceField<T extends string>({
+  label,
+  error,
+  hint,
+  value,
+  choices,
+  onChange,
+}: {
+  label: string;
+  error?: string | null;
+  hint?: string;
+  value: T;
+  choices: readonly Choice<T>[];
+  onChange: (value: T) => void;
+}) {
+  return (
+    <Field label={label} error={error} hint={hint}>
+      {(p) => (
+        <select {...p} value={value} onChange={(e) => onChange(oneOf(e.target.value, choices) ?? value)}>
+          <Options choices={choices} />
+        </select>
+      )}
+    </Field>
+  );
+}
+
 /** A sortable column header (server-side sorts are descending, like pt-query-digest's ranking). */
 export function SortHeader({
   label,
@@ -251,5 +315,151 @@ export function SortHeader({
         <span aria-hidden="true">{active ? " ▼" : " ↕"}</span>
       </button>
     </th>
+  );
+}
+
+/** One column of a [`DataTable`]. */
+export interface Column<T> {
+  /** The header cell's content. */
+  header?: ReactNode;
+  /** A whole header cell instead of `header` (a `SortHeader`). */
+  th?: ReactNode;
+  /** A column of numbers: `num` on its header and its cells. */
+  numeric?: boolean;
+  /** The cells' class (instead of `num`). */
+  className?: string;
+  cell: (row: T) => ReactNode;
+}
+
+/**
+ * A table with one row per item. `false` in `columns` leaves that column out (the organization, for all
+ * but a super admin); `actions` adds a last column of row buttons. Rows are keyed by their `id` unless
+ * `rowKey` says otherwise.
+ */
+export function DataTable<T>({
+  rows,
+  columns,
+  actions,
+  rowKey = (row) => (row as { id: Key }).id,
+  rowProps,
+  className = "table",
+  stale,
+  busy,
+}: {
+  rows: readonly T[];
+  columns: readonly (Column<T> | false)[];
+  actions?: (row: T) => ReactNode;
+  rowKey?: (row: T) => Key;
+  rowProps?: (row: T) => HTMLAttributes<HTMLTableRowElement>;
+  className?: string;
+  /** Placeholder rows of the previous page, shown dimmed while the next one loads. */
+  stale?: boolean;
+  busy?: boolean;
+}) {
+  const shown = columns.filter((c): c is Column<T> => c !== false);
+  return (
+    <table className={`${className}${stale ? " stale" : ""}`} aria-busy={busy}>
+      <thead>
+        <tr>
+          {shown.map((c, i) => (
+            <Fragment key={i}>{c.th ?? <th className={c.numeric ? "num" : undefined}>{c.header}</th>}</Fragment>
+          ))}
+          {actions && (
+            <th>
+              <span className="sr-only">Actions</span>
+            </th>
+          )}
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((row) => (
+          <tr key={rowKey(row)} {...rowProps?.(row)}>
+            {shown.map((c, i) => (
+              <td key={i} className={c.className ?? (c.numeric ? "num" : undefined)}>
+                {c.cell(row)}
+              </td>
+            ))}
+            {actions && <td className="actions">{actions(row)}</td>}
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** A labelled control in a page's filter bar. */
+export function InlineField({ label, grow, children }: { label: string; grow?: boolean; children: ReactNode }) {
+  return (
+    <label className={`inline-field${grow ? " grow" : ""}`}>
+      <span>{label}</span>
+      {children}
+    </label>
+  );
+}
+
+/** `<option>`s, one per choice. */
+export function Options({ choices }: { choices: readonly { value: string | number; label: string }[] }) {
+  return (
+    <>
+      {choices.map((c) => (
+        <option key={c.value} value={c.value}>
+          {c.label}
+        </option>
+      ))}
+    </>
+  );
+}
+
+/** A filter on one of `choices`, or on none: "Any" (`undefined`) comes first. */
+export function ChoiceFilter({
+  label,
+  value,
+  choices,
+  onChange,
+}: {
+  label: string;
+  value: string | undefined;
+  choices: readonly { value: string; label: string }[];
+  onChange: (value: string | undefined) => void;
+}) {
+  return <FilterSelect label={label} value={value ?? ""} onChange={(v) => onChange(v || undefined)} any="Any" choices={choices} />;
+}
+
+/** A filter bar's select: first `any` (the empty value) when given, then `choices`. */
+export function FilterSelect({
+  label,
+  value,
+  onChange,
+  any,
+  choices,
+}: {
+  label: string;
+  value: string;
+  onChange: (value: string) => void;
+  any?: string;
+  choices: readonly { value: string | number; label: string }[];
+}) {
+  return (
+    <InlineField label={label}>
+      <select value={value} onChange={(e) => onChange(e.target.value)}>
+        {any !== undefined && <option value="">{any}</option>}
+        <Options choices={choices} />
+      </select>
+    </InlineField>
+  );
+}
+
+/** The severity of a query or a class, as a badge. */
+export const severityColumn: Column<{ severity?: Severity | null }> = {
+  header: "Severity",
+  cell: (r) => <SeverityBadge severity={r.severity} />,
+};
+
+/** A class's fingerprint, linking to its queries. */
+export function ClassLink({ c }: { c: { query_id: string; fingerprint: string } }) {
+  return (
+    <Link to={`/queries?query_id=${encodeURIComponent(c.query_id)}`} title={c.fingerprint}>
+      {c.fingerprint}
+    </Link>
   );
 }

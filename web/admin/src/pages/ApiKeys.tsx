@@ -1,14 +1,12 @@
-import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, call } from "../api/client";
 import { queries } from "../api/queries";
 import type { Schemas } from "../api/types";
 import { EmptyState } from "../components/States";
-import { CopyButton, Field, Modal, Pill } from "../components/ui";
-import { formatAgo, formatDateTime } from "../lib/format";
-import { useUrlFilters } from "../lib/useUrlFilters";
-import { orgName, useOrgChoice, useTeams, OrgField, TeamOptions } from "./common";
-import { FormModal, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useFormModal } from "./crud";
+import { CopyButton, DataTable, Field, Modal, Pill } from "../components/ui";
+import { formatAgo } from "../lib/format";
+import { useOrgChoice, useTeams, OrgField, TeamOptions } from "./common";
+import { createdColumn, FormModal, nameColumn, orgColumn, PageHead, PagedTable, RowActions, useConfirmedAction, useFormModal, usePagedList } from "./crud";
 
 type Key = Schemas["ApiKeyView"];
 type Created = Schemas["ApiKeyCreated"];
@@ -38,8 +36,7 @@ export function ApiKeys() {
   const { isSuper, orgs } = useOrgChoice();
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState<Created | null>(null);
-  const { page, setPage } = useUrlFilters();
-  const list = useQuery(queries.apiKeys.list({ page, per_page: PER_PAGE }));
+  const paged = usePagedList(queries.apiKeys.list);
   const revoke = useConfirmedAction("api-key", (k: Key) =>
     call(() => api.DELETE("/api/v1/api-keys/{id}", { params: { path: { id: k.id } } })),
   );
@@ -51,40 +48,20 @@ export function ApiKeys() {
         action="New key"
         onAction={() => setCreating(true)}
       />
-      <PagedTable list={list} page={page} setPage={setPage} empty={<EmptyState title="No API keys yet">Create one for each agent you run.</EmptyState>}>
+      <PagedTable {...paged} empty={<EmptyState title="No API keys yet">Create one for each agent you run.</EmptyState>}>
         {(items) => (
-          <table className="table">
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Key id</th>
-                {isSuper && <th>Organization</th>}
-                <th>Created</th>
-                <th>Last used</th>
-                <th>Status</th>
-                <th>
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((k) => (
-                <tr key={k.id}>
-                  <td>
-                    <strong>{k.name}</strong>
-                  </td>
-                  <td className="mono small">{k.key_id}</td>
-                  {isSuper && <td>{orgName(orgs, k.organization_id)}</td>}
-                  <td>{formatDateTime(k.created_at)}</td>
-                  <td>{formatAgo(k.last_used_at)}</td>
-                  <td>{k.revoked_at ? <Pill tone="muted">Revoked</Pill> : <Pill tone="ok">Active</Pill>}</td>
-                  <td className="actions">
-                    {!k.revoked_at && <RowActions onDelete={() => revoke.ask(k)} deleteLabel="Revoke" />}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <DataTable
+            rows={items}
+            columns={[
+              nameColumn,
+              { header: "Key id", className: "mono small", cell: (k) => k.key_id },
+              orgColumn(isSuper, orgs),
+              createdColumn,
+              { header: "Last used", cell: (k) => formatAgo(k.last_used_at) },
+              { header: "Status", cell: (k) => (k.revoked_at ? <Pill tone="muted">Revoked</Pill> : <Pill tone="ok">Active</Pill>) },
+            ]}
+            actions={(k) => !k.revoked_at && <RowActions onDelete={() => revoke.ask(k)} deleteLabel="Revoke" />}
+          />
         )}
       </PagedTable>
       {creating && (
@@ -112,7 +89,7 @@ function KeyForm({ onClose, onCreated }: { onClose: () => void; onCreated: (c: C
   const [name, setName] = useState("");
   const [org, setOrg] = useState("");
   const [team, setTeam] = useState("");
-  const { mutation, fieldError, errs } = useFormModal(
+  const { fieldError, modal } = useFormModal(
     () =>
       call(() =>
         api.POST("/api/v1/api-keys", {
@@ -124,14 +101,12 @@ function KeyForm({ onClose, onCreated }: { onClose: () => void; onCreated: (c: C
   );
   return (
     <FormModal
+      {...modal}
       title="New API key"
       id="key-form"
       submitLabel="Create key"
       busyLabel="Creating…"
-      busy={mutation.isPending}
-      errs={errs}
       fields={["name", "team_id", "organization_id"]}
-      onSubmit={() => mutation.mutate()}
       onClose={onClose}
     >
       {isSuper && (

@@ -1,11 +1,11 @@
 import { useQuery } from "@tanstack/react-query";
 import { queries, type AuditFilters } from "../api/queries";
-import { PagedTable } from "./crud";
+import { PageHead, PagedTable } from "./crud";
 import { EmptyState, Loaded } from "../components/States";
-import { Pill } from "../components/ui";
+import { DataTable, FilterSelect, InlineField, Pill } from "../components/ui";
 import { formatCount, formatDateTime } from "../lib/format";
 import { useUrlFilters } from "../lib/useUrlFilters";
-import { useOrgChoice } from "./common";
+import { named, useOrgChoice } from "./common";
 
 const PER_PAGE = 50;
 
@@ -31,11 +31,7 @@ export function Audit() {
   const verify = useQuery(queries.audit.verify(organization_id));
   return (
     <div className="page">
-      <header className="page-head">
-        <div>
-          <h1>Audit log</h1>
-          <p className="muted">Every login and change, hash-chained so that an edited or deleted entry is detected.</p>
-        </div>
+      <PageHead title="Audit log" intro="Every login and change, hash-chained so that an edited or deleted entry is detected.">
         <div className="verify" aria-live="polite">
           <Loaded
             query={verify}
@@ -54,77 +50,52 @@ export function Audit() {
             Verify again
           </button>
         </div>
-      </header>
+      </PageHead>
       <div className="filters">
         {isSuper && (
-          <label className="inline-field">
-            <span>Organization</span>
-            <select value={org} onChange={(e) => update({ organization_id: e.target.value })}>
-              <option value="">Platform and all</option>
-              {orgs.map((o) => (
-                <option key={o.id} value={o.id}>
-                  {o.name}
-                </option>
-              ))}
-            </select>
-          </label>
+          <FilterSelect
+            label="Organization"
+            value={org}
+            onChange={(v) => update({ organization_id: v })}
+            any="Platform and all"
+            choices={named(orgs)}
+          />
         )}
-        <label className="inline-field">
-          <span>Action</span>
+        <InlineField label="Action">
           <input value={text.action} placeholder="e.g. auth.login" onChange={(e) => type("action", e.target.value)} size={14} />
-        </label>
-        <label className="inline-field">
-          <span>Resource</span>
+        </InlineField>
+        <InlineField label="Resource">
           <input value={text.resource} placeholder="e.g. user" onChange={(e) => type("resource", e.target.value)} size={10} />
-        </label>
-        <label className="inline-field">
-          <span>From</span>
+        </InlineField>
+        <InlineField label="From">
           <input type="datetime-local" value={from} onChange={(e) => update({ from: e.target.value })} />
-        </label>
-        <label className="inline-field">
-          <span>To</span>
+        </InlineField>
+        <InlineField label="To">
           <input type="datetime-local" value={to} onChange={(e) => update({ to: e.target.value })} />
-        </label>
+        </InlineField>
       </div>
-      <PagedTable
-        list={list}
-        page={page}
-        setPage={setPage}
-        perPage={PER_PAGE}
-        empty={
-          <EmptyState title="No entries match" />
-        }
-      >
+      <PagedTable list={list} page={page} setPage={setPage} perPage={PER_PAGE} empty={<EmptyState title="No entries match" />}>
         {(items) => (
-          <table className={`table${list.isPlaceholderData ? " stale" : ""}`}>
-            <thead>
-              <tr>
-                <th>Time</th>
-                <th>Actor</th>
-                <th>Action</th>
-                <th>Resource</th>
-                <th>Outcome</th>
-                <th>IP</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((e) => (
-                <tr key={e.id}>
-                  <td className="nowrap">{formatDateTime(e.created_at)}</td>
-                  <td>{e.actor_email ?? <span className="muted">system</span>}</td>
-                  <td className="mono small">{e.action}</td>
-                  <td>
+          <DataTable
+            rows={items}
+            stale={list.isPlaceholderData}
+            columns={[
+              { header: "Time", className: "nowrap", cell: (e) => formatDateTime(e.created_at) },
+              { header: "Actor", cell: (e) => e.actor_email ?? <span className="muted">system</span> },
+              { header: "Action", className: "mono small", cell: (e) => e.action },
+              {
+                header: "Resource",
+                cell: (e) => (
+                  <>
                     {e.resource_type}
                     {e.resource_id && <span className="muted"> #{e.resource_id}</span>}
-                  </td>
-                  <td>
-                    <Pill tone={e.outcome === "success" ? "ok" : "warn"}>{e.outcome}</Pill>
-                  </td>
-                  <td className="mono small">{e.ip ?? "—"}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+                  </>
+                ),
+              },
+              { header: "Outcome", cell: (e) => <Pill tone={e.outcome === "success" ? "ok" : "warn"}>{e.outcome}</Pill> },
+              { header: "IP", className: "mono small", cell: (e) => e.ip ?? "—" },
+            ]}
+          />
         )}
       </PagedTable>
     </div>

@@ -1,14 +1,16 @@
 import { useQuery } from "@tanstack/react-query";
-import { Link } from "react-router";
+import type { ReactNode } from "react";
 import { queries, type ClassFilters } from "../api/queries";
-import { CLASS_SORT_VALUES, DATABASE_TYPES, oneOf, type ClassSort } from "../api/types";
+import { CLASS_SORT_VALUES, DATABASE_TYPES, oneOf, type ClassSort, type Schemas } from "../api/types";
 import { useUrlFilters } from "../lib/useUrlFilters";
-import { PagedTable } from "./crud";
+import { PageHead, PagedTable } from "./crud";
 import { EmptyState } from "../components/States";
-import { SeverityBadge, SortHeader } from "../components/ui";
+import { ChoiceFilter, ClassLink, DataTable, InlineField, severityColumn, SortHeader, type Column } from "../components/ui";
 import { dbLabel, formatCount, formatMs, formatRatio } from "../lib/format";
 
 const PER_PAGE = 25;
+
+type ClassRow = Schemas["QueryClassView"];
 
 /** pt-query-digest's report, live: one row per statement shape, ranked by the chosen column. */
 export function Classes() {
@@ -18,82 +20,58 @@ export function Classes() {
   const query: ClassFilters = { sort, page, per_page: PER_PAGE, database_type: databaseType, q: params.get("q") || undefined };
   const list = useQuery(queries.classes.list(query));
   const set = (k: string, v: string | undefined) => update({ [k]: v });
-  const header = (label: string, key: ClassSort) => (
-    <SortHeader label={label} numeric active={sort === key} onClick={() => set("sort", key === "total_time" ? undefined : key)} />
-  );
+  const sortColumn = (label: string, key: ClassSort, cell: (c: ClassRow) => ReactNode): Column<ClassRow> => ({
+    th: <SortHeader label={label} numeric active={sort === key} onClick={() => set("sort", key === "total_time" ? undefined : key)} />,
+    numeric: true,
+    cell,
+  });
   return (
     <div className="page">
-      <header className="page-head">
-        <div>
-          <h1>Query classes</h1>
-          <p className="muted">Statements grouped by fingerprint, ranked like pt-query-digest. Click a column to rank by it.</p>
-        </div>
-      </header>
+      <PageHead
+        title="Query classes"
+        intro="Statements grouped by fingerprint, ranked like pt-query-digest. Click a column to rank by it."
+      />
       <div className="filters">
-        <label className="inline-field">
-          <span>Engine</span>
-          <select value={databaseType ?? ""} onChange={(e) => set("database_type", e.target.value || undefined)}>
-            <option value="">Any</option>
-            {DATABASE_TYPES.map((t) => (
-              <option key={t.value} value={t.value}>
-                {t.label}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label className="inline-field grow">
-          <span>Search</span>
+        <ChoiceFilter label="Engine" value={databaseType} choices={DATABASE_TYPES} onChange={(v) => set("database_type", v)} />
+        <InlineField label="Search" grow>
           <input type="search" value={text.q} placeholder="text in the fingerprint" onChange={(e) => type("q", e.target.value)} />
-        </label>
+        </InlineField>
       </div>
       <PagedTable
         list={list}
         page={page}
         setPage={setPage}
         perPage={PER_PAGE}
-        empty={
-          <EmptyState title="No query classes">Classes appear as soon as an agent reports slow queries.</EmptyState>
-        }
+        empty={<EmptyState title="No query classes">Classes appear as soon as an agent reports slow queries.</EmptyState>}
       >
         {(items) => (
-          <table className={`table${list.isPlaceholderData ? " stale" : ""}`}>
-            <thead>
-              <tr>
-                <th>Fingerprint</th>
-                {header("Count", "count")}
-                {header("Total", "total_time")}
-                {header("Avg", "avg_time")}
-                {header("p95", "p95")}
-                {header("Max", "max_time")}
-                {header("Rows ratio", "rows_ratio")}
-                <th>Severity</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((c) => (
-                <tr key={`${c.database_type}-${c.query_id}`}>
-                  <td className="sql-cell">
-                    <Link to={`/queries?query_id=${encodeURIComponent(c.query_id)}`} title={c.fingerprint}>
-                      {c.fingerprint}
-                    </Link>
+          <DataTable
+            rows={items}
+            rowKey={(c) => `${c.database_type}-${c.query_id}`}
+            stale={list.isPlaceholderData}
+            columns={[
+              {
+                header: "Fingerprint",
+                className: "sql-cell",
+                cell: (c) => (
+                  <>
+                    <ClassLink c={c} />
                     <div className="muted small">
                       {dbLabel(c.database_type)} · {c.query_id}
                       {c.databases.length > 0 && <> · {c.databases.join(", ")}</>}
                     </div>
-                  </td>
-                  <td className="num">{formatCount(c.count)}</td>
-                  <td className="num">{formatMs(c.total_time_ms)}</td>
-                  <td className="num">{formatMs(c.avg_time_ms)}</td>
-                  <td className="num">{formatMs(c.p95_time_ms)}</td>
-                  <td className="num">{formatMs(c.max_time_ms)}</td>
-                  <td className="num">{formatRatio(c.rows_ratio)}</td>
-                  <td>
-                    <SeverityBadge severity={c.severity} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+                  </>
+                ),
+              },
+              sortColumn("Count", "count", (c) => formatCount(c.count)),
+              sortColumn("Total", "total_time", (c) => formatMs(c.total_time_ms)),
+              sortColumn("Avg", "avg_time", (c) => formatMs(c.avg_time_ms)),
+              sortColumn("p95", "p95", (c) => formatMs(c.p95_time_ms)),
+              sortColumn("Max", "max_time", (c) => formatMs(c.max_time_ms)),
+              sortColumn("Rows ratio", "rows_ratio", (c) => formatRatio(c.rows_ratio)),
+              severityColumn,
+            ]}
+          />
         )}
       </PagedTable>
     </div>

@@ -4,7 +4,8 @@ import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAx
 import { queries } from "../api/queries";
 import { can, useUser } from "../auth/AuthContext";
 import { EmptyState, Loaded } from "../components/States";
-import { SeverityBadge } from "../components/ui";
+import { ClassLink, DataTable, severityColumn } from "../components/ui";
+import { PageHead } from "./crud";
 import { formatAgo, formatCount, formatMs, shortDay } from "../lib/format";
 
 /** Dashboard data refreshes every 30 s; the previous numbers stay on screen meanwhile (no flicker). */
@@ -18,16 +19,16 @@ export function Dashboard() {
 
   return (
     <div className="page">
-      <header className="page-head">
-        <div>
-          <h1>Dashboard</h1>
-          <p className="muted">
+      <PageHead
+        title="Dashboard"
+        intro={
+          <>
             The last 7 days
             {dash.dataUpdatedAt > 0 && <> · updated {new Date(dash.dataUpdatedAt).toLocaleTimeString("en-GB")}</>}
             {dash.isFetching && !dash.isLoading && <span className="refreshing"> · refreshing</span>}
-          </p>
-        </div>
-      </header>
+          </>
+        }
+      />
       <Loaded query={dash}>
         {(d) => (
           <>
@@ -130,34 +131,17 @@ export function Dashboard() {
                 }
               >
                 {(classes) => (
-                  <table className="table">
-                    <thead>
-                      <tr>
-                        <th>Statement</th>
-                        <th className="num">Count</th>
-                        <th className="num">Total</th>
-                        <th className="num">Avg</th>
-                        <th>Severity</th>
-                      </tr>
-                    </thead>
-                    <tbody>
-                      {classes.items.map((c) => (
-                        <tr key={c.query_id}>
-                          <td className="sql-cell">
-                            <Link to={`/queries?query_id=${encodeURIComponent(c.query_id)}`} title={c.fingerprint}>
-                              {c.fingerprint}
-                            </Link>
-                          </td>
-                          <td className="num">{formatCount(c.count)}</td>
-                          <td className="num">{formatMs(c.total_time_ms)}</td>
-                          <td className="num">{formatMs(c.avg_time_ms)}</td>
-                          <td>
-                            <SeverityBadge severity={c.severity} />
-                          </td>
-                        </tr>
-                      ))}
-                    </tbody>
-                  </table>
+                  <DataTable
+                    rows={classes.items}
+                    rowKey={(c) => c.query_id}
+                    columns={[
+                      { header: "Statement", className: "sql-cell", cell: (c) => <ClassLink c={c} /> },
+                      { header: "Count", numeric: true, cell: (c) => formatCount(c.count) },
+                      { header: "Total", numeric: true, cell: (c) => formatMs(c.total_time_ms) },
+                      { header: "Avg", numeric: true, cell: (c) => formatMs(c.avg_time_ms) },
+                      severityColumn,
+                    ]}
+                  />
                 )}
               </Loaded>
             </section>

@@ -1,22 +1,18 @@
-import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, call } from "../api/client";
 import { queries } from "../api/queries";
 import type { Schemas } from "../api/types";
 import { EmptyState } from "../components/States";
-import { Field } from "../components/ui";
-import { formatDateTime } from "../lib/format";
-import { useUrlFilters } from "../lib/useUrlFilters";
+import { DataTable, Field } from "../components/ui";
 import { TeamOptions, useTeams } from "./common";
-import { FormModal, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useFormModal } from "./crud";
+import { createdColumn, FormModal, nameColumn, PageHead, PagedTable, RowActions, useConfirmedAction, useEditor, useFormModal, usePagedList } from "./crud";
 
 type Identity = Schemas["IdentityView"];
 
 export function Identities() {
   const teams = useTeams();
-  const [editing, setEditing] = useState<Identity | "new" | null>(null);
-  const { page, setPage } = useUrlFilters();
-  const list = useQuery(queries.identities.list({ page, per_page: PER_PAGE }));
+  const paged = usePagedList(queries.identities.list);
+  const editor = useEditor((i: Identity | null, close) => <IdentityForm identity={i} onClose={close} />);
   const remove = useConfirmedAction("identity-deleted", (i: Identity) =>
     call(() => api.DELETE("/api/v1/identities/{id}", { params: { path: { id: i.id } } })),
   );
@@ -27,39 +23,18 @@ export function Identities() {
         title="Identities"
         intro="The applications and database users queries are attributed to, each owned by a team."
         action="New identity"
-        onAction={() => setEditing("new")}
+        onAction={editor.create}
       />
-      <PagedTable list={list} page={page} setPage={setPage} empty={<EmptyState title="No identities yet">Create a team first, then the identities it owns.</EmptyState>}>
+      <PagedTable {...paged} empty={<EmptyState title="No identities yet">Create a team first, then the identities it owns.</EmptyState>}>
         {(items) => (
-          <table className="table">
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Team</th>
-                <th>Created</th>
-                <th>
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((i) => (
-                <tr key={i.id}>
-                  <td>
-                    <strong>{i.name}</strong>
-                  </td>
-                  <td>{teamName(i.team_id)}</td>
-                  <td>{formatDateTime(i.created_at)}</td>
-                  <td className="actions">
-                    <RowActions onEdit={() => setEditing(i)} onDelete={() => remove.ask(i)} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <DataTable
+            rows={items}
+            columns={[nameColumn, { header: "Team", cell: (i) => teamName(i.team_id) }, createdColumn]}
+            actions={(i) => <RowActions onEdit={() => editor.edit(i)} onDelete={() => remove.ask(i)} />}
+          />
         )}
       </PagedTable>
-      {editing && <IdentityForm identity={editing === "new" ? null : editing} onClose={() => setEditing(null)} />}
+      {editor.form}
       {remove.dialog("Delete identity", "Delete identity", (i) => (
         <>
           Delete <strong>{i.name}</strong>?
@@ -73,7 +48,7 @@ function IdentityForm({ identity, onClose }: { identity: Identity | null; onClos
   const teams = useTeams();
   const [name, setName] = useState(identity?.name ?? "");
   const [team, setTeam] = useState(identity ? String(identity.team_id) : "");
-  const { mutation, fieldError, errs } = useFormModal(
+  const { fieldError, modal } = useFormModal(
     () =>
       identity
         ? call(() => api.PATCH("/api/v1/identities/{id}", { params: { path: { id: identity.id } }, body: { name } }))
@@ -83,13 +58,11 @@ function IdentityForm({ identity, onClose }: { identity: Identity | null; onClos
   );
   return (
     <FormModal
+      {...modal}
       title={identity ? `Edit ${identity.name}` : "New identity"}
       id="identity-form"
       submitLabel={identity ? "Save" : "Create identity"}
-      busy={mutation.isPending}
-      errs={errs}
       fields={["name", "team_id"]}
-      onSubmit={() => mutation.mutate()}
       onClose={onClose}
     >
       {!identity && (

@@ -1,20 +1,17 @@
-import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, call } from "../api/client";
 import { queries } from "../api/queries";
 import { aiPolicyLabel, scrubLevelLabel, type Schemas } from "../api/types";
 import { EmptyState } from "../components/States";
-import { Field } from "../components/ui";
-import { formatDateTime } from "../lib/format";
-import { useUrlFilters } from "../lib/useUrlFilters";
-import { FormModal, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useFormModal } from "./crud";
+import { DataTable, Field } from "../components/ui";
+import { createdColumn, FormModal, nameColumn, PageHead, PagedTable, RowActions, useConfirmedAction, useEditor, useFormModal, usePagedList } from "./crud";
 
 type Org = Schemas["OrganizationView"];
 
 export function Organizations() {
-  const [editing, setEditing] = useState<Org | "new" | null>(null);
-  const { page, setPage } = useUrlFilters();
-  const list = useQuery(queries.organizations.list({ page, per_page: PER_PAGE }));
+  const paged = usePagedList(queries.organizations.list);
+  const editor = useEditor((o: Org | null, close) => <OrgForm org={o} onClose={close} />);
   const remove = useConfirmedAction("organization-deleted", (o: Org) =>
     call(() => api.DELETE("/api/v1/organizations/{id}", { params: { path: { id: o.id } } })),
   );
@@ -24,43 +21,24 @@ export function Organizations() {
         title="Organizations"
         intro="Tenants of this platform. Each one's data is visible only to its own members."
         action="New organization"
-        onAction={() => setEditing("new")}
+        onAction={editor.create}
       />
-      <PagedTable list={list} page={page} setPage={setPage} empty={<EmptyState title="No organizations" />}>
+      <PagedTable {...paged} empty={<EmptyState title="No organizations" />}>
         {(items) => (
-          <table className="table">
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Scrubbing</th>
-                <th>AI policy</th>
-                <th className="num">Retention</th>
-                <th>Created</th>
-                <th>
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((o) => (
-                <tr key={o.id}>
-                  <td>
-                    <strong>{o.name}</strong>
-                  </td>
-                  <td>{scrubLevelLabel(o.settings.scrub_level)}</td>
-                  <td>{aiPolicyLabel(o.settings.ai_policy)}</td>
-                  <td className="num">{o.retention_days} days</td>
-                  <td>{formatDateTime(o.created_at)}</td>
-                  <td className="actions">
-                    <RowActions onEdit={() => setEditing(o)} onDelete={() => remove.ask(o)} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <DataTable
+            rows={items}
+            columns={[
+              nameColumn,
+              { header: "Scrubbing", cell: (o) => scrubLevelLabel(o.settings.scrub_level) },
+              { header: "AI policy", cell: (o) => aiPolicyLabel(o.settings.ai_policy) },
+              { header: "Retention", numeric: true, cell: (o) => <>{o.retention_days} days</> },
+              createdColumn,
+            ]}
+            actions={(o) => <RowActions onEdit={() => editor.edit(o)} onDelete={() => remove.ask(o)} />}
+          />
         )}
       </PagedTable>
-      {editing && <OrgForm org={editing === "new" ? null : editing} onClose={() => setEditing(null)} />}
+      {editor.form}
       {remove.dialog("Delete organization", "Delete organization", (o) => (
         <>
           Delete <strong>{o.name}</strong> and everything it owns (teams, users, keys, queries)? This cannot be undone.
@@ -74,7 +52,7 @@ function OrgForm({ org, onClose }: { org: Org | null; onClose: () => void }) {
   const qc = useQueryClient();
   const [name, setName] = useState(org?.name ?? "");
   const [retention, setRetention] = useState(String(org?.retention_days ?? 90));
-  const { mutation, fieldError, errs } = useFormModal(
+  const { fieldError, modal } = useFormModal(
     () => {
       const retention_days = Number(retention);
       return org
@@ -90,13 +68,11 @@ function OrgForm({ org, onClose }: { org: Org | null; onClose: () => void }) {
   );
   return (
     <FormModal
+      {...modal}
       title={org ? `Edit ${org.name}` : "New organization"}
       id="org-form"
       submitLabel={org ? "Save" : "Create organization"}
-      busy={mutation.isPending}
-      errs={errs}
       fields={["name", "retention_days"]}
-      onSubmit={() => mutation.mutate()}
       onClose={onClose}
     >
       <Field label="Name" error={fieldError("name")}>

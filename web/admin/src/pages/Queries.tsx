@@ -2,9 +2,9 @@ import { useQuery } from "@tanstack/react-query";
 import { queries, type SlowQueryFilters } from "../api/queries";
 import { ANALYSIS_STATUSES, DATABASE_TYPES, oneOf, SEVERITIES, SLOW_QUERY_SORT_VALUES } from "../api/types";
 import { useUrlFilters } from "../lib/useUrlFilters";
-import { PagedTable } from "./crud";
+import { PageHead, PagedTable } from "./crud";
 import { EmptyState } from "../components/States";
-import { SeverityBadge, SortHeader } from "../components/ui";
+import { ChoiceFilter, DataTable, FilterSelect, InlineField, severityColumn, SortHeader } from "../components/ui";
 import { dbLabel, formatCount, formatDateTime, formatMs } from "../lib/format";
 import { QueryDetail } from "./QueryDetail";
 
@@ -51,12 +51,7 @@ export function Queries() {
   return (
     <div className={`page${selected ? " page-split" : ""}`}>
       <div className="split-main">
-        <header className="page-head">
-          <div>
-            <h1>Queries</h1>
-            <p className="muted">Every slow execution reported by your agents, scrubbed before it left your network.</p>
-          </div>
-        </header>
+        <PageHead title="Queries" intro="Every slow execution reported by your agents, scrubbed before it left your network." />
         <div className="filters" role="search" aria-label="Filter queries">
           <div className="segmented" role="group" aria-label="Analysis status">
             {ANALYSIS_STATUSES.map((s) => (
@@ -71,51 +66,25 @@ export function Queries() {
               </button>
             ))}
           </div>
-          <label className="inline-field">
-            <span>Severity</span>
-            <select value={severity ?? ""} onChange={(e) => update({ severity: e.target.value || undefined })}>
-              <option value="">Any</option>
-              {SEVERITIES.map((s) => (
-                <option key={s.value} value={s.value}>
-                  {s.label}
-                </option>
-              ))}
-            </select>
-          </label>
-          <label className="inline-field">
-            <span>Engine</span>
-            <select value={databaseType ?? ""} onChange={(e) => update({ database_type: e.target.value || undefined })}>
-              <option value="">Any</option>
-              {DATABASE_TYPES.map((t) => (
-                <option key={t.value} value={t.value}>
-                  {t.label}
-                </option>
-              ))}
-            </select>
-          </label>
-          <label className="inline-field">
-            <span>Database</span>
+          <ChoiceFilter label="Severity" value={severity} choices={SEVERITIES} onChange={(v) => update({ severity: v })} />
+          <ChoiceFilter label="Engine" value={databaseType} choices={DATABASE_TYPES} onChange={(v) => update({ database_type: v })} />
+          <InlineField label="Database">
             <input value={text.database_name} placeholder="any" onChange={(e) => type("database_name", e.target.value)} size={10} />
-          </label>
-          <label className="inline-field">
-            <span>Time</span>
-            <select value={range} onChange={(e) => update({ range: e.target.value === "7d" ? undefined : e.target.value })}>
-              {Object.entries(RANGES).map(([k, r]) => (
-                <option key={k} value={k}>
-                  {r.label}
-                </option>
-              ))}
-            </select>
-          </label>
-          <label className="inline-field grow">
-            <span>Search</span>
+          </InlineField>
+          <FilterSelect
+            label="Time"
+            value={range}
+            onChange={(v) => update({ range: v === "7d" ? undefined : v })}
+            choices={Object.entries(RANGES).map(([k, r]) => ({ value: k, label: r.label }))}
+          />
+          <InlineField label="Search" grow>
             <input
               type="search"
               value={text.q}
               placeholder="text in the statement, e.g. orders"
               onChange={(e) => type("q", e.target.value)}
             />
-          </label>
+          </InlineField>
           {filtersActive && (
             <button
               type="button"
@@ -146,55 +115,63 @@ export function Queries() {
           }
         >
           {(items) => (
-            <table className={`table table-hover${list.isPlaceholderData ? " stale" : ""}`} aria-busy={list.isFetching}>
-              <thead>
-                <tr>
-                  <SortHeader label="Seen" active={sort === "observed_at"} onClick={() => update({ sort: undefined })} />
-                  <th>Statement</th>
-                  <th>Database</th>
-                  <SortHeader
-                    label="Time"
-                    numeric
-                    active={sort === "execution_time_ms"}
-                    onClick={() => update({ sort: "execution_time_ms" })}
-                  />
-                  <th className="num">Rows examined</th>
-                  <th>Severity</th>
-                </tr>
-              </thead>
-              <tbody>
-                {items.map((row) => (
-                  <tr
-                    key={row.id}
-                    className={String(row.id) === selected ? "selected" : undefined}
-                    onClick={() => update({ selected: String(row.id) }, false)}
-                  >
-                    <td className="nowrap">{formatDateTime(row.observed_at)}</td>
-                    <td className="sql-cell">
-                      <button
-                        type="button"
-                        className="row-link"
-                        onClick={(e) => {
-                          e.stopPropagation();
-                          update({ selected: String(row.id) }, false);
-                        }}
-                        title={row.sql_text}
-                      >
-                        {row.sql_text}
-                      </button>
-                    </td>
-                    <td className="nowrap">
+            <DataTable
+              rows={items}
+              className="table table-hover"
+              stale={list.isPlaceholderData}
+              busy={list.isFetching}
+              rowProps={(row) => ({
+                className: String(row.id) === selected ? "selected" : undefined,
+                onClick: () => update({ selected: String(row.id) }, false),
+              })}
+              columns={[
+                {
+                  th: <SortHeader label="Seen" active={sort === "observed_at"} onClick={() => update({ sort: undefined })} />,
+                  className: "nowrap",
+                  cell: (row) => formatDateTime(row.observed_at),
+                },
+                {
+                  header: "Statement",
+                  className: "sql-cell",
+                  cell: (row) => (
+                    <button
+                      type="button"
+                      className="row-link"
+                      onClick={(e) => {
+                        e.stopPropagation();
+                        update({ selected: String(row.id) }, false);
+                      }}
+                      title={row.sql_text}
+                    >
+                      {row.sql_text}
+                    </button>
+                  ),
+                },
+                {
+                  header: "Database",
+                  className: "nowrap",
+                  cell: (row) => (
+                    <>
                       <span className="muted small">{dbLabel(row.database_type)}</span> {row.database_name ?? ""}
-                    </td>
-                    <td className="num">{formatMs(row.execution_time_ms)}</td>
-                    <td className="num">{formatCount(row.rows_examined)}</td>
-                    <td>
-                      <SeverityBadge severity={row.severity} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+                    </>
+                  ),
+                },
+                {
+                  th: (
+                    <SortHeader
+                      label="Time"
+                      numeric
+                      active={sort === "execution_time_ms"}
+                      onClick={() => update({ sort: "execution_time_ms" })}
+                    />
+                  ),
+                  numeric: true,
+                  cell: (row) => formatMs(row.execution_time_ms),
+                },
+                { header: "Rows examined", numeric: true, cell: (row) => formatCount(row.rows_examined) },
+                severityColumn,
+              ]}
+            />
           )}
         </PagedTable>
       </div>

@@ -1,12 +1,13 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useEffect, useState, type FormEvent, type ReactNode } from "react";
+import { useState, type FormEvent } from "react";
 import { api, call } from "../api/client";
 import { invalidate, queries } from "../api/queries";
-import { AI_POLICIES, oneOf, SCRUB_LEVELS, type Schemas } from "../api/types";
+import { AI_POLICIES, SCRUB_LEVELS, type Schemas } from "../api/types";
 import { useUser } from "../auth/AuthContext";
 import { EmptyState, Loaded } from "../components/States";
-import { Field } from "../components/ui";
-import { FormError, formErrors, useOrgChoice } from "./common";
+import { ChoiceField, Field, FilterSelect, useFlag } from "../components/ui";
+import { PageHead } from "./crud";
+import { FormError, formErrors, named, useOrgChoice } from "./common";
 
 type Org = Schemas["OrganizationView"];
 
@@ -17,12 +18,7 @@ export function Settings() {
   const [picked, setPicked] = useState<number | null>(null);
   const orgId = isSuper ? (picked ?? orgs[0]?.id ?? null) : (user.organization_id ?? null);
   const org = useQuery({ ...queries.organizations.detail(orgId ?? 0), enabled: orgId !== null });
-  const [saved, setSaved] = useState(false);
-  useEffect(() => {
-    if (!saved) return;
-    const t = setTimeout(() => setSaved(false), 4000);
-    return () => clearTimeout(t);
-  }, [saved]);
+  const [saved, setSaved] = useFlag(4000);
   // A newer version of the organization (a cached copy refreshed after a change elsewhere) starts the form
   // again from it, so stale values are never saved back over it.
   const form = (
@@ -32,30 +28,19 @@ export function Settings() {
   );
   return (
     <div className="page">
-      <header className="page-head">
-        <div>
-          <h1>Settings</h1>
-          <p className="muted">How this organization's queries are kept, scrubbed and analyzed.</p>
-        </div>
+      <PageHead title="Settings" intro="How this organization's queries are kept, scrubbed and analyzed.">
         {isSuper && orgs.length > 0 && (
-          <label className="inline-field">
-            <span>Organization</span>
-            <select
-              value={orgId ?? ""}
-              onChange={(e) => {
-                setSaved(false);
-                setPicked(Number(e.target.value));
-              }}
-            >
-              {orgs.map((o) => (
-                <option key={o.id} value={o.id}>
-                  {o.name}
-                </option>
-              ))}
-            </select>
-          </label>
+          <FilterSelect
+            label="Organization"
+            value={String(orgId ?? "")}
+            onChange={(v) => {
+              setSaved(false);
+              setPicked(Number(v));
+            }}
+            choices={named(orgs)}
+          />
         )}
-      </header>
+      </PageHead>
       {isSuper ? (
         // The form waits for the organization list, which names the one shown first.
         <Loaded query={orgList} isEmpty={(d) => d.items.length === 0} empty={<EmptyState title="No organizations" />}>
@@ -129,29 +114,23 @@ function SettingsForm({ org, saved, setSaved }: { org: Org; saved: boolean; setS
       <Field label="Retention (days)" error={err("retention_days")} hint="Slow queries older than this are deleted.">
         {(p) => <input {...p} type="number" min={1} value={retention} onChange={(e) => setRetention(e.target.value)} />}
       </Field>
-      <Field
+      <ChoiceField
         label="Scrubbing level"
         error={err("scrub_level")}
         hint="Strict: no literal is stored. PII only: literals are kept, personal data is redacted."
-      >
-        {(p) => (
-          <select {...p} value={scrub} onChange={(e) => setScrub(oneOf(e.target.value, SCRUB_LEVELS) ?? scrub)}>
-            {options(SCRUB_LEVELS)}
-          </select>
-        )}
-      </Field>
+        value={scrub}
+        choices={SCRUB_LEVELS}
+        onChange={setScrub}
+      />
       <h2>Analysis</h2>
-      <Field
+      <ChoiceField
         label="AI policy"
         error={err("ai_policy")}
         hint="Rules only: nothing leaves the platform. LLM allowed: strictly scrubbed SQL may be sent to the configured model. Allowing LLM use is for the platform's administrators."
-      >
-        {(p) => (
-          <select {...p} value={ai} onChange={(e) => setAi(oneOf(e.target.value, AI_POLICIES) ?? ai)}>
-            {options(AI_POLICIES)}
-          </select>
-        )}
-      </Field>
+        value={ai}
+        choices={AI_POLICIES}
+        onChange={setAi}
+      />
       <h2>API rate limits</h2>
       <div className="row-2">
         <Field label="Requests per minute" error={err("rate_limit_per_minute")} hint="Empty: the platform default. Organization admins may only lower it.">
@@ -174,12 +153,4 @@ function SettingsForm({ org, saved, setSaved }: { org: Org; saved: boolean; setS
       </div>
     </form>
   );
-}
-
-function options(choices: { value: string; label: string }[]): ReactNode {
-  return choices.map((c) => (
-    <option key={c.value} value={c.value}>
-      {c.label}
-    </option>
-  ));
 }

@@ -1,22 +1,18 @@
-import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, call } from "../api/client";
 import { queries } from "../api/queries";
 import type { Schemas } from "../api/types";
 import { EmptyState } from "../components/States";
-import { Field } from "../components/ui";
-import { formatDateTime } from "../lib/format";
-import { useUrlFilters } from "../lib/useUrlFilters";
-import { orgName, useOrgChoice, OrgField } from "./common";
-import { FormModal, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useFormModal } from "./crud";
+import { DataTable, Field } from "../components/ui";
+import { useOrgChoice, OrgField } from "./common";
+import { createdColumn, FormModal, nameColumn, orgColumn, PageHead, PagedTable, RowActions, useConfirmedAction, useEditor, useFormModal, usePagedList } from "./crud";
 
 type Team = Schemas["TeamView"];
 
 export function Teams() {
   const { isSuper, orgs } = useOrgChoice();
-  const [editing, setEditing] = useState<Team | "new" | null>(null);
-  const { page, setPage } = useUrlFilters();
-  const list = useQuery(queries.teams.list({ page, per_page: PER_PAGE }));
+  const paged = usePagedList(queries.teams.list);
+  const editor = useEditor((t: Team | null, close) => <TeamForm team={t} onClose={close} />);
   const remove = useConfirmedAction("team-deleted", (t: Team) =>
     call(() => api.DELETE("/api/v1/teams/{id}", { params: { path: { id: t.id } } })),
   );
@@ -26,41 +22,23 @@ export function Teams() {
         title="Teams"
         intro="Teams own identities (the database users or services queries are attributed to)."
         action="New team"
-        onAction={() => setEditing("new")}
+        onAction={editor.create}
       />
-      <PagedTable list={list} page={page} setPage={setPage} empty={<EmptyState title="No teams yet">Create a team to group identities and team leads.</EmptyState>}>
+      <PagedTable {...paged} empty={<EmptyState title="No teams yet">Create a team to group identities and team leads.</EmptyState>}>
         {(items) => (
-          <table className="table">
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Description</th>
-                {isSuper && <th>Organization</th>}
-                <th>Created</th>
-                <th>
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((t) => (
-                <tr key={t.id}>
-                  <td>
-                    <strong>{t.name}</strong>
-                  </td>
-                  <td className="muted">{t.description ?? "—"}</td>
-                  {isSuper && <td>{orgName(orgs, t.organization_id)}</td>}
-                  <td>{formatDateTime(t.created_at)}</td>
-                  <td className="actions">
-                    <RowActions onEdit={() => setEditing(t)} onDelete={() => remove.ask(t)} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <DataTable
+            rows={items}
+            columns={[
+              nameColumn,
+              { header: "Description", className: "muted", cell: (t) => t.description ?? "—" },
+              orgColumn(isSuper, orgs),
+              createdColumn,
+            ]}
+            actions={(t) => <RowActions onEdit={() => editor.edit(t)} onDelete={() => remove.ask(t)} />}
+          />
         )}
       </PagedTable>
-      {editing && <TeamForm team={editing === "new" ? null : editing} onClose={() => setEditing(null)} />}
+      {editor.form}
       {remove.dialog("Delete team", "Delete team", (t) => (
         <>
           Delete <strong>{t.name}</strong>? Its identities and the team assignment of its users go with it.
@@ -75,7 +53,7 @@ function TeamForm({ team, onClose }: { team: Team | null; onClose: () => void })
   const [name, setName] = useState(team?.name ?? "");
   const [description, setDescription] = useState(team?.description ?? "");
   const [org, setOrg] = useState("");
-  const { mutation, fieldError, errs } = useFormModal(
+  const { fieldError, modal } = useFormModal(
     () =>
       team
         ? call(() =>
@@ -91,13 +69,11 @@ function TeamForm({ team, onClose }: { team: Team | null; onClose: () => void })
   );
   return (
     <FormModal
+      {...modal}
       title={team ? `Edit ${team.name}` : "New team"}
       id="team-form"
       submitLabel={team ? "Save" : "Create team"}
-      busy={mutation.isPending}
-      errs={errs}
       fields={["name", "description", "organization_id"]}
-      onSubmit={() => mutation.mutate()}
       onClose={onClose}
     >
       {isSuper && !team && (

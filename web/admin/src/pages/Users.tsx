@@ -1,4 +1,4 @@
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, call } from "../api/client";
 import { EmptyState } from "../components/States";
@@ -6,11 +6,10 @@ import { describeError } from "../api/errors";
 import { invalidate, queries } from "../api/queries";
 import type { Role, Schemas } from "../api/types";
 import { useUser } from "../auth/AuthContext";
-import { Field, Modal, Pill } from "../components/ui";
+import { DataTable, DialogButtons, Field, Modal, Options, Pill } from "../components/ui";
 import { formatAgo, roleLabel } from "../lib/format";
-import { useUrlFilters } from "../lib/useUrlFilters";
-import { FormError, formErrors, orgName, useIdentities, useOrgChoice, useTeams, OrgField, TeamOptions } from "./common";
-import { FormModal, PageHead, PagedTable, PER_PAGE, RowActions, useConfirmedAction, useFormModal } from "./crud";
+import { FormError, formErrors, named, useIdentities, useOrgChoice, useTeams, OrgField, TeamOptions } from "./common";
+import { FormModal, orgColumn, PageHead, PagedTable, RowActions, useConfirmedAction, useEditor, useFormModal, usePagedList } from "./crud";
 
 type User = Schemas["UserView"];
 
@@ -33,10 +32,9 @@ export function Users() {
   const qc = useQueryClient();
   const { isSuper, orgs } = useOrgChoice();
   const teams = useTeams(me.role !== "TEAM_LEAD" && me.role !== "USER");
-  const [editing, setEditing] = useState<User | "new" | null>(null);
   const [resetting, setResetting] = useState<User | null>(null);
-  const { page, setPage } = useUrlFilters();
-  const list = useQuery(queries.users.list({ page, per_page: PER_PAGE }));
+  const paged = usePagedList(queries.users.list);
+  const editor = useEditor((u: User | null, close) => <UserForm user={u} onClose={close} />);
   const toggle = useMutation({
     mutationFn: (u: User) =>
       call(() => api.PATCH("/api/v1/users/{id}", { params: { path: { id: u.id } }, body: { is_active: !u.is_active } })),
@@ -53,59 +51,48 @@ export function Users() {
         title="Users"
         intro="People who log in to this panel, and what their role lets them see and change."
         action="New user"
-        onAction={() => setEditing("new")}
+        onAction={editor.create}
       />
       {toggle.isError && <FormError message={describeError(toggle.error)} />}
-      <PagedTable list={list} page={page} setPage={setPage} empty={<EmptyState title="No users" />}>
+      <PagedTable {...paged} empty={<EmptyState title="No users" />}>
         {(items) => (
-          <table className="table">
-            <thead>
-              <tr>
-                <th>User</th>
-                <th>Role</th>
-                {isSuper && <th>Organization</th>}
-                <th>Team</th>
-                <th>Status</th>
-                <th>Last login</th>
-                <th>
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((u) => (
-                <tr key={u.id}>
-                  <td>
+          <DataTable
+            rows={items}
+            columns={[
+              {
+                header: "User",
+                cell: (u) => (
+                  <>
                     <strong>{u.full_name || u.email}</strong>
                     {u.full_name && <div className="muted small">{u.email}</div>}
-                  </td>
-                  <td>{roleLabel(u.role)}</td>
-                  {isSuper && <td>{orgName(orgs, u.organization_id)}</td>}
-                  <td>{teamName(u.team_id)}</td>
-                  <td>{u.is_active ? <Pill tone="ok">Active</Pill> : <Pill tone="muted">Disabled</Pill>}</td>
-                  <td>{formatAgo(u.last_login_at)}</td>
-                  <td className="actions">
-                    {u.id === me.id ? (
-                      <span className="muted small">you</span>
-                    ) : (
-                      <>
-                        <button type="button" className="btn btn-small" onClick={() => setResetting(u)}>
-                          Reset password
-                        </button>
-                        <button type="button" className="btn btn-small" disabled={toggle.isPending} onClick={() => toggle.mutate(u)}>
-                          {u.is_active ? "Disable" : "Enable"}
-                        </button>
-                        <RowActions onEdit={() => setEditing(u)} onDelete={() => remove.ask(u)} />
-                      </>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+                  </>
+                ),
+              },
+              { header: "Role", cell: (u) => roleLabel(u.role) },
+              orgColumn(isSuper, orgs),
+              { header: "Team", cell: (u) => teamName(u.team_id) },
+              { header: "Status", cell: (u) => (u.is_active ? <Pill tone="ok">Active</Pill> : <Pill tone="muted">Disabled</Pill>) },
+              { header: "Last login", cell: (u) => formatAgo(u.last_login_at) },
+            ]}
+            actions={(u) =>
+              u.id === me.id ? (
+                <span className="muted small">you</span>
+              ) : (
+                <>
+                  <button type="button" className="btn btn-small" onClick={() => setResetting(u)}>
+                    Reset password
+                  </button>
+                  <button type="button" className="btn btn-small" disabled={toggle.isPending} onClick={() => toggle.mutate(u)}>
+                    {u.is_active ? "Disable" : "Enable"}
+                  </button>
+                  <RowActions onEdit={() => editor.edit(u)} onDelete={() => remove.ask(u)} />
+                </>
+              )
+            }
+          />
         )}
       </PagedTable>
-      {editing && <UserForm user={editing === "new" ? null : editing} onClose={() => setEditing(null)} />}
+      {editor.form}
       {resetting && <ResetPassword user={resetting} onClose={() => setResetting(null)} />}
       {remove.dialog("Delete user", "Delete user", (u) => (
         <>
@@ -131,7 +118,7 @@ function UserForm({ user, onClose }: { user: User | null; onClose: () => void })
   const [team, setTeam] = useState<string>(user?.team_id ? String(user.team_id) : "");
   const [identity, setIdentity] = useState<string>(user?.identity_id ? String(user.identity_id) : "");
   const num = (v: string) => (v ? Number(v) : undefined);
-  const { mutation, fieldError: err, errs } = useFormModal(
+  const { fieldError: err, modal } = useFormModal(
     () =>
       user
         ? call(() =>
@@ -159,13 +146,11 @@ function UserForm({ user, onClose }: { user: User | null; onClose: () => void })
   const teamIdentities = identities.data?.items.filter((i) => !team || String(i.team_id) === team) ?? [];
   return (
     <FormModal
+      {...modal}
       title={user ? `Edit ${user.email}` : "New user"}
       id="user-form"
       submitLabel={user ? "Save" : "Create user"}
-      busy={mutation.isPending}
-      errs={errs}
       fields={["email", "password", "full_name", "role", "organization_id", "team_id", "identity_id"]}
-      onSubmit={() => mutation.mutate()}
       onClose={onClose}
     >
         {!user && (
@@ -225,11 +210,7 @@ function UserForm({ user, onClose }: { user: User | null; onClose: () => void })
                 {(p) => (
                   <select {...p} value={identity} onChange={(e) => setIdentity(e.target.value)}>
                     <option value="">None</option>
-                    {teamIdentities.map((i) => (
-                      <option key={i.id} value={i.id}>
-                        {i.name}
-                      </option>
-                    ))}
+                    <Options choices={named(teamIdentities)} />
                   </select>
                 )}
               </Field>
@@ -262,14 +243,7 @@ function ResetPassword({ user, onClose }: { user: User; onClose: () => void }) {
             Done
           </button>
         ) : (
-          <>
-            <button type="button" className="btn" onClick={onClose}>
-              Cancel
-            </button>
-            <button type="submit" form="reset-form" className="btn btn-primary" disabled={save.isPending}>
-              {save.isPending ? "Saving…" : "Set password"}
-            </button>
-          </>
+          <DialogButtons onCancel={onClose} label="Set password" busy={save.isPending} form="reset-form" />
         )
       }
     >

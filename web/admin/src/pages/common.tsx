@@ -3,7 +3,7 @@ import { useQuery } from "@tanstack/react-query";
 import { ApiError, describeError } from "../api/errors";
 import { PICKER_SIZE, queries } from "../api/queries";
 import { useUser } from "../auth/AuthContext";
-import { Field } from "../components/ui";
+import { Field, Options } from "../components/ui";
 
 /** Lists for pickers: the first 200 (the API's page limit). */
 export function useOrganizations(enabled = true) {
@@ -25,6 +25,11 @@ export function useOrgChoice() {
   const query = useOrganizations(isSuper);
   const orgs: { id: number; name: string }[] = query.data?.items ?? [];
   return { isSuper, orgs, query };
+}
+
+/** Organizations, teams or identities as the choices of a select. */
+export function named(items: readonly { id: number; name: string }[]) {
+  return items.map((i) => ({ value: i.id, label: i.name }));
 }
 
 export function orgName(orgs: { id: number; name: string }[], id: number | null | undefined): string {
@@ -65,11 +70,7 @@ export function OrgField({
       {(p) => (
         <select {...p} value={value} onChange={(e) => onChange(e.target.value)}>
           <option value="">Choose…</option>
-          {orgs.map((o) => (
-            <option key={o.id} value={o.id}>
-              {o.name}
-            </option>
-          ))}
+          <Options choices={named(orgs)} />
         </select>
       )}
     </Field>
@@ -84,15 +85,5 @@ export function TeamOptions({
   teams: { id: number; name: string; organization_id: number }[] | undefined;
   org?: string;
 }) {
-  return (
-    <>
-      {(teams ?? [])
-        .filter((t) => !org || String(t.organization_id) === org)
-        .map((t) => (
-          <option key={t.id} value={t.id}>
-            {t.name}
-          </option>
-        ))}
-    </>
-  );
+  return <Options choices={named((teams ?? []).filter((t) => !org || String(t.organization_id) === org))} />;
 }

@@ -1,20 +1,30 @@
 /**
- * The building blocks of the management pages: a paged list with its loading, error and empty states, a
- * form in a modal whose API errors land under the right field, and a confirmed delete.
+ * The building blocks of the list pages: the page heading, a paged list (its page number in the URL) with
+ * its loading, error and empty states, the columns most lists share, a create-or-edit form in a modal
+ * whose API errors land under the right field, and a confirmed delete.
  */
-import { useMutation, useQueryClient, type UseQueryResult } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient, type QueryKey, type UseQueryOptions, type UseQueryResult } from "@tanstack/react-query";
 import { useState, type FormEvent, type ReactNode } from "react";
 import { describeError } from "../api/errors";
-import { invalidate, type Change } from "../api/queries";
+import { invalidate, type Change, type PageParams } from "../api/queries";
+import { useUrlFilters } from "../lib/useUrlFilters";
 import { Loaded } from "../components/States";
-import { ConfirmDialog, Modal, Pagination } from "../components/ui";
-import { FormError, formErrors } from "./common";
+import { ConfirmDialog, DialogButtons, Modal, Pagination, type Column } from "../components/ui";
+import { formatDateTime } from "../lib/format";
+import { FormError, formErrors, orgName } from "./common";
 
 export const PER_PAGE = 20;
 
 interface PageOf<T> {
   items: T[];
   total: number;
+}
+
+/** A management list's current page: the page number is kept in the URL. */
+export function usePagedList<D extends PageOf<unknown>, K extends QueryKey>(options: (params: PageParams) => UseQueryOptions<D, Error, D, K>) {
+  const { page, setPage } = useUrlFilters();
+  const list = useQuery(options({ page, per_page: PER_PAGE }));
+  return { list, page, setPage };
 }
 
 /** Loading, error and empty states around a paged table, with its pagination. */
@@ -64,6 +74,8 @@ export function useFormModal<R>(save: () => Promise<R>, change: Change, onDone: 
     mutation,
     fieldError: (f: string) => (errs.field === f ? errs.fieldMessage : null),
     errs,
+    /** What [`FormModal`] takes from the form's state. */
+    modal: { busy: mutation.isPending, errs, onSubmit: () => mutation.mutate() },
   };
 }
 
@@ -71,7 +83,7 @@ export function FormModal({
   title,
   id,
   submitLabel,
-  busyLabel = "Saving…",
+  busyLabel,
   busy,
   errs,
   fields,
@@ -94,16 +106,7 @@ export function FormModal({
     <Modal
       title={title}
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" form={id} className="btn btn-primary" disabled={busy}>
-            {busy ? busyLabel : submitLabel}
-          </button>
-        </>
-      }
+      footer={<DialogButtons onCancel={onClose} label={submitLabel} busy={busy} busyLabel={busyLabel} form={id} />}
     >
       <form
         id={id}
@@ -168,13 +171,27 @@ export function RowActions({ onEdit, onDelete, deleteLabel = "Delete" }: { onEdi
   );
 }
 
-export function PageHead({ title, intro, action, onAction }: { title: string; intro: string; action?: string; onAction?: () => void }) {
+/** A page's heading and introduction; `action` is its main button, `children` more on the right. */
+export function PageHead({
+  title,
+  intro,
+  action,
+  onAction,
+  children,
+}: {
+  title: string;
+  intro: ReactNode;
+  action?: string;
+  onAction?: () => void;
+  children?: ReactNode;
+}) {
   return (
     <header className="page-head">
       <div>
         <h1>{title}</h1>
         <p className="muted">{intro}</p>
       </div>
+      {children}
       {action && (
         <button type="button" className="btn btn-primary" onClick={onAction}>
           {action}
@@ -182,4 +199,27 @@ export function PageHead({ title, intro, action, onAction }: { title: string; in
       )}
     </header>
   );
+}
+
+/**
+ * The create-or-edit form of a list page: `create` and `edit(item)` open it, `form` renders it while open
+ * (`render` gets `null` for a new item, and the function that closes it).
+ */
+export function useEditor<T>(render: (item: T | null, close: () => void) => ReactNode) {
+  const [editing, setEditing] = useState<{ item: T | null } | null>(null);
+  const close = () => setEditing(null);
+  return {
+    create: () => setEditing({ item: null }),
+    edit: (item: T) => setEditing({ item }),
+    form: editing && render(editing.item, close),
+  };
+}
+
+/** The columns most lists share. */
+export const nameColumn: Column<{ name: string }> = { header: "Name", cell: (r) => <strong>{r.name}</strong> };
+export const createdColumn: Column<{ created_at: string }> = { header: "Created", cell: (r) => formatDateTime(r.created_at) };
+
+/** The owning organization, in a super admin's lists only. */
+export function orgColumn(isSuper: boolean, orgs: { id: number; name: string }[]): Column<{ organization_id?: number | null }> | false {
+  return isSuper && { header: "Organization", cell: (r) => orgName(orgs, r.organization_id) };
 }
