@@ -218,13 +218,26 @@ impl Proc {
     }
 }
 
-impl Drop for Proc {
-    fn drop(&mut self) {
+impl Proc {
+    /// Stops the process (after the checks of its database) and hands the database back, for what a
+    /// test does with it next (a restart, `dbpower audit verify`).
+    pub fn stop(mut self) -> Option<TestDb> {
+        self.halt();
+        self.db.take()
+    }
+
+    fn halt(&mut self) {
         if let Some(db) = self.db.as_mut() {
             db.drain = std::time::Duration::from_secs(10);
             db.check_now();
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.halt();
     }
 }

@@ -19,6 +19,14 @@ const CLAIMED: &str =
     "SELECT COUNT(*) FROM analysis_jobs WHERE status = 'running' AND lease_token IS NOT NULL";
 
 impl Checks {
+    /// Nothing to check: the database holds no platform.
+    pub(crate) fn not_a_platform_database() -> Checks {
+        Checks {
+            claimed_jobs_allowed: Some("not a platform database"),
+            broken_audit_allowed: Some("not a platform database"),
+        }
+    }
+
     /// Nothing left to check (the checks already ran).
     pub(crate) fn done() -> Checks {
         Checks {

@@ -63,6 +63,14 @@ impl TestDb {
         }
     }
 
+    /// A fresh, empty PostgreSQL database on `server` that is no platform's (a monitored server's
+    /// database, say): dropped with its value, never checked.
+    pub async fn scratch_postgres(server: &str) -> TestDb {
+        let mut db = TestDb::empty_postgres(server).await;
+        db.checks = Checks::not_a_platform_database();
+        db
+    }
+
     /// The SQLite database an app or binary keeps in `data_dir` (made by it; the directory's owner
     /// removes it).
     pub fn in_data_dir(data_dir: &Path) -> TestDb {
@@ -96,6 +104,11 @@ impl TestDb {
         &self.url
     }
 
+    /// The name of a PostgreSQL database this value made.
+    pub fn postgres_name(&self) -> Option<&str> {
+        self.postgres.as_ref().map(|(_, name)| name.as_str())
+    }
+
     /// `"sqlite"` or `"postgres"`.
     pub fn backend(&self) -> &'static str {
         if self.postgres.is_some() || self.url.starts_with("postgres") {
@@ -121,7 +134,9 @@ impl TestDb {
         block_on_own_runtime(async move { checks.run(&url, drain).await });
     }
 
-    pub(crate) fn database_url(&self) -> Option<String> {
+    /// The URL to hand a process as `database_url`: `Some` for PostgreSQL; `None` for SQLite, which a
+    /// process finds in its data directory.
+    pub fn database_url(&self) -> Option<String> {
         self.postgres.as_ref().map(|_| self.url.clone())
     }
 }

@@ -15,7 +15,17 @@ use crate::ingest::agent;
 use crate::{Settings, TestApp, named, on_all_backends_with, secret};
 
 /// Answers every chat completion with one extra finding; counts requests and keeps the last body.
-async fn fake_openai(fail: bool) -> (String, Arc<AtomicUsize>, Arc<std::sync::Mutex<Value>>) {
+/// An OpenAI-compatible stand-in that advises a partial index: its URL, requests seen, last request.
+async fn fake_openai() -> (String, Arc<AtomicUsize>, Arc<std::sync::Mutex<Value>>) {
+    stand_in(false).await
+}
+
+/// An OpenAI-compatible stand-in that always answers 503.
+async fn failing_openai() -> (String, Arc<AtomicUsize>, Arc<std::sync::Mutex<Value>>) {
+    stand_in(true).await
+}
+
+async fn stand_in(fail: bool) -> (String, Arc<AtomicUsize>, Arc<std::sync::Mutex<Value>>) {
     let hits = Arc::new(AtomicUsize::new(0));
     let last = Arc::new(std::sync::Mutex::new(Value::Null));
     let state = (hits.clone(), last.clone(), fail);
@@ -87,7 +97,7 @@ async fn org_with_query(
 
 #[tokio::test]
 async fn the_llm_is_used_only_where_allowed_and_every_prompt_is_recorded() {
-    let (base, hits, last) = fake_openai(false).await;
+    let (base, hits, last) = fake_openai().await;
     let settings = move |s: &mut Settings| {
         s.llm.provider = named("openai");
         s.llm.base_url = Some(base.clone());
@@ -164,7 +174,7 @@ async fn the_llm_is_used_only_where_allowed_and_every_prompt_is_recorded() {
 
 #[tokio::test]
 async fn a_failing_provider_leaves_the_rule_report() {
-    let (base, hits, _) = fake_openai(true).await;
+    let (base, hits, _) = failing_openai().await;
     let settings = move |s: &mut Settings| {
         s.llm.provider = named("openai");
         s.llm.base_url = Some(base.clone());

@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
+use dbpower_testkit::postgres_server;
 use reqwest::Method as M;
 use serde_json::{Value, json};
 
 use super::tenants::Env;
-use crate::serve::token;
 use crate::support::post_signed_batch;
 
 /// Sends `statements` as `(sql, execution_time_ms)` from `database` with `key`.
@@ -106,8 +106,7 @@ fn assert_no_leak(who: &str, body: &Value) {
     }
 }
 
-async fn team_members_see_only_their_part_of_a_shared_class(pg: Option<(&str, &str)>) {
-    let env = Env::start(pg).await;
+async fn team_members_see_only_their_part_of_a_shared_class(env: Env) {
     let (org, oa) = env.org("Shared").await;
     env.pii_only(org, &oa).await;
     let mut teams = Vec::new();
@@ -141,16 +140,14 @@ async fn team_members_see_only_their_part_of_a_shared_class(pg: Option<(&str, &s
     let (_, _, key_b) = teams.remove(0);
     env.ok(M::POST, "/api/v1/users", &oa, json!({"email": "lead@a.test", "password": "lead-password-1", "role": "TEAM_LEAD", "team_id": team_a}), 201).await;
     env.ok(M::POST, "/api/v1/users", &oa, json!({"email": "user@a.test", "password": "user-password-1", "role": "USER", "identity_id": identity_a}), 201).await;
-    let lead = token(
-        &env.c
-            .login_in("Shared", "lead@a.test", "lead-password-1")
-            .await,
-    );
-    let user = token(
-        &env.c
-            .login_in("Shared", "user@a.test", "user-password-1")
-            .await,
-    );
+    let lead = env
+        .c
+        .login_in("Shared", "lead@a.test", "lead-password-1")
+        .await;
+    let user = env
+        .c
+        .login_in("Shared", "user@a.test", "user-password-1")
+        .await;
 
     // Team B sends first, so the class's organization-wide sample is B's statement; team A then sends
     // the same statement shape twice, and one statement of its own.
@@ -338,14 +335,13 @@ async fn team_members_see_only_their_part_of_a_shared_class(pg: Option<(&str, &s
 
 #[tokio::test(flavor = "multi_thread")]
 async fn team_members_see_only_their_part_of_a_shared_class_on_sqlite() {
-    team_members_see_only_their_part_of_a_shared_class(None).await;
+    team_members_see_only_their_part_of_a_shared_class(Env::sqlite().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn team_members_see_only_their_part_of_a_shared_class_on_postgres() {
-    let Ok(server) = std::env::var("DBPOWER_TEST_POSTGRES_URL") else {
+    let Some(server) = postgres_server() else {
         return;
     };
-    let name = format!("dbpower_hard_classes_{}", std::process::id());
-    team_members_see_only_their_part_of_a_shared_class(Some((&server, &name))).await;
+    team_members_see_only_their_part_of_a_shared_class(Env::postgres(&server).await).await;
 }
