@@ -8,7 +8,7 @@ use chrono::Utc;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::ingest::{agent, send};
+use crate::ingest::agent;
 use crate::{TestApp, on_all_backends};
 
 async fn analysis_of(app: &TestApp, token: &str, id: i64, newer_than: &Value) -> Value {
@@ -25,7 +25,7 @@ async fn analysis_of(app: &TestApp, token: &str, id: i64, newer_than: &Value) ->
 
 #[tokio::test]
 async fn ingested_queries_get_schema_aware_analyses_and_re_analysis() {
-    on_all_backends(&[], async |app| {
+    on_all_backends(async |app| {
         let sa = app.admin().await;
         let org = app.create("/api/v1/organizations", &sa, json!({"name": "Analyzed"})).await;
         app.create("/api/v1/users", &sa, json!({"email": "oa@an.test", "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": org})).await;
@@ -40,7 +40,7 @@ async fn ingested_queries_get_schema_aware_analyses_and_re_analysis() {
             "sql_text": "SELECT * FROM orders WHERE status = 'paid' ORDER BY created_at DESC LIMIT 50",
             "execution_time_ms": 850.0, "database_type": "mysql", "rows_examined": 500000, "rows_sent": 50,
             "explain": plan, "schema": schema}]});
-        let r = send(app, &a, "an-0001", &batch, Utc::now().timestamp(), false).await;
+        let r = app.ingest_at(&a, "an-0001", &batch, Utc::now().timestamp()).await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
         let id = r.body["ids"][0].as_i64().expect("id");
 
@@ -70,7 +70,7 @@ async fn ingested_queries_get_schema_aware_analyses_and_re_analysis() {
 
 #[tokio::test]
 async fn ad_hoc_analysis_answers_at_once_and_refuses_bad_requests() {
-    on_all_backends(&[], async |app| {
+    on_all_backends(async |app| {
         let sa = app.admin().await;
         let r = app
             .post("/analyzer/analyze", &sa, json!({"sql": "SELECT id FROM users WHERE LOWER(email) = $1", "database_type": "postgresql"}))
@@ -99,7 +99,7 @@ async fn ad_hoc_analysis_answers_at_once_and_refuses_bad_requests() {
         let big = "SELECT 1 FROM t WHERE a IN (".to_string() + &"1,".repeat(600_000) + "1)";
         let r = app.post("/analyzer/analyze", &sa, json!({"sql": big, "database_type": "mysql"})).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{r:?}");
-        let anonymous = app.client.post(format!("{}/analyzer/analyze", app.base)).json(&json!({"sql": "SELECT 1", "database_type": "mysql"})).send().await.expect("send");
+        let anonymous = app.http().post(format!("{}/analyzer/analyze", app.base)).json(&json!({"sql": "SELECT 1", "database_type": "mysql"})).send().await.expect("send");
         assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     })
     .await;

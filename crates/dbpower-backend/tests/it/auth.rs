@@ -3,13 +3,13 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::on_all_backends;
-use crate::testapp::{ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::{Settings, on_all_backends, on_all_backends_with};
+use dbpower_testkit::{ADMIN_EMAIL, ADMIN_PASSWORD};
 
 #[tokio::test]
 async fn login_me_and_token_types() {
-    on_all_backends(&[], async |app| {
-        let r = app.login_full(ADMIN_EMAIL, ADMIN_PASSWORD, None).await;
+    on_all_backends(async |app| {
+        let r = app.try_login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
         assert_eq!(r.status, StatusCode::OK, "{r:?}");
         assert_eq!(r.body["token_type"], "bearer");
         assert_eq!(r.body["expires_in"], 1800);
@@ -37,9 +37,9 @@ async fn login_me_and_token_types() {
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 
         // Wrong password and unknown account look the same.
-        let a = app.login_full(ADMIN_EMAIL, "wrong-password-1", None).await;
+        let a = app.try_login(ADMIN_EMAIL, "wrong-password-1").await;
         let b = app
-            .login_full("nobody@dbpower.test", "wrong-password-1", None)
+            .try_login("nobody@dbpower.test", "wrong-password-1")
             .await;
         assert_eq!(
             (a.status, b.status),
@@ -55,13 +55,13 @@ async fn login_me_and_token_types() {
 
 #[tokio::test]
 async fn refresh_rotates_and_reuse_revokes_the_family() {
-    on_all_backends(&[], async |app| {
-        let first = app.login_full(ADMIN_EMAIL, ADMIN_PASSWORD, None).await;
+    on_all_backends(async |app| {
+        let first = app.try_login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
         let r0 = first.body["refresh_token"]
             .as_str()
             .expect("refresh")
             .to_string();
-        let other_login = app.login_full(ADMIN_EMAIL, ADMIN_PASSWORD, None).await;
+        let other_login = app.try_login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
         let other_refresh = other_login.body["refresh_token"]
             .as_str()
             .expect("refresh")
@@ -107,7 +107,7 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 
         // Logout revokes.
-        let login = app.login_full(ADMIN_EMAIL, ADMIN_PASSWORD, None).await;
+        let login = app.try_login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
         let access = login.body["access_token"].as_str().expect("a");
         let rt = login.body["refresh_token"].as_str().expect("r");
         let out = app
@@ -134,19 +134,19 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
 
 #[tokio::test]
 async fn disabled_users_cannot_log_in_refresh_or_use_tokens() {
-    on_all_backends(&[], async |app| {
+    on_all_backends(async |app| {
         let admin = app.admin().await;
         let org = app.create("/api/v1/organizations", &admin, json!({"name": "Acme"})).await;
         let uid = app
             .create("/api/v1/users", &admin, json!({"email": "u@acme.test", "password": "user-password-1", "role": "USER", "organization_id": org}))
             .await;
-        let login = app.login_full("u@acme.test", "user-password-1", Some("Acme")).await;
+        let login = app.try_login_in("Acme", "u@acme.test", "user-password-1").await;
         let access = login.body["access_token"].as_str().expect("a").to_string();
         let rt = login.body["refresh_token"].as_str().expect("r").to_string();
         let r = app.patch(&format!("/api/v1/users/{uid}"), &admin, json!({"is_active": false})).await;
         assert_eq!(r.status, StatusCode::OK, "{r:?}");
         assert_eq!(app.get("/api/v1/auth/me", &access).await.body["error"]["code"], "account_disabled");
-        assert_eq!(app.login_full("u@acme.test", "user-password-1", Some("Acme")).await.body["error"]["code"], "account_disabled");
+        assert_eq!(app.try_login_in("Acme", "u@acme.test", "user-password-1").await.body["error"]["code"], "account_disabled");
         let r = app.request(Method::POST, "/api/v1/auth/refresh", None, Some(json!({"refresh_token": rt}))).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
         // Re-enabled, a fresh login works again.
@@ -158,21 +158,19 @@ async fn disabled_users_cannot_log_in_refresh_or_use_tokens() {
 
 #[tokio::test]
 async fn failed_logins_are_throttled_before_hashing() {
-    let env = [
-        ("DBPOWER_LOGIN__MAX_FAILURES_PER_ACCOUNT", "3"),
-        ("DBPOWER_LOGIN__WINDOW_SECS", "600"),
-    ];
-    on_all_backends(&env, async |app| {
+    let settings = |s: &mut Settings| {
+        s.login.max_failures_per_account = 3;
+        s.login.window_secs = 600;
+    };
+    on_all_backends_with(settings, async |app| {
         for _ in 0..3 {
             assert_eq!(
-                app.login_full(ADMIN_EMAIL, "wrong-password-1", None)
-                    .await
-                    .status,
+                app.try_login(ADMIN_EMAIL, "wrong-password-1").await.status,
                 StatusCode::UNAUTHORIZED
             );
         }
         // Even the right password is refused while the account is locked.
-        let r = app.login_full(ADMIN_EMAIL, ADMIN_PASSWORD, None).await;
+        let r = app.try_login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
         assert_eq!(
             (r.status, r.body["error"]["code"].as_str()),
             (

@@ -12,9 +12,9 @@ async fn raw(
     token: Option<&str>,
     content_type: Option<&str>,
     body: Vec<u8>,
-) -> crate::testapp::Resp {
+) -> dbpower_testkit::Resp {
     let mut req = app
-        .client
+        .http()
         .request(method, format!("{}{path}", app.base))
         .body(body);
     if let Some(t) = token {
@@ -23,7 +23,7 @@ async fn raw(
     if let Some(ct) = content_type {
         req = req.header("content-type", ct);
     }
-    TestApp::read(req.send().await.expect("send")).await
+    dbpower_testkit::Resp::read(req.send().await.expect("send")).await
 }
 
 /// method, path, content type, body, expected status, expected error code.
@@ -38,7 +38,10 @@ type Case = (
 
 #[tokio::test]
 async fn bad_input_is_a_clear_4xx() {
-    let app = TestApp::spawn(None, &[("DBPOWER_MAX_BODY_BYTES", "4096")]).await;
+    let app = TestApp::sqlite()
+        .with_settings(|s| s.max_body_bytes = 4096)
+        .spawn()
+        .await;
     let token = app.admin().await;
     let json_ct = Some("application/json");
     let cases: Vec<Case> = vec![
@@ -184,9 +187,9 @@ async fn bad_input_is_a_clear_4xx() {
 
 #[tokio::test]
 async fn request_ids_are_echoed_and_health_endpoints_answer() {
-    let app = TestApp::spawn(None, &[]).await;
+    let app = TestApp::sqlite().spawn().await;
     let r = app
-        .client
+        .http()
         .get(format!("{}/health", app.base))
         .header("x-request-id", "my-trace-42")
         .send()
@@ -233,7 +236,7 @@ async fn request_ids_are_echoed_and_health_endpoints_answer() {
         );
     }
     let docs = app
-        .client
+        .http()
         .get(format!("{}/docs/", app.base))
         .send()
         .await

@@ -4,68 +4,19 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use dbpower_core::signing;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::testapp::Resp;
 use crate::{TestApp, on_all_backends};
+use dbpower_testkit::ApiKey;
 
-pub(crate) struct Agent {
-    key_id: String,
-    secret: String,
-}
-
-pub(crate) async fn send(
-    app: &TestApp,
-    agent: &Agent,
-    request_id: &str,
-    body: &Value,
-    ts: i64,
-    tamper: bool,
-) -> Resp {
-    let raw = serde_json::to_vec(body).expect("json");
-    let mut sig = signing::sign(
-        &agent.secret,
-        ts,
-        request_id,
-        "POST",
-        "/api/v1/slow-queries",
-        &raw,
-    );
-    if tamper {
-        sig = signing::sign(
-            "wrong-secret",
-            ts,
-            request_id,
-            "POST",
-            "/api/v1/slow-queries",
-            &raw,
-        );
-    }
-    let resp = app
-        .client
-        .post(format!("{}/api/v1/slow-queries", app.base))
-        .header("content-type", "application/json")
-        .header("x-api-key", &agent.key_id)
-        .header("x-request-id", request_id)
-        .header("x-timestamp", ts.to_string())
-        .header("x-signature", sig)
-        .body(raw)
-        .send()
-        .await
-        .expect("send");
-    TestApp::read(resp).await
-}
-
-pub(crate) async fn agent(app: &TestApp, token: &str, body: Value) -> (Agent, i64) {
+/// A new api key made with `token`: the key and its id.
+pub(crate) async fn agent(app: &TestApp, token: &str, body: Value) -> (ApiKey, i64) {
     let r = app.post("/api/v1/api-keys", token, body).await;
     assert_eq!(r.status, StatusCode::CREATED, "{r:?}");
-    let a = Agent {
-        key_id: r.body["key_id"].as_str().expect("key_id").into(),
-        secret: r.body["secret"].as_str().expect("secret").into(),
-    };
-    (a, r.body["id"].as_i64().expect("id"))
+    let key = ApiKey::from_created(&r.body);
+    let id = key.id;
+    (key, id)
 }
 
 fn q(sql: &str, ms: f64, db: &str) -> Value {
@@ -74,7 +25,7 @@ fn q(sql: &str, ms: f64, db: &str) -> Value {
 
 #[tokio::test]
 async fn a_new_users_ingestion_path() {
-    on_all_backends(&[], async |app| {
+    on_all_backends(async |app| {
         let sa = app.admin().await;
         let org = app.create("/api/v1/organizations", &sa, json!({"name": "Shop"})).await;
         app.create("/api/v1/users", &sa, json!({"email": "oa@shop.test", "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": org})).await;
@@ -89,7 +40,7 @@ async fn a_new_users_ingestion_path() {
             q("SELECT id FROM payments WHERE card = '4111 1111 1111 1111' AND id IN (7)", 100.0, "mysql"),
             q("SELECT * FROM events WHERE id = 42 AND who = 'x@y.io'", 55.0, "postgresql"),
         ]});
-        let r = send(app, &agent1, "batch-0001", &batch, now, false).await;
+        let r = app.ingest_at(&agent1, "batch-0001", &batch, now).await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
         assert_eq!(r.body["accepted"], 5);
         let ids = r.body["ids"].clone();
@@ -111,28 +62,28 @@ async fn a_new_users_ingestion_path() {
         assert_eq!(users_class["query_id"].as_str().map(str::len), Some(16));
 
         // The same request id again: same answer, nothing new stored.
-        let again = send(app, &agent1, "batch-0001", &batch, now, false).await;
+        let again = app.ingest_at(&agent1, "batch-0001", &batch, now).await;
         assert_eq!((again.status, again.body["ids"].clone()), (StatusCode::ACCEPTED, ids));
         assert_eq!(app.get("/api/v1/slow-queries", &oa).await.body["total"], 5);
 
         // Refusals, each with a precise code, each storing nothing.
         let one = json!({"queries": [q("SELECT 1", 1.0, "mysql")]});
-        let r = send(app, &agent1, "batch-bad-sig", &one, now, true).await;
+        let r = app.ingest_at(&agent1.forged(), "batch-bad-sig", &one, now).await;
         assert_eq!((r.status, r.body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_signature")));
-        let r = send(app, &agent1, "batch-stale", &one, now - 301, false).await;
+        let r = app.ingest_at(&agent1, "batch-stale", &one, now - 301).await;
         assert_eq!((r.status, r.body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("timestamp_out_of_window")));
-        let r = send(app, &Agent { key_id: "dbpk_nope".into(), secret: "x".into() }, "batch-unknown", &one, now, false).await;
+        let r = app.ingest_at(&ApiKey { id: 0, key_id: "dbpk_nope".into(), secret: "x".into() }, "batch-unknown", &one, now).await;
         assert_eq!((r.status, r.body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unknown_api_key")));
         let bad = json!({"queries": [q("SELECT 1", 1.0, "mysql"), {"sql_text": "SELECT 2", "execution_time_ms": -5, "database_type": "mysql"}]});
-        let r = send(app, &agent1, "batch-invalid", &bad, now, false).await;
+        let r = app.ingest_at(&agent1, "batch-invalid", &bad, now).await;
         assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("queries[1].execution_time_ms")), "{r:?}");
         let typed = json!({"queries": [q("SELECT 1", 1.0, "mysql"), {"sql_text": "SELECT 2", "execution_time_ms": "slow", "database_type": "mysql"}]});
-        let r = send(app, &agent1, "batch-typed", &typed, now, false).await;
+        let r = app.ingest_at(&agent1, "batch-typed", &typed, now).await;
         assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("queries[1].execution_time_ms")), "{r:?}");
-        let r = send(app, &agent1, "batch-empty", &json!({"queries": []}), now, false).await;
+        let r = app.ingest_at(&agent1, "batch-empty", &json!({"queries": []}), now).await;
         assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("queries")));
         assert_eq!(app.delete(&format!("/api/v1/api-keys/{key1}"), &oa).await.status, StatusCode::NO_CONTENT);
-        let r = send(app, &agent1, "batch-revoked", &one, now, false).await;
+        let r = app.ingest_at(&agent1, "batch-revoked", &one, now).await;
         assert_eq!((r.status, r.body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("api_key_revoked")));
         assert_eq!(app.get("/api/v1/slow-queries", &oa).await.body["total"], 5, "refused requests stored nothing");
 
@@ -191,7 +142,7 @@ async fn a_new_users_ingestion_path() {
 
 #[tokio::test]
 async fn attribution_comes_from_the_key_and_scopes_reads() {
-    on_all_backends(&[], async |app| {
+    on_all_backends(async |app| {
         let sa = app.admin().await;
         let org = app.create("/api/v1/organizations", &sa, json!({"name": "Corp"})).await;
         let other = app.create("/api/v1/organizations", &sa, json!({"name": "Rival"})).await;
@@ -207,9 +158,9 @@ async fn attribution_comes_from_the_key_and_scopes_reads() {
         let now = Utc::now().timestamp();
         // The body cannot claim an owner: unknown fields are refused outright.
         let forged = json!({"queries": [{"sql_text": "SELECT 1", "execution_time_ms": 1, "database_type": "mysql", "organization_id": other}]});
-        assert_eq!(send(app, &mine, "f", &forged, now, false).await.status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(send(app, &mine, "m1", &json!({"queries": [q("SELECT a FROM t WHERE x = 1", 10.0, "mysql")]}), now, false).await.status, StatusCode::ACCEPTED);
-        assert_eq!(send(app, &theirs, "t1", &json!({"queries": [q("SELECT b FROM u WHERE y = 2", 20.0, "mysql"), q("SELECT b FROM u WHERE y = 3", 20.0, "mysql")]}), now, false).await.status, StatusCode::ACCEPTED);
+        assert_eq!(app.ingest_at(&mine, "f", &forged, now).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(app.ingest_at(&mine, "m1", &json!({"queries": [q("SELECT a FROM t WHERE x = 1", 10.0, "mysql")]}), now).await.status, StatusCode::ACCEPTED);
+        assert_eq!(app.ingest_at(&theirs, "t1", &json!({"queries": [q("SELECT b FROM u WHERE y = 2", 20.0, "mysql"), q("SELECT b FROM u WHERE y = 3", 20.0, "mysql")]}), now).await.status, StatusCode::ACCEPTED);
 
         let user = app.login_in("Corp", "u@corp.test", "u-password-123").await;
         let seen = app.get("/api/v1/slow-queries", &user).await;
@@ -230,7 +181,7 @@ async fn attribution_comes_from_the_key_and_scopes_reads() {
 
 #[tokio::test]
 async fn scrub_level_and_retention_are_per_organization() {
-    on_all_backends(&[], async |app| {
+    on_all_backends(async |app| {
         let sa = app.admin().await;
         let org = app.create("/api/v1/organizations", &sa, json!({"name": "Lenient", "retention_days": 30, "settings": {"scrub_level": "pii_only"}})).await;
         app.create("/api/v1/users", &sa, json!({"email": "oa@lenient.test", "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": org})).await;
@@ -242,7 +193,7 @@ async fn scrub_level_and_retention_are_per_organization() {
              "client_host": "192.0.2.44", "explain": {"query_block": {"attached_condition": "(t.email = 'ann@example.com')"}}},
             {"sql_text": "SELECT 1 FROM old_table WHERE id = 7", "execution_time_ms": 5, "database_type": "mysql", "observed_at": old},
         ]});
-        assert_eq!(send(app, &a, "p1", &batch, Utc::now().timestamp(), false).await.status, StatusCode::ACCEPTED);
+        assert_eq!(app.ingest_at(&a, "p1", &batch, Utc::now().timestamp()).await.status, StatusCode::ACCEPTED);
         let list = app.get("/api/v1/slow-queries?q=status", &oa).await;
         let item = &list.body["items"][0];
         assert_eq!(item["sql_text"], "SELECT * FROM t WHERE status = 'active' AND email = '[EMAIL_REDACTED]'", "pii_only keeps ordinary literals");
@@ -253,16 +204,16 @@ async fn scrub_level_and_retention_are_per_organization() {
         // An execution older than the retention is refused: the next sweep would delete it at once.
         let ancient = (Utc::now() - chrono::Duration::days(31)).to_rfc3339();
         let stale = json!({"queries": [{"sql_text": "SELECT 2", "execution_time_ms": 5, "database_type": "mysql", "observed_at": ancient}]});
-        let r = send(app, &a, "p2", &stale, Utc::now().timestamp(), false).await;
+        let r = app.ingest_at(&a, "p2", &stale, Utc::now().timestamp()).await;
         assert_eq!((r.status, r.body["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("queries[0].observed_at")), "{r:?}");
         let future = (Utc::now() + chrono::Duration::days(2)).to_rfc3339();
         let ahead = json!({"queries": [{"sql_text": "SELECT 3", "execution_time_ms": 5, "database_type": "mysql", "observed_at": future}]});
-        assert_eq!(send(app, &a, "p3", &ahead, Utc::now().timestamp(), false).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(app.ingest_at(&a, "p3", &ahead, Utc::now().timestamp()).await.status, StatusCode::UNPROCESSABLE_ENTITY);
 
         // Retention shortened to 5 days: the 10-day-old query goes, the new one stays, and the purge is
         // audited.
         app.patch(&format!("/api/v1/organizations/{org}"), &sa, json!({"retention_days": 5})).await;
-        let deleted = dbpower_backend::sweep_retention(app.store.as_ref()).await.expect("sweep");
+        let deleted = dbpower_backend::sweep_retention(app.store().await.as_ref()).await.expect("sweep");
         assert_eq!(deleted, 1);
         assert_eq!(app.get("/api/v1/slow-queries", &oa).await.body["total"], 1);
         // The old query's class had nothing left behind it: it went too (sample, histogram, analysis).

@@ -8,15 +8,24 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use chrono::Utc;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::ingest::{agent, send};
-use crate::{TestApp, on_all_backends};
+use crate::ingest::agent;
+use crate::{Settings, TestApp, named, on_all_backends_with, secret};
 
 /// Answers every chat completion with one extra finding; counts requests and keeps the last body.
-async fn fake_openai(fail: bool) -> (String, Arc<AtomicUsize>, Arc<std::sync::Mutex<Value>>) {
+/// An OpenAI-compatible stand-in that advises a partial index: its URL, requests seen, last request.
+async fn fake_openai() -> (String, Arc<AtomicUsize>, Arc<std::sync::Mutex<Value>>) {
+    stand_in(false).await
+}
+
+/// An OpenAI-compatible stand-in that always answers 503.
+async fn failing_openai() -> (String, Arc<AtomicUsize>, Arc<std::sync::Mutex<Value>>) {
+    stand_in(true).await
+}
+
+async fn stand_in(fail: bool) -> (String, Arc<AtomicUsize>, Arc<std::sync::Mutex<Value>>) {
     let hits = Arc::new(AtomicUsize::new(0));
     let last = Arc::new(std::sync::Mutex::new(Value::Null));
     let state = (hits.clone(), last.clone(), fail);
@@ -79,15 +88,7 @@ async fn org_with_query(
     let oa = app.login_in(name, &email, "oa-password-12").await;
     let (a, _) = agent(app, &oa, json!({"name": "agent"})).await;
     let batch = json!({"queries": [{"sql_text": sql, "execution_time_ms": 420.0, "database_type": "mysql"}]});
-    let r = send(
-        app,
-        &a,
-        &format!("{name}-1"),
-        &batch,
-        Utc::now().timestamp(),
-        false,
-    )
-    .await;
+    let r = app.ingest(&a, &format!("{name}-1"), &batch).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
     let id = r.body["ids"][0].as_i64().expect("id");
     let report = analysis(app, &oa, id).await;
@@ -96,14 +97,14 @@ async fn org_with_query(
 
 #[tokio::test]
 async fn the_llm_is_used_only_where_allowed_and_every_prompt_is_recorded() {
-    let (base, hits, last) = fake_openai(false).await;
-    let env = [
-        ("DBPOWER_LLM__PROVIDER", "openai"),
-        ("DBPOWER_LLM__BASE_URL", base.as_str()),
-        ("DBPOWER_LLM__MODEL", "fake-model"),
-        ("DBPOWER_LLM__API_KEY", "sk-test"),
-    ];
-    on_all_backends(&env, async |app| {
+    let (base, hits, last) = fake_openai().await;
+    let settings = move |s: &mut Settings| {
+        s.llm.provider = named("openai");
+        s.llm.base_url = Some(base.clone());
+        s.llm.model = Some("fake-model".into());
+        s.llm.api_key = Some(secret("sk-test"));
+    };
+    on_all_backends_with(settings, async |app| {
         let sa = app.admin().await;
         let before = hits.load(Ordering::SeqCst);
         let (oa, allowed) = org_with_query(
@@ -173,14 +174,14 @@ async fn the_llm_is_used_only_where_allowed_and_every_prompt_is_recorded() {
 
 #[tokio::test]
 async fn a_failing_provider_leaves_the_rule_report() {
-    let (base, hits, _) = fake_openai(true).await;
-    let env = [
-        ("DBPOWER_LLM__PROVIDER", "openai"),
-        ("DBPOWER_LLM__BASE_URL", base.as_str()),
-        ("DBPOWER_LLM__MODEL", "fake-model"),
-        ("DBPOWER_LLM__MAX_RETRIES", "1"),
-    ];
-    on_all_backends(&env, async |app| {
+    let (base, hits, _) = failing_openai().await;
+    let settings = move |s: &mut Settings| {
+        s.llm.provider = named("openai");
+        s.llm.base_url = Some(base.clone());
+        s.llm.model = Some("fake-model".into());
+        s.llm.max_retries = 1;
+    };
+    on_all_backends_with(settings, async |app| {
         let sa = app.admin().await;
         let (oa, report) =
             org_with_query(app, &sa, "Unlucky", "allow_llm", "SELECT * FROM orders").await;

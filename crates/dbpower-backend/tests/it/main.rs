@@ -1,5 +1,6 @@
 //! Backend integration tests over real HTTP: each scenario runs on SQLite, and again on a fresh
-//! PostgreSQL database when `DBPOWER_TEST_POSTGRES_URL` is set (set but unreachable fails).
+//! PostgreSQL database when `DBPOWER_TEST_POSTGRES_URL` is set (set but unreachable fails). Apps come
+//! from the test kit ([`dbpower_testkit::TestApp`]), which checks the database's invariants on drop.
 
 mod analyzer;
 mod auth;
@@ -10,6 +11,7 @@ mod observability;
 mod panel;
 mod ratelimit;
 mod rbac;
-mod testapp;
 
-pub use testapp::{TestApp, on_all_backends};
+pub(crate) use dbpower_testkit::{
+    Settings, TestApp, named, on_all_backends, on_all_backends_with, secret,
+};

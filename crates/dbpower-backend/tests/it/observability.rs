@@ -3,18 +3,21 @@
 
 use reqwest::StatusCode;
 
-use crate::on_all_backends;
+use crate::{Settings, on_all_backends_with};
 
 #[tokio::test]
 async fn metrics_count_requests_by_route_and_cors_allows_only_configured_origins() {
-    on_all_backends(&[("DBPOWER_CORS_ORIGINS", "https://panel.example, https://ops.example")], async |app| {
+    let origins = |s: &mut Settings| {
+        s.cors_origins = vec!["https://panel.example".into(), "https://ops.example".into()];
+    };
+    on_all_backends_with(origins, async |app| {
         let sa = app.admin().await;
         for _ in 0..3 {
             assert_eq!(app.get("/api/v1/auth/me", &sa).await.status, StatusCode::OK);
         }
         assert_eq!(app.get("/api/v1/organizations/987654", &sa).await.status, StatusCode::NOT_FOUND);
         assert_eq!(app.get("/api/v1/no-such-route", &sa).await.status, StatusCode::NOT_FOUND);
-        let r = app.client.get(format!("{}/metrics", app.base)).send().await.expect("metrics");
+        let r = app.http().get(format!("{}/metrics", app.base)).send().await.expect("metrics");
         assert_eq!(r.status(), StatusCode::OK);
         assert!(r.headers()["content-type"].to_str().unwrap_or("").starts_with("text/plain"));
         let text = r.text().await.expect("text");
@@ -28,7 +31,7 @@ async fn metrics_count_requests_by_route_and_cors_allows_only_configured_origins
         assert!(text.contains("\ndbpower_rate_limiter_degraded 0\n") && text.contains("\ndbpower_db_pool_open_connections "), "{text}");
 
         let preflight = |origin: &'static str| {
-            app.client
+            app.http()
                 .request(reqwest::Method::OPTIONS, format!("{}/api/v1/auth/me", app.base))
                 .header("origin", origin)
                 .header("access-control-request-method", "GET")

@@ -5,7 +5,7 @@ use chrono::Utc;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::ingest::{agent, send};
+use crate::ingest::agent;
 use crate::{TestApp, on_all_backends};
 
 #[test]
@@ -66,8 +66,8 @@ fn collect_refs(v: &Value, out: &mut Vec<String>) {
 
 #[tokio::test]
 async fn the_panel_is_served_beside_the_api() {
-    let app = TestApp::spawn(None, &[]).await;
-    let get = |path: &str| app.client.get(format!("{}{path}", app.base)).send();
+    let app = TestApp::sqlite().spawn().await;
+    let get = |path: &str| app.http().get(format!("{}{path}", app.base)).send();
     for path in ["/", "/queries", "/queries?selected=3", "/settings"] {
         let r = get(path).await.expect("get");
         assert_eq!(r.status(), StatusCode::OK, "{path}");
@@ -120,7 +120,7 @@ async fn the_panel_is_served_beside_the_api() {
 
 #[tokio::test]
 async fn query_classes_rank_by_every_column_of_the_table() {
-    on_all_backends(&[], async |app| {
+    on_all_backends(async |app| {
         let sa = app.admin().await;
         let org = app.create("/api/v1/organizations", &sa, json!({"name": "Rank"})).await;
         app.create("/api/v1/users", &sa, json!({"email": "oa@rank.test", "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": org})).await;
@@ -135,7 +135,7 @@ async fn query_classes_rank_by_every_column_of_the_table() {
         queries.push(q("SELECT b FROM t_b WHERE x > 1", 4000.0, 1_000_000, 1));
         queries.push(q("SELECT c FROM t_c WHERE y = 2", 300.0, 500, 0));
         queries.push(q("SELECT c FROM t_c WHERE y = 3", 700.0, 500, 0));
-        let r = send(app, &key, "rank-1", &json!({"queries": queries}), Utc::now().timestamp(), false).await;
+        let r = app.ingest_at(&key, "rank-1", &json!({"queries": queries}), Utc::now().timestamp()).await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
         let order = async |sort: &str| -> Vec<String> {
             let r = app.get(&format!("/api/v1/query-classes?sort={sort}"), &oa).await;

@@ -5,16 +5,16 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::{TestApp, on_all_backends};
+use crate::{Settings, TestApp, on_all_backends_with, secret};
 
 #[tokio::test]
 async fn organizations_get_exact_windows_with_headers_and_429() {
-    let env = [
-        ("DBPOWER_RATE_LIMIT__ORG_PER_MINUTE", "5"),
-        ("DBPOWER_RATE_LIMIT__ORG_PER_HOUR", "1000"),
-        ("DBPOWER_RATE_LIMIT__IP_PER_MINUTE", "1000"),
-    ];
-    on_all_backends(&env, async |app| {
+    let limits = |s: &mut Settings| {
+        s.rate_limit.org_per_minute = 5;
+        s.rate_limit.org_per_hour = 1000;
+        s.rate_limit.ip_per_minute = 1000;
+    };
+    on_all_backends_with(limits, async |app| {
         let sa = app.admin().await;
         let a = app.create("/api/v1/organizations", &sa, json!({"name": "A"})).await;
         let b = app.create("/api/v1/organizations", &sa, json!({"name": "B", "settings": {"rate_limit_per_minute": 8}})).await;
@@ -25,7 +25,7 @@ async fn organizations_get_exact_windows_with_headers_and_429() {
         let tb = app.login_in("B", "oa@b.test", "oa-password-12").await;
         let mut seen = Vec::new();
         for _ in 0..7 {
-            let r = app.client.get(format!("{}/api/v1/auth/me", app.base)).bearer_auth(&ta).send().await.expect("send");
+            let r = app.http().get(format!("{}/api/v1/auth/me", app.base)).bearer_auth(&ta).send().await.expect("send");
             let h = |n: &str| r.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
             seen.push((r.status(), h("x-ratelimit-limit"), h("x-ratelimit-remaining"), h("retry-after")));
             if r.status() == StatusCode::TOO_MANY_REQUESTS {
@@ -53,7 +53,7 @@ async fn organizations_get_exact_windows_with_headers_and_429() {
         assert_eq!(allowed_b, 8);
         // Health and readiness are never limited, and readiness names the limiter.
         for _ in 0..3 {
-            let r = app.client.get(format!("{}/ready", app.base)).send().await.expect("ready");
+            let r = app.http().get(format!("{}/ready", app.base)).send().await.expect("ready");
             assert_eq!(r.status(), StatusCode::OK);
             let body: serde_json::Value = r.json().await.expect("json");
             assert_eq!(body["rate_limiter"], "memory");
@@ -64,19 +64,22 @@ async fn organizations_get_exact_windows_with_headers_and_429() {
 
 #[tokio::test]
 async fn client_addresses_are_limited_before_anyone_logs_in() {
-    on_all_backends(&[("DBPOWER_RATE_LIMIT__IP_PER_MINUTE", "3")], async |app| {
-        let mut statuses = Vec::new();
-        for _ in 0..5 {
-            let r = app
-                .client
-                .get(format!("{}/api/v1/organizations", app.base))
-                .send()
-                .await
-                .expect("send");
-            statuses.push(r.status().as_u16());
-        }
-        assert_eq!(statuses, vec![401, 401, 401, 429, 429]);
-    })
+    on_all_backends_with(
+        |s| s.rate_limit.ip_per_minute = 3,
+        async |app| {
+            let mut statuses = Vec::new();
+            for _ in 0..5 {
+                let r = app
+                    .http()
+                    .get(format!("{}/api/v1/organizations", app.base))
+                    .send()
+                    .await
+                    .expect("send");
+                statuses.push(r.status().as_u16());
+            }
+            assert_eq!(statuses, vec![401, 401, 401, 429, 429]);
+        },
+    )
     .await;
 }
 
@@ -87,8 +90,12 @@ async fn limits_live_in_redis_when_it_is_configured() {
     };
     // A fresh key space per run, so windows of earlier runs (same organization ids) do not count.
     let prefix = format!("dbpower-test:{}:", uuid::Uuid::new_v4().simple());
-    on_all_backends(&[("DBPOWER_REDIS_URL", redis.as_str()), ("DBPOWER_RATE_LIMIT__REDIS_PREFIX", prefix.as_str())], async |app| {
-        let body: serde_json::Value = app.client.get(format!("{}/ready", app.base)).send().await.expect("ready").json().await.expect("json");
+    let shared = move |s: &mut Settings| {
+        s.redis_url = Some(secret(&redis));
+        s.rate_limit.redis_prefix = prefix.clone();
+    };
+    on_all_backends_with(shared, async |app| {
+        let body: serde_json::Value = app.http().get(format!("{}/ready", app.base)).send().await.expect("ready").json().await.expect("json");
         assert_eq!(body["rate_limiter"], "redis", "{body}");
         let sa = app.admin().await;
         // This organization allows 3 requests a minute (its own setting); the admin keeps the defaults.
@@ -115,20 +122,24 @@ async fn failed_logins_are_counted_across_backends_sharing_redis() {
         return;
     };
     let prefix = format!("dbpower-test:{}:", uuid::Uuid::new_v4().simple());
-    let env = [
-        ("DBPOWER_REDIS_URL", redis.as_str()),
-        ("DBPOWER_RATE_LIMIT__REDIS_PREFIX", prefix.as_str()),
-        ("DBPOWER_LOGIN__MAX_FAILURES_PER_ACCOUNT", "4"),
-        ("DBPOWER_LOGIN__WINDOW_SECS", "600"),
-    ];
+    let (url, keys) = (redis.clone(), prefix.clone());
+    let shared = move |s: &mut Settings| {
+        s.redis_url = Some(secret(&url));
+        s.rate_limit.redis_prefix = keys.clone();
+        s.login.max_failures_per_account = 4;
+        s.login.window_secs = 600;
+    };
     // Two backends, as behind a gateway; each has its own process state, and only Redis in common.
     let (a, b) = (
-        TestApp::spawn(None, &env).await,
-        TestApp::spawn(None, &env).await,
+        TestApp::sqlite()
+            .with_settings(shared.clone())
+            .spawn()
+            .await,
+        TestApp::sqlite().with_settings(shared).spawn().await,
     );
     for app in [&a, &b, &a, &b] {
         assert_eq!(
-            app.login_full(crate::testapp::ADMIN_EMAIL, "wrong-password-1", None)
+            app.try_login(dbpower_testkit::ADMIN_EMAIL, "wrong-password-1")
                 .await
                 .status,
             StatusCode::UNAUTHORIZED
@@ -136,10 +147,9 @@ async fn failed_logins_are_counted_across_backends_sharing_redis() {
     }
     for app in [&a, &b] {
         let r = app
-            .login_full(
-                crate::testapp::ADMIN_EMAIL,
-                crate::testapp::ADMIN_PASSWORD,
-                None,
+            .try_login(
+                dbpower_testkit::ADMIN_EMAIL,
+                dbpower_testkit::ADMIN_PASSWORD,
             )
             .await;
         assert_eq!(

@@ -1,5 +1,6 @@
 //! Ingestion, read models and the analysis queue on every backend.
 
+use dbpower_testkit::TestDb;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -353,25 +354,25 @@ async fn reanalysis_and_retention(store: &dyn Store, c: &Ingested, class_id: i64
 
 #[tokio::test]
 async fn ingestion_on_sqlite() {
-    let db = crate::sqlite().await;
-    ingest_story(db.store.as_ref()).await;
+    let db = TestDb::sqlite().await;
+    ingest_story(db.store().as_ref()).await;
 }
 
 #[tokio::test]
 async fn ingestion_on_postgres() {
-    let Some(db) = crate::postgres().await else {
+    let Some(db) = TestDb::postgres_if_set().await else {
         return;
     };
-    ingest_story(db.store.as_ref()).await;
+    ingest_story(db.store().as_ref()).await;
 }
 
 /// Two workers claiming concurrently from one PostgreSQL queue never get the same job.
 #[tokio::test]
 async fn concurrent_workers_claim_disjoint_jobs_on_postgres() {
-    let Some(db) = crate::postgres().await else {
+    let Some(db) = TestDb::postgres_if_set().await else {
         return;
     };
-    let (org, key) = setup(db.store.as_ref(), "Queue").await;
+    let (org, key) = setup(db.store().as_ref(), "Queue").await;
     let items: Vec<NewSlowQuery> = (0..60).map(|i| item(&format!("Q{i}"), 5.0, "db")).collect();
     let batch = NewBatch {
         api_key_id: key,
@@ -380,10 +381,10 @@ async fn concurrent_workers_claim_disjoint_jobs_on_postgres() {
         identity_id: None,
         items,
     };
-    db.store.ingest(org, &batch).await.expect("ingest");
+    db.store().ingest(org, &batch).await.expect("ingest");
     let mut handles = Vec::new();
     for _ in 0..2 {
-        let s = db.store.clone();
+        let s = db.store().clone();
         handles.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
@@ -482,14 +483,14 @@ async fn group_story(store: &dyn Store) {
 
 #[tokio::test]
 async fn group_commit_on_sqlite() {
-    let db = crate::sqlite().await;
-    group_story(db.store.as_ref()).await;
+    let db = TestDb::sqlite().await;
+    group_story(db.store().as_ref()).await;
 }
 
 #[tokio::test]
 async fn group_commit_on_postgres() {
-    let Some(db) = crate::postgres().await else {
+    let Some(db) = TestDb::postgres_if_set().await else {
         return;
     };
-    group_story(db.store.as_ref()).await;
+    group_story(db.store().as_ref()).await;
 }

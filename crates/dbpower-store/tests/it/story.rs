@@ -2,6 +2,7 @@
 
 use dbpower_core::{OrgId, Principal, Scope};
 use dbpower_store::*;
+use dbpower_testkit::TestDb;
 use dbpower_types::{AuditLogQuery, OrgSettings, OrganizationView, Role, TeamView};
 
 const PAGE: PageRequest = PageRequest {
@@ -491,10 +492,12 @@ async fn tamper_is_detected(store: &dyn Store, tamper: impl AsyncFnOnce(i64)) {
 
 #[tokio::test]
 async fn story_on_sqlite() {
-    let db = crate::sqlite().await;
-    story(db.store.as_ref()).await;
-    let url = db.url.clone();
-    tamper_is_detected(db.store.as_ref(), async |id| {
+    let mut db = TestDb::sqlite().await;
+    db.checks()
+        .allow_broken_audit_chain("the story tampers with an entry to see the break found");
+    story(db.store().as_ref()).await;
+    let url = db.url().to_string();
+    tamper_is_detected(db.store().as_ref(), async |id| {
         let s = SqliteStore::connect(&url).await.expect("second handle");
         let upd = format!("UPDATE audit_logs SET action = 'x' WHERE id = {id}");
         let err = sqlx::query(sqlx::AssertSqlSafe(upd.clone()))
@@ -515,12 +518,14 @@ async fn story_on_sqlite() {
 
 #[tokio::test]
 async fn story_on_postgres() {
-    let Some(db) = crate::postgres().await else {
+    let Some(mut db) = TestDb::postgres_if_set().await else {
         return;
     };
-    story(db.store.as_ref()).await;
-    let url = db.url.clone();
-    tamper_is_detected(db.store.as_ref(), async |id| {
+    db.checks()
+        .allow_broken_audit_chain("the story tampers with an entry to see the break found");
+    story(db.store().as_ref()).await;
+    let url = db.url().to_string();
+    tamper_is_detected(db.store().as_ref(), async |id| {
         let s = PgStore::connect(&url).await.expect("second handle");
         let upd = format!("UPDATE audit_logs SET action = 'x' WHERE id = {id}");
         let err = sqlx::query(sqlx::AssertSqlSafe(upd.clone()))
@@ -541,13 +546,13 @@ async fn story_on_postgres() {
 
 #[tokio::test]
 async fn concurrent_audit_appends_keep_one_chain() {
-    let mut dbs = vec![crate::sqlite().await];
-    if let Some(pg) = crate::postgres().await {
+    let mut dbs = vec![TestDb::sqlite().await];
+    if let Some(pg) = TestDb::postgres_if_set().await {
         dbs.push(pg);
     }
     for db in dbs {
         let org = db
-            .store
+            .store()
             .insert_organization(&NewOrganization {
                 name: "Busy".into(),
                 settings: OrgSettings::default(),
@@ -557,7 +562,7 @@ async fn concurrent_audit_appends_keep_one_chain() {
             .expect("org");
         let mut tasks = Vec::new();
         for i in 0..40 {
-            let s = db.store.clone();
+            let s = db.store().clone();
             tasks.push(tokio::spawn(async move {
                 s.append_audit(&audit(Some(org.id), &format!("e{i}"))).await
             }));
@@ -566,10 +571,14 @@ async fn concurrent_audit_appends_keep_one_chain() {
             t.await.expect("join").expect("append");
         }
         let v = db
-            .store
+            .store()
             .verify_audit_chain(Some(org.id))
             .await
             .expect("verify");
-        assert!(v.valid && v.entries == 40, "{}: {v:?}", db.store.backend());
+        assert!(
+            v.valid && v.entries == 40,
+            "{}: {v:?}",
+            db.store().backend()
+        );
     }
 }

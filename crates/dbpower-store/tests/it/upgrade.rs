@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use dbpower_core::{OrgId, Scope};
 use dbpower_store::{NewOrganization, NewUser, StoreError};
+use dbpower_testkit::{TestDb, postgres_server};
 use dbpower_types::{OrgSettings, Role};
 use sqlx::Connection;
 
@@ -54,14 +55,11 @@ async fn sqlite_keeps_people_and_their_references() {
 
 #[tokio::test]
 async fn postgres_keeps_people_and_their_references() {
-    let Ok(server) = std::env::var("DBPOWER_TEST_POSTGRES_URL") else {
-        eprintln!("skipped: DBPOWER_TEST_POSTGRES_URL is not set");
+    let Some(server) = postgres_server() else {
         return;
     };
-    let name = format!("dbpower_upgrade_{}", uuid::Uuid::new_v4().simple());
-    let url = dbpower_store::create_postgres_database(&server, &name)
-        .await
-        .expect("DBPOWER_TEST_POSTGRES_URL is set but the server is unreachable");
+    let db = TestDb::empty_postgres(&server).await;
+    let url = db.url().to_string();
     let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
     sqlx::migrate!("./migrations/postgres")
         .run_to(BEFORE, &mut conn)

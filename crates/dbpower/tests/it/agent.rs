@@ -4,14 +4,14 @@
 //! query arrives exactly once.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
+use dbpower_testkit::{Client, Proc, TestDb};
 use reqwest::Method as M;
 use serde_json::{Value, json};
 
 use crate::digest::mariadb;
-use crate::serve::{Client, Server, start_on, token};
-use crate::support::psql;
+use crate::support::{bin, psql};
 
 fn free_port() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -20,7 +20,8 @@ fn free_port() -> String {
 }
 
 pub(crate) fn agent(config: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dbpower"))
+    bin()
+        .command()
         .arg("agent")
         .arg("--config")
         .arg(config)
@@ -46,7 +47,7 @@ pub(crate) struct OrgAdmin {
 }
 
 pub(crate) struct Platform {
-    server: Option<Server>,
+    server: Option<Proc>,
     dir: tempfile::TempDir,
     listen: String,
     password: String,
@@ -56,14 +57,8 @@ impl Platform {
     pub(crate) fn start() -> Platform {
         let dir = tempfile::tempdir().expect("tmp");
         let listen = free_port();
-        let server = start_on(dir.path(), &[], &[], &listen);
-        let password = server
-            .stdout
-            .iter()
-            .find_map(|l| l.split("with password ").nth(1))
-            .expect("generated password")
-            .trim()
-            .to_string();
+        let server = Platform::serve(dir.path(), &listen);
+        let password = server.generated_password();
         Platform {
             server: Some(server),
             dir,
@@ -72,12 +67,22 @@ impl Platform {
         }
     }
 
+    /// `dbpower serve` on its defaults in `dir` at `listen`; its database checked when it stops.
+    fn serve(dir: &Path, listen: &str) -> Proc {
+        bin()
+            .serve()
+            .in_dir(dir)
+            .listen(listen)
+            .database(TestDb::in_data_dir(&dir.join("dbpower-data")))
+            .spawn()
+    }
+
     fn stop(&mut self) {
         self.server = None;
     }
 
     fn restart(&mut self) {
-        self.server = Some(start_on(self.dir.path(), &[], &[], &self.listen));
+        self.server = Some(Platform::serve(self.dir.path(), &self.listen));
     }
 
     pub(crate) fn client(&self) -> Client {
@@ -85,12 +90,9 @@ impl Platform {
     }
 
     pub(crate) async fn admin(&self) -> String {
-        token(
-            &self
-                .client()
-                .login("admin@dbpower.local", &self.password)
-                .await,
-        )
+        self.client()
+            .login("admin@dbpower.local", &self.password)
+            .await
     }
 
     /// A new organization with an ORG_ADMIN and an api key: (org admin, key id, secret).
@@ -111,7 +113,7 @@ impl Platform {
             .call(M::POST, "/api/v1/users", Some(&sa), Some(json!({"email": email, "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": org["id"]})))
             .await;
         assert_eq!(s.as_u16(), 201, "{u}");
-        let oa = token(&c.login_in(name, &email, "oa-password-12").await);
+        let oa = c.login_in(name, &email, "oa-password-12").await;
         let (s, key) = c
             .call(
                 M::POST,
@@ -132,12 +134,9 @@ impl Platform {
     }
 
     pub(crate) async fn org_admin(&self, who: &OrgAdmin) -> String {
-        token(
-            &self
-                .client()
-                .login_in(&who.organization, &who.email, "oa-password-12")
-                .await,
-        )
+        self.client()
+            .login_in(&who.organization, &who.email, "oa-password-12")
+            .await
     }
 
     /// The organization's query classes: (sample text, count).
@@ -485,8 +484,8 @@ async fn pg_stat_statements_deltas_reach_the_platform() {
     let Ok(server) = std::env::var("DBPOWER_TEST_POSTGRES_URL") else {
         return;
     };
-    let name = format!("dbpower_agent_{}", std::process::id());
-    let url = crate::support::fresh_postgres_database(&server, &name).await;
+    let monitored = TestDb::scratch_postgres(&server).await;
+    let url = monitored.url().to_string();
     psql(
         &url,
         "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; CREATE TABLE dbp_pgss (id int PRIMARY KEY, email text)",
@@ -533,7 +532,4 @@ async fn pg_stat_statements_deltas_reach_the_platform() {
         ),
         4
     );
-    dbpower_store::drop_postgres_database(&server, &name)
-        .await
-        .expect("drop");
 }

@@ -4,35 +4,41 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
+use dbpower_testkit::{Role, TestDb, postgres_server};
 use serde_json::{Value, json};
 
 use crate::digest::mariadb;
-use crate::support::{psql, spawn_role};
+use crate::support::{bin, psql};
 
-fn analyze(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbpower"));
-    cmd.arg("analyze")
+/// `dbpower analyze ARGS` with an empty standard input.
+fn analyze(args: &[&str]) -> Output {
+    analyze_stdin(args, "")
+}
+
+/// `dbpower analyze ARGS` reading `stdin`.
+fn analyze_stdin(args: &[&str], stdin: &str) -> Output {
+    let mut child = bin()
+        .command()
+        .arg("analyze")
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn dbpower analyze");
-    if let Some(text) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(text.as_bytes())
-            .expect("write stdin");
-    }
-    drop(child.stdin.take());
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dbpower analyze");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
     child.wait_with_output().expect("wait")
 }
 
 fn report(args: &[&str]) -> Value {
-    let out = analyze(args, None);
+    let out = analyze(args);
     assert!(
         out.status.success(),
         "{}",
@@ -63,7 +69,7 @@ fn index_ddl(r: &Value) -> Vec<String> {
 }
 
 #[test]
-fn analyze_names_rules_and_sets_exit_codes() {
+fn analyze_names_the_rules_a_statement_breaks() {
     let r = report(&[
         "--dialect",
         "mysql",
@@ -76,80 +82,71 @@ fn analyze_names_rules_and_sets_exit_codes() {
     );
     assert_eq!(r["parse_ok"], true);
 
-    let text = analyze(
-        &["--dialect", "postgresql", "-"],
-        Some("DELETE FROM sessions"),
-    );
+    let text = analyze_stdin(&["--dialect", "postgresql", "-"], "DELETE FROM sessions");
     assert!(text.status.success());
     let stdout = String::from_utf8_lossy(&text.stdout);
     assert!(stdout.starts_with("CRITICAL"), "{stdout}");
     assert!(stdout.contains("dml_without_where"), "{stdout}");
+}
 
-    // --fail-on: 3 when the worst severity reaches the level, 0 below it.
-    let failed = analyze(
-        &[
-            "--dialect",
-            "postgresql",
-            "--fail-on",
-            "high",
-            "DELETE FROM sessions",
-        ],
-        None,
-    );
+/// `--fail-on`: 3 when the worst severity reaches the level, 0 below it.
+#[test]
+fn fail_on_exits_3_at_the_level_and_0_below_it() {
+    let failed = analyze(&[
+        "--dialect",
+        "postgresql",
+        "--fail-on",
+        "high",
+        "DELETE FROM sessions",
+    ]);
     assert_eq!(failed.status.code(), Some(3));
-    let passed = analyze(
-        &[
-            "--dialect",
-            "postgresql",
-            "--fail-on",
-            "high",
-            "SELECT id FROM t WHERE id = $1",
-        ],
-        None,
-    );
+    let passed = analyze(&[
+        "--dialect",
+        "postgresql",
+        "--fail-on",
+        "high",
+        "SELECT id FROM t WHERE id = $1",
+    ]);
     assert_eq!(passed.status.code(), Some(0));
+}
 
-    // Bad input: exit 2 with a message that names the problem.
+/// Bad input: exit 2 with a message that names the problem.
+#[test]
+fn bad_input_exits_2_naming_the_problem() {
     let dir = tempfile::tempdir().expect("tmp");
     let bad = dir.path().join("schema.json");
     std::fs::write(&bad, "{not json").expect("write");
-    let out = analyze(
-        &[
-            "--dialect",
-            "mysql",
-            "--schema",
-            bad.to_str().expect("path"),
-            "SELECT 1",
-        ],
-        None,
-    );
+    let out = analyze(&[
+        "--dialect",
+        "mysql",
+        "--schema",
+        bad.to_str().expect("path"),
+        "SELECT 1",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("not a valid schema snapshot"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = analyze(
-        &[
-            "--dialect",
-            "mysql",
-            "--explain",
-            "/nonexistent/plan.json",
-            "SELECT 1",
-        ],
-        None,
-    );
+    let out = analyze(&[
+        "--dialect",
+        "mysql",
+        "--explain",
+        "/nonexistent/plan.json",
+        "SELECT 1",
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    let out = analyze(&["--dialect", "mysql", "-"], Some("   "));
+    let out = analyze_stdin(&["--dialect", "mysql", "-"], "   ");
     assert_eq!(out.status.code(), Some(2));
-    let out = analyze(&["--dialect", "oracle", "SELECT 1"], None);
+    let out = analyze(&["--dialect", "oracle", "SELECT 1"]);
     assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
 fn the_analyzer_service_starts_on_its_own() {
     let dir = tempfile::tempdir().expect("tmp");
-    let analyzer = spawn_role("analyzer", &[], dir.path());
+    let analyzer = bin().role(Role::Analyzer).in_dir(dir.path()).spawn();
     let addr = analyzer.base.trim_start_matches("http://").to_string();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (health, analyze, unknown) = rt.block_on(async {
@@ -198,19 +195,12 @@ const QUERY: &str =
 
 #[test]
 fn proposed_index_works_on_real_postgresql() {
-    let Ok(server) = std::env::var("DBPOWER_TEST_POSTGRES_URL") else {
+    let Some(server) = postgres_server() else {
         return;
     };
-    let name = format!("dbpower_analyze_{}", std::process::id());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let url = rt.block_on(async {
-        dbpower_store::drop_postgres_database(&server, &name)
-            .await
-            .expect("DBPOWER_TEST_POSTGRES_URL is set but unreachable");
-        dbpower_store::create_postgres_database(&server, &name)
-            .await
-            .expect("create database")
-    });
+    let monitored = rt.block_on(TestDb::scratch_postgres(&server));
+    let url = monitored.url().to_string();
     psql(
         &url,
         "CREATE TABLE orders_an (id bigserial PRIMARY KEY, status text NOT NULL, total numeric NOT NULL, created_at timestamptz NOT NULL); \
@@ -258,11 +248,6 @@ fn proposed_index_works_on_real_postgresql() {
     let sf2 = write(dir.path(), "schema2.json", &schema_after);
     let r2 = report(&["--dialect", "postgresql", "--json", "--schema", &sf2, QUERY]);
     assert!(index_ddl(&r2).is_empty() && rules(&r2).is_empty(), "{r2}");
-    rt.block_on(async {
-        dbpower_store::drop_postgres_database(&server, &name)
-            .await
-            .expect("drop")
-    });
 }
 
 #[test]

@@ -6,11 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use dbpower_testkit::Client;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::serve::{Client, start, token};
-use crate::support::post_signed_batch;
+use crate::support::{bin, post_signed_batch};
 
 const ORG_ADMIN: (&str, &str) = ("owner@demo.example", "owner-password-1");
 
@@ -30,10 +30,10 @@ async fn admin_panel_in_a_real_browser() {
         "web/admin/node_modules is missing: the build installs it (npm ci) when npm is present"
     );
     let dir = tempfile::tempdir().expect("tmp");
-    let server = start(dir.path(), &[], &[]);
+    let server = bin().serve().in_dir(dir.path()).spawn();
     let password = server.generated_password();
-    let c = Client::new(&server.base);
-    let sa = token(&c.login("admin@dbpower.local", &password).await);
+    let c = server.client();
+    let sa = c.login("admin@dbpower.local", &password).await;
     let (_, orgs) = c
         .call(Method::GET, "/api/v1/organizations", Some(&sa), None)
         .await;

@@ -43,12 +43,13 @@ fn crate_boundaries_hold() {
         assert_eq!(package, name, "folder name = package name");
         let d = deps(table);
         let has = |x: &str| d.iter().any(|k| k == x);
-        // The agent opens its own connections to the customer's databases; nothing else but the store
-        // talks SQL to a database.
-        if !["dbpower-store", "dbpower-agent"].contains(&name.as_str()) {
+        // The agent opens its own connections to the customer's databases, and the test kit's invariant
+        // checks read the job queue, which the store has no method for; nothing else but the store talks
+        // SQL to a database.
+        if !["dbpower-store", "dbpower-agent", "dbpower-testkit"].contains(&name.as_str()) {
             assert!(
                 !has("sqlx"),
-                "{name}: sqlx belongs to dbpower-store (and the agent) only"
+                "{name}: sqlx belongs to dbpower-store (and the agent and the test kit) only"
             );
         }
         if name == "dbpower-agent" {
@@ -86,6 +87,20 @@ fn crate_boundaries_hold() {
         assert!(
             !has("dbpower-testkit"),
             "{name}: the test kit is a dev-dependency only"
+        );
+        let build = table
+            .get("build-dependencies")
+            .and_then(|d| d.as_table())
+            .is_some_and(|d| d.contains_key("dbpower-testkit"));
+        assert!(!build, "{name}: the test kit is a dev-dependency only");
+    }
+    // The suites of the store, the backend and the binary share the one kit.
+    for suite in ["dbpower-store", "dbpower-backend", "dbpower"] {
+        let (_, t) = all.iter().find(|(n, _)| n == suite).expect("suite crate");
+        let dev = t.get("dev-dependencies").and_then(|d| d.as_table());
+        assert!(
+            dev.is_some_and(|d| d.contains_key("dbpower-testkit")),
+            "{suite}: its tests use the test kit"
         );
     }
     // The same rules through other workspace crates: what a crate pulls in transitively.

@@ -3,16 +3,18 @@
 //! nobody saw, one member using up the organization's requests, public metrics, and one address keeping
 //! every password check busy.
 
+use dbpower_testkit::{Role, postgres_server, secret};
 use reqwest::Method as M;
 use serde_json::{Value, json};
 
 use super::requests::ingest_one;
 use super::tenants::{Env, OWNER};
-use crate::serve::token;
+
+use crate::support::{bin, token};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn access_tokens_end_with_the_session() {
-    let env = Env::start(None).await;
+    let env = Env::sqlite().await;
     let (org, _) = env.org("Sessions").await;
     let (email, pw) = ("member@sessions.test", "member-password-1");
     let u = env
@@ -33,8 +35,8 @@ async fn access_tokens_end_with_the_session() {
                 .as_u16()
         }
     };
-    let a = env.c.login_in("Sessions", email, pw).await;
-    let b = env.c.login_in("Sessions", email, pw).await;
+    let a = env.c.try_login_in("Sessions", email, pw).await.body;
+    let b = env.c.try_login_in("Sessions", email, pw).await.body;
     let (a_access, b_access) = (token(&a), token(&b));
     assert_eq!(
         (me(a_access.clone()).await, me(b_access.clone()).await),
@@ -93,7 +95,7 @@ async fn access_tokens_end_with_the_session() {
     assert_eq!(me(b3_access).await, 401);
 
     // Changing one's own password needs the current one, then ends the old tokens.
-    let c_login = env.c.login_in("Sessions", email, pw).await;
+    let c_login = env.c.try_login_in("Sessions", email, pw).await.body;
     let c_access = token(&c_login);
     let path = format!("/api/v1/users/{}", u["id"]);
     for body in [
@@ -120,11 +122,10 @@ async fn access_tokens_end_with_the_session() {
     assert_eq!(me(c_access).await, 401);
 
     // An administrator's reset ends the user's tokens too.
-    let d = token(
-        &env.c
-            .login_in("Sessions", email, "another-password-2")
-            .await,
-    );
+    let d = env
+        .c
+        .login_in("Sessions", email, "another-password-2")
+        .await;
     env.ok(
         M::PATCH,
         &path,
@@ -138,7 +139,7 @@ async fn access_tokens_end_with_the_session() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn refused_writes_and_reanalysis_are_audited() {
-    let env = Env::start(None).await;
+    let env = Env::sqlite().await;
     let (a, oa) = env.org("Prober").await;
     let (b, _) = env.org("Target").await;
     let (s, _) = env
@@ -242,7 +243,7 @@ async fn refused_writes_and_reanalysis_are_audited() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn members_cannot_use_up_their_organizations_requests() {
-    let env = Env::with(None, &[("DBPOWER_RATE_LIMIT__ORG_PER_MINUTE", "6")]).await;
+    let env = Env::sqlite_with(|s| s.rate_limit.org_per_minute = 6).await;
     let (org, oa) = env.org("Shared").await;
     let mut members = Vec::new();
     for i in 0..3 {
@@ -255,9 +256,7 @@ async fn members_cannot_use_up_their_organizations_requests() {
             201,
         )
         .await;
-        members.push(token(
-            &env.c.login_in("Shared", &email, "member-password-1").await,
-        ));
+        members.push(env.c.login_in("Shared", &email, "member-password-1").await);
     }
     let burst = |tok: String, n: usize| {
         let c = &env.c;
@@ -287,11 +286,8 @@ async fn members_cannot_use_up_their_organizations_requests() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_and_upstream_details_need_the_metrics_token() {
-    let env = Env::with(
-        None,
-        &[("DBPOWER_METRICS_TOKEN", "metrics-token-for-tests-1")],
-    )
-    .await;
+    let env =
+        Env::sqlite_with(|s| s.metrics_token = Some(secret("metrics-token-for-tests-1"))).await;
     let http = reqwest::Client::new();
     let url = format!("{}/metrics", env.c.base());
     let plain = http.get(&url).send().await.expect("metrics");
@@ -319,21 +315,15 @@ async fn metrics_and_upstream_details_need_the_metrics_token() {
 
     // The gateway's /health says whether each upstream answers; their addresses only with the token.
     let dir = tempfile::tempdir().expect("tmp");
-    let envs: Vec<(String, String)> = vec![
-        (
-            "DBPOWER_METRICS_TOKEN".into(),
-            "metrics-token-for-tests-1".into(),
-        ),
-        (
-            "DBPOWER_GATEWAY__BACKEND_URL".into(),
-            "http://127.0.0.1:9".into(),
-        ),
-        (
-            "DBPOWER_DATA_DIR".into(),
-            dir.path().join("gw").display().to_string(),
-        ),
-    ];
-    let gw = crate::support::spawn_role("gateway", &envs, dir.path());
+    let gw = bin()
+        .role(Role::Gateway)
+        .in_dir(dir.path())
+        .with_settings(|s| {
+            s.metrics_token = Some(secret("metrics-token-for-tests-1"));
+            s.gateway.backend_url = "http://127.0.0.1:9".into();
+            s.data_dir = dir.path().join("gw");
+        })
+        .spawn();
     let anon: Value = http
         .get(format!("{}/health", gw.base))
         .send()
@@ -359,7 +349,7 @@ async fn metrics_and_upstream_details_need_the_metrics_token() {
 #[tokio::test(flavor = "multi_thread")]
 async fn one_address_cannot_keep_every_password_check_busy() {
     // A real bcrypt cost, so that checks overlap.
-    let env = Env::with(None, &[("DBPOWER_PASSWORD_HASH_COST", "10")]).await;
+    let env = Env::sqlite_with(|s| s.password_hash_cost = 10).await;
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let base = env.c.base().to_string();
@@ -392,8 +382,7 @@ async fn one_address_cannot_keep_every_password_check_busy() {
 /// An ORG_ADMIN who creates a user learns nothing about other organizations' accounts (it was a 409
 /// when the address existed anywhere): addresses are unique per organization, and login names the
 /// organization, so no answer depends on another organization's people.
-async fn addresses_say_nothing_across_organizations(pg: Option<(&str, &str)>) {
-    let env = Env::start(pg).await;
+async fn addresses_say_nothing_across_organizations(env: Env) {
     let (target, target_oa) = env.org("Target").await;
     let (prober_org, prober) = env.org("Prober").await;
     let user = |email: &str, pw: &str| json!({"email": email, "password": pw, "role": "USER"});
@@ -411,12 +400,9 @@ async fn addresses_say_nothing_across_organizations(pg: Option<(&str, &str)>) {
     env.ok(M::POST, "/api/v1/users", &prober, again, 409).await;
 
     // Each account logs in to its own organization with its own password.
-    let me = |login: Value| {
+    let me = |tok: String| {
         let c = &env.c;
-        async move {
-            let tok = token(&login);
-            c.call(M::GET, "/api/v1/auth/me", Some(&tok), None).await.1
-        }
+        async move { c.call(M::GET, "/api/v1/auth/me", Some(&tok), None).await.1 }
     };
     let theirs = me(env.c.login_in("Target", victim, "victim-password-1").await).await;
     let mine = me(env.c.login_in("Prober", victim, "prober-password-1").await).await;
@@ -464,14 +450,13 @@ async fn addresses_say_nothing_across_organizations(pg: Option<(&str, &str)>) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn addresses_say_nothing_across_organizations_on_sqlite() {
-    addresses_say_nothing_across_organizations(None).await;
+    addresses_say_nothing_across_organizations(Env::sqlite().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn addresses_say_nothing_across_organizations_on_postgres() {
-    let Ok(server) = std::env::var("DBPOWER_TEST_POSTGRES_URL") else {
+    let Some(server) = postgres_server() else {
         return;
     };
-    let name = format!("dbpower_hard_addresses_{}", std::process::id());
-    addresses_say_nothing_across_organizations(Some((&server, &name))).await;
+    addresses_say_nothing_across_organizations(Env::postgres(&server).await).await;
 }

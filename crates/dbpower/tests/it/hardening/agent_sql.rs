@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use dbpower_testkit::TestDb;
 use serde_json::json;
 
 use crate::agent::{OrgAdmin, Platform, agent, ok, write_config};
@@ -34,8 +35,9 @@ async fn postgres_statement_hiding_a_commit_is_never_run() {
     let Ok(server) = std::env::var("DBPOWER_TEST_POSTGRES_URL") else {
         return;
     };
-    let name = format!("dbpower_hard_pg_{}", std::process::id());
-    let url = crate::support::fresh_postgres_database(&server, &name).await;
+    let monitored = TestDb::scratch_postgres(&server).await;
+    let url = monitored.url().to_string();
+    let name = monitored.postgres_name().expect("a PostgreSQL database");
     psql(
         &url,
         "CREATE TABLE dbp_hard (id int PRIMARY KEY, email text); \
@@ -46,22 +48,22 @@ async fn postgres_statement_hiding_a_commit_is_never_run() {
     let mut text = String::new();
     // `#` is PostgreSQL's XOR operator, not a comment: a MySQL-lexer check saw one SELECT here.
     text += &pg_log_line(
-        &name,
+        name,
         "SELECT 1 #0; COMMIT; CREATE TABLE public.dbp_pwned_xor (a int); SELECT 1",
     );
     // No backslash escapes in a standard string: the quote closes after the backslash.
     text += &pg_log_line(
-        &name,
+        name,
         "SELECT 'x\\'; COMMIT; CREATE TABLE public.dbp_pwned_bs (a int); SELECT '",
     );
     // A dollar-quoted DO block after a COMMIT.
     text += &pg_log_line(
-        &name,
+        name,
         "SELECT 2 #0; COMMIT; DO $x$ BEGIN EXECUTE 'CREATE TABLE public.dbp_pwned_do (a int)'; END $x$",
     );
     // Legitimate statements still get plans: a literal one and a `$n` one (generic plan).
-    text += &pg_log_line(&name, "SELECT * FROM dbp_hard WHERE email = 'u7'");
-    text += &pg_log_line(&name, "SELECT id FROM dbp_hard WHERE id = $1");
+    text += &pg_log_line(name, "SELECT * FROM dbp_hard WHERE email = 'u7'");
+    text += &pg_log_line(name, "SELECT id FROM dbp_hard WHERE id = $1");
     std::fs::write(&log, text).expect("write log");
 
     let platform = Platform::start();
@@ -91,9 +93,6 @@ async fn postgres_statement_hiding_a_commit_is_never_run() {
         plans.iter().any(|(sql, _)| sql.contains("id = $1")),
         "the $n SELECT was explained through its generic plan: {plans:?}"
     );
-    dbpower_store::drop_postgres_database(&server, &name)
-        .await
-        .expect("drop");
 }
 
 /// `(sql_text, plan)` of the organization's stored queries whose text contains `needle` and that carry

@@ -7,17 +7,19 @@ use std::process::Command;
 use reqwest::Method as M;
 use sqlx::Connection;
 
-use crate::serve::{Client, start, token};
+use crate::support::serve_as;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn migrate_repairs_classes_corrupted_before_the_bounds() {
     let dir = tempfile::tempdir().expect("tmp");
-    let env = [
-        ("DBPOWER_BOOTSTRAP_EMAIL", "owner@repair.test"),
-        ("DBPOWER_BOOTSTRAP_PASSWORD", "owner-password-1"),
-    ];
+    let owner = ("owner@repair.test", "owner-password-1");
+    let platform = || {
+        serve_as(owner)
+            .in_dir(dir.path())
+            .args(&["--data-dir", "data"])
+    };
     // A first start creates the database with the demo organization's classes.
-    drop(start(dir.path(), &env, &["--data-dir", "data"]));
+    drop(platform().spawn());
     let db = dir.path().join("data").join("dbpower.db");
     let url = format!("sqlite:{}", db.display());
     {
@@ -57,9 +59,9 @@ async fn migrate_repairs_classes_corrupted_before_the_bounds() {
             "{count} {rows} {total}"
         );
     }
-    let server = start(dir.path(), &env, &["--data-dir", "data"]);
-    let c = Client::new(&server.base);
-    let sa = token(&c.login("owner@repair.test", "owner-password-1").await);
+    let server = platform().spawn();
+    let c = server.client();
+    let sa = c.login(owner.0, owner.1).await;
     for path in [
         "/api/v1/query-classes?per_page=100",
         "/api/v1/stats/dashboard",

@@ -4,20 +4,33 @@
 //! grown by unknown paths, a signature timestamp that wrapped around, plan keys kept verbatim, and a body
 //! read in full for a key that does not exist.
 
+use dbpower_testkit::{Proc, Role, Settings};
 use reqwest::Method as M;
 use serde_json::{Value, json};
 
 use super::tenants::{Env, OWNER};
-use crate::support::post_signed_batch;
 
-async fn login_raw(env: &Env, body: &Value, forwarded_for: Option<&str>) -> reqwest::Response {
-    let mut req = reqwest::Client::new()
-        .post(format!("{}/api/v1/auth/login", env.c.base()))
-        .json(body);
-    if let Some(f) = forwarded_for {
-        req = req.header("x-forwarded-for", f);
-    }
-    req.send().await.expect("login")
+use crate::support::{bin, bootstrap, post_signed_batch};
+
+fn login_request(env: &Env, body: &Value) -> reqwest::RequestBuilder {
+    env.c
+        .http()
+        .post(env.c.url("/api/v1/auth/login"))
+        .json(body)
+}
+
+/// A login as the client sends it.
+async fn login_raw(env: &Env, body: &Value) -> reqwest::Response {
+    login_request(env, body).send().await.expect("login")
+}
+
+/// A login through a proxy that says the client is `forwarded_for`.
+async fn login_forwarded(env: &Env, body: &Value, forwarded_for: &str) -> reqwest::Response {
+    login_request(env, body)
+        .header("x-forwarded-for", forwarded_for)
+        .send()
+        .await
+        .expect("login")
 }
 
 /// Sends one signed batch with `key` and returns the id of the newest stored slow query.
@@ -60,10 +73,10 @@ async fn failed_logins(env: &Env) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unauthenticated_logins_cannot_grow_the_audit_log() {
-    let env = Env::start(None).await;
+    let env = Env::sqlite().await;
     let huge = format!("{}@example.com", "a".repeat(1024 * 1024));
     for _ in 0..40 {
-        let r = login_raw(&env, &json!({"email": huge, "password": "x"}), None).await;
+        let r = login_raw(&env, &json!({"email": huge, "password": "x"})).await;
         assert_eq!(r.status().as_u16(), 422);
         let b: Value = r.json().await.expect("json");
         assert_eq!(b["error"]["field"], "email", "{b}");
@@ -74,7 +87,6 @@ async fn unauthenticated_logins_cannot_grow_the_audit_log() {
         login_raw(
             &env,
             &json!({"email": "victim@example.com", "password": "wrong-password"}),
-            None,
         )
         .await;
     }
@@ -102,14 +114,14 @@ async fn unauthenticated_logins_cannot_grow_the_audit_log() {
 #[tokio::test(flavor = "multi_thread")]
 async fn clients_behind_a_trusted_proxy_are_told_apart() {
     // This test's client plays the proxy: it connects from 127.0.0.1 and names the client.
-    let env = Env::with(None, &[("DBPOWER_TRUSTED_PROXIES", "127.0.0.1")]).await;
+    let env = Env::sqlite_with(|s| s.trusted_proxies = Some("127.0.0.1".into())).await;
     // One address fails 30 logins on 30 accounts: that address is locked out ...
     let mut last = 0;
     for i in 0..32 {
-        last = login_raw(
+        last = login_forwarded(
             &env,
             &json!({"email": format!("guess{i}@example.com"), "password": "wrong-password"}),
-            Some("203.0.113.5"),
+            "203.0.113.5",
         )
         .await
         .status()
@@ -117,10 +129,10 @@ async fn clients_behind_a_trusted_proxy_are_told_apart() {
     }
     assert_eq!(last, 429, "the attacking address is throttled");
     // ... and nobody else is.
-    let r = login_raw(
+    let r = login_forwarded(
         &env,
         &json!({"email": OWNER.0, "password": OWNER.1}),
-        Some("198.51.100.7"),
+        "198.51.100.7",
     )
     .await;
     assert_eq!(r.status().as_u16(), 200);
@@ -131,11 +143,11 @@ async fn clients_behind_a_trusted_proxy_are_told_apart() {
     );
 
     // Without a trusted proxy the header is the client's own word and is ignored.
-    let plain = Env::start(None).await;
-    login_raw(
+    let plain = Env::sqlite().await;
+    login_forwarded(
         &plain,
         &json!({"email": "nobody@example.com", "password": "wrong-password"}),
-        Some("203.0.113.99"),
+        "203.0.113.99",
     )
     .await;
     let rows = failed_logins(&plain).await;
@@ -145,7 +157,7 @@ async fn clients_behind_a_trusted_proxy_are_told_apart() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_bearer_scheme_in_any_case_counts_against_the_organization() {
-    let env = Env::with(None, &[("DBPOWER_RATE_LIMIT__ORG_PER_MINUTE", "5")]).await;
+    let env = Env::sqlite_with(|s| s.rate_limit.org_per_minute = 5).await;
     let (_, oa) = env.org("Limited").await;
     let http = reqwest::Client::new();
     let mut statuses = Vec::new();
@@ -169,7 +181,7 @@ async fn the_bearer_scheme_in_any_case_counts_against_the_organization() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn junk_naming_a_key_id_does_not_lock_its_agent_out() {
-    let env = Env::with(None, &[("DBPOWER_RATE_LIMIT__ORG_PER_MINUTE", "3")]).await;
+    let env = Env::sqlite_with(|s| s.rate_limit.org_per_minute = 3).await;
     let (_, oa) = env.org("Agents").await;
     let key = env.key(&oa).await;
     let http = reqwest::Client::new();
@@ -202,7 +214,7 @@ async fn junk_naming_a_key_id_does_not_lock_its_agent_out() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_paths_add_no_metric_series() {
-    let env = Env::start(None).await;
+    let env = Env::sqlite().await;
     let http = reqwest::Client::new();
     let base = env.c.base().to_string();
     let metrics = || async {
@@ -253,7 +265,7 @@ async fn unknown_paths_add_no_metric_series() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_timestamp_far_in_the_past_does_not_wrap_into_the_window() {
-    let env = Env::start(None).await;
+    let env = Env::sqlite().await;
     let (_, oa) = env.org("Clock").await;
     let key = env.key(&oa).await;
     let raw = serde_json::to_vec(&json!({"queries": [{"sql_text": "SELECT 1", "execution_time_ms": 5.0, "database_type": "mysql"}]})).expect("body");
@@ -287,7 +299,7 @@ async fn a_timestamp_far_in_the_past_does_not_wrap_into_the_window() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn plan_keys_are_scrubbed_like_values() {
-    let env = Env::start(None).await;
+    let env = Env::sqlite().await;
     let (_, oa) = env.org("Plans").await;
     let key = env.key(&oa).await;
     let body = json!({"queries": [{"sql_text": "SELECT * FROM accounts WHERE email = 'x'", "execution_time_ms": 5.0,
@@ -316,7 +328,7 @@ async fn plan_keys_are_scrubbed_like_values() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unknown_key_is_refused_before_its_body_is_read() {
-    let env = Env::start(None).await;
+    let env = Env::sqlite().await;
     refused_before_the_body(env.c.base().trim_start_matches("http://")).await;
 }
 
@@ -367,22 +379,24 @@ async fn answer_before_the_body(addr: &str, head: &str) -> String {
 }
 
 /// A backend and its gateway on one SQLite database in `dir` (backend, gateway).
-fn split_deployment(dir: &std::path::Path) -> (crate::support::Proc, crate::support::Proc) {
-    let common: Vec<(String, String)> = [
-        ("DBPOWER_DATA_DIR", dir.to_str().expect("utf-8 path")),
-        ("DBPOWER_BOOTSTRAP_EMAIL", OWNER.0),
-        ("DBPOWER_BOOTSTRAP_PASSWORD", OWNER.1),
-        ("DBPOWER_PASSWORD_HASH_COST", "4"),
-        ("DBPOWER_DEMO", "false"),
-        ("DBPOWER_RATE_LIMIT__IP_PER_MINUTE", "100000"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let backend = crate::support::spawn_role("backend", &common, dir);
-    let mut gw_env = common;
-    gw_env.push(("DBPOWER_GATEWAY__BACKEND_URL".into(), backend.base.clone()));
-    let gateway = crate::support::spawn_role("gateway", &gw_env, dir);
+fn split_deployment(dir: &std::path::Path) -> (Proc, Proc) {
+    let common = |s: &mut Settings| {
+        s.data_dir = dir.to_path_buf();
+        s.demo = Some(false);
+        s.rate_limit.ip_per_minute = 100_000;
+    };
+    let backend = bin()
+        .role(Role::Backend)
+        .in_dir(dir)
+        .with_settings(bootstrap(OWNER))
+        .with_settings(common)
+        .spawn();
+    let gateway = bin()
+        .role(Role::Gateway)
+        .in_dir(dir)
+        .with_settings(common)
+        .with_settings(|s| s.gateway.backend_url = backend.base.clone())
+        .spawn();
     (backend, gateway)
 }
 

@@ -38,7 +38,7 @@ async fn ingest(env: &Env, oa: &str, db: &str, statements: &[&str]) -> Vec<Value
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pii_only_keeps_no_secret_and_every_ordinary_literal() {
-    let env = Env::start(None).await;
+    let env = Env::sqlite().await;
     let (org, oa) = env.org("Lenient").await;
     env.pii_only(org, &oa).await;
     let jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
@@ -96,7 +96,7 @@ async fn pii_only_keeps_no_secret_and_every_ordinary_literal() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn strict_mode_stores_no_comment_or_literal_text_anywhere() {
-    let env = Env::start(None).await;
+    let env = Env::sqlite().await;
     let (_, oa) = env.org("Strict").await;
     let stored = ingest(
         &env,

@@ -1,54 +1,66 @@
 //! Tenant and team isolation over the HTTP API of a running `dbpower serve`: numbers that overflowed the
 //! class aggregates (and with them every batch in the same write group), and identities of other teams.
 
+use dbpower_testkit::{Client, Proc, ProcBuilder, Settings, TestDb, postgres_server};
 use reqwest::Method as M;
 use serde_json::{Value, json};
 
-use crate::serve::{Client, Server, start, token};
-use crate::support::post_signed_batch;
+use crate::support::{post_signed_batch, serve_as};
 
 pub(crate) const OWNER: (&str, &str) = ("owner@hardening.test", "owner-password-1");
 
-/// A running platform on SQLite, or on a fresh PostgreSQL database when `pg` names a server.
+/// A running platform (on SQLite, or on a fresh PostgreSQL database) with its owner logged in. Its
+/// database is checked when it stops (no job left claimed, every audit chain verifies).
 pub(crate) struct Env {
-    _server: Server,
-    _dir: tempfile::TempDir,
+    server: Proc,
     pub(crate) c: Client,
     pub(crate) sa: String,
-    /// The PostgreSQL database's URL when the platform runs on one.
-    pub(crate) db_url: Option<String>,
+    _dir: tempfile::TempDir,
 }
 
 impl Env {
-    pub(crate) async fn start(pg: Option<(&str, &str)>) -> Env {
-        Env::with(pg, &[]).await
+    pub(crate) async fn sqlite() -> Env {
+        Env::sqlite_with(|_| {}).await
     }
 
-    /// Like [`Env::start`], with more environment settings.
-    pub(crate) async fn with(pg: Option<(&str, &str)>, extra: &[(&str, &str)]) -> Env {
+    /// [`Env::sqlite`] with the settings changed by `f`.
+    pub(crate) async fn sqlite_with(f: impl FnOnce(&mut Settings)) -> Env {
         let dir = tempfile::tempdir().expect("tmp");
-        let mut env = vec![
-            ("DBPOWER_BOOTSTRAP_EMAIL", OWNER.0.to_string()),
-            ("DBPOWER_BOOTSTRAP_PASSWORD", OWNER.1.to_string()),
-        ];
-        env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
-        let mut db_url = None;
-        if let Some((server, name)) = pg {
-            let url = crate::support::fresh_postgres_database(server, name).await;
-            env.push(("DBPOWER_DATABASE_URL", url.clone()));
-            db_url = Some(url);
-        }
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let server = start(dir.path(), &env, &["--data-dir", "data"]);
-        let c = Client::new(&server.base);
-        let sa = token(&c.login(OWNER.0, OWNER.1).await);
+        let db = TestDb::in_data_dir(&dir.path().join("data"));
+        Env::start(dir, db, f).await
+    }
+
+    pub(crate) async fn postgres(server: &str) -> Env {
+        Env::postgres_with(server, |_| {}).await
+    }
+
+    /// [`Env::postgres`] with the settings changed by `f`.
+    pub(crate) async fn postgres_with(server: &str, f: impl FnOnce(&mut Settings)) -> Env {
+        let db = TestDb::empty_postgres(server).await;
+        Env::start(tempfile::tempdir().expect("tmp"), db, f).await
+    }
+
+    async fn start(dir: tempfile::TempDir, db: TestDb, f: impl FnOnce(&mut Settings)) -> Env {
+        let server = Env::platform(&dir).database(db).with_settings(f).spawn();
+        let c = server.client();
+        let sa = c.login(OWNER.0, OWNER.1).await;
         Env {
-            _server: server,
-            _dir: dir,
+            server,
             c,
             sa,
-            db_url,
+            _dir: dir,
         }
+    }
+
+    fn platform(dir: &tempfile::TempDir) -> ProcBuilder {
+        serve_as(OWNER)
+            .in_dir(dir.path())
+            .args(&["--data-dir", "data"])
+    }
+
+    /// The PostgreSQL database's URL when the platform runs on one.
+    pub(crate) fn db_url(&self) -> Option<String> {
+        self.server.db().database_url()
     }
 
     pub(crate) async fn ok(&self, m: M, path: &str, tok: &str, body: Value, want: u16) -> Value {
@@ -71,10 +83,7 @@ impl Env {
         let id = org["id"].as_i64().expect("id");
         let email = format!("admin{id}@hardening.test");
         self.ok(M::POST, "/api/v1/users", &self.sa, json!({"email": email, "password": "admin-password-1", "role": "ORG_ADMIN", "organization_id": id}), 201).await;
-        (
-            id,
-            token(&self.c.login_in(name, &email, "admin-password-1").await),
-        )
+        (id, self.c.login_in(name, &email, "admin-password-1").await)
     }
 
     /// Switches the organization to `pii_only` scrubbing (literals kept), as its ORG_ADMIN.
@@ -109,8 +118,7 @@ fn query(sql: &str, extra: Value) -> Value {
     q
 }
 
-async fn one_tenant_cannot_break_another(pg: Option<(&str, &str)>) {
-    let env = Env::start(pg).await;
+async fn one_tenant_cannot_break_another(env: Env) {
     let http = reqwest::Client::new();
     let base = env.c.base().to_string();
     let (_, attacker) = env.org("Attacker").await;
@@ -208,21 +216,20 @@ async fn one_tenant_cannot_break_another(pg: Option<(&str, &str)>) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_tenant_cannot_break_another_on_sqlite() {
-    one_tenant_cannot_break_another(None).await;
+    one_tenant_cannot_break_another(Env::sqlite().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_tenant_cannot_break_another_on_postgres() {
-    let Ok(server) = std::env::var("DBPOWER_TEST_POSTGRES_URL") else {
+    let Some(server) = postgres_server() else {
         return;
     };
-    let name = format!("dbpower_hard_tenant_{}", std::process::id());
-    one_tenant_cannot_break_another(Some((&server, &name))).await;
+    one_tenant_cannot_break_another(Env::postgres(&server).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn identities_stay_inside_their_team() {
-    let env = Env::start(None).await;
+    let env = Env::sqlite().await;
     let (org, oa) = env.org("Teams").await;
     let t1 = env
         .ok(M::POST, "/api/v1/teams", &oa, json!({"name": "One"}), 201)
@@ -253,11 +260,10 @@ async fn identities_stay_inside_their_team() {
         .await["id"]
         .clone();
     env.ok(M::POST, "/api/v1/users", &oa, json!({"email": "lead@one.test", "password": "lead-password-1", "role": "TEAM_LEAD", "team_id": t1}), 201).await;
-    let lead = token(
-        &env.c
-            .login_in("Teams", "lead@one.test", "lead-password-1")
-            .await,
-    );
+    let lead = env
+        .c
+        .login_in("Teams", "lead@one.test", "lead-password-1")
+        .await;
 
     // A team lead cannot bind a new user to another team's identity ...
     let (s, b) = env.c.call(M::POST, "/api/v1/users", Some(&lead), Some(json!({"email": "spy@one.test", "password": "spy-password-1", "role": "USER", "identity_id": i2}))).await;
@@ -337,7 +343,7 @@ async fn identities_stay_inside_their_team() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn platform_settings_are_the_super_admins() {
-    let env = Env::with(None, &[("DBPOWER_RATE_LIMIT__ORG_PER_MINUTE", "100")]).await;
+    let env = Env::sqlite_with(|s| s.rate_limit.org_per_minute = 100).await;
     let (org, oa) = env.org("Tenant").await;
     let path = format!("/api/v1/organizations/{org}");
     let patch = |tok: &str, settings: Value| {

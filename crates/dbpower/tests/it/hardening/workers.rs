@@ -2,10 +2,12 @@
 //! fails alone and is recorded, the other jobs the worker claimed with it are analysed at once (not after
 //! their lease expires), and the worker goes on with new work.
 
+use dbpower_testkit::postgres_server;
 use reqwest::Method as M;
 use serde_json::{Value, json};
 
 use super::tenants::Env;
+
 use crate::support::{post_signed_batch, psql};
 
 /// Classes of the organization and whether each has been analysed (a severity).
@@ -54,20 +56,16 @@ fn batch(tables: &[&str]) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_analysis_fails_only_its_own_job_on_postgres() {
-    let Ok(server) = std::env::var("DBPOWER_TEST_POSTGRES_URL") else {
+    let Some(server) = postgres_server() else {
         return;
     };
-    let name = format!("dbpower_hard_worker_{}", std::process::id());
     // A lease far longer than the test: a job left claimed would never be taken over in time.
-    let env = Env::with(
-        Some((&server, &name)),
-        &[
-            ("DBPOWER_ANALYSIS_LEASE_SECS", "600"),
-            ("DBPOWER_DEMO", "false"),
-        ],
-    )
+    let env = Env::postgres_with(&server, |s| {
+        s.analysis_lease_secs = 600;
+        s.demo = Some(false);
+    })
     .await;
-    let url = env.db_url.clone().expect("a PostgreSQL platform");
+    let url = env.db_url().expect("a PostgreSQL platform");
     // The fault: the result of the first job ever queued cannot be stored. The worker claims its jobs
     // in id order, so the failing one comes before the others it claimed in the same round.
     psql(
@@ -121,7 +119,4 @@ async fn a_failing_analysis_fails_only_its_own_job_on_postgres() {
             .any(|(sql, done)| sql.contains("iota") && *done),
         "{classes:?}"
     );
-    dbpower_store::drop_postgres_database(&server, &name)
-        .await
-        .expect("drop");
 }

@@ -1,0 +1,179 @@
+//! Test databases: a migrated SQLite store in a temporary directory, a fresh PostgreSQL database that
+//! is dropped (`WITH (FORCE)`) with its [`TestDb`], or the SQLite file a spawned binary keeps in its data
+//! directory. Dropping one runs the [`Checks`] first, unless the test is already failing.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dbpower_store::Store;
+
+use crate::checks::{Checks, block_on_own_runtime};
+
+/// `DBPOWER_TEST_POSTGRES_URL`, or `None` after printing that the PostgreSQL variant is skipped.
+pub fn postgres_server() -> Option<String> {
+    crate::service("POSTGRES_URL", "the PostgreSQL variant")
+}
+
+/// A database for one test, cleaned up and checked when dropped.
+pub struct TestDb {
+    url: String,
+    store: Option<Arc<dyn Store>>,
+    /// `(server, database)` of a PostgreSQL database this value created and drops.
+    postgres: Option<(String, String)>,
+    checks: Checks,
+    /// Workers that may still hold jobs get this long to finish them before the check counts.
+    pub(crate) drain: Duration,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// A migrated SQLite store in a temporary directory.
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut db = TestDb::in_data_dir(dir.path());
+        db._dir = Some(dir);
+        db.open().await
+    }
+
+    /// A migrated store on a fresh PostgreSQL database on `server`.
+    pub async fn postgres(server: &str) -> TestDb {
+        TestDb::empty_postgres(server).await.open().await
+    }
+
+    /// [`TestDb::postgres`] on `DBPOWER_TEST_POSTGRES_URL`; `None` (the skip printed) when it is unset.
+    pub async fn postgres_if_set() -> Option<TestDb> {
+        Some(TestDb::postgres(&postgres_server()?).await)
+    }
+
+    /// A fresh, empty PostgreSQL database on `server` (for an app or binary to migrate). Fails the test
+    /// when the server is unreachable.
+    pub async fn empty_postgres(server: &str) -> TestDb {
+        let name = format!("dbpower_test_{}", uuid::Uuid::new_v4().simple());
+        let url = dbpower_store::create_postgres_database(server, &name)
+            .await
+            .expect("DBPOWER_TEST_POSTGRES_URL is set but the server is unreachable");
+        TestDb {
+            url,
+            store: None,
+            postgres: Some((server.to_string(), name)),
+            checks: Checks::default(),
+            drain: Duration::ZERO,
+            _dir: None,
+        }
+    }
+
+    /// A fresh, empty PostgreSQL database on `server` that is no platform's (a monitored server's
+    /// database, say): dropped with its value, never checked.
+    pub async fn scratch_postgres(server: &str) -> TestDb {
+        let mut db = TestDb::empty_postgres(server).await;
+        db.checks = Checks::not_a_platform_database();
+        db
+    }
+
+    /// The SQLite database an app or binary keeps in `data_dir` (made by it; the directory's owner
+    /// removes it).
+    pub fn in_data_dir(data_dir: &Path) -> TestDb {
+        TestDb {
+            url: format!("sqlite:{}", data_dir.join("dbpower.db").display()),
+            store: None,
+            postgres: None,
+            checks: Checks::default(),
+            drain: Duration::ZERO,
+            _dir: None,
+        }
+    }
+
+    async fn open(mut self) -> TestDb {
+        let store = dbpower_store::connect(&self.url)
+            .await
+            .expect("open the test database");
+        store.migrate().await.expect("migrate the test database");
+        self.store = Some(store);
+        self
+    }
+
+    /// The migrated store (of [`TestDb::sqlite`] and [`TestDb::postgres`]).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        self.store
+            .as_ref()
+            .expect("this TestDb was made for an app or binary to migrate: no store opened")
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The name of a PostgreSQL database this value made.
+    pub fn postgres_name(&self) -> Option<&str> {
+        self.postgres.as_ref().map(|(_, name)| name.as_str())
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        if self.postgres.is_some() || self.url.starts_with("postgres") {
+            "postgres"
+        } else {
+            "sqlite"
+        }
+    }
+
+    /// The invariants checked on drop, to switch one off with its reason.
+    pub fn checks(&mut self) -> &mut Checks {
+        &mut self.checks
+    }
+
+    /// Runs the checks now (with the processes that use the database still alive to finish their
+    /// jobs) instead of on drop.
+    pub(crate) fn check_now(&mut self) {
+        let checks = std::mem::replace(&mut self.checks, Checks::done());
+        if std::thread::panicking() {
+            return;
+        }
+        let (url, drain) = (self.url.clone(), self.drain);
+        block_on_own_runtime(async move { checks.run(&url, drain).await });
+    }
+
+    /// The URL to hand a process as `database_url`: `Some` for PostgreSQL; `None` for SQLite, which a
+    /// process finds in its data directory.
+    pub fn database_url(&self) -> Option<String> {
+        self.postgres.as_ref().map(|_| self.url.clone())
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        // The pool goes first, so that a dropped database has no sessions of ours left.
+        self.store = None;
+        let checks = std::mem::take(&mut self.checks);
+        let (url, drain) = (self.url.clone(), self.drain);
+        let postgres = self.postgres.take();
+        let check = !std::thread::panicking();
+        block_on_own_runtime(async move {
+            // A failed check still drops the database; its panic is raised afterwards.
+            let checked = match check {
+                true => tokio::spawn(async move { checks.run(&url, drain).await }).await,
+                false => Ok(()),
+            };
+            if let Some((server, name)) = postgres {
+                dbpower_store::drop_postgres_database(&server, &name)
+                    .await
+                    .expect("drop the test database");
+            }
+            if let Err(e) = checked {
+                std::panic::resume_unwind(e.into_panic());
+            }
+        });
+    }
+}
+
+/// The data directory of an app or binary: a temporary one, or one the test chose.
+pub(crate) fn data_dir(chosen: Option<PathBuf>) -> (PathBuf, Option<tempfile::TempDir>) {
+    match chosen {
+        Some(dir) => (dir, None),
+        None => {
+            let dir = tempfile::tempdir().expect("tempdir");
+            (dir.path().to_path_buf(), Some(dir))
+        }
+    }
+}
