@@ -32,7 +32,9 @@ for r in $(seq "$rounds"); do
     for side in base head; do
       dir="$PWD"; [ "$side" = base ] && dir="$wt"
       echo "round $r: $b on $side" >&2
-      (cd "$dir" && LOADGEN_JSON=1 "scripts/bench-$name.sh" $arg) | grep '^{' | sed "s/^/$b\t$side\t/" >>"$out/lines"
+      # A "-- name" line heads each target of a script that measures several (the gateway's).
+      (cd "$dir" && LOADGEN_JSON=1 "scripts/bench-$name.sh" $arg) \
+        | awk -v b="$b" -v side="$side" '/^-- /{t=substr($0, 4) ": "} /^\{/{sub(/"label":"/, "\"label\":\"" t); print b "\t" side "\t" $0}' >>"$out/lines"
     done
   done
 done
@@ -43,14 +45,15 @@ for line in open(sys.argv[1]):
     bench, side, doc = line.rstrip("\n").split("\t", 2)
     r = json.loads(doc)
     rows.setdefault((bench, r["label"]), {}).setdefault(side, []).append(r)
-print(f"| benchmark | path | {sys.argv[2]} req/s (p99 ms) | {sys.argv[3]} req/s (p99 ms) | ratio |")
-print("|---|---|---|---|---|")
+print(f"| benchmark | path | {sys.argv[2]} req/s (p99 ms) | {sys.argv[3]} req/s (p99 ms) | ratio | ratio per round |")
+print("|---|---|---|---|---|---|")
 for (bench, label), sides in rows.items():
     if "base" not in sides or "head" not in sides:
         continue
     med = {s: (statistics.median(x["rps"] for x in v), statistics.median(x["p99_ms"] for x in v))
            for s, v in sides.items()}
     ratio = med["head"][0] / med["base"][0] if med["base"][0] else float("nan")
+    rounds = " ".join(f"{h['rps'] / b['rps']:.2f}" for b, h in zip(sides["base"], sides["head"]) if b["rps"])
     print(f"| {bench} | {label} | {med['base'][0]:,.0f} ({med['base'][1]:.2f}) | "
-          f"{med['head'][0]:,.0f} ({med['head'][1]:.2f}) | {ratio:.2f} |")
+          f"{med['head'][0]:,.0f} ({med['head'][1]:.2f}) | {ratio:.2f} | {rounds} |")
 PY

@@ -70,101 +70,120 @@ fn lower(v: impl std::fmt::Debug) -> String {
     format!("{v:?}").to_lowercase()
 }
 
+/// Every setting's value as the environment spells it, keyed by its `DBPOWER_` name without the
+/// prefix (`None`: unset). Listen addresses are not among them: a spawned role gets its address as
+/// `--listen`. A test keeps the keys equal to the loader's.
+fn values(s: &Settings) -> Vec<(&'static str, Option<String>)> {
+    vec![
+        ("ENV", Some(lower(s.env))),
+        ("CORS_ORIGINS", Some(s.cors_origins.join(","))),
+        ("TRUSTED_PROXIES", s.trusted_proxies.clone()),
+        ("METRICS_TOKEN", open_secret(&s.metrics_token)),
+        ("GATEWAY__BACKEND_URL", Some(s.gateway.backend_url.clone())),
+        (
+            "GATEWAY__ANALYZER_URL",
+            Some(s.gateway.analyzer_url.clone()),
+        ),
+        (
+            "GATEWAY__TIMEOUT_SECS",
+            Some(s.gateway.timeout_secs.to_string()),
+        ),
+        ("DATA_DIR", Some(s.data_dir.display().to_string())),
+        ("DATABASE_URL", s.database_url.clone()),
+        ("REDIS_URL", open_secret(&s.redis_url)),
+        ("JWT_SECRET", open_secret(&s.jwt_secret)),
+        ("MASTER_KEY", open_secret(&s.master_key)),
+        ("BOOTSTRAP_EMAIL", s.bootstrap_email.clone()),
+        ("BOOTSTRAP_PASSWORD", open_secret(&s.bootstrap_password)),
+        ("DEMO", s.demo.map(|v| v.to_string())),
+        ("PASSWORD_HASH_COST", Some(s.password_hash_cost.to_string())),
+        (
+            "PASSWORD_HASH_CONCURRENCY",
+            Some(s.password_hash_concurrency.to_string()),
+        ),
+        ("MAX_BODY_BYTES", Some(s.max_body_bytes.to_string())),
+        ("LOG_FORMAT", Some(lower(s.log_format))),
+        ("LOG_LEVEL", Some(s.log_level.clone())),
+        ("ANALYSIS_WORKERS", Some(s.analysis_workers.to_string())),
+        (
+            "ANALYSIS_LEASE_SECS",
+            Some(s.analysis_lease_secs.to_string()),
+        ),
+        (
+            "RETENTION_INTERVAL_SECS",
+            Some(s.retention_interval_secs.to_string()),
+        ),
+        (
+            "LOGIN__MAX_FAILURES_PER_ACCOUNT",
+            Some(s.login.max_failures_per_account.to_string()),
+        ),
+        (
+            "LOGIN__MAX_FAILURES_PER_IP",
+            Some(s.login.max_failures_per_ip.to_string()),
+        ),
+        ("LOGIN__WINDOW_SECS", Some(s.login.window_secs.to_string())),
+        (
+            "RATE_LIMIT__ENABLED",
+            Some(s.rate_limit.enabled.to_string()),
+        ),
+        (
+            "RATE_LIMIT__ORG_PER_MINUTE",
+            Some(s.rate_limit.org_per_minute.to_string()),
+        ),
+        (
+            "RATE_LIMIT__ORG_PER_HOUR",
+            Some(s.rate_limit.org_per_hour.to_string()),
+        ),
+        (
+            "RATE_LIMIT__IP_PER_MINUTE",
+            Some(s.rate_limit.ip_per_minute.to_string()),
+        ),
+        (
+            "RATE_LIMIT__ON_REDIS_FAILURE",
+            Some(lower(s.rate_limit.on_redis_failure)),
+        ),
+        (
+            "RATE_LIMIT__REDIS_PREFIX",
+            Some(s.rate_limit.redis_prefix.clone()),
+        ),
+        (
+            "RATE_LIMIT__REDIS_TIMEOUT_MS",
+            Some(s.rate_limit.redis_timeout_ms.to_string()),
+        ),
+        ("LLM__PROVIDER", Some(lower(s.llm.provider))),
+        ("LLM__BASE_URL", s.llm.base_url.clone()),
+        ("LLM__MODEL", s.llm.model.clone()),
+        ("LLM__API_KEY", open_secret(&s.llm.api_key)),
+        ("LLM__TIMEOUT_SECS", Some(s.llm.timeout_secs.to_string())),
+        ("LLM__MAX_RETRIES", Some(s.llm.max_retries.to_string())),
+        (
+            "LLM__BREAKER_FAILURES",
+            Some(s.llm.breaker_failures.to_string()),
+        ),
+        (
+            "LLM__BREAKER_COOLDOWN_SECS",
+            Some(s.llm.breaker_cooldown_secs.to_string()),
+        ),
+    ]
+}
+
+/// A secret setting's value, exposed for the child's environment.
+fn open_secret(v: &Option<SecretString>) -> Option<String> {
+    v.as_ref().map(|v| v.expose_secret().to_string())
+}
+
 /// The settings that differ from [`Settings::default`], as `DBPOWER_*` variables. Listen addresses are
 /// not among them: a spawned role gets its address as `--listen`.
 pub fn env_of(s: &Settings) -> Vec<(String, String)> {
-    let d = Settings::default();
-    let mut out = Vec::new();
-    let mut put = |key: &str, get: &dyn Fn(&Settings) -> Option<String>| {
-        if let Some(v) = get(s).filter(|v| Some(v) != get(&d).as_ref()) {
-            out.push((format!("DBPOWER_{key}"), v));
-        }
-    };
-    let open = |v: &Option<SecretString>| v.as_ref().map(|v| v.expose_secret().to_string());
-    put("ENV", &|s| Some(lower(s.env)));
-    put("CORS_ORIGINS", &|s| Some(s.cors_origins.join(",")));
-    put("TRUSTED_PROXIES", &|s| s.trusted_proxies.clone());
-    put("METRICS_TOKEN", &|s| open(&s.metrics_token));
-    put("GATEWAY__BACKEND_URL", &|s| {
-        Some(s.gateway.backend_url.clone())
-    });
-    put("GATEWAY__ANALYZER_URL", &|s| {
-        Some(s.gateway.analyzer_url.clone())
-    });
-    put("GATEWAY__TIMEOUT_SECS", &|s| {
-        Some(s.gateway.timeout_secs.to_string())
-    });
-    put("DATA_DIR", &|s| Some(s.data_dir.display().to_string()));
-    put("DATABASE_URL", &|s| s.database_url.clone());
-    put("REDIS_URL", &|s| open(&s.redis_url));
-    put("JWT_SECRET", &|s| open(&s.jwt_secret));
-    put("MASTER_KEY", &|s| open(&s.master_key));
-    put("BOOTSTRAP_EMAIL", &|s| s.bootstrap_email.clone());
-    put("BOOTSTRAP_PASSWORD", &|s| open(&s.bootstrap_password));
-    put("DEMO", &|s| s.demo.map(|v| v.to_string()));
-    put("PASSWORD_HASH_COST", &|s| {
-        Some(s.password_hash_cost.to_string())
-    });
-    put("PASSWORD_HASH_CONCURRENCY", &|s| {
-        Some(s.password_hash_concurrency.to_string())
-    });
-    put("MAX_BODY_BYTES", &|s| Some(s.max_body_bytes.to_string()));
-    put("LOG_FORMAT", &|s| Some(lower(s.log_format)));
-    put("LOG_LEVEL", &|s| Some(s.log_level.clone()));
-    put("ANALYSIS_WORKERS", &|s| {
-        Some(s.analysis_workers.to_string())
-    });
-    put("ANALYSIS_LEASE_SECS", &|s| {
-        Some(s.analysis_lease_secs.to_string())
-    });
-    put("RETENTION_INTERVAL_SECS", &|s| {
-        Some(s.retention_interval_secs.to_string())
-    });
-    put("LOGIN__MAX_FAILURES_PER_ACCOUNT", &|s| {
-        Some(s.login.max_failures_per_account.to_string())
-    });
-    put("LOGIN__MAX_FAILURES_PER_IP", &|s| {
-        Some(s.login.max_failures_per_ip.to_string())
-    });
-    put("LOGIN__WINDOW_SECS", &|s| {
-        Some(s.login.window_secs.to_string())
-    });
-    put("RATE_LIMIT__ENABLED", &|s| {
-        Some(s.rate_limit.enabled.to_string())
-    });
-    put("RATE_LIMIT__ORG_PER_MINUTE", &|s| {
-        Some(s.rate_limit.org_per_minute.to_string())
-    });
-    put("RATE_LIMIT__ORG_PER_HOUR", &|s| {
-        Some(s.rate_limit.org_per_hour.to_string())
-    });
-    put("RATE_LIMIT__IP_PER_MINUTE", &|s| {
-        Some(s.rate_limit.ip_per_minute.to_string())
-    });
-    put("RATE_LIMIT__ON_REDIS_FAILURE", &|s| {
-        Some(lower(s.rate_limit.on_redis_failure))
-    });
-    put("RATE_LIMIT__REDIS_PREFIX", &|s| {
-        Some(s.rate_limit.redis_prefix.clone())
-    });
-    put("RATE_LIMIT__REDIS_TIMEOUT_MS", &|s| {
-        Some(s.rate_limit.redis_timeout_ms.to_string())
-    });
-    put("LLM__PROVIDER", &|s| Some(lower(s.llm.provider)));
-    put("LLM__BASE_URL", &|s| s.llm.base_url.clone());
-    put("LLM__MODEL", &|s| s.llm.model.clone());
-    put("LLM__API_KEY", &|s| open(&s.llm.api_key));
-    put("LLM__TIMEOUT_SECS", &|s| {
-        Some(s.llm.timeout_secs.to_string())
-    });
-    put("LLM__MAX_RETRIES", &|s| Some(s.llm.max_retries.to_string()));
-    put("LLM__BREAKER_FAILURES", &|s| {
-        Some(s.llm.breaker_failures.to_string())
-    });
-    put("LLM__BREAKER_COOLDOWN_SECS", &|s| {
-        Some(s.llm.breaker_cooldown_secs.to_string())
-    });
-    out
+    let defaults = values(&Settings::default());
+    values(s)
+        .into_iter()
+        .zip(defaults)
+        .filter_map(|((key, v), (_, d))| match v {
+            Some(v) if Some(&v) != d.as_ref() => Some((format!("DBPOWER_{key}"), v)),
+            _ => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -213,5 +232,20 @@ mod tests {
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(format!("{back:?}"), format!("{s:?}"), "{env:?}");
         assert!(env_of(&Settings::default()).is_empty());
+    }
+
+    /// The kit passes every setting the loader knows but the listen addresses: a setting added to the
+    /// backend and not here would silently stay at its default in every spawned binary.
+    #[test]
+    fn every_setting_is_passed_on() {
+        let passed: std::collections::BTreeSet<String> = values(&Settings::default())
+            .into_iter()
+            .map(|(k, _)| format!("DBPOWER_{k}"))
+            .collect();
+        let known: std::collections::BTreeSet<String> = dbpower_backend::env_names()
+            .into_iter()
+            .filter(|n| !n.ends_with("__LISTEN"))
+            .collect();
+        assert_eq!(passed, known);
     }
 }

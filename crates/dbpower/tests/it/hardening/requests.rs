@@ -380,6 +380,14 @@ async fn answer_before_the_body(addr: &str, head: &str) -> String {
 
 /// A backend and its gateway on one SQLite database in `dir` (backend, gateway).
 fn split_deployment(dir: &std::path::Path) -> (Proc, Proc) {
+    split_deployment_with(dir, |_| {})
+}
+
+/// [`split_deployment`] with more settings for the gateway.
+fn split_deployment_with(
+    dir: &std::path::Path,
+    gateway_settings: impl FnOnce(&mut Settings),
+) -> (Proc, Proc) {
     let common = |s: &mut Settings| {
         s.data_dir = dir.to_path_buf();
         s.demo = Some(false);
@@ -396,8 +404,68 @@ fn split_deployment(dir: &std::path::Path) -> (Proc, Proc) {
         .in_dir(dir)
         .with_settings(common)
         .with_settings(|s| s.gateway.backend_url = backend.base.clone())
+        .with_settings(gateway_settings)
         .spawn();
     (backend, gateway)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_the_gateway_a_chunked_body_is_cut_at_the_limit() {
+    // No Content-Length to refuse up front: the gateway counts the chunks as it forwards them. Its
+    // limit is set below the backend's, so a 413 can only be the gateway's.
+    let dir = tempfile::tempdir().expect("tmp");
+    let (_backend, gateway) = split_deployment_with(dir.path(), |s| s.max_body_bytes = 4096);
+    let addr = gateway.base.trim_start_matches("http://");
+    let small = format!(
+        r#"{{"email": "{}", "password": "wrong-password"}}"#,
+        OWNER.0
+    );
+    let (status, _) = chunked_post(addr, "/api/v1/auth/login", &[small.as_bytes()]).await;
+    assert_eq!(status, 401, "a chunked body under the limit is forwarded");
+    let padding = vec![b' '; 1024];
+    let mut chunks: Vec<&[u8]> = vec![b"{\"email\": \"x@example.com\","];
+    chunks.extend(std::iter::repeat_n(padding.as_slice(), 16));
+    chunks.push(b"\"password\": \"x\"}");
+    let (status, body) = chunked_post(addr, "/api/v1/auth/login", &chunks).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("payload_too_large"), "{body}");
+    let health = reqwest::get(format!("{}/health", gateway.base))
+        .await
+        .expect("health");
+    assert_eq!(health.status().as_u16(), 200, "the gateway keeps serving");
+}
+
+/// POSTs `chunks` with `Transfer-Encoding: chunked` and returns the answer's status and body. Writes
+/// after the server has answered may fail; the answer is what counts.
+async fn chunked_post(addr: &str, path: &str, chunks: &[&[u8]]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sock = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
+         transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    );
+    let mut wire = head.into_bytes();
+    for c in chunks {
+        wire.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+        wire.extend_from_slice(c);
+        wire.extend_from_slice(b"\r\n");
+    }
+    wire.extend_from_slice(b"0\r\n\r\n");
+    let _ = sock.write_all(&wire).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        sock.read_to_end(&mut answer),
+    )
+    .await
+    .expect("answered");
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    (status, text)
 }
 
 #[tokio::test(flavor = "multi_thread")]
