@@ -1,5 +1,6 @@
 //! The `dbpower` command: one binary, one subcommand per role.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -115,7 +116,6 @@ impl ConfigArgs {
 }
 
 fn init_logging(settings: &Settings) {
-    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("DBPOWER_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("{},sqlx=warn", settings.log_level))
     });
@@ -124,8 +124,10 @@ fn init_logging(settings: &Settings) {
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
+    // Colours only for a terminal: a redirected log holds no escape codes.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = if json {
         builder.json().flatten_event(true).try_init()
@@ -217,6 +219,7 @@ async fn agent(args: AgentArgs) -> anyhow::Result<bool> {
             tracing_subscriber::EnvFilter::try_from_env("DBPOWER_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
         )
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
     if args.check {

@@ -384,6 +384,11 @@ async fn mariadb_slow_log_reaches_the_platform_exactly_once_across_an_outage() {
         "{}",
         String::from_utf8_lossy(&down.stderr)
     );
+    assert!(
+        !down.stderr.contains(&0x1b),
+        "a redirected log holds no terminal colour codes: {}",
+        String::from_utf8_lossy(&down.stderr)
+    );
     session("SELECT id FROM dbp_agent WHERE id = 99;");
     assert_eq!(agent(&config, &["--once"]).status.code(), Some(1));
 
