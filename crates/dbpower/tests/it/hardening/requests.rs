@@ -81,6 +81,15 @@ async fn unauthenticated_logins_cannot_grow_the_audit_log() {
         let b: Value = r.json().await.expect("json");
         assert_eq!(b["error"]["field"], "email", "{b}");
     }
+    // The organization a login names is bounded the same way (a name is at most 200 characters, no
+    // control characters), before any lookup or hashing.
+    for organization in ["o".repeat(1024 * 1024), "Acme\u{0}Corp".to_string()] {
+        let body = json!({"email": "a@example.com", "password": "x", "organization": organization});
+        let r = login_raw(&env, &body).await;
+        assert_eq!(r.status().as_u16(), 422);
+        let b: Value = r.json().await.expect("json");
+        assert_eq!(b["error"]["field"], "organization", "{b}");
+    }
     // One account hammered: 5 failures are recorded one by one, then the throttled attempts collapse
     // into one row per address and window.
     for _ in 0..60 {
