@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use dbpower_core::signing;
+use dbpower_core::signing::Signed;
 use dbpower_types::AgentHeartbeat;
 
 use crate::spool::{Batch, Spool};
@@ -77,18 +77,21 @@ impl Shipper {
     async fn post_signed(&self, path: &str, request_id: &str, body: Vec<u8>) -> Sent {
         let ts = chrono::Utc::now().timestamp();
         let signed_path = format!("{}{path}", self.prefix);
-        let sig = signing::sign(&self.secret, ts, request_id, "POST", &signed_path, &body);
-        let resp = self
+        let signed = Signed {
+            timestamp: ts,
+            request_id,
+            method: "POST",
+            path_and_query: &signed_path,
+            body: &body,
+        };
+        let mut req = self
             .http
             .post(format!("{}{path}", self.base))
-            .header("content-type", "application/json")
-            .header("x-api-key", &self.key_id)
-            .header("x-request-id", request_id)
-            .header("x-timestamp", ts.to_string())
-            .header("x-signature", sig)
-            .body(body)
-            .send()
-            .await;
+            .header("content-type", "application/json");
+        for (name, value) in signed.headers(&self.key_id, &self.secret) {
+            req = req.header(name, value);
+        }
+        let resp = req.body(body).send().await;
         match resp {
             Err(e) if e.is_timeout() => Sent::Retry("timed out".into()),
             Err(e) if e.is_connect() => {

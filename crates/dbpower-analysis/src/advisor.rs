@@ -54,19 +54,23 @@ pub fn quote(dialect: Dialect, ident: &str) -> String {
     }
 }
 
+/// `s` lowercased, with every character but ASCII letters and digits turned into `_`.
+pub(crate) fn word_chars(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 fn index_name(table: &str, parts: &[String]) -> String {
     let mut name = format!("idx_{table}");
     for p in parts {
-        let clean: String = p
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let clean = word_chars(p);
         name.push('_');
         name.push_str(clean.trim_matches('_'));
     }

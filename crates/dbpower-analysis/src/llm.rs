@@ -275,17 +275,8 @@ fn normalized(s: &str) -> String {
 }
 
 fn slug(s: &str) -> String {
-    let raw: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    raw.split('_')
+    crate::advisor::word_chars(s)
+        .split('_')
         .filter(|p| !p.is_empty())
         .take(6)
         .collect::<Vec<_>>()

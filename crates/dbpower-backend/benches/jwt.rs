@@ -2,14 +2,18 @@
 //! round trip of the same claims as the in-run baseline.
 
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
-use dbpower_backend::jwt::{TokenKeys, TokenType};
+use dbpower_backend::jwt::{Subject, TokenKeys, TokenType};
 use dbpower_types::Role;
 
 fn bench(c: &mut Criterion) {
     let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef");
-    let (token, claims) = keys
-        .issue(TokenType::Access, 42, Some(7), Role::OrgAdmin, None)
-        .expect("issue");
+    let to = Subject {
+        user_id: 42,
+        organization_id: Some(7),
+        role: Role::OrgAdmin,
+        token_version: 0,
+    };
+    let (token, claims) = keys.issue(TokenType::Access, to, None).expect("issue");
     let json = serde_json::to_string(&claims).expect("json");
     c.bench_function("baseline_claims_json_roundtrip", |b| {
         b.iter(|| {
@@ -24,14 +28,8 @@ fn bench(c: &mut Criterion) {
     });
     c.bench_function("jwt_issue_access", |b| {
         b.iter(|| {
-            keys.issue(
-                TokenType::Access,
-                black_box(42),
-                Some(7),
-                Role::OrgAdmin,
-                None,
-            )
-            .expect("issue")
+            keys.issue(TokenType::Access, black_box(to), None)
+                .expect("issue")
         })
     });
 }

@@ -135,22 +135,12 @@ impl LoginThrottle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dbpower_ratelimit::{Clock, MemoryLimiter};
-    use std::sync::atomic::{AtomicU64, Ordering};
-
-    #[derive(Clone, Default)]
-    struct TestClock(Arc<AtomicU64>);
-
-    impl Clock for TestClock {
-        fn now_ms(&self) -> u64 {
-            self.0.load(Ordering::SeqCst)
-        }
-    }
+    use dbpower_ratelimit::{ManualClock, MemoryLimiter};
 
     #[tokio::test]
     async fn locks_after_the_limit_and_unlocks_as_the_window_slides() {
-        let clock = TestClock::default();
-        clock.0.store(10_000_000, Ordering::SeqCst);
+        let clock = ManualClock::default();
+        clock.set(10_000_000);
         let t = LoginThrottle::new(
             LoginSettings {
                 max_failures_per_account: 3,
@@ -169,7 +159,7 @@ mod tests {
             t.check("b@x", "2.2.2.2").await.is_ok(),
             "other accounts unaffected"
         );
-        clock.0.fetch_add(61_000, Ordering::SeqCst);
+        clock.advance(61_000);
         assert!(t.check("a@x", "1.1.1.1").await.is_ok(), "window passed");
         // The IP limit spans accounts.
         for who in ["c@x", "d@x", "e@x", "f@x", "g@x"] {

@@ -1,7 +1,7 @@
 //! Tenant scope as a type: the store takes a [`Scope`] for every tenant read and an [`OrgId`] for every
 //! tenant write, and neither can be made from a bare integer outside this crate's named constructors.
 
-use dbpower_types::Role;
+use dbpower_types::{Role, UserView};
 
 /// The authenticated caller, as loaded from the store for this request (never only from token claims,
 /// so a disabled or moved user loses access at once).
@@ -13,6 +13,19 @@ pub struct Principal {
     pub organization_id: Option<i64>,
     pub team_id: Option<i64>,
     pub identity_id: Option<i64>,
+}
+
+impl From<&UserView> for Principal {
+    fn from(u: &UserView) -> Self {
+        Principal {
+            user_id: u.id,
+            email: u.email.clone(),
+            role: u.role,
+            organization_id: u.organization_id,
+            team_id: u.team_id,
+            identity_id: u.identity_id,
+        }
+    }
 }
 
 /// An organization id that the caller is allowed to write into.

@@ -15,57 +15,71 @@ pub fn body_hash(body: &[u8]) -> String {
     hex::encode(Sha256::digest(body))
 }
 
-pub fn canonical(
-    timestamp: i64,
-    request_id: &str,
-    method: &str,
-    path_and_query: &str,
-    body: &[u8],
-) -> String {
-    format!(
-        "{SCHEME}\n{timestamp}\n{request_id}\n{method}\n{path_and_query}\n{}",
-        body_hash(body)
-    )
+/// The names of the headers that carry a signed request's parts (besides its body).
+pub mod header {
+    pub const API_KEY: &str = "x-api-key";
+    pub const REQUEST_ID: &str = "x-request-id";
+    pub const TIMESTAMP: &str = "x-timestamp";
+    pub const SIGNATURE: &str = "x-signature";
 }
 
-/// The signature an agent sends in `X-Signature`.
-pub fn sign(
-    secret: &str,
-    timestamp: i64,
-    request_id: &str,
-    method: &str,
-    path_and_query: &str,
-    body: &[u8],
-) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable_mac());
-    mac.update(canonical(timestamp, request_id, method, path_and_query, body).as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+/// The parts of a request that its signature covers.
+#[derive(Debug, Clone, Copy)]
+pub struct Signed<'a> {
+    pub timestamp: i64,
+    pub request_id: &'a str,
+    pub method: &'a str,
+    pub path_and_query: &'a str,
+    pub body: &'a [u8],
+}
+
+impl Signed<'_> {
+    /// The canonical string the HMAC is computed over (see the module's documentation).
+    pub fn canonical(&self) -> String {
+        format!(
+            "{SCHEME}\n{}\n{}\n{}\n{}\n{}",
+            self.timestamp,
+            self.request_id,
+            self.method,
+            self.path_and_query,
+            body_hash(self.body)
+        )
+    }
+
+    /// The signature an agent sends in `X-Signature`.
+    pub fn sign(&self, secret: &str) -> String {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable_mac());
+        mac.update(self.canonical().as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Constant-time check of a presented signature (hex, any case).
+    pub fn verify(&self, secret: &str, signature: &str) -> bool {
+        let Ok(presented) = hex::decode(signature.trim()) else {
+            return false;
+        };
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
+            return false;
+        };
+        mac.update(self.canonical().as_bytes());
+        mac.verify_slice(&presented).is_ok()
+    }
+
+    /// The headers a signed request carries for the key `key_id` with signing secret `secret`.
+    pub fn headers(&self, key_id: &str, secret: &str) -> [(&'static str, String); 4] {
+        [
+            (header::API_KEY, key_id.to_string()),
+            (header::REQUEST_ID, self.request_id.to_string()),
+            (header::TIMESTAMP, self.timestamp.to_string()),
+            (header::SIGNATURE, self.sign(secret)),
+        ]
+    }
 }
 
 /// HMAC accepts keys of any length, so construction cannot fail; this keeps the code panic-free anyway.
 fn unreachable_mac() -> Hmac<Sha256> {
     Hmac::<Sha256>::new_from_slice(b"k").unwrap_or_else(|_| unreachable_mac())
-}
-
-/// Constant-time check of a presented signature (hex, any case).
-pub fn verify(
-    secret: &str,
-    timestamp: i64,
-    request_id: &str,
-    method: &str,
-    path_and_query: &str,
-    body: &[u8],
-    signature: &str,
-) -> bool {
-    let Ok(presented) = hex::decode(signature.trim()) else {
-        return false;
-    };
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
-        return false;
-    };
-    mac.update(canonical(timestamp, request_id, method, path_and_query, body).as_bytes());
-    mac.verify_slice(&presented).is_ok()
 }
 
 #[cfg(test)]
@@ -81,6 +95,18 @@ mod tests {
         body: &'a [u8],
     }
 
+    impl Request<'_> {
+        fn parts(&self) -> Signed<'_> {
+            Signed {
+                timestamp: self.timestamp,
+                request_id: self.request_id,
+                method: "POST",
+                path_and_query: self.path,
+                body: self.body,
+            }
+        }
+    }
+
     /// The published test vector's request.
     const VECTOR: Request<'static> = Request {
         secret: "dbp-test-secret",
@@ -94,15 +120,7 @@ mod tests {
     fn verifies(signature: &str, change: impl FnOnce(&mut Request<'static>)) -> bool {
         let mut r = VECTOR;
         change(&mut r);
-        verify(
-            r.secret,
-            r.timestamp,
-            r.request_id,
-            "POST",
-            r.path,
-            r.body,
-            signature,
-        )
+        r.parts().verify(r.secret, signature)
     }
 
     #[test]
@@ -112,7 +130,7 @@ mod tests {
             body_hash(v.body),
             "002a0e3a6fb2a71647744ca79f6ab6c7aaa5d149d4b4275986bc054ad0207aa0"
         );
-        let sig = sign(v.secret, v.timestamp, v.request_id, "POST", v.path, v.body);
+        let sig = v.parts().sign(v.secret);
         assert_eq!(
             sig,
             "dda10af8c686da66e169ad380f362fa476e7663fe27b5ac340e533399fde3f62"

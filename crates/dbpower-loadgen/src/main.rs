@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use dbpower_core::signing::Signed;
 use serde_json::json;
 
 #[derive(Parser)]
@@ -91,7 +92,29 @@ struct Report {
     elapsed: Duration,
 }
 
+/// What one client task measured: latencies of its successful requests (microseconds) and its errors.
+type TaskResult = (Vec<u64>, usize);
+
 impl Report {
+    /// Waits for every client task and adds up what they measured.
+    async fn gather(
+        label: String,
+        tasks: Vec<tokio::task::JoinHandle<TaskResult>>,
+    ) -> anyhow::Result<Self> {
+        let mut report = Report {
+            label,
+            latencies_us: Vec::new(),
+            errors: 0,
+            elapsed: Duration::ZERO,
+        };
+        for t in tasks {
+            let (lat, errors) = t.await?;
+            report.latencies_us.extend(lat);
+            report.errors += errors;
+        }
+        Ok(report)
+    }
+
     fn print(mut self) {
         self.latencies_us.sort_unstable();
         let n = self.latencies_us.len();
@@ -161,9 +184,7 @@ async fn run_get(
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..clients.clamp(1, 1024) {
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(1)
-            .build()?;
+        let client = one_connection_client()?;
         let target = format!("{url}{path}");
         let token = token.clone();
         tasks.push(tokio::spawn(async move {
@@ -178,14 +199,7 @@ async fn run_get(
                 if let Some(t) = token.as_ref() {
                     req = req.bearer_auth(t);
                 }
-                let ok = match req.send().await {
-                    Ok(r) => {
-                        let s = r.status().is_success();
-                        let _ = r.bytes().await;
-                        s
-                    }
-                    Err(_) => false,
-                };
+                let ok = answered(req.send().await, |s| s.is_success()).await;
                 if t0.duration_since(start) >= warmup {
                     if ok {
                         lat.push(t0.elapsed().as_micros() as u64);
@@ -197,17 +211,8 @@ async fn run_get(
             (lat, errors)
         }));
     }
-    let mut report = Report {
-        label: format!("GET {path} x{clients} clients"),
-        latencies_us: Vec::new(),
-        errors: 0,
-        elapsed: measure,
-    };
-    for t in tasks {
-        let (lat, errors) = t.await?;
-        report.latencies_us.extend(lat);
-        report.errors += errors;
-    }
+    let mut report = Report::gather(format!("GET {path} x{clients} clients"), tasks).await?;
+    report.elapsed = measure;
     Ok(report)
 }
 
@@ -296,9 +301,7 @@ async fn run_ingest(
     let start = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..clients.clamp(1, 256) {
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(1)
-            .build()?;
+        let client = one_connection_client()?;
         let (url, key_id, secret, budget) = (
             url.to_string(),
             key_id.clone(),
@@ -325,26 +328,16 @@ async fn run_ingest(
                 let body = serde_json::to_vec(&json!({"queries": queries})).unwrap_or_default();
                 let request_id = uuid::Uuid::new_v4().to_string();
                 let ts = chrono_now();
-                let sig = dbpower_core::signing::sign(&secret, ts, &request_id, "POST", "/api/v1/slow-queries", &body);
-                let t0 = Instant::now();
-                let ok = match client
+                let signed = Signed { timestamp: ts, request_id: &request_id, method: "POST", path_and_query: "/api/v1/slow-queries", body: &body };
+                let mut req = client
                     .post(format!("{url}/api/v1/slow-queries"))
-                    .header("content-type", "application/json")
-                    .header("x-api-key", &key_id)
-                    .header("x-request-id", &request_id)
-                    .header("x-timestamp", ts.to_string())
-                    .header("x-signature", sig)
-                    .body(body)
-                    .send()
-                    .await
-                {
-                    Ok(r) => {
-                        let s = r.status().as_u16() == 202;
-                        let _ = r.bytes().await;
-                        s
-                    }
-                    Err(_) => false,
-                };
+                    .header("content-type", "application/json");
+                for (name, value) in signed.headers(&key_id, &secret) {
+                    req = req.header(name, value);
+                }
+                let t0 = Instant::now();
+                let sent = req.body(body).send().await;
+                let ok = answered(sent, |s| s.as_u16() == 202).await;
                 if ok {
                     lat.push(t0.elapsed().as_micros() as u64);
                 } else {
@@ -354,17 +347,8 @@ async fn run_ingest(
             (lat, errors)
         }));
     }
-    let mut report = Report {
-        label: format!("POST /api/v1/slow-queries batch={batch} x{clients} clients"),
-        latencies_us: Vec::new(),
-        errors: 0,
-        elapsed: Duration::ZERO,
-    };
-    for t in tasks {
-        let (lat, errors) = t.await?;
-        report.latencies_us.extend(lat);
-        report.errors += errors;
-    }
+    let label = format!("POST /api/v1/slow-queries batch={batch} x{clients} clients");
+    let mut report = Report::gather(label, tasks).await?;
     report.elapsed = start.elapsed();
     println!(
         "queries/s: {:.0} (organization {org_id})",
@@ -382,6 +366,27 @@ async fn run_ingest(
         }
     }
     Ok(report)
+}
+
+/// A client that keeps one connection to the server, as one agent or user would.
+fn one_connection_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder().pool_max_idle_per_host(1).build()
+}
+
+/// Whether a request was answered with the expected status; reads the whole body either way, so the
+/// connection can be reused.
+async fn answered(
+    sent: reqwest::Result<reqwest::Response>,
+    expected: impl Fn(reqwest::StatusCode) -> bool,
+) -> bool {
+    match sent {
+        Ok(r) => {
+            let ok = expected(r.status());
+            let _ = r.bytes().await;
+            ok
+        }
+        Err(_) => false,
+    }
 }
 
 fn chrono_now() -> i64 {
@@ -418,17 +423,8 @@ async fn run_login(
             (lat, errors)
         }));
     }
-    let mut report = Report {
-        label: format!("POST /api/v1/auth/login x{clients} clients"),
-        latencies_us: Vec::new(),
-        errors: 0,
-        elapsed: Duration::ZERO,
-    };
-    for t in tasks {
-        let (lat, errors) = t.await?;
-        report.latencies_us.extend(lat);
-        report.errors += errors;
-    }
+    let label = format!("POST /api/v1/auth/login x{clients} clients");
+    let mut report = Report::gather(label, tasks).await?;
     report.elapsed = start.elapsed();
     Ok(report)
 }

@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -133,6 +133,28 @@ impl Clock for SystemClock {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64)
+    }
+}
+
+/// A clock that moves only when told to, for tests of windows and expiry. Clones share one time.
+#[derive(Debug, Clone, Default)]
+pub struct ManualClock(std::sync::Arc<AtomicU64>);
+
+impl ManualClock {
+    /// Sets the time to `ms`.
+    pub fn set(&self, ms: u64) {
+        self.0.store(ms, Ordering::SeqCst);
+    }
+
+    /// Moves the time forward by `ms`.
+    pub fn advance(&self, ms: u64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
     }
 }
 
@@ -441,17 +463,6 @@ impl Limiter for RedisLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
-    use std::sync::atomic::AtomicU64;
-
-    #[derive(Clone, Default)]
-    struct TestClock(Arc<AtomicU64>);
-
-    impl Clock for TestClock {
-        fn now_ms(&self) -> u64 {
-            self.0.load(Ordering::SeqCst)
-        }
-    }
 
     fn lim(key: &str, max: u32, secs: u64) -> Limit {
         Limit {
@@ -463,8 +474,8 @@ mod tests {
 
     #[test]
     fn exact_count_and_refusals_do_not_count() {
-        let clock = TestClock::default();
-        clock.0.store(1_000_000, Ordering::SeqCst);
+        let clock = ManualClock::default();
+        clock.set(1_000_000);
         let l = MemoryLimiter::with_clock(clock.clone());
         let limits = [lim("org:1:m", 5, 60)];
         let allowed = (0..20).filter(|_| l.decide(&limits).allowed).count();
@@ -473,9 +484,9 @@ mod tests {
         assert!(!d.allowed);
         assert_eq!((d.limit, d.remaining, d.retry_after_secs), (5, 0, Some(60)));
         // 59.9 s later still refused; at 60 s the first five slots free up, not before.
-        clock.0.store(1_059_900, Ordering::SeqCst);
+        clock.set(1_059_900);
         assert!(!l.decide(&limits).allowed);
-        clock.0.store(1_060_000, Ordering::SeqCst);
+        clock.set(1_060_000);
         let d = l.decide(&limits);
         assert!(
             d.allowed,
@@ -486,25 +497,25 @@ mod tests {
 
     #[test]
     fn the_window_slides_instead_of_resetting() {
-        let clock = TestClock::default();
+        let clock = ManualClock::default();
         let l = MemoryLimiter::with_clock(clock.clone());
         let limits = [lim("k", 4, 10)];
         for t in [0, 2_000, 4_000, 6_000] {
-            clock.0.store(t, Ordering::SeqCst);
+            clock.set(t);
             assert!(l.decide(&limits).allowed);
         }
         // A fixed window would allow 4 more at t=10 s; the sliding window frees one slot per expiry.
-        clock.0.store(10_000, Ordering::SeqCst);
+        clock.set(10_000);
         assert!(l.decide(&limits).allowed);
         assert!(!l.decide(&limits).allowed);
-        clock.0.store(12_000, Ordering::SeqCst);
+        clock.set(12_000);
         assert!(l.decide(&limits).allowed);
         assert!(!l.decide(&limits).allowed);
     }
 
     #[test]
     fn every_window_must_allow_and_only_then_all_record() {
-        let clock = TestClock::default();
+        let clock = ManualClock::default();
         let l = MemoryLimiter::with_clock(clock);
         let a = lim("org:1:m", 3, 60);
         let ip = lim("ip:x:m", 100, 60);
@@ -528,8 +539,8 @@ mod tests {
 
     #[test]
     fn peek_counts_without_recording_and_forget_empties() {
-        let clock = TestClock::default();
-        clock.0.store(5_000_000, Ordering::SeqCst);
+        let clock = ManualClock::default();
+        clock.set(5_000_000);
         let m = MemoryLimiter::with_clock(clock.clone());
         let limits = [lim("a:x@y", 3, 60)];
         for _ in 0..10 {

@@ -340,38 +340,34 @@ pub(crate) struct SlowRowWithExplain {
     pub explain: Option<sqlx::types::Json<serde_json::Value>>,
 }
 
-/// The order of a team's or an identity's classes: per-scope totals rank their own sorts; the
-/// percentile and rows sorts order by the class's statistics without showing them.
-pub(crate) fn scoped_order(sort: ClassSort) -> &'static str {
-    match sort {
-        ClassSort::TotalTime => "o.total_time_ms DESC, c.id",
-        ClassSort::Count => "o.count DESC, c.id",
-        ClassSort::P95 => "COALESCE(c.p95_time_ms, -1) DESC, c.id",
-        ClassSort::AvgTime => {
-            "o.total_time_ms / CASE WHEN o.count > 0 THEN o.count ELSE 1 END DESC, c.id"
-        }
-        ClassSort::MaxTime => "o.max_time_ms DESC, c.id",
-        ClassSort::RowsRatio => {
-            "COALESCE(CAST(c.rows_examined AS DOUBLE PRECISION) / NULLIF(c.rows_sent, 0), \
-             -1) DESC, c.id"
-        }
-    }
+/// Where a class listing reads its count, total and max time from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Totals {
+    /// The class row itself (alias `c`): the whole organization's classes.
+    Class,
+    /// The caller's own rollups (alias `o`): a team's or an identity's classes. The percentile and rows
+    /// sorts still order by the class's statistics, without showing them.
+    Scoped,
 }
 
-/// The order of whole classes.
-pub(crate) fn class_order(sort: ClassSort) -> &'static str {
+/// The `ORDER BY` of a class listing.
+pub(crate) fn class_order(sort: ClassSort, totals: Totals) -> String {
+    let t = match totals {
+        Totals::Class => "c",
+        Totals::Scoped => "o",
+    };
     match sort {
-        ClassSort::TotalTime => "c.total_time_ms DESC, c.id",
-        ClassSort::Count => "c.count DESC, c.id",
+        ClassSort::TotalTime => format!("{t}.total_time_ms DESC, c.id"),
+        ClassSort::Count => format!("{t}.count DESC, c.id"),
         // NULLs last on both engines (PostgreSQL puts them first in DESC).
-        ClassSort::P95 => "COALESCE(c.p95_time_ms, -1) DESC, c.id",
+        ClassSort::P95 => "COALESCE(c.p95_time_ms, -1) DESC, c.id".into(),
         ClassSort::AvgTime => {
-            "c.total_time_ms / CASE WHEN c.count > 0 THEN c.count ELSE 1 END DESC, c.id"
+            format!("{t}.total_time_ms / CASE WHEN {t}.count > 0 THEN {t}.count ELSE 1 END DESC, c.id")
         }
-        ClassSort::MaxTime => "c.max_time_ms DESC, c.id",
+        ClassSort::MaxTime => format!("{t}.max_time_ms DESC, c.id"),
         ClassSort::RowsRatio => {
-            "COALESCE(CAST(c.rows_examined AS DOUBLE PRECISION) / NULLIF(c.rows_sent, 0), \
-             -1) DESC, c.id"
+            "COALESCE(CAST(c.rows_examined AS DOUBLE PRECISION) / NULLIF(c.rows_sent, 0), -1) DESC, c.id"
+                .into()
         }
     }
 }

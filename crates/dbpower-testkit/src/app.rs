@@ -69,6 +69,24 @@ impl TestApp {
         self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
     }
 
+    /// A new organization (`organization` is its create body, with at least a `name`) and the token of
+    /// its ORG_ADMIN `email`, logged in with `password`.
+    pub async fn org_with_admin(
+        &self,
+        organization: serde_json::Value,
+        email: &str,
+        password: &str,
+    ) -> (i64, String) {
+        let sa = self.admin().await;
+        let name = organization["name"].as_str().expect("a name").to_string();
+        let org = self
+            .create("/api/v1/organizations", &sa, organization)
+            .await;
+        let admin = serde_json::json!({"email": email, "password": password, "role": "ORG_ADMIN", "organization_id": org});
+        self.create("/api/v1/users", &sa, admin).await;
+        (org, self.login_in(&name, email, password).await)
+    }
+
     /// A store of the app's database, for driving background work (retention) directly.
     pub async fn store(&self) -> Arc<dyn Store> {
         dbpower_store::connect(self.db.url())

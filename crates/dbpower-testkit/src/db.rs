@@ -118,6 +118,12 @@ impl TestDb {
         }
     }
 
+    /// Runs `sql` on a connection of its own, outside the store: what someone with the database's
+    /// credentials could do behind the platform's back.
+    pub async fn execute_elsewhere(&self, sql: &str) -> sqlx::Result<()> {
+        execute_on(&self.url, sql).await
+    }
+
     /// The invariants checked on drop, to switch one off with its reason.
     pub fn checks(&mut self) -> &mut Checks {
         &mut self.checks
@@ -164,6 +170,20 @@ impl Drop for TestDb {
                 std::panic::resume_unwind(e.into_panic());
             }
         });
+    }
+}
+
+/// Runs `sql` (one or more statements) on a new connection to the database at `url` (`postgres://` or
+/// `sqlite:`), outside any store.
+pub async fn execute_on(url: &str, sql: &str) -> sqlx::Result<()> {
+    use sqlx::Connection;
+    let sql = sqlx::AssertSqlSafe(sql.to_string());
+    if url.starts_with("postgres") {
+        let mut c = sqlx::PgConnection::connect(url).await?;
+        sqlx::raw_sql(sql).execute(&mut c).await.map(drop)
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(url).await?;
+        sqlx::raw_sql(sql).execute(&mut c).await.map(drop)
     }
 }
 

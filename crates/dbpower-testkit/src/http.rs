@@ -81,14 +81,20 @@ pub fn signed_batch_request(
     raw: Vec<u8>,
 ) -> reqwest::RequestBuilder {
     let path = "/api/v1/slow-queries";
-    let sig = dbpower_core::signing::sign(&key.secret, ts, request_id, "POST", path, &raw);
-    http.post(format!("{base}{path}"))
-        .header("content-type", "application/json")
-        .header("x-api-key", &key.key_id)
-        .header("x-request-id", request_id)
-        .header("x-timestamp", ts.to_string())
-        .header("x-signature", sig)
-        .body(raw)
+    let signed = dbpower_core::signing::Signed {
+        timestamp: ts,
+        request_id,
+        method: "POST",
+        path_and_query: path,
+        body: &raw,
+    };
+    let mut req = http
+        .post(format!("{base}{path}"))
+        .header("content-type", "application/json");
+    for (name, value) in signed.headers(&key.key_id, &key.secret) {
+        req = req.header(name, value);
+    }
+    req.body(raw)
 }
 
 /// A client of one running app or binary.
@@ -164,6 +170,16 @@ impl Client {
     }
     pub async fn delete(&self, path: &str, token: &str) -> Resp {
         self.request(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// The `items` of one page of a list, asserting 200.
+    pub async fn items(&self, path: &str, token: &str) -> Vec<Value> {
+        let r = self.get(path, token).await;
+        assert_eq!(r.status, StatusCode::OK, "GET {path}: {r:?}");
+        match &r.body["items"] {
+            Value::Array(items) => items.clone(),
+            other => panic!("GET {path}: no items list: {other}"),
+        }
     }
 
     /// Creates something and returns its id, asserting 201.

@@ -22,7 +22,7 @@ mod settings;
 pub use app::{AppBuilder, TestApp, on_all_backends, on_all_backends_with};
 pub use bin::{Binary, Proc, ProcBuilder};
 pub use checks::Checks;
-pub use db::{TestDb, postgres_server};
+pub use db::{TestDb, execute_on, postgres_server};
 pub use dbpower_backend::{Role, Settings};
 pub use http::{ApiKey, Client, Resp, access_token, signed_batch_request};
 pub use secrecy::SecretString;

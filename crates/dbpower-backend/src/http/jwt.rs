@@ -40,6 +40,16 @@ pub struct Claims {
     pub ver: i64,
 }
 
+/// The user a token is issued to.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject {
+    pub user_id: i64,
+    pub organization_id: Option<i64>,
+    pub role: Role,
+    /// The user's token version (see [`Claims::ver`]).
+    pub token_version: i64,
+}
+
 /// Signs and verifies tokens with one HS256 secret.
 #[derive(Clone)]
 pub struct TokenKeys {
@@ -81,27 +91,12 @@ impl TokenKeys {
         }
     }
 
-    /// Issues a token; returns it with its claims.
+    /// Issues a token of type `typ` to `to` (in refresh-token `family`); returns it with its claims.
     pub fn issue(
         &self,
         typ: TokenType,
-        user_id: i64,
-        org: Option<i64>,
-        role: Role,
+        to: Subject,
         family: Option<String>,
-    ) -> Result<(String, Claims), ApiError> {
-        self.issue_versioned(typ, user_id, org, role, family, 0)
-    }
-
-    /// [`TokenKeys::issue`] for a user whose token version is `version`.
-    pub fn issue_versioned(
-        &self,
-        typ: TokenType,
-        user_id: i64,
-        org: Option<i64>,
-        role: Role,
-        family: Option<String>,
-        version: i64,
     ) -> Result<(String, Claims), ApiError> {
         let now = Utc::now().timestamp();
         let ttl = match typ {
@@ -109,17 +104,17 @@ impl TokenKeys {
             TokenType::Refresh => REFRESH_TTL_SECS,
         };
         let claims = Claims {
-            sub: user_id.to_string(),
-            uid: user_id,
-            org,
-            role,
+            sub: to.user_id.to_string(),
+            uid: to.user_id,
+            org: to.organization_id,
+            role: to.role,
             typ,
             iss: ISSUER.into(),
             iat: now,
             exp: now + ttl,
             jti: uuid::Uuid::new_v4().to_string(),
             fam: family,
-            ver: version,
+            ver: to.token_version,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.enc)
             .map_err(|e| {
@@ -166,11 +161,15 @@ mod tests {
     #[test]
     fn types_are_not_interchangeable_and_tampering_fails() {
         let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef");
-        let (access, _) = keys
-            .issue(TokenType::Access, 1, Some(2), Role::User, None)
-            .expect("issue");
+        let to = Subject {
+            user_id: 1,
+            organization_id: Some(2),
+            role: Role::User,
+            token_version: 0,
+        };
+        let (access, _) = keys.issue(TokenType::Access, to, None).expect("issue");
         let (refresh, c) = keys
-            .issue(TokenType::Refresh, 1, Some(2), Role::User, Some("f".into()))
+            .issue(TokenType::Refresh, to, Some("f".into()))
             .expect("issue");
         assert_eq!(
             keys.verify(&access, TokenType::Access)

@@ -1,7 +1,7 @@
 //! Authentication: the [`Auth`] extractor (bearer access token, user re-loaded and checked active on
 //! every request) and the login / refresh / logout / me endpoints.
 
-use crate::http::jwt::{ACCESS_TTL_SECS, TokenType};
+use crate::http::jwt::{ACCESS_TTL_SECS, Subject, TokenType};
 use crate::http::{ApiError, ApiJson, ApiResult};
 use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::StatusCode;
@@ -18,17 +18,6 @@ use crate::state::AppState;
 /// The authenticated caller.
 pub(crate) struct Auth(pub Principal);
 
-pub(crate) fn principal_of(u: &UserRecord) -> Principal {
-    Principal {
-        user_id: u.view.id,
-        email: u.view.email.clone(),
-        role: u.view.role,
-        organization_id: u.view.organization_id,
-        team_id: u.view.team_id,
-        identity_id: u.view.identity_id,
-    }
-}
-
 /// The authenticated caller's full user record (for `/auth/me`, saving a second read).
 pub(crate) struct CurrentUser(pub UserView);
 
@@ -40,7 +29,9 @@ where
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let accounts = Accounts::from_ref(state);
-        Ok(Auth(principal_of(&authenticate(parts, &accounts).await?)))
+        Ok(Auth(Principal::from(
+            &authenticate(parts, &accounts).await?.view,
+        )))
     }
 }
 
@@ -104,22 +95,15 @@ async fn issue_pair(
     family: String,
 ) -> ApiResult<TokenResponse> {
     let v = &user.view;
-    let (access_token, _) = state.shared.tokens.issue_versioned(
-        TokenType::Access,
-        v.id,
-        v.organization_id,
-        v.role,
-        None,
-        user.token_version,
-    )?;
-    let (refresh_token, rc) = state.shared.tokens.issue_versioned(
-        TokenType::Refresh,
-        v.id,
-        v.organization_id,
-        v.role,
-        Some(family.clone()),
-        user.token_version,
-    )?;
+    let to = Subject {
+        user_id: v.id,
+        organization_id: v.organization_id,
+        role: v.role,
+        token_version: user.token_version,
+    };
+    let tokens = &state.shared.tokens;
+    let (access_token, _) = tokens.issue(TokenType::Access, to, None)?;
+    let (refresh_token, rc) = tokens.issue(TokenType::Refresh, to, Some(family.clone()))?;
     let issued_at = chrono::DateTime::from_timestamp(rc.iat, 0).unwrap_or_else(chrono::Utc::now);
     let expires_at = chrono::DateTime::from_timestamp(rc.exp, 0).unwrap_or_else(chrono::Utc::now);
     state
@@ -313,7 +297,7 @@ pub(crate) async fn login(
             .await;
         return Err(bad_credentials());
     };
-    let p = principal_of(&user);
+    let p = Principal::from(&user.view);
     if !user.view.is_active {
         return Err(refuse_disabled(&state, &ctx, &p, "auth.login").await);
     }
@@ -348,7 +332,7 @@ pub(crate) async fn refresh(
                 .map_err(|_| {
                     ApiError::unauthorized(ErrorCode::InvalidToken, "refresh token is invalid")
                 })?;
-            let p = principal_of(&user);
+            let p = Principal::from(&user.view);
             if !user.view.is_active {
                 state.store.revoke_user_refresh_tokens(user_id).await?;
                 return Err(refuse_disabled(&state, &ctx, &p, "auth.refresh").await);
@@ -367,7 +351,7 @@ pub(crate) async fn refresh(
                 .user_by_id(&Scope::platform(), user_id)
                 .await
                 .ok()
-                .map(|u| principal_of(&u));
+                .map(|u| Principal::from(&u.view));
             state
                 .audit(
                     Event::new(&ctx, p.as_ref(), "auth.refresh_reuse", "user")

@@ -133,15 +133,14 @@ pub(crate) async fn verify(
         .0
         .path_and_query()
         .map_or_else(|| uri.0.path().to_string(), ToString::to_string);
-    if !signing::verify(
-        &secret,
-        signed.timestamp,
-        &signed.request_id,
-        method.as_str(),
-        &path,
+    let parts = signing::Signed {
+        timestamp: signed.timestamp,
+        request_id: &signed.request_id,
+        method: method.as_str(),
+        path_and_query: &path,
         body,
-        &signed.signature,
-    ) {
+    };
+    if !parts.verify(&secret, &signed.signature) {
         return Err(ApiError::unauthorized(
             ErrorCode::InvalidSignature,
             "signature does not match the request",

@@ -27,9 +27,7 @@ async fn analysis_of(app: &TestApp, token: &str, id: i64, newer_than: &Value) ->
 async fn ingested_queries_get_schema_aware_analyses_and_re_analysis() {
     on_all_backends(async |app| {
         let sa = app.admin().await;
-        let org = app.create("/api/v1/organizations", &sa, json!({"name": "Analyzed"})).await;
-        app.create("/api/v1/users", &sa, json!({"email": "oa@an.test", "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": org})).await;
-        let oa = app.login_in("Analyzed", "oa@an.test", "oa-password-12").await;
+        let (_, oa) = app.org_with_admin(json!({"name": "Analyzed"}), "oa@an.test", "oa-password-12").await;
         let (a, _) = agent(app, &oa, json!({"name": "agent"})).await;
         let schema = json!({"tables": [{"name": "orders", "rows": 500000,
             "columns": [{"name": "id", "type": "bigint"}, {"name": "status", "type": "varchar(16)"}, {"name": "created_at", "type": "datetime"}],

@@ -26,10 +26,7 @@ fn q(sql: &str, ms: f64, db: &str) -> Value {
 #[tokio::test]
 async fn a_new_users_ingestion_path() {
     on_all_backends(async |app| {
-        let sa = app.admin().await;
-        let org = app.create("/api/v1/organizations", &sa, json!({"name": "Shop"})).await;
-        app.create("/api/v1/users", &sa, json!({"email": "oa@shop.test", "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": org})).await;
-        let oa = app.login_in("Shop", "oa@shop.test", "oa-password-12").await;
+        let (_, oa) = app.org_with_admin(json!({"name": "Shop"}), "oa@shop.test", "oa-password-12").await;
         let (agent1, key1) = agent(app, &oa, json!({"name": "prod-agent"})).await;
         let now = Utc::now().timestamp();
 
@@ -183,9 +180,7 @@ async fn attribution_comes_from_the_key_and_scopes_reads() {
 async fn scrub_level_and_retention_are_per_organization() {
     on_all_backends(async |app| {
         let sa = app.admin().await;
-        let org = app.create("/api/v1/organizations", &sa, json!({"name": "Lenient", "retention_days": 30, "settings": {"scrub_level": "pii_only"}})).await;
-        app.create("/api/v1/users", &sa, json!({"email": "oa@lenient.test", "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": org})).await;
-        let oa = app.login_in("Lenient", "oa@lenient.test", "oa-password-12").await;
+        let (org, oa) = app.org_with_admin(json!({"name": "Lenient", "retention_days": 30, "settings": {"scrub_level": "pii_only"}}), "oa@lenient.test", "oa-password-12").await;
         let (a, _) = agent(app, &oa, json!({"name": "a"})).await;
         let old = (Utc::now() - chrono::Duration::days(10)).to_rfc3339();
         let batch = json!({"queries": [

@@ -69,23 +69,12 @@ async fn analysis(app: &TestApp, token: &str, id: i64) -> Value {
     panic!("no analysis for {id}");
 }
 
-async fn org_with_query(
-    app: &TestApp,
-    sa: &str,
-    name: &str,
-    policy: &str,
-    sql: &str,
-) -> (String, Value) {
-    let org = app
-        .create(
-            "/api/v1/organizations",
-            sa,
-            json!({"name": name, "settings": {"ai_policy": policy}}),
-        )
-        .await;
+async fn org_with_query(app: &TestApp, name: &str, policy: &str, sql: &str) -> (String, Value) {
     let email = format!("oa@{}.test", name.to_lowercase());
-    app.create("/api/v1/users", sa, json!({"email": email, "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": org})).await;
-    let oa = app.login_in(name, &email, "oa-password-12").await;
+    let organization = json!({"name": name, "settings": {"ai_policy": policy}});
+    let (_, oa) = app
+        .org_with_admin(organization, &email, "oa-password-12")
+        .await;
     let (a, _) = agent(app, &oa, json!({"name": "agent"})).await;
     let batch = json!({"queries": [{"sql_text": sql, "execution_time_ms": 420.0, "database_type": "mysql"}]});
     let r = app.ingest(&a, &format!("{name}-1"), &batch).await;
@@ -105,11 +94,9 @@ async fn the_llm_is_used_only_where_allowed_and_every_prompt_is_recorded() {
         s.llm.api_key = Some(secret("sk-test"));
     };
     on_all_backends_with(settings, async |app| {
-        let sa = app.admin().await;
         let before = hits.load(Ordering::SeqCst);
         let (oa, allowed) = org_with_query(
             app,
-            &sa,
             "Allowed",
             "allow_llm",
             "SELECT id FROM orders WHERE status = 'x@y.io'",
@@ -147,7 +134,6 @@ async fn the_llm_is_used_only_where_allowed_and_every_prompt_is_recorded() {
 
         let (ob, rules_only) = org_with_query(
             app,
-            &sa,
             "RulesOnly",
             "rules_only",
             "SELECT id FROM orders WHERE total = 5",
@@ -182,9 +168,8 @@ async fn a_failing_provider_leaves_the_rule_report() {
         s.llm.max_retries = 1;
     };
     on_all_backends_with(settings, async |app| {
-        let sa = app.admin().await;
         let (oa, report) =
-            org_with_query(app, &sa, "Unlucky", "allow_llm", "SELECT * FROM orders").await;
+            org_with_query(app, "Unlucky", "allow_llm", "SELECT * FROM orders").await;
         assert_eq!(report["engine"], json!(["rules"]));
         assert!(
             report["summary"]

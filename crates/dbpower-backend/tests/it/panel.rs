@@ -121,10 +121,7 @@ async fn the_panel_is_served_beside_the_api() {
 #[tokio::test]
 async fn query_classes_rank_by_every_column_of_the_table() {
     on_all_backends(async |app| {
-        let sa = app.admin().await;
-        let org = app.create("/api/v1/organizations", &sa, json!({"name": "Rank"})).await;
-        app.create("/api/v1/users", &sa, json!({"email": "oa@rank.test", "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": org})).await;
-        let oa = app.login_in("Rank", "oa@rank.test", "oa-password-12").await;
+        let (_, oa) = app.org_with_admin(json!({"name": "Rank"}), "oa@rank.test", "oa-password-12").await;
         let (key, _) = agent(app, &oa, json!({"name": "rank-agent"})).await;
         // a: many fast; b: one slow, huge ratio; c: medium, no rows sent (ratio unknown).
         let q = |sql: &str, ms: f64, examined: i64, sent: i64| json!({"sql_text": sql, "execution_time_ms": ms, "database_type": "mysql", "rows_examined": examined, "rows_sent": sent});

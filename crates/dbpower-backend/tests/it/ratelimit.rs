@@ -95,22 +95,36 @@ async fn limits_live_in_redis_when_it_is_configured() {
         s.rate_limit.redis_prefix = prefix.clone();
     };
     on_all_backends_with(shared, async |app| {
-        let body: serde_json::Value = app.http().get(format!("{}/ready", app.base)).send().await.expect("ready").json().await.expect("json");
+        let body: serde_json::Value = app
+            .http()
+            .get(format!("{}/ready", app.base))
+            .send()
+            .await
+            .expect("ready")
+            .json()
+            .await
+            .expect("json");
         assert_eq!(body["rate_limiter"], "redis", "{body}");
-        let sa = app.admin().await;
         // This organization allows 3 requests a minute (its own setting); the admin keeps the defaults.
         let name = format!("R{}", uuid::Uuid::new_v4().simple());
-        let org = app.create("/api/v1/organizations", &sa, json!({"name": name, "settings": {"rate_limit_per_minute": 3}})).await;
         let email = format!("oa{}@r.test", uuid::Uuid::new_v4().simple());
-        app.create("/api/v1/users", &sa, json!({"email": email, "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": org})).await;
-        let t = app.login_in(&name, &email, "oa-password-12").await;
+        let (_, t) = app
+            .org_with_admin(
+                json!({"name": name, "settings": {"rate_limit_per_minute": 3}}),
+                &email,
+                "oa-password-12",
+            )
+            .await;
         let mut statuses = Vec::new();
         for _ in 0..5 {
             statuses.push(app.get("/api/v1/auth/me", &t).await.status.as_u16());
         }
         // The SQLite and PostgreSQL runs share the prefix and their organization ids restart, so the
         // second run may find this organization's window already used: never more than three pass.
-        assert!(statuses.iter().filter(|s| **s == 200).count() <= 3, "{statuses:?}");
+        assert!(
+            statuses.iter().filter(|s| **s == 200).count() <= 3,
+            "{statuses:?}"
+        );
         assert!(statuses.ends_with(&[429, 429]), "{statuses:?}");
     })
     .await;

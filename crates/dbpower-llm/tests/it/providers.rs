@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use dbpower_analysis::{Input, analyze};
-use dbpower_llm::{LlmClient, LlmConfig, Outcome, ProviderKind};
+use dbpower_llm::{CallRecord, LlmClient, LlmConfig, Outcome, ProviderKind};
 use dbpower_sql::Dialect;
 use dbpower_types::{AnalysisReport, SchemaSnapshot};
 use secrecy::SecretString;
@@ -43,6 +43,22 @@ fn rules_report(s: &SchemaSnapshot) -> AnalysisReport {
     })
 }
 
+/// The rules' report on [`SQL`], enriched by `kind`'s protocol against a fake server that answers with
+/// `steps`: the fake (to read what it was sent), the report and the calls recorded.
+async fn enrich_through(
+    kind: ProviderKind,
+    steps: Vec<Step>,
+) -> (Fake, AnalysisReport, Vec<CallRecord>) {
+    let fake = Fake::start(steps).await;
+    let client = LlmClient::new(config(kind, &fake.base)).expect("client");
+    let s = schema();
+    let mut report = rules_report(&s);
+    let calls = client
+        .enrich(&mut report, SQL, Dialect::Postgresql, None, Some(&s))
+        .await;
+    (fake, report, calls)
+}
+
 fn answer() -> String {
     json!({"summary": "The country filter is not selective.", "issues": [
             {"rule_id": "low_selectivity", "severity": "MEDIUM", "title": "Low-selectivity filter", "description": "country has few values", "evidence": "country = $2"}],
@@ -54,14 +70,9 @@ fn answer() -> String {
 
 #[tokio::test]
 async fn openai_protocol_valid_answer_is_merged_and_recorded() {
-    let fake = Fake::start(vec![Step::Answer(answer())]).await;
-    let client = LlmClient::new(config(ProviderKind::Openai, &fake.base)).expect("client");
-    let s = schema();
-    let mut report = rules_report(&s);
-    let rule_issues = report.issues.len();
-    let calls = client
-        .enrich(&mut report, SQL, Dialect::Postgresql, None, Some(&s))
-        .await;
+    let rule_issues = rules_report(&schema()).issues.len();
+    let (fake, report, calls) =
+        enrich_through(ProviderKind::Openai, vec![Step::Answer(answer())]).await;
 
     let seen = fake.seen();
     assert_eq!(seen.len(), 1);
@@ -121,13 +132,8 @@ async fn openai_protocol_valid_answer_is_merged_and_recorded() {
 
 #[tokio::test]
 async fn ollama_protocol_uses_native_chat_with_format() {
-    let fake = Fake::start(vec![Step::Answer(answer())]).await;
-    let client = LlmClient::new(config(ProviderKind::Ollama, &fake.base)).expect("client");
-    let s = schema();
-    let mut report = rules_report(&s);
-    let calls = client
-        .enrich(&mut report, SQL, Dialect::Postgresql, None, Some(&s))
-        .await;
+    let (fake, report, calls) =
+        enrich_through(ProviderKind::Ollama, vec![Step::Answer(answer())]).await;
     let seen = fake.seen();
     assert_eq!(seen[0].path, "/api/chat");
     assert_eq!(seen[0].authorization, None);
@@ -144,17 +150,14 @@ async fn ollama_protocol_uses_native_chat_with_format() {
 #[tokio::test]
 async fn malformed_output_is_retried_once_then_dropped() {
     // Malformed, then valid: two calls, the second sees the validation error.
-    let fake = Fake::start(vec![
-        Step::Answer("{\"summary\": \"oops\"".into()),
-        Step::Answer(answer()),
-    ])
+    let (fake, report, calls) = enrich_through(
+        ProviderKind::Openai,
+        vec![
+            Step::Answer("{\"summary\": \"oops\"".into()),
+            Step::Answer(answer()),
+        ],
+    )
     .await;
-    let client = LlmClient::new(config(ProviderKind::Openai, &fake.base)).expect("client");
-    let s = schema();
-    let mut report = rules_report(&s);
-    let calls = client
-        .enrich(&mut report, SQL, Dialect::Postgresql, None, Some(&s))
-        .await;
     assert_eq!(
         calls.iter().map(|c| c.outcome).collect::<Vec<_>>(),
         vec![Outcome::InvalidOutput, Outcome::Ok]
@@ -171,17 +174,15 @@ async fn malformed_output_is_retried_once_then_dropped() {
 
     // Malformed twice: dropped, recorded, the rules stand.
     let bad_shape = json!({"summary": "x", "issues": [{"rule_id": "a", "severity": "URGENT", "title": "t", "description": "d", "evidence": "e"}], "recommendations": []}).to_string();
-    let fake = Fake::start(vec![
-        Step::Answer("not json at all".into()),
-        Step::Answer(bad_shape),
-    ])
+    let before = rules_report(&schema()).issues;
+    let (_, report, calls) = enrich_through(
+        ProviderKind::Openai,
+        vec![
+            Step::Answer("not json at all".into()),
+            Step::Answer(bad_shape),
+        ],
+    )
     .await;
-    let client = LlmClient::new(config(ProviderKind::Openai, &fake.base)).expect("client");
-    let mut report = rules_report(&s);
-    let before = report.issues.clone();
-    let calls = client
-        .enrich(&mut report, SQL, Dialect::Postgresql, None, Some(&s))
-        .await;
     assert_eq!(
         calls.iter().map(|c| c.outcome).collect::<Vec<_>>(),
         vec![Outcome::InvalidOutput, Outcome::InvalidOutput]
@@ -198,29 +199,17 @@ async fn malformed_output_is_retried_once_then_dropped() {
 #[tokio::test]
 async fn transport_failures_are_retried_with_backoff_then_reported() {
     // 429 and 500 are retried; the third attempt succeeds.
-    let fake = Fake::start(vec![
-        Step::Status(429),
-        Step::Status(500),
-        Step::Answer(answer()),
-    ])
+    let (fake, _, calls) = enrich_through(
+        ProviderKind::Openai,
+        vec![Step::Status(429), Step::Status(500), Step::Answer(answer())],
+    )
     .await;
-    let client = LlmClient::new(config(ProviderKind::Openai, &fake.base)).expect("client");
-    let s = schema();
-    let mut report = rules_report(&s);
-    let calls = client
-        .enrich(&mut report, SQL, Dialect::Postgresql, None, Some(&s))
-        .await;
     assert_eq!(fake.seen().len(), 3);
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].outcome, Outcome::Ok);
 
     // A 400 is not retried.
-    let fake = Fake::start(vec![Step::Status(400)]).await;
-    let client = LlmClient::new(config(ProviderKind::Openai, &fake.base)).expect("client");
-    let mut report = rules_report(&s);
-    let calls = client
-        .enrich(&mut report, SQL, Dialect::Postgresql, None, Some(&s))
-        .await;
+    let (fake, report, calls) = enrich_through(ProviderKind::Openai, vec![Step::Status(400)]).await;
     assert_eq!(fake.seen().len(), 1);
     assert_eq!(calls[0].outcome, Outcome::Error);
     assert!(
@@ -231,13 +220,12 @@ async fn transport_failures_are_retried_with_backoff_then_reported() {
 
     // Timeouts: every attempt stalls past the client's timeout; the rules stand.
     let stall = Step::Stall(Duration::from_secs(3));
-    let fake = Fake::start(vec![stall.clone(), stall.clone(), stall]).await;
-    let client = LlmClient::new(config(ProviderKind::Ollama, &fake.base)).expect("client");
-    let mut report = rules_report(&s);
-    let before = report.clone();
-    let calls = client
-        .enrich(&mut report, SQL, Dialect::Postgresql, None, Some(&s))
-        .await;
+    let before = rules_report(&schema());
+    let (fake, report, calls) = enrich_through(
+        ProviderKind::Ollama,
+        vec![stall.clone(), stall.clone(), stall],
+    )
+    .await;
     assert_eq!(fake.seen().len(), 3, "first attempt and two retries");
     assert_eq!(calls[0].outcome, Outcome::Error);
     assert!(

@@ -319,6 +319,37 @@ pub fn fingerprint_mysql(q: &str) -> String {
     drop_order_by_asc(s)
 }
 
+/// Where a run of parenthesised groups starting at `from` ends: each group may follow spaces and
+/// commas, and holds only bytes that `inner` accepts (at least one, unless `empty_ok`). `None` when
+/// no group follows.
+pub(super) fn groups_end(
+    b: &[u8],
+    from: usize,
+    inner: impl Fn(u8) -> bool,
+    empty_ok: bool,
+) -> Option<usize> {
+    let mut end = None;
+    let mut k = from;
+    loop {
+        while b.get(k).is_some_and(|&c| c == b' ' || c == b',') {
+            k += 1;
+        }
+        if b.get(k) != Some(&b'(') {
+            return end;
+        }
+        k += 1;
+        let inner_start = k;
+        while b.get(k).is_some_and(|&c| inner(c)) {
+            k += 1;
+        }
+        if b.get(k) != Some(&b')') || (!empty_ok && k == inner_start) {
+            return end;
+        }
+        k += 1;
+        end = Some(k);
+    }
+}
+
 /// `\b(in|values?)(?:[\s,]*\([\s?,]*\))+` -> `$1(?+)`
 fn collapse_lists(s: String) -> String {
     let b = s.as_bytes();
@@ -342,30 +373,8 @@ fn collapse_lists(s: String) -> String {
             i += 1;
             continue;
         }
-        let mut j = i + kw;
-        let mut matched_end = None;
-        loop {
-            let mut k = j;
-            while b.get(k).is_some_and(|&c| c == b' ' || c == b',') {
-                k += 1;
-            }
-            if b.get(k) != Some(&b'(') {
-                break;
-            }
-            k += 1;
-            while b
-                .get(k)
-                .is_some_and(|&c| c == b' ' || c == b',' || c == b'?')
-            {
-                k += 1;
-            }
-            if b.get(k) != Some(&b')') {
-                break;
-            }
-            j = k + 1;
-            matched_end = Some(j);
-        }
-        match matched_end {
+        let placeholders = |c: u8| c == b' ' || c == b',' || c == b'?';
+        match groups_end(b, i + kw, placeholders, true) {
             Some(end) => {
                 out.push_str(&s[last..i + kw]);
                 out.push_str("(?+)");

@@ -4,7 +4,7 @@
 use crate::Dialect;
 use crate::lexer::{Kind, Lexer};
 
-use super::mysql::is_word;
+use super::mysql::{groups_end, is_word};
 
 /// Writes `word` with runs of 2+ digits folded to `0` (`events_2024_01` -> `events_0_0`), lower-casing
 /// the rest when `lower` (unquoted names) and keeping it as is otherwise (quoted names).
@@ -207,31 +207,8 @@ fn collapse_pg_lists(s: &str) -> String {
             i += 1;
             continue;
         }
-        let mut j = i + kw;
-        let mut end = None;
-        loop {
-            let mut k = j;
-            while b.get(k).is_some_and(|&c| c == b' ' || c == b',') {
-                k += 1;
-            }
-            if b.get(k) != Some(&b'(') {
-                break;
-            }
-            k += 1;
-            let inner_start = k;
-            while b
-                .get(k)
-                .is_some_and(|&c| c == b' ' || c == b',' || c == b'?' || c == b'+')
-            {
-                k += 1;
-            }
-            if b.get(k) != Some(&b')') || k == inner_start {
-                break;
-            }
-            j = k + 1;
-            end = Some(j);
-        }
-        match end {
+        let placeholders = |c: u8| matches!(c, b' ' | b',' | b'?' | b'+');
+        match groups_end(b, i + kw, placeholders, false) {
             Some(e) => {
                 out.push_str(&s[last..i + kw]);
                 out.push_str(" (?+)");

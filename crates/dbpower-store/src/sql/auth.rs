@@ -6,7 +6,7 @@ use dbpower_types::{AuditLogQuery, AuditLogView, AuditVerifyView};
 use sqlx::AssertSqlSafe;
 use sqlx::types::Json;
 
-use super::{DIALECT, DbStore};
+use super::{DIALECT, Db, DbStore};
 use crate::auth::{AUDIT_COLS, AuditRow, RefreshTokenRow};
 use crate::error::write_error;
 use crate::scope_sql::{self, Table};
@@ -192,28 +192,13 @@ impl AuthStore for DbStore {
              ($5 IS NULL OR created_at < $5) AND ($6 IS NULL OR organization_id = $6)",
             scope_sql::predicate(scope, Table::AuditLogs)
         );
-        let total: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM audit_logs WHERE {pred}"
-        )))
-        .bind(q.action.as_deref())
-        .bind(q.actor)
-        .bind(q.resource.as_deref())
-        .bind(q.from)
-        .bind(q.to)
-        .bind(q.organization_id)
-        .fetch_one(&self.pool)
-        .await?;
+        let count = format!("SELECT COUNT(*) FROM audit_logs WHERE {pred}");
+        let (total,): (i64,) = audit_filtered(count, q).fetch_one(&self.pool).await?;
         let sql = format!(
             "SELECT {} FROM audit_logs WHERE {pred} ORDER BY id DESC LIMIT $7 OFFSET $8",
             AUDIT_COLS
         );
-        let rows: Vec<AuditRow> = sqlx::query_as(AssertSqlSafe(sql))
-            .bind(q.action.as_deref())
-            .bind(q.actor)
-            .bind(q.resource.as_deref())
-            .bind(q.from)
-            .bind(q.to)
-            .bind(q.organization_id)
+        let rows: Vec<AuditRow> = audit_filtered(sql, q)
             .bind(page.limit())
             .bind(page.offset())
             .fetch_all(&self.pool)
@@ -265,4 +250,21 @@ impl AuthStore for DbStore {
             first_invalid_id: if head_ok { None } else { Some(after + 1) },
         })
     }
+}
+
+/// `sql` with an audit query's six filters bound as `$1` to `$6`.
+fn audit_filtered<'q, O>(
+    sql: String,
+    q: &'q AuditLogQuery,
+) -> sqlx::query::QueryAs<'q, Db, O, <Db as sqlx::Database>::Arguments>
+where
+    O: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row>,
+{
+    sqlx::query_as(AssertSqlSafe(sql))
+        .bind(q.action.as_deref())
+        .bind(q.actor)
+        .bind(q.resource.as_deref())
+        .bind(q.from)
+        .bind(q.to)
+        .bind(q.organization_id)
 }

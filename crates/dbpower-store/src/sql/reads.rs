@@ -16,8 +16,8 @@ use sqlx::{AssertSqlSafe, QueryBuilder};
 
 use super::{DIALECT, Db, DbStore};
 use crate::reads::{
-    CLASS_COLS, ClassRow, ScopedClassRow, ScopedExtras, SlowRow, SlowRowWithExplain, class_order,
-    like_pattern, push_severity_filters, scoped_order, scoped_sample, slow_cols,
+    CLASS_COLS, ClassRow, ScopedClassRow, ScopedExtras, SlowRow, SlowRowWithExplain, Totals,
+    class_order, like_pattern, push_severity_filters, scoped_sample, slow_cols,
 };
 use crate::scope_sql::{self, Table};
 use crate::{COUNT_CAP, DashboardData, PageRequest, ReadStore, Result, SlowQueryRecord, one};
@@ -74,7 +74,7 @@ impl DbStore {
         page: PageRequest,
     ) -> Result<Vec<QueryClassView>> {
         let q = f.q.as_deref().map(like_pattern);
-        let order = scoped_order(f.sort.unwrap_or_default());
+        let order = class_order(f.sort.unwrap_or_default(), Totals::Scoped);
         let mut qb = QueryBuilder::<Db>::new(format!(
             "SELECT c.id, c.database_type, c.query_id, c.fingerprint, c.fingerprint_version, \
              o.count, \
@@ -344,7 +344,7 @@ impl ReadStore for DbStore {
             like = DIALECT.ilike
         );
         let q = f.q.as_deref().map(like_pattern);
-        let order = class_order(f.sort.unwrap_or_default());
+        let order = class_order(f.sort.unwrap_or_default(), Totals::Class);
         let total: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM query_classes c WHERE {pred}"
         )))

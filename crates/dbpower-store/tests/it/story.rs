@@ -11,14 +11,7 @@ const PAGE: PageRequest = PageRequest {
 };
 
 fn principal(u: &UserRecord) -> Principal {
-    Principal {
-        user_id: u.view.id,
-        email: u.view.email.clone(),
-        role: u.view.role,
-        organization_id: u.view.organization_id,
-        team_id: u.view.team_id,
-        identity_id: u.view.identity_id,
-    }
+    Principal::from(&u.view)
 }
 
 fn new_user(
@@ -452,7 +445,10 @@ async fn deleting_an_organization_cascades(store: &dyn Store, w: &World) {
 
 /// Overwrites one stored audit entry under the append-only trigger, as an attacker with database access
 /// would, and checks that verification points at it.
-async fn tamper_is_detected(store: &dyn Store, tamper: impl AsyncFnOnce(i64)) {
+/// An attacker with the table's rights, through `exec` on a second connection, changes one entry: the
+/// append-only trigger refuses until `unguard` turns it off, and then the chain shows the break.
+async fn tamper_is_detected(db: &TestDb, unguard: &str) {
+    let store = db.store().as_ref();
     let org = store
         .insert_organization(&NewOrganization {
             name: "Tamper".into(),
@@ -481,7 +477,19 @@ async fn tamper_is_detected(store: &dyn Store, tamper: impl AsyncFnOnce(i64)) {
             .valid
     );
     let _ = first;
-    tamper(second.id).await;
+    let upd = format!(
+        "UPDATE audit_logs SET action = 'x' WHERE id = {}",
+        second.id
+    );
+    let refused = db.execute_elsewhere(&upd).await;
+    assert!(
+        refused.is_err(),
+        "the append-only trigger must refuse updates"
+    );
+    db.execute_elsewhere(unguard)
+        .await
+        .expect("turn the trigger off");
+    db.execute_elsewhere(&upd).await.expect("tamper");
     let v = store
         .verify_audit_chain(Some(org.id))
         .await
@@ -496,24 +504,7 @@ async fn story_on_sqlite() {
     db.checks()
         .allow_broken_audit_chain("the story tampers with an entry to see the break found");
     story(db.store().as_ref()).await;
-    let url = db.url().to_string();
-    tamper_is_detected(db.store().as_ref(), async |id| {
-        let s = SqliteStore::connect(&url).await.expect("second handle");
-        let upd = format!("UPDATE audit_logs SET action = 'x' WHERE id = {id}");
-        let err = sqlx::query(sqlx::AssertSqlSafe(upd.clone()))
-            .execute(s.pool())
-            .await;
-        assert!(err.is_err(), "the append-only trigger must refuse updates");
-        sqlx::query("DROP TRIGGER audit_logs_no_update")
-            .execute(s.pool())
-            .await
-            .expect("drop trigger");
-        sqlx::query(sqlx::AssertSqlSafe(upd))
-            .execute(s.pool())
-            .await
-            .expect("tamper");
-    })
-    .await;
+    tamper_is_detected(&db, "DROP TRIGGER audit_logs_no_update").await;
 }
 
 #[tokio::test]
@@ -524,24 +515,8 @@ async fn story_on_postgres() {
     db.checks()
         .allow_broken_audit_chain("the story tampers with an entry to see the break found");
     story(db.store().as_ref()).await;
-    let url = db.url().to_string();
-    tamper_is_detected(db.store().as_ref(), async |id| {
-        let s = PgStore::connect(&url).await.expect("second handle");
-        let upd = format!("UPDATE audit_logs SET action = 'x' WHERE id = {id}");
-        let err = sqlx::query(sqlx::AssertSqlSafe(upd.clone()))
-            .execute(s.pool())
-            .await;
-        assert!(err.is_err(), "the append-only trigger must refuse updates");
-        sqlx::query("ALTER TABLE audit_logs DISABLE TRIGGER audit_logs_no_update")
-            .execute(s.pool())
-            .await
-            .expect("disable");
-        sqlx::query(sqlx::AssertSqlSafe(upd))
-            .execute(s.pool())
-            .await
-            .expect("tamper");
-    })
-    .await;
+    let unguard = "ALTER TABLE audit_logs DISABLE TRIGGER audit_logs_no_update";
+    tamper_is_detected(&db, unguard).await;
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use dbpower_core::{OrgId, Scope};
 use dbpower_store::{NewOrganization, NewUser, StoreError};
-use dbpower_testkit::{TestDb, postgres_server};
+use dbpower_testkit::{TestDb, execute_on, postgres_server};
 use dbpower_types::{OrgSettings, Role};
 use sqlx::Connection;
 
@@ -41,14 +41,8 @@ async fn sqlite_keeps_people_and_their_references() {
     let mut conn = sqlx::SqliteConnection::connect_with(&options)
         .await
         .expect("open");
-    sqlx::migrate!("./migrations/sqlite")
-        .run_to(BEFORE, &mut conn)
-        .await
-        .expect("migrate to the old schema");
-    sqlx::raw_sql(PEOPLE)
-        .execute(&mut conn)
-        .await
-        .expect("rows");
+    let old = sqlx::migrate!("./migrations/sqlite");
+    old.run_to(BEFORE, &mut conn).await.expect("the old schema");
     conn.close().await.expect("close");
     upgrade_and_check(&url).await;
 }
@@ -61,14 +55,8 @@ async fn postgres_keeps_people_and_their_references() {
     let db = TestDb::empty_postgres(&server).await;
     let url = db.url().to_string();
     let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
-    sqlx::migrate!("./migrations/postgres")
-        .run_to(BEFORE, &mut conn)
-        .await
-        .expect("migrate to the old schema");
-    sqlx::raw_sql(PEOPLE)
-        .execute(&mut conn)
-        .await
-        .expect("rows");
+    let old = sqlx::migrate!("./migrations/postgres");
+    old.run_to(BEFORE, &mut conn).await.expect("the old schema");
     conn.close().await.expect("close");
     upgrade_and_check(&url).await;
 }
@@ -85,7 +73,10 @@ fn person(email: &str, role: Role, org: Option<i64>) -> NewUser {
     }
 }
 
+/// Writes [`PEOPLE`] into the database at `url`, which has the schema of [`BEFORE`], then upgrades it
+/// and checks that everyone and every reference is still there.
 async fn upgrade_and_check(url: &str) {
+    execute_on(url, PEOPLE).await.expect("rows");
     let store = dbpower_store::connect(url).await.expect("open");
     store.migrate().await.expect("upgrade");
 

@@ -184,6 +184,25 @@ fn the_analyzer_service_starts_on_its_own() {
     );
 }
 
+/// `dbpower analyze --json` of [`QUERY`] in `dialect` with a captured plan and schema snapshot.
+fn advice(dialect: &str, plan: &Value, schema: &Value) -> Value {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (pf, sf) = (
+        write(dir.path(), "plan.json", plan),
+        write(dir.path(), "schema.json", schema),
+    );
+    let args = [
+        "--dialect",
+        dialect,
+        "--json",
+        "--explain",
+        &pf,
+        "--schema",
+        &sf,
+    ];
+    report(&[&args[..], &[QUERY]].concat())
+}
+
 fn write(dir: &Path, name: &str, v: &Value) -> String {
     let p = dir.join(name);
     std::fs::write(&p, serde_json::to_vec(v).expect("json")).expect("write");
@@ -209,24 +228,10 @@ fn proposed_index_works_on_real_postgresql() {
     );
     let plan: Value = serde_json::from_str(&psql(&url, &format!("EXPLAIN (FORMAT JSON) {QUERY}")))
         .expect("plan json");
-    let dir = tempfile::tempdir().expect("tmp");
     let schema = json!({"tables": [{"name": "orders_an", "schema": "public", "rows": 60000,
         "columns": [{"name": "id", "type": "bigint"}, {"name": "status", "type": "text"}, {"name": "total", "type": "numeric"}, {"name": "created_at", "type": "timestamp with time zone"}],
         "indexes": [{"name": "orders_an_pkey", "columns": ["id"], "unique": true}]}]});
-    let (pf, sf) = (
-        write(dir.path(), "plan.json", &plan),
-        write(dir.path(), "schema.json", &schema),
-    );
-    let r = report(&[
-        "--dialect",
-        "postgresql",
-        "--json",
-        "--explain",
-        &pf,
-        "--schema",
-        &sf,
-        QUERY,
-    ]);
+    let r = advice("postgresql", &plan, &schema);
     assert_eq!(rules(&r), vec!["missing_index", "plan_full_scan"], "{r}");
     let ddl = index_ddl(&r);
     assert_eq!(
@@ -245,6 +250,7 @@ fn proposed_index_works_on_real_postgresql() {
     // With the index in the snapshot, the advice is gone.
     let schema_after = json!({"tables": [{"name": "orders_an", "rows": 60000, "columns": schema["tables"][0]["columns"],
         "indexes": [{"name": "orders_an_pkey", "columns": ["id"]}, {"name": "idx_orders_an_status_created_at", "columns": ["status", "created_at"]}]}]});
+    let dir = tempfile::tempdir().expect("tmp");
     let sf2 = write(dir.path(), "schema2.json", &schema_after);
     let r2 = report(&["--dialect", "postgresql", "--json", "--schema", &sf2, QUERY]);
     assert!(index_ddl(&r2).is_empty() && rules(&r2).is_empty(), "{r2}");
@@ -267,24 +273,10 @@ fn proposed_index_works_on_real_mariadb() {
         &mariadb(&url, &format!("EXPLAIN FORMAT=JSON {QUERY}")).replace("\\n", "\n"),
     )
     .expect("plan json");
-    let dir = tempfile::tempdir().expect("tmp");
     let schema = json!({"tables": [{"name": "orders_an", "rows": 60000,
         "columns": [{"name": "id", "type": "bigint"}, {"name": "status", "type": "varchar(16)"}, {"name": "total", "type": "decimal(10,2)"}, {"name": "created_at", "type": "datetime"}],
         "indexes": [{"name": "PRIMARY", "columns": ["id"], "unique": true}]}]});
-    let (pf, sf) = (
-        write(dir.path(), "plan.json", &plan),
-        write(dir.path(), "schema.json", &schema),
-    );
-    let r = report(&[
-        "--dialect",
-        "mysql",
-        "--json",
-        "--explain",
-        &pf,
-        "--schema",
-        &sf,
-        QUERY,
-    ]);
+    let r = advice("mysql", &plan, &schema);
     assert_eq!(
         rules(&r),
         vec!["missing_index", "plan_filesort", "plan_full_scan"],

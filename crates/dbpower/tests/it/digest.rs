@@ -135,9 +135,7 @@ fn digest_of_a_fresh_mariadb_slow_log_matches_pt_query_digest() {
     ) else {
         return;
     };
-    let _globals = crate::MARIADB_GLOBALS
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
+    let _globals = crate::MARIADB_GLOBALS.blocking_lock();
     let log = std::env::temp_dir().join(format!("dbpower-digest-{}.log", std::process::id()));
     let _ = std::fs::remove_file(&log);
     let previous = mariadb(

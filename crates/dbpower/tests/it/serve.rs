@@ -2,7 +2,7 @@
 //! the accounts a new user sets up, what a USER may not do, refresh-token rotation, and an audit log that
 //! records each step and verifies, over HTTP and from the command line; on SQLite and on PostgreSQL.
 
-use dbpower_testkit::{Client, Proc, TestDb, postgres_server};
+use dbpower_testkit::{Client, Proc, TestDb};
 use reqwest::Method as M;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -25,13 +25,13 @@ struct Walk {
 }
 
 impl Walk {
-    async fn on_sqlite() -> Walk {
+    async fn sqlite() -> Walk {
         let dir = tempfile::tempdir().expect("tmp");
         let db = TestDb::in_data_dir(&dir.path().join("data"));
         Walk::set_up(dir, db).await
     }
 
-    async fn on_postgres(server: &str) -> Walk {
+    async fn postgres(server: &str) -> Walk {
         let db = TestDb::empty_postgres(server).await;
         Walk::set_up(tempfile::tempdir().expect("tmp"), db).await
     }
@@ -197,38 +197,11 @@ async fn the_audit_log_lists_each_step_and_verifies(w: Walk) {
     );
 }
 
-#[tokio::test]
-async fn a_user_stays_inside_their_organization_on_sqlite() {
-    a_user_stays_inside_their_organization(&Walk::on_sqlite().await).await;
-}
+on_both_stores!(a_user_stays_inside_their_organization, &Walk);
 
-#[tokio::test]
-async fn a_user_stays_inside_their_organization_on_postgres() {
-    let Some(pg) = postgres_server() else { return };
-    a_user_stays_inside_their_organization(&Walk::on_postgres(&pg).await).await;
-}
+on_both_stores!(refresh_rotates_and_reuse_revokes_the_family, &Walk);
 
-#[tokio::test]
-async fn refresh_rotates_and_reuse_revokes_the_family_on_sqlite() {
-    refresh_rotates_and_reuse_revokes_the_family(&Walk::on_sqlite().await).await;
-}
-
-#[tokio::test]
-async fn refresh_rotates_and_reuse_revokes_the_family_on_postgres() {
-    let Some(pg) = postgres_server() else { return };
-    refresh_rotates_and_reuse_revokes_the_family(&Walk::on_postgres(&pg).await).await;
-}
-
-#[tokio::test]
-async fn the_audit_log_lists_each_step_and_verifies_on_sqlite() {
-    the_audit_log_lists_each_step_and_verifies(Walk::on_sqlite().await).await;
-}
-
-#[tokio::test]
-async fn the_audit_log_lists_each_step_and_verifies_on_postgres() {
-    let Some(pg) = postgres_server() else { return };
-    the_audit_log_lists_each_step_and_verifies(Walk::on_postgres(&pg).await).await;
-}
+on_both_stores!(the_audit_log_lists_each_step_and_verifies, Walk);
 
 #[tokio::test]
 async fn zero_configuration_start_prints_credentials_once() {
@@ -254,24 +227,10 @@ async fn zero_configuration_start_prints_credentials_once() {
     );
     let c = server.client();
     let t = c.login("admin@dbpower.local", &password).await;
-    let (_, orgs) = c
-        .call(
-            reqwest::Method::GET,
-            "/api/v1/organizations",
-            Some(&t),
-            None,
-        )
-        .await;
+    let orgs = c.get("/api/v1/organizations", &t).await.body;
     assert_eq!(orgs["items"][0]["name"], "Demo Organization", "{orgs}");
     // The demo organization's dashboard is alive: a week of slow queries in about 20 classes.
-    let (_, dash) = c
-        .call(
-            reqwest::Method::GET,
-            "/api/v1/stats/dashboard",
-            Some(&t),
-            None,
-        )
-        .await;
+    let dash = c.get("/api/v1/stats/dashboard", &t).await.body;
     assert!(dash["total_queries"].as_i64().unwrap_or(0) >= 200, "{dash}");
     let days = dash["chart_data"].as_array().expect("chart");
     assert_eq!(days.len(), 7);
@@ -279,14 +238,7 @@ async fn zero_configuration_start_prints_credentials_once() {
         days.iter().all(|d| d["queries"].as_i64().unwrap_or(0) > 0),
         "every day has data: {dash}"
     );
-    let (_, classes) = c
-        .call(
-            reqwest::Method::GET,
-            "/api/v1/query-classes?per_page=100",
-            Some(&t),
-            None,
-        )
-        .await;
+    let classes = c.get("/api/v1/query-classes?per_page=100", &t).await.body;
     assert_eq!(classes["total"], 20, "{classes}");
     let dump = classes.to_string();
     for pii in ["@example.com", "4532-0151", "192.168.", "+1 415"] {
@@ -304,14 +256,7 @@ async fn zero_configuration_start_prints_credentials_once() {
     assert!(banner.contains("bootstrap-admin.txt"), "{banner}");
     let c = again.client();
     let t = c.login("admin@dbpower.local", &password).await;
-    let (_, orgs) = c
-        .call(
-            reqwest::Method::GET,
-            "/api/v1/organizations",
-            Some(&t),
-            None,
-        )
-        .await;
+    let orgs = c.get("/api/v1/organizations", &t).await.body;
     assert_eq!(orgs["total"], 1);
 }
 

@@ -3,7 +3,7 @@
 //! nobody saw, one member using up the organization's requests, public metrics, and one address keeping
 //! every password check busy.
 
-use dbpower_testkit::{Role, postgres_server, secret};
+use dbpower_testkit::{Role, secret};
 use reqwest::Method as M;
 use serde_json::{Value, json};
 
@@ -35,6 +35,16 @@ async fn access_tokens_end_with_the_session() {
                 .as_u16()
         }
     };
+    let refresh = |login: &Value| {
+        let body = json!({"refresh_token": login["refresh_token"]});
+        let c = &env.c;
+        async move {
+            let r = c
+                .request(M::POST, "/api/v1/auth/refresh", None, Some(body))
+                .await;
+            (r.status.as_u16(), r.body)
+        }
+    };
     let a = env.c.try_login_in("Sessions", email, pw).await.body;
     let b = env.c.try_login_in("Sessions", email, pw).await.body;
     let (a_access, b_access) = (token(&a), token(&b));
@@ -57,41 +67,16 @@ async fn access_tokens_end_with_the_session() {
     assert_eq!(me(a_access).await, 401);
     // The other session's access token ends too, but its refresh token still gives it a new one.
     assert_eq!(me(b_access).await, 401);
-    let (s, b2) = env
-        .c
-        .call(
-            M::POST,
-            "/api/v1/auth/refresh",
-            None,
-            Some(json!({"refresh_token": b["refresh_token"]})),
-        )
-        .await;
-    assert_eq!(s.as_u16(), 200, "{b2}");
+    let (s, b2) = refresh(&b).await;
+    assert_eq!(s, 200, "{b2}");
     let b2_access = token(&b2);
     assert_eq!(me(b2_access.clone()).await, 200);
 
     // Refresh-token reuse: the thief's freshly refreshed access token ends as well.
-    let (s, b3) = env
-        .c
-        .call(
-            M::POST,
-            "/api/v1/auth/refresh",
-            None,
-            Some(json!({"refresh_token": b2["refresh_token"]})),
-        )
-        .await;
-    assert_eq!(s.as_u16(), 200, "{b3}");
+    let (s, b3) = refresh(&b2).await;
+    assert_eq!(s, 200, "{b3}");
     let b3_access = token(&b3);
-    let (s, _) = env
-        .c
-        .call(
-            M::POST,
-            "/api/v1/auth/refresh",
-            None,
-            Some(json!({"refresh_token": b2["refresh_token"]})),
-        )
-        .await;
-    assert_eq!(s.as_u16(), 401);
+    assert_eq!(refresh(&b2).await.0, 401);
     assert_eq!(me(b3_access).await, 401);
 
     // Changing one's own password needs the current one, then ends the old tokens.
@@ -142,37 +127,25 @@ async fn refused_writes_and_reanalysis_are_audited() {
     let env = Env::sqlite().await;
     let (a, oa) = env.org("Prober").await;
     let (b, _) = env.org("Target").await;
-    let (s, _) = env
-        .c
-        .call(
-            M::PATCH,
-            &format!("/api/v1/organizations/{b}"),
-            Some(&oa),
-            Some(json!({"name": "Mine now"})),
-        )
-        .await;
-    assert_eq!(s.as_u16(), 404, "another organization's resource is 404");
-    let (s, _) = env
-        .c
-        .call(
-            M::POST,
-            "/api/v1/organizations",
-            Some(&oa),
-            Some(json!({"name": "Escalate"})),
-        )
-        .await;
-    assert_eq!(s.as_u16(), 403);
+    let status = async |method: M, path: &str, token: Option<&str>, body: Value| {
+        let r = env.c.request(method, path, token, Some(body)).await;
+        r.status.as_u16()
+    };
+    let other = format!("/api/v1/organizations/{b}");
+    let mine_now = json!({"name": "Mine now"});
+    assert_eq!(
+        status(M::PATCH, &other, Some(&oa), mine_now).await,
+        404,
+        "another organization's resource is 404"
+    );
+    let escalate = json!({"name": "Escalate"});
+    assert_eq!(
+        status(M::POST, "/api/v1/organizations", Some(&oa), escalate).await,
+        403
+    );
     // Unauthenticated refusals grow nothing.
-    let (s, _) = env
-        .c
-        .call(
-            M::POST,
-            "/api/v1/teams",
-            None,
-            Some(json!({"name": "Anon"})),
-        )
-        .await;
-    assert_eq!(s.as_u16(), 401);
+    let anon = json!({"name": "Anon"});
+    assert_eq!(status(M::POST, "/api/v1/teams", None, anon).await, 401);
     let (_, rows) = env
         .c
         .call(
@@ -289,29 +262,21 @@ async fn metrics_and_upstream_details_need_the_metrics_token() {
     let env =
         Env::sqlite_with(|s| s.metrics_token = Some(secret("metrics-token-for-tests-1"))).await;
     let http = reqwest::Client::new();
+    // `url` with `token` (if any): the status and the body.
+    let fetch = async |url: &str, token: Option<&str>| {
+        let mut req = http.get(url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.expect("send");
+        (r.status().as_u16(), r.text().await.expect("body"))
+    };
     let url = format!("{}/metrics", env.c.base());
-    let plain = http.get(&url).send().await.expect("metrics");
-    assert_eq!(plain.status().as_u16(), 401);
-    let wrong = http
-        .get(&url)
-        .bearer_auth("nope")
-        .send()
-        .await
-        .expect("metrics");
-    assert_eq!(wrong.status().as_u16(), 401);
-    let ok = http
-        .get(&url)
-        .bearer_auth("metrics-token-for-tests-1")
-        .send()
-        .await
-        .expect("metrics");
-    assert_eq!(ok.status().as_u16(), 200);
-    assert!(
-        ok.text()
-            .await
-            .expect("text")
-            .contains("dbpower_http_requests_total")
-    );
+    assert_eq!(fetch(&url, None).await.0, 401);
+    assert_eq!(fetch(&url, Some("nope")).await.0, 401);
+    let (status, text) = fetch(&url, Some("metrics-token-for-tests-1")).await;
+    assert_eq!(status, 200);
+    assert!(text.contains("dbpower_http_requests_total"), "{text}");
 
     // The gateway's /health says whether each upstream answers; their addresses only with the token.
     let dir = tempfile::tempdir().expect("tmp");
@@ -324,26 +289,12 @@ async fn metrics_and_upstream_details_need_the_metrics_token() {
             s.data_dir = dir.path().join("gw");
         })
         .spawn();
-    let anon: Value = http
-        .get(format!("{}/health", gw.base))
-        .send()
-        .await
-        .expect("health")
-        .json()
-        .await
-        .expect("json");
+    let health = format!("{}/health", gw.base);
+    let anon: Value = serde_json::from_str(&fetch(&health, None).await.1).expect("json");
     assert!(!anon.to_string().contains("127.0.0.1:9"), "{anon}");
     assert_eq!(anon["status"], "degraded", "{anon}");
-    let full: Value = http
-        .get(format!("{}/health", gw.base))
-        .bearer_auth("metrics-token-for-tests-1")
-        .send()
-        .await
-        .expect("health")
-        .json()
-        .await
-        .expect("json");
-    assert!(full.to_string().contains("127.0.0.1:9"), "{full}");
+    let full = fetch(&health, Some("metrics-token-for-tests-1")).await.1;
+    assert!(full.contains("127.0.0.1:9"), "{full}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -448,15 +399,4 @@ async fn addresses_say_nothing_across_organizations(env: Env) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn addresses_say_nothing_across_organizations_on_sqlite() {
-    addresses_say_nothing_across_organizations(Env::sqlite().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn addresses_say_nothing_across_organizations_on_postgres() {
-    let Some(server) = postgres_server() else {
-        return;
-    };
-    addresses_say_nothing_across_organizations(Env::postgres(&server).await).await;
-}
+on_both_stores!(addresses_say_nothing_across_organizations, Env);

@@ -164,15 +164,10 @@ impl Drop for SqlMode {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-// The lock only serializes tests, each on its own runtime; nothing in this runtime waits for it.
-#[allow(clippy::await_holding_lock)]
 async fn mysql_statement_hiding_a_second_statement_is_never_run() {
-    let Ok(url) = std::env::var("DBPOWER_TEST_MYSQL_URL") else {
+    let Some((url, _globals)) = crate::mariadb_globals().await else {
         return;
     };
-    let _globals = crate::MARIADB_GLOBALS
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
     mariadb(
         &url,
         "DROP TABLE IF EXISTS dbp_pwned_nbe, dbp_pwned_ansi, dbp_hard; \

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use dbpower_testkit::postgres_server;
 use reqwest::Method as M;
 use serde_json::{Value, json};
 
@@ -415,15 +414,4 @@ async fn team_members_see_only_their_part_of_a_shared_class(env: Env) {
     the_org_admin_view_is_unchanged(&env, &w.oa, &v).await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn team_members_see_only_their_part_of_a_shared_class_on_sqlite() {
-    team_members_see_only_their_part_of_a_shared_class(Env::sqlite().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn team_members_see_only_their_part_of_a_shared_class_on_postgres() {
-    let Some(server) = postgres_server() else {
-        return;
-    };
-    team_members_see_only_their_part_of_a_shared_class(Env::postgres(&server).await).await;
-}
+on_both_stores!(team_members_see_only_their_part_of_a_shared_class, Env);

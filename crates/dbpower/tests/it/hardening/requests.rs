@@ -4,7 +4,7 @@
 //! grown by unknown paths, a signature timestamp that wrapped around, plan keys kept verbatim, and a body
 //! read in full for a key that does not exist.
 
-use dbpower_testkit::{Proc, Role, Settings};
+use dbpower_testkit::{ApiKey, Proc, Role, Settings, signed_batch_request};
 use reqwest::Method as M;
 use serde_json::{Value, json};
 
@@ -52,23 +52,10 @@ pub(super) async fn ingest_one(
 
 /// Failed `auth.login` rows of the platform's audit log.
 async fn failed_logins(env: &Env) -> Vec<Value> {
-    let (s, page) = env
-        .c
-        .call(
-            M::GET,
-            "/api/v1/audit-logs?action=auth.login&per_page=200",
-            Some(&env.sa),
-            None,
-        )
-        .await;
-    assert_eq!(s.as_u16(), 200, "{page}");
-    page["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .filter(|e| e["outcome"] == "failure")
-        .cloned()
-        .collect()
+    let path = "/api/v1/audit-logs?action=auth.login&per_page=200";
+    let mut items = env.c.items(path, &env.sa).await;
+    items.retain(|e| e["outcome"] == "failure");
+    items
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -280,23 +267,10 @@ async fn a_timestamp_far_in_the_past_does_not_wrap_into_the_window() {
     let raw = serde_json::to_vec(&json!({"queries": [{"sql_text": "SELECT 1", "execution_time_ms": 5.0, "database_type": "mysql"}]})).expect("body");
     let now = chrono::Utc::now().timestamp();
     // `now - 2^63`: the review's value, whose distance to now overflowed.
+    let http = reqwest::Client::new();
     for ts in [i64::MIN + now, i64::MIN, now - 400, now + 400] {
-        let sig = dbpower_core::signing::sign(
-            key["secret"].as_str().expect("secret"),
-            ts,
-            "clock-1",
-            "POST",
-            "/api/v1/slow-queries",
-            &raw,
-        );
-        let r = reqwest::Client::new()
-            .post(format!("{}/api/v1/slow-queries", env.c.base()))
-            .header("content-type", "application/json")
-            .header("x-api-key", key["key_id"].as_str().expect("key id"))
-            .header("x-request-id", "clock-1")
-            .header("x-timestamp", ts.to_string())
-            .header("x-signature", sig)
-            .body(raw.clone())
+        let key = ApiKey::from_created(&key);
+        let r = signed_batch_request(&http, env.c.base(), &key, "clock-1", ts, raw.clone())
             .send()
             .await
             .expect("send");

@@ -1,7 +1,7 @@
 //! Tenant and team isolation over the HTTP API of a running `dbpower serve`: numbers that overflowed the
 //! class aggregates (and with them every batch in the same write group), and identities of other teams.
 
-use dbpower_testkit::{Client, Proc, ProcBuilder, Settings, TestDb, postgres_server};
+use dbpower_testkit::{Client, Proc, ProcBuilder, Settings, TestDb};
 use reqwest::Method as M;
 use serde_json::{Value, json};
 
@@ -214,18 +214,7 @@ async fn one_tenant_cannot_break_another(env: Env) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn one_tenant_cannot_break_another_on_sqlite() {
-    one_tenant_cannot_break_another(Env::sqlite().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn one_tenant_cannot_break_another_on_postgres() {
-    let Some(server) = postgres_server() else {
-        return;
-    };
-    one_tenant_cannot_break_another(Env::postgres(&server).await).await;
-}
+on_both_stores!(one_tenant_cannot_break_another, Env);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn identities_stay_inside_their_team() {

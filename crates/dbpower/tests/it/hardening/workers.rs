@@ -3,7 +3,6 @@
 //! their lease expires), and the worker goes on with new work.
 
 use dbpower_testkit::postgres_server;
-use reqwest::Method as M;
 use serde_json::{Value, json};
 
 use super::tenants::Env;
@@ -12,14 +11,8 @@ use crate::support::{post_signed_batch, psql};
 
 /// Classes of the organization and whether each has been analysed (a severity).
 async fn analysed(env: &Env, oa: &str) -> Vec<(String, bool)> {
-    let (s, page) = env
-        .c
-        .call(M::GET, "/api/v1/query-classes?per_page=100", Some(oa), None)
-        .await;
-    assert_eq!(s.as_u16(), 200, "{page}");
-    page["items"]
-        .as_array()
-        .expect("items")
+    let items = env.c.items("/api/v1/query-classes?per_page=100", oa).await;
+    items
         .iter()
         .map(|c| {
             (
