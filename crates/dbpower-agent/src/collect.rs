@@ -121,6 +121,13 @@ impl Ctx<'_> {
             rows_affected: None,
             lock_time_ms: r.lock_ms,
             calls: r.calls,
+            // One source, one count: with a counters method on, a logged execution is a sample.
+            sample_only: r.calls.is_none()
+                && self
+                    .source
+                    .methods
+                    .iter()
+                    .any(|m| m.counts_every_execution()),
             observed_at: r.at,
             explain: None,
             source: Some(format!("{}:{}", self.source.name, r.method)),
@@ -320,6 +327,36 @@ mod tests {
             q.sql_text,
             "SELECT * FROM u WHERE email = '[EMAIL_REDACTED]' AND id = 42"
         );
+    }
+
+    #[test]
+    fn with_a_counters_method_on_a_logged_execution_is_a_sample() {
+        let ex = Exclusions::compile(&Exclude::default()).expect("compile");
+        let mut t = Tally::default();
+        let delta = |ctx: &Ctx<'_>, t: &mut Tally| {
+            let r = Raw {
+                calls: Some(7),
+                method: "performance_schema",
+                ..raw("SELECT a FROM t WHERE id = ?", 10.0)
+            };
+            ctx.accept(r, t).expect("kept")
+        };
+        let log_only = source();
+        let ctx = Ctx::new(&log_only, &ex, Scrub::Strict);
+        let q = ctx.accept(raw("SELECT a FROM t WHERE id = 1", 9.0), &mut t);
+        assert!(!q.expect("kept").sample_only, "the log is the only count");
+        let both = SourceConfig {
+            methods: vec![Method::SlowLogFile, Method::PerformanceSchema],
+            ..source()
+        };
+        let ctx = Ctx::new(&both, &ex, Scrub::Strict);
+        let q = ctx.accept(raw("SELECT a FROM t WHERE id = 1", 9.0), &mut t);
+        let q = q.expect("kept");
+        assert!(q.sample_only && q.calls.is_none(), "{q:?}");
+        let d = delta(&ctx, &mut t);
+        assert!(!d.sample_only && d.calls == Some(7), "the counters count");
+        let wire = serde_json::to_value(&d).expect("json");
+        assert!(wire.get("sample_only").is_none(), "sent only when true");
     }
 
     #[test]

@@ -118,6 +118,14 @@ pub enum Method {
     PostgresLog,
 }
 
+impl Method {
+    /// Whether the method reads the server's own per-statement counters, which count every execution
+    /// (a log holds only the executions slower than its threshold).
+    pub(crate) fn counts_every_execution(self) -> bool {
+        matches!(self, Method::PerformanceSchema | Method::PgStatStatements)
+    }
+}
+
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum StartAt {

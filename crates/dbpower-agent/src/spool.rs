@@ -237,6 +237,7 @@ mod tests {
                     explain: None,
                     source: None,
                     schema: None,
+                    sample_only: false,
                 })
                 .collect(),
         }

@@ -211,6 +211,7 @@ pub(crate) async fn seed(state: &AppState, org_id: i64) -> anyhow::Result<usize>
                     explain: None,
                     schema: None,
                     source: Some("demo".into()),
+                    sample_only: false,
                 });
             }
         }

@@ -53,11 +53,20 @@ pub struct NewSlowQuery {
     pub rows_examined: Option<i64>,
     pub rows_sent: Option<i64>,
     pub rows_affected: Option<i64>,
+    /// The executions this entry stands for: 1 for one logged execution, a delta's count for a
+    /// digest-table method, 0 for a sample whose executions another method counts.
     pub calls: i64,
     pub observed_at: DateTime<Utc>,
     pub explain: Option<serde_json::Value>,
     pub schema: Option<serde_json::Value>,
     pub source: Option<String>,
+}
+
+impl NewSlowQuery {
+    /// A sample only: its executions are counted by another method of the same source.
+    pub fn is_sample(&self) -> bool {
+        self.calls == 0
+    }
 }
 
 /// A signed ingestion request: who sent it (from the api key, never the body) and what.
@@ -116,7 +125,6 @@ pub(crate) fn aggregate<'a>(
 ) -> BTreeMap<ClassKey<'a>, ClassAgg<'a>> {
     let mut out: BTreeMap<ClassKey<'a>, ClassAgg<'a>> = BTreeMap::new();
     for (org, q) in items.iter().copied() {
-        let calls = q.calls.max(1);
         let a = out
             .entry((org, q.database_type.as_str(), q.query_id.as_str()))
             .or_insert_with(|| ClassAgg {
@@ -134,20 +142,15 @@ pub(crate) fn aggregate<'a>(
                 databases: Vec::new(),
                 has_explain: false,
             });
-        a.count = a.count.saturating_add(calls);
-        // For aggregated entries (calls > 1) execution_time_ms is the mean of those calls.
-        a.total += q.execution_time_ms * calls as f64;
+        // A sample's execution ran (so it bounds the class's times and when it was seen), but another
+        // method counts it: it adds nothing to the additive statistics.
         a.min = a.min.min(q.execution_time_ms);
         a.max = a.max.max(q.execution_time_ms);
-        a.lock += q.lock_time_ms.unwrap_or(0.0) * calls as f64;
-        a.rows_examined = a
-            .rows_examined
-            .saturating_add(q.rows_examined.unwrap_or(0).max(0));
-        a.rows_sent = a.rows_sent.saturating_add(q.rows_sent.unwrap_or(0).max(0));
         a.first_seen = a.first_seen.min(q.observed_at);
         a.last_seen = a.last_seen.max(q.observed_at);
-        a.histogram
-            .record_n(q.execution_time_ms, u64::try_from(calls).unwrap_or(0));
+        if !q.is_sample() {
+            add_executions(a, q);
+        }
         if let Some(db) = q.database_name.as_deref()
             && !a.databases.contains(&db)
         {
@@ -156,6 +159,21 @@ pub(crate) fn aggregate<'a>(
         a.has_explain |= q.explain.is_some() || q.schema.is_some();
     }
     out
+}
+
+/// Adds the executions an entry stands for (`calls`, at least one) to its class's additive statistics.
+fn add_executions(a: &mut ClassAgg<'_>, q: &NewSlowQuery) {
+    let calls = q.calls.max(1);
+    a.count = a.count.saturating_add(calls);
+    // For aggregated entries (calls > 1) execution_time_ms is the mean of those calls.
+    a.total += q.execution_time_ms * calls as f64;
+    a.lock += q.lock_time_ms.unwrap_or(0.0) * calls as f64;
+    a.rows_examined = a
+        .rows_examined
+        .saturating_add(q.rows_examined.unwrap_or(0).max(0));
+    a.rows_sent = a.rows_sent.saturating_add(q.rows_sent.unwrap_or(0).max(0));
+    a.histogram
+        .record_n(q.execution_time_ms, u64::try_from(calls).unwrap_or(0));
 }
 
 /// Aggregate counters saturate here instead of overflowing: a hostile or corrupt value can pin one

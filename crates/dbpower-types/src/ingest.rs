@@ -80,6 +80,12 @@ pub struct SlowQueryIn {
     /// The tables the statement touches, with columns, indexes and row estimates (for index advice).
     #[serde(default)]
     pub schema: Option<crate::SchemaSnapshot>,
+    /// A sample only (default false): another collection method of the same source counts this
+    /// statement's executions (`pg_stat_statements` or `performance_schema` next to a log), so this entry
+    /// adds its text, plan and schema to the class and nothing to its counts, times, rows or histogram.
+    /// Stored with `calls` 0; `calls` must then be absent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sample_only: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -112,6 +118,9 @@ pub struct SlowQueryView {
     pub rows_examined: Option<i64>,
     pub rows_sent: Option<i64>,
     pub rows_affected: Option<i64>,
+    /// The executions this row stands for: 1 for a logged execution, a delta's count for
+    /// `pg_stat_statements`/`performance_schema`, 0 for a sample whose executions another method of the
+    /// same source counts.
     pub calls: i64,
     pub observed_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,

@@ -220,6 +220,12 @@ fn validate_item(q: &SlowQueryIn) -> Result<(), (&'static str, String)> {
     if q.calls.is_some_and(|c| !(1..=MAX_CALLS).contains(&c)) {
         return Err(("calls", format!("must be from 1 to {MAX_CALLS}")));
     }
+    if q.sample_only && q.calls.is_some() {
+        return Err((
+            "calls",
+            "must be absent on a sample (sample_only: its executions are counted elsewhere)".into(),
+        ));
+    }
     for (name, v) in [
         ("database_name", &q.database_name),
         ("user", &q.user),
@@ -370,7 +376,12 @@ pub(crate) fn prepare(
                 rows_examined: q.rows_examined,
                 rows_sent: q.rows_sent,
                 rows_affected: q.rows_affected,
-                calls: q.calls.unwrap_or(1),
+                // A sample is stored with 0 executions: another method counts them.
+                calls: if q.sample_only {
+                    0
+                } else {
+                    q.calls.unwrap_or(1)
+                },
                 observed_at: dbpower_store::audit::stamp(q.observed_at.unwrap_or(now)),
                 explain,
                 schema,

@@ -222,3 +222,29 @@ async fn scrub_level_and_retention_are_per_organization() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn samples_from_a_second_method_count_no_executions() {
+    on_all_backends(async |app| {
+        let (_, oa) = app.org_with_admin(json!({"name": "Both"}), "oa@both.test", "oa-password-12").await;
+        let (a, _) = agent(app, &oa, json!({"name": "a"})).await;
+        let delta = json!({"sql_text": "SELECT * FROM t WHERE id = ?", "execution_time_ms": 2.0, "database_type": "mysql", "calls": 50});
+        let sample = json!({"sql_text": "SELECT * FROM t WHERE id = 7", "execution_time_ms": 40.0, "database_type": "mysql", "sample_only": true});
+        let r = app.ingest(&a, "both-1", &json!({"queries": [delta, sample]})).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
+        let classes = app.items("/api/v1/query-classes", &oa).await;
+        assert_eq!(classes.len(), 1, "{classes:?}");
+        assert_eq!((classes[0]["count"].as_i64(), classes[0]["total_time_ms"].as_f64()), (Some(50), Some(100.0)));
+        let rows = app.items("/api/v1/slow-queries", &oa).await;
+        let mut calls: Vec<i64> = rows.iter().filter_map(|r| r["calls"].as_i64()).collect();
+        calls.sort_unstable();
+        assert_eq!(calls, vec![0, 50], "the sample is stored with no executions");
+        assert_eq!(app.get("/api/v1/stats/dashboard", &oa).await.body["total_queries"], 50);
+
+        // A sample that claims executions is refused, naming the field.
+        let bad = json!({"queries": [{"sql_text": "SELECT 1", "execution_time_ms": 1.0, "database_type": "mysql", "sample_only": true, "calls": 3}]});
+        let r = app.ingest(&a, "both-2", &bad).await;
+        assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("queries[0].calls")), "{r:?}");
+    })
+    .await;
+}

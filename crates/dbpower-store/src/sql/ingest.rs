@@ -236,7 +236,9 @@ async fn upsert_classes(conn: &mut Conn, groups: &Groups<'_>) -> Result<Classes>
         for (id, org, db, qid, count) in rows {
             let key_db = dbpower_types::DatabaseType::parse(&db).map_or("", |d| d.as_str());
             if let Some(a) = groups.get(&(org, key_db, qid.as_str())) {
-                if count == a.count {
+                // A class is new when this group made its count; samples alone make no new class
+                // (nothing ran that the class counts yet); they bring a plan to analyse.
+                if count == a.count && a.count > 0 {
                     *classes.new_per_org.entry(org).or_insert(0) += 1;
                     classes.to_analyze.push((org, id, "new_class"));
                 } else if a.has_explain {
@@ -282,7 +284,7 @@ async fn insert_slow_queries(
                     .push_bind(q.rows_examined)
                     .push_bind(q.rows_sent)
                     .push_bind(q.rows_affected)
-                    .push_bind(q.calls.max(1))
+                    .push_bind(q.calls.max(0))
                     .push_bind(q.observed_at)
                     .push_bind(now)
                     .push_bind(q.explain.as_ref().map(Json))
@@ -357,8 +359,12 @@ async fn upsert_rollups(
         let e = rollups
             .entry((classes.of(*org, q)?, team, identity, hour, *org))
             .or_default();
-        let calls = q.calls.max(1);
+        // Every stored row counts in `row_count` (list totals); a sample adds no executions.
         e.row_count += 1;
+        if q.is_sample() {
+            continue;
+        }
+        let calls = q.calls.max(1);
         e.count = e.count.saturating_add(calls);
         e.total_time_ms += q.execution_time_ms * calls as f64;
         e.max_time_ms = e.max_time_ms.max(q.execution_time_ms);

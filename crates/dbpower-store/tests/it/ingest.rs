@@ -92,6 +92,61 @@ async fn ingest_story(store: &dyn Store) {
     another_organization_sees_none_of_it(store, &c).await;
     let class_id = jobs_are_leased_and_fenced(store, &c).await;
     reanalysis_and_retention(store, &c, class_id).await;
+    samples_count_no_executions(store).await;
+}
+
+/// Samples (a log's executions where another method of the source counts them) are stored with 0
+/// executions: they bound the class's times and bring their plans, and add to no count, total or
+/// rollup; a class seen only in samples is not new and counts nothing.
+async fn samples_count_no_executions(store: &dyn Store) {
+    let (org, key) = setup(store, "Samples").await;
+    let scope = Scope::org(org);
+    let sample = |qid: &str, ms: f64| NewSlowQuery {
+        calls: 0,
+        explain: Some(serde_json::json!({"Plan": {"Node Type": "Seq Scan"}})),
+        ..item(qid, ms, "shop")
+    };
+    let counted = NewSlowQuery {
+        calls: 4,
+        ..item("S", 10.0, "shop")
+    };
+    let batch = NewBatch {
+        api_key_id: key,
+        request_id: "samples-1".into(),
+        team_id: None,
+        identity_id: None,
+        items: vec![counted, sample("S", 500.0), sample("T", 50.0)],
+    };
+    let stored = store.ingest(org, &batch).await.expect("ingest");
+    assert_eq!(
+        stored.new_classes, 1,
+        "a class seen only in samples is not new"
+    );
+    let (classes, _) = store
+        .list_query_classes(&scope, &QueryClassFilter::default(), PAGE)
+        .await
+        .expect("classes");
+    let of = |qid: &str| {
+        let c = classes.iter().find(|c| c.query_id == qid).expect("class");
+        (c.count, c.total_time_ms, c.max_time_ms)
+    };
+    assert_eq!(of("S"), (4, 40.0, 500.0), "the sample bounds the time only");
+    assert_eq!(of("T"), (0, 0.0, 50.0));
+    let (rows, total) = store
+        .list_slow_queries(&scope, &SlowQueryFilter::default(), PAGE)
+        .await
+        .expect("rows");
+    assert_eq!(total, 3, "samples are stored");
+    let mut calls: Vec<i64> = rows.iter().map(|r| r.calls).collect();
+    calls.sort_unstable();
+    assert_eq!(calls, vec![0, 0, 4]);
+    let since = Utc::now() - chrono::Duration::days(1);
+    let dash = store.dashboard(&scope, since).await.expect("dashboard");
+    assert_eq!(
+        (dash.total_queries, dash.total_time_ms),
+        (4, 40.0),
+        "rollups count executions, not samples"
+    );
 }
 
 /// A batch is stored once: its rows in order, its classes new; a replay stores nothing.

@@ -1031,7 +1031,12 @@ export interface components {
         /** @description One page of a list. */
         Page_SlowQueryView: {
             items: {
-                /** Format: int64 */
+                /**
+                 * Format: int64
+                 * @description The executions this row stands for: 1 for a logged execution, a delta's count for
+                 *     `pg_stat_statements`/`performance_schema`, 0 for a sample whose executions another method of the
+                 *     same source counts.
+                 */
                 calls: number;
                 client_host?: string | null;
                 /** Format: date-time */
@@ -1252,6 +1257,13 @@ export interface components {
             rows_examined?: number | null;
             /** Format: int64 */
             rows_sent?: number | null;
+            /**
+             * @description A sample only (default false): another collection method of the same source counts this
+             *     statement's executions (`pg_stat_statements` or `performance_schema` next to a log), so this entry
+             *     adds its text, plan and schema to the class and nothing to its counts, times, rows or histogram.
+             *     Stored with `calls` 0; `calls` must then be absent.
+             */
+            sample_only?: boolean;
             schema?: null | components["schemas"]["SchemaSnapshot"];
             /** @description The agent source that collected it. */
             source?: string | null;
@@ -1262,7 +1274,12 @@ export interface components {
         /** @enum {string} */
         SlowQuerySort: "observed_at" | "execution_time_ms";
         SlowQueryView: {
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description The executions this row stands for: 1 for a logged execution, a delta's count for
+             *     `pg_stat_statements`/`performance_schema`, 0 for a sample whose executions another method of the
+             *     same source counts.
+             */
             calls: number;
             client_host?: string | null;
             /** Format: date-time */
