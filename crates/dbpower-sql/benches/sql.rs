@@ -26,6 +26,29 @@ fn statement() -> String {
     s
 }
 
+/// A ~2 KB statement the structural rules of `pii_only` read: an INSERT with password and API-key
+/// columns, JSON documents and e-mails in its rows.
+fn secrets_statement() -> String {
+    let mut s = String::from(
+        "/* job:sync */ INSERT INTO accounts (id, email, password_hash, api_key, profile, note) VALUES ",
+    );
+    let mut i = 0;
+    while s.len() < 1900 {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push_str(&format!(
+            "({i}, 'user{i}@example.com', 'x{i}pw', 'key-{i}', \
+             '{{\"city\": \"Berlin\", \"phone\": \"+44 20 7946 09{:02}\", \"n\": {i}}}', \
+             'order {i} shipped')",
+            i % 100
+        ));
+        i += 1;
+    }
+    s.push_str(" ON DUPLICATE KEY UPDATE note = VALUES(note)");
+    s
+}
+
 fn bench(c: &mut Criterion) {
     let sql = statement();
     let mut g = c.benchmark_group("per_2kb_statement");
@@ -45,6 +68,10 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("scrub_pii_only", |b| {
         b.iter(|| scrub(black_box(&sql), Dialect::Mysql, ScrubLevel::PiiOnly))
+    });
+    let secrets = secrets_statement();
+    g.bench_function("scrub_pii_only_secrets", |b| {
+        b.iter(|| scrub(black_box(&secrets), Dialect::Mysql, ScrubLevel::PiiOnly))
     });
     g.finish();
 }

@@ -1,6 +1,6 @@
 //! E-mail addresses, IP addresses and phone numbers.
 
-use super::{EMAIL, Span, is_word};
+use super::{EMAIL, Span, is_word, next_byte};
 
 fn is_local_ascii(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-')
@@ -10,7 +10,8 @@ fn is_local_ascii(c: u8) -> bool {
 pub(super) fn emails(text: &str, out: &mut Vec<Span>) {
     let b = text.as_bytes();
     let mut i = 0;
-    while i < b.len() {
+    while let Some(at) = next_byte(b, i, |c| c == b'@' || c == b'%') {
+        i = at;
         let at_len = match b[i] {
             b'@' => 1,
             b'%' if b[i + 1..].starts_with(b"40") => 3,
@@ -130,6 +131,11 @@ pub(super) fn ipv4_at(b: &[u8], i: usize) -> Option<usize> {
 }
 
 pub(super) fn ipv6_at(b: &[u8], i: usize) -> Option<usize> {
+    // An address has a `:` right after its first group (or starts with one).
+    let group = b[i..].iter().take_while(|c| c.is_ascii_hexdigit()).count();
+    if b.get(i + group) != Some(&b':') {
+        return None;
+    }
     let mut j = i;
     while j < b.len() && (b[j].is_ascii_hexdigit() || b[j] == b':') {
         j += 1;

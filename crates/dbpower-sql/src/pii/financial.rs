@@ -179,13 +179,13 @@ fn iban_checksum(iban: &[u8]) -> bool {
 /// An IBAN at `i`: compact (`DE89370400440532013000`) or in groups of four (`DE89 3704 0044 0532 0130 00`).
 pub(super) fn iban_at(b: &[u8], i: usize) -> Option<usize> {
     let cc = b.get(i..i + 2)?;
-    if !cc.iter().all(u8::is_ascii_uppercase) {
+    // The shape first: upper-case keywords (`AND`, `BETWEEN`) never reach the table.
+    if !cc.iter().all(u8::is_ascii_uppercase)
+        || !b.get(i + 2..i + 4)?.iter().all(u8::is_ascii_digit)
+    {
         return None;
     }
     let &(_, len) = IBAN_LENGTHS.iter().find(|(c, _)| c[..] == *cc)?;
-    if !b.get(i + 2..i + 4)?.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
     let mut chars = [0u8; 34];
     chars[..4].copy_from_slice(&b[i..i + 4]);
     let grouped = b.get(i + 4) == Some(&b' ');

@@ -1,6 +1,8 @@
 //! JSON documents inside string literals: their values are checked one by one (keys kept), see the
 //! module docs of [`super`].
 
+use std::borrow::Cow;
+
 use super::{first_tag, sensitive_name, sql::credential_pairs};
 
 /// Deeper documents are not read as JSON (the literal is then plain text to the detectors).
@@ -56,7 +58,7 @@ struct Parser<'a> {
     edits: Vec<Edit>,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn ws(&mut self) {
         while self.i < self.b.len() && matches!(self.b[self.i], b' ' | b'\t' | b'\n' | b'\r') {
             self.i += 1;
@@ -164,9 +166,22 @@ impl Parser<'_> {
     }
 
     /// A string at `self.i` (on its opening quote): the byte range of its content and the decoded text.
-    fn string(&mut self) -> Option<(usize, usize, String)> {
+    fn string(&mut self) -> Option<(usize, usize, Cow<'a, str>)> {
         self.eat(b'"')?;
         let start = self.i;
+        // Without escapes the text is the content itself.
+        if let Some(len) = self.b[start..]
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\')
+            && self.b[start + len] == b'"'
+        {
+            self.i = start + len + 1;
+            return Some((
+                start,
+                start + len,
+                Cow::Borrowed(&self.s[start..start + len]),
+            ));
+        }
         let mut out = String::new();
         loop {
             let c = *self.b.get(self.i)?;
@@ -174,7 +189,7 @@ impl Parser<'_> {
                 b'"' => {
                     let end = self.i;
                     self.i += 1;
-                    return Some((start, end, out));
+                    return Some((start, end, Cow::Owned(out)));
                 }
                 b'\\' => {
                     let e = *self.b.get(self.i + 1)?;

@@ -99,6 +99,16 @@ fn is_word(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_'
 }
 
+/// The first position at or after `from` whose byte `hit` accepts. Reads 16 bytes at a time without
+/// stopping inside them, which the compiler turns into vector compares.
+fn next_byte(b: &[u8], from: usize, hit: impl Fn(u8) -> bool) -> Option<usize> {
+    let mut i = from.min(b.len());
+    while b.len() - i >= 16 && !b[i..i + 16].iter().fold(false, |any, &c| any | hit(c)) {
+        i += 16;
+    }
+    b[i..].iter().position(|&c| hit(c)).map(|p| i + p)
+}
+
 /// Replaces every recognised piece of personal data; borrows when there is none. Redacting the result
 /// again changes nothing.
 pub fn redact(text: &str) -> Cow<'_, str> {
@@ -116,18 +126,24 @@ pub(crate) enum Shapes {
 
 /// [`redact`], with the bare-shape detectors when `shapes` says so.
 pub(crate) fn redact_with(text: &str, shapes: Shapes) -> Cow<'_, str> {
+    redact_settled(text, shapes).0
+}
+
+/// [`redact_with`], and whether the detectors are known to find nothing in the result (they found
+/// nothing in it before the rounds ran out).
+pub(crate) fn redact_settled(text: &str, shapes: Shapes) -> (Cow<'_, str>, bool) {
     let Some(mut out) = redact_once(text, shapes) else {
-        return Cow::Borrowed(text);
+        return (Cow::Borrowed(text), true);
     };
     // A finding can depend on what follows it (a phone number is not one when more digits run on), and
     // what follows may have just become a placeholder: repeat until nothing changes.
     for _ in 0..4 {
         match redact_once(&out, shapes) {
             Some(next) => out = next,
-            None => break,
+            None => return (Cow::Owned(out), true),
         }
     }
-    Cow::Owned(out)
+    (Cow::Owned(out), false)
 }
 
 fn redact_once(text: &str, shapes: Shapes) -> Option<String> {
@@ -160,20 +176,25 @@ fn find(text: &str, shapes: Shapes) -> Vec<Span> {
     contact::emails(text, &mut spans);
     let mut i = 0;
     while i < b.len() {
+        // The end of the word at `i`, or the next byte when `i` holds none.
+        let next = if is_word(b[i]) {
+            word_end(b, i + 1)
+        } else {
+            i + 1
+        };
         let boundary = i == 0 || !(is_word(b[i - 1]) || b[i - 1] == b'.');
-        let found = if boundary { detect_at(b, i) } else { None };
+        let found = if boundary {
+            detect_at(b, i, next)
+        } else {
+            None
+        };
         match found {
             Some(s) => {
                 i = s.end.max(i + 1);
                 spans.push(s);
             }
-            None => {
-                // Detectors only start at a boundary: skip the rest of a word.
-                i += 1;
-                while i < b.len() && is_word(b[i]) && is_word(b[i - 1]) {
-                    i += 1;
-                }
-            }
+            // Detectors only start at a boundary: skip the rest of a word.
+            None => i = next,
         }
     }
     if shapes == Shapes::Bare {
@@ -192,35 +213,104 @@ fn find(text: &str, shapes: Shapes) -> Vec<Span> {
     merged
 }
 
+/// The end of the word bytes that start at `i`, found 8 bytes at a time.
+fn word_end(b: &[u8], mut i: usize) -> usize {
+    while let Some(chunk) = b.get(i..i + 8) {
+        let words = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |mask, (k, &c)| mask | (u32::from(is_word(c)) << k));
+        if words != 0xff {
+            return i + (!words).trailing_zeros() as usize;
+        }
+        i += 8;
+    }
+    i + b[i..].iter().take_while(|&&c| is_word(c)).count()
+}
+
 /// The finding that starts at the boundary `i`, if any. It may start later than `i` (the token after
 /// `Bearer`, the password inside a URL), never earlier.
-fn detect_at(b: &[u8], i: usize) -> Option<Span> {
+fn detect_at(b: &[u8], i: usize, word: usize) -> Option<Span> {
     let span = |end: usize, tag: &'static str| Span { start: i, end, tag };
     match b[i] {
         b'-' => secrets::private_key_at(b, i).map(|e| span(e, PRIVATE_KEY)),
         b'$' => secrets::crypt_hash_at(b, i).map(|e| span(e, PASSWORD_HASH)),
         b'*' => secrets::mysql_hash_at(b, i).map(|e| span(e, PASSWORD_HASH)),
         b'+' | b'(' => contact::phone_at(b, i).map(|e| span(e, PHONE)),
-        b'0'..=b'9' => contact::ipv4_at(b, i)
-            .map(|e| span(e, IP))
-            .or_else(|| national::ssn_at(b, i).map(|e| span(e, SSN)))
-            .or_else(|| national::cpf_at(b, i).map(|e| span(e, NATIONAL_ID)))
-            .or_else(|| national::dni_at(b, i).map(|e| span(e, NATIONAL_ID)))
-            .or_else(|| financial::card_at(b, i).map(|e| span(e, CARD)))
-            .or_else(|| contact::phone_at(b, i).map(|e| span(e, PHONE)))
-            .or_else(|| contact::ipv6_at(b, i).map(|e| span(e, IP))),
-        c if c.is_ascii_alphabetic() || c == b'_' => secrets::word_at(b, i)
-            .or_else(|| financial::iban_at(b, i).map(|e| span(e, IBAN)))
-            .or_else(|| national::nino_at(b, i).map(|e| span(e, NATIONAL_ID)))
-            .or_else(|| national::nie_at(b, i).map(|e| span(e, NATIONAL_ID)))
-            .or_else(|| {
-                c.is_ascii_hexdigit()
-                    .then(|| contact::ipv6_at(b, i).map(|e| span(e, IP)))
-                    .flatten()
-            }),
+        b'0'..=b'9' => digits_at(b, i),
+        c if c.is_ascii_alphabetic() || c == b'_' => letters_at(b, i, word),
         b':' if i == 0 || b[i - 1] != b':' => contact::ipv6_at(b, i).map(|e| span(e, IP)),
         _ => None,
     }
+}
+
+/// Runs `at` when `shape` says it can find something at `i`, with `tag` on what it finds.
+fn when(
+    b: &[u8],
+    i: usize,
+    shape: bool,
+    at: fn(&[u8], usize) -> Option<usize>,
+    tag: &'static str,
+) -> Option<Span> {
+    if !shape {
+        return None;
+    }
+    at(b, i).map(|end| Span { start: i, end, tag })
+}
+
+/// The finding that starts with the letter or `_` at the boundary `i`, whose word ends at `word`. IBANs
+/// and National Insurance numbers start with two capitals, NIEs with X, Y or Z, IPv6 addresses with a
+/// hex digit.
+fn letters_at(b: &[u8], i: usize, word: usize) -> Option<Span> {
+    let c = b[i];
+    let capitals = c.is_ascii_uppercase() && b.get(i + 1).is_some_and(u8::is_ascii_uppercase);
+    secrets::word_at(b, i, word)
+        .or_else(|| when(b, i, capitals, financial::iban_at, IBAN))
+        .or_else(|| when(b, i, capitals, national::nino_at, NATIONAL_ID))
+        .or_else(|| {
+            when(
+                b,
+                i,
+                matches!(c, b'X' | b'Y' | b'Z'),
+                national::nie_at,
+                NATIONAL_ID,
+            )
+        })
+        .or_else(|| when(b, i, c.is_ascii_hexdigit(), contact::ipv6_at, IP))
+}
+
+/// The finding that starts with the digit at the boundary `i`. Most numbers cannot start any of them:
+/// each detector runs only when the digits and the byte after them have the shape it needs (its own
+/// checks decide), so a plain number costs one look at its digits.
+fn digits_at(b: &[u8], i: usize) -> Option<Span> {
+    let digits = i + b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let hex = digits
+        + b[digits..]
+            .iter()
+            .take_while(|c| c.is_ascii_hexdigit())
+            .count();
+    let (n, after) = (digits - i, b.get(digits).copied());
+    let when = |shape: bool, at: fn(&[u8], usize) -> Option<usize>, tag: &'static str| {
+        when(b, i, shape, at, tag)
+    };
+    // A card's digits run on (13 or more) or continue after a single space or dash.
+    let card = n >= 13
+        || (matches!(after, Some(b' ' | b'-'))
+            && b.get(digits + 1).is_some_and(u8::is_ascii_digit));
+    when(n <= 3 && after == Some(b'.'), contact::ipv4_at, IP)
+        .or_else(|| when(n == 3 && after == Some(b'-'), national::ssn_at, SSN))
+        .or_else(|| when(n == 3 && after == Some(b'.'), national::cpf_at, NATIONAL_ID))
+        .or_else(|| when(n == 8, national::dni_at, NATIONAL_ID))
+        .or_else(|| when(card, financial::card_at, CARD))
+        .or_else(|| {
+            when(
+                n == 3 && matches!(after, Some(b'-' | b'.')),
+                contact::phone_at,
+                PHONE,
+            )
+        })
+        // An IPv6 address has its first `:` right after its first hex digits.
+        .or_else(|| when(b.get(hex) == Some(&b':'), contact::ipv6_at, IP))
 }
 
 /// A name in lower case with its parts joined by `_`, and its last part. Parts are split at
@@ -245,29 +335,58 @@ pub(crate) fn name_parts(name: &str) -> (String, String) {
     (norm, last_part)
 }
 
+/// Words (in any case) one of which every sensitive name holds: a text without them holds no sensitive
+/// name.
+const NAME_HINTS: Words = Words::new(&[
+    b"pass",
+    b"pwd",
+    b"secret",
+    b"token",
+    b"key",
+    b"auth",
+    b"credential",
+]);
+
+/// A set of lower-case ASCII words to look for in a text, in any case.
+struct Words {
+    words: &'static [&'static [u8]],
+    /// The bytes a word starts with, in both cases.
+    first: [bool; 256],
+}
+
+impl Words {
+    const fn new(words: &'static [&'static [u8]]) -> Words {
+        let mut first = [false; 256];
+        let mut k = 0;
+        while k < words.len() {
+            let c = words[k][0];
+            first[c as usize] = true;
+            first[c.to_ascii_uppercase() as usize] = true;
+            k += 1;
+        }
+        Words { words, first }
+    }
+
+    /// Whether `text` holds one of the words.
+    fn in_text(&self, text: &[u8]) -> bool {
+        (0..text.len()).any(|i| self.first[usize::from(text[i])] && self.at(text, i))
+    }
+
+    /// Whether one of the words starts at `i`.
+    fn at(&self, text: &[u8], i: usize) -> bool {
+        let rest = &text[i..];
+        self.words
+            .iter()
+            .any(|w| rest.len() >= w.len() && rest[..w.len()].eq_ignore_ascii_case(w))
+    }
+}
+
 /// How sensitive a column, variable or key name is: [`PASSWORD`] for password-like names, [`SECRET`]
 /// for secret, token, API-key and credential names, `None` otherwise (and for names whose last part
 /// says they hold something about the secret rather than the secret: `password_changed_at`).
 pub(crate) fn sensitive_name(name: &str) -> Option<&'static str> {
     // Most names hold none of the words: answer those without allocating.
-    let hint = |w: &[u8]| {
-        name.as_bytes()
-            .windows(w.len())
-            .any(|x| x.eq_ignore_ascii_case(w))
-    };
-    if name.len() > 128
-        || ![
-            &b"pass"[..],
-            b"pwd",
-            b"secret",
-            b"token",
-            b"key",
-            b"auth",
-            b"credential",
-        ]
-        .iter()
-        .any(|w| hint(w))
-    {
+    if name.len() > 128 || !NAME_HINTS.in_text(name.as_bytes()) {
         return None;
     }
     let (norm, last_part) = name_parts(name);

@@ -38,6 +38,13 @@ pub(super) fn ssn_at(b: &[u8], i: usize) -> Option<usize> {
 /// UK National Insurance number: two prefix letters (not D, F, I, Q, U, V; the second not O; not BG, GB,
 /// KN, NK, NT, TN, ZZ), six digits, a suffix A-D; compact or as `AB 12 34 56 C`.
 pub(super) fn nino_at(b: &[u8], i: usize) -> Option<usize> {
+    // Digits or a space follow the prefix.
+    if !b
+        .get(i + 2)
+        .is_some_and(|&c| c == b' ' || c.is_ascii_digit())
+    {
+        return None;
+    }
     let (p1, p2) = (*b.get(i)?, *b.get(i + 1)?);
     let first_ok = p1.is_ascii_uppercase() && !b"DFIQUV".contains(&p1);
     let second_ok = p2.is_ascii_uppercase() && !b"DFIOQUV".contains(&p2);

@@ -199,20 +199,28 @@ fn url_password_at(b: &[u8], i: usize) -> Option<Span> {
     })
 }
 
-/// Secrets that start with a letter or `_` at the boundary `i`.
-pub(super) fn word_at(b: &[u8], i: usize) -> Option<Span> {
+/// [`url_password_at`] for a word that can start a URL's scheme: it starts with a letter, and its
+/// letters and digits end at the scheme's `:` or at one of `+ . -` (so a word that ends elsewhere or
+/// holds `_` is none).
+fn scheme_url_at(b: &[u8], i: usize, word: usize) -> Option<Span> {
+    let scheme =
+        b[i].is_ascii_alphabetic() && matches!(b.get(word), Some(b':' | b'+' | b'.' | b'-'));
+    if scheme { url_password_at(b, i) } else { None }
+}
+
+/// Secrets that start with a letter or `_` at the boundary `i`, whose word (letters, digits, `_`) ends
+/// at `word`.
+pub(super) fn word_at(b: &[u8], i: usize, word: usize) -> Option<Span> {
     let span = |end: usize, tag: &'static str| Span { start: i, end, tag };
+    let url = || scheme_url_at(b, i, word);
     let alnum = |c: u8| c.is_ascii_alphanumeric();
     let hash = |end: usize| span(end, PASSWORD_HASH);
     let key = |end: usize| span(end, API_KEY);
     match b[i] {
         b'e' => jwt_at(b, i).map(|e| span(e, JWT)),
-        b'm' => {
+        b'm' if b[i..].starts_with(b"md5") => {
             let end = run(b, i + 3, 33, |c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
-            (b[i..].starts_with(b"md5")
-                && end - (i + 3) == 32
-                && !b.get(end).is_some_and(|&c| is_word(c)))
-            .then(|| hash(end))
+            (end - (i + 3) == 32 && !b.get(end).is_some_and(|&c| is_word(c))).then(|| hash(end))
         }
         b'S' => prefixed(b, i, b"SCRAM-SHA-256$", 20, |c| {
             is_b64(c) || matches!(c, b':' | b'$')
@@ -264,7 +272,7 @@ pub(super) fn word_at(b: &[u8], i: usize) -> Option<Span> {
             } else if b[i..].starts_with(b"http://") {
                 i + 7
             } else {
-                return url_password_at(b, i);
+                return url();
             };
             if b[after..].starts_with(b"hooks.slack.com/") {
                 let end = run(b, after + 16, 512, |c| {
@@ -272,18 +280,12 @@ pub(super) fn word_at(b: &[u8], i: usize) -> Option<Span> {
                 });
                 return (end - (after + 16) >= 8).then(|| key(end));
             }
-            url_password_at(b, i)
+            url()
         }
         b'B' | b'b' => bearer_at(b, i),
         _ => None,
     }
-    .or_else(|| {
-        if b[i].is_ascii_alphabetic() {
-            url_password_at(b, i)
-        } else {
-            None
-        }
-    })
+    .or_else(url)
 }
 
 /// Lower-case letters in runs of four or more, at or above which 40 characters read as words
@@ -322,13 +324,17 @@ fn aws_secret_shape(key: &[u8]) -> bool {
 /// (`=` after). Pushed as [`API_KEY`] findings.
 pub(super) fn aws_secret_keys(b: &[u8], spans: &mut Vec<Span>) {
     let ok = |c: u8| c.is_ascii_alphanumeric() || c == b'/' || c == b'+';
+    // `i` is 0 or follows a byte outside runs.
     let mut i = 0;
-    while i < b.len() {
-        if !ok(b[i]) {
-            i += 1;
+    while i + 40 <= b.len() {
+        // A run of 40 starting in `i..=k` would hold the last byte `k` of the window that is not in
+        // one: none does, and the next run starts after it. Most windows end in such a byte, so the
+        // scan moves about 40 bytes at a time.
+        if let Some(k) = (i..i + 40).rev().find(|&k| !ok(b[k])) {
+            i = k + 1;
             continue;
         }
-        // A maximal run: keys are whole runs, so the scan moves past each run once.
+        // A maximal run of at least 40: keys are whole runs.
         let end = run(b, i, usize::MAX, ok);
         let before = i.checked_sub(1).map(|k| b[k]);
         let after = b.get(end).copied();

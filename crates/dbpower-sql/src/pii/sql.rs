@@ -1,11 +1,14 @@
 //! The `pii_only` scrubbing of a statement: passwords and secrets found by the statement's structure
 //! (read with the dialect's lexer), JSON documents in literals, then every detector over the result.
+//! A statement that names nothing the structure looks for and holds no JSON skips the lexer.
+
+use std::borrow::Cow;
 
 use crate::Dialect;
 use crate::lexer::{Kind, Lexer};
 
 use super::json::document_edits;
-use super::{PASSWORD, SECRET, Shapes, name_parts, redact_with, sensitive_name};
+use super::{PASSWORD, SECRET, Shapes, name_parts, next_byte, redact_settled, sensitive_name};
 
 #[derive(Debug, Clone, Copy)]
 struct Tok<'a> {
@@ -17,24 +20,142 @@ struct Tok<'a> {
 /// Scrubs `sql` for `pii_only`: literals stay, except the personal data and secrets in them (see the
 /// module docs of [`super`]). Scrubbing the result again changes nothing.
 pub fn redact_sql(sql: &str, dialect: Dialect) -> String {
-    let (mut out, mut detected) = redact_sql_once(sql, dialect);
+    let mut pass = detect(structure(sql, dialect));
     // A placeholder from the detectors can swallow what the structure was read from (a keyword, a
     // comment opener): read the result again until nothing changes.
     for _ in 0..4 {
-        if !detected {
+        if !pass.detected {
             break;
         }
-        let (next, again) = redact_sql_once(&out, dialect);
-        if next == out {
+        let structured = structure(&pass.out, dialect);
+        // The detectors found nothing more in the result already: when the structure changes nothing
+        // either, reading it again gives it back.
+        if pass.settled && *structured == *pass.out {
             break;
         }
-        (out, detected) = (next, again);
+        let next = detect(structured);
+        if next.out == pass.out {
+            break;
+        }
+        pass = next;
     }
-    out
+    pass.out
 }
 
-/// One pass: the structure, then the detectors. Also says whether the detectors found anything.
-fn redact_sql_once(sql: &str, dialect: Dialect) -> (String, bool) {
+/// One pass over a statement: the text after the structure and the detectors.
+struct Pass {
+    out: String,
+    /// Whether the detectors found anything.
+    detected: bool,
+    /// Whether the detectors are known to find nothing in `out`.
+    settled: bool,
+}
+
+/// The detectors over the text the structure left.
+fn detect(text: Cow<'_, str>) -> Pass {
+    let (found, settled) = match redact_settled(&text, Shapes::Bare) {
+        (Cow::Owned(out), settled) => (Some(out), settled),
+        (Cow::Borrowed(_), settled) => (None, settled),
+    };
+    match found {
+        Some(out) => Pass {
+            out,
+            detected: true,
+            settled,
+        },
+        None => Pass {
+            out: text.into_owned(),
+            detected: false,
+            settled,
+        },
+    }
+}
+
+/// The words the structural rules look for, in any case: the hints of sensitive names
+/// ([`super::NAME_HINTS`], which hold `password`), `IDENTIFIED`, and the names of the encryption
+/// functions. Each is listed under a pair of its letters chosen rare in SQL, with the pair's offset in
+/// it, so that most of a statement is passed over by looking for the pairs alone.
+const RULE_WORDS: &[Pair] = &[
+    Pair(*b"ss", &[(b"pass", 2)]),
+    Pair(*b"pw", &[(b"pwd", 0)]),
+    Pair(*b"cr", &[(b"secret", 2), (b"credential", 0), (b"crypt", 0)]),
+    Pair(*b"ok", &[(b"token", 1)]),
+    Pair(*b"ey", &[(b"key", 1)]),
+    Pair(*b"au", &[(b"auth", 0)]),
+    Pair(*b"if", &[(b"identified", 5)]),
+    Pair(*b"hm", &[(b"hmac", 0)]),
+    Pair(*b"od", &[(b"encode", 3), (b"decode", 3)]),
+];
+
+/// Two lower-case letters, and the words that hold them with their offset in each.
+struct Pair([u8; 2], &'static [(&'static [u8], usize)]);
+
+/// Whether the structure cannot change `text`: it names nothing a rule looks for ([`RULE_WORDS`]) and
+/// holds no JSON document (no `{`, and every `[` opens a placeholder, which is no JSON value). Most
+/// statements are such, and need neither the lexer nor the marker.
+fn inert(text: &str) -> bool {
+    let b = text.as_bytes();
+    const CHUNK: usize = 32;
+    (0..b.len()).step_by(CHUNK).all(|from| {
+        let to = (from + CHUNK).min(b.len());
+        // A chunk with neither a pair nor a bracket is passed over as a whole; the last one is read
+        // byte by byte.
+        let candidate = b
+            .get(from..=to)
+            .and_then(|w| <&[u8; CHUNK + 1]>::try_from(w).ok())
+            .is_none_or(pairs_in);
+        !candidate || !(from..to).any(|j| rule_word_at(b, j))
+    })
+}
+
+/// Whether a pair of [`RULE_WORDS`] or a bracket starts somewhere in the first 32 bytes of `w` (`[` and
+/// `{` both read as `{` once lowered with 0x20). Written without stopping early, so that it compiles to
+/// vector compares.
+fn pairs_in(w: &[u8; 33]) -> bool {
+    (0..32).fold(false, |hit, k| {
+        let (x, y) = (w[k] | 0x20, w[k + 1] | 0x20);
+        let pair = RULE_WORDS
+            .iter()
+            .fold(false, |h, Pair(p, _)| h | ((x == p[0]) & (y == p[1])));
+        hit | (x == b'{') | pair
+    })
+}
+
+/// Whether the byte at `j` is a bracket that is not a placeholder's, or the pair of a word of
+/// [`RULE_WORDS`] that `b` holds there.
+fn rule_word_at(b: &[u8], j: usize) -> bool {
+    match b[j] {
+        b'{' => return true,
+        b'[' => return !b.get(j + 1).is_some_and(u8::is_ascii_uppercase),
+        _ => {}
+    }
+    let Some(&y) = b.get(j + 1) else {
+        return false;
+    };
+    let pair = [b[j].to_ascii_lowercase(), y.to_ascii_lowercase()];
+    RULE_WORDS
+        .iter()
+        .filter(|Pair(p, _)| *p == pair)
+        .flat_map(|Pair(_, words)| words.iter())
+        .any(|&(w, offset)| {
+            j.checked_sub(offset)
+                .and_then(|start| b.get(start..start + w.len()))
+                .is_some_and(|at| at.eq_ignore_ascii_case(w))
+        })
+}
+
+/// The structural part of a pass: literals that are passwords or secrets by the statement's structure,
+/// JSON documents and credential pairs in literals and comments. Borrows when [`inert`].
+fn structure(sql: &str, dialect: Dialect) -> Cow<'_, str> {
+    if inert(sql) {
+        Cow::Borrowed(sql)
+    } else {
+        Cow::Owned(rewrite(sql, dialect))
+    }
+}
+
+/// [`structure`], read with the lexer and the marker.
+fn rewrite(sql: &str, dialect: Dialect) -> String {
     let all: Vec<Tok<'_>> = Lexer::new(sql, dialect)
         .map(|t| Tok {
             kind: t.kind,
@@ -45,8 +166,9 @@ fn redact_sql_once(sql: &str, dialect: Dialect) -> (String, bool) {
     let sig: Vec<usize> = (0..all.len())
         .filter(|&k| !matches!(all[k].kind, Kind::Whitespace | Kind::Comment))
         .collect();
+    let toks: Vec<Tok<'_>> = sig.iter().map(|&k| all[k]).collect();
     let mut m = Marker {
-        all: &all,
+        toks: &toks,
         sig: &sig,
         tags: vec![None; all.len()],
         insert_rows: vec![false; sig.len()],
@@ -66,10 +188,7 @@ fn redact_sql_once(sql: &str, dialect: Dialect) -> (String, bool) {
             _ => out.push_str(t.text),
         }
     }
-    match redact_with(&out, Shapes::Bare) {
-        std::borrow::Cow::Borrowed(_) => (out, false),
-        std::borrow::Cow::Owned(o) => (o, true),
-    }
+    out
 }
 
 /// `key=value` / `key: value` pairs with a sensitive key (`password=...`, `api_key: ...`) in free text:
@@ -78,11 +197,9 @@ pub(super) fn credential_pairs(text: &str) -> Vec<(usize, usize, &'static str)> 
     let b = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
-    while i < b.len() {
-        if !matches!(b[i], b'=' | b':')
-            || b[i + 1..].starts_with(b"//")
-            || b[i + 1..].starts_with(b"=")
-        {
+    while let Some(at) = next_byte(b, i, |c| c == b'=' || c == b':') {
+        i = at;
+        if b[i + 1..].starts_with(b"//") || b[i + 1..].starts_with(b"=") {
             i += 1;
             continue;
         }
@@ -203,9 +320,13 @@ fn rewrite_literal(t: &Tok<'_>, tag: Option<&'static str>, dialect: Dialect, out
 }
 
 /// The literal's content decoded (doubled quotes, backslash escapes), with the raw offset of every
-/// decoded byte (and of the end).
-fn decode(body: &str, quote: u8, backslash: bool) -> (String, Vec<usize>) {
+/// decoded byte (and of the end); no offsets when nothing needed decoding (every byte is where it was).
+fn decode(body: &str, quote: u8, backslash: bool) -> (Cow<'_, str>, Option<Vec<usize>>) {
     let b = body.as_bytes();
+    let escaped = (backslash && b.contains(&b'\\')) || (quote != 0 && b.contains(&quote));
+    if !escaped {
+        return (Cow::Borrowed(body), None);
+    }
     let mut out = String::with_capacity(body.len());
     let mut map = Vec::with_capacity(body.len() + 1);
     let mut i = 0;
@@ -248,7 +369,7 @@ fn decode(body: &str, quote: u8, backslash: bool) -> (String, Vec<usize>) {
         i += ch.len_utf8();
     }
     map.push(b.len());
-    (out, map)
+    (Cow::Owned(out), Some(map))
 }
 
 /// When the literal's content is a JSON document: the raw replacements that redact it.
@@ -258,6 +379,7 @@ fn json_edits(body: &str, quote: u8, backslash: bool) -> Option<Vec<(usize, usiz
         return None;
     }
     let (content, map) = decode(body, quote, backslash);
+    let raw = |k: usize| map.as_ref().map_or(k, |m| m[k]);
     let edits = document_edits(&content)?;
     // A double quote inside a `"`-quoted MySQL literal is written `\"`.
     let dq = if quote == b'"' { "\\\"" } else { "\"" };
@@ -270,7 +392,7 @@ fn json_edits(body: &str, quote: u8, backslash: bool) -> Option<Vec<(usize, usiz
                 } else {
                     e.tag.to_string()
                 };
-                (map[e.start], map[e.end], replacement)
+                (raw(e.start), raw(e.end), replacement)
             })
             .collect(),
     )
@@ -278,7 +400,9 @@ fn json_edits(body: &str, quote: u8, backslash: bool) -> Option<Vec<(usize, usiz
 
 /// Decides, token by token, which string literals are passwords or secrets.
 struct Marker<'t, 'a> {
-    all: &'t [Tok<'a>],
+    /// The tokens other than whitespace and comments (the "sig" tokens), in order.
+    toks: &'t [Tok<'a>],
+    /// The position of each of them among all tokens.
     sig: &'t [usize],
     tags: Vec<Option<&'static str>>,
     /// The `(` of every row an `INSERT` with a column list was read with.
@@ -339,7 +463,7 @@ const IDENTIFIED_END: &[&str] = &[
 
 impl<'a> Marker<'_, 'a> {
     fn tok(&self, p: usize) -> Option<&Tok<'a>> {
-        self.sig.get(p).map(|&k| &self.all[k])
+        self.toks.get(p)
     }
 
     fn kind(&self, p: usize) -> Option<Kind> {
@@ -370,10 +494,10 @@ impl<'a> Marker<'_, 'a> {
     fn mark(&mut self, p: usize, tag: &'static str) {
         // A literal that is already a placeholder stays as it is: what marked it (a key literal next to
         // it, say) may be a placeholder itself by now, and another rule would pick another one.
-        if let Some(&k) = self.sig.get(p)
-            && self.all[k].kind == Kind::String
+        if let (Some(&k), Some(t)) = (self.sig.get(p), self.toks.get(p))
+            && t.kind == Kind::String
             && self.tags[k].is_none()
-            && !is_placeholder_literal(self.all[k].text)
+            && !is_placeholder_literal(t.text)
         {
             self.tags[k] = Some(tag);
         }
@@ -451,24 +575,27 @@ impl<'a> Marker<'_, 'a> {
     fn op_len(&self, p: usize, equality_only: bool) -> Option<usize> {
         let t = self.tok(p)?;
         if t.kind == Kind::Punct {
-            let mut op = String::new();
+            // Up to three touching one-byte tokens.
+            let mut op = [0u8; 3];
+            let mut len = 0;
             let mut q = p;
-            while op.len() < 3
+            while len < 3
                 && let Some(u) = self.tok(q)
                 && u.kind == Kind::Punct
                 && matches!(u.text, "=" | "!" | "<" | ">" | ":")
             {
-                op.push_str(u.text);
+                op[len] = u.text.as_bytes()[0];
+                len += 1;
                 if !self.touching(q) {
                     break;
                 }
                 q += 1;
             }
-            return match op.as_str() {
-                "<=>" => Some(3),
-                "!=" | "<>" => Some(2),
-                ":=" if !equality_only => Some(2),
-                "=" => Some(1),
+            return match &op[..len] {
+                b"<=>" => Some(3),
+                b"!=" | b"<>" => Some(2),
+                b":=" if !equality_only => Some(2),
+                b"=" => Some(1),
                 _ => None,
             };
         }
@@ -895,10 +1022,10 @@ impl<'a> Marker<'_, 'a> {
                 if tag.is_some() {
                     break;
                 }
-                if let Some(len) = self.op_len(p + 1, false)
-                    && self
-                        .column_name(p)
-                        .is_some_and(|c| column_part_in(c, KEY_COLUMNS))
+                // Names first: most tokens are none, and need no look at an operator.
+                if let Some(name) = self.column_name(p)
+                    && let Some(len) = self.op_len(p + 1, false)
+                    && column_part_in(name, KEY_COLUMNS)
                 {
                     let v = p + 1 + len;
                     let v = if self.is_punct(v, "(") { v + 1 } else { v };
@@ -909,10 +1036,9 @@ impl<'a> Marker<'_, 'a> {
                 let mut read_to = start;
                 for p in start..end {
                     if p >= read_to
+                        && let Some(name) = self.column_name(p)
                         && let Some(len) = self.op_len(p + 1, false)
-                        && self
-                            .column_name(p)
-                            .is_some_and(|c| column_part_in(c, VALUE_COLUMNS))
+                        && column_part_in(name, VALUE_COLUMNS)
                     {
                         read_to = self.mark_operand(p + 1 + len, tag);
                     }
@@ -1045,14 +1171,19 @@ fn column_part_in(name: &str, parts: &[&str]) -> bool {
     parts.contains(&last.as_str())
 }
 
-/// Which arguments of an encryption function are keys or passwords, by position.
+/// Which arguments of an encryption function are keys or passwords, by position. Each name holds a
+/// word of [`RULE_WORDS`].
 fn crypto_function(name: &str, dialect: Dialect) -> Option<&'static [(usize, &'static str)]> {
     const KEY: &[(usize, &str)] = &[(1, SECRET)];
     const PRIVATE_KEY_AND_PASSWORD: &[(usize, &str)] = &[(1, SECRET), (2, PASSWORD)];
     const PASSWORD_ARG: &[(usize, &str)] = &[(0, PASSWORD)];
     const PASSWORD_AND_SALT: &[(usize, &str)] = &[(0, PASSWORD), (1, SECRET)];
-    let name = name.to_ascii_lowercase();
-    Some(match (name.as_str(), dialect) {
+    // The longest name has 21 bytes: lower-case a longer one is none of them.
+    let mut lower = [0u8; 24];
+    let buf = lower.get_mut(..name.len())?;
+    buf.copy_from_slice(name.as_bytes());
+    buf.make_ascii_lowercase();
+    Some(match (std::str::from_utf8(buf).ok()?, dialect) {
         (
             "aes_encrypt"
             | "aes_decrypt"
@@ -1116,5 +1247,129 @@ impl Skip {
             p = self.find(p + 1);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Every word of a sensitive name's hints and of the structural rules, including each encryption
+    /// function's name, is found at any offset (across the 32-byte chunks too) and in any case.
+    #[test]
+    fn inert_sees_every_word_a_rule_looks_for() {
+        for Pair(pair, words) in RULE_WORDS {
+            for &(w, at) in *words {
+                assert_eq!(&w[at..at + 2], pair, "{}", String::from_utf8_lossy(w));
+            }
+        }
+        let mut names: Vec<String> = super::super::NAME_HINTS
+            .words
+            .iter()
+            .map(|w| String::from_utf8_lossy(w).into_owned())
+            .collect();
+        names.extend(["identified", "password", "old_password"].map(String::from));
+        for f in [
+            "aes_encrypt",
+            "aes_decrypt",
+            "des_encrypt",
+            "des_decrypt",
+            "pgp_sym_encrypt",
+            "pgp_sym_decrypt_bytea",
+            "pgp_pub_decrypt",
+            "decrypt",
+            "encrypt_iv",
+            "hmac",
+            "encode",
+            "decode",
+            "encrypt",
+            "crypt",
+        ] {
+            let known = [Dialect::Mysql, Dialect::Postgresql]
+                .iter()
+                .any(|&d| crypto_function(f, d).is_some());
+            assert!(known, "{f}");
+            names.push(f.to_string());
+        }
+        for name in names {
+            for word in [name.clone(), name.to_ascii_uppercase()] {
+                for pad in 0..70 {
+                    let sql = format!("SELECT {} x{word}y FROM t", "a".repeat(pad));
+                    assert!(!inert(&sql), "{sql}");
+                }
+            }
+        }
+        assert!(inert(
+            "SELECT a FROM t WHERE b = '[EMAIL_REDACTED]' AND c IN (1, 2)"
+        ));
+        assert!(!inert("SELECT '[1]'") && !inert("SELECT '{}'") && !inert("SELECT ["));
+    }
+
+    fn fragment() -> impl Strategy<Value = &'static str> {
+        // Statements, literals, comments and placeholders, without the words [`RULE_WORDS`] lists
+        // or a JSON document: text the rules must leave as it is.
+        const FRAGMENTS: &[&str] = &[
+            "SELECT ",
+            "INSERT INTO t (name, value) VALUES ",
+            "UPDATE t SET value = ",
+            "ROW(",
+            "JSON_OBJECT(",
+            "set_config(",
+            "hstore(",
+            "WHERE ",
+            "name",
+            "value",
+            "option_name",
+            "meta_value",
+            " = ",
+            " IN ",
+            "->>",
+            ", ",
+            "(",
+            ")",
+            ";",
+            " ",
+            "'x'",
+            "'a=b c: d'",
+            "'[EMAIL_REDACTED]'",
+            "'[IP_REDACTED] x'",
+            "[PHONE_REDACTED]",
+            "'[A'",
+            "\"dq\"",
+            "`q`",
+            "$$x$$",
+            "E'\\''",
+            "'it''s'",
+            "/* c=1 */",
+            "-- c: 2\n",
+            "# c\n",
+            "'",
+            "\"",
+            "ann@example.com",
+            "4111111111111111",
+            "$1",
+            "?",
+            "x'0A'",
+            "::text",
+        ];
+        prop::sample::select(FRAGMENTS)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// What [`inert`] lets skip the lexer and the marker is left as it is by them.
+        #[test]
+        fn the_structure_leaves_inert_text_alone(
+            parts in prop::collection::vec(fragment(), 0..40),
+            postgres in any::<bool>(),
+        ) {
+            let sql = parts.concat();
+            let d = if postgres { Dialect::Postgresql } else { Dialect::Mysql };
+            prop_assume!(inert(&sql));
+            prop_assert_eq!(rewrite(&sql, d), sql);
+        }
     }
 }

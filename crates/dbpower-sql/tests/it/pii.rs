@@ -695,3 +695,87 @@ fn ordinary_ids_and_timestamps_are_kept() {
         assert_eq!(scrub(sql, d, ScrubLevel::PiiOnly), sql, "{d:?}");
     }
 }
+
+/// Detectors at the edges of the shapes that decide whether they run at all (scheme lengths and
+/// separators, digit counts, the byte after the first digits or hex group, runs of 40), and text that
+/// the structural pass may skip (no word a rule looks for, brackets, placeholders).
+#[test]
+fn findings_at_the_edges_of_their_shapes() {
+    check(&[
+        (
+            M,
+            r#"SELECT 'postgres+ssl://app:s3cret@db/x', 'a.b-c://u:pw@h/x', 'x9://u:pw@h'"#,
+            r#"SELECT 'postgres+ssl://app:[PASSWORD_REDACTED]@db/x', 'a.b-c://u:[PASSWORD_REDACTED]@h/x', 'x9://u:[PASSWORD_REDACTED]@h'"#,
+        ),
+        (
+            M,
+            r#"SELECT 'abcdefghijklmnopqrstuvwxyzabcdef://u:pw@h', 'abcdefghijklmnopqrstuvwxyzabcdefg://u:pw@h'"#,
+            r#"SELECT 'abcdefghijklmnopqrstuvwxyzabcdef://u:[PASSWORD_REDACTED]@h', 'abcdefghijklmnopqrstuvwxyzabcdefg://u:pw@h'"#,
+        ),
+        (
+            M,
+            r#"SELECT 'my_scheme://u:pw@h', 'redis://:pw@h', 'http://u:pw@h', 'ssh://h:22'"#,
+            r#"SELECT 'my_scheme://u:pw@h', 'redis://:[PASSWORD_REDACTED]@h', 'http://u:[PASSWORD_REDACTED]@h', 'ssh://h:22'"#,
+        ),
+        (
+            M,
+            r#"SELECT 'fe80::1', '::1', '1::', 'a:b:c:d:e:f:1:2', 'ab12::ffff:10.0.0.1', 'cafe:babe'"#,
+            r#"SELECT '[IP_REDACTED]', '[IP_REDACTED]', '[IP_REDACTED]', '[IP_REDACTED]', '[IP_REDACTED]', 'cafe:babe'"#,
+        ),
+        (
+            M,
+            r#"SELECT '192.168.001.1', '1234.1.1.1', '1.2.3.4.5', '255.255.255.255', '256.1.1.1'"#,
+            r#"SELECT '[IP_REDACTED]', '1234.1.1.1', '1.2.3.4.5', '[IP_REDACTED]', '256.1.1.1'"#,
+        ),
+        (
+            M,
+            r#"SELECT '4532 0151 1283 0366', '4532-0151-1283-0366', '4111111111111111', '4111 1111 1111 1111 1', '41111111111111112'"#,
+            r#"SELECT '[CREDIT_CARD_REDACTED]', '[CREDIT_CARD_REDACTED]', '[CREDIT_CARD_REDACTED]', '4111 1111 1111 1111 1', '41111111111111112'"#,
+        ),
+        (
+            M,
+            r#"SELECT '415.555.2671', '415-555-2671', '123-45-6789', '123.456.789-09', '12345678Z', '12345678-Z', '123456789Z'"#,
+            r#"SELECT '[PHONE_REDACTED]', '[PHONE_REDACTED]', '[SSN_REDACTED]', '[NATIONAL_ID_REDACTED]', '[NATIONAL_ID_REDACTED]', '[NATIONAL_ID_REDACTED]', '123456789Z'"#,
+        ),
+        (
+            M,
+            r#"SELECT 'DE89 3704 0044 0532 0130 00', 'DE89370400440532013000', 'AB 12 34 56 C', 'AB123456C', 'X1234567L', 'X-1234567L'"#,
+            r#"SELECT '[IBAN_REDACTED]', '[IBAN_REDACTED]', '[NATIONAL_ID_REDACTED]', '[NATIONAL_ID_REDACTED]', '[NATIONAL_ID_REDACTED]', '[NATIONAL_ID_REDACTED]'"#,
+        ),
+        (
+            M,
+            r#"SELECT 'md5d41d8cd98f00b204e9800998ecf8427e', 'mdx41d8cd98f00b204e9800998ecf8427e', m.md5 FROM m"#,
+            r#"SELECT '[PASSWORD_HASH_REDACTED]', 'mdx41d8cd98f00b204e9800998ecf8427e', m.md5 FROM m"#,
+        ),
+        (
+            M,
+            r#"SELECT x FROM t WHERE k = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' OR k = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEYx' OR k = 'abc wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'"#,
+            r#"SELECT x FROM t WHERE k = '[API_KEY_REDACTED]' OR k = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEYx' OR k = 'abc [API_KEY_REDACTED]'"#,
+        ),
+        (
+            M,
+            r#"SELECT 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY/'"#,
+            r#"SELECT 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY/'"#,
+        ),
+        (
+            M,
+            r#"SELECT 1 FROM t WHERE note = 'see [docs] and {braces}' AND tag = '[EMAIL_REDACTED]'"#,
+            r#"SELECT 1 FROM t WHERE note = 'see [docs] and {braces}' AND tag = '[EMAIL_REDACTED]'"#,
+        ),
+        (
+            M,
+            r#"SELECT '[{"k": "ann@example.com"}]', '  {"a": "4111111111111111"}', '[1, "x"]'"#,
+            r#"SELECT '[{"k": "[EMAIL_REDACTED]"}]', '  {"a": "[CREDIT_CARD_REDACTED]"}', '[1, "x"]'"#,
+        ),
+        (
+            M,
+            r#"SELECT padpadpadpadpadpadpadpadpadpad, password FROM t WHERE password = 'hunter2'"#,
+            r#"SELECT padpadpadpadpadpadpadpadpadpad, password FROM t WHERE password = '[PASSWORD_REDACTED]'"#,
+        ),
+        (
+            M,
+            r#"UPDATE t SET PASSWORD = 'x', Token='y', my_api_KEY = 'z', authorization = 'Basic abc123456789xyz'"#,
+            r#"UPDATE t SET PASSWORD = '[PASSWORD_REDACTED]', Token='[SECRET_REDACTED]', my_api_KEY = '[SECRET_REDACTED]', authorization = '[SECRET_REDACTED]'"#,
+        ),
+    ]);
+}
