@@ -1105,6 +1105,10 @@ fn is_placeholder_literal(text: &str) -> bool {
     let (Some(open), Some(close)) = (text.find('['), text.rfind(']')) else {
         return false;
     };
+    // `'] ['`: a closing bracket before the first opening one is no placeholder.
+    if close < open {
+        return false;
+    }
     let (before, inner, after) = (&text[..open], &text[open + 1..close], &text[close + 1..]);
     let name_ok = inner
         .strip_suffix("_REDACTED")

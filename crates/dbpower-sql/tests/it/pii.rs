@@ -779,3 +779,31 @@ fn findings_at_the_edges_of_their_shapes() {
         ),
     ]);
 }
+
+#[test]
+fn bracket_text_in_a_secret_is_redacted_not_a_panic() {
+    for (sql, kept) in [
+        (
+            "SELECT 1 FROM t WHERE password = '] ['",
+            "SELECT 1 FROM t WHERE password = ",
+        ),
+        (
+            "UPDATE u SET api_key = 'x] [y' WHERE id = 1",
+            "UPDATE u SET api_key = ",
+        ),
+        (
+            "SELECT * FROM t WHERE token = ']['",
+            "SELECT * FROM t WHERE token = ",
+        ),
+    ] {
+        for dialect in [Dialect::Mysql, Dialect::Postgresql] {
+            let out = scrub(sql, dialect, ScrubLevel::PiiOnly);
+            assert!(out.starts_with(kept), "{sql} -> {out}");
+            assert!(
+                !out.contains("] [") && !out.contains("x] [y"),
+                "{sql} -> {out}"
+            );
+            assert!(out.contains("_REDACTED]"), "{sql} -> {out}");
+        }
+    }
+}
