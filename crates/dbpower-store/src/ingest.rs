@@ -98,6 +98,8 @@ pub(crate) struct ClassAgg<'a> {
     pub max: f64,
     pub lock: f64,
     pub rows_examined: i64,
+    /// Executions that reported rows examined.
+    pub rows_known: i64,
     pub rows_sent: i64,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
@@ -127,6 +129,7 @@ pub(crate) fn aggregate<'a>(
                 max: 0.0,
                 lock: 0.0,
                 rows_examined: 0,
+                rows_known: 0,
                 rows_sent: 0,
                 first_seen: q.observed_at,
                 last_seen: q.observed_at,
@@ -143,6 +146,9 @@ pub(crate) fn aggregate<'a>(
         a.rows_examined = a
             .rows_examined
             .saturating_add(q.rows_examined.unwrap_or(0).max(0));
+        if q.rows_examined.is_some() {
+            a.rows_known = a.rows_known.saturating_add(calls);
+        }
         a.rows_sent = a.rows_sent.saturating_add(q.rows_sent.unwrap_or(0).max(0));
         a.first_seen = a.first_seen.min(q.observed_at);
         a.last_seen = a.last_seen.max(q.observed_at);

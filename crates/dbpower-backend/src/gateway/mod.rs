@@ -111,6 +111,20 @@ pub(crate) async fn proxy(State(state): State<GatewayState>, req: Request) -> Re
     }
     let up = state.upstreams.as_ref();
     if let Err(e) = check_credentials(&state, req.headers()) {
+        // The rate-limit layer only peeked at a signed request's address window: a refused one counts.
+        if let Some(rl) = &state.rate_limits
+            && crate::middleware::ratelimit::is_signed(
+                req.method(),
+                req.uri().path(),
+                req.headers(),
+            )
+        {
+            let ip = req
+                .extensions()
+                .get::<crate::http::ClientIp>()
+                .and_then(|c| c.0);
+            crate::middleware::ratelimit::count_address(rl, ip).await;
+        }
         return e.into_response();
     }
     let path_q = req

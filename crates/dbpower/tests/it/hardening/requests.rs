@@ -177,7 +177,7 @@ async fn the_bearer_scheme_in_any_case_counts_against_the_organization() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn junk_naming_a_key_id_does_not_lock_its_agent_out() {
-    let env = Env::sqlite_with(|s| s.rate_limit.org_per_minute = 3).await;
+    let env = Env::sqlite_with(|s| s.rate_limit.agent_per_minute = 3).await;
     let (_, oa) = env.org("Agents").await;
     let key = env.key(&oa).await;
     let http = reqwest::Client::new();
