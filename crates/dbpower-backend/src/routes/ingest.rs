@@ -167,7 +167,7 @@ pub(crate) async fn limit_key(
 
 /// A signed request's credential and request id, and its body (at most `limit` bytes), once the
 /// signature verifies. A request refused before that counts against its client address (the rate-limit
-/// layer only peeked at that window for it).
+/// layer only peeked at that window for it); behind a gateway, the gateway counts it.
 pub(crate) async fn authenticate(
     state: &AppState,
     ip: Option<std::net::IpAddr>,
@@ -184,7 +184,7 @@ pub(crate) async fn authenticate(
     }
     .await;
     if verified.is_err()
-        && let Some(rl) = &state.key_limits
+        && let Some(rl) = &state.rate_limits
     {
         crate::middleware::ratelimit::count_address(rl, ip).await;
     }
