@@ -136,7 +136,7 @@ export function Dashboard() {
                 {(classes) => (
                   <DataTable
                     rows={classes.items}
-                    rowKey={(c) => c.query_id}
+                    rowKey={(c) => `${c.database_type}-${c.query_id}`}
                     columns={[
                       { header: "Statement", className: "sql-cell", cell: (c) => <ClassLink c={c} /> },
                       { header: "Count", numeric: true, cell: (c) => formatCount(c.count) },
