@@ -190,6 +190,7 @@ pub(crate) fn page_of<T, U>(
     Page {
         items: items.into_iter().map(f).collect(),
         total,
+        total_capped: false,
         page: req.page,
         per_page: req.per_page,
     }

@@ -74,19 +74,19 @@ impl LoginThrottle {
     fn windows(&self, account: &str, ip: &str) -> [Limit; 2] {
         let window = Duration::from_secs(self.limits.window_secs.max(1));
         [
-            Limit {
-                key: Self::account_key(account),
-                max: self.limits.max_failures_per_account,
+            Limit::requests(
+                Self::account_key(account),
+                self.limits.max_failures_per_account,
                 window,
-            },
-            Limit {
-                key: format!(
+            ),
+            Limit::requests(
+                format!(
                     "login:i:{}",
                     dbpower_core::signing::body_hash(ip.as_bytes())
                 ),
-                max: self.limits.max_failures_per_ip,
+                self.limits.max_failures_per_ip,
                 window,
-            },
+            ),
         ]
     }
 
@@ -114,14 +114,14 @@ impl LoginThrottle {
     pub(crate) async fn audit_throttled(&self, ip: &str) -> bool {
         let window = Duration::from_secs(self.limits.window_secs.max(1));
         self.limiter
-            .check(&[Limit {
-                key: format!(
+            .check(&[Limit::requests(
+                format!(
                     "login:t:{}",
                     dbpower_core::signing::body_hash(ip.as_bytes())
                 ),
-                max: 1,
+                1,
                 window,
-            }])
+            )])
             .await
             .allowed
     }

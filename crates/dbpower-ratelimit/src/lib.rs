@@ -17,12 +17,51 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-/// One window to check: at most `max` requests per `window` for `key`.
+/// One window to check: at most `max` requests per `window` for `key`, or, for a budget window
+/// (`units: Some(n)`), at most `max` units, of which this request uses `n` (an ingestion batch's
+/// queries). A request using more units than the whole budget uses the whole budget, so it passes once
+/// the window is empty instead of never; one using none passes the budget and records nothing in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limit {
     pub key: String,
     pub max: u32,
     pub window: Duration,
+    /// `None`: a request window (each request counts one). `Some(n)`: a budget window.
+    pub units: Option<u32>,
+}
+
+impl Limit {
+    /// A request window: at most `max` requests per `window`.
+    pub fn requests(key: impl Into<String>, max: u32, window: Duration) -> Limit {
+        Limit {
+            key: key.into(),
+            max,
+            window,
+            units: None,
+        }
+    }
+
+    /// A budget window: at most `max` units per `window`, `units` of them used by this request.
+    pub fn budget(key: impl Into<String>, max: u32, window: Duration, units: u32) -> Limit {
+        Limit {
+            key: key.into(),
+            max,
+            window,
+            units: Some(units),
+        }
+    }
+
+    /// What this request uses of the window (never more than the whole window).
+    fn cost(&self) -> u64 {
+        u64::from(self.units.unwrap_or(1).min(self.max))
+    }
+
+    /// Whether a window holding `used` refuses this request: it does not fit, or it uses something and
+    /// the window is full (a window of 0 refuses everything that uses it).
+    fn refuses(&self, used: u64) -> bool {
+        let max = u64::from(self.max);
+        used + self.cost() > max || (self.units != Some(0) && used >= max)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,19 +108,20 @@ impl Decision {
         }
     }
 
-    /// Builds the decision from each window's count before this request and ms until its oldest entry expires.
+    /// Builds the decision from each window's [`Usage`] before this request.
     /// `recorded`: whether this request was added to the windows (false for a peek).
     fn from_counts(
         limits: &[Limit],
-        counts: &[(u64, u64)],
+        counts: &[Usage],
         refused: Option<usize>,
         recorded: bool,
     ) -> Decision {
         let allowed = refused.is_none();
         let mut best: Option<(u32, u32, u64)> = None;
-        for (l, (count, reset_ms)) in limits.iter().zip(counts) {
+        for (l, u) in limits.iter().zip(counts) {
+            let (count, reset_ms) = (&u.used, &u.reset_ms);
             let used = if allowed && recorded {
-                count + 1
+                count + l.cost()
             } else {
                 *count
             };
@@ -98,9 +138,61 @@ impl Decision {
             limit,
             remaining,
             reset_secs,
-            retry_after_secs: refused_limit
-                .map(|(_, (_, reset_ms))| reset_ms.div_ceil(1000).max(1)),
+            retry_after_secs: refused_limit.map(|(_, u)| u.retry_ms.div_ceil(1000).max(1)),
             refused_by: refused_limit.map(|(l, _)| Refusal::Window(l.key.clone())),
+        }
+    }
+}
+
+/// One window's state before a request: units used, milliseconds until its oldest entry expires, and
+/// milliseconds until enough has expired for this request to fit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Usage {
+    used: u64,
+    reset_ms: u64,
+    retry_ms: u64,
+}
+
+/// One window's log in process: (time, units) per recorded request, and their sum.
+#[derive(Debug, Default)]
+struct Window {
+    entries: VecDeque<(u64, u64)>,
+    used: u64,
+}
+
+impl Window {
+    /// Drops what is older than `w` ms at `now`.
+    fn expire(&mut self, now: u64, w: u64) {
+        while let Some(&(t, n)) = self.entries.front() {
+            if now.saturating_sub(t) < w {
+                break;
+            }
+            self.entries.pop_front();
+            self.used = self.used.saturating_sub(n);
+        }
+    }
+
+    /// What the window holds for a request of `cost` units out of `max`.
+    fn usage(&self, now: u64, w: u64, cost: u64, max: u64) -> Usage {
+        let reset_ms = self
+            .entries
+            .front()
+            .map_or(0, |(t, _)| (t + w).saturating_sub(now));
+        // The request fits once this much has expired, oldest first.
+        let excess = (self.used + cost).saturating_sub(max);
+        let mut freed = 0;
+        let mut retry_ms = reset_ms;
+        for (t, n) in &self.entries {
+            if freed >= excess {
+                break;
+            }
+            freed += n;
+            retry_ms = (t + w).saturating_sub(now);
+        }
+        Usage {
+            used: self.used,
+            reset_ms,
+            retry_ms,
         }
     }
 }
@@ -162,7 +254,7 @@ impl Clock for ManualClock {
 /// keys whose windows emptied are dropped.
 pub struct MemoryLimiter<C: Clock = SystemClock> {
     clock: C,
-    windows: Mutex<HashMap<String, VecDeque<u64>>>,
+    windows: Mutex<HashMap<String, Window>>,
 }
 
 impl MemoryLimiter<SystemClock> {
@@ -206,8 +298,9 @@ impl<C: Clock> MemoryLimiter<C> {
                 .max()
                 .unwrap_or(0);
             map.retain(|_, q| {
-                q.back()
-                    .is_some_and(|t| now.saturating_sub(*t) < longest.max(3_600_000))
+                q.entries
+                    .back()
+                    .is_some_and(|(t, _)| now.saturating_sub(*t) < longest.max(3_600_000))
             });
         }
         let mut counts = Vec::with_capacity(limits.len());
@@ -215,27 +308,28 @@ impl<C: Clock> MemoryLimiter<C> {
         for (i, l) in limits.iter().enumerate() {
             let w = l.window.as_millis() as u64;
             let q = map.entry(l.key.clone()).or_default();
-            while q.front().is_some_and(|t| now.saturating_sub(*t) >= w) {
-                q.pop_front();
-            }
-            let count = q.len() as u64;
-            let reset = q.front().map_or(0, |t| (t + w).saturating_sub(now));
-            counts.push((count, reset));
-            if count >= u64::from(l.max) && refused.is_none() {
+            q.expire(now, w);
+            let usage = q.usage(now, w, l.cost(), u64::from(l.max));
+            if l.refuses(usage.used) && refused.is_none() {
                 refused = Some(i);
             }
+            counts.push(usage);
         }
         if refused.is_none() && record {
             for (i, l) in limits.iter().enumerate() {
+                if l.cost() == 0 {
+                    continue;
+                }
                 let q = map.entry(l.key.clone()).or_default();
-                q.push_back(now);
-                if counts[i].0 == 0 {
-                    counts[i].1 = l.window.as_millis() as u64;
+                q.entries.push_back((now, l.cost()));
+                q.used += l.cost();
+                if counts[i].used == 0 {
+                    counts[i].reset_ms = l.window.as_millis() as u64;
                 }
             }
         }
         for l in limits {
-            if map.get(&l.key).is_some_and(VecDeque::is_empty) {
+            if map.get(&l.key).is_some_and(|q| q.entries.is_empty()) {
                 map.remove(&l.key);
             }
         }
@@ -280,34 +374,67 @@ pub enum OnRedisFailure {
     Deny,
 }
 
+/// Per window `i`, `ARGV` holds its length in ms, its maximum, this request's cost and its kind (`0`: a
+/// request window, counted by `ZCARD`; `1`: a budget window whose members end in `:units`, summed; `2`:
+/// a budget window this request uses nothing of). Then a unique token and whether to record. The answer
+/// is the refused window (0: none) and, per window, the units used, ms until its oldest entry expires and
+/// ms until this request would fit.
 const SCRIPT: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local n = #KEYS
-local counts = {}
+local used, retry = {}, {}
 local refused = 0
 for i = 1, n do
-  local window = tonumber(ARGV[2 * i - 1])
-  local max = tonumber(ARGV[2 * i])
+  local window = tonumber(ARGV[4 * i - 3])
+  local max = tonumber(ARGV[4 * i - 2])
+  local cost = tonumber(ARGV[4 * i - 1])
+  local kind = ARGV[4 * i]
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
-  local c = redis.call('ZCARD', KEYS[i])
-  counts[i] = c
-  if c >= max and refused == 0 then refused = i end
+  local c, r = 0, -1
+  if kind == '0' then
+    c = redis.call('ZCARD', KEYS[i])
+  else
+    local entries = redis.call('ZRANGE', KEYS[i], 0, -1, 'WITHSCORES')
+    local units = {}
+    for j = 1, #entries, 2 do
+      units[j] = tonumber(string.match(entries[j], ':(%d+)$')) or 1
+      c = c + units[j]
+    end
+    local freed = 0
+    for j = 1, #entries, 2 do
+      if freed >= c + cost - max then break end
+      freed = freed + units[j]
+      r = tonumber(entries[j + 1]) + window - now
+    end
+  end
+  used[i] = c
+  retry[i] = r
+  if (c + cost > max or (kind ~= '2' and c >= max)) and refused == 0 then refused = i end
 end
-if refused == 0 and ARGV[2 * n + 2] == '1' then
+if refused == 0 and ARGV[4 * n + 2] == '1' then
   for i = 1, n do
-    redis.call('ZADD', KEYS[i], now, ARGV[2 * n + 1] .. ':' .. i)
-    redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[2 * i - 1]))
+    local cost = tonumber(ARGV[4 * i - 1])
+    if cost > 0 then
+      local member = ARGV[4 * n + 1] .. ':' .. i
+      if ARGV[4 * i] ~= '0' then member = member .. ':' .. cost end
+      redis.call('ZADD', KEYS[i], now, member)
+      redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[4 * i - 3]))
+    end
   end
 end
 local out = {refused}
 for i = 1, n do
   local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
   local reset = 0
-  if oldest[2] then reset = tonumber(oldest[2]) + tonumber(ARGV[2 * i - 1]) - now end
+  if oldest[2] then reset = tonumber(oldest[2]) + tonumber(ARGV[4 * i - 3]) - now end
   if reset < 0 then reset = 0 end
-  out[#out + 1] = counts[i]
+  local r = retry[i]
+  if r < 0 then r = reset end
+  if r < 0 then r = 0 end
+  out[#out + 1] = used[i]
   out[#out + 1] = reset
+  out[#out + 1] = r
 end
 return out
 "#;
@@ -359,7 +486,15 @@ impl RedisLimiter {
             inv.key(format!("{}{}", self.prefix, l.key));
         }
         for l in limits {
-            inv.arg(l.window.as_millis() as u64).arg(l.max);
+            let kind = match l.units {
+                None => "0",
+                Some(0) => "2",
+                Some(_) => "1",
+            };
+            inv.arg(l.window.as_millis() as u64)
+                .arg(l.max)
+                .arg(l.cost())
+                .arg(kind);
         }
         inv.arg(uuid::Uuid::new_v4().to_string());
         inv.arg(if record { "1" } else { "0" });
@@ -377,20 +512,23 @@ impl RedisLimiter {
             return Decision::unlimited();
         }
         match self.eval(limits, record).await {
-            Ok(v) if v.len() == 1 + 2 * limits.len() => {
+            Ok(v) if v.len() == 1 + 3 * limits.len() => {
                 if self.failing.swap(false, Ordering::Relaxed) {
                     tracing::warn!("Redis answers again: rate limits are shared again");
                 }
                 let refused = usize::try_from(v[0]).ok().filter(|r| *r > 0).map(|r| r - 1);
-                let counts: Vec<(u64, u64)> = v[1..]
-                    .chunks(2)
-                    .map(|c| (c[0].max(0) as u64, c[1].max(0) as u64))
+                let mut counts: Vec<Usage> = v[1..]
+                    .chunks(3)
+                    .map(|c| Usage {
+                        used: c[0].max(0) as u64,
+                        reset_ms: c[1].max(0) as u64,
+                        retry_ms: c[2].max(0) as u64,
+                    })
                     .collect();
-                let mut counts = counts;
                 if refused.is_none() && record {
                     for (c, l) in counts.iter_mut().zip(limits) {
-                        if c.0 == 0 {
-                            c.1 = l.window.as_millis() as u64;
+                        if c.used == 0 && l.cost() > 0 {
+                            c.reset_ms = l.window.as_millis() as u64;
                         }
                     }
                 }
@@ -465,11 +603,7 @@ mod tests {
     use super::*;
 
     fn lim(key: &str, max: u32, secs: u64) -> Limit {
-        Limit {
-            key: key.into(),
-            max,
-            window: Duration::from_secs(secs),
-        }
+        Limit::requests(key, max, Duration::from_secs(secs))
     }
 
     #[test]
@@ -558,5 +692,38 @@ mod tests {
         m.clear(&["a:x@y".to_string()]);
         assert!(m.decide_with(&limits, false).allowed);
         assert_eq!(m.decide_with(&limits, false).remaining, 3);
+    }
+
+    #[test]
+    fn a_budget_counts_units_and_says_when_a_batch_fits() {
+        let clock = ManualClock::default();
+        clock.set(1_000_000);
+        let l = MemoryLimiter::with_clock(clock.clone());
+        let budget = |n| Limit::budget("key:k:q", 10, Duration::from_secs(60), n);
+        let d = l.decide(&[budget(4)]);
+        assert!(d.allowed);
+        assert_eq!((d.limit, d.remaining), (10, 6));
+        clock.set(1_010_000);
+        assert!(l.decide(&[budget(4)]).allowed);
+        // 8 used: 3 more do not fit; the first batch's 4 units free up 60 s after it, 50 s from now.
+        clock.set(1_010_000);
+        let d = l.decide(&[budget(3)]);
+        assert!(!d.allowed);
+        assert_eq!(d.refused_by, Some(Refusal::Window("key:k:q".into())));
+        assert_eq!((d.remaining, d.retry_after_secs), (2, Some(50)));
+        assert!(l.decide(&[budget(2)]).allowed, "what fits still passes");
+        // Nothing used passes a full budget and records nothing; a batch larger than the whole budget
+        // waits for an empty window instead of never passing.
+        assert!(l.decide(&[budget(0)]).allowed);
+        clock.set(1_060_000);
+        assert!(!l.decide(&[budget(50)]).allowed);
+        clock.set(1_070_000);
+        let d = l.decide(&[budget(50)]);
+        assert!(d.allowed, "{d:?}");
+        assert_eq!(d.remaining, 0);
+        // A window of 0 refuses whatever uses it.
+        let none = Limit::budget("key:z:q", 0, Duration::from_secs(60), 1);
+        assert!(!l.decide(&[none]).allowed);
+        assert!(!l.decide(&[lim("zero", 0, 60)]).allowed);
     }
 }

@@ -6,7 +6,7 @@ use dbpower_core::Scope;
 use dbpower_types::ApiKeyView;
 use sqlx::types::Json;
 
-use crate::Result;
+use crate::{PageRequest, Result};
 
 /// Agents and their heartbeats (a supertrait of [`crate::Store`]).
 #[async_trait]
@@ -14,8 +14,13 @@ pub trait AgentStore: Send + Sync {
     /// Stores an agent's newest heartbeat (one agent per api key; attribution from the key).
     async fn record_heartbeat(&self, key: &ApiKeyView, heartbeat: &serde_json::Value)
     -> Result<()>;
-    /// Agents visible in `scope`, with their newest heartbeat and when it arrived.
-    async fn list_agents(&self, scope: &Scope) -> Result<Vec<AgentRecord>>;
+    /// A page of the agents visible in `scope` (by api key), with their newest heartbeat and when it
+    /// arrived, and how many there are.
+    async fn list_agents(
+        &self,
+        scope: &Scope,
+        page: PageRequest,
+    ) -> Result<(Vec<AgentRecord>, i64)>;
 }
 
 /// An agent's newest heartbeat, as stored.

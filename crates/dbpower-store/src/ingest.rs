@@ -107,6 +107,8 @@ pub(crate) struct ClassAgg<'a> {
     pub max: f64,
     pub lock: f64,
     pub rows_examined: i64,
+    /// Executions that reported rows examined.
+    pub rows_known: i64,
     pub rows_sent: i64,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
@@ -135,6 +137,7 @@ pub(crate) fn aggregate<'a>(
                 max: 0.0,
                 lock: 0.0,
                 rows_examined: 0,
+                rows_known: 0,
                 rows_sent: 0,
                 first_seen: q.observed_at,
                 last_seen: q.observed_at,
@@ -171,6 +174,9 @@ fn add_executions(a: &mut ClassAgg<'_>, q: &NewSlowQuery) {
     a.rows_examined = a
         .rows_examined
         .saturating_add(q.rows_examined.unwrap_or(0).max(0));
+    if q.rows_examined.is_some() {
+        a.rows_known = a.rows_known.saturating_add(calls);
+    }
     a.rows_sent = a.rows_sent.saturating_add(q.rows_sent.unwrap_or(0).max(0));
     a.histogram
         .record_n(q.execution_time_ms, u64::try_from(calls).unwrap_or(0));

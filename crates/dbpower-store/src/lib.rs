@@ -36,7 +36,9 @@ pub use ingest::{IngestCredential, IngestOutcome, IngestStore, NewBatch, NewSlow
 pub use llm_calls::{LlmCallRecord, LlmCallStore, NewLlmCall};
 pub use postgres::PgStore;
 pub use queue::{ClaimedJob, MAX_JOB_ATTEMPTS, QueueStore};
-pub use reads::{COUNT_CAP, DashboardData, ReadStore, SlowQueryRecord};
+pub use reads::{
+    COUNT_CAP, ClassLookup, ClassRef, DashboardData, ReadStore, SlowQueryRecord, Total,
+};
 pub use sqlite::SqliteStore;
 pub use tenants::{
     ApiKeyRecord, NewApiKey, NewOrganization, NewUser, OrganizationPatch, TeamPatch, TenantStore,

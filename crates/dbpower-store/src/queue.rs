@@ -38,7 +38,8 @@ pub struct ClaimedJob {
     pub count: i64,
     pub total_time_ms: f64,
     pub max_time_ms: f64,
-    pub rows_examined: i64,
+    /// `None` when no execution of the class reported it (PostgreSQL's sources do not).
+    pub rows_examined: Option<i64>,
     pub rows_sent: i64,
     pub lock_time_ms: f64,
     /// The newest EXPLAIN plan and schema snapshot stored for the class, if any.
@@ -59,7 +60,7 @@ pub(crate) struct ClaimedJobRow {
     count: i64,
     total_time_ms: f64,
     max_time_ms: f64,
-    rows_examined: i64,
+    rows_examined: Option<i64>,
     rows_sent: i64,
     lock_time_ms: f64,
     newest_explain: Option<Json<serde_json::Value>>,

@@ -15,23 +15,54 @@ use crate::{PageRequest, Result, StoreError};
 /// Filtered slow-query lists that the rollups cannot count are counted up to this many rows.
 pub const COUNT_CAP: i64 = 10_000;
 
+/// A list's total: exact, or, when `capped`, [`COUNT_CAP`], which at least that many items reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Total {
+    pub count: i64,
+    pub capped: bool,
+}
+
+/// A class that a query id names: which engine's, in which organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClassRef {
+    pub id: i64,
+    pub database_type: DatabaseType,
+    pub organization_id: i64,
+}
+
+/// Which classes a query id may name: narrowed by engine and (for a super admin) organization.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClassLookup<'a> {
+    pub query_id: &'a str,
+    pub database_type: Option<DatabaseType>,
+    pub organization_id: Option<i64>,
+}
+
 /// Read models over ingested data (a supertrait of [`crate::Store`]).
 #[async_trait]
 pub trait ReadStore: Send + Sync {
+    /// A page of slow queries and their total (exact from the rollups when the filters allow, else
+    /// counted on the rows up to [`COUNT_CAP`]).
     async fn list_slow_queries(
         &self,
         scope: &Scope,
         filter: &SlowQueryFilter,
         page: PageRequest,
-    ) -> Result<(Vec<SlowQueryView>, i64)>;
+    ) -> Result<(Vec<SlowQueryView>, Total)>;
     async fn slow_query_by_id(&self, scope: &Scope, id: i64) -> Result<SlowQueryRecord>;
     /// A class by id as `scope` sees it (call with an id obtained through a scoped read). ORG_ADMIN and
     /// SUPER_ADMIN see the organization's class; a team or an identity sees only its own part: the
     /// newest of its statements as the sample, its databases, its count and times from its rollups, null
     /// for the statistics kept only per class, and the severity only when no other owner has rows in it.
     async fn query_class_by_id(&self, scope: &Scope, class_id: i64) -> Result<QueryClassView>;
-    /// The id of the class with this query id that the scope can see.
-    async fn query_class_id(&self, scope: &Scope, query_id: &str) -> Result<i64>;
+    /// The classes the scope can see that `lookup` names (the same query id may be a MySQL and a
+    /// PostgreSQL class, and, for a super admin, a class of several organizations), by organization and
+    /// engine; at most 20.
+    async fn query_classes_named(
+        &self,
+        scope: &Scope,
+        lookup: ClassLookup<'_>,
+    ) -> Result<Vec<ClassRef>>;
     /// The classes `scope` can see, each as [`ReadStore::query_class_by_id`] shows it; filters and sorts
     /// apply to what is shown (per-scope totals for a team or an identity).
     async fn list_query_classes(
@@ -94,7 +125,7 @@ pub(crate) fn slow_cols(scope: &dbpower_core::Scope) -> String {
 
 pub(crate) const CLASS_COLS: &str = "c.id, c.database_type, c.query_id, c.fingerprint, \
      c.fingerprint_version, c.sample_sql, c.count, c.total_time_ms, c.min_time_ms, c.max_time_ms, \
-     c.lock_time_ms, c.rows_examined, c.rows_sent, c.first_seen, c.last_seen, c.p95_time_ms, \
+     c.lock_time_ms, c.rows_examined, c.rows_known, c.rows_sent, c.first_seen, c.last_seen, c.p95_time_ms, \
      c.p99_time_ms, c.severity";
 
 pub(crate) fn parse_db_type(s: &str) -> Result<DatabaseType, StoreError> {
@@ -188,6 +219,7 @@ pub(crate) struct ClassRow {
     max_time_ms: f64,
     lock_time_ms: Option<f64>,
     rows_examined: Option<i64>,
+    rows_known: i64,
     rows_sent: Option<i64>,
     first_seen: DateTime<Utc>,
     last_seen: DateTime<Utc>,
@@ -207,7 +239,9 @@ fn mean(total_ms: f64, count: i64) -> f64 {
 
 impl ClassRow {
     pub(crate) fn into_view(self, databases: Vec<String>) -> Result<QueryClassView, StoreError> {
-        let ratio = match (self.rows_examined, self.rows_sent) {
+        // Unknown (no execution reported rows examined, as with PostgreSQL's sources) is null, not 0.
+        let rows_examined = self.rows_examined.filter(|_| self.rows_known > 0);
+        let ratio = match (rows_examined, self.rows_sent) {
             (Some(e), Some(s)) if s > 0 => Some(e as f64 / s as f64),
             _ => None,
         };
@@ -226,7 +260,7 @@ impl ClassRow {
             p95_time_ms: self.p95_time_ms.map(|p| p.min(self.max_time_ms)),
             p99_time_ms: self.p99_time_ms.map(|p| p.min(self.max_time_ms)),
             lock_time_ms: self.lock_time_ms,
-            rows_examined: self.rows_examined,
+            rows_examined,
             rows_sent: self.rows_sent,
             rows_ratio: ratio,
             databases,
@@ -362,12 +396,14 @@ pub(crate) fn class_order(sort: ClassSort, totals: Totals) -> String {
         // NULLs last on both engines (PostgreSQL puts them first in DESC).
         ClassSort::P95 => "COALESCE(c.p95_time_ms, -1) DESC, c.id".into(),
         ClassSort::AvgTime => {
-            format!("{t}.total_time_ms / CASE WHEN {t}.count > 0 THEN {t}.count ELSE 1 END DESC, c.id")
+            format!(
+                "{t}.total_time_ms / CASE WHEN {t}.count > 0 THEN {t}.count ELSE 1 END DESC, c.id"
+            )
         }
         ClassSort::MaxTime => format!("{t}.max_time_ms DESC, c.id"),
-        ClassSort::RowsRatio => {
-            "COALESCE(CAST(c.rows_examined AS DOUBLE PRECISION) / NULLIF(c.rows_sent, 0), -1) DESC, c.id"
-                .into()
-        }
+        // Unknown ratios (no rows examined reported, or none sent) last.
+        ClassSort::RowsRatio => "CASE WHEN c.rows_known > 0 AND c.rows_sent > 0 \
+             THEN CAST(c.rows_examined AS DOUBLE PRECISION) / c.rows_sent ELSE -1 END DESC, c.id"
+            .into(),
     }
 }

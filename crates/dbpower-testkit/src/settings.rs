@@ -33,12 +33,16 @@ pub(crate) fn any_port() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
-/// Fast hashing, and per-minute request limits no suite reaches from one address (the limits are
-/// tested with their own settings; the hourly one is the default, which an ORG_ADMIN may only lower).
+/// Fast hashing, and per-minute request limits no suite reaches from one address or api key (the
+/// limits are tested with their own settings; the organizations' hourly one is the default, which an
+/// ORG_ADMIN may only lower).
 fn fast(s: &mut Settings) {
     s.password_hash_cost = 4;
     s.rate_limit.org_per_minute = 1_000_000;
     s.rate_limit.ip_per_minute = 1_000_000;
+    s.rate_limit.agent_per_minute = 1_000_000;
+    s.rate_limit.agent_per_hour = 1_000_000_000;
+    s.rate_limit.agent_queries_per_minute = 1_000_000_000;
 }
 
 /// What an in-process app starts from: a bootstrapped [`ADMIN_EMAIL`], no demo, fast hashing, limits
@@ -139,6 +143,18 @@ fn values(s: &Settings) -> Vec<(&'static str, Option<String>)> {
             Some(s.rate_limit.ip_per_minute.to_string()),
         ),
         (
+            "RATE_LIMIT__AGENT_PER_MINUTE",
+            Some(s.rate_limit.agent_per_minute.to_string()),
+        ),
+        (
+            "RATE_LIMIT__AGENT_PER_HOUR",
+            Some(s.rate_limit.agent_per_hour.to_string()),
+        ),
+        (
+            "RATE_LIMIT__AGENT_QUERIES_PER_MINUTE",
+            Some(s.rate_limit.agent_queries_per_minute.to_string()),
+        ),
+        (
             "RATE_LIMIT__ON_REDIS_FAILURE",
             Some(lower(s.rate_limit.on_redis_failure)),
         ),
@@ -218,6 +234,9 @@ mod tests {
         s.rate_limit.org_per_minute = 4;
         s.rate_limit.org_per_hour = 5;
         s.rate_limit.ip_per_minute = 6;
+        s.rate_limit.agent_per_minute = 10;
+        s.rate_limit.agent_per_hour = 11;
+        s.rate_limit.agent_queries_per_minute = 12;
         s.rate_limit.redis_prefix = "p:".into();
         s.rate_limit.redis_timeout_ms = 7;
         s.llm.base_url = Some("http://llm.example/v1".into());

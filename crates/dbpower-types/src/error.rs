@@ -28,6 +28,9 @@ pub enum ErrorCode {
     NotFound,
     MethodNotAllowed,
     Conflict,
+    /// A query id names classes of several engines (or organizations): `candidates` lists them; ask
+    /// again with `database_type` (and `organization_id`).
+    AmbiguousQueryId,
     PayloadTooLarge,
     UnsupportedMediaType,
     RateLimited,
@@ -52,7 +55,7 @@ impl ErrorCode {
             Forbidden => 403,
             NotFound => 404,
             MethodNotAllowed => 405,
-            Conflict => 409,
+            Conflict | AmbiguousQueryId => 409,
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
             ValidationFailed => 422,
@@ -85,6 +88,7 @@ impl ErrorCode {
             NotFound => "not_found",
             MethodNotAllowed => "method_not_allowed",
             Conflict => "conflict",
+            AmbiguousQueryId => "ambiguous_query_id",
             PayloadTooLarge => "payload_too_large",
             UnsupportedMediaType => "unsupported_media_type",
             RateLimited => "rate_limited",
@@ -113,6 +117,20 @@ pub struct ErrorDetail {
     /// For validation errors: the field that failed (dotted path, e.g. `queries[3].sql_text`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For `ambiguous_query_id`: the classes the query id names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<Vec<ClassCandidate>>,
+}
+
+/// One of the classes an ambiguous query id names, and the URL that reads it alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ClassCandidate {
+    pub query_id: String,
+    pub database_type: crate::DatabaseType,
+    pub organization_id: i64,
+    /// `/api/v1/query-classes/{query_id}?database_type=...` (with `organization_id` when the
+    /// organizations differ).
+    pub href: String,
 }
 
 #[cfg(test)]
@@ -126,11 +144,13 @@ mod tests {
             ErrorCode::ValidationFailed,
             ErrorCode::TooManyLoginAttempts,
             ErrorCode::TokenReused,
+            ErrorCode::AmbiguousQueryId,
         ] {
             let json = serde_json::to_string(&c).expect("serialize");
             assert_eq!(json, format!("\"{}\"", c.as_str()));
         }
         assert_eq!(ErrorCode::NotFound.status(), 404);
         assert_eq!(ErrorCode::ValidationFailed.status(), 422);
+        assert_eq!(ErrorCode::AmbiguousQueryId.status(), 409);
     }
 }

@@ -157,9 +157,10 @@ pub struct QueryClassView {
     pub p95_time_ms: Option<f64>,
     pub p99_time_ms: Option<f64>,
     pub lock_time_ms: Option<f64>,
+    /// Null when unknown: no execution reported it (PostgreSQL's sources do not).
     pub rows_examined: Option<i64>,
     pub rows_sent: Option<i64>,
-    /// rows_examined / rows_sent.
+    /// rows_examined / rows_sent; null when either is unknown or no rows were sent.
     pub rows_ratio: Option<f64>,
     pub databases: Vec<String>,
     pub first_seen: DateTime<Utc>,
@@ -243,6 +244,17 @@ pub struct SlowQueryFilter {
     pub sort: Option<SlowQuerySort>,
 }
 
+/// Which class `GET /api/v1/query-classes/{query_id}` reads when its query id names several: a MySQL
+/// and a PostgreSQL class share ids, and a super admin sees every organization's.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct QueryClassSelector {
+    /// The class's engine; needed when the query id names classes of both.
+    pub database_type: Option<DatabaseType>,
+    /// The class's organization; for a super admin when the query id names classes of several.
+    pub organization_id: Option<i64>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ClassSort {
@@ -254,7 +266,8 @@ pub enum ClassSort {
     AvgTime,
     P95,
     MaxTime,
-    /// Largest rows examined per row sent first (classes without sent rows last).
+    /// Largest rows examined per row sent first (classes whose ratio is unknown last: no rows sent, or
+    /// no rows examined reported, as with PostgreSQL's sources).
     RowsRatio,
 }
 

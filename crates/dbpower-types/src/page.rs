@@ -12,8 +12,12 @@ pub const DEFAULT_PER_PAGE: u32 = 20;
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
-    /// How many items match in all pages.
+    /// How many items match in all pages (a lower bound when `total_capped` is true).
     pub total: i64,
+    /// True when counting stopped at the cap (10,000) of a filtered slow-query list whose filters the
+    /// hourly rollups cannot count: at least `total` items match. Always false elsewhere.
+    #[serde(default)]
+    pub total_capped: bool,
     pub page: u32,
     pub per_page: u32,
 }

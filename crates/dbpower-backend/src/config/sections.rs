@@ -67,6 +67,14 @@ pub struct RateLimitSettings {
     pub org_per_minute: u32,
     pub org_per_hour: u32,
     pub ip_per_minute: u32,
+    /// Requests per api key (signed agent requests) per minute, scaled by an organization's own
+    /// `rate_limit_per_minute` relative to `org_per_minute`.
+    pub agent_per_minute: u32,
+    /// Requests per api key per hour, scaled like `agent_per_minute` (by `rate_limit_per_hour`).
+    pub agent_per_hour: u32,
+    /// Slow queries per api key per minute (the items of its ingestion batches), scaled like
+    /// `agent_per_minute`.
+    pub agent_queries_per_minute: u32,
     /// With `redis_url` set and Redis failing: `fallback` (in-process limits), `allow` or `deny` (503).
     pub on_redis_failure: dbpower_ratelimit::OnRedisFailure,
     /// Prefix of the Redis keys (deployments sharing one Redis use different prefixes).
@@ -82,6 +90,9 @@ impl Default for RateLimitSettings {
             org_per_minute: 100,
             org_per_hour: 1000,
             ip_per_minute: 200,
+            agent_per_minute: 600,
+            agent_per_hour: 36_000,
+            agent_queries_per_minute: 300_000,
             on_redis_failure: dbpower_ratelimit::OnRedisFailure::Fallback,
             redis_prefix: "dbpower:rl:".into(),
             redis_timeout_ms: 250,

@@ -104,13 +104,36 @@ fn check_credentials(state: &GatewayState, headers: &HeaderMap) -> Result<(), Ap
     Ok(())
 }
 
+/// Forwards a request ([`forward`]). The rate-limit layer only peeked at a signed request's address
+/// window: one refused before its signature verified (400, 401, 413, here or by the backend) counts in
+/// it here, so junk is limited by address in a split deployment with or without Redis.
 pub(crate) async fn proxy(State(state): State<GatewayState>, req: Request) -> Response {
+    let signed =
+        crate::middleware::ratelimit::is_signed(req.method(), req.uri().path(), req.headers());
+    let ip = req
+        .extensions()
+        .get::<crate::http::ClientIp>()
+        .and_then(|c| c.0);
+    let resp = forward(&state, req).await;
+    let unverified = matches!(resp.status().as_u16(), 400 | 401 | 413);
+    if signed
+        && unverified
+        && let Some(rl) = &state.rate_limits
+    {
+        crate::middleware::ratelimit::count_address(rl, ip).await;
+    }
+    resp
+}
+
+/// Checks a request's credentials and forwards it upstream (or answers it: the panel, 401, 413, 502,
+/// 504).
+async fn forward(state: &GatewayState, req: Request) -> Response {
     // The admin panel is served by the gateway itself (split deployments need no other web server).
     if let Some(panel) = dbpower_web::respond(req.method(), req.uri().path(), req.headers()) {
         return panel;
     }
     let up = state.upstreams.as_ref();
-    if let Err(e) = check_credentials(&state, req.headers()) {
+    if let Err(e) = check_credentials(state, req.headers()) {
         return e.into_response();
     }
     let path_q = req

@@ -5,7 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use dbpower_core::validate::FieldError;
 use dbpower_store::{Entity, Reference, StoreError};
-use dbpower_types::{ErrorBody, ErrorCode, ErrorDetail};
+use dbpower_types::{ClassCandidate, ErrorBody, ErrorCode, ErrorDetail};
 
 use crate::http::request_id;
 
@@ -16,6 +16,8 @@ pub struct ApiError {
     pub field: Option<String>,
     /// Seconds, for 429 responses.
     pub retry_after: Option<u64>,
+    /// For `ambiguous_query_id`: the classes to choose from.
+    pub candidates: Option<Vec<ClassCandidate>>,
 }
 
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
@@ -27,6 +29,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             retry_after: None,
+            candidates: None,
         }
     }
     pub fn not_found(what: &str) -> ApiError {
@@ -45,6 +48,7 @@ impl ApiError {
             message: format!("{field}: {message}"),
             field: Some(field.to_string()),
             retry_after: None,
+            candidates: None,
         }
     }
     pub fn internal() -> ApiError {
@@ -93,6 +97,7 @@ impl ApiError {
                     message,
                     field: Some(field),
                     retry_after: None,
+                    candidates: None,
                 }
             }
             StoreError::Unavailable(m) => {
@@ -162,6 +167,7 @@ impl IntoResponse for ApiError {
                 message: self.message,
                 request_id: request_id::current(),
                 field: self.field,
+                candidates: self.candidates,
             },
         };
         let mut resp = (status, axum::Json(body)).into_response();

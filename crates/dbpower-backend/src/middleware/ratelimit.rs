@@ -8,7 +8,9 @@
 //!
 //! Signed agent requests are counted against their api key only once the signature has verified
 //! ([`check_key`], called by the ingestion handlers): whoever merely names a key's public id cannot use up
-//! its windows; unsigned junk counts against the sender's address.
+//! its windows; unsigned junk counts against the sender's address. An api key has request windows and a
+//! budget of slow queries per minute, sized for ingestion (`rate_limit.agent_*`) and scaled by its
+//! organization's own limits.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -160,24 +162,62 @@ async fn org_limits(rl: &RateLimits, org: i64) -> (u32, u32) {
     (m.unwrap_or(dm), h.unwrap_or(dh))
 }
 
-/// The windows of an api key whose signature has just verified (per minute and per hour; the
-/// organization's own limits when it has them). `Err` is the 429 (or 503 when the limiter is down and
+/// An agent's windows, from the deployment's agent limits scaled by its organization's own limits
+/// relative to the organization defaults: an organization allowed twice the default requests per minute
+/// gives its agents twice the requests and twice the queries per minute (at least one of each).
+fn agent_limits(rl: &RateLimits, org: &dbpower_types::OrgSettings) -> (u32, u32, u32) {
+    let s = &rl.settings;
+    let scale = |agent: u32, own: Option<u32>, default: u32| -> u32 {
+        match own {
+            None => agent,
+            Some(own) => {
+                let v = (u64::from(agent) * u64::from(own)).div_ceil(u64::from(default.max(1)));
+                u32::try_from(v).unwrap_or(u32::MAX).max(1)
+            }
+        }
+    };
+    (
+        scale(
+            s.agent_per_minute,
+            org.rate_limit_per_minute,
+            s.org_per_minute,
+        ),
+        scale(s.agent_per_hour, org.rate_limit_per_hour, s.org_per_hour),
+        scale(
+            s.agent_queries_per_minute,
+            org.rate_limit_per_minute,
+            s.org_per_minute,
+        ),
+    )
+}
+
+/// The windows of an api key whose signature has just verified: its requests per minute and per hour
+/// and, for `queries` slow queries (0 for a heartbeat), its queries per minute ([`agent_limits`], from
+/// the organization settings read with the key). `Err` is the 429 (or 503 when the limiter is down and
 /// the policy is `deny`) to answer with.
-pub(crate) async fn check_key(rl: &RateLimits, key_id: &str, org: i64) -> Result<(), ApiError> {
-    let (per_minute, per_hour) = org_limits(rl, org).await;
+pub(crate) async fn check_key(
+    rl: &RateLimits,
+    key_id: &str,
+    org: &dbpower_types::OrgSettings,
+    queries: u32,
+) -> Result<(), ApiError> {
+    let (per_minute, per_hour, queries_per_minute) = agent_limits(rl, org);
+    let minute = Duration::from_secs(60);
     let d = rl
         .limiter
         .check(&[
-            Limit {
-                key: format!("key:{key_id}:m"),
-                max: per_minute,
-                window: Duration::from_secs(60),
-            },
-            Limit {
-                key: format!("key:{key_id}:h"),
-                max: per_hour,
-                window: Duration::from_secs(3600),
-            },
+            Limit::requests(format!("key:{key_id}:m"), per_minute, minute),
+            Limit::requests(
+                format!("key:{key_id}:h"),
+                per_hour,
+                Duration::from_secs(3600),
+            ),
+            Limit::budget(
+                format!("key:{key_id}:q"),
+                queries_per_minute,
+                minute,
+                queries,
+            ),
         ])
         .await;
     let decision = if d.allowed { "allowed" } else { "refused" };
@@ -190,6 +230,13 @@ pub(crate) async fn check_key(rl: &RateLimits, key_id: &str, org: i64) -> Result
         return Ok(());
     }
     let wait = d.retry_after_secs.unwrap_or(1).max(1);
+    let which = match &d.refused_by {
+        Some(Refusal::Window(k)) if k.ends_with(":q") => {
+            format!("slow queries per minute ({queries_per_minute})")
+        }
+        Some(Refusal::Window(k)) if k.ends_with(":h") => format!("requests per hour ({per_hour})"),
+        _ => format!("requests per minute ({per_minute})"),
+    };
     Err(if d.refused_by == Some(Refusal::Unavailable) {
         ApiError::new(
             ErrorCode::ServiceUnavailable,
@@ -198,10 +245,37 @@ pub(crate) async fn check_key(rl: &RateLimits, key_id: &str, org: i64) -> Result
     } else {
         ApiError::new(
             ErrorCode::RateLimited,
-            format!("too many requests for this api key; retry after {wait} s"),
+            format!("too many {which} for this api key; retry after {wait} s"),
         )
     }
     .with_retry_after(wait))
+}
+
+/// The client address's window (requests per minute).
+fn address_window(rl: &RateLimits, ip: std::net::IpAddr) -> Limit {
+    Limit::requests(
+        format!("ip:{ip}:m"),
+        rl.settings.ip_per_minute,
+        Duration::from_secs(60),
+    )
+}
+
+/// Whether a request is a signed agent request (`POST` of a batch or a heartbeat with `X-API-Key` and
+/// no bearer token): its address's window is only peeked by [`layer`]; [`count_address`] records it
+/// there when it fails before its signature verifies, and [`check_key`] against its key when it does.
+/// So a busy agent is limited by its key's windows, not by its address's, and junk still counts.
+pub(crate) fn is_signed(method: &axum::http::Method, path: &str, headers: &HeaderMap) -> bool {
+    method == axum::http::Method::POST
+        && matches!(path, "/api/v1/slow-queries" | "/api/v1/agents/heartbeat")
+        && headers.contains_key("x-api-key")
+        && crate::http::jwt::bearer_of(headers).is_none()
+}
+
+/// Records a signed request that failed before its signature verified against its client address.
+pub(crate) async fn count_address(rl: &RateLimits, ip: Option<std::net::IpAddr>) {
+    if let Some(ip) = ip {
+        rl.limiter.check(&[address_window(rl, ip)]).await;
+    }
 }
 
 fn set_headers(headers: &mut HeaderMap, d: &Decision) {
@@ -221,16 +295,16 @@ fn set_headers(headers: &mut HeaderMap, d: &Decision) {
 async fn request_windows(rl: &RateLimits, who: Who, ip: Option<std::net::IpAddr>) -> Vec<Limit> {
     let mut limits = Vec::with_capacity(5);
     let windows = |limits: &mut Vec<Limit>, subject: String, per_minute: u32, per_hour: u32| {
-        limits.push(Limit {
-            key: format!("{subject}:m"),
-            max: per_minute,
-            window: Duration::from_secs(60),
-        });
-        limits.push(Limit {
-            key: format!("{subject}:h"),
-            max: per_hour,
-            window: Duration::from_secs(3600),
-        });
+        limits.push(Limit::requests(
+            format!("{subject}:m"),
+            per_minute,
+            Duration::from_secs(60),
+        ));
+        limits.push(Limit::requests(
+            format!("{subject}:h"),
+            per_hour,
+            Duration::from_secs(3600),
+        ));
     };
     match who {
         Who::Member { org, uid } => {
@@ -256,11 +330,7 @@ async fn request_windows(rl: &RateLimits, who: Who, ip: Option<std::net::IpAddr>
         Who::Anonymous => {}
     }
     if let Some(ip) = ip {
-        limits.push(Limit {
-            key: format!("ip:{ip}:m"),
-            max: rl.settings.ip_per_minute,
-            window: Duration::from_secs(60),
-        });
+        limits.push(address_window(rl, ip));
     }
     limits
 }
@@ -316,7 +386,11 @@ pub(crate) async fn layer(State(rl): State<Arc<RateLimits>>, req: Request, next:
                 .map(|c| c.0.ip())
         });
     let limits = request_windows(rl, who(rl, req.headers()), ip).await;
-    let d = rl.limiter.check(&limits).await;
+    let d = if is_signed(req.method(), path, req.headers()) {
+        rl.limiter.peek(&limits).await
+    } else {
+        rl.limiter.check(&limits).await
+    };
     let decision = if d.allowed { "allowed" } else { "refused" };
     rl.shared.metrics.inc(
         crate::metrics::Metric::RateLimitDecisions,

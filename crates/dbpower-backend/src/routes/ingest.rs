@@ -4,7 +4,7 @@
 //! and the batch is stored in one transaction; a repeated request id stores nothing and answers as the
 //! first time did.
 
-use crate::http::{ApiError, ApiJson, ApiResult, StoreResultExt};
+use crate::http::{ApiError, ApiJson, ApiResult, ClientIp, StoreResultExt};
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -116,7 +116,8 @@ pub(crate) async fn read_body(body: axum::body::Body, limit: usize) -> ApiResult
     })
 }
 
-/// Verifies the signature over the body; only then does the request count against the key's windows.
+/// Verifies the signature over the body; only a request that passes counts against the key's windows
+/// ([`limit_key`], called next).
 pub(crate) async fn verify(
     state: &AppState,
     signed: Signed,
@@ -146,11 +147,48 @@ pub(crate) async fn verify(
             "signature does not match the request",
         ));
     }
+    Ok((signed.cred, signed.request_id))
+}
+
+/// Counts a verified request against its api key's windows: one request, and `queries` slow queries of
+/// its per-minute budget (0 for a heartbeat), at its organization's limits (read with the key).
+pub(crate) async fn limit_key(
+    state: &AppState,
+    cred: &IngestCredential,
+    queries: usize,
+) -> ApiResult<()> {
     if let Some(rl) = &state.key_limits {
-        crate::middleware::ratelimit::check_key(rl, &key.view.key_id, key.view.organization_id)
+        let n = u32::try_from(queries).unwrap_or(u32::MAX);
+        crate::middleware::ratelimit::check_key(rl, &cred.key.view.key_id, &cred.settings, n)
             .await?;
     }
-    Ok((signed.cred, signed.request_id))
+    Ok(())
+}
+
+/// A signed request's credential and request id, and its body (at most `limit` bytes), once the
+/// signature verifies. A request refused before that counts against its client address (the rate-limit
+/// layer only peeked at that window for it); behind a gateway, the gateway counts it.
+pub(crate) async fn authenticate(
+    state: &AppState,
+    ip: Option<std::net::IpAddr>,
+    request: (&Method, &OriginalUri, &HeaderMap),
+    body: axum::body::Body,
+    limit: usize,
+) -> ApiResult<(IngestCredential, String, Bytes)> {
+    let (method, uri, headers) = request;
+    let verified = async {
+        let signed = precheck(state, headers).await?;
+        let body = read_body(body, limit).await?;
+        let (cred, request_id) = verify(state, signed, method, uri, &body).await?;
+        Ok((cred, request_id, body))
+    }
+    .await;
+    if verified.is_err()
+        && let Some(rl) = &state.rate_limits
+    {
+        crate::middleware::ratelimit::count_address(rl, ip).await;
+    }
+    verified
 }
 
 /// Deserializes a signed JSON body: malformed JSON is `invalid_json`, a value of the wrong type is a
@@ -439,15 +477,23 @@ pub(crate) async fn accept(
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn ingest_slow_queries(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     method: Method,
     uri: OriginalUri,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> ApiResult<(StatusCode, ApiJson<IngestResponse>)> {
-    let signed = precheck(&state, &headers).await?;
-    let body = read_body(body, MAX_INGEST_BODY).await?;
-    let (cred, request_id) = verify(&state, signed, &method, &uri, &body).await?;
-    let req = parse(&body)?;
+    let request = (&method, &uri, &headers);
+    let (cred, request_id, body) = authenticate(&state, ip, request, body, MAX_INGEST_BODY).await?;
+    // A body that does not parse still counts as one request of the key's.
+    let parsed = parse(&body);
+    limit_key(
+        &state,
+        &cred,
+        parsed.as_ref().map_or(1, |r| r.queries.len()),
+    )
+    .await?;
+    let req = parsed?;
     check_times(&req.queries, cred.retention_days, Utc::now())?;
     let resp = accept(&state, &cred.key, &cred.settings, &request_id, req.queries).await?;
     state.shared.metrics.inc(

@@ -8,9 +8,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{Duration, Utc};
 use dbpower_core::Scope;
+use dbpower_store::ClassLookup;
 use dbpower_types::{
-    DashboardView, DayPoint, ErrorBody, Page, PageQuery, QueryClassDetail, QueryClassFilter,
-    QueryClassView, SlowQueryDetail, SlowQueryFilter, SlowQueryView,
+    ClassCandidate, DashboardView, DatabaseType, DayPoint, ErrorBody, ErrorCode, Page, PageQuery,
+    QueryClassDetail, QueryClassFilter, QueryClassSelector, QueryClassView, SlowQueryDetail,
+    SlowQueryFilter, SlowQueryView,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -36,7 +38,9 @@ pub(crate) async fn list_slow_queries(
         return Err(ApiError::validation("min_time_ms", "must be a number >= 0"));
     }
     let (items, total) = s.store.list_slow_queries(&Scope::of(&p), &f, req).await?;
-    Ok(ApiJson(page_of(items, total, req, |q| q)))
+    let mut page = page_of(items, total.count, req, |q| q);
+    page.total_capped = total.capped;
+    Ok(ApiJson(page))
 }
 
 #[utoipa::path(get, path = "/api/v1/slow-queries/{id}", tag = "slow-queries", params(("id" = i64, Path)),
@@ -69,6 +73,8 @@ pub(crate) struct AnalyzeQueued {
     /// Always `queued`.
     pub status: &'static str,
     pub query_id: String,
+    /// The class's engine: with `query_id`, what names the class (`GET /api/v1/query-classes/{query_id}?database_type=`).
+    pub database_type: DatabaseType,
 }
 
 /// Queue a fresh analysis of the query's class; poll the query until `analysis.analyzed_at` changes.
@@ -106,12 +112,16 @@ pub(crate) async fn queue_analysis(
     s.audit(
         ctx.event(p, "slow_query.reanalyze", "slow_query")
             .on(Some(rec.organization_id), id)
-            .details(serde_json::json!({"query_id": rec.view.query_id})),
+            .details(serde_json::json!({
+                "query_id": rec.view.query_id,
+                "database_type": rec.view.database_type,
+            })),
     )
     .await;
     Ok(AnalyzeQueued {
         status: "queued",
         query_id: rec.view.query_id,
+        database_type: rec.view.database_type,
     })
 }
 
@@ -130,20 +140,99 @@ pub(crate) async fn list_query_classes(
     Ok(ApiJson(page_of(items, total, req, |c| c)))
 }
 
-/// One query class with its analysis and hourly history of the last 7 days.
-#[utoipa::path(get, path = "/api/v1/query-classes/{query_id}", tag = "slow-queries", params(("query_id" = String, Path)),
-    responses((status = 200, body = QueryClassDetail), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+/// `s` as one URL path segment: unreserved characters as they are, anything else percent-encoded.
+fn path_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The one class a query id names in the caller's scope, narrowed by `sel`: 404 when none, 409
+/// `ambiguous_query_id` listing the candidates when several (a MySQL and a PostgreSQL class share ids;
+/// a super admin sees every organization's), so an answer is never one of them picked silently.
+async fn class_named(
+    s: &AppState,
+    scope: &Scope,
+    query_id: &str,
+    sel: QueryClassSelector,
+) -> ApiResult<i64> {
+    let lookup = ClassLookup {
+        query_id,
+        database_type: sel.database_type,
+        organization_id: sel.organization_id,
+    };
+    let found = s.store.query_classes_named(scope, lookup).await?;
+    match found.as_slice() {
+        [] => Err(ApiError::not_found("query class")),
+        [one] => Ok(one.id),
+        many => {
+            let orgs_differ = many
+                .iter()
+                .any(|c| c.organization_id != many[0].organization_id);
+            let candidates = many
+                .iter()
+                .map(|c| ClassCandidate {
+                    query_id: query_id.to_string(),
+                    database_type: c.database_type,
+                    organization_id: c.organization_id,
+                    href: format!(
+                        "/api/v1/query-classes/{}?database_type={}{}",
+                        path_segment(query_id),
+                        c.database_type.as_str(),
+                        if orgs_differ {
+                            format!("&organization_id={}", c.organization_id)
+                        } else {
+                            String::new()
+                        }
+                    ),
+                })
+                .collect::<Vec<_>>();
+            let engines: Vec<&str> = candidates
+                .iter()
+                .map(|c| c.database_type.as_str())
+                .collect();
+            let mut e = ApiError::new(
+                ErrorCode::AmbiguousQueryId,
+                format!(
+                    "query id {query_id} names {} classes ({}): name one with database_type{}",
+                    many.len(),
+                    engines.join(", "),
+                    if orgs_differ {
+                        " and organization_id"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+            e.candidates = Some(candidates);
+            Err(e)
+        }
+    }
+}
+
+/// One query class with its analysis and hourly history of the last 7 days. A query id may name a
+/// MySQL and a PostgreSQL class: `database_type` chooses; without it such an id answers 409
+/// `ambiguous_query_id` with the candidates.
+#[utoipa::path(get, path = "/api/v1/query-classes/{query_id}", tag = "slow-queries",
+    params(("query_id" = String, Path), QueryClassSelector),
+    responses((status = 200, body = QueryClassDetail), (status = 404, body = ErrorBody),
+        (status = 409, description = "the query id names several classes: `error.candidates` lists them", body = ErrorBody),
+        (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
 pub(crate) async fn get_query_class(
     State(s): State<AppState>,
     Auth(p): Auth,
     Path(query_id): Path<String>,
+    ApiQuery(sel): ApiQuery<QueryClassSelector>,
 ) -> ApiResult<ApiJson<QueryClassDetail>> {
     let scope = Scope::of(&p);
-    let class_id = s
-        .store
-        .query_class_id(&scope, &query_id)
-        .await
-        .named("query class")?;
+    let class_id = class_named(&s, &scope, &query_id, sel).await?;
     let mut class = s.store.query_class_by_id(&scope, class_id).await?;
     let analysis = s.store.analysis_for_class(&scope, class_id).await?;
     // The two reads are separate: an analysis that committed between them carries the severity the

@@ -22,7 +22,7 @@ pub(crate) fn analyze_job(job: &ClaimedJob) -> AnalysisReport {
             0.0
         },
         max_time_ms: job.max_time_ms,
-        rows_examined: Some(job.rows_examined),
+        rows_examined: job.rows_examined,
         rows_sent: Some(job.rows_sent),
         lock_time_ms: Some(if job.count > 0 {
             job.lock_time_ms / job.count as f64

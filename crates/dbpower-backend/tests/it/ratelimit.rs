@@ -197,3 +197,244 @@ async fn failed_logins_are_counted_across_backends_sharing_redis() {
         "{keys:?}"
     );
 }
+
+/// Deployment limits small enough to reach: agents may send 10 slow queries and 50 requests a minute per
+/// api key; organizations keep the default 100 requests a minute that their own settings scale.
+fn agent_limits(s: &mut Settings) {
+    s.rate_limit.org_per_minute = 100;
+    s.rate_limit.org_per_hour = 1000;
+    s.rate_limit.ip_per_minute = 100_000;
+    s.rate_limit.agent_per_minute = 50;
+    s.rate_limit.agent_per_hour = 1000;
+    s.rate_limit.agent_queries_per_minute = 10;
+}
+
+/// A batch of `n` slow queries.
+fn batch(n: usize) -> serde_json::Value {
+    let queries: Vec<serde_json::Value> = (0..n)
+        .map(|i| json!({"sql_text": format!("SELECT * FROM t WHERE id = {i}"), "execution_time_ms": 2.0, "database_type": "mysql"}))
+        .collect();
+    json!({ "queries": queries })
+}
+
+#[tokio::test]
+async fn an_agent_over_its_query_budget_gets_429_with_retry_after() {
+    on_all_backends_with(agent_limits, async |app| {
+        let (_, oa) = app
+            .org_with_admin(
+                json!({"name": "Budget"}),
+                "oa@budget.test",
+                "oa-password-12",
+            )
+            .await;
+        let (key, _) = crate::ingest::agent(app, &oa, json!({"name": "busy"})).await;
+        for i in 0..2 {
+            let r = app.ingest(&key, &format!("b-{i}"), &batch(4)).await;
+            assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
+        }
+        // 8 of 10 used: 4 more do not fit, whatever the request count says.
+        let r = app.ingest(&key, "b-2", &batch(4)).await;
+        assert_eq!(
+            (r.status, r.error_code()),
+            (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")),
+            "{r:?}"
+        );
+        let message = r.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("slow queries per minute (10)"),
+            "{message}"
+        );
+        let retry: u64 = r
+            .headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .expect("Retry-After");
+        assert!((1..=60).contains(&retry), "{retry}");
+        // What still fits passes; a heartbeat uses no queries; then the budget is spent.
+        assert_eq!(
+            app.ingest(&key, "b-3", &batch(2)).await.status,
+            StatusCode::ACCEPTED
+        );
+        let hb = crate::agents::heartbeat(
+            app,
+            &key,
+            "hb-1",
+            &json!({"name": "busy", "version": "1", "interval_secs": 30}),
+        )
+        .await;
+        assert_eq!(hb.status, StatusCode::NO_CONTENT, "{hb:?}");
+        assert_eq!(
+            app.ingest(&key, "b-4", &batch(1)).await.status,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(
+            app.get("/api/v1/slow-queries", &oa).await.body["total"],
+            10,
+            "refused batches stored nothing"
+        );
+        // Budgets are per key, and a batch larger than the whole budget passes an empty window (using
+        // all of it) instead of never.
+        let (other, _) = crate::ingest::agent(app, &oa, json!({"name": "bulk"})).await;
+        assert_eq!(
+            app.ingest(&other, "o-1", &batch(11)).await.status,
+            StatusCode::ACCEPTED
+        );
+        let r = app.ingest(&other, "o-2", &batch(1)).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{r:?}");
+        // A replay of a stored batch is refused while the budget is spent, then answered as stored.
+        assert_eq!(
+            app.ingest(&key, "b-0", &batch(4)).await.status,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_organizations_own_limits_apply_to_its_agents() {
+    on_all_backends_with(agent_limits, async |app| {
+        let sa = app.admin().await;
+        // Ten times the default requests per minute: ten times the agents' requests and queries.
+        let (_, oa) = app
+            .org_with_admin(
+                json!({"name": "Raised", "settings": {"rate_limit_per_minute": 1000}}),
+                "oa@raised.test",
+                "oa-password-12",
+            )
+            .await;
+        let (key, _) = crate::ingest::agent(app, &oa, json!({"name": "big"})).await;
+        for i in 0..25 {
+            let r = app.ingest(&key, &format!("r-{i}"), &batch(4)).await;
+            assert_eq!(r.status, StatusCode::ACCEPTED, "batch {i}: {r:?}");
+        }
+        let r = app.ingest(&key, "r-25", &batch(1)).await;
+        assert_eq!(
+            r.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "100 queries a minute: {r:?}"
+        );
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("(100)")),
+            "{r:?}"
+        );
+
+        // Half the default: half the budget.
+        let (_, low) = app
+            .org_with_admin(
+                json!({"name": "Lowered", "settings": {"rate_limit_per_minute": 50}}),
+                "oa@lowered.test",
+                "oa-password-12",
+            )
+            .await;
+        let (small, _) = crate::ingest::agent(app, &low, json!({"name": "small"})).await;
+        assert_eq!(
+            app.ingest(&small, "l-1", &batch(4)).await.status,
+            StatusCode::ACCEPTED
+        );
+        assert_eq!(
+            app.ingest(&small, "l-2", &batch(4)).await.status,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+
+        // A change takes effect at the agent's next request: the settings are read with its key.
+        let (org, plain) = app
+            .org_with_admin(json!({"name": "Plain"}), "oa@plain.test", "oa-password-12")
+            .await;
+        let (agent, _) = crate::ingest::agent(app, &plain, json!({"name": "a"})).await;
+        assert_eq!(
+            app.ingest(&agent, "p-1", &batch(8)).await.status,
+            StatusCode::ACCEPTED
+        );
+        assert_eq!(
+            app.ingest(&agent, "p-2", &batch(8)).await.status,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        let r = app
+            .patch(
+                &format!("/api/v1/organizations/{org}"),
+                &sa,
+                json!({"settings": {"rate_limit_per_minute": 300}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        assert_eq!(
+            app.ingest(&agent, "p-2", &batch(8)).await.status,
+            StatusCode::ACCEPTED
+        );
+    })
+    .await;
+}
+
+/// `body` signed with `key` as an agent behind the trusted proxy (loopback) at `address` sends it.
+async fn ingest_from(
+    app: &TestApp,
+    address: &str,
+    key: &dbpower_testkit::ApiKey,
+    request_id: &str,
+    body: &serde_json::Value,
+) -> dbpower_testkit::Resp {
+    let raw = serde_json::to_vec(body).expect("body");
+    let ts = chrono::Utc::now().timestamp();
+    let req =
+        dbpower_testkit::signed_batch_request(app.http(), &app.base, key, request_id, ts, raw);
+    dbpower_testkit::Resp::read(
+        req.header("x-forwarded-for", address)
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_busy_agent_is_limited_by_its_key_and_junk_by_its_address() {
+    let limits = |s: &mut Settings| {
+        agent_limits(s);
+        s.rate_limit.ip_per_minute = 6;
+        s.rate_limit.agent_queries_per_minute = 1000;
+        s.trusted_proxies = Some("loopback".into());
+    };
+    on_all_backends_with(limits, async |app| {
+        // The set-up's five requests come from loopback itself.
+        let (_, oa) = app
+            .org_with_admin(json!({"name": "Busy"}), "oa@busy.test", "oa-password-12")
+            .await;
+        let (key, _) = crate::ingest::agent(app, &oa, json!({"name": "busy"})).await;
+        // Eight verified batches from an address allowed six requests a minute: the key's windows
+        // decide, the address's is not used up by them.
+        for i in 0..8 {
+            let r = ingest_from(app, "203.0.113.7", &key, &format!("k-{i}"), &batch(1)).await;
+            assert_eq!(r.status, StatusCode::ACCEPTED, "batch {i}: {r:?}");
+        }
+        // Requests that fail before their signature verifies count against their address.
+        let mut statuses = Vec::new();
+        for i in 0..8 {
+            statuses.push(
+                ingest_from(
+                    app,
+                    "203.0.113.7",
+                    &key.forged(),
+                    &format!("f-{i}"),
+                    &batch(1),
+                )
+                .await
+                .status
+                .as_u16(),
+            );
+        }
+        assert_eq!(statuses, [401, 401, 401, 401, 401, 401, 429, 429]);
+        let r = ingest_from(app, "203.0.113.7", &key, "k-after", &batch(1)).await;
+        assert_eq!(
+            (r.status, r.error_code()),
+            (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")),
+            "the address is full: {r:?}"
+        );
+        // The agent from another address still gets in.
+        let r = ingest_from(app, "203.0.113.8", &key, "k-elsewhere", &batch(1)).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
+    })
+    .await;
+}

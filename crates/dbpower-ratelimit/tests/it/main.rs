@@ -23,11 +23,7 @@ async fn limiter(url: &str) -> RedisLimiter {
 }
 
 fn lim(key: &str, max: u32, window: Duration) -> Limit {
-    Limit {
-        key: key.into(),
-        max,
-        window,
-    }
+    Limit::requests(key, max, window)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -156,4 +152,42 @@ async fn peek_is_shared_records_nothing_and_forget_clears_for_everyone() {
     b.forget(std::slice::from_ref(&key)).await;
     assert!(a.peek(&limits).await.allowed, "cleared for every instance");
     assert!(!a.degraded());
+}
+
+#[tokio::test]
+async fn budgets_are_shared_and_count_units() {
+    let Some(url) = url() else { return };
+    let (a, b) = (limiter(&url).await, limiter(&url).await);
+    let key = format!("key:{}:q", uuid::Uuid::new_v4());
+    let budget = |n| Limit::budget(key.clone(), 10, Duration::from_millis(1_500), n);
+    let requests = Limit::requests(format!("{key}:m"), 100, Duration::from_millis(1_500));
+    let d = a.check(&[requests.clone(), budget(4)]).await;
+    assert!(d.allowed, "{d:?}");
+    assert_eq!(
+        (d.limit, d.remaining),
+        (10, 6),
+        "the budget is the tighter window"
+    );
+    assert!(b.check(&[requests.clone(), budget(4)]).await.allowed);
+    let d = a.check(&[requests.clone(), budget(3)]).await;
+    assert!(!d.allowed, "8 of 10 used across both limiters: {d:?}");
+    assert_eq!(d.remaining, 2);
+    assert_eq!(
+        d.retry_after_secs,
+        Some(2),
+        "the first batch frees its units within 1.5 s"
+    );
+    assert!(b.check(&[requests.clone(), budget(2)]).await.allowed);
+    assert!(
+        a.check(&[requests.clone(), budget(0)]).await.allowed,
+        "nothing used passes a full budget"
+    );
+    assert!(!a.check(&[requests.clone(), budget(1)]).await.allowed);
+    tokio::time::sleep(Duration::from_millis(1_600)).await;
+    let d = b.check(&[requests, budget(30)]).await;
+    assert!(
+        d.allowed,
+        "a batch over the whole budget passes an empty window: {d:?}"
+    );
+    assert_eq!(d.remaining, 0);
 }

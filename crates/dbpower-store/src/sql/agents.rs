@@ -9,7 +9,7 @@ use sqlx::types::Json;
 use super::DbStore;
 use crate::agents::AgentRow;
 use crate::scope_sql::{self, Table};
-use crate::{AgentRecord, AgentStore, Result, now};
+use crate::{AgentRecord, AgentStore, PageRequest, Result, now};
 
 #[async_trait]
 impl AgentStore for DbStore {
@@ -37,16 +37,27 @@ impl AgentStore for DbStore {
         Ok(())
     }
 
-    async fn list_agents(&self, scope: &Scope) -> Result<Vec<AgentRecord>> {
+    async fn list_agents(
+        &self,
+        scope: &Scope,
+        page: PageRequest,
+    ) -> Result<(Vec<AgentRecord>, i64)> {
+        let visible = scope_sql::predicate(scope, Table::Owned);
         let sql = format!(
             "SELECT api_key_id, organization_id, team_id, heartbeat, last_seen FROM agents \
-             WHERE {} \
-             ORDER BY api_key_id",
-            scope_sql::predicate(scope, Table::Owned)
+             WHERE {visible} \
+             ORDER BY api_key_id LIMIT $1 OFFSET $2"
         );
         let rows: Vec<AgentRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(page.limit())
+            .bind(page.offset())
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.into_iter().map(Into::into).collect())
+        let total: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM agents WHERE {visible}"
+        )))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((rows.into_iter().map(Into::into).collect(), total))
     }
 }

@@ -71,7 +71,7 @@ struct RollupSums {
 
 const UPSERT_CLASSES: &str = "INSERT INTO query_classes (organization_id, database_type, query_id, \
      fingerprint, fingerprint_version, sample_sql, count, total_time_ms, min_time_ms, max_time_ms, \
-     lock_time_ms, rows_examined, rows_sent, first_seen, last_seen) ";
+     lock_time_ms, rows_examined, rows_known, rows_sent, first_seen, last_seen) ";
 
 const INSERT_SLOW_QUERIES: &str = "INSERT INTO slow_queries (organization_id, team_id, \
      identity_id, api_key_id, class_id, query_id, sql_text, database_type, database_name, db_user, \
@@ -99,12 +99,14 @@ fn class_merge() -> String {
          max_time_ms = {greatest}(query_classes.max_time_ms, excluded.max_time_ms), \
          lock_time_ms = query_classes.lock_time_ms + excluded.lock_time_ms, \
          rows_examined = {rows_examined}, \
+         rows_known = {rows_known}, \
          rows_sent = {rows_sent}, \
          first_seen = {least}(query_classes.first_seen, excluded.first_seen), \
          last_seen = {greatest}(query_classes.last_seen, excluded.last_seen) \
          RETURNING id, organization_id, database_type, query_id, count",
         count = saturating_sum("query_classes.count", "excluded.count"),
         rows_examined = saturating_sum("query_classes.rows_examined", "excluded.rows_examined"),
+        rows_known = saturating_sum("query_classes.rows_known", "excluded.rows_known"),
         rows_sent = saturating_sum("query_classes.rows_sent", "excluded.rows_sent"),
     )
 }
@@ -226,6 +228,7 @@ async fn upsert_classes(conn: &mut Conn, groups: &Groups<'_>) -> Result<Classes>
                 .push_bind(a.max)
                 .push_bind(a.lock)
                 .push_bind(a.rows_examined)
+                .push_bind(a.rows_known)
                 .push_bind(a.rows_sent)
                 .push_bind(a.first_seen)
                 .push_bind(a.last_seen);

@@ -14,7 +14,7 @@ use crate::{ClaimedJob, MAX_JOB_ATTEMPTS, QueueStore, Result, now};
 /// A claimed job (`$1`) with its class and what the analyzer reads beside it: the newest EXPLAIN plan
 /// and schema snapshot of the class, and the organization's total query time.
 const CLAIMED_JOB: &str = "SELECT j.organization_id, j.class_id, j.attempts, c.database_type, \
-     c.sample_sql, c.count, c.total_time_ms, c.max_time_ms, c.rows_examined, c.rows_sent, \
+     c.sample_sql, c.count, c.total_time_ms, c.max_time_ms, CASE WHEN c.rows_known > 0 THEN c.rows_examined END AS rows_examined, c.rows_sent, \
      c.lock_time_ms, (SELECT s.explain FROM slow_queries s WHERE s.class_id = c.id AND s.explain \
      IS NOT NULL ORDER BY s.id DESC LIMIT 1) AS newest_explain, (SELECT s.schema_snapshot FROM \
      slow_queries s WHERE s.class_id = c.id AND s.schema_snapshot IS NOT NULL ORDER BY s.id DESC \

@@ -16,11 +16,14 @@ use sqlx::{AssertSqlSafe, QueryBuilder};
 
 use super::{DIALECT, Db, DbStore};
 use crate::reads::{
-    CLASS_COLS, ClassRow, ScopedClassRow, ScopedExtras, SlowRow, SlowRowWithExplain, Totals,
-    class_order, like_pattern, push_severity_filters, scoped_sample, slow_cols,
+    CLASS_COLS, ClassLookup, ClassRef, ClassRow, ScopedClassRow, ScopedExtras, SlowRow,
+    SlowRowWithExplain, Totals, class_order, like_pattern, parse_db_type, push_severity_filters,
+    scoped_sample, slow_cols,
 };
 use crate::scope_sql::{self, Table};
-use crate::{COUNT_CAP, DashboardData, PageRequest, ReadStore, Result, SlowQueryRecord, one};
+use crate::{
+    COUNT_CAP, DashboardData, PageRequest, ReadStore, Result, SlowQueryRecord, Total, one,
+};
 
 impl DbStore {
     /// `FROM ... WHERE ...` of the classes a team or an identity sees (those with rollups in its scope),
@@ -157,7 +160,7 @@ impl DbStore {
         scope: &Scope,
         f: &SlowQueryFilter,
         q: &Option<String>,
-    ) -> Result<i64> {
+    ) -> Result<Total> {
         let rollup_ok = f.database_name.is_none()
             && q.is_none()
             && f.from.is_none()
@@ -176,15 +179,26 @@ impl DbStore {
             if let Some(v) = &f.query_id {
                 qb.push(" AND c.query_id = ").push_bind(v.as_str());
             }
-            qb.build_query_scalar().fetch_one(&self.pool).await?
+            let count: i64 = qb.build_query_scalar().fetch_one(&self.pool).await?;
+            Total {
+                count,
+                capped: false,
+            }
         } else {
+            // One row past the cap tells "more than the cap" from "exactly the cap".
             let mut qb = QueryBuilder::<Db>::new(
                 "SELECT COUNT(*) FROM (SELECT 1 FROM slow_queries s JOIN query_classes c \
                  ON c.id = s.class_id",
             );
             push_slow_filters(&mut qb, scope, f, q);
-            qb.push(" LIMIT ").push_bind(COUNT_CAP).push(") AS capped");
-            qb.build_query_scalar().fetch_one(&self.pool).await?
+            qb.push(" LIMIT ")
+                .push_bind(COUNT_CAP + 1)
+                .push(") AS capped");
+            let count: i64 = qb.build_query_scalar().fetch_one(&self.pool).await?;
+            Total {
+                count: count.min(COUNT_CAP),
+                capped: count > COUNT_CAP,
+            }
         };
         Ok(total)
     }
@@ -217,7 +231,7 @@ impl ReadStore for DbStore {
         scope: &Scope,
         f: &SlowQueryFilter,
         page: PageRequest,
-    ) -> Result<(Vec<SlowQueryView>, i64)> {
+    ) -> Result<(Vec<SlowQueryView>, Total)> {
         let q = f.q.as_deref().map(like_pattern);
         let order = match f.sort.unwrap_or_default() {
             SlowQuerySort::ObservedAt => "s.observed_at DESC, s.id DESC",
@@ -297,19 +311,36 @@ impl ReadStore for DbStore {
         row.into_view(dbs)
     }
 
-    async fn query_class_id(&self, scope: &Scope, query_id: &str) -> Result<i64> {
+    async fn query_classes_named(
+        &self,
+        scope: &Scope,
+        lookup: ClassLookup<'_>,
+    ) -> Result<Vec<ClassRef>> {
         // Visible when the caller can see at least one of its slow queries' owners.
         let sql = format!(
-            "SELECT c.id FROM query_classes c WHERE c.query_id = $1 AND EXISTS (SELECT 1 \
+            "SELECT c.id, c.database_type, c.organization_id FROM query_classes c \
+             WHERE c.query_id = $1 AND ($2 IS NULL OR c.database_type = $2) \
+             AND ($3 IS NULL OR c.organization_id = $3) AND EXISTS (SELECT 1 \
              FROM query_rollups r \
-             WHERE r.class_id = c.id AND {}) ORDER BY c.id LIMIT 1",
+             WHERE r.class_id = c.id AND {}) \
+             ORDER BY c.organization_id, c.database_type LIMIT 20",
             scope_sql::predicate_on(scope, Table::Owned, "r.")
         );
-        let id: Option<i64> = sqlx::query_scalar(AssertSqlSafe(sql))
-            .bind(query_id)
-            .fetch_optional(&self.pool)
+        let rows: Vec<(i64, String, i64)> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(lookup.query_id)
+            .bind(lookup.database_type.map(|d| d.as_str()))
+            .bind(lookup.organization_id)
+            .fetch_all(&self.pool)
             .await?;
-        one(id)
+        rows.into_iter()
+            .map(|(id, db, organization_id)| {
+                Ok(ClassRef {
+                    id,
+                    database_type: parse_db_type(&db)?,
+                    organization_id,
+                })
+            })
+            .collect()
     }
 
     async fn list_query_classes(

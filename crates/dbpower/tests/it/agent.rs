@@ -405,9 +405,9 @@ async fn mariadb_slow_log_reaches_the_platform_exactly_once_across_an_outage() {
         .client()
         .call(M::GET, "/api/v1/agents", Some(&oa), None)
         .await;
-    let a = agents
+    let a = agents["items"]
         .as_array()
-        .expect("agents")
+        .expect("a page of agents")
         .first()
         .cloned()
         .unwrap_or(Value::Null);
@@ -417,6 +417,13 @@ async fn mariadb_slow_log_reaches_the_platform_exactly_once_across_an_outage() {
         "{agents}"
     );
     assert_eq!(a["sources"][0]["name"], "shop");
+    // The methods read as the agent's configuration names them.
+    assert_eq!(
+        a["sources"][0]["methods"],
+        serde_json::json!(["slow_log_file"]),
+        "{agents}"
+    );
+    assert_eq!(agents["total"], 1, "{agents}");
 
     mariadb(&url, "DROP TABLE dbp_agent");
     let _ = std::fs::remove_file(&log);

@@ -46,6 +46,9 @@ describe("query keys", () => {
     expect(queries.organizations.list({ page: 1 }).queryKey).toEqual(["organizations", "list", { page: 1 }]);
     expect(queries.organizations.detail(4).queryKey).toEqual(["organizations", "detail", 4]);
     expect(queries.classes.detail("ABC").queryKey).toEqual(["query-classes", "detail", "ABC"]);
+    // A MySQL and a PostgreSQL class may share a query id: the engine is part of the key.
+    expect(queries.classes.detail("ABC", "postgresql").queryKey).toEqual(["query-classes", "detail", "postgresql:ABC"]);
+    expect(hashKey(queries.classes.detail("ABC", "mysql").queryKey)).not.toBe(hashKey(queries.classes.detail("ABC", "postgresql").queryKey));
     expect(queries.audit.verify(undefined).queryKey).toEqual(["audit-logs", "verify", null]);
     const all: QueryKey[] = [
       queries.organizations.list({}).queryKey,

@@ -8,7 +8,7 @@
  */
 import { keepPreviousData, queryOptions, type QueryClient, type QueryKey } from "@tanstack/react-query";
 import { api, call } from "./client";
-import type { QueryParams } from "./types";
+import type { DatabaseType, QueryParams } from "./types";
 
 export type PageParams = QueryParams<"list_teams">;
 export type SlowQueryFilters = QueryParams<"list_slow_queries">;
@@ -88,12 +88,19 @@ export const queries = {
   classes: {
     list: (query: ClassFilters) =>
       listOptions(keys.classes.list(query), () => call(() => api.GET("/api/v1/query-classes", { params: { query } }))),
-    /** One class with its hourly history. */
-    detail: (queryId: string) =>
+    /**
+     * One class with its hourly history. A query id may name a MySQL and a PostgreSQL class: the engine
+     * says which (without it the API answers 409 when both exist).
+     */
+    detail: (queryId: string, databaseType?: DatabaseType) =>
       queryOptions({
-        queryKey: keys.classes.detail(queryId),
+        queryKey: keys.classes.detail(databaseType ? `${databaseType}:${queryId}` : queryId),
         queryFn: () =>
-          call(() => api.GET("/api/v1/query-classes/{query_id}", { params: { path: { query_id: queryId } } })),
+          call(() =>
+            api.GET("/api/v1/query-classes/{query_id}", {
+              params: { path: { query_id: queryId }, query: { database_type: databaseType } },
+            }),
+          ),
       }),
   },
   audit: {
@@ -106,11 +113,11 @@ export const queries = {
           call(() => api.GET("/api/v1/audit-logs/verify", { params: { query: { organization_id: organizationId } } })),
       }),
   },
-  /** The agents' last heartbeats. */
-  agents: () =>
+  /** A page of the agents' last heartbeats (the dashboard reads the first `PICKER_SIZE`). */
+  agents: (query: PageParams = { page: 1, per_page: PICKER_SIZE }) =>
     queryOptions({
-      queryKey: keys.agents.all,
-      queryFn: () => call(() => api.GET("/api/v1/agents")),
+      queryKey: [...keys.agents.all, query] as const,
+      queryFn: () => call(() => api.GET("/api/v1/agents", { params: { query } })),
       refetchInterval: AGENTS_REFRESH_MS,
       placeholderData: keepPreviousData,
     }),

@@ -27,6 +27,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** The caller's agents, one per api key, by key id, a page at a time. */
         get: operations["list_agents"];
         put?: never;
         post?: never;
@@ -302,7 +303,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One query class with its analysis and hourly history of the last 7 days. */
+        /**
+         * One query class with its analysis and hourly history of the last 7 days. A query id may name a
+         *     MySQL and a PostgreSQL class: `database_type` chooses; without it such an id answers 409
+         *     `ambiguous_query_id` with the candidates.
+         */
         get: operations["get_query_class"];
         put?: never;
         post?: never;
@@ -524,6 +529,8 @@ export interface components {
             analyzed_at: string;
         };
         AnalyzeQueued: {
+            /** @description The class's engine: with `query_id`, what names the class (`GET /api/v1/query-classes/{query_id}?database_type=`). */
+            database_type: components["schemas"]["DatabaseType"];
             query_id: string;
             /** @description Always `queued`. */
             status: string;
@@ -610,6 +617,18 @@ export interface components {
              */
             organization_id?: number | null;
             valid: boolean;
+        };
+        /** @description One of the classes an ambiguous query id names, and the URL that reads it alone. */
+        ClassCandidate: {
+            database_type: components["schemas"]["DatabaseType"];
+            /**
+             * @description `/api/v1/query-classes/{query_id}?database_type=...` (with `organization_id` when the
+             *     organizations differ).
+             */
+            href: string;
+            /** Format: int64 */
+            organization_id: number;
+            query_id: string;
         };
         /** @enum {string} */
         ClassSort: "total_time" | "count" | "avg_time" | "p95" | "max_time" | "rows_ratio";
@@ -708,8 +727,10 @@ export interface components {
          * @description Stable, snake_case error codes. Clients may match on them; never rename one once shipped.
          * @enum {string}
          */
-        ErrorCode: "bad_request" | "invalid_json" | "validation_failed" | "unauthorized" | "invalid_credentials" | "token_expired" | "invalid_token" | "token_reused" | "account_disabled" | "unknown_api_key" | "api_key_revoked" | "invalid_signature" | "timestamp_out_of_window" | "forbidden" | "not_found" | "method_not_allowed" | "conflict" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "too_many_login_attempts" | "internal" | "service_unavailable" | "bad_gateway" | "gateway_timeout";
+        ErrorCode: "bad_request" | "invalid_json" | "validation_failed" | "unauthorized" | "invalid_credentials" | "token_expired" | "invalid_token" | "token_reused" | "account_disabled" | "unknown_api_key" | "api_key_revoked" | "invalid_signature" | "timestamp_out_of_window" | "forbidden" | "not_found" | "method_not_allowed" | "conflict" | "ambiguous_query_id" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "too_many_login_attempts" | "internal" | "service_unavailable" | "bad_gateway" | "gateway_timeout";
         ErrorDetail: {
+            /** @description For `ambiguous_query_id`: the classes the query id names. */
+            candidates?: components["schemas"]["ClassCandidate"][] | null;
             code: components["schemas"]["ErrorCode"];
             /** @description For validation errors: the field that failed (dotted path, e.g. `queries[3].sql_text`). */
             field?: string | null;
@@ -854,6 +875,37 @@ export interface components {
             updated_at: string;
         };
         /** @description One page of a list. */
+        Page_AgentView: {
+            items: (components["schemas"]["AgentHeartbeat"] & {
+                /**
+                 * Format: int64
+                 * @description The api key the agent signs with (one agent per key).
+                 */
+                api_key_id: number;
+                /** Format: date-time */
+                last_seen: string;
+                online: boolean;
+                /** Format: int64 */
+                organization_id: number;
+                /** Format: int64 */
+                team_id?: number | null;
+            })[];
+            /** Format: int32 */
+            page: number;
+            /** Format: int32 */
+            per_page: number;
+            /**
+             * Format: int64
+             * @description How many items match in all pages (a lower bound when `total_capped` is true).
+             */
+            total: number;
+            /**
+             * @description True when counting stopped at the cap (10,000) of a filtered slow-query list whose filters the
+             *     hourly rollups cannot count: at least `total` items match. Always false elsewhere.
+             */
+            total_capped?: boolean;
+        };
+        /** @description One page of a list. */
         Page_ApiKeyView: {
             items: {
                 /** Format: date-time */
@@ -882,9 +934,14 @@ export interface components {
             per_page: number;
             /**
              * Format: int64
-             * @description How many items match in all pages.
+             * @description How many items match in all pages (a lower bound when `total_capped` is true).
              */
             total: number;
+            /**
+             * @description True when counting stopped at the cap (10,000) of a filtered slow-query list whose filters the
+             *     hourly rollups cannot count: at least `total` items match. Always false elsewhere.
+             */
+            total_capped?: boolean;
         };
         /** @description One page of a list. */
         Page_AuditLogView: {
@@ -920,9 +977,14 @@ export interface components {
             per_page: number;
             /**
              * Format: int64
-             * @description How many items match in all pages.
+             * @description How many items match in all pages (a lower bound when `total_capped` is true).
              */
             total: number;
+            /**
+             * @description True when counting stopped at the cap (10,000) of a filtered slow-query list whose filters the
+             *     hourly rollups cannot count: at least `total` items match. Always false elsewhere.
+             */
+            total_capped?: boolean;
         };
         /** @description One page of a list. */
         Page_IdentityView: {
@@ -945,9 +1007,14 @@ export interface components {
             per_page: number;
             /**
              * Format: int64
-             * @description How many items match in all pages.
+             * @description How many items match in all pages (a lower bound when `total_capped` is true).
              */
             total: number;
+            /**
+             * @description True when counting stopped at the cap (10,000) of a filtered slow-query list whose filters the
+             *     hourly rollups cannot count: at least `total` items match. Always false elsewhere.
+             */
+            total_capped?: boolean;
         };
         /** @description One page of a list. */
         Page_OrganizationView: {
@@ -972,9 +1039,14 @@ export interface components {
             per_page: number;
             /**
              * Format: int64
-             * @description How many items match in all pages.
+             * @description How many items match in all pages (a lower bound when `total_capped` is true).
              */
             total: number;
+            /**
+             * @description True when counting stopped at the cap (10,000) of a filtered slow-query list whose filters the
+             *     hourly rollups cannot count: at least `total` items match. Always false elsewhere.
+             */
+            total_capped?: boolean;
         };
         /** @description One page of a list. */
         Page_QueryClassView: {
@@ -1003,11 +1075,14 @@ export interface components {
                 /** Format: double */
                 p99_time_ms?: number | null;
                 query_id: string;
-                /** Format: int64 */
+                /**
+                 * Format: int64
+                 * @description Null when unknown: no execution reported it (PostgreSQL's sources do not).
+                 */
                 rows_examined?: number | null;
                 /**
                  * Format: double
-                 * @description rows_examined / rows_sent.
+                 * @description rows_examined / rows_sent; null when either is unknown or no rows were sent.
                  */
                 rows_ratio?: number | null;
                 /** Format: int64 */
@@ -1024,9 +1099,14 @@ export interface components {
             per_page: number;
             /**
              * Format: int64
-             * @description How many items match in all pages.
+             * @description How many items match in all pages (a lower bound when `total_capped` is true).
              */
             total: number;
+            /**
+             * @description True when counting stopped at the cap (10,000) of a filtered slow-query list whose filters the
+             *     hourly rollups cannot count: at least `total` items match. Always false elsewhere.
+             */
+            total_capped?: boolean;
         };
         /** @description One page of a list. */
         Page_SlowQueryView: {
@@ -1074,9 +1154,14 @@ export interface components {
             per_page: number;
             /**
              * Format: int64
-             * @description How many items match in all pages.
+             * @description How many items match in all pages (a lower bound when `total_capped` is true).
              */
             total: number;
+            /**
+             * @description True when counting stopped at the cap (10,000) of a filtered slow-query list whose filters the
+             *     hourly rollups cannot count: at least `total` items match. Always false elsewhere.
+             */
+            total_capped?: boolean;
         };
         /** @description One page of a list. */
         Page_TeamView: {
@@ -1098,9 +1183,14 @@ export interface components {
             per_page: number;
             /**
              * Format: int64
-             * @description How many items match in all pages.
+             * @description How many items match in all pages (a lower bound when `total_capped` is true).
              */
             total: number;
+            /**
+             * @description True when counting stopped at the cap (10,000) of a filtered slow-query list whose filters the
+             *     hourly rollups cannot count: at least `total` items match. Always false elsewhere.
+             */
+            total_capped?: boolean;
         };
         /** @description One page of a list. */
         Page_UserView: {
@@ -1130,9 +1220,14 @@ export interface components {
             per_page: number;
             /**
              * Format: int64
-             * @description How many items match in all pages.
+             * @description How many items match in all pages (a lower bound when `total_capped` is true).
              */
             total: number;
+            /**
+             * @description True when counting stopped at the cap (10,000) of a filtered slow-query list whose filters the
+             *     hourly rollups cannot count: at least `total` items match. Always false elsewhere.
+             */
+            total_capped?: boolean;
         };
         QueryClassDetail: components["schemas"]["QueryClassView"] & {
             analysis?: null | components["schemas"]["AnalysisView"];
@@ -1165,11 +1260,14 @@ export interface components {
             /** Format: double */
             p99_time_ms?: number | null;
             query_id: string;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description Null when unknown: no execution reported it (PostgreSQL's sources do not).
+             */
             rows_examined?: number | null;
             /**
              * Format: double
-             * @description rows_examined / rows_sent.
+             * @description rows_examined / rows_sent; null when either is unknown or no rows were sent.
              */
             rows_ratio?: number | null;
             /** Format: int64 */
@@ -1455,7 +1553,12 @@ export interface operations {
     };
     list_agents: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description 1-based page number (default 1). */
+                page?: number;
+                /** @description Items per page, 1..=200 (default 20). */
+                per_page?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1467,10 +1570,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["AgentView"][];
+                    "application/json": components["schemas"]["Page_AgentView"];
                 };
             };
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2308,7 +2419,12 @@ export interface operations {
     };
     get_query_class: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The class's engine; needed when the query id names classes of both. */
+                database_type?: components["schemas"]["DatabaseType"];
+                /** @description The class's organization; for a super admin when the query id names classes of several. */
+                organization_id?: number;
+            };
             header?: never;
             path: {
                 query_id: string;
@@ -2326,6 +2442,23 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the query id names several classes: `error.candidates` lists them */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -2,7 +2,7 @@ import { Fragment, useEffect, useId, useRef, useState, type HTMLAttributes, type
 import { Link } from "react-router";
 import { tokenize } from "../lib/sql";
 import { formatCount } from "../lib/format";
-import { oneOf, type Choice, type Severity } from "../api/types";
+import { oneOf, type Choice, type DatabaseType, type Severity } from "../api/types";
 
 export function SeverityBadge({ severity }: { severity?: Severity | null }) {
   if (!severity) return <span className="badge badge-none">Not analyzed</span>;
@@ -67,32 +67,46 @@ export function CopyButton({ text, label = "Copy" }: { text: string; label?: str
   );
 }
 
+/**
+ * Page navigation. A `capped` total is a lower bound (the API stopped counting there): it reads "10,000+"
+ * and Next stays enabled past it while the page is full.
+ */
 export function Pagination({
   page,
   perPage,
   total,
+  capped = false,
+  shown,
   onPage,
 }: {
   page: number;
   perPage: number;
   total: number;
+  capped?: boolean;
+  /** Items on this page (for a capped total: a full page means there may be more). */
+  shown?: number;
   onPage: (page: number) => void;
 }) {
-  const pages = Math.max(1, Math.ceil(total / perPage));
-  const first = total === 0 ? 0 : (page - 1) * perPage + 1;
-  const last = Math.min(total, page * perPage);
+  const counted = Math.max(1, Math.ceil(total / perPage));
+  const pages = capped ? Math.max(counted, page) : counted;
+  const first = total === 0 && !capped ? 0 : (page - 1) * perPage + 1;
+  const last = capped ? (page - 1) * perPage + (shown ?? perPage) : Math.min(total, page * perPage);
+  const more = capped ? (shown ?? perPage) >= perPage : page < pages;
+  const plus = capped ? "+" : "";
   return (
     <nav className="pagination" aria-label="Pagination">
       <span className="muted">
         {formatCount(first)}–{formatCount(last)} of {formatCount(total)}
+        {plus}
       </span>
       <button type="button" className="btn btn-small" disabled={page <= 1} onClick={() => onPage(page - 1)}>
         Previous
       </button>
       <span aria-current="page">
-        Page {page} of {pages}
+        Page {page} of {formatCount(pages)}
+        {plus}
       </span>
-      <button type="button" className="btn btn-small" disabled={page >= pages} onClick={() => onPage(page + 1)}>
+      <button type="button" className="btn btn-small" disabled={!more} onClick={() => onPage(page + 1)}>
         Next
       </button>
     </nav>
@@ -455,10 +469,11 @@ export const severityColumn: Column<{ severity?: Severity | null }> = {
   cell: (r) => <SeverityBadge severity={r.severity} />,
 };
 
-/** A class's fingerprint, linking to its queries. */
-export function ClassLink({ c }: { c: { query_id: string; fingerprint: string } }) {
+/** A class's fingerprint, linking to its queries (query id and engine: a MySQL and a PostgreSQL class may share an id). */
+export function ClassLink({ c }: { c: { query_id: string; database_type: DatabaseType; fingerprint: string } }) {
+  const params = new URLSearchParams({ query_id: c.query_id, database_type: c.database_type });
   return (
-    <Link to={`/queries?query_id=${encodeURIComponent(c.query_id)}`} title={c.fingerprint}>
+    <Link to={`/queries?${params.toString()}`} title={c.fingerprint}>
       {c.fingerprint}
     </Link>
   );

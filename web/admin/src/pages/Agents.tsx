@@ -1,18 +1,18 @@
-import { useQuery } from "@tanstack/react-query";
 import { queries } from "../api/queries";
-import { EmptyState, Loaded } from "../components/States";
+import { EmptyState } from "../components/States";
 import { DataTable, Pill } from "../components/ui";
-import { PageHead } from "./crud";
+import { PageHead, PagedTable, usePagedList } from "./crud";
 import { formatAgo, formatCount } from "../lib/format";
 
 export function Agents() {
-  const agents = useQuery(queries.agents());
+  const { list: agents, page, setPage } = usePagedList(queries.agents);
   return (
     <div className="page">
       <PageHead title="Agents" intro="Collectors report every interval; one silent for three intervals is shown offline." />
-      <Loaded
-        query={agents}
-        isEmpty={(list) => list.length === 0}
+      <PagedTable
+        list={agents}
+        page={page}
+        setPage={setPage}
         empty={
           <EmptyState title="No agents have reported yet">
             Create an API key (API keys → New key) and run <code>dbpower agent --config agent.toml</code> with the snippet
@@ -61,7 +61,7 @@ export function Agents() {
             ]}
           />
         )}
-      </Loaded>
+      </PagedTable>
     </div>
   );
 }

@@ -82,7 +82,7 @@ export function Dashboard() {
                 <h2 id="agents-title">Agents</h2>
                 <Loaded
                   query={agents}
-                  isEmpty={(list) => list.length === 0}
+                  isEmpty={(list) => list.items.length === 0}
                   empty={
                     <EmptyState title="No agents yet">
                       {admin ? (
@@ -95,16 +95,19 @@ export function Dashboard() {
                     </EmptyState>
                   }
                 >
-                  {(list) => (
+                  {({ items, total }) => (
                     <>
                       <p className="agents-summary">
                         <span className="dot dot-ok" aria-hidden="true" />
-                        <strong data-testid="agents-online">{list.filter((a) => a.online).length}</strong> online
+                        <strong data-testid="agents-online">{items.filter((a) => a.online).length}</strong> online
                         <span className="dot dot-bad" aria-hidden="true" />
-                        <strong data-testid="agents-offline">{list.filter((a) => !a.online).length}</strong> offline
+                        <strong data-testid="agents-offline">{items.filter((a) => !a.online).length}</strong> offline
+                        {total > items.length && (
+                          <span className="muted small"> (the first {formatCount(items.length)} of {formatCount(total)})</span>
+                        )}
                       </p>
                       <ul className="agent-list">
-                        {list.slice(0, 6).map((a) => (
+                        {items.slice(0, 6).map((a) => (
                           <li key={a.api_key_id}>
                             <span className={`dot ${a.online ? "dot-ok" : "dot-bad"}`} aria-hidden="true" />
                             <span className="agent-name">{a.name}</span>
@@ -133,7 +136,7 @@ export function Dashboard() {
                 {(classes) => (
                   <DataTable
                     rows={classes.items}
-                    rowKey={(c) => c.query_id}
+                    rowKey={(c) => `${c.database_type}-${c.query_id}`}
                     columns={[
                       { header: "Statement", className: "sql-cell", cell: (c) => <ClassLink c={c} /> },
                       { header: "Count", numeric: true, cell: (c) => formatCount(c.count) },

@@ -97,8 +97,9 @@ export function Queries() {
         </div>
         {queryId && (
           <p className="notice">
-            Showing one query class ({queryId}).{" "}
-            <button type="button" className="link" onClick={() => update({ query_id: undefined })}>
+            Showing one query class ({databaseType ? `${dbLabel(databaseType)} · ` : ""}
+            {queryId}).{" "}
+            <button type="button" className="link" onClick={() => update({ query_id: undefined, database_type: undefined })}>
               Show all
             </button>
           </p>

@@ -20,7 +20,9 @@ export function QueryDetail({ id, onClose }: { id: number; onClose: () => void }
 
   const detail = useQuery({ ...queries.slowQueries.detail(id), refetchInterval: pending ? 1000 : false });
   const queryId = detail.data?.query_id;
-  const history = useQuery({ ...queries.classes.detail(queryId ?? ""), enabled: Boolean(queryId) });
+  // The engine names the class too: a MySQL and a PostgreSQL class may share a query id.
+  const databaseType = detail.data?.database_type;
+  const history = useQuery({ ...queries.classes.detail(queryId ?? "", databaseType), enabled: Boolean(queryId) });
 
   useEffect(() => {
     setPending(null);

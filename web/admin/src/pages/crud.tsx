@@ -18,6 +18,8 @@ export const PER_PAGE = 20;
 interface PageOf<T> {
   items: T[];
   total: number;
+  /** The total is a lower bound: the API stopped counting there. */
+  total_capped?: boolean;
 }
 
 /** A management list's current page: the page number is kept in the URL. */
@@ -48,7 +50,14 @@ export function PagedTable<T>({
       {(d) => (
         <>
           {children(d.items)}
-          <Pagination page={page} perPage={perPage} total={d.total} onPage={setPage} />
+          <Pagination
+            page={page}
+            perPage={perPage}
+            total={d.total}
+            capped={d.total_capped}
+            shown={d.items.length}
+            onPage={setPage}
+          />
         </>
       )}
     </Loaded>

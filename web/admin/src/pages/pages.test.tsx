@@ -180,3 +180,89 @@ describe("list filters in the URL", () => {
     expect(asked?.get("status")).toBe("analyzed");
   });
 });
+
+function pgClass(): Schemas["QueryClassView"] {
+  return {
+    query_id: "ABCDEF0123456789",
+    database_type: "postgresql",
+    fingerprint: "select * from orders where id = ?",
+    fingerprint_version: 1,
+    sample_sql: "SELECT * FROM orders WHERE id = ?",
+    count: 2,
+    total_time_ms: 20,
+    avg_time_ms: 10,
+    max_time_ms: 11,
+    rows_examined: null,
+    rows_sent: 40,
+    rows_ratio: null,
+    databases: [],
+    first_seen: "2026-12-01T09:00:00Z",
+    last_seen: "2026-12-01T09:00:00Z",
+  };
+}
+
+describe("one query id on two engines", () => {
+  it("a class links to its queries with its engine", async () => {
+    loggedInAs("ORG_ADMIN", {
+      "GET /api/v1/query-classes": () => ({ items: [pgClass()], total: 1, total_capped: false, page: 1, per_page: 25 }),
+    });
+    renderAt("/classes");
+    const link = await screen.findByRole("link", { name: "select * from orders where id = ?" });
+    expect(link.getAttribute("href")).toBe("/queries?query_id=ABCDEF0123456789&database_type=postgresql");
+  });
+
+  it("a query's history asks for its engine's class, and the filter names the engine", async () => {
+    const fake = loggedInAs("ORG_ADMIN", {
+      "GET /api/v1/slow-queries": () => EMPTY_PAGE,
+      "GET /api/v1/slow-queries/42": () => ({
+        id: 42, query_id: "ABCDEF0123456789", sql_text: "SELECT * FROM orders WHERE id = ?", database_type: "postgresql",
+        execution_time_ms: 10, calls: 1, observed_at: "2026-12-01T09:00:00Z", created_at: "2026-12-01T09:00:00Z",
+        class: pgClass(), analysis: null,
+      }),
+      "GET /api/v1/query-classes/ABCDEF0123456789": () => ({ ...pgClass(), series: [] }),
+    });
+    renderAt("/queries?query_id=ABCDEF0123456789&database_type=postgresql&selected=42");
+    expect(await screen.findByText(/Showing one query class \(PostgreSQL · ABCDEF0123456789\)/)).toBeInTheDocument();
+    await waitFor(() => expect(requests(fake, "/api/v1/query-classes/ABCDEF0123456789").at(-1)?.get("database_type")).toBe("postgresql"));
+    const list = requests(fake, "/api/v1/slow-queries").at(-1);
+    expect([list?.get("query_id"), list?.get("database_type")]).toEqual(["ABCDEF0123456789", "postgresql"]);
+  });
+});
+
+describe("pages of agents and capped totals", () => {
+  it("the agents page reads a page of agents and shows their methods", async () => {
+    const agent = {
+      api_key_id: 3, organization_id: 1, team_id: null, online: true, last_seen: new Date().toISOString(),
+      name: "db-1", version: "1.2.3", interval_secs: 30,
+      sources: [{ name: "shop", kind: "mysql", methods: ["slow_log_file", "performance_schema"], collected: 7 }],
+    };
+    const fake = loggedInAs("ORG_ADMIN", {
+      "GET /api/v1/agents": () => ({ items: [agent], total: 21, total_capped: false, page: 1, per_page: 20 }),
+    });
+    renderAt("/agents");
+    expect(await screen.findByText("db-1")).toBeInTheDocument();
+    expect(screen.getByText(/slow_log_file, performance_schema/)).toBeInTheDocument();
+    expect(screen.getByText("Page 1 of 2")).toBeInTheDocument();
+    const asked = requests(fake, "/api/v1/agents").at(-1);
+    expect([asked?.get("page"), asked?.get("per_page")]).toEqual(["1", "20"]);
+  });
+
+  it("a capped total reads as a lower bound and lets the reader page on", async () => {
+    const row = {
+      id: 1, query_id: "ABCDEF0123456789", sql_text: "SELECT 1", database_type: "mysql", execution_time_ms: 1, calls: 1,
+      observed_at: "2026-12-01T09:00:00Z", created_at: "2026-12-01T09:00:00Z",
+    };
+    loggedInAs("ORG_ADMIN", {
+      "GET /api/v1/slow-queries": (req: Request) => {
+        const page = Number(new URL(req.url).searchParams.get("page") ?? "1");
+        const perPage = Number(new URL(req.url).searchParams.get("per_page") ?? "20");
+        const items = Array.from({ length: perPage }, (_, i) => ({ ...row, id: (page - 1) * perPage + i + 1 }));
+        return { items, total: 10000, total_capped: true, page, per_page: perPage };
+      },
+    });
+    renderAt("/queries?database_name=big");
+    expect(await screen.findByText(/of 10,000\+/)).toBeInTheDocument();
+    expect(screen.getByText(/Page 1 of .*\+/)).toBeInTheDocument();
+    expect(screen.getByRole("button", { name: "Next" })).toBeEnabled();
+  });
+});

@@ -31,7 +31,7 @@ export function loggedInAs(role: Role, extra: Record<string, Handler> = {}) {
     "POST /api/v1/auth/refresh": () => tokens(role),
     "GET /api/v1/stats/dashboard": () => DASHBOARD,
     "GET /api/v1/query-classes": () => EMPTY_PAGE,
-    "GET /api/v1/agents": () => [],
+    "GET /api/v1/agents": () => EMPTY_PAGE,
     "GET /api/v1/organizations": () => EMPTY_PAGE,
     ...extra,
   });

@@ -177,7 +177,7 @@ async fn the_bearer_scheme_in_any_case_counts_against_the_organization() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn junk_naming_a_key_id_does_not_lock_its_agent_out() {
-    let env = Env::sqlite_with(|s| s.rate_limit.org_per_minute = 3).await;
+    let env = Env::sqlite_with(|s| s.rate_limit.agent_per_minute = 3).await;
     let (_, oa) = env.org("Agents").await;
     let key = env.key(&oa).await;
     let http = reqwest::Client::new();
@@ -331,6 +331,60 @@ async fn behind_the_gateway_an_unknown_key_is_refused_before_its_body_is_read() 
     );
     let answer = answer_before_the_body(addr, &head).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_the_gateway_an_agent_is_limited_by_its_key_and_junk_by_its_address() {
+    // Three requests a minute per address at the gateway; the set-up goes to the backend directly.
+    let dir = tempfile::tempdir().expect("tmp");
+    let (backend, gateway) = split_deployment_with(dir.path(), |s| s.rate_limit.ip_per_minute = 3);
+    let c = dbpower_testkit::Client::new(&backend.base);
+    let t = c.login(OWNER.0, OWNER.1).await;
+    let org = c
+        .create("/api/v1/organizations", &t, json!({"name": "Agents"}))
+        .await;
+    let created = c
+        .post(
+            "/api/v1/api-keys",
+            &t,
+            json!({"name": "a", "organization_id": org}),
+        )
+        .await;
+    let key = ApiKey::from_created(&created.body);
+    let through = dbpower_testkit::Client::new(&gateway.base);
+    let batch = json!({"queries": [{"sql_text": "SELECT 1", "execution_time_ms": 5.0, "database_type": "mysql"}]});
+    // Verified batches do not use up the address's window.
+    for i in 0..6 {
+        let r = through.ingest(&key, &format!("ok-{i}"), &batch).await;
+        assert_eq!(r.status.as_u16(), 202, "batch {i}: {r:?}");
+    }
+    // Forged ones do, refused by the backend or by the gateway itself (a missing header).
+    let mut statuses = Vec::new();
+    for i in 0..2 {
+        statuses.push(
+            through
+                .ingest(&key.forged(), &format!("f-{i}"), &batch)
+                .await
+                .status
+                .as_u16(),
+        );
+    }
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/slow-queries", gateway.base))
+        .header("x-api-key", key.key_id.as_str())
+        .body("{}")
+        .send()
+        .await
+        .expect("send");
+    statuses.push(r.status().as_u16());
+    statuses.push(
+        through
+            .ingest(&key, "ok-after", &batch)
+            .await
+            .status
+            .as_u16(),
+    );
+    assert_eq!(statuses, [401, 401, 401, 429]);
 }
 
 /// Announces 15 MiB and sends a few bytes: the server must not wait for the rest to refuse the key.
