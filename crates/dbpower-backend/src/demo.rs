@@ -2,7 +2,7 @@
 //! classes, MySQL and PostgreSQL, spread over the last 7 days) sent through the same ingestion path as
 //! an agent's (scrubbing, fingerprints, classes, rollups, analysis queue). Never in production.
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, DurationRound, Utc};
 use dbpower_core::OrgId;
 use dbpower_store::NewApiKey;
 use dbpower_types::{DatabaseType, SlowQueryIn};
@@ -188,9 +188,7 @@ pub(crate) async fn seed(state: &AppState, org_id: i64) -> anyhow::Result<usize>
                 let sql = template
                     .replace("{n}", &((n >> 40) % 97 + 1).to_string())
                     .replace("{s}", statuses[(n as usize >> 7) % 4]);
-                let at = now
-                    - Duration::days(day)
-                    - Duration::minutes(((n >> 20) % 1400) as i64 + j as i64);
+                let at = demo_time(now, day, (n >> 20) + j as u64);
                 items.push(SlowQueryIn {
                     sql_text: sql,
                     execution_time_ms: (ms * jitter * 100.0).round() / 100.0,
@@ -230,4 +228,45 @@ pub(crate) async fn seed(state: &AppState, org_id: i64) -> anyhow::Result<usize>
         .map_err(|e| anyhow::anyhow!("seeding demo data: {e}"))?;
     }
     Ok(total)
+}
+
+/// A time inside the UTC calendar day `day` days before `now`'s, picked by `r`: today's only up to now,
+/// so that every day of the dashboard's week has data whenever the demo is made (just after midnight
+/// too).
+fn demo_time(now: DateTime<Utc>, day: i64, r: u64) -> DateTime<Utc> {
+    let midnight = now.duration_trunc(Duration::days(1)).unwrap_or(now);
+    let span = match day {
+        0 => (now - midnight).num_minutes().max(1),
+        _ => 24 * 60,
+    };
+    let minute = i64::try_from(r % span.unsigned_abs()).unwrap_or(0);
+    (midnight - Duration::days(day) + Duration::minutes(minute)).min(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_demo_day_falls_inside_its_calendar_day_even_just_after_midnight() {
+        for now in [
+            "2026-12-07T00:01:30Z",
+            "2026-12-07T13:45:00Z",
+            "2026-12-07T23:59:59Z",
+        ] {
+            let now: DateTime<Utc> = now.parse().expect("time");
+            let today = now.date_naive();
+            for day in 0..7 {
+                for r in [0, 1, 59, 61, 1439, 1440, 99_999, u64::MAX] {
+                    let at = demo_time(now, day, r);
+                    assert_eq!(
+                        at.date_naive(),
+                        today - Duration::days(day),
+                        "{now} {day} {r}"
+                    );
+                    assert!(at <= now, "{now} {day} {r}: {at}");
+                }
+            }
+        }
+    }
 }
