@@ -3,9 +3,9 @@
 //! when their last heartbeat is no older than three of their rounds (at least 90 seconds), with their
 //! sources' methods named as the agent's configuration names them (`slow_log_file`).
 
-use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult, ClientIp};
-use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult};
+use axum::extract::State;
+use axum::http::StatusCode;
 use chrono::Utc;
 use dbpower_core::Scope;
 use dbpower_types::{AgentHeartbeat, AgentView, ErrorBody, Page, PageQuery};
@@ -13,7 +13,7 @@ use dbpower_types::{AgentHeartbeat, AgentView, ErrorBody, Page, PageQuery};
 use crate::context::{page_of, page_request};
 
 use crate::routes::auth::Auth;
-use crate::routes::ingest::{authenticate, from_json, limit_key};
+use crate::routes::ingest::{SignedRequest, authenticate, from_json, limit_key};
 
 /// A heartbeat is small: anything larger is refused before it is read whole.
 const MAX_HEARTBEAT_BODY: usize = 256 * 1024;
@@ -67,14 +67,10 @@ fn validate(hb: &AgentHeartbeat) -> ApiResult<()> {
     responses((status = 204, description = "stored"), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn heartbeat(
     State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
+    request: SignedRequest,
     body: axum::body::Body,
 ) -> ApiResult<StatusCode> {
-    let request = (&method, &uri, &headers);
-    let (cred, _, body) = authenticate(&state, ip, request, body, MAX_HEARTBEAT_BODY).await?;
+    let (cred, _, body) = authenticate(&state, request, body, MAX_HEARTBEAT_BODY).await?;
     limit_key(&state, &cred, 0).await?;
     let key = cred.key;
     let mut hb: AgentHeartbeat = from_json(&body)?;

@@ -165,17 +165,48 @@ pub(crate) async fn limit_key(
     Ok(())
 }
 
+/// What a signed request's signature covers besides its body (method, path and query, the signing
+/// headers), and the address it came from.
+pub(crate) struct SignedRequest {
+    ip: Option<std::net::IpAddr>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for SignedRequest {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
+        let uri = OriginalUri::from_request_parts(parts, state).await?;
+        Ok(SignedRequest {
+            ip,
+            method: parts.method.clone(),
+            uri,
+            headers: parts.headers.clone(),
+        })
+    }
+}
+
 /// A signed request's credential and request id, and its body (at most `limit` bytes), once the
 /// signature verifies. A request refused before that counts against its client address (the rate-limit
 /// layer only peeked at that window for it); behind a gateway, the gateway counts it.
 pub(crate) async fn authenticate(
     state: &AppState,
-    ip: Option<std::net::IpAddr>,
-    request: (&Method, &OriginalUri, &HeaderMap),
+    request: SignedRequest,
     body: axum::body::Body,
     limit: usize,
 ) -> ApiResult<(IngestCredential, String, Bytes)> {
-    let (method, uri, headers) = request;
+    let SignedRequest {
+        ip,
+        method,
+        uri,
+        headers,
+    } = request;
+    let (method, uri, headers) = (&method, &uri, &headers);
     let verified = async {
         let signed = precheck(state, headers).await?;
         let body = read_body(body, limit).await?;
@@ -477,14 +508,10 @@ pub(crate) async fn accept(
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn ingest_slow_queries(
     State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
+    request: SignedRequest,
     body: axum::body::Body,
 ) -> ApiResult<(StatusCode, ApiJson<IngestResponse>)> {
-    let request = (&method, &uri, &headers);
-    let (cred, request_id, body) = authenticate(&state, ip, request, body, MAX_INGEST_BODY).await?;
+    let (cred, request_id, body) = authenticate(&state, request, body, MAX_INGEST_BODY).await?;
     // A body that does not parse still counts as one request of the key's.
     let parsed = parse(&body);
     limit_key(

@@ -91,14 +91,7 @@ async fn agents_are_a_page_with_the_configurations_method_names() {
 
         // Pages like every other list.
         let second = app.get("/api/v1/agents?page=2&per_page=2", &oa).await;
-        assert_eq!(
-            (
-                second.body["total"].as_i64(),
-                second.body["items"].as_array().map(Vec::len)
-            ),
-            (Some(3), Some(1)),
-            "{second:?}"
-        );
+        assert_eq!(total_and_len(&second), (Some(3), Some(1)), "{second:?}");
         assert_eq!(second.body["items"][0]["name"], "db-2");
         for bad in ["per_page=0", "per_page=201", "page=0", "page=x"] {
             let r = app.get(&format!("/api/v1/agents?{bad}"), &oa).await;
@@ -114,14 +107,13 @@ async fn agents_are_a_page_with_the_configurations_method_names() {
             .org_with_admin(json!({"name": "other"}), "oa@other.test", "oa-password-12")
             .await;
         let r = app.get("/api/v1/agents", &other).await;
-        assert_eq!(
-            (
-                r.body["total"].as_i64(),
-                r.body["items"].as_array().map(Vec::len)
-            ),
-            (Some(0), Some(0)),
-            "{r:?}"
-        );
+        assert_eq!(total_and_len(&r), (Some(0), Some(0)), "{r:?}");
     })
     .await;
+}
+
+/// A page's `total` and how many items it holds.
+fn total_and_len(r: &dbpower_testkit::Resp) -> (Option<i64>, Option<usize>) {
+    let items = r.body["items"].as_array().map(Vec::len);
+    (r.body["total"].as_i64(), items)
 }

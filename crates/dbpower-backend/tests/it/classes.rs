@@ -52,6 +52,21 @@ async fn two_engines(app: &TestApp, name: &str) -> (String, String) {
     (oa, mysql[0].clone())
 }
 
+/// The candidates of a 409 `ambiguous_query_id` answer to `path`, and its message.
+async fn ambiguous(app: &TestApp, path: &str, token: &str) -> (Vec<Value>, String) {
+    let r = app.get(path, token).await;
+    assert_eq!(
+        (r.status, r.error_code()),
+        (StatusCode::CONFLICT, Some("ambiguous_query_id")),
+        "{r:?}"
+    );
+    let candidates = r.body["error"]["candidates"]
+        .as_array()
+        .expect("candidates");
+    let message = r.body["error"]["message"].as_str().unwrap_or_default();
+    (candidates.clone(), message.to_string())
+}
+
 #[tokio::test]
 async fn a_query_id_shared_by_two_engines_is_named_by_engine() {
     on_all_backends(async |app| {
@@ -59,27 +74,13 @@ async fn a_query_id_shared_by_two_engines_is_named_by_engine() {
         let path = format!("/api/v1/query-classes/{qid}");
 
         // Without an engine: 409 naming both, with the URL of each.
-        let r = app.get(&path, &oa).await;
-        assert_eq!(
-            (r.status, r.error_code()),
-            (StatusCode::CONFLICT, Some("ambiguous_query_id")),
-            "{r:?}"
-        );
-        let candidates = r.body["error"]["candidates"]
-            .as_array()
-            .expect("candidates")
-            .clone();
+        let (candidates, message) = ambiguous(app, &path, &oa).await;
         let engines: Vec<&str> = candidates
             .iter()
             .filter_map(|c| c["database_type"].as_str())
             .collect();
-        assert_eq!(engines, ["mysql", "postgresql"], "{r:?}");
-        assert!(
-            r.body["error"]["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("database_type")),
-            "{r:?}"
-        );
+        assert_eq!(engines, ["mysql", "postgresql"], "{candidates:?}");
+        assert!(message.contains("database_type"), "{message}");
         for c in &candidates {
             let href = c["href"].as_str().expect("href");
             assert_eq!(
@@ -98,18 +99,20 @@ async fn a_query_id_shared_by_two_engines_is_named_by_engine() {
         }
 
         // Each engine's class by name: the PostgreSQL one is reachable, with its own numbers.
-        let pg = app
-            .get(&format!("{path}?database_type=postgresql"), &oa)
-            .await;
-        assert_eq!(
-            (
-                pg.status,
-                pg.body["database_type"].as_str(),
-                pg.body["count"].as_i64()
-            ),
-            (StatusCode::OK, Some("postgresql"), Some(2)),
-            "{pg:?}"
-        );
+        let engine_class = async |engine: &str| {
+            let r = app
+                .get(&format!("{path}?database_type={engine}"), &oa)
+                .await;
+            let (db, count) = (r.body["database_type"].clone(), r.body["count"].as_i64());
+            assert_eq!(
+                (r.status, db.as_str()),
+                (StatusCode::OK, Some(engine)),
+                "{r:?}"
+            );
+            (r, count)
+        };
+        let (pg, count) = engine_class("postgresql").await;
+        assert_eq!(count, Some(2), "{pg:?}");
         let series: i64 = pg.body["series"]
             .as_array()
             .expect("series")
@@ -117,16 +120,8 @@ async fn a_query_id_shared_by_two_engines_is_named_by_engine() {
             .filter_map(|p| p["count"].as_i64())
             .sum();
         assert_eq!(series, 2);
-        let my = app.get(&format!("{path}?database_type=mysql"), &oa).await;
-        assert_eq!(
-            (
-                my.status,
-                my.body["database_type"].as_str(),
-                my.body["count"].as_i64()
-            ),
-            (StatusCode::OK, Some("mysql"), Some(1)),
-            "{my:?}"
-        );
+        let (my, count) = engine_class("mysql").await;
+        assert_eq!(count, Some(1), "{my:?}");
 
         // A query id of one class keeps working without an engine (links made before stay valid); an
         // engine it does not have is 404, a bad one 422, and another organization sees nothing.
@@ -230,16 +225,8 @@ async fn a_super_admin_names_the_organization_when_two_share_a_query_id() {
         assert_eq!(qid, again);
         let sa = app.admin().await;
         let path = format!("/api/v1/query-classes/{qid}?database_type=mysql");
-        let r = app.get(&path, &sa).await;
-        assert_eq!(
-            (r.status, r.error_code()),
-            (StatusCode::CONFLICT, Some("ambiguous_query_id")),
-            "{r:?}"
-        );
-        let candidates = r.body["error"]["candidates"]
-            .as_array()
-            .expect("candidates");
-        assert_eq!(candidates.len(), 2, "{r:?}");
+        let (candidates, _) = ambiguous(app, &path, &sa).await;
+        assert_eq!(candidates.len(), 2, "{candidates:?}");
         let org = candidates[1]["organization_id"]
             .as_i64()
             .expect("organization");

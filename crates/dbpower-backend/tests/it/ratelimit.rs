@@ -2,8 +2,9 @@
 //! organization's window is full, another organization unaffected, per-organization overrides, and the
 //! health endpoints never limited; with Redis, limits and failed-login counts shared by every process.
 
+use dbpower_testkit::ApiKey;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::{Settings, TestApp, on_all_backends_with, secret};
 
@@ -217,21 +218,36 @@ fn batch(n: usize) -> serde_json::Value {
     json!({ "queries": queries })
 }
 
+/// Sends `n` batches of `size` queries with `key` under the request ids `{prefix}-0`, `{prefix}-1`, ...;
+/// each is accepted.
+async fn accepted_batches(app: &TestApp, key: &ApiKey, prefix: &str, n: usize, size: usize) {
+    for i in 0..n {
+        let r = app
+            .ingest(key, &format!("{prefix}-{i}"), &batch(size))
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "batch {i}: {r:?}");
+    }
+}
+
+/// A new organization (its create body), its ORG_ADMIN `email`'s token and a new api key (its create
+/// body) the admin made.
+async fn org_agent(app: &TestApp, org: Value, email: &str, key: Value) -> (String, ApiKey) {
+    let (_, oa) = app.org_with_admin(org, email, "oa-password-12").await;
+    let (key, _) = crate::ingest::agent(app, &oa, key).await;
+    (oa, key)
+}
+
 #[tokio::test]
 async fn an_agent_over_its_query_budget_gets_429_with_retry_after() {
     on_all_backends_with(agent_limits, async |app| {
-        let (_, oa) = app
-            .org_with_admin(
-                json!({"name": "Budget"}),
-                "oa@budget.test",
-                "oa-password-12",
-            )
-            .await;
-        let (key, _) = crate::ingest::agent(app, &oa, json!({"name": "busy"})).await;
-        for i in 0..2 {
-            let r = app.ingest(&key, &format!("b-{i}"), &batch(4)).await;
-            assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
-        }
+        let (oa, key) = org_agent(
+            app,
+            json!({"name": "Budget"}),
+            "oa@budget.test",
+            json!({"name": "busy"}),
+        )
+        .await;
+        accepted_batches(app, &key, "b", 2, 4).await;
         // 8 of 10 used: 4 more do not fit, whatever the request count says.
         let r = app.ingest(&key, "b-2", &batch(4)).await;
         assert_eq!(
@@ -296,18 +312,14 @@ async fn an_organizations_own_limits_apply_to_its_agents() {
     on_all_backends_with(agent_limits, async |app| {
         let sa = app.admin().await;
         // Ten times the default requests per minute: ten times the agents' requests and queries.
-        let (_, oa) = app
-            .org_with_admin(
-                json!({"name": "Raised", "settings": {"rate_limit_per_minute": 1000}}),
-                "oa@raised.test",
-                "oa-password-12",
-            )
-            .await;
-        let (key, _) = crate::ingest::agent(app, &oa, json!({"name": "big"})).await;
-        for i in 0..25 {
-            let r = app.ingest(&key, &format!("r-{i}"), &batch(4)).await;
-            assert_eq!(r.status, StatusCode::ACCEPTED, "batch {i}: {r:?}");
-        }
+        let (_, key) = org_agent(
+            app,
+            json!({"name": "Raised", "settings": {"rate_limit_per_minute": 1000}}),
+            "oa@raised.test",
+            json!({"name": "big"}),
+        )
+        .await;
+        accepted_batches(app, &key, "r", 25, 4).await;
         let r = app.ingest(&key, "r-25", &batch(1)).await;
         assert_eq!(
             r.status,
@@ -322,14 +334,13 @@ async fn an_organizations_own_limits_apply_to_its_agents() {
         );
 
         // Half the default: half the budget.
-        let (_, low) = app
-            .org_with_admin(
-                json!({"name": "Lowered", "settings": {"rate_limit_per_minute": 50}}),
-                "oa@lowered.test",
-                "oa-password-12",
-            )
-            .await;
-        let (small, _) = crate::ingest::agent(app, &low, json!({"name": "small"})).await;
+        let (_, small) = org_agent(
+            app,
+            json!({"name": "Lowered", "settings": {"rate_limit_per_minute": 50}}),
+            "oa@lowered.test",
+            json!({"name": "small"}),
+        )
+        .await;
         assert_eq!(
             app.ingest(&small, "l-1", &batch(4)).await.status,
             StatusCode::ACCEPTED
@@ -399,10 +410,13 @@ async fn a_busy_agent_is_limited_by_its_key_and_junk_by_its_address() {
     };
     on_all_backends_with(limits, async |app| {
         // The set-up's five requests come from loopback itself.
-        let (_, oa) = app
-            .org_with_admin(json!({"name": "Busy"}), "oa@busy.test", "oa-password-12")
-            .await;
-        let (key, _) = crate::ingest::agent(app, &oa, json!({"name": "busy"})).await;
+        let (_, key) = org_agent(
+            app,
+            json!({"name": "Busy"}),
+            "oa@busy.test",
+            json!({"name": "busy"}),
+        )
+        .await;
         // Eight verified batches from an address allowed six requests a minute: the key's windows
         // decide, the address's is not used up by them.
         for i in 0..8 {
