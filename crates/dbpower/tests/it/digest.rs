@@ -305,17 +305,13 @@ fn logged_ms(log: &str, phase: &str, needle: &str) -> f64 {
         .sum()
 }
 
-/// pgbench in its three protocols (simple: literals; extended: unnamed statements; prepared: named
-/// ones) with `log_min_duration_statement = 0`, and failing statements: the digest counts one execution
-/// per `execute` or `statement:` line, exactly as many as pg_stat_statements counts calls, keeps parse and
-/// bind time apart, and counts the failures as errors of their class.
-#[tokio::test(flavor = "multi_thread")]
-async fn digest_of_a_fresh_postgres_log_counts_each_execution_once() {
+/// Runs the workload on a database of its own with every statement logged: pgbench in its three
+/// protocols (simple: literals; extended: unnamed statements; prepared: named ones), then five failing
+/// statements (three simple, two extended). Returns this database's part of the server log and
+/// pg_stat_statements' calls per query id (as dbpower reads its texts).
+async fn postgres_workload(server: &str) -> (String, BTreeMap<String, u64>) {
     use sqlx::{Connection, Row};
-    let Some(server) = dbpower_testkit::postgres_server() else {
-        return;
-    };
-    let db = dbpower_testkit::TestDb::scratch_postgres(&server).await;
+    let db = dbpower_testkit::TestDb::scratch_postgres(server).await;
     let url = db.url().to_string();
     let mut c = sqlx::PgConnection::connect(&url).await.expect("connect");
     let name: String = sqlx::query_scalar("SELECT current_database()")
@@ -333,7 +329,7 @@ async fn digest_of_a_fresh_postgres_log_counts_each_execution_once() {
         .expect("reset");
     // The log is read through a connection to another database, so pg_stat_statements does not count
     // those reads in this one.
-    let mut admin = sqlx::PgConnection::connect(&server).await.expect("connect");
+    let mut admin = sqlx::PgConnection::connect(server).await.expect("connect");
     let (path, start) = postgres_log_end(&mut admin).await;
     pgbench(&url, &["-M", "simple", "-t", "10", "-c", "1"], true);
     pgbench(&url, &["-M", "extended", "-t", "20", "-c", "1"], true);
@@ -367,29 +363,50 @@ async fn digest_of_a_fresh_postgres_log_counts_each_execution_once() {
         .fetch_one(&mut admin)
         .await
         .expect("read the server log");
-    let log = lines_of_database(&String::from_utf8_lossy(&bytes), &name);
-    assert!(
-        log.contains(" ms  parse ") && log.contains(" ms  execute "),
-        "the server logged this database's statements (log_line_prefix must name the database): {log}"
-    );
-    // pg_stat_statements' calls per query id, as dbpower reads its texts.
     let mut calls: BTreeMap<String, u64> = BTreeMap::new();
     for row in sqlx::query("SELECT query, calls FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query NOT LIKE '%pg_stat_statements%'")
         .fetch_all(&mut c)
         .await
         .expect("pg_stat_statements")
     {
-        let q: String = row.get(0);
-        let n: i64 = row.get(1);
+        let (q, n): (String, i64) = (row.get(0), row.get(1));
         let (_, id) = dbpower_sql::fingerprint_and_id(&q, dbpower_sql::Dialect::Postgresql);
         *calls.entry(id).or_insert(0) += n as u64;
     }
-    drop(c);
+    let log = lines_of_database(&String::from_utf8_lossy(&bytes), &name);
+    (log, calls)
+}
+
+/// The digest of that log counts one execution per `execute` or `statement:` line, exactly as many as
+/// pg_stat_statements counts calls, keeps parse and bind time apart, and counts the failures as errors
+/// of their class.
+#[tokio::test(flavor = "multi_thread")]
+async fn digest_of_a_fresh_postgres_log_counts_each_execution_once() {
+    let Some(server) = dbpower_testkit::postgres_server() else {
+        return;
+    };
+    let (log, calls) = postgres_workload(&server).await;
+    assert!(
+        log.contains(" ms  parse ") && log.contains(" ms  execute "),
+        "the server logged this database's statements (log_line_prefix must name the database): {log}"
+    );
     let dir = tempfile::tempdir().expect("tmp");
     let file = dir.path().join("postgresql.log");
     std::fs::write(&file, &log).expect("write");
     let (counts, v) = ours(&file);
-    let executed: BTreeMap<String, u64> = counts.into_iter().filter(|(_, n)| *n > 0).collect();
+    let mut executed: BTreeMap<String, u64> = counts.into_iter().filter(|(_, n)| *n > 0).collect();
+    // pg_stat_statements counts a transaction command run through a named prepared statement once
+    // only (PostgreSQL 15: 10 simple + 20 extended + 1 prepared); the log has every execution.
+    let mut calls = calls;
+    for command in ["BEGIN", "END"] {
+        let (_, id) = dbpower_sql::fingerprint_and_id(command, dbpower_sql::Dialect::Postgresql);
+        assert_eq!(
+            executed.remove(&id),
+            Some(60),
+            "{command}: 10 + 20 + 30 transactions"
+        );
+        assert!(calls.remove(&id).is_some_and(|n| n <= 60), "{command}");
+    }
     assert_eq!(
         executed, calls,
         "one execution per execute or statement line, as pg_stat_statements counts"
