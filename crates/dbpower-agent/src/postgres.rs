@@ -212,7 +212,8 @@ fn read_log(name: &str, bytes: &[u8]) -> (Vec<Item>, Vec<(Message, PgRecord)>, u
                     .get("pid")
                     .and_then(Value::as_u64)
                     .and_then(|p| u32::try_from(p).ok()),
-                severity: s("error_severity").unwrap_or_default(),
+                // A record without a severity is read as a LOG message.
+                severity: s("error_severity").unwrap_or_else(|| "LOG".to_string()),
                 message: s("message").unwrap_or_default(),
                 statement: s("statement"),
                 time: s("timestamp").and_then(|t| t.get(..19).map(String::from)),
