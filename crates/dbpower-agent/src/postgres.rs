@@ -259,8 +259,10 @@ fn raw<'a>(
 /// One execution per `statement:` or `execute` line; `execute fetch from` adds its time to the
 /// execution of the same server process shipped this round; parse and bind times, failed statements
 /// and skipped messages are counted, never shipped as executions.
-fn queries_of(ctx: &Ctx<'_>, items: Vec<Item>, tally: &mut Tally) -> Vec<SlowQueryIn> {
+/// Returns the queries and, for each, its server process and statement as logged.
+fn queries_of(ctx: &Ctx<'_>, items: Vec<Item>, tally: &mut Tally) -> Shipped {
     let mut queries: Vec<SlowQueryIn> = Vec::new();
+    let mut keys: Vec<(Option<u32>, String)> = Vec::new();
     let mut last: HashMap<u32, (usize, String)> = HashMap::new();
     for item in items {
         let ev = match item {
@@ -278,6 +280,7 @@ fn queries_of(ctx: &Ctx<'_>, items: Vec<Item>, tally: &mut Tally) -> Vec<SlowQue
                     if let Some(pid) = ev.pid {
                         last.insert(pid, (queries.len(), ev.sql.clone()));
                     }
+                    keys.push((ev.pid, ev.sql));
                     queries.push(q);
                 }
             }
@@ -287,6 +290,34 @@ fn queries_of(ctx: &Ctx<'_>, items: Vec<Item>, tally: &mut Tally) -> Vec<SlowQue
             },
             EventKind::Prepare => tally.prepares += 1,
             EventKind::Error => tally.failed += 1,
+        }
+    }
+    (queries, keys)
+}
+
+type Shipped = (Vec<SlowQueryIn>, Vec<(Option<u32>, String)>);
+
+/// `auto_explain` logs a statement's plan before the statement's own duration line: a plan is attached
+/// to the execution of the same server process and text when the round has it (one statement, one
+/// execution), and shipped as the execution itself otherwise (`auto_explain` without
+/// `log_min_duration_statement`).
+fn attach_plans(
+    ctx: &Ctx<'_>,
+    plans: Vec<(Message, PgRecord)>,
+    (mut queries, keys): Shipped,
+    tally: &mut Tally,
+) -> Vec<SlowQueryIn> {
+    for (m, r) in plans {
+        let same = (0..queries.len())
+            .find(|&k| queries[k].explain.is_none() && keys[k].0 == r.pid && keys[k].1 == m.sql);
+        if let Some(k) = same {
+            queries[k].explain = m.plan;
+            continue;
+        }
+        let who = (&r.db, &r.user, &r.host);
+        if let Some(mut q) = ctx.accept(raw(&m.sql, m.ms, who, r.time.as_deref()), tally) {
+            q.explain = m.plan;
+            queries.push(q);
         }
     }
     queries
@@ -303,14 +334,8 @@ pub(crate) async fn postgres_log(
     let name = path.to_string_lossy().to_lowercase();
     let (items, plans, consumed) = read_log(&name, &chunk.bytes);
     let mut tally = Tally::default();
-    let mut queries = queries_of(ctx, items, &mut tally);
-    for (m, r) in plans {
-        let who = (&r.db, &r.user, &r.host);
-        if let Some(mut q) = ctx.accept(raw(&m.sql, m.ms, who, r.time.as_deref()), &mut tally) {
-            q.explain = m.plan;
-            queries.push(q);
-        }
-    }
+    let shipped = queries_of(ctx, items, &mut tally);
+    let queries = attach_plans(ctx, plans, shipped, &mut tally);
     let counted = (tally.failed, tally.prepares, tally.skipped);
     let mut out = Output::from_log(&chunk, consumed, state, queries, tally, "server log", &path);
     if counted != (0, 0, 0) {
@@ -342,6 +367,59 @@ mod tests {
         assert!(plan_message("connection received: host=[local]").is_none());
     }
 
+    fn source() -> crate::config::SourceConfig {
+        crate::config::SourceConfig {
+            name: "pg".into(),
+            kind: crate::config::SourceKind::Postgresql,
+            url: "postgres://x".into(),
+            methods: vec![crate::config::Method::PostgresLog],
+            min_duration_ms: 0.0,
+            log_path: None,
+            start_at: crate::config::StartAt::End,
+            exclude: crate::config::Exclude::default(),
+            explain: false,
+            schema: false,
+        }
+    }
+
+    #[test]
+    fn an_auto_explain_plan_joins_its_statement_instead_of_counting_again() {
+        let line = |pid: u32, message: &str| {
+            serde_json::json!({"timestamp": "2026-12-03 10:00:00.100 UTC", "pid": pid, "error_severity": "LOG", "message": message}).to_string() + "\n"
+        };
+        let plan = |sql: &str| {
+            format!(
+                "duration: 9.0 ms  plan:\n{}",
+                serde_json::json!({"Query Text": sql, "Plan": {"Node Type": "Seq Scan"}})
+            )
+        };
+        let log = line(42, &plan("SELECT * FROM big WHERE x = 1"))
+            + &line(
+                42,
+                "duration: 9.5 ms  statement: SELECT * FROM big WHERE x = 1",
+            )
+            + &line(43, &plan("SELECT * FROM big WHERE x = 2"));
+        let (items, plans, _) = read_log("postgresql.json", log.as_bytes());
+        let src = source();
+        let ex = crate::config::Exclusions::compile(&src.exclude).expect("exclusions");
+        let ctx = Ctx::new(&src, &ex, crate::config::Scrub::Strict);
+        let mut tally = Tally::default();
+        let shipped = queries_of(&ctx, items, &mut tally);
+        let q = attach_plans(&ctx, plans, shipped, &mut tally);
+        assert_eq!(q.len(), 2, "one query per statement executed");
+        assert_eq!(q[0].execution_time_ms, 9.5);
+        assert_eq!(
+            q[0].explain
+                .as_ref()
+                .map(|p| p[0]["Plan"]["Node Type"].clone()),
+            Some("Seq Scan".into())
+        );
+        assert!(
+            q[1].explain.is_some(),
+            "a plan alone is its statement's execution"
+        );
+    }
+
     #[test]
     fn every_format_counts_one_execution_per_execute() {
         let csv = "\
@@ -371,22 +449,11 @@ mod tests {
 {\"timestamp\":\"2026-12-03 10:00:00.300 UTC\",\"pid\":42,\"error_severity\":\"LOG\",\"message\":\"duration: 5.0 ms  execute fetch from S_1/C_1: SELECT 2\"}\n\
 {\"timestamp\":\"2026-12-03 10:00:00.400 UTC\",\"pid\":43,\"error_severity\":\"ERROR\",\"message\":\"canceling statement due to statement timeout\",\"statement\":\"SELECT pg_sleep(9)\"}\n";
         let (items, _, _) = read_log("postgresql.json", json.as_bytes());
-        let src = crate::config::SourceConfig {
-            name: "pg".into(),
-            kind: crate::config::SourceKind::Postgresql,
-            url: "postgres://x".into(),
-            methods: vec![crate::config::Method::PostgresLog],
-            min_duration_ms: 0.0,
-            log_path: None,
-            start_at: crate::config::StartAt::End,
-            exclude: crate::config::Exclude::default(),
-            explain: false,
-            schema: false,
-        };
+        let src = source();
         let ex = crate::config::Exclusions::compile(&src.exclude).expect("exclusions");
         let ctx = Ctx::new(&src, &ex, crate::config::Scrub::Strict);
         let mut tally = Tally::default();
-        let q = queries_of(&ctx, items, &mut tally);
+        let (q, _) = queries_of(&ctx, items, &mut tally);
         assert_eq!(q.len(), 1, "one execution");
         assert_eq!(
             (q[0].execution_time_ms, q[0].calls),
