@@ -17,7 +17,7 @@ use crate::collect::{Ctx, Raw, Tally, parse_time};
 use crate::mysql::digest_round;
 use crate::source::Output;
 use crate::state::{Counters, SourceState};
-use crate::tail::read_appended;
+use crate::tail::{line_starts, read_appended};
 
 pub(crate) async fn connect(url: &str) -> anyhow::Result<PgConnection> {
     PgConnection::connect(url)
@@ -167,8 +167,9 @@ fn csv_records(bytes: &[u8]) -> (Vec<Vec<String>>, usize) {
 }
 
 /// The log's messages as events (see `dbpower_sql::slowlog::PgEvents`), and its `auto_explain` plans
-/// with their metadata; returns them and the bytes consumed.
-fn read_log(name: &str, bytes: &[u8]) -> (Vec<Item>, Vec<(Message, PgRecord)>, usize) {
+/// with their metadata; returns them and the bytes consumed. Unless the chunk reached the end of the
+/// file (`eof`), its last message may have been cut by the per-round limit: it waits for the next round.
+fn read_log(name: &str, bytes: &[u8], eof: bool) -> (Vec<Item>, Vec<(Message, PgRecord)>, usize) {
     let mut events = PgEvents::new();
     let mut plans = Vec::new();
     let mut feed = |r: PgRecord| match plan_message(&r.message) {
@@ -177,55 +178,32 @@ fn read_log(name: &str, bytes: &[u8]) -> (Vec<Item>, Vec<(Message, PgRecord)>, u
     };
     let consumed = if name.ends_with(".csv") {
         let (records, consumed) = csv_records(bytes);
-        for (n, r) in records
-            .into_iter()
-            .enumerate()
-            .filter(|(_, r)| r.len() > 13)
-        {
-            let field = |i: usize| r.get(i).filter(|v| !v.is_empty()).cloned();
-            feed(PgRecord {
-                line: n as u64 + 1,
-                pid: r[3].parse().ok(),
-                severity: r[11].clone(),
-                message: r[13].clone(),
-                statement: field(19),
-                time: r[0].get(..19).map(String::from),
-                user: field(1),
-                db: field(2),
-                host: r[4]
-                    .split(':')
-                    .next()
-                    .filter(|h| !h.is_empty())
-                    .map(String::from),
-            });
+        for (n, r) in records.iter().enumerate().filter(|(_, r)| r.len() > 13) {
+            feed(csv_record(n as u64 + 1, r));
         }
         consumed
     } else if name.ends_with(".json") {
-        for (n, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        // A line not yet ended by its newline is still being written.
+        let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        for (n, line) in bytes[..end].split(|&b| b == b'\n').enumerate() {
             let Ok(v) = serde_json::from_slice::<Value>(line) else {
                 continue;
             };
-            let s = |k: &str| v.get(k).and_then(Value::as_str).map(String::from);
-            feed(PgRecord {
-                line: n as u64 + 1,
-                pid: v
-                    .get("pid")
-                    .and_then(Value::as_u64)
-                    .and_then(|p| u32::try_from(p).ok()),
-                // A record without a severity is read as a LOG message.
-                severity: s("error_severity").unwrap_or_else(|| "LOG".to_string()),
-                message: s("message").unwrap_or_default(),
-                statement: s("statement"),
-                time: s("timestamp").and_then(|t| t.get(..19).map(String::from)),
-                user: s("user"),
-                db: s("dbname"),
-                host: s("remote_host"),
-            });
+            feed(json_record(n as u64 + 1, &v));
         }
-        bytes.len()
+        end
     } else {
-        let items = PostgresLog::new(std::io::Cursor::new(bytes)).collect();
-        return (items, plans, bytes.len());
+        let end = if eof {
+            bytes.len()
+        } else {
+            // Continuation lines start with a tab: the last message starts at the last line without one.
+            line_starts(bytes)
+                .into_iter()
+                .rfind(|&s| bytes[s] != b'\t')
+                .unwrap_or(0)
+        };
+        let items = PostgresLog::new(std::io::Cursor::new(&bytes[..end])).collect();
+        return (items, plans, end);
     };
     events.finish();
     (
@@ -233,6 +211,47 @@ fn read_log(name: &str, bytes: &[u8]) -> (Vec<Item>, Vec<(Message, PgRecord)>, u
         plans,
         consumed,
     )
+}
+
+/// A csvlog record (at least 14 fields): time, user, database, pid, client, ..., severity (12th),
+/// message (14th), ..., query (20th).
+fn csv_record(line: u64, r: &[String]) -> PgRecord {
+    let field = |i: usize| r.get(i).filter(|v| !v.is_empty()).cloned();
+    PgRecord {
+        line,
+        pid: r[3].parse().ok(),
+        severity: r[11].clone(),
+        message: r[13].clone(),
+        statement: field(19),
+        time: r[0].get(..19).map(String::from),
+        user: field(1),
+        db: field(2),
+        host: r[4]
+            .split(':')
+            .next()
+            .filter(|h| !h.is_empty())
+            .map(String::from),
+    }
+}
+
+/// A jsonlog record.
+fn json_record(line: u64, v: &Value) -> PgRecord {
+    let s = |k: &str| v.get(k).and_then(Value::as_str).map(String::from);
+    PgRecord {
+        line,
+        pid: v
+            .get("pid")
+            .and_then(Value::as_u64)
+            .and_then(|p| u32::try_from(p).ok()),
+        // A record without a severity is read as a LOG message.
+        severity: s("error_severity").unwrap_or_else(|| "LOG".to_string()),
+        message: s("message").unwrap_or_default(),
+        statement: s("statement"),
+        time: s("timestamp").and_then(|t| t.get(..19).map(String::from)),
+        user: s("user"),
+        db: s("dbname"),
+        host: s("remote_host"),
+    }
 }
 
 fn raw<'a>(
@@ -332,7 +351,7 @@ pub(crate) async fn postgres_log(
     let chunk = read_appended(&path, state.log.clone(), ctx.source.start_at)
         .with_context(|| format!("cannot read the server log {}", path.display()))?;
     let name = path.to_string_lossy().to_lowercase();
-    let (items, plans, consumed) = read_log(&name, &chunk.bytes);
+    let (items, plans, consumed) = read_log(&name, &chunk.bytes, chunk.eof);
     let mut tally = Tally::default();
     let shipped = queries_of(ctx, items, &mut tally);
     let queries = attach_plans(ctx, plans, shipped, &mut tally);
@@ -399,7 +418,7 @@ mod tests {
                 "duration: 9.5 ms  statement: SELECT * FROM big WHERE x = 1",
             )
             + &line(43, &plan("SELECT * FROM big WHERE x = 2"));
-        let (items, plans, _) = read_log("postgresql.json", log.as_bytes());
+        let (items, plans, _) = read_log("postgresql.json", log.as_bytes(), true);
         let src = source();
         let ex = crate::config::Exclusions::compile(&src.exclude).expect("exclusions");
         let ctx = Ctx::new(&src, &ex, crate::config::Scrub::Strict);
@@ -421,6 +440,23 @@ mod tests {
     }
 
     #[test]
+    fn a_message_cut_by_the_round_limit_waits_for_the_next_round() {
+        let log = "2026-12-03 10:00:00.100 UTC [7] LOG:  duration: 1.0 ms  statement: SELECT 1\n\
+2026-12-03 10:00:00.200 UTC [7] LOG:  duration: 2.0 ms  statement: SELECT a,\n\tb FROM t\n";
+        let second = log.find("2026-12-03 10:00:00.200").expect("second message");
+        let (items, _, consumed) = read_log("postgresql.log", log.as_bytes(), false);
+        assert_eq!((items.len(), consumed), (1, second));
+        let (items, _, consumed) = read_log("postgresql.log", log.as_bytes(), true);
+        assert_eq!((items.len(), consumed), (2, log.len()));
+        let json = "{\"pid\": 1, \"error_severity\": \"LOG\", \"message\": \"duration: 1.0 ms  statement: SELECT 1\"}\n{\"pid\": 1, \"error_sev";
+        let (items, _, consumed) = read_log("postgresql.json", json.as_bytes(), false);
+        assert_eq!(
+            (items.len(), consumed),
+            (1, json.find('\n').expect("newline") + 1)
+        );
+    }
+
+    #[test]
     fn every_format_counts_one_execution_per_execute() {
         let csv = "\
 2026-12-03 10:00:00.100 UTC,\"app\",\"shop\",42,\"10.0.0.9:5432\",s,1,PARSE,x,1/2,0,LOG,00000,\"duration: 1.0 ms  parse <unnamed>: SELECT 1\",,,,,,,,,\"\"
@@ -428,7 +464,7 @@ mod tests {
 2026-12-03 10:00:00.300 UTC,\"app\",\"shop\",42,\"10.0.0.9:5432\",s,3,SELECT,x,1/2,0,LOG,00000,\"duration: 3.0 ms  execute <unnamed>: SELECT 1\",,,,,,,,,\"\"
 2026-12-03 10:00:00.400 UTC,\"app\",\"shop\",42,\"10.0.0.9:5432\",s,4,SELECT,x,1/2,0,ERROR,22012,\"division by zero\",,,,,,\"select 1/0\",,,\"psql\"
 ";
-        let (items, plans, consumed) = read_log("postgresql.csv", csv.as_bytes());
+        let (items, plans, consumed) = read_log("postgresql.csv", csv.as_bytes(), true);
         assert_eq!((plans.len(), consumed), (0, csv.len()));
         let kinds: Vec<EventKind> = items
             .iter()
@@ -448,7 +484,7 @@ mod tests {
 {\"timestamp\":\"2026-12-03 10:00:00.200 UTC\",\"user\":\"app\",\"dbname\":\"shop\",\"pid\":42,\"error_severity\":\"LOG\",\"message\":\"duration: 4.0 ms  execute S_1: SELECT 2\"}\n\
 {\"timestamp\":\"2026-12-03 10:00:00.300 UTC\",\"pid\":42,\"error_severity\":\"LOG\",\"message\":\"duration: 5.0 ms  execute fetch from S_1/C_1: SELECT 2\"}\n\
 {\"timestamp\":\"2026-12-03 10:00:00.400 UTC\",\"pid\":43,\"error_severity\":\"ERROR\",\"message\":\"canceling statement due to statement timeout\",\"statement\":\"SELECT pg_sleep(9)\"}\n";
-        let (items, _, _) = read_log("postgresql.json", json.as_bytes());
+        let (items, _, _) = read_log("postgresql.json", json.as_bytes(), true);
         let src = source();
         let ex = crate::config::Exclusions::compile(&src.exclude).expect("exclusions");
         let ctx = Ctx::new(&src, &ex, crate::config::Scrub::Strict);
