@@ -45,6 +45,11 @@ pub(crate) struct Tally {
     pub excluded: u64,
     pub too_fast: u64,
     pub own: u64,
+    /// PostgreSQL server log: failed statements, parse/bind messages (preparation, not executions) and
+    /// messages skipped by the reader; none of them is shipped.
+    pub failed: u64,
+    pub prepares: u64,
+    pub skipped: u64,
 }
 
 /// One statement as collected, before it leaves the host.

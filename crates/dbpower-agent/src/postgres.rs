@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
-use dbpower_sql::slowlog::PostgresLog;
+use dbpower_sql::slowlog::{EventKind, Item, PgEvents, PgRecord, PostgresLog};
+use dbpower_types::SlowQueryIn;
 use serde_json::Value;
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Row};
@@ -17,7 +17,7 @@ use crate::collect::{Ctx, Raw, Tally, parse_time};
 use crate::mysql::digest_round;
 use crate::source::Output;
 use crate::state::{Counters, SourceState};
-use crate::tail::read_appended;
+use crate::tail::{line_starts, read_appended};
 
 pub(crate) async fn connect(url: &str) -> anyhow::Result<PgConnection> {
     PgConnection::connect(url)
@@ -108,47 +108,30 @@ pub(crate) async fn log_path(
     })
 }
 
-/// A log message's duration and statement (or auto_explain plan).
+/// An `auto_explain` message: its duration, statement and plan.
 struct Message {
     ms: f64,
     sql: String,
     plan: Option<Value>,
 }
 
-fn parse_message(msg: &str) -> Option<Message> {
+/// `duration: N ms  plan: {...}` from `auto_explain` with `log_format = json`.
+fn plan_message(msg: &str) -> Option<Message> {
     let rest = msg.strip_prefix("duration: ")?;
     let (ms, rest) = rest.split_once(" ms")?;
     let ms: f64 = ms.trim().parse().ok()?;
-    let rest = rest.trim_start();
-    if let Some(plan) = rest.strip_prefix("plan:") {
-        // auto_explain with log_format = json: {"Query Text": ..., "Plan": {...}}
-        let v: Value = serde_json::from_str(plan.trim()).ok()?;
-        let sql = v.get("Query Text")?.as_str()?.to_string();
-        let mut plan = v;
-        if let Some(o) = plan.as_object_mut() {
-            o.remove("Query Text");
-        }
-        return Some(Message {
-            ms,
-            sql,
-            plan: Some(Value::Array(vec![plan])),
-        });
+    let plan = rest.trim_start().strip_prefix("plan:")?;
+    // auto_explain with log_format = json: {"Query Text": ..., "Plan": {...}}
+    let v: Value = serde_json::from_str(plan.trim()).ok()?;
+    let sql = v.get("Query Text")?.as_str()?.to_string();
+    let mut plan = v;
+    if let Some(o) = plan.as_object_mut() {
+        o.remove("Query Text");
     }
-    let sql = ["statement: ", "execute ", "parse ", "bind "]
-        .iter()
-        .find_map(|k| {
-            rest.strip_prefix(k).map(|s| {
-                if *k == "statement: " {
-                    s
-                } else {
-                    s.split_once(": ").map_or(s, |x| x.1)
-                }
-            })
-        })?;
     Some(Message {
         ms,
-        sql: sql.to_string(),
-        plan: None,
+        sql,
+        plan: Some(Value::Array(vec![plan])),
     })
 }
 
@@ -183,12 +166,180 @@ fn csv_records(bytes: &[u8]) -> (Vec<Vec<String>>, usize) {
     (out, consumed)
 }
 
-struct LogEntry {
-    at: Option<DateTime<Utc>>,
-    user: Option<String>,
-    db: Option<String>,
-    host: Option<String>,
-    message: String,
+/// The log's messages as events (see `dbpower_sql::slowlog::PgEvents`), and its `auto_explain` plans
+/// with their metadata; returns them and the bytes consumed. Unless the chunk reached the end of the
+/// file (`eof`), its last message may have been cut by the per-round limit: it waits for the next round.
+fn read_log(name: &str, bytes: &[u8], eof: bool) -> (Vec<Item>, Vec<(Message, PgRecord)>, usize) {
+    let mut events = PgEvents::new();
+    let mut plans = Vec::new();
+    let mut feed = |r: PgRecord| match plan_message(&r.message) {
+        Some(m) if r.severity == "LOG" => plans.push((m, r)),
+        _ => events.push(r),
+    };
+    let consumed = if name.ends_with(".csv") {
+        let (records, consumed) = csv_records(bytes);
+        for (n, r) in records.iter().enumerate().filter(|(_, r)| r.len() > 13) {
+            feed(csv_record(n as u64 + 1, r));
+        }
+        consumed
+    } else if name.ends_with(".json") {
+        // A line not yet ended by its newline is still being written.
+        let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        for (n, line) in bytes[..end].split(|&b| b == b'\n').enumerate() {
+            let Ok(v) = serde_json::from_slice::<Value>(line) else {
+                continue;
+            };
+            feed(json_record(n as u64 + 1, &v));
+        }
+        end
+    } else {
+        let end = if eof {
+            bytes.len()
+        } else {
+            // Continuation lines start with a tab: the last message starts at the last line without one.
+            line_starts(bytes)
+                .into_iter()
+                .rfind(|&s| bytes[s] != b'\t')
+                .unwrap_or(0)
+        };
+        let items = PostgresLog::new(std::io::Cursor::new(&bytes[..end])).collect();
+        return (items, plans, end);
+    };
+    events.finish();
+    (
+        std::iter::from_fn(|| events.pop()).collect(),
+        plans,
+        consumed,
+    )
+}
+
+/// A csvlog record (at least 14 fields): time, user, database, pid, client, ..., severity (12th),
+/// message (14th), ..., query (20th).
+fn csv_record(line: u64, r: &[String]) -> PgRecord {
+    let field = |i: usize| r.get(i).filter(|v| !v.is_empty()).cloned();
+    PgRecord {
+        line,
+        pid: r[3].parse().ok(),
+        severity: r[11].clone(),
+        message: r[13].clone(),
+        statement: field(19),
+        time: r[0].get(..19).map(String::from),
+        user: field(1),
+        db: field(2),
+        host: r[4]
+            .split(':')
+            .next()
+            .filter(|h| !h.is_empty())
+            .map(String::from),
+    }
+}
+
+/// A jsonlog record.
+fn json_record(line: u64, v: &Value) -> PgRecord {
+    let s = |k: &str| v.get(k).and_then(Value::as_str).map(String::from);
+    PgRecord {
+        line,
+        pid: v
+            .get("pid")
+            .and_then(Value::as_u64)
+            .and_then(|p| u32::try_from(p).ok()),
+        // A record without a severity is read as a LOG message.
+        severity: s("error_severity").unwrap_or_else(|| "LOG".to_string()),
+        message: s("message").unwrap_or_default(),
+        statement: s("statement"),
+        time: s("timestamp").and_then(|t| t.get(..19).map(String::from)),
+        user: s("user"),
+        db: s("dbname"),
+        host: s("remote_host"),
+    }
+}
+
+fn raw<'a>(
+    sql: &'a str,
+    ms: f64,
+    r: (&'a Option<String>, &'a Option<String>, &'a Option<String>),
+    at: Option<&str>,
+) -> Raw<'a> {
+    Raw {
+        sql,
+        ms,
+        lock_ms: None,
+        rows_sent: None,
+        rows_examined: None,
+        calls: None,
+        db: r.0.as_deref(),
+        user: r.1.as_deref(),
+        host: r.2.as_deref(),
+        at: at.and_then(parse_time),
+        method: "postgres_log",
+    }
+}
+
+/// One execution per `statement:` or `execute` line; `execute fetch from` adds its time to the
+/// execution of the same server process shipped this round; parse and bind times, failed statements
+/// and skipped messages are counted, never shipped as executions.
+/// Returns the queries and, for each, its server process and statement as logged.
+fn queries_of(ctx: &Ctx<'_>, items: Vec<Item>, tally: &mut Tally) -> Shipped {
+    let mut queries: Vec<SlowQueryIn> = Vec::new();
+    let mut keys: Vec<(Option<u32>, String)> = Vec::new();
+    let mut last: HashMap<u32, (usize, String)> = HashMap::new();
+    for item in items {
+        let ev = match item {
+            Ok(ev) => ev,
+            Err(_) => {
+                tally.skipped += 1;
+                continue;
+            }
+        };
+        let ms = ev.query_time_s * 1000.0;
+        match ev.kind {
+            EventKind::Execution => {
+                let who = (&ev.db, &ev.user, &ev.host);
+                if let Some(q) = ctx.accept(raw(&ev.sql, ms, who, ev.time.as_deref()), tally) {
+                    if let Some(pid) = ev.pid {
+                        last.insert(pid, (queries.len(), ev.sql.clone()));
+                    }
+                    keys.push((ev.pid, ev.sql));
+                    queries.push(q);
+                }
+            }
+            EventKind::Fetch => match ev.pid.and_then(|p| last.get(&p)) {
+                Some((k, sql)) if *sql == ev.sql => queries[*k].execution_time_ms += ms,
+                _ => tally.skipped += 1,
+            },
+            EventKind::Prepare => tally.prepares += 1,
+            EventKind::Error => tally.failed += 1,
+        }
+    }
+    (queries, keys)
+}
+
+type Shipped = (Vec<SlowQueryIn>, Vec<(Option<u32>, String)>);
+
+/// `auto_explain` logs a statement's plan before the statement's own duration line: a plan is attached
+/// to the execution of the same server process and text when the round has it (one statement, one
+/// execution), and shipped as the execution itself otherwise (`auto_explain` without
+/// `log_min_duration_statement`).
+fn attach_plans(
+    ctx: &Ctx<'_>,
+    plans: Vec<(Message, PgRecord)>,
+    (mut queries, keys): Shipped,
+    tally: &mut Tally,
+) -> Vec<SlowQueryIn> {
+    for (m, r) in plans {
+        let same = (0..queries.len())
+            .find(|&k| queries[k].explain.is_none() && keys[k].0 == r.pid && keys[k].1 == m.sql);
+        if let Some(k) = same {
+            queries[k].explain = m.plan;
+            continue;
+        }
+        let who = (&r.db, &r.user, &r.host);
+        if let Some(mut q) = ctx.accept(raw(&m.sql, m.ms, who, r.time.as_deref()), tally) {
+            q.explain = m.plan;
+            queries.push(q);
+        }
+    }
+    queries
 }
 
 pub(crate) async fn postgres_log(
@@ -200,88 +351,23 @@ pub(crate) async fn postgres_log(
     let chunk = read_appended(&path, state.log.clone(), ctx.source.start_at)
         .with_context(|| format!("cannot read the server log {}", path.display()))?;
     let name = path.to_string_lossy().to_lowercase();
-    let mut entries = Vec::new();
-    let consumed = if name.ends_with(".csv") {
-        let (records, consumed) = csv_records(&chunk.bytes);
-        for r in records.into_iter().filter(|r| r.len() > 13) {
-            entries.push(LogEntry {
-                at: r[0].get(..19).and_then(parse_time),
-                user: Some(r[1].clone()),
-                db: Some(r[2].clone()),
-                host: r[4].split(':').next().map(String::from),
-                message: r[13].clone(),
-            });
-        }
-        consumed
-    } else if name.ends_with(".json") {
-        for line in chunk.bytes.split(|&b| b == b'\n') {
-            let Ok(v) = serde_json::from_slice::<Value>(line) else {
-                continue;
-            };
-            let s = |k: &str| v.get(k).and_then(Value::as_str).map(String::from);
-            entries.push(LogEntry {
-                at: s("timestamp")
-                    .as_deref()
-                    .and_then(|t| t.get(..19))
-                    .and_then(parse_time),
-                user: s("user"),
-                db: s("dbname"),
-                host: s("remote_host"),
-                message: s("message").unwrap_or_default(),
-            });
-        }
-        chunk.bytes.len()
-    } else {
-        for e in PostgresLog::new(std::io::Cursor::new(chunk.bytes.as_slice())).flatten() {
-            entries.push(LogEntry {
-                at: e.time.as_deref().and_then(parse_time),
-                user: e.user,
-                db: e.db,
-                host: None,
-                message: format!(
-                    "duration: {} ms  statement: {}",
-                    e.query_time_s * 1000.0,
-                    e.sql
-                ),
-            });
-        }
-        chunk.bytes.len()
-    };
+    let (items, plans, consumed) = read_log(&name, &chunk.bytes, chunk.eof);
     let mut tally = Tally::default();
-    let mut queries = Vec::new();
-    for e in &entries {
-        let Some(m) = parse_message(&e.message) else {
-            continue;
-        };
-        if let Some(mut q) = ctx.accept(
-            Raw {
-                sql: &m.sql,
-                ms: m.ms,
-                lock_ms: None,
-                rows_sent: None,
-                rows_examined: None,
-                calls: None,
-                db: e.db.as_deref(),
-                user: e.user.as_deref(),
-                host: e.host.as_deref(),
-                at: e.at,
-                method: "postgres_log",
-            },
-            &mut tally,
-        ) {
-            q.explain = m.plan;
-            queries.push(q);
-        }
+    let shipped = queries_of(ctx, items, &mut tally);
+    let queries = attach_plans(ctx, plans, shipped, &mut tally);
+    let counted = (tally.failed, tally.prepares, tally.skipped);
+    let mut out = Output::from_log(&chunk, consumed, state, queries, tally, "server log", &path);
+    if counted != (0, 0, 0) {
+        let note = format!(
+            "server log {}: {} failed statements and {} parse/bind messages (not executions), {} messages skipped",
+            path.display(),
+            counted.0,
+            counted.1,
+            counted.2
+        );
+        out.note = Some(out.note.map_or(note.clone(), |n| format!("{n}; {note}")));
     }
-    Ok(Output::from_log(
-        &chunk,
-        consumed,
-        state,
-        queries,
-        tally,
-        "server log",
-        &path,
-    ))
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -289,19 +375,128 @@ mod tests {
     use super::*;
 
     #[test]
-    fn log_messages_and_auto_explain_plans() {
-        let m = parse_message("duration: 1523.250 ms  statement: SELECT * FROM t WHERE id = 5")
-            .expect("statement");
+    fn auto_explain_plans() {
+        let m = plan_message("duration: 2000.1 ms  plan:\n{\"Query Text\": \"SELECT * FROM big WHERE x = 1\", \"Plan\": {\"Node Type\": \"Seq Scan\"}}").expect("plan");
         assert_eq!(
             (m.ms, m.sql.as_str()),
-            (1523.25, "SELECT * FROM t WHERE id = 5")
+            (2000.1, "SELECT * FROM big WHERE x = 1")
         );
-        let m = parse_message("duration: 12.5 ms  execute <unnamed>: SELECT 1").expect("execute");
-        assert_eq!(m.sql, "SELECT 1");
-        let m = parse_message("duration: 2000.1 ms  plan:\n{\"Query Text\": \"SELECT * FROM big WHERE x = 1\", \"Plan\": {\"Node Type\": \"Seq Scan\"}}").expect("plan");
-        assert_eq!(m.sql, "SELECT * FROM big WHERE x = 1");
         assert_eq!(m.plan.expect("plan")[0]["Plan"]["Node Type"], "Seq Scan");
-        assert!(parse_message("connection received: host=[local]").is_none());
+        assert!(plan_message("duration: 12.5 ms  execute <unnamed>: SELECT 1").is_none());
+        assert!(plan_message("connection received: host=[local]").is_none());
+    }
+
+    fn source() -> crate::config::SourceConfig {
+        crate::config::SourceConfig {
+            name: "pg".into(),
+            kind: crate::config::SourceKind::Postgresql,
+            url: "postgres://x".into(),
+            methods: vec![crate::config::Method::PostgresLog],
+            min_duration_ms: 0.0,
+            log_path: None,
+            start_at: crate::config::StartAt::End,
+            exclude: crate::config::Exclude::default(),
+            explain: false,
+            schema: false,
+        }
+    }
+
+    #[test]
+    fn an_auto_explain_plan_joins_its_statement_instead_of_counting_again() {
+        let line = |pid: u32, message: &str| {
+            serde_json::json!({"timestamp": "2026-12-03 10:00:00.100 UTC", "pid": pid, "error_severity": "LOG", "message": message}).to_string() + "\n"
+        };
+        let plan = |sql: &str| {
+            format!(
+                "duration: 9.0 ms  plan:\n{}",
+                serde_json::json!({"Query Text": sql, "Plan": {"Node Type": "Seq Scan"}})
+            )
+        };
+        let log = line(42, &plan("SELECT * FROM big WHERE x = 1"))
+            + &line(
+                42,
+                "duration: 9.5 ms  statement: SELECT * FROM big WHERE x = 1",
+            )
+            + &line(43, &plan("SELECT * FROM big WHERE x = 2"));
+        let (items, plans, _) = read_log("postgresql.json", log.as_bytes(), true);
+        let src = source();
+        let ex = crate::config::Exclusions::compile(&src.exclude).expect("exclusions");
+        let ctx = Ctx::new(&src, &ex, crate::config::Scrub::Strict);
+        let mut tally = Tally::default();
+        let shipped = queries_of(&ctx, items, &mut tally);
+        let q = attach_plans(&ctx, plans, shipped, &mut tally);
+        assert_eq!(q.len(), 2, "one query per statement executed");
+        assert_eq!(q[0].execution_time_ms, 9.5);
+        assert_eq!(
+            q[0].explain
+                .as_ref()
+                .map(|p| p[0]["Plan"]["Node Type"].clone()),
+            Some("Seq Scan".into())
+        );
+        assert!(
+            q[1].explain.is_some(),
+            "a plan alone is its statement's execution"
+        );
+    }
+
+    #[test]
+    fn a_message_cut_by_the_round_limit_waits_for_the_next_round() {
+        let log = "2026-12-03 10:00:00.100 UTC [7] LOG:  duration: 1.0 ms  statement: SELECT 1\n\
+2026-12-03 10:00:00.200 UTC [7] LOG:  duration: 2.0 ms  statement: SELECT a,\n\tb FROM t\n";
+        let second = log.find("2026-12-03 10:00:00.200").expect("second message");
+        let (items, _, consumed) = read_log("postgresql.log", log.as_bytes(), false);
+        assert_eq!((items.len(), consumed), (1, second));
+        let (items, _, consumed) = read_log("postgresql.log", log.as_bytes(), true);
+        assert_eq!((items.len(), consumed), (2, log.len()));
+        let json = "{\"pid\": 1, \"error_severity\": \"LOG\", \"message\": \"duration: 1.0 ms  statement: SELECT 1\"}\n{\"pid\": 1, \"error_sev";
+        let (items, _, consumed) = read_log("postgresql.json", json.as_bytes(), false);
+        assert_eq!(
+            (items.len(), consumed),
+            (1, json.find('\n').expect("newline") + 1)
+        );
+    }
+
+    #[test]
+    fn every_format_counts_one_execution_per_execute() {
+        let csv = "\
+2026-12-03 10:00:00.100 UTC,\"app\",\"shop\",42,\"10.0.0.9:5432\",s,1,PARSE,x,1/2,0,LOG,00000,\"duration: 1.0 ms  parse <unnamed>: SELECT 1\",,,,,,,,,\"\"
+2026-12-03 10:00:00.200 UTC,\"app\",\"shop\",42,\"10.0.0.9:5432\",s,2,BIND,x,1/2,0,LOG,00000,\"duration: 2.0 ms  bind <unnamed>: SELECT 1\",,,,,,,,,\"\"
+2026-12-03 10:00:00.300 UTC,\"app\",\"shop\",42,\"10.0.0.9:5432\",s,3,SELECT,x,1/2,0,LOG,00000,\"duration: 3.0 ms  execute <unnamed>: SELECT 1\",,,,,,,,,\"\"
+2026-12-03 10:00:00.400 UTC,\"app\",\"shop\",42,\"10.0.0.9:5432\",s,4,SELECT,x,1/2,0,ERROR,22012,\"division by zero\",,,,,,\"select 1/0\",,,\"psql\"
+";
+        let (items, plans, consumed) = read_log("postgresql.csv", csv.as_bytes(), true);
+        assert_eq!((plans.len(), consumed), (0, csv.len()));
+        let kinds: Vec<EventKind> = items
+            .iter()
+            .filter_map(|i| i.as_ref().ok())
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                EventKind::Prepare,
+                EventKind::Prepare,
+                EventKind::Execution,
+                EventKind::Error
+            ]
+        );
+        let json = "{\"timestamp\":\"2026-12-03 10:00:00.100 UTC\",\"user\":\"app\",\"dbname\":\"shop\",\"pid\":42,\"error_severity\":\"LOG\",\"message\":\"duration: 1.0 ms  bind S_1: SELECT 2\"}\n\
+{\"timestamp\":\"2026-12-03 10:00:00.200 UTC\",\"user\":\"app\",\"dbname\":\"shop\",\"pid\":42,\"error_severity\":\"LOG\",\"message\":\"duration: 4.0 ms  execute S_1: SELECT 2\"}\n\
+{\"timestamp\":\"2026-12-03 10:00:00.300 UTC\",\"pid\":42,\"error_severity\":\"LOG\",\"message\":\"duration: 5.0 ms  execute fetch from S_1/C_1: SELECT 2\"}\n\
+{\"timestamp\":\"2026-12-03 10:00:00.400 UTC\",\"pid\":43,\"error_severity\":\"ERROR\",\"message\":\"canceling statement due to statement timeout\",\"statement\":\"SELECT pg_sleep(9)\"}\n";
+        let (items, _, _) = read_log("postgresql.json", json.as_bytes(), true);
+        let src = source();
+        let ex = crate::config::Exclusions::compile(&src.exclude).expect("exclusions");
+        let ctx = Ctx::new(&src, &ex, crate::config::Scrub::Strict);
+        let mut tally = Tally::default();
+        let (q, _) = queries_of(&ctx, items, &mut tally);
+        assert_eq!(q.len(), 1, "one execution");
+        assert_eq!(
+            (q[0].execution_time_ms, q[0].calls),
+            (9.0, None),
+            "execute plus its fetch, never the bind"
+        );
+        assert_eq!((tally.prepares, tally.failed, tally.skipped), (1, 1, 0));
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! The offline digest behind `dbpower digest`: events from a slow log grouped by fingerprint, with
 //! pt-query-digest's per-class numbers. Memory grows with the number of classes, not the file size.
+//! Only executions count as calls: PostgreSQL's parse and bind times are kept apart as preparation time,
+//! more rows fetched from a portal add time to executions already counted, and failed statements are
+//! counted as errors of their class.
 
 use std::collections::{BTreeMap, HashMap};
 
 use crate::fingerprint::exact_fingerprint;
-use crate::slowlog::{Event, Skipped};
+use crate::slowlog::{Event, EventKind, Skipped};
 use crate::{Dialect, Histogram, ScrubLevel, fingerprint, query_id, scrub};
 
 /// How many distinct databases a class remembers.
@@ -14,9 +17,16 @@ const MAX_DATABASES: usize = 8;
 pub struct DigestClass {
     pub query_id: String,
     pub fingerprint: String,
+    /// Executions.
     pub count: u64,
+    /// Execution time (fetches from a portal included), never preparation time.
     pub total_s: f64,
-    pub min_s: f64,
+    /// Parse and bind time of extended-protocol statements (PostgreSQL), and how many such messages.
+    pub prepare_s: f64,
+    pub prepares: u64,
+    /// Failed executions (PostgreSQL `ERROR:` with a `STATEMENT:`); not counted in `count`.
+    pub errors: u64,
+    min_s: f64,
     pub max_s: f64,
     pub lock_s: f64,
     pub rows_sent: u64,
@@ -37,6 +47,9 @@ impl DigestClass {
             fingerprint: crate::pii::redact(fingerprint).into_owned(),
             count: 0,
             total_s: 0.0,
+            prepare_s: 0.0,
+            prepares: 0,
+            errors: 0,
             min_s: f64::MAX,
             max_s: 0.0,
             lock_s: 0.0,
@@ -51,6 +64,26 @@ impl DigestClass {
         }
     }
 
+    /// First and last seen, and the databases.
+    fn seen(&mut self, ev: &Event) {
+        if let Some(t) = &ev.time {
+            if self.first_seen.as_ref().is_none_or(|f| t < f) {
+                self.first_seen = Some(t.clone());
+            }
+            match &mut self.last_seen {
+                Some(l) if t > l => l.clone_from(t),
+                Some(_) => {}
+                None => self.last_seen = Some(t.clone()),
+            }
+        }
+        if let Some(db) = &ev.db
+            && self.databases.len() < MAX_DATABASES
+            && !self.databases.contains(db)
+        {
+            self.databases.push(db.clone());
+        }
+    }
+
     pub fn avg_s(&self) -> f64 {
         if self.count == 0 {
             0.0
@@ -58,6 +91,11 @@ impl DigestClass {
             self.total_s / self.count as f64
         }
     }
+    /// The fastest execution (0 when there was none).
+    pub fn min_s(&self) -> f64 {
+        if self.count == 0 { 0.0 } else { self.min_s }
+    }
+
     /// p95 in seconds, from the log-bucket histogram (at most 5% high, never above the maximum).
     pub fn p95_s(&self) -> f64 {
         self.histogram
@@ -69,7 +107,12 @@ impl DigestClass {
 #[derive(Debug, Default)]
 pub struct Digest {
     classes: HashMap<String, DigestClass>,
+    /// Executions counted.
     pub events: u64,
+    /// Failed statements counted (in their classes' `errors`).
+    pub errors: u64,
+    /// Parse and bind messages (in their classes' `prepare_s`).
+    pub prepares: u64,
     pub skipped: BTreeMap<&'static str, u64>,
 }
 
@@ -83,45 +126,54 @@ impl Digest {
     }
 
     pub fn add(&mut self, ev: &Event, dialect: Dialect) {
-        self.events += 1;
-        // Classes are keyed by the exact fingerprint: the query id (an MD5) and the shown fingerprint
-        // (free of comment and literal text) are computed once per class, not once per event.
-        let exact = exact_fingerprint(&ev.sql, dialect);
-        if !self.classes.contains_key(&exact) {
-            let class = DigestClass::new(query_id(&exact), &fingerprint(&ev.sql, dialect));
-            self.classes.insert(exact.clone(), class);
+        let class = self.class(&ev.sql, dialect);
+        let t = ev.query_time_s;
+        match ev.kind {
+            EventKind::Execution => {}
+            EventKind::Fetch => {
+                class.total_s += t;
+                class.max_s = class.max_s.max(t);
+                return;
+            }
+            EventKind::Prepare => {
+                class.prepare_s += t;
+                class.prepares += 1;
+                self.prepares += 1;
+                return;
+            }
+            EventKind::Error => {
+                class.errors += 1;
+                class.seen(ev);
+                self.errors += 1;
+                return;
+            }
         }
-        let Some(class) = self.classes.get_mut(&exact) else {
-            return;
-        };
         class.count += 1;
-        class.total_s += ev.query_time_s;
-        class.min_s = class.min_s.min(ev.query_time_s);
-        class.max_s = class.max_s.max(ev.query_time_s);
+        class.total_s += t;
+        class.min_s = class.min_s.min(t);
+        class.max_s = class.max_s.max(t);
         class.lock_s += ev.lock_time_s;
         class.rows_sent += ev.rows_sent;
         class.rows_examined += ev.rows_examined;
-        class.histogram.record(ev.query_time_s * 1000.0);
-        if let Some(t) = &ev.time {
-            if class.first_seen.as_ref().is_none_or(|f| t < f) {
-                class.first_seen = Some(t.clone());
-            }
-            match &mut class.last_seen {
-                Some(l) if t > l => l.clone_from(t),
-                Some(_) => {}
-                None => class.last_seen = Some(t.clone()),
-            }
-        }
-        if ev.query_time_s > class.sample_time {
-            class.sample_time = ev.query_time_s;
+        class.histogram.record(t * 1000.0);
+        class.seen(ev);
+        if t > class.sample_time {
+            class.sample_time = t;
             class.sample = scrub(&ev.sql, dialect, ScrubLevel::Strict);
         }
-        if let Some(db) = &ev.db
-            && class.databases.len() < MAX_DATABASES
-            && !class.databases.contains(db)
-        {
-            class.databases.push(db.clone());
-        }
+        self.events += 1;
+    }
+
+    /// The class of a statement, made on first sight. Classes are keyed by the exact fingerprint: the
+    /// query id (an MD5) and the shown fingerprint (free of comment and literal text) are computed once
+    /// per class, not once per event.
+    fn class(&mut self, sql: &str, dialect: Dialect) -> &mut DigestClass {
+        let exact = exact_fingerprint(sql, dialect);
+        self.classes.entry(exact).or_insert_with_key(|exact| {
+            let mut class = DigestClass::new(query_id(exact), &fingerprint(sql, dialect));
+            class.sample = scrub(sql, dialect, ScrubLevel::Strict);
+            class
+        })
     }
 
     /// Classes by total time, largest first (pt-query-digest's ranking).
@@ -171,5 +223,38 @@ SET timestamp=1192470232;\nSELECT * FROM t WHERE email = 'ann@example.com';\n\
             (Some("2007-10-15 17:43:52"), Some("2007-10-15 17:44:00"))
         );
         assert_eq!(r[1].fingerprint, "begin");
+    }
+
+    #[test]
+    fn postgres_executions_preparation_fetches_and_errors_count_apart() {
+        use crate::slowlog::PostgresLog;
+        let log = "\
+2026-12-06 23:13:14.009 UTC [7] app@shop LOG:  duration: 0.500 ms  parse P_1: UPDATE a SET b = b + $1 WHERE id = $2;
+2026-12-06 23:13:14.010 UTC [7] app@shop LOG:  duration: 0.250 ms  bind P_1: UPDATE a SET b = b + $1 WHERE id = $2;
+2026-12-06 23:13:14.010 UTC [7] app@shop LOG:  duration: 2.000 ms  execute P_1: UPDATE a SET b = b + $1 WHERE id = $2;
+2026-12-06 23:13:14.011 UTC [7] app@shop LOG:  duration: 0.250 ms  bind P_1: UPDATE a SET b = b + $1 WHERE id = $2;
+2026-12-06 23:13:14.012 UTC [7] app@shop LOG:  duration: 4.000 ms  execute P_1: UPDATE a SET b = b + $1 WHERE id = $2;
+2026-12-06 23:13:14.013 UTC [8] app@shop LOG:  duration: 3.000 ms  statement: UPDATE a SET b = b + -1234 WHERE id = 7
+2026-12-06 23:13:14.020 UTC [8] app@shop ERROR:  could not serialize access due to concurrent update
+2026-12-06 23:13:14.020 UTC [8] app@shop STATEMENT:  UPDATE a SET b = b + 5 WHERE id = 8
+2026-12-06 23:13:14.030 UTC [9] app@shop LOG:  duration: 1.000 ms
+";
+        let mut d = Digest::new();
+        for item in PostgresLog::new(log.as_bytes()) {
+            match item {
+                Ok(ev) => d.add(&ev, Dialect::Postgresql),
+                Err(s) => d.add_skipped(&s),
+            }
+        }
+        let r = d.ranked();
+        assert_eq!(r.len(), 1, "one statement, one class: {r:?}");
+        let c = r[0];
+        assert_eq!((c.count, c.errors, c.prepares), (3, 1, 3));
+        assert!((c.total_s - 0.009).abs() < 1e-12, "{}", c.total_s);
+        assert!((c.prepare_s - 0.001).abs() < 1e-12, "{}", c.prepare_s);
+        assert_eq!((c.min_s(), c.max_s), (0.002, 0.004));
+        assert_eq!((d.events, d.errors, d.prepares), (3, 1, 3));
+        assert_eq!(d.skipped.get("duration without its statement"), Some(&1));
+        assert!(!c.sample.contains("1234"), "{}", c.sample);
     }
 }

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Dialect;
-use crate::lexer::{Kind, Lexer};
+use crate::lexer::{Kind, Lexer, Token};
 use crate::pii;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -50,10 +50,12 @@ fn strip_literals(sql: &str, dialect: Dialect) -> String {
             .unwrap_or(0),
         Dialect::Mysql => 0,
     };
+    let tokens: Vec<Token<'_>> = Lexer::new(sql, dialect).collect();
+    let ordinal = ordinals(&tokens);
     let mut out = String::with_capacity(sql.len());
     let mut prev_space = true;
     let mut after_like = false;
-    for t in Lexer::new(sql, dialect) {
+    for (i, t) in tokens.into_iter().enumerate() {
         let like_pattern = after_like && t.kind == Kind::String;
         if !matches!(t.kind, Kind::Whitespace | Kind::Comment) {
             after_like =
@@ -64,6 +66,11 @@ fn strip_literals(sql: &str, dialect: Dialect) -> String {
             // whether an index can serve it). Its text is still dropped.
             Kind::String if like_pattern && leading_wildcard(t.text) => {
                 out.push_str("'%?'");
+                prev_space = false;
+            }
+            // `GROUP BY 1` and `ORDER BY 2` name output columns: they are not values.
+            Kind::Number if ordinal.get(i).copied().unwrap_or(false) => {
+                out.push_str(t.text);
                 prev_space = false;
             }
             Kind::String | Kind::Number => push_placeholder(&mut out, dialect, &mut next_param),
@@ -96,6 +103,100 @@ fn strip_literals(sql: &str, dialect: Dialect) -> String {
     let trimmed = out.trim_end().len();
     out.truncate(trimmed);
     separate_dashes(&mut out, dialect);
+    out
+}
+
+/// Words that end a `GROUP BY` / `ORDER BY` list.
+const ENDS_BY_LIST: &[&str] = &[
+    "limit",
+    "having",
+    "window",
+    "offset",
+    "fetch",
+    "for",
+    "union",
+    "except",
+    "intersect",
+    "with",
+    "order",
+    "into",
+    "lock",
+    "procedure",
+    "returning",
+];
+
+/// Words that may follow an ordinal in such a list.
+const AFTER_ORDINAL: &[&str] = &[
+    "asc",
+    "desc",
+    "nulls",
+    "limit",
+    "having",
+    "window",
+    "offset",
+    "fetch",
+    "for",
+    "union",
+    "except",
+    "intersect",
+    "with",
+    "order",
+    "into",
+    "lock",
+    "procedure",
+    "returning",
+];
+
+/// Which tokens are column ordinals: a bare integer that is a whole item of a `GROUP BY` or `ORDER BY`
+/// list of a query (not of a window or an aggregate, where an integer is a constant).
+fn ordinals(tokens: &[Token<'_>]) -> Vec<bool> {
+    let significant: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !matches!(tokens[i].kind, Kind::Whitespace | Kind::Comment))
+        .collect();
+    let word = |k: Option<&usize>, words: &[&str]| {
+        k.is_some_and(|&k| {
+            tokens[k].kind == Kind::Word
+                && words.iter().any(|w| tokens[k].text.eq_ignore_ascii_case(w))
+        })
+    };
+    let punct = |k: Option<&usize>, p: &[&str]| k.is_some_and(|&k| p.contains(&tokens[k].text));
+    let mut out = vec![false; tokens.len()];
+    // One entry per open parenthesis (and the statement itself): whether it holds a query.
+    let mut query_level = vec![true];
+    let mut by_depth: Option<usize> = None;
+    for (n, &i) in significant.iter().enumerate() {
+        let (prev, next) = (
+            n.checked_sub(1).and_then(|p| significant.get(p)),
+            significant.get(n + 1),
+        );
+        let t = tokens[i];
+        match t.text {
+            "(" => query_level.push(word(next, &["select", "with", "values"])),
+            ")" if query_level.len() > 1 => {
+                query_level.pop();
+            }
+            ";" => by_depth = None,
+            _ => {}
+        }
+        if by_depth.is_some_and(|d| d > query_level.len()) {
+            by_depth = None;
+        }
+        if t.kind == Kind::Word && t.text.eq_ignore_ascii_case("by") {
+            if word(prev, &["group", "order"]) && query_level.last() == Some(&true) {
+                by_depth = Some(query_level.len());
+            }
+        } else if t.kind == Kind::Word
+            && by_depth == Some(query_level.len())
+            && word(Some(&i), ENDS_BY_LIST)
+        {
+            by_depth = None;
+        }
+        out[i] = t.kind == Kind::Number
+            && by_depth == Some(query_level.len())
+            && t.text.bytes().all(|c| c.is_ascii_digit())
+            && (word(prev, &["by"]) || punct(prev, &[","]))
+            && (next.is_none() || punct(next, &[",", ")", ";"]) || word(next, AFTER_ORDINAL));
+    }
     out
 }
 
@@ -212,6 +313,35 @@ mod tests {
         assert_eq!(
             scrub(sql, Dialect::Mysql, ScrubLevel::PiiOnly),
             "UPDATE u SET status = 'active', email = '[EMAIL_REDACTED]' WHERE id = 42"
+        );
+    }
+
+    #[test]
+    fn column_ordinals_are_not_literals() {
+        assert_eq!(
+            scrub(
+                "SELECT a, b, count(*) FROM t WHERE c = 3 GROUP BY 1, 2 ORDER BY 3 DESC, 1 LIMIT 10",
+                Dialect::Mysql,
+                ScrubLevel::Strict
+            ),
+            "SELECT a, b, count(*) FROM t WHERE c = ? GROUP BY 1, 2 ORDER BY 3 DESC, 1 LIMIT ?"
+        );
+        assert_eq!(
+            scrub(
+                "SELECT a, sum(x) OVER (ORDER BY 1), string_agg(s, ',' ORDER BY 2) FROM (SELECT a FROM u ORDER BY 1) s GROUP BY 1 + 0, 2 WITH ROLLUP",
+                Dialect::Postgresql,
+                ScrubLevel::Strict
+            ),
+            "SELECT a, sum(x) OVER (ORDER BY $1), string_agg(s, $2 ORDER BY $3) FROM (SELECT a FROM u ORDER BY 1) s GROUP BY $4 + $5, 2 WITH ROLLUP",
+            "only whole items of a query's GROUP BY or ORDER BY are ordinals"
+        );
+        assert_eq!(
+            scrub(
+                "SELECT 1 ORDER BY 1.5, 2::int",
+                Dialect::Postgresql,
+                ScrubLevel::Strict
+            ),
+            "SELECT $1 ORDER BY $2, $3::int"
         );
     }
 }

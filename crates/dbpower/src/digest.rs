@@ -106,7 +106,10 @@ fn print_json(d: &Digest, limit: usize) -> anyhow::Result<()> {
                 "total_s": c.total_s,
                 "avg_s": c.avg_s(),
                 "p95_s": c.p95_s(),
-                "min_s": c.min_s,
+                "min_s": c.min_s(),
+                "prepare_s": c.prepare_s,
+                "prepares": c.prepares,
+                "errors": c.errors,
                 "max_s": c.max_s,
                 "lock_s": c.lock_s,
                 "rows_examined": c.rows_examined,
@@ -120,6 +123,8 @@ fn print_json(d: &Digest, limit: usize) -> anyhow::Result<()> {
         .collect();
     let out = serde_json::json!({
         "events": d.events,
+        "errors": d.errors,
+        "prepares": d.prepares,
         "skipped": d.skipped,
         "total_s": d.total_s(),
         "classes": classes,
@@ -139,12 +144,19 @@ fn print_text(d: &Digest, limit: usize) {
         total,
         skipped
     );
+    if d.errors > 0 || d.prepares > 0 {
+        let prepare: f64 = ranked.iter().map(|c| c.prepare_s).sum();
+        println!(
+            "# {} failed statements (not counted as events); {} parse/bind messages, {:.3} s preparing (not counted in response time)",
+            d.errors, d.prepares, prepare
+        );
+    }
     for (reason, n) in &d.skipped {
         println!("#   skipped {n}: {reason}");
     }
     println!("#");
     println!(
-        "# Rank Query ID           Response time      Calls   R/Call      p95      Max   Rows examined/sent"
+        "# Rank Query ID           Response time      Calls   R/Call      p95      Max  Errors  Prepare   Rows examined/sent"
     );
     for (i, c) in ranked.iter().take(limit).enumerate() {
         let share = if total > 0.0 {
@@ -153,7 +165,7 @@ fn print_text(d: &Digest, limit: usize) {
             0.0
         };
         println!(
-            "# {:>4} {} {:>10.4} {:>5.1}% {:>8} {:>8.4} {:>8.4} {:>8.4}   {}/{}",
+            "# {:>4} {} {:>10.4} {:>5.1}% {:>8} {:>8.4} {:>8.4} {:>8.4} {:>7} {:>8.4}   {}/{}",
             i + 1,
             c.query_id,
             c.total_s,
@@ -162,6 +174,8 @@ fn print_text(d: &Digest, limit: usize) {
             c.avg_s(),
             c.p95_s(),
             c.max_s,
+            c.errors,
+            c.prepare_s,
             c.rows_examined,
             c.rows_sent
         );
@@ -169,10 +183,11 @@ fn print_text(d: &Digest, limit: usize) {
     for (i, c) in ranked.iter().take(limit).enumerate() {
         println!();
         println!(
-            "# Query {}: {}  count {}  first {}  last {}  databases {}",
+            "# Query {}: {}  count {}  errors {}  first {}  last {}  databases {}",
             i + 1,
             c.query_id,
             c.count,
+            c.errors,
             c.first_seen.as_deref().unwrap_or("-"),
             c.last_seen.as_deref().unwrap_or("-"),
             if c.databases.is_empty() {

@@ -13,7 +13,7 @@
 //! is still the MD5 of pt's form ([`exact_fingerprint`]), which is only hashed.
 //!
 //! PostgreSQL uses the lexer: every constant (strings, numbers, `$n` parameters, booleans and NULL used as
-//! values) becomes `?`, so a statement from a log and its `$n` form from pg_stat_statements share one
+//! values, and the keywords the parser makes constants of) becomes `?`, with a unary minus before it, so a statement from a log and its `$n` form from pg_stat_statements share one
 //! fingerprint; identifiers are lower-cased unless quoted; 2+ digit runs in names are folded (time
 //! partitions group together: `events_2024_01` reads `events_0_0`); IN and VALUES lists collapse; spacing is canonical.
 
@@ -26,8 +26,11 @@ use crate::Dialect;
 
 /// Stored with every fingerprint so a future change of rules can be told apart. Version 2: the stored
 /// fingerprint holds no comment or literal text (version 1 kept MySQL `/*! */` comments, comments with a
-/// quote on their line and the tail of an unterminated literal); query ids are unchanged.
-pub const FINGERPRINT_VERSION: i32 = 2;
+/// quote on their line and the tail of an unterminated literal); query ids are unchanged. Version 3:
+/// PostgreSQL reads what pg_stat_statements makes parameters (a unary minus before any constant, the
+/// `EXTRACT` field, normal forms, `LIMIT ALL`) as constants, and a MySQL `?` glued to signs is one number
+/// (as pt reads the literal strict scrubbing replaced), so some ids changed.
+pub const FINGERPRINT_VERSION: i32 = 3;
 
 /// The fingerprint of a statement, for display and storage. It holds no comment or literal text,
 /// whatever the input (see [`fingerprint_and_id`]). Leading and trailing whitespace and a final `;` are
@@ -209,6 +212,103 @@ mod tests {
         assert_eq!(
             fingerprint("select $body$ x $body$, E'\\n'", Dialect::Postgresql),
             "select ?, ?"
+        );
+    }
+
+    /// pg_stat_statements writes `$n` for constants the parser makes of keywords and for signed
+    /// numbers; the log has the keyword or the literal. Both read the same (the real server is checked
+    /// in crates/dbpower/tests/it/pgss.rs).
+    #[test]
+    fn postgres_keyword_constants_and_signs_read_as_pg_stat_statements_writes_them() {
+        let pg = |s: &str| fingerprint_and_id(s, Dialect::Postgresql);
+        for (log, pss) in [
+            (
+                "SELECT extract(year FROM d) FROM t",
+                "SELECT extract($1 FROM d) FROM t",
+            ),
+            (
+                "SELECT EXTRACT('epoch' FROM d) FROM t",
+                "SELECT EXTRACT($1 FROM d) FROM t",
+            ),
+            (
+                "UPDATE a SET b = b + -1234 WHERE id = 5",
+                "UPDATE a SET b = b + $1 WHERE id = $2",
+            ),
+            ("SELECT -5::int, - 5, -'5'", "SELECT -$1::int, $2, -$3"),
+            (
+                "SELECT normalize(s, NFC) FROM t",
+                "SELECT normalize(s, $1) FROM t",
+            ),
+            (
+                "SELECT s IS NFKD NORMALIZED FROM t",
+                "SELECT s IS $1 NORMALIZED FROM t",
+            ),
+            ("SELECT * FROM t LIMIT ALL", "SELECT * FROM t LIMIT $1"),
+            (
+                "SELECT substring(s FROM -1 FOR 2) FROM t",
+                "SELECT substring(s FROM $1 FOR $2) FROM t",
+            ),
+            (
+                "SELECT now() - interval '1 day', date '2024-01-01'",
+                "SELECT now() - interval $1, date $2",
+            ),
+        ] {
+            assert_eq!(pg(log), pg(pss), "{log}");
+        }
+        assert_eq!(
+            fingerprint(
+                "SELECT extract(year FROM d), a - 1, (b) - 2 FROM t",
+                Dialect::Postgresql
+            ),
+            "select extract (? from d), a - ?, (b) - ? from t",
+            "a binary minus stays"
+        );
+        assert_eq!(
+            fingerprint("SELECT nfc, all_rows FROM t", Dialect::Postgresql),
+            "select nfc, all_rows from t",
+            "only in their places are they constants"
+        );
+    }
+
+    /// Strict scrubbing must not move a statement to another class: the id of the scrubbed text is the
+    /// id of the statement (for MySQL, pt-query-digest's).
+    #[test]
+    fn scrubbing_keeps_the_query_id() {
+        use crate::{ScrubLevel, scrub};
+        for (sql, d) in [
+            ("UPDATE t SET k=k+1 WHERE id=5", Dialect::Mysql),
+            (
+                "UPDATE t SET k = k - 1, m=m-2.5 WHERE x = -1 AND y=-7",
+                Dialect::Mysql,
+            ),
+            (
+                "SELECT a, count(*) FROM t GROUP BY 1, 2 ORDER BY 1 DESC",
+                Dialect::Mysql,
+            ),
+            (
+                "CREATE TABLE t (a int(11) NOT NULL DEFAULT -1, b varchar(255) NOT NULL DEFAULT '')",
+                Dialect::Mysql,
+            ),
+            ("UPDATE t SET k=k+1 WHERE id=-5", Dialect::Postgresql),
+            (
+                "SELECT a, count(*) FROM t GROUP BY 1, 2 ORDER BY 1",
+                Dialect::Postgresql,
+            ),
+            (
+                "SELECT -5::int, x - -2 FROM t WHERE d > date '2024-01-01'",
+                Dialect::Postgresql,
+            ),
+        ] {
+            let scrubbed = scrub(sql, d, ScrubLevel::Strict);
+            assert_eq!(
+                fingerprint_and_id(&scrubbed, d),
+                fingerprint_and_id(sql, d),
+                "{sql} scrubbed as {scrubbed}"
+            );
+        }
+        assert_eq!(
+            fingerprint_mysql("update t set k=k+? where x = -?"),
+            "update t set k=k? where x = ?"
         );
     }
 }

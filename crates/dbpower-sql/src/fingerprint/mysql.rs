@@ -188,6 +188,9 @@ pub fn fingerprint_mysql(q: &str) -> String {
     // Whether the last byte pushed was, in the original text, one of pt's clean-up bytes `[xb.+-]`
     // (case-sensitive: pt cleans up before lower-casing).
     let mut cleanable = false;
+    // Where the last run of only `+`/`-` signs ended: a `?` right there stands for the number the sign
+    // belonged to (scrubbed `x = -?` is the `x = -1` pt reads as one number).
+    let mut signs_end = usize::MAX;
     // Pushes a `?` for a literal, applying pt's clean-up `[xb.+-]\?` -> `?` to the byte before it.
     fn push_placeholder(out: &mut Vec<u8>, cleanable: &mut bool) {
         if *cleanable {
@@ -265,6 +268,7 @@ pub fn fingerprint_mysql(q: &str) -> String {
             }
         }
         if c.is_ascii_digit() || c == b'+' || c == b'-' {
+            let start = i;
             i += 1;
             while i < b.len()
                 && (b[i].is_ascii_digit()
@@ -272,11 +276,19 @@ pub fn fingerprint_mysql(q: &str) -> String {
             {
                 i += 1;
             }
+            if b[start..i].iter().all(|&s| s == b'+' || s == b'-') {
+                signs_end = i;
+            }
             push_placeholder(&mut out, &mut cleanable);
             continue;
         }
+        if c == b'?' && signs_end == i {
+            // A placeholder glued to signs: one number, as pt reads the literal it replaced.
+            i += 1;
+            continue;
+        }
         if c == b'?' {
-            // A `?` already in the text is left alone (keeps fingerprints idempotent).
+            // Any other `?` already in the text is left alone (keeps fingerprints idempotent).
             out.push(b'?');
             cleanable = false;
             i += 1;

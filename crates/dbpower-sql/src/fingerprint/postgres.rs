@@ -90,17 +90,10 @@ pub(super) fn fingerprint(q: &str, safe: bool) -> (String, bool) {
         let tok = match t.kind {
             Kind::Whitespace | Kind::Comment => continue,
             Kind::String | Kind::Number | Kind::Param => {
-                // A unary minus before a constant belongs to the constant.
-                if t.kind == Kind::Number && toks.last().is_some_and(|l| l.punct() == "-") {
-                    let before = toks.len().checked_sub(2).and_then(|k| toks.get(k));
-                    let unary = before.is_none_or(|b| match b {
-                        Tok::Word(w) => is_keyword(w),
-                        Tok::Quoted(_) => false,
-                        other => !matches!(other.punct(), ")" | "?"),
-                    });
-                    if unary {
-                        toks.pop();
-                    }
+                // A unary minus before a constant belongs to the constant: PostgreSQL folds it into a
+                // number, and pg_stat_statements writes `$n` for `-5` and `-$n` for `-5::int` or `-'5'`.
+                if is_unary_minus(&toks) {
+                    toks.pop();
                 }
                 Tok::Const
             }
@@ -141,7 +134,13 @@ pub(super) fn fingerprint(q: &str, safe: bool) -> (String, bool) {
         }
         toks.push(tok);
     }
-    let mut out = String::with_capacity(q.len());
+    keyword_constants(&mut toks);
+    (collapse_pg_lists(&write_tokens(&toks, q.len())), changed)
+}
+
+/// The tokens with canonical spacing (a function of the tokens only).
+fn write_tokens(toks: &[Tok<'_>], len: usize) -> String {
+    let mut out = String::with_capacity(len);
     for (i, t) in toks.iter().enumerate() {
         let prev = if i > 0 { toks[i - 1].punct() } else { "" };
         let cur = t.punct();
@@ -155,37 +154,117 @@ pub(super) fn fingerprint(q: &str, safe: bool) -> (String, bool) {
         }
         t.write(&mut out);
     }
-    (collapse_pg_lists(&out), changed)
+    out
 }
 
+/// Whether the last token is a minus sign that applies to what follows (not a subtraction): it
+/// follows nothing, an operator, an opening bracket or a keyword.
+fn is_unary_minus(toks: &[Tok<'_>]) -> bool {
+    if toks.last().is_none_or(|l| l.punct() != "-") {
+        return false;
+    }
+    let before = toks.len().checked_sub(2).and_then(|k| toks.get(k));
+    before.is_none_or(|b| match b {
+        Tok::Word(w) => is_keyword(w),
+        Tok::Quoted(_) => false,
+        other => !matches!(other.punct(), ")" | "?" | "]"),
+    })
+}
+
+/// Keywords after which a minus sign is unary.
 fn is_keyword(w: &str) -> bool {
-    let w = w.to_ascii_lowercase();
-    matches!(
-        w.as_str(),
-        "select"
-            | "where"
-            | "and"
-            | "or"
-            | "not"
-            | "in"
-            | "values"
-            | "set"
-            | "then"
-            | "else"
-            | "when"
-            | "return"
-            | "returning"
-            | "limit"
-            | "offset"
-            | "by"
-            | "on"
-            | "between"
-            | "like"
-            | "is"
-            | "case"
-            | "having"
-            | "interval"
-    )
+    const KEYWORDS: &[&str] = &[
+        "select",
+        "where",
+        "and",
+        "or",
+        "not",
+        "in",
+        "values",
+        "set",
+        "then",
+        "else",
+        "when",
+        "return",
+        "returning",
+        "limit",
+        "offset",
+        "by",
+        "on",
+        "between",
+        "like",
+        "ilike",
+        "is",
+        "case",
+        "having",
+        "interval",
+        "from",
+        "for",
+        "to",
+        "all",
+        "any",
+        "some",
+        "distinct",
+        "escape",
+        "similar",
+        "fetch",
+        "first",
+        "next",
+        "default",
+        "placing",
+        "symmetric",
+        "asymmetric",
+        "array",
+        "using",
+        "with",
+        "as",
+        "exists",
+        "row",
+        "do",
+        "over",
+        "partition",
+        "union",
+        "except",
+        "intersect",
+        "leading",
+        "trailing",
+        "both",
+        "collate",
+        "at",
+        "zone",
+    ];
+    KEYWORDS.iter().any(|k| w.eq_ignore_ascii_case(k))
+}
+
+/// Keywords the parser turns into constants, which pg_stat_statements therefore writes as `$n`: the
+/// field of `EXTRACT(field FROM x)`, the normal form of `NORMALIZE(x, NFC)` and `x IS NFC NORMALIZED`,
+/// and `ALL` in `LIMIT ALL` (a null limit). They read `?` here too, whichever way they were written.
+fn keyword_constants(toks: &mut [Tok<'_>]) {
+    let word =
+        |t: Option<&Tok<'_>>, w: &str| matches!(t, Some(Tok::Word(x)) if x.eq_ignore_ascii_case(w));
+    let text = |t: Option<&Tok<'_>>, s: &str| matches!(t, Some(Tok::Text(x)) if *x == s);
+    for i in 0..toks.len() {
+        let prev = i.checked_sub(1).and_then(|k| toks.get(k));
+        let prev2 = i.checked_sub(2).and_then(|k| toks.get(k));
+        let next = toks.get(i + 1);
+        let constant = match toks[i] {
+            Tok::Word(_) | Tok::Quoted(_) if text(prev, "(") && word(prev2, "extract") => {
+                word(next, "from")
+            }
+            Tok::Word(w)
+                if ["nfc", "nfd", "nfkc", "nfkd"]
+                    .iter()
+                    .any(|f| w.eq_ignore_ascii_case(f)) =>
+            {
+                (text(prev, ",") && text(next, ")")) || word(next, "normalized")
+            }
+            Tok::Word(w) if w.eq_ignore_ascii_case("all") => word(prev, "limit"),
+            _ => false,
+        };
+        if constant {
+            toks[i] = Tok::Const;
+        }
+    }
 }
 
 /// `in (?, ?, ?)` -> `in (?+)`, `values (?, ?), (?, ?)` -> `values (?+)`, `any (?)` kept.

@@ -3,6 +3,7 @@
 //! percona-toolkit); a set but missing executable fails.
 
 use dbpower_sql::fingerprint::fingerprint_mysql;
+use dbpower_sql::{Dialect, ScrubLevel, fingerprint_and_id, query_id, scrub};
 
 /// Statements pt-fingerprint and this crate must fingerprint identically.
 const AGREE: &[&str] = &[
@@ -84,4 +85,57 @@ fn documented_differences_are_where_pt_mislexes() {
         return;
     };
     assert_eq!(pt_fingerprint(&exe, "select 'it''s'"), "select ??");
+}
+
+/// Statements whose strictly scrubbed text must keep pt's id: the agent ships the scrubbed text and the
+/// platform computes the id from it.
+const SCRUBBED_AGREE: &[&str] = &[
+    "UPDATE t SET k=k+1 WHERE id=5",
+    "UPDATE counters SET hits = hits + 1, misses=misses-2 WHERE id = 7",
+    "UPDATE accounts SET balance=balance-100.50 WHERE owner='ann@example.com'",
+    "SELECT * FROM t WHERE x = -1 AND y=-7 AND z = +3",
+    "SELECT * FROM t WHERE a IN (-1, -2, 3) AND b BETWEEN -10 AND 10",
+    "SELECT a, b, count(*) FROM t WHERE c = 'x' GROUP BY 1, 2 ORDER BY 3 DESC, 1 LIMIT 10",
+    "SELECT a FROM t ORDER BY 1",
+    "CREATE TABLE t (id int(11) NOT NULL AUTO_INCREMENT, b varchar(255) NOT NULL DEFAULT '', c datetime NOT NULL DEFAULT CURRENT_TIMESTAMP, d int NOT NULL DEFAULT -1, e decimal(10,2) DEFAULT '0.00', PRIMARY KEY (id)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+    "ALTER TABLE t MODIFY c varchar(64) NOT NULL DEFAULT 'x'",
+    "INSERT INTO t (a, b) VALUES (-1, 'x'), (2, 'y')",
+    "SELECT * FROM t LIMIT 10, 20",
+    "SELECT DATE_SUB(NOW(), INTERVAL 1 DAY), a+1, a - 1 FROM t",
+    "select * from users_2009 where created_at > '2009-01-01' and score >= 0.5",
+];
+
+#[test]
+fn strict_scrubbing_keeps_pt_query_digest_ids() {
+    // Without pt: the scrubbed text keeps the raw text's id.
+    for q in SCRUBBED_AGREE {
+        let scrubbed = scrub(q, Dialect::Mysql, ScrubLevel::Strict);
+        assert_eq!(
+            fingerprint_and_id(&scrubbed, Dialect::Mysql).1,
+            fingerprint_and_id(q, Dialect::Mysql).1,
+            "{q}\n  scrubbed: {scrubbed}"
+        );
+    }
+    let Ok(exe) = std::env::var("DBPOWER_TEST_PT_FINGERPRINT") else {
+        return;
+    };
+    let mut mismatches = Vec::new();
+    for q in SCRUBBED_AGREE {
+        let scrubbed = scrub(q, Dialect::Mysql, ScrubLevel::Strict);
+        let want = pt_fingerprint(&exe, q);
+        let (_, id) = fingerprint_and_id(&scrubbed, Dialect::Mysql);
+        if id != query_id(&want) {
+            mismatches.push(format!(
+                "{q:?}\n   scrubbed: {scrubbed:?}\n   pt: {want:?}\n   ours: {:?}",
+                fingerprint_mysql(&scrubbed)
+            ));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} scrubbed statements change pt's id:\n{}",
+        mismatches.len(),
+        SCRUBBED_AGREE.len(),
+        mismatches.join("\n")
+    );
 }

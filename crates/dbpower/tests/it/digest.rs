@@ -238,3 +238,215 @@ SET timestamp=1732552920;\nSELECT * FROM orders WHERE email = 'a@b.com';\n\
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/slow.log"));
 }
+
+/// The server log of the PostgreSQL server `c` is connected to, as it grows: its path for
+/// `pg_read_binary_file` (the current log file, or the server's standard error when it writes no log
+/// file, as Debian's cluster does) and its size now.
+async fn postgres_log_end(c: &mut sqlx::PgConnection) -> (String, i64) {
+    let current: Option<String> = sqlx::query_scalar("SELECT pg_current_logfile('stderr')")
+        .fetch_one(&mut *c)
+        .await
+        .expect("pg_current_logfile");
+    let path = current.unwrap_or_else(|| "/proc/self/fd/2".to_string());
+    let size: i64 = sqlx::query_scalar("SELECT (pg_stat_file($1)).size")
+        .bind(&path)
+        .fetch_one(&mut *c)
+        .await
+        .expect("the server log is readable through pg_stat_file (a superuser URL is needed)");
+    (path, size)
+}
+
+/// The lines of `log` written for database `db` (with their continuation lines): the test's own, among
+/// those of every test running at the same time.
+fn lines_of_database(log: &str, db: &str) -> String {
+    let (at, eq) = (format!("@{db} "), format!("db={db}"));
+    let mut out = String::new();
+    let mut keep = false;
+    for line in log.lines() {
+        if !line.starts_with('\t') {
+            keep = line.contains(&at) || line.contains(&eq);
+        }
+        if keep {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn pgbench(url: &str, args: &[&str], log_all: bool) {
+    let mut cmd = Command::new("pgbench");
+    if log_all {
+        cmd.env("PGOPTIONS", "-c log_min_duration_statement=0");
+    }
+    let out =
+        cmd.args(args).arg(url).output().expect(
+            "DBPOWER_TEST_POSTGRES_URL is set but pgbench (postgresql-client) cannot be run",
+        );
+    assert!(
+        out.status.success(),
+        "pgbench {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Sums the durations of `phase` lines (`execute`, `parse`, `bind`, `statement:`) whose text holds `needle`.
+fn logged_ms(log: &str, phase: &str, needle: &str) -> f64 {
+    log.lines()
+        .filter(|l| l.contains(needle) && l.contains(&format!(" ms  {phase}")))
+        .filter_map(|l| {
+            l.split("duration: ")
+                .nth(1)?
+                .split(" ms")
+                .next()?
+                .parse::<f64>()
+                .ok()
+        })
+        .sum()
+}
+
+/// Runs the workload on a database of its own with every statement logged: pgbench in its three
+/// protocols (simple: literals; extended: unnamed statements; prepared: named ones), then five failing
+/// statements (three simple, two extended). Returns this database's part of the server log and
+/// pg_stat_statements' calls per query id (as dbpower reads its texts).
+async fn postgres_workload(server: &str) -> (String, BTreeMap<String, u64>) {
+    use sqlx::{Connection, Row};
+    let db = dbpower_testkit::TestDb::scratch_postgres(server).await;
+    let url = db.url().to_string();
+    let mut c = sqlx::PgConnection::connect(&url).await.expect("connect");
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&mut c)
+        .await
+        .expect("name");
+    sqlx::raw_sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        .execute(&mut c)
+        .await
+        .expect("extension");
+    pgbench(&url, &["-i", "-q", "-s", "1"], false);
+    sqlx::raw_sql("SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)")
+        .execute(&mut c)
+        .await
+        .expect("reset");
+    // The log is read through a connection to another database, so pg_stat_statements does not count
+    // those reads in this one.
+    let mut admin = sqlx::PgConnection::connect(server).await.expect("connect");
+    let (path, start) = postgres_log_end(&mut admin).await;
+    pgbench(&url, &["-M", "simple", "-t", "10", "-c", "1"], true);
+    pgbench(&url, &["-M", "extended", "-t", "20", "-c", "1"], true);
+    pgbench(&url, &["-M", "prepared", "-t", "30", "-c", "1"], true);
+    let options: sqlx::postgres::PgConnectOptions = url.parse().expect("url");
+    let mut failing =
+        sqlx::PgConnection::connect_with(&options.options([("log_min_duration_statement", "0")]))
+            .await
+            .expect("connect");
+    for _ in 0..3 {
+        assert!(
+            sqlx::raw_sql("SELECT 1/0")
+                .execute(&mut failing)
+                .await
+                .is_err()
+        );
+    }
+    for _ in 0..2 {
+        let r = sqlx::query("SELECT 1/$1")
+            .bind(0i32)
+            .execute(&mut failing)
+            .await;
+        assert!(r.is_err());
+    }
+    drop(failing);
+    let (_, end) = postgres_log_end(&mut admin).await;
+    let bytes: Vec<u8> = sqlx::query_scalar("SELECT pg_read_binary_file($1, $2, $3)")
+        .bind(&path)
+        .bind(start)
+        .bind(end - start)
+        .fetch_one(&mut admin)
+        .await
+        .expect("read the server log");
+    let mut calls: BTreeMap<String, u64> = BTreeMap::new();
+    for row in sqlx::query("SELECT query, calls FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query NOT LIKE '%pg_stat_statements%'")
+        .fetch_all(&mut c)
+        .await
+        .expect("pg_stat_statements")
+    {
+        let (q, n): (String, i64) = (row.get(0), row.get(1));
+        let (_, id) = dbpower_sql::fingerprint_and_id(&q, dbpower_sql::Dialect::Postgresql);
+        *calls.entry(id).or_insert(0) += n as u64;
+    }
+    let log = lines_of_database(&String::from_utf8_lossy(&bytes), &name);
+    (log, calls)
+}
+
+/// The digest of that log counts one execution per `execute` or `statement:` line, exactly as many as
+/// pg_stat_statements counts calls, keeps parse and bind time apart, and counts the failures as errors
+/// of their class.
+#[tokio::test(flavor = "multi_thread")]
+async fn digest_of_a_fresh_postgres_log_counts_each_execution_once() {
+    let Some(server) = dbpower_testkit::postgres_server() else {
+        return;
+    };
+    let (log, calls) = postgres_workload(&server).await;
+    assert!(
+        log.contains(" ms  parse ") && log.contains(" ms  execute "),
+        "the server logged this database's statements (log_line_prefix must name the database): {log}"
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("postgresql.log");
+    std::fs::write(&file, &log).expect("write");
+    let (counts, v) = ours(&file);
+    let mut executed: BTreeMap<String, u64> = counts.into_iter().filter(|(_, n)| *n > 0).collect();
+    // pg_stat_statements counts a transaction command run through a named prepared statement once
+    // only (PostgreSQL 15: 10 simple + 20 extended + 1 prepared); the log has every execution.
+    let mut calls = calls;
+    for command in ["BEGIN", "END"] {
+        let (_, id) = dbpower_sql::fingerprint_and_id(command, dbpower_sql::Dialect::Postgresql);
+        assert_eq!(
+            executed.remove(&id),
+            Some(60),
+            "{command}: 10 + 20 + 30 transactions"
+        );
+        assert!(calls.remove(&id).is_some_and(|n| n <= 60), "{command}");
+    }
+    assert_eq!(
+        executed, calls,
+        "one execution per execute or statement line, as pg_stat_statements counts"
+    );
+    let classes = v["classes"].as_array().expect("classes");
+    let class = |needle: &str| {
+        classes
+            .iter()
+            .find(|c| {
+                c["fingerprint"]
+                    .as_str()
+                    .is_some_and(|f| f.contains(needle))
+            })
+            .unwrap_or_else(|| panic!("no class {needle}: {v}"))
+    };
+    let accounts = class("update pgbench_accounts set abalance");
+    assert_eq!(
+        accounts["count"], 60,
+        "10 simple, 20 extended, 30 prepared: {accounts}"
+    );
+    let needle = "UPDATE pgbench_accounts SET abalance";
+    let executions = logged_ms(&log, "execute", needle) + logged_ms(&log, "statement:", needle);
+    let preparation = logged_ms(&log, "parse", needle) + logged_ms(&log, "bind", needle);
+    let total = accounts["total_s"].as_f64().expect("total") * 1000.0;
+    let prepare = accounts["prepare_s"].as_f64().expect("prepare") * 1000.0;
+    assert!(
+        (total - executions).abs() < 1e-6,
+        "{total} ms counted, {executions} ms executed"
+    );
+    assert!(
+        (prepare - preparation).abs() < 1e-6 && preparation > 0.0,
+        "{prepare} ms, {preparation} ms parse/bind"
+    );
+    // 20 extended transactions parse and bind it every time, 30 prepared ones parse once and bind 30 times.
+    assert_eq!(accounts["prepares"], 20 * 2 + 1 + 30, "{accounts}");
+    let failed = class("select ? / ?");
+    assert_eq!(
+        (failed["count"].as_u64(), failed["errors"].as_u64()),
+        (Some(0), Some(5)),
+        "{failed}"
+    );
+    assert_eq!(v["errors"].as_u64(), Some(5), "{v}");
+}

@@ -37,6 +37,7 @@ mod analyze;
 mod digest;
 mod hardening;
 mod panel;
+mod pgss;
 mod serve;
 mod support;
 mod tidy;

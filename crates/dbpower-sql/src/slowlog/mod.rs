@@ -1,8 +1,29 @@
 //! Streaming parsers for slow-query logs: MySQL/MariaDB/Percona slow logs (a decade of header formats)
-//! and PostgreSQL `log_min_duration_statement` lines (stderr format). Memory is bounded by one event;
-//! every event is either returned or reported as skipped with a reason.
+//! and PostgreSQL server logs ([`postgres`]). Memory is bounded by one event (PostgreSQL: plus what waits
+//! per backend for its next line, itself bounded); every event is either returned or reported as skipped
+//! with a reason.
 
 use std::io::BufRead;
+
+mod postgres;
+
+pub use postgres::{PgEvents, PgRecord, PostgresLog};
+
+/// What an event counts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EventKind {
+    /// One execution of the statement, with its time.
+    #[default]
+    Execution,
+    /// More rows fetched from a portal whose execution was already counted (PostgreSQL's `execute fetch
+    /// from`): execution time, but not another execution.
+    Fetch,
+    /// Parsing or binding an extended-protocol statement (PostgreSQL's `parse` and `bind` lines):
+    /// preparation and planning time, never an execution.
+    Prepare,
+    /// A statement that failed (PostgreSQL's `ERROR:` followed by `STATEMENT:`): it has no duration.
+    Error,
+}
 
 /// One logged statement with its measurements.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -21,6 +42,11 @@ pub struct Event {
     pub time: Option<String>,
     /// 1-based line number where the event starts.
     pub line: u64,
+    pub kind: EventKind,
+    /// The server process (PostgreSQL's `[1234]` log prefix, `pid` in csvlog and jsonlog).
+    pub pid: Option<u32>,
+    /// The error message of a failed statement ([`EventKind::Error`]), as logged (not yet scrubbed).
+    pub error: Option<String>,
 }
 
 /// An event the parser could not use, and why.
@@ -126,20 +152,6 @@ fn read_line_raw<R: BufRead>(reader: &mut R, raw: &mut Vec<u8>) -> bool {
                 raw.pop();
             }
             true
-        }
-    }
-}
-
-/// Reads one line as text, replacing invalid UTF-8 (slow logs can hold binary literals); `None` at EOF.
-fn read_line_lossy<R: BufRead>(reader: &mut R, raw: &mut Vec<u8>) -> Option<String> {
-    raw.clear();
-    match reader.read_until(b'\n', raw) {
-        Ok(0) | Err(_) => None,
-        Ok(_) => {
-            while matches!(raw.last(), Some(b'\n' | b'\r')) {
-                raw.pop();
-            }
-            Some(String::from_utf8_lossy(raw).into_owned())
         }
     }
 }
@@ -421,103 +433,6 @@ fn is_server_banner(line: &str) -> bool {
         || line.starts_with("Time ") && line.contains("Id Command") && line.contains("Argument")
 }
 
-/// PostgreSQL server log (stderr format) with `log_min_duration_statement`: lines containing
-/// `duration: N ms  statement: ...` (or `execute <name>: ...`); continuation lines start with a tab.
-pub struct PostgresLog<R> {
-    reader: R,
-    buf: Vec<u8>,
-    line_no: u64,
-    cur: Option<Event>,
-    done: bool,
-}
-
-impl<R: BufRead> PostgresLog<R> {
-    pub fn new(reader: R) -> Self {
-        PostgresLog {
-            reader,
-            buf: Vec::new(),
-            line_no: 0,
-            cur: None,
-            done: false,
-        }
-    }
-
-    fn start(&self, line: &str) -> Option<Event> {
-        let d = line.find("duration: ")?;
-        let rest = &line[d + 10..];
-        let (ms, rest) = rest.split_once(" ms")?;
-        let ms: f64 = ms.trim().parse().ok()?;
-        let sql = ["statement: ", "execute ", "parse ", "bind "]
-            .iter()
-            .find_map(|k| {
-                rest.find(k).map(|p| {
-                    let s = &rest[p + k.len()..];
-                    // `execute <unnamed>: SELECT ...`
-                    if *k != "statement: " {
-                        s.split_once(": ").map_or(s, |x| x.1)
-                    } else {
-                        s
-                    }
-                })
-            })?;
-        let time = line
-            .get(..19)
-            .filter(|t| t.as_bytes().get(4) == Some(&b'-'))
-            .map(String::from);
-        let db = line
-            .split("db=")
-            .nth(1)
-            .and_then(|x| x.split([',', ' ']).next())
-            .filter(|s| !s.is_empty())
-            .map(String::from);
-        let user = line
-            .split("user=")
-            .nth(1)
-            .and_then(|x| x.split([',', ' ']).next())
-            .filter(|s| !s.is_empty())
-            .map(String::from);
-        Some(Event {
-            sql: sql.to_string(),
-            query_time_s: ms / 1000.0,
-            db,
-            user,
-            time,
-            line: self.line_no,
-            ..Event::default()
-        })
-    }
-}
-
-impl<R: BufRead> Iterator for PostgresLog<R> {
-    type Item = Item;
-
-    fn next(&mut self) -> Option<Item> {
-        if self.done {
-            return None;
-        }
-        loop {
-            let Some(line) = read_line_lossy(&mut self.reader, &mut self.buf) else {
-                self.done = true;
-                return self.cur.take().map(Ok);
-            };
-            self.line_no += 1;
-            if let Some(cont) = line.strip_prefix('\t') {
-                if let Some(ev) = self.cur.as_mut() {
-                    ev.sql.push('\n');
-                    ev.sql.push_str(cont);
-                }
-                continue;
-            }
-            let next = self.start(&line);
-            let out = self.cur.take();
-            self.cur = next;
-            if let Some(ev) = out {
-                return Some(Ok(ev));
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -570,23 +485,7 @@ use test;\nselect sleep(2) from n;\n\
     }
 
     #[test]
-    fn postgres_duration_lines() {
-        let log = "2024-05-01 10:00:00.123 UTC [42] user=app,db=shop LOG:  duration: 1500.250 ms  statement: SELECT *\n\tFROM t WHERE id = 1\n\
-2024-05-01 10:00:01.000 UTC [42] LOG:  connection received\n\
-2024-05-01 10:00:02.000 UTC [43] LOG:  duration: 2.000 ms  execute <unnamed>: UPDATE t SET a = $1\n";
-        let items: Vec<Event> = PostgresLog::new(log.as_bytes())
-            .map(|i| i.expect("event"))
-            .collect();
-        assert_eq!(items.len(), 2);
-        assert_eq!(
-            (
-                items[0].sql.as_str(),
-                items[0].query_time_s,
-                items[0].db.as_deref()
-            ),
-            ("SELECT *\nFROM t WHERE id = 1", 1.50025, Some("shop"))
-        );
-        assert_eq!(items[1].sql, "UPDATE t SET a = $1");
+    fn unix_times() {
         assert_eq!(format_unix(1469038405), "2016-07-20 18:13:25");
     }
 }
