@@ -125,27 +125,8 @@ const ENDS_BY_LIST: &[&str] = &[
     "returning",
 ];
 
-/// Words that may follow an ordinal in such a list.
-const AFTER_ORDINAL: &[&str] = &[
-    "asc",
-    "desc",
-    "nulls",
-    "limit",
-    "having",
-    "window",
-    "offset",
-    "fetch",
-    "for",
-    "union",
-    "except",
-    "intersect",
-    "with",
-    "order",
-    "into",
-    "lock",
-    "procedure",
-    "returning",
-];
+/// Words that may follow an ordinal in such a list besides those that end it ([`ENDS_BY_LIST`]).
+const AFTER_ORDINAL: &[&str] = &["asc", "desc", "nulls"];
 
 /// Which tokens are column ordinals: a bare integer that is a whole item of a `GROUP BY` or `ORDER BY`
 /// list of a query (not of a window or an aggregate, where an integer is a constant).
@@ -195,7 +176,10 @@ fn ordinals(tokens: &[Token<'_>]) -> Vec<bool> {
             && by_depth == Some(query_level.len())
             && t.text.bytes().all(|c| c.is_ascii_digit())
             && (word(prev, &["by"]) || punct(prev, &[","]))
-            && (next.is_none() || punct(next, &[",", ")", ";"]) || word(next, AFTER_ORDINAL));
+            && (next.is_none()
+                || punct(next, &[",", ")", ";"])
+                || word(next, AFTER_ORDINAL)
+                || word(next, ENDS_BY_LIST));
     }
     out
 }
