@@ -67,6 +67,25 @@ pub(crate) struct Raw<'a> {
     pub method: &'static str,
 }
 
+impl<'a> Raw<'a> {
+    /// One execution of `sql` taking `ms`, read by `method`, with nothing else known yet.
+    pub(crate) fn new(sql: &'a str, ms: f64, method: &'static str) -> Self {
+        Raw {
+            sql,
+            ms,
+            lock_ms: None,
+            rows_sent: None,
+            rows_examined: None,
+            calls: None,
+            db: None,
+            user: None,
+            host: None,
+            at: None,
+            method,
+        }
+    }
+}
+
 impl Ctx<'_> {
     pub(crate) fn dialect(&self) -> Dialect {
         match self.source.kind {
@@ -264,17 +283,10 @@ mod tests {
 
     fn raw(sql: &str, ms: f64) -> Raw<'_> {
         Raw {
-            sql,
-            ms,
-            lock_ms: None,
-            rows_sent: None,
-            rows_examined: None,
-            calls: None,
             db: Some("shop"),
             user: Some("app"),
             host: Some("10.0.0.7"),
-            at: None,
-            method: "slow_log_file",
+            ..Raw::new(sql, ms, "slow_log_file")
         }
     }
 

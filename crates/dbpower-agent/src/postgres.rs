@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use dbpower_sql::slowlog::{EventKind, Item, PgEvents, PgRecord, PostgresLog};
+use dbpower_sql::slowlog::{EventKind, Item, Origin, PgEvents, PgRecord, PostgresLog};
 use dbpower_types::SlowQueryIn;
 use serde_json::Value;
 use sqlx::postgres::PgConnection;
@@ -224,13 +224,15 @@ fn csv_record(line: u64, r: &[String]) -> PgRecord {
         message: r[13].clone(),
         statement: field(19),
         time: r[0].get(..19).map(String::from),
-        user: field(1),
-        db: field(2),
-        host: r[4]
-            .split(':')
-            .next()
-            .filter(|h| !h.is_empty())
-            .map(String::from),
+        origin: Origin {
+            user: field(1),
+            db: field(2),
+            host: r[4]
+                .split(':')
+                .next()
+                .filter(|h| !h.is_empty())
+                .map(String::from),
+        },
     }
 }
 
@@ -248,30 +250,21 @@ fn json_record(line: u64, v: &Value) -> PgRecord {
         message: s("message").unwrap_or_default(),
         statement: s("statement"),
         time: s("timestamp").and_then(|t| t.get(..19).map(String::from)),
-        user: s("user"),
-        db: s("dbname"),
-        host: s("remote_host"),
+        origin: Origin {
+            user: s("user"),
+            db: s("dbname"),
+            host: s("remote_host"),
+        },
     }
 }
 
-fn raw<'a>(
-    sql: &'a str,
-    ms: f64,
-    r: (&'a Option<String>, &'a Option<String>, &'a Option<String>),
-    at: Option<&str>,
-) -> Raw<'a> {
+fn raw<'a>(sql: &'a str, ms: f64, origin: &'a Origin, at: Option<&str>) -> Raw<'a> {
     Raw {
-        sql,
-        ms,
-        lock_ms: None,
-        rows_sent: None,
-        rows_examined: None,
-        calls: None,
-        db: r.0.as_deref(),
-        user: r.1.as_deref(),
-        host: r.2.as_deref(),
+        db: origin.db.as_deref(),
+        user: origin.user.as_deref(),
+        host: origin.host.as_deref(),
         at: at.and_then(parse_time),
-        method: "postgres_log",
+        ..Raw::new(sql, ms, "postgres_log")
     }
 }
 
@@ -291,11 +284,11 @@ fn queries_of(ctx: &Ctx<'_>, items: Vec<Item>, tally: &mut Tally) -> Shipped {
                 continue;
             }
         };
-        let ms = ev.query_time_s * 1000.0;
+        let ms = ev.measures.query_time_s * 1000.0;
         match ev.kind {
             EventKind::Execution => {
-                let who = (&ev.db, &ev.user, &ev.host);
-                if let Some(q) = ctx.accept(raw(&ev.sql, ms, who, ev.time.as_deref()), tally) {
+                let raw = raw(&ev.sql, ms, &ev.origin, ev.time.as_deref());
+                if let Some(q) = ctx.accept(raw, tally) {
                     if let Some(pid) = ev.pid {
                         last.insert(pid, (queries.len(), ev.sql.clone()));
                     }
@@ -333,8 +326,7 @@ fn attach_plans(
             queries[k].explain = m.plan;
             continue;
         }
-        let who = (&r.db, &r.user, &r.host);
-        if let Some(mut q) = ctx.accept(raw(&m.sql, m.ms, who, r.time.as_deref()), tally) {
+        if let Some(mut q) = ctx.accept(raw(&m.sql, m.ms, &r.origin, r.time.as_deref()), tally) {
             q.explain = m.plan;
             queries.push(q);
         }

@@ -6,6 +6,8 @@
 
 use std::sync::Arc;
 
+use axum::http::request::Parts;
+
 use crate::http::jwt::TokenKeys;
 use crate::http::{ApiError, ApiResult, ClientIp, RequestId};
 use dbpower_core::Principal;
@@ -78,10 +80,7 @@ pub(crate) struct Ctx {
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Ctx {
     type Rejection = std::convert::Infallible;
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        s: &S,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, s: &S) -> Result<Self, Self::Rejection> {
         let RequestId(request_id) = RequestId::from_request_parts(parts, s).await?;
         let ClientIp(ip) = ClientIp::from_request_parts(parts, s).await?;
         Ok(Ctx {

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::fingerprint::exact_fingerprint;
-use crate::slowlog::{Event, EventKind, Skipped};
+use crate::slowlog::{Event, EventKind, Item, Measures, Skipped};
 use crate::{Dialect, Histogram, ScrubLevel, fingerprint, query_id, scrub};
 
 /// How many distinct databases a class remembers.
@@ -19,8 +19,9 @@ pub struct DigestClass {
     pub fingerprint: String,
     /// Executions.
     pub count: u64,
-    /// Execution time (fetches from a portal included), never preparation time.
-    pub total_s: f64,
+    /// Summed over executions: time (fetches from a portal included, never preparation time), lock
+    /// time and rows. `sum.query_time_s` is the class's total time.
+    pub sum: Measures,
     /// Parse and bind time of extended-protocol statements (PostgreSQL), and how many such messages.
     pub prepare_s: f64,
     pub prepares: u64,
@@ -28,9 +29,6 @@ pub struct DigestClass {
     pub errors: u64,
     min_s: f64,
     pub max_s: f64,
-    pub lock_s: f64,
-    pub rows_sent: u64,
-    pub rows_examined: u64,
     pub histogram: Histogram,
     pub first_seen: Option<String>,
     pub last_seen: Option<String>,
@@ -46,15 +44,12 @@ impl DigestClass {
             query_id,
             fingerprint: crate::pii::redact(fingerprint).into_owned(),
             count: 0,
-            total_s: 0.0,
+            sum: Measures::default(),
             prepare_s: 0.0,
             prepares: 0,
             errors: 0,
             min_s: f64::MAX,
             max_s: 0.0,
-            lock_s: 0.0,
-            rows_sent: 0,
-            rows_examined: 0,
             histogram: Histogram::new(),
             first_seen: None,
             last_seen: None,
@@ -76,7 +71,7 @@ impl DigestClass {
                 None => self.last_seen = Some(t.clone()),
             }
         }
-        if let Some(db) = &ev.db
+        if let Some(db) = &ev.origin.db
             && self.databases.len() < MAX_DATABASES
             && !self.databases.contains(db)
         {
@@ -88,7 +83,7 @@ impl DigestClass {
         if self.count == 0 {
             0.0
         } else {
-            self.total_s / self.count as f64
+            self.sum.query_time_s / self.count as f64
         }
     }
     /// The fastest execution (0 when there was none).
@@ -121,17 +116,27 @@ impl Digest {
         Digest::default()
     }
 
+    /// Adds every event a log reader yields and counts what it skipped.
+    pub fn read(&mut self, items: impl IntoIterator<Item = Item>, dialect: Dialect) {
+        for item in items {
+            match item {
+                Ok(ev) => self.add(&ev, dialect),
+                Err(s) => self.add_skipped(&s),
+            }
+        }
+    }
+
     pub fn add_skipped(&mut self, s: &Skipped) {
         *self.skipped.entry(s.reason).or_insert(0) += 1;
     }
 
     pub fn add(&mut self, ev: &Event, dialect: Dialect) {
         let class = self.class(&ev.sql, dialect);
-        let t = ev.query_time_s;
+        let t = ev.measures.query_time_s;
         match ev.kind {
             EventKind::Execution => {}
             EventKind::Fetch => {
-                class.total_s += t;
+                class.sum.query_time_s += t;
                 class.max_s = class.max_s.max(t);
                 return;
             }
@@ -149,12 +154,9 @@ impl Digest {
             }
         }
         class.count += 1;
-        class.total_s += t;
+        class.sum.add(&ev.measures);
         class.min_s = class.min_s.min(t);
         class.max_s = class.max_s.max(t);
-        class.lock_s += ev.lock_time_s;
-        class.rows_sent += ev.rows_sent;
-        class.rows_examined += ev.rows_examined;
         class.histogram.record(t * 1000.0);
         class.seen(ev);
         if t > class.sample_time {
@@ -180,15 +182,16 @@ impl Digest {
     pub fn ranked(&self) -> Vec<&DigestClass> {
         let mut v: Vec<&DigestClass> = self.classes.values().collect();
         v.sort_by(|a, b| {
-            b.total_s
-                .total_cmp(&a.total_s)
+            b.sum
+                .query_time_s
+                .total_cmp(&a.sum.query_time_s)
                 .then_with(|| a.query_id.cmp(&b.query_id))
         });
         v
     }
 
     pub fn total_s(&self) -> f64 {
-        self.classes.values().map(|c| c.total_s).sum()
+        self.classes.values().map(|c| c.sum.query_time_s).sum()
     }
 }
 
@@ -204,15 +207,13 @@ SET timestamp=1192470232;\nSELECT * FROM t WHERE email = 'ann@example.com';\n\
 # User@Host: a[a] @ h []\n# Query_time: 0.5  Lock_time: 0  Rows_sent: 1  Rows_examined: 5\nSET timestamp=1192470240;\nselect * from t where email = 'bob@x.org';\n\
 # User@Host: a[a] @ h []\n# Query_time: 0.1  Lock_time: 0  Rows_sent: 0  Rows_examined: 0\nBEGIN;\n";
         let mut d = Digest::new();
-        for item in MysqlSlowLog::new(log.as_bytes()) {
-            match item {
-                Ok(ev) => d.add(&ev, Dialect::Mysql),
-                Err(s) => d.add_skipped(&s),
-            }
-        }
+        d.read(MysqlSlowLog::new(log.as_bytes()), Dialect::Mysql);
         let r = d.ranked();
         assert_eq!((d.events, r.len()), (3, 2));
-        assert_eq!((r[0].count, r[0].total_s, r[0].max_s), (2, 2.0, 1.5));
+        assert_eq!(
+            (r[0].count, r[0].sum.query_time_s, r[0].max_s),
+            (2, 2.0, 1.5)
+        );
         assert_eq!(r[0].fingerprint, "select * from t where email = ?");
         assert_eq!(
             r[0].sample, "SELECT * FROM t WHERE email = ?",
@@ -240,17 +241,16 @@ SET timestamp=1192470232;\nSELECT * FROM t WHERE email = 'ann@example.com';\n\
 2026-12-06 23:13:14.030 UTC [9] app@shop LOG:  duration: 1.000 ms
 ";
         let mut d = Digest::new();
-        for item in PostgresLog::new(log.as_bytes()) {
-            match item {
-                Ok(ev) => d.add(&ev, Dialect::Postgresql),
-                Err(s) => d.add_skipped(&s),
-            }
-        }
+        d.read(PostgresLog::new(log.as_bytes()), Dialect::Postgresql);
         let r = d.ranked();
         assert_eq!(r.len(), 1, "one statement, one class: {r:?}");
         let c = r[0];
         assert_eq!((c.count, c.errors, c.prepares), (3, 1, 3));
-        assert!((c.total_s - 0.009).abs() < 1e-12, "{}", c.total_s);
+        assert!(
+            (c.sum.query_time_s - 0.009).abs() < 1e-12,
+            "{}",
+            c.sum.query_time_s
+        );
         assert!((c.prepare_s - 0.001).abs() < 1e-12, "{}", c.prepare_s);
         assert_eq!((c.min_s(), c.max_s), (0.002, 0.004));
         assert_eq!((d.events, d.errors, d.prepares), (3, 1, 3));

@@ -34,6 +34,7 @@ pub struct Token<'a> {
     pub unterminated: bool,
 }
 
+#[derive(Clone)]
 pub struct Lexer<'a> {
     src: &'a str,
     b: &'a [u8],

@@ -50,16 +50,18 @@ fn strip_literals(sql: &str, dialect: Dialect) -> String {
             .unwrap_or(0),
         Dialect::Mysql => 0,
     };
-    let tokens: Vec<Token<'_>> = Lexer::new(sql, dialect).collect();
-    let ordinal = ordinals(&tokens);
+    let mut ordinals = Ordinals::new();
+    let mut lexer = Lexer::new(sql, dialect);
     let mut out = String::with_capacity(sql.len());
     let mut prev_space = true;
     let mut after_like = false;
-    for (i, t) in tokens.into_iter().enumerate() {
+    while let Some(t) = lexer.next() {
         let like_pattern = after_like && t.kind == Kind::String;
+        let mut ordinal = false;
         if !matches!(t.kind, Kind::Whitespace | Kind::Comment) {
             after_like =
                 t.text.eq_ignore_ascii_case("LIKE") || t.text.eq_ignore_ascii_case("ILIKE");
+            ordinal = ordinals.step(t, || next_significant(lexer.clone()));
         }
         match t.kind {
             // A LIKE pattern keeps only its shape: whether it starts with a wildcard (which decides
@@ -69,7 +71,7 @@ fn strip_literals(sql: &str, dialect: Dialect) -> String {
                 prev_space = false;
             }
             // `GROUP BY 1` and `ORDER BY 2` name output columns: they are not values.
-            Kind::Number if ordinal.get(i).copied().unwrap_or(false) => {
+            Kind::Number if ordinal => {
                 out.push_str(t.text);
                 prev_space = false;
             }
@@ -128,60 +130,79 @@ const ENDS_BY_LIST: &[&str] = &[
 /// Words that may follow an ordinal in such a list besides those that end it ([`ENDS_BY_LIST`]).
 const AFTER_ORDINAL: &[&str] = &["asc", "desc", "nulls"];
 
-/// Which tokens are column ordinals: a bare integer that is a whole item of a `GROUP BY` or `ORDER BY`
-/// list of a query (not of a window or an aggregate, where an integer is a constant).
-fn ordinals(tokens: &[Token<'_>]) -> Vec<bool> {
-    let significant: Vec<usize> = (0..tokens.len())
-        .filter(|&i| !matches!(tokens[i].kind, Kind::Whitespace | Kind::Comment))
-        .collect();
-    let word = |k: Option<&usize>, words: &[&str]| {
-        k.is_some_and(|&k| {
-            tokens[k].kind == Kind::Word
-                && words.iter().any(|w| tokens[k].text.eq_ignore_ascii_case(w))
-        })
-    };
-    let punct = |k: Option<&usize>, p: &[&str]| k.is_some_and(|&k| p.contains(&tokens[k].text));
-    let mut out = vec![false; tokens.len()];
-    // One entry per open parenthesis (and the statement itself): whether it holds a query.
-    let mut query_level = vec![true];
-    let mut by_depth: Option<usize> = None;
-    for (n, &i) in significant.iter().enumerate() {
-        let (prev, next) = (
-            n.checked_sub(1).and_then(|p| significant.get(p)),
-            significant.get(n + 1),
-        );
-        let t = tokens[i];
+/// Finds column ordinals while the statement is read once: a bare integer that is a whole item of a
+/// `GROUP BY` or `ORDER BY` list of a query (not of a window or an aggregate, where an integer is a
+/// constant). It is fed every significant token (no whitespace or comment) in order.
+struct Ordinals<'a> {
+    /// One entry per open parenthesis (and the statement itself): whether it holds a query.
+    query_level: Vec<bool>,
+    /// The depth of the `GROUP BY` / `ORDER BY` list being read, if any.
+    by_depth: Option<usize>,
+    prev: Option<Token<'a>>,
+}
+
+impl<'a> Ordinals<'a> {
+    fn new() -> Self {
+        Ordinals {
+            query_level: vec![true],
+            by_depth: None,
+            prev: None,
+        }
+    }
+
+    /// Takes the next significant token `t`; `next` gives the one after it (looked at only for an
+    /// opening parenthesis or a possible ordinal). Says whether `t` is an ordinal.
+    fn step(&mut self, t: Token<'a>, next: impl FnOnce() -> Option<Token<'a>>) -> bool {
+        let word = |t: Option<Token<'_>>, words: &[&str]| {
+            t.is_some_and(|t| {
+                t.kind == Kind::Word && words.iter().any(|w| t.text.eq_ignore_ascii_case(w))
+            })
+        };
+        let punct = |t: Option<Token<'_>>, p: &[&str]| t.is_some_and(|t| p.contains(&t.text));
+        let prev = self.prev.replace(t);
+        let mut next = Some(next);
+        let mut peek = || next.take().and_then(|f| f());
         match t.text {
-            "(" => query_level.push(word(next, &["select", "with", "values"])),
-            ")" if query_level.len() > 1 => {
-                query_level.pop();
+            "(" => self
+                .query_level
+                .push(word(peek(), &["select", "with", "values"])),
+            ")" if self.query_level.len() > 1 => {
+                self.query_level.pop();
             }
-            ";" => by_depth = None,
+            ";" => self.by_depth = None,
             _ => {}
         }
-        if by_depth.is_some_and(|d| d > query_level.len()) {
-            by_depth = None;
+        let depth = self.query_level.len();
+        if self.by_depth.is_some_and(|d| d > depth) {
+            self.by_depth = None;
         }
         if t.kind == Kind::Word && t.text.eq_ignore_ascii_case("by") {
-            if word(prev, &["group", "order"]) && query_level.last() == Some(&true) {
-                by_depth = Some(query_level.len());
+            if word(prev, &["group", "order"]) && self.query_level.last() == Some(&true) {
+                self.by_depth = Some(depth);
             }
         } else if t.kind == Kind::Word
-            && by_depth == Some(query_level.len())
-            && word(Some(&i), ENDS_BY_LIST)
+            && self.by_depth == Some(depth)
+            && word(Some(t), ENDS_BY_LIST)
         {
-            by_depth = None;
+            self.by_depth = None;
         }
-        out[i] = t.kind == Kind::Number
-            && by_depth == Some(query_level.len())
+        t.kind == Kind::Number
+            && self.by_depth == Some(depth)
             && t.text.bytes().all(|c| c.is_ascii_digit())
             && (word(prev, &["by"]) || punct(prev, &[","]))
-            && (next.is_none()
-                || punct(next, &[",", ")", ";"])
-                || word(next, AFTER_ORDINAL)
-                || word(next, ENDS_BY_LIST));
+            && {
+                let next = peek();
+                next.is_none()
+                    || punct(next, &[",", ")", ";"])
+                    || word(next, AFTER_ORDINAL)
+                    || word(next, ENDS_BY_LIST)
+            }
     }
-    out
+}
+
+/// The next token that is not whitespace or a comment.
+fn next_significant<'a>(mut lexer: Lexer<'a>) -> Option<Token<'a>> {
+    lexer.find(|t| !matches!(t.kind, Kind::Whitespace | Kind::Comment))
 }
 
 /// Minus signs that touched something now dropped (`a--/*c*/ b`, `1 --'x'`) would read as a MySQL

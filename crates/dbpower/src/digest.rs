@@ -67,22 +67,8 @@ pub(crate) fn run(args: DigestArgs) -> anyhow::Result<()> {
             f => f,
         };
         match format {
-            Format::PostgresLog => {
-                for item in PostgresLog::new(reader) {
-                    match item {
-                        Ok(ev) => digest.add(&ev, Dialect::Postgresql),
-                        Err(s) => digest.add_skipped(&s),
-                    }
-                }
-            }
-            _ => {
-                for item in MysqlSlowLog::new(reader) {
-                    match item {
-                        Ok(ev) => digest.add(&ev, Dialect::Mysql),
-                        Err(s) => digest.add_skipped(&s),
-                    }
-                }
-            }
+            Format::PostgresLog => digest.read(PostgresLog::new(reader), Dialect::Postgresql),
+            _ => digest.read(MysqlSlowLog::new(reader), Dialect::Mysql),
         }
     }
     if args.json {
@@ -103,7 +89,7 @@ fn print_json(d: &Digest, limit: usize) -> anyhow::Result<()> {
                 "query_id": c.query_id,
                 "fingerprint": c.fingerprint,
                 "count": c.count,
-                "total_s": c.total_s,
+                "total_s": c.sum.query_time_s,
                 "avg_s": c.avg_s(),
                 "p95_s": c.p95_s(),
                 "min_s": c.min_s(),
@@ -111,9 +97,9 @@ fn print_json(d: &Digest, limit: usize) -> anyhow::Result<()> {
                 "prepares": c.prepares,
                 "errors": c.errors,
                 "max_s": c.max_s,
-                "lock_s": c.lock_s,
-                "rows_examined": c.rows_examined,
-                "rows_sent": c.rows_sent,
+                "lock_s": c.sum.lock_time_s,
+                "rows_examined": c.sum.rows_examined,
+                "rows_sent": c.sum.rows_sent,
                 "first_seen": c.first_seen,
                 "last_seen": c.last_seen,
                 "databases": c.databases,
@@ -160,7 +146,7 @@ fn print_text(d: &Digest, limit: usize) {
     );
     for (i, c) in ranked.iter().take(limit).enumerate() {
         let share = if total > 0.0 {
-            100.0 * c.total_s / total
+            100.0 * c.sum.query_time_s / total
         } else {
             0.0
         };
@@ -168,7 +154,7 @@ fn print_text(d: &Digest, limit: usize) {
             "# {:>4} {} {:>10.4} {:>5.1}% {:>8} {:>8.4} {:>8.4} {:>8.4} {:>7} {:>8.4}   {}/{}",
             i + 1,
             c.query_id,
-            c.total_s,
+            c.sum.query_time_s,
             share,
             c.count,
             c.avg_s(),
@@ -176,8 +162,8 @@ fn print_text(d: &Digest, limit: usize) {
             c.max_s,
             c.errors,
             c.prepare_s,
-            c.rows_examined,
-            c.rows_sent
+            c.sum.rows_examined,
+            c.sum.rows_sent
         );
     }
     for (i, c) in ranked.iter().take(limit).enumerate() {

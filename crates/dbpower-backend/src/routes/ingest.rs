@@ -7,6 +7,7 @@
 use crate::http::{ApiError, ApiJson, ApiResult, ClientIp, StoreResultExt};
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
 use chrono::{DateTime, Utc};
 use dbpower_core::{OrgId, signing};
@@ -176,10 +177,7 @@ pub(crate) struct SignedRequest {
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for SignedRequest {
     type Rejection = std::convert::Infallible;
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
         let uri = OriginalUri::from_request_parts(parts, state).await?;
         Ok(SignedRequest {

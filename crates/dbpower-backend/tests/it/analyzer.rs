@@ -26,7 +26,6 @@ async fn analysis_of(app: &TestApp, token: &str, id: i64, newer_than: &Value) ->
 #[tokio::test]
 async fn ingested_queries_get_schema_aware_analyses_and_re_analysis() {
     on_all_backends(async |app| {
-        let sa = app.admin().await;
         let (_, oa) = app.org_with_admin(json!({"name": "Analyzed"}), "oa@an.test", "oa-password-12").await;
         let (a, _) = agent(app, &oa, json!({"name": "agent"})).await;
         let schema = json!({"tables": [{"name": "orders", "rows": 500000,
@@ -58,9 +57,7 @@ async fn ingested_queries_get_schema_aware_analyses_and_re_analysis() {
         assert_eq!(second["issues"], first["issues"]);
 
         // Another organization's query is not there.
-        let other = app.create("/api/v1/organizations", &sa, json!({"name": "Other"})).await;
-        app.create("/api/v1/users", &sa, json!({"email": "oa@other.test", "password": "oa-password-12", "role": "ORG_ADMIN", "organization_id": other})).await;
-        let rival = app.login_in("Other", "oa@other.test", "oa-password-12").await;
+        let (_, rival) = app.org_with_admin(json!({"name": "Other"}), "oa@other.test", "oa-password-12").await;
         assert_eq!(app.post("/analyzer/analyze", &rival, json!({"slow_query_id": id})).await.status, StatusCode::NOT_FOUND);
     })
     .await;

@@ -25,19 +25,42 @@ pub enum EventKind {
     Error,
 }
 
+/// What one execution measured.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Measures {
+    pub query_time_s: f64,
+    pub lock_time_s: f64,
+    pub rows_sent: u64,
+    pub rows_examined: u64,
+}
+
+impl Measures {
+    /// Adds another execution's measures (row counts saturate instead of overflowing).
+    pub fn add(&mut self, other: &Measures) {
+        self.query_time_s += other.query_time_s;
+        self.lock_time_s += other.lock_time_s;
+        self.rows_sent = self.rows_sent.saturating_add(other.rows_sent);
+        self.rows_examined = self.rows_examined.saturating_add(other.rows_examined);
+    }
+}
+
+/// Who ran a statement, and where.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// `db` from `use db;`, `Schema:` or the PostgreSQL log prefix.
+    pub db: Option<String>,
+    pub user: Option<String>,
+    /// The client's host or address.
+    pub host: Option<String>,
+}
+
 /// One logged statement with its measurements.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Event {
     /// Statement text as logged (not yet scrubbed).
     pub sql: String,
-    pub query_time_s: f64,
-    pub lock_time_s: f64,
-    pub rows_sent: u64,
-    pub rows_examined: u64,
-    /// `db` from `use db;`, `Schema:` or the PostgreSQL log prefix.
-    pub db: Option<String>,
-    pub user: Option<String>,
-    pub host: Option<String>,
+    pub measures: Measures,
+    pub origin: Origin,
     /// When it ran: `SET timestamp=` (unix seconds) or the `# Time:` header, as `YYYY-MM-DD HH:MM:SS`.
     pub time: Option<String>,
     /// 1-based line number where the event starts.
@@ -303,7 +326,7 @@ impl<R: BufRead> MysqlSlowLog<R> {
             // `# User@Host: user[user] @ host [ip]  Id: 1`
             let rest = line.trim_start_matches("# User@Host:").trim();
             if let Some((u, h)) = rest.split_once('@') {
-                self.cur.user = u
+                self.cur.origin.user = u
                     .split('[')
                     .next()
                     .map(str::trim)
@@ -316,7 +339,7 @@ impl<R: BufRead> MysqlSlowLog<R> {
                     .and_then(|x| x.split(']').next())
                     .unwrap_or("");
                 let host = if host.starts_with('[') { ip } else { host };
-                self.cur.host = (!host.is_empty()).then(|| host.to_string());
+                self.cur.origin.host = (!host.is_empty()).then(|| host.to_string());
             }
             return match out {
                 None => Step::Continue,
@@ -363,7 +386,7 @@ impl<R: BufRead> MysqlSlowLog<R> {
                     .trim()
                     .trim_matches('`');
                 self.begin();
-                self.cur.db = Some(db.to_string());
+                self.cur.origin.db = Some(db.to_string());
                 return Step::Continue;
             }
             // `SET insert_id=1,timestamp=2;` is replication metadata, not the statement.
@@ -411,15 +434,15 @@ impl<R: BufRead> MysqlSlowLog<R> {
             match k {
                 "Query_time" => match v.parse() {
                     Ok(x) => {
-                        self.cur.query_time_s = x;
+                        self.cur.measures.query_time_s = x;
                         self.has_query_time = true;
                     }
                     Err(_) => self.bad_query_time = true,
                 },
-                "Lock_time" => self.cur.lock_time_s = v.parse().unwrap_or(0.0),
-                "Rows_sent" => self.cur.rows_sent = v.parse().unwrap_or(0),
-                "Rows_examined" => self.cur.rows_examined = v.parse().unwrap_or(0),
-                "Schema" if !v.is_empty() => self.cur.db = Some(v.to_string()),
+                "Lock_time" => self.cur.measures.lock_time_s = v.parse().unwrap_or(0.0),
+                "Rows_sent" => self.cur.measures.rows_sent = v.parse().unwrap_or(0),
+                "Rows_examined" => self.cur.measures.rows_examined = v.parse().unwrap_or(0),
+                "Schema" if !v.is_empty() => self.cur.origin.db = Some(v.to_string()),
                 _ => {}
             }
         }
@@ -451,8 +474,8 @@ use test;\nselect sleep(2) from n;\n\
         assert_eq!(
             (
                 a.sql.as_str(),
-                a.query_time_s,
-                a.db.as_deref(),
+                a.measures.query_time_s,
+                a.origin.db.as_deref(),
                 a.time.as_deref()
             ),
             (
@@ -466,11 +489,11 @@ use test;\nselect sleep(2) from n;\n\
         assert_eq!(b.sql, "SELECT a\n  FROM t\n WHERE b = 1");
         assert_eq!(
             (
-                b.rows_examined,
-                b.rows_sent,
-                b.db.as_deref(),
-                b.host.as_deref(),
-                b.user.as_deref()
+                b.measures.rows_examined,
+                b.measures.rows_sent,
+                b.origin.db.as_deref(),
+                b.origin.host.as_deref(),
+                b.origin.user.as_deref()
             ),
             (500, 5, Some("shop"), Some("10.0.0.1"), Some("app"))
         );

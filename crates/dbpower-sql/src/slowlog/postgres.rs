@@ -8,7 +8,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::BufRead;
 
-use super::{Event, EventKind, Item, Skipped};
+use super::{Event, EventKind, Item, Measures, Origin, Skipped};
 
 /// At most this many server processes may have a message waiting for the next one (an error for its
 /// statement, a statement for its duration), holding at most `MAX_WAITING_BYTES` of text; beyond, the
@@ -31,9 +31,7 @@ pub struct PgRecord {
     pub statement: Option<String>,
     /// `YYYY-MM-DD HH:MM:SS`.
     pub time: Option<String>,
-    pub user: Option<String>,
-    pub db: Option<String>,
-    pub host: Option<String>,
+    pub origin: Origin,
 }
 
 enum Waiting {
@@ -137,7 +135,7 @@ impl PgEvents {
         if text.is_empty() {
             match self.take(r.pid, false) {
                 Some(mut ev) => {
-                    ev.query_time_s = ms / 1000.0;
+                    ev.measures.query_time_s = ms / 1000.0;
                     self.out.push_back(Ok(ev));
                 }
                 None => self.skip(r.line, "duration without its statement"),
@@ -222,10 +220,11 @@ fn unmatched(w: &Waiting) -> Skipped {
 fn event(r: &PgRecord, kind: EventKind, sql: &str, ms: f64) -> Event {
     Event {
         sql: sql.to_string(),
-        query_time_s: ms / 1000.0,
-        db: r.db.clone(),
-        user: r.user.clone(),
-        host: r.host.clone(),
+        measures: Measures {
+            query_time_s: ms / 1000.0,
+            ..Measures::default()
+        },
+        origin: r.origin.clone(),
         time: r.time.clone(),
         line: r.line,
         kind,
@@ -390,9 +389,11 @@ fn header(line: &str, line_no: u64) -> Option<PgRecord> {
             .get(..19)
             .filter(|t| t.as_bytes().get(4) == Some(&b'-'))
             .map(String::from),
-        user: pair("user=").or_else(|| at.map(|(u, _)| u.to_string())),
-        db: pair("db=").or_else(|| at.map(|(_, d)| d.to_string())),
-        host: pair("host=").or_else(|| pair("client=")),
+        origin: Origin {
+            user: pair("user=").or_else(|| at.map(|(u, _)| u.to_string())),
+            db: pair("db=").or_else(|| at.map(|(_, d)| d.to_string())),
+            host: pair("host=").or_else(|| pair("client=")),
+        },
     })
 }
 
@@ -418,9 +419,9 @@ mod tests {
         assert_eq!(
             (
                 ev[0].sql.as_str(),
-                ev[0].query_time_s,
-                ev[0].db.as_deref(),
-                ev[0].user.as_deref(),
+                ev[0].measures.query_time_s,
+                ev[0].origin.db.as_deref(),
+                ev[0].origin.user.as_deref(),
                 ev[0].pid
             ),
             (
@@ -435,8 +436,8 @@ mod tests {
             (
                 ev[1].sql.as_str(),
                 ev[1].kind,
-                ev[1].db.as_deref(),
-                ev[1].user.as_deref(),
+                ev[1].origin.db.as_deref(),
+                ev[1].origin.user.as_deref(),
                 ev[1].time.as_deref()
             ),
             (
@@ -480,7 +481,7 @@ mod tests {
         let time = |k: EventKind| -> f64 {
             ev.iter()
                 .filter(|e| e.kind == k && e.sql.starts_with("UPDATE"))
-                .map(|e| e.query_time_s * 1000.0)
+                .map(|e| e.measures.query_time_s * 1000.0)
                 .sum()
         };
         assert!(
@@ -491,7 +492,7 @@ mod tests {
         assert!((time(Prepare) - 1.373).abs() < 1e-9, "{}", time(Prepare));
         assert!(
             ev.iter()
-                .all(|e| e.pid.is_some() && e.db.as_deref() == Some("bench"))
+                .all(|e| e.pid.is_some() && e.origin.db.as_deref() == Some("bench"))
         );
         assert_eq!(ev[8].sql, "SELECT * FROM pgbench_accounts;");
     }
@@ -520,7 +521,7 @@ mod tests {
             errors[0].sql,
             "INSERT INTO organizations (name)\nVALUES ($1)"
         );
-        assert_eq!(errors[0].query_time_s, 0.0);
+        assert_eq!(errors[0].measures.query_time_s, 0.0);
         assert!(
             errors[0]
                 .error
@@ -565,7 +566,7 @@ mod tests {
         let ok: Vec<(String, f64)> = items
             .iter()
             .filter_map(|i| i.as_ref().ok())
-            .map(|e| (e.sql.clone(), e.query_time_s))
+            .map(|e| (e.sql.clone(), e.measures.query_time_s))
             .collect();
         assert_eq!(
             ok,

@@ -38,13 +38,8 @@ fn analyze_stdin(args: &[&str], stdin: &str) -> Output {
 }
 
 fn report(args: &[&str]) -> Value {
-    let out = analyze(args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON report")
+    let out = crate::support::stdout_of(Ok(analyze(args)), "dbpower analyze");
+    serde_json::from_str(&out).expect("JSON report")
 }
 
 fn rules(r: &Value) -> Vec<String> {

@@ -8,20 +8,16 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use crate::support::stdout_of;
+
 /// Query id -> count from `dbpower digest --json`.
 fn ours(file: &Path) -> (BTreeMap<String, u64>, Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_dbpower"))
         .args(["digest", "--json", "--limit", "1000000"])
         .arg(file)
-        .output()
-        .expect("run dbpower digest");
-    assert!(
-        out.status.success(),
-        "dbpower digest failed on {}: {}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+        .output();
+    let out = stdout_of(out, &format!("dbpower digest on {}", file.display()));
+    let v: Value = serde_json::from_str(&out).expect("json");
     let m = v["classes"]
         .as_array()
         .expect("classes")
@@ -116,15 +112,7 @@ pub(crate) fn mariadb(url: &str, sql: &str) -> String {
     if !password.is_empty() {
         cmd.arg(format!("-p{password}"));
     }
-    let out = cmd
-        .output()
-        .expect("DBPOWER_TEST_MYSQL_URL is set but the mariadb client cannot be run");
-    assert!(
-        out.status.success(),
-        "mariadb: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    stdout_of(cmd.output(), "mariadb (DBPOWER_TEST_MYSQL_URL is set)")
 }
 
 #[test]
@@ -279,14 +267,10 @@ fn pgbench(url: &str, args: &[&str], log_all: bool) {
     if log_all {
         cmd.env("PGOPTIONS", "-c log_min_duration_statement=0");
     }
-    let out =
-        cmd.args(args).arg(url).output().expect(
-            "DBPOWER_TEST_POSTGRES_URL is set but pgbench (postgresql-client) cannot be run",
-        );
-    assert!(
-        out.status.success(),
-        "pgbench {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = cmd.args(args).arg(url).output();
+    stdout_of(
+        out,
+        &format!("pgbench {args:?} (DBPOWER_TEST_POSTGRES_URL is set)"),
     );
 }
 

@@ -47,11 +47,18 @@ pub(crate) fn psql(url: &str, sql: &str) -> String {
             "-c",
             sql,
         ])
-        .output()
-        .expect("DBPOWER_TEST_POSTGRES_URL is set but psql cannot be run");
+        .output();
+    stdout_of(out, "psql (DBPOWER_TEST_POSTGRES_URL is set)")
+}
+
+/// The output of a command that must have run and succeeded; else the test fails with `what` and the
+/// command's error output.
+pub(crate) fn stdout_of(out: std::io::Result<std::process::Output>, what: &str) -> String {
+    let out = out.unwrap_or_else(|e| panic!("{what} cannot be run: {e}"));
     assert!(
         out.status.success(),
-        "psql: {}",
+        "{what} failed ({:?}): {}",
+        out.status.code(),
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()

@@ -37,13 +37,8 @@ async fn migrate_repairs_classes_corrupted_before_the_bounds() {
     }
     let out = Command::new(env!("CARGO_BIN_EXE_dbpower"))
         .args(["migrate", "--database-url", &url])
-        .output()
-        .expect("migrate");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .output();
+    crate::support::stdout_of(out, "dbpower migrate");
     {
         let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("open");
         let (kind, count, rows, total): (String, i64, i64, f64) = sqlx::query_as(
