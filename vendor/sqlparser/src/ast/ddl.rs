@@ -534,6 +534,22 @@ pub enum AlterTableOperation {
         /// Parenthesized options supplied to `SET (...)`.
         options: Vec<SqlOption>,
     },
+    /// `RENAME {INDEX | KEY} <old_name> TO <new_name>`
+    ///
+    /// [MySQL]: https://dev.mysql.com/doc/refman/8.4/en/alter-table.html
+    RenameIndex {
+        /// The index's current name.
+        old_name: Ident,
+        /// The index's new name.
+        new_name: Ident,
+    },
+    /// Table options without a keyword before them: `COMMENT = '...'`, `ENGINE = InnoDB`, ...
+    ///
+    /// [MySQL]: https://dev.mysql.com/doc/refman/8.4/en/alter-table.html
+    SetTableOptions {
+        /// The options, in the order written.
+        options: Vec<SqlOption>,
+    },
 }
 
 /// An `ALTER Policy` (`Statement::AlterPolicy`) operation
@@ -1044,6 +1060,12 @@ impl fmt::Display for AlterTableOperation {
             AlterTableOperation::SetOptionsParens { options } => {
                 write!(f, "SET ({})", display_comma_separated(options))
             }
+            AlterTableOperation::RenameIndex { old_name, new_name } => {
+                write!(f, "RENAME INDEX {old_name} TO {new_name}")
+            }
+            AlterTableOperation::SetTableOptions { options } => {
+                write!(f, "{}", display_separated(options, " "))
+            }
         }
     }
 }
@@ -1282,6 +1304,8 @@ pub enum AlterColumnOperation {
     SetDataType {
         /// Target data type for the column.
         data_type: DataType,
+        /// PostgreSQL `COLLATE <collation>` of the new type.
+        collation: Option<ObjectName>,
         /// PostgreSQL-specific `USING <expr>` expression for conversion.
         using: Option<Expr>,
         /// Set to true if the statement includes the `SET DATA TYPE` keywords.
@@ -1297,6 +1321,11 @@ pub enum AlterColumnOperation {
         /// Optional sequence options for identity generation.
         sequence_options: Option<Vec<SequenceOptions>>,
     },
+    /// PostgreSQL `DROP IDENTITY [ IF EXISTS ]`
+    DropIdentity {
+        /// Whether `IF EXISTS` was given.
+        if_exists: bool,
+    },
 }
 
 impl fmt::Display for AlterColumnOperation {
@@ -1310,8 +1339,16 @@ impl fmt::Display for AlterColumnOperation {
             AlterColumnOperation::DropDefault => {
                 write!(f, "DROP DEFAULT")
             }
+            AlterColumnOperation::DropIdentity { if_exists } => {
+                write!(f, "DROP IDENTITY")?;
+                if *if_exists {
+                    write!(f, " IF EXISTS")?;
+                }
+                Ok(())
+            }
             AlterColumnOperation::SetDataType {
                 data_type,
+                collation,
                 using,
                 had_set,
             } => {
@@ -1319,6 +1356,9 @@ impl fmt::Display for AlterColumnOperation {
                     write!(f, "SET DATA ")?;
                 }
                 write!(f, "TYPE {data_type}")?;
+                if let Some(collation) = collation {
+                    write!(f, " COLLATE {collation}")?;
+                }
                 if let Some(expr) = using {
                     write!(f, " USING {expr}")?;
                 }
@@ -2826,6 +2866,8 @@ pub struct CreateIndex {
     pub nulls_distinct: Option<bool>,
     /// WITH clause: <https://www.postgresql.org/docs/current/sql-createindex.html>
     pub with: Vec<Expr>,
+    /// TABLESPACE clause: <https://www.postgresql.org/docs/current/sql-createindex.html>
+    pub tablespace: Option<Ident>,
     /// WHERE clause: <https://www.postgresql.org/docs/current/sql-createindex.html>
     pub predicate: Option<Expr>,
     /// Index options: <https://www.postgresql.org/docs/current/sql-createindex.html>
@@ -2876,6 +2918,9 @@ impl fmt::Display for CreateIndex {
         }
         if !self.with.is_empty() {
             write!(f, " WITH ({})", display_comma_separated(&self.with))?;
+        }
+        if let Some(tablespace) = &self.tablespace {
+            write!(f, " TABLESPACE {tablespace}")?;
         }
         if let Some(predicate) = &self.predicate {
             write!(f, " WHERE {predicate}")?;

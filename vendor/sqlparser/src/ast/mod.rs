@@ -138,8 +138,9 @@ mod dml;
 pub mod helpers;
 pub mod table_constraints;
 pub use table_constraints::{
-    CheckConstraint, ConstraintUsingIndex, ForeignKeyConstraint, FullTextOrSpatialConstraint,
-    IndexConstraint, PrimaryKeyConstraint, TableConstraint, UniqueConstraint,
+    CheckConstraint, ConstraintUsingIndex, ExclusionConstraint, ExclusionElement,
+    ForeignKeyConstraint, FullTextOrSpatialConstraint, IndexConstraint, PrimaryKeyConstraint,
+    TableConstraint, UniqueConstraint,
 };
 mod operator;
 mod query;
@@ -2320,6 +2321,9 @@ impl fmt::Display for WindowSpec {
             } else {
                 write!(f, "{} {}", window_frame.units, window_frame.start_bound)?;
             }
+            if let Some(exclusion) = &window_frame.exclusion {
+                write!(f, " {exclusion}")?;
+            }
         }
         Ok(())
     }
@@ -2342,7 +2346,34 @@ pub struct WindowFrame {
     /// indicates the shorthand form (e.g. `ROWS 1 PRECEDING`), which must
     /// behave the same as `end_bound = WindowFrameBound::CurrentRow`.
     pub end_bound: Option<WindowFrameBound>,
-    // TBD: EXCLUDE
+    /// The frame exclusion (`EXCLUDE CURRENT ROW | GROUP | TIES | NO OTHERS`), if any.
+    pub exclusion: Option<WindowFrameExclusion>,
+}
+
+#[derive(Debug, Copy, Clone, PartialEq, PartialOrd, Eq, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "visitor", derive(Visit, VisitMut))]
+/// The rows a window frame leaves out: `EXCLUDE CURRENT ROW | GROUP | TIES | NO OTHERS`.
+pub enum WindowFrameExclusion {
+    /// `EXCLUDE CURRENT ROW`
+    CurrentRow,
+    /// `EXCLUDE GROUP`
+    Group,
+    /// `EXCLUDE TIES`
+    Ties,
+    /// `EXCLUDE NO OTHERS`
+    NoOthers,
+}
+
+impl fmt::Display for WindowFrameExclusion {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            WindowFrameExclusion::CurrentRow => "EXCLUDE CURRENT ROW",
+            WindowFrameExclusion::Group => "EXCLUDE GROUP",
+            WindowFrameExclusion::Ties => "EXCLUDE TIES",
+            WindowFrameExclusion::NoOthers => "EXCLUDE NO OTHERS",
+        })
+    }
 }
 
 impl Default for WindowFrame {
@@ -2354,6 +2385,7 @@ impl Default for WindowFrame {
             units: WindowFrameUnits::Range,
             start_bound: WindowFrameBound::Preceding(None),
             end_bound: None,
+            exclusion: None,
         }
     }
 }
@@ -3342,11 +3374,34 @@ pub enum Set {
         /// `true` when the `SESSION` keyword was used.
         session: bool,
     },
+    /// ```sql
+    /// SET CONSTRAINTS { ALL | name [, ...] } { DEFERRED | IMMEDIATE }
+    /// ```
+    ///
+    /// [PostgreSQL](https://www.postgresql.org/docs/current/sql-set-constraints.html)
+    SetConstraints {
+        /// The constraints named; empty for `ALL`.
+        constraints: Vec<ObjectName>,
+        /// `IMMEDIATE` (`true`) or `DEFERRED` (`false`).
+        immediate: bool,
+    },
 }
 
 impl Display for Set {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
+            Self::SetConstraints {
+                constraints,
+                immediate,
+            } => {
+                f.write_str("SET CONSTRAINTS ")?;
+                if constraints.is_empty() {
+                    f.write_str("ALL")?;
+                } else {
+                    write!(f, "{}", display_comma_separated(constraints))?;
+                }
+                f.write_str(if *immediate { " IMMEDIATE" } else { " DEFERRED" })
+            }
             Self::ParenthesizedAssignments { variables, values } => write!(
                 f,
                 "SET ({}) = ({})",
@@ -3931,6 +3986,8 @@ pub enum Statement {
         purge: bool,
         /// MySQL-specific "TEMPORARY" keyword
         temporary: bool,
+        /// PostgreSQL `DROP INDEX CONCURRENTLY`
+        concurrently: bool,
         /// MySQL-specific drop index syntax, which requires table specification
         /// See <https://dev.mysql.com/doc/refman/8.4/en/drop-index.html>
         table: Option<ObjectName>,
@@ -5637,13 +5694,15 @@ impl fmt::Display for Statement {
                 restrict,
                 purge,
                 temporary,
+                concurrently,
                 table,
             } => {
                 write!(
                     f,
-                    "DROP {}{}{} {}{}{}{}",
+                    "DROP {}{}{}{} {}{}{}{}",
                     if *temporary { "TEMPORARY " } else { "" },
                     object_type,
+                    if *concurrently { " CONCURRENTLY" } else { "" },
                     if *if_exists { " IF EXISTS" } else { "" },
                     display_comma_separated(names),
                     if *cascade { " CASCADE" } else { "" },
@@ -8233,6 +8292,10 @@ pub enum FunctionArgumentClause {
     ///
     /// [`JSON_OBJECT`](https://www.postgresql.org/docs/current/functions-json.html#:~:text=json_object)
     JsonReturningClause(JsonReturningClause),
+    /// The character set of the result of MySQL's `CHAR(n, ... USING charset_name)`.
+    ///
+    /// [MySQL]: https://dev.mysql.com/doc/refman/8.4/en/string-functions.html#function_char
+    Using(ObjectName),
 }
 
 impl fmt::Display for FunctionArgumentClause {
@@ -8248,6 +8311,7 @@ impl fmt::Display for FunctionArgumentClause {
             FunctionArgumentClause::OnOverflow(on_overflow) => write!(f, "{on_overflow}"),
             FunctionArgumentClause::Having(bound) => write!(f, "{bound}"),
             FunctionArgumentClause::Separator(sep) => write!(f, "SEPARATOR {sep}"),
+            FunctionArgumentClause::Using(charset) => write!(f, "USING {charset}"),
             FunctionArgumentClause::JsonNullClause(null_clause) => write!(f, "{null_clause}"),
             FunctionArgumentClause::JsonReturningClause(returning_clause) => {
                 write!(f, "{returning_clause}")

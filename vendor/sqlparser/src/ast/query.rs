@@ -3514,6 +3514,8 @@ pub struct LockClause {
     pub lock_type: LockType,
     /// Optional object name after `OF` (e.g. `FOR UPDATE OF t1`).
     pub of: Option<ObjectName>,
+    /// Further object names after the first one of `OF` (PostgreSQL: `FOR UPDATE OF t1, t2`).
+    pub of_more: Vec<ObjectName>,
     /// Optional non-blocking behavior (`NOWAIT` / `SKIP LOCKED`).
     pub nonblock: Option<NonBlock>,
 }
@@ -3523,6 +3525,9 @@ impl fmt::Display for LockClause {
         write!(f, "FOR {}", &self.lock_type)?;
         if let Some(ref of) = self.of {
             write!(f, " OF {of}")?;
+            for more in &self.of_more {
+                write!(f, ", {more}")?;
+            }
         }
         if let Some(ref nb) = self.nonblock {
             write!(f, " {nb}")?;
@@ -3540,6 +3545,10 @@ pub enum LockType {
     Share,
     /// `UPDATE` lock (exclusive/update lock).
     Update,
+    /// PostgreSQL `KEY SHARE` lock.
+    KeyShare,
+    /// PostgreSQL `NO KEY UPDATE` lock.
+    NoKeyUpdate,
 }
 
 impl fmt::Display for LockType {
@@ -3547,6 +3556,8 @@ impl fmt::Display for LockType {
         let select_lock = match self {
             LockType::Share => "SHARE",
             LockType::Update => "UPDATE",
+            LockType::KeyShare => "KEY SHARE",
+            LockType::NoKeyUpdate => "NO KEY UPDATE",
         };
         write!(f, "{select_lock}")
     }

@@ -646,6 +646,7 @@ impl Spanned for TableConstraint {
             TableConstraint::PrimaryKey(constraint) => constraint.span(),
             TableConstraint::ForeignKey(constraint) => constraint.span(),
             TableConstraint::Check(constraint) => constraint.span(),
+            TableConstraint::Exclusion(constraint) => constraint.span(),
             TableConstraint::Index(constraint) => constraint.span(),
             TableConstraint::FulltextOrSpatial(constraint) => constraint.span(),
             TableConstraint::PrimaryKeyUsingIndex(constraint)
@@ -694,6 +695,7 @@ impl Spanned for CreateIndex {
             include,
             nulls_distinct: _, // bool
             with,
+            tablespace: _,
             predicate,
             index_options: _,
             alter_options,
@@ -896,10 +898,12 @@ impl Spanned for AlterColumnOperation {
             AlterColumnOperation::DropDefault => Span::empty(),
             AlterColumnOperation::SetDataType {
                 data_type: _,
+                collation: _,
                 using,
                 had_set: _,
             } => using.as_ref().map_or(Span::empty(), |u| u.span()),
             AlterColumnOperation::AddGenerated { .. } => Span::empty(),
+            AlterColumnOperation::DropIdentity { .. } => Span::empty(),
         }
     }
 }
@@ -1227,6 +1231,12 @@ impl Spanned for AlterTableOperation {
             AlterTableOperation::ReplicaIdentity { .. } => Span::empty(),
             AlterTableOperation::ValidateConstraint { name } => name.span,
             AlterTableOperation::SetOptionsParens { options } => {
+                union_spans(options.iter().map(|i| i.span()))
+            }
+            AlterTableOperation::RenameIndex { old_name, new_name } => {
+                old_name.span.union(&new_name.span)
+            }
+            AlterTableOperation::SetTableOptions { options } => {
                 union_spans(options.iter().map(|i| i.span()))
             }
         }
@@ -1792,6 +1802,7 @@ impl Spanned for FunctionArgumentClause {
             FunctionArgumentClause::OnOverflow(_) => Span::empty(),
             FunctionArgumentClause::Having(HavingBound(_kind, expr)) => expr.span(),
             FunctionArgumentClause::Separator(value) => value.span(),
+            FunctionArgumentClause::Using(name) => name.span(),
             FunctionArgumentClause::JsonNullClause(_) => Span::empty(),
             FunctionArgumentClause::JsonReturningClause(_) => Span::empty(),
         }

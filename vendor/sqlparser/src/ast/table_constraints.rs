@@ -117,6 +117,99 @@ pub enum TableConstraint {
     ///
     /// [1]: https://www.postgresql.org/docs/current/sql-altertable.html
     UniqueUsingIndex(ConstraintUsingIndex),
+    /// PostgreSQL [exclusion constraint][1]:
+    ///
+    /// `[ CONSTRAINT name ] EXCLUDE [ USING index_method ] ( exclude_element WITH operator [, ... ] )
+    ///   [ INCLUDE ( column [, ... ] ) ] [ WITH ( storage_parameter [= value] [, ... ] ) ]
+    ///   [ USING INDEX TABLESPACE tablespace ] [ WHERE ( predicate ) ] [ characteristics ]`
+    ///
+    /// [1]: https://www.postgresql.org/docs/current/sql-createtable.html#SQL-CREATETABLE-EXCLUDE
+    Exclusion(ExclusionConstraint),
+}
+
+/// A PostgreSQL exclusion constraint (see [`TableConstraint::Exclusion`]).
+#[derive(Debug, Clone, PartialEq, PartialOrd, Eq, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "visitor", derive(Visit, VisitMut))]
+pub struct ExclusionConstraint {
+    /// Optional constraint name.
+    pub name: Option<Ident>,
+    /// The index method after `USING` (`gist`, `btree`, ...).
+    pub index_method: Option<Ident>,
+    /// The elements and the operator each is compared with.
+    pub elements: Vec<ExclusionElement>,
+    /// `INCLUDE (...)` columns.
+    pub include: Vec<Ident>,
+    /// `WITH (...)` storage parameters.
+    pub with: Vec<Expr>,
+    /// `USING INDEX TABLESPACE` name.
+    pub tablespace: Option<Ident>,
+    /// `WHERE (predicate)`: a partial exclusion constraint.
+    pub predicate: Option<Box<Expr>>,
+    /// `[NOT] DEFERRABLE`, `INITIALLY ...`.
+    pub characteristics: Option<ConstraintCharacteristics>,
+}
+
+/// One `exclude_element WITH operator` of an exclusion constraint.
+#[derive(Debug, Clone, PartialEq, PartialOrd, Eq, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "visitor", derive(Visit, VisitMut))]
+pub struct ExclusionElement {
+    /// The column or expression, with its operator class and ordering.
+    pub element: IndexColumn,
+    /// The operator, as written (`&&`, `=`, `OPERATOR(pg_catalog.=)`).
+    pub operator: String,
+}
+
+impl fmt::Display for ExclusionElement {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{} WITH {}", self.element, self.operator)
+    }
+}
+
+impl fmt::Display for ExclusionConstraint {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        use crate::ast::ddl::display_constraint_name;
+        write!(f, "{}EXCLUDE", display_constraint_name(&self.name))?;
+        if let Some(method) = &self.index_method {
+            write!(f, " USING {method}")?;
+        }
+        write!(f, " ({})", display_comma_separated(&self.elements))?;
+        if !self.include.is_empty() {
+            write!(f, " INCLUDE ({})", display_comma_separated(&self.include))?;
+        }
+        if !self.with.is_empty() {
+            write!(f, " WITH ({})", display_comma_separated(&self.with))?;
+        }
+        if let Some(tablespace) = &self.tablespace {
+            write!(f, " USING INDEX TABLESPACE {tablespace}")?;
+        }
+        if let Some(predicate) = &self.predicate {
+            write!(f, " WHERE ({predicate})")?;
+        }
+        if let Some(characteristics) = &self.characteristics {
+            write!(f, " {characteristics}")?;
+        }
+        Ok(())
+    }
+}
+
+impl crate::ast::Spanned for ExclusionConstraint {
+    fn span(&self) -> Span {
+        Span::union_iter(
+            self.name
+                .iter()
+                .map(|i| i.span)
+                .chain(self.elements.iter().map(|e| e.element.column.span()))
+                .chain(self.predicate.iter().map(|p| p.span())),
+        )
+    }
+}
+
+impl From<ExclusionConstraint> for TableConstraint {
+    fn from(constraint: ExclusionConstraint) -> Self {
+        TableConstraint::Exclusion(constraint)
+    }
 }
 
 impl From<UniqueConstraint> for TableConstraint {
@@ -166,6 +259,7 @@ impl fmt::Display for TableConstraint {
             TableConstraint::FulltextOrSpatial(constraint) => constraint.fmt(f),
             TableConstraint::PrimaryKeyUsingIndex(c) => c.fmt_with_keyword(f, "PRIMARY KEY"),
             TableConstraint::UniqueUsingIndex(c) => c.fmt_with_keyword(f, "UNIQUE"),
+            TableConstraint::Exclusion(constraint) => constraint.fmt(f),
         }
     }
 }

@@ -32,6 +32,7 @@ const RESERVED_FOR_TABLE_ALIAS_MYSQL: &[Keyword] = &[
     Keyword::IGNORE,
     Keyword::FORCE,
     Keyword::STRAIGHT_JOIN,
+    Keyword::LOCK,
 ];
 
 /// A [`Dialect`] for [MySQL](https://www.mysql.com/)

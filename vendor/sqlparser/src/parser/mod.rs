@@ -602,6 +602,9 @@ impl<'a> Parser<'a> {
                 Keyword::DESC => self.parse_explain(DescribeAlias::Desc),
                 Keyword::DESCRIBE => self.parse_explain(DescribeAlias::Describe),
                 Keyword::EXPLAIN => self.parse_explain(DescribeAlias::Explain),
+                Keyword::ANALYZE if self.peek_mariadb_analyze_statement() => {
+                    self.parse_mariadb_analyze_statement()
+                }
                 Keyword::ANALYZE => self.parse_analyze().map(Into::into),
                 Keyword::CASE => {
                     self.prev_token();
@@ -1231,6 +1234,48 @@ impl<'a> Parser<'a> {
             database,
             schema_name,
             database_file_name,
+        })
+    }
+
+    /// Whether `ANALYZE` (already consumed) starts MariaDB's `ANALYZE [FORMAT=JSON] <statement>`, which
+    /// runs the statement and reports its plan with measured numbers, rather than `ANALYZE TABLE`.
+    fn peek_mariadb_analyze_statement(&self) -> bool {
+        if !dialect_of!(self is MySqlDialect | GenericDialect) {
+            return false;
+        }
+        match &self.peek_token_ref().token {
+            Token::Word(w) => matches!(
+                w.keyword,
+                Keyword::SELECT
+                    | Keyword::WITH
+                    | Keyword::INSERT
+                    | Keyword::UPDATE
+                    | Keyword::DELETE
+                    | Keyword::REPLACE
+                    | Keyword::FORMAT
+            ),
+            _ => false,
+        }
+    }
+
+    /// MariaDB's `ANALYZE [FORMAT=JSON] <statement>`, represented as `EXPLAIN ANALYZE` of the statement
+    /// (which is what it reports).
+    fn parse_mariadb_analyze_statement(&mut self) -> Result<Statement, ParserError> {
+        let format = if self.parse_keyword(Keyword::FORMAT) {
+            Some(self.parse_analyze_format_kind()?)
+        } else {
+            None
+        };
+        let statement = self.parse_statement()?;
+        Ok(Statement::Explain {
+            describe_alias: DescribeAlias::Explain,
+            analyze: true,
+            verbose: false,
+            query_plan: false,
+            estimate: false,
+            statement: Box::new(statement),
+            format,
+            options: None,
         })
     }
 
@@ -2292,11 +2337,23 @@ impl<'a> Parser<'a> {
     }
 
     fn try_parse_expr_sub_query(&mut self) -> Result<Option<Expr>, ParserError> {
-        if !self.peek_sub_query() {
-            return Ok(None);
+        if self.peek_sub_query() {
+            return Ok(Some(Expr::Subquery(self.parse_query()?)));
         }
-
-        Ok(Some(Expr::Subquery(self.parse_query()?)))
+        // A subquery whose body starts with a parenthesised query, such as a set operation between
+        // parenthesised operands: `((SELECT a FROM t) UNION (SELECT b FROM u))`. Taken only when the
+        // whole parenthesis is one query; otherwise (`((SELECT 1) + 1)`) it is an expression.
+        if self.peek_token_ref().token == Token::LParen {
+            return self.maybe_parse(|p| {
+                let query = p.parse_query()?;
+                if p.peek_token_ref().token == Token::RParen {
+                    Ok(Expr::Subquery(query))
+                } else {
+                    p.expected_ref(")", p.peek_token_ref())
+                }
+            });
+        }
+        Ok(None)
     }
 
     fn try_parse_lambda(&mut self) -> Result<Option<Expr>, ParserError> {
@@ -2586,10 +2643,29 @@ impl<'a> Parser<'a> {
         } else {
             (self.parse_window_frame_bound()?, None)
         };
+        let exclusion = if self.parse_keyword(Keyword::EXCLUDE) {
+            if self.parse_keywords(&[Keyword::CURRENT, Keyword::ROW]) {
+                Some(WindowFrameExclusion::CurrentRow)
+            } else if self.parse_keyword(Keyword::GROUP) {
+                Some(WindowFrameExclusion::Group)
+            } else if self.parse_keyword(Keyword::TIES) {
+                Some(WindowFrameExclusion::Ties)
+            } else if self.parse_keywords(&[Keyword::NO, Keyword::OTHERS]) {
+                Some(WindowFrameExclusion::NoOthers)
+            } else {
+                return self.expected_ref(
+                    "CURRENT ROW, GROUP, TIES or NO OTHERS",
+                    self.peek_token_ref(),
+                );
+            }
+        } else {
+            None
+        };
         Ok(WindowFrame {
             units,
             start_bound,
             end_bound,
+            exclusion,
         })
     }
 
@@ -6507,6 +6583,7 @@ impl<'a> Parser<'a> {
                 Keyword::GRAPHVIZ => Ok(AnalyzeFormat::GRAPHVIZ),
                 Keyword::JSON => Ok(AnalyzeFormat::JSON),
                 Keyword::TREE => Ok(AnalyzeFormat::TREE),
+                Keyword::TRADITIONAL => Ok(AnalyzeFormat::TRADITIONAL),
                 _ => self.expected("fileformat", next_token),
             },
             _ => self.expected("fileformat", next_token),
@@ -7414,6 +7491,8 @@ impl<'a> Parser<'a> {
                 self.peek_token_ref(),
             );
         };
+        let concurrently =
+            object_type == ObjectType::Index && self.parse_keyword(Keyword::CONCURRENTLY);
         // Many dialects support the non-standard `IF EXISTS` clause and allow
         // specifying multiple objects to delete in a single statement
         let if_exists = self.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
@@ -7445,6 +7524,7 @@ impl<'a> Parser<'a> {
             restrict,
             purge,
             temporary,
+            concurrently,
             table,
         })
     }
@@ -8078,6 +8158,12 @@ impl<'a> Parser<'a> {
             Vec::new()
         };
 
+        let tablespace = if self.parse_keyword(Keyword::TABLESPACE) {
+            Some(self.parse_identifier()?)
+        } else {
+            None
+        };
+
         let predicate = if self.parse_keyword(Keyword::WHERE) {
             Some(self.parse_expr()?)
         } else {
@@ -8111,6 +8197,7 @@ impl<'a> Parser<'a> {
             include,
             nulls_distinct,
             with,
+            tablespace,
             predicate,
             index_options,
             alter_options,
@@ -8861,6 +8948,10 @@ impl<'a> Parser<'a> {
                 (false, Token::SingleQuotedString(s)) => {
                     Ok(Some(SqlOption::Comment(CommentDef::WithoutEq(s))))
                 }
+                (true, Token::Placeholder(s)) => Ok(Some(SqlOption::Comment(CommentDef::WithEq(s)))),
+                (false, Token::Placeholder(s)) => {
+                    Ok(Some(SqlOption::Comment(CommentDef::WithoutEq(s))))
+                }
                 (_, token) => {
                     self.expected("Token::SingleQuotedString", TokenWithSpan::wrap(token))
                 }
@@ -9070,6 +9161,7 @@ impl<'a> Parser<'a> {
         let value = match next_token.token {
             Token::SingleQuotedString(str) => str,
             Token::DollarQuotedString(str) => str.value,
+            Token::Placeholder(str) => str,
             _ => self.expected("string literal", next_token)?,
         };
         Ok(value)
@@ -9704,6 +9796,86 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// The rest of a PostgreSQL `EXCLUDE` table constraint, after the keyword.
+    fn parse_exclusion_constraint(
+        &mut self,
+        name: Option<Ident>,
+    ) -> Result<ExclusionConstraint, ParserError> {
+        let index_method = if self.parse_keyword(Keyword::USING) {
+            Some(self.parse_identifier()?)
+        } else {
+            None
+        };
+        self.expect_token(&Token::LParen)?;
+        let elements = self.parse_comma_separated(|p| {
+            let element = p.parse_create_index_expr()?;
+            p.expect_keyword_is(Keyword::WITH)?;
+            let operator = p.parse_exclusion_operator()?;
+            Ok(ExclusionElement { element, operator })
+        })?;
+        self.expect_token(&Token::RParen)?;
+        let include = if self.parse_keyword(Keyword::INCLUDE) {
+            self.parse_parenthesized_column_list(Mandatory, false)?
+        } else {
+            vec![]
+        };
+        let with = if self.parse_keyword(Keyword::WITH) {
+            self.expect_token(&Token::LParen)?;
+            let params = self.parse_comma_separated(Parser::parse_expr)?;
+            self.expect_token(&Token::RParen)?;
+            params
+        } else {
+            vec![]
+        };
+        let tablespace =
+            if self.parse_keywords(&[Keyword::USING, Keyword::INDEX, Keyword::TABLESPACE]) {
+                Some(self.parse_identifier()?)
+            } else {
+                None
+            };
+        let predicate = if self.parse_keyword(Keyword::WHERE) {
+            self.expect_token(&Token::LParen)?;
+            let predicate = self.parse_expr()?;
+            self.expect_token(&Token::RParen)?;
+            Some(Box::new(predicate))
+        } else {
+            None
+        };
+        let characteristics = self.parse_constraint_characteristics()?;
+        Ok(ExclusionConstraint {
+            name,
+            index_method,
+            elements,
+            include,
+            with,
+            tablespace,
+            predicate,
+            characteristics,
+        })
+    }
+
+    /// The operator of an exclusion constraint element: the tokens up to the next `,` or `)` outside
+    /// parentheses (`&&`, `=`, `OPERATOR(pg_catalog.&&)`).
+    fn parse_exclusion_operator(&mut self) -> Result<String, ParserError> {
+        let mut operator = String::new();
+        let mut depth = 0usize;
+        loop {
+            match &self.peek_token_ref().token {
+                Token::EOF => break,
+                Token::Comma | Token::RParen if depth == 0 => break,
+                Token::LParen => depth += 1,
+                Token::RParen => depth -= 1,
+                _ => {}
+            }
+            let token = self.next_token();
+            operator.push_str(&token.token.to_string());
+        }
+        if operator.is_empty() {
+            return self.expected_ref("an operator", self.peek_token_ref());
+        }
+        Ok(operator)
+    }
+
     /// Parse an optional table constraint (e.g. `PRIMARY KEY`, `UNIQUE`, `FOREIGN KEY`, `CHECK`).
     pub fn parse_optional_table_constraint(
         &mut self,
@@ -9844,6 +10016,12 @@ impl<'a> Parser<'a> {
                     }
                     .into(),
                 ))
+            }
+            Token::Word(w)
+                if w.keyword == Keyword::EXCLUDE
+                    && dialect_of!(self is PostgreSqlDialect | GenericDialect) =>
+            {
+                Ok(Some(self.parse_exclusion_constraint(name)?.into()))
             }
             Token::Word(w) if w.keyword == Keyword::CHECK => {
                 self.expect_token(&Token::LParen)?;
@@ -10266,6 +10444,13 @@ impl<'a> Parser<'a> {
                 self.expect_keyword_is(Keyword::TO)?;
                 let new_name = self.parse_identifier()?;
                 AlterTableOperation::RenameConstraint { old_name, new_name }
+            } else if dialect_of!(self is MySqlDialect | GenericDialect)
+                && self.parse_one_of_keywords(&[Keyword::INDEX, Keyword::KEY]).is_some()
+            {
+                let old_name = self.parse_identifier()?;
+                self.expect_keyword_is(Keyword::TO)?;
+                let new_name = self.parse_identifier()?;
+                AlterTableOperation::RenameIndex { old_name, new_name }
             } else if self.parse_keyword(Keyword::TO) {
                 let table_name = self.parse_object_name(false)?;
                 AlterTableOperation::RenameTable {
@@ -10509,6 +10694,10 @@ impl<'a> Parser<'a> {
                 }
             } else if self.parse_keywords(&[Keyword::DROP, Keyword::DEFAULT]) {
                 AlterColumnOperation::DropDefault {}
+            } else if self.parse_keywords(&[Keyword::DROP, Keyword::IDENTITY]) {
+                AlterColumnOperation::DropIdentity {
+                    if_exists: self.parse_keywords(&[Keyword::IF, Keyword::EXISTS]),
+                }
             } else if self.parse_keywords(&[Keyword::SET, Keyword::DATA, Keyword::TYPE]) {
                 self.parse_set_data_type(true)?
             } else if self.parse_keyword(Keyword::TYPE) {
@@ -10675,6 +10864,15 @@ impl<'a> Parser<'a> {
                 options = self.parse_options(Keyword::SET)?;
                 if !options.is_empty() {
                     AlterTableOperation::SetOptionsParens { options }
+                } else if let Some(option) = if dialect_of!(self is MySqlDialect | GenericDialect) {
+                    self.parse_plain_option()?
+                } else {
+                    None
+                } {
+                    // One option per operation: a comma between options separates operations.
+                    AlterTableOperation::SetTableOptions {
+                        options: vec![option],
+                    }
                 } else {
                     return self.expected_ref(
                     "ADD, RENAME, PARTITION, SWAP, DROP, REPLICA IDENTITY, SET, or SET TBLPROPERTIES after ALTER TABLE",
@@ -10688,6 +10886,11 @@ impl<'a> Parser<'a> {
 
     fn parse_set_data_type(&mut self, had_set: bool) -> Result<AlterColumnOperation, ParserError> {
         let data_type = self.parse_data_type()?;
+        let collation = if self.parse_keyword(Keyword::COLLATE) {
+            Some(self.parse_object_name(false)?)
+        } else {
+            None
+        };
         let using = if self.dialect.supports_alter_column_type_using()
             && self.parse_keyword(Keyword::USING)
         {
@@ -10697,6 +10900,7 @@ impl<'a> Parser<'a> {
         };
         Ok(AlterColumnOperation::SetDataType {
             data_type,
+            collation,
             using,
             had_set,
         })
@@ -12224,6 +12428,9 @@ impl<'a> Parser<'a> {
                 Ok(s)
             }
             Token::UnicodeStringLiteral(s) => Ok(s),
+            // A statement whose literals were replaced by placeholders (`COMMENT ON TABLE t IS $1`):
+            // the placeholder stands for the string.
+            Token::Placeholder(s) => Ok(s),
             _ => self.expected("literal string", next_token),
         }
     }
@@ -13958,6 +14165,7 @@ impl<'a> Parser<'a> {
         if describe_alias == DescribeAlias::Explain
             && self.dialect.supports_explain_with_utility_options()
             && self.peek_token_ref().token == Token::LParen
+            && !self.peek_parenthesized_query()
         {
             options = Some(self.parse_utility_options()?)
         } else if self.parse_keywords(&[Keyword::QUERY, Keyword::PLAN]) {
@@ -14109,6 +14317,12 @@ impl<'a> Parser<'a> {
                 } else {
                     locks.push(self.parse_lock()?);
                 }
+            }
+            // MySQL's older spelling of `FOR SHARE` (written back as `FOR SHARE`).
+            if dialect_of!(self is MySqlDialect | GenericDialect)
+                && self.parse_keywords(&[Keyword::LOCK, Keyword::IN, Keyword::SHARE, Keyword::MODE])
+            {
+                locks.push(self.parse_lock_rest(LockType::Share)?);
             }
             let format_clause =
                 if self.dialect.supports_select_format() && self.parse_keyword(Keyword::FORMAT) {
@@ -15191,6 +15405,31 @@ impl<'a> Parser<'a> {
     }
 
     /// Parse a single SET statement assignment `var = expr`.
+    /// MySQL's user variable with a quoted name (`` @`my var` ``, `@'v'`, `@"v"`): the `@` and the
+    /// quoted word right after it, as one name that displays as written.
+    fn parse_mysql_quoted_user_variable(&mut self) -> Option<ObjectName> {
+        if !dialect_of!(self is MySqlDialect | GenericDialect)
+            || self.peek_token_ref().token != Token::AtSign
+        {
+            return None;
+        }
+        let index = self.index;
+        self.next_token();
+        let quoted = match self.next_token_no_skip().map(|t| t.token.clone()) {
+            Some(Token::Word(w)) if w.quote_style.is_some() => Some(w.to_string()),
+            Some(Token::SingleQuotedString(s)) => Some(format!("'{}'", s.replace('\'', "''"))),
+            Some(Token::DoubleQuotedString(s)) => Some(format!("\"{}\"", s.replace('"', "\"\""))),
+            _ => None,
+        };
+        match quoted {
+            Some(q) => Some(ObjectName::from(vec![Ident::new(format!("@{q}"))])),
+            None => {
+                self.index = index;
+                None
+            }
+        }
+    }
+
     fn parse_set_assignment(&mut self) -> Result<SetAssignment, ParserError> {
         let scope = self.parse_context_modifier();
 
@@ -15201,17 +15440,51 @@ impl<'a> Parser<'a> {
             // trying to parse list of assignments using this function.
             // If a dialect supports both, and we find a LParen, we early exit from this function.
             self.expected_ref("Unparenthesized assignment", self.peek_token_ref())?
+        } else if let Some(name) = self.parse_mysql_quoted_user_variable() {
+            name
         } else {
             self.parse_object_name(false)?
         };
 
-        if !(self.consume_token(&Token::Eq) || self.parse_keyword(Keyword::TO)) {
+        if !(self.consume_token(&Token::Eq)
+            || self.parse_keyword(Keyword::TO)
+            || (dialect_of!(self is MySqlDialect | GenericDialect)
+                && self.consume_token(&Token::Assignment)))
+        {
             return self.expected_ref("assignment operator", self.peek_token_ref());
         }
 
         let value = self.parse_expr()?;
 
         Ok(SetAssignment { scope, name, value })
+    }
+
+    /// Whether `SET` (already consumed) is followed by PostgreSQL's `CONSTRAINTS`.
+    fn peek_set_constraints(&self) -> bool {
+        dialect_of!(self is PostgreSqlDialect | GenericDialect)
+            && matches!(
+                &self.peek_token_ref().token,
+                Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("CONSTRAINTS")
+            )
+    }
+
+    /// `SET CONSTRAINTS { ALL | name [, ...] } { DEFERRED | IMMEDIATE }`, after `SET`.
+    fn parse_set_constraints(&mut self) -> Result<Statement, ParserError> {
+        self.next_token();
+        let constraints = if self.parse_keyword(Keyword::ALL) {
+            vec![]
+        } else {
+            self.parse_comma_separated(|p| p.parse_object_name(false))?
+        };
+        let immediate = match self.expect_one_of_keywords(&[Keyword::DEFERRED, Keyword::IMMEDIATE])? {
+            Keyword::IMMEDIATE => true,
+            _ => false,
+        };
+        Ok(Set::SetConstraints {
+            constraints,
+            immediate,
+        }
+        .into())
     }
 
     fn parse_set(&mut self) -> Result<Statement, ParserError> {
@@ -15230,6 +15503,10 @@ impl<'a> Parser<'a> {
 
         if let Some(set_role_stmt) = self.maybe_parse(|parser| parser.parse_set_role(scope))? {
             return Ok(set_role_stmt);
+        }
+
+        if !hivevar && scope.is_none() && self.peek_set_constraints() {
+            return self.parse_set_constraints();
         }
 
         // Handle special cases first
@@ -18452,6 +18729,10 @@ impl<'a> Parser<'a> {
             clauses.push(FunctionArgumentClause::Separator(self.parse_value()?));
         }
 
+        if dialect_of!(self is GenericDialect | MySqlDialect) && self.parse_keyword(Keyword::USING) {
+            clauses.push(FunctionArgumentClause::Using(self.parse_object_name(false)?));
+        }
+
         if let Some(on_overflow) = self.parse_listagg_on_overflow()? {
             clauses.push(FunctionArgumentClause::OnOverflow(on_overflow));
         }
@@ -18985,6 +19266,12 @@ impl<'a> Parser<'a> {
 
     /// Parse a FOR UPDATE/FOR SHARE clause
     pub fn parse_lock(&mut self) -> Result<LockClause, ParserError> {
+        if self.parse_keywords(&[Keyword::NO, Keyword::KEY, Keyword::UPDATE]) {
+            return self.parse_lock_rest(LockType::NoKeyUpdate);
+        }
+        if self.parse_keywords(&[Keyword::KEY, Keyword::SHARE]) {
+            return self.parse_lock_rest(LockType::KeyShare);
+        }
         let lock_type = match self.expect_one_of_keywords(&[Keyword::UPDATE, Keyword::SHARE])? {
             Keyword::UPDATE => LockType::Update,
             Keyword::SHARE => LockType::Share,
@@ -18992,8 +19279,18 @@ impl<'a> Parser<'a> {
                 format!("Internal parser error: expected any of {{UPDATE, SHARE}}, got {unexpected_keyword:?}"),
             )),
         };
+        self.parse_lock_rest(lock_type)
+    }
+
+    /// The part of a `FOR <lock>` clause after the lock strength: `OF` names, `NOWAIT`, `SKIP LOCKED`.
+    fn parse_lock_rest(&mut self, lock_type: LockType) -> Result<LockClause, ParserError> {
+        let mut of_more = Vec::new();
         let of = if self.parse_keyword(Keyword::OF) {
-            Some(self.parse_object_name(false)?)
+            let first = self.parse_object_name(false)?;
+            while self.consume_token(&Token::Comma) {
+                of_more.push(self.parse_object_name(false)?);
+            }
+            Some(first)
         } else {
             None
         };
@@ -19007,6 +19304,7 @@ impl<'a> Parser<'a> {
         Ok(LockClause {
             lock_type,
             of,
+            of_more,
             nonblock,
         })
     }
@@ -20310,6 +20608,17 @@ impl<'a> Parser<'a> {
     /// Consume the parser and return its underlying token buffer
     pub fn into_tokens(self) -> Vec<TokenWithSpan> {
         self.tokens
+    }
+
+    /// Whether the next tokens are `(` and a query: `(SELECT`, `(WITH`, `((` ...
+    fn peek_parenthesized_query(&self) -> bool {
+        let [open, next] = self.peek_tokens_ref();
+        open.token == Token::LParen
+            && match &next.token {
+                Token::LParen => true,
+                Token::Word(w) => matches!(w.keyword, Keyword::SELECT | Keyword::WITH | Keyword::VALUES),
+                _ => false,
+            }
     }
 
     /// Returns true if the next keyword indicates a sub query, i.e. SELECT or WITH
