@@ -2,7 +2,9 @@
 //!
 //! The statement is parsed with sqlparser (MySQL or PostgreSQL dialect) and checked by the rules in
 //! [`catalog`]; when it does not parse, token-level checks run instead and the report says so
-//! (`parse_ok: false`), so an empty finding list is never a silent "no issues". An attached EXPLAIN plan
+//! (`parse_ok: false`), so an empty finding list is never a silent "no issues". A utility statement the
+//! parser does not know and the rules have nothing to check in (`ALTER SEQUENCE`, a stored-program
+//! definition) is reported as such ([`parse`]). An attached EXPLAIN plan
 //! adds plan insights, a schema snapshot makes the index advice exact, and the class's measured numbers
 //! (time, frequency, share of total time, rows ratio, lock time) set the severity with the findings.
 
@@ -11,6 +13,7 @@ pub mod catalog;
 pub mod explain;
 mod expr;
 pub mod llm;
+mod parse;
 mod predicates;
 pub mod severity;
 pub mod statement;
@@ -20,8 +23,8 @@ use dbpower_sql::Dialect;
 use dbpower_types::{
     AnalysisReport, Issue, Recommendation, RecommendationKind, SchemaSnapshot, Severity,
 };
-use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect};
-use sqlparser::parser::Parser;
+
+use parse::Parsed;
 
 pub use severity::ClassStats;
 pub use statement::Finding;
@@ -56,8 +59,22 @@ pub fn statement_findings(
     dialect: Dialect,
     schema: Option<&SchemaSnapshot>,
 ) -> (Vec<Finding>, Result<Vec<statement::Block>, String>) {
-    match parse(sql, dialect) {
-        Ok(stmt) => {
+    let (findings, blocks, _) = findings_and_utility(sql, dialect, schema);
+    (findings, blocks)
+}
+
+/// [`statement_findings`], and what the statement is when it is a utility statement.
+fn findings_and_utility(
+    sql: &str,
+    dialect: Dialect,
+    schema: Option<&SchemaSnapshot>,
+) -> (
+    Vec<Finding>,
+    Result<Vec<statement::Block>, String>,
+    Option<&'static str>,
+) {
+    match parse::parse(sql, dialect) {
+        Parsed::Statement(stmt) => {
             let facts = statement::check(&stmt, dialect, schema);
             let mut findings = facts.findings;
             let adv = advisor::advise(&facts.blocks, dialect, schema);
@@ -66,25 +83,11 @@ pub fn statement_findings(
                     findings.push(f);
                 }
             }
-            (findings, Ok(facts.blocks))
+            (findings, Ok(facts.blocks), None)
         }
-        Err(e) => (tokens::check(sql, dialect), Err(e)),
+        Parsed::Utility(what) => (Vec::new(), Ok(Vec::new()), Some(what)),
+        Parsed::Failed(e) => (tokens::check(sql, dialect), Err(e), None),
     }
-}
-
-fn parse(sql: &str, dialect: Dialect) -> Result<sqlparser::ast::Statement, String> {
-    if sql.len() > MAX_PARSE_BYTES {
-        return Err(format!("statement longer than {MAX_PARSE_BYTES} bytes"));
-    }
-    let parsed = match dialect {
-        Dialect::Mysql => Parser::parse_sql(&MySqlDialect {}, sql),
-        Dialect::Postgresql => Parser::parse_sql(&PostgreSqlDialect {}, sql),
-    };
-    let mut stmts = parsed.map_err(|e| e.to_string())?;
-    if stmts.is_empty() {
-        return Err("no statement".into());
-    }
-    Ok(stmts.swap_remove(0))
 }
 
 /// The SQL dialect of a database type: the one conversion every caller uses.
@@ -96,7 +99,8 @@ pub fn dialect_of(db: dbpower_types::DatabaseType) -> dbpower_sql::Dialect {
 }
 
 pub fn analyze(input: &Input<'_>) -> AnalysisReport {
-    let (mut findings, parsed) = statement_findings(input.sql, input.dialect, input.schema);
+    let (mut findings, parsed, utility) =
+        findings_and_utility(input.sql, input.dialect, input.schema);
     let blocks = parsed.as_ref().map(Vec::as_slice).unwrap_or(&[]);
     let advice = advisor::advise(blocks, input.dialect, input.schema).advice;
 
@@ -191,6 +195,15 @@ pub fn analyze(input: &Input<'_>) -> AnalysisReport {
         let names: Vec<&str> = issues.iter().map(|i| i.title.as_str()).collect();
         format!("{} issue(s): {}.", issues.len(), names.join("; "))
     };
+    if let Some(what) = utility {
+        summary = if issues.is_empty() {
+            format!("A utility statement, with nothing for the rules to check: {what}.")
+        } else {
+            format!(
+                "{summary} A utility statement, with nothing for the statement rules to check: {what}."
+            )
+        };
+    }
     if let Err(e) = &parsed {
         summary.push_str(&format!(
             " The statement did not parse ({}), so only token-level checks ran.",

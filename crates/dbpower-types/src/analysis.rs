@@ -78,7 +78,8 @@ pub struct AnalysisReport {
     pub recommendations: Vec<Recommendation>,
     /// Which providers contributed (`rules`, `openai`, ...).
     pub engine: Vec<String>,
-    /// Whether the statement parsed; when not, only token-level checks ran.
+    /// Whether the statement parsed (or is a utility statement with nothing for the rules, which the
+    /// summary says); when not, only token-level checks ran.
     pub parse_ok: bool,
 }
 

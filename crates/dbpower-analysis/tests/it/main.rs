@@ -1,4 +1,6 @@
-//! Integration tests of the analysis engine: the labelled rule corpus and end-to-end reports.
+//! Integration tests of the analysis engine: the labelled rule corpus, parsing of ORM statement shapes
+//! and end-to-end reports.
 
 mod corpus;
+mod parsing;
 mod reports;
