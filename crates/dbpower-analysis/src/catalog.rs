@@ -46,7 +46,7 @@ rules! {
         "List the columns the caller uses",
         "A narrow column list can be answered from an index alone and keeps the result stable when the table changes.";
     "dml_without_where" Critical Statement Rewrite "UPDATE or DELETE without WHERE",
-        "The statement rewrites or removes every row of the table, holding locks on all of them and flooding replication.",
+        "The statement rewrites or removes every row of the table, holding locks on all of them and flooding replication. Once the class has measured numbers its severity follows the rows it touched and the time it took: emptying a small table in milliseconds is LOW.",
         "Add a WHERE clause, or change the rows in bounded batches",
         "Batch by primary key ranges (e.g. WHERE id BETWEEN ? AND ?) and commit between batches.";
     "select_without_where" Medium Statement Rewrite "SELECT of a whole table without WHERE or LIMIT",
@@ -58,7 +58,7 @@ rules! {
         "Search with a full-text or trigram index, or anchor the pattern",
         "PostgreSQL: CREATE EXTENSION pg_trgm and a GIN index with gin_trgm_ops; MySQL: a FULLTEXT index with MATCH ... AGAINST; or match a prefix ('abc%').";
     "function_on_column" High Statement Rewrite "Function applied to a filtered column",
-        "Wrapping a column in a function (YEAR(created_at), LOWER(email), CAST(...)) hides it from its index: the function is computed for every row (non-sargable).",
+        "Wrapping a column in a function (YEAR(created_at), LOWER(email), CAST(created_at AS DATE)) hides it from its index: the function is computed for every row (non-sargable). A PostgreSQL cast of a varchar column to text only relabels it and is not reported.",
         "Compare the bare column, or index the expression",
         "Rewrite as a range on the column (YEAR(created_at) = 2024 -> created_at >= '2024-01-01' AND created_at < '2025-01-01'), store the normalized value, or add an expression index.";
     "arithmetic_on_column" Medium Statement Rewrite "Arithmetic on a filtered column",
@@ -81,10 +81,10 @@ rules! {
         "The subquery runs once per result row (N+1 inside the database).",
         "Join and aggregate once",
         "LEFT JOIN a grouped derived table (or a LATERAL join) instead of a per-row scalar subquery.";
-    "in_subquery_mysql" Medium Statement Rewrite "IN (subquery) on MySQL",
-        "MySQL before 8.0 runs IN (subquery) as a dependent subquery per outer row, and even 8.0 may materialize a large temporary table.",
-        "Rewrite as a JOIN or EXISTS",
-        "A join (with DISTINCT if the subquery can repeat keys) or EXISTS lets the optimizer pick the driving table.";
+    "in_subquery_mysql" Medium Statement Rewrite "IN (subquery) run once per row on MySQL/MariaDB",
+        "A SELECT's IN (subquery) is a semi-join since MySQL 5.6 and MariaDB 5.3, but two shapes still run the subquery once per outer row (EXPLAIN: DEPENDENT SUBQUERY): the IN (subquery) of a single-table UPDATE or DELETE, on MySQL before 8.0.21 and MariaDB before 11.1, and a subquery that is a UNION, on every version.",
+        "Join instead of testing each row",
+        "Write the UPDATE or DELETE in its multi-table form (UPDATE t JOIN (SELECT DISTINCT id FROM ...) s ON s.id = t.x SET ...; DELETE t FROM t JOIN ... ON ...), which is optimized like a SELECT; join a UNION as a derived table (JOIN (SELECT a FROM t1 UNION SELECT b FROM t2) u ON u.a = t.x) so it is built once.";
     "large_offset" Medium Statement Rewrite "Large OFFSET pagination",
         "OFFSET n reads and throws away n rows on every page, so deep pages get linearly slower.",
         "Use keyset pagination",

@@ -5,8 +5,8 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectName,
-    UnaryOperator, Value, visit_expressions,
+    BinaryOperator, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments,
+    ObjectName, Query, UnaryOperator, Value, Visit, Visitor, visit_expressions,
 };
 
 /// Words that parse as identifiers but are values, not columns.
@@ -114,6 +114,41 @@ pub(crate) fn columns_in(e: &Expr) -> Vec<ColRef> {
     out
 }
 
+/// The columns `e` itself computes with: those inside a subquery (`EXISTS (...)`, `(SELECT ...)`,
+/// `IN (SELECT ...)`) belong to that subquery's own block and are not counted.
+pub(crate) fn columns_outside_subqueries(e: &Expr) -> Vec<ColRef> {
+    struct Outside {
+        depth: usize,
+        out: Vec<ColRef>,
+    }
+    impl Visitor for Outside {
+        type Break = ();
+        fn pre_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
+            self.depth = self.depth.saturating_add(1);
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
+            self.depth = self.depth.saturating_sub(1);
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, x: &Expr) -> ControlFlow<()> {
+            if self.depth == 0
+                && matches!(x, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+                && let Some(c) = column_of(x)
+            {
+                self.out.push(c);
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut v = Outside {
+        depth: 0,
+        out: Vec::new(),
+    };
+    let _ = e.visit(&mut v);
+    v.out
+}
+
 fn has_subquery(e: &Expr) -> bool {
     visit_expressions(e, |x| {
         if matches!(
@@ -145,7 +180,10 @@ pub(crate) fn contains_aggregate(e: &Expr) -> bool {
     .is_break()
 }
 
-/// A function (not an aggregate), cast or similar wrapper around an expression that mentions a column.
+/// A function (not an aggregate), cast or similar wrapper computed from a column of its own block.
+/// Columns only inside a subquery argument (`COALESCE(EXISTS (...), 1)`) do not count: nothing of
+/// this block's rows is wrapped. A PostgreSQL relabel cast is decided by the caller
+/// ([`relabeled_column`]), which knows the dialect and the column's type.
 pub(crate) fn is_function_on_column(e: &Expr) -> bool {
     let wraps = match e {
         Expr::Nested(inner) => return is_function_on_column(inner),
@@ -161,7 +199,54 @@ pub(crate) fn is_function_on_column(e: &Expr) -> bool {
         | Expr::Collate { .. } => true,
         _ => false,
     };
-    wraps && !columns_in(e).is_empty()
+    wraps && !columns_outside_subqueries(e).is_empty()
+}
+
+/// The column of a cast to `text` or to an unbounded `varchar` of a bare column (`name::text`,
+/// `CAST(name AS varchar)`). On PostgreSQL, varchar and text share one representation, so such a cast
+/// of a varchar or text column is a relabel that the planner sees through when it matches an index
+/// (ORMs emit `"t"."name"::text LIKE ...` and create a `varchar_pattern_ops` index for it). A bounded
+/// `varchar(n)` calls a length coercion and `char(n)` is trimmed, so neither is a relabel.
+pub(crate) fn relabeled_column(e: &Expr) -> Option<ColRef> {
+    match e {
+        Expr::Nested(inner) => relabeled_column(inner),
+        Expr::Cast {
+            expr,
+            data_type: DataType::Text | DataType::Varchar(None) | DataType::CharacterVarying(None),
+            array: false,
+            format: None,
+            ..
+        } => column_of(expr),
+        _ => None,
+    }
+}
+
+/// `col COLLATE x` of a bare column: a choice of comparison and sort order, not a computed value.
+pub(crate) fn is_collated_column(e: &Expr) -> bool {
+    match e {
+        Expr::Nested(inner) => is_collated_column(inner),
+        Expr::Collate { expr, .. } => column_of(expr).is_some() || relabeled_column(expr).is_some(),
+        _ => false,
+    }
+}
+
+/// `COUNT(*)`, `COUNT(1)`, `COUNT(col)` or `COUNT(DISTINCT col)`, with no FILTER and no window: the
+/// number of rows (or values) as stored. A computed argument (`COUNT(CASE WHEN ... END)`) or a FILTER
+/// makes it a conditional count.
+pub(crate) fn is_plain_count(f: &Function) -> bool {
+    function_name(f) == "count"
+        && f.filter.is_none()
+        && f.over.is_none()
+        && match &f.args {
+            FunctionArguments::List(list) => list.args.iter().all(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Wildcard) => true,
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => {
+                    column_of(e).is_some() || number(e).is_some()
+                }
+                _ => false,
+            }),
+            _ => false,
+        }
 }
 
 pub(crate) fn is_arithmetic(op: &BinaryOperator) -> bool {
@@ -179,7 +264,7 @@ pub(crate) fn is_arithmetic(op: &BinaryOperator) -> bool {
 pub(crate) fn is_arithmetic_on_column(e: &Expr) -> bool {
     match e {
         Expr::Nested(inner) => is_arithmetic_on_column(inner),
-        Expr::BinaryOp { op, .. } => is_arithmetic(op) && !columns_in(e).is_empty(),
+        Expr::BinaryOp { op, .. } => is_arithmetic(op) && !columns_outside_subqueries(e).is_empty(),
         _ => false,
     }
 }

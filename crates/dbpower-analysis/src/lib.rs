@@ -111,6 +111,7 @@ pub fn analyze(input: &Input<'_>) -> AnalysisReport {
         findings.extend(p.findings);
     }
     if let Some(s) = input.stats {
+        severity::rate_by_impact(&mut findings, &s);
         findings.extend(severity::stats_findings(&s));
     }
 

@@ -5,8 +5,10 @@
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 
+use dbpower_sql::Dialect;
 use sqlparser::ast::{
-    BinaryOperator, Expr, Select, TableFactor, Visit, Visitor, visit_expressions,
+    BinaryOperator, Expr, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr,
+    TableFactor, TableWithJoins, UnaryOperator, Visit, Visitor, visit_expressions,
 };
 
 use crate::expr::{self, CmpOp, ColRef, snippet};
@@ -50,7 +52,118 @@ pub(crate) fn family(t: &str) -> &'static str {
     }
 }
 
+/// A type whose cast to `text` (or unbounded `varchar`) is a relabel on PostgreSQL.
+fn relabel_source(t: &str) -> bool {
+    let t = t.trim().to_ascii_lowercase();
+    t == "text" || t.starts_with("varchar") || t.starts_with("character varying")
+}
+
 impl Walker<'_> {
+    /// A PostgreSQL relabel cast of a varchar or text column ([`expr::relabeled_column`]). Without a
+    /// schema the column is taken to be one (ORMs cast their varchar columns this way); with one, its
+    /// type decides (`char(n)::text` trims, `integer::text` converts).
+    pub(crate) fn is_relabel(&self, e: &Expr, tables: &[TableRef]) -> bool {
+        self.dialect == Dialect::Postgresql
+            && expr::relabeled_column(e).is_some_and(|c| {
+                self.column_type(tables, &c)
+                    .is_none_or(|t| relabel_source(&t))
+            })
+    }
+
+    /// The column an expression names: bare, or through a relabel cast.
+    pub(crate) fn plain_column(&self, e: &Expr, tables: &[TableRef]) -> Option<ColRef> {
+        expr::column_of(e).or_else(|| {
+            self.is_relabel(e, tables)
+                .then(|| expr::relabeled_column(e))
+                .flatten()
+        })
+    }
+
+    /// A function or cast that computes a new value from a column of the block (not a relabel).
+    pub(crate) fn wraps_column(&self, e: &Expr, tables: &[TableRef]) -> bool {
+        !self.is_relabel(e, tables) && expr::is_function_on_column(e)
+    }
+
+    /// A GROUP BY or ORDER BY key computed per row. A bare `col COLLATE x` is not: it names the order
+    /// wanted, and an index declared with that collation delivers it.
+    pub(crate) fn computed_key(&self, e: &Expr, tables: &[TableRef]) -> bool {
+        !expr::is_collated_column(e)
+            && (self.wraps_column(e, tables) || expr::is_arithmetic_on_column(e))
+    }
+
+    /// `*` (`qualifier` None) or `q.*` over relations that are all derived tables or CTEs whose every
+    /// SELECT lists its columns: the ORM pagination wrapper `SELECT * FROM (SELECT a, b FROM t ...) sub`
+    /// reads exactly the listed columns.
+    pub(crate) fn wildcard_over_listed(&self, s: &Select, qualifier: Option<&str>) -> bool {
+        let mut relations = Vec::new();
+        for twj in &s.from {
+            relations_of(twj, &mut relations);
+        }
+        let named = |tf: &TableFactor| -> Option<String> {
+            match tf {
+                TableFactor::Derived { alias, .. } => {
+                    alias.as_ref().map(|a| a.name.value.to_lowercase())
+                }
+                TableFactor::Table { name, alias, .. } => Some(
+                    alias
+                        .as_ref()
+                        .map(|a| a.name.value.to_lowercase())
+                        .unwrap_or_else(|| expr::last_name(name)),
+                ),
+                _ => None,
+            }
+        };
+        let listed = |tf: &TableFactor| -> bool {
+            match tf {
+                TableFactor::Derived { subquery, .. } => self.lists_columns(subquery),
+                TableFactor::Table {
+                    name, args: None, ..
+                } if name.0.len() == 1 => {
+                    let n = expr::last_name(name);
+                    self.cte_listed(&n)
+                }
+                _ => false,
+            }
+        };
+        let chosen: Vec<&TableFactor> = match qualifier {
+            None => relations,
+            Some(q) => relations
+                .into_iter()
+                .filter(|tf| named(tf).as_deref() == Some(q))
+                .collect(),
+        };
+        !chosen.is_empty() && chosen.into_iter().all(listed)
+    }
+
+    /// A SELECT list item that names its columns: not a wildcard, or one over listed relations.
+    pub(crate) fn item_lists_columns(&self, s: &Select, item: &SelectItem) -> bool {
+        match item {
+            SelectItem::Wildcard(_) => self.wildcard_over_listed(s, None),
+            SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(n), _) => {
+                self.wildcard_over_listed(s, Some(&expr::last_name(n)))
+            }
+            SelectItem::QualifiedWildcard(..) => false,
+            _ => true,
+        }
+    }
+
+    /// Every SELECT of the query names its output columns (a VALUES list does too).
+    pub(crate) fn lists_columns(&self, q: &Query) -> bool {
+        self.body_lists_columns(&q.body)
+    }
+
+    fn body_lists_columns(&self, b: &SetExpr) -> bool {
+        match b {
+            SetExpr::Select(s) => s.projection.iter().all(|p| self.item_lists_columns(s, p)),
+            SetExpr::SetOperation { left, right, .. } => {
+                self.body_lists_columns(left) && self.body_lists_columns(right)
+            }
+            SetExpr::Query(inner) => self.lists_columns(inner),
+            SetExpr::Values(_) => true,
+            _ => false,
+        }
+    }
+
     /// A scalar subquery in the SELECT list that names a table of this block.
     pub(crate) fn correlated(&mut self, items: &[&Expr], tables: &[TableRef]) {
         let outer: HashSet<&str> = tables
@@ -143,40 +256,42 @@ impl Walker<'_> {
         }
     }
 
+    /// An OR whose branches share no tested column: no single index range serves it. Branches that
+    /// test no column of the block (`$1 IS NULL`, `EXISTS (...)`) are left out: they need no index
+    /// of this table, and the ORM's optional filter `($1 IS NULL OR col = $1)` tests one column.
     pub(crate) fn or_across_columns(&mut self, cond: &Expr, tables: &[TableRef]) {
-        let mut found = None;
-        let _ = visit_expressions(cond, |e| {
-            if let Expr::BinaryOp {
-                op: BinaryOperator::Or,
-                ..
-            } = e
-            {
-                let mut parts = Vec::new();
-                expr::disjuncts(e, &mut parts);
-                let sets: Vec<Vec<(Option<usize>, String)>> = parts
+        let mut ors = Vec::new();
+        top_level_ors(cond, &mut ors);
+        for e in ors {
+            let mut parts = Vec::new();
+            expr::disjuncts(e, &mut parts);
+            let sets: Vec<Vec<(Option<usize>, String)>> = parts
+                .iter()
+                .map(|p| {
+                    let mut cols = Vec::new();
+                    tested_columns(p, &mut cols);
+                    let mut cols: Vec<(Option<usize>, String)> = cols
+                        .into_iter()
+                        .map(|c| (self.resolve(tables, &c), c.1))
+                        .collect();
+                    cols.sort();
+                    cols.dedup();
+                    cols
+                })
+                .filter(|c| !c.is_empty())
+                .collect();
+            let same = |a: &(Option<usize>, String), b: &(Option<usize>, String)| {
+                a.1 == b.1 && (a.0 == b.0 || a.0.is_none() || b.0.is_none())
+            };
+            let shared = sets.first().is_none_or(|first| {
+                first
                     .iter()
-                    .map(|p| {
-                        let mut cmps = Vec::new();
-                        expr::comparisons(p, &mut cmps);
-                        let mut cols: Vec<(Option<usize>, String)> = cmps
-                            .iter()
-                            .filter_map(|c| expr::column_of(c.left))
-                            .map(|c| (self.resolve(tables, &c), c.1))
-                            .collect();
-                        cols.sort();
-                        cols.dedup();
-                        cols
-                    })
-                    .collect();
-                if sets.windows(2).any(|w| w[0] != w[1]) {
-                    found = Some(snippet(e));
-                    return ControlFlow::Break(());
-                }
+                    .any(|c| sets[1..].iter().all(|s| s.iter().any(|d| same(c, d))))
+            });
+            if !shared {
+                self.push("or_across_columns", snippet(e));
+                return;
             }
-            ControlFlow::Continue(())
-        });
-        if let Some(f) = found {
-            self.push("or_across_columns", f);
         }
     }
 
@@ -197,9 +312,9 @@ impl Walker<'_> {
                 if !others_constant {
                     continue;
                 }
-                if expr::is_function_on_column(side) {
+                if self.wraps_column(side, tables) {
                     self.push("function_on_column", snippet(c.node));
-                    if let Some(col) = expr::columns_in(side).first()
+                    if let Some(col) = expr::columns_outside_subqueries(side).first()
                         && let Some(t) = self.resolve(tables, col)
                     {
                         block.funcs.push((t, col.1.clone(), side.to_string()));
@@ -275,12 +390,13 @@ impl Walker<'_> {
             return;
         }
         let Some(c) = cmps.first() else { return };
-        let left =
-            expr::column_of(c.left).and_then(|col| self.resolve(tables, &col).map(|t| (t, col.1)));
+        let left = self
+            .plain_column(c.left, tables)
+            .and_then(|col| self.resolve(tables, &col).map(|t| (t, col.1)));
         let right = c
             .rights
             .first()
-            .and_then(|r| expr::column_of(r))
+            .and_then(|r| self.plain_column(r, tables))
             .and_then(|col| self.resolve(tables, &col).map(|t| (t, col.1)));
         let rights_constant = c.rights.iter().all(|r| expr::is_constant(r));
         match (c.op, left, right) {
@@ -326,5 +442,75 @@ impl Visitor for NameCollector {
             _ => {}
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// The relations of a FROM item, through joins and parenthesized joins.
+fn relations_of<'a>(twj: &'a TableWithJoins, out: &mut Vec<&'a TableFactor>) {
+    for tf in std::iter::once(&twj.relation).chain(twj.joins.iter().map(|j| &j.relation)) {
+        match tf {
+            TableFactor::NestedJoin {
+                table_with_joins, ..
+            } => relations_of(table_with_joins, out),
+            other => out.push(other),
+        }
+    }
+}
+
+/// The outermost ORs of a condition, through AND / NOT / parentheses (not into subqueries, function
+/// arguments or CASE, which other blocks or no filter at all own).
+fn top_level_ors<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
+    match e {
+        Expr::Nested(inner)
+        | Expr::UnaryOp {
+            op: UnaryOperator::Not,
+            expr: inner,
+        } => top_level_ors(inner, out),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            top_level_ors(left, out);
+            top_level_ors(right, out);
+        }
+        Expr::BinaryOp {
+            op: BinaryOperator::Or,
+            ..
+        } => out.push(e),
+        _ => {}
+    }
+}
+
+/// The columns a branch of an OR tests: both sides of its comparisons and the left side of an
+/// `IN (subquery)`, outside subqueries.
+fn tested_columns(e: &Expr, out: &mut Vec<ColRef>) {
+    let mut cmps = Vec::new();
+    expr::comparisons(e, &mut cmps);
+    for c in &cmps {
+        for side in std::iter::once(c.left).chain(c.rights.iter().copied()) {
+            out.extend(expr::columns_outside_subqueries(side));
+        }
+    }
+    in_subquery_lefts(e, out);
+}
+
+fn in_subquery_lefts(e: &Expr, out: &mut Vec<ColRef>) {
+    match e {
+        Expr::Nested(inner)
+        | Expr::UnaryOp {
+            op: UnaryOperator::Not,
+            expr: inner,
+        } => in_subquery_lefts(inner, out),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And | BinaryOperator::Or | BinaryOperator::Xor,
+            right,
+        } => {
+            in_subquery_lefts(left, out);
+            in_subquery_lefts(right, out);
+        }
+        Expr::InSubquery { expr, .. } => out.extend(expr::columns_outside_subqueries(expr)),
+        _ => {}
     }
 }

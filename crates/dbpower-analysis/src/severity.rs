@@ -6,6 +6,10 @@
 //! than 1,000 executions) is lowered one step, except for CRITICAL findings,
 //! which are about correctness or runaway cost (UPDATE without WHERE, cartesian joins). With no finding
 //! the severity is LOW unless the impact alone is CRITICAL.
+//!
+//! An UPDATE or DELETE without WHERE is CRITICAL for what it could do; once the class has measured
+//! numbers it is rated by what it did ([`whole_table_dml`]): a test suite's `DELETE FROM t` that
+//! removed a handful of rows in a few milliseconds is LOW.
 
 use dbpower_types::{Issue, Severity};
 
@@ -111,6 +115,60 @@ pub fn stats_findings(s: &ClassStats) -> Vec<Finding> {
     out
 }
 
+/// Rows per execution at most, for each level of a whole-table UPDATE or DELETE (above the last: CRITICAL).
+pub const DML_ROWS: [i64; 3] = [1_000, 100_000, 1_000_000];
+/// Milliseconds per execution (the slowest seen) below which each level holds.
+pub const DML_MS: [f64; 3] = [100.0, 1_000.0, 10_000.0];
+
+/// The severity of an UPDATE or DELETE without WHERE from what the class measured: the rows it touched
+/// and the time it took per execution (the slowest one), whichever is worse. Rows are the larger of rows
+/// examined and rows sent (PostgreSQL reports the rows a DML statement changed as its rows; MySQL counts
+/// the rows it read, which without WHERE is the whole table). Without a row count the time alone rates
+/// it, but never below MEDIUM. `None` without executions: the default CRITICAL stands.
+pub fn whole_table_dml(s: &ClassStats) -> Option<(Severity, String)> {
+    if s.count <= 0 || !s.avg_time_ms.is_finite() || !s.max_time_ms.is_finite() {
+        return None;
+    }
+    let ms = s.avg_time_ms.max(s.max_time_ms).max(0.0);
+    let rows = match (s.rows_examined, s.rows_sent) {
+        (None, None) => None,
+        (a, b) => Some(a.unwrap_or(0).max(b.unwrap_or(0)).max(0) / s.count),
+    };
+    const LEVELS: [Severity; 3] = [Severity::Low, Severity::Medium, Severity::High];
+    let by_time = DML_MS
+        .iter()
+        .position(|limit| ms < *limit)
+        .map_or(Severity::Critical, |i| LEVELS[i]);
+    let severity = match rows {
+        Some(r) => {
+            let by_rows = DML_ROWS
+                .iter()
+                .position(|limit| r <= *limit)
+                .map_or(Severity::Critical, |i| LEVELS[i]);
+            by_rows.max(by_time)
+        }
+        None => by_time.max(Severity::Medium),
+    };
+    let measured = match rows {
+        Some(r) => format!("measured: {r} rows and at most {ms:.0} ms per execution"),
+        None => format!("measured: at most {ms:.0} ms per execution, rows unknown"),
+    };
+    Some((severity, measured))
+}
+
+/// Re-rates the findings whose severity depends on what the class measured.
+pub fn rate_by_impact(findings: &mut [Finding], s: &ClassStats) {
+    for f in findings
+        .iter_mut()
+        .filter(|f| f.rule == "dml_without_where")
+    {
+        if let Some((severity, measured)) = whole_table_dml(s) {
+            f.severity = Some(severity);
+            f.evidence = format!("{} ({measured})", f.evidence);
+        }
+    }
+}
+
 pub fn impact_text(s: Severity) -> String {
     match s {
         Severity::Critical => "removes a critical risk or the largest cost",
@@ -207,6 +265,105 @@ mod tests {
         };
         assert_eq!(overall(&[], Some(&extreme)), Severity::Critical);
         assert_eq!(overall(&[issue(Severity::Medium)], None), Severity::Medium);
+    }
+
+    fn dml(count: i64, avg: f64, max: f64, examined: Option<i64>, sent: Option<i64>) -> ClassStats {
+        ClassStats {
+            count,
+            avg_time_ms: avg,
+            max_time_ms: max,
+            rows_examined: examined,
+            rows_sent: sent,
+            ..ClassStats::default()
+        }
+    }
+
+    #[test]
+    fn a_whole_table_dml_is_rated_by_the_rows_and_time_it_measured() {
+        let level = |s: &ClassStats| whole_table_dml(s).map(|(sev, _)| sev);
+        // A test suite's flush: thousands of runs, a few rows and milliseconds each.
+        let flush = dml(40_000, 1.2, 6.0, Some(40_000 * 12), Some(0));
+        assert_eq!(level(&flush), Some(Severity::Low));
+        // PostgreSQL reports the changed rows as rows (sent), and no rows examined.
+        assert_eq!(
+            level(&dml(300, 2.0, 9.0, None, Some(300 * 40))),
+            Some(Severity::Low)
+        );
+        // Each bound, rows or time, lifts the level by itself.
+        assert_eq!(
+            level(&dml(10, 5.0, 20.0, Some(10 * 50_000), None)),
+            Some(Severity::Medium)
+        );
+        assert_eq!(
+            level(&dml(10, 5.0, 400.0, Some(10 * 10), None)),
+            Some(Severity::Medium)
+        );
+        assert_eq!(
+            level(&dml(4, 3_000.0, 3_500.0, Some(4 * 800_000), Some(0))),
+            Some(Severity::High)
+        );
+        assert_eq!(
+            level(&dml(2, 40.0, 90.0, Some(2 * 5_000_000), None)),
+            Some(Severity::Critical)
+        );
+        assert_eq!(
+            level(&dml(1, 25_000.0, 25_000.0, Some(1), None)),
+            Some(Severity::Critical)
+        );
+        // The slowest execution counts, not only the average.
+        assert_eq!(
+            level(&dml(1_000, 2.0, 1_500.0, Some(1_000), None)),
+            Some(Severity::High)
+        );
+        // Without a row count the time alone rates it, never below MEDIUM.
+        assert_eq!(
+            level(&dml(50, 1.0, 3.0, None, None)),
+            Some(Severity::Medium)
+        );
+        assert_eq!(
+            level(&dml(50, 2_000.0, 2_000.0, None, None)),
+            Some(Severity::High)
+        );
+        // Without executions (or with nonsense times) there is nothing measured: the default stands.
+        assert_eq!(level(&dml(0, 0.0, 0.0, Some(5), None)), None);
+        assert_eq!(level(&dml(3, f64::NAN, 1.0, Some(5), None)), None);
+        // Totals at the top of the range do not overflow.
+        assert_eq!(
+            level(&dml(1, 1.0, 1.0, Some(i64::MAX), Some(i64::MAX))),
+            Some(Severity::Critical)
+        );
+        assert_eq!(
+            level(&dml(2, 1.0, 1.0, Some(-5), None)),
+            Some(Severity::Low)
+        );
+    }
+
+    #[test]
+    fn rating_by_impact_touches_only_whole_table_dml_and_says_what_it_measured() {
+        let mut findings = vec![
+            Finding {
+                rule: "dml_without_where",
+                evidence: "DELETE FROM sessions (no WHERE)".into(),
+                severity: None,
+            },
+            Finding {
+                rule: "select_star",
+                evidence: "SELECT *".into(),
+                severity: None,
+            },
+        ];
+        rate_by_impact(&mut findings, &dml(200, 1.5, 4.0, Some(200 * 3), Some(0)));
+        assert_eq!(findings[0].severity, Some(Severity::Low));
+        assert_eq!(
+            findings[0].evidence,
+            "DELETE FROM sessions (no WHERE) (measured: 3 rows and at most 4 ms per execution)"
+        );
+        assert_eq!(findings[1].severity, None);
+        assert_eq!(findings[1].evidence, "SELECT *");
+        let mut untouched = findings[..1].to_vec();
+        untouched[0].severity = None;
+        rate_by_impact(&mut untouched, &ClassStats::default());
+        assert_eq!(untouched[0].severity, None);
     }
 
     #[test]

@@ -65,6 +65,14 @@ pub fn check(stmt: &Statement, dialect: Dialect, schema: Option<&SchemaSnapshot>
         stack: Vec::new(),
         exists_bodies: HashSet::new(),
         top_is_query: matches!(stmt, Statement::Query(_)),
+        ddl: matches!(
+            stmt,
+            Statement::CreateIndex(_)
+                | Statement::CreateTable(_)
+                | Statement::AlterTable(_)
+                | Statement::CreateDomain(_)
+        ),
+        ctes: Vec::new(),
         scopes: Vec::new(),
         findings: Vec::new(),
         blocks: Vec::new(),
@@ -76,11 +84,22 @@ pub fn check(stmt: &Statement, dialect: Dialect, schema: Option<&SchemaSnapshot>
     }
 }
 
+/// What the rules need to know of a CTE where its name is used.
+struct CteFacts {
+    name: String,
+    /// Every SELECT of its body lists its columns.
+    listed: bool,
+    /// Its body filters or limits its rows.
+    bounded: bool,
+}
+
 struct QueryCtx {
     top: bool,
     has_limit: bool,
     exists_body: bool,
     order: Vec<ColRef>,
+    /// How many CTE names were visible before this query's WITH.
+    ctes_before: usize,
 }
 
 pub(crate) struct Walker<'s> {
@@ -90,6 +109,12 @@ pub(crate) struct Walker<'s> {
     /// Addresses of the queries that are the body of an EXISTS.
     pub(crate) exists_bodies: HashSet<usize>,
     pub(crate) top_is_query: bool,
+    /// The statement defines a table, an index or a domain: its expressions (a partial index's predicate,
+    /// a generated column, a CHECK) are stored, not searched. A query inside it (CREATE TABLE ... AS
+    /// SELECT) still is a search.
+    ddl: bool,
+    /// The CTEs in scope, innermost last.
+    ctes: Vec<CteFacts>,
     /// The tables of the enclosing query blocks, innermost last (for correlated references).
     pub(crate) scopes: Vec<Vec<TableRef>>,
     pub(crate) findings: Vec<Finding>,
@@ -118,6 +143,45 @@ impl Walker<'_> {
                 severity,
             });
         }
+    }
+
+    /// The FROM starts with a derived table or CTE that filters or limits its rows and joins everything
+    /// else to it: the ORM wrapper `SELECT ... FROM (SELECT ... WHERE ... LIMIT 10) AS "User" LEFT JOIN
+    /// "Posts" ON ...` reads the joined tables only for those rows.
+    fn driven_by_bounded(&self, s: &Select) -> bool {
+        let [twj] = s.from.as_slice() else {
+            return false;
+        };
+        let driver = match &twj.relation {
+            TableFactor::Derived { subquery, .. } => bounded(subquery),
+            TableFactor::Table {
+                name, args: None, ..
+            } if name.0.len() == 1 => self.cte(&expr::last_name(name)).is_some_and(|c| c.bounded),
+            _ => false,
+        };
+        driver
+            && twj.joins.iter().all(|j| {
+                !matches!(
+                    j.join_operator,
+                    JoinOperator::CrossJoin(_)
+                        | JoinOperator::CrossApply
+                        | JoinOperator::OuterApply
+                )
+            })
+    }
+
+    fn cte_in_scope(&self, name: &sqlparser::ast::ObjectName) -> bool {
+        let n = expr::last_name(name);
+        self.ctes.iter().any(|c| c.name == n)
+    }
+
+    /// `name` is a CTE in scope whose body lists its columns.
+    pub(crate) fn cte_listed(&self, name: &str) -> bool {
+        self.cte(name).is_some_and(|c| c.listed)
+    }
+
+    fn cte(&self, name: &str) -> Option<&CteFacts> {
+        self.ctes.iter().rev().find(|c| c.name == name)
     }
 
     pub(crate) fn schema_table(&self, t: &TableRef) -> Option<&TableSchema> {
@@ -179,10 +243,7 @@ impl Walker<'_> {
                     {
                         self.push("order_by_rand", format!("ORDER BY {}", snippet(&item.expr)));
                     }
-                    e if expr::is_function_on_column(e)
-                        || expr::is_arithmetic_on_column(e)
-                        || matches!(e, Expr::Function(_)) =>
-                    {
+                    e if self.computed_key(e, &[]) || matches!(e, Expr::Function(_)) => {
                         self.push(
                             "expression_in_group_order",
                             format!("ORDER BY {}", snippet(e)),
@@ -306,7 +367,8 @@ impl Walker<'_> {
                 schema: expr::qualifier_name(name),
                 name: expr::last_name(name),
                 alias: alias.as_ref().map(|a| a.name.value.to_lowercase()),
-                base: args.is_none(),
+                // A CTE's name is the CTE's rows, not a stored table.
+                base: args.is_none() && !(name.0.len() == 1 && self.cte_in_scope(name)),
                 group,
             }),
             TableFactor::NestedJoin {
@@ -350,18 +412,15 @@ impl Walker<'_> {
         let base_count = tables.iter().filter(|t| t.base).count();
         let joined = tables.len() > 1;
 
-        let star = s.projection.iter().find(|p| {
-            matches!(
-                p,
-                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
-            )
-        });
+        let star = s.projection.iter().find(|p| !self.item_lists_columns(s, p));
         if let Some(p) = star
             && !exists_body
         {
             self.push("select_star", format!("SELECT {p}"));
         }
-        if matches!(s.distinct, Some(Distinct::Distinct | Distinct::On(_))) && joined {
+        // DISTINCT ON keeps one chosen row per key (the newest order of each user): a deliberate pick, not
+        // duplicates that a join made.
+        if matches!(s.distinct, Some(Distinct::Distinct)) && joined {
             self.push("distinct_with_join", "SELECT DISTINCT over a join".into());
         }
         if base_count > 8 {
@@ -371,10 +430,7 @@ impl Walker<'_> {
             GroupByExpr::Expressions(exprs, _) => exprs,
             GroupByExpr::All(_) => &[],
         };
-        if let Some(g) = group_exprs
-            .iter()
-            .find(|g| expr::is_function_on_column(g) || expr::is_arithmetic_on_column(g))
-        {
+        if let Some(g) = group_exprs.iter().find(|g| self.computed_key(g, &tables)) {
             self.push(
                 "expression_in_group_order",
                 format!("GROUP BY {}", snippet(g)),
@@ -405,7 +461,7 @@ impl Walker<'_> {
                 })
         };
         if top && base_count > 0 && s.selection.is_none() && group_exprs.is_empty() {
-            if !has_limit && !aggregate_only && !small(self) {
+            if !has_limit && !aggregate_only && !small(self) && !self.driven_by_bounded(s) {
                 let names: Vec<&str> = tables
                     .iter()
                     .filter(|t| t.base)
@@ -418,7 +474,7 @@ impl Walker<'_> {
             }
             let count_only = items.len() == 1
                 && s.projection.len() == 1
-                && matches!(items[0], Expr::Function(f) if expr::function_name(f) == "count");
+                && matches!(items[0], Expr::Function(f) if expr::is_plain_count(f));
             if count_only && tables.len() == 1 && base_count == 1 && !small(self) {
                 self.push(
                     "count_full_table",
@@ -454,7 +510,25 @@ impl Walker<'_> {
         self.blocks.push(block);
     }
 
-    fn dml(&mut self, verb: &str, targets: Vec<&TableWithJoins>, selection: Option<&Expr>) {
+    fn dml(
+        &mut self,
+        verb: &str,
+        targets: Vec<&TableWithJoins>,
+        selection: Option<&Expr>,
+        single_table: bool,
+    ) {
+        // MySQL before 8.0.21 and MariaDB before 11.1 cannot make a semi-join of the IN (subquery) of a
+        // single-table UPDATE or DELETE: it runs as a dependent subquery for every row of the table
+        // (measured with EXPLAIN on MariaDB 10.11). A multi-table statement is optimized like a SELECT.
+        if self.dialect == Dialect::Mysql
+            && single_table
+            && let Some(e) = selection.and_then(in_subquery_of_condition)
+        {
+            self.push(
+                "in_subquery_mysql",
+                format!("{verb} ... WHERE {} IN (SELECT ...)", snippet(e)),
+            );
+        }
         let mut tables = Vec::new();
         let mut on = Vec::new();
         for (group, twj) in targets.into_iter().enumerate() {
@@ -488,7 +562,8 @@ impl Visitor for Walker<'_> {
                 {
                     targets.extend(f.iter());
                 }
-                self.dml("UPDATE", targets, u.selection.as_ref());
+                let single = u.table.joins.is_empty() && u.from.is_none();
+                self.dml("UPDATE", targets, u.selection.as_ref(), single);
             }
             Statement::Delete(d) => {
                 let mut targets: Vec<&TableWithJoins> = match &d.from {
@@ -499,7 +574,12 @@ impl Visitor for Walker<'_> {
                 if let Some(using) = &d.using {
                     targets.extend(using.iter());
                 }
-                self.dml("DELETE FROM", targets, d.selection.as_ref());
+                // `DELETE t FROM t ...` names its targets before FROM: the multi-table form.
+                let single = d.tables.is_empty()
+                    && d.using.is_none()
+                    && targets.len() == 1
+                    && targets.iter().all(|t| t.joins.is_empty());
+                self.dml("DELETE FROM", targets, d.selection.as_ref(), single);
             }
             _ => {}
         }
@@ -518,17 +598,24 @@ impl Visitor for Walker<'_> {
             },
             _ => Vec::new(),
         };
-        let has_limit = q.fetch.is_some()
-            || matches!(
-                &q.limit_clause,
-                Some(LimitClause::LimitOffset { limit: Some(_), .. })
-                    | Some(LimitClause::OffsetCommaLimit { .. })
-            );
+        let has_limit = has_limit(q);
+        let ctes_before = self.ctes.len();
+        if let Some(with) = &q.with {
+            for cte in &with.cte_tables {
+                let facts = CteFacts {
+                    name: cte.alias.name.value.to_lowercase(),
+                    listed: self.lists_columns(&cte.query),
+                    bounded: bounded(&cte.query),
+                };
+                self.ctes.push(facts);
+            }
+        }
         let ctx = QueryCtx {
             top: self.stack.is_empty() && self.top_is_query,
             has_limit,
             exists_body: self.exists_bodies.contains(&addr(q)),
             order,
+            ctes_before,
         };
         self.query_rules(q);
         self.stack.push(ctx);
@@ -536,7 +623,9 @@ impl Visitor for Walker<'_> {
     }
 
     fn post_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
-        self.stack.pop();
+        if let Some(ctx) = self.stack.pop() {
+            self.ctes.truncate(ctx.ctes_before);
+        }
         ControlFlow::Continue(())
     }
 
@@ -558,16 +647,23 @@ impl Visitor for Walker<'_> {
             Expr::InSubquery { negated: true, .. } => {
                 self.push("not_in_subquery", "NOT IN (SELECT ...)".into());
             }
+            // A UNION is never made a semi-join: MySQL and MariaDB test it once per outer row.
             Expr::InSubquery {
                 negated: false,
                 expr,
-                ..
-            } if self.dialect == Dialect::Mysql => {
+                subquery,
+            } if self.dialect == Dialect::Mysql
+                && matches!(*subquery.body, SetExpr::SetOperation { .. }) =>
+            {
                 self.push(
                     "in_subquery_mysql",
-                    format!("{} IN (SELECT ...)", snippet(expr)),
+                    format!("{} IN (SELECT ... UNION ...)", snippet(expr)),
                 );
             }
+            // In a definition (partial index, generated column, CHECK) a list or pattern is stored,
+            // not searched.
+            Expr::InList { .. } | Expr::Like { .. } | Expr::ILike { .. }
+                if self.ddl && self.stack.is_empty() => {}
             Expr::InList { list, .. } if list.len() > 100 => {
                 self.push("huge_in_list", format!("IN list of {} values", list.len()));
             }
@@ -616,4 +712,41 @@ fn count_only(q: &Query) -> bool {
         }
         _ => false,
     }
+}
+
+/// The first `IN (subquery)` of a condition, through AND / OR / NOT / parentheses (not into subqueries).
+fn in_subquery_of_condition(e: &Expr) -> Option<&Expr> {
+    match e {
+        Expr::Nested(inner)
+        | Expr::UnaryOp {
+            op: sqlparser::ast::UnaryOperator::Not,
+            expr: inner,
+        } => in_subquery_of_condition(inner),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And | BinaryOperator::Or,
+            right,
+        } => in_subquery_of_condition(left).or_else(|| in_subquery_of_condition(right)),
+        Expr::InSubquery {
+            negated: false,
+            expr,
+            ..
+        } => Some(expr),
+        _ => None,
+    }
+}
+
+/// The query filters or limits its rows (a WHERE in its SELECT, a LIMIT or FETCH).
+fn bounded(q: &Query) -> bool {
+    has_limit(q) || matches!(&*q.body, SetExpr::Select(inner) if inner.selection.is_some())
+}
+
+/// The query returns at most a given number of rows (LIMIT or FETCH).
+fn has_limit(q: &Query) -> bool {
+    q.fetch.is_some()
+        || matches!(
+            &q.limit_clause,
+            Some(LimitClause::LimitOffset { limit: Some(_), .. })
+                | Some(LimitClause::OffsetCommaLimit { .. })
+        )
 }

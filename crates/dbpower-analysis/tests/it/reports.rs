@@ -174,3 +174,64 @@ fn text_that_does_not_parse_says_so_and_still_gets_token_checks() {
     let deep = "SELECT ".to_string() + &"(".repeat(5_000) + "1" + &")".repeat(5_000);
     assert!(!analyze(&Input::new(&deep, Dialect::Mysql)).parse_ok);
 }
+
+#[test]
+fn a_whole_table_delete_is_rated_by_the_rows_and_time_it_measured() {
+    let sql = "DELETE FROM sessions";
+    // Without numbers: what it could do.
+    let unmeasured = analyze(&Input::new(sql, Dialect::Postgresql));
+    assert_eq!(rules(&unmeasured), vec!["dml_without_where"]);
+    assert_eq!(unmeasured.severity, Severity::Critical);
+    // A test suite's flush between tests: a few rows in a few milliseconds (PostgreSQL counts the
+    // deleted rows as the statement's rows).
+    let flush = analyze(&Input {
+        stats: Some(ClassStats {
+            count: 800,
+            avg_time_ms: 1.5,
+            max_time_ms: 6.0,
+            rows_examined: None,
+            rows_sent: Some(800 * 4),
+            lock_time_ms: None,
+            total_time_share: Some(0.8),
+        }),
+        ..Input::new(sql, Dialect::Postgresql)
+    });
+    assert_eq!(rules(&flush), vec!["dml_without_where"]);
+    assert_eq!(flush.issues[0].severity, Severity::Low);
+    assert_eq!(flush.severity, Severity::Low);
+    assert!(
+        flush.issues[0]
+            .evidence
+            .contains("measured: 4 rows and at most 6 ms per execution"),
+        "{:?}",
+        flush.issues[0]
+    );
+    // A purge of millions of rows (MySQL counts the rows it read) stays critical.
+    let purge = analyze(&Input {
+        stats: Some(ClassStats {
+            count: 3,
+            avg_time_ms: 4_000.0,
+            max_time_ms: 5_000.0,
+            rows_examined: Some(3 * 2_000_000),
+            rows_sent: Some(0),
+            lock_time_ms: None,
+            total_time_share: None,
+        }),
+        ..Input::new(sql, Dialect::Mysql)
+    });
+    assert_eq!(purge.issues[0].severity, Severity::Critical);
+    assert_eq!(purge.severity, Severity::Critical);
+}
+
+#[test]
+fn a_cte_name_gets_no_index_advice() {
+    let r = analyze(&Input::new(
+        "WITH mine AS (SELECT id, status FROM orders WHERE user_id = $1) SELECT id FROM mine WHERE status = $2",
+        Dialect::Postgresql,
+    ));
+    assert!(r.issues.is_empty(), "{:?}", r.issues);
+    assert_eq!(
+        ddl(&r),
+        vec!["CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_orders_user_id ON orders (user_id);"]
+    );
+}
