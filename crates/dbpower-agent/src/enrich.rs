@@ -14,10 +14,9 @@ use sqlx::mysql::MySqlConnection;
 use sqlx::postgres::PgConnection;
 use sqlx::{Executor, Row};
 
-use crate::postgres::Sessions;
-
 use crate::collect::{Ctx, MARKER, RawKey};
 use crate::config::Scrub;
+use crate::postgres::Sessions;
 
 /// Longest collected statement the agent will EXPLAIN.
 const MAX_EXPLAIN_BYTES: usize = 256 * 1024;

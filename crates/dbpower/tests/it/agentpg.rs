@@ -30,16 +30,10 @@ impl Cluster {
     fn start() -> Cluster {
         let dir = tempfile::tempdir().expect("tmp");
         let as_postgres = |args: &[&str]| {
-            let out = Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .args(args)
-                .output()
-                .expect("runuser");
-            assert!(
-                out.status.success(),
-                "{args:?}: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
+            succeed(
+                Command::new("runuser")
+                    .args(["-u", "postgres", "--"])
+                    .args(args),
             );
         };
         let status = Command::new("chown")
@@ -98,33 +92,36 @@ impl Cluster {
 
     /// Runs `sql` as the superuser in `db`, in a session that is neither counted nor logged.
     fn sql(&self, db: &str, sql: &str) -> String {
-        let out = Command::new("psql")
-            .arg(self.url("postgres", db))
-            .args(["-v", "ON_ERROR_STOP=1", "-X", "-A", "-t", "-q", "-c", sql])
-            .env("PGOPTIONS", TEST_SESSION)
-            .output()
-            .expect("psql");
-        assert!(
-            out.status.success(),
-            "psql {sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        succeed(
+            Command::new("psql")
+                .arg(self.url("postgres", db))
+                .args(["-v", "ON_ERROR_STOP=1", "-X", "-A", "-t", "-q", "-c", sql])
+                .env("PGOPTIONS", TEST_SESSION),
+        )
     }
 
     /// pgbench as the superuser in `db`: the workload (counted and logged).
     fn pgbench(&self, db: &str, args: &[&str]) {
-        let out = Command::new("pgbench")
-            .args(args)
-            .arg(self.url("postgres", db))
-            .output()
-            .expect("pgbench");
-        assert!(
-            out.status.success(),
-            "pgbench {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        succeed(
+            Command::new("pgbench")
+                .args(args)
+                .arg(self.url("postgres", db)),
         );
     }
+}
+
+/// Runs `cmd`, which must succeed; returns its standard output.
+fn succeed(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 impl Drop for Cluster {
