@@ -359,7 +359,10 @@ mod tests {
         }
         let raws = ctx.raws.borrow();
         assert_eq!(raws.len(), 2, "one per database: {:?}", raws.keys());
-        let key = (shipped[1].sql_text.clone(), shipped[1].database_name.clone());
+        let key = (
+            shipped[1].sql_text.clone(),
+            shipped[1].database_name.clone(),
+        );
         assert_eq!(key.1.as_deref(), Some("shop_b"));
         assert_eq!(raws[&key].1.as_deref(), Some("shop_b"));
         drop(raws);

@@ -195,7 +195,7 @@ async fn both_postgres_methods_count_once_explain_in_each_database_and_never_col
     cluster.sql("postgres", "CREATE EXTENSION pg_stat_statements");
     // The agent's own role: read-only, its sessions neither counted nor logged (docs/AGENT.md).
     let mut role = String::from(
-        "CREATE ROLE dbpower_agent LOGIN; GRANT pg_read_all_stats TO dbpower_agent; \
+        "CREATE ROLE dbpower_agent LOGIN; GRANT pg_monitor TO dbpower_agent; \
          ALTER ROLE dbpower_agent SET pg_stat_statements.track = 'none'; \
          ALTER ROLE dbpower_agent SET log_min_duration_statement = -1;",
     );
