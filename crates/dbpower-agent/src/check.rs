@@ -96,14 +96,16 @@ async fn check_mysql(s: &SourceConfig, r: &mut Report) -> anyhow::Result<()> {
 }
 
 async fn check_postgres(s: &SourceConfig, r: &mut Report) -> anyhow::Result<()> {
-    let mut conn = postgres::connect(&s.url).await?;
+    let mut quiet_options = true;
+    let mut session = postgres::open(&s.url, None, &mut quiet_options).await?;
+    let conn = &mut session.conn;
     let row = sqlx::query(
-        "SELECT /* dbpower-agent */ version(), current_setting('shared_preload_libraries'), \
+        "/* dbpower-agent */ SELECT version(), current_setting('shared_preload_libraries'), \
          current_setting('log_min_duration_statement'), \
          (SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statements'), \
          pg_has_role(current_user, 'pg_read_all_stats', 'member') OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)",
     )
-    .fetch_one(&mut conn)
+    .fetch_one(&mut *conn)
     .await?;
     let version: String = row.try_get(0)?;
     let preload: String = row.try_get(1)?;
@@ -151,7 +153,7 @@ async fn check_postgres(s: &SourceConfig, r: &mut Report) -> anyhow::Result<()> 
                 } else {
                     r.good(&format!("log_min_duration_statement = {min_duration}"));
                 }
-                match postgres::log_path(&mut conn, s.log_path.as_ref()).await {
+                match postgres::log_path(&mut *conn, s.log_path.as_ref()).await {
                     Ok(p) => match readable(&p) {
                         Ok(()) => r.good(&format!("server log {} is readable", p.display())),
                         Err(e) => r.fix(
@@ -168,7 +170,47 @@ async fn check_postgres(s: &SourceConfig, r: &mut Report) -> anyhow::Result<()> 
             _ => {}
         }
     }
+    own_statements(s, &session, quiet_options, r);
     Ok(())
+}
+
+/// Whether the agent's own statements are kept out of what it collects (see `postgres::is_own`).
+fn own_statements(s: &SourceConfig, session: &postgres::Session, asked: bool, r: &mut Report) {
+    let reached: Vec<&str> = [
+        (
+            Method::PgStatStatements,
+            session.quiet.pgss,
+            "pg_stat_statements",
+        ),
+        (Method::PostgresLog, session.quiet.log, "the server log"),
+    ]
+    .into_iter()
+    .filter(|(m, quiet, _)| s.methods.contains(m) && !quiet)
+    .map(|(_, _, what)| what)
+    .collect();
+    if reached.is_empty() {
+        r.good(&format!(
+            "the agent's own statements are kept out of what it collects (its sessions are not tracked or logged{})",
+            if asked { ", set when it connects" } else { ", by the role's settings" }
+        ));
+        return;
+    }
+    let role = session.role.replace('"', "\"\"");
+    let settings: Vec<String> = postgres::QUIET
+        .iter()
+        .map(|(k, v)| format!("ALTER ROLE \"{role}\" SET {k} = '{v}';"))
+        .collect();
+    r.fix(
+        &format!(
+            "the agent's own statements reach {} (only those of role {} that carry /* dbpower-agent */ are recognised)",
+            reached.join(" and "),
+            session.role
+        ),
+        &format!(
+            "as a superuser: {}  (parameters of modules that are not loaded may be left out)",
+            settings.join(" ")
+        ),
+    );
 }
 
 pub async fn run(cfg: &AgentConfig) -> bool {

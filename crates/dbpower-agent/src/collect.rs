@@ -10,17 +10,23 @@ use dbpower_types::{DatabaseType, SlowQueryIn};
 use crate::config::{Exclusions, Scrub, SourceConfig, SourceKind};
 use crate::tail::{Chunk, line_starts};
 
-/// Every statement the agent runs carries this comment; statements containing it are never collected.
+/// Every statement the agent runs carries this comment. MySQL/MariaDB: statements containing it are
+/// never collected. PostgreSQL: see `postgres::is_own` (the agent's sessions are kept out of
+/// `pg_stat_statements` and the log; the marker counts only on statements of the agent's own role).
 pub(crate) const MARKER: &str = "/* dbpower-agent */";
 
 pub(crate) struct Ctx<'a> {
     pub source: &'a SourceConfig,
     pub exclusions: &'a Exclusions,
     pub scrub: Scrub,
-    /// With `explain` or `schema` on: the raw text (and database) of the first SELECTs of each scrubbed
-    /// shape this round, kept on the host to EXPLAIN and to find the tables; never shipped.
-    pub raws: std::cell::RefCell<std::collections::HashMap<String, (String, Option<String>)>>,
+    /// With `explain` or `schema` on: the raw text (and database) of the first SELECT of each scrubbed
+    /// shape and shipped database name this round, kept on the host to EXPLAIN and to find the tables;
+    /// never shipped.
+    pub raws: std::cell::RefCell<std::collections::HashMap<RawKey, (String, Option<String>)>>,
 }
+
+/// A shipped query's scrubbed text and (redacted) database name: which query a kept raw text belongs to.
+pub(crate) type RawKey = (String, Option<String>);
 
 /// At most this many statements per round get an EXPLAIN or a schema snapshot.
 pub(crate) const MAX_ENRICHED: usize = 20;
@@ -96,7 +102,7 @@ impl Ctx<'_> {
 
     /// The query to ship, or `None` when it is the agent's own, excluded, or under the minimum duration.
     pub(crate) fn accept(&self, r: Raw<'_>, tally: &mut Tally) -> Option<SlowQueryIn> {
-        if r.sql.contains("dbpower-agent") {
+        if self.source.kind == SourceKind::Mysql && r.sql.contains("dbpower-agent") {
             tally.own += 1;
             return None;
         }
@@ -119,15 +125,14 @@ impl Ctx<'_> {
                 .map(|v| cut(&pii::redact(v), MAX_NAME_BYTES).to_string())
         };
         let sql_text = truncate_statement(scrub(r.sql, d, level), d);
+        let database_name = redact(r.db);
         if (self.source.explain || self.source.schema)
             && crate::enrich::explainable(r.sql, d).is_some()
         {
             let mut raws = self.raws.borrow_mut();
-            if raws.len() < MAX_ENRICHED && !raws.contains_key(&sql_text) {
-                raws.insert(
-                    sql_text.clone(),
-                    (r.sql.to_string(), r.db.map(String::from)),
-                );
+            let key = (sql_text.clone(), database_name.clone());
+            if raws.len() < MAX_ENRICHED && !raws.contains_key(&key) {
+                raws.insert(key, (r.sql.to_string(), r.db.map(String::from)));
             }
         }
         Some(SlowQueryIn {
@@ -137,7 +142,7 @@ impl Ctx<'_> {
                 SourceKind::Mysql => DatabaseType::Mysql,
                 SourceKind::Postgresql => DatabaseType::Postgresql,
             },
-            database_name: redact(r.db),
+            database_name,
             user: redact(r.user),
             client_host: redact(r.host),
             rows_examined: r.rows_examined,
@@ -344,6 +349,38 @@ mod tests {
             q.sql_text,
             "SELECT * FROM u WHERE email = '[EMAIL_REDACTED]' AND id = 42"
         );
+    }
+
+    #[test]
+    fn one_shape_in_two_databases_is_enriched_in_each_and_postgres_text_is_never_own() {
+        let src = SourceConfig {
+            kind: SourceKind::Postgresql,
+            explain: true,
+            ..source()
+        };
+        let ex = Exclusions::compile(&Exclude::default()).expect("compile");
+        let ctx = Ctx::new(&src, &ex, Scrub::Strict);
+        let mut t = Tally::default();
+        let mut shipped = Vec::new();
+        for db in ["shop_a", "shop_b", "shop_a"] {
+            let r = Raw {
+                db: Some(db),
+                ..raw("SELECT a FROM t WHERE id = 1", 9.0)
+            };
+            shipped.push(ctx.accept(r, &mut t).expect("kept"));
+        }
+        let raws = ctx.raws.borrow();
+        assert_eq!(raws.len(), 2, "one per database: {:?}", raws.keys());
+        let key = (
+            shipped[1].sql_text.clone(),
+            shipped[1].database_name.clone(),
+        );
+        assert_eq!(key.1.as_deref(), Some("shop_b"));
+        assert_eq!(raws[&key].1.as_deref(), Some("shop_b"));
+        drop(raws);
+        // On PostgreSQL the marker alone makes nothing the agent's (see postgres::is_own).
+        let q = ctx.accept(raw("SELECT 1 /* dbpower-agent */", 50.0), &mut t);
+        assert!(q.is_some() && t.own == 0);
     }
 
     #[test]

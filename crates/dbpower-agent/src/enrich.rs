@@ -14,8 +14,9 @@ use sqlx::mysql::MySqlConnection;
 use sqlx::postgres::PgConnection;
 use sqlx::{Executor, Row};
 
-use crate::collect::{Ctx, MARKER};
+use crate::collect::{Ctx, MARKER, RawKey};
 use crate::config::Scrub;
+use crate::postgres::Sessions;
 
 /// Longest collected statement the agent will EXPLAIN.
 const MAX_EXPLAIN_BYTES: usize = 256 * 1024;
@@ -495,10 +496,10 @@ async fn pg_table(
     }))
 }
 
-/// The database connection a source's enrichment runs on.
+/// The database connection a source's enrichment runs on (PostgreSQL: a session per database).
 pub(crate) enum Conn<'c> {
     Mysql(&'c mut MySqlConnection),
-    Postgres(&'c mut PgConnection),
+    Postgres(&'c mut Sessions),
 }
 
 /// What enrichment reports back to the round.
@@ -519,17 +520,22 @@ pub(crate) async fn enrich(conn: Conn<'_>, ctx: &Ctx<'_>, queries: &mut [SlowQue
     let d = ctx.dialect();
     let mut problems = Vec::new();
     let mut poisoned = false;
-    let mut done: HashMap<String, (Option<Value>, Option<SchemaSnapshot>)> = HashMap::new();
-    let mut cache: HashMap<(Option<String>, String), Option<TableSchema>> = HashMap::new();
+    let mut done: HashMap<RawKey, (Option<Value>, Option<SchemaSnapshot>)> = HashMap::new();
+    type TableKey = (Option<String>, Option<String>, String);
+    let mut cache: HashMap<TableKey, Option<TableSchema>> = HashMap::new();
     let mut conn = conn;
-    for (scrubbed, (raw, db)) in &raws {
+    for (shipped, (raw, db)) in &raws {
         let mut plan = None;
         if ctx.source.explain {
             let attempt = match explainable(raw, d) {
                 None => Attempt::Done(Err(anyhow::anyhow!("not a single SELECT"))),
                 Some(sql) => match &mut conn {
                     Conn::Mysql(c) => mysql_explain(c, &sql, db.as_deref()).await,
-                    Conn::Postgres(c) => pg_explain(c, &sql).await,
+                    Conn::Postgres(p) => match p.on(db.as_deref()).await {
+                        // EXPLAIN runs in the statement's own database.
+                        Ok(s) => pg_explain(&mut s.conn, &sql).await,
+                        Err(e) => Attempt::Done(Err(e)),
+                    },
                 },
             };
             match attempt {
@@ -540,6 +546,11 @@ pub(crate) async fn enrich(conn: Conn<'_>, ctx: &Ctx<'_>, queries: &mut [SlowQue
                 Attempt::Done(Err(e)) => problems.push(format!("EXPLAIN: {e:#}")),
                 Attempt::Poisoned(e) => {
                     problems.push(format!("EXPLAIN: {e:#}"));
+                    if let Conn::Postgres(p) = &mut conn {
+                        // Only that database's session is closed; the others go on.
+                        p.discard(db.as_deref());
+                        continue;
+                    }
                     poisoned = true;
                     break;
                 }
@@ -549,14 +560,18 @@ pub(crate) async fn enrich(conn: Conn<'_>, ctx: &Ctx<'_>, queries: &mut [SlowQue
         if ctx.source.schema {
             let mut tables_out = Vec::new();
             for (schema, name) in tables(raw, d) {
-                let key = (schema.clone().or_else(|| db.clone()), name.clone());
+                let key = (db.clone(), schema.clone(), name.clone());
                 if !cache.contains_key(&key) {
                     let t = match &mut conn {
-                        Conn::Mysql(c) => match key.0.as_deref() {
+                        Conn::Mysql(c) => match schema.as_deref().or(db.as_deref()) {
                             Some(s) => mysql_table(c, s, &name).await,
                             None => Ok(None),
                         },
-                        Conn::Postgres(c) => pg_table(c, schema.as_deref(), &name).await,
+                        // The schema as the statement's own database has it.
+                        Conn::Postgres(p) => match p.on(db.as_deref()).await {
+                            Ok(s) => pg_table(&mut s.conn, schema.as_deref(), &name).await,
+                            Err(e) => Err(e),
+                        },
                     };
                     let t = t.unwrap_or_else(|e| {
                         problems.push(format!("schema of {name}: {e:#}"));
@@ -572,10 +587,13 @@ pub(crate) async fn enrich(conn: Conn<'_>, ctx: &Ctx<'_>, queries: &mut [SlowQue
                 snapshot = Some(SchemaSnapshot { tables: tables_out });
             }
         }
-        done.insert(scrubbed.clone(), (plan, snapshot));
+        done.insert(shipped.clone(), (plan, snapshot));
     }
     for q in queries.iter_mut() {
-        if let Some((plan, snapshot)) = done.remove(&q.sql_text) {
+        let key = (std::mem::take(&mut q.sql_text), q.database_name.clone());
+        let found = done.remove(&key);
+        q.sql_text = key.0;
+        if let Some((plan, snapshot)) = found {
             if q.explain.is_none() {
                 q.explain = plan;
             }

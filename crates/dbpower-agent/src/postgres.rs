@@ -10,28 +10,263 @@ use anyhow::Context;
 use dbpower_sql::slowlog::{EventKind, Item, Origin, PgEvents, PgRecord, PostgresLog};
 use dbpower_types::SlowQueryIn;
 use serde_json::Value;
-use sqlx::postgres::PgConnection;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Connection, Row};
 
-use crate::collect::{Ctx, Raw, Tally, parse_time};
+use crate::collect::{Ctx, MARKER, Raw, Tally, parse_time};
 use crate::mysql::digest_round;
 use crate::source::Output;
 use crate::state::{Counters, SourceState};
 use crate::tail::{line_starts, read_appended};
 
-pub(crate) async fn connect(url: &str) -> anyhow::Result<PgConnection> {
-    PgConnection::connect(url)
-        .await
-        .context("cannot connect to PostgreSQL")
+/// The `application_name` of every session the agent opens.
+pub(crate) const APPLICATION: &str = "dbpower-agent";
+
+/// Server settings that keep a session's statements out of `pg_stat_statements` and the server log.
+/// They are superuser-only parameters: the agent asks for them when it connects, and an unprivileged
+/// role has them from `ALTER ROLE ... SET` (or `GRANT SET ON PARAMETER`, PostgreSQL 15 and later).
+pub(crate) const QUIET: &[(&str, &str)] = &[
+    ("pg_stat_statements.track", "none"),
+    ("log_min_duration_statement", "-1"),
+    ("log_min_duration_sample", "-1"),
+    ("log_transaction_sample_rate", "0"),
+    ("log_statement", "none"),
+    ("log_duration", "off"),
+    ("auto_explain.log_min_duration", "-1"),
+];
+
+/// What an agent session keeps to itself, as the server reports it once connected.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Quiet {
+    /// `pg_stat_statements.track = none` (or the module is not loaded): nothing the session runs is
+    /// counted in `pg_stat_statements`.
+    pub pgss: bool,
+    /// Every statement-logging setting off: nothing the session runs is logged as a statement.
+    pub log: bool,
+}
+
+/// One connection of the agent to one database.
+pub(crate) struct Session {
+    pub conn: PgConnection,
+    /// The role the agent is connected as (`current_user`).
+    pub role: String,
+    pub quiet: Quiet,
+}
+
+/// Whether a collected statement is the agent's own. When the agent's sessions are quiet for the
+/// method that collected it, none is: nothing they run reaches `pg_stat_statements` or the log, and
+/// every collected statement is a customer's, whatever its text. Otherwise a statement is the agent's
+/// when it ran as the agent's own role and carries [`MARKER`]; a statement of another role (or of a
+/// log record without a user) is a customer's even if it carries the marker.
+pub(crate) fn is_own(quiet: bool, agent_role: &str, user: Option<&str>, sql: &str) -> bool {
+    !quiet && user == Some(agent_role) && sql.contains(MARKER)
+}
+
+/// Whether a connection was refused because of the [`QUIET`] startup options (no privilege to set
+/// them, or a parameter this server does not know), rather than for a reason that a plain connection
+/// would meet as well.
+fn refused_options(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "42501" || c == "42704" || c == "22023")
+}
+
+/// Opens a session on `database` (the URL's own database when `None`). With `quiet_options` the
+/// [`QUIET`] settings are asked for as startup options, so that not even the session's first statement
+/// is tracked or logged; when the server refuses them, `quiet_options` is cleared and the session
+/// opens without them (the role's own settings may still make it quiet).
+pub(crate) async fn open(
+    url: &str,
+    database: Option<&str>,
+    quiet_options: &mut bool,
+) -> anyhow::Result<Session> {
+    let mut opts: PgConnectOptions = url.parse().context("not a PostgreSQL URL")?;
+    opts = opts.application_name(APPLICATION);
+    if let Some(db) = database {
+        opts = opts.database(db);
+    }
+    let mut conn = None;
+    if *quiet_options {
+        match PgConnection::connect_with(&opts.clone().options(QUIET.iter().copied())).await {
+            Ok(c) => conn = Some(c),
+            Err(e) if refused_options(&e) => *quiet_options = false,
+            Err(e) => return Err(e).context("cannot connect to PostgreSQL"),
+        }
+    }
+    let mut conn = match conn {
+        Some(c) => c,
+        None => PgConnection::connect_with(&opts)
+            .await
+            .context("cannot connect to PostgreSQL")?,
+    };
+    let row = sqlx::query(
+        "/* dbpower-agent */ SELECT current_user::text, \
+         COALESCE(current_setting('pg_stat_statements.track', true), 'none') IN ('none', ''), \
+         current_setting('log_min_duration_statement') = '-1' \
+         AND COALESCE(current_setting('log_min_duration_sample', true), '-1') = '-1' \
+         AND COALESCE(current_setting('log_transaction_sample_rate', true), '0') IN ('0', '') \
+         AND current_setting('log_statement') = 'none' AND current_setting('log_duration') = 'off' \
+         AND COALESCE(current_setting('auto_explain.log_min_duration', true), '-1') IN ('-1', '')",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .context("cannot read the session's settings")?;
+    Ok(Session {
+        role: row.try_get(0)?,
+        quiet: Quiet {
+            pgss: row.try_get(1)?,
+            log: row.try_get(2)?,
+        },
+        conn,
+    })
+}
+
+/// A bounded map with least-recently-used eviction: at most `max` entries; reading or inserting an
+/// entry makes it the most recently used.
+pub(crate) struct Lru<T> {
+    max: usize,
+    items: Vec<(String, T)>,
+}
+
+impl<T> Lru<T> {
+    pub(crate) fn new(max: usize) -> Lru<T> {
+        Lru {
+            max: max.max(1),
+            items: Vec::new(),
+        }
+    }
+
+    pub(crate) fn get(&mut self, key: &str) -> Option<&mut T> {
+        let i = self.items.iter().position(|(k, _)| k == key)?;
+        let item = self.items.remove(i);
+        self.items.push(item);
+        self.items.last_mut().map(|(_, v)| v)
+    }
+
+    /// Inserts (or replaces) `key`; returns the entry evicted to make room, if any.
+    pub(crate) fn insert(&mut self, key: String, value: T) -> Option<(String, T)> {
+        let mut evicted = self.remove(&key).map(|v| (key.clone(), v));
+        if self.items.len() >= self.max {
+            evicted = Some(self.items.remove(0));
+        }
+        self.items.push((key, value));
+        evicted
+    }
+
+    pub(crate) fn remove(&mut self, key: &str) -> Option<T> {
+        let i = self.items.iter().position(|(k, _)| k == key)?;
+        Some(self.items.remove(i).1)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+}
+
+/// Databases of one source with an open session at a time; the least recently used is closed first.
+pub(crate) const MAX_DATABASES: usize = 8;
+
+/// Databases per round remembered as unreachable (not retried, reported once).
+const MAX_FAILED: usize = 64;
+
+/// A PostgreSQL source's sessions for one round: its own (the URL's database: `pg_stat_statements`,
+/// the log's path) and one per database its statements ran in (EXPLAIN and schema run in the
+/// statement's own database), at most [`MAX_DATABASES`] open. A database the agent cannot connect to
+/// fails only the enrichment of its statements, once per round.
+pub(crate) struct Sessions {
+    url: String,
+    quiet_options: bool,
+    home: Option<Session>,
+    home_db: Option<String>,
+    others: Lru<Session>,
+    failed: Vec<String>,
+}
+
+impl Sessions {
+    pub(crate) fn new(url: &str) -> Sessions {
+        Sessions {
+            url: url.to_string(),
+            quiet_options: true,
+            home: None,
+            home_db: None,
+            others: Lru::new(MAX_DATABASES),
+            failed: Vec::new(),
+        }
+    }
+
+    /// The session on the URL's own database, opened on first use (and again after [`Sessions::discard`]).
+    pub(crate) async fn home(&mut self) -> anyhow::Result<&mut Session> {
+        if self.home.is_none() {
+            let mut s = open(&self.url, None, &mut self.quiet_options).await?;
+            let db: String =
+                sqlx::query_scalar("/* dbpower-agent */ SELECT current_database()::text")
+                    .fetch_one(&mut s.conn)
+                    .await?;
+            self.home_db = Some(db);
+            self.home = Some(s);
+        }
+        self.home
+            .as_mut()
+            .ok_or_else(|| anyhow::anyhow!("no session"))
+    }
+
+    /// The session on `database` (the URL's own for `None` or its name).
+    pub(crate) async fn on(&mut self, database: Option<&str>) -> anyhow::Result<&mut Session> {
+        let name = match database.filter(|d| !d.is_empty()) {
+            None => return self.home().await,
+            Some(d) => d,
+        };
+        if self.home_db.is_none() {
+            self.home().await?;
+        }
+        if self.home_db.as_deref() == Some(name) {
+            return self.home().await;
+        }
+        if name.len() > 63 || name.contains('\0') {
+            anyhow::bail!("not a database name");
+        }
+        if self.failed.iter().any(|f| f == name) {
+            anyhow::bail!("database {name} was unreachable earlier this round");
+        }
+        if self.others.get(name).is_none() {
+            match open(&self.url, Some(name), &mut self.quiet_options).await {
+                Ok(s) => {
+                    // The evicted session (if any) is closed when dropped.
+                    self.others.insert(name.to_string(), s);
+                }
+                Err(e) => {
+                    if self.failed.len() < MAX_FAILED {
+                        self.failed.push(name.to_string());
+                    }
+                    return Err(e.context(format!("database {name}")));
+                }
+            }
+        }
+        self.others
+            .get(name)
+            .ok_or_else(|| anyhow::anyhow!("no session"))
+    }
+
+    /// Closes the session on `database`: its state is unknown. The next use opens a new one.
+    pub(crate) fn discard(&mut self, database: Option<&str>) {
+        match database.filter(|d| Some(*d) != self.home_db.as_deref()) {
+            Some(d) if !d.is_empty() => {
+                self.others.remove(d);
+            }
+            _ => self.home = None,
+        }
+    }
 }
 
 pub(crate) async fn pg_stat_statements(
-    conn: &mut PgConnection,
+    session: &mut Session,
     ctx: &Ctx<'_>,
     state: &mut SourceState,
 ) -> anyhow::Result<Output> {
+    let conn = &mut session.conn;
     let new_names: i64 = sqlx::query_scalar(
-        "SELECT /* dbpower-agent */ count(*) FROM pg_attribute WHERE attrelid = to_regclass('pg_stat_statements') AND attname = 'total_exec_time'",
+        "/* dbpower-agent */ SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('pg_stat_statements') AND attname = 'total_exec_time'",
     )
     .fetch_one(&mut *conn)
     .await?;
@@ -41,7 +276,7 @@ pub(crate) async fn pg_stat_statements(
         "total_time"
     };
     let sql = format!(
-        "SELECT /* dbpower-agent */ s.userid::text || ':' || s.dbid::text || ':' || s.queryid::text, s.query, \
+        "/* dbpower-agent */ SELECT s.userid::text || ':' || s.dbid::text || ':' || s.queryid::text, s.query, \
          COALESCE(d.datname, ''), COALESCE(r.rolname, ''), s.calls, s.{total}::float8, s.rows \
          FROM pg_stat_statements s LEFT JOIN pg_database d ON d.oid = s.dbid LEFT JOIN pg_roles r ON r.oid = s.userid \
          WHERE s.queryid IS NOT NULL"
@@ -52,8 +287,14 @@ pub(crate) async fn pg_stat_statements(
         .context("cannot read pg_stat_statements (is the extension created in this database?)")?;
     let mut now: HashMap<String, Counters> = HashMap::new();
     let mut texts: HashMap<String, (String, String, String)> = HashMap::new();
+    let mut own = 0u64;
     for r in rows {
         let key: String = r.try_get(0)?;
+        let (query, user): (String, String) = (r.try_get(1)?, r.try_get(3)?);
+        if is_own(session.quiet.pgss, &session.role, Some(&user), &query) {
+            own += 1;
+            continue;
+        }
         now.insert(
             key.clone(),
             Counters {
@@ -64,7 +305,7 @@ pub(crate) async fn pg_stat_statements(
                 rows_examined: 0,
             },
         );
-        texts.insert(key, (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
+        texts.insert(key, (query, r.try_get(2)?, user));
     }
     let mut out = digest_round(
         ctx,
@@ -81,6 +322,7 @@ pub(crate) async fn pg_stat_statements(
     for q in &mut out.queries {
         q.lock_time_ms = None;
     }
+    out.tally.own += own;
     Ok(out)
 }
 
@@ -93,7 +335,7 @@ pub(crate) async fn log_path(
         return Ok(p.clone());
     }
     let row = sqlx::query(
-        "SELECT /* dbpower-agent */ pg_current_logfile(), current_setting('data_directory')",
+        "/* dbpower-agent */ SELECT pg_current_logfile(), current_setting('data_directory')",
     )
     .fetch_one(&mut *conn)
     .await?;
@@ -272,7 +514,7 @@ fn raw<'a>(sql: &'a str, ms: f64, origin: &'a Origin, at: Option<&str>) -> Raw<'
 /// execution of the same server process shipped this round; parse and bind times, failed statements
 /// and skipped messages are counted, never shipped as executions.
 /// Returns the queries and, for each, its server process and statement as logged.
-fn queries_of(ctx: &Ctx<'_>, items: Vec<Item>, tally: &mut Tally) -> Shipped {
+fn queries_of(ctx: &Ctx<'_>, me: Me<'_>, items: Vec<Item>, tally: &mut Tally) -> Shipped {
     let mut queries: Vec<SlowQueryIn> = Vec::new();
     let mut keys: Vec<(Option<u32>, String)> = Vec::new();
     let mut last: HashMap<u32, (usize, String)> = HashMap::new();
@@ -287,6 +529,10 @@ fn queries_of(ctx: &Ctx<'_>, items: Vec<Item>, tally: &mut Tally) -> Shipped {
         let ms = ev.measures.query_time_s * 1000.0;
         match ev.kind {
             EventKind::Execution => {
+                if me.owns(ev.origin.user.as_deref(), &ev.sql) {
+                    tally.own += 1;
+                    continue;
+                }
                 let raw = raw(&ev.sql, ms, &ev.origin, ev.time.as_deref());
                 if let Some(q) = ctx.accept(raw, tally) {
                     if let Some(pid) = ev.pid {
@@ -309,12 +555,26 @@ fn queries_of(ctx: &Ctx<'_>, items: Vec<Item>, tally: &mut Tally) -> Shipped {
 
 type Shipped = (Vec<SlowQueryIn>, Vec<(Option<u32>, String)>);
 
+/// The agent as the log shows it: whether its sessions are logged, and its role.
+#[derive(Clone, Copy)]
+struct Me<'a> {
+    quiet: bool,
+    role: &'a str,
+}
+
+impl Me<'_> {
+    fn owns(&self, user: Option<&str>, sql: &str) -> bool {
+        is_own(self.quiet, self.role, user, sql)
+    }
+}
+
 /// `auto_explain` logs a statement's plan before the statement's own duration line: a plan is attached
 /// to the execution of the same server process and text when the round has it (one statement, one
 /// execution), and shipped as the execution itself otherwise (`auto_explain` without
 /// `log_min_duration_statement`).
 fn attach_plans(
     ctx: &Ctx<'_>,
+    me: Me<'_>,
     plans: Vec<(Message, PgRecord)>,
     (mut queries, keys): Shipped,
     tally: &mut Tally,
@@ -326,6 +586,10 @@ fn attach_plans(
             queries[k].explain = m.plan;
             continue;
         }
+        if me.owns(r.origin.user.as_deref(), &m.sql) {
+            tally.own += 1;
+            continue;
+        }
         if let Some(mut q) = ctx.accept(raw(&m.sql, m.ms, &r.origin, r.time.as_deref()), tally) {
             q.explain = m.plan;
             queries.push(q);
@@ -335,18 +599,22 @@ fn attach_plans(
 }
 
 pub(crate) async fn postgres_log(
-    conn: &mut PgConnection,
+    session: &mut Session,
     ctx: &Ctx<'_>,
     state: &mut SourceState,
 ) -> anyhow::Result<Output> {
-    let path = log_path(conn, ctx.source.log_path.as_ref()).await?;
+    let path = log_path(&mut session.conn, ctx.source.log_path.as_ref()).await?;
     let chunk = read_appended(&path, state.log.clone(), ctx.source.start_at)
         .with_context(|| format!("cannot read the server log {}", path.display()))?;
     let name = path.to_string_lossy().to_lowercase();
     let (items, plans, consumed) = read_log(&name, &chunk.bytes, chunk.eof);
     let mut tally = Tally::default();
-    let shipped = queries_of(ctx, items, &mut tally);
-    let queries = attach_plans(ctx, plans, shipped, &mut tally);
+    let me = Me {
+        quiet: session.quiet.log,
+        role: &session.role,
+    };
+    let shipped = queries_of(ctx, me, items, &mut tally);
+    let queries = attach_plans(ctx, me, plans, shipped, &mut tally);
     let counted = (tally.failed, tally.prepares, tally.skipped);
     let mut out = Output::from_log(&chunk, consumed, state, queries, tally, "server log", &path);
     if counted != (0, 0, 0) {
@@ -377,6 +645,11 @@ mod tests {
         assert!(plan_message("duration: 12.5 ms  execute <unnamed>: SELECT 1").is_none());
         assert!(plan_message("connection received: host=[local]").is_none());
     }
+
+    const ME: Me<'static> = Me {
+        quiet: true,
+        role: "dbpower_agent",
+    };
 
     fn source() -> crate::config::SourceConfig {
         crate::config::SourceConfig {
@@ -415,8 +688,8 @@ mod tests {
         let ex = crate::config::Exclusions::compile(&src.exclude).expect("exclusions");
         let ctx = Ctx::new(&src, &ex, crate::config::Scrub::Strict);
         let mut tally = Tally::default();
-        let shipped = queries_of(&ctx, items, &mut tally);
-        let q = attach_plans(&ctx, plans, shipped, &mut tally);
+        let shipped = queries_of(&ctx, ME, items, &mut tally);
+        let q = attach_plans(&ctx, ME, plans, shipped, &mut tally);
         assert_eq!(q.len(), 2, "one query per statement executed");
         assert_eq!(q[0].execution_time_ms, 9.5);
         assert_eq!(
@@ -481,7 +754,7 @@ mod tests {
         let ex = crate::config::Exclusions::compile(&src.exclude).expect("exclusions");
         let ctx = Ctx::new(&src, &ex, crate::config::Scrub::Strict);
         let mut tally = Tally::default();
-        let (q, _) = queries_of(&ctx, items, &mut tally);
+        let (q, _) = queries_of(&ctx, ME, items, &mut tally);
         assert_eq!(q.len(), 1, "one execution");
         assert_eq!(
             (q[0].execution_time_ms, q[0].calls),
@@ -489,6 +762,87 @@ mod tests {
             "execute plus its fetch, never the bind"
         );
         assert_eq!((tally.prepares, tally.failed, tally.skipped), (1, 1, 0));
+    }
+
+    #[test]
+    fn sessions_per_database_are_bounded_and_the_least_recently_used_goes_first() {
+        let mut lru = Lru::new(3);
+        for (i, db) in ["a", "b", "c"].into_iter().enumerate() {
+            assert!(lru.insert(db.to_string(), i).is_none());
+        }
+        assert_eq!(lru.get("a"), Some(&mut 0), "a is now the most recent");
+        assert_eq!(lru.insert("d".into(), 3), Some(("b".to_string(), 1)));
+        assert_eq!(lru.len(), 3);
+        assert!(lru.get("b").is_none());
+        assert_eq!(
+            lru.insert("c".into(), 9),
+            Some(("c".to_string(), 2)),
+            "replaced"
+        );
+        assert_eq!(lru.insert("e".into(), 4), Some(("a".to_string(), 0)));
+        assert_eq!(lru.remove("d"), Some(3));
+        assert_eq!(lru.len(), 2);
+        assert_eq!(lru.get("c"), Some(&mut 9));
+        assert_eq!(lru.get("e"), Some(&mut 4));
+        let mut one = Lru::new(0);
+        assert!(one.insert("x".into(), 1).is_none());
+        assert_eq!(
+            one.insert("y".into(), 2),
+            Some(("x".to_string(), 1)),
+            "never more than one"
+        );
+        let mut many = Lru::new(MAX_DATABASES);
+        for i in 0..1000 {
+            many.insert(format!("db{i}"), i);
+        }
+        assert_eq!(many.len(), MAX_DATABASES);
+        assert_eq!(many.get("db999"), Some(&mut 999));
+    }
+
+    #[test]
+    fn only_the_agents_own_unquiet_sessions_are_its_statements() {
+        let ours = "/* dbpower-agent */ EXPLAIN (FORMAT JSON) SELECT 1";
+        // Quiet sessions: nothing collected is the agent's, whatever the text says.
+        assert!(!is_own(true, "dbpower_agent", Some("dbpower_agent"), ours));
+        // Otherwise: the agent's role and the marker, both.
+        assert!(is_own(false, "dbpower_agent", Some("dbpower_agent"), ours));
+        assert!(
+            !is_own(false, "dbpower_agent", Some("app"), ours),
+            "a customer's text"
+        );
+        assert!(!is_own(false, "dbpower_agent", None, ours), "no user: kept");
+        assert!(!is_own(
+            false,
+            "dbpower_agent",
+            Some("dbpower_agent"),
+            "SELECT 1"
+        ));
+        assert!(!is_own(false, "app", Some("app"), "SELECT 'dbpower-agent'"));
+    }
+
+    #[test]
+    fn log_records_of_the_agents_role_are_dropped_only_when_its_sessions_are_logged() {
+        let line = |user: &str, sql: &str| {
+            serde_json::json!({"timestamp": "2026-12-03 10:00:00.100 UTC", "pid": 7, "user": user, "dbname": "shop", "error_severity": "LOG", "message": format!("duration: 1.0 ms  statement: {sql}")}).to_string() + "\n"
+        };
+        let log = line(
+            "dbpower_agent",
+            "/* dbpower-agent */ SELECT pg_current_logfile()",
+        ) + &line("app", "SELECT 1 /* dbpower-agent */")
+            + &line("app", "SELECT 2");
+        let src = source();
+        let ex = crate::config::Exclusions::compile(&src.exclude).expect("exclusions");
+        let ctx = Ctx::new(&src, &ex, crate::config::Scrub::Strict);
+        for (quiet, shipped, own) in [(false, 2, 1), (true, 3, 0)] {
+            let (items, _, _) = read_log("postgresql.json", log.as_bytes(), true);
+            let mut tally = Tally::default();
+            let me = Me {
+                quiet,
+                role: "dbpower_agent",
+            };
+            let (q, _) = queries_of(&ctx, me, items, &mut tally);
+            assert_eq!((q.len(), tally.own), (shipped, own), "quiet: {quiet}");
+        }
     }
 
     #[test]

@@ -140,32 +140,28 @@ pub(crate) async fn collect(
             }
         }
         SourceKind::Postgresql => {
-            let mut conn = match postgres::connect(&ctx.source.url).await {
-                Ok(c) => c,
-                Err(e) => return every_method_failed(ctx, &e),
-            };
+            let mut sessions = postgres::Sessions::new(&ctx.source.url);
+            if let Err(e) = sessions.home().await {
+                return every_method_failed(ctx, &e);
+            }
             for m in &ctx.source.methods {
-                let mut r = match m {
-                    Method::PgStatStatements => {
-                        postgres::pg_stat_statements(&mut conn, ctx, state).await
-                    }
-                    Method::PostgresLog => postgres::postgres_log(&mut conn, ctx, state).await,
-                    other => Err(anyhow::anyhow!("{other:?} does not apply to PostgreSQL")),
+                let mut r = match sessions.home().await {
+                    Err(e) => Err(e),
+                    Ok(s) => match m {
+                        Method::PgStatStatements => {
+                            postgres::pg_stat_statements(s, ctx, state).await
+                        }
+                        Method::PostgresLog => postgres::postgres_log(s, ctx, state).await,
+                        other => Err(anyhow::anyhow!("{other:?} does not apply to PostgreSQL")),
+                    },
                 };
                 if let Ok(o) = &mut r {
-                    let e = enrich::enrich(enrich::Conn::Postgres(&mut conn), ctx, &mut o.queries)
-                        .await;
+                    // EXPLAIN and schema run in each statement's own database; a session left in an
+                    // unknown state is closed by the enrichment itself and never reused.
+                    let e =
+                        enrich::enrich(enrich::Conn::Postgres(&mut sessions), ctx, &mut o.queries)
+                            .await;
                     note_problems(o, e.problems);
-                    if e.poisoned {
-                        // Never reuse a connection whose transaction state is unknown.
-                        conn = match postgres::connect(&ctx.source.url).await {
-                            Ok(c) => c,
-                            Err(_) => {
-                                out.push((*m, r));
-                                return out;
-                            }
-                        };
-                    }
                 }
                 out.push((*m, r));
             }

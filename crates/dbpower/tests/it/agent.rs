@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::digest::mariadb;
 use crate::support::{bin, psql};
 
-fn free_port() -> String {
+pub(crate) fn free_port() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = l.local_addr().expect("addr");
     format!("127.0.0.1:{}", addr.port())

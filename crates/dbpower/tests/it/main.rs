@@ -33,6 +33,7 @@ macro_rules! on_both_stores {
 }
 
 mod agent;
+mod agentpg;
 mod analyze;
 mod digest;
 mod hardening;
