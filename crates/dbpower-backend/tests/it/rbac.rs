@@ -116,160 +116,36 @@ async fn a_new_organization_end_to_end() {
 async fn updates_and_deletes_follow_the_rules() {
     on_all_backends(async |app| {
         let sa = app.admin().await;
-        let (org, oa) = app
-            .org_with_admin(
-                json!({"name": "Initech"}),
-                "a@initech.test",
-                "admin-password1",
-            )
-            .await;
-        let team = app
-            .create("/api/v1/teams", &oa, json!({"name": "T1"}))
-            .await;
-        let r = app
-            .patch(
-                &format!("/api/v1/teams/{team}"),
-                &oa,
-                json!({"description": "first team"}),
-            )
-            .await;
-        assert_eq!(
-            (
-                r.status,
-                r.body["name"].as_str(),
-                r.body["description"].as_str()
-            ),
-            (StatusCode::OK, Some("T1"), Some("first team"))
-        );
-        let r = app
-            .patch(
-                &format!("/api/v1/organizations/{org}"),
-                &oa,
-                json!({"settings": {"scrub_level": "pii_only"}}),
-            )
-            .await;
-        assert_eq!(
-            (r.status, r.body["settings"]["scrub_level"].as_str()),
-            (StatusCode::OK, Some("pii_only")),
-            "{r:?}"
-        );
-        let r = app
-            .patch(
-                &format!("/api/v1/organizations/{org}"),
-                &oa,
-                json!({"settings": {"scrub_levle": "x"}}),
-            )
-            .await;
-        assert_eq!(
-            r.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown settings keys are refused: {r:?}"
-        );
-        let r = app
-            .patch(
-                &format!("/api/v1/organizations/{org}"),
-                &oa,
-                json!({"retention_days": 0}),
-            )
-            .await;
-        assert_eq!(
-            (r.status, r.body["error"]["field"].as_str()),
-            (StatusCode::UNPROCESSABLE_ENTITY, Some("retention_days"))
-        );
+        let org = app.create("/api/v1/organizations", &sa, json!({"name": "Initech"})).await;
+        app.create("/api/v1/users", &sa, json!({"email": "a@initech.test", "password": "admin-password1", "role": "ORG_ADMIN", "organization_id": org})).await;
+        let oa = app.login_in("Initech", "a@initech.test", "admin-password1").await;
+        let team = app.create("/api/v1/teams", &oa, json!({"name": "T1"})).await;
+        let r = app.patch(&format!("/api/v1/teams/{team}"), &oa, json!({"description": "first team"})).await;
+        assert_eq!((r.status, r.body["name"].as_str(), r.body["description"].as_str()), (StatusCode::OK, Some("T1"), Some("first team")));
+        let r = app.patch(&format!("/api/v1/organizations/{org}"), &oa, json!({"settings": {"scrub_level": "pii_only"}})).await;
+        assert_eq!((r.status, r.body["settings"]["scrub_level"].as_str()), (StatusCode::OK, Some("pii_only")), "{r:?}");
+        let r = app.patch(&format!("/api/v1/organizations/{org}"), &oa, json!({"settings": {"scrub_levle": "x"}})).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "unknown settings keys are refused: {r:?}");
+        let r = app.patch(&format!("/api/v1/organizations/{org}"), &oa, json!({"retention_days": 0})).await;
+        assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("retention_days")));
         // Self-service: own password, not own role or state; nobody deletes themselves.
-        let me = app.get("/api/v1/auth/me", &oa).await.body["id"]
-            .as_i64()
-            .expect("id");
-        let r = app
-            .patch(
-                &format!("/api/v1/users/{me}"),
-                &oa,
-                json!({"password": "a-new-password1"}),
-            )
-            .await;
-        assert_eq!(
-            (r.status, r.body["error"]["field"].as_str()),
-            (StatusCode::UNPROCESSABLE_ENTITY, Some("current_password")),
-            "the current password is needed"
-        );
-        let r = app
-            .patch(
-                &format!("/api/v1/users/{me}"),
-                &oa,
-                json!({"password": "a-new-password1", "current_password": "admin-password1"}),
-            )
-            .await;
+        let me = app.get("/api/v1/auth/me", &oa).await.body["id"].as_i64().expect("id");
+        let r = app.patch(&format!("/api/v1/users/{me}"), &oa, json!({"password": "a-new-password1"})).await;
+        assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("current_password")), "the current password is needed");
+        let r = app.patch(&format!("/api/v1/users/{me}"), &oa, json!({"password": "a-new-password1", "current_password": "admin-password1"})).await;
         assert_eq!(r.status, StatusCode::OK, "{r:?}");
-        assert_eq!(
-            app.get("/api/v1/auth/me", &oa).await.status,
-            StatusCode::UNAUTHORIZED,
-            "the old session ended"
-        );
-        let oa = app
-            .login_in("Initech", "a@initech.test", "a-new-password1")
-            .await;
-        assert_eq!(
-            app.patch(
-                &format!("/api/v1/users/{me}"),
-                &oa,
-                json!({"is_active": false})
-            )
-            .await
-            .status,
-            StatusCode::FORBIDDEN
-        );
-        assert_eq!(
-            app.delete(&format!("/api/v1/users/{me}"), &oa).await.status,
-            StatusCode::FORBIDDEN
-        );
-        let ident = app
-            .create(
-                "/api/v1/identities",
-                &oa,
-                json!({"name": "app", "team_id": team}),
-            )
-            .await;
-        assert_eq!(
-            app.patch(
-                &format!("/api/v1/identities/{ident}"),
-                &oa,
-                json!({"name": "app-2"})
-            )
-            .await
-            .body["name"],
-            "app-2"
-        );
-        assert_eq!(
-            app.delete(&format!("/api/v1/identities/{ident}"), &oa)
-                .await
-                .status,
-            StatusCode::NO_CONTENT
-        );
-        assert_eq!(
-            app.delete(&format!("/api/v1/teams/{team}"), &oa)
-                .await
-                .status,
-            StatusCode::NO_CONTENT
-        );
-        assert_eq!(
-            app.get(&format!("/api/v1/teams/{team}"), &oa).await.status,
-            StatusCode::NOT_FOUND
-        );
-        assert_eq!(
-            app.post("/api/v1/organizations", &oa, json!({"name": "Mine"}))
-                .await
-                .status,
-            StatusCode::FORBIDDEN
-        );
+        assert_eq!(app.get("/api/v1/auth/me", &oa).await.status, StatusCode::UNAUTHORIZED, "the old session ended");
+        let oa = app.login_in("Initech", "a@initech.test", "a-new-password1").await;
+        assert_eq!(app.patch(&format!("/api/v1/users/{me}"), &oa, json!({"is_active": false})).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(app.delete(&format!("/api/v1/users/{me}"), &oa).await.status, StatusCode::FORBIDDEN);
+        let ident = app.create("/api/v1/identities", &oa, json!({"name": "app", "team_id": team})).await;
+        assert_eq!(app.patch(&format!("/api/v1/identities/{ident}"), &oa, json!({"name": "app-2"})).await.body["name"], "app-2");
+        assert_eq!(app.delete(&format!("/api/v1/identities/{ident}"), &oa).await.status, StatusCode::NO_CONTENT);
+        assert_eq!(app.delete(&format!("/api/v1/teams/{team}"), &oa).await.status, StatusCode::NO_CONTENT);
+        assert_eq!(app.get(&format!("/api/v1/teams/{team}"), &oa).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(app.post("/api/v1/organizations", &oa, json!({"name": "Mine"})).await.status, StatusCode::FORBIDDEN);
         let page = app.get("/api/v1/users?page=2&per_page=1", &sa).await;
-        assert_eq!(
-            (
-                page.body["page"].as_u64(),
-                page.body["per_page"].as_u64(),
-                page.body["items"].as_array().map(Vec::len)
-            ),
-            (Some(2), Some(1), Some(1))
-        );
+        assert_eq!((page.body["page"].as_u64(), page.body["per_page"].as_u64(), page.body["items"].as_array().map(Vec::len)), (Some(2), Some(1), Some(1)));
     })
     .await;
 }
