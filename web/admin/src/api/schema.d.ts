@@ -515,7 +515,10 @@ export interface components {
             /** @description Which providers contributed (`rules`, `openai`, ...). */
             engine: string[];
             issues: components["schemas"]["Issue"][];
-            /** @description Whether the statement parsed; when not, only token-level checks ran. */
+            /**
+             * @description Whether the statement parsed (or is a utility statement with nothing for the rules, which the
+             *     summary says); when not, only token-level checks ran.
+             */
             parse_ok: boolean;
             recommendations: components["schemas"]["Recommendation"][];
             severity: components["schemas"]["Severity"];
