@@ -2,11 +2,15 @@
 //! EXPLAIN plan, next to fingerprinting the same statement (the in-run baseline: the per-statement
 //! cost ingestion already pays).
 
-use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, black_box};
 use dbpower_analysis::{Input, analyze};
 use dbpower_sql::{Dialect, fingerprint};
 use dbpower_types::SchemaSnapshot;
 use serde_json::json;
+
+#[path = "../../dbpower-sql/benches/support/icount.rs"]
+mod bench_icount;
+use bench_icount::Case;
 
 /// A realistic ~2 KB reporting statement: joins, a correlated subquery, an IN list, functions, ORDER BY.
 fn statement() -> String {
@@ -29,7 +33,9 @@ fn statement() -> String {
     s
 }
 
-fn bench(c: &mut Criterion) {
+/// Every measured case by name: criterion times them, and `scripts/bench-icount.sh` runs one of them a
+/// fixed number of times under callgrind to count its instructions.
+fn cases() -> Vec<Case> {
     let sql = statement();
     let schema: SchemaSnapshot = serde_json::from_value(json!({"tables": [
         {"name": "orders", "rows": 5000000, "columns": [{"name": "id", "type": "bigint"}, {"name": "customer_id", "type": "bigint"},
@@ -44,33 +50,42 @@ fn bench(c: &mut Criterion) {
         {"table": {"table_name": "c", "access_type": "ALL", "rows_examined_per_scan": 800000, "attached_condition": "(lower(c.email) = ?)"}},
         {"table": {"table_name": "o", "access_type": "ref", "key": "idx_customer", "possible_keys": ["idx_customer"], "rows_examined_per_scan": 12}},
         {"table": {"table_name": "a", "access_type": "ALL", "rows_examined_per_scan": 900000}}]}}});
-    let mut g = c.benchmark_group("analysis_per_2kb_statement");
-    g.throughput(Throughput::Elements(1));
-    g.bench_function("baseline_fingerprint", |b| {
-        b.iter(|| fingerprint(black_box(&sql), Dialect::Mysql))
-    });
-    g.bench_function("rules", |b| {
-        b.iter(|| analyze(&Input::new(black_box(&sql), Dialect::Mysql)))
-    });
-    g.bench_function("rules_with_schema", |b| {
-        b.iter(|| {
-            analyze(&Input {
-                schema: Some(&schema),
-                ..Input::new(black_box(&sql), Dialect::Mysql)
+    let rules =
+        |schema: Option<SchemaSnapshot>, explain: Option<serde_json::Value>| -> Box<dyn Fn()> {
+            let sql = sql.clone();
+            Box::new(move || {
+                black_box(analyze(&Input {
+                    schema: schema.as_ref(),
+                    explain: explain.as_ref(),
+                    ..Input::new(black_box(&sql), Dialect::Mysql)
+                }));
             })
-        })
-    });
-    g.bench_function("rules_with_plan_and_schema", |b| {
-        b.iter(|| {
-            analyze(&Input {
-                schema: Some(&schema),
-                explain: Some(&plan),
-                ..Input::new(black_box(&sql), Dialect::Mysql)
-            })
-        })
-    });
-    g.finish();
+        };
+    vec![
+        ("baseline_fingerprint", {
+            let sql = sql.clone();
+            Box::new(move || drop(black_box(fingerprint(black_box(&sql), Dialect::Mysql))))
+        }),
+        ("rules", rules(None, None)),
+        ("rules_with_schema", rules(Some(schema.clone()), None)),
+        (
+            "rules_with_plan_and_schema",
+            rules(Some(schema), Some(plan)),
+        ),
+    ]
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+fn main() {
+    let cases = cases();
+    if bench_icount::run(&cases) {
+        return;
+    }
+    let mut c = Criterion::default().configure_from_args();
+    let mut g = c.benchmark_group("analysis_per_2kb_statement");
+    g.throughput(Throughput::Elements(1));
+    for (name, f) in &cases {
+        g.bench_function(*name, |b| b.iter(f));
+    }
+    g.finish();
+    c.final_summary();
+}

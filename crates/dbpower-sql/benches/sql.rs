@@ -1,8 +1,12 @@
 //! Cost per 2 KB statement of fingerprinting and scrubbing, next to a plain byte copy of the same
 //! statement (the in-run baseline).
 
-use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, black_box};
 use dbpower_sql::{Dialect, ScrubLevel, fingerprint, query_id, scrub};
+
+#[path = "support/icount.rs"]
+mod bench_icount;
+use bench_icount::Case;
 
 /// A realistic ~2 KB statement: joins, IN list, strings with personal data, numbers, a comment.
 fn statement() -> String {
@@ -49,32 +53,65 @@ fn secrets_statement() -> String {
     s
 }
 
-fn bench(c: &mut Criterion) {
+/// Every measured case by name: criterion times them, and `scripts/bench-icount.sh` runs one of them a
+/// fixed number of times under callgrind (`BENCH_ICOUNT=name:iterations`) to count its instructions.
+fn cases() -> Vec<Case> {
     let sql = statement();
-    let mut g = c.benchmark_group("per_2kb_statement");
-    g.throughput(Throughput::Bytes(sql.len() as u64));
-    g.bench_function("baseline_copy", |b| b.iter(|| black_box(&sql).to_string()));
-    g.bench_function("fingerprint_mysql", |b| {
-        b.iter(|| fingerprint(black_box(&sql), Dialect::Mysql))
-    });
-    g.bench_function("fingerprint_postgres", |b| {
-        b.iter(|| fingerprint(black_box(&sql), Dialect::Postgresql))
-    });
-    g.bench_function("query_id", |b| {
-        b.iter(|| query_id(black_box("select * from t where a = ?")))
-    });
-    g.bench_function("scrub_strict_mysql", |b| {
-        b.iter(|| scrub(black_box(&sql), Dialect::Mysql, ScrubLevel::Strict))
-    });
-    g.bench_function("scrub_pii_only", |b| {
-        b.iter(|| scrub(black_box(&sql), Dialect::Mysql, ScrubLevel::PiiOnly))
-    });
     let secrets = secrets_statement();
-    g.bench_function("scrub_pii_only_secrets", |b| {
-        b.iter(|| scrub(black_box(&secrets), Dialect::Mysql, ScrubLevel::PiiOnly))
-    });
-    g.finish();
+    let s = move |f: fn(&str)| -> Box<dyn Fn()> {
+        let sql = sql.clone();
+        Box::new(move || f(black_box(&sql)))
+    };
+    vec![
+        ("baseline_copy", s(|q| drop(black_box(q.to_string())))),
+        (
+            "fingerprint_mysql",
+            s(|q| drop(black_box(fingerprint(q, Dialect::Mysql)))),
+        ),
+        (
+            "fingerprint_postgres",
+            s(|q| drop(black_box(fingerprint(q, Dialect::Postgresql)))),
+        ),
+        (
+            "query_id",
+            Box::new(|| {
+                drop(black_box(query_id(black_box(
+                    "select * from t where a = ?",
+                ))))
+            }),
+        ),
+        (
+            "scrub_strict_mysql",
+            s(|q| drop(black_box(scrub(q, Dialect::Mysql, ScrubLevel::Strict)))),
+        ),
+        (
+            "scrub_pii_only",
+            s(|q| drop(black_box(scrub(q, Dialect::Mysql, ScrubLevel::PiiOnly)))),
+        ),
+        (
+            "scrub_pii_only_secrets",
+            Box::new(move || {
+                drop(black_box(scrub(
+                    black_box(&secrets),
+                    Dialect::Mysql,
+                    ScrubLevel::PiiOnly,
+                )))
+            }),
+        ),
+    ]
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+fn main() {
+    let cases = cases();
+    if bench_icount::run(&cases) {
+        return;
+    }
+    let mut c = Criterion::default().configure_from_args();
+    let mut g = c.benchmark_group("per_2kb_statement");
+    g.throughput(Throughput::Bytes(statement().len() as u64));
+    for (name, f) in &cases {
+        g.bench_function(*name, |b| b.iter(f));
+    }
+    g.finish();
+    c.final_summary();
+}
