@@ -46,9 +46,9 @@ build "$PWD" >"$out/head.bins"
 count() {
   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null | awk '/Collected :/ {print $4}'
 }
-EVENTS="${EVENTS:-20000}" SLOWLOG_OUT="$out/slow.log" scripts/bench-digest.sh >/dev/null
 : >"$out/rows"
-while read -r bench headbin; do
+# MICRO=0 skips the benchmark cases and the digest.
+[ "${MICRO:-1}" = 1 ] && while read -r bench headbin; do
   basebin=$(awk -v b="$bench" '$1 == b {print $2}' "$out/base.bins")
   [ -n "$basebin" ] || { echo "no $bench benchmark in $base" >&2; exit 1; }
   for case in $(BENCH_ICOUNT=list "$headbin"); do
@@ -61,20 +61,63 @@ while read -r bench headbin; do
     done
   done
 done <"$out/head.bins"
-echo "counting dbpower digest" >&2
-for side in base head; do
+[ "${MICRO:-1}" = 1 ] && EVENTS="${EVENTS:-20000}" SLOWLOG_OUT="$out/slow.log" scripts/bench-digest.sh >/dev/null \
+  && echo "counting dbpower digest" >&2
+[ "${MICRO:-1}" = 1 ] && for side in base head; do
   dir="$PWD"; [ "$side" = base ] && dir="$wt"
   echo "digest/$(wc -l <"$out/slow.log" | awk '{print int($1 / 5)}')_events $side \
 $(count "$dir/target/release/dbpower" digest --limit 20 "$out/slow.log")" >>"$out/rows"
 done
+# Signed ingestion into PostgreSQL: `dbpower serve` under callgrind takes N batches of 100 from one client
+# (no group commit to vary), for two N; the difference over the batches between them is the server's
+# instructions per batch (start-up, login and the first classes cancel out), and PostgreSQL's
+# pg_stat_statements gives the statements, rows and WAL bytes per batch the store made PostgreSQL write
+# (pg_stat_statements must be loaded; its time columns are left out: they are times, and this server runs
+# under callgrind). INGEST=0 skips it.
+ingest_run() { # dir requests -> "instructions calls rows wal_bytes"
+  local dir="$1" n="$2" data db port
+  data="$(mktemp -d)"; db="dbpower_icount_$$_$n"
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $db" >/dev/null
+  env DBPOWER_BOOTSTRAP_EMAIL=bench@dbpower.local DBPOWER_BOOTSTRAP_PASSWORD=bench-password-1 DBPOWER_DEMO=false \
+    DBPOWER_LOG_LEVEL=warn DBPOWER_RATE_LIMIT__ENABLED=false DBPOWER_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" \
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$dir/target/release/dbpower" serve \
+    --listen "127.0.0.1:$port" --data-dir "$data" >"$data/out" 2>"$data/vg" &
+  local vpid=$!
+  for _ in $(seq 600); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.2; done
+  "$dir/target/release/dbpower-loadgen" --url "http://127.0.0.1:$port" ingest --email bench@dbpower.local \
+    --password bench-password-1 --batch 100 --clients 1 --seconds 3600 --max-requests "$n" >/dev/null
+  sleep 5 # the analysis worker finishes the new classes
+  kill -INT "$vpid"; wait "$vpid" || true
+  echo "$(awk '/Collected :/ {print $4}' "$data/vg") $(psql -h 127.0.0.1 -U postgres -Atc \
+    "SELECT sum(calls), sum(rows), sum(wal_bytes) FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '$db')" | tr '|' ' ')"
+  psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
+  rm -rf "$data"
+}
+if [ "${INGEST:-1}" = 1 ]; then
+  (cd "$wt" && cargo build --release -q -p dbpower -p dbpower-loadgen)
+  cargo build --release -q -p dbpower -p dbpower-loadgen
+  psql -h 127.0.0.1 -U postgres -qc "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+  for side in base head; do
+    dir="$PWD"; [ "$side" = base ] && dir="$wt"
+    echo "counting ingestion on $side" >&2
+    read -r i1 c1 r1 w1 <<<"$(ingest_run "$dir" 10)"
+    read -r i2 c2 r2 w2 <<<"$(ingest_run "$dir" 50)"
+    echo "ingest/server_instructions_per_batch_of_100 $side $(( (i2 - i1) / 40 ))" >>"$out/rows"
+    echo "ingest/postgres_statements_per_batch $side $(python3 -c "print(($c2 - $c1) / 40)")" >>"$out/rows"
+    echo "ingest/postgres_rows_per_batch $side $(python3 -c "print(($r2 - $r1) / 40)")" >>"$out/rows"
+    echo "ingest/postgres_wal_bytes_per_batch $side $(python3 -c "print(($w2 - $w1) / 40)")" >>"$out/rows"
+  done
+fi
 python3 - "$out/rows" "$base" "$(git rev-parse --short HEAD)" <<'PY'
 import sys
 rows = {}
 for line in open(sys.argv[1]):
     case, side, n = line.split()
-    rows.setdefault(case, {})[side] = int(n)
+    rows.setdefault(case, {})[side] = float(n)
 print(f"| case | {sys.argv[2]} instructions | {sys.argv[3]} instructions | ratio (head / base) |")
 print("|---|---|---|---|")
 for case, s in rows.items():
-    print(f"| {case} | {s['base']:,} | {s['head']:,} | {s['head'] / s['base']:.3f} |")
+    fmt = (lambda v: f"{v:,.0f}") if s["base"] >= 1000 else (lambda v: f"{v:.2f}")
+    print(f"| {case} | {fmt(s['base'])} | {fmt(s['head'])} | {s['head'] / s['base']:.3f} |")
 PY

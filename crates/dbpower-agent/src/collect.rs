@@ -120,9 +120,12 @@ impl Ctx<'_> {
             Scrub::Strict => ScrubLevel::Strict,
             Scrub::PiiOnly => ScrubLevel::PiiOnly,
         };
+        // Names come from logs as written: a control character (NUL, an escape sequence) is replaced.
         let redact = |s: Option<&str>| {
-            s.filter(|v| !v.is_empty())
-                .map(|v| cut(&pii::redact(v), MAX_NAME_BYTES).to_string())
+            s.filter(|v| !v.is_empty()).map(|v| {
+                let v = pii::redact(v).replace(char::is_control, "\u{fffd}");
+                cut(&v, MAX_NAME_BYTES).to_string()
+            })
         };
         let sql_text = truncate_statement(scrub(r.sql, d, level), d);
         let database_name = redact(r.db);

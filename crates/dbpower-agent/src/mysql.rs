@@ -19,13 +19,58 @@ use crate::tail::read_appended;
 
 /// Connects to a monitored server. The connection never announces multi-statement support, so the
 /// server refuses any query string holding more than one statement (docs/SECURITY.md).
+///
+/// Nothing the session runs may come back as data. sqlx's own session setup (`SET sql_mode=...,
+/// time_zone=..., NAMES ...`) carries no marker, so it is turned off and the agent sets the time zone and
+/// character set itself, marked (the slow log keeps the marker). performance_schema digests drop
+/// comments, so the session also stops its own instrumentation where the user may (`UPDATE` on
+/// `performance_schema.threads`); otherwise `setup_actors` does it for the agent's user (docs/AGENT.md),
+/// and `--check` says which.
 pub(crate) async fn connect(url: &str) -> anyhow::Result<MySqlConnection> {
     let options = MySqlConnectOptions::from_str(url)
         .context("the source url is not a valid MySQL/MariaDB url")?
-        .multi_statements(false);
-    MySqlConnection::connect_with(&options)
+        .multi_statements(false)
+        .pipes_as_concat(false)
+        .no_engine_substitution(false)
+        .timezone(None)
+        .set_names(false);
+    let mut conn = MySqlConnection::connect_with(&options)
         .await
-        .context("cannot connect to MySQL/MariaDB")
+        .context("cannot connect to MySQL/MariaDB")?;
+    // Refused without the privilege, or a no-op with performance_schema off: either is fine here.
+    let _ = sqlx::query(UNINSTRUMENT).execute(&mut conn).await;
+    sqlx::query("SET /* dbpower-agent */ time_zone = '+00:00', NAMES utf8mb4")
+        .execute(&mut conn)
+        .await
+        .context("cannot set the session's time zone and character set")?;
+    Ok(conn)
+}
+
+/// Stops performance_schema from recording the agent's own session.
+pub(crate) const UNINSTRUMENT: &str = "UPDATE /* dbpower-agent */ performance_schema.threads \
+     SET INSTRUMENTED = 'NO' WHERE PROCESSLIST_ID = CONNECTION_ID()";
+
+/// Whether a performance_schema digest text is the agent's [`UNINSTRUMENT`] (the digest drops the
+/// marker comment): the one statement of its session recorded before instrumentation stops.
+fn is_uninstrument_digest(text: &str) -> bool {
+    let t: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '`')
+        .collect::<String>()
+        .to_ascii_uppercase();
+    t.starts_with("UPDATEPERFORMANCE_SCHEMA.THREADSSETINSTRUMENTED=")
+        && t.ends_with("WHEREPROCESSLIST_ID=CONNECTION_ID()")
+}
+
+/// Whether performance_schema records this session's statements.
+pub(crate) async fn instrumented(conn: &mut MySqlConnection) -> anyhow::Result<bool> {
+    let v: Option<String> = sqlx::query_scalar(
+        "SELECT /* dbpower-agent */ INSTRUMENTED FROM performance_schema.threads \
+         WHERE PROCESSLIST_ID = CONNECTION_ID()",
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(v.as_deref() == Some("YES"))
 }
 
 /// The slow-log file: the configured path, else the server's `slow_query_log_file` (relative to its datadir).
@@ -106,6 +151,9 @@ pub(crate) async fn performance_schema(
         let schema: String = r.try_get(0)?;
         let digest: String = r.try_get(1)?;
         let text: String = r.try_get(2)?;
+        if is_uninstrument_digest(&text) {
+            continue;
+        }
         let key = format!("{schema}:{digest}");
         now_counters.insert(
             key.clone(),
@@ -323,6 +371,20 @@ fn split_user_host(s: &str) -> (Option<String>, Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_agents_own_uninstrument_statement_is_recognised_as_digested() {
+        assert!(is_uninstrument_digest(
+            "UPDATE `performance_schema` . `threads` SET `INSTRUMENTED` = ? WHERE `PROCESSLIST_ID` = `CONNECTION_ID` ( )"
+        ));
+        for customer in [
+            "UPDATE `threads` SET `INSTRUMENTED` = ? WHERE `PROCESSLIST_ID` = ?",
+            "UPDATE `performance_schema` . `threads` SET `INSTRUMENTED` = ? WHERE `PROCESSLIST_ID` = ?",
+            "SELECT * FROM `performance_schema` . `threads`",
+        ] {
+            assert!(!is_uninstrument_digest(customer), "{customer}");
+        }
+    }
 
     #[test]
     fn user_host_is_split() {

@@ -223,8 +223,10 @@ impl Sessions {
         if self.home_db.as_deref() == Some(name) {
             return self.home().await;
         }
-        if name.len() > 63 || name.contains('\0') {
-            anyhow::bail!("not a database name");
+        // PostgreSQL names are at most 63 bytes; a control character (NUL, an escape sequence) is never
+        // sent to the server nor written to the agent's log.
+        if name.len() > 63 || name.chars().any(char::is_control) {
+            anyhow::bail!("not a database name ({} bytes)", name.len());
         }
         if self.failed.iter().any(|f| f == name) {
             anyhow::bail!("database {name} was unreachable earlier this round");

@@ -25,6 +25,8 @@ pub(crate) struct Agent {
     pub metrics: Arc<Metrics>,
     collected: Vec<u64>,
     source_errors: Vec<Option<String>>,
+    /// What the sources noted in the last round (a baseline taken, a rotation, a skipped entry).
+    notes: Vec<String>,
 }
 
 /// What one round did.
@@ -47,12 +49,7 @@ impl Agent {
             .map(|s| Exclusions::compile(&s.exclude))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let spool = Spool::open(&cfg.spool.dir, cfg.spool.max_bytes)?;
-        let shipper = Shipper::new(
-            &cfg.platform.url,
-            &cfg.platform.key_id,
-            cfg.secret(),
-            Duration::from_secs(cfg.platform.timeout_secs.max(1)),
-        )?;
+        let shipper = Shipper::of(&cfg)?;
         let n = cfg.sources.len();
         Ok(Agent {
             cfg,
@@ -62,6 +59,7 @@ impl Agent {
             metrics: Arc::new(Metrics::default()),
             collected: vec![0; n],
             source_errors: vec![None; n],
+            notes: Vec::new(),
         })
     }
 
@@ -69,6 +67,7 @@ impl Agent {
     /// (dry run) the batches are returned and nothing changes.
     async fn collect(&mut self, persist: bool, summary: &mut RoundSummary) -> Vec<Batch> {
         let mut dry = Vec::new();
+        let mut notes = Vec::new();
         let dir = self.cfg.spool.dir.clone();
         for (i, src) in self.cfg.sources.iter().enumerate() {
             let ctx = Ctx::new(src, &self.exclusions[i], self.cfg.agent.scrub);
@@ -80,6 +79,7 @@ impl Agent {
                     Ok(out) => {
                         if let Some(n) = &out.note {
                             tracing::info!(source = %src.name, "{n}");
+                            notes.push(format!("{}/{method:?}: {n}", src.name));
                         }
                         summary.collected += out.queries.len() as u64;
                         summary.excluded += out.tally.excluded + out.tally.own + out.tally.too_fast;
@@ -130,6 +130,7 @@ impl Agent {
                     .push(format!("{}: cannot save its position: {e:#}", src.name));
             }
         }
+        self.notes = notes;
         dry
     }
 
@@ -260,6 +261,9 @@ pub async fn run(
             summary.collected,
             batches.len()
         );
+        for n in &agent.notes {
+            eprintln!("note: {n}");
+        }
         for e in &summary.errors {
             eprintln!("error: {e}");
         }

@@ -46,6 +46,16 @@ pub(crate) struct ShipReport {
 }
 
 impl Shipper {
+    /// The shipper to the platform `cfg` names, with its key and timeout.
+    pub(crate) fn of(cfg: &crate::config::AgentConfig) -> anyhow::Result<Shipper> {
+        Shipper::new(
+            &cfg.platform.url,
+            &cfg.platform.key_id,
+            cfg.secret(),
+            Duration::from_secs(cfg.platform.timeout_secs.max(1)),
+        )
+    }
+
     pub(crate) fn new(
         url: &str,
         key_id: &str,

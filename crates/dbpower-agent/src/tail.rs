@@ -108,12 +108,14 @@ pub(crate) fn read_appended(
     let meta = std::fs::metadata(path)?;
     let (inode, len) = (meta.ino(), meta.len());
     let Some(p) = pos else {
-        return read_from(
-            path,
-            inode,
-            if start_at == StartAt::End { len } else { 0 },
-            None,
-        );
+        if start_at == StartAt::End {
+            let note = format!(
+                "first read: start_at = \"end\" skips the {len} bytes already in the log; statements logged \
+                 from now on are collected (start_at = \"beginning\" reads what is there)"
+            );
+            return read_from(path, inode, len, Some(note));
+        }
+        return read_from(path, inode, 0, None);
     };
     if p.inode != inode {
         // Rotated: finish the previous file (found by its inode beside the new one) first.
@@ -171,6 +173,14 @@ mod tests {
         std::fs::write(&p, "old line\n").expect("write");
         let c = read_appended(&p, None, StartAt::End).expect("read");
         assert!(c.bytes.is_empty());
+        // A first read at the end says why nothing was read.
+        assert!(
+            c.note
+                .as_deref()
+                .is_some_and(|n| n.contains("skips the 9 bytes") && n.contains("beginning")),
+            "{:?}",
+            c.note
+        );
         let pos = FilePos {
             inode: c.inode,
             offset: c.start,

@@ -404,6 +404,33 @@ fn redact_json(v: &mut serde_json::Value) {
     }
 }
 
+/// Collected text may hold NUL (logs carry binary literals), which PostgreSQL text and JSON cannot store
+/// and no reader wants: it keeps its place as U+FFFD, so the item is stored rather than refused.
+fn without_nul(s: String) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "\u{fffd}")
+    } else {
+        s
+    }
+}
+
+/// [`without_nul`] on every string and key of a JSON document.
+fn json_without_nul(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => *s = without_nul(std::mem::take(s)),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(json_without_nul),
+        serde_json::Value::Object(o) if o.keys().any(|k| k.contains('\0')) => {
+            let entries = std::mem::take(o);
+            for (k, mut x) in entries {
+                json_without_nul(&mut x);
+                o.insert(without_nul(k), x);
+            }
+        }
+        serde_json::Value::Object(o) => o.values_mut().for_each(json_without_nul),
+        _ => {}
+    }
+}
+
 /// Turns validated items into store rows: scrubbed, fingerprinted, attributed by nobody but the key.
 pub(crate) fn prepare(
     items: Vec<SlowQueryIn>,
@@ -411,15 +438,17 @@ pub(crate) fn prepare(
 ) -> Vec<NewSlowQuery> {
     let now = Utc::now();
     let l = level(scrub_level);
-    let redact = |s: Option<String>| s.map(|v| pii::redact(&v).into_owned());
+    let redact = |s: Option<String>| s.map(|v| without_nul(pii::redact(&v).into_owned()));
     items
         .into_iter()
-        .map(|q| {
+        .map(|mut q| {
+            q.sql_text = without_nul(std::mem::take(&mut q.sql_text));
             let d = dbpower_analysis::dialect_of(q.database_type);
             let (fp, id) = fingerprint_and_id(&q.sql_text, d);
             let mut explain = q.explain;
             if let Some(e) = explain.as_mut() {
                 scrub_json(e, d, l);
+                json_without_nul(e);
             }
             // Names only, but redacted like every other string that is stored.
             let schema = q
@@ -427,6 +456,7 @@ pub(crate) fn prepare(
                 .and_then(|s| serde_json::to_value(s).ok())
                 .map(|mut v| {
                     redact_json(&mut v);
+                    json_without_nul(&mut v);
                     v
                 });
             NewSlowQuery {

@@ -248,3 +248,30 @@ async fn samples_from_a_second_method_count_no_executions() {
     })
     .await;
 }
+
+/// Logs carry binary literals: a NUL in collected text, names or a plan is stored as U+FFFD on both
+/// stores (PostgreSQL text and JSON cannot hold it), never a refused batch or a server error.
+#[tokio::test]
+async fn nul_bytes_in_collected_text_are_stored_as_replacement_characters() {
+    on_all_backends(async |app| {
+        let (_, oa) = app.org_with_admin(json!({"name": "Nul"}), "oa@nul.test", "oa-password-12").await;
+        let (key, _) = agent(app, &oa, json!({"name": "nul-agent"})).await;
+        let batch = json!({"queries": [{
+            "sql_text": "SELECT * FROM blobs WHERE tag = 'a\u{0}b' AND note = x\u{0}y",
+            "execution_time_ms": 12.0, "database_type": "postgresql",
+            "database_name": "db\u{0}x", "user": "u\u{0}", "client_host": "h\u{0}", "source": "s\u{0}",
+            "explain": [{"Plan": {"Node Type": "Seq Scan", "Relation Name": "blobs\u{0}", "k\u{0}": "v"}}],
+        }]});
+        let r = app.ingest_at(&key, "batch-nul", &batch, Utc::now().timestamp()).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
+        let id = r.body["ids"][0].as_i64().expect("id");
+        let d = app.get(&format!("/api/v1/slow-queries/{id}"), &oa).await;
+        assert_eq!(d.status, StatusCode::OK, "{d:?}");
+        let text = d.body.to_string();
+        assert!(!text.contains("\\u0000"), "{text}");
+        assert_eq!(d.body["database_name"], "db\u{fffd}x", "{text}");
+        assert!(d.body["sql_text"].as_str().is_some_and(|s| s.contains("x\u{fffd}y")), "{text}");
+        assert!(text.contains("k\u{fffd}"), "{text}");
+    })
+    .await;
+}

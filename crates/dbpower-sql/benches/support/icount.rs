@@ -3,11 +3,11 @@
 //! the machine is doing.
 
 /// One measured case: its name and the work of one iteration.
-pub type Case = (&'static str, Box<dyn Fn()>);
+pub(crate) type Case = (&'static str, Box<dyn Fn()>);
 
 /// With `BENCH_ICOUNT=list`, prints the case names; with `BENCH_ICOUNT=name:iterations`, runs that case
 /// that many times. Returns whether it did either (the benchmark then exits without criterion).
-pub fn run(cases: &[Case]) -> bool {
+pub(crate) fn run(cases: &[Case]) -> bool {
     let Ok(spec) = std::env::var("BENCH_ICOUNT") else {
         return false;
     };

@@ -239,26 +239,43 @@ fn is_keyword(w: &str) -> bool {
 /// Keywords the parser turns into constants, which pg_stat_statements therefore writes as `$n`: the
 /// field of `EXTRACT(field FROM x)`, the normal form of `NORMALIZE(x, NFC)` and `x IS NFC NORMALIZED`,
 /// and `ALL` in `LIMIT ALL` (a null limit). They read `?` here too, whichever way they were written.
+/// One look at each word; the neighbours are read only around the few words that can start a form.
 fn keyword_constants(toks: &mut [Tok<'_>]) {
     let word =
         |t: Option<&Tok<'_>>, w: &str| matches!(t, Some(Tok::Word(x)) if x.eq_ignore_ascii_case(w));
     let text = |t: Option<&Tok<'_>>, s: &str| matches!(t, Some(Tok::Text(x)) if *x == s);
     for i in 0..toks.len() {
-        let prev = i.checked_sub(1).and_then(|k| toks.get(k));
-        let prev2 = i.checked_sub(2).and_then(|k| toks.get(k));
-        let next = toks.get(i + 1);
-        let constant = match toks[i] {
-            Tok::Word(_) | Tok::Quoted(_) if text(prev, "(") && word(prev2, "extract") => {
-                word(next, "from")
+        let Tok::Word(w) = toks[i] else {
+            continue;
+        };
+        let constant = match w.len() {
+            // EXTRACT ( field FROM
+            7 if w.eq_ignore_ascii_case("extract") => {
+                if text(toks.get(i + 1), "(")
+                    && matches!(toks.get(i + 2), Some(Tok::Word(_) | Tok::Quoted(_)))
+                    && word(toks.get(i + 3), "from")
+                {
+                    toks[i + 2] = Tok::Const;
+                }
+                false
             }
-            Tok::Word(w)
+            // LIMIT ALL
+            5 if w.eq_ignore_ascii_case("limit") => {
+                if word(toks.get(i + 1), "all") {
+                    toks[i + 1] = Tok::Const;
+                }
+                false
+            }
+            // NORMALIZE(x, NFC) and x IS NFC NORMALIZED
+            3 | 4
                 if ["nfc", "nfd", "nfkc", "nfkd"]
                     .iter()
                     .any(|f| w.eq_ignore_ascii_case(f)) =>
             {
+                let prev = i.checked_sub(1).and_then(|k| toks.get(k));
+                let next = toks.get(i + 1);
                 (text(prev, ",") && text(next, ")")) || word(next, "normalized")
             }
-            Tok::Word(w) if w.eq_ignore_ascii_case("all") => word(prev, "limit"),
             _ => false,
         };
         if constant {

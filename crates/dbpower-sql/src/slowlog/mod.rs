@@ -7,7 +7,7 @@ use std::io::BufRead;
 
 mod postgres;
 
-pub use postgres::{PgEvents, PgRecord, PostgresLog};
+pub use postgres::{PgEvents, PgRecord, PostgresLog, PrefixReads, prefix_reads};
 
 /// What an event counts as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -372,13 +372,14 @@ fn header(line: &str, line_no: u64) -> Option<PgRecord> {
             .filter(|s| !s.is_empty())
             .map(String::from)
     };
-    // Debian's default prefix: `%m [%p] %q%u@%d `.
+    // Debian's default prefix: `%m [%p] %q%u@%d `; the rightmost `user@database` word, so that words
+    // after it (`%a`, `%i`, `%e`, ...) do not hide it.
     let at = prefix
         .split_whitespace()
-        .last()
+        .rev()
         .filter(|t| !t.contains('[') && !t.contains('='))
-        .and_then(|t| t.split_once('@'))
-        .filter(|(u, d)| !u.is_empty() && !d.is_empty());
+        .filter_map(|t| t.split_once('@'))
+        .find(|(u, d)| !u.is_empty() && !d.is_empty());
     Some(PgRecord {
         line: line_no,
         pid,
@@ -397,6 +398,78 @@ fn header(line: &str, line_no: u64) -> Option<PgRecord> {
     })
 }
 
+/// What the agent reads from server log lines written with a `log_line_prefix` (stderr format).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PrefixReads {
+    /// The time of each message (`%m` or `%t`).
+    pub time: bool,
+    /// The server process (`%p` in brackets), which pairs a statement with its duration and plan.
+    pub process: bool,
+    /// The user (`%u` as `user@database` or `user=%u`).
+    pub user: bool,
+    /// The database (`%d` as `user@database` or `db=%d`), where the statement's EXPLAIN runs.
+    pub database: bool,
+}
+
+impl PrefixReads {
+    /// Whether every part is read.
+    pub fn all(&self) -> bool {
+        self.time && self.process && self.user && self.database
+    }
+}
+
+/// What the agent reads from lines written with `prefix`: a line is rendered from the prefix with
+/// sample values (as the server would write it for a client session) and read back.
+pub fn prefix_reads(prefix: &str) -> PrefixReads {
+    const USER: &str = "app_user";
+    const DATABASE: &str = "shop_db";
+    const PID: u32 = 41234;
+    let mut line = String::new();
+    let mut chars = prefix.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            line.push(c);
+            continue;
+        }
+        // A padding width (`%-10u`, `%8p`) may sit between `%` and the escape.
+        while chars.next_if(|d| d.is_ascii_digit() || *d == '-').is_some() {}
+        let value = match chars.next() {
+            Some('u') => USER.to_string(),
+            Some('d') => DATABASE.to_string(),
+            Some('p') => PID.to_string(),
+            Some('a') => "psql".into(),
+            Some('r') => "10.1.2.3(51234)".into(),
+            Some('h') => "10.1.2.3".into(),
+            Some('b') => "client backend".into(),
+            Some('t') => "2024-05-01 10:00:00 UTC".into(),
+            Some('m') => "2024-05-01 10:00:00.123 UTC".into(),
+            Some('n') => "1714557600.123".into(),
+            Some('s') => "2024-05-01 09:59:58 UTC".into(),
+            Some('i') => "SELECT".into(),
+            Some('e') => "00000".into(),
+            Some('c') => "6632f0a0.a112".into(),
+            Some('l') => "7".into(),
+            Some('v') => "3/17".into(),
+            Some('x') => "0".into(),
+            Some('Q') => "-1234567890123".into(),
+            Some('%') => "%".into(),
+            Some('q' | 'P') | None => String::new(),
+            Some(other) => format!("%{other}"),
+        };
+        line.push_str(&value);
+    }
+    line.push_str("LOG:  duration: 1.000 ms  statement: SELECT 1");
+    let Some(r) = header(&line, 1) else {
+        return PrefixReads::default();
+    };
+    PrefixReads {
+        time: r.time.is_some(),
+        process: r.pid == Some(PID),
+        user: r.origin.user.as_deref() == Some(USER),
+        database: r.origin.db.as_deref() == Some(DATABASE),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,6 +480,32 @@ mod tests {
 
     fn events(log: &str) -> Vec<Event> {
         read(log).into_iter().filter_map(Result::ok).collect()
+    }
+
+    #[test]
+    fn what_each_prefix_lets_the_agent_read() {
+        for good in [
+            "%m [%p] %q%u@%d ",
+            "%t [%p]: user=%u,db=%d,app=%a,client=%h ",
+            "%m [%p] %u@%d %a ",
+            "%m [%-8p] %q%u@%d ",
+        ] {
+            assert!(prefix_reads(good).all(), "{good}: {:?}", prefix_reads(good));
+        }
+        // PostgreSQL's built-in default and common variants that lose who ran the statement and where.
+        let bare = prefix_reads("%m [%p] ");
+        assert!(
+            bare.time && bare.process && !bare.user && !bare.database,
+            "{bare:?}"
+        );
+        let no_pid = prefix_reads("%m %u@%d ");
+        assert!(
+            !no_pid.process && no_pid.user && no_pid.database,
+            "{no_pid:?}"
+        );
+        assert_eq!(prefix_reads(""), PrefixReads::default());
+        let db_only = prefix_reads("%m [%p] db=%d ");
+        assert!(db_only.database && !db_only.user, "{db_only:?}");
     }
 
     #[test]

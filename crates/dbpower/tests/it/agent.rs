@@ -168,14 +168,15 @@ impl Globals {
     fn save(url: &str) -> Globals {
         let v = mariadb(
             url,
-            "SELECT @@global.slow_query_log_file, @@global.slow_query_log, @@global.log_output",
+            "SELECT @@global.slow_query_log_file, @@global.slow_query_log, @@global.log_output, @@global.long_query_time",
         );
         let f: Vec<&str> = v.trim().split('\t').collect();
         let restore = format!(
-            "SET GLOBAL slow_query_log = {}; SET GLOBAL slow_query_log_file = '{}'; SET GLOBAL log_output = '{}'",
+            "SET GLOBAL slow_query_log = {}; SET GLOBAL slow_query_log_file = '{}'; SET GLOBAL log_output = '{}'; SET GLOBAL long_query_time = {}",
             f.get(1).copied().unwrap_or("0"),
             f.first().copied().unwrap_or("slow.log"),
-            f.get(2).copied().unwrap_or("FILE")
+            f.get(2).copied().unwrap_or("FILE"),
+            f.get(3).copied().unwrap_or("10")
         );
         Globals {
             url: url.to_string(),
@@ -196,6 +197,14 @@ pub(crate) fn count_of(classes: &[(String, i64)], needle: &str) -> i64 {
         .filter(|(s, _)| s.contains(needle))
         .map(|(_, n)| n)
         .sum()
+}
+
+/// Asserts that `out` (a command's stdout or stderr) holds each of `needles`.
+fn assert_says(out: &[u8], needles: &[&str]) {
+    let text = String::from_utf8_lossy(out);
+    for n in needles {
+        assert!(text.contains(n), "missing {n:?} in:\n{text}");
+    }
 }
 
 /// Asserts that the classes holding `needle` counted `n` executions and that no class shows any of
@@ -239,7 +248,8 @@ async fn mariadb_slow_log_reaches_the_platform_exactly_once_across_an_outage() {
     mariadb(
         &url,
         &format!(
-            "SET GLOBAL slow_query_log_file = '{}'; SET GLOBAL log_output = 'FILE'; SET GLOBAL slow_query_log = 1",
+            "SET GLOBAL slow_query_log_file = '{}'; SET GLOBAL log_output = 'FILE'; SET GLOBAL slow_query_log = 1; \
+             SET GLOBAL long_query_time = 0",
             log.display()
         ),
     );
@@ -257,13 +267,27 @@ async fn mariadb_slow_log_reaches_the_platform_exactly_once_across_an_outage() {
     let config = write_config(work.path(), &platform, &key, &source);
 
     // --check sees the slow log on and readable.
-    let check = agent(&config, &["--check"]);
-    let text = String::from_utf8_lossy(&check.stdout);
-    assert!(
-        text.contains("ok    slow_query_log is ON")
-            && text.contains("is readable")
-            && text.contains("the platform answers"),
-        "{text}"
+    assert_says(
+        &agent(&config, &["--check"]).stdout,
+        &[
+            "ok    slow_query_log is ON",
+            "is readable",
+            "EXPLAIN can plan statements on every schema",
+            "the platform answers",
+            "ok    the platform accepts key",
+        ],
+    );
+
+    // A first --dry-run says why it is empty: the position is taken at the end of the log.
+    let first = agent(&config, &["--dry-run"]);
+    ok(&first);
+    assert_says(
+        &first.stderr,
+        &[
+            "0 queries",
+            "note: shop/SlowLogFile: slow log",
+            "first read: start_at = \"end\" skips",
+        ],
     );
 
     // First round: the position is taken at the end of the log; nothing old is shipped.
@@ -294,11 +318,23 @@ async fn mariadb_slow_log_reaches_the_platform_exactly_once_across_an_outage() {
     );
 
     ok(&agent(&config, &["--once"]));
+    // Every session logs every statement (long_query_time = 0), the agent's own included: none of
+    // them (its session setup, EXPLAIN, schema reads, position queries) comes back as data.
     assert_counted(
         platform.classes(&key.0).await,
         "FROM dbp_agent WHERE email = ?",
         5,
-        &["example.com", "dbp_secret"],
+        &[
+            "example.com",
+            "dbp_secret",
+            "sql_mode",
+            "time_zone",
+            "INSTRUMENTED",
+            "information_schema",
+            "EXPLAIN",
+            "max_statement_time",
+            "slow_query_log_file",
+        ],
     );
 
     // explain = true: the plan travelled with the query, scrubbed; schema = true: the analysis knows the
@@ -477,29 +513,63 @@ async fn mariadb_table_and_performance_schema_methods_collect() {
     );
 }
 
+/// A scratch PostgreSQL database made with `setup`, a platform with an organization's key, and a work
+/// directory for the agent.
+struct PgCase {
+    monitored: TestDb,
+    url: String,
+    work: tempfile::TempDir,
+    platform: Platform,
+    key: (OrgAdmin, String, String),
+}
+
+impl PgCase {
+    /// `None` when no test server is named (`DBPOWER_TEST_POSTGRES_URL`).
+    async fn new(organization: &str, setup: &str) -> Option<PgCase> {
+        let server = std::env::var("DBPOWER_TEST_POSTGRES_URL").ok()?;
+        let monitored = TestDb::scratch_postgres(&server).await;
+        let url = monitored.url().to_string();
+        psql(&url, setup);
+        let platform = Platform::start();
+        let key = platform.key(organization).await;
+        Some(PgCase {
+            monitored,
+            url,
+            work: tempfile::tempdir().expect("tmp"),
+            platform,
+            key,
+        })
+    }
+
+    /// The agent's config: one PostgreSQL source `pg` at `url` with `settings` (TOML lines), sent with `key`.
+    fn config(
+        &self,
+        url: &str,
+        settings: &str,
+        key: &(OrgAdmin, String, String),
+    ) -> std::path::PathBuf {
+        let source = format!(
+            "[[source]]\nname = \"pg\"\nkind = \"postgresql\"\nurl = \"{url}\"\n{settings}"
+        );
+        write_config(self.work.path(), &self.platform, key, &source)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn pg_stat_statements_deltas_reach_the_platform() {
-    let Ok(server) = std::env::var("DBPOWER_TEST_POSTGRES_URL") else {
+    let setup = "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; CREATE TABLE dbp_pgss (id int PRIMARY KEY, email text)";
+    let Some(case) = PgCase::new("PG Shop", setup).await else {
         return;
     };
-    let monitored = TestDb::scratch_postgres(&server).await;
-    let url = monitored.url().to_string();
-    psql(
-        &url,
-        "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; CREATE TABLE dbp_pgss (id int PRIMARY KEY, email text)",
-    );
-    let work = tempfile::tempdir().expect("tmp");
-    let platform = Platform::start();
-    let key = platform.key("PG Shop").await;
-    let source = format!(
-        "[[source]]\nname = \"pg\"\nkind = \"postgresql\"\nurl = \"{url}\"\nmethods = [\"pg_stat_statements\"]\n"
-    );
-    let config = write_config(work.path(), &platform, &key, &source);
-    let check = agent(&config, &["--check"]);
-    let text = String::from_utf8_lossy(&check.stdout);
-    assert!(
-        text.contains("ok    pg_stat_statements is loaded") && text.contains("extension exists"),
-        "{text}"
+    let (url, platform, key) = (&case.url, &case.platform, &case.key);
+    let config = case.config(url, "methods = [\"pg_stat_statements\"]\n", key);
+    assert_says(
+        &agent(&config, &["--check"]).stdout,
+        &[
+            "ok    pg_stat_statements is loaded",
+            "extension exists",
+            "ok    the platform accepts key",
+        ],
     );
     ok(&agent(&config, &["--once"]));
     for i in 0..4 {
@@ -523,5 +593,135 @@ async fn pg_stat_statements_deltas_reach_the_platform() {
             "FROM dbp_pgss WHERE email = $1"
         ),
         4
+    );
+}
+
+/// `--check` as a role without the grants the enabled features need, with a wrong secret: each missing
+/// grant is named with the statement that gives it, nothing is blamed on the network, and the key is
+/// refused by a signed request (not merely "the platform answers").
+#[tokio::test(flavor = "multi_thread")]
+async fn check_names_every_missing_grant_and_a_wrong_secret() {
+    let role = format!("dbp_check_{}", std::process::id());
+    let setup = format!(
+        "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; CREATE TABLE dbp_hidden (id int); CREATE ROLE {role} LOGIN"
+    );
+    let Some(case) = PgCase::new("PG Check", &setup).await else {
+        return;
+    };
+    let url = &case.url;
+    // The same server and database, as the unprivileged role (the test server trusts local logins).
+    let (scheme, rest) = url.split_once("://").expect("url scheme");
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let weak = format!("{scheme}://{role}@{host}");
+    let wrong = (
+        OrgAdmin {
+            organization: case.key.0.organization.clone(),
+            email: case.key.0.email.clone(),
+        },
+        case.key.1.clone(),
+        "not-the-secret".to_string(),
+    );
+    let config = case.config(
+        &weak,
+        "methods = [\"pg_stat_statements\", \"postgres_log\"]\nexplain = true\n",
+        &wrong,
+    );
+    let check = agent(&config, &["--check"]);
+    psql(url, &format!("DROP ROLE {role}"));
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(!check.status.success(), "{text}");
+    for expected in [
+        "ok    connected to PostgreSQL",
+        "FIX   the agent's role sees only its own statements' text",
+        "GRANT pg_read_all_stats TO",
+        "cannot read 1 of",
+        "GRANT pg_read_all_data TO",
+        "FIX   cannot tell where the server log is",
+        "set log_path in this source",
+        "ok    the platform answers",
+        "FIX   the platform refused key",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    assert!(!text.contains("the network and the credentials"), "{text}");
+}
+
+/// Database names in a monitored log are attacker-controlled: an unreachable, quoted, 10 KB, NUL or
+/// escape-sequence name fails only the plans of its own statements (one attempt each); every statement
+/// still arrives and the statement in a real database is explained there.
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_database_names_in_the_log_fail_only_their_own_plans() {
+    let setup = "CREATE TABLE dbp_h (id int PRIMARY KEY, note text)";
+    let Some(case) = PgCase::new("PG Hostile", setup).await else {
+        return;
+    };
+    let (url, platform, key) = (&case.url, &case.platform, &case.key);
+    let real = case
+        .monitored
+        .postgres_name()
+        .expect("a PostgreSQL database")
+        .to_string();
+    let names = [
+        real.clone(),
+        "dbp_no_such_database".to_string(),
+        "evil'db\"x;--".to_string(),
+        "a".repeat(10_000),
+        "db\u{0}x".to_string(),
+        "db\u{1b}]0;title\u{7}".to_string(),
+    ];
+    let mut log = String::new();
+    for (i, db) in names.iter().enumerate() {
+        for n in 0..2 {
+            log.push_str(&format!(
+                "2026-12-07 10:00:0{n}.000 UTC [{}] app@{db} LOG:  duration: 5.000 ms  statement: SELECT * FROM dbp_h WHERE id = {i}\n",
+                100 + i
+            ));
+        }
+    }
+    let log_path = case.work.path().join("postgresql.log");
+    std::fs::write(&log_path, log).expect("write log");
+    let settings = format!(
+        "methods = [\"postgres_log\"]\nmin_duration_ms = 0\nlog_path = \"{}\"\nstart_at = \"beginning\"\nexplain = true\n",
+        log_path.display()
+    );
+    let config = case.config(url, &settings, key);
+    let dry = agent(&config, &["--dry-run"]);
+    ok(&dry);
+    let said = String::from_utf8_lossy(&dry.stderr);
+    assert!(
+        said.contains("12 queries")
+            && said.contains("5 statement(s) not explained or described")
+            && !said.contains('\u{1b}'),
+        "{said}"
+    );
+    let printed = String::from_utf8_lossy(&dry.stdout);
+    let batches: Vec<Value> = serde_json::Deserializer::from_str(&printed)
+        .into_iter::<Value>()
+        .map(|v| v.expect("batch JSON"))
+        .collect();
+    let queries: Vec<&Value> = batches
+        .iter()
+        .flat_map(|b| b["queries"].as_array().expect("queries"))
+        .collect();
+    assert_eq!(queries.len(), 12, "{printed}");
+    let explained: Vec<&str> = queries
+        .iter()
+        .filter(|q| !q["explain"].is_null())
+        .map(|q| q["database_name"].as_str().unwrap_or(""))
+        .collect();
+    // One plan per distinct statement and database.
+    assert_eq!(explained, vec![real.as_str()], "{printed}");
+    for q in &queries {
+        let db = q["database_name"].as_str().unwrap_or("");
+        assert!(
+            db.len() <= 256 && !db.chars().any(char::is_control),
+            "{db:?}"
+        );
+    }
+    // And for real: every statement reaches the platform.
+    ok(&agent(&config, &["--once"]));
+    assert_eq!(
+        count_of(&platform.classes(&key.0).await, "FROM dbp_h WHERE id = $1"),
+        12
     );
 }
