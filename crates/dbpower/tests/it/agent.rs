@@ -574,7 +574,7 @@ async fn pg_stat_statements_deltas_reach_the_platform() {
     ok(&agent(&config, &["--once"]));
     for i in 0..4 {
         psql(
-            &url,
+            url,
             &format!("SELECT * FROM dbp_pgss WHERE email = 'u{i}@example.com'"),
         );
     }
