@@ -419,6 +419,9 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
         .migrate()
         .await
         .context("applying database migrations")?;
+    store.set_analysis_debounce(std::time::Duration::from_millis(
+        settings.analysis_debounce_ms,
+    ));
     Ok(store)
 }
 

@@ -87,6 +87,9 @@ pub struct IngestOutcome {
     pub replayed: bool,
     /// Query classes seen for the first time (queued for analysis).
     pub new_classes: usize,
+    /// Whether the batch's organization got an analysis queued by this write (a new class, or new
+    /// evidence on a known one): the workers are worth waking.
+    pub analysis_queued: bool,
 }
 
 /// What ingestion needs to know about a signed request's api key.
@@ -114,7 +117,9 @@ pub(crate) struct ClassAgg<'a> {
     pub last_seen: DateTime<Utc>,
     pub histogram: Histogram,
     pub databases: Vec<&'a str>,
+    /// Whether an item brought an EXPLAIN plan, a schema snapshot.
     pub has_explain: bool,
+    pub has_schema: bool,
 }
 
 /// The key of a class: organization, database type, query id.
@@ -144,6 +149,7 @@ pub(crate) fn aggregate<'a>(
                 histogram: Histogram::new(),
                 databases: Vec::new(),
                 has_explain: false,
+                has_schema: false,
             });
         // A sample's execution ran (so it bounds the class's times and when it was seen), but another
         // method counts it: it adds nothing to the additive statistics.
@@ -159,7 +165,8 @@ pub(crate) fn aggregate<'a>(
         {
             a.databases.push(db);
         }
-        a.has_explain |= q.explain.is_some() || q.schema.is_some();
+        a.has_explain |= q.explain.is_some();
+        a.has_schema |= q.schema.is_some();
     }
     out
 }

@@ -35,7 +35,7 @@ pub use error::{DriverError, Entity, Reference, Result, StoreError};
 pub use ingest::{IngestCredential, IngestOutcome, IngestStore, NewBatch, NewSlowQuery};
 pub use llm_calls::{LlmCallRecord, LlmCallStore, NewLlmCall};
 pub use postgres::PgStore;
-pub use queue::{ClaimedJob, MAX_JOB_ATTEMPTS, QueueStore};
+pub use queue::{ClaimedJob, MAX_ANALYSIS_DEBOUNCE, MAX_JOB_ATTEMPTS, QueueStore};
 pub use reads::{
     COUNT_CAP, ClassLookup, ClassRef, DashboardData, ReadStore, SlowQueryRecord, Total,
 };

@@ -12,6 +12,7 @@ use crate::{Result, StoreError};
 
 pub struct PgStore {
     pub(crate) pool: PgPool,
+    pub(crate) debounce: crate::queue::Debounce,
 }
 
 impl PgStore {
@@ -27,7 +28,10 @@ impl PgStore {
                     crate::redact_url(url)
                 ))
             })?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            debounce: Default::default(),
+        })
     }
 
     /// The pool, for tests that need to reach under the trait (e.g. to simulate tampering).

@@ -1,9 +1,13 @@
 //! The analysis job queue: the [`QueueStore`] trait, the claimed job it hands to workers and the row
 //! that job is read from. Claims are leased (`FOR UPDATE SKIP LOCKED` on PostgreSQL), completion is
-//! fenced by the lease token, retries are bounded by [`MAX_JOB_ATTEMPTS`].
+//! fenced by the lease token, retries are bounded by [`MAX_JOB_ATTEMPTS`]. A queued job is due after the
+//! debounce window ([`QueueStore::set_analysis_debounce`]); at most one job per class is queued, and a
+//! job that a newer one of its class makes pointless is superseded (`last_error` says so).
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use dbpower_core::OrgId;
 use dbpower_types::AnalysisReport;
 use sqlx::types::Json;
@@ -13,16 +17,50 @@ use crate::{Result, reads::parse_db_type};
 /// A job claimed this many times (failed runs and expired leases alike) is marked failed.
 pub const MAX_JOB_ATTEMPTS: i32 = 5;
 
+/// The longest debounce window a store accepts (longer ones are cut to it).
+pub const MAX_ANALYSIS_DEBOUNCE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// What `last_error` says of a job superseded by a newer job of its class.
+pub(crate) const SUPERSEDED: &str = "superseded by a newer job of the class";
+
+/// The debounce window of a store: how long after the evidence that queues it a job becomes due.
+#[derive(Debug, Default)]
+pub(crate) struct Debounce(AtomicU64);
+
+impl Debounce {
+    pub(crate) fn set(&self, window: std::time::Duration) {
+        let ms = window.min(MAX_ANALYSIS_DEBOUNCE).as_millis();
+        self.0
+            .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    pub(crate) fn window(&self) -> chrono::Duration {
+        let ms = self.0.load(Ordering::Relaxed);
+        chrono::Duration::milliseconds(i64::try_from(ms).unwrap_or(0))
+    }
+}
+
 /// The analysis queue (a supertrait of [`crate::Store`]).
 #[async_trait]
 pub trait QueueStore: Send + Sync {
+    /// How long after the evidence that queues it (a new class, a plan, a schema snapshot, a markedly
+    /// worse execution) a job becomes due; evidence arriving meanwhile joins it. 0 (the default) makes
+    /// jobs due at once; at most [`MAX_ANALYSIS_DEBOUNCE`].
+    fn set_analysis_debounce(&self, window: std::time::Duration);
+    /// Queues an analysis due at once (a request): a queued job of the class is made due now instead.
     async fn enqueue_analysis(&self, org: OrgId, class_id: i64, reason: &str) -> Result<()>;
-    /// Claims up to `limit` jobs (queued, or running with an expired lease) for `lease`.
+    /// Claims up to `limit` jobs (queued and due, or running with an expired lease) for `lease`. An
+    /// expired job that a newer job of its class makes pointless is superseded, not claimed.
     async fn claim_jobs(&self, limit: i64, lease: std::time::Duration) -> Result<Vec<ClaimedJob>>;
-    /// Stores the result if the job's lease is still this worker's; false when it was lost.
+    /// Stores the result if the job's lease is still this worker's; false when it was lost. A result
+    /// older than one a newer job of the class stored is not written over it (the job is done).
     async fn complete_job(&self, job: &ClaimedJob, report: &AnalysisReport) -> Result<bool>;
+    /// Queues the job again (until its attempts run out); when another job of its class is queued,
+    /// that one stands and this one is superseded.
     async fn fail_job(&self, job: &ClaimedJob, error: &str) -> Result<()>;
     async fn queue_depth(&self) -> Result<i64>;
+    /// When the next queued job becomes due (`None`: nothing is queued).
+    async fn next_due(&self) -> Result<Option<DateTime<Utc>>>;
 }
 
 /// An analysis job claimed by a worker, with what the analyzer needs.

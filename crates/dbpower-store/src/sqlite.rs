@@ -18,6 +18,7 @@ use crate::{Result, StoreError};
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
     write_lock: Mutex<()>,
+    pub(crate) debounce: crate::queue::Debounce,
 }
 
 impl SqliteStore {
@@ -40,6 +41,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             write_lock: Mutex::new(()),
+            debounce: Default::default(),
         })
     }
 

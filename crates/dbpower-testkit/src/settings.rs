@@ -33,11 +33,12 @@ pub(crate) fn any_port() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
-/// Fast hashing, and per-minute request limits no suite reaches from one address or api key (the
-/// limits are tested with their own settings; the organizations' hourly one is the default, which an
-/// ORG_ADMIN may only lower).
+/// Fast hashing, analysis as soon as evidence arrives, and per-minute request limits no suite reaches
+/// from one address or api key (the limits and the debounce window are tested with their own settings;
+/// the organizations' hourly limit is the default, which an ORG_ADMIN may only lower).
 fn fast(s: &mut Settings) {
     s.password_hash_cost = 4;
+    s.analysis_debounce_ms = 0;
     s.rate_limit.org_per_minute = 1_000_000;
     s.rate_limit.ip_per_minute = 1_000_000;
     s.rate_limit.agent_per_minute = 1_000_000;
@@ -112,6 +113,10 @@ fn values(s: &Settings) -> Vec<(&'static str, Option<String>)> {
         (
             "ANALYSIS_LEASE_SECS",
             Some(s.analysis_lease_secs.to_string()),
+        ),
+        (
+            "ANALYSIS_DEBOUNCE_MS",
+            Some(s.analysis_debounce_ms.to_string()),
         ),
         (
             "RETENTION_INTERVAL_SECS",
@@ -226,6 +231,7 @@ mod tests {
         s.log_level = "warn".into();
         s.analysis_workers = 0;
         s.analysis_lease_secs = 2;
+        s.analysis_debounce_ms = 250;
         s.retention_interval_secs = 9;
         s.login.max_failures_per_account = 1;
         s.login.max_failures_per_ip = 2;

@@ -42,6 +42,7 @@ pub(super) const KEYS: &[(&str, Kind)] = &[
     ("log_level", Kind::Str),
     ("analysis_workers", Kind::Int),
     ("analysis_lease_secs", Kind::Int),
+    ("analysis_debounce_ms", Kind::Int),
     ("retention_interval_secs", Kind::Int),
     ("login.max_failures_per_account", Kind::Int),
     ("login.max_failures_per_ip", Kind::Int),

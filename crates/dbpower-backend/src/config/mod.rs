@@ -138,6 +138,9 @@ pub struct Settings {
     pub analysis_workers: usize,
     /// How long a claimed analysis job stays leased before another worker may take it over.
     pub analysis_lease_secs: u64,
+    /// How long after new evidence (a new class, a plan, a schema snapshot, a markedly worse
+    /// execution) its class's analysis waits, so that evidence arriving meanwhile is analysed with it.
+    pub analysis_debounce_ms: u64,
     /// Seconds between retention sweeps.
     pub retention_interval_secs: u64,
     pub login: LoginSettings,
@@ -171,6 +174,7 @@ impl Default for Settings {
             log_level: "info".into(),
             analysis_workers: 1,
             analysis_lease_secs: 60,
+            analysis_debounce_ms: 2000,
             retention_interval_secs: 3600,
             login: LoginSettings::default(),
             llm: LlmSettings::default(),
@@ -265,6 +269,10 @@ impl Settings {
         }
         if self.password_hash_concurrency == 0 {
             bail!("DBPOWER_PASSWORD_HASH_CONCURRENCY must be at least 1");
+        }
+        let max_debounce = dbpower_store::MAX_ANALYSIS_DEBOUNCE.as_millis();
+        if u128::from(self.analysis_debounce_ms) > max_debounce {
+            bail!("DBPOWER_ANALYSIS_DEBOUNCE_MS must be at most {max_debounce} (an hour)");
         }
         self.llm.client_config()?;
         if self.env != Environment::Production {

@@ -510,7 +510,7 @@ pub(crate) async fn accept(
         .submit(org, batch)
         .await
         .named("organization")?;
-    if outcome.new_classes > 0 {
+    if outcome.analysis_queued {
         state.analysis.wakeup.notify_one();
     }
     Ok(IngestResponse {

@@ -177,8 +177,28 @@ async fn drain_pass(state: Analysis) -> anyhow::Result<usize> {
     drain_once(&state).await
 }
 
-/// Runs an analysis worker forever: drains the queue, then waits for new work (or a poll interval,
-/// which also picks up jobs whose lease expired).
+/// The longest an idle worker waits before looking at the queue again (which also picks up jobs whose
+/// lease expired, and jobs queued by other processes).
+const POLL_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How long an idle worker waits: until the next queued job is due (debounced jobs wait out their
+/// window), at most [`POLL_INTERVAL`].
+async fn idle_wait(state: &Analysis) -> Duration {
+    match state.store.next_due().await {
+        Ok(Some(due)) => (due - chrono::Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .clamp(Duration::from_millis(10), POLL_INTERVAL),
+        Ok(None) => POLL_INTERVAL,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading when the next analysis job is due");
+            POLL_INTERVAL
+        }
+    }
+}
+
+/// Runs an analysis worker forever: drains the queue, then waits for new work, for the next queued job
+/// to be due, or a poll interval.
 pub(crate) async fn run_analysis_worker(state: Analysis) {
     loop {
         // Each pass runs as its own task: a panic ends that pass, not the worker.
@@ -193,6 +213,7 @@ pub(crate) async fn run_analysis_worker(state: Analysis) {
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
         }
-        let _ = tokio::time::timeout(Duration::from_secs(2), state.wakeup.notified()).await;
+        let wait = idle_wait(&state).await;
+        let _ = tokio::time::timeout(wait, state.wakeup.notified()).await;
     }
 }

@@ -13,6 +13,7 @@ mod observability;
 mod panel;
 mod ratelimit;
 mod rbac;
+mod reanalysis;
 
 pub(crate) use dbpower_testkit::{
     Settings, TestApp, named, on_all_backends, on_all_backends_with, secret,

@@ -40,6 +40,27 @@ struct Classes {
     new_per_org: HashMap<i64, usize>,
 }
 
+/// A group's execution is markedly worse than the class's before it when its slowest execution took
+/// more than this many times the class's previous maximum.
+const WORSE_FACTOR: f64 = 2.0;
+
+/// Why a class the group touched is queued for analysis, if it is: the first evidence that applies of
+/// a new class, a plan, a schema snapshot, a markedly worse execution. `prev_max` is the class's
+/// maximum time before this group.
+fn reason_to_analyze(is_new: bool, a: &ClassAgg<'_>, prev_max: f64) -> Option<&'static str> {
+    if is_new {
+        Some("new_class")
+    } else if a.has_explain {
+        Some("new_explain")
+    } else if a.has_schema {
+        Some("new_schema")
+    } else if a.max > WORSE_FACTOR * prev_max {
+        Some("worse_execution")
+    } else {
+        None
+    }
+}
+
 impl Classes {
     /// The id of a class the group upserted; a class missing here is a broken invariant of this
     /// module, reported as an error rather than written as class 0.
@@ -71,7 +92,7 @@ struct RollupSums {
 
 const UPSERT_CLASSES: &str = "INSERT INTO query_classes (organization_id, database_type, query_id, \
      fingerprint, fingerprint_version, sample_sql, count, total_time_ms, min_time_ms, max_time_ms, \
-     lock_time_ms, rows_examined, rows_known, rows_sent, first_seen, last_seen) ";
+     prev_max_time_ms, lock_time_ms, rows_examined, rows_known, rows_sent, first_seen, last_seen) ";
 
 const INSERT_SLOW_QUERIES: &str = "INSERT INTO slow_queries (organization_id, team_id, \
      identity_id, api_key_id, class_id, query_id, sql_text, database_type, database_name, db_user, \
@@ -82,7 +103,7 @@ const UPSERT_ROLLUPS: &str = "INSERT INTO query_rollups (organization_id, class_
      identity_id, hour, row_count, count, total_time_ms, max_time_ms) ";
 
 const ENQUEUE_JOBS: &str = "INSERT INTO analysis_jobs (organization_id, class_id, status, reason, \
-     attempts, created_at, updated_at) ";
+     attempts, not_before, created_at, updated_at) ";
 
 /// The additive merge of a class upsert with the stored class.
 fn class_merge() -> String {
@@ -102,8 +123,9 @@ fn class_merge() -> String {
          rows_known = {rows_known}, \
          rows_sent = {rows_sent}, \
          first_seen = {least}(query_classes.first_seen, excluded.first_seen), \
-         last_seen = {greatest}(query_classes.last_seen, excluded.last_seen) \
-         RETURNING id, organization_id, database_type, query_id, count",
+         last_seen = {greatest}(query_classes.last_seen, excluded.last_seen), \
+         prev_max_time_ms = query_classes.max_time_ms \
+         RETURNING id, organization_id, database_type, query_id, count, prev_max_time_ms",
         count = saturating_sum("query_classes.count", "excluded.count"),
         rows_examined = saturating_sum("query_classes.rows_examined", "excluded.rows_examined"),
         rows_known = saturating_sum("query_classes.rows_known", "excluded.rows_known"),
@@ -152,7 +174,8 @@ impl DbStore {
         upsert_histograms(&mut tx, &groups, &classes).await?;
         insert_databases(&mut tx, &groups, &classes).await?;
         upsert_rollups(&mut tx, &rows, &classes, now).await?;
-        enqueue_jobs(&mut tx, &classes.to_analyze, now).await?;
+        let due = now + self.debounce.window();
+        enqueue_jobs(&mut tx, &classes.to_analyze, now, due).await?;
         refresh_percentiles(&mut tx, &classes).await?;
         store_responses(&mut tx, batches, &fresh, &ids, &mut classes, &mut outcomes).await?;
         touch_api_keys(&mut tx, batches, &fresh, now).await?;
@@ -200,6 +223,7 @@ async fn record_request_ids(
                 ids: ids.0,
                 replayed: true,
                 new_classes: 0,
+                analysis_queued: false,
             }),
             // A duplicate within this group is answered once the first copy is stored (below).
             None => Err(StoreError::RequestInProgress),
@@ -209,7 +233,8 @@ async fn record_request_ids(
 }
 
 /// Class upsert: adds each class's aggregate; a class is new when its count equals this group's
-/// contribution. New classes, and classes that gained a plan or schema, are queued for analysis.
+/// contribution. New classes, and classes that gained a plan, a schema snapshot or a markedly worse
+/// execution ([`reason_to_analyze`]), are queued for analysis.
 async fn upsert_classes(conn: &mut Conn, groups: &Groups<'_>) -> Result<Classes> {
     let mut classes = Classes::default();
     let group_list: Vec<_> = groups.iter().collect();
@@ -226,6 +251,8 @@ async fn upsert_classes(conn: &mut Conn, groups: &Groups<'_>) -> Result<Classes>
                 .push_bind(a.total)
                 .push_bind(a.min)
                 .push_bind(a.max)
+                // A new class's previous maximum is its own: only an update can find it worse.
+                .push_bind(a.max)
                 .push_bind(a.lock)
                 .push_bind(a.rows_examined)
                 .push_bind(a.rows_known)
@@ -234,18 +261,19 @@ async fn upsert_classes(conn: &mut Conn, groups: &Groups<'_>) -> Result<Classes>
                 .push_bind(a.last_seen);
         });
         qb.push(class_merge());
-        let rows: Vec<(i64, i64, String, String, i64)> =
+        let rows: Vec<(i64, i64, String, String, i64, f64)> =
             qb.build_query_as().fetch_all(&mut *conn).await?;
-        for (id, org, db, qid, count) in rows {
+        for (id, org, db, qid, count, prev_max) in rows {
             let key_db = dbpower_types::DatabaseType::parse(&db).map_or("", |d| d.as_str());
             if let Some(a) = groups.get(&(org, key_db, qid.as_str())) {
                 // A class is new when this group made its count; samples alone make no new class
                 // (nothing ran that the class counts yet); they bring a plan to analyse.
-                if count == a.count && a.count > 0 {
+                let is_new = count == a.count && a.count > 0;
+                if is_new {
                     *classes.new_per_org.entry(org).or_insert(0) += 1;
-                    classes.to_analyze.push((org, id, "new_class"));
-                } else if a.has_explain {
-                    classes.to_analyze.push((org, id, "new_explain"));
+                }
+                if let Some(reason) = reason_to_analyze(is_new, a, prev_max) {
+                    classes.to_analyze.push((org, id, reason));
                 }
             }
             classes.ids.insert((org, db, qid), id);
@@ -395,11 +423,15 @@ async fn upsert_rollups(
     Ok(())
 }
 
-/// Jobs: queues the classes to analyze (a class with a queued job is not queued twice).
+/// Jobs: queues the classes to analyze, due at `due` (the debounce window from now). A class with a
+/// queued job is not queued twice: the evidence joins that job, whose due time stays, so a stream of
+/// evidence cannot postpone an analysis forever. A running job does not count: what arrived after its
+/// claim gets a job of its own.
 async fn enqueue_jobs(
     conn: &mut Conn,
     to_analyze: &[(i64, i64, &'static str)],
     now: DateTime<Utc>,
+    due: DateTime<Utc>,
 ) -> Result<()> {
     for chunk in to_analyze.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Db>::new(ENQUEUE_JOBS);
@@ -409,6 +441,7 @@ async fn enqueue_jobs(
                 .push_bind("queued")
                 .push_bind(*reason)
                 .push_bind(0_i32)
+                .push_bind(due)
                 .push_bind(now)
                 .push_bind(now);
         });
@@ -484,10 +517,12 @@ async fn store_responses(
         .execute(&mut *conn)
         .await?;
         let new_classes = classes.new_per_org.remove(&org.get()).unwrap_or(0);
+        let analysis_queued = classes.to_analyze.iter().any(|(o, _, _)| *o == org.get());
         outcomes[i] = Some(Ok(IngestOutcome {
             ids,
             replayed: false,
             new_classes,
+            analysis_queued,
         }));
     }
     Ok(())
@@ -536,6 +571,7 @@ fn answer_duplicates(batches: &[(OrgId, NewBatch)], outcomes: &mut Outcomes) {
                 ids,
                 replayed: true,
                 new_classes: 0,
+                analysis_queued: false,
             }));
         }
     }

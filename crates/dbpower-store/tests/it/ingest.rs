@@ -15,7 +15,7 @@ const PAGE: PageRequest = PageRequest {
     per_page: 100,
 };
 
-fn item(qid: &str, ms: f64, db: &str) -> NewSlowQuery {
+pub(crate) fn item(qid: &str, ms: f64, db: &str) -> NewSlowQuery {
     NewSlowQuery {
         database_type: DatabaseType::Mysql,
         query_id: qid.into(),
@@ -38,7 +38,7 @@ fn item(qid: &str, ms: f64, db: &str) -> NewSlowQuery {
     }
 }
 
-async fn setup(store: &dyn Store, name: &str) -> (OrgId, i64) {
+pub(crate) async fn setup(store: &dyn Store, name: &str) -> (OrgId, i64) {
     let org = store
         .insert_organization(&NewOrganization {
             name: name.into(),
@@ -65,7 +65,7 @@ async fn setup(store: &dyn Store, name: &str) -> (OrgId, i64) {
     (oid, key.view.id)
 }
 
-fn report(sev: Severity) -> AnalysisReport {
+pub(crate) fn report(sev: Severity) -> AnalysisReport {
     AnalysisReport {
         severity: sev,
         summary: "s".into(),

@@ -4,5 +4,6 @@
 //! job is left claimed and that every audit chain verifies.
 
 mod ingest;
+mod reanalysis;
 mod story;
 mod upgrade;

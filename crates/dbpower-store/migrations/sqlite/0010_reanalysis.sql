@@ -1,0 +1,16 @@
+-- Re-analysis on new evidence. A running job no longer blocks queuing the next one: evidence that
+-- arrives while a class is being analysed (its plan, shipped a moment after the first sample) queues a
+-- job of its own. At most one job per class is QUEUED; evidence that finds one joins it.
+DROP INDEX analysis_jobs_one_pending_idx;
+CREATE UNIQUE INDEX analysis_jobs_one_queued_idx ON analysis_jobs(class_id) WHERE status = 'queued';
+
+-- A queued job is claimed only once it is due: the debounce window (`analysis_debounce_ms`) lets
+-- evidence arriving within it join the one queued job. Existing jobs are due at once (every insert
+-- sets the column; SQLite needs a default to add it NOT NULL).
+ALTER TABLE analysis_jobs ADD COLUMN not_before TEXT NOT NULL DEFAULT '1970-01-01T00:00:00+00:00';
+UPDATE analysis_jobs SET not_before = created_at;
+
+-- The class's max_time_ms before its latest upsert, set by that upsert, so that the upsert's RETURNING
+-- tells a markedly worse execution (more than twice the previous maximum) in the same statement.
+ALTER TABLE query_classes ADD COLUMN prev_max_time_ms REAL NOT NULL DEFAULT 0;
+UPDATE query_classes SET prev_max_time_ms = max_time_ms;
