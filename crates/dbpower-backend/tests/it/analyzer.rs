@@ -11,8 +11,10 @@ use serde_json::{Value, json};
 use crate::ingest::agent;
 use crate::{TestApp, on_all_backends};
 
-async fn analysis_of(app: &TestApp, token: &str, id: i64, newer_than: &Value) -> Value {
-    for _ in 0..100 {
+/// The class's analysis as the query's detail shows it, once its `analyzed_at` differs from
+/// `newer_than` (15 s at most).
+pub(crate) async fn analysis_of(app: &TestApp, token: &str, id: i64, newer_than: &Value) -> Value {
+    for _ in 0..150 {
         let d = app.get(&format!("/api/v1/slow-queries/{id}"), token).await;
         let a = &d.body["analysis"];
         if a.is_object() && &a["analyzed_at"] != newer_than {

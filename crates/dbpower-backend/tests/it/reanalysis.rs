@@ -8,22 +8,10 @@ use chrono::Utc;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::analyzer::analysis_of;
 use crate::ingest::agent;
 use crate::{TestApp, on_all_backends, on_all_backends_with};
-
-/// The class's analysis as the query's detail shows it, once its `analyzed_at` differs from
-/// `newer_than` (15 s at most).
-async fn analysis_of(app: &TestApp, token: &str, id: i64, newer_than: &Value) -> Value {
-    for _ in 0..150 {
-        let d = app.get(&format!("/api/v1/slow-queries/{id}"), token).await;
-        let a = &d.body["analysis"];
-        if a.is_object() && &a["analyzed_at"] != newer_than {
-            return a.clone();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no new analysis for slow query {id}");
-}
+use dbpower_testkit::ApiKey;
 
 const SQL: &str = "SELECT * FROM orders WHERE customer_id = $1";
 
@@ -41,6 +29,25 @@ fn plan() -> Value {
         "Rows Removed by Filter": 1000000}}]);
     json!({"queries": [{"sql_text": SQL, "execution_time_ms": 900.0, "sample_only": true,
         "database_type": "postgresql", "explain": plan}]})
+}
+
+/// An organization's administrator token and the key of its PostgreSQL agent.
+async fn organization(app: &TestApp, name: &str) -> (String, ApiKey) {
+    let email = format!("oa@{}.test", name.to_lowercase());
+    let (_, oa) = app
+        .org_with_admin(json!({"name": name}), &email, "oa-password-12")
+        .await;
+    let (key, _) = agent(app, &oa, json!({"name": "pg-agent"})).await;
+    (oa, key)
+}
+
+/// Sends `batch` as request `request_id`; it must be accepted. Returns its first query's id.
+async fn send(app: &TestApp, key: &ApiKey, request_id: &str, batch: &Value) -> i64 {
+    let r = app
+        .ingest_at(key, request_id, batch, Utc::now().timestamp())
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
+    r.body["ids"][0].as_i64().expect("id")
 }
 
 fn rule_ids(analysis: &Value) -> Vec<String> {
@@ -63,20 +70,13 @@ fn mentions_the_full_scan(analysis: &Value) -> bool {
 #[tokio::test]
 async fn a_plan_arriving_after_the_analysis_is_analysed_without_being_asked() {
     on_all_backends(async |app| {
-        let (_, oa) = app
-            .org_with_admin(json!({"name": "Race"}), "oa@race.test", "oa-password-12")
-            .await;
-        let (key, _) = agent(app, &oa, json!({"name": "pg-agent"})).await;
-        let now = Utc::now().timestamp();
-        let r = app.ingest_at(&key, "race-0001", &digest(), now).await;
-        assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
-        let id = r.body["ids"][0].as_i64().expect("id");
+        let (oa, key) = organization(app, "Race").await;
+        let id = send(app, &key, "race-0001", &digest()).await;
         let first = analysis_of(app, &oa, id, &Value::Null).await;
         assert!(!mentions_the_full_scan(&first), "no plan yet: {first}");
 
         // The plan arrives after the class was analysed; nobody asks for a re-analysis.
-        let r = app.ingest_at(&key, "race-0002", &plan(), now).await;
-        assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
+        send(app, &key, "race-0002", &plan()).await;
         let second = analysis_of(app, &oa, id, &first["analyzed_at"]).await;
         assert!(
             mentions_the_full_scan(&second),
@@ -93,20 +93,9 @@ async fn a_plan_within_the_window_is_in_the_first_analysis() {
     on_all_backends_with(
         |s| s.analysis_debounce_ms = 3000,
         async |app| {
-            let (_, oa) = app
-                .org_with_admin(
-                    json!({"name": "Window"}),
-                    "oa@window.test",
-                    "oa-password-12",
-                )
-                .await;
-            let (key, _) = agent(app, &oa, json!({"name": "pg-agent"})).await;
-            let now = Utc::now().timestamp();
-            let r = app.ingest_at(&key, "window-0001", &digest(), now).await;
-            assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
-            let id = r.body["ids"][0].as_i64().expect("id");
-            let r = app.ingest_at(&key, "window-0002", &plan(), now).await;
-            assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
+            let (oa, key) = organization(app, "Window").await;
+            let id = send(app, &key, "window-0001", &digest()).await;
+            send(app, &key, "window-0002", &plan()).await;
             let d = app.get(&format!("/api/v1/slow-queries/{id}"), &oa).await;
             assert!(
                 d.body["analysis"].is_null(),

@@ -52,6 +52,29 @@ impl Agent<'_> {
         };
         self.store.ingest(self.org, &batch).await.expect("ingest")
     }
+
+    /// Whether sending `q` queued an analysis.
+    async fn queues(&self, request_id: &str, q: NewSlowQuery) -> bool {
+        self.send(request_id, q).await.analysis_queued
+    }
+}
+
+/// An organization's new class, its analysis claimed, then a plan of it sent: the agent and the job.
+async fn claimed_then_a_plan<'a>(store: &'a dyn Store, name: &str) -> (Agent<'a>, ClaimedJob) {
+    let agent = Agent::new(store, name).await;
+    agent.send("first", execution(5.0, false, false)).await;
+    let job = claim_one(store, LEASE).await;
+    agent.send("plan", execution(5.0, true, false)).await;
+    (agent, job)
+}
+
+/// Completes `job` with a report of `severity`; its lease must be current, so the report is stored.
+async fn complete(store: &dyn Store, job: &ClaimedJob, severity: Severity) {
+    let stored = store
+        .complete_job(job, &report(severity))
+        .await
+        .expect("complete");
+    assert!(stored, "job {} was current", job.id);
 }
 
 /// Every job as `(status, reason, last_error)`, oldest first (read beside the store).
@@ -105,67 +128,27 @@ async fn evidence_after_a_claim_gets_its_own_job(db: &TestDb) {
             state("queued", "new_explain")
         ]
     );
-    assert!(
-        store
-            .complete_job(&running, &report(Severity::Low))
-            .await
-            .expect("complete")
-    );
+    complete(store, &running, Severity::Low).await;
     let second = claim_one(store, LEASE).await;
     assert!(
         second.explain.is_some(),
         "the second analysis sees the plan"
     );
-    assert!(
-        store
-            .complete_job(&second, &report(Severity::High))
-            .await
-            .expect("complete")
-    );
+    complete(store, &second, Severity::High).await;
 
     // Slower, but not twice the slowest so far (900 ms): nothing to analyse again.
-    assert!(
-        !agent
-            .send("r3", execution(1500.0, false, false))
-            .await
-            .analysis_queued
-    );
+    assert!(!agent.queues("r3", execution(1500.0, false, false)).await);
     // Twice the first execution, but not twice the slowest before it (1,500 ms): nothing either.
-    assert!(
-        !agent
-            .send("r4", execution(2900.0, false, false))
-            .await
-            .analysis_queued
-    );
+    assert!(!agent.queues("r4", execution(2900.0, false, false)).await);
     // More than twice the slowest before it (2,900 ms): a worse execution.
-    assert!(
-        agent
-            .send("r5", execution(6000.0, false, false))
-            .await
-            .analysis_queued
-    );
+    assert!(agent.queues("r5", execution(6000.0, false, false)).await);
     let worse = claim_one(store, LEASE).await;
     assert_eq!(worse.max_time_ms, 6000.0);
-    assert!(
-        store
-            .complete_job(&worse, &report(Severity::High))
-            .await
-            .expect("complete")
-    );
-    assert!(
-        agent
-            .send("r6", execution(10.0, false, true))
-            .await
-            .analysis_queued
-    );
+    complete(store, &worse, Severity::High).await;
+    assert!(agent.queues("r6", execution(10.0, false, true)).await);
     let with_schema = claim_one(store, LEASE).await;
     assert!(with_schema.schema.is_some() && with_schema.explain.is_some());
-    assert!(
-        store
-            .complete_job(&with_schema, &report(Severity::High))
-            .await
-            .expect("complete")
-    );
+    complete(store, &with_schema, Severity::High).await;
     let reasons: Vec<String> = states(db).await.into_iter().map(|(_, r)| r).collect();
     assert_eq!(
         reasons,
@@ -208,12 +191,7 @@ async fn evidence_within_the_window_joins_one_job(db: &TestDb) {
     assert_eq!(states(db).await, vec![state("queued", "new_class")]);
     let job = claim_one(store, LEASE).await;
     assert!(job.explain.is_some() && job.schema.is_some());
-    assert!(
-        store
-            .complete_job(&job, &report(Severity::Low))
-            .await
-            .expect("complete")
-    );
+    complete(store, &job, Severity::Low).await;
     assert_eq!(store.next_due().await.expect("due"), None);
 }
 
@@ -226,22 +204,14 @@ async fn a_job_is_claimed_once_due(db: &TestDb) {
     assert!(store.claim_jobs(10, LEASE).await.expect("claim").is_empty());
     tokio::time::sleep(Duration::from_millis(500)).await;
     let job = claim_one(store, LEASE).await;
-    assert!(
-        store
-            .complete_job(&job, &report(Severity::Low))
-            .await
-            .expect("complete")
-    );
+    complete(store, &job, Severity::Low).await;
 }
 
 /// (d) A failed job beside a queued sibling, and an expired lease beside a newer job, are superseded:
 /// no error, exactly one queued job left.
 async fn a_queued_sibling_supersedes(db: &TestDb) {
     let store = db.store().as_ref();
-    let agent = Agent::new(store, "Sibling").await;
-    agent.send("s1", execution(5.0, false, false)).await;
-    let failing = claim_one(store, LEASE).await;
-    agent.send("s2", execution(5.0, true, false)).await;
+    let (agent, failing) = claimed_then_a_plan(store, "Sibling").await;
     store.fail_job(&failing, "boom").await.expect("fail_job");
     let all = jobs(db).await;
     assert_eq!(
@@ -291,10 +261,7 @@ async fn a_queued_sibling_supersedes(db: &TestDb) {
 /// finishes last.
 async fn an_older_result_never_overwrites_a_newer_one(db: &TestDb) {
     let store = db.store().as_ref();
-    let agent = Agent::new(store, "Overlap").await;
-    agent.send("o1", execution(5.0, false, false)).await;
-    let older = claim_one(store, LEASE).await;
-    agent.send("o2", execution(5.0, true, false)).await;
+    let (agent, older) = claimed_then_a_plan(store, "Overlap").await;
     let newer = claim_one(store, LEASE).await;
     assert!(
         store
