@@ -476,6 +476,7 @@ pub async fn run(cfg: &AgentConfig) -> bool {
         name: cfg.agent_name(),
         version: crate::ship::VERSION.into(),
         interval_secs: cfg.agent.interval_secs,
+        sources: crate::runner::source_statuses(cfg, &[], &[]),
         ..AgentHeartbeat::default()
     };
     match crate::ship::Shipper::of(cfg) {

@@ -164,19 +164,7 @@ impl Agent {
                 name: self.cfg.agent_name(),
                 version: VERSION.into(),
                 interval_secs: self.cfg.agent.interval_secs,
-                sources: self
-                    .cfg
-                    .sources
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| AgentSourceStatus {
-                        name: s.name.clone(),
-                        kind: format!("{:?}", s.kind).to_lowercase(),
-                        methods: s.methods.iter().map(|m| format!("{m:?}")).collect(),
-                        collected: self.collected[i],
-                        last_error: self.source_errors[i].clone(),
-                    })
-                    .collect(),
+                sources: source_statuses(&self.cfg, &self.collected, &self.source_errors),
                 spool_bytes: stats.bytes,
                 spool_batches: stats.batches,
                 evicted_queries: stats.counters.evicted_queries,
@@ -211,6 +199,26 @@ impl Agent {
     pub(crate) fn metrics_listen(&self) -> Option<String> {
         self.cfg.agent.metrics_listen.clone()
     }
+}
+
+/// Each configured source as a heartbeat reports it: kind, methods, what it collected and its last
+/// error (`--check`, before any round, passes no counts and no errors).
+pub(crate) fn source_statuses(
+    cfg: &AgentConfig,
+    collected: &[u64],
+    errors: &[Option<String>],
+) -> Vec<AgentSourceStatus> {
+    cfg.sources
+        .iter()
+        .enumerate()
+        .map(|(i, s)| AgentSourceStatus {
+            name: s.name.clone(),
+            kind: format!("{:?}", s.kind).to_lowercase(),
+            methods: s.methods.iter().map(|m| format!("{m:?}")).collect(),
+            collected: collected.get(i).copied().unwrap_or(0),
+            last_error: errors.get(i).cloned().flatten(),
+        })
+        .collect()
 }
 
 /// A batch's body stays well under the platform's 16 MiB ingestion limit.

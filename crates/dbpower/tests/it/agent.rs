@@ -571,6 +571,13 @@ async fn pg_stat_statements_deltas_reach_the_platform() {
             "ok    the platform accepts key",
         ],
     );
+    // The check's heartbeat lists the agent with its sources before any round.
+    let oa = platform.org_admin(&key.0).await;
+    let (_, agents) = platform
+        .client()
+        .call(M::GET, "/api/v1/agents", Some(&oa), None)
+        .await;
+    assert_eq!(agents["items"][0]["sources"][0]["name"], "pg", "{agents}");
     ok(&agent(&config, &["--once"]));
     for i in 0..4 {
         psql(
