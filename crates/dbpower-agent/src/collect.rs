@@ -23,6 +23,11 @@ pub(crate) struct Ctx<'a> {
     /// shape and shipped database name this round, kept on the host to EXPLAIN and to find the tables;
     /// never shipped.
     pub raws: std::cell::RefCell<std::collections::HashMap<RawKey, (String, Option<String>)>>,
+    /// MySQL/MariaDB with `performance_schema` on: the digest text of every statement the digest table
+    /// holds, by schema and [`dbpower_sql::fingerprint::digest_key`]. A logged execution found here is a
+    /// sample of that digest's class; one not found (MariaDB does not digest binary-protocol
+    /// executions; a full table stops taking new statements) is counted from the log.
+    pub digests: std::cell::RefCell<std::collections::HashMap<(String, String), String>>,
 }
 
 /// A shipped query's scrubbed text and (redacted) database name: which query a kept raw text belongs to.
@@ -42,6 +47,7 @@ impl<'a> Ctx<'a> {
             exclusions,
             scrub,
             raws: Default::default(),
+            digests: Default::default(),
         }
     }
 }
@@ -100,6 +106,19 @@ impl Ctx<'_> {
         }
     }
 
+    /// The digest text `performance_schema` holds for a logged statement run in `db`, if any.
+    fn digest_of(&self, sql: &str, db: Option<&str>) -> Option<String> {
+        let digests = self.digests.borrow();
+        if digests.is_empty() {
+            return None;
+        }
+        let key = (
+            db.unwrap_or_default().to_string(),
+            dbpower_sql::fingerprint::digest_key(sql),
+        );
+        digests.get(&key).cloned()
+    }
+
     /// The query to ship, or `None` when it is the agent's own, excluded, or under the minimum duration.
     pub(crate) fn accept(&self, r: Raw<'_>, tally: &mut Tally) -> Option<SlowQueryIn> {
         if self.source.kind == SourceKind::Mysql && r.sql.contains("dbpower-agent") {
@@ -127,14 +146,30 @@ impl Ctx<'_> {
                 cut(&v, MAX_NAME_BYTES).to_string()
             })
         };
-        let sql_text = truncate_statement(scrub(r.sql, d, level), d);
+        let counters_on = self
+            .source
+            .methods
+            .iter()
+            .any(|m| m.counts_every_execution());
+        // One source, one count: with a counters method on, a logged execution is a sample (of the
+        // digest it belongs to, on MySQL/MariaDB, shipped under that digest's text).
+        let digest = (r.calls.is_none() && counters_on && self.source.kind == SourceKind::Mysql)
+            .then(|| self.digest_of(r.sql, r.db))
+            .flatten();
+        let sample_only = r.calls.is_none()
+            && counters_on
+            && (self.source.kind == SourceKind::Postgresql || digest.is_some());
+        let shipped = digest.as_deref().unwrap_or(r.sql);
+        let sql_text = truncate_statement(scrub(shipped, d, level), d);
         let database_name = redact(r.db);
         if (self.source.explain || self.source.schema)
             && crate::enrich::explainable(r.sql, d).is_some()
         {
             let mut raws = self.raws.borrow_mut();
             let key = (sql_text.clone(), database_name.clone());
-            if raws.len() < MAX_ENRICHED && !raws.contains_key(&key) {
+            // A logged statement with its values explains better than the digest text it belongs to.
+            let better = digest.is_some() && raws.get(&key).is_some_and(|(raw, _)| *raw == shipped);
+            if raws.len() < MAX_ENRICHED && !raws.contains_key(&key) || better {
                 raws.insert(key, (r.sql.to_string(), r.db.map(String::from)));
             }
         }
@@ -153,13 +188,7 @@ impl Ctx<'_> {
             rows_affected: None,
             lock_time_ms: r.lock_ms,
             calls: r.calls,
-            // One source, one count: with a counters method on, a logged execution is a sample.
-            sample_only: r.calls.is_none()
-                && self
-                    .source
-                    .methods
-                    .iter()
-                    .any(|m| m.counts_every_execution()),
+            sample_only,
             observed_at: r.at,
             explain: None,
             source: Some(format!("{}:{}", self.source.name, r.method)),
@@ -407,9 +436,24 @@ mod tests {
             ..source()
         };
         let ctx = Ctx::new(&both, &ex, Scrub::Strict);
+        let digest = "SELECT `a` FROM `t` WHERE ID = ? ";
+        ctx.digests.borrow_mut().insert(
+            ("shop".into(), dbpower_sql::fingerprint::digest_key(digest)),
+            digest.to_string(),
+        );
         let q = ctx.accept(raw("SELECT a FROM t WHERE id = 1", 9.0), &mut t);
         let q = q.expect("kept");
         assert!(q.sample_only && q.calls.is_none(), "{q:?}");
+        assert_eq!(
+            q.sql_text.trim_end(),
+            digest.trim_end(),
+            "under its digest's text"
+        );
+        // Not in the digest table (a binary-protocol execution on MariaDB): the log counts it.
+        let q = ctx.accept(raw("SELECT b FROM t WHERE id = 1", 9.0), &mut t);
+        let q = q.expect("kept");
+        assert!(!q.sample_only, "{q:?}");
+        assert_eq!(q.sql_text, "SELECT b FROM t WHERE id = ?");
         let d = delta(&ctx, &mut t);
         assert!(!d.sample_only && d.calls == Some(7), "the counters count");
         let wire = serde_json::to_value(&d).expect("json");

@@ -114,6 +114,15 @@ pub(crate) fn explainable(sql: &str, dialect: Dialect) -> Option<String> {
     Some(sql[..end.min(sql.len())].to_string())
 }
 
+/// How long one EXPLAIN exchange (database switch, settings, transaction, statement, rollback) may take
+/// in all before its connection is given up.
+const EXPLAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether a MySQL text holds a `?` placeholder (outside strings and comments).
+fn has_placeholders(sql: &str) -> bool {
+    Lexer::new(sql, Dialect::Mysql).any(|t| t.kind == Kind::Param)
+}
+
 /// The highest `$n` parameter of a PostgreSQL text (0 when it has none).
 fn max_param(sql: &str) -> usize {
     Lexer::new(sql, Dialect::Postgresql)
@@ -526,18 +535,32 @@ pub(crate) async fn enrich(conn: Conn<'_>, ctx: &Ctx<'_>, queries: &mut [SlowQue
     let mut conn = conn;
     for (shipped, (raw, db)) in &raws {
         let mut plan = None;
-        if ctx.source.explain {
-            let attempt = match explainable(raw, d) {
-                None => Attempt::Done(Err(anyhow::anyhow!("not a single SELECT"))),
-                Some(sql) => match &mut conn {
-                    Conn::Mysql(c) => mysql_explain(c, &sql, db.as_deref()).await,
-                    Conn::Postgres(p) => match p.on(db.as_deref()).await {
-                        // EXPLAIN runs in the statement's own database.
-                        Ok(s) => pg_explain(&mut s.conn, &sql).await,
-                        Err(e) => Attempt::Done(Err(e)),
+        // A MySQL text with `?` placeholders is a performance_schema digest: there is nothing to bind
+        // them to, so only a logged execution of it is explained (docs/AGENT.md).
+        if ctx.source.explain && !(d == Dialect::Mysql && has_placeholders(raw)) {
+            let explained = async {
+                match explainable(raw, d) {
+                    None => Attempt::Done(Err(anyhow::anyhow!("not a single SELECT"))),
+                    Some(sql) => match &mut conn {
+                        Conn::Mysql(c) => mysql_explain(c, &sql, db.as_deref()).await,
+                        Conn::Postgres(p) => match p.on(db.as_deref()).await {
+                            // EXPLAIN runs in the statement's own database.
+                            Ok(s) => pg_explain(&mut s.conn, &sql).await,
+                            Err(e) => Attempt::Done(Err(e)),
+                        },
                     },
-                },
+                }
             };
+            // The server bounds the statement; this bounds the whole exchange, whatever the client
+            // library or the network does.
+            let attempt = tokio::time::timeout(EXPLAIN_DEADLINE, explained)
+                .await
+                .unwrap_or_else(|_| {
+                    Attempt::Poisoned(anyhow::anyhow!(
+                        "no answer within {} s",
+                        EXPLAIN_DEADLINE.as_secs()
+                    ))
+                });
             match attempt {
                 Attempt::Done(Ok(mut p)) => {
                     scrub_plan(&mut p, d, level(ctx.scrub));

@@ -167,6 +167,13 @@ pub(crate) async fn performance_schema(
         );
         texts.insert(key, (schema, text));
     }
+    *ctx.digests.borrow_mut() = texts
+        .values()
+        .map(|(schema, text)| {
+            let key = dbpower_sql::fingerprint::digest_key(text);
+            ((schema.clone(), key), text.clone())
+        })
+        .collect();
     Ok(digest_round(
         ctx,
         state,

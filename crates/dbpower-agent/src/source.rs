@@ -112,7 +112,10 @@ pub(crate) async fn collect(
                 Ok(c) => c,
                 Err(e) => return every_method_failed(ctx, &e),
             };
-            for m in &ctx.source.methods {
+            // The digest table is read first: a logged execution is matched against it (one count).
+            let mut methods = ctx.source.methods.clone();
+            methods.sort_by_key(|m| *m != Method::PerformanceSchema);
+            for m in &methods {
                 let mut r = match m {
                     Method::SlowLogFile => mysql::slow_log_file(&mut conn, ctx, state).await,
                     Method::PerformanceSchema => {

@@ -17,8 +17,11 @@
 //! fingerprint; identifiers are lower-cased unless quoted; 2+ digit runs in names are folded (time
 //! partitions group together: `events_2024_01` reads `events_0_0`); IN and VALUES lists collapse; spacing is canonical.
 
+mod digest_key;
 mod mysql;
 mod postgres;
+
+pub use digest_key::digest_key;
 
 use md5::{Digest, Md5};
 

@@ -19,16 +19,54 @@ pub(crate) fn free_port() -> String {
     format!("127.0.0.1:{}", addr.port())
 }
 
+/// How long one `dbpower agent` run may take in a test before it is killed and the test fails (a round
+/// takes seconds; a hang must fail, not stall the suite).
+const AGENT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(180);
+
 pub(crate) fn agent(config: &Path, args: &[&str]) -> Output {
-    bin()
+    use std::io::Read;
+    let mut child = bin()
         .command()
         .arg("agent")
         .arg("--config")
         .arg(config)
         .args(args)
         .env("DBPOWER_LOG", "warn")
-        .output()
-        .expect("run dbpower agent")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run dbpower agent");
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            v
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
+    let deadline = std::time::Instant::now() + AGENT_DEADLINE;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for dbpower agent") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = stderr.join().unwrap_or_default();
+            panic!(
+                "dbpower agent {args:?} did not finish within {:?}: {}",
+                AGENT_DEADLINE,
+                String::from_utf8_lossy(&err)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }
 }
 
 pub(crate) fn ok(out: &Output) {

@@ -28,7 +28,7 @@ struct Cluster {
 
 impl Cluster {
     fn start() -> Cluster {
-        let dir = tempfile::tempdir().expect("tmp");
+        let dir = owned_tempdir("postgres");
         let as_postgres = |args: &[&str]| {
             succeed(
                 Command::new("runuser")
@@ -36,12 +36,6 @@ impl Cluster {
                     .args(args),
             );
         };
-        let status = Command::new("chown")
-            .args(["postgres:"])
-            .arg(dir.path())
-            .status()
-            .expect("chown");
-        assert!(status.success(), "the cluster's directory for postgres");
         let data = dir.path().join("data");
         let data_s = data.to_string_lossy().into_owned();
         as_postgres(&[
@@ -110,8 +104,20 @@ impl Cluster {
     }
 }
 
+/// A temporary directory owned by `user`, for a server that runs as that user.
+pub(crate) fn owned_tempdir(user: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tmp");
+    let status = Command::new("chown")
+        .arg(format!("{user}:"))
+        .arg(dir.path())
+        .status()
+        .expect("chown");
+    assert!(status.success(), "a directory for {user}");
+    dir
+}
+
 /// Runs `cmd`, which must succeed; returns its standard output.
-fn succeed(cmd: &mut Command) -> String {
+pub(crate) fn succeed(cmd: &mut Command) -> String {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));

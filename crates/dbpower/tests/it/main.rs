@@ -33,6 +33,7 @@ macro_rules! on_both_stores {
 }
 
 mod agent;
+mod agentmy;
 mod agentpg;
 mod analyze;
 mod digest;

@@ -1,0 +1,382 @@
+//! `dbpower agent` on one MariaDB source with both of its methods (the slow-log file with every
+//! statement logged, and `performance_schema` statement digests), on a private `mariadbd` this test
+//! starts under a temporary directory (performance_schema is a startup setting, off on the machine's
+//! shared server). sysbench runs a fixed number of transactions over the text protocol in one schema and
+//! over server-side prepared statements in another. The platform's count of every statement is what
+//! sysbench ran: the digest table counts the text-protocol executions and the log's copies of them arrive
+//! as samples of those classes; MariaDB's digest table does not hold binary-protocol executions, so the
+//! log counts those. Nothing the agent runs comes back as data. Runs when `DBPOWER_TEST_MYSQL_URL` is
+//! set (the machine has MariaDB); fails when the private server cannot start.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use crate::agent::{Platform, agent, free_port, ok, write_config};
+use crate::agentpg::{owned_tempdir, succeed};
+
+/// A MariaDB server of the test's own, stopped when dropped.
+struct Server {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Child,
+}
+
+impl Server {
+    /// `None` when the machine names no MariaDB (`DBPOWER_TEST_MYSQL_URL` unset): its binaries are
+    /// then not expected either. Otherwise a started server on which `setup` has run.
+    fn for_test(setup: &str) -> Option<Server> {
+        std::env::var("DBPOWER_TEST_MYSQL_URL").ok()?;
+        let server = Server::start();
+        server.sql("", setup);
+        Some(server)
+    }
+
+    fn start() -> Server {
+        let dir = owned_tempdir("mysql");
+        let data = dir.path().join("data");
+        // Its own temporary directory: a server starting removes `#sql` files from its tmpdir, which
+        // would break another test's server being installed at the same moment.
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).expect("tmpdir");
+        succeed(Command::new("chown").arg("mysql:").arg(&tmp));
+        let tmpdir = format!("--tmpdir={}", tmp.display());
+        succeed(
+            Command::new("mariadb-install-db")
+                .args([
+                    "--no-defaults",
+                    "--user=mysql",
+                    "--auth-root-authentication-method=normal",
+                    "--skip-test-db",
+                ])
+                .arg(format!("--datadir={}", data.display()))
+                .arg(&tmpdir),
+        );
+        let port: u16 = free_port()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port");
+        let at = |name: &str| dir.path().join(name).display().to_string();
+        let child = Command::new("mariadbd")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(&tmpdir)
+            .args(["--user=mysql", "--bind-address=127.0.0.1"])
+            .arg(format!("--port={port}"))
+            .arg(format!("--socket={}", at("sock")))
+            .arg(format!("--pid-file={}", at("pid")))
+            .arg(format!("--log-error={}", at("error.log")))
+            .args([
+                "--performance-schema=ON",
+                "--skip-log-bin",
+                "--innodb-buffer-pool-size=32M",
+                "--slow-query-log=1",
+                "--long-query-time=0",
+            ])
+            .arg(format!("--slow-query-log-file={}", at("slow.log")))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start mariadbd");
+        let server = Server { dir, port, child };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while server.try_sql("", "SELECT 1").is_none() {
+            let log = std::fs::read_to_string(server.dir.path().join("error.log"));
+            assert!(Instant::now() < deadline, "mariadbd did not start: {log:?}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        server
+    }
+
+    fn slow_log(&self) -> PathBuf {
+        self.dir.path().join("slow.log")
+    }
+
+    fn try_sql(&self, db: &str, sql: &str) -> Option<String> {
+        let out = Command::new("mariadb")
+            .args(["-uroot", "-h127.0.0.1", "-N", "-B"])
+            .arg(format!("-P{}", self.port))
+            .arg(format!("--database={db}"))
+            .args(["-e", sql])
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Runs `sql` as root in `db`, in a session that is neither logged nor instrumented.
+    fn sql(&self, db: &str, sql: &str) -> String {
+        let quiet = "SET SESSION slow_query_log = 0; \
+             UPDATE performance_schema.threads SET INSTRUMENTED = 'NO' WHERE PROCESSLIST_ID = CONNECTION_ID();";
+        self.try_sql(db, &format!("{quiet} {sql}"))
+            .unwrap_or_else(|| panic!("{sql}"))
+    }
+
+    /// sysbench's read-write transactions as root in `db`: the workload (counted and logged).
+    fn sysbench(&self, db: &str, command: &str, extra: &[&str]) {
+        succeed(
+            Command::new("sysbench")
+                .args([
+                    "oltp_read_write",
+                    "--mysql-host=127.0.0.1",
+                    "--mysql-user=root",
+                ])
+                .arg(format!("--mysql-port={}", self.port))
+                .arg(format!("--mysql-db={db}"))
+                .args(["--tables=1", "--table-size=1000", "--threads=1"])
+                .args(extra)
+                .arg(command),
+        );
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What one sysbench `oltp_read_write` transaction runs, by statement (its documented default mix).
+const TRANSACTION: [(&str, i64); 11] = [
+    ("SELECT c FROM sbtest1 WHERE id=1", 10),
+    ("SELECT c FROM sbtest1 WHERE id BETWEEN 1 AND 2", 1),
+    ("SELECT SUM(k) FROM sbtest1 WHERE id BETWEEN 1 AND 2", 1),
+    (
+        "SELECT c FROM sbtest1 WHERE id BETWEEN 1 AND 2 ORDER BY c",
+        1,
+    ),
+    (
+        "SELECT DISTINCT c FROM sbtest1 WHERE id BETWEEN 1 AND 2 ORDER BY c",
+        1,
+    ),
+    ("UPDATE sbtest1 SET k=k+1 WHERE id=1", 1),
+    ("UPDATE sbtest1 SET c='x' WHERE id=1", 1),
+    ("DELETE FROM sbtest1 WHERE id=1", 1),
+    (
+        "INSERT INTO sbtest1 (id, k, c, pad) VALUES (1, 2, 'x', 'y')",
+        1,
+    ),
+    ("BEGIN", 1),
+    ("COMMIT", 1),
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn both_mariadb_methods_count_what_ran_once_and_never_collect_the_agent() {
+    // The agent's own account, with the documented grants (docs/AGENT.md).
+    let Some(server) = Server::for_test(
+        "CREATE DATABASE shop; CREATE DATABASE shop_ps; \
+         CREATE USER 'dbpower_agent'@'127.0.0.1'; \
+         GRANT SELECT ON performance_schema.* TO 'dbpower_agent'@'127.0.0.1'; \
+         GRANT UPDATE ON performance_schema.threads TO 'dbpower_agent'@'127.0.0.1'; \
+         GRANT SELECT ON shop.* TO 'dbpower_agent'@'127.0.0.1'; \
+         GRANT SELECT ON shop_ps.* TO 'dbpower_agent'@'127.0.0.1';",
+    ) else {
+        return;
+    };
+    for db in ["shop", "shop_ps"] {
+        server.sysbench(db, "prepare", &[]);
+    }
+
+    let work = tempfile::tempdir().expect("tmp");
+    let platform = Platform::start();
+    let key = platform.key("MariaDB Both").await;
+    let source = format!(
+        "[[source]]\nname = \"db\"\nkind = \"mysql\"\nurl = \"mysql://dbpower_agent@127.0.0.1:{}/shop\"\nmethods = [\"slow_log_file\", \"performance_schema\"]\nmin_duration_ms = 0\nlog_path = \"{}\"\nexplain = true\nschema = true\n",
+        server.port,
+        server.slow_log().display()
+    );
+    let config = write_config(work.path(), &platform, &key, &source);
+    // The first round takes the digests' baseline and the log's end.
+    ok(&agent(&config, &["--once"]));
+
+    // The workload: the text protocol in one schema, server-side prepared statements in the other.
+    let (text_events, prepared_events) = (15, 10);
+    server.sysbench(
+        "shop",
+        "run",
+        &["--db-ps-mode=disable", &format!("--events={text_events}")],
+    );
+    server.sysbench(
+        "shop_ps",
+        "run",
+        &["--db-ps-mode=auto", &format!("--events={prepared_events}")],
+    );
+    ok(&agent(&config, &["--once"]));
+
+    let oa = platform.org_admin(&key.0).await;
+    let items = platform
+        .client()
+        .items("/api/v1/query-classes?per_page=100", &oa)
+        .await;
+    let mut counted: BTreeMap<String, i64> = BTreeMap::new();
+    for c in &items {
+        let sample = c["sample_sql"].as_str().unwrap_or("");
+        let n = c["count"].as_i64().unwrap_or(-1);
+        assert!(n > 0, "a class without executions: {c}");
+        for agent_text in [
+            "dbpower",
+            "performance_schema",
+            "information_schema",
+            "EXPLAIN",
+            "time_zone",
+            "NAMES",
+            "sql_mode",
+        ] {
+            assert!(
+                !sample.contains(agent_text),
+                "the agent's own statement came back ({n}): {sample}"
+            );
+        }
+        *counted
+            .entry(dbpower_sql::fingerprint::digest_key(sample))
+            .or_default() += n;
+    }
+    let ran: BTreeMap<String, i64> = TRANSACTION
+        .iter()
+        .map(|(sql, per)| {
+            (
+                dbpower_sql::fingerprint::digest_key(sql),
+                per * (text_events + prepared_events),
+            )
+        })
+        .collect();
+    assert_eq!(counted, ran, "platform classes: {items:?}");
+    // One class per statement in the text-protocol schema: the log's copies joined the digest's.
+    let point = dbpower_sql::fingerprint::digest_key(TRANSACTION[0].0);
+    let classes: Vec<&serde_json::Value> = items
+        .iter()
+        .filter(|c| {
+            dbpower_sql::fingerprint::digest_key(c["sample_sql"].as_str().unwrap_or("")) == point
+        })
+        .collect();
+    let counts: Vec<i64> = classes
+        .iter()
+        .map(|c| c["count"].as_i64().unwrap_or(-1))
+        .collect();
+    assert!(
+        counts.contains(&(10 * text_events)) && counts.contains(&(10 * prepared_events)),
+        "{classes:?}"
+    );
+}
+
+/// Statements as applications write them; each runs once on a table the test creates.
+const DIGEST_CORPUS: &[&str] = &[
+    "SELECT * FROM t WHERE id = -5",
+    "SELECT * FROM t WHERE a = 1 AND b IS NULL",
+    "SELECT * FROM t WHERE a IS NOT NULL OR b = NULL",
+    "SELECT * FROM t WHERE a IN (1,2,3) AND b = 'x'",
+    "SELECT * FROM t WHERE a NOT IN (1) OR b IN ('a', 'b')",
+    "INSERT INTO t (id, a, b) VALUES (1, 2, 'x'), (2, 3, 'y')",
+    "INSERT INTO t (id, a) VALUES (3, NULL)",
+    "INSERT INTO t (id, a, b) VALUES (40, 1, 'q') ON DUPLICATE KEY UPDATE a = VALUES(a) + 1",
+    "REPLACE INTO t (id) VALUES (9)",
+    "UPDATE t SET k = k + 1 WHERE id = 7",
+    "UPDATE t SET k=k-1, b = CONCAT(b, 'z') WHERE id BETWEEN 1 AND 10",
+    "UPDATE t SET a = -a, k = k * -2 WHERE id IN (SELECT 5)",
+    "DELETE FROM t WHERE id > 100",
+    "DELETE FROM t WHERE id = 9 LIMIT 1",
+    "SELECT DISTINCT a FROM t ORDER BY 1 LIMIT 5, 10",
+    "SELECT a, COUNT(*) FROM t GROUP BY a HAVING COUNT(*) > 2",
+    "SELECT /* comment */ `a` FROM `t` WHERE `b` LIKE '%x%' -- tail",
+    "SELECT * FROM t WHERE d > DATE '2024-01-01' - INTERVAL 3 DAY",
+    "SELECT * FROM t WHERE d BETWEEN CURRENT_DATE AND CURRENT_DATE + INTERVAL 1 MONTH",
+    "SELECT * FROM t WHERE b = _utf8mb4'x' COLLATE utf8mb4_bin",
+    "SELECT 0xFF, x'0A', b'01', 1.5e3, .5, TRUE, FALSE",
+    "SELECT CAST(a AS CHAR(10)), CONVERT(b USING utf8mb4), CAST(b AS SIGNED INTEGER) FROM t",
+    "SELECT * FROM t t1 JOIN t t2 ON t1.id = t2.a WHERE t1.a = -t2.k",
+    "SELECT * FROM t t1 LEFT OUTER JOIN t AS t2 USING (id) WHERE t2.id IS NULL",
+    "SELECT * FROM t LIMIT 1 OFFSET 2",
+    "SELECT IF(a > 0, 'p', 'n'), IFNULL(b, ''), COALESCE(a, k, 0) FROM t",
+    "SELECT CASE WHEN a = 1 THEN 'one' WHEN a = 2 THEN 'two' ELSE NULL END FROM t",
+    "SELECT * FROM t WHERE (a, b) IN ((1, 'a'), (2, 'b'))",
+    "SELECT SQL_NO_CACHE a FROM t",
+    "SELECT SQL_CALC_FOUND_ROWS a FROM t LIMIT 3",
+    "SELECT a FROM t UNION ALL SELECT a FROM t",
+    "SELECT a FROM t UNION SELECT k FROM t ORDER BY 1 DESC",
+    "SELECT a FROM t WHERE a = (SELECT MAX(a) FROM t)",
+    "SELECT a FROM t WHERE EXISTS (SELECT 1 FROM t t2 WHERE t2.a = t.id)",
+    "SELECT * FROM (SELECT a, b FROM t WHERE k > 3) AS d WHERE d.a < 10",
+    "SELECT NOW(), CURRENT_TIMESTAMP, CURDATE(), UTC_TIMESTAMP() FROM DUAL",
+    "SELECT * FROM t WHERE b REGEXP '^a' OR NOT a <=> 3",
+    "SELECT a FROM t WHERE id = +5",
+    "SELECT 1 + 2 * 3, 'a' 'b'",
+    "SELECT * FROM t WHERE b = \"dq\" AND a != 4 AND a <> 5 AND a >= 1 AND a <= 9",
+    "SELECT JSON_EXTRACT('{\"a\":1}', '$.a'), JSON_OBJECT('k', a) FROM t",
+    "SELECT * FROM t WHERE id = 1 FOR UPDATE",
+    "SELECT * FROM t LOCK IN SHARE MODE",
+    "SELECT CHAR(65 USING utf8mb4)",
+    "SELECT SUBSTRING(b, 1, 2), SUBSTR(b FROM 2), TRIM(LEADING 'x' FROM b), MID(b, 2, 1) FROM t",
+    "SELECT COUNT(DISTINCT a), GROUP_CONCAT(b ORDER BY b SEPARATOR ',') FROM t",
+    "SELECT * FROM corpus.t WHERE t.id = 1",
+    "SELECT a FROM t WHERE b LIKE CONCAT('%', 'x', '%') ESCAPE '!'",
+    "SELECT a FROM t WHERE a = 1 && k = 2 || b = 'c'",
+    "SELECT a DIV 2, a MOD 3, a % 4, -a, ~a, a << 1, a >> 1, a & 1, a | 2, a ^ 3 FROM t",
+    "SELECT DATE_FORMAT(d, '%Y-%m'), DATE_ADD(d, INTERVAL 2 HOUR), TIMESTAMPDIFF(SECOND, d, NOW()) FROM t",
+    "SELECT * FROM t ORDER BY a ASC, b DESC LIMIT 10",
+    "SELECT a FROM t WHERE id IN (1) AND a IN (1, 2) AND k IN (SELECT a FROM t)",
+    "SET @v = 3",
+    "SELECT @v, @@version, @@session.sql_mode",
+    "SHOW TABLES",
+    "SHOW COLUMNS FROM t",
+    "BEGIN",
+    "COMMIT",
+    "START TRANSACTION",
+    "ROLLBACK",
+    "SELECT a FROM t WHERE b = N'national'",
+    "SELECT a FROM t WHERE id = 1.0e-3 OR id = 2e+5 OR id = 1.",
+    "UPDATE t SET b = NULL, a = DEFAULT WHERE id = 2",
+    "INSERT INTO t SET id = 77, a = 1",
+    "INSERT INTO t (id, a) SELECT id + 1000, a FROM t WHERE id < 3",
+    "SELECT a FROM t FORCE INDEX (PRIMARY) WHERE id > 0",
+    "SELECT a FROM t USE INDEX (ia) WHERE a BETWEEN -1 AND 1",
+];
+
+/// Each statement of the corpus and the `DIGEST_TEXT` the server recorded for it reduce to one key,
+/// and different statements keep different keys.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_logged_statement_and_its_digest_text_share_a_key_on_the_real_server() {
+    use sqlx::Connection;
+    let Some(server) = Server::for_test(
+        "CREATE DATABASE corpus; CREATE TABLE corpus.t (id int PRIMARY KEY, a int, b varchar(20), \
+         d datetime, k int, KEY ia (a))",
+    ) else {
+        return;
+    };
+    let url = format!("mysql://root@127.0.0.1:{}/corpus", server.port);
+    let mut conn = sqlx::MySqlConnection::connect(&url).await.expect("connect");
+    let mut keys: BTreeMap<String, &str> = BTreeMap::new();
+    for sql in DIGEST_CORPUS {
+        // The text protocol, as applications send it: the server digests it.
+        for run in [
+            "TRUNCATE performance_schema.events_statements_summary_by_digest",
+            sql,
+        ] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(run))
+                .execute(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("{run}: {e}"));
+        }
+        let digests: Vec<(String,)> = sqlx::query_as(
+            "SELECT DIGEST_TEXT FROM performance_schema.events_statements_summary_by_digest \
+             WHERE DIGEST_TEXT IS NOT NULL AND DIGEST_TEXT NOT LIKE 'TRUNCATE%'",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("digests");
+        assert_eq!(digests.len(), 1, "{sql}: {digests:?}");
+        let key = dbpower_sql::fingerprint::digest_key(sql);
+        assert_eq!(
+            key,
+            dbpower_sql::fingerprint::digest_key(&digests[0].0),
+            "{sql}: digest text {:?}",
+            digests[0].0
+        );
+        if let Some(other) = keys.insert(key, sql) {
+            panic!("{sql} and {other} share a key");
+        }
+    }
+}
