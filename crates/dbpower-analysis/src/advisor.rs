@@ -27,6 +27,9 @@ pub struct Advice {
     pub rows: Option<i64>,
     /// Whether a schema snapshot confirmed that no index serves this.
     pub verified: bool,
+    /// The filter wraps the column in an expression the engine cannot index (see [`expression_key`]):
+    /// this advice indexes the bare column, for the predicate rewritten as a range or comparison on it.
+    pub rewrite: Option<String>,
 }
 
 const RESERVED: &[&str] = &[
@@ -101,6 +104,109 @@ pub fn ddl(dialect: Dialect, t: &TableRef, name: &str, key: &str) -> String {
             quote(dialect, name)
         ),
     }
+}
+
+/// Functions PostgreSQL marks IMMUTABLE for every argument type they take.
+const PG_IMMUTABLE: &[&str] = &[
+    "lower",
+    "upper",
+    "btrim",
+    "ltrim",
+    "rtrim",
+    "trim",
+    "md5",
+    "abs",
+    "length",
+    "char_length",
+    "character_length",
+    "octet_length",
+    "left",
+    "right",
+    "substr",
+    "substring",
+    "coalesce",
+    "nullif",
+    "round",
+    "floor",
+    "ceil",
+    "ceiling",
+    "trunc",
+    "lpad",
+    "rpad",
+    "replace",
+    "reverse",
+    "split_part",
+    "greatest",
+    "least",
+    "jsonb_extract_path_text",
+    "jsonb_extract_path",
+    "json_extract_path_text",
+    "array_length",
+    "cardinality",
+    "initcap",
+    "strpos",
+    "sign",
+    "mod",
+];
+
+/// Date and time functions that are IMMUTABLE only on `date` and `timestamp` without time zone
+/// (on `timestamptz` they depend on the session's TimeZone, so PostgreSQL refuses to index them).
+const PG_ZONE_DEPENDENT: &[&str] = &["date_trunc", "date_part", "extract"];
+
+/// Whether the engine can index `expr`, a function of one column whose declared type is `col_type`
+/// (when a schema says it). MySQL/MariaDB: never; MariaDB has no functional key parts, and MySQL
+/// 8.0.13+ is the only version that does; a generated column needs its type and a query that
+/// names it, so the bare column is indexed for a rewritten predicate instead. PostgreSQL: only
+/// expressions it can prove IMMUTABLE: the functions above, and date/time functions and casts on a
+/// column known to be `date` or `timestamp` without time zone (`to_char`, `now()`, `age()` and
+/// anything unknown are refused, as is a cast of a column whose type is not known).
+pub fn expression_key(dialect: Dialect, expr: &str, col_type: Option<&str>) -> bool {
+    use dbpower_sql::lexer::{Kind, Lexer};
+    if dialect == Dialect::Mysql {
+        return false;
+    }
+    let ty = col_type.map(str::to_ascii_lowercase);
+    let temporal = |t: &str| ["date", "time", "interval"].iter().any(|w| t.contains(w));
+    let zoned = |t: &str| t.contains("with time zone") || t.ends_with("tz");
+    // date/time work is immutable only on a known, zone-free date or timestamp column.
+    let zone_free = ty.as_deref().is_some_and(|t| temporal(t) && !zoned(t));
+    let toks: Vec<_> = Lexer::new(expr, dialect)
+        .filter(|t| !matches!(t.kind, Kind::Whitespace | Kind::Comment))
+        .collect();
+    let mut cast_target = false;
+    for (i, t) in toks.iter().enumerate() {
+        let next = toks.get(i + 1).map(|t| t.text);
+        if t.kind == Kind::Cast || (t.kind == Kind::Word && t.text.eq_ignore_ascii_case("as")) {
+            cast_target = true;
+            continue;
+        }
+        if t.kind != Kind::Word {
+            continue;
+        }
+        let word = t.text.to_ascii_lowercase();
+        if std::mem::take(&mut cast_target) {
+            let ok = match ty.as_deref() {
+                None => false,
+                Some(_) if temporal(&word) => zone_free && !zoned(&word),
+                Some(source) => !temporal(source),
+            };
+            if !ok {
+                return false;
+            }
+            continue;
+        }
+        if word == "select" {
+            return false;
+        }
+        if next == Some("(") && word != "cast" {
+            let ok = PG_IMMUTABLE.contains(&word.as_str())
+                || (PG_ZONE_DEPENDENT.contains(&word.as_str()) && zone_free);
+            if !ok {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// Whether an existing index starts with these columns: the equality set in any order, then the tail in order.
@@ -226,6 +332,7 @@ pub fn advise(blocks: &[Block], dialect: Dialect, schema: Option<&SchemaSnapshot
                     expression: None,
                     rows,
                     verified: known.is_some(),
+                    rewrite: None,
                 };
                 if !out.advice.iter().any(|a| a.ddl == advice.ddl) {
                     out.advice.push(advice);
@@ -243,25 +350,44 @@ pub fn advise(blocks: &[Block], dialect: Dialect, schema: Option<&SchemaSnapshot
                 {
                     key = key.replace(&format!("{q}."), "");
                 }
+                let col_type = known.and_then(|k| {
+                    k.columns
+                        .iter()
+                        .find(|c| c.name.eq_ignore_ascii_case(col))
+                        .map(|c| c.data_type.as_str())
+                });
+                let indexable = expression_key(dialect, &key, col_type);
+                // An expression the engine cannot index: the bare column, for a rewritten predicate.
+                let (part, expression, rewrite) = if indexable {
+                    (format!("({key})"), Some(key.clone()), None)
+                } else if key.to_ascii_lowercase().contains("select") {
+                    continue;
+                } else {
+                    (quote(dialect, col), None, Some(key.clone()))
+                };
+                let lead = expression.as_deref().unwrap_or(col).replace(' ', "");
                 let already = known.is_some_and(|k| {
                     k.indexes.iter().any(|ix| {
-                        ix.columns.first().is_some_and(|c| {
-                            c.replace(' ', "")
-                                .eq_ignore_ascii_case(&key.replace(' ', ""))
-                        })
+                        ix.columns
+                            .first()
+                            .is_some_and(|c| c.replace(' ', "").eq_ignore_ascii_case(&lead))
                     })
                 });
                 if already {
                     continue;
                 }
-                let name = index_name(&t.name, std::slice::from_ref(&key));
+                let name = index_name(
+                    &t.name,
+                    std::slice::from_ref(expression.as_ref().unwrap_or(col)),
+                );
                 let advice = Advice {
                     table: t.name.clone(),
                     columns: vec![col.clone()],
-                    ddl: ddl(dialect, t, &name, &format!("({key})")),
-                    expression: Some(key),
+                    ddl: ddl(dialect, t, &name, &part),
+                    expression,
                     rows,
                     verified: known.is_some(),
+                    rewrite,
                 };
                 if !out.advice.iter().any(|a| a.ddl == advice.ddl) {
                     out.advice.push(advice);
@@ -270,4 +396,36 @@ pub fn advise(blocks: &[Block], dialect: Dialect, schema: Option<&SchemaSnapshot
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expression_key;
+    use dbpower_sql::Dialect;
+
+    #[test]
+    fn only_expressions_the_engine_can_index_get_an_expression_key() {
+        let pg = |e: &str, t: Option<&str>| expression_key(Dialect::Postgresql, e, t);
+        let tz = Some("timestamp with time zone");
+        let plain = Some("timestamp without time zone");
+        assert!(pg("lower(email)", None));
+        assert!(pg("coalesce(deleted, 0)", Some("integer")));
+        assert!(pg("date_trunc('day', created_at)", plain));
+        assert!(pg("created_at::date", plain));
+        assert!(pg("EXTRACT(YEAR FROM created_at)", Some("date")));
+        assert!(pg("email::text", Some("character varying(255)")));
+        // Zone-dependent on timestamptz, always stable, unknown, or a cast of an unknown type.
+        assert!(!pg("date_trunc('day', created_at)", tz));
+        assert!(!pg("created_at::date", tz));
+        assert!(!pg("CAST(created_at AS date)", tz));
+        assert!(!pg("date_trunc('day', created_at)", None));
+        assert!(!pg("to_char(created_at, 'YYYY')", plain));
+        assert!(!pg("my_func(email)", None));
+        assert!(!pg("email::text", None));
+        assert!(!pg("created_at::timestamptz", plain));
+        assert!(!pg("created_at::text", tz));
+        assert!(!pg("coalesce(x, (select 1))", Some("integer")));
+        // MariaDB has no functional key parts.
+        assert!(!expression_key(Dialect::Mysql, "LOWER(email)", None));
+    }
 }

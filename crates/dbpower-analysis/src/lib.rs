@@ -151,9 +151,15 @@ pub fn analyze(input: &Input<'_>) -> AnalysisReport {
             Some(e) => format!("Expression index on {} ({e})", a.table),
             None => format!("Index {} ({})", a.table, a.columns.join(", ")),
         };
-        let mut rationale = match &a.expression {
-            Some(_) => "The filter compares a function of the column; an index on the same expression serves it (or rewrite the predicate on the bare column).".to_string(),
-            None => "Equality columns first, then one range or the ORDER BY columns: the index reads only matching rows, in order.".to_string(),
+        let mut rationale = match (&a.expression, &a.rewrite) {
+            (Some(_), _) => "The filter compares a function of the column; an index on the same expression serves it (or rewrite the predicate on the bare column).".to_string(),
+            (None, Some(e)) if input.dialect == Dialect::Mysql => format!(
+                "The filter compares {e}, which no index can serve as written (MariaDB has no functional indexes). Rewrite it on the bare column (a date function as a range: col >= start AND col < end; a case change or cast is unnecessary under a case-insensitive collation), which this index then serves."
+            ),
+            (None, Some(e)) => format!(
+                "The filter compares {e}, which PostgreSQL cannot index: the expression is not IMMUTABLE (on timestamp with time zone it depends on the session's TimeZone) or its type is unknown. Rewrite it on the bare column (a date function as a range: col >= start AND col < end), which this index then serves."
+            ),
+            (None, None) => "Equality columns first, then one range or the ORDER BY columns: the index reads only matching rows, in order.".to_string(),
         };
         if !a.verified {
             rationale.push_str(" No schema was supplied: check that no existing index already starts with these columns.");

@@ -10,29 +10,22 @@ use dbpower_sql::Dialect;
 use dbpower_types::SchemaSnapshot;
 
 #[derive(serde::Deserialize)]
-struct Corpus {
-    case: Vec<Case>,
+pub(crate) struct Corpus {
+    pub(crate) case: Vec<Case>,
 }
 
 #[derive(serde::Deserialize)]
-struct Case {
-    name: String,
-    dialect: String,
-    sql: String,
+pub(crate) struct Case {
+    pub(crate) name: String,
+    pub(crate) dialect: String,
+    pub(crate) sql: String,
     expect: Vec<String>,
     #[serde(default)]
-    schema: Option<String>,
+    pub(crate) schema: Option<String>,
 }
 
-#[derive(Default)]
-struct Score {
-    tp: u32,
-    fp: u32,
-    fn_: u32,
-}
-
-#[test]
-fn rule_corpus_precision_and_recall() {
+/// The labelled cases and the schemas they name (by file stem).
+pub(crate) fn load() -> (Corpus, HashMap<String, SchemaSnapshot>) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
     let text = std::fs::read_to_string(dir.join("cases.toml")).expect("cases.toml");
     let corpus: Corpus = toml::from_str(&text).expect("cases.toml parses");
@@ -44,6 +37,19 @@ fn rule_corpus_precision_and_recall() {
             serde_json::from_str(&std::fs::read_to_string(&p).expect("read")).expect("schema json");
         schemas.insert(name, s);
     }
+    (corpus, schemas)
+}
+
+#[derive(Default)]
+struct Score {
+    tp: u32,
+    fp: u32,
+    fn_: u32,
+}
+
+#[test]
+fn rule_corpus_precision_and_recall() {
+    let (corpus, schemas) = load();
     assert!(corpus.case.len() >= 150, "{} cases", corpus.case.len());
     let mut scores: BTreeMap<&str, Score> = BTreeMap::new();
     for r in catalog::RULES

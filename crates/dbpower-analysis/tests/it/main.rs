@@ -2,5 +2,6 @@
 //! and end-to-end reports.
 
 mod corpus;
+mod ddl;
 mod parsing;
 mod reports;
