@@ -157,6 +157,10 @@ rules! {
         "The plan reads every row of a large table and filters them afterwards.",
         "Index the filter columns",
         "An index whose leading columns are the filter's equality columns turns the scan into a range read.";
+    "plan_full_scan_right" Low Plan Rewrite "Full scan is the right plan",
+        "The filter keeps most of the rows the scan reads: fetching them through an index would cost a random read per row, slower than reading the table in order (the planner rightly ignores an index here).",
+        "Keep the scan; read less",
+        "An index on these filter columns would not be used and would only slow writes. Select fewer columns, aggregate ahead of time, partition by the filter, or add a condition that keeps fewer rows.";
     "plan_no_usable_key" Medium Plan Rewrite "Candidate indexes not used",
         "The optimizer saw indexes that could apply but chose none: usually a type mismatch, a function on the column or poor selectivity.",
         "Make the predicate sargable or the index selective",

@@ -102,12 +102,18 @@ pub fn analyze(input: &Input<'_>) -> AnalysisReport {
     let (mut findings, parsed, utility) =
         findings_and_utility(input.sql, input.dialect, input.schema);
     let blocks = parsed.as_ref().map(Vec::as_slice).unwrap_or(&[]);
-    let advice = advisor::advise(blocks, input.dialect, input.schema).advice;
+    let mut advice = advisor::advise(blocks, input.dialect, input.schema).advice;
 
     let mut plan_scans = Vec::new();
     if let Some(plan) = input.explain {
         let p = explain::check(plan, input.schema);
         plan_scans = p.full_scans;
+        // Where the plan shows the full scan is right, an index on the filter would not be used.
+        let right = |table: &str| p.right_scans.iter().any(|t| t.eq_ignore_ascii_case(table));
+        advice.retain(|a| !right(&a.table));
+        findings.retain(|f| {
+            f.rule != "missing_index" || !right(f.evidence.split(' ').next().unwrap_or(""))
+        });
         findings.extend(p.findings);
     }
     if let Some(s) = input.stats {

@@ -235,3 +235,46 @@ fn a_cte_name_gets_no_index_advice() {
         vec!["CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_orders_user_id ON orders (user_id);"]
     );
 }
+
+/// A filter that keeps 90% of a large table: the plan's full scan is right, so the report says so and
+/// proposes no index on the filter (forcing one is slower); the same statement keeping 0.1% of the rows
+/// gets the full-scan finding and the index.
+#[test]
+fn a_full_scan_of_most_rows_is_called_right_and_gets_no_index() {
+    let schema = shop();
+    let scan = |kept: u64| {
+        json!([{"Plan": {"Node Type": "Seq Scan", "Relation Name": "orders", "Schema": "public",
+            "Filter": "((status)::text <> 'cancelled'::text)", "Plan Rows": kept, "Actual Rows": kept,
+            "Actual Loops": 1, "Rows Removed by Filter": 2_000_000 - kept}}])
+    };
+    let sql = "SELECT id, user_id FROM orders WHERE status = $1";
+    let report = |plan: &serde_json::Value| {
+        analyze(&Input {
+            explain: Some(plan),
+            schema: Some(&schema),
+            ..Input::new(sql, Dialect::Postgresql)
+        })
+    };
+    let most = report(&scan(1_800_000));
+    assert_eq!(
+        rules(&most),
+        vec!["plan_full_scan_right"],
+        "{:?}",
+        most.issues
+    );
+    assert!(
+        most.issues[0].evidence.contains("keeps 90%"),
+        "{:?}",
+        most.issues
+    );
+    assert!(ddl(&most).is_empty(), "{:?}", most.recommendations);
+    assert_eq!(most.severity, Severity::Low);
+    let few = report(&scan(2_000));
+    assert!(rules(&few).contains(&"plan_full_scan"), "{:?}", few.issues);
+    assert!(rules(&few).contains(&"missing_index"), "{:?}", few.issues);
+    assert_eq!(ddl(&few).len(), 1, "{:?}", few.recommendations);
+    // Without ANALYZE numbers, the planner's estimate against the table's size tells the same.
+    let estimated = json!([{"Plan": {"Node Type": "Seq Scan", "Relation Name": "orders",
+        "Filter": "(status <> 'x')", "Plan Rows": 1_500_000}}]);
+    assert_eq!(rules(&report(&estimated)), vec!["plan_full_scan_right"]);
+}
