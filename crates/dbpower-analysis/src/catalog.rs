@@ -149,6 +149,10 @@ rules! {
         "The server reads far more rows than it returns: a missing or unusable index is the usual cause.",
         "Index the filtered columns",
         "An index on the WHERE and JOIN columns lets the server read only matching rows.";
+    "commit_latency" Medium Stats Config "Commits wait for the disk",
+        "Every COMMIT waits until the transaction log is flushed to durable storage. With many small transactions those flushes, not the statements, are the cost: the commit class is often the largest by total time.",
+        "Commit less often, or trade durability per transaction",
+        "Group more rows per transaction. Let several commits share one flush: PostgreSQL commit_delay with commit_siblings; MariaDB binlog_commit_wait_count and binlog_commit_wait_usec; MySQL binlog_group_commit_sync_delay. Where losing the last moments of writes on a crash is acceptable (never corruption): PostgreSQL synchronous_commit = off (per transaction with SET LOCAL); MySQL/MariaDB innodb_flush_log_at_trx_commit = 2 and sync_binlog > 1. Otherwise, storage with a lower fsync latency (a battery-backed or enterprise SSD write cache).";
     "long_lock_time" Medium Stats Config "Long lock waits",
         "The statement spends its time waiting for locks held by other transactions.",
         "Shorten the conflicting transactions",

@@ -119,6 +119,7 @@ pub fn analyze(input: &Input<'_>) -> AnalysisReport {
     if let Some(s) = input.stats {
         severity::rate_by_impact(&mut findings, &s);
         findings.extend(severity::stats_findings(&s));
+        findings.extend(severity::commit_latency(input.sql, input.dialect, &s));
     }
 
     let mut issues: Vec<Issue> = findings

@@ -169,6 +169,65 @@ pub fn rate_by_impact(findings: &mut [Finding], s: &ClassStats) {
     }
 }
 
+/// A COMMIT is costly from this mean time on (a flush to durable storage that waits for the disk)...
+pub const COMMIT_SLOW_MS: f64 = 2.0;
+/// ... or from this share of the organization's query time; HIGH from [`COMMIT_HIGH_SHARE`].
+pub const COMMIT_SHARE: f64 = 0.05;
+pub const COMMIT_HIGH_SHARE: f64 = 0.2;
+
+/// Whether `sql` is only a commit: `COMMIT`, `END` (PostgreSQL), with `WORK`/`TRANSACTION` or
+/// `AND [NO] CHAIN`/`[NO] RELEASE` (not `COMMIT PREPARED`, which finishes a two-phase transaction).
+pub fn is_commit(sql: &str, dialect: dbpower_sql::Dialect) -> bool {
+    use dbpower_sql::lexer::{Kind, Lexer};
+    let mut words = Lexer::new(sql, dialect)
+        .filter(|t| !matches!(t.kind, Kind::Whitespace | Kind::Comment))
+        .filter(|t| !(t.kind == Kind::Punct && t.text == ";"))
+        .map(|t| (t.kind, t.text.to_ascii_uppercase()));
+    let first = words.next();
+    matches!(&first, Some((Kind::Word, w)) if w == "COMMIT" || w == "END")
+        && words.all(|(k, w)| {
+            k == Kind::Word
+                && ["WORK", "TRANSACTION", "AND", "NO", "CHAIN", "RELEASE"].contains(&w.as_str())
+        })
+}
+
+/// `commit_latency`: a commit class whose time is the log flush every transaction waits for, when
+/// that time is large per commit or a real share of the organization's query time.
+pub fn commit_latency(sql: &str, dialect: dbpower_sql::Dialect, s: &ClassStats) -> Option<Finding> {
+    if s.count <= 0 || !s.avg_time_ms.is_finite() || !is_commit(sql, dialect) {
+        return None;
+    }
+    let share = s.total_time_share.filter(|v| v.is_finite()).unwrap_or(0.0);
+    if s.avg_time_ms < COMMIT_SLOW_MS && share < COMMIT_SHARE {
+        return None;
+    }
+    let of_all = if share > 0.0 {
+        format!(", {:.0}% of all query time", share * 100.0)
+    } else {
+        String::new()
+    };
+    let settings = match dialect {
+        dbpower_sql::Dialect::Postgresql => {
+            "synchronous_commit, commit_delay and commit_siblings, wal_sync_method"
+        }
+        dbpower_sql::Dialect::Mysql => {
+            "innodb_flush_log_at_trx_commit, sync_binlog, binlog_commit_wait_count (MariaDB) or binlog_group_commit_sync_delay (MySQL)"
+        }
+    };
+    Some(Finding {
+        rule: "commit_latency",
+        evidence: format!(
+            "{} commits at {:.1} ms on average{of_all}: the time is the flush of the transaction log, not the statement (settings: {settings})",
+            s.count, s.avg_time_ms
+        ),
+        severity: Some(if share >= COMMIT_HIGH_SHARE {
+            Severity::High
+        } else {
+            Severity::Medium
+        }),
+    })
+}
+
 pub fn impact_text(s: Severity) -> String {
     match s {
         Severity::Critical => "removes a critical risk or the largest cost",
@@ -182,6 +241,59 @@ pub fn impact_text(s: Severity) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_commit_that_waits_for_the_disk_is_a_finding() {
+        use dbpower_sql::Dialect::{Mysql, Postgresql};
+        let slow = ClassStats {
+            count: 50_000,
+            avg_time_ms: 6.0,
+            max_time_ms: 40.0,
+            total_time_share: Some(0.35),
+            ..ClassStats::default()
+        };
+        for (sql, d) in [
+            ("COMMIT", Mysql),
+            ("END", Postgresql),
+            ("commit work;", Postgresql),
+        ] {
+            let f = commit_latency(sql, d, &slow).expect(sql);
+            assert_eq!(f.severity, Some(Severity::High), "{sql}");
+        }
+        assert!(
+            commit_latency("COMMIT", Postgresql, &slow)
+                .expect("pg")
+                .evidence
+                .contains("synchronous_commit")
+        );
+        assert!(
+            commit_latency("COMMIT", Mysql, &slow)
+                .expect("mysql")
+                .evidence
+                .contains("innodb_flush_log_at_trx_commit")
+        );
+        // Fast and a small share: no finding. Not a plain commit: no finding.
+        let fast = ClassStats {
+            avg_time_ms: 0.3,
+            total_time_share: Some(0.01),
+            ..slow
+        };
+        assert!(commit_latency("COMMIT", Mysql, &fast).is_none());
+        let moderate = ClassStats {
+            total_time_share: Some(0.08),
+            ..fast
+        };
+        assert_eq!(
+            commit_latency("COMMIT", Mysql, &moderate).map(|f| f.severity),
+            Some(Some(Severity::Medium))
+        );
+        for other in ["COMMIT PREPARED 'tx1'", "SELECT 1", "END LOOP", "ROLLBACK"] {
+            assert!(
+                commit_latency(other, Postgresql, &slow).is_none(),
+                "{other}"
+            );
+        }
+    }
 
     fn issue(sev: Severity) -> Issue {
         Issue {
