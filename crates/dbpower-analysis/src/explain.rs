@@ -139,13 +139,49 @@ fn mysql_table(t: &Value, out: &mut PlanFacts) -> f64 {
     rows
 }
 
+/// Rows a MySQL/MariaDB plan fragment produces, as the optimizer estimates them: a table's rows
+/// (times `filtered`), a nested loop's product; `None` when the fragment names no rows.
+fn mysql_rows(v: &Value) -> Option<f64> {
+    let map = v.as_object()?;
+    if let Some(loops) = map.get("nested_loop").and_then(Value::as_array) {
+        let each: Vec<f64> = loops.iter().filter_map(mysql_rows).collect();
+        return (!each.is_empty()).then(|| each.iter().map(|r| r.max(1.0)).product());
+    }
+    if let Some(t) = map.get("table").filter(|t| t.is_object()) {
+        let rows = num(t.get("rows_produced_per_join"))
+            .or_else(|| num(t.get("rows_examined_per_scan")))
+            .or_else(|| num(t.get("rows")))?;
+        let kept = num(t.get("filtered")).unwrap_or(100.0) / 100.0;
+        return Some(rows * kept);
+    }
+    map.values()
+        .filter(|c| c.is_object())
+        .filter_map(mysql_rows)
+        .reduce(f64::max)
+}
+
+/// Sorting fewer rows than this in memory is not worth a finding.
+pub const FILESORT_ROWS: f64 = 1_000.0;
+
 fn mysql_node(v: &Value, out: &mut PlanFacts) {
     match v {
         Value::Object(map) => {
             if map.get("using_filesort").and_then(Value::as_bool) == Some(true)
                 || map.contains_key("filesort")
             {
-                out.push("plan_filesort", "using_filesort".into(), None);
+                // MariaDB nests what it sorts under `filesort`; MySQL beside `using_filesort`.
+                let sorted = map
+                    .get("filesort")
+                    .map_or_else(|| mysql_rows(v), mysql_rows);
+                match sorted {
+                    Some(r) if r < FILESORT_ROWS => {}
+                    Some(r) => out.push(
+                        "plan_filesort",
+                        format!("using_filesort over about {r:.0} rows"),
+                        None,
+                    ),
+                    None => out.push("plan_filesort", "using_filesort".into(), None),
+                }
             }
             if map.get("using_temporary_table").and_then(Value::as_bool) == Some(true)
                 || map.contains_key("temporary_table")
@@ -353,6 +389,10 @@ mod tests {
         let guess = json!({"query_block": {"table": {"table_name": "t", "access_type": "ALL", "rows": 50000,
             "filtered": 100, "attached_condition": "t.s <> 'x'"}}});
         assert_eq!(ids(&check(&guess, None)), vec!["plan_full_scan"]);
+        // Sorting the 100 rows of a primary-key range is not worth a finding.
+        let range = json!({"query_block": {"select_id": 1, "filesort": {"sort_key": "t.c", "table": {"table_name": "t",
+            "access_type": "range", "key": "PRIMARY", "possible_keys": ["PRIMARY"], "rows": 100, "filtered": 100}}}});
+        assert!(check(&range, None).findings.is_empty());
         let small = json!({"query_block": {"table": {"table_name": "t", "access_type": "ALL", "rows_examined_per_scan": 40}}});
         assert!(check(&small, None).findings.is_empty());
         let good = json!({"query_block": {"table": {"table_name": "t", "access_type": "ref", "key": "idx", "possible_keys": ["idx"], "rows_examined_per_scan": 3}}});

@@ -50,6 +50,9 @@ pub struct Block {
     /// ORDER BY columns, when they are all plain columns of one table.
     pub order: Vec<(usize, String)>,
     pub has_limit: bool,
+    /// The statement's outermost SELECT aggregates (an aggregate in its select list, or GROUP BY): it
+    /// returns groups, not the rows it reads.
+    pub aggregate: bool,
 }
 
 pub struct Facts {
@@ -486,6 +489,8 @@ impl Walker<'_> {
 
         let mut block = Block {
             has_limit,
+            aggregate: top
+                && (!group_exprs.is_empty() || items.iter().any(|e| expr::contains_aggregate(e))),
             ..Block::default()
         };
         for cond in on.iter().copied().chain(s.selection.as_ref()) {

@@ -304,3 +304,26 @@ fn a_costly_commit_class_names_the_settings_that_trade_it() {
     );
     assert_ne!(r.summary, "No problems found.");
 }
+
+/// An aggregate reads many rows to return one: that ratio is not a finding. The same numbers on a
+/// plain SELECT are.
+#[test]
+fn many_rows_read_per_row_returned_is_no_finding_for_an_aggregate() {
+    let mut stats = ClassStats::default();
+    (stats.count, stats.avg_time_ms, stats.max_time_ms) = (5_000, 0.4, 3.0);
+    (stats.rows_examined, stats.rows_sent) = (Some(500_000), Some(5_000));
+    let report = |sql: &str| {
+        let mut input = Input::new(sql, Dialect::Mysql);
+        input.stats = Some(stats);
+        rules(&analyze(&input))
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    assert!(report("SELECT SUM(k) FROM sbtest1 WHERE id BETWEEN ? AND ?").is_empty());
+    assert!(report("SELECT c, COUNT(*) FROM sbtest1 WHERE id > ? GROUP BY c").is_empty());
+    assert_eq!(
+        report("SELECT c FROM sbtest1 WHERE k = ?"),
+        vec!["high_rows_ratio"]
+    );
+}
