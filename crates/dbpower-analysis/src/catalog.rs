@@ -165,6 +165,26 @@ rules! {
         "The filter keeps most of the rows the scan reads: fetching them through an index would cost a random read per row, slower than reading the table in order (the planner rightly ignores an index here).",
         "Keep the scan; read less",
         "An index on these filter columns would not be used and would only slow writes. Select fewer columns, aggregate ahead of time, partition by the filter, or add a condition that keeps fewer rows.";
+    "plan_hash_spill" Medium Plan Config "Hash join spilled to disk",
+        "The hash table did not fit in work_mem (times hash_mem_multiplier) and was split into batches written to temporary files: every batch is written and read back.",
+        "Give the hash more memory, or hash fewer rows",
+        "Raise work_mem for this query (SET LOCAL work_mem) or hash_mem_multiplier; filter or aggregate the build side first, and select only the columns the join needs.";
+    "plan_index_filter_discards" High Plan Index "The index reads rows that a filter discards",
+        "The index finds candidate rows on its leading columns, then most of them are fetched from the table and thrown away by a filter on other columns.",
+        "Extend the index with the filter columns",
+        "A composite index whose columns cover the equality filters (then the range) lets the index alone find the matching rows.";
+    "plan_cte_materialized" High Plan Rewrite "CTE computed in full before the filter",
+        "The CTE is materialized (MATERIALIZED, referenced more than once, or PostgreSQL before 12), so the outer query's filter cannot reach inside it: every row of the CTE is computed, then most are discarded.",
+        "Let the filter reach the CTE",
+        "Write NOT MATERIALIZED (PostgreSQL 12+), move the condition into the CTE, or use a subquery or view that the planner can inline.";
+    "plan_implicit_cast" High Plan Rewrite "Column cast to match a literal's type",
+        "A value of a wider type (numeric, a float) makes PostgreSQL cast the column instead of the value, so the column's index cannot serve the comparison.",
+        "Compare with a value of the column's type",
+        "Bind the parameter with the column's type (an integer for a bigint column), or cast the value: WHERE id = $1::bigint.";
+    "plan_charset_conversion" High Plan Schema "Character set conversion in a comparison",
+        "Two columns of different character sets or collations are compared, so one side is converted row by row (convert(... using ...)) and its index cannot be used for the join or filter.",
+        "Give both columns one character set and collation",
+        "ALTER TABLE ... MODIFY the column to the other side's CHARACTER SET and COLLATE (utf8mb4 throughout is the usual choice), then the index serves the join.";
     "plan_no_usable_key" Medium Plan Rewrite "Candidate indexes not used",
         "The optimizer saw indexes that could apply but chose none: usually a type mismatch, a function on the column or poor selectivity.",
         "Make the predicate sargable or the index selective",

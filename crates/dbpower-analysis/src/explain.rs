@@ -125,6 +125,11 @@ fn mysql_table(t: &Value, out: &mut PlanFacts) -> f64 {
         );
         out.full_scans.push(name.to_lowercase());
     }
+    if let Some(cond) = t.get("attached_condition").and_then(Value::as_str)
+        && let Some(what) = charset_conversion(cond)
+    {
+        out.push("plan_charset_conversion", format!("{name}: {what}"), None);
+    }
     let possible = t
         .get("possible_keys")
         .and_then(Value::as_array)
@@ -158,6 +163,45 @@ fn mysql_rows(v: &Value) -> Option<f64> {
         .filter(|c| c.is_object())
         .filter_map(mysql_rows)
         .reduce(f64::max)
+}
+
+/// The first `convert(col using charset)` of a MySQL/MariaDB condition: a comparison of columns of
+/// different character sets, where one side is converted row by row and its index cannot serve.
+fn charset_conversion(cond: &str) -> Option<String> {
+    let lower = cond.to_ascii_lowercase();
+    let at = lower.find("convert(")?;
+    let rest = &cond[at..];
+    let end = rest.find(')')?;
+    let inner = &rest["convert(".len()..end];
+    let (col, cs) = inner.split_once(" using ")?;
+    Some(format!(
+        "{} is converted to {} row by row to be compared",
+        col.trim(),
+        cs.trim()
+    ))
+}
+
+/// Discarding at least this many rows (and 10 times what is kept) after an index read is a finding.
+pub const INDEX_FILTER_DISCARDS: f64 = 1_000.0;
+
+/// A PostgreSQL filter that casts a column to a wider numeric type to compare it with a literal of
+/// that type (`(id)::numeric = 5.0`): the column's own index cannot serve the comparison.
+fn numeric_cast(filter: &str) -> Option<(String, String)> {
+    for ty in ["numeric", "double precision", "real"] {
+        let needle = format!(")::{ty}");
+        if let Some(at) = filter.find(&needle) {
+            let open = filter[..at].rfind('(')?;
+            let col = &filter[open + 1..at];
+            if !col.is_empty()
+                && col
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '.' || c == '"')
+            {
+                return Some((col.to_string(), ty.to_string()));
+            }
+        }
+    }
+    None
 }
 
 /// Sorting fewer rows than this in memory is not worth a finding.
@@ -241,6 +285,60 @@ fn pg_rows(node: &Value) -> f64 {
     }
 }
 
+/// Hash joins that spill, index reads whose rows a filter discards, CTEs whose filter was not pushed
+/// down, and columns cast to a literal's wider type.
+fn pg_extras(node: &Value, kind: &str, relation: &str, out: &mut PlanFacts) {
+    let loops = num(node.get("Actual Loops")).unwrap_or(1.0).max(1.0);
+    let removed = num(node.get("Rows Removed by Filter")).map(|r| r * loops);
+    if kind == "Hash"
+        && let Some(batches) = num(node.get("Hash Batches")).filter(|b| *b > 1.0)
+    {
+        let kb = num(node.get("Peak Memory Usage")).unwrap_or(0.0);
+        out.push(
+            "plan_hash_spill",
+            format!(
+                "Hash in {batches:.0} batches ({kb:.0} kB in memory, the rest in temporary files)"
+            ),
+            None,
+        );
+    }
+    // Most of what the node read is thrown away by its filter.
+    let discards = removed.filter(|r| *r >= INDEX_FILTER_DISCARDS && *r >= 10.0 * pg_rows(node));
+    if let Some(r) = discards {
+        let kept = pg_rows(node);
+        let filter = node.get("Filter").and_then(Value::as_str).unwrap_or("");
+        let cte = node.get("CTE Name").and_then(Value::as_str).unwrap_or("?");
+        match kind {
+            "Index Scan" | "Index Only Scan" | "Bitmap Heap Scan" => out.push(
+                "plan_index_filter_discards",
+                format!("{kind} on {relation} keeps {kept:.0} rows and discards {r:.0} by Filter {filter}"),
+                None,
+            ),
+            "CTE Scan" => out.push(
+                "plan_cte_materialized",
+                format!("CTE {cte} is computed in full, then {r:.0} of its rows are discarded by the outer filter"),
+                None,
+            ),
+            _ => {}
+        }
+    }
+    for key in [
+        "Filter",
+        "Index Cond",
+        "Recheck Cond",
+        "Join Filter",
+        "Hash Cond",
+    ] {
+        if let Some((col, ty)) = node.get(key).and_then(Value::as_str).and_then(numeric_cast) {
+            out.push(
+                "plan_implicit_cast",
+                format!("{col} on {relation} is cast to {ty} to be compared ({key})"),
+                None,
+            );
+        }
+    }
+}
+
 fn pg_node(
     node: &Value,
     schema: Option<&SchemaSnapshot>,
@@ -290,6 +388,7 @@ fn pg_node(
             out.full_scans.push(relation.to_lowercase());
         }
     }
+    pg_extras(node, kind, relation, out);
     if kind == "Sort" || kind == "Incremental Sort" {
         let method = node
             .get("Sort Method")
@@ -397,6 +496,27 @@ mod tests {
         assert!(check(&small, None).findings.is_empty());
         let good = json!({"query_block": {"table": {"table_name": "t", "access_type": "ref", "key": "idx", "possible_keys": ["idx"], "rows_examined_per_scan": 3}}});
         assert!(check(&good, None).findings.is_empty());
+    }
+
+    #[test]
+    fn casts_and_conversions_are_read_from_conditions() {
+        assert_eq!(
+            numeric_cast("((id)::numeric = 5.0)"),
+            Some(("id".into(), "numeric".into()))
+        );
+        assert_eq!(
+            numeric_cast("((a.qty)::double precision > '1.5'::double precision)"),
+            Some(("a.qty".into(), "double precision".into()))
+        );
+        // A varchar compared as text is a relabel, not a cast that hides an index.
+        assert_eq!(numeric_cast("((status)::text = 'x'::text)"), None);
+        assert_eq!(numeric_cast("(lower(email) = 'x')"), None);
+        let c = charset_conversion("u.`id` < 100 and convert(l.`code` using utf8mb4) = u.`code`");
+        assert_eq!(
+            c.as_deref(),
+            Some("l.`code` is converted to utf8mb4 row by row to be compared")
+        );
+        assert_eq!(charset_conversion("u.`code` = l.`code`"), None);
     }
 
     #[test]

@@ -94,13 +94,34 @@ fn unknown_name(dialect: Dialect, e: &sqlx::Error) -> Option<bool> {
     }
 }
 
-enum Conn {
+pub(crate) enum Conn {
     Pg(sqlx::PgConnection),
     My(sqlx::MySqlConnection),
 }
 
 impl Conn {
-    async fn run(&mut self, sql: &str) -> Result<(), sqlx::Error> {
+    /// The first column of the first row of `sql` (an EXPLAIN ... FORMAT JSON).
+    pub(crate) async fn json(&mut self, sql: &str) -> serde_json::Value {
+        let q = sqlx::AssertSqlSafe(sql.to_string());
+        let text: String = match self {
+            Conn::Pg(c) => {
+                let v: serde_json::Value = sqlx::query_scalar(q)
+                    .fetch_one(c)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                return v;
+            }
+            Conn::My(c) => sqlx::query_scalar(q)
+                .fetch_one(c)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}")),
+        };
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+}
+
+impl Conn {
+    pub(crate) async fn run(&mut self, sql: &str) -> Result<(), sqlx::Error> {
         let sql = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()));
         match self {
             Conn::Pg(c) => sql.execute(c).await.map(|_| ()),
@@ -110,7 +131,7 @@ impl Conn {
 }
 
 /// A scratch database on the server at `url`: its name and a connection to it.
-async fn scratch(dialect: Dialect, url: &str) -> (String, Conn) {
+pub(crate) async fn scratch(dialect: Dialect, url: &str) -> (String, Conn) {
     let name = format!(
         "dbpower_ddl_{}_{}",
         std::process::id(),
@@ -242,7 +263,7 @@ async fn every_proposed_index_ddl_runs_on_the_real_engine() {
     }
 }
 
-async fn drop_pg(url: &str, db: &str, conn: Conn) {
+pub(crate) async fn drop_pg(url: &str, db: &str, conn: Conn) {
     drop(conn);
     let mut admin = sqlx::PgConnection::connect(url).await.expect("admin");
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(

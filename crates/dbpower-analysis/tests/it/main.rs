@@ -4,4 +4,5 @@
 mod corpus;
 mod ddl;
 mod parsing;
+mod plans;
 mod reports;
