@@ -41,6 +41,10 @@ fn default_timeout() -> u64 {
     30
 }
 
+fn default_schema() -> bool {
+    true
+}
+
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Scrub {
@@ -168,8 +172,10 @@ pub struct SourceConfig {
     /// EXPLAIN collected SELECTs (read-only transaction, statement timeout, never ANALYZE).
     #[serde(default)]
     pub explain: bool,
-    /// Ship a schema snapshot (columns, indexes, row estimates) of the tables a query touches.
-    #[serde(default)]
+    /// Ship a schema snapshot (columns, indexes, row estimates) of the tables a query touches. On by
+    /// default: it reads only the catalog, and index advice without it cannot be checked against the
+    /// indexes that exist.
+    #[serde(default = "default_schema")]
     pub schema: bool,
 }
 

@@ -534,6 +534,8 @@ pub(crate) async fn enrich(conn: Conn<'_>, ctx: &Ctx<'_>, queries: &mut [SlowQue
     let mut cache: HashMap<TableKey, Option<TableSchema>> = HashMap::new();
     let mut conn = conn;
     for (shipped, (raw, db)) in &raws {
+        // One problem per statement: its first (a failed EXPLAIN and its failed schema are one).
+        let mark = problems.len();
         let mut plan = None;
         // A MySQL text with `?` placeholders is a performance_schema digest: there is nothing to bind
         // them to, so only a logged execution of it is explained (docs/AGENT.md).
@@ -610,6 +612,7 @@ pub(crate) async fn enrich(conn: Conn<'_>, ctx: &Ctx<'_>, queries: &mut [SlowQue
                 snapshot = Some(SchemaSnapshot { tables: tables_out });
             }
         }
+        problems.truncate(problems.len().min(mark + 1));
         done.insert(shipped.clone(), (plan, snapshot));
     }
     for q in queries.iter_mut() {

@@ -106,6 +106,22 @@ pub fn ddl(dialect: Dialect, t: &TableRef, name: &str, key: &str) -> String {
     }
 }
 
+/// Without a schema, whether `col` is by its name the primary key of `table`: `id`, `pk`, `uuid`,
+/// `<table>_id` (singular or plural, after a prefix such as `pgbench_`), or the table's initial and
+/// `id` (`aid` for `accounts`). Advice on such a column alone would most likely duplicate the key.
+pub fn obvious_key(table: &str, col: &str) -> bool {
+    let col = col.to_ascii_lowercase();
+    let table = table.to_ascii_lowercase();
+    let base = table.rsplit('_').next().unwrap_or(&table);
+    let singular = base.strip_suffix('s').unwrap_or(base);
+    let initial = base.chars().next().map(|c| format!("{c}id"));
+    ["id", "pk", "uuid"].contains(&col.as_str())
+        || [base, singular, table.as_str()]
+            .iter()
+            .any(|b| col == format!("{b}_id") || col == format!("{b}id"))
+        || initial.is_some_and(|i| col == i)
+}
+
 /// Functions PostgreSQL marks IMMUTABLE for every argument type they take.
 const PG_IMMUTABLE: &[&str] = &[
     "lower",
@@ -319,7 +335,8 @@ pub fn advise(blocks: &[Block], dialect: Dialect, schema: Option<&SchemaSnapshot
 
             let mut key_cols = eq.clone();
             key_cols.extend(tail.iter().cloned());
-            let only_pk_guess = known.is_none() && key_cols.len() == 1 && key_cols[0] == "id";
+            let only_pk_guess =
+                known.is_none() && key_cols.len() == 1 && obvious_key(&t.name, &key_cols[0]);
             let small = rows.is_some_and(|r| r < SMALL_TABLE_ROWS);
             let already = known.is_some_and(|k| covered(k, &eq, &tail));
             if !key_cols.is_empty() && !only_pk_guess && !small && !already {
@@ -402,6 +419,29 @@ pub fn advise(blocks: &[Block], dialect: Dialect, schema: Option<&SchemaSnapshot
 mod tests {
     use super::expression_key;
     use dbpower_sql::Dialect;
+
+    #[test]
+    fn obvious_keys_are_recognised_by_name() {
+        use super::obvious_key;
+        for (t, c) in [
+            ("users", "id"),
+            ("pgbench_accounts", "aid"),
+            ("pgbench_branches", "bid"),
+            ("orders", "order_id"),
+            ("orders", "orders_id"),
+            ("invoice", "invoiceid"),
+            ("events", "uuid"),
+        ] {
+            assert!(obvious_key(t, c), "{t}.{c}");
+        }
+        for (t, c) in [
+            ("orders", "user_id"),
+            ("accounts", "bid"),
+            ("users", "email"),
+        ] {
+            assert!(!obvious_key(t, c), "{t}.{c}");
+        }
+    }
 
     #[test]
     fn only_expressions_the_engine_can_index_get_an_expression_key() {
