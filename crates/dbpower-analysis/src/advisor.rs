@@ -30,6 +30,8 @@ pub struct Advice {
     /// The filter wraps the column in an expression the engine cannot index (see [`expression_key`]):
     /// this advice indexes the bare column, for the predicate rewritten as a range or comparison on it.
     pub rewrite: Option<String>,
+    /// The column is one branch of an OR over several columns: each branch needs its own index.
+    pub or_branch: bool,
 }
 
 const RESERVED: &[&str] = &[
@@ -277,7 +279,12 @@ pub fn advise(blocks: &[Block], dialect: Dialect, schema: Option<&SchemaSnapshot
                 .filter(|(x, _)| *x == ti)
                 .map(|(_, c)| c.clone())
                 .collect();
+            // A correlated subquery runs once per outer row with its correlation key fixed: that key
+            // leads, then the block's own equality filters.
             let mut eq = Vec::new();
+            for c in cols_of(&block.correlated) {
+                push_unique(&mut eq, &c);
+            }
             for c in cols_of(&block.eq) {
                 push_unique(&mut eq, &c);
             }
@@ -350,6 +357,34 @@ pub fn advise(blocks: &[Block], dialect: Dialect, schema: Option<&SchemaSnapshot
                     rows,
                     verified: known.is_some(),
                     rewrite: None,
+                    or_branch: false,
+                };
+                if !out.advice.iter().any(|a| a.ddl == advice.ddl) {
+                    out.advice.push(advice);
+                }
+            }
+            // An OR over columns: every branch whose column no index leads with gets its own.
+            for col in block.or_columns.iter().flatten().filter(|(x, _)| *x == ti) {
+                let led = known.is_some_and(|k| {
+                    k.indexes.iter().any(|ix| {
+                        ix.columns
+                            .first()
+                            .is_some_and(|c| c.eq_ignore_ascii_case(&col.1))
+                    })
+                });
+                if small || led || (known.is_none() && obvious_key(&t.name, &col.1)) {
+                    continue;
+                }
+                let name = index_name(&t.name, std::slice::from_ref(&col.1));
+                let advice = Advice {
+                    table: t.name.clone(),
+                    columns: vec![col.1.clone()],
+                    ddl: ddl(dialect, t, &name, &quote(dialect, &col.1)),
+                    expression: None,
+                    rows,
+                    verified: known.is_some(),
+                    rewrite: None,
+                    or_branch: true,
                 };
                 if !out.advice.iter().any(|a| a.ddl == advice.ddl) {
                     out.advice.push(advice);
@@ -405,6 +440,7 @@ pub fn advise(blocks: &[Block], dialect: Dialect, schema: Option<&SchemaSnapshot
                     rows,
                     verified: known.is_some(),
                     rewrite,
+                    or_branch: false,
                 };
                 if !out.advice.iter().any(|a| a.ddl == advice.ddl) {
                     out.advice.push(advice);

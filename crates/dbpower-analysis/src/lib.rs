@@ -166,6 +166,7 @@ pub fn analyze(input: &Input<'_>) -> AnalysisReport {
             None => format!("Index {} ({})", a.table, a.columns.join(", ")),
         };
         let mut rationale = match (&a.expression, &a.rewrite) {
+            _ if a.or_branch => "One branch of an OR over several columns: with an index on each branch's column the engine reads each branch through its index and combines the rows (PostgreSQL BitmapOr, MySQL/MariaDB index_merge union) instead of scanning the table; or rewrite the OR as a UNION of the branches.".to_string(),
             (Some(_), _) => "The filter compares a function of the column; an index on the same expression serves it (or rewrite the predicate on the bare column).".to_string(),
             (None, Some(e)) if input.dialect == Dialect::Mysql => format!(
                 "The filter compares {e}, which no index can serve as written (MariaDB has no functional indexes). Rewrite it on the bare column (a date function as a range: col >= start AND col < end; a case change or cast is unnecessary under a case-insensitive collation), which this index then serves."

@@ -369,6 +369,34 @@ impl Walker<'_> {
         }
     }
 
+    /// An OR over columns of one table, every branch a comparison of a plain column with constants:
+    /// each branch's column can be read by its own index and the results combined (PostgreSQL's
+    /// BitmapOr, MySQL's index_merge union), so each is recorded.
+    fn or_branches(&self, part: &Expr, tables: &[TableRef], block: &mut Block) {
+        let mut branches = Vec::new();
+        expr::disjuncts(part, &mut branches);
+        let mut cols: Vec<(usize, String)> = Vec::new();
+        for b in branches {
+            let mut cmps = Vec::new();
+            expr::comparisons(b, &mut cmps);
+            let [c] = cmps.as_slice() else { return };
+            let simple = matches!(c.op, CmpOp::Eq | CmpOp::In | CmpOp::Range | CmpOp::Between)
+                && c.rights.iter().all(|r| expr::is_constant(r));
+            let Some(col) = self.plain_column(c.left, tables).filter(|_| simple) else {
+                return;
+            };
+            let Some(t) = self.resolve(tables, &col) else {
+                return;
+            };
+            if !cols.contains(&(t, col.1.clone())) {
+                cols.push((t, col.1));
+            }
+        }
+        if cols.len() >= 2 && cols.iter().all(|c| c.0 == cols[0].0) {
+            block.or_columns.push(cols);
+        }
+    }
+
     fn fact(&self, part: &Expr, tables: &[TableRef], block: &mut Block) {
         let mut cmps = Vec::new();
         expr::comparisons(part, &mut cmps);
@@ -384,6 +412,7 @@ impl Walker<'_> {
             let cols: HashSet<Option<ColRef>> =
                 cmps.iter().map(|c| expr::column_of(c.left)).collect();
             if cols.len() != 1 || cmps.iter().any(|c| c.op != CmpOp::Eq) {
+                self.or_branches(part, tables, block);
                 return;
             }
         } else if cmps.len() != 1 {
@@ -399,6 +428,23 @@ impl Walker<'_> {
             .and_then(|r| self.plain_column(r, tables))
             .and_then(|col| self.resolve(tables, &col).map(|t| (t, col.1)));
         let rights_constant = c.rights.iter().all(|r| expr::is_constant(r));
+        // A column of an enclosing block is one value per outer row: for this block, a constant.
+        let outer = |e: &Expr| {
+            self.plain_column(e, tables).is_some_and(|col| {
+                self.resolve(tables, &col).is_none() && self.lookup(tables, &col).is_some()
+            })
+        };
+        match (c.op, &left, &right) {
+            (CmpOp::Eq, Some(l), None) if c.rights.len() == 1 && outer(c.rights[0]) => {
+                block.correlated.push(l.clone());
+                return;
+            }
+            (CmpOp::Eq, None, Some(r)) if outer(c.left) => {
+                block.correlated.push(r.clone());
+                return;
+            }
+            _ => {}
+        }
         match (c.op, left, right) {
             (CmpOp::Eq, Some(l), Some(r)) if l.0 != r.0 => block.joins.push((l, r)),
             (CmpOp::Eq | CmpOp::In | CmpOp::IsNull, Some(l), None) if rights_constant => {

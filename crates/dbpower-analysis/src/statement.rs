@@ -45,6 +45,11 @@ pub struct Block {
     pub range: Vec<(usize, String)>,
     /// Equality between columns of two tables.
     pub joins: Vec<((usize, String), (usize, String))>,
+    /// Columns compared for equality with a column of an enclosing block (a correlated subquery's key:
+    /// one value per outer row).
+    pub correlated: Vec<(usize, String)>,
+    /// The columns of an OR whose branches each compare one column of one table with constants.
+    pub or_columns: Vec<Vec<(usize, String)>>,
     /// Function-wrapped columns compared with constants: (table, column, expression text).
     pub funcs: Vec<(usize, String, String)>,
     /// ORDER BY columns, when they are all plain columns of one table.

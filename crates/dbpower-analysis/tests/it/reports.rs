@@ -327,3 +327,38 @@ fn many_rows_read_per_row_returned_is_no_finding_for_an_aggregate() {
         vec!["high_rows_ratio"]
     );
 }
+
+/// Index targets: a correlated subquery's index leads with its correlation key; an OR over columns
+/// gets an index for the branch no index serves.
+#[test]
+fn correlated_keys_lead_and_each_unindexed_or_branch_gets_its_index() {
+    let schema = shop();
+    let advice = |sql: &str| {
+        let mut input = Input::new(sql, Dialect::Postgresql);
+        input.schema = Some(&schema);
+        ddl(&analyze(&input))
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        advice("SELECT u.id FROM users u WHERE EXISTS (SELECT 1 FROM orders o WHERE o.status = $1 AND o.created_at > u.id)"),
+        vec!["CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_orders_status ON orders (status);"],
+        "a range on an outer column is not a correlation key"
+    );
+    let correlated = advice(
+        "SELECT o.id FROM orders o WHERE o.total > 0 AND NOT EXISTS (SELECT 1 FROM orders p WHERE p.status = $1 AND p.total = o.id)",
+    );
+    assert!(
+        correlated.contains(
+            &"CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_orders_total_status ON orders (total, status);"
+                .to_string()
+        ),
+        "{correlated:?}"
+    );
+    // user_id leads an existing index; status has none.
+    assert_eq!(
+        advice("SELECT id FROM orders WHERE status = $1 OR user_id = $2"),
+        vec!["CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_orders_status ON orders (status);"]
+    );
+}
