@@ -342,7 +342,9 @@ fn correlated_keys_lead_and_each_unindexed_or_branch_gets_its_index() {
             .collect::<Vec<_>>()
     };
     assert_eq!(
-        advice("SELECT u.id FROM users u WHERE EXISTS (SELECT 1 FROM orders o WHERE o.status = $1 AND o.created_at > u.id)"),
+        advice(
+            "SELECT u.id FROM users u WHERE EXISTS (SELECT 1 FROM orders o WHERE o.status = $1 AND o.created_at > u.id)"
+        ),
         vec!["CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_orders_status ON orders (status);"],
         "a range on an outer column is not a correlation key"
     );

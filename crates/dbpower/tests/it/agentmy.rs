@@ -261,6 +261,29 @@ async fn both_mariadb_methods_count_what_ran_once_and_never_collect_the_agent() 
         counts.contains(&(10 * text_events)) && counts.contains(&(10 * prepared_events)),
         "{classes:?}"
     );
+
+    // The server's own slow log of this real workload: `dbpower digest` finds the classes and counts
+    // pt-query-digest finds (same query ids), and every sysbench statement in it.
+    let Ok(exe) = std::env::var("DBPOWER_TEST_PT_QUERY_DIGEST") else {
+        return;
+    };
+    let (ours, report) = crate::digest::ours(&server.slow_log());
+    let (theirs, _) = crate::digest::pt(&exe, &server.slow_log());
+    assert_eq!(ours, theirs, "dbpower digest and pt-query-digest");
+    let digested: i64 = report["classes"]
+        .as_array()
+        .expect("classes")
+        .iter()
+        .filter(|c| {
+            let key = dbpower_sql::fingerprint::digest_key(c["sample"].as_str().unwrap_or(""));
+            ran.contains_key(&key)
+        })
+        .map(|c| c["count"].as_i64().unwrap_or(0))
+        .sum();
+    assert!(
+        digested >= ran.values().sum::<i64>(),
+        "{digested} sysbench executions in the log"
+    );
 }
 
 /// Statements as applications write them; each runs once on a table the test creates.

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::support::stdout_of;
 
 /// Query id -> count from `dbpower digest --json`.
-fn ours(file: &Path) -> (BTreeMap<String, u64>, Value) {
+pub(crate) fn ours(file: &Path) -> (BTreeMap<String, u64>, Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_dbpower"))
         .args(["digest", "--json", "--limit", "1000000"])
         .arg(file)
@@ -33,7 +33,7 @@ fn ours(file: &Path) -> (BTreeMap<String, u64>, Value) {
 }
 
 /// Query id (last 16 hex digits of pt's checksum) -> count, and how many events had an empty statement.
-fn pt(exe: &str, file: &Path) -> (BTreeMap<String, u64>, u64) {
+pub(crate) fn pt(exe: &str, file: &Path) -> (BTreeMap<String, u64>, u64) {
     let out = Command::new(exe)
         .args(["--output", "json", "--limit", "100%"])
         .arg(file)
