@@ -32,6 +32,8 @@ pub struct Advice {
     pub rewrite: Option<String>,
     /// The column is one branch of an OR over several columns: each branch needs its own index.
     pub or_branch: bool,
+    /// The last columns are there only to be read: the index alone answers the query.
+    pub covering: bool,
 }
 
 const RESERVED: &[&str] = &[
@@ -342,6 +344,34 @@ pub fn advise(blocks: &[Block], dialect: Dialect, schema: Option<&SchemaSnapshot
 
             let mut key_cols = eq.clone();
             key_cols.extend(tail.iter().cloned());
+            // An aggregate or a range over one table that reads only a few more columns: with them
+            // in the index, the index alone answers it (an index-only read).
+            // InnoDB's secondary indexes already hold the primary key.
+            let in_primary = |c: &str| {
+                dialect == Dialect::Mysql
+                    && match known {
+                        Some(k) => k.indexes.iter().any(|ix| {
+                            ix.name.eq_ignore_ascii_case("PRIMARY")
+                                && ix.columns.iter().any(|p| p.eq_ignore_ascii_case(c))
+                        }),
+                        None => obvious_key(&t.name, c),
+                    }
+            };
+            let extra: Vec<String> = cols_of(&block.output)
+                .into_iter()
+                .filter(|c| !key_cols.contains(c) && !in_primary(c))
+                .collect();
+            let ranged = !range.is_empty() || block.aggregate;
+            let covering = ranged
+                && !key_cols.is_empty()
+                && !block.output.is_empty()
+                && block.tables.iter().filter(|t| t.base).count() == 1
+                && !extra.is_empty()
+                && extra.len() <= 3
+                && key_cols.len() + extra.len() <= MAX_COLUMNS;
+            if covering {
+                key_cols.extend(extra);
+            }
             let only_pk_guess =
                 known.is_none() && key_cols.len() == 1 && obvious_key(&t.name, &key_cols[0]);
             let small = rows.is_some_and(|r| r < SMALL_TABLE_ROWS);
@@ -358,6 +388,7 @@ pub fn advise(blocks: &[Block], dialect: Dialect, schema: Option<&SchemaSnapshot
                     verified: known.is_some(),
                     rewrite: None,
                     or_branch: false,
+                    covering,
                 };
                 if !out.advice.iter().any(|a| a.ddl == advice.ddl) {
                     out.advice.push(advice);
@@ -385,6 +416,7 @@ pub fn advise(blocks: &[Block], dialect: Dialect, schema: Option<&SchemaSnapshot
                     verified: known.is_some(),
                     rewrite: None,
                     or_branch: true,
+                    covering: false,
                 };
                 if !out.advice.iter().any(|a| a.ddl == advice.ddl) {
                     out.advice.push(advice);
@@ -441,6 +473,7 @@ pub fn advise(blocks: &[Block], dialect: Dialect, schema: Option<&SchemaSnapshot
                     verified: known.is_some(),
                     rewrite,
                     or_branch: false,
+                    covering: false,
                 };
                 if !out.advice.iter().any(|a| a.ddl == advice.ddl) {
                     out.advice.push(advice);

@@ -176,6 +176,9 @@ pub fn analyze(input: &Input<'_>) -> AnalysisReport {
             ),
             (None, None) => "Equality columns first, then one range or the ORDER BY columns: the index reads only matching rows, in order.".to_string(),
         };
+        if a.covering {
+            rationale.push_str(" Its last columns are the ones the query reads, so the index alone answers it (an index-only read, no visit to the table).");
+        }
         if !a.verified {
             rationale.push_str(" No schema was supplied: check that no existing index already starts with these columns.");
         }

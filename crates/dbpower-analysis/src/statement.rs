@@ -48,6 +48,9 @@ pub struct Block {
     /// Columns compared for equality with a column of an enclosing block (a correlated subquery's key:
     /// one value per outer row).
     pub correlated: Vec<(usize, String)>,
+    /// The columns the select list and GROUP BY read (empty unless every item is a column or an
+    /// aggregate of columns).
+    pub output: Vec<(usize, String)>,
     /// The columns of an OR whose branches each compare one column of one table with constants.
     pub or_columns: Vec<Vec<(usize, String)>>,
     /// Function-wrapped columns compared with constants: (table, column, expression text).
@@ -195,6 +198,35 @@ impl Walker<'_> {
     pub(crate) fn schema_table(&self, t: &TableRef) -> Option<&TableSchema> {
         self.schema
             .and_then(|s| s.table(t.schema.as_deref(), &t.name))
+    }
+
+    /// The columns a block's rows are read for (its select list and GROUP BY), when every select item
+    /// is a column or an aggregate of columns: what an index must hold to answer it alone.
+    fn output_columns(
+        &self,
+        items: &[&Expr],
+        projected: usize,
+        group: &[Expr],
+        tables: &[TableRef],
+    ) -> Vec<(usize, String)> {
+        let plain = items.len() == projected
+            && items
+                .iter()
+                .all(|e| expr::column_of(e).is_some() || expr::contains_aggregate(e));
+        let mut out: Vec<(usize, String)> = Vec::new();
+        if !plain {
+            return out;
+        }
+        for e in items.iter().copied().chain(group) {
+            for col in expr::columns_outside_subqueries(e) {
+                match self.resolve(tables, &col) {
+                    Some(t) if !out.contains(&(t, col.1.clone())) => out.push((t, col.1)),
+                    Some(_) => {}
+                    None => return Vec::new(),
+                }
+            }
+        }
+        out
     }
 
     /// Which table of the block a column belongs to.
@@ -496,6 +528,7 @@ impl Walker<'_> {
             has_limit,
             aggregate: top
                 && (!group_exprs.is_empty() || items.iter().any(|e| expr::contains_aggregate(e))),
+            output: self.output_columns(&items, s.projection.len(), group_exprs, &tables),
             ..Block::default()
         };
         for cond in on.iter().copied().chain(s.selection.as_ref()) {

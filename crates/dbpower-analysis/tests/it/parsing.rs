@@ -49,6 +49,9 @@ fn assert_rate(what: &str, total: usize, failed: &[String]) {
         failed.join("\n")
     );
     println!("{what}: {parsed} of {total} shapes parse");
+    for f in failed {
+        println!("  not parsed: {f}");
+    }
 }
 
 #[test]

@@ -364,3 +364,52 @@ fn correlated_keys_lead_and_each_unindexed_or_branch_gets_its_index() {
         vec!["CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_orders_status ON orders (status);"]
     );
 }
+
+/// An aggregate or a range that reads a few more columns gets them in the index (an index-only read);
+/// on MySQL/MariaDB the primary key is not repeated (InnoDB's secondary indexes hold it).
+#[test]
+fn a_range_or_aggregate_reading_few_columns_gets_a_covering_index() {
+    let advice = |sql: &str, d: Dialect| {
+        let r = analyze(&Input::new(sql, d));
+        let rationale = r
+            .recommendations
+            .iter()
+            .find(|x| x.kind == RecommendationKind::Index)
+            .map(|x| x.rationale.clone())
+            .unwrap_or_default();
+        let ddl: Vec<String> = ddl(&r).into_iter().map(String::from).collect();
+        (ddl, rationale)
+    };
+    let (pg, why) = advice(
+        "SELECT user_id, count(*) FROM orders WHERE created_at > $1 GROUP BY user_id",
+        Dialect::Postgresql,
+    );
+    assert_eq!(
+        pg,
+        vec![
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_orders_created_at_user_id ON orders (created_at, user_id);"
+        ]
+    );
+    assert!(why.contains("index-only"), "{why}");
+    let (my, _) = advice(
+        "SELECT id, status FROM orders WHERE created_at > ?",
+        Dialect::Mysql,
+    );
+    assert_eq!(
+        my,
+        vec![
+            "ALTER TABLE orders ADD INDEX idx_orders_created_at_status (created_at, status), ALGORITHM=INPLACE, LOCK=NONE;"
+        ]
+    );
+    // Every column of the row, or many of them: no covering index.
+    let (star, _) = advice(
+        "SELECT * FROM orders WHERE created_at > $1",
+        Dialect::Postgresql,
+    );
+    assert_eq!(
+        star,
+        vec![
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_orders_created_at ON orders (created_at);"
+        ]
+    );
+}
