@@ -18,12 +18,32 @@ struct Report {
 
 impl Report {
     fn good(&self, what: &str) {
-        println!("  ok    {what}");
+        println!("  ok    {}", shown(what, false));
     }
     fn fix(&mut self, what: &str, how: &str) {
         self.ok = false;
-        println!("  FIX   {what}\n        {how}");
+        println!(
+            "  FIX   {}\n        {}",
+            shown(what, false),
+            shown(how, true)
+        );
     }
+}
+
+/// Text for the terminal: what the checks print holds values read from the monitored server (its
+/// version, log settings, database and role names, error messages), so a control character (an escape
+/// sequence, a carriage return that would overwrite an `ok` line) is shown as U+FFFD. Only the advice
+/// may keep its own line breaks.
+fn shown(text: &str, lines: bool) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && !(lines && c == '\n') {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 fn readable(p: &Path) -> Result<(), String> {
@@ -498,4 +518,19 @@ pub async fn run(cfg: &AgentConfig) -> bool {
         },
     }
     r.ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown;
+
+    #[test]
+    fn server_values_cannot_write_to_the_terminal() {
+        assert_eq!(
+            shown("db\u{1b}]0;x\u{7}\rok", false),
+            "db\u{fffd}]0;x\u{fffd}\u{fffd}ok"
+        );
+        assert_eq!(shown("a\nb", false), "a\u{fffd}b");
+        assert_eq!(shown("SET a;\nSET b;", true), "SET a;\nSET b;");
+    }
 }
