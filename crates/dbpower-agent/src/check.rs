@@ -148,7 +148,12 @@ async fn user_of(conn: &mut sqlx::MySqlConnection) -> (String, String) {
         .fetch_one(&mut *conn)
         .await
         .unwrap_or_default();
-    let (who, at) = user.split_once('@').unwrap_or((&user, "%"));
+    grantee(&user)
+}
+
+/// `CURRENT_USER()` (`user@host`) split as a GRANT names the account; a bare user is `user@%`.
+fn grantee(current_user: &str) -> (String, String) {
+    let (who, at) = current_user.split_once('@').unwrap_or((current_user, "%"));
     (who.to_string(), at.to_string())
 }
 
@@ -175,7 +180,7 @@ async fn check_mysql_explain(
         r.good("EXPLAIN can plan statements on every schema (SELECT on *.*)");
         return Ok(());
     }
-    let (who, at) = user.split_once('@').unwrap_or((&user, "%"));
+    let (who, at) = grantee(&user);
     r.fix(
         &format!(
             "{user} has SELECT only on {}: EXPLAIN fails on statements in other schemas (EXPLAIN plans a \
