@@ -315,6 +315,7 @@ mod tests {
             exclude: Exclude::default(),
             explain: false,
             schema: false,
+            describe_every_secs: 3600,
         }
     }
 

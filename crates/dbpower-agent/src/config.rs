@@ -45,6 +45,10 @@ fn default_schema() -> bool {
     true
 }
 
+fn default_describe_every() -> u64 {
+    3600
+}
+
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Scrub {
@@ -177,6 +181,10 @@ pub struct SourceConfig {
     /// indexes that exist.
     #[serde(default = "default_schema")]
     pub schema: bool,
+    /// A statement shape that got a plan or a schema snapshot is described again only after this many
+    /// seconds (the EXPLAIN budget on the customer's host); 0: every round.
+    #[serde(default = "default_describe_every")]
+    pub describe_every_secs: u64,
 }
 
 /// Exclusion rules, compiled.

@@ -518,6 +518,8 @@ pub(crate) struct Enriched {
     pub problems: Vec<String>,
     /// The connection was left in an unknown state: the caller must not use it again.
     pub poisoned: bool,
+    /// The statements (scrubbed text, database) that got a plan or a schema snapshot.
+    pub described: Vec<RawKey>,
 }
 
 /// Adds plans and schema snapshots to the queries whose raw text the round kept.
@@ -528,6 +530,7 @@ pub(crate) async fn enrich(conn: Conn<'_>, ctx: &Ctx<'_>, queries: &mut [SlowQue
     }
     let d = ctx.dialect();
     let mut problems = Vec::new();
+    let mut described = Vec::new();
     let mut poisoned = false;
     let mut done: HashMap<RawKey, (Option<Value>, Option<SchemaSnapshot>)> = HashMap::new();
     type TableKey = (Option<String>, Option<String>, String);
@@ -613,6 +616,9 @@ pub(crate) async fn enrich(conn: Conn<'_>, ctx: &Ctx<'_>, queries: &mut [SlowQue
             }
         }
         problems.truncate(problems.len().min(mark + 1));
+        if plan.is_some() || snapshot.is_some() {
+            described.push(shipped.clone());
+        }
         done.insert(shipped.clone(), (plan, snapshot));
     }
     for q in queries.iter_mut() {
@@ -626,7 +632,11 @@ pub(crate) async fn enrich(conn: Conn<'_>, ctx: &Ctx<'_>, queries: &mut [SlowQue
             q.schema = snapshot;
         }
     }
-    Enriched { problems, poisoned }
+    Enriched {
+        problems,
+        poisoned,
+        described,
+    }
 }
 
 #[cfg(test)]

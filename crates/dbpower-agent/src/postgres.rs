@@ -665,6 +665,7 @@ mod tests {
             exclude: crate::config::Exclude::default(),
             explain: false,
             schema: false,
+            describe_every_secs: 3600,
         }
     }
 

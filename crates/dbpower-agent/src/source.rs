@@ -2,10 +2,11 @@
 //! into an [`Output`], and the position each output covers names its batches (so a batch re-collected
 //! after a crash carries the same request id and the platform stores it once).
 
+use chrono::Utc;
 use dbpower_types::SlowQueryIn;
 use sha2::{Digest, Sha256};
 
-use crate::collect::{Ctx, Tally};
+use crate::collect::{Ctx, RawKey, Tally};
 use crate::config::{Method, SourceKind};
 use std::path::Path;
 
@@ -91,6 +92,54 @@ fn note_problems(o: &mut Output, problems: Vec<String>) {
     }
 }
 
+/// At most this many shapes are remembered as described; the oldest are forgotten first.
+const MAX_DESCRIBED: usize = 10_000;
+
+/// The key a described shape is remembered by: a hash of its scrubbed text and database name.
+fn described_key(k: &RawKey) -> String {
+    let mut h = Sha256::new();
+    h.update(k.0.as_bytes());
+    h.update([0]);
+    h.update(k.1.as_deref().unwrap_or("").as_bytes());
+    h.finalize()[..12]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Drops from this round's EXPLAIN and schema work the shapes described within the source's
+/// `describe_every_secs`, and forgets the ones described longer ago.
+fn within_budget(ctx: &Ctx<'_>, state: &mut SourceState) {
+    let every = i64::try_from(ctx.source.describe_every_secs).unwrap_or(i64::MAX);
+    let now = Utc::now().timestamp();
+    state
+        .described
+        .retain(|_, at| now.saturating_sub(*at) < every);
+    ctx.raws
+        .borrow_mut()
+        .retain(|k, _| !state.described.contains_key(&described_key(k)));
+}
+
+/// Remembers the shapes this round described.
+fn remember(state: &mut SourceState, described: &[RawKey]) {
+    let now = Utc::now().timestamp();
+    for k in described {
+        state.described.insert(described_key(k), now);
+    }
+    let excess = state.described.len().saturating_sub(MAX_DESCRIBED);
+    if excess > 0 {
+        let mut oldest: Vec<(i64, String)> = state
+            .described
+            .iter()
+            .map(|(k, at)| (*at, k.clone()))
+            .collect();
+        oldest.sort_unstable();
+        for (_, k) in oldest.into_iter().take(excess) {
+            state.described.remove(&k);
+        }
+    }
+}
+
 /// A source whose database cannot be reached fails each of its methods with that error.
 fn every_method_failed(ctx: &Ctx<'_>, e: &anyhow::Error) -> Vec<(Method, anyhow::Result<Output>)> {
     ctx.source
@@ -125,8 +174,10 @@ pub(crate) async fn collect(
                     other => Err(anyhow::anyhow!("{other:?} does not apply to MySQL")),
                 };
                 if let Ok(o) = &mut r {
+                    within_budget(ctx, state);
                     let e =
                         enrich::enrich(enrich::Conn::Mysql(&mut conn), ctx, &mut o.queries).await;
+                    remember(state, &e.described);
                     note_problems(o, e.problems);
                     if e.poisoned {
                         // Never reuse a connection whose transaction state is unknown.
@@ -161,9 +212,11 @@ pub(crate) async fn collect(
                 if let Ok(o) = &mut r {
                     // EXPLAIN and schema run in each statement's own database; a session left in an
                     // unknown state is closed by the enrichment itself and never reused.
+                    within_budget(ctx, state);
                     let e =
                         enrich::enrich(enrich::Conn::Postgres(&mut sessions), ctx, &mut o.queries)
                             .await;
+                    remember(state, &e.described);
                     note_problems(o, e.problems);
                 }
                 out.push((*m, r));
@@ -171,4 +224,46 @@ pub(crate) async fn collect(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Exclude, Exclusions, Scrub, SourceConfig};
+
+    fn source(every: u64) -> SourceConfig {
+        toml::from_str(&format!(
+            "name = \"db\"\nkind = \"postgresql\"\nurl = \"postgres://x\"\nmethods = [\"postgres_log\"]\ndescribe_every_secs = {every}\n"
+        ))
+        .expect("source")
+    }
+
+    #[test]
+    fn a_shape_described_recently_is_not_described_again_within_the_budget() {
+        let ex = Exclusions::compile(&Exclude::default()).expect("exclusions");
+        let key = |sql: &str| (sql.to_string(), Some("shop".to_string()));
+        let raw = || ("SELECT 1".to_string(), Some("shop".to_string()));
+        let mut state = SourceState::default();
+        remember(&mut state, &[key("SELECT a FROM t WHERE id = $1")]);
+        for (every, kept) in [(3600, 1), (0, 2)] {
+            let config = source(every);
+            let ctx = Ctx::new(&config, &ex, Scrub::Strict);
+            for k in [key("SELECT a FROM t WHERE id = $1"), key("SELECT b FROM u")] {
+                ctx.raws.borrow_mut().insert(k, raw());
+            }
+            let mut s = state.clone();
+            within_budget(&ctx, &mut s);
+            assert_eq!(ctx.raws.borrow().len(), kept, "every {every} s");
+        }
+        // An old entry is forgotten; the memory is bounded.
+        state.described.insert("old".into(), 0);
+        let config = source(3600);
+        within_budget(&Ctx::new(&config, &ex, Scrub::Strict), &mut state);
+        assert!(!state.described.contains_key("old"));
+        let many: Vec<RawKey> = (0..MAX_DESCRIBED + 10)
+            .map(|i| key(&format!("SELECT {i}")))
+            .collect();
+        remember(&mut state, &many);
+        assert_eq!(state.described.len(), MAX_DESCRIBED);
+    }
 }

@@ -48,6 +48,10 @@ pub(crate) struct SourceState {
     pub digests: Option<HashMap<String, Counters>>,
     #[serde(default)]
     pub digests_at: Option<DateTime<Utc>>,
+    /// When each statement shape (a hash of its scrubbed text and database) last got a plan or a
+    /// schema snapshot, in Unix seconds: it is described again only after `describe_every_secs`.
+    #[serde(default)]
+    pub described: HashMap<String, i64>,
 }
 
 pub(crate) fn path(dir: &Path, source: &str) -> PathBuf {
