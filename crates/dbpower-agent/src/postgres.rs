@@ -267,18 +267,28 @@ pub(crate) async fn pg_stat_statements(
     state: &mut SourceState,
 ) -> anyhow::Result<Output> {
     let conn = &mut session.conn;
-    let new_names: i64 = sqlx::query_scalar(
-        "/* dbpower-agent */ SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('pg_stat_statements') AND attname = 'total_exec_time'",
+    let (new_names, toplevel): (bool, bool) = sqlx::query_as(
+        "/* dbpower-agent */ SELECT COALESCE(bool_or(attname = 'total_exec_time'), false), \
+         COALESCE(bool_or(attname = 'toplevel'), false) \
+         FROM pg_attribute WHERE attrelid = to_regclass('pg_stat_statements')",
     )
     .fetch_one(&mut *conn)
     .await?;
-    let total = if new_names > 0 {
+    let total = if new_names {
         "total_exec_time"
     } else {
         "total_time"
     };
+    // PostgreSQL 14+ keeps a statement run inside a function (track = all) apart from the same statement
+    // at top level, under one queryid: the nested entry gets its own key (top-level keys are unchanged,
+    // so saved snapshots stay valid).
+    let nested = if toplevel {
+        " || CASE WHEN s.toplevel THEN '' ELSE ':nested' END"
+    } else {
+        ""
+    };
     let sql = format!(
-        "/* dbpower-agent */ SELECT s.userid::text || ':' || s.dbid::text || ':' || s.queryid::text, s.query, \
+        "/* dbpower-agent */ SELECT s.userid::text || ':' || s.dbid::text || ':' || s.queryid::text{nested}, s.query, \
          COALESCE(d.datname, ''), COALESCE(r.rolname, ''), s.calls, s.{total}::float8, s.rows \
          FROM pg_stat_statements s LEFT JOIN pg_database d ON d.oid = s.dbid LEFT JOIN pg_roles r ON r.oid = s.userid \
          WHERE s.queryid IS NOT NULL"

@@ -639,6 +639,27 @@ async fn pg_stat_statements_deltas_reach_the_platform() {
         ),
         4
     );
+    // With track = all, one statement run at top level (2) and inside a function (3) has two entries
+    // of one queryid (`toplevel` true and false): both are counted, once each, round after round.
+    psql(
+        url,
+        "CREATE FUNCTION dbp_count() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM dbp_pgss'",
+    );
+    psql(
+        url,
+        "SET pg_stat_statements.track = 'all'; SELECT count(*) FROM dbp_pgss; SELECT count(*) FROM dbp_pgss; \
+         SELECT dbp_count(); SELECT dbp_count(); SELECT dbp_count()",
+    );
+    for _ in 0..2 {
+        ok(&agent(&config, &["--once"]));
+        assert_eq!(
+            count_of(
+                &platform.classes(&key.0).await,
+                "SELECT count(*) FROM dbp_pgss"
+            ),
+            5
+        );
+    }
 }
 
 /// `--check` as a role without the grants the enabled features need, with a wrong secret: each missing
