@@ -167,8 +167,15 @@ pub(crate) async fn performance_schema(
         );
         texts.insert(key, (schema, text));
     }
+    // The key of every digest, for matching logged executions: only when a log method is on too.
+    let logged = ctx
+        .source
+        .methods
+        .iter()
+        .any(|m| !m.counts_every_execution());
     *ctx.digests.borrow_mut() = texts
         .values()
+        .filter(|_| logged)
         .map(|(schema, text)| {
             let key = dbpower_sql::fingerprint::digest_key(text);
             ((schema.clone(), key), text.clone())

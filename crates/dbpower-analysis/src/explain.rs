@@ -5,6 +5,7 @@
 use dbpower_types::{SchemaSnapshot, Severity};
 use serde_json::Value;
 
+use crate::expr::snippet;
 use crate::statement::Finding;
 
 /// Tables scanned in full below this many rows are not worth a finding.
@@ -176,8 +177,8 @@ fn charset_conversion(cond: &str) -> Option<String> {
     let (col, cs) = inner.split_once(" using ")?;
     Some(format!(
         "{} is converted to {} row by row to be compared",
-        col.trim(),
-        cs.trim()
+        snippet(&col.trim()),
+        snippet(&cs.trim())
     ))
 }
 
@@ -197,7 +198,7 @@ fn numeric_cast(filter: &str) -> Option<(String, String)> {
                     .chars()
                     .all(|c| c.is_alphanumeric() || c == '_' || c == '.' || c == '"')
             {
-                return Some((col.to_string(), ty.to_string()));
+                return Some((snippet(&col), ty.to_string()));
             }
         }
     }
@@ -306,8 +307,9 @@ fn pg_extras(node: &Value, kind: &str, relation: &str, out: &mut PlanFacts) {
     let discards = removed.filter(|r| *r >= INDEX_FILTER_DISCARDS && *r >= 10.0 * pg_rows(node));
     if let Some(r) = discards {
         let kept = pg_rows(node);
-        let filter = node.get("Filter").and_then(Value::as_str).unwrap_or("");
-        let cte = node.get("CTE Name").and_then(Value::as_str).unwrap_or("?");
+        // Plan text comes from the monitored server: evidence quotes it shortened.
+        let filter = snippet(&node.get("Filter").and_then(Value::as_str).unwrap_or(""));
+        let cte = snippet(&node.get("CTE Name").and_then(Value::as_str).unwrap_or("?"));
         match kind {
             "Index Scan" | "Index Only Scan" | "Bitmap Heap Scan" => out.push(
                 "plan_index_filter_discards",
@@ -517,6 +519,19 @@ mod tests {
             Some("l.`code` is converted to utf8mb4 row by row to be compared")
         );
         assert_eq!(charset_conversion("u.`code` = l.`code`"), None);
+        // Plan text is the monitored server's: a megabyte of filter is quoted shortened.
+        let huge = format!("(flag = '{}')", "x".repeat(1 << 20));
+        let plan = json!([{"Plan": {"Node Type": "Index Scan", "Relation Name": "a", "Filter": huge,
+            "Actual Rows": 1, "Actual Loops": 1, "Rows Removed by Filter": 50000}}]);
+        let p = check(&plan, None);
+        assert_eq!(ids(&p), vec!["plan_index_filter_discards"]);
+        assert!(
+            p.findings[0].evidence.len() < 400,
+            "{}",
+            p.findings[0].evidence.len()
+        );
+        let cast = format!("(({})::numeric = 5.0)", "c".repeat(1 << 16));
+        assert!(numeric_cast(&cast).is_some_and(|(c, _)| c.len() <= 120));
     }
 
     #[test]
