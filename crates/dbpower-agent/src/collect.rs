@@ -28,10 +28,16 @@ pub(crate) struct Ctx<'a> {
     /// sample of that digest's class; one not found (MariaDB does not digest binary-protocol
     /// executions; a full table stops taking new statements) is counted from the log.
     pub digests: std::cell::RefCell<std::collections::HashMap<(String, String), String>>,
+    /// The shapes (scrubbed text, database) whose hints this round already carries: a shape's hints
+    /// ride on its first execution of the round only.
+    pub hinted: std::cell::RefCell<std::collections::HashSet<RawKey>>,
 }
 
 /// A shipped query's scrubbed text and (redacted) database name: which query a kept raw text belongs to.
 pub(crate) type RawKey = (String, Option<String>);
+
+/// At most this many shapes per round carry hints.
+const MAX_HINTED: usize = 10_000;
 
 /// At most this many statements per round get an EXPLAIN or a schema snapshot.
 pub(crate) const MAX_ENRICHED: usize = 20;
@@ -48,6 +54,7 @@ impl<'a> Ctx<'a> {
             scrub,
             raws: Default::default(),
             digests: Default::default(),
+            hinted: Default::default(),
         }
     }
 }
@@ -162,8 +169,19 @@ impl Ctx<'_> {
         let shipped = digest.as_deref().unwrap_or(r.sql);
         let sql_text = truncate_statement(scrub(shipped, d, level), d);
         let database_name = redact(r.db);
+        // What strict scrubbing erases and the analysis needs, taken from the raw text (docs/AGENT.md).
+        let hints = (level == ScrubLevel::Strict)
+            .then(|| dbpower_sql::hints::collect(r.sql, d))
+            .filter(|h| !h.is_empty())
+            .filter(|_| {
+                let mut hinted = self.hinted.borrow_mut();
+                hinted.len() < MAX_HINTED
+                    && hinted.insert((sql_text.clone(), database_name.clone()))
+            });
+        // A SELECT is explained and described; a COMMIT gets the server's commit settings.
         if (self.source.explain || self.source.schema)
-            && crate::enrich::explainable(r.sql, d).is_some()
+            && (crate::enrich::explainable(r.sql, d).is_some()
+                || (self.source.schema && dbpower_sql::lexer::is_commit(r.sql, d)))
         {
             let mut raws = self.raws.borrow_mut();
             let key = (sql_text.clone(), database_name.clone());
@@ -193,6 +211,7 @@ impl Ctx<'_> {
             explain: None,
             source: Some(format!("{}:{}", self.source.name, r.method)),
             schema: None,
+            hints,
         })
     }
 }
@@ -204,7 +223,7 @@ const MAX_NAME_BYTES: usize = 256;
 pub(crate) const TRUNCATED: &str = " [TRUNCATED]";
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
-fn cut(s: &str, max: usize) -> &str {
+pub(crate) fn cut(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
     }

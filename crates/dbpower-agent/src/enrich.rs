@@ -4,10 +4,10 @@
 //! estimates) covers the tables the statement names, read from the catalog. At most a few statements per
 //! round, one per scrubbed shape; a failure leaves the query as it was.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use dbpower_sql::lexer::{Kind, Lexer};
-use dbpower_sql::{Dialect, ScrubLevel, scrub};
+use dbpower_sql::{Dialect, ScrubLevel, pii, scrub};
 use dbpower_types::{ColumnSchema, IndexSchema, SchemaSnapshot, SlowQueryIn, TableSchema};
 use serde_json::Value;
 use sqlx::mysql::MySqlConnection;
@@ -379,6 +379,72 @@ async fn pg_explain(conn: &mut PgConnection, sql: &str) -> Attempt {
     finish(result, rollback)
 }
 
+/// The PostgreSQL settings that advice depends on: memory for sorts and hashes, caching, and the
+/// commit path.
+const PG_SETTINGS: &[&str] = &[
+    "work_mem",
+    "hash_mem_multiplier",
+    "maintenance_work_mem",
+    "shared_buffers",
+    "effective_cache_size",
+    "random_page_cost",
+    "synchronous_commit",
+    "commit_delay",
+    "commit_siblings",
+    "wal_sync_method",
+    "server_version",
+];
+
+/// The MySQL/MariaDB settings that advice depends on (the ones a server does not have are absent).
+const MYSQL_SETTINGS: &[&str] = &[
+    "innodb_buffer_pool_size",
+    "innodb_flush_log_at_trx_commit",
+    "sync_binlog",
+    "binlog_commit_wait_count",
+    "binlog_group_commit_sync_delay",
+    "tmp_table_size",
+    "max_heap_table_size",
+    "sort_buffer_size",
+    "join_buffer_size",
+    "version",
+];
+
+/// Settings as shipped: values redacted like every other text, and bounded.
+fn settings_of(rows: Vec<(String, String)>) -> BTreeMap<String, String> {
+    rows.into_iter()
+        .map(|(k, v)| {
+            let v = pii::redact(&v).replace(char::is_control, "\u{fffd}");
+            (k, crate::collect::cut(&v, 256).to_string())
+        })
+        .collect()
+}
+
+async fn pg_settings(conn: &mut PgConnection) -> anyhow::Result<BTreeMap<String, String>> {
+    let names: Vec<String> = PG_SETTINGS.iter().map(|s| s.to_string()).collect();
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT /* dbpower-agent */ name::text, current_setting(name) FROM pg_settings WHERE name = ANY($1)",
+    )
+    .bind(&names)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(settings_of(rows))
+}
+
+async fn mysql_settings(conn: &mut MySqlConnection) -> anyhow::Result<BTreeMap<String, String>> {
+    let list = MYSQL_SETTINGS
+        .iter()
+        .map(|s| format!("'{}'", s.to_ascii_uppercase()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT /* dbpower-agent */ CAST(LOWER(VARIABLE_NAME) AS CHAR), CAST(VARIABLE_VALUE AS CHAR) \
+         FROM information_schema.GLOBAL_VARIABLES WHERE VARIABLE_NAME IN ({list})"
+    )))
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(settings_of(rows))
+}
+
 async fn mysql_table(
     conn: &mut MySqlConnection,
     schema: &str,
@@ -535,14 +601,16 @@ pub(crate) async fn enrich(conn: Conn<'_>, ctx: &Ctx<'_>, queries: &mut [SlowQue
     let mut done: HashMap<RawKey, (Option<Value>, Option<SchemaSnapshot>)> = HashMap::new();
     type TableKey = (Option<String>, Option<String>, String);
     let mut cache: HashMap<TableKey, Option<TableSchema>> = HashMap::new();
+    let mut settings: Option<BTreeMap<String, String>> = None;
     let mut conn = conn;
     for (shipped, (raw, db)) in &raws {
         // One problem per statement: its first (a failed EXPLAIN and its failed schema are one).
         let mark = problems.len();
         let mut plan = None;
+        let commit = dbpower_sql::lexer::is_commit(raw, d);
         // A MySQL text with `?` placeholders is a performance_schema digest: there is nothing to bind
         // them to, so only a logged execution of it is explained (docs/AGENT.md).
-        if ctx.source.explain && !(d == Dialect::Mysql && has_placeholders(raw)) {
+        if ctx.source.explain && !commit && !(d == Dialect::Mysql && has_placeholders(raw)) {
             let explained = async {
                 match explainable(raw, d) {
                     None => Attempt::Done(Err(anyhow::anyhow!("not a single SELECT"))),
@@ -611,8 +679,28 @@ pub(crate) async fn enrich(conn: Conn<'_>, ctx: &Ctx<'_>, queries: &mut [SlowQue
                     tables_out.push(t.clone());
                 }
             }
-            if !tables_out.is_empty() {
-                snapshot = Some(SchemaSnapshot { tables: tables_out });
+            if !tables_out.is_empty() || commit {
+                // The server's settings the advice depends on, read once per round.
+                if settings.is_none() {
+                    let read = match &mut conn {
+                        Conn::Mysql(c) => mysql_settings(c).await,
+                        Conn::Postgres(p) => match p.on(db.as_deref()).await {
+                            Ok(s) => pg_settings(&mut s.conn).await,
+                            Err(e) => Err(e),
+                        },
+                    };
+                    settings = Some(read.unwrap_or_else(|e| {
+                        problems.push(format!("server settings: {e:#}"));
+                        BTreeMap::new()
+                    }));
+                }
+                let settings = settings.clone().unwrap_or_default();
+                if !tables_out.is_empty() || !settings.is_empty() {
+                    snapshot = Some(SchemaSnapshot {
+                        tables: tables_out,
+                        settings,
+                    });
+                }
             }
         }
         problems.truncate(problems.len().min(mark + 1));

@@ -238,6 +238,7 @@ mod tests {
                     source: None,
                     schema: None,
                     sample_only: false,
+                    hints: None,
                 })
                 .collect(),
         }

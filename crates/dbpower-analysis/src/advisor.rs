@@ -196,6 +196,10 @@ pub fn expression_key(dialect: Dialect, expr: &str, col_type: Option<&str>) -> b
     let mut cast_target = false;
     for (i, t) in toks.iter().enumerate() {
         let next = toks.get(i + 1).map(|t| t.text);
+        // A placeholder (a JSON key or constant scrubbing erased) cannot be part of an index's DDL.
+        if t.kind == Kind::Param {
+            return false;
+        }
         if t.kind == Kind::Cast || (t.kind == Kind::Word && t.text.eq_ignore_ascii_case("as")) {
             cast_target = true;
             continue;
@@ -444,7 +448,12 @@ pub fn advise(blocks: &[Block], dialect: Dialect, schema: Option<&SchemaSnapshot
                 // An expression the engine cannot index: the bare column, for a rewritten predicate.
                 let (part, expression, rewrite) = if indexable {
                     (format!("({key})"), Some(key.clone()), None)
-                } else if key.to_ascii_lowercase().contains("select") {
+                } else if key.to_ascii_lowercase().contains("select")
+                    || dbpower_sql::lexer::Lexer::new(&key, dialect)
+                        .any(|t| t.kind == dbpower_sql::lexer::Kind::Param)
+                {
+                    // A subquery, or a constant scrubbing erased (`data->>$1` without its key's
+                    // hint): neither an index key nor a bare column to index instead.
                     continue;
                 } else {
                     (quote(dialect, col), None, Some(key.clone()))

@@ -22,6 +22,7 @@ mod tokens;
 use dbpower_sql::Dialect;
 use dbpower_types::{
     AnalysisReport, Issue, Recommendation, RecommendationKind, SchemaSnapshot, Severity,
+    StatementHints,
 };
 
 use parse::Parsed;
@@ -39,6 +40,9 @@ pub struct Input<'a> {
     /// `EXPLAIN FORMAT=JSON` (MySQL) or `EXPLAIN (FORMAT JSON)` (PostgreSQL) output.
     pub explain: Option<&'a serde_json::Value>,
     pub schema: Option<&'a SchemaSnapshot>,
+    /// Facts the agent took from the statement before scrubbing it (`dbpower_sql::hints`): put back
+    /// into the statement for the rules, never into what is shown.
+    pub hints: Option<&'a StatementHints>,
 }
 
 impl<'a> Input<'a> {
@@ -49,7 +53,26 @@ impl<'a> Input<'a> {
             stats: None,
             explain: None,
             schema: None,
+            hints: None,
         }
+    }
+}
+
+/// Server settings that a finding's advice trades, with the values the schema snapshot carries: the
+/// names alone when the snapshot has none of them.
+pub(crate) fn settings_text(schema: Option<&SchemaSnapshot>, names: &[&str]) -> String {
+    let known: Vec<String> = names
+        .iter()
+        .filter_map(|n| {
+            schema
+                .and_then(|s| s.settings.get(*n))
+                .map(|v| format!("{n} = {}", dbpower_sql::pii::redact(v)))
+        })
+        .collect();
+    if known.is_empty() {
+        names.join(", ")
+    } else {
+        known.join(", ")
     }
 }
 
@@ -99,8 +122,11 @@ pub fn dialect_of(db: dbpower_types::DatabaseType) -> dbpower_sql::Dialect {
 }
 
 pub fn analyze(input: &Input<'_>) -> AnalysisReport {
-    let (mut findings, parsed, utility) =
-        findings_and_utility(input.sql, input.dialect, input.schema);
+    let hinted = input
+        .hints
+        .map(|h| dbpower_sql::hints::apply(input.sql, input.dialect, h));
+    let sql = hinted.as_deref().unwrap_or(input.sql);
+    let (mut findings, parsed, utility) = findings_and_utility(sql, input.dialect, input.schema);
     let blocks = parsed.as_ref().map(Vec::as_slice).unwrap_or(&[]);
     let mut advice = advisor::advise(blocks, input.dialect, input.schema).advice;
 
@@ -114,7 +140,18 @@ pub fn analyze(input: &Input<'_>) -> AnalysisReport {
         findings.retain(|f| {
             f.rule != "missing_index" || !right(f.evidence.split(' ').next().unwrap_or(""))
         });
-        findings.extend(p.findings);
+        findings.extend(p.findings.into_iter().map(|mut f| {
+            let trades: &[&str] = match f.rule {
+                "plan_hash_spill" => &["work_mem", "hash_mem_multiplier"],
+                "plan_sort_spill" => &["work_mem"],
+                "plan_temporary_table" => &["tmp_table_size", "max_heap_table_size"],
+                _ => &[],
+            };
+            if !trades.is_empty() && input.schema.is_some_and(|s| !s.settings.is_empty()) {
+                f.evidence = format!("{} ({})", f.evidence, settings_text(input.schema, trades));
+            }
+            f
+        }));
     }
     if let Some(s) = input.stats {
         severity::rate_by_impact(&mut findings, &s);
@@ -126,7 +163,12 @@ pub fn analyze(input: &Input<'_>) -> AnalysisReport {
                 .into_iter()
                 .filter(|f| !(aggregate && f.rule == "high_rows_ratio")),
         );
-        findings.extend(severity::commit_latency(input.sql, input.dialect, &s));
+        findings.extend(severity::commit_latency(
+            sql,
+            input.dialect,
+            &s,
+            input.schema,
+        ));
     }
 
     let mut issues: Vec<Issue> = findings

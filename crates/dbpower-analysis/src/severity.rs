@@ -175,25 +175,30 @@ pub const COMMIT_SLOW_MS: f64 = 2.0;
 pub const COMMIT_SHARE: f64 = 0.05;
 pub const COMMIT_HIGH_SHARE: f64 = 0.2;
 
-/// Whether `sql` is only a commit: `COMMIT`, `END` (PostgreSQL), with `WORK`/`TRANSACTION` or
-/// `AND [NO] CHAIN`/`[NO] RELEASE` (not `COMMIT PREPARED`, which finishes a two-phase transaction).
-pub fn is_commit(sql: &str, dialect: dbpower_sql::Dialect) -> bool {
-    use dbpower_sql::lexer::{Kind, Lexer};
-    let mut words = Lexer::new(sql, dialect)
-        .filter(|t| !matches!(t.kind, Kind::Whitespace | Kind::Comment))
-        .filter(|t| !(t.kind == Kind::Punct && t.text == ";"))
-        .map(|t| (t.kind, t.text.to_ascii_uppercase()));
-    let first = words.next();
-    matches!(&first, Some((Kind::Word, w)) if w == "COMMIT" || w == "END")
-        && words.all(|(k, w)| {
-            k == Kind::Word
-                && ["WORK", "TRANSACTION", "AND", "NO", "CHAIN", "RELEASE"].contains(&w.as_str())
-        })
-}
+pub use dbpower_sql::lexer::is_commit;
+
+/// The settings that trade commit latency for durability or batching, per engine.
+const COMMIT_SETTINGS_PG: &[&str] = &[
+    "synchronous_commit",
+    "commit_delay",
+    "commit_siblings",
+    "wal_sync_method",
+];
+const COMMIT_SETTINGS_MYSQL: &[&str] = &[
+    "innodb_flush_log_at_trx_commit",
+    "sync_binlog",
+    "binlog_commit_wait_count",
+    "binlog_group_commit_sync_delay",
+];
 
 /// `commit_latency`: a commit class whose time is the log flush every transaction waits for, when
 /// that time is large per commit or a real share of the organization's query time.
-pub fn commit_latency(sql: &str, dialect: dbpower_sql::Dialect, s: &ClassStats) -> Option<Finding> {
+pub fn commit_latency(
+    sql: &str,
+    dialect: dbpower_sql::Dialect,
+    s: &ClassStats,
+    schema: Option<&dbpower_types::SchemaSnapshot>,
+) -> Option<Finding> {
     if s.count <= 0 || !s.avg_time_ms.is_finite() || !is_commit(sql, dialect) {
         return None;
     }
@@ -206,14 +211,13 @@ pub fn commit_latency(sql: &str, dialect: dbpower_sql::Dialect, s: &ClassStats) 
     } else {
         String::new()
     };
-    let settings = match dialect {
-        dbpower_sql::Dialect::Postgresql => {
-            "synchronous_commit, commit_delay and commit_siblings, wal_sync_method"
-        }
-        dbpower_sql::Dialect::Mysql => {
-            "innodb_flush_log_at_trx_commit, sync_binlog, binlog_commit_wait_count (MariaDB) or binlog_group_commit_sync_delay (MySQL)"
-        }
-    };
+    let settings = crate::settings_text(
+        schema,
+        match dialect {
+            dbpower_sql::Dialect::Postgresql => COMMIT_SETTINGS_PG,
+            dbpower_sql::Dialect::Mysql => COMMIT_SETTINGS_MYSQL,
+        },
+    );
     Some(Finding {
         rule: "commit_latency",
         evidence: format!(
@@ -257,20 +261,38 @@ mod tests {
             ("END", Postgresql),
             ("commit work;", Postgresql),
         ] {
-            let f = commit_latency(sql, d, &slow).expect(sql);
+            let f = commit_latency(sql, d, &slow, None).expect(sql);
             assert_eq!(f.severity, Some(Severity::High), "{sql}");
         }
         assert!(
-            commit_latency("COMMIT", Postgresql, &slow)
+            commit_latency("COMMIT", Postgresql, &slow, None)
                 .expect("pg")
                 .evidence
                 .contains("synchronous_commit")
         );
         assert!(
-            commit_latency("COMMIT", Mysql, &slow)
+            commit_latency("COMMIT", Mysql, &slow, None)
                 .expect("mysql")
                 .evidence
                 .contains("innodb_flush_log_at_trx_commit")
+        );
+        // With the server's settings shipped beside the schema, their values are quoted.
+        let schema = dbpower_types::SchemaSnapshot {
+            settings: [
+                ("innodb_flush_log_at_trx_commit", "1"),
+                ("sync_binlog", "1"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            ..Default::default()
+        };
+        let f = commit_latency("COMMIT", Mysql, &slow, Some(&schema)).expect("mysql");
+        assert!(
+            f.evidence
+                .contains("innodb_flush_log_at_trx_commit = 1, sync_binlog = 1"),
+            "{}",
+            f.evidence
         );
         // Fast and a small share: no finding. Not a plain commit: no finding.
         let fast = ClassStats {
@@ -278,18 +300,18 @@ mod tests {
             total_time_share: Some(0.01),
             ..slow
         };
-        assert!(commit_latency("COMMIT", Mysql, &fast).is_none());
+        assert!(commit_latency("COMMIT", Mysql, &fast, None).is_none());
         let moderate = ClassStats {
             total_time_share: Some(0.08),
             ..fast
         };
         assert_eq!(
-            commit_latency("COMMIT", Mysql, &moderate).map(|f| f.severity),
+            commit_latency("COMMIT", Mysql, &moderate, None).map(|f| f.severity),
             Some(Some(Severity::Medium))
         );
         for other in ["COMMIT PREPARED 'tx1'", "SELECT 1", "END LOOP", "ROLLBACK"] {
             assert!(
-                commit_latency(other, Postgresql, &slow).is_none(),
+                commit_latency(other, Postgresql, &slow, None).is_none(),
                 "{other}"
             );
         }

@@ -210,6 +210,7 @@ pub(crate) async fn seed(state: &AppState, org_id: i64) -> anyhow::Result<usize>
                     schema: None,
                     source: Some("demo".into()),
                     sample_only: false,
+                    hints: None,
                 });
             }
         }

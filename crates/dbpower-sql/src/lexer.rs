@@ -265,6 +265,21 @@ impl<'a> Iterator for Lexer<'a> {
     }
 }
 
+/// Whether `sql` is only a commit: `COMMIT`, `END` (PostgreSQL), with `WORK`/`TRANSACTION` or
+/// `AND [NO] CHAIN`/`[NO] RELEASE` (not `COMMIT PREPARED`, which finishes a two-phase transaction).
+pub fn is_commit(sql: &str, dialect: Dialect) -> bool {
+    let mut words = Lexer::new(sql, dialect)
+        .filter(|t| !matches!(t.kind, Kind::Whitespace | Kind::Comment))
+        .filter(|t| !(t.kind == Kind::Punct && t.text == ";"))
+        .map(|t| (t.kind, t.text.to_ascii_uppercase()));
+    let first = words.next();
+    matches!(&first, Some((Kind::Word, w)) if w == "COMMIT" || w == "END")
+        && words.all(|(k, w)| {
+            k == Kind::Word
+                && ["WORK", "TRANSACTION", "AND", "NO", "CHAIN", "RELEASE"].contains(&w.as_str())
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

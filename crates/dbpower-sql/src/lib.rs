@@ -4,6 +4,7 @@
 
 pub mod digest;
 pub mod fingerprint;
+pub mod hints;
 pub mod histogram;
 pub mod lexer;
 pub mod pii;
@@ -41,4 +42,20 @@ impl Dialect {
             _ => None,
         }
     }
+}
+
+/// `text` with each `(start, end, replacement)` edit applied: byte ranges in order, not overlapping.
+pub(crate) fn splice(
+    text: &str,
+    edits: impl IntoIterator<Item = (usize, usize, String)>,
+) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for (start, end, replacement) in edits {
+        out.push_str(&text[at..start]);
+        out.push_str(&replacement);
+        at = end;
+    }
+    out.push_str(&text[at..]);
+    out
 }

@@ -59,6 +59,8 @@ pub struct NewSlowQuery {
     pub observed_at: DateTime<Utc>,
     pub explain: Option<serde_json::Value>,
     pub schema: Option<serde_json::Value>,
+    /// Facts about the statement's literals taken before scrubbing (`dbpower_sql::hints`).
+    pub hints: Option<serde_json::Value>,
     pub source: Option<String>,
 }
 

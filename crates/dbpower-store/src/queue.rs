@@ -83,6 +83,8 @@ pub struct ClaimedJob {
     /// The newest EXPLAIN plan and schema snapshot stored for the class, if any.
     pub explain: Option<serde_json::Value>,
     pub schema: Option<serde_json::Value>,
+    /// The newest statement hints stored for the class (`dbpower_sql::hints`), if any.
+    pub hints: Option<serde_json::Value>,
     /// The organization's total query time, for the class's share of it.
     pub org_total_time_ms: f64,
 }
@@ -103,6 +105,7 @@ pub(crate) struct ClaimedJobRow {
     lock_time_ms: f64,
     newest_explain: Option<Json<serde_json::Value>>,
     newest_schema: Option<Json<serde_json::Value>>,
+    newest_hints: Option<Json<serde_json::Value>>,
     org_total_time_ms: f64,
 }
 
@@ -124,6 +127,7 @@ impl ClaimedJobRow {
             lock_time_ms: self.lock_time_ms,
             explain: self.newest_explain.map(|j| j.0),
             schema: self.newest_schema.map(|j| j.0),
+            hints: self.newest_hints.map(|j| j.0),
             org_total_time_ms: self.org_total_time_ms,
         })
     }

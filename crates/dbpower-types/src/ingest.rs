@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{AnalysisView, Severity};
+pub use dbpower_sql::hints::{LiteralHint, LiteralKind, StatementHints};
 
 /// The largest number of queries in one ingestion request.
 pub const MAX_BATCH: usize = 1000;
@@ -86,6 +87,11 @@ pub struct SlowQueryIn {
     /// Stored with `calls` 0; `calls` must then be absent.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sample_only: bool,
+    /// Facts about the statement's literals that strict scrubbing erases, taken on the host before
+    /// scrubbing: the kind of a literal compared with a column, a JSON key that reads as a field name
+    /// (at most 64; docs/AGENT.md). The analysis reads them; they are never shown as the statement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hints: Option<StatementHints>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -9,7 +9,15 @@ use utoipa::ToSchema;
 pub struct SchemaSnapshot {
     #[serde(default)]
     pub tables: Vec<TableSchema>,
+    /// Server settings the advice depends on, by name as the server spells it (`work_mem`,
+    /// `synchronous_commit`, `innodb_flush_log_at_trx_commit`, ...), with their values as text: at most
+    /// [`MAX_SETTINGS`], names of at most 64 bytes, values of at most 256.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub settings: std::collections::BTreeMap<String, String>,
 }
+
+/// The most server settings one snapshot carries.
+pub const MAX_SETTINGS: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TableSchema {

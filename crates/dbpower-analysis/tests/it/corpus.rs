@@ -6,8 +6,9 @@ use std::path::Path;
 
 use dbpower_analysis::catalog::{self, Source};
 use dbpower_analysis::statement_findings;
-use dbpower_sql::Dialect;
+use dbpower_sql::{Dialect, ScrubLevel, hints, scrub};
 use dbpower_types::SchemaSnapshot;
+use dbpower_types::StatementHints;
 
 #[derive(serde::Deserialize)]
 pub(crate) struct Corpus {
@@ -22,6 +23,24 @@ pub(crate) struct Case {
     expect: Vec<String>,
     #[serde(default)]
     pub(crate) schema: Option<String>,
+    /// Analysed as the agent ships it under strict scrubbing: the scrubbed text, with the hints taken
+    /// from `sql` before scrubbing.
+    #[serde(default)]
+    pub(crate) strict: bool,
+}
+
+impl Case {
+    /// The text the analysis reads and the hints beside it.
+    pub(crate) fn shipped(&self, dialect: Dialect) -> (String, Option<StatementHints>) {
+        if self.strict {
+            (
+                scrub(&self.sql, dialect, ScrubLevel::Strict),
+                Some(hints::collect(&self.sql, dialect)),
+            )
+        } else {
+            (self.sql.clone(), None)
+        }
+    }
 }
 
 /// The labelled cases and the schemas they name (by file stem).
@@ -69,7 +88,12 @@ fn rule_corpus_precision_and_recall() {
                 .get(s)
                 .unwrap_or_else(|| panic!("{}: no schema {s}", case.name))
         });
-        let (findings, parsed) = statement_findings(&case.sql, dialect, schema);
+        let (sql, hinted) = case.shipped(dialect);
+        let sql = match &hinted {
+            Some(h) => hints::apply(&sql, dialect, h),
+            None => sql,
+        };
+        let (findings, parsed) = statement_findings(&sql, dialect, schema);
         if let Err(e) = &parsed {
             unparsed.push(format!("{}: {e}", case.name));
         }

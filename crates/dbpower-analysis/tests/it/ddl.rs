@@ -175,9 +175,15 @@ fn chrono_free_nanos() -> u128 {
 }
 
 /// The index DDL the full analysis recommends for `sql`.
-fn proposed(sql: &str, dialect: Dialect, schema: Option<&SchemaSnapshot>) -> Vec<String> {
+fn proposed(
+    sql: &str,
+    dialect: Dialect,
+    schema: Option<&SchemaSnapshot>,
+    hints: Option<&dbpower_types::StatementHints>,
+) -> Vec<String> {
     let mut input = Input::new(sql, dialect);
     input.schema = schema;
+    input.hints = hints;
     analyze(&input)
         .recommendations
         .into_iter()
@@ -215,7 +221,8 @@ async fn every_proposed_index_ddl_runs_on_the_real_engine() {
             .filter(|c| Dialect::parse(&c.dialect) == Some(dialect))
         {
             let snapshot = case.schema.as_ref().map(|s| &schemas[s]);
-            let ddl = proposed(&case.sql, dialect, snapshot);
+            let (sql, hints) = case.shipped(dialect);
+            let ddl = proposed(&sql, dialect, snapshot, hints.as_ref());
             if ddl.is_empty() {
                 continue;
             }

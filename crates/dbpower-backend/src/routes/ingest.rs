@@ -313,21 +313,43 @@ fn validate_item(q: &SlowQueryIn) -> Result<(), (&'static str, String)> {
         ));
     }
     if let Some(s) = &q.schema {
-        if s.tables.len() > MAX_SCHEMA_TABLES {
-            return Err((
-                "schema.tables",
-                format!("at most {MAX_SCHEMA_TABLES} tables"),
-            ));
-        }
-        if s.tables
+        validate_schema(s)?;
+    }
+    if let Some(why) = q.hints.as_ref().and_then(|h| h.invalid()) {
+        return Err(("hints", why));
+    }
+    Ok(())
+}
+
+/// A schema snapshot's bounds: tables, their columns and indexes, server settings.
+fn validate_schema(s: &dbpower_types::SchemaSnapshot) -> Result<(), (&'static str, String)> {
+    if s.tables.len() > MAX_SCHEMA_TABLES {
+        return Err((
+            "schema.tables",
+            format!("at most {MAX_SCHEMA_TABLES} tables"),
+        ));
+    }
+    if s.tables
+        .iter()
+        .any(|t| t.columns.len() > MAX_SCHEMA_COLUMNS || t.indexes.len() > MAX_SCHEMA_COLUMNS)
+    {
+        return Err((
+            "schema.tables",
+            format!("at most {MAX_SCHEMA_COLUMNS} columns and indexes per table"),
+        ));
+    }
+    if s.settings.len() > dbpower_types::MAX_SETTINGS
+        || s.settings
             .iter()
-            .any(|t| t.columns.len() > MAX_SCHEMA_COLUMNS || t.indexes.len() > MAX_SCHEMA_COLUMNS)
-        {
-            return Err((
-                "schema.tables",
-                format!("at most {MAX_SCHEMA_COLUMNS} columns and indexes per table"),
-            ));
-        }
+            .any(|(k, v)| k.is_empty() || k.len() > 64 || v.len() > 256)
+    {
+        return Err((
+            "schema.settings",
+            format!(
+                "at most {} settings, names of 1 to 64 bytes, values of at most 256",
+                dbpower_types::MAX_SETTINGS
+            ),
+        ));
     }
     Ok(())
 }
@@ -459,6 +481,16 @@ pub(crate) fn prepare(
                     json_without_nul(&mut v);
                     v
                 });
+            // Column names and JSON keys only, redacted like the schema.
+            let hints = q
+                .hints
+                .filter(|h| !h.is_empty())
+                .and_then(|h| serde_json::to_value(h).ok())
+                .map(|mut v| {
+                    redact_json(&mut v);
+                    json_without_nul(&mut v);
+                    v
+                });
             NewSlowQuery {
                 database_type: q.database_type,
                 query_id: id,
@@ -482,6 +514,7 @@ pub(crate) fn prepare(
                 observed_at: dbpower_store::audit::stamp(q.observed_at.unwrap_or(now)),
                 explain,
                 schema,
+                hints,
                 source: redact(q.source),
             }
         })

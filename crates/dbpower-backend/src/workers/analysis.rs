@@ -7,7 +7,7 @@ use std::time::Duration;
 use dbpower_analysis::{ClassStats, Input, analyze};
 use dbpower_core::{OrgId, Scope};
 use dbpower_store::{ClaimedJob, NewLlmCall};
-use dbpower_types::{AiPolicy, AnalysisReport, SchemaSnapshot};
+use dbpower_types::{AiPolicy, AnalysisReport, SchemaSnapshot, StatementHints};
 
 use crate::context::Analysis;
 
@@ -37,10 +37,15 @@ pub(crate) fn analyze_job(job: &ClaimedJob) -> AnalysisReport {
         .schema
         .clone()
         .and_then(|v| serde_json::from_value(v).ok());
+    let hints: Option<StatementHints> = job
+        .hints
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok());
     analyze(&Input {
         stats: Some(stats),
         explain: job.explain.as_ref(),
         schema: schema.as_ref(),
+        hints: hints.as_ref(),
         ..Input::new(&job.sample_sql, dialect)
     })
 }

@@ -8,7 +8,7 @@ use chrono::Utc;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::ingest::agent;
+use crate::reanalysis::organization;
 use crate::{TestApp, on_all_backends};
 
 /// The class's analysis as the query's detail shows it, once its `analyzed_at` differs from
@@ -28,8 +28,7 @@ pub(crate) async fn analysis_of(app: &TestApp, token: &str, id: i64, newer_than:
 #[tokio::test]
 async fn ingested_queries_get_schema_aware_analyses_and_re_analysis() {
     on_all_backends(async |app| {
-        let (_, oa) = app.org_with_admin(json!({"name": "Analyzed"}), "oa@an.test", "oa-password-12").await;
-        let (a, _) = agent(app, &oa, json!({"name": "agent"})).await;
+        let (oa, a) = organization(app, "Analyzed").await;
         let schema = json!({"tables": [{"name": "orders", "rows": 500000,
             "columns": [{"name": "id", "type": "bigint"}, {"name": "status", "type": "varchar(16)"}, {"name": "created_at", "type": "datetime"}],
             "indexes": [{"name": "PRIMARY", "columns": ["id"], "unique": true}]}]});
@@ -61,6 +60,75 @@ async fn ingested_queries_get_schema_aware_analyses_and_re_analysis() {
         // Another organization's query is not there.
         let (_, rival) = app.org_with_admin(json!({"name": "Other"}), "oa@other.test", "oa-password-12").await;
         assert_eq!(app.post("/analyzer/analyze", &rival, json!({"slow_query_id": id})).await.status, StatusCode::NOT_FOUND);
+    })
+    .await;
+}
+
+/// The rule ids of an analysis.
+fn rules_of(a: &Value) -> Vec<&str> {
+    let mut rules: Vec<&str> = a["issues"]
+        .as_array()
+        .expect("issues")
+        .iter()
+        .filter_map(|i| i["rule_id"].as_str())
+        .collect();
+    rules.sort_unstable();
+    rules
+}
+
+#[tokio::test]
+async fn hints_and_server_settings_reach_the_rules_of_a_strictly_scrubbed_statement() {
+    on_all_backends(async |app| {
+        let (oa, a) = organization(app, "Hinted").await;
+        let users = json!({"tables": [{"name": "users", "rows": 2000,
+            "columns": [{"name": "id", "type": "bigint"}, {"name": "phone", "type": "varchar(32)"}],
+            "indexes": [{"name": "PRIMARY", "columns": ["id"], "unique": true}, {"name": "phone", "columns": ["phone"]}]}]});
+        // What the agent ships for `... WHERE phone = 5551234` under strict scrubbing, with and without
+        // its hint, as two classes (the second names the table differently).
+        let hinted = json!({"sql_text": "SELECT id FROM users WHERE phone = ?", "execution_time_ms": 40.0,
+            "database_type": "mysql", "schema": users,
+            "hints": {"literals": [{"column": "phone", "op": "=", "kind": "number"}]}});
+        let bare = json!({"sql_text": "SELECT id FROM users AS u WHERE u.phone = ?", "execution_time_ms": 40.0,
+            "database_type": "mysql", "schema": users});
+        let commit = json!({"sql_text": "COMMIT", "execution_time_ms": 30.0, "database_type": "mysql",
+            "schema": {"settings": {"innodb_flush_log_at_trx_commit": "1", "sync_binlog": "1"}}});
+        let r = app.ingest_at(&a, "hint-0001", &json!({"queries": [hinted, bare, commit]}), Utc::now().timestamp()).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
+        let ids: Vec<i64> = r.body["ids"].as_array().expect("ids").iter().filter_map(Value::as_i64).collect();
+
+        let with = analysis_of(app, &oa, ids[0], &Value::Null).await;
+        assert_eq!(rules_of(&with), vec!["implicit_conversion"], "{with}");
+        let without = analysis_of(app, &oa, ids[1], &Value::Null).await;
+        assert!(!rules_of(&without).contains(&"implicit_conversion"), "{without}");
+        // The statement shown stays the scrubbed one.
+        let d = app.get(&format!("/api/v1/slow-queries/{}", ids[0]), &oa).await;
+        assert_eq!(d.body["sql_text"], "SELECT id FROM users WHERE phone = ?", "{d:?}");
+
+        let c = analysis_of(app, &oa, ids[2], &Value::Null).await;
+        let evidence = c["issues"].as_array().expect("issues").iter()
+            .find(|i| i["rule_id"] == "commit_latency").map(|i| i["evidence"].to_string()).unwrap_or_else(|| panic!("{c}"));
+        assert!(evidence.contains("innodb_flush_log_at_trx_commit = 1, sync_binlog = 1"), "{evidence}");
+
+        // Hints and settings are bounded and checked like every other field.
+        let many: Vec<Value> = (0..65).map(|i| json!({"column": format!("c{i}"), "op": "=", "kind": "number"})).collect();
+        for (n, (item, field)) in [
+            (json!({"hints": {"literals": many}}), "queries[0].hints"),
+            (json!({"hints": {"literals": [{"column": "c", "op": "->>", "kind": "string", "value": "x' OR '1"}]}}), "queries[0].hints"),
+            (json!({"hints": {"literals": [{"column": "c", "op": "LIKE", "kind": "number"}]}}), "queries[0].hints"),
+            (json!({"hints": {"literals": [{"column": "", "op": "=", "kind": "number"}]}}), "queries[0].hints"),
+            (json!({"schema": {"settings": {"work_mem": "x".repeat(257)}}}), "queries[0].schema.settings"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut q = json!({"sql_text": "SELECT 1", "execution_time_ms": 1.0, "database_type": "mysql"});
+            for (k, v) in item.as_object().expect("object") {
+                q[k] = v.clone();
+            }
+            let r = app.ingest_at(&a, &format!("hint-bad-{n}"), &json!({"queries": [q]}), Utc::now().timestamp()).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{q}: {r:?}");
+            assert_eq!(r.body["error"]["field"], field, "{r:?}");
+        }
     })
     .await;
 }

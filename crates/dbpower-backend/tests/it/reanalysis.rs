@@ -32,7 +32,7 @@ fn plan() -> Value {
 }
 
 /// An organization's administrator token and the key of its PostgreSQL agent.
-async fn organization(app: &TestApp, name: &str) -> (String, ApiKey) {
+pub(crate) async fn organization(app: &TestApp, name: &str) -> (String, ApiKey) {
     let email = format!("oa@{}.test", name.to_lowercase());
     let (_, oa) = app
         .org_with_admin(json!({"name": name}), &email, "oa-password-12")

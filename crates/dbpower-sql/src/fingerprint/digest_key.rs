@@ -38,6 +38,7 @@ fn synonym(word: &str) -> &str {
         "some" => "any",
         "fields" => "columns",
         "indexes" => "keys",
+        "describe" => "explain",
         w => w.strip_prefix("sql_tsi_").unwrap_or(w),
     }
 }
@@ -55,10 +56,31 @@ pub fn digest_key(sql: &str) -> String {
 /// The statement's tokens lower-cased, quotes dropped from names, literals and the digest's value
 /// markers read as `?`, operators joined.
 fn tokens(sql: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut plain = String::with_capacity(sql.len());
+    // An executable comment (`/*! ENGINE = InnoDB */`, `/*!40101 ... */`, `/*M! ... */`) is part of
+    // the statement the server runs and digests: its text is read as if it were outside the comment.
+    for t in Lexer::new(sql, Dialect::Mysql) {
+        let body = t
+            .text
+            .strip_prefix("/*!")
+            .or_else(|| t.text.strip_prefix("/*M!"))
+            .filter(|_| t.kind == Kind::Comment);
+        match body {
+            Some(body) => {
+                let body = body.strip_suffix("*/").unwrap_or(body);
+                plain.push(' ');
+                plain.push_str(body.trim_start_matches(|c: char| c.is_ascii_digit()));
+                plain.push(' ');
+            }
+            None => plain.push_str(t.text),
+        }
+    }
+    let sql = plain.as_str();
     let lexed: Vec<_> = Lexer::new(sql, Dialect::Mysql)
         .filter(|t| !matches!(t.kind, Kind::Whitespace | Kind::Comment))
         .collect();
-    let mut out: Vec<String> = Vec::with_capacity(lexed.len());
+    out.reserve(lexed.len());
     let mut i = 0;
     while i < lexed.len() {
         let t = lexed[i];
@@ -97,11 +119,11 @@ fn tokens(sql: &str) -> Vec<String> {
                 }
             }
             Kind::Punct if t.text == "." && text(1).as_deref() == Some(".") => {
-                // The digest's `...`: more values of a list.
+                // The digest's `...`: more values of a list (`(...)` alone is a list of several).
                 while lexed.get(i + 1).is_some_and(|t| t.text == ".") {
                     i += 1;
                 }
-                out.push("?".into());
+                out.push(LIST.into());
             }
             _ => {
                 let op = OPERATORS.iter().find(|op| glued(sql, &lexed, i, op));
@@ -161,8 +183,17 @@ fn operand_end(t: &str) -> bool {
 /// matches no digest and its executions are counted from the log, never a reason to spend more.
 const MAX_PASSES: usize = 16;
 
-/// Lists of values and signs before a value reduced until nothing changes: `? , ?`, `? ?` (adjacent
-/// strings) and `( ? ) , ( ? )` read `?` and `( ? )`; a unary sign before `?` is dropped.
+/// A list of two or more values: the digest's `?, ...` and `(...)`, a statement's `1, 2`. One value
+/// stays `?`, so `SUBSTRING(a, ?)` and `SUBSTRING(a, ?, ?)` keep two keys, as they have two digests.
+const LIST: &str = "?+";
+
+fn is_value(t: &str) -> bool {
+    t == "?" || t == LIST
+}
+
+/// Lists of values and signs before a value reduced until nothing changes: `? , ?` reads
+/// [`LIST`], `? ?` (adjacent strings) `?`, and rows `( v ) , ( v )` one row `( v )` (the digest keeps
+/// the count of rows only in a comment); a unary sign before a value is dropped.
 fn reduce(mut toks: Vec<String>) -> Vec<String> {
     for _ in 0..MAX_PASSES {
         let before = toks.len();
@@ -172,7 +203,10 @@ fn reduce(mut toks: Vec<String>) -> Vec<String> {
             let t = toks[i].as_str();
             let last = out.last().map(String::as_str);
             let next = toks.get(i + 1).map(String::as_str);
-            if (t == "-" || t == "+") && next == Some("?") && !last.is_some_and(operand_end) {
+            if (t == "-" || t == "+")
+                && next.is_some_and(is_value)
+                && !last.is_some_and(operand_end)
+            {
                 i += 1;
                 continue;
             }
@@ -180,17 +214,22 @@ fn reduce(mut toks: Vec<String>) -> Vec<String> {
                 i += 1;
                 continue;
             }
-            if t == "?" && last == Some(",") && out.len() >= 2 && out[out.len() - 2] == "?" {
+            if is_value(t) && last == Some(",") && out.len() >= 2 && is_value(&out[out.len() - 2]) {
                 out.pop();
+                if let Some(l) = out.last_mut() {
+                    *l = LIST.to_string();
+                }
                 i += 1;
                 continue;
             }
             let row = |k: usize| toks.get(i + k).map(String::as_str);
             if t == ","
                 && out.len() >= 3
-                && out[out.len() - 3..] == ["(", "?", ")"]
+                && out[out.len() - 3] == "("
+                && out[out.len() - 1] == ")"
                 && row(1) == Some("(")
-                && row(2) == Some("?")
+                && row(2) == Some(out[out.len() - 2].as_str())
+                && is_value(&out[out.len() - 2])
                 && row(3) == Some(")")
             {
                 i += 4;
@@ -289,7 +328,7 @@ mod tests {
             "INSERT INTO t VALUES {}",
             vec!["(1, 'a')"; 50_000].join(", ")
         );
-        assert_eq!(digest_key(&rows), "insert into t values ( ? )");
+        assert_eq!(digest_key(&rows), "insert into t values ( ?+ )");
         assert_eq!(digest_key(""), "");
     }
 

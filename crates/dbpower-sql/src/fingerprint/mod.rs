@@ -32,8 +32,9 @@ use crate::Dialect;
 /// quote on their line and the tail of an unterminated literal); query ids are unchanged. Version 3:
 /// PostgreSQL reads what pg_stat_statements makes parameters (a unary minus before any constant, the
 /// `EXTRACT` field, normal forms, `LIMIT ALL`) as constants, and a MySQL `?` glued to signs is one number
-/// (as pt reads the literal strict scrubbing replaced), so some ids changed.
-pub const FINGERPRINT_VERSION: i32 = 3;
+/// (as pt reads the literal strict scrubbing replaced), so some ids changed. Version 4: MySQL `TRUE` and
+/// `FALSE` are values, as pt-query-digest reads them, so the ids of statements holding them changed.
+pub const FINGERPRINT_VERSION: i32 = 4;
 
 /// The fingerprint of a statement, for display and storage. It holds no comment or literal text,
 /// whatever the input (see [`fingerprint_and_id`]). Leading and trailing whitespace and a final `;` are

@@ -294,6 +294,22 @@ pub fn fingerprint_mysql(q: &str) -> String {
             i += 1;
             continue;
         }
+        // `\btrue\b` and `\bfalse\b`: pt-query-digest reads boolean values as values (before numbers,
+        // so `true1` is a name).
+        if !in_backtick
+            && matches!(c, b't' | b'T' | b'f' | b'F')
+            && !out.last().is_some_and(|&p| is_word(p))
+            && let Some(len) = [&b"true"[..], &b"false"[..]]
+                .iter()
+                .find(|w| starts_with_ci(b, i, w))
+                .map(|w| w.len())
+            && !b.get(i + len).is_some_and(|&n| is_word(n))
+        {
+            out.push(b'?');
+            cleanable = false;
+            i += len;
+            continue;
+        }
         // `\bnull\b` (after numbers became `?`, which is not a word character).
         if !in_backtick
             && (c == b'n' || c == b'N')

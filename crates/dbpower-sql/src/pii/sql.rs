@@ -306,13 +306,7 @@ fn rewrite_literal(t: &Tok<'_>, tag: Option<&'static str>, dialect: Dialect, out
     if let Some(tag) = tag {
         out.push_str(tag);
     } else if let Some(edits) = json_edits(body, quote, backslash) {
-        let mut last = 0;
-        for (s, e, replacement) in edits {
-            out.push_str(&body[last..s]);
-            out.push_str(&replacement);
-            last = e;
-        }
-        out.push_str(&body[last..]);
+        out.push_str(&crate::splice(body, edits));
     } else {
         push_without_pairs(body, out);
     }

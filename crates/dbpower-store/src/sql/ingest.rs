@@ -97,7 +97,7 @@ const UPSERT_CLASSES: &str = "INSERT INTO query_classes (organization_id, databa
 const INSERT_SLOW_QUERIES: &str = "INSERT INTO slow_queries (organization_id, team_id, \
      identity_id, api_key_id, class_id, query_id, sql_text, database_type, database_name, db_user, \
      client_host, execution_time_ms, lock_time_ms, rows_examined, rows_sent, rows_affected, calls, \
-     observed_at, created_at, explain, schema_snapshot, source) ";
+     observed_at, created_at, explain, schema_snapshot, hints, source) ";
 
 const UPSERT_ROLLUPS: &str = "INSERT INTO query_rollups (organization_id, class_id, team_id, \
      identity_id, hour, row_count, count, total_time_ms, max_time_ms) ";
@@ -320,6 +320,7 @@ async fn insert_slow_queries(
                     .push_bind(now)
                     .push_bind(q.explain.as_ref().map(Json))
                     .push_bind(q.schema.as_ref().map(Json))
+                    .push_bind(q.hints.as_ref().map(Json))
                     .push_bind(q.source.as_deref());
             },
         );

@@ -12,14 +12,15 @@ use super::{Conn, DIALECT, DbStore};
 use crate::queue::{ClaimedJobRow, SUPERSEDED, rand_u64};
 use crate::{ClaimedJob, MAX_JOB_ATTEMPTS, QueueStore, Result, now};
 
-/// A claimed job (`$1`) with its class and what the analyzer reads beside it: the newest EXPLAIN plan
-/// and schema snapshot of the class, and the organization's total query time.
+/// A claimed job (`$1`) with its class and what the analyzer reads beside it: the newest EXPLAIN plan,
+/// schema snapshot and statement hints of the class, and the organization's total query time.
 const CLAIMED_JOB: &str = "SELECT j.organization_id, j.class_id, j.attempts, c.database_type, \
      c.sample_sql, c.count, c.total_time_ms, c.max_time_ms, CASE WHEN c.rows_known > 0 THEN c.rows_examined END AS rows_examined, c.rows_sent, \
      c.lock_time_ms, (SELECT s.explain FROM slow_queries s WHERE s.class_id = c.id AND s.explain \
      IS NOT NULL ORDER BY s.id DESC LIMIT 1) AS newest_explain, (SELECT s.schema_snapshot FROM \
      slow_queries s WHERE s.class_id = c.id AND s.schema_snapshot IS NOT NULL ORDER BY s.id DESC \
-     LIMIT 1) AS newest_schema, (SELECT COALESCE(SUM(o.total_time_ms), 0.0) FROM query_classes o \
+     LIMIT 1) AS newest_schema, (SELECT s.hints FROM slow_queries s WHERE s.class_id = c.id AND \
+     s.hints IS NOT NULL ORDER BY s.id DESC LIMIT 1) AS newest_hints, (SELECT COALESCE(SUM(o.total_time_ms), 0.0) FROM query_classes o \
      WHERE o.organization_id = c.organization_id) AS org_total_time_ms FROM analysis_jobs j JOIN \
      query_classes c ON c.id = j.class_id WHERE j.id = $1";
 

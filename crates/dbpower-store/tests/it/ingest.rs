@@ -34,6 +34,7 @@ pub(crate) fn item(qid: &str, ms: f64, db: &str) -> NewSlowQuery {
         observed_at: Utc::now(),
         explain: None,
         schema: None,
+        hints: None,
         source: Some("test".into()),
     }
 }

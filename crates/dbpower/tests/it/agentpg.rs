@@ -318,6 +318,25 @@ async fn both_postgres_methods_count_once_explain_in_each_database_and_never_col
             described.iter().all(|c| c == &columns),
             "{db}: {described:?}"
         );
+        // A logged execution with its literal (simple protocol) carries the literal's kind, taken
+        // before scrubbing; the snapshots carry the server's settings.
+        let hint =
+            serde_json::json!({"literals": [{"column": columns[1], "op": "=", "kind": "number"}]});
+        assert!(found.iter().any(|q| q["hints"] == hint), "{db}: {found:?}");
+        assert!(
+            found
+                .iter()
+                .any(|q| q["schema"]["settings"]["work_mem"].as_str() == Some("4MB")),
+            "{db}: {found:?}"
+        );
+        // A commit is described by the settings that trade its latency.
+        let commit = dry_run_queries(&batches, "END", db);
+        assert!(
+            commit
+                .iter()
+                .any(|q| q["schema"]["settings"]["synchronous_commit"] == "on"),
+            "{db}: {commit:?}"
+        );
     }
 
     ok(&agent(&config, &["--once"]));

@@ -44,6 +44,7 @@ mod serve;
 mod support;
 mod tidy;
 mod topology;
+mod workloads;
 
 /// MariaDB's global slow-log settings are shared by every test that changes them: one at a time.
 pub(crate) static MARIADB_GLOBALS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
