@@ -342,6 +342,7 @@ pub fn advise(blocks: &[Block], dialect: Dialect, schema: Option<&SchemaSnapshot
                             filters.join(", ")
                         ),
                         severity: None,
+                        table: Some(t.name.clone()),
                     });
                 }
             }

@@ -53,6 +53,7 @@ impl PlanFacts {
                 rule,
                 evidence,
                 severity,
+                table: None,
             });
         }
     }
@@ -205,6 +206,15 @@ fn numeric_cast(filter: &str) -> Option<(String, String)> {
     None
 }
 
+/// Whether a PostgreSQL plan node or one below it has the key `key`.
+fn holds(node: &Value, key: &str) -> bool {
+    node.get(key).is_some()
+        || node
+            .get("Plans")
+            .and_then(Value::as_array)
+            .is_some_and(|c| c.iter().any(|n| holds(n, key)))
+}
+
 /// Sorting fewer rows than this in memory is not worth a finding.
 pub const FILESORT_ROWS: f64 = 1_000.0;
 
@@ -236,19 +246,41 @@ fn mysql_node(v: &Value, out: &mut PlanFacts) {
             if let Some(loops) = map.get("nested_loop").and_then(Value::as_array) {
                 let mut product = 1.0;
                 let mut names = Vec::new();
-                for item in loops {
-                    if let Some(t) = item.get("table") {
-                        let rows = num(t.get("rows_examined_per_scan"))
-                            .or_else(|| num(t.get("rows")))
-                            .unwrap_or(1.0);
-                        product *= rows.max(1.0);
-                        names.push(format!(
-                            "{} ({rows:.0})",
-                            t.get("table_name").and_then(Value::as_str).unwrap_or("?")
-                        ));
+                // An inner table read without an index (a full or index scan, MariaDB's block
+                // nested loop) under a join condition: its join column is what an index would serve.
+                // Without a condition it is a cross join (the statement rule `cartesian_join`), and
+                // an inner table read through an index needs no other.
+                let mut unindexed_join = false;
+                for (i, item) in loops.iter().enumerate() {
+                    let (t, cond) = match (item.get("table"), item.get("block-nl-join")) {
+                        (Some(t), _) => (t, t.get("attached_condition")),
+                        (None, Some(b)) => match b.get("table") {
+                            Some(t) => (
+                                t,
+                                b.get("attached_condition")
+                                    .or_else(|| t.get("attached_condition")),
+                            ),
+                            None => continue,
+                        },
+                        _ => continue,
+                    };
+                    let rows = num(t.get("rows_examined_per_scan"))
+                        .or_else(|| num(t.get("rows")))
+                        .unwrap_or(1.0);
+                    product *= rows.max(1.0);
+                    names.push(format!(
+                        "{} ({rows:.0})",
+                        t.get("table_name").and_then(Value::as_str).unwrap_or("?")
+                    ));
+                    let access = t.get("access_type").and_then(Value::as_str);
+                    if i >= 1
+                        && matches!(access, Some("ALL" | "index" | "hash_ALL"))
+                        && cond.is_some()
+                    {
+                        unindexed_join = true;
                     }
                 }
-                if loops.len() >= 2 && product >= NESTED_LOOP_PRODUCT {
+                if loops.len() >= 2 && product >= NESTED_LOOP_PRODUCT && unindexed_join {
                     out.push(
                         "plan_nested_loop_rows",
                         format!(
@@ -411,14 +443,22 @@ fn pg_node(
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or(&[]);
+    // A Join Filter is a join condition tested on every pair: with no Index Cond on the inner side,
+    // no index serves it. No condition at all is a cross join (`cartesian_join`); an inner side read
+    // through an index is already what the advice would build.
     if kind == "Nested Loop"
         && let Some(outer) = children.first()
+        && let Some(join) = node.get("Join Filter").and_then(Value::as_str)
+        && !children.get(1).is_some_and(|c| holds(c, "Index Cond"))
     {
         let rows = pg_rows(outer);
         if rows >= NESTED_LOOP_OUTER_ROWS {
             out.push(
                 "plan_nested_loop_rows",
-                format!("Nested Loop with {rows:.0} outer rows"),
+                format!(
+                    "Nested Loop with {rows:.0} outer rows, each tested against the inner side by Join Filter {}",
+                    snippet(&join)
+                ),
                 None,
             );
         }
@@ -461,7 +501,8 @@ mod tests {
         let plan = json!({"query_block": {"select_id": 1, "ordering_operation": {"using_filesort": true,
             "grouping_operation": {"using_temporary_table": true, "nested_loop": [
                 {"table": {"table_name": "o", "access_type": "ALL", "possible_keys": ["idx_status"], "rows_examined_per_scan": 120000}},
-                {"table": {"table_name": "i", "access_type": "ALL", "rows_examined_per_scan": 5000}}]}}}});
+                {"table": {"table_name": "i", "access_type": "ALL", "rows_examined_per_scan": 5000,
+                    "attached_condition": "(i.order_id = o.id)"}}]}}}});
         let p = check(&plan, None);
         assert_eq!(
             ids(&p),
@@ -474,6 +515,25 @@ mod tests {
             ]
         );
         assert_eq!(p.full_scans, vec!["o", "i"]);
+        // The same loop with no join condition (a cross join: `cartesian_join` says so), or with the
+        // inner table read through an index (MariaDB's block nested loop included): nothing to index.
+        for inner in [
+            json!({"table": {"table_name": "i", "access_type": "ALL", "rows_examined_per_scan": 5000}}),
+            json!({"table": {"table_name": "i", "access_type": "ref", "key": "order_id", "rows_examined_per_scan": 5000,
+                "attached_condition": "(i.flag = 1)"}}),
+        ] {
+            let plan = json!({"query_block": {"select_id": 1, "nested_loop": [
+                {"table": {"table_name": "o", "access_type": "ALL", "rows_examined_per_scan": 120000}}, inner]}});
+            assert!(
+                !ids(&check(&plan, None)).contains(&"plan_nested_loop_rows"),
+                "{plan}"
+            );
+        }
+        let bnl = json!({"query_block": {"select_id": 1, "nested_loop": [
+            {"table": {"table_name": "o", "access_type": "ALL", "rows": 120000}},
+            {"block-nl-join": {"table": {"table_name": "i", "access_type": "ALL", "rows": 5000},
+                "buffer_type": "flat", "join_type": "BNL", "attached_condition": "(i.order_id = o.id)"}}]}});
+        assert!(ids(&check(&bnl, None)).contains(&"plan_nested_loop_rows"));
         // MariaDB spells rows and filesort differently.
         let maria = json!({"query_block": {"select_id": 1, "filesort": {"sort_key": "t.x", "table": {"table_name": "t", "access_type": "ALL", "rows": 50000}}}});
         assert_eq!(
@@ -538,10 +598,11 @@ mod tests {
     fn postgres_plan_insights() {
         let plan = json!([{"Plan": {"Node Type": "Sort", "Sort Method": "external merge", "Sort Space Used": 51200, "Sort Space Type": "Disk",
             "Plan Rows": 100, "Actual Rows": 250000, "Actual Loops": 1, "Plans": [
-            {"Node Type": "Nested Loop", "Plan Rows": 100, "Actual Rows": 250000, "Actual Loops": 1, "Plans": [
+            {"Node Type": "Nested Loop", "Join Filter": "(items.order_id = orders.id)", "Plan Rows": 100, "Actual Rows": 250000, "Actual Loops": 1, "Plans": [
                 {"Node Type": "Seq Scan", "Relation Name": "orders", "Filter": "(status = 'x')", "Plan Rows": 50, "Actual Rows": 50000,
                  "Actual Loops": 1, "Rows Removed by Filter": 950000},
-                {"Node Type": "Index Scan", "Relation Name": "items", "Plan Rows": 5, "Actual Rows": 5, "Actual Loops": 50000}]}]}}]);
+                {"Node Type": "Materialize", "Plan Rows": 5, "Actual Rows": 5, "Actual Loops": 50000, "Plans": [
+                    {"Node Type": "Seq Scan", "Relation Name": "items", "Plan Rows": 5, "Actual Rows": 5, "Actual Loops": 1}]}]}]}}]);
         let p = check(&plan, None);
         assert_eq!(
             ids(&p),
@@ -557,6 +618,32 @@ mod tests {
             "{}",
             p.findings[3].evidence
         );
+        // The inner side read through an index on the join column, or no join condition at all.
+        let cases: [(Option<&str>, Value); 2] = [
+            (
+                Some("(items.qty > orders.n)"),
+                json!({"Node Type": "Index Scan", "Relation Name": "items", "Index Cond": "(order_id = orders.id)",
+                    "Plan Rows": 5, "Actual Rows": 5, "Actual Loops": 50000}),
+            ),
+            (
+                None,
+                json!({"Node Type": "Materialize", "Plan Rows": 5, "Actual Rows": 5, "Actual Loops": 50000, "Plans": [
+                    {"Node Type": "Seq Scan", "Relation Name": "items", "Plan Rows": 5, "Actual Rows": 5, "Actual Loops": 1}]}),
+            ),
+        ];
+        for (join, inner) in cases {
+            let mut nl = json!({"Node Type": "Nested Loop", "Plan Rows": 100, "Actual Rows": 250000, "Actual Loops": 1, "Plans": [
+                {"Node Type": "Seq Scan", "Relation Name": "orders", "Plan Rows": 50000, "Actual Rows": 50000, "Actual Loops": 1},
+                inner]});
+            if let Some(j) = join {
+                nl["Join Filter"] = json!(j);
+            }
+            let plan = json!([{"Plan": nl}]);
+            assert!(
+                !ids(&check(&plan, None)).contains(&"plan_nested_loop_rows"),
+                "{plan}"
+            );
+        }
         // Without ANALYZE numbers the schema's row count tells the size of a scanned table.
         let est = json!([{"Plan": {"Node Type": "Seq Scan", "Relation Name": "users", "Filter": "(lower(email) = $1)", "Plan Rows": 1}}]);
         assert!(check(&est, None).findings.is_empty());

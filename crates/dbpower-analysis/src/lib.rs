@@ -113,6 +113,14 @@ fn findings_and_utility(
     }
 }
 
+/// The statement's first significant token, lower case.
+fn first_word(sql: &str, dialect: Dialect) -> Option<String> {
+    use dbpower_sql::lexer::{Kind, Lexer};
+    Lexer::new(sql, dialect)
+        .find(|t| !matches!(t.kind, Kind::Whitespace | Kind::Comment))
+        .map(|t| t.text.to_ascii_lowercase())
+}
+
 /// The SQL dialect of a database type: the one conversion every caller uses.
 pub fn dialect_of(db: dbpower_types::DatabaseType) -> dbpower_sql::Dialect {
     match db {
@@ -137,9 +145,7 @@ pub fn analyze(input: &Input<'_>) -> AnalysisReport {
         // Where the plan shows the full scan is right, an index on the filter would not be used.
         let right = |table: &str| p.right_scans.iter().any(|t| t.eq_ignore_ascii_case(table));
         advice.retain(|a| !right(&a.table));
-        findings.retain(|f| {
-            f.rule != "missing_index" || !right(f.evidence.split(' ').next().unwrap_or(""))
-        });
+        findings.retain(|f| f.rule != "missing_index" || !f.table.as_deref().is_some_and(right));
         findings.extend(p.findings.into_iter().map(|mut f| {
             let trades: &[&str] = match f.rule {
                 "plan_hash_spill" => &["work_mem", "hash_mem_multiplier"],
@@ -158,10 +164,13 @@ pub fn analyze(input: &Input<'_>) -> AnalysisReport {
         // An aggregate returns groups, not the rows it reads: many rows read per row returned is what
         // it does (a SUM over a key range), so the ratio says nothing there.
         let aggregate = blocks.iter().any(|b| b.aggregate);
+        // A write returns no rows: rows examined per row sent says nothing of an UPDATE or DELETE.
+        let query = first_word(sql, input.dialect)
+            .is_some_and(|w| ["select", "with", "(", "values", "table"].contains(&w.as_str()));
         findings.extend(
             severity::stats_findings(&s)
                 .into_iter()
-                .filter(|f| !(aggregate && f.rule == "high_rows_ratio")),
+                .filter(|f| !((aggregate || !query) && f.rule == "high_rows_ratio")),
         );
         findings.extend(severity::commit_latency(
             sql,

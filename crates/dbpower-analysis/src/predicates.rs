@@ -456,10 +456,13 @@ impl Walker<'_> {
             (CmpOp::Range, None, Some(r)) if expr::is_constant(c.left) => block.range.push(r),
             (CmpOp::Eq, None, Some(r)) if expr::is_constant(c.left) => block.eq.push(r),
             (CmpOp::Like { negated: false }, Some(l), None) => {
+                // Only a pattern known to start with a fixed prefix is an index range: a placeholder
+                // (`LIKE $1` from pg_stat_statements, where `'%x'` is as likely) says nothing, and an
+                // index proposed for it may never be used.
                 let lead = c.rights.first().map(|p| expr::leading_piece(p));
                 let anchored = lead
                     .and_then(|p| expr::string_literal(p))
-                    .is_none_or(|s| !s.starts_with(['%', '_']));
+                    .is_some_and(|s| !s.is_empty() && !s.starts_with(['%', '_']));
                 if anchored && rights_constant {
                     block.range.push(l);
                 }

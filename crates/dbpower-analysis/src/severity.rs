@@ -96,6 +96,7 @@ pub fn stats_findings(s: &ClassStats) -> Vec<Finding> {
                 } else {
                     Severity::Medium
                 }),
+                table: None,
             });
         }
     }
@@ -110,6 +111,7 @@ pub fn stats_findings(s: &ClassStats) -> Vec<Finding> {
             } else {
                 Severity::Medium
             }),
+            table: None,
         });
     }
     out
@@ -229,6 +231,7 @@ pub fn commit_latency(
         } else {
             Severity::Medium
         }),
+        table: None,
     })
 }
 
@@ -479,11 +482,13 @@ mod tests {
                 rule: "dml_without_where",
                 evidence: "DELETE FROM sessions (no WHERE)".into(),
                 severity: None,
+                table: None,
             },
             Finding {
                 rule: "select_star",
                 evidence: "SELECT *".into(),
                 severity: None,
+                table: None,
             },
         ];
         rate_by_impact(&mut findings, &dml(200, 1.5, 4.0, Some(200 * 3), Some(0)));

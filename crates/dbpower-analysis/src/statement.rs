@@ -24,6 +24,9 @@ pub struct Finding {
     pub evidence: String,
     /// Set when the finding is weaker or stronger than the rule's default.
     pub severity: Option<Severity>,
+    /// The table it is about, when it names one (`missing_index`): what a plan that shows the table's
+    /// full scan is right can drop it by.
+    pub table: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -152,6 +155,7 @@ impl Walker<'_> {
                 rule,
                 evidence,
                 severity,
+                table: None,
             });
         }
     }

@@ -45,6 +45,7 @@ pub(crate) fn check(sql: &str, dialect: Dialect) -> Vec<Finding> {
                 rule,
                 evidence: evidence.to_string(),
                 severity: None,
+                table: None,
             });
         }
     };

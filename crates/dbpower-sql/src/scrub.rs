@@ -64,10 +64,15 @@ fn strip_literals(sql: &str, dialect: Dialect) -> String {
             ordinal = ordinals.step(t, || next_significant(lexer.clone()));
         }
         match t.kind {
-            // A LIKE pattern keeps only its shape: whether it starts with a wildcard (which decides
-            // whether an index can serve it). Its text is still dropped.
+            // A LIKE pattern keeps only its shape: whether it starts with a wildcard (`'%?'`) or not
+            // (`'?%'`), which decides whether an index can serve it. Its text is still dropped. A bare
+            // placeholder (`LIKE $1` from pg_stat_statements) says nothing of the shape.
             Kind::String if like_pattern && leading_wildcard(t.text) => {
                 out.push_str("'%?'");
+                prev_space = false;
+            }
+            Kind::String if like_pattern && anchored(t.text) => {
+                out.push_str("'?%'");
                 prev_space = false;
             }
             // `GROUP BY 1` and `ORDER BY 2` name output columns: they are not values.
@@ -245,6 +250,12 @@ fn leading_wildcard(literal: &str) -> bool {
     matches!(chars.next(), Some('\'' | '"')) && matches!(chars.next(), Some('%' | '_'))
 }
 
+/// A quoted pattern (`'Ber%'`, `E'x'`) that does not start with a wildcard: an index range serves it.
+fn anchored(literal: &str) -> bool {
+    let mut chars = literal.chars().skip_while(|c| c.is_ascii_alphabetic());
+    matches!(chars.next(), Some('\'' | '"')) && !matches!(chars.next(), Some('%' | '_') | None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,7 +285,7 @@ mod tests {
                 Dialect::Postgresql,
                 ScrubLevel::Strict
             ),
-            "SELECT id FROM u WHERE name LIKE '%?' AND city LIKE $1 AND x NOT ILIKE '%?'"
+            "SELECT id FROM u WHERE name LIKE '%?' AND city LIKE '?%' AND x NOT ILIKE '%?'"
         );
         assert_eq!(
             scrub(

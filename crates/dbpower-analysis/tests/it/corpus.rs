@@ -60,23 +60,77 @@ pub(crate) fn load() -> (Corpus, HashMap<String, SchemaSnapshot>) {
 }
 
 #[derive(Default)]
-struct Score {
+pub(crate) struct Score {
     tp: u32,
     fp: u32,
     fn_: u32,
+}
+
+impl Score {
+    /// Counts one case's outcome for every rule in `got` or `want`.
+    pub(crate) fn count<'a>(
+        scores: &mut BTreeMap<&'a str, Score>,
+        got: &BTreeSet<&'a str>,
+        want: &BTreeSet<&'a str>,
+    ) {
+        for id in got.union(want) {
+            let s = scores.entry(id).or_default();
+            match (got.contains(id), want.contains(id)) {
+                (true, true) => s.tp += 1,
+                (true, false) => s.fp += 1,
+                (false, true) => s.fn_ += 1,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Prints precision and recall per rule; the rules below 0.9 or with fewer than 4 positives.
+pub(crate) fn report(scores: &BTreeMap<&str, Score>) -> Vec<String> {
+    println!(
+        "{:<32} {:>4} {:>4} {:>4} {:>9} {:>7}",
+        "rule", "tp", "fp", "fn", "precision", "recall"
+    );
+    let mut failing = Vec::new();
+    for (id, s) in scores {
+        let precision = if s.tp + s.fp == 0 {
+            1.0
+        } else {
+            f64::from(s.tp) / f64::from(s.tp + s.fp)
+        };
+        let recall = if s.tp + s.fn_ == 0 {
+            1.0
+        } else {
+            f64::from(s.tp) / f64::from(s.tp + s.fn_)
+        };
+        println!(
+            "{id:<32} {:>4} {:>4} {:>4} {precision:>9.2} {recall:>7.2}",
+            s.tp, s.fp, s.fn_
+        );
+        if s.tp < 4 || precision < 0.9 || recall < 0.9 {
+            failing.push(format!(
+                "{id}: tp {} precision {precision:.2} recall {recall:.2}",
+                s.tp
+            ));
+        }
+    }
+    failing
+}
+
+/// The rules of the catalog that read `source`, each with an empty score.
+pub(crate) fn scores_of(source: Source) -> BTreeMap<&'static str, Score> {
+    catalog::RULES
+        .iter()
+        .filter(|r| r.source == source)
+        .map(|r| (r.id, Score::default()))
+        .collect()
 }
 
 #[test]
 fn rule_corpus_precision_and_recall() {
     let (corpus, schemas) = load();
     assert!(corpus.case.len() >= 150, "{} cases", corpus.case.len());
-    let mut scores: BTreeMap<&str, Score> = BTreeMap::new();
-    for r in catalog::RULES
-        .iter()
-        .filter(|r| r.source == Source::Statement)
-    {
-        scores.insert(r.id, Score::default());
-    }
+    let mut scores = scores_of(Source::Statement);
     let mut dialects = BTreeSet::new();
     let mut mismatches = Vec::new();
     let mut unparsed = Vec::new();
@@ -102,15 +156,7 @@ fn rule_corpus_precision_and_recall() {
         for id in &want {
             assert!(catalog::exists(id), "{}: unknown rule {id}", case.name);
         }
-        for id in got.union(&want) {
-            let s = scores.entry(id).or_default();
-            match (got.contains(id), want.contains(id)) {
-                (true, true) => s.tp += 1,
-                (true, false) => s.fp += 1,
-                (false, true) => s.fn_ += 1,
-                _ => {}
-            }
-        }
+        Score::count(&mut scores, &got, &want);
         if got != want {
             mismatches.push(format!(
                 "{} [{}]: expected {:?}, got {:?}\n    {}",
@@ -122,33 +168,7 @@ fn rule_corpus_precision_and_recall() {
             ));
         }
     }
-    println!(
-        "{:<32} {:>4} {:>4} {:>4} {:>9} {:>7}",
-        "rule", "tp", "fp", "fn", "precision", "recall"
-    );
-    let mut failing = Vec::new();
-    for (id, s) in &scores {
-        let precision = if s.tp + s.fp == 0 {
-            1.0
-        } else {
-            f64::from(s.tp) / f64::from(s.tp + s.fp)
-        };
-        let recall = if s.tp + s.fn_ == 0 {
-            1.0
-        } else {
-            f64::from(s.tp) / f64::from(s.tp + s.fn_)
-        };
-        println!(
-            "{id:<32} {:>4} {:>4} {:>4} {precision:>9.2} {recall:>7.2}",
-            s.tp, s.fp, s.fn_
-        );
-        if s.tp < 4 || precision < 0.9 || recall < 0.9 {
-            failing.push(format!(
-                "{id}: tp {} precision {precision:.2} recall {recall:.2}",
-                s.tp
-            ));
-        }
-    }
+    let failing = report(&scores);
     println!(
         "{} cases, {} mismatched, {} did not parse",
         corpus.case.len(),

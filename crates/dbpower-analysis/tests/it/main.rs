@@ -3,6 +3,7 @@
 
 mod corpus;
 mod ddl;
+mod measured;
 mod parsing;
 mod plans;
 mod reports;

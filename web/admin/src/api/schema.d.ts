@@ -783,6 +783,24 @@ export interface components {
             severity: components["schemas"]["Severity"];
             title: string;
         };
+        /** @description One literal the statement compares with a column, or a JSON key it reads. */
+        LiteralHint: {
+            /**
+             * @description The column as the statement names it, quotes removed and in lower case (`u.phone`), at most
+             *     128 bytes.
+             */
+            column: string;
+            kind: components["schemas"]["LiteralKind"];
+            /**
+             * @description The operator (`=`, `<>`, `<`, `<=`, `>`, `>=`, `!=`, `<=>`, `in`) or JSON access (`->`, `->>`,
+             *     `#>`, `#>>`, or a JSON function's name in lower case, such as `json_extract`).
+             */
+            op: string;
+            /** @description A JSON key or path, when it reads as a field name: at most 128 bytes. */
+            value?: string | null;
+        };
+        /** @enum {string} */
+        LiteralKind: "number" | "string";
         /** @description One prompt sent to an LLM provider (or refused by its open circuit), as recorded for audit. */
         LlmCallView: {
             /** Format: int64 */
@@ -1299,6 +1317,14 @@ export interface components {
          */
         Role: "SUPER_ADMIN" | "ORG_ADMIN" | "TEAM_LEAD" | "USER";
         SchemaSnapshot: {
+            /**
+             * @description Server settings the advice depends on, by name as the server spells it (`work_mem`,
+             *     `synchronous_commit`, `innodb_flush_log_at_trx_commit`, ...), with their values as text: at most
+             *     [`MAX_SETTINGS`], names of at most 64 bytes, values of at most 256.
+             */
+            settings?: {
+                [key: string]: string;
+            };
             tables?: components["schemas"]["TableSchema"][];
         };
         /**
@@ -1345,6 +1371,7 @@ export interface components {
             execution_time_ms: number;
             /** @description An EXPLAIN plan in JSON (MySQL `FORMAT=JSON` or PostgreSQL `FORMAT JSON`). */
             explain?: unknown;
+            hints?: null | components["schemas"]["StatementHints"];
             /** Format: double */
             lock_time_ms?: number | null;
             /**
@@ -1411,6 +1438,10 @@ export interface components {
             /** Format: int64 */
             team_id?: number | null;
             user?: string | null;
+        };
+        /** @description What the agent ships beside a scrubbed statement (at most 64 hints). */
+        StatementHints: {
+            literals?: components["schemas"]["LiteralHint"][];
         };
         TableSchema: {
             columns?: components["schemas"]["ColumnSchema"][];

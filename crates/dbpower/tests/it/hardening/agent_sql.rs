@@ -196,7 +196,13 @@ async fn mysql_statement_hiding_a_second_statement_is_never_run() {
     text += &slow_log_entry("test", "SELECT * FROM dbp_hard WHERE email = 'a'");
     std::fs::write(&log, text).expect("write log");
 
-    let saved = mariadb(&url, "SELECT @@GLOBAL.sql_mode").trim().to_string();
+    // A run killed before its `Drop` left the two modes on: they are never part of what is put back.
+    let saved = mariadb(&url, "SELECT @@GLOBAL.sql_mode")
+        .trim()
+        .split(',')
+        .filter(|m| !["NO_BACKSLASH_ESCAPES", "ANSI_QUOTES"].contains(m))
+        .collect::<Vec<_>>()
+        .join(",");
     let _mode = SqlMode {
         url: url.clone(),
         saved: saved.clone(),
