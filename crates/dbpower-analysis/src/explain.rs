@@ -75,7 +75,7 @@ pub fn check(plan: &Value, schema: Option<&SchemaSnapshot>) -> PlanFacts {
     };
     if let Some(p) = root.get("Plan") {
         let mut worst_miss: Option<(f64, String)> = None;
-        pg_node(p, schema, &mut out, &mut worst_miss);
+        pg_node(p, schema, &mut out, &mut worst_miss, false);
         if let Some((ratio, what)) = worst_miss {
             let sev = (ratio >= 1_000.0).then_some(Severity::High);
             out.push(
@@ -100,16 +100,28 @@ fn mysql_table(t: &Value, out: &mut PlanFacts) -> f64 {
         .or_else(|| num(t.get("rows")))
         .unwrap_or(0.0);
     let access = t.get("access_type").and_then(Value::as_str).unwrap_or("");
-    // MariaDB's ANALYZE measures the share its condition kept (`r_filtered`, percent); the estimate
-    // (`filtered`) is 100 whenever no statistics exist, so it proves nothing.
-    let kept = num(t.get("r_filtered")).filter(|_| t.get("attached_condition").is_some());
+    let cond = t.get("attached_condition").and_then(Value::as_str);
+    // Only a condition on this table's own columns makes its full read a filtered scan: a read with no
+    // condition needs every row, and one cut down by a join condition is the join's business.
+    let own = cond.is_some_and(|c| own_condition(c, &name));
+    let possible = t
+        .get("possible_keys")
+        .and_then(Value::as_array)
+        .is_some_and(|k| !k.is_empty());
+    // MariaDB's ANALYZE measures the share its condition kept (`r_filtered`, percent). The estimate
+    // (`filtered`) is 100 whenever no statistics exist, so it proves nothing, except where it is an
+    // estimate (below 100) made with an index on the filter (possible_keys), and the optimizer chose
+    // the full scan anyway.
+    let kept = num(t.get("r_filtered"))
+        .or_else(|| num(t.get("filtered")).filter(|f| possible && *f < 100.0))
+        .filter(|_| own);
     if rows >= FULL_SCAN_ROWS
         && access == "ALL"
         && let Some((rule, evidence)) = kept.and_then(|k| right_scan(&name, k / 100.0))
     {
         out.push(rule, evidence, None);
         out.right_scans.push(name.to_lowercase());
-    } else if rows >= FULL_SCAN_ROWS && (access == "ALL" || access == "index") {
+    } else if rows >= FULL_SCAN_ROWS && own && (access == "ALL" || access == "index") {
         let sev = if access == "index" {
             Some(Severity::Medium)
         } else {
@@ -127,23 +139,84 @@ fn mysql_table(t: &Value, out: &mut PlanFacts) -> f64 {
         );
         out.full_scans.push(name.to_lowercase());
     }
-    if let Some(cond) = t.get("attached_condition").and_then(Value::as_str)
-        && let Some(what) = charset_conversion(cond)
-    {
-        out.push("plan_charset_conversion", format!("{name}: {what}"), None);
+    for key in ["attached_condition", "index_condition"] {
+        if let Some(what) = t
+            .get(key)
+            .and_then(Value::as_str)
+            .and_then(charset_conversion)
+        {
+            out.push("plan_charset_conversion", format!("{name}: {what}"), None);
+        }
     }
-    let possible = t
-        .get("possible_keys")
-        .and_then(Value::as_array)
-        .is_some_and(|k| !k.is_empty());
-    if possible && t.get("key").is_none_or(Value::is_null) {
+    // An index_merge reads through several indexes and names none in `key`; a small table is read
+    // whole as cheaply as through an index.
+    if possible
+        && t.get("key").is_none_or(Value::is_null)
+        && access != "index_merge"
+        && rows >= FULL_SCAN_ROWS
+    {
         out.push(
             "plan_no_usable_key",
             format!("{name}: possible_keys present, key null"),
             None,
         );
     }
+    // ANALYZE: the optimizer's estimate of the rows this table passes on against what it measured.
+    if let (Some(r_rows), Some(est)) = (num(t.get("r_rows")), num(t.get("rows"))) {
+        let loops = num(t.get("r_loops")).unwrap_or(1.0).max(1.0);
+        let estimated = est * num(t.get("filtered")).unwrap_or(100.0) / 100.0;
+        let actual = r_rows * num(t.get("r_filtered")).unwrap_or(100.0) / 100.0;
+        let (hi, lo) = (estimated.max(actual), estimated.min(actual));
+        if loops >= 1.0 && hi >= 100.0 && hi / lo.max(1.0) > 10.0 {
+            out.push(
+                "plan_row_estimate_miss",
+                format!("{name}: estimated {estimated:.0} rows, actual {actual:.0}"),
+                None,
+            );
+        }
+    }
     rows
+}
+
+/// Whether a MySQL/MariaDB condition attached to `table` tests only that table's columns: every
+/// qualified name in it (`t.col`, `` t.`col` ``) is qualified by `table`.
+fn own_condition(cond: &str, table: &str) -> bool {
+    let b = cond.as_bytes();
+    let mut qualifiers = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\'' => {
+                // A string literal: skip to its end.
+                i += 1;
+                while i < b.len() && b[i] != b'\'' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            c if c == b'`' || c.is_ascii_alphabetic() || c == b'_' => {
+                let start = i;
+                if c == b'`' {
+                    i += 1;
+                    while i < b.len() && b[i] != b'`' {
+                        i += 1;
+                    }
+                    i += 1;
+                } else {
+                    while i < b.len()
+                        && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$')
+                    {
+                        i += 1;
+                    }
+                }
+                if b.get(i) == Some(&b'.') {
+                    qualifiers.push(cond[start..i.min(cond.len())].trim_matches('`').to_string());
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    qualifiers.iter().all(|q| q.eq_ignore_ascii_case(table))
 }
 
 /// Rows a MySQL/MariaDB plan fragment produces, as the optimizer estimates them: a table's rows
@@ -191,10 +264,19 @@ pub const INDEX_FILTER_DISCARDS: f64 = 1_000.0;
 fn numeric_cast(filter: &str) -> Option<(String, String)> {
     for ty in ["numeric", "double precision", "real"] {
         let needle = format!(")::{ty}");
-        if let Some(at) = filter.find(&needle) {
-            let open = filter[..at].rfind('(')?;
+        for (at, _) in filter.match_indices(&needle) {
+            let Some(open) = filter[..at].rfind('(') else {
+                continue;
+            };
             let col = &filter[open + 1..at];
-            if !col.is_empty()
+            // Compared as it is (`(id)::numeric = 5.0`, `(5.0 = (id)::numeric)`), not an argument the
+            // statement itself casts for a function (`round((v)::numeric, 1)`).
+            let after = filter[at + needle.len()..].trim_start();
+            let before = filter[..open].trim_end();
+            let compared = after.starts_with(['=', '<', '>', '!'])
+                || (after.starts_with(')') && before.ends_with(['=', '<', '>']));
+            if compared
+                && !col.is_empty()
                 && col
                     .chars()
                     .all(|c| c.is_alphanumeric() || c == '_' || c == '.' || c == '"')
@@ -217,6 +299,8 @@ fn holds(node: &Value, key: &str) -> bool {
 
 /// Sorting fewer rows than this in memory is not worth a finding.
 pub const FILESORT_ROWS: f64 = 1_000.0;
+/// A temporary table of fewer rows than this stays small in memory.
+pub const TEMPORARY_ROWS: f64 = 100.0;
 
 fn mysql_node(v: &Value, out: &mut PlanFacts) {
     match v {
@@ -237,11 +321,48 @@ fn mysql_node(v: &Value, out: &mut PlanFacts) {
                     ),
                     None => out.push("plan_filesort", "using_filesort".into(), None),
                 }
+                // ANALYZE: merge passes mean the sort did not fit in sort_buffer_size.
+                if let Some(passes) = map
+                    .get("filesort")
+                    .and_then(|f| num(f.get("r_sort_passes")))
+                    .filter(|p| *p > 0.0)
+                {
+                    out.push(
+                        "plan_sort_spill",
+                        format!("filesort in {passes:.0} merge passes (r_sort_passes)"),
+                        None,
+                    );
+                }
             }
-            if map.get("using_temporary_table").and_then(Value::as_bool) == Some(true)
+            // GROUP BY, DISTINCT (`temporary_table`) or a UNION that removes duplicates (its
+            // `union_result` is a table) over more than a handful of rows.
+            let union_table = map
+                .get("union_result")
+                .filter(|u| u.get("table_name").is_some());
+            let temporary = map.get("using_temporary_table").and_then(Value::as_bool) == Some(true)
                 || map.contains_key("temporary_table")
-            {
+                || union_table.is_some();
+            let temp_rows = match union_table {
+                Some(u) => u
+                    .get("query_specifications")
+                    .and_then(Value::as_array)
+                    .map(|q| q.iter().filter_map(mysql_rows).sum::<f64>()),
+                None => mysql_rows(v),
+            };
+            if temporary && temp_rows.is_none_or(|r| r >= TEMPORARY_ROWS) {
                 out.push("plan_temporary_table", "using_temporary_table".into(), None);
+            }
+            if let Some(what) = map
+                .get("block-nl-join")
+                .and_then(|b| b.get("attached_condition"))
+                .and_then(Value::as_str)
+                .and_then(charset_conversion)
+            {
+                out.push(
+                    "plan_charset_conversion",
+                    format!("join condition: {what}"),
+                    None,
+                );
             }
             if let Some(loops) = map.get("nested_loop").and_then(Value::as_array) {
                 let mut product = 1.0;
@@ -320,7 +441,13 @@ fn pg_rows(node: &Value) -> f64 {
 
 /// Hash joins that spill, index reads whose rows a filter discards, CTEs whose filter was not pushed
 /// down, and columns cast to a literal's wider type.
-fn pg_extras(node: &Value, kind: &str, relation: &str, out: &mut PlanFacts) {
+fn pg_extras(
+    node: &Value,
+    (kind, relation): (&str, &str),
+    schema: Option<&SchemaSnapshot>,
+    limited: bool,
+    out: &mut PlanFacts,
+) {
     let loops = num(node.get("Actual Loops")).unwrap_or(1.0).max(1.0);
     let removed = num(node.get("Rows Removed by Filter")).map(|r| r * loops);
     if kind == "Hash"
@@ -335,6 +462,17 @@ fn pg_extras(node: &Value, kind: &str, relation: &str, out: &mut PlanFacts) {
             None,
         );
     }
+    if kind == "Aggregate"
+        && (num(node.get("HashAgg Batches")).is_some_and(|b| b > 1.0)
+            || num(node.get("Disk Usage")).is_some_and(|d| d > 0.0))
+    {
+        let kb = num(node.get("Disk Usage")).unwrap_or(0.0);
+        out.push(
+            "plan_hash_spill",
+            format!("HashAggregate spilled to disk ({kb:.0} kB in temporary files)"),
+            None,
+        );
+    }
     // Most of what the node read is thrown away by its filter.
     let discards = removed.filter(|r| *r >= INDEX_FILTER_DISCARDS && *r >= 10.0 * pg_rows(node));
     if let Some(r) = discards {
@@ -342,8 +480,11 @@ fn pg_extras(node: &Value, kind: &str, relation: &str, out: &mut PlanFacts) {
         // Plan text comes from the monitored server: evidence quotes it shortened.
         let filter = snippet(&node.get("Filter").and_then(Value::as_str).unwrap_or(""));
         let cte = snippet(&node.get("CTE Name").and_then(Value::as_str).unwrap_or("?"));
+        // Candidates found by an Index Cond, or read in index order until a LIMIT has enough.
+        let bounded =
+            node.get("Index Cond").is_some() || node.get("Recheck Cond").is_some() || limited;
         match kind {
-            "Index Scan" | "Index Only Scan" | "Bitmap Heap Scan" => out.push(
+            "Index Scan" | "Index Only Scan" | "Bitmap Heap Scan" if bounded => out.push(
                 "plan_index_filter_discards",
                 format!("{kind} on {relation} keeps {kept:.0} rows and discards {r:.0} by Filter {filter}"),
                 None,
@@ -363,28 +504,61 @@ fn pg_extras(node: &Value, kind: &str, relation: &str, out: &mut PlanFacts) {
         "Join Filter",
         "Hash Cond",
     ] {
-        if let Some((col, ty)) = node.get(key).and_then(Value::as_str).and_then(numeric_cast) {
+        let cond = node.get(key).and_then(Value::as_str);
+        if let Some((col, ty)) = cond.and_then(numeric_cast) {
             out.push(
                 "plan_implicit_cast",
                 format!("{col} on {relation} is cast to {ty} to be compared ({key})"),
                 None,
             );
         }
+        // A char(n) column compared with text is cast to text (a varchar's `::text` is a mere
+        // relabel the index still serves): only the schema tells them apart.
+        let table =
+            schema.and_then(|s| s.table(node.get("Schema").and_then(Value::as_str), relation));
+        if let (Some(cond), Some(table)) = (cond, table) {
+            for (at, _) in cond.match_indices(")::text") {
+                let Some(open) = cond[..at].rfind('(') else {
+                    continue;
+                };
+                let col = cond[open + 1..at].trim_matches('"');
+                let after = cond[at + ")::text".len()..].trim_start();
+                let fixed = table.column(col).is_some_and(|c| {
+                    let t = c.data_type.to_ascii_lowercase();
+                    (t.starts_with("character(") || t == "character" || t.starts_with("bpchar"))
+                        && after.starts_with(['=', '<', '>', '!'])
+                });
+                if fixed {
+                    out.push(
+                        "plan_implicit_cast",
+                        format!("{} on {relation} (character(n)) is cast to text to be compared ({key})", snippet(&col)),
+                        None,
+                    );
+                }
+            }
+        }
     }
 }
 
+/// `limited`: a Limit above this node may stop it before it produces all its rows.
 fn pg_node(
     node: &Value,
     schema: Option<&SchemaSnapshot>,
     out: &mut PlanFacts,
     worst_miss: &mut Option<(f64, String)>,
+    limited: bool,
 ) {
     let kind = node.get("Node Type").and_then(Value::as_str).unwrap_or("");
     let relation = node
         .get("Relation Name")
         .and_then(Value::as_str)
         .unwrap_or("?");
-    if kind == "Seq Scan" && node.get("Filter").is_some() {
+    // A Seq Scan, or an index scan with no Index Cond (it reads the whole index), under a filter.
+    // (Under a LIMIT an index read in order stops early: not a full read.)
+    let full_index = matches!(kind, "Index Scan" | "Index Only Scan")
+        && node.get("Index Cond").is_none()
+        && !limited;
+    if (kind == "Seq Scan" || full_index) && node.get("Filter").is_some() {
         let removed = num(node.get("Rows Removed by Filter"));
         let table_rows = schema
             .and_then(|s| s.table(node.get("Schema").and_then(Value::as_str), relation))
@@ -416,20 +590,32 @@ fn pg_node(
         } else if scanned >= FULL_SCAN_ROWS {
             out.push(
                 "plan_full_scan",
-                format!("Seq Scan on {relation} with a filter: {scanned:.0} rows read"),
+                format!("{kind} on {relation} with a filter: {scanned:.0} rows read"),
                 None,
             );
             out.full_scans.push(relation.to_lowercase());
         }
     }
-    pg_extras(node, kind, relation, out);
+    pg_extras(node, (kind, relation), schema, limited, out);
     if kind == "Sort" || kind == "Incremental Sort" {
         let method = node
             .get("Sort Method")
             .and_then(Value::as_str)
             .unwrap_or("");
         let disk = node.get("Sort Space Type").and_then(Value::as_str) == Some("Disk");
-        if disk || method.contains("external") {
+        // An Incremental Sort reports its groups' sorts apart.
+        let groups_spilled = ["Full-sort Groups", "Pre-sorted Groups"].iter().any(|g| {
+            node.get(*g).is_some_and(|g| {
+                g.get("Sort Space Disk").is_some()
+                    || g.get("Sort Methods Used")
+                        .and_then(Value::as_array)
+                        .is_some_and(|m| {
+                            m.iter()
+                                .any(|m| m.as_str().is_some_and(|m| m.contains("external")))
+                        })
+            })
+        });
+        if disk || method.contains("external") || groups_spilled {
             let kb = num(node.get("Sort Space Used")).unwrap_or(0.0);
             out.push(
                 "plan_sort_spill",
@@ -446,24 +632,66 @@ fn pg_node(
     // A Join Filter is a join condition tested on every pair: with no Index Cond on the inner side,
     // no index serves it. No condition at all is a cross join (`cartesian_join`); an inner side read
     // through an index is already what the advice would build.
+    // A materialized CTE read by a join that keeps a small share of its rows: the CTE was computed
+    // in full for them (the filter a NOT MATERIALIZED CTE would push into it).
+    if matches!(kind, "Hash Join" | "Merge Join" | "Nested Loop") {
+        fn scan(n: &Value) -> Option<&Value> {
+            (n.get("Node Type").and_then(Value::as_str) == Some("CTE Scan")).then_some(n)
+        }
+        let cte = children.iter().find_map(|c| {
+            scan(c).or_else(|| {
+                c.get("Plans")
+                    .and_then(Value::as_array)
+                    .and_then(|g| g.iter().find_map(scan))
+                    .filter(|_| c.get("Node Type").and_then(Value::as_str) == Some("Hash"))
+            })
+        });
+        if let Some(scan) = cte {
+            let (read, kept) = (pg_rows(scan), pg_rows(node));
+            if read >= INDEX_FILTER_DISCARDS && kept * 10.0 <= read {
+                let name = snippet(&scan.get("CTE Name").and_then(Value::as_str).unwrap_or("?"));
+                out.push(
+                    "plan_cte_materialized",
+                    format!("CTE {name} is computed in full ({read:.0} rows), then the join keeps {kept:.0}"),
+                    None,
+                );
+            }
+        }
+    }
+    // An inner side under Materialize is read once and replayed, so an index in it is no lookup.
     if kind == "Nested Loop"
-        && let Some(outer) = children.first()
+        && let (Some(outer), Some(inner)) = (children.first(), children.get(1))
         && let Some(join) = node.get("Join Filter").and_then(Value::as_str)
-        && !children.get(1).is_some_and(|c| holds(c, "Index Cond"))
+        && (inner.get("Node Type").and_then(Value::as_str) == Some("Materialize")
+            || !holds(inner, "Index Cond"))
     {
-        let rows = pg_rows(outer);
-        if rows >= NESTED_LOOP_OUTER_ROWS {
+        let outer_rows = pg_rows(outer);
+        // The pairs the Join Filter tested: measured (rows kept + Rows Removed by Join Filter), else
+        // the estimate (outer rows x the inner side's rows per loop).
+        let loops = num(node.get("Actual Loops")).unwrap_or(1.0).max(1.0);
+        let pairs = match num(node.get("Rows Removed by Join Filter")) {
+            Some(removed) => pg_rows(node) + removed * loops,
+            None => outer_rows * num(inner.get("Plan Rows")).unwrap_or(0.0),
+        };
+        if outer_rows >= NESTED_LOOP_OUTER_ROWS || pairs >= NESTED_LOOP_PRODUCT {
             out.push(
                 "plan_nested_loop_rows",
                 format!(
-                    "Nested Loop with {rows:.0} outer rows, each tested against the inner side by Join Filter {}",
+                    "Nested Loop with {outer_rows:.0} outer rows, {pairs:.0} pairs tested by Join Filter {}",
                     snippet(&join)
                 ),
                 None,
             );
         }
     }
-    if let (Some(actual), Some(plan)) = (num(node.get("Actual Rows")), num(node.get("Plan Rows"))) {
+    // A node that never ran (Actual Loops 0: a driver's `LIMIT 0` to read the columns), or one a
+    // LIMIT stopped early (fewer rows than planned), says nothing of the estimate.
+    let ran = num(node.get("Actual Loops")).is_none_or(|l| l > 0.0);
+    if ran
+        && let (Some(actual), Some(plan)) =
+            (num(node.get("Actual Rows")), num(node.get("Plan Rows")))
+        && !(limited && actual < plan)
+    {
         let (hi, lo) = if actual > plan {
             (actual, plan)
         } else {
@@ -483,7 +711,7 @@ fn pg_node(
         }
     }
     for c in children {
-        pg_node(c, schema, out, worst_miss);
+        pg_node(c, schema, out, worst_miss, limited || kind == "Limit");
     }
 }
 
@@ -500,7 +728,8 @@ mod tests {
     fn mysql_plan_insights() {
         let plan = json!({"query_block": {"select_id": 1, "ordering_operation": {"using_filesort": true,
             "grouping_operation": {"using_temporary_table": true, "nested_loop": [
-                {"table": {"table_name": "o", "access_type": "ALL", "possible_keys": ["idx_status"], "rows_examined_per_scan": 120000}},
+                {"table": {"table_name": "o", "access_type": "ALL", "possible_keys": ["idx_status"], "rows_examined_per_scan": 120000,
+                    "attached_condition": "o.`status` = 'x'"}},
                 {"table": {"table_name": "i", "access_type": "ALL", "rows_examined_per_scan": 5000,
                     "attached_condition": "(i.order_id = o.id)"}}]}}}});
         let p = check(&plan, None);
@@ -514,7 +743,8 @@ mod tests {
                 "plan_no_usable_key"
             ]
         );
-        assert_eq!(p.full_scans, vec!["o", "i"]);
+        // `i` is read in full for the join only: its rows are the join's business, not a filter's.
+        assert_eq!(p.full_scans, vec!["o"]);
         // The same loop with no join condition (a cross join: `cartesian_join` says so), or with the
         // inner table read through an index (MariaDB's block nested loop included): nothing to index.
         for inner in [
@@ -535,11 +765,15 @@ mod tests {
                 "buffer_type": "flat", "join_type": "BNL", "attached_condition": "(i.order_id = o.id)"}}]}});
         assert!(ids(&check(&bnl, None)).contains(&"plan_nested_loop_rows"));
         // MariaDB spells rows and filesort differently.
-        let maria = json!({"query_block": {"select_id": 1, "filesort": {"sort_key": "t.x", "table": {"table_name": "t", "access_type": "ALL", "rows": 50000}}}});
+        let maria = json!({"query_block": {"select_id": 1, "filesort": {"sort_key": "t.x", "table": {"table_name": "t", "access_type": "ALL", "rows": 50000,
+            "attached_condition": "t.y = 1"}}}});
         assert_eq!(
             ids(&check(&maria, None)),
             vec!["plan_filesort", "plan_full_scan"]
         );
+        // A full read with no condition of its own needs every row: no full-scan finding.
+        let all = json!({"query_block": {"select_id": 1, "filesort": {"sort_key": "t.x", "table": {"table_name": "t", "access_type": "ALL", "rows": 50000}}}});
+        assert_eq!(ids(&check(&all, None)), vec!["plan_filesort"]);
         // MariaDB's ANALYZE measured that the condition kept 92%: the scan is right. The estimate
         // alone (`filtered` 100 without statistics) proves nothing.
         let most = json!({"query_block": {"table": {"table_name": "t", "access_type": "ALL", "rows": 50000,
@@ -582,7 +816,7 @@ mod tests {
         // Plan text is the monitored server's: a megabyte of filter is quoted shortened.
         let huge = format!("(flag = '{}')", "x".repeat(1 << 20));
         let plan = json!([{"Plan": {"Node Type": "Index Scan", "Relation Name": "a", "Filter": huge,
-            "Actual Rows": 1, "Actual Loops": 1, "Rows Removed by Filter": 50000}}]);
+            "Index Cond": "(grp = 5)", "Actual Rows": 1, "Actual Loops": 1, "Rows Removed by Filter": 50000}}]);
         let p = check(&plan, None);
         assert_eq!(ids(&p), vec!["plan_index_filter_discards"]);
         assert!(

@@ -196,7 +196,16 @@ pub(crate) fn is_function_on_column(e: &Expr) -> bool {
         | Expr::Ceil { .. }
         | Expr::Floor { .. }
         | Expr::AtTimeZone { .. }
-        | Expr::Collate { .. } => true,
+        | Expr::Collate { .. }
+        | Expr::JsonAccess { .. } => true,
+        // A JSON field read out of a column (`data->>'email'`, `doc #> '{a,b}'`).
+        Expr::BinaryOp { op, .. } => matches!(
+            op,
+            BinaryOperator::Arrow
+                | BinaryOperator::LongArrow
+                | BinaryOperator::HashArrow
+                | BinaryOperator::HashLongArrow
+        ),
         _ => false,
     };
     wraps && !columns_outside_subqueries(e).is_empty()

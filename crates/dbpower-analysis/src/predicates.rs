@@ -325,10 +325,17 @@ impl Walker<'_> {
             }
             // Typed checks need the schema.
             if self.schema.is_some() && !matches!(c.op, CmpOp::Like { .. } | CmpOp::IsNull) {
-                if let Some(col) = expr::column_of(c.left)
+                // `col = 5` or, written the other way round, `5 = col`.
+                let (col_side, others): (&Expr, Vec<&Expr>) = match c.rights.as_slice() {
+                    [r] if expr::number(c.left).is_some() && expr::column_of(r).is_some() => {
+                        (r, vec![c.left])
+                    }
+                    _ => (c.left, c.rights.clone()),
+                };
+                if let Some(col) = expr::column_of(col_side)
                     && let Some(ty) = self.column_type(tables, &col)
                     && string_family(&ty)
-                    && c.rights.iter().any(|r| expr::number(r).is_some())
+                    && others.iter().any(|r| expr::number(r).is_some())
                 {
                     self.push(
                         "implicit_conversion",

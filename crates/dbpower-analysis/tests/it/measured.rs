@@ -1,8 +1,10 @@
-//! The labelled corpus of the rules on a class's measured numbers (`tests/corpus/stats_cases.toml`). Each
-//! case lists every rule of its kind that truly applies; precision and recall per rule must be >= 0.9,
-//! with at least 4 positives each.
+//! The labelled corpora of the rules that read more than the statement: the rules on a class's measured
+//! numbers (`tests/corpus/stats_cases.toml`) and on real EXPLAIN plans (`tests/corpus/plan_cases.toml`,
+//! plans captured from PostgreSQL 15 and MariaDB 10.11 by `scripts/capture-plans.sh`). Each case lists
+//! every rule of its kind that truly applies; precision and recall per rule must be >= 0.9, with at least
+//! 4 positives each.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use dbpower_analysis::catalog::{self, Source};
@@ -109,4 +111,54 @@ fn stats_rule_corpus_precision_and_recall() {
         })
         .collect();
     judge(Source::Stats, outcomes.into_iter());
+}
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanCase {
+    name: String,
+    dialect: String,
+    plan: String,
+    expect: Vec<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    negative_for: Vec<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    setup: String,
+    sql: String,
+    /// A schema snapshot in schemas/ given with the plan.
+    #[serde(default)]
+    schema: Option<String>,
+}
+
+#[test]
+fn plan_rule_corpus_precision_and_recall() {
+    let dir = corpus_dir();
+    let text = std::fs::read_to_string(dir.join("plan_cases.toml")).expect("read");
+    let cases: Cases<PlanCase> = toml::from_str(&text).expect("plan_cases.toml parses");
+    assert!(cases.case.len() >= 40, "{}", cases.case.len());
+    let (_, schemas) = crate::corpus::load();
+    let mut dialects = BTreeMap::new();
+    let outcomes: Vec<(&str, BTreeSet<&'static str>, BTreeSet<&str>)> = cases
+        .case
+        .iter()
+        .map(|c| {
+            let path = dir.join("plans").join(&c.plan);
+            let plan: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", c.name)),
+            )
+            .unwrap_or_else(|e| panic!("{}: {e}", c.name));
+            let dialect = Dialect::parse(&c.dialect).expect("dialect");
+            *dialects.entry(c.dialect.as_str()).or_insert(0) += 1;
+            let input = Input {
+                explain: Some(&plan),
+                schema: c.schema.as_ref().map(|s| &schemas[s]),
+                ..Input::new(&c.sql, dialect)
+            };
+            let want = c.expect.iter().map(String::as_str).collect();
+            (c.name.as_str(), rules_of(&input, Source::Plan), want)
+        })
+        .collect();
+    assert_eq!(dialects.len(), 2, "both engines: {dialects:?}");
+    judge(Source::Plan, outcomes.into_iter());
 }
