@@ -28,9 +28,9 @@ pub(crate) struct Ctx<'a> {
     /// sample of that digest's class; one not found (MariaDB does not digest binary-protocol
     /// executions; a full table stops taking new statements) is counted from the log.
     pub digests: std::cell::RefCell<std::collections::HashMap<(String, String), String>>,
-    /// The shapes (scrubbed text, database) whose hints this round already carries: a shape's hints
-    /// ride on its first execution of the round only.
-    pub hinted: std::cell::RefCell<std::collections::HashSet<RawKey>>,
+    /// The shapes (a hash of scrubbed text and database) whose hints this round already carries: a
+    /// shape's hints ride on its first execution of the round only.
+    pub hinted: std::cell::RefCell<std::collections::HashSet<u64>>,
 }
 
 /// A shipped query's scrubbed text and (redacted) database name: which query a kept raw text belongs to.
@@ -175,8 +175,13 @@ impl Ctx<'_> {
             .filter(|h| !h.is_empty())
             .filter(|_| {
                 let mut hinted = self.hinted.borrow_mut();
-                hinted.len() < MAX_HINTED
-                    && hinted.insert((sql_text.clone(), database_name.clone()))
+                let shape = {
+                    use std::hash::{Hash, Hasher};
+                    let mut h = std::collections::hash_map::DefaultHasher::new();
+                    (&sql_text, &database_name).hash(&mut h);
+                    h.finish()
+                };
+                hinted.len() < MAX_HINTED && hinted.insert(shape)
             });
         // A SELECT is explained and described; a COMMIT gets the server's commit settings.
         if (self.source.explain || self.source.schema)

@@ -433,16 +433,21 @@ async fn pg_settings(conn: &mut PgConnection) -> anyhow::Result<BTreeMap<String,
 async fn mysql_settings(conn: &mut MySqlConnection) -> anyhow::Result<BTreeMap<String, String>> {
     let list = MYSQL_SETTINGS
         .iter()
-        .map(|s| format!("'{}'", s.to_ascii_uppercase()))
+        .map(|s| format!("'{s}'"))
         .collect::<Vec<_>>()
         .join(", ");
+    // SHOW works on MariaDB and on MySQL 5.7 and 8.0, where information_schema.GLOBAL_VARIABLES is
+    // disabled or gone.
     let rows: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT /* dbpower-agent */ CAST(LOWER(VARIABLE_NAME) AS CHAR), CAST(VARIABLE_VALUE AS CHAR) \
-         FROM information_schema.GLOBAL_VARIABLES WHERE VARIABLE_NAME IN ({list})"
+        "/* dbpower-agent */ SHOW GLOBAL VARIABLES WHERE Variable_name IN ({list})"
     )))
     .fetch_all(&mut *conn)
     .await?;
-    Ok(settings_of(rows))
+    Ok(settings_of(
+        rows.into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect(),
+    ))
 }
 
 async fn mysql_table(

@@ -163,11 +163,12 @@ fn mysql_table(t: &Value, out: &mut PlanFacts) -> f64 {
     }
     // ANALYZE: the optimizer's estimate of the rows this table passes on against what it measured.
     if let (Some(r_rows), Some(est)) = (num(t.get("r_rows")), num(t.get("rows"))) {
-        let loops = num(t.get("r_loops")).unwrap_or(1.0).max(1.0);
+        // A table the join never reached (r_loops 0) measured nothing.
+        let loops = num(t.get("r_loops")).unwrap_or(1.0);
         let estimated = est * num(t.get("filtered")).unwrap_or(100.0) / 100.0;
         let actual = r_rows * num(t.get("r_filtered")).unwrap_or(100.0) / 100.0;
         let (hi, lo) = (estimated.max(actual), estimated.min(actual));
-        if loops >= 1.0 && hi >= 100.0 && hi / lo.max(1.0) > 10.0 {
+        if loops > 0.0 && hi >= 100.0 && hi / lo.max(1.0) > 10.0 {
             out.push(
                 "plan_row_estimate_miss",
                 format!("{name}: estimated {estimated:.0} rows, actual {actual:.0}"),
@@ -178,45 +179,79 @@ fn mysql_table(t: &Value, out: &mut PlanFacts) -> f64 {
     rows
 }
 
-/// Whether a MySQL/MariaDB condition attached to `table` tests only that table's columns: every
-/// qualified name in it (`t.col`, `` t.`col` ``) is qualified by `table`.
-fn own_condition(cond: &str, table: &str) -> bool {
+/// The table qualifier of each column a MySQL/MariaDB condition names: `o` for `o.status`, `orders` for
+/// `` `shop`.`orders`.`status` `` (MySQL prints the database too); string literals skipped.
+fn qualifiers(cond: &str) -> Vec<String> {
     let b = cond.as_bytes();
-    let mut qualifiers = Vec::new();
+    let mut out = Vec::new();
+    let mut chain: Vec<String> = Vec::new();
     let mut i = 0;
     while i < b.len() {
-        match b[i] {
-            b'\'' => {
-                // A string literal: skip to its end.
-                i += 1;
-                while i < b.len() && b[i] != b'\'' {
-                    i += if b[i] == b'\\' { 2 } else { 1 };
-                }
-                i += 1;
+        let c = b[i];
+        if c == b'\'' {
+            // A string literal: skip to its end.
+            i += 1;
+            while i < b.len() && b[i] != b'\'' {
+                i += if b[i] == b'\\' { 2 } else { 1 };
             }
-            c if c == b'`' || c.is_ascii_alphabetic() || c == b'_' => {
-                let start = i;
-                if c == b'`' {
-                    i += 1;
-                    while i < b.len() && b[i] != b'`' {
-                        i += 1;
-                    }
-                    i += 1;
-                } else {
-                    while i < b.len()
-                        && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$')
-                    {
-                        i += 1;
-                    }
-                }
-                if b.get(i) == Some(&b'.') {
-                    qualifiers.push(cond[start..i.min(cond.len())].trim_matches('`').to_string());
-                }
-            }
-            _ => i += 1,
+            i += 1;
+            chain.clear();
+            continue;
         }
+        if c == b'`' || c.is_ascii_alphabetic() || c == b'_' {
+            let start = i;
+            if c == b'`' {
+                i += 1;
+                while i < b.len() && b[i] != b'`' {
+                    i += 1;
+                }
+                i += 1;
+            } else {
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$')
+                {
+                    i += 1;
+                }
+            }
+            chain.push(cond[start..i.min(b.len())].trim_matches('`').to_string());
+            if b.get(i) == Some(&b'.') {
+                i += 1;
+                continue;
+            }
+            // The chain ends: its next-to-last name qualifies the column.
+            if chain.len() >= 2 {
+                out.push(chain[chain.len() - 2].clone());
+            }
+            chain.clear();
+            continue;
+        }
+        chain.clear();
+        i += 1;
     }
-    qualifiers.iter().all(|q| q.eq_ignore_ascii_case(table))
+    out
+}
+
+/// Whether a MySQL/MariaDB condition attached to `table` holds a test of that table's own columns: a
+/// conjunct whose every column is `table`'s (a join condition beside it does not take it away).
+fn own_condition(cond: &str, table: &str) -> bool {
+    let lower = cond.to_ascii_lowercase();
+    let mut at = 0;
+    let mut parts = Vec::new();
+    for (i, _) in lower.match_indices(" and ") {
+        parts.push(&cond[at..i]);
+        at = i + 5;
+    }
+    parts.push(&cond[at..]);
+    parts.iter().any(|p| {
+        let q = qualifiers(p);
+        !q.is_empty() && q.iter().all(|q| q.eq_ignore_ascii_case(table))
+    })
+}
+
+/// Whether a MySQL/MariaDB condition attached to `table` names another table's column: a join condition.
+fn joins_other(cond: &str, table: &str) -> bool {
+    qualifiers(cond)
+        .iter()
+        .any(|q| !q.eq_ignore_ascii_case(table))
 }
 
 /// Rows a MySQL/MariaDB plan fragment produces, as the optimizer estimates them: a table's rows
@@ -265,7 +300,7 @@ fn numeric_cast(filter: &str) -> Option<(String, String)> {
     for ty in ["numeric", "double precision", "real"] {
         let needle = format!(")::{ty}");
         for (at, _) in filter.match_indices(&needle) {
-            let Some(open) = filter[..at].rfind('(') else {
+            let Some(open) = open_paren_before(filter, at) else {
                 continue;
             };
             let col = &filter[open + 1..at];
@@ -286,6 +321,16 @@ fn numeric_cast(filter: &str) -> Option<(String, String)> {
         }
     }
     None
+}
+
+/// The `(` that opens the column name ending at byte `at`, looked for in the 256 bytes before it only
+/// (a column name is shorter): a condition of many casts and no parenthesis costs linear time.
+fn open_paren_before(text: &str, at: usize) -> Option<usize> {
+    let mut from = at.saturating_sub(256);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    text[from..at].rfind('(').map(|i| from + i)
 }
 
 /// Whether a PostgreSQL plan node or one below it has the key `key`.
@@ -394,9 +439,12 @@ fn mysql_node(v: &Value, out: &mut PlanFacts) {
                         t.get("table_name").and_then(Value::as_str).unwrap_or("?")
                     ));
                     let access = t.get("access_type").and_then(Value::as_str);
+                    let table = t.get("table_name").and_then(Value::as_str).unwrap_or("?");
                     if i >= 1
                         && matches!(access, Some("ALL" | "index" | "hash_ALL"))
-                        && cond.is_some()
+                        && cond
+                            .and_then(Value::as_str)
+                            .is_some_and(|c| joins_other(c, table))
                     {
                         unindexed_join = true;
                     }
@@ -518,7 +566,7 @@ fn pg_extras(
             schema.and_then(|s| s.table(node.get("Schema").and_then(Value::as_str), relation));
         if let (Some(cond), Some(table)) = (cond, table) {
             for (at, _) in cond.match_indices(")::text") {
-                let Some(open) = cond[..at].rfind('(') else {
+                let Some(open) = open_paren_before(cond, at) else {
                     continue;
                 };
                 let col = cond[open + 1..at].trim_matches('"');
@@ -710,8 +758,20 @@ fn pg_node(
             ));
         }
     }
+    // A node that consumes all its input before it returns a row (a sort, an aggregate, a hash, a
+    // materialization) runs its children to the end whatever a LIMIT above it does.
+    let blocking = matches!(
+        kind,
+        "Sort" | "Aggregate" | "Hash" | "Materialize" | "WindowAgg" | "SetOp"
+    );
     for c in children {
-        pg_node(c, schema, out, worst_miss, limited || kind == "Limit");
+        pg_node(
+            c,
+            schema,
+            out,
+            worst_miss,
+            (limited && !blocking) || kind == "Limit",
+        );
     }
 }
 
@@ -759,6 +819,31 @@ mod tests {
                 "{plan}"
             );
         }
+        // A cross join whose inner table has a filter of its own is still a cross join.
+        let cross = json!({"query_block": {"select_id": 1, "nested_loop": [
+            {"table": {"table_name": "o", "access_type": "ALL", "rows": 120000}},
+            {"table": {"table_name": "i", "access_type": "ALL", "rows": 5000, "attached_condition": "i.flag = 1"}}]}});
+        assert!(!ids(&check(&cross, None)).contains(&"plan_nested_loop_rows"));
+        // MySQL prints the database in a column's name; a join condition beside the table's own filter
+        // does not hide the filter.
+        assert!(own_condition(
+            "(`shop`.`orders`.`status` = 'paid')",
+            "orders"
+        ));
+        assert!(own_condition("o.`status` = 'x' and o.cust_id = c.id", "o"));
+        assert!(!own_condition(
+            "t.customer_id between c.`id` and c.`id` + 5",
+            "t"
+        ));
+        assert!(!own_condition(
+            "c.`code` = convert(l.`code` using utf8mb4)",
+            "c"
+        ));
+        assert!(!own_condition("o.note = 'x.y and z.w'", "p"));
+        assert!(joins_other(
+            "(`shop`.`i`.`order_id` = `shop`.`o`.`id`)",
+            "i"
+        ));
         let bnl = json!({"query_block": {"select_id": 1, "nested_loop": [
             {"table": {"table_name": "o", "access_type": "ALL", "rows": 120000}},
             {"block-nl-join": {"table": {"table_name": "i", "access_type": "ALL", "rows": 5000},
@@ -824,8 +909,13 @@ mod tests {
             "{}",
             p.findings[0].evidence.len()
         );
-        let cast = format!("(({})::numeric = 5.0)", "c".repeat(1 << 16));
+        // A name is at most 63 bytes on PostgreSQL: a longer run before the cast is no column, and
+        // a condition of many casts and no parenthesis is read in linear time.
+        let cast = format!("(({})::numeric = 5.0)", "c".repeat(63));
         assert!(numeric_cast(&cast).is_some_and(|(c, _)| c.len() <= 120));
+        let cast = format!("(({})::numeric = 5.0)", "c".repeat(1 << 16));
+        assert_eq!(numeric_cast(&cast), None);
+        assert_eq!(numeric_cast(&")::numeric".repeat(200_000)), None);
     }
 
     #[test]

@@ -33,11 +33,14 @@ pub const MAX_KEY_BYTES: usize = 128;
 pub enum LiteralKind {
     Number,
     String,
+    /// A kind a newer agent knows and this platform does not: kept, never applied.
+    #[serde(other)]
+    Other,
 }
 
-/// One literal the statement compares with a column, or a JSON key it reads.
+/// One literal the statement compares with a column, or a JSON key it reads. Unknown fields (a newer
+/// agent's) are ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct LiteralHint {
     /// The column as the statement names it, quotes removed and in lower case (`u.phone`), at most
     /// 128 bytes.
@@ -51,9 +54,8 @@ pub struct LiteralHint {
     pub value: Option<String>,
 }
 
-/// What the agent ships beside a scrubbed statement (at most 64 hints).
+/// What the agent ships beside a scrubbed statement (at most 64 hints). Unknown fields are ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct StatementHints {
     #[serde(default)]
     pub literals: Vec<LiteralHint>,
@@ -150,6 +152,7 @@ struct Tok<'a> {
     text: &'a str,
     start: usize,
     end: usize,
+    unterminated: bool,
 }
 
 fn tokens(sql: &str, dialect: Dialect) -> Vec<Tok<'_>> {
@@ -163,6 +166,7 @@ fn tokens(sql: &str, dialect: Dialect) -> Vec<Tok<'_>> {
                 text: t.text,
                 start,
                 end: start + t.text.len(),
+                unterminated: t.unterminated,
             }
         })
         .collect()
@@ -188,7 +192,9 @@ fn operator_at(toks: &[Tok<'_>], i: usize) -> Option<(String, usize)> {
         j += 1;
     }
     let op = PUNCT_OPS.iter().find(|op| run.starts_with(**op))?;
-    Some((op.to_string(), i + op.len()))
+    // `!=` and `<>` are one operator (MariaDB's digest text prints `<>` for both).
+    let name = if *op == "!=" { "<>" } else { op };
+    Some((name.to_string(), i + op.len()))
 }
 
 fn is_name(t: &Tok<'_>) -> bool {
@@ -211,6 +217,8 @@ fn normalized(toks: &[Tok<'_>], first: usize, last: usize) -> Option<String> {
             out.push('.');
         }
         let name = match t.kind {
+            // A quoted name left open swallowed the rest of the statement: it is text, not a name.
+            Kind::QuotedIdent if t.unterminated => return None,
             Kind::QuotedIdent => {
                 let q = t.text.chars().next()?;
                 let inner = t.text.get(1..t.text.len().checked_sub(1)?)?;
@@ -220,8 +228,12 @@ fn normalized(toks: &[Tok<'_>], first: usize, last: usize) -> Option<String> {
         };
         out.push_str(&name.to_lowercase());
     }
-    (!out.is_empty() && out.len() <= MAX_COLUMN_BYTES && !out.chars().any(char::is_control))
-        .then_some(out)
+    // A name holding personal data (strict scrubbing redacts it in the statement) is not shipped.
+    (!out.is_empty()
+        && out.len() <= MAX_COLUMN_BYTES
+        && !out.chars().any(char::is_control)
+        && matches!(crate::pii::redact(&out), std::borrow::Cow::Borrowed(_)))
+    .then_some(out)
 }
 
 /// The column reference ending at token `end` (inclusive): names joined by `.`, normalized.
@@ -233,8 +245,8 @@ fn chain_ending(toks: &[Tok<'_>], end: usize) -> Option<String> {
     while first >= 2 && toks[first - 1].text == "." && is_name(&toks[first - 2]) {
         first -= 2;
     }
-    // A name after a `.` that is not a name is not a column.
-    if first >= 1 && toks[first - 1].text == "." {
+    // A name after a `.` that is not a name is not a column, nor is a cast's type name (`x::jsonb`).
+    if first >= 1 && (toks[first - 1].text == "." || toks[first - 1].kind == Kind::Cast) {
         return None;
     }
     normalized(toks, first, end)
@@ -334,6 +346,11 @@ fn places(toks: &[Tok<'_>]) -> Vec<Place> {
     out
 }
 
+/// A hexadecimal or binary number (`0x41`, `0b01`).
+fn radix_literal(text: &str) -> bool {
+    matches!(text.as_bytes(), [b'0', b'x' | b'X' | b'b' | b'B', ..])
+}
+
 /// The text of a string literal without its quotes, when it is a plain single-quoted one.
 fn unquoted(text: &str) -> Option<&str> {
     let inner = text.strip_prefix('\'')?.strip_suffix('\'')?;
@@ -348,7 +365,8 @@ pub fn collect(sql: &str, dialect: Dialect) -> StatementHints {
         let t = &toks[p.at];
         let json = JSON_OPS.contains(&p.op.as_str()) || JSON_FUNCTIONS.contains(&p.op.as_str());
         let hint = match t.kind {
-            Kind::Number if !json => LiteralHint {
+            // `0x41` and `0b01` are strings in a string comparison on MySQL: no kind is known.
+            Kind::Number if !json && !radix_literal(t.text) => LiteralHint {
                 column: p.column,
                 op: p.op,
                 kind: LiteralKind::Number,
@@ -384,14 +402,15 @@ pub fn collect(sql: &str, dialect: Dialect) -> StatementHints {
 
 /// The scrubbed statement with what the hints say put back where they agree, for analysis only: a
 /// placeholder compared with a column whose literal was a number becomes `0`; a placeholder that was a
-/// JSON key becomes that key. A place the hints disagree on (a number in one execution, a string in
-/// another) keeps its placeholder.
+/// JSON key becomes that key. A place the hints disagree on (`phone = 5 OR phone = '5'` in one
+/// statement) keeps its placeholder.
 pub fn apply(scrubbed: &str, dialect: Dialect, hints: &StatementHints) -> String {
     if hints.is_empty() {
         return scrubbed.to_string();
     }
     let toks = tokens(scrubbed, dialect);
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    let mut placed = std::collections::HashSet::new();
     for p in places(&toks) {
         let t = &toks[p.at];
         if t.kind != Kind::Param {
@@ -413,7 +432,7 @@ pub fn apply(scrubbed: &str, dialect: Dialect, hints: &StatementHints) -> String
             (LiteralKind::String, Some(v)) if json && safe_key(v) => format!("'{v}'"),
             _ => continue,
         };
-        if !edits.iter().any(|e| e.0 == t.start) {
+        if placed.insert(t.start) {
             edits.push((t.start, t.end, text));
         }
     }
@@ -535,6 +554,48 @@ mod tests {
         assert!(bad.invalid().is_some());
         let bad_op = one("LIKE", LiteralKind::Number, None);
         assert!(bad_op.invalid().is_some());
+    }
+
+    #[test]
+    fn names_that_are_personal_data_or_open_quotes_are_not_shipped() {
+        for sql in [
+            "SELECT * FROM t WHERE `amount_jane.doe@example.com` > 100",
+            "SELECT * FROM t WHERE 5 = \"John Smith 1985-03-02",
+        ] {
+            let d = if sql.contains('`') {
+                Dialect::Mysql
+            } else {
+                Dialect::Postgresql
+            };
+            assert!(collect(sql, d).is_empty(), "{sql}");
+        }
+    }
+
+    #[test]
+    fn operators_casts_and_hex_literals() {
+        // `!=` is `<>`, as a digest text prints it.
+        let hints = collect("SELECT * FROM u WHERE phone != 5", Dialect::Mysql);
+        assert_eq!(
+            apply(
+                "SELECT * FROM `u` WHERE `phone` <> ?",
+                Dialect::Mysql,
+                &hints
+            ),
+            "SELECT * FROM `u` WHERE `phone` <> 0"
+        );
+        // A cast's type is not a column; a hexadecimal literal is no number to MySQL's strings.
+        assert!(collect("SELECT 1 FROM t WHERE a::int = 5", Dialect::Postgresql).is_empty());
+        assert!(collect("SELECT 1 FROM t WHERE phone = 0x35353531", Dialect::Mysql).is_empty());
+        // A newer agent's kind is kept and never applied.
+        let newer: StatementHints = serde_json::from_str(
+            r#"{"literals": [{"column": "d", "op": "=", "kind": "date", "since": 2}], "later": true}"#,
+        )
+        .expect("forward compatible");
+        assert_eq!(newer.literals[0].kind, LiteralKind::Other);
+        assert_eq!(
+            apply("SELECT 1 FROM t WHERE d = ?", Dialect::Mysql, &newer),
+            "SELECT 1 FROM t WHERE d = ?"
+        );
     }
 
     #[test]

@@ -251,9 +251,15 @@ fn leading_wildcard(literal: &str) -> bool {
 }
 
 /// A quoted pattern (`'Ber%'`, `E'x'`) that does not start with a wildcard: an index range serves it.
+/// The empty pattern `''` is not one.
 fn anchored(literal: &str) -> bool {
-    let mut chars = literal.chars().skip_while(|c| c.is_ascii_alphabetic());
-    matches!(chars.next(), Some('\'' | '"')) && !matches!(chars.next(), Some('%' | '_') | None)
+    let body = literal.trim_start_matches(|c: char| c.is_ascii_alphabetic());
+    let mut chars = body.chars();
+    let Some(quote @ ('\'' | '"')) = chars.next() else {
+        return false;
+    };
+    let rest = chars.as_str();
+    !rest.starts_with(['%', '_']) && !rest.is_empty() && rest.len() > quote.len_utf8()
 }
 
 #[cfg(test)]
@@ -286,6 +292,15 @@ mod tests {
                 ScrubLevel::Strict
             ),
             "SELECT id FROM u WHERE name LIKE '%?' AND city LIKE '?%' AND x NOT ILIKE '%?'"
+        );
+        // The empty pattern has no prefix to range over.
+        assert_eq!(
+            scrub(
+                "SELECT 1 FROM t WHERE a LIKE ''",
+                Dialect::Mysql,
+                ScrubLevel::Strict
+            ),
+            "SELECT ? FROM t WHERE a LIKE ?"
         );
         assert_eq!(
             scrub(

@@ -413,3 +413,41 @@ fn a_range_or_aggregate_reading_few_columns_gets_a_covering_index() {
         ]
     );
 }
+
+#[test]
+fn a_json_key_hint_turns_a_strict_sample_into_an_expression_index() {
+    use dbpower_sql::{ScrubLevel, hints, scrub};
+    let raw = "SELECT id FROM events WHERE data->>'kind' = 'signup' ORDER BY id LIMIT 50";
+    let schema: SchemaSnapshot = serde_json::from_value(json!({"tables": [
+        {"name": "events", "rows": 5_000_000, "columns": [
+            {"name": "id", "type": "bigint"}, {"name": "data", "type": "jsonb"}],
+         "indexes": [{"name": "events_pkey", "columns": ["id"], "unique": true}]}]}))
+    .expect("schema");
+    let scrubbed = scrub(raw, Dialect::Postgresql, ScrubLevel::Strict);
+    assert_eq!(
+        scrubbed,
+        "SELECT id FROM events WHERE data->>$1 = $2 ORDER BY id LIMIT $3"
+    );
+    // Without the hint the key is unknown: no DDL with a placeholder in it.
+    let bare = analyze(&Input {
+        schema: Some(&schema),
+        ..Input::new(&scrubbed, Dialect::Postgresql)
+    });
+    assert!(
+        ddl(&bare).iter().all(|d| !d.contains('$')),
+        "{:?}",
+        ddl(&bare)
+    );
+    assert!(ddl(&bare).is_empty(), "{:?}", ddl(&bare));
+    // With it, the expression index on the key the application reads.
+    let h = hints::collect(raw, Dialect::Postgresql);
+    let hinted = analyze(&Input {
+        schema: Some(&schema),
+        hints: Some(&h),
+        ..Input::new(&scrubbed, Dialect::Postgresql)
+    });
+    let proposed = ddl(&hinted);
+    assert_eq!(proposed.len(), 1, "{proposed:?}");
+    assert!(proposed[0].contains("(data ->> 'kind')"), "{proposed:?}");
+    assert!(rules(&hinted).contains(&"function_on_column"), "{hinted:?}");
+}

@@ -298,7 +298,7 @@ pub fn fingerprint_mysql(q: &str) -> String {
         // so `true1` is a name).
         if !in_backtick
             && matches!(c, b't' | b'T' | b'f' | b'F')
-            && !out.last().is_some_and(|&p| is_word(p))
+            && !(i > 0 && is_word(b[i - 1]))
             && let Some(len) = [&b"true"[..], &b"false"[..]]
                 .iter()
                 .find(|w| starts_with_ci(b, i, w))

@@ -142,7 +142,7 @@ fn pt_mislexes(sql: &str) -> bool {
             t.text.contains('"') || t.text.contains('\'') || t.text.eq_ignore_ascii_case("`null`")
         }
         Kind::String => {
-            let inner = &t.text[1..t.text.len().saturating_sub(1)];
+            let inner = t.text.get(1..t.text.len().saturating_sub(1)).unwrap_or("");
             inner.contains('\\') || inner.contains("''")
         }
         _ => false,

@@ -783,7 +783,10 @@ export interface components {
             severity: components["schemas"]["Severity"];
             title: string;
         };
-        /** @description One literal the statement compares with a column, or a JSON key it reads. */
+        /**
+         * @description One literal the statement compares with a column, or a JSON key it reads. Unknown fields (a newer
+         *     agent's) are ignored.
+         */
         LiteralHint: {
             /**
              * @description The column as the statement names it, quotes removed and in lower case (`u.phone`), at most
@@ -800,7 +803,7 @@ export interface components {
             value?: string | null;
         };
         /** @enum {string} */
-        LiteralKind: "number" | "string";
+        LiteralKind: "number" | "string" | "other";
         /** @description One prompt sent to an LLM provider (or refused by its open circuit), as recorded for audit. */
         LlmCallView: {
             /** Format: int64 */
@@ -1439,7 +1442,7 @@ export interface components {
             team_id?: number | null;
             user?: string | null;
         };
-        /** @description What the agent ships beside a scrubbed statement (at most 64 hints). */
+        /** @description What the agent ships beside a scrubbed statement (at most 64 hints). Unknown fields are ignored. */
         StatementHints: {
             literals?: components["schemas"]["LiteralHint"][];
         };
