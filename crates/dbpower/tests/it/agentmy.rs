@@ -205,6 +205,21 @@ async fn both_mariadb_methods_count_what_ran_once_and_never_collect_the_agent() 
         "run",
         &["--db-ps-mode=auto", &format!("--events={prepared_events}")],
     );
+    // What would be sent: a logged point select carries its literal's kind (taken before scrubbing),
+    // and schema snapshots, a COMMIT's included, carry the server's settings.
+    let dry = agent(&config, &["--dry-run"]);
+    ok(&dry);
+    let batches = crate::agentpg::printed_batches(&dry.stdout);
+    let selects = crate::agentpg::dry_run_queries(&batches, "FROM `sbtest1` WHERE ID = ?", "shop");
+    let hint = serde_json::json!({"literals": [{"column": "id", "op": "=", "kind": "number"}]});
+    assert!(selects.iter().any(|q| q["hints"] == hint), "{selects:?}");
+    let commits = crate::agentpg::dry_run_queries(&batches, "COMMIT", "shop");
+    assert!(
+        commits
+            .iter()
+            .any(|q| q["schema"]["settings"]["innodb_flush_log_at_trx_commit"] == "1"),
+        "{commits:?}"
+    );
     ok(&agent(&config, &["--once"]));
 
     let oa = platform.org_admin(&key.0).await;

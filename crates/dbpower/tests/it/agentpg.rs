@@ -174,7 +174,7 @@ fn calls_by_class(cluster: &Cluster) -> BTreeMap<String, i64> {
 }
 
 /// The queries of the dry run's batches whose text holds `needle`, in `db`.
-fn dry_run_queries<'a>(batches: &'a [Value], needle: &str, db: &str) -> Vec<&'a Value> {
+pub(crate) fn dry_run_queries<'a>(batches: &'a [Value], needle: &str, db: &str) -> Vec<&'a Value> {
     batches
         .iter()
         .flat_map(|b| b["queries"].as_array().into_iter().flatten())
@@ -185,7 +185,7 @@ fn dry_run_queries<'a>(batches: &'a [Value], needle: &str, db: &str) -> Vec<&'a 
 }
 
 /// The JSON values `--dry-run` prints one after the other.
-fn printed_batches(stdout: &[u8]) -> Vec<Value> {
+pub(crate) fn printed_batches(stdout: &[u8]) -> Vec<Value> {
     serde_json::Deserializer::from_slice(stdout)
         .into_iter::<Value>()
         .collect::<Result<_, _>>()
