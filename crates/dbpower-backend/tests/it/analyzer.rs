@@ -117,6 +117,8 @@ async fn hints_and_server_settings_reach_the_rules_of_a_strictly_scrubbed_statem
             (json!({"hints": {"literals": [{"column": "c", "op": "LIKE", "kind": "number"}]}}), "queries[0].hints"),
             (json!({"hints": {"literals": [{"column": "", "op": "=", "kind": "number"}]}}), "queries[0].hints"),
             (json!({"schema": {"settings": {"work_mem": "x".repeat(257)}}}), "queries[0].schema.settings"),
+            (json!({"schema": {"settings": {"w".repeat(65): "1"}}}), "queries[0].schema.settings"),
+            (json!({"schema": {"settings": (0..65).map(|i| (format!("s{i}"), json!("1"))).collect::<serde_json::Map<_, _>>()}}), "queries[0].schema.settings"),
         ]
         .into_iter()
         .enumerate()
