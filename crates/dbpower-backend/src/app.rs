@@ -135,6 +135,11 @@ impl Application {
                 if store.backend() == "postgres" { 2 } else { 1 },
             ),
             throttle: LoginThrottle::new(settings.login.clone(), limiter),
+            alerts: crate::workers::alerts::Alerting::new(
+                &settings.alerts,
+                cipher.clone(),
+                settings.env == Environment::Production,
+            ),
             shared,
             store,
             hasher,
@@ -220,6 +225,16 @@ impl Application {
                 s.store.clone(),
                 every,
             )));
+            if self.settings.alerts.enabled {
+                background.push(tokio::spawn(crate::workers::alerts::run_evaluator(
+                    s.store.clone(),
+                    s.alerts.clone(),
+                )));
+                background.push(tokio::spawn(crate::workers::alerts::run_deliverer(
+                    s.store.clone(),
+                    s.alerts.clone(),
+                )));
+            }
         }
         let _stop_background = AbortOnDrop(background);
         axum::serve(

@@ -8,7 +8,7 @@ use utoipa_axum::routes;
 
 use crate::routes::auth;
 use crate::routes::{
-    agents, analyzer, api_keys, audit, identities, organizations, queries, teams, users,
+    agents, alerts, analyzer, api_keys, audit, identities, organizations, queries, teams, users,
 };
 use crate::state::AppState;
 
@@ -29,6 +29,7 @@ use crate::state::AppState;
         (name = "audit", description = "Tamper-evident audit log"),
         (name = "ingestion", description = "Signed agent API"),
         (name = "slow-queries", description = "Slow queries, query classes, dashboard"),
+        (name = "alerts", description = "Alert rules, channels, alerts and class mutes"),
         (name = "analyzer", description = "Analysis on demand (served by dbpower serve and dbpower analyzer)"),
     )
 )]
@@ -102,6 +103,20 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(queries::list_query_classes))
         .routes(routes!(queries::get_query_class))
         .routes(routes!(queries::dashboard))
+        .routes(routes!(alerts::list_channels, alerts::create_channel))
+        .routes(routes!(
+            alerts::get_channel,
+            alerts::update_channel,
+            alerts::delete_channel
+        ))
+        .routes(routes!(alerts::test_channel))
+        .routes(routes!(alerts::list_rules, alerts::create_rule))
+        .routes(routes!(alerts::update_rule, alerts::delete_rule))
+        .routes(routes!(alerts::list_alerts))
+        .routes(routes!(alerts::get_alert))
+        .routes(routes!(alerts::acknowledge_alert))
+        .routes(routes!(alerts::resolve_alert))
+        .routes(routes!(alerts::mute_class))
         .merge(
             OpenApiRouter::new()
                 .routes(routes!(crate::routes::ingest::ingest_slow_queries))

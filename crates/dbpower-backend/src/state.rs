@@ -26,6 +26,8 @@ pub(crate) struct Inner {
     /// Group-commit writer for ingestion.
     pub writer: crate::workers::writer::IngestWriter,
     pub analysis: Analysis,
+    /// Alert settings, senders and the deliverer's wake-up.
+    pub alerts: Arc<crate::workers::alerts::Alerting>,
     /// Request limits (`None` when `rate_limit.enabled = false`, or behind a gateway, which owns them).
     pub rate_limits: Option<Arc<crate::middleware::ratelimit::RateLimits>>,
     /// Api-key windows, checked after a signature verifies (`None` when limits are off).

@@ -22,6 +22,10 @@ pub enum Action {
     ManageUsers,
     ManageApiKeys,
     ReadAuditLog,
+    /// Alert rules and channels of the organization.
+    ManageAlerts,
+    /// Acknowledge and resolve the alerts one sees, mute one's own classes.
+    HandleAlerts,
 }
 
 /// Whether the caller's role allows the action at all (the scope then limits where).
@@ -30,7 +34,7 @@ pub fn allows(p: &Principal, action: Action) -> bool {
     match p.role {
         Role::SuperAdmin => true,
         Role::OrgAdmin => !matches!(action, CreateOrganization | DeleteOrganization),
-        Role::TeamLead => matches!(action, ManageUsers),
+        Role::TeamLead => matches!(action, ManageUsers | HandleAlerts),
         Role::User => false,
     }
 }

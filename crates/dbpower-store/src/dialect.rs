@@ -17,6 +17,15 @@ pub(crate) struct Dialect {
     pub ilike: &'static str,
     /// The UTC day (`YYYY-MM-DD`) of the rollup hour `r.hour`.
     pub day_of_hour: &'static str,
+    /// A subquery (alias `j`, integer column `v`) of the elements of a JSON array of integers.
+    pub json_ints: &'static str,
+}
+
+impl Dialect {
+    /// `json_ints` for the JSON array `list` (a placeholder).
+    pub(crate) fn json_int_elements(&self, list: &str) -> String {
+        self.json_ints.replace("{list}", list)
+    }
 }
 
 /// SQLite: one writer at a time (serialized by the store's write lock), so no row locks.
@@ -29,6 +38,7 @@ pub(crate) const SQLITE: Dialect = Dialect {
     // SQLite's LIKE is case-insensitive for ASCII already.
     ilike: "LIKE",
     day_of_hour: "substr(r.hour, 1, 10)",
+    json_ints: "(SELECT CAST(value AS INTEGER) AS v FROM json_each({list})) j",
 };
 
 pub(crate) const POSTGRES: Dialect = Dialect {
@@ -39,4 +49,5 @@ pub(crate) const POSTGRES: Dialect = Dialect {
     greatest: "GREATEST",
     ilike: "ILIKE",
     day_of_hour: "to_char(r.hour AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+    json_ints: "(SELECT CAST(value AS BIGINT) AS v FROM jsonb_array_elements_text(CAST({list} AS JSONB))) j",
 };

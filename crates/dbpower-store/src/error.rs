@@ -48,6 +48,12 @@ pub enum Entity {
     ApiKey,
     /// Unique by token id.
     RefreshToken,
+    /// An alert channel: unique by name within the organization.
+    Channel,
+    /// An alert rule: unique by name within the organization.
+    Rule,
+    /// An alert whose state does not allow the change (acknowledging a resolved alert).
+    AlertState,
 }
 
 impl std::fmt::Display for Entity {
@@ -59,6 +65,9 @@ impl std::fmt::Display for Entity {
             Entity::User => "user",
             Entity::ApiKey => "api key",
             Entity::RefreshToken => "refresh token",
+            Entity::Channel => "alert channel",
+            Entity::Rule => "alert rule",
+            Entity::AlertState => "alert state",
         })
     }
 }
@@ -71,6 +80,8 @@ pub enum Reference {
     /// `team_id` or `identity_id` names nothing in the organization, or the identity belongs to another
     /// team than the one given.
     TeamIdOrIdentityId,
+    /// A rule's `team_id`, `identity_id` or `channel_ids` names nothing in the organization.
+    RuleTarget,
     /// A foreign key of the written row (of this kind) points at nothing, e.g. at a row deleted meanwhile.
     Row(Entity),
 }

@@ -12,6 +12,7 @@
 //! that differ).
 
 mod agents;
+mod alerts;
 pub mod audit;
 mod auth;
 mod dialect;
@@ -30,6 +31,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use agents::{AgentRecord, AgentStore};
+pub use alerts::{
+    AlertFilter, AlertStore, ChannelPatch, ChannelPublic, ChannelRecord, ClaimedDelivery,
+    DeliveryOutcome, EvalData, EvalOutcome, EvalWindow, Firing, NewChannel, NewRule, RulePatch,
+    SeriesRow, SideSums,
+};
 pub use auth::{AuthStore, NewAuditEntry, NewRefreshToken, RefreshUse};
 pub use error::{DriverError, Entity, Reference, Result, StoreError};
 pub use ingest::{IngestCredential, IngestOutcome, IngestStore, NewBatch, NewSlowQuery};
@@ -72,6 +78,7 @@ pub trait Store:
     + QueueStore
     + AgentStore
     + LlmCallStore
+    + AlertStore
     + Send
     + Sync
     + 'static

@@ -14,6 +14,10 @@ pub(crate) enum Table {
     AuditLogs,
     /// Records of prompts sent to LLM providers: organization level only.
     LlmCalls,
+    /// Alert rules and channels: organization level only.
+    AlertSettings,
+    /// Query classes: organization level (who sees a class's parts is decided by `class_is_own`).
+    Classes,
     /// Rows owned through `team_id` / `identity_id` columns: slow queries and rollups.
     Owned,
 }
@@ -34,13 +38,16 @@ pub(crate) fn predicate_on(scope: &Scope, table: Table, a: &str) -> String {
             format!("{a}id = {org}")
         }
         (F::Org { org }, _) => format!("{a}organization_id = {org}"),
+        (F::Team { org, .. } | F::Identity { org, .. }, T::Classes) => {
+            format!("{a}organization_id = {org}")
+        }
         (F::Team { org, team }, T::Teams) => {
             format!("{a}organization_id = {org} AND {a}id = {team}")
         }
         (F::Team { org, team }, T::Identities | T::Users | T::ApiKeys | T::Owned) => {
             format!("{a}organization_id = {org} AND {a}team_id = {team}")
         }
-        (F::Team { .. }, T::AuditLogs | T::LlmCalls) => "1=0".into(),
+        (F::Team { .. }, T::AuditLogs | T::LlmCalls | T::AlertSettings) => "1=0".into(),
         (
             F::Identity {
                 org,

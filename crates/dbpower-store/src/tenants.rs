@@ -191,7 +191,7 @@ pub(crate) const API_KEY_COLS: &str = "id, organization_id, team_id, identity_id
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct OrgRow {
-    id: i64,
+    pub(crate) id: i64,
     name: String,
     settings: Json<serde_json::Value>,
     retention_days: i32,

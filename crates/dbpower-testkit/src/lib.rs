@@ -6,6 +6,9 @@
 //! - [`Binary`]: the real `dbpower` binary in any role ([`Proc`]), its settings typed the same way;
 //! - [`Client`]: HTTP with the login split (platform accounts, accounts of an organization) and
 //!   agent-signed ingestion batches;
+//! - [`HttpReceiver`] and [`SmtpReceiver`]: local stand-ins, each on its own thread, for the alert
+//!   channels no test machine can reach (Slack, PagerDuty, a webhook endpoint, an SMTP relay),
+//!   recording what they are sent; [`verify_standard_webhook`] checks a webhook's signature;
 //! - [`Checks`]: invariants checked when a database or app is dropped (no analysis job left claimed,
 //!   every audit chain verifies), each with an explicit opt-out that names its reason.
 //!
@@ -17,6 +20,7 @@ mod bin;
 mod checks;
 mod db;
 mod http;
+mod receivers;
 mod settings;
 
 pub use app::{AppBuilder, TestApp, on_all_backends, on_all_backends_with};
@@ -25,6 +29,9 @@ pub use checks::Checks;
 pub use db::{TestDb, execute_on, postgres_server};
 pub use dbpower_backend::{Role, Settings};
 pub use http::{ApiKey, Client, Resp, access_token, signed_batch_request};
+pub use receivers::{
+    Behaviour, HttpReceiver, Mail, Received, SmtpReceiver, verify_standard_webhook,
+};
 pub use secrecy::SecretString;
 pub use settings::{ADMIN_EMAIL, ADMIN_PASSWORD, env_of, named, secret, set_listen};
 

@@ -4,6 +4,7 @@
 //! OpenAPI document is generated from them.
 
 pub mod agent;
+pub mod alerts;
 pub mod analysis;
 pub mod audit;
 pub mod auth;
@@ -14,6 +15,7 @@ pub mod page;
 pub mod schema;
 
 pub use agent::*;
+pub use alerts::*;
 pub use analysis::*;
 pub use audit::*;
 pub use auth::*;

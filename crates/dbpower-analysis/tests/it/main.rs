@@ -3,6 +3,7 @@
 
 mod corpus;
 mod ddl;
+mod detection;
 mod measured;
 mod parsing;
 mod plans;

@@ -65,6 +65,18 @@ pub(super) const KEYS: &[(&str, Kind)] = &[
     ("llm.max_retries", Kind::Int),
     ("llm.breaker_failures", Kind::Int),
     ("llm.breaker_cooldown_secs", Kind::Int),
+    ("alerts.enabled", Kind::Bool),
+    ("alerts.evaluate_every_secs", Kind::Int),
+    ("alerts.window_secs", Kind::Int),
+    ("alerts.baseline_days", Kind::Int),
+    ("alerts.delivery_timeout_secs", Kind::Int),
+    ("alerts.max_attempts", Kind::Int),
+    ("alerts.retry_base_ms", Kind::Int),
+    ("alerts.lease_secs", Kind::Int),
+    ("alerts.smtp_url", Kind::Str),
+    ("alerts.smtp_from", Kind::Str),
+    ("alerts.allow_private_targets", Kind::Bool),
+    ("alerts.public_url", Kind::Str),
 ];
 
 /// The names of every setting as environment variables, for docs checks.

@@ -11,7 +11,7 @@ mod tests;
 
 pub use layers::env_names;
 pub(crate) use sections::{
-    GatewaySettings, ListenSettings, LlmSettings, LoginSettings, RateLimitSettings,
+    AlertSettings, GatewaySettings, ListenSettings, LlmSettings, LoginSettings, RateLimitSettings,
 };
 
 use std::net::SocketAddr;
@@ -145,6 +145,7 @@ pub struct Settings {
     pub retention_interval_secs: u64,
     pub login: LoginSettings,
     pub llm: LlmSettings,
+    pub alerts: AlertSettings,
     pub rate_limit: RateLimitSettings,
     pub serve: ListenSettings,
     pub gateway: GatewaySettings,
@@ -178,6 +179,7 @@ impl Default for Settings {
             retention_interval_secs: 3600,
             login: LoginSettings::default(),
             llm: LlmSettings::default(),
+            alerts: AlertSettings::default(),
             rate_limit: RateLimitSettings::default(),
             serve: ListenSettings::default(),
             gateway: GatewaySettings::default(),
@@ -275,6 +277,18 @@ impl Settings {
             bail!("DBPOWER_ANALYSIS_DEBOUNCE_MS must be at most {max_debounce} (an hour)");
         }
         self.llm.client_config()?;
+        if !(1..=86_400).contains(&self.alerts.evaluate_every_secs) {
+            bail!("DBPOWER_ALERTS__EVALUATE_EVERY_SECS must be between 1 and 86400");
+        }
+        if !(60..=7 * 86_400).contains(&self.alerts.window_secs) {
+            bail!("DBPOWER_ALERTS__WINDOW_SECS must be between 60 and 604800 (a week)");
+        }
+        if !(1..=60).contains(&self.alerts.baseline_days) {
+            bail!("DBPOWER_ALERTS__BASELINE_DAYS must be between 1 and 60");
+        }
+        if !(1..=100).contains(&self.alerts.max_attempts) {
+            bail!("DBPOWER_ALERTS__MAX_ATTEMPTS must be between 1 and 100");
+        }
         if self.env != Environment::Production {
             return Ok(());
         }

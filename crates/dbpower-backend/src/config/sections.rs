@@ -175,3 +175,55 @@ impl LlmSettings {
         }))
     }
 }
+
+/// Alerts (docs/ALERTS.md): how often every organization is evaluated, over which window against which
+/// baseline, and how deliveries are sent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertSettings {
+    /// Off: no evaluation and no delivery in this process (another backend may do both).
+    pub enabled: bool,
+    pub evaluate_every_secs: u64,
+    /// The recent window, rounded down to whole rollup hours (3600: the last hour and the current one).
+    pub window_secs: u64,
+    /// The baseline: this many days before the window.
+    pub baseline_days: u32,
+    /// One delivery attempt's time limit.
+    pub delivery_timeout_secs: u64,
+    /// Attempts before a delivery is marked failed.
+    pub max_attempts: u32,
+    /// The wait before the second attempt; each later wait doubles, at most an hour.
+    pub retry_base_ms: u64,
+    /// How long a claimed delivery stays leased before another deliverer may send it again.
+    pub lease_secs: u64,
+    /// The SMTP relay of e-mail channels: `smtp://host:587?tls=required` (STARTTLS), `smtps://host`
+    /// (implicit TLS), `smtp://user:password@host:25` (no TLS: development only).
+    pub smtp_url: Option<SecretString>,
+    /// The sender of alert e-mail.
+    pub smtp_from: String,
+    /// Whether webhook, Slack and PagerDuty targets may resolve to loopback, private or link-local
+    /// addresses. Unset: yes in development, no in production (a tenant must not reach the platform's
+    /// own network).
+    pub allow_private_targets: Option<bool>,
+    /// The panel's address, for links in messages (e.g. `https://dbpower.example.com`).
+    pub public_url: Option<String>,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings {
+            enabled: true,
+            evaluate_every_secs: 60,
+            window_secs: 3600,
+            baseline_days: 7,
+            delivery_timeout_secs: 10,
+            max_attempts: 8,
+            retry_base_ms: 2000,
+            lease_secs: 60,
+            smtp_url: None,
+            smtp_from: "DBPower <alerts@localhost>".into(),
+            allow_private_targets: None,
+            public_url: None,
+        }
+    }
+}

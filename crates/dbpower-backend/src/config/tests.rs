@@ -40,6 +40,7 @@ fn the_keys_table_is_the_settings_struct() {
     let sections = [
         ("login", fields_of::<LoginSettings>()),
         ("llm", fields_of::<LlmSettings>()),
+        ("alerts", fields_of::<AlertSettings>()),
         ("rate_limit", fields_of::<RateLimitSettings>()),
         ("serve", fields_of::<ListenSettings>()),
         ("gateway", fields_of::<GatewaySettings>()),

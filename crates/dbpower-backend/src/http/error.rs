@@ -66,6 +66,11 @@ impl ApiError {
     pub fn from_store(e: StoreError, what: &str) -> ApiError {
         match e {
             StoreError::NotFound => ApiError::not_found(what),
+            StoreError::Conflict(Entity::AlertState) => ApiError::new(
+                ErrorCode::Conflict,
+                "the alert's status does not allow this (acknowledge an open alert; resolve an open \
+                 or acknowledged one)",
+            ),
             StoreError::Conflict(entity) => ApiError::new(
                 ErrorCode::Conflict,
                 format!("{} already exists", unique_key(entity)),
@@ -77,6 +82,10 @@ impl ApiError {
             StoreError::InvalidReference(reference) => {
                 let (field, message) = match reference {
                     Reference::TeamId => ("team_id".to_string(), "team_id: no such team".to_string()),
+                    Reference::RuleTarget => (
+                        "team_id, identity_id or channel_ids".to_string(),
+                        "team_id, identity_id or channel_ids: not in this organization".to_string(),
+                    ),
                     Reference::TeamIdOrIdentityId => (
                         "team_id or identity_id".to_string(),
                         "team_id or identity_id: not in this organization, or the identity belongs \
@@ -124,6 +133,9 @@ fn unique_key(entity: Entity) -> &'static str {
         Entity::User => "a user with this email",
         Entity::ApiKey => "an api key with this key id",
         Entity::RefreshToken => "a refresh token with this id",
+        Entity::Channel => "an alert channel with this name",
+        Entity::Rule => "an alert rule with this name",
+        Entity::AlertState => "an alert in this state",
     }
 }
 

@@ -4,6 +4,7 @@
 //! caller's [`dbpower_core::Scope`] to the store, which confines every statement to the tenant.
 
 pub(crate) mod agents;
+pub(crate) mod alerts;
 pub(crate) mod analyzer;
 pub(crate) mod api_keys;
 pub(crate) mod audit;

@@ -1,6 +1,9 @@
 //! Background work inside a process: the analysis workers that drain the queue ([`analysis`]), the
-//! retention sweep ([`retention`]) and the group-commit writer behind ingestion ([`writer`]).
+//! retention sweep ([`retention`]), the group-commit writer behind ingestion ([`writer`]), and the alert
+//! evaluator and deliverer ([`alerts`], sending through [`channels`]).
 
+pub(crate) mod alerts;
 pub(crate) mod analysis;
+pub(crate) mod channels;
 pub(crate) mod retention;
 pub(crate) mod writer;

@@ -88,6 +88,8 @@ struct RollupSums {
     count: i64,
     total_time_ms: f64,
     max_time_ms: f64,
+    /// The hour's latencies (rollup_buckets), for comparing a window's distribution with a baseline's.
+    histogram: dbpower_sql::Histogram,
 }
 
 const UPSERT_CLASSES: &str = "INSERT INTO query_classes (organization_id, database_type, query_id, \
@@ -400,8 +402,11 @@ async fn upsert_rollups(
         e.count = e.count.saturating_add(calls);
         e.total_time_ms += q.execution_time_ms * calls as f64;
         e.max_time_ms = e.max_time_ms.max(q.execution_time_ms);
+        e.histogram
+            .record_n(q.execution_time_ms, u64::try_from(calls).unwrap_or(0));
     }
     let rollups: Vec<_> = rollups.into_iter().collect();
+    upsert_rollup_buckets(conn, &rollups, now).await?;
     for chunk in rollups.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Db>::new(UPSERT_ROLLUPS);
         qb.push_values(
@@ -419,6 +424,46 @@ async fn upsert_rollups(
             },
         );
         qb.push(rollup_merge());
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Rollup buckets: adds each rollup row's latency buckets (additive, like the rollups).
+async fn upsert_rollup_buckets(
+    conn: &mut Conn,
+    rollups: &[(RollupKey, RollupSums)],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let rows: Vec<(&RollupKey, i32, i64)> = rollups
+        .iter()
+        .flat_map(|(k, s)| {
+            s.histogram
+                .buckets()
+                .map(move |(b, n)| (k, i32::from(b), i64::try_from(n).unwrap_or(i64::MAX)))
+        })
+        .collect();
+    for chunk in rows.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new(
+            "INSERT INTO rollup_buckets (organization_id, class_id, team_id, identity_id, hour, \
+             bucket, count) ",
+        );
+        qb.push_values(
+            chunk.iter(),
+            |mut b, ((class, team, identity, hour, org), bucket, n)| {
+                b.push_bind(*org)
+                    .push_bind(*class)
+                    .push_bind(*team)
+                    .push_bind(*identity)
+                    .push_bind(DateTime::from_timestamp(*hour, 0).unwrap_or(now))
+                    .push_bind(*bucket)
+                    .push_bind(*n);
+            },
+        );
+        qb.push(format!(
+            " ON CONFLICT (class_id, team_id, identity_id, hour, bucket) DO UPDATE SET count = {}",
+            saturating_sum("rollup_buckets.count", "excluded.count")
+        ));
         qb.build().execute(&mut *conn).await?;
     }
     Ok(())
@@ -643,11 +688,32 @@ impl IngestStore for DbStore {
                 .execute(&self.pool)
                 .await?
                 .rows_affected();
-        sqlx::query("DELETE FROM query_rollups WHERE organization_id = $1 AND hour < $2")
+        for table in ["query_rollups", "rollup_buckets"] {
+            sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE organization_id = $1 AND hour < $2"
+            )))
             .bind(org.get())
             .bind(hour_of(cutoff))
             .execute(&self.pool)
             .await?;
+        }
+        // Resolved alerts and finished deliveries older than the cutoff go too.
+        sqlx::query(
+            "DELETE FROM alerts WHERE organization_id = $1 AND status = 'resolved' AND \
+             updated_at < $2",
+        )
+        .bind(org.get())
+        .bind(cutoff)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query(
+            "DELETE FROM alert_deliveries WHERE organization_id = $1 AND status IN ('sent', \
+             'failed') AND updated_at < $2",
+        )
+        .bind(org.get())
+        .bind(cutoff)
+        .execute(&self.pool)
+        .await?;
         // What no longer has rows behind it goes too: classes (with their sample, histogram, analysis
         // and jobs) last seen before the cutoff with no slow query and no rollup left (`last_seen` is
         // re-checked against a concurrent ingestion, which moves it forward), finished jobs, and LLM-call

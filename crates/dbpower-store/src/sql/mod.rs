@@ -4,6 +4,7 @@
 //! that differ). Placeholders are `$n`, which SQLite accepts too.
 
 mod agents;
+mod alerts;
 mod auth;
 mod ingest;
 mod llm_calls;

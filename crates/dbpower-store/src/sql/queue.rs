@@ -231,9 +231,13 @@ async fn store_result(
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO analysis_results (class_id, organization_id, severity, issue_count, \
-         report, analyzed_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (class_id) DO UPDATE \
+         report, analyzed_at, critical_since) \
+         VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $3 = 'CRITICAL' THEN $6 END) \
+         ON CONFLICT (class_id) DO UPDATE \
          SET severity = excluded.severity, \
+         critical_since = CASE WHEN excluded.severity <> 'CRITICAL' THEN NULL \
+         WHEN analysis_results.severity = 'CRITICAL' THEN analysis_results.critical_since \
+         ELSE excluded.analyzed_at END, \
          issue_count = excluded.issue_count, report = excluded.report, \
          analyzed_at = excluded.analyzed_at",
     )

@@ -95,14 +95,37 @@ impl TenantStore for DbStore {
              VALUES ($1, $2, $3, $4, $4) RETURNING {}",
             ORG_COLS
         );
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
         let row: OrgRow = sqlx::query_as(AssertSqlSafe(sql))
             .bind(&new.name)
             .bind(Json(settings))
             .bind(new.retention_days)
             .bind(now)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *tx)
             .await
             .map_err(|e| write_error(e, Entity::Organization))?;
+        // Every organization starts with the default alert rules (docs/ALERTS.md), notifying every
+        // channel it will have.
+        for (name, kind) in [
+            ("Regressions", "regression"),
+            ("New slow queries", "new_class"),
+        ] {
+            sqlx::query(
+                "INSERT INTO alert_rules (organization_id, name, kind, enabled, thresholds, \
+                 resolve_after_secs, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 3600, \
+                 $6, $6)",
+            )
+            .bind(row.id)
+            .bind(name)
+            .bind(kind)
+            .bind(true)
+            .bind(Json(serde_json::json!({})))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(row.into())
     }
 

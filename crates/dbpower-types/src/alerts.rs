@@ -1,0 +1,385 @@
+//! Alerts on the wire: rules (what to detect, for which scope, with which thresholds), channels (where an
+//! alert goes), alerts with their evidence, and deliveries. docs/ALERTS.md explains the detection.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// What a rule detects (docs/ALERTS.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// A class's latency in the window is clearly worse than its baseline.
+    Regression,
+    /// A class first observed inside the window that already costs a share of the organization's time.
+    NewClass,
+    /// A class's executions per hour far above its baseline.
+    VolumeSpike,
+    /// A class's analysis became CRITICAL.
+    SeverityRaised,
+    /// A class's recent executions run on a different, slower plan (filled by plan history).
+    PlanChanged,
+}
+
+impl AlertKind {
+    pub const ALL: [AlertKind; 5] = [
+        AlertKind::Regression,
+        AlertKind::NewClass,
+        AlertKind::VolumeSpike,
+        AlertKind::SeverityRaised,
+        AlertKind::PlanChanged,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::Regression => "regression",
+            AlertKind::NewClass => "new_class",
+            AlertKind::VolumeSpike => "volume_spike",
+            AlertKind::SeverityRaised => "severity_raised",
+            AlertKind::PlanChanged => "plan_changed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AlertKind> {
+        AlertKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// An alert's state: open until someone acknowledges or resolves it, or its condition has been clear for
+/// the rule's `resolve_after_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStatus {
+    Open,
+    Acknowledged,
+    Resolved,
+}
+
+impl AlertStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Open => "open",
+            AlertStatus::Acknowledged => "acknowledged",
+            AlertStatus::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AlertStatus> {
+        [
+            AlertStatus::Open,
+            AlertStatus::Acknowledged,
+            AlertStatus::Resolved,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// A rule's thresholds; each left out takes its kind's default (docs/ALERTS.md, "Thresholds").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertThresholds {
+    /// Regression: the least window/baseline ratio of both p95 and mean (default 1.5). Volume spike: the
+    /// least ratio of the window's executions per hour to the baseline's (default 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<f64>,
+    /// Executions the class needs in the window (regression 20, new class 3, volume spike 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_calls: Option<u64>,
+    /// Executions the class needs in the baseline (regression 50, volume spike 24).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_baseline_calls: Option<u64>,
+    /// Regression: the least Mann-Whitney z score of the window's latencies over the baseline's
+    /// (default 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_z: Option<f64>,
+    /// New class: the least share of the organization's execution time in the window (default 0.01).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_share: Option<f64>,
+}
+
+/// One side of a comparison, from the hourly rollups and histograms.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SideNumbers {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub calls: u64,
+    pub total_time_ms: f64,
+    pub mean_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    /// Executions per hour over the side's hours.
+    pub calls_per_hour: f64,
+    /// The most executions in one hour of the side.
+    pub busiest_hour_calls: u64,
+}
+
+/// Why an alert is open: both sides' numbers, the statistic that decided and a sentence saying it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AlertEvidence {
+    pub summary: String,
+    pub window: SideNumbers,
+    pub baseline: SideNumbers,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_ratio: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p95_ratio: Option<f64>,
+    /// Mann-Whitney z of the window's latencies over the baseline's (regression).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub z: Option<f64>,
+    /// The class's share of the organization's execution time in the window (new class).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    /// The class in the API (`/api/v1/query-classes/{query_id}`).
+    pub class_url: String,
+}
+
+/// An alert as the API returns it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AlertView {
+    pub id: i64,
+    pub organization_id: i64,
+    pub rule_id: i64,
+    pub kind: AlertKind,
+    pub status: AlertStatus,
+    pub query_id: String,
+    pub database_type: String,
+    pub fingerprint: String,
+    /// The team and identity whose executions raised it (null: sent by no team or identity).
+    pub team_id: Option<i64>,
+    pub identity_id: Option<i64>,
+    /// LOW, MEDIUM, HIGH or CRITICAL.
+    pub severity: String,
+    pub opened_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Last evaluation that found the condition true.
+    pub last_true_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<i64>,
+    pub evidence: AlertEvidence,
+}
+
+/// `GET /api/v1/alerts` filters.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AlertListQuery {
+    pub page: Option<u32>,
+    pub per_page: Option<u32>,
+    /// open, acknowledged or resolved.
+    pub status: Option<String>,
+    /// regression, new_class, volume_spike, severity_raised or plan_changed.
+    pub kind: Option<String>,
+    pub query_id: Option<String>,
+}
+
+/// Where alerts go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    /// An HTTPS endpoint, signed per the Standard Webhooks specification.
+    Webhook,
+    /// A Slack incoming webhook.
+    Slack,
+    /// E-mail through the platform's SMTP relay (`alerts.smtp_url`).
+    Email,
+    /// PagerDuty Events API v2.
+    Pagerduty,
+}
+
+impl ChannelKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Webhook => "webhook",
+            ChannelKind::Slack => "slack",
+            ChannelKind::Email => "email",
+            ChannelKind::Pagerduty => "pagerduty",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ChannelKind> {
+        [
+            ChannelKind::Webhook,
+            ChannelKind::Slack,
+            ChannelKind::Email,
+            ChannelKind::Pagerduty,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// A channel's settings. Per kind: webhook `url`; slack `url` (the incoming-webhook URL, kept as a
+/// secret); email `to` (1 to 20 addresses); pagerduty `routing_key` (kept as a secret) and optionally
+/// `url` (default PagerDuty's `https://events.pagerduty.com/v2/enqueue`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfigIn {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing_key: Option<String>,
+}
+
+/// `POST /api/v1/alert-channels`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateChannelRequest {
+    pub name: String,
+    pub kind: ChannelKind,
+    pub config: ChannelConfigIn,
+    /// Only alerts raised by this team's executions reach the channel (null: every alert of its rules).
+    #[serde(default)]
+    pub team_id: Option<i64>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Required for a super admin.
+    #[serde(default)]
+    pub organization_id: Option<i64>,
+}
+
+/// `PATCH /api/v1/alert-channels/{id}`: what is left out stays. A new `config` replaces the old one
+/// (secrets included; a webhook keeps its signing secret).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateChannelRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub config: Option<ChannelConfigIn>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+/// A channel as the API returns it: no secret, only what is safe to show (a webhook's URL, an e-mail
+/// channel's addresses; Slack and PagerDuty show only that a secret is set).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ChannelView {
+    pub id: i64,
+    pub organization_id: i64,
+    pub team_id: Option<i64>,
+    pub name: String,
+    pub kind: ChannelKind,
+    pub enabled: bool,
+    pub url: Option<String>,
+    pub to: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    /// The newest delivery's status (pending, sending, sent or failed), when, and its last error.
+    pub last_delivery_status: Option<String>,
+    pub last_delivery_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+/// The create answer: the channel and, for a webhook, its `whsec_` signing secret, shown this once.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ChannelCreated {
+    pub channel: ChannelView,
+    pub secret: Option<String>,
+}
+
+/// `POST /api/v1/alert-channels/{id}/test`: the test delivery queued.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ChannelTestQueued {
+    pub delivery_id: String,
+}
+
+/// `POST /api/v1/alert-rules`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRuleRequest {
+    pub name: String,
+    pub kind: AlertKind,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Only executions sent by this team / identity, from this database / engine (mysql, postgresql).
+    #[serde(default)]
+    pub team_id: Option<i64>,
+    #[serde(default)]
+    pub identity_id: Option<i64>,
+    #[serde(default)]
+    pub database_name: Option<String>,
+    #[serde(default)]
+    pub engine: Option<String>,
+    #[serde(default)]
+    pub thresholds: Option<AlertThresholds>,
+    /// The channels it notifies (null: every channel of the organization).
+    #[serde(default)]
+    pub channel_ids: Option<Vec<i64>>,
+    /// Seconds the condition must stay clear before the alert resolves itself (default 3600).
+    #[serde(default)]
+    pub resolve_after_secs: Option<u32>,
+    #[serde(default)]
+    pub organization_id: Option<i64>,
+}
+
+/// `PATCH /api/v1/alert-rules/{id}`: what is left out stays; `channel_ids: null` is "every channel".
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRuleRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    pub thresholds: Option<AlertThresholds>,
+    #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<Vec<i64>>)]
+    pub channel_ids: Option<Option<Vec<i64>>>,
+    #[serde(default)]
+    pub resolve_after_secs: Option<u32>,
+}
+
+/// A rule as the API returns it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RuleView {
+    pub id: i64,
+    pub organization_id: i64,
+    pub name: String,
+    pub kind: AlertKind,
+    pub enabled: bool,
+    pub team_id: Option<i64>,
+    pub identity_id: Option<i64>,
+    pub database_name: Option<String>,
+    pub engine: Option<String>,
+    pub thresholds: AlertThresholds,
+    pub channel_ids: Option<Vec<i64>>,
+    pub resolve_after_secs: u32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `POST /api/v1/query-classes/{query_id}/mute`: no new alert for the class until then.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MuteRequest {
+    pub until: DateTime<Utc>,
+}
+
+/// The mute as stored.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MuteView {
+    pub query_id: String,
+    pub until: DateTime<Utc>,
+}
+
+/// `Option<Option<T>>` for PATCH bodies: absent stays, `null` clears, a value sets.
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<S: Serializer, T: Serialize>(
+        v: &Option<Option<T>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
