@@ -185,6 +185,39 @@ fn values(s: &Settings) -> Vec<(&'static str, Option<String>)> {
             "LLM__BREAKER_COOLDOWN_SECS",
             Some(s.llm.breaker_cooldown_secs.to_string()),
         ),
+        ("ALERTS__ENABLED", Some(s.alerts.enabled.to_string())),
+        (
+            "ALERTS__EVALUATE_EVERY_SECS",
+            Some(s.alerts.evaluate_every_secs.to_string()),
+        ),
+        (
+            "ALERTS__WINDOW_SECS",
+            Some(s.alerts.window_secs.to_string()),
+        ),
+        (
+            "ALERTS__BASELINE_DAYS",
+            Some(s.alerts.baseline_days.to_string()),
+        ),
+        (
+            "ALERTS__DELIVERY_TIMEOUT_SECS",
+            Some(s.alerts.delivery_timeout_secs.to_string()),
+        ),
+        (
+            "ALERTS__MAX_ATTEMPTS",
+            Some(s.alerts.max_attempts.to_string()),
+        ),
+        (
+            "ALERTS__RETRY_BASE_MS",
+            Some(s.alerts.retry_base_ms.to_string()),
+        ),
+        ("ALERTS__LEASE_SECS", Some(s.alerts.lease_secs.to_string())),
+        ("ALERTS__SMTP_URL", open_secret(&s.alerts.smtp_url)),
+        ("ALERTS__SMTP_FROM", Some(s.alerts.smtp_from.clone())),
+        (
+            "ALERTS__ALLOW_PRIVATE_TARGETS",
+            s.alerts.allow_private_targets.map(|b| b.to_string()),
+        ),
+        ("ALERTS__PUBLIC_URL", s.alerts.public_url.clone()),
     ]
 }
 
@@ -251,6 +284,9 @@ mod tests {
         s.llm.max_retries = 1;
         s.llm.breaker_failures = 2;
         s.llm.breaker_cooldown_secs = 3;
+        s.alerts.evaluate_every_secs = 2;
+        s.alerts.smtp_url = Some(crate::secret("smtp://127.0.0.1:2525"));
+        s.alerts.allow_private_targets = Some(false);
         let env = env_of(&s);
         let (back, warnings) =
             Settings::load_from(None, env.clone(), &Default::default()).expect("loads");

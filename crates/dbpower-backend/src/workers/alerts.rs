@@ -31,6 +31,8 @@ impl Alerting {
         cipher: crate::secrets::SecretCipher,
         production: bool,
     ) -> Arc<Alerting> {
+        // reqwest is built without a default TLS provider: the process's is ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         Arc::new(Alerting {
             senders: Senders {
                 cipher,

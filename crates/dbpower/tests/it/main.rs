@@ -35,6 +35,7 @@ macro_rules! on_both_stores {
 mod agent;
 mod agentmy;
 mod agentpg;
+mod alerts;
 mod analyze;
 mod digest;
 mod hardening;

@@ -53,6 +53,161 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/alert-channels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_channels"];
+        put?: never;
+        /** Create a channel. A webhook's answer holds its `whsec_` signing secret this once. */
+        post: operations["create_channel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alert-channels/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_channel"];
+        put?: never;
+        post?: never;
+        delete: operations["delete_channel"];
+        options?: never;
+        head?: never;
+        /** Change a channel. A new `config` replaces the old one; a webhook keeps its signing secret. */
+        patch: operations["update_channel"];
+        trace?: never;
+    };
+    "/api/v1/alert-channels/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a test message through the channel (queued; its result shows as the channel's last delivery). */
+        post: operations["test_channel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alert-rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_rules"];
+        put?: never;
+        post: operations["create_rule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alert-rules/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete: operations["delete_rule"];
+        options?: never;
+        head?: never;
+        patch: operations["update_rule"];
+        trace?: never;
+    };
+    "/api/v1/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Alerts the caller may see, newest first: an organization's all, a team's or an identity's those its
+         *     own executions raised.
+         */
+        get: operations["list_alerts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alerts/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_alert"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alerts/{id}/acknowledge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["acknowledge_alert"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alerts/{id}/resolve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resolve an alert; it stays resolved while its condition goes on (a new alert opens only after the
+         *     condition was clear for the rule's `resolve_after_secs`).
+         */
+        post: operations["resolve_alert"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/api-keys": {
         parameters: {
             query?: never;
@@ -317,6 +472,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/query-classes/{query_id}/mute": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mute a class: no new alert opens for it until `until` (at most 90 days ahead). */
+        post: operations["mute_class"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/slow-queries": {
         parameters: {
             query?: never;
@@ -511,6 +683,107 @@ export interface components {
          * @enum {string}
          */
         AiPolicy: "rules_only" | "allow_llm";
+        /** @description Why an alert is open: both sides' numbers, the statistic that decided and a sentence saying it. */
+        AlertEvidence: {
+            baseline: components["schemas"]["SideNumbers"];
+            /** @description The class in the API (`/api/v1/query-classes/{query_id}`). */
+            class_url: string;
+            /** Format: double */
+            mean_ratio?: number | null;
+            /** Format: double */
+            p95_ratio?: number | null;
+            severity?: string | null;
+            /**
+             * Format: double
+             * @description The class's share of the organization's execution time in the window (new class).
+             */
+            share?: number | null;
+            summary: string;
+            window: components["schemas"]["SideNumbers"];
+            /**
+             * Format: double
+             * @description Mann-Whitney z of the window's latencies over the baseline's (regression).
+             */
+            z?: number | null;
+        };
+        /**
+         * @description What a rule detects (docs/ALERTS.md).
+         * @enum {string}
+         */
+        AlertKind: "regression" | "new_class" | "volume_spike" | "severity_raised" | "plan_changed";
+        /**
+         * @description An alert's state: open until someone acknowledges or resolves it, or its condition has been clear for
+         *     the rule's `resolve_after_secs`.
+         * @enum {string}
+         */
+        AlertStatus: "open" | "acknowledged" | "resolved";
+        /** @description A rule's thresholds; each left out takes its kind's default (docs/ALERTS.md, "Thresholds"). */
+        AlertThresholds: {
+            /**
+             * Format: int64
+             * @description Executions the class needs in the baseline (regression 50, volume spike 24).
+             */
+            min_baseline_calls?: number | null;
+            /**
+             * Format: int64
+             * @description Executions the class needs in the window (regression 20, new class 3, volume spike 100).
+             */
+            min_calls?: number | null;
+            /**
+             * Format: double
+             * @description New class: the least share of the organization's execution time in the window (default 0.01).
+             */
+            min_share?: number | null;
+            /**
+             * Format: double
+             * @description Regression: the least Mann-Whitney z score of the window's latencies over the baseline's
+             *     (default 4).
+             */
+            min_z?: number | null;
+            /**
+             * Format: double
+             * @description Regression: the least window/baseline ratio of both p95 and mean (default 1.5). Volume spike: the
+             *     least ratio of the window's executions per hour to the baseline's (default 4).
+             */
+            ratio?: number | null;
+        };
+        /** @description An alert as the API returns it. */
+        AlertView: {
+            /** Format: int64 */
+            acknowledged_by?: number | null;
+            database_type: string;
+            evidence: components["schemas"]["AlertEvidence"];
+            fingerprint: string;
+            /** Format: int64 */
+            id: number;
+            /** Format: int64 */
+            identity_id?: number | null;
+            kind: components["schemas"]["AlertKind"];
+            /**
+             * Format: date-time
+             * @description Last evaluation that found the condition true.
+             */
+            last_true_at: string;
+            /** Format: date-time */
+            opened_at: string;
+            /** Format: int64 */
+            organization_id: number;
+            query_id: string;
+            /** Format: date-time */
+            resolved_at?: string | null;
+            /** Format: int64 */
+            rule_id: number;
+            /** @description LOW, MEDIUM, HIGH or CRITICAL. */
+            severity: string;
+            status: components["schemas"]["AlertStatus"];
+            /**
+             * Format: int64
+             * @description The team and identity whose executions raised it (null: sent by no team or identity).
+             */
+            team_id?: number | null;
+            /** Format: date-time */
+            updated_at: string;
+        };
         AnalysisReport: {
             /** @description Which providers contributed (`rules`, `openai`, ...). */
             engine: string[];
@@ -621,6 +894,54 @@ export interface components {
             organization_id?: number | null;
             valid: boolean;
         };
+        /**
+         * @description A channel's settings. Per kind: webhook `url`; slack `url` (the incoming-webhook URL, kept as a
+         *     secret); email `to` (1 to 20 addresses); pagerduty `routing_key` (kept as a secret) and optionally
+         *     `url` (default PagerDuty's `https://events.pagerduty.com/v2/enqueue`).
+         */
+        ChannelConfigIn: {
+            routing_key?: string | null;
+            to?: string[] | null;
+            url?: string | null;
+        };
+        /** @description The create answer: the channel and, for a webhook, its `whsec_` signing secret, shown this once. */
+        ChannelCreated: {
+            channel: components["schemas"]["ChannelView"];
+            secret?: string | null;
+        };
+        /**
+         * @description Where alerts go.
+         * @enum {string}
+         */
+        ChannelKind: "webhook" | "slack" | "email" | "pagerduty";
+        /** @description `POST /api/v1/alert-channels/{id}/test`: the test delivery queued. */
+        ChannelTestQueued: {
+            delivery_id: string;
+        };
+        /**
+         * @description A channel as the API returns it: no secret, only what is safe to show (a webhook's URL, an e-mail
+         *     channel's addresses; Slack and PagerDuty show only that a secret is set).
+         */
+        ChannelView: {
+            /** Format: date-time */
+            created_at: string;
+            enabled: boolean;
+            /** Format: int64 */
+            id: number;
+            kind: components["schemas"]["ChannelKind"];
+            /** Format: date-time */
+            last_delivery_at?: string | null;
+            /** @description The newest delivery's status (pending, sending, sent or failed), when, and its last error. */
+            last_delivery_status?: string | null;
+            last_error?: string | null;
+            name: string;
+            /** Format: int64 */
+            organization_id: number;
+            /** Format: int64 */
+            team_id?: number | null;
+            to: string[];
+            url?: string | null;
+        };
         /** @description One of the classes an ambiguous query id names, and the URL that reads it alone. */
         ClassCandidate: {
             database_type: components["schemas"]["DatabaseType"];
@@ -653,6 +974,23 @@ export interface components {
             /** Format: int64 */
             team_id?: number | null;
         };
+        /** @description `POST /api/v1/alert-channels`. */
+        CreateChannelRequest: {
+            config: components["schemas"]["ChannelConfigIn"];
+            enabled?: boolean | null;
+            kind: components["schemas"]["ChannelKind"];
+            name: string;
+            /**
+             * Format: int64
+             * @description Required for a super admin.
+             */
+            organization_id?: number | null;
+            /**
+             * Format: int64
+             * @description Only alerts raised by this team's executions reach the channel (null: every alert of its rules).
+             */
+            team_id?: number | null;
+        };
         CreateIdentityRequest: {
             name: string;
             /** Format: int64 */
@@ -663,6 +1001,31 @@ export interface components {
             /** Format: int32 */
             retention_days?: number | null;
             settings?: null | components["schemas"]["OrgSettings"];
+        };
+        /** @description `POST /api/v1/alert-rules`. */
+        CreateRuleRequest: {
+            /** @description The channels it notifies (null: every channel of the organization). */
+            channel_ids?: number[] | null;
+            database_name?: string | null;
+            enabled?: boolean | null;
+            engine?: string | null;
+            /** Format: int64 */
+            identity_id?: number | null;
+            kind: components["schemas"]["AlertKind"];
+            name: string;
+            /** Format: int64 */
+            organization_id?: number | null;
+            /**
+             * Format: int32
+             * @description Seconds the condition must stay clear before the alert resolves itself (default 3600).
+             */
+            resolve_after_secs?: number | null;
+            /**
+             * Format: int64
+             * @description Only executions sent by this team / identity, from this database / engine (mysql, postgresql).
+             */
+            team_id?: number | null;
+            thresholds?: null | components["schemas"]["AlertThresholds"];
         };
         CreateTeamRequest: {
             description?: string | null;
@@ -845,6 +1208,17 @@ export interface components {
         LogoutRequest: {
             refresh_token?: string | null;
         };
+        /** @description `POST /api/v1/query-classes/{query_id}/mute`: no new alert for the class until then. */
+        MuteRequest: {
+            /** Format: date-time */
+            until: string;
+        };
+        /** @description The mute as stored. */
+        MuteView: {
+            query_id: string;
+            /** Format: date-time */
+            until: string;
+        };
         /** @description Organization settings, stored as JSON. Unknown keys are rejected so typos are caught. */
         OrgSettings: {
             /** @default rules_only */
@@ -930,6 +1304,59 @@ export interface components {
             total_capped?: boolean;
         };
         /** @description One page of a list. */
+        Page_AlertView: {
+            items: {
+                /** Format: int64 */
+                acknowledged_by?: number | null;
+                database_type: string;
+                evidence: components["schemas"]["AlertEvidence"];
+                fingerprint: string;
+                /** Format: int64 */
+                id: number;
+                /** Format: int64 */
+                identity_id?: number | null;
+                kind: components["schemas"]["AlertKind"];
+                /**
+                 * Format: date-time
+                 * @description Last evaluation that found the condition true.
+                 */
+                last_true_at: string;
+                /** Format: date-time */
+                opened_at: string;
+                /** Format: int64 */
+                organization_id: number;
+                query_id: string;
+                /** Format: date-time */
+                resolved_at?: string | null;
+                /** Format: int64 */
+                rule_id: number;
+                /** @description LOW, MEDIUM, HIGH or CRITICAL. */
+                severity: string;
+                status: components["schemas"]["AlertStatus"];
+                /**
+                 * Format: int64
+                 * @description The team and identity whose executions raised it (null: sent by no team or identity).
+                 */
+                team_id?: number | null;
+                /** Format: date-time */
+                updated_at: string;
+            }[];
+            /** Format: int32 */
+            page: number;
+            /** Format: int32 */
+            per_page: number;
+            /**
+             * Format: int64
+             * @description How many items match in all pages (a lower bound when `total_capped` is true).
+             */
+            total: number;
+            /**
+             * @description True when counting stopped at the cap (10,000) of a filtered slow-query list whose filters the
+             *     hourly rollups cannot count: at least `total` items match. Always false elsewhere.
+             */
+            total_capped?: boolean;
+        };
+        /** @description One page of a list. */
         Page_ApiKeyView: {
             items: {
                 /** Format: date-time */
@@ -994,6 +1421,43 @@ export interface components {
                 request_id?: string | null;
                 resource_id?: string | null;
                 resource_type: string;
+            }[];
+            /** Format: int32 */
+            page: number;
+            /** Format: int32 */
+            per_page: number;
+            /**
+             * Format: int64
+             * @description How many items match in all pages (a lower bound when `total_capped` is true).
+             */
+            total: number;
+            /**
+             * @description True when counting stopped at the cap (10,000) of a filtered slow-query list whose filters the
+             *     hourly rollups cannot count: at least `total` items match. Always false elsewhere.
+             */
+            total_capped?: boolean;
+        };
+        /** @description One page of a list. */
+        Page_ChannelView: {
+            items: {
+                /** Format: date-time */
+                created_at: string;
+                enabled: boolean;
+                /** Format: int64 */
+                id: number;
+                kind: components["schemas"]["ChannelKind"];
+                /** Format: date-time */
+                last_delivery_at?: string | null;
+                /** @description The newest delivery's status (pending, sending, sent or failed), when, and its last error. */
+                last_delivery_status?: string | null;
+                last_error?: string | null;
+                name: string;
+                /** Format: int64 */
+                organization_id: number;
+                /** Format: int64 */
+                team_id?: number | null;
+                to: string[];
+                url?: string | null;
             }[];
             /** Format: int32 */
             page: number;
@@ -1116,6 +1580,44 @@ export interface components {
                 severity?: null | components["schemas"]["Severity"];
                 /** Format: double */
                 total_time_ms: number;
+            }[];
+            /** Format: int32 */
+            page: number;
+            /** Format: int32 */
+            per_page: number;
+            /**
+             * Format: int64
+             * @description How many items match in all pages (a lower bound when `total_capped` is true).
+             */
+            total: number;
+            /**
+             * @description True when counting stopped at the cap (10,000) of a filtered slow-query list whose filters the
+             *     hourly rollups cannot count: at least `total` items match. Always false elsewhere.
+             */
+            total_capped?: boolean;
+        };
+        /** @description One page of a list. */
+        Page_RuleView: {
+            items: {
+                channel_ids?: number[] | null;
+                /** Format: date-time */
+                created_at: string;
+                database_name?: string | null;
+                enabled: boolean;
+                engine?: string | null;
+                /** Format: int64 */
+                id: number;
+                /** Format: int64 */
+                identity_id?: number | null;
+                kind: components["schemas"]["AlertKind"];
+                name: string;
+                /** Format: int64 */
+                organization_id: number;
+                /** Format: int32 */
+                resolve_after_secs: number;
+                /** Format: int64 */
+                team_id?: number | null;
+                thresholds: components["schemas"]["AlertThresholds"];
             }[];
             /** Format: int32 */
             page: number;
@@ -1319,6 +1821,28 @@ export interface components {
          * @enum {string}
          */
         Role: "SUPER_ADMIN" | "ORG_ADMIN" | "TEAM_LEAD" | "USER";
+        /** @description A rule as the API returns it. */
+        RuleView: {
+            channel_ids?: number[] | null;
+            /** Format: date-time */
+            created_at: string;
+            database_name?: string | null;
+            enabled: boolean;
+            engine?: string | null;
+            /** Format: int64 */
+            id: number;
+            /** Format: int64 */
+            identity_id?: number | null;
+            kind: components["schemas"]["AlertKind"];
+            name: string;
+            /** Format: int64 */
+            organization_id: number;
+            /** Format: int32 */
+            resolve_after_secs: number;
+            /** Format: int64 */
+            team_id?: number | null;
+            thresholds: components["schemas"]["AlertThresholds"];
+        };
         SchemaSnapshot: {
             /**
              * @description Server settings the advice depends on, by name as the server spells it (`work_mem`,
@@ -1352,6 +1876,31 @@ export interface components {
          * @enum {string}
          */
         Severity: "LOW" | "MEDIUM" | "HIGH" | "CRITICAL";
+        /** @description One side of a comparison, from the hourly rollups and histograms. */
+        SideNumbers: {
+            /**
+             * Format: int64
+             * @description The most executions in one hour of the side.
+             */
+            busiest_hour_calls: number;
+            /** Format: int64 */
+            calls: number;
+            /**
+             * Format: double
+             * @description Executions per hour over the side's hours.
+             */
+            calls_per_hour: number;
+            /** Format: date-time */
+            from: string;
+            /** Format: double */
+            mean_ms?: number | null;
+            /** Format: double */
+            p95_ms?: number | null;
+            /** Format: date-time */
+            to: string;
+            /** Format: double */
+            total_time_ms: number;
+        };
         SlowQueryDetail: components["schemas"]["SlowQueryView"] & {
             analysis?: null | components["schemas"]["AnalysisView"];
             class: components["schemas"]["QueryClassView"];
@@ -1482,6 +2031,15 @@ export interface components {
             token_type: string;
             user: components["schemas"]["UserView"];
         };
+        /**
+         * @description `PATCH /api/v1/alert-channels/{id}`: what is left out stays. A new `config` replaces the old one
+         *     (secrets included; a webhook keeps its signing secret).
+         */
+        UpdateChannelRequest: {
+            config?: null | components["schemas"]["ChannelConfigIn"];
+            enabled?: boolean | null;
+            name?: string | null;
+        };
         UpdateIdentityRequest: {
             name?: string | null;
         };
@@ -1490,6 +2048,15 @@ export interface components {
             /** Format: int32 */
             retention_days?: number | null;
             settings?: null | components["schemas"]["OrgSettingsPatch"];
+        };
+        /** @description `PATCH /api/v1/alert-rules/{id}`: what is left out stays; `channel_ids: null` is "every channel". */
+        UpdateRuleRequest: {
+            channel_ids?: number[] | null;
+            enabled?: boolean | null;
+            name?: string | null;
+            /** Format: int32 */
+            resolve_after_secs?: number | null;
+            thresholds?: null | components["schemas"]["AlertThresholds"];
         };
         UpdateTeamRequest: {
             description?: string | null;
@@ -1662,6 +2229,496 @@ export interface operations {
                 };
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_channels: {
+        parameters: {
+            query?: {
+                /** @description 1-based page number (default 1). */
+                page?: number;
+                /** @description Items per page, 1..=200 (default 20). */
+                per_page?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_ChannelView"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_channel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateChannelRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelCreated"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_channel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_channel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_channel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateChannelRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    test_channel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelTestQueued"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_rules: {
+        parameters: {
+            query?: {
+                /** @description 1-based page number (default 1). */
+                page?: number;
+                /** @description Items per page, 1..=200 (default 20). */
+                per_page?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_RuleView"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_rule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateRuleRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleView"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_rule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_rule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateRuleRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_alerts: {
+        parameters: {
+            query?: {
+                page?: number;
+                per_page?: number;
+                /** @description open, acknowledged or resolved. */
+                status?: string;
+                /** @description regression, new_class, volume_spike, severity_raised or plan_changed. */
+                kind?: string;
+                query_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_AlertView"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_alert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    acknowledge_alert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    resolve_alert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2488,6 +3545,47 @@ export interface operations {
             };
             /** @description the query id names several classes: `error.candidates` lists them */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    mute_class: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                query_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MuteRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MuteView"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,0 +1,595 @@
+//! Alerts end to end against the real binary: a week of backdated traffic for 20 classes, then one class
+//! three times slower and one new class within the last hour. Exactly one regression alert and one
+//! new-class alert reach a Standard-Webhooks receiver (signatures checked), a Slack-protocol receiver,
+//! an SMTP server and a PagerDuty-protocol receiver; a receiver failing three times gets its alert on the
+//! fourth attempt, once; a backend killed between send and record sends again with the same id.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Duration as Span, Timelike, Utc};
+use dbpower_testkit::{
+    ApiKey, Behaviour, Client, HttpReceiver, Proc, Received, SmtpReceiver, TestDb,
+    verify_standard_webhook,
+};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::serve_as;
+
+const OWNER: (&str, &str) = ("alerts-owner@example.com", "alerts-owner-password-1");
+const WAIT: Duration = Duration::from_secs(60);
+
+struct AlertEnv {
+    db: TestDb,
+}
+
+impl AlertEnv {
+    async fn sqlite() -> AlertEnv {
+        AlertEnv {
+            db: TestDb::sqlite().await,
+        }
+    }
+    async fn postgres(server: &str) -> AlertEnv {
+        AlertEnv {
+            db: TestDb::postgres(server).await,
+        }
+    }
+}
+
+/// The binary with fast alerting: evaluated every second, retries after 200 ms, short leases (a claimed
+/// delivery's lease lasts its time limit and 5 s more).
+fn start(db: TestDb, dir: &std::path::Path, smtp: &SmtpReceiver) -> Proc {
+    start_with_timeout(db, dir, smtp, 2)
+}
+
+fn start_with_timeout(
+    db: TestDb,
+    dir: &std::path::Path,
+    smtp: &SmtpReceiver,
+    timeout: u64,
+) -> Proc {
+    let smtp_url = smtp.url();
+    serve_as(OWNER)
+        .in_dir(dir)
+        .database(db)
+        .with_settings(move |s| {
+            s.alerts.evaluate_every_secs = 1;
+            s.alerts.retry_base_ms = 200;
+            s.alerts.lease_secs = 1;
+            s.alerts.delivery_timeout_secs = timeout;
+            s.alerts.smtp_url = Some(dbpower_testkit::secret(&smtp_url));
+            s.alerts.smtp_from = "DBPower <alerts@dbpower.test>".into();
+            s.alerts.public_url = Some("https://dbpower.test".into());
+        })
+        .spawn()
+}
+
+struct Org {
+    token: String,
+    id: i64,
+    key: ApiKey,
+}
+
+async fn organization(c: &Client) -> Org {
+    let sa = c.login(OWNER.0, OWNER.1).await;
+    let org = c
+        .post("/api/v1/organizations", &sa, json!({"name": "Alerting Co"}))
+        .await;
+    assert_eq!(org.status, StatusCode::CREATED, "{}", org.body);
+    let id = org.body["id"].as_i64().expect("id");
+    let key = c
+        .post(
+            "/api/v1/api-keys",
+            &sa,
+            json!({"name": "agent", "organization_id": id}),
+        )
+        .await;
+    assert_eq!(key.status, StatusCode::CREATED, "{}", key.body);
+    Org {
+        token: sa,
+        id,
+        key: ApiKey::from_created(&key.body),
+    }
+}
+
+async fn channel(c: &Client, o: &Org, name: &str, kind: &str, config: Value) -> (i64, Value) {
+    let r = c
+        .post(
+            "/api/v1/alert-channels",
+            &o.token,
+            json!({"name": name, "kind": kind, "config": config, "organization_id": o.id}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    (r.body["channel"]["id"].as_i64().expect("id"), r.body)
+}
+
+/// A small deterministic noise in [-0.2, 0.2].
+fn noise(i: u64) -> f64 {
+    let x = i
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407)
+        >> 33;
+    (x % 4001) as f64 / 10_000.0 - 0.2
+}
+
+fn query(class: usize, ms: f64, calls: u64, at: DateTime<Utc>) -> Value {
+    json!({
+        "sql_text": format!("SELECT a, b FROM table_{class} WHERE id = 42"),
+        "execution_time_ms": ms,
+        "calls": calls,
+        "database_type": "postgresql",
+        "observed_at": at.to_rfc3339(),
+    })
+}
+
+/// Seven days of hourly traffic for 20 classes (day/night load, +-20% latency noise) before the window,
+/// then the window: every class as usual except class 7, three times slower, and a new class.
+async fn ingest_traffic(c: &Client, o: &Org, window_start: DateTime<Utc>, now: DateTime<Utc>) {
+    let mut items = Vec::new();
+    let mut seq = 0u64;
+    for h in 1..=168i64 {
+        let hour = window_start - Span::hours(h);
+        let load = 1.0 + 0.6 * ((hour.hour() as f64 - 14.0) / 24.0 * std::f64::consts::TAU).cos();
+        for class in 0..20 {
+            seq += 1;
+            let base = 5.0 + class as f64 * 3.0;
+            let calls = (30.0 * load).round() as u64;
+            items.push(query(
+                class,
+                base * (1.0 + noise(seq)),
+                calls,
+                hour + Span::minutes(20),
+            ));
+        }
+    }
+    for class in 0..20 {
+        for i in 0..30 {
+            seq += 1;
+            let base = 5.0 + class as f64 * 3.0;
+            let slow = if class == 7 { 3.0 } else { 1.0 };
+            let at = now - Span::seconds(30 + i);
+            items.push(query(class, base * slow * (1.0 + noise(seq)), 1, at));
+        }
+    }
+    for i in 0..30 {
+        items.push(json!({
+            "sql_text": "SELECT * FROM brand_new_report WHERE day = '2026-01-01'",
+            "execution_time_ms": 250.0 + i as f64,
+            "database_type": "postgresql",
+            "observed_at": (now - Span::seconds(20 + i)).to_rfc3339(),
+        }));
+    }
+    for (n, chunk) in items.chunks(500).enumerate() {
+        let r = c
+            .ingest(&o.key, &format!("traffic-{n}"), &json!({"queries": chunk}))
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    }
+}
+
+fn kinds(received: &[Received], pick: impl Fn(&Value) -> Option<String>) -> Vec<String> {
+    let mut k: Vec<String> = received.iter().filter_map(|r| pick(&r.json())).collect();
+    k.sort();
+    k
+}
+
+async fn one_regression_and_one_new_class_reach_every_channel_once(env: AlertEnv) {
+    let dir = tempfile::tempdir().expect("dir");
+    let smtp = SmtpReceiver::start();
+    let hook = HttpReceiver::start(Behaviour::Ok);
+    let flaky = HttpReceiver::start(Behaviour::FailFirst(3));
+    let slack = HttpReceiver::start_with(Behaviour::Ok, 200, "ok");
+    let pd = HttpReceiver::start_with(
+        Behaviour::Ok,
+        202,
+        r#"{"status":"success","message":"Event processed"}"#,
+    );
+    let app = start(env.db, dir.path(), &smtp);
+    let c = app.client();
+    let o = organization(&c).await;
+    let (_, created) = channel(&c, &o, "hook", "webhook", json!({"url": hook.url("/hook")})).await;
+    let secret = created["secret"]
+        .as_str()
+        .expect("whsec secret")
+        .to_string();
+    assert!(secret.starts_with("whsec_"));
+    let (flaky_id, flaky_created) = channel(
+        &c,
+        &o,
+        "flaky",
+        "webhook",
+        json!({"url": flaky.url("/flaky")}),
+    )
+    .await;
+    channel(
+        &c,
+        &o,
+        "slack",
+        "slack",
+        json!({"url": slack.url("/services/T0/B0/x")}),
+    )
+    .await;
+    channel(&c, &o, "mail", "email", json!({"to": ["dba@example.com"]})).await;
+    channel(
+        &c,
+        &o,
+        "pager",
+        "pagerduty",
+        json!({"routing_key": "R0UT1NGKEY", "url": pd.url("/v2/enqueue")}),
+    )
+    .await;
+    // The secrets are never shown again.
+    let listed = c.get("/api/v1/alert-channels", &o.token).await;
+    assert!(
+        !listed.body.to_string().contains("whsec_"),
+        "{}",
+        listed.body
+    );
+    assert!(!listed.body.to_string().contains("R0UT1NGKEY"));
+    assert!(!listed.body.to_string().contains("/services/T0"));
+    // The default rules: regressions and new classes to every channel; the new-class rule leaves the
+    // flaky receiver out, so it gets exactly one alert.
+    let rules: Vec<Value> = c
+        .items("/api/v1/alert-rules", &o.token)
+        .await
+        .into_iter()
+        .filter(|r| r["organization_id"] == o.id)
+        .collect();
+    assert_eq!(rules.len(), 2, "{rules:?}");
+    let all: Vec<i64> = c
+        .items("/api/v1/alert-channels", &o.token)
+        .await
+        .iter()
+        .filter(|ch| ch["organization_id"] == o.id)
+        .filter_map(|ch| ch["id"].as_i64())
+        .filter(|id| *id != flaky_id)
+        .collect();
+    let new_rule = rules
+        .iter()
+        .find(|r| r["kind"] == "new_class")
+        .expect("new-class rule");
+    let r = c
+        .patch(
+            &format!("/api/v1/alert-rules/{}", new_rule["id"]),
+            &o.token,
+            json!({"channel_ids": all}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    let now = Utc::now();
+    let window_start = (now - Span::hours(1))
+        .with_nanosecond(0)
+        .and_then(|t| t.with_second(0))
+        .and_then(|t| t.with_minute(0))
+        .expect("hour");
+    ingest_traffic(&c, &o, window_start, now).await;
+
+    let got = hook
+        .wait_until_async("two alerts on the webhook", WAIT, |r| r.len() >= 2)
+        .await;
+    let slack_got = slack
+        .wait_until_async("two Slack messages", WAIT, |r| r.len() >= 2)
+        .await;
+    let pd_got = pd
+        .wait_until_async("two PagerDuty events", WAIT, |r| r.len() >= 2)
+        .await;
+    let mails = smtp
+        .wait_until_async("two e-mails", WAIT, |m| m.len() >= 2)
+        .await;
+    let flaky_got = flaky
+        .wait_until_async("the flaky receiver's fourth attempt", WAIT, |r| {
+            r.len() >= 4
+        })
+        .await;
+    // More evaluations pass: nothing is sent twice and nothing else opens.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(hook.received().len(), 2, "{:?}", hook.received());
+    assert_eq!(slack.received().len(), 2);
+    assert_eq!(pd.received().len(), 2);
+    assert_eq!(smtp.messages().len(), 2);
+    for r in &got {
+        verify_standard_webhook(&secret, r).expect("a valid Standard Webhooks signature");
+    }
+    assert_eq!(
+        kinds(&got, |b| b["data"]["alert"]["kind"]
+            .as_str()
+            .map(String::from)),
+        ["new_class", "regression"]
+    );
+    let regression = got
+        .iter()
+        .map(|r| r.json())
+        .find(|b| b["data"]["alert"]["kind"] == "regression")
+        .expect("regression");
+    assert!(
+        regression["data"]["alert"]["fingerprint"]
+            .as_str()
+            .unwrap_or("")
+            .contains("table_7"),
+        "{regression}"
+    );
+    assert_eq!(regression["type"], "alert.triggered");
+    let evidence = &regression["data"]["alert"]["evidence"];
+    assert!(
+        evidence["mean_ratio"].as_f64().expect("ratio") > 2.0,
+        "{evidence}"
+    );
+    assert!(evidence["z"].as_f64().expect("z") >= 4.0, "{evidence}");
+    for m in &slack_got {
+        let b = m.json();
+        assert!(
+            b["blocks"].as_array().is_some_and(|bl| bl.len() >= 2),
+            "{b}"
+        );
+        assert!(
+            b["text"].as_str().is_some_and(|t| t.contains("query")),
+            "{b}"
+        );
+    }
+    for e in &pd_got {
+        let b = e.json();
+        assert_eq!(b["routing_key"], "R0UT1NGKEY");
+        assert_eq!(b["event_action"], "trigger");
+        assert!(
+            b["dedup_key"]
+                .as_str()
+                .is_some_and(|k| k.starts_with("dbpower-alert-"))
+        );
+        assert!(b["payload"]["summary"].is_string() && b["payload"]["source"] == "dbpower");
+    }
+    for m in &mails {
+        assert_eq!(m.to, ["dba@example.com"]);
+        assert!(m.data.contains("multipart/alternative"), "{}", m.data);
+        assert!(m.data.contains("text/html"));
+    }
+    // The flaky receiver: three 500s, then the fourth attempt, all with the one delivery id.
+    let statuses: Vec<u16> = flaky_got.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [500, 500, 500, 200]);
+    let ids: Vec<&str> = flaky_got
+        .iter()
+        .filter_map(|r| r.header("webhook-id"))
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
+    let flaky_secret = flaky_created["secret"].as_str().expect("secret");
+    verify_standard_webhook(flaky_secret, &flaky_got[3]).expect("signed");
+
+    // The API lists exactly the two; acknowledging shows.
+    let alerts = c.items("/api/v1/alerts?status=open", &o.token).await;
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    let id = alerts[0]["id"].as_i64().expect("id");
+    let ack = c
+        .post(
+            &format!("/api/v1/alerts/{id}/acknowledge"),
+            &o.token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (ack.status, ack.body["status"].clone()),
+        (StatusCode::OK, json!("acknowledged"))
+    );
+    let again = c
+        .post(
+            &format!("/api/v1/alerts/{id}/acknowledge"),
+            &o.token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    let resolved = c
+        .post(&format!("/api/v1/alerts/{id}/resolve"), &o.token, json!({}))
+        .await;
+    assert_eq!(resolved.body["status"], "resolved");
+    // A user's resolve sends PagerDuty the resolve event for the same dedup key.
+    let pd_all = pd
+        .wait_until_async("the resolve event", WAIT, |r| r.len() >= 3)
+        .await;
+    let resolve = pd_all[2].json();
+    assert_eq!(resolve["event_action"], "resolve");
+    assert_eq!(resolve["dedup_key"], format!("dbpower-alert-{id}"));
+    let audit = c.items("/api/v1/audit-logs?per_page=200", &o.token).await;
+    let actions: Vec<&str> = audit.iter().filter_map(|e| e["action"].as_str()).collect();
+    for a in [
+        "alert_channel.create",
+        "alert_rule.update",
+        "alert.acknowledged",
+        "alert.resolved",
+    ] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+}
+
+on_both_stores!(
+    one_regression_and_one_new_class_reach_every_channel_once,
+    AlertEnv
+);
+
+async fn a_backend_killed_between_send_and_record_sends_again_with_the_same_id(env: AlertEnv) {
+    let dir = tempfile::tempdir().expect("dir");
+    let smtp = SmtpReceiver::start();
+    let hang = HttpReceiver::start(Behaviour::HangFirst);
+    // The attempt's time limit outlasts the kill, so the first process never records an outcome.
+    let app = start_with_timeout(env.db, dir.path(), &smtp, 10);
+    let c = app.client();
+    let o = organization(&c).await;
+    let (id, created) = channel(&c, &o, "hook", "webhook", json!({"url": hang.url("/h")})).await;
+    let secret = created["secret"].as_str().expect("secret").to_string();
+    let r = c
+        .post(
+            &format!("/api/v1/alert-channels/{id}/test"),
+            &o.token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let delivery = r.body["delivery_id"]
+        .as_str()
+        .expect("delivery id")
+        .to_string();
+    hang.wait_until_async("the first attempt", WAIT, |r| !r.is_empty())
+        .await;
+    // Killed while the receiver holds the request: the send happened, its result was never recorded.
+    let db = app.stop().expect("db");
+    assert_eq!(
+        hang.received().len(),
+        1,
+        "no second attempt before the kill"
+    );
+    let app = start_with_timeout(db, dir.path(), &smtp, 10);
+    let got = hang
+        .wait_until_async("the attempt after the restart", WAIT, |r| r.len() >= 2)
+        .await;
+    assert_eq!(got.len(), 2);
+    for r in &got {
+        assert_eq!(r.header("webhook-id"), Some(delivery.as_str()));
+        verify_standard_webhook(&secret, r).expect("signed");
+        assert_eq!(r.json()["type"], "test");
+    }
+    assert_eq!(got[1].status, 200);
+    // The channel shows the delivery sent.
+    let c = app.client();
+    let token = c.login(OWNER.0, OWNER.1).await;
+    let mut status = Value::Null;
+    for _ in 0..50 {
+        status = c
+            .get(&format!("/api/v1/alert-channels/{id}"), &token)
+            .await
+            .body;
+        if status["last_delivery_status"] == "sent" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status["last_delivery_status"], "sent", "{status}");
+}
+
+on_both_stores!(
+    a_backend_killed_between_send_and_record_sends_again_with_the_same_id,
+    AlertEnv
+);
+
+async fn alert_settings_refuse_bad_input_and_other_tenants(env: AlertEnv) {
+    let dir = tempfile::tempdir().expect("dir");
+    let smtp = SmtpReceiver::start();
+    let app = start(env.db, dir.path(), &smtp);
+    let c = app.client();
+    let o = organization(&c).await;
+    let bad = [
+        json!({"name": "x", "kind": "webhook", "config": {}}),
+        json!({"name": "x", "kind": "webhook", "config": {"url": "ftp://x"}}),
+        json!({"name": "x", "kind": "email", "config": {"to": []}}),
+        json!({"name": "x", "kind": "email", "config": {"to": ["not-an-address"]}}),
+        json!({"name": "x", "kind": "pagerduty", "config": {"routing_key": "has spaces"}}),
+        json!({"name": "x", "kind": "slack", "config": {"url": "https://h.example", "to": ["a@b.example"]}}),
+        json!({"name": "x", "kind": "sms", "config": {}}),
+    ];
+    for b in bad {
+        let mut body = b.clone();
+        body["organization_id"] = json!(o.id);
+        let r = c.post("/api/v1/alert-channels", &o.token, body).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{b}: {}",
+            r.body
+        );
+    }
+    let bad_rules = [
+        json!({"name": "r", "kind": "regression", "thresholds": {"ratio": 0.5}}),
+        json!({"name": "r", "kind": "regression", "thresholds": {"min_share": 2}}),
+        json!({"name": "r", "kind": "regression", "resolve_after_secs": 5}),
+        json!({"name": "r", "kind": "regression", "engine": "oracle"}),
+        json!({"name": "r", "kind": "regression", "channel_ids": [999999]}),
+        json!({"name": "r", "kind": "nonsense"}),
+    ];
+    for b in bad_rules {
+        let mut body = b.clone();
+        body["organization_id"] = json!(o.id);
+        let r = c.post("/api/v1/alert-rules", &o.token, body).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{b}: {}",
+            r.body
+        );
+    }
+    for q in ["status=closed", "kind=anything", "per_page=100000"] {
+        let r = c.get(&format!("/api/v1/alerts?{q}"), &o.token).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{q}: {}",
+            r.body
+        );
+    }
+    let mute = c
+        .post(
+            "/api/v1/query-classes/nope/mute",
+            &o.token,
+            json!({"until": "2000-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(
+        mute.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        mute.body
+    );
+    // Another organization's admin sees none of it: 404.
+    let (ch, _) = channel(
+        &c,
+        &o,
+        "hook",
+        "webhook",
+        json!({"url": "https://hooks.example.com/x"}),
+    )
+    .await;
+    let other = c
+        .post(
+            "/api/v1/organizations",
+            &o.token,
+            json!({"name": "Other Co"}),
+        )
+        .await;
+    let other_id = other.body["id"].as_i64().expect("id");
+    let user = c
+        .post(
+            "/api/v1/users",
+            &o.token,
+            json!({"email": "admin@other.example", "password": "other-admin-password-1",
+                   "role": "ORG_ADMIN", "organization_id": other_id}),
+        )
+        .await;
+    assert_eq!(user.status, StatusCode::CREATED, "{}", user.body);
+    let t = c
+        .login_in("Other Co", "admin@other.example", "other-admin-password-1")
+        .await;
+    for path in [
+        format!("/api/v1/alert-channels/{ch}"),
+        format!("/api/v1/alert-channels/{ch}/test"),
+    ] {
+        let r = if path.ends_with("/test") {
+            c.post(&path, &t, json!({})).await
+        } else {
+            c.get(&path, &t).await
+        };
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {}", r.body);
+    }
+    let r = c
+        .post(
+            "/api/v1/alert-rules",
+            &t,
+            json!({"name": "steal", "kind": "regression", "channel_ids": [ch]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(
+        c.items("/api/v1/alert-rules", &t).await.len(),
+        2,
+        "its own defaults only"
+    );
+}
+
+on_both_stores!(alert_settings_refuse_bad_input_and_other_tenants, AlertEnv);
