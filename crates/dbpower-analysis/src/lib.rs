@@ -10,6 +10,7 @@
 
 pub mod advisor;
 pub mod catalog;
+pub mod compare;
 pub mod detect;
 pub mod explain;
 mod expr;

@@ -8,7 +8,8 @@ use utoipa_axum::routes;
 
 use crate::routes::auth;
 use crate::routes::{
-    agents, alerts, analyzer, api_keys, audit, identities, organizations, queries, teams, users,
+    agents, alerts, analyzer, api_keys, audit, compare, events, identities, organizations, queries,
+    stream, teams, users,
 };
 use crate::state::AppState;
 
@@ -117,6 +118,9 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts::acknowledge_alert))
         .routes(routes!(alerts::resolve_alert))
         .routes(routes!(alerts::mute_class))
+        .routes(routes!(compare::compare_windows))
+        .routes(routes!(events::list_events, events::create_event))
+        .routes(routes!(stream::stream))
         .merge(
             OpenApiRouter::new()
                 .routes(routes!(crate::routes::ingest::ingest_slow_queries))

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dbpower_core::{OrgId, Scope};
 use dbpower_types::{
-    AlertEvidence, AlertKind, AlertStatus, AlertThresholds, AlertView, ChannelKind, ChannelView,
-    MuteView, RuleView,
+    AlertEvidence, AlertKind, AlertStatus, AlertThresholds, AlertView, ChangeKind, ChannelKind,
+    ChannelView, EventView, MuteView, RuleView,
 };
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
@@ -93,6 +93,38 @@ pub trait AlertStore: Send + Sync {
         until: DateTime<Utc>,
         user_id: i64,
     ) -> Result<MuteView>;
+
+    /// One comparison window `[from, to)` in the caller's scope: per class the executions, time and
+    /// histogram of its rollup hours there, the `MAX_COMPARE_CLASSES` with the most time.
+    async fn compare_window(
+        &self,
+        scope: &Scope,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        database_type: Option<&str>,
+    ) -> Result<Vec<WindowClass>>;
+
+    /// Alerts of the scope changed (opened, updated, acknowledged, resolved) after `(at, id)`, oldest
+    /// change first, at most `limit` (the live stream's cursor).
+    async fn alert_changes(
+        &self,
+        scope: &Scope,
+        after: (DateTime<Utc>, i64),
+        limit: i64,
+    ) -> Result<Vec<AlertView>>;
+    /// Slow-query rows the scope ingested in the rollup hour `hour`.
+    async fn rows_in_hour(&self, scope: &Scope, hour: DateTime<Utc>) -> Result<i64>;
+
+    // Change markers.
+    /// Records a marker of organization `org` sent by `team_id` / `identity_id` (0: none).
+    async fn insert_event(&self, org: OrgId, new: &NewEvent) -> Result<EventView>;
+    /// The scope's markers, newest first.
+    async fn list_events(
+        &self,
+        scope: &Scope,
+        filter: &EventFilter,
+        page: PageRequest,
+    ) -> Result<(Vec<EventView>, i64)>;
 
     // The outbox.
     /// Leases up to `limit` due deliveries (pending and due, or sending with an expired lease).
@@ -178,6 +210,8 @@ pub struct SideSums {
     pub calls: u64,
     pub total_ms: f64,
     pub busiest_hour: u64,
+    /// Rollup hours of the side with executions (0: not counted).
+    pub hours: u32,
     pub buckets: Vec<(u16, u64)>,
 }
 
@@ -208,6 +242,8 @@ pub struct EvalData {
     pub org_window_ms: f64,
     /// Classes muted now.
     pub muted: HashSet<i64>,
+    /// The newest change marker at or before now since the baseline began (alerts cite it).
+    pub marker: Option<EventView>,
 }
 
 /// A condition that holds now.
@@ -220,6 +256,8 @@ pub struct Firing {
     pub identity_id: i64,
     pub severity: String,
     pub evidence: AlertEvidence,
+    /// False for a muted class: its open alert is kept up to date, no new one opens.
+    pub may_open: bool,
 }
 
 /// What an evaluation changed.
@@ -235,6 +273,76 @@ pub struct AlertFilter {
     pub status: Option<AlertStatus>,
     pub kind: Option<AlertKind>,
     pub query_id: Option<String>,
+}
+
+/// At most this many classes per comparison window (those with the most time).
+pub const MAX_COMPARE_CLASSES: i64 = 10_000;
+
+/// A class in one comparison window.
+#[derive(Debug, Clone)]
+pub struct WindowClass {
+    pub class_id: i64,
+    pub query_id: String,
+    pub database_type: String,
+    pub fingerprint: String,
+    pub sums: SideSums,
+}
+
+pub struct NewEvent {
+    pub team_id: i64,
+    pub identity_id: i64,
+    pub kind: ChangeKind,
+    pub title: String,
+    pub at: DateTime<Utc>,
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `user` or `api_key`.
+    pub source: &'static str,
+    pub created_by: Option<i64>,
+    pub api_key_id: Option<i64>,
+    /// A signed request's id (with `api_key_id`): sent again, the first marker is answered.
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub kind: Option<ChangeKind>,
+}
+
+pub(crate) const EVENT_COLS: &str = "id, organization_id, team_id, identity_id, kind, title, at, \
+     labels, source, created_at";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct EventRow {
+    id: i64,
+    organization_id: i64,
+    team_id: i64,
+    identity_id: i64,
+    kind: String,
+    title: String,
+    at: DateTime<Utc>,
+    labels: Json<std::collections::BTreeMap<String, String>>,
+    source: String,
+    created_at: DateTime<Utc>,
+}
+
+impl EventRow {
+    pub(crate) fn into_view(self) -> Result<EventView> {
+        Ok(EventView {
+            id: self.id,
+            organization_id: self.organization_id,
+            team_id: (self.team_id != 0).then_some(self.team_id),
+            identity_id: (self.identity_id != 0).then_some(self.identity_id),
+            kind: ChangeKind::parse(&self.kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("event kind {:?}", self.kind)))?,
+            title: self.title,
+            at: self.at,
+            labels: self.labels.0,
+            source: self.source,
+            created_at: self.created_at,
+        })
+    }
 }
 
 /// A leased delivery with its channel.
@@ -306,7 +414,13 @@ impl ChannelRow {
                 kind,
                 enabled: self.enabled,
                 url: match kind {
-                    ChannelKind::Webhook | ChannelKind::Pagerduty => public.url.clone(),
+                    // The query string often carries a token: shown as `?…`.
+                    ChannelKind::Webhook | ChannelKind::Pagerduty => {
+                        public.url.as_ref().map(|u| match u.split_once('?') {
+                            Some((base, _)) => format!("{base}?…"),
+                            None => u.clone(),
+                        })
+                    }
                     ChannelKind::Slack | ChannelKind::Email => None,
                 },
                 to: public.to.clone(),

@@ -54,6 +54,10 @@ pub enum Entity {
     Rule,
     /// An alert whose state does not allow the change (acknowledging a resolved alert).
     AlertState,
+    /// A rule with unresolved alerts (deleting it would drop their resolve messages).
+    RuleWithOpenAlerts,
+    /// A channel with a test message still queued.
+    TestPending,
 }
 
 impl std::fmt::Display for Entity {
@@ -68,6 +72,8 @@ impl std::fmt::Display for Entity {
             Entity::Channel => "alert channel",
             Entity::Rule => "alert rule",
             Entity::AlertState => "alert state",
+            Entity::RuleWithOpenAlerts => "alert rule with unresolved alerts",
+            Entity::TestPending => "queued test message",
         })
     }
 }

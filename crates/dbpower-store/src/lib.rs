@@ -33,8 +33,8 @@ use async_trait::async_trait;
 pub use agents::{AgentRecord, AgentStore};
 pub use alerts::{
     AlertFilter, AlertStore, ChannelPatch, ChannelPublic, ChannelRecord, ClaimedDelivery,
-    DeliveryOutcome, EvalData, EvalOutcome, EvalWindow, Firing, NewChannel, NewRule, RulePatch,
-    SeriesRow, SideSums,
+    DeliveryOutcome, EvalData, EvalOutcome, EvalWindow, EventFilter, Firing, MAX_COMPARE_CLASSES,
+    NewChannel, NewEvent, NewRule, RulePatch, SeriesRow, SideSums, WindowClass,
 };
 pub use auth::{AuthStore, NewAuditEntry, NewRefreshToken, RefreshUse};
 pub use error::{DriverError, Entity, Reference, Result, StoreError};

@@ -80,7 +80,19 @@ pub fn signed_batch_request(
     ts: i64,
     raw: Vec<u8>,
 ) -> reqwest::RequestBuilder {
-    let path = "/api/v1/slow-queries";
+    signed_request(http, base, "/api/v1/slow-queries", key, request_id, ts, raw)
+}
+
+/// `POST path` of `raw` to `base`, signed with `key` at `ts` under `request_id` as an agent signs.
+pub fn signed_request(
+    http: &reqwest::Client,
+    base: &str,
+    path: &str,
+    key: &ApiKey,
+    request_id: &str,
+    ts: i64,
+    raw: Vec<u8>,
+) -> reqwest::RequestBuilder {
     let signed = dbpower_core::signing::Signed {
         timestamp: ts,
         request_id,
@@ -220,6 +232,20 @@ impl Client {
     pub async fn ingest(&self, key: &ApiKey, request_id: &str, body: &Value) -> Resp {
         self.ingest_at(key, request_id, body, chrono::Utc::now().timestamp())
             .await
+    }
+
+    /// `POST path` of `body`, signed with `key` now under `request_id` (as ingestion is).
+    pub async fn signed_post(
+        &self,
+        path: &str,
+        key: &ApiKey,
+        request_id: &str,
+        body: &Value,
+    ) -> Resp {
+        let raw = serde_json::to_vec(body).expect("body");
+        let ts = chrono::Utc::now().timestamp();
+        let req = signed_request(&self.http, &self.base, path, key, request_id, ts, raw);
+        Resp::read(req.send().await.expect("signed request")).await
     }
 
     /// Like [`Client::ingest`], signed at `ts`.

@@ -28,7 +28,7 @@ pub use bin::{Binary, Proc, ProcBuilder};
 pub use checks::Checks;
 pub use db::{TestDb, execute_on, postgres_server};
 pub use dbpower_backend::{Role, Settings};
-pub use http::{ApiKey, Client, Resp, access_token, signed_batch_request};
+pub use http::{ApiKey, Client, Resp, access_token, signed_batch_request, signed_request};
 pub use receivers::{
     Behaviour, HttpReceiver, Mail, Received, SmtpReceiver, verify_standard_webhook,
 };

@@ -133,6 +133,9 @@ pub struct AlertEvidence {
     pub severity: Option<String>,
     /// The class in the API (`/api/v1/query-classes/{query_id}`).
     pub class_url: String,
+    /// The newest change marker at or before the alert's evaluation since the baseline began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_marker: Option<EventView>,
 }
 
 /// An alert as the API returns it.
@@ -354,6 +357,9 @@ pub struct RuleView {
 #[serde(deny_unknown_fields)]
 pub struct MuteRequest {
     pub until: DateTime<Utc>,
+    /// Required for a super admin.
+    #[serde(default)]
+    pub organization_id: Option<i64>,
 }
 
 /// The mute as stored.
@@ -382,4 +388,198 @@ mod double_option {
     ) -> Result<Option<Option<T>>, D::Error> {
         Option::<T>::deserialize(d).map(Some)
     }
+}
+
+/// How a class changed from window A to window B.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClassChange {
+    /// Ran only in B.
+    New,
+    /// Ran only in A.
+    Gone,
+    /// B's mean and p95 both at least `ratio` times A's.
+    Regressed,
+    /// B's mean and p95 both at most A's divided by `ratio`.
+    Improved,
+    Unchanged,
+}
+
+impl ClassChange {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClassChange::New => "new",
+            ClassChange::Gone => "gone",
+            ClassChange::Regressed => "regressed",
+            ClassChange::Improved => "improved",
+            ClassChange::Unchanged => "unchanged",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ClassChange> {
+        [
+            ClassChange::New,
+            ClassChange::Gone,
+            ClassChange::Regressed,
+            ClassChange::Improved,
+            ClassChange::Unchanged,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+    }
+}
+
+/// `GET /api/v1/compare`: two windows (whole rollup hours: an hour counts when it starts at or after
+/// `from` and before `to`), what to show and in which order.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CompareQuery {
+    pub a_from: DateTime<Utc>,
+    pub a_to: DateTime<Utc>,
+    pub b_from: DateTime<Utc>,
+    pub b_to: DateTime<Utc>,
+    /// The ratio of mean and p95 that counts as regressed or improved (1.05 to 100, default 1.5).
+    pub ratio: Option<f64>,
+    /// Only classes with this change: new, gone, regressed, improved or unchanged.
+    pub change: Option<String>,
+    /// mysql or postgresql.
+    pub database_type: Option<String>,
+    /// total_time_delta (default), b_total_time, a_total_time, mean_ratio, calls_delta.
+    pub sort: Option<String>,
+    /// desc (default) or asc.
+    pub order: Option<String>,
+    pub page: Option<u32>,
+    pub per_page: Option<u32>,
+    /// json (default) or csv (every matching row, no paging).
+    pub format: Option<String>,
+}
+
+/// One window's numbers of a class.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CompareSide {
+    pub calls: u64,
+    pub total_time_ms: f64,
+    pub mean_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+}
+
+/// One class in both windows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CompareRow {
+    pub query_id: String,
+    pub database_type: String,
+    pub fingerprint: String,
+    pub change: ClassChange,
+    pub a: CompareSide,
+    pub b: CompareSide,
+    /// B's mean over A's (both ran).
+    pub mean_ratio: Option<f64>,
+    pub p95_ratio: Option<f64>,
+    /// B's total time minus A's.
+    pub total_time_delta_ms: f64,
+    /// B's calls minus A's.
+    pub calls_delta: i64,
+}
+
+/// How many classes of each change (before the `change` filter).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CompareSummary {
+    pub new: u64,
+    pub gone: u64,
+    pub regressed: u64,
+    pub improved: u64,
+    pub unchanged: u64,
+}
+
+/// `GET /api/v1/compare`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CompareResponse {
+    pub a_from: DateTime<Utc>,
+    pub a_to: DateTime<Utc>,
+    pub b_from: DateTime<Utc>,
+    pub b_to: DateTime<Utc>,
+    pub ratio: f64,
+    pub summary: CompareSummary,
+    pub items: Vec<CompareRow>,
+    pub total: i64,
+    pub page: u32,
+    pub per_page: u32,
+}
+
+/// What a change marker records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Deploy,
+    Schema,
+    Config,
+    Note,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Deploy => "deploy",
+            ChangeKind::Schema => "schema",
+            ChangeKind::Config => "config",
+            ChangeKind::Note => "note",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ChangeKind> {
+        [
+            ChangeKind::Deploy,
+            ChangeKind::Schema,
+            ChangeKind::Config,
+            ChangeKind::Note,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// `POST /api/v1/events`: a change marker (a deploy, a schema or configuration change, a note).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEventRequest {
+    pub kind: ChangeKind,
+    /// 1 to 200 characters.
+    pub title: String,
+    /// When it happened (default now): at most 90 days ago and a day ahead.
+    #[serde(default)]
+    pub at: Option<DateTime<Utc>>,
+    /// At most 20 labels; keys 1 to 64 of `[A-Za-z0-9_.-]`, values at most 256 characters.
+    #[serde(default)]
+    pub labels: Option<std::collections::BTreeMap<String, String>>,
+    /// Required for a super admin (ignored when signed by an api key).
+    #[serde(default)]
+    pub organization_id: Option<i64>,
+}
+
+/// A change marker as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EventView {
+    pub id: i64,
+    pub organization_id: i64,
+    pub team_id: Option<i64>,
+    pub identity_id: Option<i64>,
+    pub kind: ChangeKind,
+    pub title: String,
+    pub at: DateTime<Utc>,
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `user` (a bearer token) or `api_key` (a signed request: a deploy pipeline or an agent).
+    pub source: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `GET /api/v1/events` filters.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventListQuery {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// deploy, schema, config or note.
+    pub kind: Option<String>,
+    pub page: Option<u32>,
+    pub per_page: Option<u32>,
 }

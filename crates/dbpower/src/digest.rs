@@ -29,6 +29,13 @@ pub(crate) struct DigestArgs {
     /// Show the top N classes by total time.
     #[arg(long, default_value_t = 20)]
     limit: usize,
+    /// Compare two logs (`OLD NEW`): per class new, gone, regressed, improved or unchanged, with both
+    /// logs' calls, total time, mean and p95 (like `GET /api/v1/compare`).
+    #[arg(long)]
+    compare: bool,
+    /// With `--compare`: the ratio of mean and p95 that counts as regressed or improved.
+    #[arg(long, default_value_t = dbpower_analysis::compare::DEFAULT_RATIO)]
+    ratio: f64,
     /// Log files (`-` for standard input).
     #[arg(required = true)]
     files: Vec<PathBuf>,
@@ -58,18 +65,27 @@ fn open(path: &PathBuf) -> anyhow::Result<Box<dyn BufRead>> {
     Ok(Box::new(BufReader::with_capacity(1 << 20, f)))
 }
 
+/// Adds one log file to `digest`.
+fn read_into(digest: &mut Digest, path: &PathBuf, format: Format) -> anyhow::Result<()> {
+    let mut reader = open(path)?;
+    let format = match format {
+        Format::Auto => sniff(reader.fill_buf().unwrap_or(&[])),
+        f => f,
+    };
+    match format {
+        Format::PostgresLog => digest.read(PostgresLog::new(reader), Dialect::Postgresql),
+        _ => digest.read(MysqlSlowLog::new(reader), Dialect::Mysql),
+    }
+    Ok(())
+}
+
 pub(crate) fn run(args: DigestArgs) -> anyhow::Result<()> {
+    if args.compare {
+        return compare_logs(&args);
+    }
     let mut digest = Digest::new();
     for path in &args.files {
-        let mut reader = open(path)?;
-        let format = match args.format {
-            Format::Auto => sniff(reader.fill_buf().unwrap_or(&[])),
-            f => f,
-        };
-        match format {
-            Format::PostgresLog => digest.read(PostgresLog::new(reader), Dialect::Postgresql),
-            _ => digest.read(MysqlSlowLog::new(reader), Dialect::Mysql),
-        }
+        read_into(&mut digest, path, args.format)?;
     }
     if args.json {
         print_json(&digest, args.limit)
@@ -185,4 +201,99 @@ fn print_text(d: &Digest, limit: usize) {
         println!("#   fingerprint: {}", c.fingerprint);
         println!("{}", c.sample);
     }
+}
+
+/// A digest class as one side of a comparison.
+fn side_of(c: Option<&dbpower_sql::digest::DigestClass>) -> dbpower_analysis::detect::Side {
+    c.map(|c| dbpower_analysis::detect::Side {
+        calls: c.count,
+        total_ms: c.sum.query_time_s * 1000.0,
+        hours: 1,
+        busiest_hour: 0,
+        histogram: c.histogram.clone(),
+    })
+    .unwrap_or_default()
+}
+
+/// `dbpower digest --compare OLD NEW`.
+fn compare_logs(args: &DigestArgs) -> anyhow::Result<()> {
+    use dbpower_analysis::compare::{compare, side_numbers};
+    let [old_path, new_path] = args.files.as_slice() else {
+        anyhow::bail!("--compare takes exactly two logs: OLD NEW");
+    };
+    if !(1.05..=100.0).contains(&args.ratio) {
+        anyhow::bail!("--ratio must be between 1.05 and 100");
+    }
+    let (mut old, mut new) = (Digest::new(), Digest::new());
+    read_into(&mut old, old_path, args.format)?;
+    read_into(&mut new, new_path, args.format)?;
+    let by_id =
+        |d: &Digest| -> std::collections::BTreeMap<String, dbpower_sql::digest::DigestClass> {
+            d.ranked()
+                .into_iter()
+                .map(|c| (c.query_id.clone(), c.clone()))
+                .collect()
+        };
+    let (a, b) = (by_id(&old), by_id(&new));
+    let ids: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    let mut rows: Vec<serde_json::Value> = ids
+        .into_iter()
+        .map(|id| {
+            let (ca, cb) = (a.get(id), b.get(id));
+            let (sa, sb) = (side_of(ca), side_of(cb));
+            let c = compare(&sa, &sb, args.ratio);
+            serde_json::json!({
+                "query_id": id,
+                "fingerprint": ca.or(cb).map(|c| c.fingerprint.clone()),
+                "change": c.change,
+                "a": side_numbers(&sa),
+                "b": side_numbers(&sb),
+                "mean_ratio": c.mean_ratio,
+                "p95_ratio": c.p95_ratio,
+                "total_time_delta_ms": sb.total_ms - sa.total_ms,
+            })
+        })
+        .collect();
+    let delta = |r: &serde_json::Value| r["total_time_delta_ms"].as_f64().unwrap_or(0.0).abs();
+    rows.sort_by(|x, y| delta(y).total_cmp(&delta(x)));
+    let mut summary = std::collections::BTreeMap::<String, u64>::new();
+    for r in &rows {
+        *summary
+            .entry(r["change"].as_str().unwrap_or("").to_string())
+            .or_default() += 1;
+    }
+    if args.json {
+        let out = serde_json::json!({"summary": summary, "ratio": args.ratio, "classes": rows});
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!(
+        "# {} classes: {}",
+        rows.len(),
+        summary
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "# Query ID           Change      Calls A   Calls B   Mean A ms   Mean B ms  Ratio  Time delta ms"
+    );
+    let f = |v: &serde_json::Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.3}"));
+    for r in rows.iter().take(args.limit) {
+        println!(
+            "# {} {:<9} {:>9} {:>9} {:>11} {:>11} {:>6} {:>14.3}",
+            r["query_id"].as_str().unwrap_or(""),
+            r["change"].as_str().unwrap_or(""),
+            r["a"]["calls"],
+            r["b"]["calls"],
+            f(&r["a"]["mean_ms"]),
+            f(&r["b"]["mean_ms"]),
+            r["mean_ratio"]
+                .as_f64()
+                .map_or("-".to_string(), |x| format!("{x:.2}")),
+            r["total_time_delta_ms"].as_f64().unwrap_or(0.0)
+        );
+    }
+    Ok(())
 }

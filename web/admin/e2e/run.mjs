@@ -3,11 +3,14 @@
 // and ingests a signed batch), or by hand against a running server:
 //   E2E_BASE_URL=http://127.0.0.1:8080 E2E_CHROMIUM=/usr/bin/chromium E2E_SUPER_EMAIL=... \
 //   E2E_SUPER_PASSWORD=... E2E_ADMIN_EMAIL=... E2E_ADMIN_PASSWORD=... E2E_ADMIN_ORGANIZATION=... \
-//   node e2e/run.mjs
-import { mkdirSync } from "node:fs";
+//   E2E_AGENT_KEY_ID=... E2E_AGENT_SECRET=... node e2e/run.mjs
+// E2E_AGENT_KEY_ID / E2E_AGENT_SECRET: an api key of the ORG_ADMIN's organization, whose signed batch
+// opens a new-class alert while the dashboard is open (the server should evaluate alerts every second).
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
+import { createHash, createHmac, randomUUID } from "node:crypto";
 import { chromium } from "playwright-core";
 
 const env = (k, d) => {
@@ -25,7 +28,11 @@ const ADMIN = {
   organization: env("E2E_ADMIN_ORGANIZATION"),
 };
 const NEW_USER = { email: "e2e-viewer@demo.example", password: "viewer-password-1", organization: ADMIN.organization };
+const AGENT = { keyId: env("E2E_AGENT_KEY_ID"), secret: env("E2E_AGENT_SECRET") };
 const MARKER = "e2e_invoices";
+// A table no other run used: the class it makes is new, so the new-class rule opens an alert for it.
+// Letters only: fingerprints replace digits in identifiers, and the rows show fingerprints.
+const SLOW_TABLE = `refund_audit_${Array.from(Date.now().toString(36), (c) => (/[0-9]/.test(c) ? String.fromCharCode(103 + Number(c)) : c)).join("")}`;
 mkdirSync(ARTIFACTS, { recursive: true });
 rmSync(join(ARTIFACTS, "failure.png"), { force: true });
 
@@ -43,6 +50,48 @@ async function apiLogin(who) {
   return r.body.access_token;
 }
 const count = (n) => new Intl.NumberFormat("en-US").format(Math.round(n));
+
+/**
+ * A request signed as an agent signs it (crates/dbpower-core/src/signing.rs): the HMAC-SHA256, in
+ * lowercase hex, under the key's secret, of six lines joined by "\n" without a trailing newline:
+ * DBPOWER-HMAC-SHA256, the unix timestamp, the request id, the method, the path with its query string,
+ * and the lowercase hex SHA-256 of the raw body.
+ */
+function signature(secret, { timestamp, requestId, method, path, body }) {
+  const bodyHash = createHash("sha256").update(body).digest("hex");
+  const canonical = ["DBPOWER-HMAC-SHA256", String(timestamp), requestId, method, path, bodyHash].join("\n");
+  return createHmac("sha256", secret).update(canonical).digest("hex");
+}
+// The published test vector (signing.rs): the port signs exactly as the server verifies.
+assert.equal(
+  signature("dbp-test-secret", {
+    timestamp: 1700000000,
+    requestId: "5d0c7a51-0000-4000-8000-000000000001",
+    method: "POST",
+    path: "/api/v1/slow-queries",
+    body: Buffer.from('{"queries":[]}'),
+  }),
+  "dda10af8c686da66e169ad380f362fa476e7663fe27b5ac340e533399fde3f62",
+);
+
+/** `POST path` of `payload` signed with the agent's key, as `dbpower agent` sends it. */
+async function signedPost(path, payload) {
+  const body = Buffer.from(JSON.stringify(payload));
+  const timestamp = Math.floor(Date.now() / 1000);
+  const requestId = randomUUID();
+  const r = await fetch(`${BASE}${path}`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "x-api-key": AGENT.keyId,
+      "x-request-id": requestId,
+      "x-timestamp": String(timestamp),
+      "x-signature": signature(AGENT.secret, { timestamp, requestId, method: "POST", path, body }),
+    },
+    body,
+  });
+  return { status: r.status, text: await r.text() };
+}
 
 const browser = await chromium.launch({
   executablePath: env("E2E_CHROMIUM"),
@@ -290,6 +339,88 @@ try {
     assert.equal(org.retention_days, 45);
     assert.equal(org.settings.rate_limit_per_minute, 600);
     await shot("12-settings");
+  });
+
+  let slowAlertId = 0;
+  await run("an alert created by ingestion appears on the open dashboard without reload", async () => {
+    await page.getByRole("link", { name: "Dashboard" }).click();
+    const region = page.getByRole("region", { name: "Open alerts" });
+    // Loaded: its rows, or its empty state.
+    await region.getByTestId("open-alert-row").or(region.getByText("No open alerts")).first().waitFor();
+    const before = await region.getByTestId("open-alert-row").count();
+    // A reload would drop this.
+    await page.evaluate(() => {
+      window.__e2eSamePage = true;
+    });
+    const observedAt = new Date().toISOString();
+    const queries = Array.from({ length: 30 }, (_, i) => ({
+      sql_text: `SELECT r.id, r.amount FROM ${SLOW_TABLE} r WHERE r.order_id = ${1000 + i} AND r.state = 'pending'`,
+      execution_time_ms: 800,
+      database_type: "mysql",
+      database_name: "billing",
+      rows_examined: 90_000,
+      rows_sent: 1,
+      observed_at: observedAt,
+    }));
+    const sent = await signedPost("/api/v1/slow-queries", { queries });
+    assert.equal(sent.status, 202, `signed ingestion: ${sent.text}`);
+    // The evaluator opens a new-class alert; the live stream (or, failing it, polling) brings it here.
+    await region.getByTestId("open-alert-row").filter({ hasText: SLOW_TABLE }).first().waitFor({ timeout: 5000 });
+    assert.equal(await page.evaluate(() => window.__e2eSamePage), true, "the page was not reloaded");
+    const after = await region.getByTestId("open-alert-row").count();
+    assert.ok(after >= Math.min(before + 1, 5), `open-alert rows: ${before} before, ${after} after`);
+    const open = (await api("/api/v1/alerts?status=open&per_page=200", { token: adminToken })).body;
+    const alert = open.items.find((a) => a.fingerprint.includes(SLOW_TABLE));
+    assert.ok(alert, `the API lists the open alert of ${SLOW_TABLE}`);
+    assert.equal(alert.kind, "new_class");
+    slowAlertId = alert.id;
+  });
+
+  await run("acknowledging in the panel shows in the API", async () => {
+    await page.getByRole("link", { name: /^Alerts/ }).click();
+    await page.getByRole("heading", { name: "Alerts", exact: true }).waitFor();
+    const row = page.locator("tbody tr", { hasText: SLOW_TABLE });
+    await row.locator(".row-link").click();
+    await page.waitForURL((u) => u.searchParams.get("selected") === String(slowAlertId));
+    const panel = page.getByRole("complementary", { name: `Alert #${slowAlertId}` });
+    await panel.getByRole("heading", { name: "Baseline vs window" }).waitFor();
+    await panel.getByRole("button", { name: "Acknowledge" }).click();
+    await panel.getByText("Acknowledged", { exact: true }).waitFor();
+    await panel.getByRole("button", { name: "Acknowledge" }).waitFor({ state: "detached" });
+    const after = (await api(`/api/v1/alerts/${slowAlertId}`, { token: adminToken })).body;
+    assert.equal(after.status, "acknowledged");
+    await row.getByText("Acknowledged", { exact: true }).waitFor();
+    await shot("18-alerts");
+  });
+
+  await run("compare: the previous day against the day before, and its CSV", async () => {
+    await page.getByRole("link", { name: "Compare" }).click();
+    await page.getByText("Choose two windows").waitFor();
+    const [resp] = await Promise.all([
+      page.waitForResponse((r) => r.url().includes("/api/v1/compare?") && r.request().method() === "GET"),
+      page.getByRole("button", { name: "Previous day" }).click(),
+    ]);
+    assert.equal(resp.status(), 200, await resp.text());
+    const data = await resp.json();
+    const url = new URL(page.url());
+    assert.equal(url.searchParams.get("preset"), "day");
+    assert.equal(Date.parse(data.b_to) - Date.parse(data.b_from), 24 * 3600 * 1000);
+    assert.equal(data.a_to, data.b_from);
+    assert.equal(new Date(data.b_to).getUTCMinutes(), 0, "B ends at the current hour");
+    const summary = page.getByTestId("compare-summary");
+    await summary.or(page.getByText("No classes ran in either window")).first().waitFor();
+    if (data.total > 0) {
+      await summary.filter({ hasText: `${count(data.summary.regressed)} regressed` }).waitFor();
+      assert.equal(await page.locator("tbody tr").count(), data.items.length);
+      const [download] = await Promise.all([
+        page.waitForEvent("download"),
+        page.getByRole("button", { name: "Download CSV" }).click(),
+      ]);
+      const path = await download.path();
+      const csv = readFileSync(path, "utf8");
+      assert.match(csv, /^query_id,database_type,change,/);
+    }
+    await shot("19-compare");
   });
 
   await run("audit log with its chain verified", async () => {

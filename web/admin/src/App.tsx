@@ -22,6 +22,10 @@ const Users = page(() => import("./pages/Users"), "Users");
 const ApiKeys = page(() => import("./pages/ApiKeys"), "ApiKeys");
 const Audit = page(() => import("./pages/Audit"), "Audit");
 const Settings = page(() => import("./pages/Settings"), "Settings");
+const Alerts = page(() => import("./pages/Alerts"), "Alerts");
+const Compare = page(() => import("./pages/Compare"), "Compare");
+const AlertChannels = page(() => import("./pages/AlertChannels"), "AlertChannels");
+const AlertRules = page(() => import("./pages/AlertRules"), "AlertRules");
 
 export function makeQueryClient(): QueryClient {
   return new QueryClient({
@@ -48,8 +52,10 @@ export function AppRoutes() {
         }
       >
         <Route index element={<Dashboard />} />
+        <Route path="alerts" element={<Alerts />} />
         <Route path="queries" element={<Queries />} />
         <Route path="classes" element={<Classes />} />
+        <Route path="compare" element={<Compare />} />
         <Route path="agents" element={<Agents />} />
         <Route path="organizations" element={guard("organizations", <Organizations />)} />
         <Route path="teams" element={guard("teams", <Teams />)} />
@@ -58,6 +64,8 @@ export function AppRoutes() {
         <Route path="api-keys" element={guard("api_keys", <ApiKeys />)} />
         <Route path="audit" element={guard("audit", <Audit />)} />
         <Route path="settings" element={guard("settings", <Settings />)} />
+        <Route path="settings/alert-channels" element={guard("settings", <AlertChannels />)} />
+        <Route path="settings/alert-rules" element={guard("settings", <AlertRules />)} />
         <Route path="*" element={<NotFound />} />
       </Route>
     </Routes>

@@ -175,6 +175,11 @@ async fn forward(state: &GatewayState, req: Request) -> Response {
     // more than a socket buffer.
     let (body, overflow) = limited_body(body, limit);
     let mut out = upstream_request(up, base, &path_q, &parts, peer);
+    if parts.uri.path() == "/api/v1/stream" {
+        // The live stream is long by design (the backend ends it after 15 minutes): the upstream time
+        // limit, which covers the whole body, must not cut it.
+        out = out.timeout(Duration::from_secs(17 * 60));
+    }
     if let Some(len) = declared {
         out = out.header(axum::http::header::CONTENT_LENGTH, len);
     }

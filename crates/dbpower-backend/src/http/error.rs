@@ -71,6 +71,15 @@ impl ApiError {
                 "the alert's status does not allow this (acknowledge an open alert; resolve an open \
                  or acknowledged one)",
             ),
+            StoreError::Conflict(Entity::RuleWithOpenAlerts) => ApiError::new(
+                ErrorCode::Conflict,
+                "the rule has unresolved alerts: resolve them (or disable the rule and let them \
+                 resolve) before deleting it",
+            ),
+            StoreError::Conflict(Entity::TestPending) => ApiError::new(
+                ErrorCode::Conflict,
+                "a test message to this channel is still queued; wait for its result",
+            ),
             StoreError::Conflict(entity) => ApiError::new(
                 ErrorCode::Conflict,
                 format!("{} already exists", unique_key(entity)),
@@ -136,6 +145,8 @@ fn unique_key(entity: Entity) -> &'static str {
         Entity::Channel => "an alert channel with this name",
         Entity::Rule => "an alert rule with this name",
         Entity::AlertState => "an alert in this state",
+        Entity::RuleWithOpenAlerts => "an alert rule with unresolved alerts",
+        Entity::TestPending => "a queued test message",
     }
 }
 

@@ -27,6 +27,9 @@ use crate::workers::channels::{check_url, new_webhook_secret};
 /// At most this many channels in one rule, and recipients in one e-mail channel.
 const MAX_CHANNELS_PER_RULE: usize = 50;
 const MAX_RECIPIENTS: usize = 20;
+/// At most this many channels and rules per organization: evaluation and delivery stay bounded.
+const MAX_CHANNELS: i64 = 50;
+const MAX_RULES: i64 = 100;
 
 /// A channel's public part and secret (in clear) from its config, checked for its kind.
 fn channel_config(
@@ -134,6 +137,17 @@ pub(crate) async fn create_channel(
     let org = write_org(&Scope::of(&p), req.organization_id)?;
     let name = validate::name("name", &req.name)?;
     let (public, mut secret) = channel_config(&s, req.kind, &req.config)?;
+    let one = dbpower_store::PageRequest {
+        page: 1,
+        per_page: 1,
+    };
+    let (_, existing) = s.store.list_channels(&Scope::org(org), one).await?;
+    if existing >= MAX_CHANNELS {
+        return Err(ApiError::validation(
+            "name",
+            format!("an organization has at most {MAX_CHANNELS} channels"),
+        ));
+    }
     let shown = (req.kind == ChannelKind::Webhook).then(new_webhook_secret);
     if shown.is_some() {
         secret = shown.clone();
@@ -347,6 +361,17 @@ pub(crate) async fn create_rule(
     let thresholds = req.thresholds.unwrap_or_default();
     check_thresholds(&thresholds)?;
     check_rule_parts(req.resolve_after_secs, req.channel_ids.as_ref())?;
+    let one = dbpower_store::PageRequest {
+        page: 1,
+        per_page: 1,
+    };
+    let (_, existing) = s.store.list_rules(&Scope::org(org), one).await?;
+    if existing >= MAX_RULES {
+        return Err(ApiError::validation(
+            "name",
+            format!("an organization has at most {MAX_RULES} rules"),
+        ));
+    }
     if let Some(e) = &req.engine
         && !matches!(e.as_str(), "mysql" | "postgresql")
     {
@@ -580,7 +605,11 @@ pub(crate) async fn mute_class(
     if query_id.is_empty() || query_id.len() > 64 {
         return Err(ApiError::not_found("query class"));
     }
-    let scope = Scope::of(&p);
+    // A super admin names the organization (a query id alone would mute it in every one).
+    let scope = match Scope::of(&p) {
+        s if s.is_all() => Scope::org(write_org(&s, req.organization_id)?),
+        s => s,
+    };
     let mute = s
         .store
         .mute_class(&scope, &query_id, req.until, p.user_id)

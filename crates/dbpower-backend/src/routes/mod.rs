@@ -9,11 +9,14 @@ pub(crate) mod analyzer;
 pub(crate) mod api_keys;
 pub(crate) mod audit;
 pub(crate) mod auth;
+pub(crate) mod compare;
+pub(crate) mod events;
 pub(crate) mod identities;
 pub(crate) mod ingest;
 pub(crate) mod ops;
 pub(crate) mod organizations;
 pub(crate) mod queries;
+pub(crate) mod stream;
 pub(crate) mod teams;
 pub(crate) mod users;
 

@@ -66,7 +66,8 @@ pub(crate) fn window_at(now: DateTime<Utc>, s: &AlertSettings) -> EvalWindow {
     }
 }
 
-fn side(s: &SideSums, hours: u32) -> Side {
+/// A side of the detector from the store's sums.
+pub(crate) fn side(s: &SideSums, hours: u32) -> Side {
     let mut histogram = Histogram::new();
     for (b, n) in &s.buckets {
         histogram.record_bucket(*b, *n);
@@ -110,13 +111,24 @@ pub(crate) fn firings(data: &EvalData, w: &EvalWindow) -> Vec<Firing> {
     let baseline_hours =
         u32::try_from((w.window_start - w.baseline_start).num_hours()).unwrap_or(168);
     let mut out = Vec::new();
+    // How many sending scopes each class has: only a class wholly one scope's own shows that scope
+    // its analysis (as the class views do).
+    let mut scopes: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
     for row in &data.series {
-        if data.muted.contains(&row.class_id) {
-            continue;
-        }
+        *scopes.entry(row.class_id).or_default() += 1;
+    }
+    for row in &data.series {
+        let scoped = row.team_id != 0 || row.identity_id != 0;
+        let own_class = !scoped || scopes.get(&row.class_id) == Some(&1);
+        // The baseline rate is over the hours that hold data when fewer than the baseline's do (a
+        // retention shorter than the baseline, or alerts switched on recently): never diluted.
+        let base_hours = match row.baseline.hours {
+            0 => baseline_hours,
+            h => h.min(baseline_hours),
+        };
         let series = Series {
             window: side(&row.window, window_hours.max(1)),
-            baseline: side(&row.baseline, baseline_hours.max(1)),
+            baseline: side(&row.baseline, base_hours.max(1)),
             first_seen_in_window: row.first_seen >= w.window_start,
             seen_before_baseline: row.first_seen < w.baseline_start,
             org_window_ms: data.org_window_ms,
@@ -124,10 +136,19 @@ pub(crate) fn firings(data: &EvalData, w: &EvalWindow) -> Vec<Firing> {
         for rule in data.rules.iter().filter(|r| applies(r, row)) {
             let limits = Limits::of(rule.kind, &rule.thresholds);
             let verdict = match rule.kind {
-                AlertKind::SeverityRaised => severity_raised(row, w),
+                AlertKind::SeverityRaised if own_class => severity_raised(row, w),
+                AlertKind::SeverityRaised => None,
                 kind => detect::detect(kind, &series, &limits),
             };
-            let Some(v) = verdict else { continue };
+            let Some(mut v) = verdict else { continue };
+            if scoped && v.share.is_some() {
+                // A team or an identity does not learn the organization's total time.
+                v.share = None;
+                v.summary = format!(
+                    "first seen in this window: {} executions, {:.0} ms in all",
+                    series.window.calls, series.window.total_ms
+                );
+            }
             let severity = match rule.kind {
                 AlertKind::SeverityRaised => "CRITICAL",
                 AlertKind::Regression if v.mean_ratio.is_some_and(|r| r >= 3.0) => "HIGH",
@@ -149,9 +170,11 @@ pub(crate) fn firings(data: &EvalData, w: &EvalWindow) -> Vec<Firing> {
                     p95_ratio: v.p95_ratio,
                     z: v.z,
                     share: v.share,
-                    severity: row.severity.clone(),
+                    severity: row.severity.clone().filter(|_| own_class),
                     class_url: format!("/api/v1/query-classes/{}", row.query_id),
+                    change_marker: data.marker.clone(),
                 },
+                may_open: !data.muted.contains(&row.class_id),
             });
         }
     }
@@ -180,9 +203,22 @@ pub(crate) async fn evaluate_all(store: &dyn Store, a: &Alerting) -> anyhow::Res
     let w = window_at(now, &a.settings);
     let mut opened = 0;
     for org in store.alert_org_ids().await? {
-        let data = store.alert_data(org, &w).await?;
-        let fired = firings(&data, &w);
-        let out = store.record_firings(org, now, &fired).await?;
+        // One organization's failure is logged and skips only it.
+        let out = match store.alert_data(org, &w).await {
+            Ok(data) => {
+                let mut fired = firings(&data, &w);
+                fired.sort_by_key(|f| (f.rule_id, f.class_id, f.team_id, f.identity_id));
+                store.record_firings(org, now, &fired).await
+            }
+            Err(e) => Err(e),
+        };
+        let out = match out {
+            Ok(out) => out,
+            Err(e) => {
+                tracing::warn!(organization = org.get(), error = %e, "alert evaluation of an organization failed");
+                continue;
+            }
+        };
         for alert in &out.opened {
             tracing::info!(alert = alert.id, organization = org.get(), kind = alert.kind.as_str(),
                 query_id = %alert.query_id, "alert opened");
@@ -214,8 +250,17 @@ fn backoff(base_ms: u64, attempts: i32) -> Duration {
     Duration::from_millis(base_ms.saturating_mul(1 << shift).min(3_600_000))
 }
 
+/// The longest one attempt may take (name resolution and the request, or every SMTP command): the
+/// lease is longer.
+fn attempt_limit(a: &Alerting) -> Duration {
+    a.senders.timeout * 2 + Duration::from_secs(2)
+}
+
 async fn deliver_one(store: Arc<dyn Store>, a: Arc<Alerting>, d: ClaimedDelivery) {
-    let outcome = match channels::send(&d, &a.senders).await {
+    let sent = tokio::time::timeout(attempt_limit(&a), channels::send(&d, &a.senders))
+        .await
+        .unwrap_or_else(|_| Err("the attempt timed out".into()));
+    let outcome = match sent {
         Ok(()) => DeliveryOutcome::Sent,
         Err(error) if d.attempts >= i32::try_from(a.settings.max_attempts).unwrap_or(8) => {
             tracing::warn!(delivery = %d.delivery_id, channel = d.channel.view.id, %error,
@@ -242,25 +287,41 @@ async fn deliver_one(store: Arc<dyn Store>, a: Arc<Alerting>, d: ClaimedDelivery
     }
 }
 
-/// The deliverer's loop: claims due deliveries (leased, so several processes share the outbox), sends
-/// them concurrently, polls every second or when woken.
+/// Concurrent attempts per process.
+const SENDERS: usize = 16;
+
+/// The deliverer's loop: claims due deliveries (leased, so several processes share the outbox) into
+/// free sending slots as soon as one frees, so a slow receiver holds one slot, not the outbox; polls
+/// every second or when woken.
 pub(crate) async fn run_deliverer(store: Arc<dyn Store>, a: Arc<Alerting>) {
     let lease = Duration::from_secs(a.settings.lease_secs.max(1))
-        .max(a.senders.timeout + Duration::from_secs(5));
+        .max(attempt_limit(&a) + Duration::from_secs(5));
+    let mut sends = tokio::task::JoinSet::new();
     loop {
-        match store.claim_deliveries(16, lease).await {
-            Ok(batch) if !batch.is_empty() => {
-                let mut sends = tokio::task::JoinSet::new();
-                for d in batch {
-                    sends.spawn(deliver_one(store.clone(), a.clone(), d));
+        let free = SENDERS.saturating_sub(sends.len());
+        let mut claimed = 0;
+        if free > 0 {
+            match store
+                .claim_deliveries(i64::try_from(free).unwrap_or(1), lease)
+                .await
+            {
+                Ok(batch) => {
+                    claimed = batch.len();
+                    for d in batch {
+                        sends.spawn(deliver_one(store.clone(), a.clone(), d));
+                    }
                 }
-                while sends.join_next().await.is_some() {}
-                continue;
+                Err(e) => tracing::warn!(error = %e, "claiming alert deliveries failed"),
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "claiming alert deliveries failed"),
         }
-        let _ = tokio::time::timeout(Duration::from_secs(1), a.wake.notified()).await;
+        if claimed > 0 && sends.len() < SENDERS {
+            continue;
+        }
+        tokio::select! {
+            Some(_) = sends.join_next(), if !sends.is_empty() => {}
+            _ = a.wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
     }
 }
 

@@ -76,26 +76,43 @@ pub(crate) fn check_url(url: &str, allow_private: bool) -> Result<reqwest::Url, 
     Ok(parsed)
 }
 
+/// Whether an address is not globally routable (or embeds one that is not): loopback, private,
+/// link-local, CGNAT, benchmarking, reserved and "this network" ranges, multicast; IPv6 unique-local and
+/// link-local, and IPv4 addresses embedded in IPv4-mapped, IPv4-compatible, NAT64 (64:ff9b::/96) and
+/// 6to4 (2002::/16) addresses.
 fn private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
+            let o = v4.octets();
             v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
-                || v4.is_unspecified()
                 || v4.is_broadcast()
                 || v4.is_multicast()
-                || v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1])
+                || o[0] == 0
+                || o[0] >= 240
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+                || (o[0] == 198 && (o[1] == 18 || o[1] == 19))
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
         }
         IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let embedded = |hi: u16, lo: u16| {
+                let [a, b] = hi.to_be_bytes();
+                let [c, d] = lo.to_be_bytes();
+                private(IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d)))
+            };
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
                 || v6
                     .to_ipv4_mapped()
                     .is_some_and(|v4| private(IpAddr::V4(v4)))
+                || (s[..6] == [0; 6] && embedded(s[6], s[7]))
+                || (s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] && embedded(s[6], s[7]))
+                || (s[0] == 0x2002 && embedded(s[1], s[2]))
         }
     }
 }
@@ -122,6 +139,8 @@ async fn client_for(url: &reqwest::Url, s: &Senders) -> Result<reqwest::Client, 
         ));
     }
     reqwest::Client::builder()
+        // A proxy would resolve the name again, past the check above.
+        .no_proxy()
         .timeout(s.timeout)
         .connect_timeout(s.timeout)
         .redirect(reqwest::redirect::Policy::none())
@@ -198,7 +217,16 @@ async fn post(
     if status.is_success() {
         return Ok(());
     }
-    let mut text = resp.text().await.unwrap_or_default();
+    // At most 4 KiB of the answer is read: a receiver cannot make the platform buffer its body.
+    let mut resp = resp;
+    let mut head = Vec::new();
+    while head.len() < 4096 {
+        match resp.chunk().await {
+            Ok(Some(c)) => head.extend_from_slice(&c[..c.len().min(4096 - head.len())]),
+            _ => break,
+        }
+    }
+    let mut text = String::from_utf8_lossy(&head).into_owned();
     text.truncate(text.floor_char_boundary(200));
     Err(format!("HTTP {}: {}", status.as_u16(), text.trim()))
 }
@@ -402,9 +430,21 @@ mod tests {
             "::1",
             "fd00::1",
             "100.64.0.1",
+            "0.1.2.3",
+            "198.18.0.1",
+            "240.0.0.1",
+            "64:ff9b::a00:1",
+            "2002:a00:1::",
+            "::a00:1",
+            "::ffff:10.0.0.1",
         ] {
             assert!(private(ip.parse().expect("ip")), "{ip}");
         }
         assert!(!private("93.184.216.34".parse().expect("ip")));
+        assert!(!private("2606:4700::1111".parse().expect("ip")));
+        assert!(
+            !private("64:ff9b::5db8:d822".parse().expect("ip")),
+            "NAT64 of a public address"
+        );
     }
 }

@@ -7,15 +7,16 @@ use std::collections::{BTreeMap, HashMap};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dbpower_core::{OrgId, Scope};
-use dbpower_types::{AlertStatus, AlertView, MuteView, RuleView};
+use dbpower_types::{AlertStatus, AlertView, EventView, MuteView, RuleView};
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, QueryBuilder};
 
 use super::{Conn, DIALECT, Db, DbStore};
 use crate::alerts::{
     ALERT_COLS, AlertFilter, AlertRow, CHANNEL_COLS, ChannelPatch, ChannelRecord, ChannelRow,
-    ClaimedDelivery, DeliveryOutcome, EvalData, EvalOutcome, EvalWindow, Firing, NewChannel,
-    NewRule, RULE_COLS, RulePatch, RuleRow, SeriesRow, SideSums,
+    ClaimedDelivery, DeliveryOutcome, EVENT_COLS, EvalData, EvalOutcome, EvalWindow, EventFilter,
+    EventRow, Firing, MAX_COMPARE_CLASSES, NewChannel, NewEvent, NewRule, RULE_COLS, RulePatch,
+    RuleRow, SeriesRow, SideSums, WindowClass,
 };
 use crate::error::write_error;
 use crate::queue::rand_u64;
@@ -44,6 +45,7 @@ struct SumRow {
     b_calls: i64,
     b_total: f64,
     b_busiest: i64,
+    b_hours: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -77,9 +79,11 @@ impl DbStore {
              CAST(COALESCE(MAX(CASE WHEN hour >= $2 THEN count ELSE 0 END), 0) AS BIGINT) AS w_busiest, \
              CAST(COALESCE(SUM(CASE WHEN hour < $2 THEN count ELSE 0 END), 0) AS BIGINT) AS b_calls, \
              CAST(COALESCE(SUM(CASE WHEN hour < $2 THEN total_time_ms ELSE 0 END), 0) AS DOUBLE PRECISION) AS b_total, \
-             CAST(COALESCE(MAX(CASE WHEN hour < $2 THEN count ELSE 0 END), 0) AS BIGINT) AS b_busiest \
+             CAST(COALESCE(MAX(CASE WHEN hour < $2 THEN count ELSE 0 END), 0) AS BIGINT) AS b_busiest, \
+             CAST(COUNT(DISTINCT CASE WHEN hour < $2 THEN hour END) AS BIGINT) AS b_hours \
              FROM query_rollups WHERE organization_id = $1 AND hour >= $3 AND class_id IN \
-             {ACTIVE_CLASSES} GROUP BY class_id, team_id, identity_id"
+             {ACTIVE_CLASSES} GROUP BY class_id, team_id, identity_id \
+             ORDER BY class_id, team_id, identity_id"
         );
         Ok(sqlx::query_as(AssertSqlSafe(sql))
             .bind(org.get())
@@ -180,9 +184,20 @@ impl DbStore {
         event: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let targets = self
-            .targets(conn, alert.organization_id, alert.rule_id, team_id)
-            .await?;
+        let targets = if event == "resolve" {
+            // A resolve goes where the trigger went, whatever the rule says now.
+            sqlx::query_scalar(
+                "SELECT DISTINCT d.channel_id FROM alert_deliveries d JOIN alert_channels ch ON \
+                 ch.id = d.channel_id WHERE d.alert_id = $1 AND d.event = 'trigger' AND ch.enabled \
+                 ORDER BY 1",
+            )
+            .bind(alert.id)
+            .fetch_all(&mut *conn)
+            .await?
+        } else {
+            self.targets(conn, alert.organization_id, alert.rule_id, team_id)
+                .await?
+        };
         let message = serde_json::json!({"event": event, "alert": alert});
         for channel in targets {
             insert_delivery(
@@ -239,9 +254,11 @@ impl DbStore {
             if status != "resolved" || user_quieted {
                 sqlx::query(
                     "UPDATE alerts SET evidence = CASE WHEN status = 'resolved' THEN evidence \
-                     ELSE $2 END, severity = $3, last_true_at = $4, \
-                     updated_at = CASE WHEN status = 'resolved' THEN updated_at ELSE $4 END \
-                     WHERE id = $1",
+                     ELSE $2 END, \
+                     updated_at = CASE WHEN status <> 'resolved' AND severity <> $3 THEN $4 \
+                     ELSE updated_at END, \
+                     severity = CASE WHEN status = 'resolved' THEN severity ELSE $3 END, \
+                     last_true_at = $4 WHERE id = $1",
                 )
                 .bind(id)
                 .bind(evidence)
@@ -251,6 +268,9 @@ impl DbStore {
                 .await?;
                 return Ok(None);
             }
+        }
+        if !f.may_open {
+            return Ok(None);
         }
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO alerts (organization_id, rule_id, class_id, team_id, identity_id, kind, \
@@ -289,7 +309,7 @@ impl DbStore {
         let open: Vec<(i64, i64, DateTime<Utc>, i32)> = sqlx::query_as(
             "SELECT a.id, a.team_id, a.last_true_at, r.resolve_after_secs FROM alerts a JOIN \
              alert_rules r ON r.id = a.rule_id WHERE a.organization_id = $1 AND \
-             a.status IN ('open', 'acknowledged')",
+             a.status IN ('open', 'acknowledged') ORDER BY a.id",
         )
         .bind(org.get())
         .fetch_all(&mut *conn)
@@ -352,7 +372,7 @@ fn assemble(
     sums: Vec<SumRow>,
     buckets: Vec<(i64, i64, i64, i32, i32, i64)>,
     classes: Vec<ClassInfo>,
-    mut dbs: HashMap<i64, Vec<String>>,
+    dbs: HashMap<i64, Vec<String>>,
 ) -> Vec<SeriesRow> {
     let classes: HashMap<i64, ClassInfo> = classes.into_iter().map(|c| (c.id, c)).collect();
     let mut hist: BTreeMap<SideKey, Vec<(u16, u64)>> = BTreeMap::new();
@@ -371,10 +391,7 @@ fn assemble(
                 identity_id: s.identity_id,
                 query_id: class.query_id.clone(),
                 database_type: class.database_type.clone(),
-                databases: dbs
-                    .get_mut(&s.class_id)
-                    .map(std::mem::take)
-                    .unwrap_or_default(),
+                databases: dbs.get(&s.class_id).cloned().unwrap_or_default(),
                 first_seen: class.first_seen,
                 severity: class.severity.clone(),
                 critical_since: class.critical_since,
@@ -382,6 +399,7 @@ fn assemble(
                     calls: u(s.w_calls),
                     total_ms: s.w_total,
                     busiest_hour: u(s.w_busiest),
+                    hours: 0,
                     buckets: hist
                         .remove(&(key.0, key.1, key.2, true))
                         .unwrap_or_default(),
@@ -390,6 +408,7 @@ fn assemble(
                     calls: u(s.b_calls),
                     total_ms: s.b_total,
                     busiest_hour: u(s.b_busiest),
+                    hours: u32::try_from(s.b_hours).unwrap_or(u32::MAX),
                     buckets: hist
                         .remove(&(key.0, key.1, key.2, false))
                         .unwrap_or_default(),
@@ -519,6 +538,16 @@ impl AlertStore for DbStore {
         let channel = self.channel_by_id(scope, id).await?;
         let _guard = self.write_guard().await;
         let mut conn = self.pool.acquire().await?;
+        let pending: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM alert_deliveries WHERE channel_id = $1 AND event = 'test' AND \
+             status IN ('pending', 'sending')",
+        )
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?;
+        if pending > 0 {
+            return Err(StoreError::Conflict(Entity::TestPending));
+        }
         insert_delivery(
             &mut conn,
             channel.view.organization_id,
@@ -529,6 +558,10 @@ impl AlertStore for DbStore {
             now(),
         )
         .await
+        .map_err(|e| match e {
+            StoreError::Database(_) => StoreError::NotFound,
+            other => other,
+        })
     }
 
     async fn insert_rule(&self, org: OrgId, new: &NewRule) -> Result<RuleView> {
@@ -640,20 +673,25 @@ impl AlertStore for DbStore {
         let _guard = self.write_guard().await;
         let pred = scope_sql::predicate(scope, Table::AlertSettings);
         let done = sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM alert_rules WHERE id = $1 AND {pred}"
+            "DELETE FROM alert_rules WHERE id = $1 AND {pred} AND NOT EXISTS (SELECT 1 FROM alerts \
+             WHERE rule_id = $1 AND status IN ('open', 'acknowledged'))"
         )))
         .bind(id)
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
+            drop(_guard);
+            self.rule_by_id(scope, id).await?;
+            // Its unresolved alerts would vanish without their resolve messages.
+            return Err(StoreError::Conflict(Entity::RuleWithOpenAlerts));
         }
         Ok(())
     }
 
     async fn alert_org_ids(&self) -> Result<Vec<OrgId>> {
         let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT DISTINCT organization_id FROM alert_rules WHERE enabled ORDER BY 1",
+            "SELECT organization_id FROM alert_rules WHERE enabled UNION SELECT organization_id \
+             FROM alerts WHERE status IN ('open', 'acknowledged') ORDER BY 1",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -689,11 +727,21 @@ impl AlertStore for DbStore {
         .bind(w.now)
         .fetch_all(&self.pool)
         .await?;
+        let marker: Option<EventRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {EVENT_COLS} FROM change_events WHERE organization_id = $1 AND at <= $2 AND \
+             at >= $3 ORDER BY at DESC, id DESC LIMIT 1"
+        )))
+        .bind(org.get())
+        .bind(w.now)
+        .bind(w.baseline_start)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(EvalData {
             rules,
             series: assemble(sums, buckets, classes, dbs),
             org_window_ms,
             muted: muted.into_iter().collect(),
+            marker: marker.map(EventRow::into_view).transpose()?,
         })
     }
 
@@ -845,6 +893,167 @@ impl AlertStore for DbStore {
         })
     }
 
+    async fn compare_window(
+        &self,
+        scope: &Scope,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        database_type: Option<&str>,
+    ) -> Result<Vec<WindowClass>> {
+        let pred = scope_sql::predicate_on(scope, Table::Owned, "r.");
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            class_id: i64,
+            query_id: String,
+            database_type: String,
+            fingerprint: String,
+            calls: i64,
+            total: f64,
+        }
+        let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT c.id AS class_id, c.query_id, c.database_type, c.fingerprint, \
+             CAST(SUM(r.count) AS BIGINT) AS calls, \
+             CAST(SUM(r.total_time_ms) AS DOUBLE PRECISION) AS total FROM query_rollups r \
+             JOIN query_classes c ON c.id = r.class_id WHERE {pred} AND r.hour >= $1 AND \
+             r.hour < $2 AND ($3 IS NULL OR c.database_type = $3) GROUP BY c.id, c.query_id, \
+             c.database_type, c.fingerprint ORDER BY total DESC, c.id LIMIT $4"
+        )))
+        .bind(from)
+        .bind(to)
+        .bind(database_type)
+        .bind(MAX_COMPARE_CLASSES)
+        .fetch_all(&self.pool)
+        .await?;
+        let bpred = scope_sql::predicate_on(scope, Table::Owned, "b.");
+        let buckets: Vec<(i64, i32, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT b.class_id, b.bucket, CAST(SUM(b.count) AS BIGINT) FROM rollup_buckets b \
+             WHERE {bpred} AND b.hour >= $1 AND b.hour < $2 GROUP BY b.class_id, b.bucket"
+        )))
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut hist: HashMap<i64, Vec<(u16, u64)>> = HashMap::new();
+        for (c, b, n) in buckets {
+            hist.entry(c)
+                .or_default()
+                .push((u16::try_from(b).unwrap_or(0), u(n)));
+        }
+        Ok(rows
+            .into_iter()
+            .map(|r| WindowClass {
+                sums: SideSums {
+                    calls: u(r.calls),
+                    total_ms: r.total,
+                    busiest_hour: 0,
+                    hours: 0,
+                    buckets: hist.remove(&r.class_id).unwrap_or_default(),
+                },
+                class_id: r.class_id,
+                query_id: r.query_id,
+                database_type: r.database_type,
+                fingerprint: r.fingerprint,
+            })
+            .collect())
+    }
+
+    async fn alert_changes(
+        &self,
+        scope: &Scope,
+        after: (DateTime<Utc>, i64),
+        limit: i64,
+    ) -> Result<Vec<AlertView>> {
+        let sql = format!(
+            "SELECT {ALERT_COLS} FROM alerts a JOIN query_classes c ON c.id = a.class_id \
+             WHERE {} AND (a.updated_at > $1 OR (a.updated_at = $1 AND a.id > $2)) \
+             ORDER BY a.updated_at, a.id LIMIT $3",
+            scope_sql::predicate_on(scope, Table::Owned, "a.")
+        );
+        let rows: Vec<AlertRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(after.0)
+            .bind(after.1)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(AlertRow::into_view).collect()
+    }
+
+    async fn rows_in_hour(&self, scope: &Scope, hour: DateTime<Utc>) -> Result<i64> {
+        let sql = format!(
+            "SELECT CAST(COALESCE(SUM(row_count), 0) AS BIGINT) FROM query_rollups WHERE {} \
+             AND hour = $1",
+            scope_sql::predicate(scope, Table::Owned)
+        );
+        Ok(sqlx::query_scalar(AssertSqlSafe(sql))
+            .bind(hour)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn insert_event(&self, org: OrgId, new: &NewEvent) -> Result<EventView> {
+        let _guard = self.write_guard().await;
+        let row: EventRow = sqlx::query_as(AssertSqlSafe(format!(
+            "INSERT INTO change_events (organization_id, team_id, identity_id, kind, title, at, \
+             labels, source, created_by, api_key_id, request_id, created_at) VALUES ($1, $2, $3, \
+             $4, $5, $6, $7, $8, $9, $10, $12, $11) ON CONFLICT (api_key_id, request_id) DO UPDATE \
+             SET title = change_events.title RETURNING {EVENT_COLS}"
+        )))
+        .bind(org.get())
+        .bind(new.team_id)
+        .bind(new.identity_id)
+        .bind(new.kind.as_str())
+        .bind(&new.title)
+        .bind(new.at)
+        .bind(Json(&new.labels))
+        .bind(new.source)
+        .bind(new.created_by)
+        .bind(new.api_key_id)
+        .bind(now())
+        .bind(&new.request_id)
+        .fetch_one(&self.pool)
+        .await?;
+        row.into_view()
+    }
+
+    async fn list_events(
+        &self,
+        scope: &Scope,
+        filter: &EventFilter,
+        page: PageRequest,
+    ) -> Result<(Vec<EventView>, i64)> {
+        let from = |select: &str| {
+            let mut qb = QueryBuilder::<Db>::new(format!(
+                "SELECT {select} FROM change_events WHERE {}",
+                scope_sql::predicate(scope, Table::Owned)
+            ));
+            if let Some(f) = filter.from {
+                qb.push(" AND at >= ").push_bind(f);
+            }
+            if let Some(t) = filter.to {
+                qb.push(" AND at < ").push_bind(t);
+            }
+            if let Some(k) = filter.kind {
+                qb.push(" AND kind = ").push_bind(k.as_str());
+            }
+            qb
+        };
+        let total: i64 = from("COUNT(*)")
+            .build_query_scalar()
+            .fetch_one(&self.pool)
+            .await?;
+        let mut qb = from(EVENT_COLS);
+        qb.push(" ORDER BY at DESC, id DESC LIMIT ")
+            .push_bind(page.limit())
+            .push(" OFFSET ")
+            .push_bind(page.offset());
+        let rows: Vec<EventRow> = qb.build_query_as().fetch_all(&self.pool).await?;
+        let items = rows
+            .into_iter()
+            .map(EventRow::into_view)
+            .collect::<Result<_>>()?;
+        Ok((items, total))
+    }
+
     async fn claim_deliveries(
         &self,
         limit: i64,
@@ -872,7 +1081,20 @@ impl AlertStore for DbStore {
             .await?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            out.push(claimed(&mut tx, id).await?);
+            match claimed(&mut tx, id).await {
+                Ok(d) => out.push(d),
+                // A row that cannot be read fails alone; the others are sent.
+                Err(e) => {
+                    sqlx::query(
+                        "UPDATE alert_deliveries SET status = 'failed', last_error = $2, \
+                         lease_token = NULL WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(format!("unreadable: {e}"))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
         }
         tx.commit().await?;
         Ok(out)

@@ -697,23 +697,7 @@ impl IngestStore for DbStore {
             .execute(&self.pool)
             .await?;
         }
-        // Resolved alerts and finished deliveries older than the cutoff go too.
-        sqlx::query(
-            "DELETE FROM alerts WHERE organization_id = $1 AND status = 'resolved' AND \
-             updated_at < $2",
-        )
-        .bind(org.get())
-        .bind(cutoff)
-        .execute(&self.pool)
-        .await?;
-        sqlx::query(
-            "DELETE FROM alert_deliveries WHERE organization_id = $1 AND status IN ('sent', \
-             'failed') AND updated_at < $2",
-        )
-        .bind(org.get())
-        .bind(cutoff)
-        .execute(&self.pool)
-        .await?;
+        delete_alert_history(&self.pool, org, cutoff).await?;
         // What no longer has rows behind it goes too: classes (with their sample, histogram, analysis
         // and jobs) last seen before the cutoff with no slow query and no rollup left (`last_seen` is
         // re-checked against a concurrent ingestion, which moves it forward), finished jobs, and LLM-call
@@ -761,4 +745,34 @@ impl IngestStore for DbStore {
                 .rows_affected(),
         )
     }
+}
+
+/// Resolved alerts, finished deliveries and change markers of `org` older than the cutoff.
+async fn delete_alert_history(
+    pool: &sqlx::Pool<Db>,
+    org: OrgId,
+    cutoff: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query("DELETE FROM change_events WHERE organization_id = $1 AND at < $2")
+        .bind(org.get())
+        .bind(cutoff)
+        .execute(pool)
+        .await?;
+    sqlx::query(
+        "DELETE FROM alerts WHERE organization_id = $1 AND status = 'resolved' AND \
+             updated_at < $2",
+    )
+    .bind(org.get())
+    .bind(cutoff)
+    .execute(pool)
+    .await?;
+    sqlx::query(
+        "DELETE FROM alert_deliveries WHERE organization_id = $1 AND status IN ('sent', \
+             'failed') AND updated_at < $2",
+    )
+    .bind(org.get())
+    .bind(cutoff)
+    .execute(pool)
+    .await?;
+    Ok(())
 }

@@ -258,6 +258,16 @@ async fn one_regression_and_one_new_class_reach_every_channel_once(env: AlertEnv
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 
+    // A deploy shortly before the slowdown: the alerts cite it.
+    let marker = c
+        .post(
+            "/api/v1/events",
+            &o.token,
+            json!({"kind": "deploy", "title": "checkout v2.3", "organization_id": o.id,
+                   "at": (Utc::now() - Span::minutes(10)).to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(marker.status, StatusCode::CREATED, "{}", marker.body);
     let now = Utc::now();
     let window_start = (now - Span::hours(1))
         .with_nanosecond(0)
@@ -317,6 +327,10 @@ async fn one_regression_and_one_new_class_reach_every_channel_once(env: AlertEnv
         "{evidence}"
     );
     assert!(evidence["z"].as_f64().expect("z") >= 4.0, "{evidence}");
+    assert_eq!(
+        evidence["change_marker"]["title"], "checkout v2.3",
+        "{evidence}"
+    );
     for m in &slack_got {
         let b = m.json();
         assert!(
@@ -389,6 +403,16 @@ async fn one_regression_and_one_new_class_reach_every_channel_once(env: AlertEnv
     let resolve = pd_all[2].json();
     assert_eq!(resolve["event_action"], "resolve");
     assert_eq!(resolve["dedup_key"], format!("dbpower-alert-{id}"));
+    // The other alert is still open: its rule cannot be deleted (its resolve messages would be lost).
+    let open = c.items("/api/v1/alerts?status=open", &o.token).await;
+    assert_eq!(open.len(), 1, "{open:?}");
+    let r = c
+        .delete(
+            &format!("/api/v1/alert-rules/{}", open[0]["rule_id"]),
+            &o.token,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
     let audit = c.items("/api/v1/audit-logs?per_page=200", &o.token).await;
     let actions: Vec<&str> = audit.iter().filter_map(|e| e["action"].as_str()).collect();
     for a in [

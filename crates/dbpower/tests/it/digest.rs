@@ -434,3 +434,81 @@ async fn digest_of_a_fresh_postgres_log_counts_each_execution_once() {
     );
     assert_eq!(v["errors"].as_u64(), Some(5), "{v}");
 }
+
+/// `dbpower digest --compare OLD NEW` on two corpus logs agrees with each log's own digest: every class
+/// of either is listed once, new only in NEW, gone only in OLD, with each side's calls and mean as the
+/// log's digest gives them and the mean ratio their quotient.
+#[test]
+fn digest_compare_of_two_corpus_logs_agrees_with_each_digest() {
+    let Ok(corpus) = std::env::var("DBPOWER_TEST_CORPUS") else {
+        println!("skipping: DBPOWER_TEST_CORPUS is not set");
+        return;
+    };
+    let dir = Path::new(&corpus).join("percona-slowlogs");
+    let (old, new) = (dir.join("slow008.txt"), dir.join("slow019.txt"));
+    let (_, a) = ours(&old);
+    let (_, b) = ours(&new);
+    let out = Command::new(env!("CARGO_BIN_EXE_dbpower"))
+        .args(["digest", "--compare", "--json"])
+        .arg(&old)
+        .arg(&new)
+        .output();
+    let v: Value = serde_json::from_str(&stdout_of(out, "dbpower digest --compare")).expect("json");
+    let side = |d: &Value, id: &str| -> Option<(u64, f64)> {
+        d["classes"]
+            .as_array()?
+            .iter()
+            .find(|c| c["query_id"] == id)
+            .map(|c| {
+                (
+                    c["count"].as_u64().unwrap_or(0),
+                    c["avg_s"].as_f64().unwrap_or(0.0) * 1000.0,
+                )
+            })
+    };
+    let classes = v["classes"].as_array().expect("classes");
+    let ids: std::collections::BTreeSet<String> = [&a, &b]
+        .into_iter()
+        .flat_map(|d| d["classes"].as_array().cloned().unwrap_or_default())
+        .filter_map(|c| c["query_id"].as_str().map(String::from))
+        .collect();
+    assert_eq!(classes.len(), ids.len(), "{v}");
+    let mut both = 0;
+    for c in classes {
+        let id = c["query_id"].as_str().expect("id");
+        let (sa, sb) = (side(&a, id), side(&b, id));
+        let change = c["change"].as_str().expect("change");
+        match (sa, sb) {
+            (None, Some((n, _))) => {
+                assert_eq!((change, c["b"]["calls"].as_u64()), ("new", Some(n)))
+            }
+            (Some((n, _)), None) => {
+                assert_eq!((change, c["a"]["calls"].as_u64()), ("gone", Some(n)))
+            }
+            (Some((na, ma)), Some((nb, mb))) => {
+                both += 1;
+                assert_eq!(
+                    (c["a"]["calls"].as_u64(), c["b"]["calls"].as_u64()),
+                    (Some(na), Some(nb))
+                );
+                let ratio = c["mean_ratio"].as_f64().expect("ratio");
+                assert!(
+                    (ratio - mb / ma).abs() <= 1e-6 * ratio.abs().max(1.0),
+                    "{c}"
+                );
+                assert!(
+                    ["regressed", "improved", "unchanged"].contains(&change),
+                    "{c}"
+                );
+            }
+            (None, None) => panic!("{id} in neither digest"),
+        }
+    }
+    assert!(both > 0, "the two logs share classes: {v}");
+    assert_eq!(
+        v["summary"]
+            .as_object()
+            .map(|s| s.values().filter_map(Value::as_u64).sum::<u64>()),
+        Some(classes.len() as u64)
+    );
+}

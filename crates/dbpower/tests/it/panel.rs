@@ -30,7 +30,12 @@ async fn admin_panel_in_a_real_browser() {
         "web/admin/node_modules is missing: the build installs it (npm ci) when npm is present"
     );
     let dir = tempfile::tempdir().expect("tmp");
-    let server = bin().serve().in_dir(dir.path()).spawn();
+    // Alerts are evaluated every second: the browser suite watches one open on the dashboard live.
+    let server = bin()
+        .serve()
+        .in_dir(dir.path())
+        .with_settings(|s| s.alerts.evaluate_every_secs = 1)
+        .spawn();
     let password = server.generated_password();
     let c = server.client();
     let sa = c.login("admin@dbpower.local", &password).await;
@@ -51,7 +56,7 @@ async fn admin_panel_in_a_real_browser() {
         )
         .await;
     assert_eq!(s, reqwest::StatusCode::CREATED, "{b}");
-    ingest_marker_batch(&c, &sa, &org).await;
+    let agent_key = ingest_marker_batch(&c, &sa, &org).await;
 
     let artifacts = std::env::var_os("DBPOWER_TEST_E2E_ARTIFACTS")
         .map(PathBuf::from)
@@ -69,6 +74,14 @@ async fn admin_panel_in_a_real_browser() {
         .env("E2E_ADMIN_EMAIL", ORG_ADMIN.0)
         .env("E2E_ADMIN_PASSWORD", ORG_ADMIN.1)
         .env("E2E_ADMIN_ORGANIZATION", &org_name)
+        .env(
+            "E2E_AGENT_KEY_ID",
+            agent_key["key_id"].as_str().expect("key_id"),
+        )
+        .env(
+            "E2E_AGENT_SECRET",
+            agent_key["secret"].as_str().expect("secret"),
+        )
         .status()
         .expect("run node e2e/run.mjs");
     assert!(status.success(), "the browser suite failed: {status}");
@@ -81,6 +94,8 @@ async fn admin_panel_in_a_real_browser() {
         "11-users",
         "15-audit",
         "17-user-view",
+        "18-alerts",
+        "19-compare",
     ] {
         let png = artifacts.join(format!("{page}.png"));
         let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
@@ -92,8 +107,9 @@ async fn admin_panel_in_a_real_browser() {
     }
 }
 
-/// Twelve executions of one distinctive statement, sent the way an agent sends them.
-async fn ingest_marker_batch(c: &Client, sa: &str, org: &Value) {
+/// Twelve executions of one distinctive statement, sent the way an agent sends them; the api key's
+/// create answer (the browser suite signs with it too).
+async fn ingest_marker_batch(c: &Client, sa: &str, org: &Value) -> Value {
     let (_, key) = c
         .call(
             Method::POST,
@@ -116,4 +132,5 @@ async fn ingest_marker_batch(c: &Client, sa: &str, org: &Value) {
     )
     .await;
     assert_eq!(r.status(), reqwest::StatusCode::ACCEPTED);
+    key
 }

@@ -18,6 +18,11 @@ export function bindSession(s: Session): void {
   active = s;
 }
 
+/** The session whose tokens the client sends (the live stream authenticates with it too). */
+export function activeSession(): Session {
+  return active;
+}
+
 export const api = createClient<paths>({
   baseUrl: typeof window === "undefined" ? "" : window.location.origin,
   // Resolved per call so tests can stub the global fetch.
@@ -32,7 +37,7 @@ api.use({
   },
 });
 
-interface Result<T> {
+export interface Result<T> {
   data?: T;
   error?: unknown;
   response: Response;
@@ -47,4 +52,35 @@ export async function call<T>(run: () => Promise<Result<T>>): Promise<T> {
   }
   if (r.response.ok) return r.data as T;
   throw apiError(r.response, r.error);
+}
+
+type QueryValue = string | number | boolean | null | undefined;
+
+/**
+ * One request outside the typed client, for endpoints the generated schema does not have yet
+ * (`pending.ts`) and for answers that are not JSON (`as: "text"`, a CSV). Adds the session's token like
+ * the typed client; run it through `call()` for the refresh-and-retry and the `ApiError`s.
+ */
+export async function send<T>(
+  method: "GET" | "POST" | "PATCH" | "DELETE",
+  path: string,
+  options: { query?: object; body?: unknown; as?: "json" | "text" } = {},
+): Promise<Result<T>> {
+  const url = new URL(path, typeof window === "undefined" ? "http://localhost" : window.location.origin);
+  for (const [k, v] of Object.entries((options.query ?? {}) as Record<string, QueryValue>)) {
+    if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, String(v));
+  }
+  const headers = new Headers({ Accept: options.as === "text" ? "*/*" : "application/json" });
+  const token = active.accessToken();
+  if (token) headers.set("Authorization", `Bearer ${token}`);
+  let body: string | undefined;
+  if (options.body !== undefined) {
+    headers.set("Content-Type", "application/json");
+    body = JSON.stringify(options.body);
+  }
+  const response = await globalThis.fetch(new Request(url, { method, headers, body }));
+  if (!response.ok) return { error: await response.json().catch(() => null), response };
+  if (response.status === 204) return { response };
+  const data = (options.as === "text" ? await response.text() : await response.json()) as T;
+  return { data, response };
 }

@@ -14,6 +14,13 @@ const CHANGES: Change[] = [
   "api-key",
   "analysis-requested",
   "analysis",
+  "alert",
+  "class-muted",
+  "channel",
+  "channel-deleted",
+  "channel-tested",
+  "rule",
+  "rule-deleted",
 ];
 
 /** A client holding one cached entry under each of the given keys. */
@@ -65,6 +72,12 @@ describe("query keys", () => {
       queries.audit.verify(3).queryKey,
       queries.agents().queryKey,
       queries.dashboard().queryKey,
+      queries.alerts.list({ status: "open" }).queryKey,
+      queries.alerts.detail(1).queryKey,
+      queries.channels.list({}).queryKey,
+      queries.rules.list({}).queryKey,
+      queries.events.list({}).queryKey,
+      queries.compare({ a_from: "a", a_to: "b", b_from: "c", b_to: "d" }).queryKey,
     ];
     for (const k of all) expect(ROOTS).toContain(k[0]);
   });
@@ -104,6 +117,19 @@ describe("what a change makes stale", () => {
       expect.arrayContaining([keys.slowQueries.all, keys.classes.all, keys.dashboard.all]),
     );
     expect(staleAfter("user")).not.toContainEqual(keys.teams.all);
+    // A team's channels and rules go with it, and a rule's alerts with the rule.
+    expect(staleAfter("team-deleted")).toEqual(expect.arrayContaining([keys.channels.all, keys.rules.all, keys.alerts.all]));
+    expect(staleAfter("rule-deleted")).toEqual(expect.arrayContaining([keys.rules.all, keys.alerts.all]));
+    expect(staleAfter("alert")).toContainEqual(keys.alerts.all);
+  });
+
+  it("an acknowledged alert refreshes the lists, the badge's count and its detail, nothing else", async () => {
+    const badge = keys.alerts.list({ status: "open", per_page: 1 });
+    const qc = seeded(badge, keys.alerts.list({ page: 1 }), keys.alerts.detail(4), keys.rules.list({ page: 1 }));
+    await invalidate(qc, "alert");
+    expect(qc.getQueryState(badge)?.isInvalidated).toBe(true);
+    expect(qc.getQueryState(keys.alerts.detail(4))?.isInvalidated).toBe(true);
+    expect(qc.getQueryState(keys.rules.list({ page: 1 }))?.isInvalidated).toBe(false);
   });
 
   it("saving an organization refreshes the organization Settings shows, not just the list", async () => {

@@ -7,13 +7,15 @@
  * (`invalidate(qc, "team-deleted")`) and `STALE` below lists what that makes stale.
  */
 import { keepPreviousData, queryOptions, type QueryClient, type QueryKey } from "@tanstack/react-query";
-import { api, call } from "./client";
+import { api, call, send } from "./client";
+import type { CompareQuery, CompareResponse, EventListQuery, EventPage } from "./pending";
 import type { DatabaseType, QueryParams } from "./types";
 
 export type PageParams = QueryParams<"list_teams">;
 export type SlowQueryFilters = QueryParams<"list_slow_queries">;
 export type ClassFilters = QueryParams<"list_query_classes">;
 export type AuditFilters = QueryParams<"list_audit_logs">;
+export type AlertFilters = QueryParams<"list_alerts">;
 
 /** The API's page limit: pickers list the first page of this size. */
 export const PICKER_SIZE = 200;
@@ -41,6 +43,11 @@ export const keys = {
     ...resourceKeys("audit-logs"),
     verify: (organizationId: number | undefined) => ["audit-logs", "verify", organizationId ?? null] as const,
   },
+  alerts: resourceKeys("alerts"),
+  channels: resourceKeys("alert-channels"),
+  rules: resourceKeys("alert-rules"),
+  events: resourceKeys("events"),
+  compare: resourceKeys("compare"),
   agents: { all: ["agents"] as const },
   dashboard: { all: ["dashboard"] as const },
 };
@@ -113,6 +120,31 @@ export const queries = {
           call(() => api.GET("/api/v1/audit-logs/verify", { params: { query: { organization_id: organizationId } } })),
       }),
   },
+  alerts: {
+    list: (query: AlertFilters) =>
+      listOptions(keys.alerts.list(query), () => call(() => api.GET("/api/v1/alerts", { params: { query } }))),
+    detail: (id: number) =>
+      queryOptions({
+        queryKey: keys.alerts.detail(id),
+        queryFn: () => call(() => api.GET("/api/v1/alerts/{id}", { params: { path: { id } } })),
+      }),
+  },
+  channels: {
+    list: (query: PageParams) =>
+      listOptions(keys.channels.list(query), () => call(() => api.GET("/api/v1/alert-channels", { params: { query } }))),
+  },
+  rules: {
+    list: (query: PageParams) =>
+      listOptions(keys.rules.list(query), () => call(() => api.GET("/api/v1/alert-rules", { params: { query } }))),
+  },
+  /** Change markers, newest first (not in the generated schema yet: pending.ts). */
+  events: {
+    list: (query: EventListQuery) =>
+      listOptions(keys.events.list(query), () => call(() => send<EventPage>("GET", "/api/v1/events", { query }))),
+  },
+  /** Two windows compared class by class (not in the generated schema yet: pending.ts). */
+  compare: (query: CompareQuery) =>
+    listOptions(keys.compare.list(query), () => call(() => send<CompareResponse>("GET", "/api/v1/compare", { query }))),
   /** A page of the agents' last heartbeats (the dashboard reads the first `PICKER_SIZE`). */
   agents: (query: PageParams = { page: 1, per_page: PICKER_SIZE }) =>
     queryOptions({
@@ -129,6 +161,12 @@ export const queries = {
     }),
 };
 
+/** The comparison of two windows as CSV: every matching row, no paging (a download, not cached). */
+export function fetchCompareCsv(query: CompareQuery): Promise<string> {
+  const { page: _page, per_page: _perPage, ...rest } = query;
+  return call(() => send<string>("GET", "/api/v1/compare", { query: { ...rest, format: "csv" }, as: "text" }));
+}
+
 /** What the panel changes on the server. */
 export type Change =
   | "organization"
@@ -140,7 +178,14 @@ export type Change =
   | "user"
   | "api-key"
   | "analysis-requested"
-  | "analysis";
+  | "analysis"
+  | "alert"
+  | "class-muted"
+  | "channel"
+  | "channel-deleted"
+  | "channel-tested"
+  | "rule"
+  | "rule-deleted";
 
 const EVERYTHING: readonly QueryKey[] = Object.values(keys).map((k) => k.all);
 
@@ -152,15 +197,36 @@ const STALE: Record<Change, readonly QueryKey[]> = {
   organization: [keys.organizations.all],
   "organization-deleted": EVERYTHING,
   team: [keys.teams.all],
-  "team-deleted": [keys.teams.all, keys.identities.all, keys.users.all, keys.apiKeys.all],
+  // A team's channels and rules go with it, and the alerts its rules raised.
+  "team-deleted": [
+    keys.teams.all,
+    keys.identities.all,
+    keys.users.all,
+    keys.apiKeys.all,
+    keys.channels.all,
+    keys.rules.all,
+    keys.alerts.all,
+  ],
   identity: [keys.identities.all],
-  "identity-deleted": [keys.identities.all, keys.users.all, keys.apiKeys.all],
+  "identity-deleted": [keys.identities.all, keys.users.all, keys.apiKeys.all, keys.rules.all, keys.alerts.all],
   user: [keys.users.all],
   "api-key": [keys.apiKeys.all],
   // Queued only: nothing shown changes until a worker stores the result ("analysis").
   "analysis-requested": [],
   // A new analysis changes severities and issue counts wherever queries and classes are shown.
   analysis: [keys.slowQueries.all, keys.classes.all, keys.dashboard.all],
+  // Acknowledged or resolved: the lists, the badge's count and the alert's detail.
+  alert: [keys.alerts.all],
+  // No new alert opens for the class; nothing shown changes.
+  "class-muted": [],
+  channel: [keys.channels.all],
+  // A rule that named the channel no longer does.
+  "channel-deleted": [keys.channels.all, keys.rules.all],
+  // The test delivery is the channel's newest.
+  "channel-tested": [keys.channels.all],
+  rule: [keys.rules.all],
+  // A rule's alerts go with it.
+  "rule-deleted": [keys.rules.all, keys.alerts.all],
 };
 
 /** The key prefixes a change makes stale. */

@@ -346,6 +346,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/compare": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Compare two windows: every class that ran in either, with both windows' calls, total time, mean and
+         *     p95, the ratios and deltas. Role-scoped like the class list (a team compares its own executions).
+         */
+        get: operations["compare_windows"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The change markers the caller may see, newest first. */
+        get: operations["list_events"];
+        put?: never;
+        /**
+         * Record a change marker: with a bearer token (TEAM_LEAD or above; a team lead's markers are its
+         *     team's), or signed by an api key like ingestion (the key's team and identity).
+         */
+        post: operations["create_event"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/identities": {
         parameters: {
             query?: never;
@@ -556,6 +597,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live updates: `alert` and `ingestion` events (see the module's documentation). `Last-Event-ID`
+         *     resumes after that alert change; without it the stream starts now.
+         */
+        get: operations["stream"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/teams": {
         parameters: {
             query?: never;
@@ -686,6 +747,7 @@ export interface components {
         /** @description Why an alert is open: both sides' numbers, the statistic that decided and a sentence saying it. */
         AlertEvidence: {
             baseline: components["schemas"]["SideNumbers"];
+            change_marker?: null | components["schemas"]["EventView"];
             /** @description The class in the API (`/api/v1/query-classes/{query_id}`). */
             class_url: string;
             /** Format: double */
@@ -895,6 +957,11 @@ export interface components {
             valid: boolean;
         };
         /**
+         * @description What a change marker records.
+         * @enum {string}
+         */
+        ChangeKind: "deploy" | "schema" | "config" | "note";
+        /**
          * @description A channel's settings. Per kind: webhook `url`; slack `url` (the incoming-webhook URL, kept as a
          *     secret); email `to` (1 to 20 addresses); pagerduty `routing_key` (kept as a secret) and optionally
          *     `url` (default PagerDuty's `https://events.pagerduty.com/v2/enqueue`).
@@ -954,6 +1021,11 @@ export interface components {
             organization_id: number;
             query_id: string;
         };
+        /**
+         * @description How a class changed from window A to window B.
+         * @enum {string}
+         */
+        ClassChange: "new" | "gone" | "regressed" | "improved" | "unchanged";
         /** @enum {string} */
         ClassSort: "total_time" | "count" | "avg_time" | "p95" | "max_time" | "rows_ratio";
         ColumnSchema: {
@@ -961,6 +1033,77 @@ export interface components {
             nullable?: boolean | null;
             /** @description The declared type as the database prints it (`bigint`, `varchar(255)`, `timestamp with time zone`). */
             type: string;
+        };
+        /** @description `GET /api/v1/compare`. */
+        CompareResponse: {
+            /** Format: date-time */
+            a_from: string;
+            /** Format: date-time */
+            a_to: string;
+            /** Format: date-time */
+            b_from: string;
+            /** Format: date-time */
+            b_to: string;
+            items: components["schemas"]["CompareRow"][];
+            /** Format: int32 */
+            page: number;
+            /** Format: int32 */
+            per_page: number;
+            /** Format: double */
+            ratio: number;
+            summary: components["schemas"]["CompareSummary"];
+            /** Format: int64 */
+            total: number;
+        };
+        /** @description One class in both windows. */
+        CompareRow: {
+            a: components["schemas"]["CompareSide"];
+            b: components["schemas"]["CompareSide"];
+            /**
+             * Format: int64
+             * @description B's calls minus A's.
+             */
+            calls_delta: number;
+            change: components["schemas"]["ClassChange"];
+            database_type: string;
+            fingerprint: string;
+            /**
+             * Format: double
+             * @description B's mean over A's (both ran).
+             */
+            mean_ratio?: number | null;
+            /** Format: double */
+            p95_ratio?: number | null;
+            query_id: string;
+            /**
+             * Format: double
+             * @description B's total time minus A's.
+             */
+            total_time_delta_ms: number;
+        };
+        /** @description One window's numbers of a class. */
+        CompareSide: {
+            /** Format: int64 */
+            calls: number;
+            /** Format: double */
+            mean_ms?: number | null;
+            /** Format: double */
+            p95_ms?: number | null;
+            /** Format: double */
+            total_time_ms: number;
+        };
+        /** @description How many classes of each change (before the `change` filter). */
+        CompareSummary: {
+            /** Format: int64 */
+            gone: number;
+            /** Format: int64 */
+            improved: number;
+            /** Format: int64 */
+            new: number;
+            /** Format: int64 */
+            regressed: number;
+            /** Format: int64 */
+            unchanged: number;
         };
         CreateApiKeyRequest: {
             /** Format: int64 */
@@ -990,6 +1133,26 @@ export interface components {
              * @description Only alerts raised by this team's executions reach the channel (null: every alert of its rules).
              */
             team_id?: number | null;
+        };
+        /** @description `POST /api/v1/events`: a change marker (a deploy, a schema or configuration change, a note). */
+        CreateEventRequest: {
+            /**
+             * Format: date-time
+             * @description When it happened (default now): at most 90 days ago and a day ahead.
+             */
+            at?: string | null;
+            kind: components["schemas"]["ChangeKind"];
+            /** @description At most 20 labels; keys 1 to 64 of `[A-Za-z0-9_.-]`, values at most 256 characters. */
+            labels?: {
+                [key: string]: string;
+            } | null;
+            /**
+             * Format: int64
+             * @description Required for a super admin (ignored when signed by an api key).
+             */
+            organization_id?: number | null;
+            /** @description 1 to 200 characters. */
+            title: string;
         };
         CreateIdentityRequest: {
             name: string;
@@ -1105,6 +1268,28 @@ export interface components {
             /** @description The request id, also sent as the `X-Request-ID` header. */
             request_id: string;
         };
+        /** @description A change marker as the API returns it. */
+        EventView: {
+            /** Format: date-time */
+            at: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: int64 */
+            id: number;
+            /** Format: int64 */
+            identity_id?: number | null;
+            kind: components["schemas"]["ChangeKind"];
+            labels: {
+                [key: string]: string;
+            };
+            /** Format: int64 */
+            organization_id: number;
+            /** @description `user` (a bearer token) or `api_key` (a signed request: a deploy pipeline or an agent). */
+            source: string;
+            /** Format: int64 */
+            team_id?: number | null;
+            title: string;
+        };
         /** @description An identity: a database, application or service account whose queries a team owns. */
         IdentityView: {
             /** Format: date-time */
@@ -1210,6 +1395,11 @@ export interface components {
         };
         /** @description `POST /api/v1/query-classes/{query_id}/mute`: no new alert for the class until then. */
         MuteRequest: {
+            /**
+             * Format: int64
+             * @description Required for a super admin.
+             */
+            organization_id?: number | null;
             /** Format: date-time */
             until: string;
         };
@@ -1458,6 +1648,44 @@ export interface components {
                 team_id?: number | null;
                 to: string[];
                 url?: string | null;
+            }[];
+            /** Format: int32 */
+            page: number;
+            /** Format: int32 */
+            per_page: number;
+            /**
+             * Format: int64
+             * @description How many items match in all pages (a lower bound when `total_capped` is true).
+             */
+            total: number;
+            /**
+             * @description True when counting stopped at the cap (10,000) of a filtered slow-query list whose filters the
+             *     hourly rollups cannot count: at least `total` items match. Always false elsewhere.
+             */
+            total_capped?: boolean;
+        };
+        /** @description One page of a list. */
+        Page_EventView: {
+            items: {
+                /** Format: date-time */
+                at: string;
+                /** Format: date-time */
+                created_at: string;
+                /** Format: int64 */
+                id: number;
+                /** Format: int64 */
+                identity_id?: number | null;
+                kind: components["schemas"]["ChangeKind"];
+                labels: {
+                    [key: string]: string;
+                };
+                /** Format: int64 */
+                organization_id: number;
+                /** @description `user` (a bearer token) or `api_key` (a signed request: a deploy pipeline or an agent). */
+                source: string;
+                /** Format: int64 */
+                team_id?: number | null;
+                title: string;
             }[];
             /** Format: int32 */
             page: number;
@@ -3069,6 +3297,134 @@ export interface operations {
             };
         };
     };
+    compare_windows: {
+        parameters: {
+            query: {
+                a_from: string;
+                a_to: string;
+                b_from: string;
+                b_to: string;
+                /** @description The ratio of mean and p95 that counts as regressed or improved (1.05 to 100, default 1.5). */
+                ratio?: number;
+                /** @description Only classes with this change: new, gone, regressed, improved or unchanged. */
+                change?: string;
+                /** @description mysql or postgresql. */
+                database_type?: string;
+                /** @description total_time_delta (default), b_total_time, a_total_time, mean_ratio, calls_delta. */
+                sort?: string;
+                /** @description desc (default) or asc. */
+                order?: string;
+                page?: number;
+                per_page?: number;
+                /** @description json (default) or csv (every matching row, no paging). */
+                format?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description JSON, or text/csv with format=csv */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CompareResponse"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_events: {
+        parameters: {
+            query?: {
+                from?: string;
+                to?: string;
+                /** @description deploy, schema, config or note. */
+                kind?: string;
+                page?: number;
+                per_page?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_EventView"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_event: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateEventRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventView"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_identities: {
         parameters: {
             query?: {
@@ -3792,6 +4148,45 @@ export interface operations {
                 };
             };
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    stream: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description resume after this alert change */
+                "Last-Event-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description server-sent events */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": unknown;
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -47,11 +47,21 @@ export function can(user: Pick<User, "role">, what: Capability): boolean {
     case "settings":
       return r === "SUPER_ADMIN" || r === "ORG_ADMIN";
     case "users":
+    case "handle_alerts":
       return r !== "USER";
   }
 }
 
-export type Capability = "organizations" | "teams" | "identities" | "users" | "api_keys" | "audit" | "settings";
+/** `settings` includes the alert channels and rules; `handle_alerts` is acknowledging, resolving and muting. */
+export type Capability =
+  | "organizations"
+  | "teams"
+  | "identities"
+  | "users"
+  | "api_keys"
+  | "audit"
+  | "settings"
+  | "handle_alerts";
 
 /** Protected routes: a spinner while a reload restores the session, the login page without one. */
 export function RequireAuth({ children }: { children: ReactNode }) {

@@ -1,8 +1,11 @@
 import { Suspense } from "react";
+import { useQuery } from "@tanstack/react-query";
 import { NavLink, Outlet, useNavigate } from "react-router";
 import { LoadingState } from "./States";
 import { can, useSession, useUser, type Capability } from "../auth/AuthContext";
-import { roleLabel } from "../lib/format";
+import { useLiveUpdates } from "../api/live";
+import { queries } from "../api/queries";
+import { formatCount, roleLabel } from "../lib/format";
 
 interface NavItem {
   to: string;
@@ -12,10 +15,27 @@ interface NavItem {
 
 const ANALYZE: NavItem[] = [
   { to: "/", label: "Dashboard" },
+  { to: "/alerts", label: "Alerts" },
   { to: "/queries", label: "Queries" },
   { to: "/classes", label: "Query classes" },
+  { to: "/compare", label: "Compare" },
   { to: "/agents", label: "Agents" },
 ];
+
+/** The number of open alerts beside the Alerts link (nothing at 0). */
+function OpenAlertsBadge() {
+  const open = useQuery(queries.alerts.list({ status: "open", per_page: 1 }));
+  const n = open.data?.total ?? 0;
+  if (n === 0) return null;
+  return (
+    <>
+      <span className="sr-only">, open: {formatCount(n)}</span>
+      <span className="nav-badge" data-testid="open-alerts-badge" aria-hidden="true">
+        {formatCount(n)}
+      </span>
+    </>
+  );
+}
 
 const MANAGE: NavItem[] = [
   { to: "/organizations", label: "Organizations", needs: "organizations" },
@@ -32,6 +52,8 @@ export function Layout() {
   const s = useSession();
   const navigate = useNavigate();
   const manage = MANAGE.filter((i) => !i.needs || can(user, i.needs));
+  // Alerts and the dashboard follow the server's stream while the panel is open.
+  useLiveUpdates();
   return (
     <div className="shell">
       <a className="skip" href="#main">
@@ -48,6 +70,7 @@ export function Layout() {
               <li key={i.to}>
                 <NavLink to={i.to} end={i.to === "/"}>
                   {i.label}
+                  {i.to === "/alerts" && <OpenAlertsBadge />}
                 </NavLink>
               </li>
             ))}

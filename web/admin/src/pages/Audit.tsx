@@ -5,6 +5,7 @@ import { EmptyState, Loaded } from "../components/States";
 import { DataTable, FilterSelect, InlineField, Pill } from "../components/ui";
 import { formatCount, formatDateTime } from "../lib/format";
 import { useUrlFilters } from "../lib/useUrlFilters";
+import { instant } from "../lib/time";
 import { named, useOrgChoice } from "./common";
 
 const PER_PAGE = 50;
@@ -100,11 +101,4 @@ export function Audit() {
       </PagedTable>
     </div>
   );
-}
-
-/** A `datetime-local` value (the browser's local time) as an RFC 3339 instant; nothing for empty or invalid. */
-export function instant(local: string): string | undefined {
-  if (!local) return undefined;
-  const d = new Date(local);
-  return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
 }

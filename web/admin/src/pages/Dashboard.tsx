@@ -5,6 +5,8 @@ import { queries } from "../api/queries";
 import { can, useUser } from "../auth/AuthContext";
 import { EmptyState, Loaded } from "../components/States";
 import { ClassLink, DataTable, severityColumn } from "../components/ui";
+import { OpenAlerts } from "../components/alerts";
+import { markerLines, useChangeMarkers, utcDay } from "../components/markers";
 import { PageHead } from "./crud";
 import { formatAgo, formatCount, formatMs, shortDay } from "../lib/format";
 
@@ -16,6 +18,13 @@ export function Dashboard() {
   const dash = useQuery({ ...queries.dashboard(), refetchInterval: REFRESH_MS });
   const top = useQuery({ ...queries.classes.list({ sort: "total_time", per_page: 5 }), refetchInterval: REFRESH_MS });
   const agents = useQuery(queries.agents());
+  // The change markers of the chart's week (its first day from midnight UTC).
+  const days = dash.data?.chart_data.map((d) => d.date) ?? [];
+  const markers = useChangeMarkers(days[0] ? `${days[0]}T00:00:00Z` : undefined);
+  const dayOf = (at: number) => {
+    const day = utcDay(at);
+    return days.includes(day) ? shortDay(day) : undefined;
+  };
 
   return (
     <div className="page">
@@ -53,6 +62,7 @@ export function Dashboard() {
                 testId="stat-avg-time"
               />
             </section>
+            <OpenAlerts />
             <div className="grid-2">
               <section className="panel" aria-labelledby="chart-title">
                 <h2 id="chart-title">Slow queries per day</h2>
@@ -73,6 +83,7 @@ export function Dashboard() {
                         <Legend />
                         <Bar dataKey="queries" name="Slow queries" fill="#2563eb" radius={[4, 4, 0, 0]} isAnimationActive={false} />
                         <Bar dataKey="critical" name="In critical classes" fill="#dc2626" radius={[4, 4, 0, 0]} isAnimationActive={false} />
+                        {markerLines(markers, dayOf)}
                       </BarChart>
                     </ResponsiveContainer>
                   </div>

@@ -1,6 +1,8 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef, useState } from "react";
 import { Bar, BarChart, CartesianGrid, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
+import type { Schemas } from "../api/types";
+import { hourBucket, markerLines, useChangeMarkers } from "../components/markers";
 import { api, call } from "../api/client";
 import { describeError } from "../api/errors";
 import { invalidate, queries } from "../api/queries";
@@ -99,24 +101,7 @@ export function QueryDetail({ id, onClose }: { id: number; onClose: () => void }
                 isEmpty={(h) => h.series.length === 0}
                 loading={<LoadingState label="Loading history…" />}
               >
-                {(h) => (
-                  <div className="chart" role="img" aria-label="Executions and average time per hour for this query class">
-                    <ResponsiveContainer width="100%" height={160}>
-                      <BarChart
-                        data={h.series.map((p) => ({
-                          ...p,
-                          label: new Date(p.hour).toLocaleString("en-GB", { day: "2-digit", hour: "2-digit" }),
-                        }))}
-                      >
-                        <CartesianGrid strokeDasharray="3 3" vertical={false} stroke="#e5e7eb" />
-                        <XAxis dataKey="label" fontSize={11} tickLine={false} minTickGap={24} />
-                        <YAxis fontSize={11} tickLine={false} axisLine={false} width={36} allowDecimals={false} />
-                        <Tooltip />
-                        <Bar dataKey="count" name="Executions" fill="#2563eb" maxBarSize={24} radius={[3, 3, 0, 0]} isAnimationActive={false} />
-                      </BarChart>
-                    </ResponsiveContainer>
-                  </div>
-                )}
+                {(h) => <ClassHistory series={h.series} />}
               </Loaded>
             </section>
             <section aria-labelledby="analysis-title" className="analysis">
@@ -214,6 +199,29 @@ function Metric({ label, value, mono }: { label: string; value: string; mono?: b
     <div className="metric">
       <dt>{label}</dt>
       <dd className={mono ? "mono" : undefined}>{value}</dd>
+    </div>
+  );
+}
+
+/** A time on the history's axis: day and hour. */
+const hourLabel = (hour: unknown) => new Date(String(hour)).toLocaleString("en-GB", { day: "2-digit", hour: "2-digit" });
+
+/** The class's executions per hour, with the change markers of the same hours. */
+function ClassHistory({ series }: { series: Schemas["SeriesPoint"][] }) {
+  const hours = series.map((p) => p.hour);
+  const markers = useChangeMarkers(hours[0]);
+  return (
+    <div className="chart" role="img" aria-label="Executions per hour for this query class, with change markers">
+      <ResponsiveContainer width="100%" height={160}>
+        <BarChart data={series}>
+          <CartesianGrid strokeDasharray="3 3" vertical={false} stroke="#e5e7eb" />
+          <XAxis dataKey="hour" fontSize={11} tickLine={false} minTickGap={24} tickFormatter={hourLabel} />
+          <YAxis fontSize={11} tickLine={false} axisLine={false} width={36} allowDecimals={false} />
+          <Tooltip labelFormatter={hourLabel} />
+          <Bar dataKey="count" name="Executions" fill="#2563eb" maxBarSize={24} radius={[3, 3, 0, 0]} isAnimationActive={false} />
+          {markerLines(markers, (at) => hourBucket(hours, at))}
+        </BarChart>
+      </ResponsiveContainer>
     </div>
   );
 }

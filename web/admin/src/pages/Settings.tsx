@@ -1,5 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
+import { Link } from "react-router";
 import { api, call } from "../api/client";
 import { invalidate, queries } from "../api/queries";
 import { AI_POLICIES, SCRUB_LEVELS, type Schemas } from "../api/types";
@@ -41,6 +42,19 @@ export function Settings() {
           />
         )}
       </PageHead>
+      <nav className="panel sub-pages" aria-label="Alerting">
+        <h2>Alerting</h2>
+        <ul>
+          <li>
+            <Link to="/settings/alert-channels">Alert channels</Link>
+            <span className="muted small"> · where alerts go: webhooks, Slack, e-mail, PagerDuty; send a test</span>
+          </li>
+          <li>
+            <Link to="/settings/alert-rules">Alert rules</Link>
+            <span className="muted small"> · what opens an alert, its thresholds and channels</span>
+          </li>
+        </ul>
+      </nav>
       {isSuper ? (
         // The form waits for the organization list, which names the one shown first.
         <Loaded query={orgList} isEmpty={(d) => d.items.length === 0} empty={<EmptyState title="No organizations" />}>

@@ -5,7 +5,7 @@ import type { Schemas } from "../api/types";
 import { queries } from "../api/queries";
 import { json } from "../test/fakeApi";
 import { EMPTY_PAGE, loggedInAs, renderAt } from "../test/app";
-import { instant } from "./Audit";
+import { instant } from "../lib/time";
 
 type Org = Schemas["OrganizationView"];
 

@@ -33,6 +33,8 @@ export function loggedInAs(role: Role, extra: Record<string, Handler> = {}) {
     "GET /api/v1/query-classes": () => EMPTY_PAGE,
     "GET /api/v1/agents": () => EMPTY_PAGE,
     "GET /api/v1/organizations": () => EMPTY_PAGE,
+    "GET /api/v1/alerts": () => EMPTY_PAGE,
+    "GET /api/v1/events": () => EMPTY_PAGE,
     ...extra,
   });
 }
