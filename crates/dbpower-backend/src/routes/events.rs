@@ -15,7 +15,7 @@ use dbpower_types::{
 
 use super::{require, write_org};
 use crate::context::{Ctx, page_of, page_request};
-use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult};
+use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult, StoreResultExt};
 use crate::routes::auth::Auth;
 use crate::routes::ingest::{SignedRequest, authenticate, from_json, limit_key, read_body};
 use crate::state::AppState;
@@ -130,7 +130,11 @@ pub(crate) async fn create_event(
             new.api_key_id = Some(key.id);
             new.request_id = Some(request_id);
             let org = OrgId::from_credential(key.organization_id);
-            let event = s.store.insert_event(org, &new).await?;
+            let event = s
+                .store
+                .insert_event(org, &new)
+                .await
+                .named("organization")?;
             Ok((StatusCode::CREATED, ApiJson(event)))
         }
         EventCaller::User(p) => {
@@ -146,7 +150,11 @@ pub(crate) async fn create_event(
             };
             let mut new = new_event(&req, team, 0, "user");
             new.created_by = Some(p.user_id);
-            let event = s.store.insert_event(org, &new).await?;
+            let event = s
+                .store
+                .insert_event(org, &new)
+                .await
+                .named("organization")?;
             s.audit(
                 ctx.event(&p, "change_event.create", "change_event")
                     .on(Some(event.organization_id), event.id)

@@ -48,6 +48,12 @@ async fn markers_are_posted_by_users_and_pipelines_and_stay_in_their_organizatio
             let r = app.post("/api/v1/events", &oa, bad.clone()).await;
             assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {r:?}");
         }
+        // A super admin naming an organization that does not exist: 404, not a failed insert.
+        let sa = app.admin().await;
+        let r = app
+            .post("/api/v1/events", &sa, json!({"kind": "note", "title": "x", "organization_id": 99_999_999}))
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{r:?}");
         let r = app.get("/api/v1/events?kind=release", &oa).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
         let r = app.post("/api/v1/events", "not-a-token", json!({"kind": "note", "title": "x"})).await;

@@ -992,10 +992,12 @@ impl AlertStore for DbStore {
 
     async fn insert_event(&self, org: OrgId, new: &NewEvent) -> Result<EventView> {
         let _guard = self.write_guard().await;
-        let row: EventRow = sqlx::query_as(AssertSqlSafe(format!(
+        // A super admin may name an organization that does not exist: not found, in this statement.
+        let row: Option<EventRow> = sqlx::query_as(AssertSqlSafe(format!(
             "INSERT INTO change_events (organization_id, team_id, identity_id, kind, title, at, \
-             labels, source, created_by, api_key_id, request_id, created_at) VALUES ($1, $2, $3, \
-             $4, $5, $6, $7, $8, $9, $10, $12, $11) ON CONFLICT (api_key_id, request_id) DO UPDATE \
+             labels, source, created_by, api_key_id, request_id, created_at) SELECT $1, $2, $3, \
+             $4, $5, $6, $7, $8, $9, $10, $12, $11 WHERE EXISTS (SELECT 1 FROM organizations \
+             WHERE id = $1) ON CONFLICT (api_key_id, request_id) DO UPDATE \
              SET title = change_events.title RETURNING {EVENT_COLS}"
         )))
         .bind(org.get())
@@ -1010,9 +1012,9 @@ impl AlertStore for DbStore {
         .bind(new.api_key_id)
         .bind(now())
         .bind(&new.request_id)
-        .fetch_one(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        row.into_view()
+        one(row)?.into_view()
     }
 
     async fn list_events(
