@@ -340,6 +340,8 @@ mod tests {
             explain: false,
             schema: false,
             describe_every_secs: 3600,
+            watch_changes: false,
+            watch_every_secs: 300,
         }
     }
 

@@ -49,6 +49,10 @@ fn default_describe_every() -> u64 {
     3600
 }
 
+fn default_watch_every() -> u64 {
+    300
+}
+
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Scrub {
@@ -185,6 +189,13 @@ pub struct SourceConfig {
     /// seconds (the EXPLAIN budget on the customer's host); 0: every round.
     #[serde(default = "default_describe_every")]
     pub describe_every_secs: u64,
+    /// Report changes as markers (docs/AGENT.md): a described table's columns or indexes, or a server
+    /// setting the advice reads. Needs `schema`; on by default (it reads only the catalog).
+    #[serde(default = "default_schema")]
+    pub watch_changes: bool,
+    /// How often the described tables and the settings are read again for changes; 0: every round.
+    #[serde(default = "default_watch_every")]
+    pub watch_every_secs: u64,
 }
 
 /// Exclusion rules, compiled.

@@ -419,7 +419,9 @@ fn settings_of(rows: Vec<(String, String)>) -> BTreeMap<String, String> {
         .collect()
 }
 
-async fn pg_settings(conn: &mut PgConnection) -> anyhow::Result<BTreeMap<String, String>> {
+pub(crate) async fn pg_settings(
+    conn: &mut PgConnection,
+) -> anyhow::Result<BTreeMap<String, String>> {
     let names: Vec<String> = PG_SETTINGS.iter().map(|s| s.to_string()).collect();
     let rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT /* dbpower-agent */ name::text, current_setting(name) FROM pg_settings WHERE name = ANY($1)",
@@ -430,7 +432,9 @@ async fn pg_settings(conn: &mut PgConnection) -> anyhow::Result<BTreeMap<String,
     Ok(settings_of(rows))
 }
 
-async fn mysql_settings(conn: &mut MySqlConnection) -> anyhow::Result<BTreeMap<String, String>> {
+pub(crate) async fn mysql_settings(
+    conn: &mut MySqlConnection,
+) -> anyhow::Result<BTreeMap<String, String>> {
     let list = MYSQL_SETTINGS
         .iter()
         .map(|s| format!("'{s}'"))
@@ -450,7 +454,7 @@ async fn mysql_settings(conn: &mut MySqlConnection) -> anyhow::Result<BTreeMap<S
     ))
 }
 
-async fn mysql_table(
+pub(crate) async fn mysql_table(
     conn: &mut MySqlConnection,
     schema: &str,
     name: &str,
@@ -514,7 +518,7 @@ async fn mysql_table(
     }))
 }
 
-async fn pg_table(
+pub(crate) async fn pg_table(
     conn: &mut PgConnection,
     schema: Option<&str>,
     name: &str,
@@ -591,6 +595,8 @@ pub(crate) struct Enriched {
     pub poisoned: bool,
     /// The statements (scrubbed text, database) that got a plan or a schema snapshot.
     pub described: Vec<RawKey>,
+    /// The tables described, with the statement's database: watched for changes.
+    pub tables: Vec<(Option<String>, TableSchema)>,
 }
 
 /// Adds plans and schema snapshots to the queries whose raw text the round kept.
@@ -729,6 +735,10 @@ pub(crate) async fn enrich(conn: Conn<'_>, ctx: &Ctx<'_>, queries: &mut [SlowQue
         problems,
         poisoned,
         described,
+        tables: cache
+            .into_iter()
+            .filter_map(|((db, _, _), t)| Some((db, t?)))
+            .collect(),
     }
 }
 

@@ -3,6 +3,7 @@
 //! to disk and ships them signed. It depends on the pure SQL crate, the wire types and the signing
 //! scheme only: never on the server's store, axum or redis.
 
+mod changes;
 mod check;
 mod collect;
 mod config;

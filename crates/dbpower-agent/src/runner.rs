@@ -156,6 +156,10 @@ impl Agent {
                 self.cfg.spool.dir.join("rejected").display()
             ));
         }
+        let names: Vec<String> = self.cfg.sources.iter().map(|s| s.name.clone()).collect();
+        summary
+            .errors
+            .extend(self.shipper.ship_events(&self.cfg.spool.dir, &names).await);
         let stats = self.spool.stats();
         summary.pending_batches = stats.batches;
         self.metrics.record(&summary, &stats);

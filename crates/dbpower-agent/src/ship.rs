@@ -138,6 +138,48 @@ impl Shipper {
             .await
     }
 
+    /// Sends a change marker (`POST /api/v1/events`) under its own request id.
+    pub(crate) async fn send_event(&self, e: &crate::changes::PendingEvent) -> Sent {
+        let body = serde_json::to_vec(&e.event).unwrap_or_default();
+        self.post_signed("/api/v1/events", &e.request_id, body)
+            .await
+    }
+
+    /// Sends the change markers waiting in each source's state, oldest first; a marker the platform
+    /// refuses is dropped (logged), one it cannot take now waits for the next round.
+    pub(crate) async fn ship_events(
+        &self,
+        dir: &std::path::Path,
+        sources: &[String],
+    ) -> Vec<String> {
+        let mut errors = Vec::new();
+        for name in sources {
+            let mut st = crate::state::load(dir, name);
+            if st.watch.pending.is_empty() {
+                continue;
+            }
+            let mut sent = 0;
+            for e in &st.watch.pending {
+                match self.send_event(e).await {
+                    Sent::Accepted => {}
+                    Sent::Refused(why) => {
+                        tracing::warn!(title = %e.event.title, %why, "the platform refused a change marker; dropped");
+                    }
+                    Sent::Unauthorized(why) | Sent::Retry(why) => {
+                        errors.push(format!("{name}: change markers not sent: {why}"));
+                        break;
+                    }
+                }
+                sent += 1;
+            }
+            st.watch.pending.drain(..sent);
+            if let Err(e) = crate::state::save(dir, name, &st) {
+                errors.push(format!("{name}: cannot save its state: {e:#}"));
+            }
+        }
+        errors
+    }
+
     /// Sends every spooled batch, oldest first; stops at the first batch that cannot be delivered, so
     /// order is kept and nothing is skipped.
     pub(crate) async fn ship(&self, spool: &Spool) -> anyhow::Result<ShipReport> {

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use crate::state::{FilePos, SourceState};
 use crate::tail::Chunk;
-use crate::{enrich, mysql, postgres};
+use crate::{changes, enrich, mysql, postgres};
 
 pub(crate) struct Output {
     pub queries: Vec<SlowQueryIn>,
@@ -149,6 +149,19 @@ fn every_method_failed(ctx: &Ctx<'_>, e: &anyhow::Error) -> Vec<(Method, anyhow:
         .collect()
 }
 
+/// Remembers the tables enrichment described, and notes how they changed. (Settings are watched from the
+/// source's own database only, in [`changes::recheck`]: a database can override them.)
+fn watch(ctx: &Ctx<'_>, state: &mut SourceState, e: &enrich::Enriched) {
+    if !ctx.source.watch_changes {
+        return;
+    }
+    for (db, t) in &e.tables {
+        state
+            .watch
+            .observe_table(&ctx.source.name, db.as_deref(), t);
+    }
+}
+
 /// Runs every method of a source; a failing method is reported and does not stop the others.
 pub(crate) async fn collect(
     ctx: &Ctx<'_>,
@@ -178,6 +191,7 @@ pub(crate) async fn collect(
                     let e =
                         enrich::enrich(enrich::Conn::Mysql(&mut conn), ctx, &mut o.queries).await;
                     remember(state, &e.described);
+                    watch(ctx, state, &e);
                     note_problems(o, e.problems);
                     if e.poisoned {
                         // Never reuse a connection whose transaction state is unknown.
@@ -192,6 +206,7 @@ pub(crate) async fn collect(
                 }
                 out.push((*m, r));
             }
+            changes::recheck(enrich::Conn::Mysql(&mut conn), ctx, state).await;
         }
         SourceKind::Postgresql => {
             let mut sessions = postgres::Sessions::new(&ctx.source.url);
@@ -217,10 +232,12 @@ pub(crate) async fn collect(
                         enrich::enrich(enrich::Conn::Postgres(&mut sessions), ctx, &mut o.queries)
                             .await;
                     remember(state, &e.described);
+                    watch(ctx, state, &e);
                     note_problems(o, e.problems);
                 }
                 out.push((*m, r));
             }
+            changes::recheck(enrich::Conn::Postgres(&mut sessions), ctx, state).await;
         }
     }
     out

@@ -52,6 +52,9 @@ pub(crate) struct SourceState {
     /// schema snapshot, in Unix seconds: it is described again only after `describe_every_secs`.
     #[serde(default)]
     pub described: HashMap<String, i64>,
+    /// The tables and settings watched for changes, and the change events not yet delivered.
+    #[serde(default)]
+    pub watch: crate::changes::Watch,
 }
 
 pub(crate) fn path(dir: &Path, source: &str) -> PathBuf {

@@ -11,12 +11,13 @@ use crate::detect::Side;
 pub const DEFAULT_RATIO: f64 = 1.5;
 
 /// One side's numbers as the API shows them.
-pub fn side_numbers(s: &Side) -> CompareSide {
+pub fn side_numbers(s: &Side, rows_ratio: Option<f64>) -> CompareSide {
     CompareSide {
         calls: s.calls,
         total_time_ms: s.total_ms,
         mean_ms: s.mean_ms(),
         p95_ms: s.p95_ms(),
+        rows_ratio,
     }
 }
 

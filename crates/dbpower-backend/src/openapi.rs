@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 use crate::routes::auth;
 use crate::routes::{
     agents, alerts, analyzer, api_keys, audit, compare, events, identities, organizations, queries,
-    stream, teams, users,
+    reports, stream, teams, users,
 };
 use crate::state::AppState;
 
@@ -104,6 +104,19 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(queries::list_query_classes))
         .routes(routes!(queries::get_query_class))
         .routes(routes!(queries::dashboard))
+        .merge(alert_routes())
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(crate::routes::ingest::ingest_slow_queries))
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crate::routes::ingest::MAX_INGEST_BODY,
+                )),
+        )
+}
+
+/// Alerts, their channels and rules, weekly reports, change markers, the comparison and the live stream.
+fn alert_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .routes(routes!(alerts::list_channels, alerts::create_channel))
         .routes(routes!(
             alerts::get_channel,
@@ -119,15 +132,15 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts::resolve_alert))
         .routes(routes!(alerts::mute_class))
         .routes(routes!(compare::compare_windows))
+        .routes(routes!(
+            reports::get_weekly_report,
+            reports::set_weekly_report,
+            reports::delete_weekly_report
+        ))
+        .routes(routes!(reports::preview_weekly_report))
+        .routes(routes!(reports::weekly_report_channels))
         .routes(routes!(events::list_events, events::create_event))
         .routes(routes!(stream::stream))
-        .merge(
-            OpenApiRouter::new()
-                .routes(routes!(crate::routes::ingest::ingest_slow_queries))
-                .layer(axum::extract::DefaultBodyLimit::max(
-                    crate::routes::ingest::MAX_INGEST_BODY,
-                )),
-        )
 }
 
 /// The OpenAPI document `/api/openapi.json` serves (also printed by `dbpower openapi`, and the source of

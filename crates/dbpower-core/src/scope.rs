@@ -107,6 +107,13 @@ impl Scope {
         }
     }
 
+    /// One team of an organization, for work done for that team by a system job (its weekly report).
+    pub fn team(org: OrgId, team: i64) -> Scope {
+        Scope {
+            filter: ScopeFilter::Team { org: org.0, team },
+        }
+    }
+
     pub fn filter(&self) -> ScopeFilter {
         self.filter
     }

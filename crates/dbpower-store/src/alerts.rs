@@ -125,6 +125,8 @@ pub trait AlertStore: Send + Sync {
         filter: &EventFilter,
         page: PageRequest,
     ) -> Result<(Vec<EventView>, i64)>;
+    /// One marker the scope sees.
+    async fn event_by_id(&self, scope: &Scope, id: i64) -> Result<EventView>;
 
     // The outbox.
     /// Leases up to `limit` due deliveries (pending and due, or sending with an expired lease).
@@ -273,6 +275,8 @@ pub struct AlertFilter {
     pub status: Option<AlertStatus>,
     pub kind: Option<AlertKind>,
     pub query_id: Option<String>,
+    /// Only alerts resolved in `[from, to)`.
+    pub resolved_between: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 /// At most this many classes per comparison window (those with the most time).
@@ -286,6 +290,22 @@ pub struct WindowClass {
     pub database_type: String,
     pub fingerprint: String,
     pub sums: SideSums,
+    pub rows: RowSums,
+}
+
+/// Rows examined and sent in a window; `known`: executions that reported rows examined.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RowSums {
+    pub examined: u64,
+    pub known: u64,
+    pub sent: u64,
+}
+
+impl RowSums {
+    /// Rows examined per row sent, when any execution reported rows examined and any row was sent.
+    pub fn ratio(&self) -> Option<f64> {
+        (self.known > 0 && self.sent > 0).then(|| self.examined as f64 / self.sent as f64)
+    }
 }
 
 pub struct NewEvent {

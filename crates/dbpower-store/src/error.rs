@@ -88,6 +88,8 @@ pub enum Reference {
     TeamIdOrIdentityId,
     /// A rule's `team_id`, `identity_id` or `channel_ids` names nothing in the organization.
     RuleTarget,
+    /// A weekly report's `channel_id` names no enabled e-mail channel the team may use.
+    ReportChannel,
     /// A foreign key of the written row (of this kind) points at nothing, e.g. at a row deleted meanwhile.
     Row(Entity),
 }

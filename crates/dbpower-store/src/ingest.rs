@@ -180,15 +180,23 @@ fn add_executions(a: &mut ClassAgg<'_>, q: &NewSlowQuery) {
     // For aggregated entries (calls > 1) execution_time_ms is the mean of those calls.
     a.total += q.execution_time_ms * calls as f64;
     a.lock += q.lock_time_ms.unwrap_or(0.0) * calls as f64;
-    a.rows_examined = a
-        .rows_examined
-        .saturating_add(q.rows_examined.unwrap_or(0).max(0));
-    if q.rows_examined.is_some() {
-        a.rows_known = a.rows_known.saturating_add(calls);
-    }
-    a.rows_sent = a.rows_sent.saturating_add(q.rows_sent.unwrap_or(0).max(0));
+    add_rows(
+        [&mut a.rows_examined, &mut a.rows_known, &mut a.rows_sent],
+        q,
+        calls,
+    );
     a.histogram
         .record_n(q.execution_time_ms, u64::try_from(calls).unwrap_or(0));
+}
+
+/// Adds an entry's rows to `[rows examined, executions that reported them, rows sent]` (a class's or a
+/// rollup hour's): rows of an aggregated entry are its calls' sum; negative counts count 0.
+pub(crate) fn add_rows([examined, known, sent]: [&mut i64; 3], q: &NewSlowQuery, calls: i64) {
+    *examined = examined.saturating_add(q.rows_examined.unwrap_or(0).max(0));
+    if q.rows_examined.is_some() {
+        *known = known.saturating_add(calls);
+    }
+    *sent = sent.saturating_add(q.rows_sent.unwrap_or(0).max(0));
 }
 
 /// Aggregate counters saturate here instead of overflowing: a hostile or corrupt value can pin one

@@ -22,6 +22,7 @@ mod llm_calls;
 mod postgres;
 mod queue;
 mod reads;
+mod reports;
 mod scope_sql;
 mod sqlite;
 mod tenants;
@@ -34,7 +35,7 @@ pub use agents::{AgentRecord, AgentStore};
 pub use alerts::{
     AlertFilter, AlertStore, ChannelPatch, ChannelPublic, ChannelRecord, ClaimedDelivery,
     DeliveryOutcome, EvalData, EvalOutcome, EvalWindow, EventFilter, Firing, MAX_COMPARE_CLASSES,
-    NewChannel, NewEvent, NewRule, RulePatch, SeriesRow, SideSums, WindowClass,
+    NewChannel, NewEvent, NewRule, RowSums, RulePatch, SeriesRow, SideSums, WindowClass,
 };
 pub use auth::{AuthStore, NewAuditEntry, NewRefreshToken, RefreshUse};
 pub use error::{DriverError, Entity, Reference, Result, StoreError};
@@ -45,6 +46,7 @@ pub use queue::{ClaimedJob, MAX_ANALYSIS_DEBOUNCE, MAX_JOB_ATTEMPTS, QueueStore}
 pub use reads::{
     COUNT_CAP, ClassLookup, ClassRef, DashboardData, ReadStore, SlowQueryRecord, Total,
 };
+pub use reports::{DueReport, ReportStore};
 pub use sqlite::SqliteStore;
 pub use tenants::{
     ApiKeyRecord, NewApiKey, NewOrganization, NewUser, OrganizationPatch, TeamPatch, TenantStore,
@@ -79,6 +81,7 @@ pub trait Store:
     + AgentStore
     + LlmCallStore
     + AlertStore
+    + ReportStore
     + Send
     + Sync
     + 'static

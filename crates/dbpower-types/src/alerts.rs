@@ -434,10 +434,17 @@ impl ClassChange {
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CompareQuery {
-    pub a_from: DateTime<Utc>,
-    pub a_to: DateTime<Utc>,
-    pub b_from: DateTime<Utc>,
-    pub b_to: DateTime<Utc>,
+    /// Window A (before): required unless `around_event` is given.
+    pub a_from: Option<DateTime<Utc>>,
+    pub a_to: Option<DateTime<Utc>>,
+    /// Window B (after): required unless `around_event` is given.
+    pub b_from: Option<DateTime<Utc>>,
+    pub b_to: Option<DateTime<Utc>>,
+    /// Before and after this change marker instead: A is the `span_secs` before its time, B the
+    /// `span_secs` from it (the four window parameters must then be absent).
+    pub around_event: Option<i64>,
+    /// With `around_event`: each window's length, 60 s to 92 days (default 3600).
+    pub span_secs: Option<u64>,
     /// The ratio of mean and p95 that counts as regressed or improved (1.05 to 100, default 1.5).
     pub ratio: Option<f64>,
     /// Only classes with this change: new, gone, regressed, improved or unchanged.
@@ -461,6 +468,9 @@ pub struct CompareSide {
     pub total_time_ms: f64,
     pub mean_ms: Option<f64>,
     pub p95_ms: Option<f64>,
+    /// Rows examined per row sent (null when no execution reported rows examined, as with
+    /// PostgreSQL's sources, or none sent).
+    pub rows_ratio: Option<f64>,
 }
 
 /// One class in both windows.
@@ -582,4 +592,82 @@ pub struct EventListQuery {
     pub kind: Option<String>,
     pub page: Option<u32>,
     pub per_page: Option<u32>,
+}
+
+/// `PUT /api/v1/teams/{id}/weekly-report`: the team receives a weekly report on this e-mail channel
+/// (one of its organization's, organization-wide or the team's own).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WeeklyReportRequest {
+    pub channel_id: i64,
+}
+
+/// An e-mail channel a team's weekly report may go to (listed to the team's lead, who cannot list the
+/// organization's channels).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReportChannel {
+    pub id: i64,
+    pub name: String,
+    /// The team's own channel (otherwise organization-wide).
+    pub team_id: Option<i64>,
+}
+
+/// A team's weekly report subscription.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WeeklyReportView {
+    pub team_id: i64,
+    pub organization_id: i64,
+    pub channel_id: i64,
+    /// The Monday (UTC, `YYYY-MM-DD`) of the last week reported, if any.
+    pub last_week: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One class in a weekly report: its numbers in the week reported, and its mean over the week
+/// before's (both weeks ran).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReportClass {
+    pub query_id: String,
+    pub database_type: String,
+    /// At most 300 characters.
+    pub fingerprint: String,
+    pub calls: u64,
+    pub total_time_ms: f64,
+    pub mean_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub mean_ratio: Option<f64>,
+}
+
+/// A resolved alert in a weekly report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReportAlert {
+    pub id: i64,
+    pub kind: AlertKind,
+    pub query_id: String,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// A team's weekly report: the week `[from, to)` (Monday to Monday, UTC) in the team's own executions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WeeklyReport {
+    pub organization_id: i64,
+    pub team_id: i64,
+    pub team_name: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// Executions and time of the week.
+    pub calls: u64,
+    pub total_time_ms: f64,
+    /// The classes with the most time (at most 10).
+    pub top: Vec<ReportClass>,
+    /// Classes that ran this week and not the week before (at most 10, most time first), and how many.
+    pub new: Vec<ReportClass>,
+    pub new_count: u64,
+    /// Classes whose mean and p95 grew by 1.5x or more over the week before (at most 10).
+    pub regressed: Vec<ReportClass>,
+    pub regressed_count: u64,
+    /// Alerts of the team resolved this week (at most 10 listed) and how many there were.
+    pub resolved: Vec<ReportAlert>,
+    pub resolved_count: u64,
 }

@@ -215,6 +215,13 @@ fn side_of(c: Option<&dbpower_sql::digest::DigestClass>) -> dbpower_analysis::de
     .unwrap_or_default()
 }
 
+/// Rows examined per row sent of a class (none when the log reports no rows examined, as
+/// PostgreSQL's does not, or no row was sent).
+fn rows_ratio(c: &dbpower_sql::digest::DigestClass) -> Option<f64> {
+    (c.sum.rows_examined > 0 && c.sum.rows_sent > 0)
+        .then(|| c.sum.rows_examined as f64 / c.sum.rows_sent as f64)
+}
+
 /// `dbpower digest --compare OLD NEW`.
 fn compare_logs(args: &DigestArgs) -> anyhow::Result<()> {
     use dbpower_analysis::compare::{compare, side_numbers};
@@ -246,8 +253,8 @@ fn compare_logs(args: &DigestArgs) -> anyhow::Result<()> {
                 "query_id": id,
                 "fingerprint": ca.or(cb).map(|c| c.fingerprint.clone()),
                 "change": c.change,
-                "a": side_numbers(&sa),
-                "b": side_numbers(&sb),
+                "a": side_numbers(&sa, ca.and_then(rows_ratio)),
+                "b": side_numbers(&sb, cb.and_then(rows_ratio)),
                 "mean_ratio": c.mean_ratio,
                 "p95_ratio": c.p95_ratio,
                 "total_time_delta_ms": sb.total_ms - sa.total_ms,

@@ -58,7 +58,7 @@ export function AppRoutes() {
         <Route path="compare" element={<Compare />} />
         <Route path="agents" element={<Agents />} />
         <Route path="organizations" element={guard("organizations", <Organizations />)} />
-        <Route path="teams" element={guard("teams", <Teams />)} />
+        <Route path="teams" element={guard("view_teams", <Teams />)} />
         <Route path="identities" element={guard("identities", <Identities />)} />
         <Route path="users" element={guard("users", <Users />)} />
         <Route path="api-keys" element={guard("api_keys", <ApiKeys />)} />

@@ -91,6 +91,10 @@ impl ApiError {
             StoreError::InvalidReference(reference) => {
                 let (field, message) = match reference {
                     Reference::TeamId => ("team_id".to_string(), "team_id: no such team".to_string()),
+                    Reference::ReportChannel => (
+                        "channel_id".to_string(),
+                        "channel_id: not an enabled e-mail channel of this organization that the team may use".to_string(),
+                    ),
                     Reference::RuleTarget => (
                         "team_id, identity_id or channel_ids".to_string(),
                         "team_id, identity_id or channel_ids: not in this organization".to_string(),

@@ -515,6 +515,7 @@ pub(crate) async fn list_alerts(
             }
             other => other,
         },
+        resolved_between: None,
     };
     let (items, total) = s.store.list_alerts(&Scope::of(&p), &filter, req).await?;
     Ok(ApiJson(page_of(items, total, req, |a| a)))

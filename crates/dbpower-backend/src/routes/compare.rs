@@ -1,32 +1,26 @@
 //! `GET /api/v1/compare`: what changed between two windows, per class (new, gone, regressed, improved,
 //! unchanged) from the hourly rollups and histograms, in the caller's scope; JSON pages or CSV.
 
-use std::collections::BTreeMap;
-
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use dbpower_analysis::compare::{DEFAULT_RATIO, compare, side_numbers};
+use chrono::{DateTime, Utc};
+use dbpower_analysis::compare::DEFAULT_RATIO;
 use dbpower_core::Scope;
-use dbpower_store::WindowClass;
 use dbpower_types::{
     ClassChange, CompareQuery, CompareResponse, CompareRow, CompareSummary, ErrorBody, PageQuery,
 };
 
 use crate::context::page_request;
-use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult};
+use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult, StoreResultExt};
 use crate::routes::auth::Auth;
 use crate::state::AppState;
-use crate::workers::alerts::side;
+use crate::workers::reports::compare_rows;
 
 /// The longest window.
 const MAX_SPAN_DAYS: i64 = 92;
 
-fn check_window(
-    from: chrono::DateTime<chrono::Utc>,
-    to: chrono::DateTime<chrono::Utc>,
-    field: &str,
-) -> ApiResult<()> {
+fn check_window(from: DateTime<Utc>, to: DateTime<Utc>, field: &str) -> ApiResult<()> {
     if from >= to {
         return Err(ApiError::validation(field, "must start before it ends"));
     }
@@ -50,40 +44,6 @@ fn sort_key(sort: &str, r: &CompareRow) -> f64 {
     }
 }
 
-fn rows(a: Vec<WindowClass>, b: Vec<WindowClass>, ratio: f64) -> Vec<CompareRow> {
-    let mut both: BTreeMap<i64, (Option<WindowClass>, Option<WindowClass>)> = BTreeMap::new();
-    for c in a {
-        let id = c.class_id;
-        both.entry(id).or_default().0 = Some(c);
-    }
-    for c in b {
-        let id = c.class_id;
-        both.entry(id).or_default().1 = Some(c);
-    }
-    both.into_values()
-        .filter_map(|(a, b)| {
-            let any = a.as_ref().or(b.as_ref())?.clone();
-            let sa = a.as_ref().map(|c| side(&c.sums, 1)).unwrap_or_default();
-            let sb = b.as_ref().map(|c| side(&c.sums, 1)).unwrap_or_default();
-            let c = compare(&sa, &sb, ratio);
-            Some(CompareRow {
-                query_id: any.query_id,
-                database_type: any.database_type,
-                fingerprint: any.fingerprint,
-                change: c.change,
-                a: side_numbers(&sa),
-                b: side_numbers(&sb),
-                mean_ratio: c.mean_ratio,
-                p95_ratio: c.p95_ratio,
-                total_time_delta_ms: sb.total_ms - sa.total_ms,
-                calls_delta: i64::try_from(sb.calls)
-                    .unwrap_or(i64::MAX)
-                    .saturating_sub(i64::try_from(sa.calls).unwrap_or(i64::MAX)),
-            })
-        })
-        .collect()
-}
-
 /// A CSV field: quoted, quotes doubled, and a leading `=`, `+`, `-` or `@` defused so a spreadsheet
 /// does not run it as a formula.
 fn csv_field(s: &str) -> String {
@@ -98,13 +58,13 @@ fn csv_field(s: &str) -> String {
 fn csv(rows: &[CompareRow]) -> String {
     let opt = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_default();
     let mut out = String::from(
-        "query_id,database_type,change,a_calls,a_total_time_ms,a_mean_ms,a_p95_ms,b_calls,\
-         b_total_time_ms,b_mean_ms,b_p95_ms,mean_ratio,p95_ratio,total_time_delta_ms,calls_delta,\
-         fingerprint\n",
+        "query_id,database_type,change,a_calls,a_total_time_ms,a_mean_ms,a_p95_ms,a_rows_ratio,\
+         b_calls,b_total_time_ms,b_mean_ms,b_p95_ms,b_rows_ratio,mean_ratio,p95_ratio,\
+         total_time_delta_ms,calls_delta,fingerprint\n",
     );
     for r in rows {
         out.push_str(&format!(
-            "{},{},{},{},{:.4},{},{},{},{:.4},{},{},{},{},{:.4},{},{}\n",
+            "{},{},{},{},{:.4},{},{},{},{},{:.4},{},{},{},{},{},{:.4},{},{}\n",
             csv_field(&r.query_id),
             r.database_type,
             r.change.as_str(),
@@ -112,10 +72,12 @@ fn csv(rows: &[CompareRow]) -> String {
             r.a.total_time_ms,
             opt(r.a.mean_ms),
             opt(r.a.p95_ms),
+            opt(r.a.rows_ratio),
             r.b.calls,
             r.b.total_time_ms,
             opt(r.b.mean_ms),
             opt(r.b.p95_ms),
+            opt(r.b.rows_ratio),
             opt(r.mean_ratio),
             opt(r.p95_ratio),
             r.total_time_delta_ms,
@@ -140,6 +102,45 @@ fn summary(rows: &[CompareRow]) -> CompareSummary {
     s
 }
 
+/// The two windows, `[from, to)` each.
+type Windows = [(DateTime<Utc>, DateTime<Utc>); 2];
+
+/// The windows a request names: its four bounds, or the `span_secs` before and after a change marker
+/// the caller sees (another organization's marker is not found).
+async fn windows(s: &AppState, scope: &Scope, q: &CompareQuery) -> ApiResult<Windows> {
+    let bounds = [q.a_from, q.a_to, q.b_from, q.b_to];
+    let Some(event) = q.around_event else {
+        let [Some(a_from), Some(a_to), Some(b_from), Some(b_to)] = bounds else {
+            return Err(ApiError::validation(
+                "a_from",
+                "a_from, a_to, b_from and b_to are required unless around_event is given",
+            ));
+        };
+        check_window(a_from, a_to, "a_from")?;
+        check_window(b_from, b_to, "b_from")?;
+        return Ok([(a_from, a_to), (b_from, b_to)]);
+    };
+    if bounds.iter().any(Option::is_some) {
+        return Err(ApiError::validation(
+            "around_event",
+            "cannot be combined with a_from, a_to, b_from or b_to",
+        ));
+    }
+    let span = q.span_secs.unwrap_or(3600);
+    if !(60..=MAX_SPAN_DAYS as u64 * 86_400).contains(&span) {
+        return Err(ApiError::validation(
+            "span_secs",
+            format!(
+                "must be between 60 and {} (92 days)",
+                MAX_SPAN_DAYS * 86_400
+            ),
+        ));
+    }
+    let at = s.store.event_by_id(scope, event).await.named("event")?.at;
+    let span = chrono::Duration::seconds(i64::try_from(span).unwrap_or(i64::MAX));
+    Ok([(at - span, at), (at, at + span)])
+}
+
 /// What a compare request asks for, checked.
 struct Params {
     ratio: f64,
@@ -158,8 +159,6 @@ const SORTS: [&str; 5] = [
 ];
 
 fn params(q: &CompareQuery) -> ApiResult<Params> {
-    check_window(q.a_from, q.a_to, "a_from")?;
-    check_window(q.b_from, q.b_to, "b_from")?;
     let ratio = q.ratio.unwrap_or(DEFAULT_RATIO);
     if !(1.05..=100.0).contains(&ratio) {
         return Err(ApiError::validation(
@@ -216,7 +215,7 @@ fn params(q: &CompareQuery) -> ApiResult<Params> {
 /// Compare two windows: every class that ran in either, with both windows' calls, total time, mean and
 /// p95, the ratios and deltas. Role-scoped like the class list (a team compares its own executions).
 #[utoipa::path(get, path = "/api/v1/compare", tag = "slow-queries", params(CompareQuery),
-    responses((status = 200, body = CompareResponse, description = "JSON, or text/csv with format=csv"), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = CompareResponse, description = "JSON, or text/csv with format=csv"), (status = 404, body = ErrorBody, description = "around_event names no marker the caller sees"), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn compare_windows(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -234,10 +233,11 @@ pub(crate) async fn compare_windows(
         per_page: q.per_page,
     })?;
     let scope = Scope::of(&p);
+    let [(a_from, a_to), (b_from, b_to)] = windows(&s, &scope, &q).await?;
     let db = q.database_type.as_deref();
-    let a = s.store.compare_window(&scope, q.a_from, q.a_to, db).await?;
-    let b = s.store.compare_window(&scope, q.b_from, q.b_to, db).await?;
-    let mut all = rows(a, b, ratio);
+    let a = s.store.compare_window(&scope, a_from, a_to, db).await?;
+    let b = s.store.compare_window(&scope, b_from, b_to, db).await?;
+    let mut all = compare_rows(a, b, ratio);
     let summary = summary(&all);
     all.retain(|r| change.is_none_or(|c| r.change == c));
     all.sort_by(|x, y| {
@@ -264,10 +264,10 @@ pub(crate) async fn compare_windows(
         .take(usize::try_from(req.limit()).unwrap_or(0))
         .collect();
     Ok(ApiJson(CompareResponse {
-        a_from: q.a_from,
-        a_to: q.a_to,
-        b_from: q.b_from,
-        b_to: q.b_to,
+        a_from,
+        a_to,
+        b_from,
+        b_to,
         ratio,
         summary,
         items,

@@ -16,6 +16,7 @@ pub(crate) mod ingest;
 pub(crate) mod ops;
 pub(crate) mod organizations;
 pub(crate) mod queries;
+pub(crate) mod reports;
 pub(crate) mod stream;
 pub(crate) mod teams;
 pub(crate) mod users;

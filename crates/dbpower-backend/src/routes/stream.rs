@@ -1,6 +1,8 @@
 //! `GET /api/v1/stream`: server-sent events for the panel, authenticated like the API and role-scoped:
 //! `alert` events (an alert of the caller's scope opened or changed; `id` is a resumable cursor, sent
-//! back as `Last-Event-ID`) and `ingestion` events (the current hour's ingested rows, when they change).
+//! back as `Last-Event-ID`) and `ingestion` events when the count changes: the current hour's ingested
+//! rows, and the rows ingested during the current minute (`minute`, `minute_rows`: the hour's count now
+//! minus its count at this stream's first check in that minute, so within [`INGESTION_EVERY`]).
 //!
 //! Every process answers from the database (a poll per connection every two seconds), so an alert opened
 //! by another backend reaches every client, and the stream is pulled: nothing is buffered for a slow
@@ -43,6 +45,8 @@ struct Live {
     scope: Scope,
     cursor: (DateTime<Utc>, i64),
     rows: Option<i64>,
+    /// The minute being counted and the hour's rows at its first check.
+    minute: Option<(DateTime<Utc>, i64)>,
     started: Instant,
     ingestion_checked: Option<Instant>,
     queue: VecDeque<Event>,
@@ -78,19 +82,26 @@ impl Live {
         }
         self.ingestion_checked = Some(Instant::now());
         let now = Utc::now();
-        let hour = now
+        let minute = now
             .with_nanosecond(0)
             .and_then(|t| t.with_second(0))
-            .and_then(|t| t.with_minute(0))
             .unwrap_or(now);
-        if let Ok(rows) = self.s.store.rows_in_hour(&self.scope, hour).await
-            && self.rows != Some(rows)
-        {
+        let hour = minute.with_minute(0).unwrap_or(minute);
+        let Ok(rows) = self.s.store.rows_in_hour(&self.scope, hour).await else {
+            return;
+        };
+        let start = match self.minute {
+            Some((m, start)) if m == minute => start,
+            // A new hour counts from 0: its first minute's rows are the hour's.
+            _ if minute == hour => 0,
+            _ => rows,
+        };
+        self.minute = Some((minute, start));
+        if self.rows != Some(rows) {
             self.rows = Some(rows);
-            if let Ok(e) = Event::default()
-                .event("ingestion")
-                .json_data(serde_json::json!({"hour": hour, "rows": rows}))
-            {
+            let counts = serde_json::json!({"hour": hour, "rows": rows, "minute": minute,
+                "minute_rows": rows.saturating_sub(start).max(0)});
+            if let Ok(e) = Event::default().event("ingestion").json_data(counts) {
                 self.queue.push_back(e);
             }
         }
@@ -124,6 +135,7 @@ pub(crate) async fn stream(
         scope: Scope::of(&p),
         cursor,
         rows: None,
+        minute: None,
         started: Instant::now(),
         ingestion_checked: None,
         queue: VecDeque::new(),

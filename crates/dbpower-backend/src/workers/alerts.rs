@@ -238,6 +238,11 @@ pub(crate) async fn run_evaluator(store: Arc<dyn Store>, a: Arc<Alerting>) {
         if let Err(e) = evaluate_all(store.as_ref(), &a).await {
             tracing::warn!(error = %e, "alert evaluation failed; trying again next round");
         }
+        match crate::workers::reports::queue_due(store.as_ref(), Utc::now()).await {
+            Ok(0) => {}
+            Ok(_) => a.wake.notify_one(),
+            Err(e) => tracing::warn!(error = %e, "weekly reports failed; trying again next round"),
+        }
         tokio::time::sleep(every).await;
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use dbpower_store::ClaimedDelivery;
-use dbpower_types::{AlertView, ChannelKind};
+use dbpower_types::{AlertView, ChannelKind, WeeklyReport};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -159,6 +159,15 @@ pub(crate) async fn send(d: &ClaimedDelivery, s: &Senders) -> Result<(), String>
         ),
         None => None,
     };
+    if d.event == "report" {
+        let report: WeeklyReport = serde_json::from_value(d.message["report"].clone())
+            .map_err(|_| "the report cannot be read".to_string())?;
+        if d.channel.view.kind != ChannelKind::Email {
+            return Err("weekly reports go to e-mail channels only".into());
+        }
+        let (subject, text, html) = report_mail(&report, s.public_url.as_deref());
+        return send_mail(d, s, &subject, text, html).await;
+    }
     let alert: Option<AlertView> = serde_json::from_value(d.message["alert"].clone()).ok();
     let text = Text::of(d, alert.as_ref(), s.public_url.as_deref());
     match d.channel.view.kind {
@@ -192,7 +201,10 @@ pub(crate) async fn send(d: &ClaimedDelivery, s: &Senders) -> Result<(), String>
                 .map_err(|e| e.to_string())?;
             post(url, s, body, |r| r).await
         }
-        ChannelKind::Email => send_mail(d, s, &text).await,
+        ChannelKind::Email => {
+            let (plain, html) = alert_mail(&text);
+            send_mail(d, s, &text.title, plain, html).await
+        }
     }
 }
 
@@ -343,17 +355,8 @@ fn html_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-async fn send_mail(d: &ClaimedDelivery, s: &Senders, t: &Text) -> Result<(), String> {
-    use lettre::message::{Mailbox, MultiPart, header::ContentType};
-    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-    let url = s
-        .smtp_url
-        .as_deref()
-        .ok_or("no SMTP relay is configured (alerts.smtp_url)")?;
-    let from: Mailbox = s
-        .smtp_from
-        .parse()
-        .map_err(|e| format!("alerts.smtp_from: {e}"))?;
+/// An alert as an e-mail: plain text and HTML.
+fn alert_mail(t: &Text) -> (String, String) {
     let mut text = format!("{}\n\n{}\n\n", t.title, t.summary);
     let mut html = format!(
         "<h2>{}</h2><p>{}</p><table>",
@@ -375,9 +378,119 @@ async fn send_mail(d: &ClaimedDelivery, s: &Senders, t: &Text) -> Result<(), Str
             html_escape(link)
         ));
     }
+    (text, html)
+}
+
+/// Milliseconds as people read them.
+fn duration(ms: f64) -> String {
+    if ms >= 60_000.0 {
+        format!("{:.1} min", ms / 60_000.0)
+    } else if ms >= 1000.0 {
+        format!("{:.2} s", ms / 1000.0)
+    } else {
+        format!("{ms:.1} ms")
+    }
+}
+
+/// A weekly report as an e-mail: its subject, plain text and HTML.
+pub(crate) fn report_mail(r: &WeeklyReport, public_url: Option<&str>) -> (String, String, String) {
+    let week = r.from.format("%Y-%m-%d");
+    let subject = format!("DBPower weekly report for {}: week of {week}", r.team_name);
+    let summary = format!(
+        "{} executions, {} in total; {} new classes, {} regressed, {} alerts resolved.",
+        r.calls,
+        duration(r.total_time_ms),
+        r.new_count,
+        r.regressed_count,
+        r.resolved_count
+    );
+    let mut text = format!("{subject}\n\n{summary}\n");
+    let mut html = format!(
+        "<h2>{}</h2><p>{}</p>",
+        html_escape(&subject),
+        html_escape(&summary)
+    );
+    let link =
+        |q: &str| public_url.map(|u| format!("{}/query-classes/{q}", u.trim_end_matches('/')));
+    for (title, rows) in [
+        ("Most time", &r.top),
+        ("New this week", &r.new),
+        ("Regressed (mean and p95 1.5x or more)", &r.regressed),
+    ] {
+        text.push_str(&format!("\n{title}\n"));
+        html.push_str(&format!(
+            "<h3>{title}</h3><table><tr><th align=\"left\">Query</th><th>Calls</th><th>Total</th><th>Mean</th><th>p95</th><th>vs last week</th></tr>"
+        ));
+        if rows.is_empty() {
+            text.push_str("  (none)\n");
+            html.push_str("<tr><td colspan=\"6\">none</td></tr>");
+        }
+        for c in rows {
+            let mean = c.mean_ms.map(duration).unwrap_or_default();
+            let p95 = c.p95_ms.map(duration).unwrap_or_default();
+            let ratio = c.mean_ratio.map(|x| format!("{x:.2}x")).unwrap_or_default();
+            text.push_str(&format!(
+                "  {} {} calls, {} total, mean {mean}, p95 {p95} {ratio}\n    {}\n",
+                c.query_id,
+                c.calls,
+                duration(c.total_time_ms),
+                c.fingerprint
+            ));
+            let id = match link(&c.query_id) {
+                Some(l) => format!(
+                    "<a href=\"{}\">{}</a>",
+                    html_escape(&l),
+                    html_escape(&c.query_id)
+                ),
+                None => html_escape(&c.query_id),
+            };
+            html.push_str(&format!(
+                "<tr><td>{id}<br><code>{}</code></td><td>{}</td><td>{}</td><td>{mean}</td><td>{p95}</td><td>{ratio}</td></tr>",
+                html_escape(&c.fingerprint),
+                c.calls,
+                duration(c.total_time_ms)
+            ));
+        }
+        html.push_str("</table>");
+    }
+    text.push_str(&format!("\nAlerts resolved: {}\n", r.resolved_count));
+    html.push_str(&format!(
+        "<h3>Alerts resolved: {}</h3><ul>",
+        r.resolved_count
+    ));
+    for a in &r.resolved {
+        let kind = a.kind.as_str().replace('_', " ");
+        text.push_str(&format!("  #{} {kind} in query {}\n", a.id, a.query_id));
+        html.push_str(&format!(
+            "<li>#{} {kind} in query {}</li>",
+            a.id,
+            html_escape(&a.query_id)
+        ));
+    }
+    html.push_str("</ul>");
+    (subject, text, html)
+}
+
+async fn send_mail(
+    d: &ClaimedDelivery,
+    s: &Senders,
+    subject: &str,
+    text: String,
+    html: String,
+) -> Result<(), String> {
+    use lettre::message::{Mailbox, MultiPart};
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    let url = s
+        .smtp_url
+        .as_deref()
+        .ok_or("no SMTP relay is configured (alerts.smtp_url)")?;
+    let from: Mailbox = s
+        .smtp_from
+        .parse()
+        .map_err(|e| format!("alerts.smtp_from: {e}"))?;
     let mut builder = Message::builder()
         .from(from)
-        .subject(t.title.chars().take(200).collect::<String>())
+        .subject(subject.chars().take(200).collect::<String>())
         .message_id(Some(format!("<{}@dbpower>", d.delivery_id)));
     for to in &d.channel.public.to {
         builder = builder.to(to.parse().map_err(|e| format!("recipient: {e}"))?);
@@ -385,7 +498,6 @@ async fn send_mail(d: &ClaimedDelivery, s: &Senders, t: &Text) -> Result<(), Str
     let message = builder
         .multipart(MultiPart::alternative_plain_html(text, html))
         .map_err(|e| e.to_string())?;
-    let _ = ContentType::TEXT_PLAIN;
     let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
         .map_err(|e| format!("alerts.smtp_url: {e}"))?
         .timeout(Some(s.timeout))

@@ -1,6 +1,7 @@
 //! `GET /api/v1/compare` on a hand-computed fixture: five classes across two windows (new, gone,
 //! regressed, improved, unchanged) with their exact calls, totals, means and deltas, the change filter,
-//! the order, CSV, bad windows refused and another organization seeing nothing.
+//! each window's rows ratio, the order, CSV, the windows around a change marker, bad windows refused and
+//! another organization seeing nothing, not even its markers.
 
 use chrono::{DateTime, Duration, Timelike, Utc};
 use reqwest::StatusCode;
@@ -34,8 +35,14 @@ async fn compare_matches_a_hand_computed_fixture() {
             .expect("hour");
         let (a, b) = (t0 + Duration::minutes(30), t0 + Duration::minutes(150));
         let mut items = Vec::new();
-        items.extend((0..3).map(|_| q("fixture_one", 10.0, a)));
-        items.extend((0..3).map(|_| q("fixture_one", 30.0, b)));
+        // fixture_one examines 10 rows per row sent in A, 100 in B.
+        let rows = |mut v: Value, examined: i64| {
+            v["rows_examined"] = json!(examined);
+            v["rows_sent"] = json!(10);
+            v
+        };
+        items.extend((0..3).map(|_| rows(q("fixture_one", 10.0, a), 100)));
+        items.extend((0..3).map(|_| rows(q("fixture_one", 30.0, b), 1000)));
         items.extend((0..2).map(|_| q("fixture_two", 100.0, a)));
         items.extend((0..4).map(|_| q("fixture_two", 20.0, b)));
         items.push(q("fixture_three", 50.0, a));
@@ -86,10 +93,13 @@ async fn compare_matches_a_hand_computed_fixture() {
         assert!(close(&one["p95_ratio"], 3.0, 0.06), "{one}");
         assert!(close(&one["total_time_delta_ms"], 60.0, 1e-9));
         assert_eq!(one["calls_delta"], 0);
+        assert!(close(&one["a"]["rows_ratio"], 10.0, 1e-9), "{one}");
+        assert!(close(&one["b"]["rows_ratio"], 100.0, 1e-9), "{one}");
         let two = &items[4];
         assert_eq!(two["change"], "improved");
         assert!(close(&two["mean_ratio"], 0.2, 1e-9), "{two}");
         assert!(close(&two["total_time_delta_ms"], -120.0, 1e-9));
+        assert!(two["a"]["rows_ratio"].is_null(), "no rows reported: {two}");
         assert_eq!(two["calls_delta"], 2);
         assert_eq!(items[1]["change"], "new");
         assert_eq!(items[1]["a"]["calls"], 0);
@@ -136,6 +146,35 @@ async fn compare_matches_a_hand_computed_fixture() {
                 .is_some_and(|l| l.contains(",regressed,3,")),
             "{text}"
         );
+        // The same windows as the two hours before and after a change marker.
+        let marker = app
+            .post(
+                "/api/v1/events",
+                &oa,
+                json!({"kind": "deploy", "title": "v2", "at": (t0 + Duration::hours(2)).to_rfc3339()}),
+            )
+            .await;
+        assert_eq!(marker.status, StatusCode::CREATED, "{marker:?}");
+        let around = format!(
+            "/api/v1/compare?around_event={}&span_secs=7200",
+            marker.body["id"]
+        );
+        let r = app.get(&around, &oa).await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        assert_eq!(r.body["summary"], json!({"new": 1, "gone": 1, "regressed": 1, "improved": 1, "unchanged": 1}));
+        assert_eq!(r.body["b_from"], json!(t0 + Duration::hours(2)));
+        for bad in [
+            format!("{around}&a_from={}", w(0)),
+            format!("/api/v1/compare?around_event={}&span_secs=10", marker.body["id"]),
+            "/api/v1/compare?b_to=2026-01-01T00:00:00Z".to_string(),
+        ] {
+            let r = app.get(&bad, &oa).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {r:?}");
+        }
+        assert_eq!(
+            app.get("/api/v1/compare?around_event=999999", &oa).await.status,
+            StatusCode::NOT_FOUND
+        );
         // Bad windows and parameters are 422.
         for bad in [
             format!(
@@ -174,6 +213,7 @@ async fn compare_matches_a_hand_computed_fixture() {
             (r.status, r.body["total"].clone()),
             (StatusCode::OK, json!(0))
         );
+        assert_eq!(app.get(&around, &other).await.status, StatusCode::NOT_FOUND);
     })
     .await;
 }

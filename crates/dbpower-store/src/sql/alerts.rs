@@ -15,8 +15,8 @@ use super::{Conn, DIALECT, Db, DbStore};
 use crate::alerts::{
     ALERT_COLS, AlertFilter, AlertRow, CHANNEL_COLS, ChannelPatch, ChannelRecord, ChannelRow,
     ClaimedDelivery, DeliveryOutcome, EVENT_COLS, EvalData, EvalOutcome, EvalWindow, EventFilter,
-    EventRow, Firing, MAX_COMPARE_CLASSES, NewChannel, NewEvent, NewRule, RULE_COLS, RulePatch,
-    RuleRow, SeriesRow, SideSums, WindowClass,
+    EventRow, Firing, MAX_COMPARE_CLASSES, NewChannel, NewEvent, NewRule, RULE_COLS, RowSums,
+    RulePatch, RuleRow, SeriesRow, SideSums, WindowClass,
 };
 use crate::error::write_error;
 use crate::queue::rand_u64;
@@ -340,7 +340,7 @@ impl DbStore {
     }
 }
 
-async fn insert_delivery(
+pub(super) async fn insert_delivery(
     conn: &mut Conn,
     org: i64,
     channel: i64,
@@ -785,6 +785,10 @@ impl AlertStore for DbStore {
             if let Some(q) = &filter.query_id {
                 qb.push(" AND c.query_id = ").push_bind(q.clone());
             }
+            if let Some((from, to)) = filter.resolved_between {
+                qb.push(" AND a.resolved_at >= ").push_bind(from);
+                qb.push(" AND a.resolved_at < ").push_bind(to);
+            }
             qb
         };
         let total: i64 = from("COUNT(*)")
@@ -909,11 +913,17 @@ impl AlertStore for DbStore {
             fingerprint: String,
             calls: i64,
             total: f64,
+            rows_examined: i64,
+            rows_known: i64,
+            rows_sent: i64,
         }
         let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT c.id AS class_id, c.query_id, c.database_type, c.fingerprint, \
              CAST(SUM(r.count) AS BIGINT) AS calls, \
-             CAST(SUM(r.total_time_ms) AS DOUBLE PRECISION) AS total FROM query_rollups r \
+             CAST(SUM(r.total_time_ms) AS DOUBLE PRECISION) AS total, \
+             CAST(SUM(r.rows_examined) AS BIGINT) AS rows_examined, \
+             CAST(SUM(r.rows_known) AS BIGINT) AS rows_known, \
+             CAST(SUM(r.rows_sent) AS BIGINT) AS rows_sent FROM query_rollups r \
              JOIN query_classes c ON c.id = r.class_id WHERE {pred} AND r.hour >= $1 AND \
              r.hour < $2 AND ($3 IS NULL OR c.database_type = $3) GROUP BY c.id, c.query_id, \
              c.database_type, c.fingerprint ORDER BY total DESC, c.id LIMIT $4"
@@ -948,6 +958,11 @@ impl AlertStore for DbStore {
                     busiest_hour: 0,
                     hours: 0,
                     buckets: hist.remove(&r.class_id).unwrap_or_default(),
+                },
+                rows: RowSums {
+                    examined: u(r.rows_examined),
+                    known: u(r.rows_known),
+                    sent: u(r.rows_sent),
                 },
                 class_id: r.class_id,
                 query_id: r.query_id,
@@ -1014,6 +1029,18 @@ impl AlertStore for DbStore {
         .bind(&new.request_id)
         .fetch_optional(&self.pool)
         .await?;
+        one(row)?.into_view()
+    }
+
+    async fn event_by_id(&self, scope: &Scope, id: i64) -> Result<EventView> {
+        let sql = format!(
+            "SELECT {EVENT_COLS} FROM change_events WHERE id = $1 AND {}",
+            scope_sql::predicate(scope, Table::Owned)
+        );
+        let row: Option<EventRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         one(row)?.into_view()
     }
 

@@ -14,7 +14,7 @@ use sqlx::{AssertSqlSafe, QueryBuilder};
 
 use super::{Conn, DIALECT, Db, DbStore};
 use crate::ingest::{
-    CHUNK, ClassAgg, ClassKey, KeyWithSettings, aggregate, hour_of, saturating_sum,
+    CHUNK, ClassAgg, ClassKey, KeyWithSettings, add_rows, aggregate, hour_of, saturating_sum,
 };
 use crate::tenants::API_KEY_COLS;
 use crate::{
@@ -88,6 +88,9 @@ struct RollupSums {
     count: i64,
     total_time_ms: f64,
     max_time_ms: f64,
+    rows_examined: i64,
+    rows_known: i64,
+    rows_sent: i64,
     /// The hour's latencies (rollup_buckets), for comparing a window's distribution with a baseline's.
     histogram: dbpower_sql::Histogram,
 }
@@ -102,7 +105,8 @@ const INSERT_SLOW_QUERIES: &str = "INSERT INTO slow_queries (organization_id, te
      observed_at, created_at, explain, schema_snapshot, hints, source) ";
 
 const UPSERT_ROLLUPS: &str = "INSERT INTO query_rollups (organization_id, class_id, team_id, \
-     identity_id, hour, row_count, count, total_time_ms, max_time_ms) ";
+     identity_id, hour, row_count, count, total_time_ms, max_time_ms, rows_examined, rows_known, \
+     rows_sent) ";
 
 const ENQUEUE_JOBS: &str = "INSERT INTO analysis_jobs (organization_id, class_id, status, reason, \
      attempts, not_before, created_at, updated_at) ";
@@ -141,10 +145,14 @@ fn rollup_merge() -> String {
         " ON CONFLICT (class_id, team_id, identity_id, hour) DO UPDATE SET row_count = {}, \
          count = {}, \
          total_time_ms = query_rollups.total_time_ms + excluded.total_time_ms, \
-         max_time_ms = {}(query_rollups.max_time_ms, excluded.max_time_ms)",
+         max_time_ms = {}(query_rollups.max_time_ms, excluded.max_time_ms), rows_examined = {}, \
+         rows_known = {}, rows_sent = {}",
         saturating_sum("query_rollups.row_count", "excluded.row_count"),
         saturating_sum("query_rollups.count", "excluded.count"),
-        DIALECT.greatest
+        DIALECT.greatest,
+        saturating_sum("query_rollups.rows_examined", "excluded.rows_examined"),
+        saturating_sum("query_rollups.rows_known", "excluded.rows_known"),
+        saturating_sum("query_rollups.rows_sent", "excluded.rows_sent"),
     )
 }
 
@@ -402,6 +410,11 @@ async fn upsert_rollups(
         e.count = e.count.saturating_add(calls);
         e.total_time_ms += q.execution_time_ms * calls as f64;
         e.max_time_ms = e.max_time_ms.max(q.execution_time_ms);
+        add_rows(
+            [&mut e.rows_examined, &mut e.rows_known, &mut e.rows_sent],
+            q,
+            calls,
+        );
         e.histogram
             .record_n(q.execution_time_ms, u64::try_from(calls).unwrap_or(0));
     }
@@ -420,7 +433,10 @@ async fn upsert_rollups(
                     .push_bind(s.row_count)
                     .push_bind(s.count)
                     .push_bind(s.total_time_ms)
-                    .push_bind(s.max_time_ms);
+                    .push_bind(s.max_time_ms)
+                    .push_bind(s.rows_examined)
+                    .push_bind(s.rows_known)
+                    .push_bind(s.rows_sent);
             },
         );
         qb.push(rollup_merge());

@@ -10,6 +10,7 @@ mod ingest;
 mod llm_calls;
 mod queue;
 mod reads;
+mod reports;
 mod tenants;
 
 use async_trait::async_trait;

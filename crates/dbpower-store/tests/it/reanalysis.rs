@@ -296,29 +296,6 @@ async fn an_older_result_never_overwrites_a_newer_one(db: &TestDb) {
     );
 }
 
-/// The tests `NAME::on_sqlite` and `NAME::on_postgres` running `scenario` on a fresh database.
-macro_rules! on_both_stores {
-    ($name:ident, $scenario:ident) => {
-        mod $name {
-            use dbpower_testkit::TestDb;
-
-            #[tokio::test]
-            async fn on_sqlite() {
-                let db = TestDb::sqlite().await;
-                super::$scenario(&db).await;
-            }
-
-            #[tokio::test]
-            async fn on_postgres() {
-                let Some(db) = TestDb::postgres_if_set().await else {
-                    return;
-                };
-                super::$scenario(&db).await;
-            }
-        }
-    };
-}
-
 on_both_stores!(
     evidence_after_a_claim,
     evidence_after_a_claim_gets_its_own_job

@@ -662,6 +662,78 @@ async fn pg_stat_statements_deltas_reach_the_platform() {
     }
 }
 
+/// The agent reports changes it sees as markers: a table it described got a column and an index, and a
+/// setting the advice reads changed (`ALTER DATABASE ... SET work_mem`, which the agent's next sessions
+/// see). The first sight is remembered, not reported; an unchanged round reports nothing more.
+#[tokio::test(flavor = "multi_thread")]
+async fn schema_and_setting_changes_become_markers_once() {
+    let setup = "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; CREATE TABLE dbp_watch (id int PRIMARY KEY, note text)";
+    let Some(case) = PgCase::new("Watch Shop", setup).await else {
+        return;
+    };
+    let (url, platform, key) = (&case.url, &case.platform, &case.key);
+    let settings =
+        "methods = [\"pg_stat_statements\"]\nwatch_every_secs = 0\ndescribe_every_secs = 0\n";
+    let config = case.config(url, settings, key);
+    let db = url.rsplit('/').next().unwrap_or_default().to_string();
+    let oa = platform.org_admin(&key.0).await;
+    // pg_stat_statements is the server's: other databases' tables may be described (and change) too,
+    // so only this database's markers and the settings (read in this database) are counted.
+    let ours = || async {
+        let (status, body) = platform
+            .client()
+            .call(M::GET, "/api/v1/events?per_page=100", Some(&oa), None)
+            .await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+        let all = body["items"].as_array().cloned().unwrap_or_default();
+        all.into_iter()
+            .filter(|e| e["kind"] == "config" || e["labels"]["database"] == json!(db))
+            .collect::<Vec<Value>>()
+    };
+    ok(&agent(&config, &["--once"]));
+    for i in 0..3 {
+        psql(url, &format!("SELECT note FROM dbp_watch WHERE id = {i}"));
+    }
+    ok(&agent(&config, &["--once"]));
+    assert_eq!(
+        ours().await,
+        Vec::<Value>::new(),
+        "first sight is not a change"
+    );
+    psql(
+        url,
+        &format!(
+            "ALTER TABLE dbp_watch ADD COLUMN email text; CREATE INDEX dbp_watch_email_idx ON dbp_watch (email); \
+             ALTER DATABASE \"{db}\" SET work_mem = '7MB'"
+        ),
+    );
+    ok(&agent(&config, &["--once"]));
+    let got = ours().await;
+    let of = |kind: &str| -> Vec<&Value> { got.iter().filter(|e| e["kind"] == kind).collect() };
+    let (schema, config_events) = (of("schema"), of("config"));
+    assert_eq!((schema.len(), config_events.len()), (1, 1), "{got:?}");
+    let s = schema[0];
+    assert!(
+        s["title"].as_str().unwrap_or("").contains("dbp_watch"),
+        "{s}"
+    );
+    assert_eq!(s["labels"]["columns_added"], "email", "{s}");
+    assert_eq!(s["labels"]["indexes_added"], "dbp_watch_email_idx", "{s}");
+    assert_eq!(s["labels"]["source"], "pg");
+    assert_eq!(s["source"], "api_key");
+    let c = config_events[0];
+    assert!(
+        c["labels"]["work_mem"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("-> 7MB"),
+        "{c}"
+    );
+    // Nothing changed since: nothing more.
+    ok(&agent(&config, &["--once"]));
+    assert_eq!(ours().await.len(), 2);
+}
+
 /// `--check` as a role without the grants the enabled features need, with a wrong secret: each missing
 /// grant is named with the statement that gives it, nothing is blamed on the network, and the key is
 /// refused by a signed request (not merely "the platform answers").

@@ -418,3 +418,71 @@ async fn a_logged_statement_and_its_digest_text_share_a_key_on_the_real_server()
         }
     }
 }
+
+/// On MariaDB the agent reports changes it sees as markers: an index added to a table it described,
+/// and a global variable the advice reads changed. An unchanged round reports nothing more.
+#[tokio::test(flavor = "multi_thread")]
+async fn mariadb_schema_and_variable_changes_become_markers_once() {
+    let Some(server) = Server::for_test(
+        "CREATE DATABASE shop; CREATE TABLE shop.orders (id int PRIMARY KEY, note varchar(20))",
+    ) else {
+        return;
+    };
+    let platform = Platform::start();
+    let key = platform.key("Watch Maria").await;
+    let work = tempfile::tempdir().expect("tmp");
+    let source = format!(
+        "[[source]]\nname = \"maria\"\nkind = \"mysql\"\nurl = \"mysql://root@127.0.0.1:{}/\"\nmethods = [\"slow_log_file\"]\nlog_path = \"{}\"\nwatch_every_secs = 0\n",
+        server.port,
+        server.slow_log().display()
+    );
+    let config = write_config(work.path(), &platform, &key, &source);
+    let oa = platform.org_admin(&key.0).await;
+    let markers = || async {
+        let (status, body) = platform
+            .client()
+            .call(
+                reqwest::Method::GET,
+                "/api/v1/events?per_page=100",
+                Some(&oa),
+                None,
+            )
+            .await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+        body["items"].as_array().cloned().unwrap_or_default()
+    };
+    ok(&agent(&config, &["--once"]));
+    // A logged statement on the table: the next round describes it.
+    server
+        .try_sql("shop", "SELECT note FROM orders WHERE id = 1")
+        .expect("select");
+    ok(&agent(&config, &["--once"]));
+    assert!(markers().await.is_empty(), "first sight is not a change");
+    server.sql(
+        "",
+        "ALTER TABLE shop.orders ADD INDEX note_idx (note); SET GLOBAL sort_buffer_size = 1048576",
+    );
+    ok(&agent(&config, &["--once"]));
+    let got = markers().await;
+    let of = |kind: &str| -> Vec<&serde_json::Value> {
+        got.iter().filter(|e| e["kind"] == kind).collect()
+    };
+    let (schema, settings) = (of("schema"), of("config"));
+    assert_eq!((schema.len(), settings.len()), (1, 1), "{got:?}");
+    assert_eq!(schema[0]["labels"]["table"], "shop.orders", "{}", schema[0]);
+    assert_eq!(
+        schema[0]["labels"]["indexes_added"], "note_idx",
+        "{}",
+        schema[0]
+    );
+    assert!(
+        settings[0]["labels"]["sort_buffer_size"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("-> 1048576"),
+        "{}",
+        settings[0]
+    );
+    ok(&agent(&config, &["--once"]));
+    assert_eq!(markers().await.len(), 2, "nothing changed since");
+}

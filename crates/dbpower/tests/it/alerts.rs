@@ -2,7 +2,8 @@
 //! three times slower and one new class within the last hour. Exactly one regression alert and one
 //! new-class alert reach a Standard-Webhooks receiver (signatures checked), a Slack-protocol receiver,
 //! an SMTP server and a PagerDuty-protocol receiver; a receiver failing three times gets its alert on the
-//! fourth attempt, once; a backend killed between send and record sends again with the same id.
+//! fourth attempt, once; a backend killed between send and record sends again with the same id. A team
+//! that opted in gets last week's report by e-mail once, with its own classes only.
 
 use std::time::Duration;
 
@@ -102,6 +103,12 @@ async fn channel(c: &Client, o: &Org, name: &str, kind: &str, config: Value) -> 
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     (r.body["channel"]["id"].as_i64().expect("id"), r.body)
+}
+
+/// A webhook channel named `hook` (never sent to in the tests that make it).
+async fn hook_channel(c: &Client, o: &Org) -> i64 {
+    let url = json!({"url": "https://hooks.example.com/x"});
+    channel(c, o, "hook", "webhook", url).await.0
 }
 
 /// A small deterministic noise in [-0.2, 0.2].
@@ -562,14 +569,7 @@ async fn alert_settings_refuse_bad_input_and_other_tenants(env: AlertEnv) {
         mute.body
     );
     // Another organization's admin sees none of it: 404.
-    let (ch, _) = channel(
-        &c,
-        &o,
-        "hook",
-        "webhook",
-        json!({"url": "https://hooks.example.com/x"}),
-    )
-    .await;
+    let ch = hook_channel(&c, &o).await;
     let other = c
         .post(
             "/api/v1/organizations",
@@ -617,3 +617,249 @@ async fn alert_settings_refuse_bad_input_and_other_tenants(env: AlertEnv) {
 }
 
 on_both_stores!(alert_settings_refuse_bad_input_and_other_tenants, AlertEnv);
+
+/// The Monday (00:00 UTC) that starts the last whole week before `now`.
+fn last_monday(now: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::Datelike;
+    let today = now.date_naive();
+    let back = Span::days(i64::from(today.weekday().num_days_from_monday()) + 7);
+    (today - back)
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc()
+}
+
+/// `n` executions of `sql` taking `ms` each, at `at`.
+fn runs(sql: &str, ms: f64, n: usize, at: DateTime<Utc>) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            json!({"sql_text": sql, "execution_time_ms": ms * (1.0 + noise(i as u64) / 10.0),
+                   "database_type": "postgresql", "observed_at": (at + Span::minutes(i as i64)).to_rfc3339()})
+        })
+        .collect()
+}
+
+/// E-mail text with quoted-printable soft line breaks undone.
+fn unfolded(m: &dbpower_testkit::Mail) -> String {
+    m.data.replace("=\r\n", "")
+}
+
+async fn a_team_that_opted_in_gets_last_weeks_report_once(env: AlertEnv) {
+    let dir = tempfile::tempdir().expect("dir");
+    let smtp = SmtpReceiver::start();
+    let app = start(env.db, dir.path(), &smtp);
+    let c = app.client();
+    let o = organization(&c).await;
+    let team = |name: &str| json!({"name": name, "organization_id": o.id});
+    let payments = c.create("/api/v1/teams", &o.token, team("Payments")).await;
+    let search = c.create("/api/v1/teams", &o.token, team("Search")).await;
+    let key_of =
+        |team: i64, name: &str| json!({"name": name, "organization_id": o.id, "team_id": team});
+    let pk = c
+        .post("/api/v1/api-keys", &o.token, key_of(payments, "payments"))
+        .await;
+    let sk = c
+        .post("/api/v1/api-keys", &o.token, key_of(search, "search"))
+        .await;
+    let (pk, sk) = (
+        ApiKey::from_created(&pk.body),
+        ApiKey::from_created(&sk.body),
+    );
+    // The week before: ledger and invoices. Last week: ledger as usual, invoices 4x slower, payouts
+    // new. Search's own class has the most time of all and must not appear in Payments' report.
+    let week = last_monday(Utc::now());
+    let before = week - Span::days(5);
+    let during = week + Span::days(2);
+    let mut mine = runs(
+        "SELECT * FROM ledger_entries WHERE id = 1",
+        20.0,
+        40,
+        before,
+    );
+    mine.extend(runs(
+        "SELECT * FROM invoices WHERE id = 1",
+        10.0,
+        40,
+        before,
+    ));
+    mine.extend(runs(
+        "SELECT * FROM ledger_entries WHERE id = 1",
+        20.0,
+        40,
+        during,
+    ));
+    mine.extend(runs(
+        "SELECT * FROM invoices WHERE id = 1",
+        40.0,
+        40,
+        during,
+    ));
+    mine.extend(runs("SELECT * FROM payouts WHERE id = 1", 30.0, 40, during));
+    let theirs = runs("SELECT * FROM search_terms WHERE id = 1", 900.0, 40, during);
+    for (key, items, id) in [(&pk, mine, "payments-week"), (&sk, theirs, "search-week")] {
+        let r = c.ingest(key, id, &json!({"queries": items})).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    }
+    let path = format!("/api/v1/teams/{payments}/weekly-report");
+    // Only an e-mail channel of the organization: a webhook, or nothing, is refused.
+    let hook = hook_channel(&c, &o).await;
+    for bad in [
+        json!({"channel_id": hook}),
+        json!({"channel_id": 999_999}),
+        json!({}),
+    ] {
+        let r = c
+            .request(
+                reqwest::Method::PUT,
+                &path,
+                Some(&o.token),
+                Some(bad.clone()),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}: {}",
+            r.body
+        );
+    }
+    assert_eq!(c.get(&path, &o.token).await.status, StatusCode::NOT_FOUND);
+    let (mail, _) = channel(
+        &c,
+        &o,
+        "payments-mail",
+        "email",
+        json!({"to": ["payments@example.com"]}),
+    )
+    .await;
+    let preview = c.get(&format!("{path}/preview"), &o.token).await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+    let ids = |section: &str| -> Vec<String> {
+        preview.body[section]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c["fingerprint"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let top = ids("top");
+    assert_eq!(top.len(), 3, "{}", preview.body);
+    assert!(top[0].contains("invoices"), "most time first: {top:?}");
+    assert!(ids("new")[0].contains("payouts"), "{}", preview.body);
+    assert_eq!(ids("regressed").len(), 1, "{}", preview.body);
+    assert!(ids("regressed")[0].contains("invoices"));
+    assert!(!preview.body.to_string().contains("search_terms"));
+    assert!(smtp.messages().is_empty(), "a preview sends nothing");
+    let set = c
+        .request(
+            reqwest::Method::PUT,
+            &path,
+            Some(&o.token),
+            Some(json!({"channel_id": mail})),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let reports = |m: &[dbpower_testkit::Mail]| {
+        m.iter()
+            .filter(|m| m.data.contains("weekly report"))
+            .count()
+    };
+    let got = smtp
+        .wait_until_async("the weekly report", WAIT, |m| reports(m) >= 1)
+        .await;
+    let text = unfolded(&got[0]);
+    assert_eq!(got[0].to, vec!["payments@example.com".to_string()]);
+    for want in [
+        "Payments",
+        "ledger_entries",
+        "payouts",
+        "invoices",
+        "text/html",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
+    assert!(!text.contains("search_terms"), "{text}");
+    // Later rounds (every second) send nothing more for that week.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(reports(&smtp.messages()), 1);
+    let view = c.get(&path, &o.token).await;
+    assert_eq!(
+        view.body["last_week"],
+        json!(week.format("%Y-%m-%d").to_string()),
+        "{}",
+        view.body
+    );
+    // Another team's lead cannot see or change it; the opt-out is final.
+    let lead = c
+        .post(
+            "/api/v1/users",
+            &o.token,
+            json!({"email": "lead@search.example", "password": "search-lead-password-1",
+              "role": "TEAM_LEAD", "organization_id": o.id, "team_id": search}),
+        )
+        .await;
+    assert_eq!(lead.status, StatusCode::CREATED, "{}", lead.body);
+    let lt = c
+        .login_in(
+            "Alerting Co",
+            "lead@search.example",
+            "search-lead-password-1",
+        )
+        .await;
+    // Its own lead may pick among the e-mail channels the team may use; another team's lead may not.
+    let (sch, _) = channel(
+        &c,
+        &o,
+        "search-mail",
+        "email",
+        json!({"to": ["search@example.com"]}),
+    )
+    .await;
+    let options = c
+        .get(
+            &format!("/api/v1/teams/{search}/weekly-report/channels"),
+            &lt,
+        )
+        .await;
+    assert_eq!(options.status, StatusCode::OK, "{}", options.body);
+    let names: Vec<&str> = options
+        .body
+        .as_array()
+        .map(|a| a.iter().filter_map(|c| c["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        names,
+        ["payments-mail", "search-mail"],
+        "e-mail only: {}",
+        options.body
+    );
+    let own = c
+        .request(
+            reqwest::Method::PUT,
+            &format!("/api/v1/teams/{search}/weekly-report"),
+            Some(&lt),
+            Some(json!({"channel_id": sch})),
+        )
+        .await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.body);
+    assert_eq!(
+        c.get(&format!("{path}/channels"), &lt).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(c.get(&path, &lt).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(c.delete(&path, &lt).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        c.delete(&path, &o.token).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(c.get(&path, &o.token).await.status, StatusCode::NOT_FOUND);
+    let audit = c.items("/api/v1/audit-logs?per_page=100", &o.token).await;
+    assert!(
+        audit.iter().any(|e| e["action"] == "weekly_report.set"),
+        "audited"
+    );
+}
+
+on_both_stores!(a_team_that_opted_in_gets_last_weeks_report_once, AlertEnv);

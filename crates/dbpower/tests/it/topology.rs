@@ -274,6 +274,36 @@ async fn gateways_serve_the_panel_forward_the_api_docs_and_refuse_forged_tokens(
         d.me(0, "not.a.token").await.status(),
         StatusCode::UNAUTHORIZED
     );
+    // The live stream goes through the gateway as it is produced (not buffered to the end): its first
+    // event arrives while the stream stays open.
+    let mut stream = d
+        .http
+        .get(format!("{}/api/v1/stream", d.base(1)))
+        .bearer_auth(&d.oa)
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert!(
+        stream.headers()["content-type"]
+            .to_str()
+            .unwrap_or("")
+            .starts_with("text/event-stream")
+    );
+    let mut seen = String::new();
+    let first = tokio::time::timeout(Duration::from_secs(15), async {
+        while !seen.contains("event: ingestion") {
+            match stream.chunk().await {
+                Ok(Some(c)) => seen.push_str(&String::from_utf8_lossy(&c)),
+                _ => break,
+            }
+        }
+    })
+    .await;
+    assert!(
+        first.is_ok() && seen.contains("\"minute_rows\":0"),
+        "{seen}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

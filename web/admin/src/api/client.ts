@@ -57,9 +57,9 @@ export async function call<T>(run: () => Promise<Result<T>>): Promise<T> {
 type QueryValue = string | number | boolean | null | undefined;
 
 /**
- * One request outside the typed client, for endpoints the generated schema does not have yet
- * (`pending.ts`) and for answers that are not JSON (`as: "text"`, a CSV). Adds the session's token like
- * the typed client; run it through `call()` for the refresh-and-retry and the `ApiError`s.
+ * One request outside the typed client, for answers that are not JSON (`as: "text"`, a CSV). Adds the
+ * session's token like the typed client; run it through `call()` for the refresh-and-retry and the
+ * `ApiError`s.
  */
 export async function send<T>(
   method: "GET" | "POST" | "PATCH" | "DELETE",

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { connectLive, SseParser, type LiveStatus } from "./live";
+import { connectLive, SseParser, type IngestionTick, type LiveStatus } from "./live";
 
 describe("the stream's frame parser", () => {
   it("reads event, id and data lines; a blank line ends a frame", () => {
@@ -59,12 +59,12 @@ describe("the stream's client", () => {
   it("delivers events, reconnects with Last-Event-ID after a break, and stops when asked", async () => {
     const asked: Record<string, string>[] = [];
     const alerts: number[] = [];
-    const ticks: number[] = [];
+    const ticks: IngestionTick[] = [];
     const statuses: LiveStatus[] = [];
     const fetch = vi.fn(async (_url: string, init: RequestInit) => {
       asked.push({ ...(init.headers as Record<string, string>) });
       if (asked.length === 1) {
-        return streamed(['event: alert\nid: 100-7\ndata: {"id":7}\n\n', ": keep-alive\n\n", 'event: ingestion\ndata: {"hour":"h","rows":5}\n\n']);
+        return streamed(['event: alert\nid: 100-7\ndata: {"id":7}\n\n', ": keep-alive\n\n", 'event: ingestion\ndata: {"hour":"h","rows":5,"minute":"m","minute_rows":2}\n\n']);
       }
       if (asked.length === 2) return new Response("{}", { status: 503 });
       // Stays open (until stopped).
@@ -73,7 +73,7 @@ describe("the stream's client", () => {
     const stop = connectLive(
       {
         alert: (a) => alerts.push(a.id),
-        ingestion: (t) => ticks.push(t.rows),
+        ingestion: (t) => ticks.push(t),
         status: (s) => statuses.push(s),
       },
       {
@@ -85,7 +85,7 @@ describe("the stream's client", () => {
     );
     await vi.waitFor(() => expect(alerts).toEqual([7, 8]));
     stop();
-    expect(ticks).toEqual([5]);
+    expect(ticks).toEqual([{ hour: "h", rows: 5, minute: "m", minute_rows: 2 }]);
     expect(asked[0]?.Authorization).toBe("Bearer tok");
     expect(asked[0]?.["Last-Event-ID"]).toBeUndefined();
     expect(asked[1]?.["Last-Event-ID"]).toBe("100-7");

@@ -3,17 +3,16 @@
  * so the stream is read with `fetch()` and parsed here:
  *
  * - `event: alert` (`id:` a resumable cursor, `data:` an `AlertView`) whenever an alert of the caller's
- *   scope opens or changes; `event: ingestion` (`data: {hour, rows}`) when the current hour's ingested
- *   rows changed; `: keep-alive` comments.
+ *   scope opens or changes; `event: ingestion` (`data: {hour, rows, minute, minute_rows}`) when the
+ *   current hour's ingested rows changed; `: keep-alive` comments.
  * - The server ends a stream after about 15 minutes: the client reconnects at once, sending the last
  *   cursor as `Last-Event-ID` so no change is missed. A failure (no answer, 404, 5xx) reconnects after 1 s,
  *   doubling to 30 s; meanwhile `useLiveUpdates` re-reads the alerts every 3 s instead.
  * - A 401 refreshes the session once and reconnects; stopping (logout, unmount) aborts the request.
  */
-import { useQueryClient } from "@tanstack/react-query";
+import { skipToken, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef, useState } from "react";
 import { keys } from "./queries";
-import type { IngestionTick } from "./pending";
 import type { Schemas } from "./types";
 import type { Session } from "../auth/session";
 import { useSession } from "../auth/AuthContext";
@@ -25,6 +24,24 @@ export const MIN_RETRY_MS = 1_000;
 export const MAX_RETRY_MS = 30_000;
 /** A stream that lasted this long and ended was closed by the server on schedule: reconnect at once. */
 const SCHEDULED_END_MS = 30_000;
+
+/**
+ * `event: ingestion`'s data (the stream is `text/event-stream`, so the OpenAPI document does not describe
+ * its events).
+ */
+export interface IngestionTick {
+  /** RFC 3339, the start of the current hour. */
+  hour: string;
+  /** Rows ingested this hour. */
+  rows: number;
+  /** RFC 3339, the start of the current minute (absent from servers older than the minute count). */
+  minute?: string;
+  /** Rows ingested during `minute`. */
+  minute_rows?: number;
+}
+
+/** Where `useLiveUpdates` keeps the newest ingestion tick (in the query cache, so it goes with the session). */
+export const INGESTION_KEY = ["live", "ingestion"] as const;
 
 /** One server-sent event: its type (`message` when none is named), its data lines joined, its id. */
 export interface SseFrame {
@@ -218,8 +235,8 @@ function coalesced(fn: () => void, ms = 100) {
 
 /**
  * Keeps the panel's alerts and dashboard current (mounted once, in `Layout`): an `alert` event refreshes
- * every alert query (lists, the badge's count, details), an `ingestion` event the dashboard. While the
- * stream is down the alerts are re-read every `FALLBACK_POLL_MS`.
+ * every alert query (lists, the badge's count, details), an `ingestion` event the dashboard (and is kept
+ * for `useIngestion`). While the stream is down the alerts are re-read every `FALLBACK_POLL_MS`.
  */
 export function useLiveUpdates(): LiveStatus {
   const qc = useQueryClient();
@@ -232,7 +249,10 @@ export function useLiveUpdates(): LiveStatus {
     const stop = connectLive(
       {
         alert: alerts.run,
-        ingestion: dashboard.run,
+        ingestion: (tick) => {
+          qc.setQueryData(INGESTION_KEY, tick);
+          dashboard.run();
+        },
         status: (s) => {
           // Back after a failure: what changed meanwhile is read again.
           if (s === "open" && wasDown.current) alerts.run();
@@ -255,4 +275,9 @@ export function useLiveUpdates(): LiveStatus {
     return () => clearInterval(t);
   }, [status, qc]);
   return status;
+}
+
+/** The newest ingestion tick from the stream, once one arrived (it is never fetched). */
+export function useIngestion(): IngestionTick | undefined {
+  return useQuery<IngestionTick>({ queryKey: INGESTION_KEY, queryFn: skipToken, staleTime: Infinity }).data;
 }

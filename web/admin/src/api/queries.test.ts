@@ -21,6 +21,7 @@ const CHANGES: Change[] = [
   "channel-tested",
   "rule",
   "rule-deleted",
+  "weekly-report",
 ];
 
 /** A client holding one cached entry under each of the given keys. */
@@ -78,6 +79,10 @@ describe("query keys", () => {
       queries.rules.list({}).queryKey,
       queries.events.list({}).queryKey,
       queries.compare({ a_from: "a", a_to: "b", b_from: "c", b_to: "d" }).queryKey,
+      queries.compare({ around_event: 9, span_secs: 86400 }).queryKey,
+      queries.weeklyReports.detail(3).queryKey,
+      queries.weeklyReports.preview(3).queryKey,
+      queries.weeklyReports.channels(3).queryKey,
     ];
     for (const k of all) expect(ROOTS).toContain(k[0]);
   });
@@ -130,6 +135,34 @@ describe("what a change makes stale", () => {
     expect(qc.getQueryState(badge)?.isInvalidated).toBe(true);
     expect(qc.getQueryState(keys.alerts.detail(4))?.isInvalidated).toBe(true);
     expect(qc.getQueryState(keys.rules.list({ page: 1 }))?.isInvalidated).toBe(false);
+  });
+
+  it("a team opting in or out refreshes the subscriptions, not the previews; deleting its team or channel does too", async () => {
+    const qc = seeded(keys.weeklyReports.detail(3), keys.weeklyReports.detail(4), keys.weeklyReports.preview(3), keys.teams.list({ page: 1 }));
+    await invalidate(qc, "weekly-report");
+    expect(qc.getQueryState(keys.weeklyReports.detail(3))?.isInvalidated).toBe(true);
+    expect(qc.getQueryState(keys.weeklyReports.detail(4))?.isInvalidated).toBe(true);
+    expect(qc.getQueryState(keys.weeklyReports.preview(3))?.isInvalidated).toBe(false);
+    expect(qc.getQueryState(keys.teams.list({ page: 1 }))?.isInvalidated).toBe(false);
+    expect(staleAfter("team-deleted")).toContainEqual(keys.weeklyReports.all);
+    expect(staleAfter("channel-deleted")).toContainEqual(keys.weeklyReports.subscriptions);
+  });
+
+  it("a channel's change or deletion refreshes the channels every team's report may go to; an opt-in does not", async () => {
+    const offered = [keys.weeklyReports.channels(3), keys.weeklyReports.channels(4)];
+    for (const change of ["channel", "channel-deleted", "team-deleted", "organization-deleted"] as const) {
+      const qc = seeded(...offered, keys.weeklyReports.preview(3));
+      await invalidate(qc, change);
+      for (const k of offered) expect(qc.getQueryState(k)?.isInvalidated, `${change} ${hashKey(k)}`).toBe(true);
+    }
+    const qc = seeded(...offered, keys.weeklyReports.detail(3));
+    await invalidate(qc, "weekly-report");
+    expect(qc.getQueryState(keys.weeklyReports.detail(3))?.isInvalidated).toBe(true);
+    for (const k of offered) expect(qc.getQueryState(k)?.isInvalidated).toBe(false);
+    // A channel's change leaves the subscriptions and previews alone.
+    const other = seeded(keys.weeklyReports.detail(3), keys.weeklyReports.preview(3));
+    await invalidate(other, "channel");
+    expect(invalidated(other)).toEqual([]);
   });
 
   it("saving an organization refreshes the organization Settings shows, not just the list", async () => {

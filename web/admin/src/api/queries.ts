@@ -8,7 +8,7 @@
  */
 import { keepPreviousData, queryOptions, type QueryClient, type QueryKey } from "@tanstack/react-query";
 import { api, call, send } from "./client";
-import type { CompareQuery, CompareResponse, EventListQuery, EventPage } from "./pending";
+import { ApiError } from "./errors";
 import type { DatabaseType, QueryParams } from "./types";
 
 export type PageParams = QueryParams<"list_teams">;
@@ -16,6 +16,9 @@ export type SlowQueryFilters = QueryParams<"list_slow_queries">;
 export type ClassFilters = QueryParams<"list_query_classes">;
 export type AuditFilters = QueryParams<"list_audit_logs">;
 export type AlertFilters = QueryParams<"list_alerts">;
+export type EventFilters = QueryParams<"list_events">;
+/** Two windows (`a_from`..`b_to`), or `around_event` and `span_secs`, with the filters and the page. */
+export type CompareQuery = QueryParams<"compare_windows">;
 
 /** The API's page limit: pickers list the first page of this size. */
 export const PICKER_SIZE = 200;
@@ -48,6 +51,18 @@ export const keys = {
   rules: resourceKeys("alert-rules"),
   events: resourceKeys("events"),
   compare: resourceKeys("compare"),
+  weeklyReports: {
+    all: ["weekly-reports"] as const,
+    /** A team's subscription (`null`: it has not opted in). */
+    detail: (teamId: number) => ["weekly-reports", "detail", teamId] as const,
+    /** Every team's subscription, not the previews (which do not depend on it). */
+    subscriptions: ["weekly-reports", "detail"] as const,
+    preview: (teamId: number) => ["weekly-reports", "preview", teamId] as const,
+    /** The e-mail channels a team's report may go to. */
+    channels: (teamId: number) => ["weekly-reports", "channels", teamId] as const,
+    /** Every team's offered channels (a channel's change may add, rename or drop one). */
+    offered: ["weekly-reports", "channels"] as const,
+  },
   agents: { all: ["agents"] as const },
   dashboard: { all: ["dashboard"] as const },
 };
@@ -137,14 +152,44 @@ export const queries = {
     list: (query: PageParams) =>
       listOptions(keys.rules.list(query), () => call(() => api.GET("/api/v1/alert-rules", { params: { query } }))),
   },
-  /** Change markers, newest first (not in the generated schema yet: pending.ts). */
+  /** Change markers, newest first. */
   events: {
-    list: (query: EventListQuery) =>
-      listOptions(keys.events.list(query), () => call(() => send<EventPage>("GET", "/api/v1/events", { query }))),
+    list: (query: EventFilters) =>
+      listOptions(keys.events.list(query), () => call(() => api.GET("/api/v1/events", { params: { query } }))),
   },
-  /** Two windows compared class by class (not in the generated schema yet: pending.ts). */
+  /** Two windows compared class by class (the answer says which windows, also around a marker). */
   compare: (query: CompareQuery) =>
-    listOptions(keys.compare.list(query), () => call(() => send<CompareResponse>("GET", "/api/v1/compare", { query }))),
+    listOptions(keys.compare.list(query), () => call(() => api.GET("/api/v1/compare", { params: { query } }))),
+  weeklyReports: {
+    /** A team's weekly report subscription, or `null` when it has not opted in (the API's 404). */
+    detail: (teamId: number) =>
+      queryOptions({
+        queryKey: keys.weeklyReports.detail(teamId),
+        queryFn: async () => {
+          try {
+            return await call(() => api.GET("/api/v1/teams/{id}/weekly-report", { params: { path: { id: teamId } } }));
+          } catch (e) {
+            if (e instanceof ApiError && e.status === 404) return null;
+            throw e;
+          }
+        },
+      }),
+    /** The last whole week's report as it would be sent (nothing is sent). */
+    preview: (teamId: number) =>
+      queryOptions({
+        queryKey: keys.weeklyReports.preview(teamId),
+        queryFn: () => call(() => api.GET("/api/v1/teams/{id}/weekly-report/preview", { params: { path: { id: teamId } } })),
+      }),
+    /**
+     * The enabled e-mail channels the team's report may go to, organization-wide or the team's own (a team
+     * lead may read these though it may not list the organization's channels).
+     */
+    channels: (teamId: number) =>
+      queryOptions({
+        queryKey: keys.weeklyReports.channels(teamId),
+        queryFn: () => call(() => api.GET("/api/v1/teams/{id}/weekly-report/channels", { params: { path: { id: teamId } } })),
+      }),
+  },
   /** A page of the agents' last heartbeats (the dashboard reads the first `PICKER_SIZE`). */
   agents: (query: PageParams = { page: 1, per_page: PICKER_SIZE }) =>
     queryOptions({
@@ -185,7 +230,8 @@ export type Change =
   | "channel-deleted"
   | "channel-tested"
   | "rule"
-  | "rule-deleted";
+  | "rule-deleted"
+  | "weekly-report";
 
 const EVERYTHING: readonly QueryKey[] = Object.values(keys).map((k) => k.all);
 
@@ -197,7 +243,8 @@ const STALE: Record<Change, readonly QueryKey[]> = {
   organization: [keys.organizations.all],
   "organization-deleted": EVERYTHING,
   team: [keys.teams.all],
-  // A team's channels and rules go with it, and the alerts its rules raised.
+  // A team's channels, rules and weekly report (with the channels it may pick) go with it, and the alerts
+  // its rules raised.
   "team-deleted": [
     keys.teams.all,
     keys.identities.all,
@@ -206,6 +253,7 @@ const STALE: Record<Change, readonly QueryKey[]> = {
     keys.channels.all,
     keys.rules.all,
     keys.alerts.all,
+    keys.weeklyReports.all,
   ],
   identity: [keys.identities.all],
   "identity-deleted": [keys.identities.all, keys.users.all, keys.apiKeys.all, keys.rules.all, keys.alerts.all],
@@ -219,14 +267,17 @@ const STALE: Record<Change, readonly QueryKey[]> = {
   alert: [keys.alerts.all],
   // No new alert opens for the class; nothing shown changes.
   "class-muted": [],
-  channel: [keys.channels.all],
-  // A rule that named the channel no longer does.
-  "channel-deleted": [keys.channels.all, keys.rules.all],
+  // Created, renamed, enabled or disabled: the channels a weekly report may go to change too.
+  channel: [keys.channels.all, keys.weeklyReports.offered],
+  // A rule that named the channel no longer does; a weekly report sent to it stops and may not pick it.
+  "channel-deleted": [keys.channels.all, keys.rules.all, keys.weeklyReports.subscriptions, keys.weeklyReports.offered],
   // The test delivery is the channel's newest.
   "channel-tested": [keys.channels.all],
   rule: [keys.rules.all],
   // A rule's alerts go with it.
   "rule-deleted": [keys.rules.all, keys.alerts.all],
+  // A team opted in or out (its preview and the channels it may pick do not change).
+  "weekly-report": [keys.weeklyReports.subscriptions],
 };
 
 /** The key prefixes a change makes stale. */

@@ -649,6 +649,63 @@ export interface paths {
         patch: operations["update_team"];
         trace?: never;
     };
+    "/api/v1/teams/{id}/weekly-report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_weekly_report"];
+        /**
+         * Opt the team in to the weekly report on an e-mail channel (or move it to another one). The first
+         *     report, of the last whole week, goes out at the next evaluation; then one every Monday (UTC).
+         */
+        put: operations["set_weekly_report"];
+        post?: never;
+        delete: operations["delete_weekly_report"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/teams/{id}/weekly-report/channels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The e-mail channels the team's report may go to (a team lead cannot list the organization's
+         *     channels, but may pick among these).
+         */
+        get: operations["weekly_report_channels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/teams/{id}/weekly-report/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The last whole week's report as it would be sent (nothing is sent). */
+        get: operations["preview_weekly_report"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users": {
         parameters: {
             query?: never;
@@ -1089,6 +1146,12 @@ export interface components {
             mean_ms?: number | null;
             /** Format: double */
             p95_ms?: number | null;
+            /**
+             * Format: double
+             * @description Rows examined per row sent (null when no execution reported rows examined, as with
+             *     PostgreSQL's sources, or none sent).
+             */
+            rows_ratio?: number | null;
             /** Format: double */
             total_time_ms: number;
         };
@@ -2044,6 +2107,49 @@ export interface components {
         RefreshRequest: {
             refresh_token: string;
         };
+        /** @description A resolved alert in a weekly report. */
+        ReportAlert: {
+            /** Format: int64 */
+            id: number;
+            kind: components["schemas"]["AlertKind"];
+            query_id: string;
+            /** Format: date-time */
+            resolved_at?: string | null;
+        };
+        /**
+         * @description An e-mail channel a team's weekly report may go to (listed to the team's lead, who cannot list the
+         *     organization's channels).
+         */
+        ReportChannel: {
+            /** Format: int64 */
+            id: number;
+            name: string;
+            /**
+             * Format: int64
+             * @description The team's own channel (otherwise organization-wide).
+             */
+            team_id?: number | null;
+        };
+        /**
+         * @description One class in a weekly report: its numbers in the week reported, and its mean over the week
+         *     before's (both weeks ran).
+         */
+        ReportClass: {
+            /** Format: int64 */
+            calls: number;
+            database_type: string;
+            /** @description At most 300 characters. */
+            fingerprint: string;
+            /** Format: double */
+            mean_ms?: number | null;
+            /** Format: double */
+            mean_ratio?: number | null;
+            /** Format: double */
+            p95_ms?: number | null;
+            query_id: string;
+            /** Format: double */
+            total_time_ms: number;
+        };
         /**
          * @description A user's role. Ordered: a higher rank includes every permission of the lower ones.
          * @enum {string}
@@ -2322,6 +2428,62 @@ export interface components {
             role: components["schemas"]["Role"];
             /** Format: int64 */
             team_id?: number | null;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /** @description A team's weekly report: the week `[from, to)` (Monday to Monday, UTC) in the team's own executions. */
+        WeeklyReport: {
+            /**
+             * Format: int64
+             * @description Executions and time of the week.
+             */
+            calls: number;
+            /** Format: date-time */
+            from: string;
+            /** @description Classes that ran this week and not the week before (at most 10, most time first), and how many. */
+            new: components["schemas"]["ReportClass"][];
+            /** Format: int64 */
+            new_count: number;
+            /** Format: int64 */
+            organization_id: number;
+            /** @description Classes whose mean and p95 grew by 1.5x or more over the week before (at most 10). */
+            regressed: components["schemas"]["ReportClass"][];
+            /** Format: int64 */
+            regressed_count: number;
+            /** @description Alerts of the team resolved this week (at most 10 listed) and how many there were. */
+            resolved: components["schemas"]["ReportAlert"][];
+            /** Format: int64 */
+            resolved_count: number;
+            /** Format: int64 */
+            team_id: number;
+            team_name: string;
+            /** Format: date-time */
+            to: string;
+            /** @description The classes with the most time (at most 10). */
+            top: components["schemas"]["ReportClass"][];
+            /** Format: double */
+            total_time_ms: number;
+        };
+        /**
+         * @description `PUT /api/v1/teams/{id}/weekly-report`: the team receives a weekly report on this e-mail channel
+         *     (one of its organization's, organization-wide or the team's own).
+         */
+        WeeklyReportRequest: {
+            /** Format: int64 */
+            channel_id: number;
+        };
+        /** @description A team's weekly report subscription. */
+        WeeklyReportView: {
+            /** Format: int64 */
+            channel_id: number;
+            /** Format: date-time */
+            created_at: string;
+            /** @description The Monday (UTC, `YYYY-MM-DD`) of the last week reported, if any. */
+            last_week?: string | null;
+            /** Format: int64 */
+            organization_id: number;
+            /** Format: int64 */
+            team_id: number;
             /** Format: date-time */
             updated_at: string;
         };
@@ -3299,11 +3461,20 @@ export interface operations {
     };
     compare_windows: {
         parameters: {
-            query: {
-                a_from: string;
-                a_to: string;
-                b_from: string;
-                b_to: string;
+            query?: {
+                /** @description Window A (before): required unless `around_event` is given. */
+                a_from?: string;
+                a_to?: string;
+                /** @description Window B (after): required unless `around_event` is given. */
+                b_from?: string;
+                b_to?: string;
+                /**
+                 * @description Before and after this change marker instead: A is the `span_secs` before its time, B the
+                 *     `span_secs` from it (the four window parameters must then be absent).
+                 */
+                around_event?: number;
+                /** @description With `around_event`: each window's length, 60 s to 92 days (default 3600). */
+                span_secs?: number;
                 /** @description The ratio of mean and p95 that counts as regressed or improved (1.05 to 100, default 1.5). */
                 ratio?: number;
                 /** @description Only classes with this change: new, gone, regressed, improved or unchanged. */
@@ -3332,6 +3503,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CompareResponse"];
+                };
+            };
+            /** @description around_event names no marker the caller sees */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             422: {
@@ -4379,6 +4559,162 @@ export interface operations {
                 };
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_weekly_report: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WeeklyReportView"];
+                };
+            };
+            /** @description no such team, or it has not opted in */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    set_weekly_report: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WeeklyReportRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WeeklyReportView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_weekly_report: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    weekly_report_channels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportChannel"][];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    preview_weekly_report: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WeeklyReport"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

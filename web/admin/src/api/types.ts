@@ -4,7 +4,6 @@
  * schema's union, so a value added to the API is a TypeScript error here until the panel names it.
  */
 import type { components, operations } from "./schema";
-import type { ChangeKind, ClassChange, CompareSort, SortOrder } from "./pending";
 
 export type Schemas = components["schemas"];
 
@@ -19,6 +18,12 @@ export type AiPolicy = Schemas["AiPolicy"];
 export type AlertKind = Schemas["AlertKind"];
 export type AlertStatus = Schemas["AlertStatus"];
 export type ChannelKind = Schemas["ChannelKind"];
+export type ClassChange = Schemas["ClassChange"];
+export type ChangeKind = Schemas["ChangeKind"];
+
+/** The compare endpoint's sort keys and orders (validated by its handler: plain strings in the schema). */
+export type CompareSort = "total_time_delta" | "b_total_time" | "a_total_time" | "mean_ratio" | "calls_delta";
+export type SortOrder = "desc" | "asc";
 
 /** The query-string parameters of one operation. */
 export type QueryParams<Op extends keyof operations> = NonNullable<operations[Op]["parameters"]["query"]>;
@@ -65,7 +70,6 @@ const CHANNEL_KIND_LABELS: Record<ChannelKind, string> = {
   email: "E-mail",
   pagerduty: "PagerDuty",
 };
-// Not in the generated schema yet (pending.ts).
 const CLASS_CHANGE_LABELS: Record<ClassChange, string> = {
   new: "New",
   gone: "Gone",

@@ -48,14 +48,28 @@ export function can(user: Pick<User, "role">, what: Capability): boolean {
       return r === "SUPER_ADMIN" || r === "ORG_ADMIN";
     case "users":
     case "handle_alerts":
+    case "view_teams":
       return r !== "USER";
   }
 }
 
-/** `settings` includes the alert channels and rules; `handle_alerts` is acknowledging, resolving and muting. */
+/**
+ * Whether the user may set, turn off and preview a team's weekly report: an administrator any team of
+ * theirs, a team lead its own (the server's `HandleAlerts` on the team, which is what actually decides).
+ */
+export function mayManageWeeklyReport(user: Pick<User, "role" | "team_id">, teamId: number): boolean {
+  if (can(user, "teams")) return true;
+  return user.role === "TEAM_LEAD" && user.team_id === teamId;
+}
+
+/**
+ * `settings` includes the alert channels and rules; `handle_alerts` is acknowledging, resolving and muting;
+ * `view_teams` is the Teams page (where a team lead finds its own team's weekly report), `teams` managing them.
+ */
 export type Capability =
   | "organizations"
   | "teams"
+  | "view_teams"
   | "identities"
   | "users"
   | "api_keys"

@@ -39,7 +39,7 @@ function OpenAlertsBadge() {
 
 const MANAGE: NavItem[] = [
   { to: "/organizations", label: "Organizations", needs: "organizations" },
-  { to: "/teams", label: "Teams", needs: "teams" },
+  { to: "/teams", label: "Teams", needs: "view_teams" },
   { to: "/identities", label: "Identities", needs: "identities" },
   { to: "/users", label: "Users", needs: "users" },
   { to: "/api-keys", label: "API keys", needs: "api_keys" },

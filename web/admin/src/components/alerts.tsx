@@ -23,8 +23,8 @@ export function AlertSeverity({ severity }: { severity: string }) {
   return <SeverityBadge severity={oneOf(severity, SEVERITIES)} />;
 }
 
-/** The queries of an alert's class (query id and engine). */
-export function classHref(a: { query_id: string; database_type: string }): string {
+/** The queries of a class (query id, and engine when known: a MySQL and a PostgreSQL class may share an id). */
+export function classHref(a: { query_id: string; database_type?: string }): string {
   const params = new URLSearchParams({ query_id: a.query_id });
   const engine = oneOf(a.database_type, DATABASE_TYPES);
   if (engine) params.set("database_type", engine);

@@ -5,7 +5,7 @@
 import { useQuery } from "@tanstack/react-query";
 import { ReferenceLine } from "recharts";
 import { PICKER_SIZE, queries } from "../api/queries";
-import type { EventView } from "../api/pending";
+import type { Schemas } from "../api/types";
 import { HOUR_MS } from "../lib/time";
 
 /** The markers from `from` (an instant) on, newest first; nothing until `from` is known. */
@@ -18,7 +18,7 @@ export function useChangeMarkers(from: string | undefined) {
  * The markers as reference lines of a chart with a category x axis: `bucketOf` names the category a
  * marker's time falls in, or `undefined` when the chart does not show it.
  */
-export function markerLines(markers: readonly EventView[], bucketOf: (at: number) => string | undefined) {
+export function markerLines(markers: readonly Schemas["EventView"][], bucketOf: (at: number) => string | undefined) {
   return markers.flatMap((m) => {
     const x = bucketOf(new Date(m.at).getTime());
     if (x === undefined) return [];

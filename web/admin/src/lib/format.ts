@@ -25,6 +25,14 @@ export function formatRatio(r: number | null | undefined): string {
   return r.toFixed(r < 10 ? 1 : 0);
 }
 
+const oneDecimal = new Intl.NumberFormat("en-US", { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+
+/** A number to one decimal (`1,234.5`), `—` for none. */
+export function formatDecimal(n: number | null | undefined): string {
+  if (n === null || n === undefined || !Number.isFinite(n)) return "—";
+  return oneDecimal.format(n);
+}
+
 export function formatDateTime(iso: string | null | undefined): string {
   if (!iso) return "—";
   const d = new Date(iso);

@@ -42,10 +42,3 @@ export function presetWindows(preset: Preset, now: number = Date.now()): Windows
     b_to: localInput(end),
   };
 }
-
-/** Around a change marker: A the 24 hours before it, B the 24 hours after. */
-export function markerWindows(at: string): Windows {
-  const t = new Date(at).getTime();
-  const day = 24 * HOUR_MS;
-  return { a_from: localInput(t - day), a_to: localInput(t), b_from: localInput(t), b_to: localInput(t + day) };
-}

@@ -3,8 +3,7 @@ import { useEffect, useRef, useState, type ReactNode } from "react";
 import { api, call } from "../api/client";
 import { describeError } from "../api/errors";
 import { invalidate, queries } from "../api/queries";
-import type { MuteRequest } from "../api/pending";
-import { alertKindLabel } from "../api/types";
+import { alertKindLabel, type Schemas } from "../api/types";
 import { can, useUser } from "../auth/AuthContext";
 import { AlertClassLink, AlertSeverity, AlertStatusPill, type Alert } from "../components/alerts";
 import { Loaded } from "../components/States";
@@ -97,8 +96,8 @@ function AlertActions({ alert }: { alert: Alert }) {
   });
   const mute = useMutation({
     mutationFn: () => {
-      // A super admin names the alert's organization (pending.ts until the schema has it).
-      const body: MuteRequest = { until: instant(until) ?? until };
+      // A super admin names the alert's organization.
+      const body: Schemas["MuteRequest"] = { until: instant(until) ?? until };
       if (user.role === "SUPER_ADMIN") body.organization_id = alert.organization_id;
       return call(() =>
         api.POST("/api/v1/query-classes/{query_id}/mute", { params: { path: { query_id: alert.query_id } }, body }),

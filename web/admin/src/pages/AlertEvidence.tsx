@@ -1,5 +1,4 @@
 import { Bar, BarChart, CartesianGrid, Cell, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
-import { changeMarker } from "../api/pending";
 import { changeKindLabel, type Schemas } from "../api/types";
 import type { Alert } from "../components/alerts";
 import { Pill } from "../components/ui";
@@ -13,7 +12,7 @@ const WINDOW_COLOR = "#2563eb";
 /** The numbers that raised an alert: both sides, the statistics, and the nearest change before it. */
 export function AlertEvidence({ alert }: { alert: Alert }) {
   const e = alert.evidence;
-  const marker = changeMarker(e);
+  const marker = e.change_marker ?? null;
   return (
     <>
       <section aria-labelledby="evidence-title">

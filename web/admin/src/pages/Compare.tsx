@@ -1,19 +1,22 @@
 import { useMutation, useQuery } from "@tanstack/react-query";
+import { useEffect } from "react";
 import { describeError } from "../api/errors";
-import { fetchCompareCsv, PICKER_SIZE, queries } from "../api/queries";
-import type { CompareQuery } from "../api/pending";
+import { fetchCompareCsv, PICKER_SIZE, queries, type CompareQuery } from "../api/queries";
 import { CLASS_CHANGES, COMPARE_SORTS, DATABASE_TYPES, oneOf, SORT_ORDERS } from "../api/types";
 import { EmptyState, Loaded } from "../components/States";
 import { ChoiceFilter, FilterSelect, InlineField } from "../components/ui";
 import { saveText } from "../lib/download";
 import { formatDateTime } from "../lib/format";
-import { instant, markerWindows, presetWindows, type Preset, type Windows } from "../lib/time";
+import { instant, localInput, presetWindows, type Preset, type Windows } from "../lib/time";
 import { useUrlFilters } from "../lib/useUrlFilters";
 import { CompareResult } from "./CompareTable";
 import { FormError } from "./common";
 import { PageHead } from "./crud";
 
 export const COMPARE_PER_PAGE = 50;
+
+/** Around a marker: A is the day before it, B the day from it (the API resolves the windows). */
+export const MARKER_SPAN_SECS = 24 * 3600;
 
 const PRESETS: { value: Preset; label: string }[] = [
   { value: "hour", label: "Previous hour" },
@@ -31,7 +34,8 @@ const WINDOW_FIELDS: { key: keyof Windows; label: string }[] = [
 /**
  * What changed between two windows, class by class: new, gone, regressed, improved. The windows (local
  * times, as the pickers show them), the preset or marker they came from, the filters and the page live in
- * the URL.
+ * the URL. Around a marker the API resolves the windows (`around_event`, `span_secs`); the pickers then
+ * show the ones it answered with.
  */
 export function Compare() {
   const { params, update, page, setPage } = useUrlFilters();
@@ -46,20 +50,28 @@ export function Compare() {
   const a_to = instant(local("a_to"));
   const b_from = instant(local("b_from"));
   const b_to = instant(local("b_to"));
-  const ready = Boolean(a_from && a_to && b_from && b_to);
-  const query: CompareQuery = {
-    a_from: a_from ?? "",
-    a_to: a_to ?? "",
-    b_from: b_from ?? "",
-    b_to: b_to ?? "",
-    change,
-    database_type: databaseType,
-    sort,
-    order,
-    page,
-    per_page: COMPARE_PER_PAGE,
-  };
+  const aroundEvent = preset === "marker" && /^[1-9][0-9]*$/.test(markerId) ? Number(markerId) : undefined;
+  const ready = aroundEvent !== undefined || Boolean(a_from && a_to && b_from && b_to);
+  const filters = { change, database_type: databaseType, sort, order, page, per_page: COMPARE_PER_PAGE };
+  const query: CompareQuery =
+    aroundEvent !== undefined
+      ? { around_event: aroundEvent, span_secs: MARKER_SPAN_SECS, ...filters }
+      : { a_from: a_from ?? "", a_to: a_to ?? "", b_from: b_from ?? "", b_to: b_to ?? "", ...filters };
   const result = useQuery({ ...queries.compare(query), enabled: ready });
+  // Around a marker the pickers (and the URL) show the windows the API resolved.
+  const resolved = aroundEvent !== undefined && result.data && !result.isPlaceholderData ? result.data : undefined;
+  const resolvedKey = resolved ? [resolved.a_from, resolved.a_to, resolved.b_from, resolved.b_to].join(" ") : "";
+  useEffect(() => {
+    if (!resolved) return;
+    const w: Windows = {
+      a_from: localInput(resolved.a_from),
+      a_to: localInput(resolved.a_to),
+      b_from: localInput(resolved.b_from),
+      b_to: localInput(resolved.b_to),
+    };
+    if (WINDOW_FIELDS.some((f) => local(f.key) !== w[f.key])) update({ ...w }, false);
+    // `resolvedKey` stands for `resolved`; the URL is read as it is now.
+  }, [resolvedKey]);
   const markers = useQuery(queries.events.list({ per_page: PICKER_SIZE }));
   const csv = useMutation({
     mutationFn: async () => {
@@ -97,7 +109,10 @@ export function Compare() {
           choices={(markers.data?.items ?? []).map((m) => ({ value: m.id, label: `${formatDateTime(m.at)} · ${m.title}` }))}
           onChange={(v) => {
             const m = markers.data?.items.find((e) => String(e.id) === v);
-            if (m) setWindows(markerWindows(m.at), { preset: "marker", marker: String(m.id) });
+            // The windows follow from the API's answer.
+            if (m) {
+              update({ a_from: undefined, a_to: undefined, b_from: undefined, b_to: undefined, preset: "marker", marker: String(m.id) });
+            }
           }}
         />
         {WINDOW_FIELDS.map((f) => (

@@ -1,10 +1,12 @@
-import type { ClassChange, CompareResponse, CompareRow } from "../api/pending";
-import { CLASS_CHANGES, classChangeLabel } from "../api/types";
+import { CLASS_CHANGES, classChangeLabel, type ClassChange, type Schemas } from "../api/types";
 import { classHref } from "../components/alerts";
 import { DataTable, Pagination, Pill } from "../components/ui";
 import { Link } from "react-router";
-import { formatCount, formatMs, formatRatio } from "../lib/format";
+import { formatCount, formatDateTime, formatDecimal, formatMs, formatRatio } from "../lib/format";
 import { EmptyState } from "../components/States";
+
+type CompareResponse = Schemas["CompareResponse"];
+type CompareRow = Schemas["CompareRow"];
 
 const CHANGE_TONES: Record<ClassChange, "ok" | "warn" | "bad" | "muted"> = {
   new: "warn",
@@ -24,7 +26,10 @@ function signedCount(n: number): string {
   return n > 0 ? `+${formatCount(n)}` : n < 0 ? `−${formatCount(-n)}` : "0";
 }
 
-/** The comparison's summary line (every class, before the change filter) and its page of classes. */
+/**
+ * The windows compared (as the API resolved them: around a marker, the client does not compute them), the
+ * summary line (every class, before the change filter) and the page of classes.
+ */
 export function CompareResult({
   data,
   page,
@@ -38,6 +43,9 @@ export function CompareResult({
 }) {
   return (
     <>
+      <p className="compare-windows muted small" data-testid="compare-windows">
+        A: {formatDateTime(data.a_from)} – {formatDateTime(data.a_to)} · B: {formatDateTime(data.b_from)} – {formatDateTime(data.b_to)}
+      </p>
       <p className="compare-summary" data-testid="compare-summary">
         {CLASS_CHANGES.map((c, i) => (
           <span key={c.value}>
@@ -87,7 +95,10 @@ function CompareTable({ rows, stale }: { rows: CompareRow[]; stale?: boolean }) 
         { header: "Mean B", numeric: true, cell: (r) => formatMs(r.b.mean_ms) },
         { header: "p95 A", numeric: true, cell: (r) => formatMs(r.a.p95_ms) },
         { header: "p95 B", numeric: true, cell: (r) => formatMs(r.b.p95_ms) },
-        { header: "Mean ratio", numeric: true, cell: (r) => (r.mean_ratio === null ? "—" : `${formatRatio(r.mean_ratio)}×`) },
+        // Rows examined per row sent (none when no execution reported rows examined, as on PostgreSQL).
+        { header: "Rows ratio A", numeric: true, cell: (r) => formatDecimal(r.a.rows_ratio) },
+        { header: "Rows ratio B", numeric: true, cell: (r) => formatDecimal(r.b.rows_ratio) },
+        { header: "Mean ratio", numeric: true, cell: (r) => (r.mean_ratio == null ? "—" : `${formatRatio(r.mean_ratio)}×`) },
         {
           header: "Time delta",
           numeric: true,

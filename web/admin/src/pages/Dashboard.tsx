@@ -1,6 +1,7 @@
 import { useQuery } from "@tanstack/react-query";
 import { Link } from "react-router";
 import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
+import { useIngestion } from "../api/live";
 import { queries } from "../api/queries";
 import { can, useUser } from "../auth/AuthContext";
 import { EmptyState, Loaded } from "../components/States";
@@ -38,6 +39,7 @@ export function Dashboard() {
           </>
         }
       />
+      <LiveIngestion />
       <Loaded query={dash}>
         {(d) => (
           <>
@@ -163,6 +165,31 @@ export function Dashboard() {
         )}
       </Loaded>
     </div>
+  );
+}
+
+/** What the live stream last said of ingestion: the current hour's rows and the current minute's. */
+function LiveIngestion() {
+  const tick = useIngestion();
+  if (!tick) return null;
+  const minute = tick.minute ? new Date(tick.minute) : null;
+  const minuteTitle =
+    minute && !Number.isNaN(minute.getTime())
+      ? `The minute from ${minute.toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit" })}`
+      : undefined;
+  return (
+    <p className="live-ingestion" data-testid="live-ingestion" aria-live="polite">
+      <span className="dot dot-ok" aria-hidden="true" />
+      Live ingestion: {formatCount(tick.rows)} rows this hour
+      {typeof tick.minute_rows === "number" && (
+        <>
+          {" · "}
+          <span data-testid="live-ingestion-minute" title={minuteTitle}>
+            rows this minute: {formatCount(tick.minute_rows)}
+          </span>
+        </>
+      )}
+    </p>
   );
 }
 

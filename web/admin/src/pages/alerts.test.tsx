@@ -50,6 +50,17 @@ function alert(id: number, over: Partial<Alert> = {}): Alert {
   };
 }
 
+/** A server-sent-event response that stays open; `onOpen` receives the function that sends text on it. */
+function eventStream(onOpen: (push: (text: string) => void) => void): Response {
+  const enc = new TextEncoder();
+  const body = new ReadableStream<Uint8Array>({
+    start(c) {
+      onOpen((text) => c.enqueue(enc.encode(text)));
+    },
+  });
+  return new Response(body, { headers: { "content-type": "text/event-stream" } });
+}
+
 const page = (items: Alert[]) => ({ items, total: items.length, page: 1, per_page: 25 });
 
 describe("alerts", () => {
@@ -157,13 +168,7 @@ describe("live updates", () => {
       "GET /api/v1/alerts": () => page([...open].reverse()),
       "GET /api/v1/stream": (req: Request) => {
         streams.push(req.headers.get("authorization"));
-        const enc = new TextEncoder();
-        const body = new ReadableStream<Uint8Array>({
-          start(c) {
-            push = (text) => c.enqueue(enc.encode(text));
-          },
-        });
-        return new Response(body, { headers: { "content-type": "text/event-stream" } });
+        return eventStream((p) => (push = p));
       },
     });
     renderAt("/");
@@ -175,6 +180,36 @@ describe("live updates", () => {
     await waitFor(() => expect(within(region).getAllByTestId("open-alert-row")).toHaveLength(2));
     expect(within(region).getAllByTestId("open-alert-row")[0]).toHaveTextContent("e2e_slow_refunds");
     expect(await screen.findByTestId("open-alerts-badge")).toHaveTextContent("2");
+  });
+
+  it("the dashboard shows the stream's ingestion counts, this minute's rows included", async () => {
+    let push: (text: string) => void = () => undefined;
+    let streams = 0;
+    let dashboards = 0;
+    loggedInAs("ORG_ADMIN", {
+      "GET /api/v1/stats/dashboard": () => {
+        dashboards += 1;
+        return { total_queries: 0, total_issues: 0, critical_issues: 0, avg_time_ms: 0, chart_data: [] };
+      },
+      "GET /api/v1/stream": () => {
+        streams += 1;
+        return eventStream((p) => (push = p));
+      },
+    });
+    renderAt("/");
+    await screen.findByTestId("stat-total-queries", {}, { timeout: 5000 });
+    await waitFor(() => expect(streams).toBe(1));
+    expect(screen.queryByTestId("live-ingestion")).toBeNull();
+    const before = dashboards;
+    // A server without the minute's count: the hour's rows alone.
+    push('event: ingestion\ndata: {"hour":"2026-12-01T10:00:00Z","rows":120}\n\n');
+    expect(await screen.findByTestId("live-ingestion")).toHaveTextContent("Live ingestion: 120 rows this hour");
+    expect(screen.getByTestId("live-ingestion")).not.toHaveTextContent("rows this minute");
+    push('event: ingestion\ndata: {"hour":"2026-12-01T10:00:00Z","rows":1127,"minute":"2026-12-01T10:17:00Z","minute_rows":1007}\n\n');
+    await waitFor(() => expect(screen.getByTestId("live-ingestion-minute")).toHaveTextContent("rows this minute: 1,007"));
+    expect(screen.getByTestId("live-ingestion")).toHaveTextContent("Live ingestion: 1,127 rows this hour · rows this minute: 1,007");
+    // And the dashboard's numbers are read again.
+    await waitFor(() => expect(dashboards).toBeGreaterThan(before));
   });
 
   it("without a stream the alerts are read again every 3 s", async () => {

@@ -4,7 +4,8 @@ import userEvent from "@testing-library/user-event";
 import type { Schemas } from "../api/types";
 import { json } from "../test/fakeApi";
 import { EMPTY_PAGE, loggedInAs, renderAt } from "../test/app";
-import { presetWindows } from "../lib/time";
+import { localInput, presetWindows } from "../lib/time";
+import { formatDateTime } from "../lib/format";
 import { configChange, configOf } from "./AlertChannelForm";
 import { thresholdsOf } from "./AlertRuleForm";
 
@@ -47,6 +48,12 @@ function channelApi() {
       },
     },
   };
+}
+
+/** The windows a compare request asked for, echoed as the API does. */
+function askedWindows(req: Request) {
+  const q = new URL(req.url).searchParams;
+  return { a_from: q.get("a_from"), a_to: q.get("a_to"), b_from: q.get("b_from"), b_to: q.get("b_to") };
 }
 
 describe("alert channels", () => {
@@ -151,12 +158,8 @@ describe("compare", () => {
     vi.setSystemTime(new Date("2026-12-01T10:17:00Z"));
     const fake = loggedInAs("USER", {
       "GET /api/v1/compare": (req: Request) => {
-        const q = new URL(req.url).searchParams;
         return {
-          a_from: q.get("a_from"),
-          a_to: q.get("a_to"),
-          b_from: q.get("b_from"),
-          b_to: q.get("b_to"),
+          ...askedWindows(req),
           ratio: 1.5,
           summary: { new: 1, gone: 0, regressed: 1, improved: 0, unchanged: 4 },
           items: [
@@ -203,6 +206,103 @@ describe("compare", () => {
     const row = screen.getByRole("row", { name: /ABCDEF0123456789/ });
     expect(within(row).getByText("Regressed")).toBeInTheDocument();
     expect(within(row).getByText("+26.0 s")).toBeInTheDocument();
+  });
+
+  it("shows each side's rows examined per row sent, to one decimal, and a dash for none", async () => {
+    const side = (rows_ratio: number | null) => ({ calls: 10, total_time_ms: 100, mean_ms: 10, p95_ms: 15, rows_ratio });
+    const row = (query_id: string, a: number | null, b: number | null) => ({
+      query_id,
+      database_type: "mysql",
+      fingerprint: `select * from t_${query_id}`,
+      change: "unchanged",
+      a: side(a),
+      b: side(b),
+      mean_ratio: 1,
+      p95_ratio: 1,
+      total_time_delta_ms: 0,
+      calls_delta: 0,
+    });
+    loggedInAs("USER", {
+      "GET /api/v1/compare": (req: Request) => {
+        return {
+          ...askedWindows(req),
+          ratio: 1.5,
+          summary: { new: 0, gone: 0, regressed: 0, improved: 0, unchanged: 2 },
+          // The second side's ratio is absent (a PostgreSQL source reports no rows examined).
+          items: [row("AAAA000000000001", 12.345, null), { ...row("AAAA000000000002", null, 1234.56), a: { calls: 1, total_time_ms: 1 } }],
+          total: 2,
+          page: 1,
+          per_page: 50,
+        };
+      },
+    });
+    renderAt("/compare?a_from=2026-11-30T09:00&a_to=2026-11-30T10:00&b_from=2026-12-01T09:00&b_to=2026-12-01T10:00");
+    const first = await screen.findByRole("row", { name: /AAAA000000000001/ }, { timeout: 5000 });
+    const headers = screen.getAllByRole("columnheader").map((h) => h.textContent);
+    const a = headers.indexOf("Rows ratio A");
+    const b = headers.indexOf("Rows ratio B");
+    expect(a).toBeGreaterThan(0);
+    expect(b).toBe(a + 1);
+    const cells = (r: HTMLElement) => within(r).getAllByRole("cell").map((c) => c.textContent);
+    expect([cells(first)[a], cells(first)[b]]).toEqual(["12.3", "—"]);
+    const second = screen.getByRole("row", { name: /AAAA000000000002/ });
+    expect([cells(second)[a], cells(second)[b]]).toEqual(["—", "1,234.6"]);
+  });
+
+  it("around a marker, asks the API for the windows and shows the ones it resolved", async () => {
+    const marker = {
+      id: 9, organization_id: 1, team_id: null, identity_id: null, kind: "deploy", title: "api v2.3",
+      at: "2026-12-01T09:00:00Z", labels: {}, source: "user", created_at: "2026-12-01T09:00:00Z",
+    };
+    const fake = loggedInAs("USER", {
+      "GET /api/v1/events": () => ({ items: [marker], total: 1, page: 1, per_page: 200 }),
+      "GET /api/v1/compare": (req: Request) => {
+        const q = new URL(req.url).searchParams;
+        // The server resolves the windows around the marker (here a day on each side of it).
+        const around = q.get("around_event") === "9";
+        return {
+          a_from: around ? "2026-11-30T09:00:00Z" : q.get("a_from"),
+          a_to: around ? "2026-12-01T09:00:00Z" : q.get("a_to"),
+          b_from: around ? "2026-12-01T09:00:00Z" : q.get("b_from"),
+          b_to: around ? "2026-12-02T09:00:00Z" : q.get("b_to"),
+          ratio: 1.5,
+          summary: { new: 0, gone: 0, regressed: 0, improved: 0, unchanged: 1 },
+          items: [],
+          total: 0,
+          page: 1,
+          per_page: 50,
+        };
+      },
+    });
+    renderAt("/compare");
+    const user = userEvent.setup();
+    const picker = await screen.findByRole("combobox", { name: /Around a marker/ }, { timeout: 5000 });
+    await within(picker).findByRole("option", { name: /api v2\.3/ });
+    await user.selectOptions(picker, "9");
+
+    expect(await screen.findByTestId("compare-windows", {}, { timeout: 5000 })).toHaveTextContent(
+      `A: ${formatDateTime("2026-11-30T09:00:00Z")} – ${formatDateTime("2026-12-01T09:00:00Z")} · B: ${formatDateTime("2026-12-01T09:00:00Z")} – ${formatDateTime("2026-12-02T09:00:00Z")}`,
+    );
+    const compares = () => fake.calls.filter((c) => c.path.startsWith("/api/v1/compare?")).map((c) => new URL(c.path, "http://x").searchParams);
+    expect(Object.fromEntries(compares()[0] ?? [])).toEqual({ around_event: "9", span_secs: "86400", page: "1", per_page: "50" });
+    // The pickers and the URL show the resolved windows; the marker stays the source of the comparison.
+    await waitFor(() => expect(screen.getByLabelText("A from")).toHaveValue(localInput("2026-11-30T09:00:00Z")));
+    expect(screen.getByLabelText("A to")).toHaveValue(localInput("2026-12-01T09:00:00Z"));
+    expect(screen.getByLabelText("B from")).toHaveValue(localInput("2026-12-01T09:00:00Z"));
+    expect(screen.getByLabelText("B to")).toHaveValue(localInput("2026-12-02T09:00:00Z"));
+    const url = new URLSearchParams(window.location.search);
+    expect([url.get("preset"), url.get("marker"), url.get("b_to")]).toEqual(["marker", "9", localInput("2026-12-02T09:00:00Z")]);
+    expect(picker).toHaveValue("9");
+    expect(compares().every((p) => p.get("around_event") === "9" && !p.has("a_from"))).toBe(true);
+
+    // Changing a window leaves the marker: the windows are then sent as they are.
+    const bTo = screen.getByLabelText("B to");
+    await user.clear(bTo);
+    await user.type(bTo, "2026-12-01T21:00");
+    await waitFor(() => expect(compares().at(-1)?.get("b_to")).toBe(new Date("2026-12-01T21:00").toISOString()));
+    expect(compares().at(-1)?.has("around_event")).toBe(false);
+    expect(compares().at(-1)?.get("a_from")).toBe(new Date(localInput("2026-11-30T09:00:00Z")).toISOString());
+    expect(new URLSearchParams(window.location.search).has("marker")).toBe(false);
   });
 
   it("the previous hour and week end at the current hour too", () => {
