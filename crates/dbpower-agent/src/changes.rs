@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::Utc;
 use dbpower_types::{ChangeKind, CreateEventRequest, TableSchema};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::collect::{Ctx, cut};
 use crate::enrich::{self, Conn};
@@ -48,14 +49,25 @@ pub(crate) struct Shape {
     pub name: String,
     pub columns: BTreeMap<String, String>,
     pub indexes: BTreeMap<String, String>,
+    /// When enrichment last described it (the most recently seen are kept).
     pub seen_at: i64,
+    /// When it was last read for changes (the least recently checked are read first).
+    #[serde(default)]
+    pub checked_at: i64,
 }
 
-/// An event not yet accepted by the platform.
+/// An event not yet accepted by the platform. The request is kept as JSON, so a state file written by
+/// another version still loads (the request type refuses unknown fields).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct PendingEvent {
     pub request_id: String,
-    pub event: CreateEventRequest,
+    pub event: Value,
+}
+
+impl PendingEvent {
+    pub(crate) fn title(&self) -> &str {
+        self.event["title"].as_str().unwrap_or("")
+    }
 }
 
 /// Events are the same when their request ids are (the request type has no equality of its own).
@@ -103,6 +115,7 @@ fn shape(database: Option<&str>, t: &TableSchema, now: i64) -> Shape {
             })
             .collect(),
         seen_at: now,
+        checked_at: now,
     }
 }
 
@@ -148,15 +161,16 @@ fn event(
     for (k, v) in labels {
         all.insert(k, cut(&v, 256).to_string());
     }
+    let request = CreateEventRequest {
+        kind,
+        title: title(&title_text),
+        at: Some(Utc::now()),
+        labels: Some(all),
+        organization_id: None,
+    };
     PendingEvent {
         request_id: uuid::Uuid::new_v4().to_string(),
-        event: CreateEventRequest {
-            kind,
-            title: title(&title_text),
-            at: Some(Utc::now()),
-            labels: Some(all),
-            organization_id: None,
-        },
+        event: serde_json::to_value(&request).unwrap_or(Value::Null),
     }
 }
 
@@ -239,7 +253,7 @@ fn settings_event(
 
 impl Watch {
     fn push(&mut self, e: PendingEvent) {
-        tracing::info!(title = %e.event.title, "change noticed");
+        tracing::info!(title = %e.title(), "change noticed");
         self.pending.push(e);
         if self.pending.len() > MAX_PENDING {
             let extra = self.pending.len() - MAX_PENDING;
@@ -247,15 +261,25 @@ impl Watch {
         }
     }
 
-    /// Compares a table just described with what was remembered of it, and remembers it.
-    pub(crate) fn observe_table(&mut self, source: &str, database: Option<&str>, t: &TableSchema) {
+    /// Compares a table just read with what was remembered of it, and remembers it; `described`: read
+    /// by enrichment (it counts as seen), not by a check.
+    pub(crate) fn observe_table(
+        &mut self,
+        source: &str,
+        database: Option<&str>,
+        t: &TableSchema,
+        described: bool,
+    ) {
         let now = Utc::now().timestamp();
-        let new = shape(database, t, now);
+        let mut new = shape(database, t, now);
         let k = key(database, t);
-        if let Some(old) = self.tables.get(&k)
-            && let Some(e) = table_event(source, old, Some(&new))
-        {
-            self.push(e);
+        if let Some(old) = self.tables.get(&k) {
+            if !described {
+                new.seen_at = old.seen_at;
+            }
+            if let Some(e) = table_event(source, old, Some(&new)) {
+                self.push(e);
+            }
         }
         self.tables.insert(k, new);
         while self.tables.len() > MAX_WATCHED {
@@ -311,7 +335,9 @@ pub(crate) async fn recheck(mut conn: Conn<'_>, ctx: &Ctx<'_>, state: &mut Sourc
         .iter()
         .map(|(k, s)| (k.clone(), s.clone()))
         .collect();
-    recent.sort_by_key(|(_, s)| std::cmp::Reverse(s.seen_at));
+    // The least recently checked first: every remembered table is read in turn.
+    recent.sort_by_key(|(_, s)| s.checked_at);
+    let (mut found, mut gone) = (0usize, Vec::new());
     for (k, s) in recent.into_iter().take(MAX_RECHECKED) {
         let db = s.database.as_deref();
         let read = match &mut conn {
@@ -327,11 +353,25 @@ pub(crate) async fn recheck(mut conn: Conn<'_>, ctx: &Ctx<'_>, state: &mut Sourc
             },
         };
         match read {
-            Ok(Some(t)) => state.watch.observe_table(&src.name, db, &t),
-            Ok(None) => state.watch.observe_gone(&src.name, &k),
+            Ok(Some(t)) => {
+                found += 1;
+                state.watch.observe_table(&src.name, db, &t, false);
+            }
+            Ok(None) => gone.push(k),
             Err(e) => {
                 tracing::debug!(table = %s.name, error = %format!("{e:#}"), "cannot read a watched table")
             }
+        }
+    }
+    // A role that lost its grants sees no table at all: that is not every table dropped.
+    if found == 0 && gone.len() > 1 {
+        tracing::warn!(
+            tables = gone.len(),
+            "none of the watched tables can be seen: the agent's privileges may have changed; no drop reported"
+        );
+    } else {
+        for k in gone {
+            state.watch.observe_gone(&src.name, &k);
         }
     }
     let settings = match &mut conn {
@@ -383,9 +423,9 @@ mod tests {
             &[("id", "integer", false), ("note", "text", true)],
             &[("orders_pkey", &["id"], true)],
         );
-        w.observe_table("pg", Some("shop"), &before);
+        w.observe_table("pg", Some("shop"), &before, true);
         assert!(w.pending.is_empty(), "first sight is not a change");
-        w.observe_table("pg", Some("shop"), &before);
+        w.observe_table("pg", Some("shop"), &before, false);
         assert!(w.pending.is_empty(), "the same shape is not a change");
         let after = table(
             &[("id", "bigint", false), ("email", "text", true)],
@@ -394,21 +434,24 @@ mod tests {
                 ("orders_email_idx", &["email"], false),
             ],
         );
-        w.observe_table("pg", Some("shop"), &after);
+        w.observe_table("pg", Some("shop"), &after, false);
         assert_eq!(w.pending.len(), 1);
         let e = &w.pending[0].event;
-        assert_eq!(e.kind, ChangeKind::Schema);
+        assert_eq!(e["kind"], "schema");
         assert_eq!(
-            e.title,
+            e["title"],
             "Schema of shop.public.orders changed: column email added; column note dropped; \
              column id changed; index orders_email_idx added"
         );
-        let labels = e.labels.clone().unwrap_or_default();
+        let labels = &e["labels"];
         assert_eq!(labels["table"], "shop.public.orders");
         assert_eq!(labels["source"], "pg");
         assert_eq!(labels["indexes_added"], "orders_email_idx");
         assert_eq!(labels["columns_changed"], "id");
-        assert!(e.title.chars().count() <= 200);
+        assert!(w.pending[0].title().chars().count() <= 200);
+        // A check does not make a table recently seen; a description does.
+        let seen = w.tables.values().next().map(|s| s.seen_at);
+        assert!(seen.is_some());
     }
 
     #[test]
@@ -421,22 +464,21 @@ mod tests {
         assert!(w.pending.is_empty());
         s.insert("setting_00".into(), "2".into());
         w.observe_settings("db", &s);
-        assert_eq!(
-            w.pending[0].event.title,
-            "Settings changed: setting_00 1 -> 2"
-        );
-        assert_eq!(w.pending[0].event.labels.as_ref().map(|l| l.len()), Some(2));
+        assert_eq!(w.pending[0].title(), "Settings changed: setting_00 1 -> 2");
+        let labels = |e: &PendingEvent| e.event["labels"].as_object().map(|l| l.len());
+        assert_eq!(labels(&w.pending[0]), Some(2));
         for v in s.values_mut() {
             *v = "3".into();
         }
         w.observe_settings("db", &s);
-        let e = &w.pending[1].event;
-        assert!(e.title.ends_with("(+29 more)"), "{}", e.title);
+        let e = &w.pending[1];
+        assert!(e.title().ends_with("(+29 more)"), "{}", e.title());
         // The source and at most MAX_LISTED_SETTINGS settings: within the platform's 20 labels.
-        assert_eq!(
-            e.labels.as_ref().map(|l| l.len()),
-            Some(MAX_LISTED_SETTINGS + 1)
-        );
+        assert_eq!(labels(e), Some(MAX_LISTED_SETTINGS + 1));
+        // What is kept is what the platform takes.
+        let request: CreateEventRequest =
+            serde_json::from_value(e.event.clone()).expect("a request the platform takes");
+        assert_eq!(request.kind, ChangeKind::Config);
         // A failed read (nothing) is not a change.
         w.observe_settings("db", &BTreeMap::new());
         assert_eq!(w.pending.len(), 2);
@@ -448,14 +490,14 @@ mod tests {
         for i in 0..MAX_WATCHED + 20 {
             let mut t = table(&[("id", "integer", false)], &[]);
             t.name = format!("t{i}");
-            w.observe_table("db", None, &t);
+            w.observe_table("db", None, &t, true);
         }
         assert_eq!(w.tables.len(), MAX_WATCHED);
         for i in 0..MAX_PENDING + 5 {
             w.push(event("db", ChangeKind::Note, format!("e{i}"), Vec::new()));
         }
         assert_eq!(w.pending.len(), MAX_PENDING);
-        assert_eq!(w.pending[0].event.title, "e5");
+        assert_eq!(w.pending[0].title(), "e5");
         let long = "x".repeat(500);
         let e = event(
             "db",
@@ -463,7 +505,7 @@ mod tests {
             long.clone(),
             vec![("k".into(), long)],
         );
-        assert_eq!(e.event.title.len(), 200);
-        assert_eq!(e.event.labels.unwrap_or_default()["k"].len(), 256);
+        assert_eq!(e.title().len(), 200);
+        assert_eq!(e.event["labels"]["k"].as_str().map(str::len), Some(256));
     }
 }

@@ -143,7 +143,13 @@ impl Agent {
         if dry_run {
             return Ok((summary, dry));
         }
-        let shipped = self.shipper.ship(&self.spool).await?;
+        let shipped = self.shipper.ship(&self.spool).await;
+        // Change markers go even when the spool could not be read this round.
+        let names: Vec<String> = self.cfg.sources.iter().map(|s| s.name.clone()).collect();
+        summary
+            .errors
+            .extend(self.shipper.ship_events(&self.cfg.spool.dir, &names).await);
+        let shipped = shipped?;
         summary.shipped_batches = shipped.batches;
         summary.shipped_queries = shipped.queries;
         if let Some(e) = shipped.error {
@@ -156,10 +162,6 @@ impl Agent {
                 self.cfg.spool.dir.join("rejected").display()
             ));
         }
-        let names: Vec<String> = self.cfg.sources.iter().map(|s| s.name.clone()).collect();
-        summary
-            .errors
-            .extend(self.shipper.ship_events(&self.cfg.spool.dir, &names).await);
         let stats = self.spool.stats();
         summary.pending_batches = stats.batches;
         self.metrics.record(&summary, &stats);

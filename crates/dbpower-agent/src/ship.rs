@@ -163,7 +163,7 @@ impl Shipper {
                 match self.send_event(e).await {
                     Sent::Accepted => {}
                     Sent::Refused(why) => {
-                        tracing::warn!(title = %e.event.title, %why, "the platform refused a change marker; dropped");
+                        tracing::warn!(title = %e.title(), %why, "the platform refused a change marker; dropped");
                     }
                     Sent::Unauthorized(why) | Sent::Retry(why) => {
                         errors.push(format!("{name}: change markers not sent: {why}"));

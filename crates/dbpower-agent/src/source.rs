@@ -149,16 +149,28 @@ fn every_method_failed(ctx: &Ctx<'_>, e: &anyhow::Error) -> Vec<(Method, anyhow:
         .collect()
 }
 
+/// The database a PostgreSQL source's URL names (`None`: the server's default for the user).
+fn home_database(url: &str) -> Option<String> {
+    let u = reqwest::Url::parse(url).ok()?;
+    let db = u.path().trim_start_matches('/');
+    (!db.is_empty()).then(|| db.to_string())
+}
+
 /// Remembers the tables enrichment described, and notes how they changed. (Settings are watched from the
 /// source's own database only, in [`changes::recheck`]: a database can override them.)
 fn watch(ctx: &Ctx<'_>, state: &mut SourceState, e: &enrich::Enriched) {
     if !ctx.source.watch_changes {
         return;
     }
+    // One table, one key: on MySQL/MariaDB the table's schema is its database, whatever database the
+    // statement ran in; on PostgreSQL the source's own database is named as no database.
+    let home = home_database(&ctx.source.url);
     for (db, t) in &e.tables {
-        state
-            .watch
-            .observe_table(&ctx.source.name, db.as_deref(), t);
+        let db = match ctx.source.kind {
+            SourceKind::Mysql => None,
+            SourceKind::Postgresql => db.as_deref().filter(|d| Some(*d) != home.as_deref()),
+        };
+        state.watch.observe_table(&ctx.source.name, db, t, true);
     }
 }
 

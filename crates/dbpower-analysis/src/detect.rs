@@ -92,6 +92,11 @@ impl Limits {
                 min_baseline_calls: 24,
                 ..base
             },
+            AlertKind::PlanChanged => Limits {
+                min_calls: 5,
+                min_baseline_calls: 5,
+                ..base
+            },
             _ => base,
         }
     }
@@ -147,6 +152,35 @@ pub fn regression(s: &Series, l: &Limits) -> Option<Verdict> {
              ({} executions in the window, {} in the baseline; Mann-Whitney z = {z:.1})",
             w.mean_ms().unwrap_or(0.0),
             w.p95_ms().unwrap_or(0.0),
+            w.calls,
+            b.calls
+        ),
+    })
+}
+
+/// Plan changed: the class's plan shape changed (`from` to `to`, decided by the plan history) and it got
+/// slower: its mean in the window is at least `ratio` times the baseline's, with `min_calls` executions
+/// in the window and `min_baseline_calls` in the baseline. A new plan that is as fast or faster is not
+/// an alert.
+pub fn plan_changed(s: &Series, l: &Limits, from: &str, to: &str) -> Option<Verdict> {
+    let (w, b) = (&s.window, &s.baseline);
+    if w.calls < l.min_calls.max(1) || b.calls < l.min_baseline_calls.max(1) {
+        return None;
+    }
+    let mean_ratio = ratio(w.mean_ms()?, b.mean_ms()?)?;
+    if mean_ratio < l.ratio {
+        return None;
+    }
+    let p95_ratio = ratio(w.p95_ms()?, b.p95_ms()?);
+    Some(Verdict {
+        mean_ratio: Some(mean_ratio),
+        p95_ratio,
+        z: None,
+        share: None,
+        summary: format!(
+            "its plan changed from \"{from}\" to \"{to}\" and its mean {:.1} ms is {mean_ratio:.2}x \
+             the baseline's ({} executions in the window, {} in the baseline)",
+            w.mean_ms().unwrap_or(0.0),
             w.calls,
             b.calls
         ),

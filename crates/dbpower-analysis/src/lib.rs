@@ -16,6 +16,7 @@ pub mod explain;
 mod expr;
 pub mod llm;
 mod parse;
+pub mod plans;
 mod predicates;
 pub mod severity;
 pub mod statement;

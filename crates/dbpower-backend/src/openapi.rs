@@ -103,6 +103,7 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(queries::analyze_slow_query))
         .routes(routes!(queries::list_query_classes))
         .routes(routes!(queries::get_query_class))
+        .routes(routes!(queries::get_class_plans))
         .routes(routes!(queries::dashboard))
         .merge(alert_routes())
         .merge(

@@ -246,6 +246,19 @@ pub struct EvalData {
     pub muted: HashSet<i64>,
     /// The newest change marker at or before now since the baseline began (alerts cite it).
     pub marker: Option<EventView>,
+    /// Classes whose newest plan shape was first seen in the window, after another shape: by class.
+    pub plan_switches: std::collections::HashMap<i64, PlanSwitch>,
+}
+
+/// A class's plan changed: the shape it ran with before (the one last seen most recently before the new
+/// one appeared) and the new one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanSwitch {
+    pub from_shape: String,
+    pub from_summary: String,
+    pub to_shape: String,
+    pub to_summary: String,
+    pub at: DateTime<Utc>,
 }
 
 /// A condition that holds now.
@@ -293,18 +306,21 @@ pub struct WindowClass {
     pub rows: RowSums,
 }
 
-/// Rows examined and sent in a window; `known`: executions that reported rows examined.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Rows examined and sent in a window; `known`: executions that reported rows examined. Floating point:
+/// sums of saturated counters cannot overflow.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct RowSums {
-    pub examined: u64,
-    pub known: u64,
-    pub sent: u64,
+    pub examined: f64,
+    pub known: f64,
+    pub sent: f64,
 }
 
 impl RowSums {
     /// Rows examined per row sent, when any execution reported rows examined and any row was sent.
     pub fn ratio(&self) -> Option<f64> {
-        (self.known > 0 && self.sent > 0).then(|| self.examined as f64 / self.sent as f64)
+        (self.known > 0.0 && self.sent > 0.0)
+            .then(|| self.examined / self.sent)
+            .filter(|r| r.is_finite())
     }
 }
 

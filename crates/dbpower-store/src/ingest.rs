@@ -62,6 +62,8 @@ pub struct NewSlowQuery {
     /// Facts about the statement's literals taken before scrubbing (`dbpower_sql::hints`).
     pub hints: Option<serde_json::Value>,
     pub source: Option<String>,
+    /// The shape of `explain` (`dbpower_analysis::plans`): its fingerprint and summary.
+    pub plan_shape: Option<(String, String)>,
 }
 
 impl NewSlowQuery {

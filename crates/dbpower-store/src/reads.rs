@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dbpower_core::Scope;
 use dbpower_types::{
-    AnalysisView, ClassSort, DatabaseType, QueryClassFilter, QueryClassView, SeriesPoint, Severity,
-    SlowQueryFilter, SlowQueryView,
+    AnalysisView, ClassSort, DatabaseType, PlanView, QueryClassFilter, QueryClassView, SeriesPoint,
+    Severity, SlowQueryFilter, SlowQueryView,
 };
 
 use crate::{PageRequest, Result, StoreError};
@@ -84,6 +84,9 @@ pub trait ReadStore: Send + Sync {
         scope: &Scope,
         class_id: i64,
     ) -> Result<Option<AnalysisView>>;
+    /// The plan shapes the class ran with, newest first (at most 50): derived from samples like the
+    /// analysis, so a team or an identity sees them only on a class wholly its own.
+    async fn class_plans(&self, scope: &Scope, class_id: i64) -> Result<Vec<PlanView>>;
     async fn dashboard(&self, scope: &Scope, since: DateTime<Utc>) -> Result<DashboardData>;
 }
 

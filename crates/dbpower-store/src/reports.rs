@@ -23,9 +23,10 @@ pub trait ReportStore: Send + Sync {
     ) -> Result<WeeklyReportView>;
     /// The enabled e-mail channels of `org` the team may use: organization-wide or its own (at most 100).
     async fn report_channels(&self, org: OrgId, team_id: i64) -> Result<Vec<ReportChannel>>;
-    /// The team's subscription, if the scope sees the team and it opted in.
+    /// The team's subscription, on or turned off, if the scope sees the team and it ever opted in.
     async fn weekly_report(&self, scope: &Scope, team_id: i64) -> Result<WeeklyReportView>;
-    /// Opts the team out.
+    /// Turns the team's report off (the week last reported is kept: turning it on again does not
+    /// send that week twice).
     async fn delete_weekly_report(&self, scope: &Scope, team_id: i64) -> Result<()>;
     /// Subscriptions whose report for the week starting `week` (`YYYY-MM-DD`) is not queued yet, at
     /// most `limit`.

@@ -440,10 +440,11 @@ pub struct CompareQuery {
     /// Window B (after): required unless `around_event` is given.
     pub b_from: Option<DateTime<Utc>>,
     pub b_to: Option<DateTime<Utc>>,
-    /// Before and after this change marker instead: A is the `span_secs` before its time, B the
-    /// `span_secs` from it (the four window parameters must then be absent).
+    /// Before and after this change marker instead: A is the `span_secs` before the start of the hour
+    /// it falls in, B the `span_secs` from the end of that hour (the hour itself holds both; a marker on
+    /// the hour splits there). The four window parameters must then be absent.
     pub around_event: Option<i64>,
-    /// With `around_event`: each window's length, 60 s to 92 days (default 3600).
+    /// With `around_event`: each window's length, 3600 s to 92 days (default 3600).
     pub span_secs: Option<u64>,
     /// The ratio of mean and p95 that counts as regressed or improved (1.05 to 100, default 1.5).
     pub ratio: Option<f64>,
@@ -612,16 +613,17 @@ pub struct ReportChannel {
     pub team_id: Option<i64>,
 }
 
-/// A team's weekly report subscription.
+/// A team's weekly report: on (with its channel) or off (a team that never opted in has no channel).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct WeeklyReportView {
     pub team_id: i64,
     pub organization_id: i64,
-    pub channel_id: i64,
+    pub enabled: bool,
+    pub channel_id: Option<i64>,
     /// The Monday (UTC, `YYYY-MM-DD`) of the last week reported, if any.
     pub last_week: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    /// When it was last turned on, moved or turned off.
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 /// One class in a weekly report: its numbers in the week reported, and its mean over the week

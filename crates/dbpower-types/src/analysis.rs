@@ -104,6 +104,24 @@ pub struct LlmCallView {
     pub created_at: DateTime<Utc>,
 }
 
+/// One plan shape a class ran with (`GET /api/v1/query-classes/{query_id}/plans`), newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PlanView {
+    /// The shape's fingerprint: 16 hex digits (node types, relations, indexes, join order and methods).
+    pub shape: String,
+    /// How each table is read: `orders: Index Scan using orders_email_idx`.
+    pub summary: String,
+    /// Executions that carried a plan of this shape, and their time.
+    pub executions: i64,
+    pub total_time_ms: f64,
+    pub mean_ms: Option<f64>,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    /// The newest plan of this shape, as EXPLAIN gave it (scrubbed).
+    #[schema(value_type = Object)]
+    pub plan: serde_json::Value,
+}
+
 /// A stored analysis of a query class.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AnalysisView {

@@ -33,6 +33,10 @@ const MARKER = "e2e_invoices";
 // A table no other run used: the class it makes is new, so the new-class rule opens an alert for it.
 // Letters only: fingerprints replace digits in identifiers, and the rows show fingerprints.
 const SLOW_TABLE = `refund_audit_${Array.from(Date.now().toString(36), (c) => (/[0-9]/.test(c) ? String.fromCharCode(103 + Number(c)) : c)).join("")}`;
+// Plan history: a PostgreSQL and a MySQL statement, each run with two plans (letters only, as above).
+const RUN_LETTERS = Array.from(Date.now().toString(36), (c) => (/[0-9]/.test(c) ? String.fromCharCode(103 + Number(c)) : c)).join("");
+const PG_PLAN_TABLE = `plan_orders_${RUN_LETTERS}`;
+const MY_PLAN_TABLE = `plan_invoices_${RUN_LETTERS}`;
 mkdirSync(ARTIFACTS, { recursive: true });
 rmSync(join(ARTIFACTS, "failure.png"), { force: true });
 
@@ -391,6 +395,141 @@ try {
     assert.equal(after.status, "acknowledged");
     await row.getByText("Acknowledged", { exact: true }).waitFor();
     await shot("18-alerts");
+  });
+
+  // PostgreSQL `EXPLAIN (ANALYZE, FORMAT JSON)`: a Limit over a sequential scan, then over an index scan.
+  const pgPlan = (index) => [
+    {
+      Plan: {
+        "Node Type": "Limit",
+        "Startup Cost": 0,
+        "Total Cost": index ? 8.3 : 1834,
+        "Plan Rows": 1,
+        "Plan Width": 40,
+        "Actual Total Time": index ? 0.05 : 410,
+        "Actual Rows": 1,
+        "Actual Loops": 1,
+        Plans: [
+          {
+            "Node Type": index ? "Index Scan" : "Seq Scan",
+            "Parent Relationship": "Outer",
+            ...(index ? { "Scan Direction": "Forward", "Index Name": index } : {}),
+            "Relation Name": PG_PLAN_TABLE,
+            Alias: "o",
+            "Startup Cost": 0,
+            "Total Cost": index ? 8.3 : 1834,
+            "Plan Rows": index ? 1 : 40,
+            "Plan Width": 40,
+            "Actual Total Time": index ? 0.04 : 409,
+            "Actual Rows": 1,
+            "Actual Loops": 1,
+            ...(index ? { "Index Cond": "(customer_ref = 17)" } : { Filter: "(customer_ref = 17)", "Rows Removed by Filter": 99999 }),
+          },
+        ],
+      },
+      "Planning Time": 0.2,
+      "Execution Time": index ? 0.06 : 410.5,
+    },
+  ];
+  // MariaDB `EXPLAIN FORMAT=JSON`: the table read whole, then by a key.
+  const mariaPlan = (key) => ({
+    query_block: {
+      select_id: 1,
+      table: key
+        ? { table_name: MY_PLAN_TABLE, access_type: "ref", possible_keys: [key], key, key_length: "8", used_key_parts: ["customer_ref"], ref: ["const"], rows: 3, filtered: 100 }
+        : { table_name: MY_PLAN_TABLE, access_type: "ALL", rows: 50000, filtered: 100, attached_condition: `${MY_PLAN_TABLE}.customer_ref = 17` },
+    },
+  });
+
+  await run("plan history: a signed batch brings two plans for a PostgreSQL and a MySQL statement", async () => {
+    const dayAgo = new Date(Date.now() - 24 * 3600 * 1000).toISOString();
+    const now = new Date().toISOString();
+    const pgSql = (n) => `SELECT o.id, o.total FROM ${PG_PLAN_TABLE} o WHERE o.customer_ref = ${n} LIMIT 1`;
+    const mySql = (n) => `SELECT i.id, i.amount FROM ${MY_PLAN_TABLE} i WHERE i.customer_ref = ${n}`;
+    const queries = [
+      { sql_text: pgSql(17), execution_time_ms: 410, database_type: "postgresql", database_name: "shop", observed_at: dayAgo, explain: pgPlan(null) },
+      { sql_text: pgSql(18), execution_time_ms: 12, database_type: "postgresql", database_name: "shop", observed_at: now, explain: pgPlan(`${PG_PLAN_TABLE}_ref_idx`) },
+      { sql_text: mySql(17), execution_time_ms: 380, database_type: "mysql", database_name: "billing", observed_at: dayAgo, explain: mariaPlan(null) },
+      { sql_text: mySql(18), execution_time_ms: 9, database_type: "mysql", database_name: "billing", observed_at: now, explain: mariaPlan("customer_ref_idx") },
+    ];
+    const sent = await signedPost("/api/v1/slow-queries", { queries });
+    assert.equal(sent.status, 202, `signed ingestion: ${sent.text}`);
+    // The API lists each class's two shapes, newest first.
+    for (const [table, engine, newest, oldest] of [
+      [PG_PLAN_TABLE, "postgresql", `${PG_PLAN_TABLE}: Index Scan using ${PG_PLAN_TABLE}_ref_idx`, `${PG_PLAN_TABLE}: Seq Scan`],
+      [MY_PLAN_TABLE, "mysql", `${MY_PLAN_TABLE}: ref using customer_ref_idx`, `${MY_PLAN_TABLE}: ALL`],
+    ]) {
+      const classes = (await api(`/api/v1/query-classes?q=${table}&database_type=${engine}`, { token: adminToken })).body;
+      assert.equal(classes.items.length, 1, `one ${engine} class of ${table}`);
+      const plans = await api(`/api/v1/query-classes/${classes.items[0].query_id}/plans?database_type=${engine}`, { token: adminToken });
+      assert.equal(plans.status, 200, JSON.stringify(plans.body));
+      assert.deepEqual(
+        plans.body.map((p) => p.summary),
+        [newest, oldest],
+        `${engine} plans, newest first`,
+      );
+    }
+  });
+
+  /**
+   * A class's detail in the panel (the class page's link, then one of its queries): its Plans section
+   * lists both plans, draws the older one's tree, and compares the two with the changed node marked.
+   */
+  async function checkPlans({ table, engine, older, newer, olderNode, newerNode, shot: name }) {
+    await page.getByRole("link", { name: "Query classes" }).click();
+    await page.getByRole("searchbox", { name: "Search" }).fill(table);
+    await page.waitForURL((u) => u.searchParams.get("q") === table);
+    await page.getByRole("link", { name: new RegExp(table) }).click();
+    await page.waitForURL((u) => u.pathname === "/queries" && u.searchParams.get("database_type") === engine && u.searchParams.has("query_id"));
+    await page.getByText("1–2 of 2").waitFor();
+    await page.locator("table tbody tr .row-link").first().click();
+    const panel = page.getByRole("complementary", { name: /^Query #/ });
+    const plans = panel.getByRole("region", { name: "Plans", exact: true });
+    const items = plans.getByRole("list", { name: "Plan shapes, newest first" }).getByRole("listitem");
+    await items.first().waitFor();
+    assert.equal(await items.count(), 2, "two plan shapes");
+    assert.match(await items.nth(0).innerText(), new RegExp(`${newer}[\\s\\S]*current`));
+    assert.doesNotMatch(await items.nth(1).innerText(), /current/);
+    // One plan: its tree.
+    await plans.getByRole("button", { name: `Select plan ${older}` }).click();
+    const tree = plans.getByRole("list", { name: `Plan tree: ${older}` });
+    await tree.getByText(olderNode, { exact: true }).first().waitFor();
+    // Two: side by side, the node that changed marked in both.
+    await plans.getByRole("button", { name: `Select plan ${newer}` }).click();
+    await plans.getByRole("heading", { name: "Plan comparison" }).waitFor();
+    await plans.getByText("1 node changed.").waitFor();
+    const after = plans.getByRole("region", { name: `Newer: ${newer}` });
+    const changed = after.locator(".plan-node-changed");
+    await changed.first().waitFor();
+    assert.equal(await changed.count(), 1, "exactly one changed node in the newer plan");
+    await changed.getByText("changed", { exact: true }).waitFor();
+    await changed.getByText(newerNode, { exact: true }).first().waitFor();
+    assert.equal(await plans.getByRole("region", { name: `Older: ${older}` }).locator(".plan-node-changed").count(), 1);
+    await shot(name);
+  }
+
+  await run("plan history: a PostgreSQL class's plans, one plan's tree and the two compared", async () => {
+    await checkPlans({
+      table: PG_PLAN_TABLE,
+      engine: "postgresql",
+      older: `${PG_PLAN_TABLE}: Seq Scan`,
+      newer: `${PG_PLAN_TABLE}: Index Scan using ${PG_PLAN_TABLE}_ref_idx`,
+      olderNode: "Seq Scan",
+      newerNode: "Index Scan",
+      shot: "18b-plans-postgresql",
+    });
+  });
+
+  await run("plan history: a MariaDB class's plans, one plan's tree and the two compared", async () => {
+    await checkPlans({
+      table: MY_PLAN_TABLE,
+      engine: "mysql",
+      older: `${MY_PLAN_TABLE}: ALL`,
+      newer: `${MY_PLAN_TABLE}: ref using customer_ref_idx`,
+      olderNode: "full scan",
+      newerNode: MY_PLAN_TABLE,
+      shot: "18c-plans-mariadb",
+    });
   });
 
   await run("compare: the previous day against the day before, and its CSV", async () => {

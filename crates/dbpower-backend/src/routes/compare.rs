@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use dbpower_analysis::compare::DEFAULT_RATIO;
 use dbpower_core::Scope;
 use dbpower_types::{
@@ -127,18 +127,30 @@ async fn windows(s: &AppState, scope: &Scope, q: &CompareQuery) -> ApiResult<Win
         ));
     }
     let span = q.span_secs.unwrap_or(3600);
-    if !(60..=MAX_SPAN_DAYS as u64 * 86_400).contains(&span) {
+    if !(3600..=MAX_SPAN_DAYS as u64 * 86_400).contains(&span) {
         return Err(ApiError::validation(
             "span_secs",
             format!(
-                "must be between 60 and {} (92 days)",
+                "must be between 3600 and {} (92 days)",
                 MAX_SPAN_DAYS * 86_400
             ),
         ));
     }
     let at = s.store.event_by_id(scope, event).await.named("event")?.at;
     let span = chrono::Duration::seconds(i64::try_from(span).unwrap_or(i64::MAX));
-    Ok([(at - span, at), (at, at + span)])
+    // Rollups are hourly: the hour the marker falls in holds executions from before and after it, so
+    // it belongs to neither window (a marker on the hour splits cleanly).
+    let floor = at
+        .with_nanosecond(0)
+        .and_then(|t| t.with_second(0))
+        .and_then(|t| t.with_minute(0))
+        .unwrap_or(at);
+    let ceil = if floor == at {
+        at
+    } else {
+        floor + chrono::Duration::hours(1)
+    };
+    Ok([(floor - span, floor), (ceil, ceil + span)])
 }
 
 /// What a compare request asks for, checked.

@@ -512,6 +512,10 @@ pub(crate) fn prepare(
                     q.calls.unwrap_or(1)
                 },
                 observed_at: dbpower_store::audit::stamp(q.observed_at.unwrap_or(now)),
+                plan_shape: explain
+                    .as_ref()
+                    .and_then(dbpower_analysis::plans::shape)
+                    .map(|p| (p.fingerprint, p.summary)),
                 explain,
                 schema,
                 hints,

@@ -11,8 +11,8 @@ use dbpower_core::Scope;
 use dbpower_store::ClassLookup;
 use dbpower_types::{
     ClassCandidate, DashboardView, DatabaseType, DayPoint, ErrorBody, ErrorCode, Page, PageQuery,
-    QueryClassDetail, QueryClassFilter, QueryClassSelector, QueryClassView, SlowQueryDetail,
-    SlowQueryFilter, SlowQueryView,
+    PlanView, QueryClassDetail, QueryClassFilter, QueryClassSelector, QueryClassView,
+    SlowQueryDetail, SlowQueryFilter, SlowQueryView,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -249,6 +249,26 @@ pub(crate) async fn get_query_class(
         analysis,
         series,
     }))
+}
+
+/// The plan shapes a class ran with, newest first (docs/ANALYSIS.md, "Plan history"): each with its
+/// newest plan, the executions that carried it and their time. Like the analysis, a team or an identity
+/// sees them only on a class wholly its own.
+#[utoipa::path(get, path = "/api/v1/query-classes/{query_id}/plans", tag = "slow-queries",
+    params(("query_id" = String, Path), QueryClassSelector),
+    responses((status = 200, body = [PlanView]), (status = 404, body = ErrorBody),
+        (status = 409, description = "the query id names several classes: `error.candidates` lists them", body = ErrorBody),
+        (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn get_class_plans(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(query_id): Path<String>,
+    ApiQuery(sel): ApiQuery<QueryClassSelector>,
+) -> ApiResult<ApiJson<Vec<PlanView>>> {
+    let scope = Scope::of(&p);
+    let class_id = class_named(&s, &scope, &query_id, sel).await?;
+    Ok(ApiJson(s.store.class_plans(&scope, class_id).await?))
 }
 
 /// Totals for the caller's scope and a 7-day chart (one entry per UTC day, oldest first).

@@ -4,38 +4,56 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use dbpower_core::perm::Action;
-use dbpower_core::{Principal, Scope};
+use dbpower_core::{Principal, Scope, ScopeFilter};
 use dbpower_types::{
     ErrorBody, ReportChannel, TeamView, WeeklyReport, WeeklyReportRequest, WeeklyReportView,
 };
 
 use super::{require, write_org};
 use crate::context::Ctx;
-use crate::http::{ApiJson, ApiResult, StoreResultExt};
+use crate::http::{ApiError, ApiJson, ApiResult, StoreResultExt};
 use crate::routes::auth::Auth;
 use crate::state::AppState;
 use crate::workers::reports::{build, last_week};
+use dbpower_store::StoreError;
 
-/// The team, when the caller may handle its alerts and sees it (another organization's or team's is
-/// not found).
+/// The team, when the caller may handle its alerts and the whole team is in its scope: an
+/// administrator of its organization, or the team's own lead (another organization's or team's is not
+/// found; so is every team for a lead without one, whose scope is an identity's, not a team's).
 async fn team_of(s: &AppState, p: &Principal, id: i64) -> ApiResult<TeamView> {
     require(p, Action::HandleAlerts)?;
-    s.store.team_by_id(&Scope::of(p), id).await.named("team")
+    let scope = Scope::of(p);
+    let whole_team = match scope.filter() {
+        ScopeFilter::All | ScopeFilter::Org { .. } => true,
+        ScopeFilter::Team { team, .. } => team == id,
+        ScopeFilter::Identity { .. } | ScopeFilter::Nothing => false,
+    };
+    if !whole_team {
+        return Err(ApiError::not_found("team"));
+    }
+    s.store.team_by_id(&scope, id).await.named("team")
 }
 
 #[utoipa::path(get, path = "/api/v1/teams/{id}/weekly-report", tag = "alerts", params(("id" = i64, Path)),
-    responses((status = 200, body = WeeklyReportView), (status = 404, body = ErrorBody, description = "no such team, or it has not opted in")), security(("bearer" = [])))]
+    responses((status = 200, body = WeeklyReportView, description = "on, or off (`enabled: false`; no channel when it never opted in)"), (status = 404, body = ErrorBody, description = "no such team for the caller")), security(("bearer" = [])))]
 pub(crate) async fn get_weekly_report(
     State(s): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<i64>,
 ) -> ApiResult<ApiJson<WeeklyReportView>> {
-    team_of(&s, &p, id).await?;
-    let view = s
-        .store
-        .weekly_report(&Scope::of(&p), id)
-        .await
-        .named("weekly report")?;
+    let team = team_of(&s, &p, id).await?;
+    // A team that never opted in is off, not missing (the team exists and is the caller's to see).
+    let view = match s.store.weekly_report(&Scope::of(&p), id).await {
+        Err(StoreError::NotFound) => WeeklyReportView {
+            team_id: id,
+            organization_id: team.organization_id,
+            enabled: false,
+            channel_id: None,
+            last_week: None,
+            updated_at: None,
+        },
+        other => other.named("weekly report")?,
+    };
     Ok(ApiJson(view))
 }
 

@@ -1,6 +1,6 @@
 //! `GET /api/v1/stream`: server-sent events for the panel, authenticated like the API and role-scoped:
 //! `alert` events (an alert of the caller's scope opened or changed; `id` is a resumable cursor, sent
-//! back as `Last-Event-ID`) and `ingestion` events when the count changes: the current hour's ingested
+//! back as `Last-Event-ID`) and `ingestion` events when the count or the minute changes: the current hour's ingested
 //! rows, and the rows ingested during the current minute (`minute`, `minute_rows`: the hour's count now
 //! minus its count at this stream's first check in that minute, so within [`INGESTION_EVERY`]).
 //!
@@ -96,8 +96,10 @@ impl Live {
             _ if minute == hour => 0,
             _ => rows,
         };
+        // A new minute is news even without new rows: its count starts again.
+        let new_minute = self.minute.is_some_and(|(m, _)| m != minute);
         self.minute = Some((minute, start));
-        if self.rows != Some(rows) {
+        if self.rows != Some(rows) || new_minute {
             self.rows = Some(rows);
             let counts = serde_json::json!({"hour": hour, "rows": rows, "minute": minute,
                 "minute_rows": rows.saturating_sub(start).max(0)});

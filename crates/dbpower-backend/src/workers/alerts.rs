@@ -135,11 +135,7 @@ pub(crate) fn firings(data: &EvalData, w: &EvalWindow) -> Vec<Firing> {
         };
         for rule in data.rules.iter().filter(|r| applies(r, row)) {
             let limits = Limits::of(rule.kind, &rule.thresholds);
-            let verdict = match rule.kind {
-                AlertKind::SeverityRaised if own_class => severity_raised(row, w),
-                AlertKind::SeverityRaised => None,
-                kind => detect::detect(kind, &series, &limits),
-            };
+            let verdict = verdict(rule.kind, &limits, (row, &series), data, w, own_class);
             let Some(mut v) = verdict else { continue };
             if scoped && v.share.is_some() {
                 // A team or an identity does not learn the organization's total time.
@@ -151,7 +147,11 @@ pub(crate) fn firings(data: &EvalData, w: &EvalWindow) -> Vec<Firing> {
             }
             let severity = match rule.kind {
                 AlertKind::SeverityRaised => "CRITICAL",
-                AlertKind::Regression if v.mean_ratio.is_some_and(|r| r >= 3.0) => "HIGH",
+                AlertKind::Regression | AlertKind::PlanChanged
+                    if v.mean_ratio.is_some_and(|r| r >= 3.0) =>
+                {
+                    "HIGH"
+                }
                 AlertKind::NewClass if v.share.is_some_and(|s| s >= 0.1) => "HIGH",
                 _ => "MEDIUM",
             };
@@ -179,6 +179,27 @@ pub(crate) fn firings(data: &EvalData, w: &EvalWindow) -> Vec<Firing> {
         }
     }
     out
+}
+
+/// Whether a rule's kind holds for one class and scope. Severity raised and plan changed come from the
+/// class's analysis and plans, which a scope sees only on a class wholly its own (as the class views).
+fn verdict(
+    kind: AlertKind,
+    limits: &Limits,
+    (row, series): (&SeriesRow, &Series),
+    data: &EvalData,
+    w: &EvalWindow,
+    own_class: bool,
+) -> Option<detect::Verdict> {
+    match kind {
+        AlertKind::SeverityRaised if own_class => severity_raised(row, w),
+        AlertKind::PlanChanged if own_class => {
+            let p = data.plan_switches.get(&row.class_id)?;
+            detect::plan_changed(series, limits, &p.from_summary, &p.to_summary)
+        }
+        AlertKind::SeverityRaised | AlertKind::PlanChanged => None,
+        kind => detect::detect(kind, series, limits),
+    }
 }
 
 /// Severity raised: the class's analysis is CRITICAL and became so after the baseline began (an old

@@ -163,9 +163,25 @@ async fn compare_matches_a_hand_computed_fixture() {
         assert_eq!(r.status, StatusCode::OK, "{r:?}");
         assert_eq!(r.body["summary"], json!({"new": 1, "gone": 1, "regressed": 1, "improved": 1, "unchanged": 1}));
         assert_eq!(r.body["b_from"], json!(t0 + Duration::hours(2)));
+        // A marker inside an hour: that hour, holding executions from both sides, is in neither window.
+        let inside = app
+            .post(
+                "/api/v1/events",
+                &oa,
+                json!({"kind": "deploy", "title": "v3", "at": (t0 + Duration::minutes(150)).to_rfc3339()}),
+            )
+            .await;
+        let r = app
+            .get(&format!("/api/v1/compare?around_event={}&span_secs=7200", inside.body["id"]), &oa)
+            .await;
+        assert_eq!(
+            (r.body["a_to"].clone(), r.body["b_from"].clone()),
+            (json!(t0 + Duration::hours(2)), json!(t0 + Duration::hours(3))),
+            "{r:?}"
+        );
         for bad in [
             format!("{around}&a_from={}", w(0)),
-            format!("/api/v1/compare?around_event={}&span_secs=10", marker.body["id"]),
+            format!("/api/v1/compare?around_event={}&span_secs=600", marker.body["id"]),
             "/api/v1/compare?b_to=2026-01-01T00:00:00Z".to_string(),
         ] {
             let r = app.get(&bad, &oa).await;

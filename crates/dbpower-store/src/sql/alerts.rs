@@ -15,8 +15,8 @@ use super::{Conn, DIALECT, Db, DbStore};
 use crate::alerts::{
     ALERT_COLS, AlertFilter, AlertRow, CHANNEL_COLS, ChannelPatch, ChannelRecord, ChannelRow,
     ClaimedDelivery, DeliveryOutcome, EVENT_COLS, EvalData, EvalOutcome, EvalWindow, EventFilter,
-    EventRow, Firing, MAX_COMPARE_CLASSES, NewChannel, NewEvent, NewRule, RULE_COLS, RowSums,
-    RulePatch, RuleRow, SeriesRow, SideSums, WindowClass,
+    EventRow, Firing, MAX_COMPARE_CLASSES, NewChannel, NewEvent, NewRule, PlanSwitch, RULE_COLS,
+    RowSums, RulePatch, RuleRow, SeriesRow, SideSums, WindowClass,
 };
 use crate::error::write_error;
 use crate::queue::rand_u64;
@@ -337,6 +337,44 @@ impl DbStore {
             }
         }
         Ok(resolved)
+    }
+}
+
+impl DbStore {
+    /// Classes of `org` whose newest plan shape appeared in the window after another shape (at most
+    /// 1,000 such pairs read).
+    async fn plan_switches(&self, org: OrgId, w: &EvalWindow) -> Result<HashMap<i64, PlanSwitch>> {
+        type Row = (
+            i64,
+            String,
+            String,
+            DateTime<Utc>,
+            String,
+            String,
+            DateTime<Utc>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT n.class_id, n.shape, n.summary, n.first_seen, o.shape, o.summary, o.last_seen \
+             FROM class_plans n JOIN class_plans o ON o.class_id = n.class_id AND o.shape <> n.shape \
+             WHERE n.organization_id = $1 AND n.first_seen >= $2 AND o.first_seen < n.first_seen \
+             ORDER BY n.class_id, n.first_seen DESC, o.last_seen DESC LIMIT 1000",
+        )
+        .bind(org.get())
+        .bind(w.window_start)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = HashMap::new();
+        for (class, to_shape, to_summary, at, from_shape, from_summary, _) in rows {
+            // The first row of a class is its newest shape with the most recent shape before it.
+            out.entry(class).or_insert(PlanSwitch {
+                from_shape,
+                from_summary,
+                to_shape,
+                to_summary,
+                at,
+            });
+        }
+        Ok(out)
     }
 }
 
@@ -742,6 +780,7 @@ impl AlertStore for DbStore {
             org_window_ms,
             muted: muted.into_iter().collect(),
             marker: marker.map(EventRow::into_view).transpose()?,
+            plan_switches: self.plan_switches(org, w).await?,
         })
     }
 
@@ -913,17 +952,19 @@ impl AlertStore for DbStore {
             fingerprint: String,
             calls: i64,
             total: f64,
-            rows_examined: i64,
-            rows_known: i64,
-            rows_sent: i64,
+            // Summed as floating point: rollup rows saturate at the integer ceiling, their sum could
+            // not.
+            rows_examined: f64,
+            rows_known: f64,
+            rows_sent: f64,
         }
         let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT c.id AS class_id, c.query_id, c.database_type, c.fingerprint, \
              CAST(SUM(r.count) AS BIGINT) AS calls, \
              CAST(SUM(r.total_time_ms) AS DOUBLE PRECISION) AS total, \
-             CAST(SUM(r.rows_examined) AS BIGINT) AS rows_examined, \
-             CAST(SUM(r.rows_known) AS BIGINT) AS rows_known, \
-             CAST(SUM(r.rows_sent) AS BIGINT) AS rows_sent FROM query_rollups r \
+             SUM(CAST(r.rows_examined AS DOUBLE PRECISION)) AS rows_examined, \
+             SUM(CAST(r.rows_known AS DOUBLE PRECISION)) AS rows_known, \
+             SUM(CAST(r.rows_sent AS DOUBLE PRECISION)) AS rows_sent FROM query_rollups r \
              JOIN query_classes c ON c.id = r.class_id WHERE {pred} AND r.hour >= $1 AND \
              r.hour < $2 AND ($3 IS NULL OR c.database_type = $3) GROUP BY c.id, c.query_id, \
              c.database_type, c.fingerprint ORDER BY total DESC, c.id LIMIT $4"
@@ -960,9 +1001,9 @@ impl AlertStore for DbStore {
                     buckets: hist.remove(&r.class_id).unwrap_or_default(),
                 },
                 rows: RowSums {
-                    examined: u(r.rows_examined),
-                    known: u(r.rows_known),
-                    sent: u(r.rows_sent),
+                    examined: r.rows_examined,
+                    known: r.rows_known,
+                    sent: r.rows_sent,
                 },
                 class_id: r.class_id,
                 query_id: r.query_id,

@@ -1,7 +1,7 @@
 //! Ingestion and retention ([`IngestStore`]). A group of batches is one transaction whose number of
 //! statements grows per 500 rows (`CHUNK`), not per row; [`DbStore::ingest_group`] runs its steps in order, each a function
-//! below: idempotency rows, class upsert, raw rows, histograms, databases, rollups, jobs, percentiles,
-//! responses.
+//! below: idempotency rows, class upsert, raw rows, histograms, plan history (one statement per plan
+//! shape, bounded per class: few rows carry a plan), databases, rollups, jobs, percentiles, responses.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -182,6 +182,7 @@ impl DbStore {
         let mut classes = upsert_classes(&mut tx, &groups).await?;
         let ids = insert_slow_queries(&mut tx, &rows, &classes, now).await?;
         upsert_histograms(&mut tx, &groups, &classes).await?;
+        upsert_plans(&mut tx, &rows, &classes).await?;
         insert_databases(&mut tx, &groups, &classes).await?;
         upsert_rollups(&mut tx, &rows, &classes, now).await?;
         let due = now + self.debounce.window();
@@ -365,6 +366,84 @@ async fn upsert_histograms(conn: &mut Conn, groups: &Groups<'_>, classes: &Class
             saturating_sum("class_histogram.count", "excluded.count")
         ));
         qb.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// The most plan shapes kept per class: a source sending ever new shapes cannot grow the table
+/// without end (a new shape beyond it is not recorded; the known ones keep counting).
+const MAX_PLANS_PER_CLASS: i64 = 50;
+
+/// What the rows of one plan shape of one class add to its history.
+struct PlanSums<'a> {
+    org: i64,
+    summary: &'a str,
+    plan: &'a serde_json::Value,
+    executions: i64,
+    total_time_ms: f64,
+    first_seen: DateTime<Utc>,
+    last_seen: DateTime<Utc>,
+}
+
+/// Plan history: each plan's shape, per class, with the newest plan of the shape and the executions
+/// that carried it.
+async fn upsert_plans(conn: &mut Conn, rows: &[RawRow<'_>], classes: &Classes) -> Result<()> {
+    let mut plans: BTreeMap<(i64, &str), PlanSums<'_>> = BTreeMap::new();
+    for (org, _, q) in rows {
+        let (Some((shape, summary)), Some(plan)) = (&q.plan_shape, &q.explain) else {
+            continue;
+        };
+        let calls = q.calls.max(1);
+        let time = q.execution_time_ms * calls as f64;
+        let at = q.observed_at;
+        let e = plans
+            .entry((classes.of(*org, q)?, shape.as_str()))
+            .or_insert(PlanSums {
+                org: *org,
+                summary,
+                plan,
+                executions: 0,
+                total_time_ms: 0.0,
+                first_seen: at,
+                last_seen: at,
+            });
+        e.executions = e.executions.saturating_add(calls);
+        e.total_time_ms += time;
+        e.first_seen = e.first_seen.min(at);
+        if at >= e.last_seen {
+            (e.last_seen, e.plan, e.summary) = (at, plan, summary);
+        }
+    }
+    // One statement per shape: few rows carry a plan, and each checks the class's bound itself.
+    for ((class, shape), p) in plans {
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO class_plans (class_id, organization_id, shape, summary, plan, executions, \
+             total_time_ms, first_seen, last_seen) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 \
+             WHERE EXISTS (SELECT 1 FROM class_plans WHERE class_id = $1 AND shape = $3) \
+             OR (SELECT COUNT(*) FROM class_plans WHERE class_id = $1) < {MAX_PLANS_PER_CLASS} \
+             ON CONFLICT (class_id, shape) DO UPDATE SET executions = {}, \
+             total_time_ms = class_plans.total_time_ms + excluded.total_time_ms, \
+             first_seen = {least}(class_plans.first_seen, excluded.first_seen), \
+             plan = CASE WHEN excluded.last_seen >= class_plans.last_seen THEN excluded.plan \
+             ELSE class_plans.plan END, \
+             summary = CASE WHEN excluded.last_seen >= class_plans.last_seen THEN excluded.summary \
+             ELSE class_plans.summary END, \
+             last_seen = {greatest}(class_plans.last_seen, excluded.last_seen)",
+            saturating_sum("class_plans.executions", "excluded.executions"),
+            least = DIALECT.least,
+            greatest = DIALECT.greatest,
+        )))
+        .bind(class)
+        .bind(p.org)
+        .bind(shape)
+        .bind(p.summary)
+        .bind(Json(p.plan))
+        .bind(p.executions)
+        .bind(p.total_time_ms)
+        .bind(p.first_seen)
+        .bind(p.last_seen)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }
@@ -714,6 +793,11 @@ impl IngestStore for DbStore {
             .await?;
         }
         delete_alert_history(&self.pool, org, cutoff).await?;
+        sqlx::query("DELETE FROM class_plans WHERE organization_id = $1 AND last_seen < $2")
+            .bind(org.get())
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?;
         // What no longer has rows behind it goes too: classes (with their sample, histogram, analysis
         // and jobs) last seen before the cutoff with no slow query and no rollup left (`last_seen` is
         // re-checked against a concurrent ingestion, which moves it forward), finished jobs, and LLM-call

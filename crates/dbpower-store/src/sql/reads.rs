@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dbpower_core::{Scope, ScopeFilter};
 use dbpower_types::{
-    AnalysisReport, AnalysisStatus, AnalysisView, QueryClassFilter, QueryClassView, SeriesPoint,
-    SlowQueryFilter, SlowQuerySort, SlowQueryView,
+    AnalysisReport, AnalysisStatus, AnalysisView, PlanView, QueryClassFilter, QueryClassView,
+    SeriesPoint, SlowQueryFilter, SlowQuerySort, SlowQueryView,
 };
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, QueryBuilder};
@@ -463,6 +463,46 @@ impl ReadStore for DbStore {
             report: r.0,
             analyzed_at: at,
         }))
+    }
+
+    async fn class_plans(&self, scope: &Scope, class_id: i64) -> Result<Vec<PlanView>> {
+        let visible = match scope.filter() {
+            ScopeFilter::All => "1=1".to_string(),
+            ScopeFilter::Org { org } => format!("p.organization_id = {org}"),
+            _ => scope_sql::class_is_own(scope, "p.class_id"),
+        };
+        type Row = (
+            String,
+            String,
+            i64,
+            f64,
+            DateTime<Utc>,
+            DateTime<Utc>,
+            Json<serde_json::Value>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT p.shape, p.summary, p.executions, p.total_time_ms, p.first_seen, p.last_seen, \
+             p.plan FROM class_plans p WHERE p.class_id = $1 AND {visible} \
+             ORDER BY p.last_seen DESC, p.shape LIMIT 50"
+        )))
+        .bind(class_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(shape, summary, executions, total, first_seen, last_seen, plan)| PlanView {
+                    shape,
+                    summary,
+                    executions,
+                    total_time_ms: total,
+                    mean_ms: (executions > 0).then(|| total / executions as f64),
+                    first_seen,
+                    last_seen,
+                    plan: plan.0,
+                },
+            )
+            .collect())
     }
 
     async fn dashboard(&self, scope: &Scope, since: DateTime<Utc>) -> Result<DashboardData> {

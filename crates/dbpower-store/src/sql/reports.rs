@@ -14,15 +14,15 @@ use crate::scope_sql::{self, Table};
 use crate::{Reference, Result, StoreError, now, one};
 
 const REPORT_COLS: &str =
-    "r.team_id, r.organization_id, r.channel_id, r.last_week, r.created_at, r.updated_at";
+    "r.team_id, r.organization_id, r.enabled, r.channel_id, r.last_week, r.updated_at";
 
 #[derive(sqlx::FromRow)]
 struct ReportRow {
     team_id: i64,
     organization_id: i64,
+    enabled: bool,
     channel_id: i64,
     last_week: Option<String>,
-    created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
 
@@ -31,10 +31,10 @@ impl From<ReportRow> for WeeklyReportView {
         WeeklyReportView {
             team_id: r.team_id,
             organization_id: r.organization_id,
-            channel_id: r.channel_id,
+            enabled: r.enabled,
+            channel_id: Some(r.channel_id),
             last_week: r.last_week,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
+            updated_at: Some(r.updated_at),
         }
     }
 }
@@ -57,7 +57,7 @@ impl ReportStore for DbStore {
              WHERE id = $1 AND organization_id = $2) AND EXISTS (SELECT 1 FROM alert_channels WHERE \
              id = $3 AND organization_id = $2 AND kind = 'email' AND enabled AND (team_id IS NULL \
              OR team_id = $1)) ON CONFLICT (team_id) DO UPDATE SET channel_id = excluded.channel_id, \
-             updated_at = excluded.updated_at RETURNING {}",
+             enabled = TRUE, updated_at = excluded.updated_at RETURNING {}",
             REPORT_COLS.replace("r.", "")
         )))
         .bind(team_id)
@@ -101,12 +101,15 @@ impl ReportStore for DbStore {
 
     async fn delete_weekly_report(&self, scope: &Scope, team_id: i64) -> Result<()> {
         let _guard = self.write_guard().await;
+        // Turned off, not forgotten: the week last reported stays, so opting in again does not send
+        // that week a second time.
         let done = sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM team_reports WHERE team_id = $1 AND team_id IN (SELECT t.id FROM teams t \
-             WHERE {})",
+            "UPDATE team_reports SET enabled = FALSE, updated_at = $2 WHERE team_id = $1 AND enabled \
+             AND team_id IN (SELECT t.id FROM teams t WHERE {})",
             scope_sql::predicate_on(scope, Table::Teams, "t.")
         )))
         .bind(team_id)
+        .bind(now())
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {
@@ -119,7 +122,7 @@ impl ReportStore for DbStore {
         let rows: Vec<(i64, i64, String, i64)> = sqlx::query_as(
             "SELECT r.organization_id, r.team_id, t.name, r.channel_id FROM team_reports r \
              JOIN teams t ON t.id = r.team_id JOIN alert_channels ch ON ch.id = r.channel_id \
-             WHERE ch.enabled AND (r.last_week IS NULL OR r.last_week <> $1) \
+             WHERE r.enabled AND ch.enabled AND (r.last_week IS NULL OR r.last_week < $1) \
              ORDER BY r.team_id LIMIT $2",
         )
         .bind(week)
@@ -150,7 +153,7 @@ impl ReportStore for DbStore {
         let mut tx = self.pool.begin().await?;
         let claimed = sqlx::query(
             "UPDATE team_reports SET last_week = $1 WHERE team_id = $2 AND channel_id = $3 AND \
-             (last_week IS NULL OR last_week <> $1)",
+             enabled AND (last_week IS NULL OR last_week < $1)",
         )
         .bind(week)
         .bind(due.team_id)

@@ -110,6 +110,7 @@ impl TenantStore for DbStore {
         for (name, kind) in [
             ("Regressions", "regression"),
             ("New slow queries", "new_class"),
+            ("Plan changes", "plan_changed"),
         ] {
             sqlx::query(
                 "INSERT INTO alert_rules (organization_id, name, kind, enabled, thresholds, \

@@ -36,6 +36,7 @@ pub(crate) fn item(qid: &str, ms: f64, db: &str) -> NewSlowQuery {
         schema: None,
         hints: None,
         source: Some("test".into()),
+        plan_shape: None,
     }
 }
 

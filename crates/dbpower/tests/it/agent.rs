@@ -678,7 +678,8 @@ async fn schema_and_setting_changes_become_markers_once() {
     let db = url.rsplit('/').next().unwrap_or_default().to_string();
     let oa = platform.org_admin(&key.0).await;
     // pg_stat_statements is the server's: other databases' tables may be described (and change) too,
-    // so only this database's markers and the settings (read in this database) are counted.
+    // so only this database's table (named without the source's own database) and the settings (read
+    // in this database) are counted.
     let ours = || async {
         let (status, body) = platform
             .client()
@@ -687,7 +688,7 @@ async fn schema_and_setting_changes_become_markers_once() {
         assert_eq!(status, reqwest::StatusCode::OK, "{body}");
         let all = body["items"].as_array().cloned().unwrap_or_default();
         all.into_iter()
-            .filter(|e| e["kind"] == "config" || e["labels"]["database"] == json!(db))
+            .filter(|e| e["kind"] == "config" || e["labels"]["table"] == "public.dbp_watch")
             .collect::<Vec<Value>>()
     };
     ok(&agent(&config, &["--once"]));

@@ -105,6 +105,25 @@ async fn channel(c: &Client, o: &Org, name: &str, kind: &str, config: Value) -> 
     (r.body["channel"]["id"].as_i64().expect("id"), r.body)
 }
 
+/// The token of the ORG_ADMIN of a new organization `name`, created by `o`'s super admin.
+async fn other_admin(c: &Client, o: &Org, name: &str) -> String {
+    let other = c
+        .post("/api/v1/organizations", &o.token, json!({ "name": name }))
+        .await;
+    let other_id = other.body["id"].as_i64().expect("id");
+    let email = format!("admin@{}.example", other_id);
+    let user = c
+        .post(
+            "/api/v1/users",
+            &o.token,
+            json!({"email": email, "password": "other-admin-password-1",
+                   "role": "ORG_ADMIN", "organization_id": other_id}),
+        )
+        .await;
+    assert_eq!(user.status, StatusCode::CREATED, "{}", user.body);
+    c.login_in(name, &email, "other-admin-password-1").await
+}
+
 /// A webhook channel named `hook` (never sent to in the tests that make it).
 async fn hook_channel(c: &Client, o: &Org) -> i64 {
     let url = json!({"url": "https://hooks.example.com/x"});
@@ -235,15 +254,15 @@ async fn one_regression_and_one_new_class_reach_every_channel_once(env: AlertEnv
     );
     assert!(!listed.body.to_string().contains("R0UT1NGKEY"));
     assert!(!listed.body.to_string().contains("/services/T0"));
-    // The default rules: regressions and new classes to every channel; the new-class rule leaves the
-    // flaky receiver out, so it gets exactly one alert.
+    // The default rules: regressions, new classes and plan changes to every channel; the new-class
+    // rule leaves the flaky receiver out, so it gets exactly one alert.
     let rules: Vec<Value> = c
         .items("/api/v1/alert-rules", &o.token)
         .await
         .into_iter()
         .filter(|r| r["organization_id"] == o.id)
         .collect();
-    assert_eq!(rules.len(), 2, "{rules:?}");
+    assert_eq!(rules.len(), 3, "{rules:?}");
     let all: Vec<i64> = c
         .items("/api/v1/alert-channels", &o.token)
         .await
@@ -570,26 +589,7 @@ async fn alert_settings_refuse_bad_input_and_other_tenants(env: AlertEnv) {
     );
     // Another organization's admin sees none of it: 404.
     let ch = hook_channel(&c, &o).await;
-    let other = c
-        .post(
-            "/api/v1/organizations",
-            &o.token,
-            json!({"name": "Other Co"}),
-        )
-        .await;
-    let other_id = other.body["id"].as_i64().expect("id");
-    let user = c
-        .post(
-            "/api/v1/users",
-            &o.token,
-            json!({"email": "admin@other.example", "password": "other-admin-password-1",
-                   "role": "ORG_ADMIN", "organization_id": other_id}),
-        )
-        .await;
-    assert_eq!(user.status, StatusCode::CREATED, "{}", user.body);
-    let t = c
-        .login_in("Other Co", "admin@other.example", "other-admin-password-1")
-        .await;
+    let t = other_admin(&c, &o, "Other Co").await;
     for path in [
         format!("/api/v1/alert-channels/{ch}"),
         format!("/api/v1/alert-channels/{ch}/test"),
@@ -611,7 +611,7 @@ async fn alert_settings_refuse_bad_input_and_other_tenants(env: AlertEnv) {
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
     assert_eq!(
         c.items("/api/v1/alert-rules", &t).await.len(),
-        2,
+        3,
         "its own defaults only"
     );
 }
@@ -723,7 +723,16 @@ async fn a_team_that_opted_in_gets_last_weeks_report_once(env: AlertEnv) {
             r.body
         );
     }
-    assert_eq!(c.get(&path, &o.token).await.status, StatusCode::NOT_FOUND);
+    let off = c.get(&path, &o.token).await;
+    assert_eq!(
+        (
+            off.status,
+            off.body["enabled"].clone(),
+            off.body["channel_id"].clone()
+        ),
+        (StatusCode::OK, json!(false), Value::Null),
+        "never opted in: off"
+    );
     let (mail, _) = channel(
         &c,
         &o,
@@ -849,12 +858,59 @@ async fn a_team_that_opted_in_gets_last_weeks_report_once(env: AlertEnv) {
         StatusCode::NOT_FOUND
     );
     assert_eq!(c.get(&path, &lt).await.status, StatusCode::NOT_FOUND);
+    // A lead without a team has no team's report to see.
+    let loose = c
+        .post(
+            "/api/v1/users",
+            &o.token,
+            json!({"email": "lead@nowhere.example", "password": "loose-lead-password-1",
+                   "role": "TEAM_LEAD", "organization_id": o.id}),
+        )
+        .await;
+    assert_eq!(loose.status, StatusCode::CREATED, "{}", loose.body);
+    let nt = c
+        .login_in(
+            "Alerting Co",
+            "lead@nowhere.example",
+            "loose-lead-password-1",
+        )
+        .await;
+    for p in [
+        path.clone(),
+        format!("{path}/preview"),
+        format!("{path}/channels"),
+    ] {
+        assert_eq!(c.get(&p, &nt).await.status, StatusCode::NOT_FOUND, "{p}");
+    }
     assert_eq!(c.delete(&path, &lt).await.status, StatusCode::NOT_FOUND);
     assert_eq!(
         c.delete(&path, &o.token).await.status,
         StatusCode::NO_CONTENT
     );
-    assert_eq!(c.get(&path, &o.token).await.status, StatusCode::NOT_FOUND);
+    let off = c.get(&path, &o.token).await;
+    assert_eq!(
+        (off.body["enabled"].clone(), off.body["last_week"].clone()),
+        (json!(false), json!(week.format("%Y-%m-%d").to_string())),
+        "turned off, the week reported kept: {}",
+        off.body
+    );
+    // Turned on again: the week already reported is not sent a second time.
+    let again = c
+        .request(
+            reqwest::Method::PUT,
+            &path,
+            Some(&o.token),
+            Some(json!({"channel_id": mail})),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let to_payments = |m: &[dbpower_testkit::Mail]| {
+        m.iter()
+            .filter(|m| m.data.contains("weekly report") && m.to == ["payments@example.com"])
+            .count()
+    };
+    assert_eq!(to_payments(&smtp.messages()), 1);
     let audit = c.items("/api/v1/audit-logs?per_page=100", &o.token).await;
     assert!(
         audit.iter().any(|e| e["action"] == "weekly_report.set"),
@@ -863,3 +919,121 @@ async fn a_team_that_opted_in_gets_last_weeks_report_once(env: AlertEnv) {
 }
 
 on_both_stores!(a_team_that_opted_in_gets_last_weeks_report_once, AlertEnv);
+
+/// A PostgreSQL plan of one node reading `table`: a sequential scan, or an index scan with `index`.
+fn plan(table: &str, index: Option<&str>) -> Value {
+    let mut node = json!({"Node Type": "Seq Scan", "Relation Name": table, "Total Cost": 1234.5, "Plan Rows": 1000});
+    if let Some(i) = index {
+        node = json!({"Node Type": "Index Scan", "Relation Name": table, "Index Name": i, "Total Cost": 8.3, "Plan Rows": 1});
+    }
+    json!([{"Plan": node}])
+}
+
+/// `n` executions of a statement on `table` taking `ms`, each with its plan, at `at`.
+fn planned(table: &str, index: Option<&str>, ms: f64, n: usize, at: DateTime<Utc>) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            json!({"sql_text": format!("SELECT * FROM {table} WHERE email = 'a@b.example'"),
+                   "execution_time_ms": ms * (1.0 + noise(i as u64) / 10.0), "database_type": "postgresql",
+                   "observed_at": (at + Span::seconds(i as i64)).to_rfc3339(), "explain": plan(table, index)})
+        })
+        .collect()
+}
+
+/// Plan history: a class that moved from an index scan to a sequential scan and got slower raises one
+/// plan-changed alert; one that moved the other way (and got faster) raises none. Both show their two
+/// plans, newest first.
+async fn a_slower_plan_change_alerts_and_a_faster_one_does_not(env: AlertEnv) {
+    let dir = tempfile::tempdir().expect("dir");
+    let smtp = SmtpReceiver::start();
+    let app = start(env.db, dir.path(), &smtp);
+    let c = app.client();
+    let o = organization(&c).await;
+    let now = Utc::now();
+    let (before, during) = (now - Span::days(2), now - Span::minutes(10));
+    let mut items = planned("planslower", Some("planslower_email_idx"), 5.0, 30, before);
+    items.extend(planned("planslower", None, 60.0, 30, during));
+    items.extend(planned("planfaster", None, 60.0, 30, before));
+    items.extend(planned(
+        "planfaster",
+        Some("planfaster_email_idx"),
+        5.0,
+        30,
+        during,
+    ));
+    let r = c.ingest(&o.key, "plans", &json!({"queries": items})).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let classes = c
+        .items("/api/v1/query-classes?per_page=100", &o.token)
+        .await;
+    let qid = |table: &str| -> String {
+        classes
+            .iter()
+            .find(|k| k["fingerprint"].as_str().unwrap_or("").contains(table))
+            .and_then(|k| k["query_id"].as_str())
+            .unwrap_or_else(|| panic!("no class of {table}: {classes:?}"))
+            .to_string()
+    };
+    let (slower, faster) = (qid("planslower"), qid("planfaster"));
+    for (id, newest, older) in [
+        (
+            &slower,
+            "planslower: Seq Scan",
+            "planslower: Index Scan using planslower_email_idx",
+        ),
+        (
+            &faster,
+            "planfaster: Index Scan using planfaster_email_idx",
+            "planfaster: Seq Scan",
+        ),
+    ] {
+        let plans = c
+            .get(&format!("/api/v1/query-classes/{id}/plans"), &o.token)
+            .await;
+        assert_eq!(plans.status, StatusCode::OK, "{}", plans.body);
+        let summaries: Vec<&str> = plans
+            .body
+            .as_array()
+            .map(|a| a.iter().filter_map(|p| p["summary"].as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(summaries, [newest, older], "{}", plans.body);
+        assert_eq!(plans.body[0]["executions"], 30);
+        assert!(plans.body[0]["plan"][0]["Plan"]["Node Type"].is_string());
+    }
+    let changed = |alerts: &[Value]| -> Vec<String> {
+        alerts
+            .iter()
+            .filter_map(|a| a["query_id"].as_str().map(str::to_string))
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + WAIT;
+    let alerts = loop {
+        let a = c.items("/api/v1/alerts?kind=plan_changed", &o.token).await;
+        if !a.is_empty() || std::time::Instant::now() > deadline {
+            break a;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        changed(&alerts),
+        std::slice::from_ref(&slower),
+        "{alerts:?}"
+    );
+    let summary = alerts[0]["evidence"]["summary"].as_str().unwrap_or("");
+    assert!(summary.contains("planslower: Seq Scan"), "{summary}");
+    // Later rounds keep the one alert and never add the faster class's.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let again = c.items("/api/v1/alerts?kind=plan_changed", &o.token).await;
+    assert_eq!(changed(&again), [slower], "{again:?}");
+    // Another organization does not see the plans.
+    let t = other_admin(&c, &o, "Plans Other").await;
+    let r = c
+        .get(&format!("/api/v1/query-classes/{faster}/plans"), &t)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+}
+
+on_both_stores!(
+    a_slower_plan_change_alerts_and_a_faster_one_does_not,
+    AlertEnv
+);

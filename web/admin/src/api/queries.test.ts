@@ -57,6 +57,9 @@ describe("query keys", () => {
     // A MySQL and a PostgreSQL class may share a query id: the engine is part of the key.
     expect(queries.classes.detail("ABC", "postgresql").queryKey).toEqual(["query-classes", "detail", "postgresql:ABC"]);
     expect(hashKey(queries.classes.detail("ABC", "mysql").queryKey)).not.toBe(hashKey(queries.classes.detail("ABC", "postgresql").queryKey));
+    // A class's plans sit under the class resource (an analysis refreshes them with the class), per engine.
+    expect(queries.classes.plans("ABC", "mysql").queryKey).toEqual(["query-classes", "plans", "mysql:ABC"]);
+    expect(hashKey(queries.classes.plans("ABC", "mysql").queryKey)).not.toBe(hashKey(queries.classes.detail("ABC", "mysql").queryKey));
     expect(queries.audit.verify(undefined).queryKey).toEqual(["audit-logs", "verify", null]);
     const all: QueryKey[] = [
       queries.organizations.list({}).queryKey,
@@ -69,6 +72,7 @@ describe("query keys", () => {
       queries.slowQueries.detail(1).queryKey,
       queries.classes.list({}).queryKey,
       queries.classes.detail("q").queryKey,
+      queries.classes.plans("q", "postgresql").queryKey,
       queries.audit.list({}).queryKey,
       queries.audit.verify(3).queryKey,
       queries.agents().queryKey,

@@ -8,7 +8,6 @@
  */
 import { keepPreviousData, queryOptions, type QueryClient, type QueryKey } from "@tanstack/react-query";
 import { api, call, send } from "./client";
-import { ApiError } from "./errors";
 import type { DatabaseType, QueryParams } from "./types";
 
 export type PageParams = QueryParams<"list_teams">;
@@ -41,7 +40,11 @@ export const keys = {
   users: resourceKeys("users"),
   apiKeys: resourceKeys("api-keys"),
   slowQueries: resourceKeys("slow-queries"),
-  classes: resourceKeys("query-classes"),
+  classes: {
+    ...resourceKeys("query-classes"),
+    /** A class's plan shapes (the id as in `detail`: `engine:query_id` when the engine is known). */
+    plans: (id: string) => ["query-classes", "plans", id] as const,
+  },
   audit: {
     ...resourceKeys("audit-logs"),
     verify: (organizationId: number | undefined) => ["audit-logs", "verify", organizationId ?? null] as const,
@@ -124,6 +127,17 @@ export const queries = {
             }),
           ),
       }),
+    /** The plan shapes a class ran with, newest first (the engine chooses the class, as in `detail`). */
+    plans: (queryId: string, databaseType?: DatabaseType) =>
+      queryOptions({
+        queryKey: keys.classes.plans(databaseType ? `${databaseType}:${queryId}` : queryId),
+        queryFn: () =>
+          call(() =>
+            api.GET("/api/v1/query-classes/{query_id}/plans", {
+              params: { path: { query_id: queryId }, query: { database_type: databaseType } },
+            }),
+          ),
+      }),
   },
   audit: {
     list: (query: AuditFilters) =>
@@ -161,17 +175,13 @@ export const queries = {
   compare: (query: CompareQuery) =>
     listOptions(keys.compare.list(query), () => call(() => api.GET("/api/v1/compare", { params: { query } }))),
   weeklyReports: {
-    /** A team's weekly report subscription, or `null` when it has not opted in (the API's 404). */
+    /** A team's weekly report subscription, or `null` when it is off (never opted in, or turned off). */
     detail: (teamId: number) =>
       queryOptions({
         queryKey: keys.weeklyReports.detail(teamId),
         queryFn: async () => {
-          try {
-            return await call(() => api.GET("/api/v1/teams/{id}/weekly-report", { params: { path: { id: teamId } } }));
-          } catch (e) {
-            if (e instanceof ApiError && e.status === 404) return null;
-            throw e;
-          }
+          const view = await call(() => api.GET("/api/v1/teams/{id}/weekly-report", { params: { path: { id: teamId } } }));
+          return view.enabled ? view : null;
         },
       }),
     /** The last whole week's report as it would be sent (nothing is sent). */

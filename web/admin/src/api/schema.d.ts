@@ -530,6 +530,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/query-classes/{query_id}/plans": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The plan shapes a class ran with, newest first (docs/ANALYSIS.md, "Plan history"): each with its
+         *     newest plan, the executions that carried it and their time. Like the analysis, a team or an identity
+         *     sees them only on a class wholly its own.
+         */
+        get: operations["get_class_plans"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/slow-queries": {
         parameters: {
             query?: never;
@@ -2046,6 +2067,28 @@ export interface components {
              */
             total_capped?: boolean;
         };
+        /** @description One plan shape a class ran with (`GET /api/v1/query-classes/{query_id}/plans`), newest first. */
+        PlanView: {
+            /**
+             * Format: int64
+             * @description Executions that carried a plan of this shape, and their time.
+             */
+            executions: number;
+            /** Format: date-time */
+            first_seen: string;
+            /** Format: date-time */
+            last_seen: string;
+            /** Format: double */
+            mean_ms?: number | null;
+            /** @description The newest plan of this shape, as EXPLAIN gave it (scrubbed). */
+            plan: Record<string, never>;
+            /** @description The shape's fingerprint: 16 hex digits (node types, relations, indexes, join order and methods). */
+            shape: string;
+            /** @description How each table is read: `orders: Index Scan using orders_email_idx`. */
+            summary: string;
+            /** Format: double */
+            total_time_ms: number;
+        };
         QueryClassDetail: components["schemas"]["QueryClassView"] & {
             analysis?: null | components["schemas"]["AnalysisView"];
             /** @description Hourly points, oldest first. */
@@ -2472,20 +2515,22 @@ export interface components {
             /** Format: int64 */
             channel_id: number;
         };
-        /** @description A team's weekly report subscription. */
+        /** @description A team's weekly report: on (with its channel) or off (a team that never opted in has no channel). */
         WeeklyReportView: {
             /** Format: int64 */
-            channel_id: number;
-            /** Format: date-time */
-            created_at: string;
+            channel_id?: number | null;
+            enabled: boolean;
             /** @description The Monday (UTC, `YYYY-MM-DD`) of the last week reported, if any. */
             last_week?: string | null;
             /** Format: int64 */
             organization_id: number;
             /** Format: int64 */
             team_id: number;
-            /** Format: date-time */
-            updated_at: string;
+            /**
+             * Format: date-time
+             * @description When it was last turned on, moved or turned off.
+             */
+            updated_at?: string | null;
         };
     };
     responses: never;
@@ -3469,11 +3514,12 @@ export interface operations {
                 b_from?: string;
                 b_to?: string;
                 /**
-                 * @description Before and after this change marker instead: A is the `span_secs` before its time, B the
-                 *     `span_secs` from it (the four window parameters must then be absent).
+                 * @description Before and after this change marker instead: A is the `span_secs` before the start of the hour
+                 *     it falls in, B the `span_secs` from the end of that hour (the hour itself holds both; a marker on
+                 *     the hour splits there). The four window parameters must then be absent.
                  */
                 around_event?: number;
-                /** @description With `around_event`: each window's length, 60 s to 92 days (default 3600). */
+                /** @description With `around_event`: each window's length, 3600 s to 92 days (default 3600). */
                 span_secs?: number;
                 /** @description The ratio of mean and p95 that counts as regressed or improved (1.05 to 100, default 1.5). */
                 ratio?: number;
@@ -4139,6 +4185,57 @@ export interface operations {
             };
         };
     };
+    get_class_plans: {
+        parameters: {
+            query?: {
+                /** @description The class's engine; needed when the query id names classes of both. */
+                database_type?: components["schemas"]["DatabaseType"];
+                /** @description The class's organization; for a super admin when the query id names classes of several. */
+                organization_id?: number;
+            };
+            header?: never;
+            path: {
+                query_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlanView"][];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the query id names several classes: `error.candidates` lists them */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_slow_queries: {
         parameters: {
             query?: {
@@ -4579,6 +4676,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description on, or off (`enabled: false`; no channel when it never opted in) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4587,7 +4685,7 @@ export interface operations {
                     "application/json": components["schemas"]["WeeklyReportView"];
                 };
             };
-            /** @description no such team, or it has not opted in */
+            /** @description no such team for the caller */
             404: {
                 headers: {
                     [name: string]: unknown;

@@ -8,6 +8,7 @@ import { describeError } from "../api/errors";
 import { invalidate, queries } from "../api/queries";
 import { Loaded, LoadingState } from "../components/States";
 import { CopyButton, SeverityBadge, SqlBlock } from "../components/ui";
+import { ClassPlans } from "./ClassPlans";
 import { dbLabel, formatCount, formatDateTime, formatMs, formatRatio } from "../lib/format";
 
 /** How long the panel waits for a requested analysis before saying it is still queued. */
@@ -104,6 +105,7 @@ export function QueryDetail({ id, onClose }: { id: number; onClose: () => void }
                 {(h) => <ClassHistory series={h.series} />}
               </Loaded>
             </section>
+            <ClassPlans key={`${d.database_type}:${d.query_id}`} queryId={d.query_id} databaseType={d.database_type} />
             <section aria-labelledby="analysis-title" className="analysis">
               <div className="panel-head">
                 <h3 id="analysis-title">Analysis</h3>

@@ -46,14 +46,22 @@ function subscription(channelId: number, lastWeek: string | null = null): Subscr
   return {
     team_id: PAYMENTS.id,
     organization_id: 1,
+    enabled: true,
     channel_id: channelId,
     last_week: lastWeek,
-    created_at: "2026-12-01T00:00:00Z",
     updated_at: "2026-12-01T00:00:00Z",
   };
 }
 
-const NOT_OPTED_IN = () => json(404, { error: { code: "not_found", message: "weekly report not found", request_id: "r" } });
+/** A team that never opted in: the API answers "off". */
+const off = (teamId: number): Subscription => ({
+  team_id: teamId,
+  organization_id: 1,
+  enabled: false,
+  channel_id: null,
+  last_week: null,
+  updated_at: null,
+});
 
 /** Like the server: the enabled e-mail channels a team may use, organization-wide or its own. */
 function offeredTo(teamId: number, channels: Channel[]): ReportChannel[] {
@@ -73,8 +81,8 @@ function reportApi(channels: Channel[], initial: Subscription | null = null) {
     routes: {
       "GET /api/v1/teams": () => ({ items: [PAYMENTS, SEARCH], total: 2, page: 1, per_page: 20 }),
       "GET /api/v1/alert-channels": () => ({ items: channels, total: channels.length, page: 1, per_page: 200 }),
-      "GET /api/v1/teams/3/weekly-report": () => sub ?? NOT_OPTED_IN(),
-      "GET /api/v1/teams/4/weekly-report": NOT_OPTED_IN,
+      "GET /api/v1/teams/3/weekly-report": () => sub ?? off(PAYMENTS.id),
+      "GET /api/v1/teams/4/weekly-report": () => off(SEARCH.id),
       "GET /api/v1/teams/3/weekly-report/channels": () => offeredTo(PAYMENTS.id, channels),
       "GET /api/v1/teams/4/weekly-report/channels": () => offeredTo(SEARCH.id, channels),
       "PUT /api/v1/teams/3/weekly-report": async (req: Request) => {
