@@ -158,31 +158,44 @@ pub fn regression(s: &Series, l: &Limits) -> Option<Verdict> {
     })
 }
 
-/// Plan changed: the class's plan shape changed (`from` to `to`, decided by the plan history) and it got
-/// slower: its mean in the window is at least `ratio` times the baseline's, with `min_calls` executions
-/// in the window and `min_baseline_calls` in the baseline. A new plan that is as fast or faster is not
-/// an alert.
-pub fn plan_changed(s: &Series, l: &Limits, from: &str, to: &str) -> Option<Verdict> {
-    let (w, b) = (&s.window, &s.baseline);
-    if w.calls < l.min_calls.max(1) || b.calls < l.min_baseline_calls.max(1) {
+/// One plan shape of a class as the plan history counts it: the executions that carried it and their
+/// time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlanUse<'a> {
+    pub summary: &'a str,
+    pub executions: u64,
+    pub total_ms: f64,
+}
+
+impl PlanUse<'_> {
+    fn mean_ms(&self) -> Option<f64> {
+        (self.executions > 0).then(|| self.total_ms / self.executions as f64)
+    }
+}
+
+/// Plan changed: the class's current plan shape (`to`, first seen in the window) replaced another
+/// (`from`) and made it slower: executions on the new plan are on average at least `ratio` times as slow
+/// as on the old one, with at least `min_calls` executions carrying the new plan and
+/// `min_baseline_calls` the old. A new plan that is as fast or faster, or seen too few times to tell,
+/// is not an alert: the class slowing down for another reason is the regression rule's business.
+pub fn plan_changed(from: &PlanUse<'_>, to: &PlanUse<'_>, l: &Limits) -> Option<Verdict> {
+    if to.executions < l.min_calls.max(1) || from.executions < l.min_baseline_calls.max(1) {
         return None;
     }
-    let mean_ratio = ratio(w.mean_ms()?, b.mean_ms()?)?;
+    let (before, after) = (from.mean_ms()?, to.mean_ms()?);
+    let mean_ratio = ratio(after, before)?;
     if mean_ratio < l.ratio {
         return None;
     }
-    let p95_ratio = ratio(w.p95_ms()?, b.p95_ms()?);
     Some(Verdict {
         mean_ratio: Some(mean_ratio),
-        p95_ratio,
+        p95_ratio: None,
         z: None,
         share: None,
         summary: format!(
-            "its plan changed from \"{from}\" to \"{to}\" and its mean {:.1} ms is {mean_ratio:.2}x \
-             the baseline's ({} executions in the window, {} in the baseline)",
-            w.mean_ms().unwrap_or(0.0),
-            w.calls,
-            b.calls
+            "its plan changed from \"{}\" ({} executions, mean {before:.1} ms) to \"{}\" ({} executions, \
+             mean {after:.1} ms): {mean_ratio:.2}x as slow",
+            from.summary, from.executions, to.summary, to.executions
         ),
     })
 }
@@ -280,6 +293,38 @@ pub fn mann_whitney_z(earlier: &Histogram, later: &Histogram) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plan_change_alerts_only_when_enough_executions_show_the_new_plan_slower() {
+        let l = Limits::default_for(AlertKind::PlanChanged);
+        let plan = |summary, executions, mean: f64| PlanUse {
+            summary,
+            executions,
+            total_ms: mean * executions as f64,
+        };
+        let old = plan("t: Index Scan using t_idx", 40, 5.0);
+        let v = plan_changed(&old, &plan("t: Seq Scan", 30, 60.0), &l).expect("slower");
+        assert_eq!(v.mean_ratio, Some(12.0));
+        assert!(
+            v.summary.contains("to \"t: Seq Scan\" (30 executions"),
+            "{}",
+            v.summary
+        );
+        // Faster, as fast, too few on the new plan, too few on the old, or no execution counted.
+        for new in [
+            plan("t: Seq Scan", 30, 2.0),
+            plan("t: Seq Scan", 30, 6.0),
+            plan("t: Seq Scan", 4, 60.0),
+            plan("t: Seq Scan", 0, 0.0),
+        ] {
+            assert_eq!(plan_changed(&old, &new, &l), None, "{new:?}");
+        }
+        let few_before = plan("t: Index Scan using t_idx", 2, 5.0);
+        assert_eq!(
+            plan_changed(&few_before, &plan("t: Seq Scan", 30, 60.0), &l),
+            None
+        );
+    }
 
     fn side(values: &[(f64, u64)], hours: u32) -> Side {
         let mut s = Side {

@@ -24,15 +24,32 @@ pub struct PlanShape {
 }
 
 /// PostgreSQL node fields that name what a node does (never what it costs).
-const PG_FIELDS: [&str; 8] = [
+const PG_FIELDS: [&str; 13] = [
     "Node Type",
     "Relation Name",
+    "Alias",
     "Index Name",
     "Join Type",
     "Strategy",
+    "Partial Mode",
+    "Parallel Aware",
     "Scan Direction",
     "Parent Relationship",
     "Subplan Name",
+    "CTE Name",
+    "Function Name",
+];
+
+/// MySQL/MariaDB keys that list candidates, columns or costs rather than what the plan does: an index
+/// added but not used, or a column more in the select list, does not change a plan's shape.
+const MY_SKIPPED: [&str; 7] = [
+    "possible_keys",
+    "used_columns",
+    "used_key_parts",
+    "cost_info",
+    "ref",
+    "key_length",
+    "attached_condition",
 ];
 
 /// MySQL/MariaDB table fields that name how a table is read.
@@ -54,7 +71,7 @@ impl Walk {
         let field = |k: &str| node.get(k).and_then(Value::as_str);
         self.canonical.push('(');
         for k in PG_FIELDS {
-            if let Some(v) = field(k) {
+            if let Some(v) = node.get(k).map(scalar).filter(|v| !v.is_empty()) {
                 self.canonical.push_str(&format!("{k}={v};"));
             }
         }
@@ -77,10 +94,12 @@ impl Walk {
     }
 
     /// A MySQL/MariaDB plan object: every key that holds an object or an array is an operation (its
-    /// name is part of the shape), a `table` object is read for how it is accessed; numbers, costs and
-    /// conditions are skipped.
+    /// name is part of the shape), a `table` object is read for how it is accessed; numbers, costs,
+    /// conditions and candidate lists ([`MY_SKIPPED`]) are skipped. Only objects count as nodes.
     fn my(&mut self, v: &Value) {
-        self.nodes += 1;
+        if v.is_object() {
+            self.nodes += 1;
+        }
         if self.nodes > MAX_NODES {
             self.canonical.push('…');
             return;
@@ -108,7 +127,9 @@ impl Walk {
                 }
                 // serde_json's map is ordered by key: the same plan always reads the same way.
                 for (k, child) in map {
-                    if matches!(child, Value::Object(_) | Value::Array(_)) {
+                    if matches!(child, Value::Object(_) | Value::Array(_))
+                        && !MY_SKIPPED.contains(&k.as_str())
+                    {
                         self.canonical.push_str(k);
                         self.my(child);
                     }
@@ -228,6 +249,14 @@ mod tests {
         let sorted = json!({"query_block": {"ordering_operation": {"using_filesort": true,
             "table": {"table_name": "orders", "access_type": "ALL"}}}});
         assert_ne!(shape(&sorted).expect("shape").fingerprint, all.fingerprint);
+        // An index that is only a candidate, or another selected column, is the same plan.
+        let mut candidate = plan("ALL", None, 1000);
+        candidate["query_block"]["table"]["possible_keys"] = json!(["email_idx"]);
+        candidate["query_block"]["table"]["used_columns"] = json!(["id", "email", "note"]);
+        assert_eq!(
+            shape(&candidate).expect("shape").fingerprint,
+            all.fingerprint
+        );
     }
 
     #[test]

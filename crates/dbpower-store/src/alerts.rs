@@ -251,14 +251,22 @@ pub struct EvalData {
 }
 
 /// A class's plan changed: the shape it ran with before (the one last seen most recently before the new
-/// one appeared) and the new one.
+/// one appeared) and the new one, now current, each with the executions that carried it and their time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlanSwitch {
-    pub from_shape: String,
-    pub from_summary: String,
-    pub to_shape: String,
-    pub to_summary: String,
+    pub from: PlanSide,
+    pub to: PlanSide,
+    /// When the new shape was first seen.
     pub at: DateTime<Utc>,
+}
+
+/// One plan shape of a [`PlanSwitch`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanSide {
+    pub shape: String,
+    pub summary: String,
+    pub executions: i64,
+    pub total_time_ms: f64,
 }
 
 /// A condition that holds now.

@@ -35,7 +35,8 @@ pub use agents::{AgentRecord, AgentStore};
 pub use alerts::{
     AlertFilter, AlertStore, ChannelPatch, ChannelPublic, ChannelRecord, ClaimedDelivery,
     DeliveryOutcome, EvalData, EvalOutcome, EvalWindow, EventFilter, Firing, MAX_COMPARE_CLASSES,
-    NewChannel, NewEvent, NewRule, RowSums, RulePatch, SeriesRow, SideSums, WindowClass,
+    NewChannel, NewEvent, NewRule, PlanSide, PlanSwitch, RowSums, RulePatch, SeriesRow, SideSums,
+    WindowClass,
 };
 pub use auth::{AuthStore, NewAuditEntry, NewRefreshToken, RefreshUse};
 pub use error::{DriverError, Entity, Reference, Result, StoreError};

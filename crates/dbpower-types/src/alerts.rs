@@ -444,7 +444,7 @@ pub struct CompareQuery {
     /// it falls in, B the `span_secs` from the end of that hour (the hour itself holds both; a marker on
     /// the hour splits there). The four window parameters must then be absent.
     pub around_event: Option<i64>,
-    /// With `around_event`: each window's length, 3600 s to 92 days (default 3600).
+    /// With `around_event`: each window's length in whole hours, 3600 s to 92 days (default 3600).
     pub span_secs: Option<u64>,
     /// The ratio of mean and p95 that counts as regressed or improved (1.05 to 100, default 1.5).
     pub ratio: Option<f64>,

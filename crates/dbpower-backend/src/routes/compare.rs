@@ -127,11 +127,11 @@ async fn windows(s: &AppState, scope: &Scope, q: &CompareQuery) -> ApiResult<Win
         ));
     }
     let span = q.span_secs.unwrap_or(3600);
-    if !(3600..=MAX_SPAN_DAYS as u64 * 86_400).contains(&span) {
+    if !(3600..=MAX_SPAN_DAYS as u64 * 86_400).contains(&span) || !span.is_multiple_of(3600) {
         return Err(ApiError::validation(
             "span_secs",
             format!(
-                "must be between 3600 and {} (92 days)",
+                "must be whole hours between 3600 and {} (92 days): rollups are hourly",
                 MAX_SPAN_DAYS * 86_400
             ),
         ));

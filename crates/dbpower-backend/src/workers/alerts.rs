@@ -195,10 +195,19 @@ fn verdict(
         AlertKind::SeverityRaised if own_class => severity_raised(row, w),
         AlertKind::PlanChanged if own_class => {
             let p = data.plan_switches.get(&row.class_id)?;
-            detect::plan_changed(series, limits, &p.from_summary, &p.to_summary)
+            detect::plan_changed(&plan_use(&p.from), &plan_use(&p.to), limits)
         }
         AlertKind::SeverityRaised | AlertKind::PlanChanged => None,
         kind => detect::detect(kind, series, limits),
+    }
+}
+
+/// A plan shape as the detector reads it.
+fn plan_use(s: &dbpower_store::PlanSide) -> detect::PlanUse<'_> {
+    detect::PlanUse {
+        summary: &s.summary,
+        executions: u64::try_from(s.executions).unwrap_or(0),
+        total_ms: s.total_time_ms,
     }
 }
 

@@ -182,6 +182,7 @@ async fn compare_matches_a_hand_computed_fixture() {
         for bad in [
             format!("{around}&a_from={}", w(0)),
             format!("/api/v1/compare?around_event={}&span_secs=600", marker.body["id"]),
+            format!("/api/v1/compare?around_event={}&span_secs=5400", marker.body["id"]),
             "/api/v1/compare?b_to=2026-01-01T00:00:00Z".to_string(),
         ] {
             let r = app.get(&bad, &oa).await;

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dbpower_core::{OrgId, Scope};
-use dbpower_types::{AlertStatus, AlertView, EventView, MuteView, RuleView};
+use dbpower_types::{AlertKind, AlertStatus, AlertView, EventView, MuteView, RuleView};
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, QueryBuilder};
 
@@ -15,8 +15,8 @@ use super::{Conn, DIALECT, Db, DbStore};
 use crate::alerts::{
     ALERT_COLS, AlertFilter, AlertRow, CHANNEL_COLS, ChannelPatch, ChannelRecord, ChannelRow,
     ClaimedDelivery, DeliveryOutcome, EVENT_COLS, EvalData, EvalOutcome, EvalWindow, EventFilter,
-    EventRow, Firing, MAX_COMPARE_CLASSES, NewChannel, NewEvent, NewRule, PlanSwitch, RULE_COLS,
-    RowSums, RulePatch, RuleRow, SeriesRow, SideSums, WindowClass,
+    EventRow, Firing, MAX_COMPARE_CLASSES, NewChannel, NewEvent, NewRule, PlanSide, PlanSwitch,
+    RULE_COLS, RowSums, RulePatch, RuleRow, SeriesRow, SideSums, WindowClass,
 };
 use crate::error::write_error;
 use crate::queue::rand_u64;
@@ -341,40 +341,57 @@ impl DbStore {
 }
 
 impl DbStore {
-    /// Classes of `org` whose newest plan shape appeared in the window after another shape (at most
-    /// 1,000 such pairs read).
+    /// Classes of `org` whose current plan shape (the most recently seen) first appeared in the window,
+    /// after another shape: one row per class, with the shape seen most recently before it.
     async fn plan_switches(&self, org: OrgId, w: &EvalWindow) -> Result<HashMap<i64, PlanSwitch>> {
         type Row = (
             i64,
             String,
             String,
+            i64,
+            f64,
             DateTime<Utc>,
             String,
             String,
-            DateTime<Utc>,
+            i64,
+            f64,
         );
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT n.class_id, n.shape, n.summary, n.first_seen, o.shape, o.summary, o.last_seen \
-             FROM class_plans n JOIN class_plans o ON o.class_id = n.class_id AND o.shape <> n.shape \
-             WHERE n.organization_id = $1 AND n.first_seen >= $2 AND o.first_seen < n.first_seen \
-             ORDER BY n.class_id, n.first_seen DESC, o.last_seen DESC LIMIT 1000",
+            "SELECT class_id, to_shape, to_summary, to_executions, to_total, at, from_shape, \
+             from_summary, from_executions, from_total FROM (SELECT n.class_id, n.shape AS to_shape, \
+             n.summary AS to_summary, n.executions AS to_executions, n.total_time_ms AS to_total, \
+             n.first_seen AS at, o.shape AS from_shape, o.summary AS from_summary, \
+             o.executions AS from_executions, o.total_time_ms AS from_total, ROW_NUMBER() OVER \
+             (PARTITION BY n.class_id ORDER BY n.last_seen DESC, o.last_seen DESC, n.shape, o.shape) \
+             AS rn FROM class_plans n JOIN class_plans o ON o.class_id = n.class_id AND \
+             o.shape <> n.shape WHERE n.organization_id = $1 AND n.last_seen >= $2 AND \
+             n.first_seen >= $2 AND o.first_seen < n.first_seen AND o.last_seen <= n.last_seen) \
+             pairs WHERE rn = 1",
         )
         .bind(org.get())
         .bind(w.window_start)
         .fetch_all(&self.pool)
         .await?;
-        let mut out = HashMap::new();
-        for (class, to_shape, to_summary, at, from_shape, from_summary, _) in rows {
-            // The first row of a class is its newest shape with the most recent shape before it.
-            out.entry(class).or_insert(PlanSwitch {
-                from_shape,
-                from_summary,
-                to_shape,
-                to_summary,
-                at,
-            });
-        }
-        Ok(out)
+        let side = |shape, summary, executions, total_time_ms| PlanSide {
+            shape,
+            summary,
+            executions,
+            total_time_ms,
+        };
+        Ok(rows
+            .into_iter()
+            .map(|(class, ts, tsum, te, tt, at, fs, fsum, fe, ft)| {
+                let to = side(ts, tsum, te, tt);
+                (
+                    class,
+                    PlanSwitch {
+                        from: side(fs, fsum, fe, ft),
+                        to,
+                        at,
+                    },
+                )
+            })
+            .collect())
     }
 }
 
@@ -774,13 +791,19 @@ impl AlertStore for DbStore {
         .bind(w.baseline_start)
         .fetch_optional(&self.pool)
         .await?;
+        // Plans are read only for an organization with a plan-change rule on.
+        let plan_switches = if rules.iter().any(|r| r.kind == AlertKind::PlanChanged) {
+            self.plan_switches(org, w).await?
+        } else {
+            HashMap::new()
+        };
         Ok(EvalData {
             rules,
             series: assemble(sums, buckets, classes, dbs),
             org_window_ms,
             muted: muted.into_iter().collect(),
             marker: marker.map(EventRow::into_view).transpose()?,
-            plan_switches: self.plan_switches(org, w).await?,
+            plan_switches,
         })
     }
 

@@ -1,7 +1,7 @@
 //! Ingestion and retention ([`IngestStore`]). A group of batches is one transaction whose number of
 //! statements grows per 500 rows (`CHUNK`), not per row; [`DbStore::ingest_group`] runs its steps in order, each a function
-//! below: idempotency rows, class upsert, raw rows, histograms, plan history (one statement per plan
-//! shape, bounded per class: few rows carry a plan), databases, rollups, jobs, percentiles, responses.
+//! below: idempotency rows, class upsert, raw rows, histograms, plan history, databases, rollups, jobs,
+//! percentiles, responses.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -370,9 +370,11 @@ async fn upsert_histograms(conn: &mut Conn, groups: &Groups<'_>, classes: &Class
     Ok(())
 }
 
-/// The most plan shapes kept per class: a source sending ever new shapes cannot grow the table
-/// without end (a new shape beyond it is not recorded; the known ones keep counting).
+/// The most plan shapes kept per class: beyond it the least recently seen go, so a source sending ever
+/// new shapes cannot grow the table without end and the current shape is always kept.
 const MAX_PLANS_PER_CLASS: i64 = 50;
+/// The most bytes of a plan kept in the history: a bigger one keeps its shape and summary only.
+const MAX_STORED_PLAN: usize = 256 * 1024;
 
 /// What the rows of one plan shape of one class add to its history.
 struct PlanSums<'a> {
@@ -385,16 +387,18 @@ struct PlanSums<'a> {
     last_seen: DateTime<Utc>,
 }
 
-/// Plan history: each plan's shape, per class, with the newest plan of the shape and the executions
-/// that carried it.
-async fn upsert_plans(conn: &mut Conn, rows: &[RawRow<'_>], classes: &Classes) -> Result<()> {
+/// The rows' plans by class and shape: the newest plan of each, and the executions that carried it (a
+/// sample adds its plan, not executions: another method counts those).
+fn plan_sums<'a>(
+    rows: &[RawRow<'a>],
+    classes: &Classes,
+) -> Result<BTreeMap<(i64, &'a str), PlanSums<'a>>> {
     let mut plans: BTreeMap<(i64, &str), PlanSums<'_>> = BTreeMap::new();
     for (org, _, q) in rows {
         let (Some((shape, summary)), Some(plan)) = (&q.plan_shape, &q.explain) else {
             continue;
         };
-        let calls = q.calls.max(1);
-        let time = q.execution_time_ms * calls as f64;
+        let calls = q.calls.max(0);
         let at = q.observed_at;
         let e = plans
             .entry((classes.of(*org, q)?, shape.as_str()))
@@ -408,20 +412,45 @@ async fn upsert_plans(conn: &mut Conn, rows: &[RawRow<'_>], classes: &Classes) -
                 last_seen: at,
             });
         e.executions = e.executions.saturating_add(calls);
-        e.total_time_ms += time;
+        e.total_time_ms += q.execution_time_ms * calls as f64;
         e.first_seen = e.first_seen.min(at);
         if at >= e.last_seen {
             (e.last_seen, e.plan, e.summary) = (at, plan, summary);
         }
     }
-    // One statement per shape: few rows carry a plan, and each checks the class's bound itself.
-    for ((class, shape), p) in plans {
-        sqlx::query(AssertSqlSafe(format!(
+    Ok(plans)
+}
+
+/// Plan history: each plan's shape, per class, with the newest plan of the shape and the executions
+/// that carried it; then each touched class is trimmed to its [`MAX_PLANS_PER_CLASS`] most recently seen
+/// shapes. Statements grow per 500 shapes, like the other steps.
+async fn upsert_plans(conn: &mut Conn, rows: &[RawRow<'_>], classes: &Classes) -> Result<()> {
+    let plans: Vec<_> = plan_sums(rows, classes)?.into_iter().collect();
+    let omitted = serde_json::json!({"omitted": "plan larger than 256 KiB"});
+    for chunk in plans.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new(
             "INSERT INTO class_plans (class_id, organization_id, shape, summary, plan, executions, \
-             total_time_ms, first_seen, last_seen) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 \
-             WHERE EXISTS (SELECT 1 FROM class_plans WHERE class_id = $1 AND shape = $3) \
-             OR (SELECT COUNT(*) FROM class_plans WHERE class_id = $1) < {MAX_PLANS_PER_CLASS} \
-             ON CONFLICT (class_id, shape) DO UPDATE SET executions = {}, \
+             total_time_ms, first_seen, last_seen) ",
+        );
+        qb.push_values(chunk.iter(), |mut b, ((class, shape), p)| {
+            let size = serde_json::to_vec(p.plan).map_or(usize::MAX, |v| v.len());
+            let plan = if size <= MAX_STORED_PLAN {
+                p.plan
+            } else {
+                &omitted
+            };
+            b.push_bind(*class)
+                .push_bind(p.org)
+                .push_bind(*shape)
+                .push_bind(p.summary)
+                .push_bind(Json(plan))
+                .push_bind(p.executions)
+                .push_bind(p.total_time_ms)
+                .push_bind(p.first_seen)
+                .push_bind(p.last_seen);
+        });
+        qb.push(format!(
+            " ON CONFLICT (class_id, shape) DO UPDATE SET executions = {}, \
              total_time_ms = class_plans.total_time_ms + excluded.total_time_ms, \
              first_seen = {least}(class_plans.first_seen, excluded.first_seen), \
              plan = CASE WHEN excluded.last_seen >= class_plans.last_seen THEN excluded.plan \
@@ -432,18 +461,26 @@ async fn upsert_plans(conn: &mut Conn, rows: &[RawRow<'_>], classes: &Classes) -
             saturating_sum("class_plans.executions", "excluded.executions"),
             least = DIALECT.least,
             greatest = DIALECT.greatest,
-        )))
-        .bind(class)
-        .bind(p.org)
-        .bind(shape)
-        .bind(p.summary)
-        .bind(Json(p.plan))
-        .bind(p.executions)
-        .bind(p.total_time_ms)
-        .bind(p.first_seen)
-        .bind(p.last_seen)
-        .execute(&mut *conn)
-        .await?;
+        ));
+        qb.build().execute(&mut *conn).await?;
+    }
+    let touched: std::collections::BTreeSet<i64> = plans.iter().map(|((c, _), _)| *c).collect();
+    let touched: Vec<i64> = touched.into_iter().collect();
+    for chunk in touched.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Db>::new(
+            "DELETE FROM class_plans WHERE EXISTS (SELECT 1 FROM (SELECT class_id, shape, \
+             ROW_NUMBER() OVER (PARTITION BY class_id ORDER BY last_seen DESC, shape) AS rn \
+             FROM class_plans WHERE class_id IN (",
+        );
+        let mut ids = qb.separated(", ");
+        for c in chunk {
+            ids.push_bind(*c);
+        }
+        qb.push(format!(
+            ")) ranked WHERE ranked.class_id = class_plans.class_id AND ranked.shape = \
+             class_plans.shape AND ranked.rn > {MAX_PLANS_PER_CLASS})"
+        ));
+        qb.build().execute(&mut *conn).await?;
     }
     Ok(())
 }

@@ -3519,7 +3519,7 @@ export interface operations {
                  *     the hour splits there). The four window parameters must then be absent.
                  */
                 around_event?: number;
-                /** @description With `around_event`: each window's length, 3600 s to 92 days (default 3600). */
+                /** @description With `around_event`: each window's length in whole hours, 3600 s to 92 days (default 3600). */
                 span_secs?: number;
                 /** @description The ratio of mean and p95 that counts as regressed or improved (1.05 to 100, default 1.5). */
                 ratio?: number;
