@@ -176,6 +176,10 @@ impl Client {
         self.request(Method::POST, path, Some(token), Some(body))
             .await
     }
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.request(Method::PUT, path, Some(token), Some(body))
+            .await
+    }
     pub async fn patch(&self, path: &str, token: &str, body: Value) -> Resp {
         self.request(Method::PATCH, path, Some(token), Some(body))
             .await

@@ -95,6 +95,64 @@ async fn ingest_story(store: &dyn Store) {
     let class_id = jobs_are_leased_and_fenced(store, &c).await;
     reanalysis_and_retention(store, &c, class_id).await;
     samples_count_no_executions(store).await;
+    plan_history_is_bounded(store).await;
+}
+
+/// Plan history under a hostile source: 52 shapes of one class keep the 50 most recently seen, a plan
+/// over 256 KiB keeps its shape but not its text, and a sample adds its plan without executions.
+async fn plan_history_is_bounded(store: &dyn Store) {
+    let (org, key) = setup(store, "Plans").await;
+    let scope = Scope::org(org);
+    let start = Utc::now() - chrono::Duration::hours(2);
+    let planned = |i: i64, plan: serde_json::Value, calls: i64| NewSlowQuery {
+        calls,
+        observed_at: start + chrono::Duration::minutes(i),
+        plan_shape: Some((format!("SHAPE{i:02}"), format!("t: shape {i}"))),
+        explain: Some(plan),
+        ..item("P", 10.0, "shop")
+    };
+    let small = serde_json::json!({"Plan": {"Node Type": "Seq Scan"}});
+    let huge =
+        serde_json::json!({"Plan": {"Node Type": "Seq Scan", "Filter": "x".repeat(300 * 1024)}});
+    let mut items: Vec<NewSlowQuery> = (0..50).map(|i| planned(i, small.clone(), 1)).collect();
+    items.push(planned(50, huge, 1));
+    items.push(planned(51, small.clone(), 0));
+    let batch = NewBatch {
+        api_key_id: key,
+        request_id: "plans-1".into(),
+        team_id: None,
+        identity_id: None,
+        items,
+    };
+    store.ingest(org, &batch).await.expect("ingest");
+    let lookup = ClassLookup {
+        query_id: "P",
+        database_type: None,
+        organization_id: None,
+    };
+    let class = store
+        .query_classes_named(&scope, lookup)
+        .await
+        .expect("class")[0]
+        .id;
+    let plans = store.class_plans(&scope, class).await.expect("plans");
+    let shapes: Vec<&str> = plans.iter().map(|p| p.shape.as_str()).collect();
+    assert_eq!(shapes.len(), 50);
+    assert_eq!(
+        (shapes[0], shapes[49]),
+        ("SHAPE51", "SHAPE02"),
+        "the oldest two trimmed"
+    );
+    assert_eq!(
+        (plans[0].executions, plans[0].mean_ms),
+        (0, None),
+        "a sample counts nothing"
+    );
+    assert_eq!(
+        plans[1].plan,
+        serde_json::json!({"omitted": "plan larger than 256 KiB"})
+    );
+    assert_eq!(plans[2].plan, small);
 }
 
 /// Samples (a log's executions where another method of the source counts them) are stored with 0

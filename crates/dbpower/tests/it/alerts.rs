@@ -708,14 +708,7 @@ async fn a_team_that_opted_in_gets_last_weeks_report_once(env: AlertEnv) {
         json!({"channel_id": 999_999}),
         json!({}),
     ] {
-        let r = c
-            .request(
-                reqwest::Method::PUT,
-                &path,
-                Some(&o.token),
-                Some(bad.clone()),
-            )
-            .await;
+        let r = c.put(&path, &o.token, bad.clone()).await;
         assert_eq!(
             r.status,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -761,14 +754,7 @@ async fn a_team_that_opted_in_gets_last_weeks_report_once(env: AlertEnv) {
     assert!(ids("regressed")[0].contains("invoices"));
     assert!(!preview.body.to_string().contains("search_terms"));
     assert!(smtp.messages().is_empty(), "a preview sends nothing");
-    let set = c
-        .request(
-            reqwest::Method::PUT,
-            &path,
-            Some(&o.token),
-            Some(json!({"channel_id": mail})),
-        )
-        .await;
+    let set = c.put(&path, &o.token, json!({"channel_id": mail})).await;
     assert_eq!(set.status, StatusCode::OK, "{}", set.body);
     let reports = |m: &[dbpower_testkit::Mail]| {
         m.iter()
@@ -845,11 +831,10 @@ async fn a_team_that_opted_in_gets_last_weeks_report_once(env: AlertEnv) {
         options.body
     );
     let own = c
-        .request(
-            reqwest::Method::PUT,
+        .put(
             &format!("/api/v1/teams/{search}/weekly-report"),
-            Some(&lt),
-            Some(json!({"channel_id": sch})),
+            &lt,
+            json!({"channel_id": sch}),
         )
         .await;
     assert_eq!(own.status, StatusCode::OK, "{}", own.body);
@@ -895,14 +880,7 @@ async fn a_team_that_opted_in_gets_last_weeks_report_once(env: AlertEnv) {
         off.body
     );
     // Turned on again: the week already reported is not sent a second time.
-    let again = c
-        .request(
-            reqwest::Method::PUT,
-            &path,
-            Some(&o.token),
-            Some(json!({"channel_id": mail})),
-        )
-        .await;
+    let again = c.put(&path, &o.token, json!({"channel_id": mail})).await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.body);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let to_payments = |m: &[dbpower_testkit::Mail]| {
