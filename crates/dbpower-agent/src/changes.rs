@@ -411,8 +411,14 @@ mod tests {
                     name: n.to_string(),
                     columns: c.iter().map(|s| s.to_string()).collect(),
                     unique: *u,
+                    primary: false,
+                    foreign_key: false,
+                    scans: None,
+                    method: None,
+                    partial: false,
                 })
                 .collect(),
+            usage_since: None,
         }
     }
 

@@ -254,6 +254,9 @@ async fn check_postgres(s: &SourceConfig, r: &mut Report) -> anyhow::Result<()> 
     if s.explain {
         check_pg_explain(conn, &facts, &session.role, r).await?;
     }
+    if s.whatif {
+        check_hypopg(conn, &facts, r).await?;
+    }
     own_statements(s, &session, quiet_options, r);
     Ok(())
 }
@@ -416,6 +419,41 @@ async fn check_pg_explain(
             ),
             &format!("GRANT CONNECT ON DATABASE <name> TO \"{role}\";  for each"),
         );
+    }
+    Ok(())
+}
+
+/// `whatif`: HypoPG must be installed in each database whose advice is validated (checked here in the
+/// URL's database; a database without it answers `unavailable` with the same instruction).
+async fn check_hypopg(
+    conn: &mut sqlx::PgConnection,
+    f: &PgFacts,
+    r: &mut Report,
+) -> anyhow::Result<()> {
+    let row = sqlx::query(
+        "/* dbpower-agent */ SELECT (SELECT extversion FROM pg_extension WHERE extname = 'hypopg'), \
+         EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'hypopg')",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .context("cannot read the installed extensions")?;
+    let (installed, available): (Option<String>, bool) = (row.try_get(0)?, row.try_get(1)?);
+    match installed {
+        Some(v) => r.good(&format!(
+            "whatif: HypoPG {v} is installed in database {}: index advice is validated with hypothetical indexes (nothing is written)",
+            f.database
+        )),
+        None if available => r.fix(
+            &format!(
+                "whatif: HypoPG is available but not installed in database {}: index advice there is reported as not validated",
+                f.database
+            ),
+            "CREATE EXTENSION hypopg;  as a superuser or the database owner, in each database whose advice should be validated",
+        ),
+        None => r.fix(
+            "whatif: the HypoPG extension is not on this server: index advice is reported as not validated",
+            "install it (Debian/Ubuntu: apt install postgresql-<major>-hypopg), then CREATE EXTENSION hypopg; in each database",
+        ),
     }
     Ok(())
 }

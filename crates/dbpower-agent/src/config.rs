@@ -196,6 +196,10 @@ pub struct SourceConfig {
     /// How often the described tables and the settings are read again for changes; 0: every round.
     #[serde(default = "default_watch_every")]
     pub watch_every_secs: u64,
+    /// Validate the platform's index advice on this PostgreSQL source with hypothetical indexes
+    /// (HypoPG, in the agent's own session: nothing is written). Off by default (docs/AGENT.md).
+    #[serde(default)]
+    pub whatif: bool,
 }
 
 /// Exclusion rules, compiled.
@@ -337,6 +341,12 @@ impl AgentConfig {
                         s.kind
                     );
                 }
+            }
+            if s.whatif && s.kind != SourceKind::Postgresql {
+                bail!(
+                    "source {}: whatif validates with HypoPG, which only PostgreSQL has",
+                    s.name
+                );
             }
             Exclusions::compile(&s.exclude).with_context(|| format!("source {}", s.name))?;
         }

@@ -124,7 +124,7 @@ fn has_placeholders(sql: &str) -> bool {
 }
 
 /// The highest `$n` parameter of a PostgreSQL text (0 when it has none).
-fn max_param(sql: &str) -> usize {
+pub(crate) fn max_param(sql: &str) -> usize {
     Lexer::new(sql, Dialect::Postgresql)
         .filter(|t| t.kind == Kind::Param)
         .filter_map(|t| t.text[1..].parse::<usize>().ok())
@@ -471,8 +471,8 @@ pub(crate) async fn mysql_table(
         return Ok(None);
     }
     let idx = sqlx::query(
-        "SELECT /* dbpower-agent */ CAST(INDEX_NAME AS CHAR), CAST(NON_UNIQUE AS SIGNED), CAST(COLUMN_NAME AS CHAR) \
-         FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY INDEX_NAME, SEQ_IN_INDEX",
+        "SELECT /* dbpower-agent */ CAST(INDEX_NAME AS CHAR), CAST(NON_UNIQUE AS SIGNED), CAST(COLUMN_NAME AS CHAR), \
+         CAST(INDEX_TYPE AS CHAR) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY INDEX_NAME, SEQ_IN_INDEX",
     )
     .bind(schema)
     .bind(name)
@@ -488,18 +488,24 @@ pub(crate) async fn mysql_table(
     .flatten();
     let mut indexes: Vec<IndexSchema> = Vec::new();
     for r in idx {
-        let (iname, non_unique, col): (String, i64, Option<String>) =
-            (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+        let (iname, non_unique, col, kind): (String, i64, Option<String>, Option<String>) =
+            (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
         let col = col.unwrap_or_else(|| "(expression)".into());
         match indexes.iter_mut().find(|i| i.name == iname) {
             Some(i) => i.columns.push(col),
             None => indexes.push(IndexSchema {
+                primary: iname == "PRIMARY",
                 name: iname,
                 columns: vec![col],
                 unique: non_unique == 0,
+                foreign_key: false,
+                scans: None,
+                method: kind.filter(|k| !k.eq_ignore_ascii_case("BTREE")),
+                partial: false,
             }),
         }
     }
+    mysql_index_usage(conn, schema, name, &mut indexes).await;
     Ok(Some(TableSchema {
         name: name.to_string(),
         schema: Some(schema.to_string()),
@@ -515,7 +521,69 @@ pub(crate) async fn mysql_table(
             })
             .collect::<anyhow::Result<Vec<_>>>()?,
         indexes,
+        usage_since: mysql_started(conn).await,
     }))
+}
+
+/// Marks the indexes whose leading columns are a foreign key's, and adds each index's reads from
+/// performance_schema (left unknown when it is off or not readable).
+async fn mysql_index_usage(
+    conn: &mut MySqlConnection,
+    schema: &str,
+    name: &str,
+    indexes: &mut [IndexSchema],
+) {
+    let fks: Vec<(String, String)> = sqlx::query_as(
+        "SELECT /* dbpower-agent */ CAST(CONSTRAINT_NAME AS CHAR), CAST(COLUMN_NAME AS CHAR) \
+         FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
+         AND REFERENCED_TABLE_NAME IS NOT NULL ORDER BY CONSTRAINT_NAME, ORDINAL_POSITION",
+    )
+    .bind(schema)
+    .bind(name)
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap_or_default();
+    let mut by_fk: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (fk, col) in fks {
+        by_fk.entry(fk).or_default().push(col.to_lowercase());
+    }
+    for ix in indexes.iter_mut() {
+        ix.foreign_key = by_fk.values().any(|cols| {
+            cols.len() <= ix.columns.len()
+                && cols.iter().all(|c| {
+                    ix.columns[..cols.len()]
+                        .iter()
+                        .any(|k| k.eq_ignore_ascii_case(c))
+                })
+        });
+    }
+    let usage: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT /* dbpower-agent */ CAST(INDEX_NAME AS CHAR), CAST(COUNT_STAR AS SIGNED) \
+         FROM performance_schema.table_io_waits_summary_by_index_usage \
+         WHERE OBJECT_SCHEMA = ? AND OBJECT_NAME = ? AND INDEX_NAME IS NOT NULL",
+    )
+    .bind(schema)
+    .bind(name)
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap_or_default();
+    for (iname, n) in usage {
+        if let Some(ix) = indexes.iter_mut().find(|i| i.name == iname) {
+            ix.scans = Some(n);
+        }
+    }
+}
+
+/// When the MySQL/MariaDB server started: its performance_schema counters count from then.
+async fn mysql_started(conn: &mut MySqlConnection) -> Option<chrono::DateTime<chrono::Utc>> {
+    let row: Option<(String, String)> =
+        sqlx::query_as("/* dbpower-agent */ SHOW GLOBAL STATUS LIKE 'Uptime'")
+            .fetch_optional(&mut *conn)
+            .await
+            .ok()
+            .flatten();
+    let secs: i64 = row?.1.parse().ok()?;
+    Some(chrono::Utc::now() - chrono::Duration::seconds(secs))
 }
 
 pub(crate) async fn pg_table(
@@ -543,16 +611,33 @@ pub(crate) async fn pg_table(
         return Ok(None);
     };
     let (nsp, rows): (String, i64) = (first.try_get(3)?, first.try_get(4)?);
+    // Per index: its key, whether it is the primary key, whether its leading columns are a foreign
+    // key's, and its scans since the database's statistics were reset (or the server started).
     let idx = sqlx::query(
         "SELECT /* dbpower-agent */ i.relname::text, ix.indisunique, \
-         array_agg(pg_get_indexdef(ix.indexrelid, k.ord::int, true) ORDER BY k.ord) \
+         array_agg(pg_get_indexdef(ix.indexrelid, k.ord::int, true) ORDER BY k.ord), ix.indisprimary, \
+         EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conrelid = ix.indrelid AND con.contype = 'f' \
+         AND (SELECT count(*) FROM unnest(ix.indkey::int2[]) WITH ORDINALITY AS f(att, o) \
+         WHERE o <= cardinality(con.conkey) AND f.att = ANY (con.conkey)) = cardinality(con.conkey)), \
+         (SELECT s.idx_scan FROM pg_stat_user_indexes s WHERE s.indexrelid = ix.indexrelid), \
+         (SELECT am.amname::text FROM pg_am am WHERE am.oid = i.relam), ix.indpred IS NOT NULL \
          FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid \
          CROSS JOIN LATERAL unnest(ix.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
-         WHERE ix.indrelid = to_regclass($1) AND k.ord <= ix.indnkeyatts GROUP BY i.relname, ix.indisunique ORDER BY 1",
+         WHERE ix.indrelid = to_regclass($1) AND k.ord <= ix.indnkeyatts \
+         GROUP BY i.relname, ix.indisunique, ix.indisprimary, ix.indrelid, ix.indkey, ix.indexrelid, \
+         i.relam, ix.indpred IS NOT NULL ORDER BY 1",
     )
     .bind(&qualified)
     .fetch_all(&mut *conn)
     .await?;
+    let usage_since: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
+        "SELECT /* dbpower-agent */ COALESCE((SELECT stats_reset FROM pg_stat_database \
+         WHERE datname = current_database()), pg_postmaster_start_time())",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .ok()
+    .flatten();
     Ok(Some(TableSchema {
         name: name.to_string(),
         schema: Some(nsp),
@@ -574,9 +659,15 @@ pub(crate) async fn pg_table(
                     name: r.try_get(0)?,
                     unique: r.try_get(1)?,
                     columns: r.try_get(2)?,
+                    primary: r.try_get(3)?,
+                    foreign_key: r.try_get(4)?,
+                    scans: r.try_get(5)?,
+                    method: r.try_get::<Option<String>, _>(6)?.filter(|m| m != "btree"),
+                    partial: r.try_get(7)?,
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?,
+        usage_since,
     }))
 }
 

@@ -17,6 +17,7 @@ mod source;
 mod spool;
 mod state;
 mod tail;
+mod whatif;
 
 pub use check::run as check;
 pub use config::AgentConfig;

@@ -678,6 +678,7 @@ mod tests {
             describe_every_secs: 3600,
             watch_changes: false,
             watch_every_secs: 300,
+            whatif: false,
         }
     }
 

@@ -149,6 +149,10 @@ impl Agent {
         summary
             .errors
             .extend(self.shipper.ship_events(&self.cfg.spool.dir, &names).await);
+        // Index advice validated on the sources with `whatif` (a claim per round; nothing without).
+        summary
+            .errors
+            .extend(crate::whatif::round(&self.shipper, &self.cfg.sources).await);
         let shipped = shipped?;
         summary.shipped_batches = shipped.batches;
         summary.shipped_queries = shipped.queries;

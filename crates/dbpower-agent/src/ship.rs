@@ -85,6 +85,30 @@ impl Shipper {
     }
 
     async fn post_signed(&self, path: &str, request_id: &str, body: Vec<u8>) -> Sent {
+        match self.exchange(path, request_id, body).await {
+            Ok(_) => Sent::Accepted,
+            Err(sent) => sent,
+        }
+    }
+
+    /// A signed POST whose answer is read: the JSON body on success (at most 4 MiB), or why not.
+    pub(crate) async fn post_json<T: serde::Serialize, R: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &T,
+    ) -> Result<R, Sent> {
+        let body = serde_json::to_vec(body).map_err(|e| Sent::Refused(e.to_string()))?;
+        let text = self
+            .exchange(path, &uuid::Uuid::new_v4().to_string(), body)
+            .await?;
+        if text.len() > 4 * 1024 * 1024 {
+            return Err(Sent::Refused("the answer is larger than 4 MiB".into()));
+        }
+        serde_json::from_slice(&text)
+            .map_err(|e| Sent::Refused(format!("the platform's answer is not understood: {e}")))
+    }
+
+    async fn exchange(&self, path: &str, request_id: &str, body: Vec<u8>) -> Result<Vec<u8>, Sent> {
         let ts = chrono::Utc::now().timestamp();
         let signed_path = format!("{}{path}", self.prefix);
         let signed = Signed {
@@ -103,15 +127,19 @@ impl Shipper {
         }
         let resp = req.body(body).send().await;
         match resp {
-            Err(e) if e.is_timeout() => Sent::Retry("timed out".into()),
-            Err(e) if e.is_connect() => {
-                Sent::Retry("platform unreachable (connection failed)".into())
-            }
-            Err(e) => Sent::Retry(format!("request failed: {}", e.without_url())),
+            Err(e) if e.is_timeout() => Err(Sent::Retry("timed out".into())),
+            Err(e) if e.is_connect() => Err(Sent::Retry(
+                "platform unreachable (connection failed)".into(),
+            )),
+            Err(e) => Err(Sent::Retry(format!("request failed: {}", e.without_url()))),
             Ok(r) => {
                 let status = r.status();
                 if status.is_success() {
-                    return Sent::Accepted;
+                    return r
+                        .bytes()
+                        .await
+                        .map(|b| b.to_vec())
+                        .map_err(|e| Sent::Retry(format!("reading the answer: {e}")));
                 }
                 let text: String = r
                     .text()
@@ -121,12 +149,12 @@ impl Shipper {
                     .take(300)
                     .collect();
                 let what = format!("HTTP {status}: {text}");
-                match status.as_u16() {
+                Err(match status.as_u16() {
                     401 => Sent::Unauthorized(what),
                     408 | 429 => Sent::Retry(what),
                     s if s >= 500 => Sent::Retry(what),
                     _ => Sent::Refused(what),
-                }
+                })
             }
         }
     }

@@ -20,6 +20,10 @@ const MAX_COLUMNS: usize = 5;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Advice {
     pub table: String,
+    /// The schema (PostgreSQL) or database (MySQL) the statement names the table in.
+    pub schema: Option<String>,
+    /// How many leading `columns` the statement compares for equality (their order is free).
+    pub equality: usize,
     pub columns: Vec<String>,
     /// An expression key instead of columns (e.g. `lower(email)`).
     pub expression: Option<String>,
@@ -74,7 +78,7 @@ pub(crate) fn word_chars(s: &str) -> String {
         .collect()
 }
 
-fn index_name(table: &str, parts: &[String]) -> String {
+pub(crate) fn index_name(table: &str, parts: &[String]) -> String {
     let mut name = format!("idx_{table}");
     for p in parts {
         let clean = word_chars(p);
@@ -386,6 +390,8 @@ pub fn advise(blocks: &[Block], dialect: Dialect, schema: Option<&SchemaSnapshot
                 let key: Vec<String> = key_cols.iter().map(|c| quote(dialect, c)).collect();
                 let advice = Advice {
                     table: t.name.clone(),
+                    schema: t.schema.clone(),
+                    equality: eq.len(),
                     ddl: ddl(dialect, t, &name, &key.join(", ")),
                     columns: key_cols,
                     expression: None,
@@ -414,6 +420,8 @@ pub fn advise(blocks: &[Block], dialect: Dialect, schema: Option<&SchemaSnapshot
                 let name = index_name(&t.name, std::slice::from_ref(&col.1));
                 let advice = Advice {
                     table: t.name.clone(),
+                    schema: t.schema.clone(),
+                    equality: 1,
                     columns: vec![col.1.clone()],
                     ddl: ddl(dialect, t, &name, &quote(dialect, &col.1)),
                     expression: None,
@@ -476,6 +484,8 @@ pub fn advise(blocks: &[Block], dialect: Dialect, schema: Option<&SchemaSnapshot
                 );
                 let advice = Advice {
                     table: t.name.clone(),
+                    schema: t.schema.clone(),
+                    equality: 1,
                     columns: vec![col.clone()],
                     ddl: ddl(dialect, t, &name, &part),
                     expression,

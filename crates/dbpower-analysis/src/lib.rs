@@ -21,11 +21,12 @@ mod predicates;
 pub mod severity;
 pub mod statement;
 mod tokens;
+pub mod workload;
 
 use dbpower_sql::Dialect;
 use dbpower_types::{
-    AnalysisReport, Issue, Recommendation, RecommendationKind, SchemaSnapshot, Severity,
-    StatementHints,
+    AnalysisReport, IndexTarget, Issue, Recommendation, RecommendationKind, SchemaSnapshot,
+    Severity, StatementHints,
 };
 
 use parse::Parsed;
@@ -242,6 +243,16 @@ pub fn analyze(input: &Input<'_>) -> AnalysisReport {
             sql: Some(a.ddl.clone()),
             rationale,
             estimated_impact: impact,
+            index: Some(IndexTarget {
+                table: match &a.schema {
+                    Some(s) => format!("{s}.{}", a.table),
+                    None => a.table.clone(),
+                },
+                columns: a.columns.clone(),
+                equality: a.equality.min(a.columns.len()),
+                expression: a.expression.clone(),
+            }),
+            validation: None,
         });
     }
     for issue in &issues {
@@ -263,6 +274,8 @@ pub fn analyze(input: &Input<'_>) -> AnalysisReport {
             sql: None,
             rationale: r.how.to_string(),
             estimated_impact: severity::impact_text(issue.severity),
+            index: None,
+            validation: None,
         });
     }
 

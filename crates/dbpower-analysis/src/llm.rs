@@ -358,6 +358,8 @@ pub fn merge(
             sql: r.sql,
             rationale: r.rationale,
             estimated_impact: r.estimated_impact,
+            index: None,
+            validation: None,
         });
     }
     let summary = out.summary.trim();

@@ -8,8 +8,8 @@ use utoipa_axum::routes;
 
 use crate::routes::auth;
 use crate::routes::{
-    agents, alerts, analyzer, api_keys, audit, compare, events, identities, organizations, queries,
-    reports, stream, teams, users,
+    advice, agents, alerts, analyzer, api_keys, audit, compare, events, identities, organizations,
+    queries, reports, stream, teams, users,
 };
 use crate::state::AppState;
 
@@ -58,6 +58,9 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(analyzer::analyze_request))
         .routes(routes!(agents::heartbeat))
+        .routes(routes!(advice::claim_validations))
+        .routes(routes!(advice::record_validations))
+        .routes(routes!(advice::index_advice))
         .routes(routes!(agents::list_agents))
         .routes(routes!(audit::list_llm_calls))
         .routes(routes!(auth::login))

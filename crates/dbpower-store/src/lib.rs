@@ -11,6 +11,7 @@
 //! `postgres.rs` each include that module with their own `Db` type and [`dialect`] (the few fragments
 //! that differ).
 
+mod advice;
 mod agents;
 mod alerts;
 pub mod audit;
@@ -31,6 +32,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use advice::{
+    AdviceInputs, AdviceStore, MAX_VALIDATION_ATTEMPTS, MAX_VALIDATIONS_PER_CLASS,
+    VALIDATION_LEASE_SECS,
+};
 pub use agents::{AgentRecord, AgentStore};
 pub use alerts::{
     AlertFilter, AlertStore, ChannelPatch, ChannelPublic, ChannelRecord, ClaimedDelivery,
@@ -83,6 +88,7 @@ pub trait Store:
     + LlmCallStore
     + AlertStore
     + ReportStore
+    + AdviceStore
     + Send
     + Sync
     + 'static

@@ -68,6 +68,13 @@ pub struct Recommendation {
     pub sql: Option<String>,
     pub rationale: String,
     pub estimated_impact: String,
+    /// The index an `index` recommendation builds (absent on advice without DDL and on reports
+    /// stored before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<crate::IndexTarget>,
+    /// Its what-if validation (docs/ANALYSIS.md), added when the analysis is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<crate::IndexValidation>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -18,7 +18,9 @@ pub const MAX_CALLS: i64 = 10_000_000_000;
 /// Largest `rows_examined`, `rows_sent` or `rows_affected` of one item.
 pub const MAX_ROWS: i64 = 1_000_000_000_000_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum DatabaseType {
     Mysql,

@@ -3,6 +3,7 @@
 //! This crate has no IO. The server, the typed client and the agent all speak these types, and the
 //! OpenAPI document is generated from them.
 
+pub mod advice;
 pub mod agent;
 pub mod alerts;
 pub mod analysis;
@@ -14,6 +15,7 @@ pub mod org;
 pub mod page;
 pub mod schema;
 
+pub use advice::*;
 pub use agent::*;
 pub use alerts::*;
 pub use analysis::*;

@@ -32,6 +32,10 @@ pub struct TableSchema {
     pub columns: Vec<ColumnSchema>,
     #[serde(default)]
     pub indexes: Vec<IndexSchema>,
+    /// Since when the indexes' `scans` are counted (PostgreSQL: the database's statistics reset;
+    /// MySQL/MariaDB: the server's start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -51,6 +55,38 @@ pub struct IndexSchema {
     pub columns: Vec<String>,
     #[serde(default)]
     pub unique: bool,
+    /// The table's primary key (never proposed for dropping).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub primary: bool,
+    /// Backs a foreign key: its leading columns are a foreign key's columns (never proposed for
+    /// dropping).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub foreign_key: bool,
+    /// Scans of the index since the table's `usage_since` (`pg_stat_user_indexes.idx_scan`,
+    /// `performance_schema.table_io_waits_summary_by_index_usage.COUNT_STAR`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scans: Option<i64>,
+    /// The access method when it is not a B-tree (`gin`, `gist`, `hash`, `FULLTEXT`, `SPATIAL`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// A partial index (PostgreSQL `WHERE`): it serves only some rows.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub partial: bool,
+}
+
+impl IndexSchema {
+    /// A B-tree over every row: what index advice builds and what can serve or replace it.
+    pub fn plain(&self) -> bool {
+        !self.partial
+            && self
+                .method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case("btree"))
+    }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl SchemaSnapshot {

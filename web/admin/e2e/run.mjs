@@ -532,6 +532,55 @@ try {
     });
   });
 
+  /**
+   * Index advice for the workload: two statements on one large table whose single-query advice would
+   * be two indexes, sent with the table's description (an index never scanned, one that is a left prefix
+   * of another, the primary key); the page proposes one index serving both and the two drops, never the key.
+   */
+  await run("index advice: two recommendations become one index, an unused and a prefix index are dropped", async () => {
+    const table = `advice_orders_${RUN_LETTERS}`;
+    const since = new Date(Date.now() - 40 * 24 * 3600 * 1000).toISOString();
+    const schema = { tables: [{ name: table, schema: "public", rows: 2000000, usage_since: since,
+      columns: [{ name: "id", type: "bigint" }, { name: "customer_ref", type: "int" }, { name: "status", type: "int" }, { name: "note", type: "text" }, { name: "created_at", type: "timestamptz" }],
+      indexes: [
+        { name: `${table}_pkey`, columns: ["id"], unique: true, primary: true, scans: 0 },
+        { name: `${table}_note_idx`, columns: ["note"], scans: 0 },
+        { name: `${table}_created_idx`, columns: ["created_at"], scans: 3 },
+        { name: `${table}_created_note_idx`, columns: ["created_at", "note"], scans: 9 },
+      ] }] };
+    const queries = [
+      { sql_text: `SELECT note FROM ${table} WHERE customer_ref = $1`, execution_time_ms: 640, calls: 30, database_type: "postgresql", database_name: "shop", schema },
+      { sql_text: `SELECT note FROM ${table} WHERE status = $1 AND customer_ref = $2`, execution_time_ms: 520, calls: 12, database_type: "postgresql", database_name: "shop", schema },
+    ];
+    const sent = await signedPost("/api/v1/slow-queries", { queries });
+    assert.equal(sent.status, 202, `signed ingestion: ${sent.text}`);
+    let advice;
+    for (let i = 0; i < 100; i++) {
+      const r = await api(`/api/v1/index-advice?table=${table}`, { token: adminToken });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      advice = r.body.tables.find((t) => t.table === `public.${table}`);
+      if (advice && advice.create.length > 0 && advice.create[0].replaces === 2) break;
+      await new Promise((ok) => setTimeout(ok, 200));
+    }
+    assert.ok(advice, "the table's advice");
+    assert.equal(advice.create.length, 1, JSON.stringify(advice.create));
+    assert.deepEqual(advice.create[0].columns, ["customer_ref", "status"]);
+    assert.deepEqual(advice.drop.map((d) => [d.index, d.reason]), [[`${table}_note_idx`, "unused"], [`${table}_created_idx`, "redundant_prefix"]]);
+
+    await page.getByRole("link", { name: "Index advice" }).click();
+    await page.waitForURL((u) => u.pathname === "/index-advice");
+    const card = page.getByTestId("index-advice-table").filter({ hasText: table });
+    await card.waitFor();
+    const create = card.getByTestId("index-create");
+    assert.equal(await create.count(), 1, "one index to create");
+    assert.match(await create.innerText(), /stands for 2 single-query recommendations/);
+    assert.match(await create.innerText(), /customer_ref, status/);
+    const drops = card.getByTestId("index-drop");
+    assert.equal(await drops.count(), 2, "two indexes to drop");
+    assert.doesNotMatch(await card.innerText(), new RegExp(`DROP INDEX[^;]*${table}_pkey`));
+    await shot("18d-index-advice");
+  });
+
   await run("compare: the previous day against the day before, and its CSV", async () => {
     await page.getByRole("link", { name: "Compare" }).click();
     await page.getByText("Choose two windows").waitFor();

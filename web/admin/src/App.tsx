@@ -24,6 +24,7 @@ const Audit = page(() => import("./pages/Audit"), "Audit");
 const Settings = page(() => import("./pages/Settings"), "Settings");
 const Alerts = page(() => import("./pages/Alerts"), "Alerts");
 const Compare = page(() => import("./pages/Compare"), "Compare");
+const IndexAdvice = page(() => import("./pages/IndexAdvice"), "IndexAdvice");
 const AlertChannels = page(() => import("./pages/AlertChannels"), "AlertChannels");
 const AlertRules = page(() => import("./pages/AlertRules"), "AlertRules");
 
@@ -56,6 +57,7 @@ export function AppRoutes() {
         <Route path="queries" element={<Queries />} />
         <Route path="classes" element={<Classes />} />
         <Route path="compare" element={<Compare />} />
+        <Route path="index-advice" element={<IndexAdvice />} />
         <Route path="agents" element={<Agents />} />
         <Route path="organizations" element={guard("organizations", <Organizations />)} />
         <Route path="teams" element={guard("view_teams", <Teams />)} />

@@ -260,13 +260,19 @@ fn address_window(rl: &RateLimits, ip: std::net::IpAddr) -> Limit {
     )
 }
 
-/// Whether a request is a signed agent request (`POST` of a batch or a heartbeat with `X-API-Key` and
-/// no bearer token): its address's window is only peeked by [`layer`]; [`count_address`] records it
+/// Whether a request is a signed agent request (`POST` of a batch, a heartbeat, or a validation claim
+/// or result, with `X-API-Key` and no bearer token): its address's window is only peeked by [`layer`]; [`count_address`] records it
 /// there when it fails before its signature verifies, and [`check_key`] against its key when it does.
 /// So a busy agent is limited by its key's windows, not by its address's, and junk still counts.
 pub(crate) fn is_signed(method: &axum::http::Method, path: &str, headers: &HeaderMap) -> bool {
     method == axum::http::Method::POST
-        && matches!(path, "/api/v1/slow-queries" | "/api/v1/agents/heartbeat")
+        && matches!(
+            path,
+            "/api/v1/slow-queries"
+                | "/api/v1/agents/heartbeat"
+                | "/api/v1/agents/validations/claim"
+                | "/api/v1/agents/validations"
+        )
         && headers.contains_key("x-api-key")
         && crate::http::jwt::bearer_of(headers).is_none()
 }

@@ -3,6 +3,7 @@
 //! Resource routes under `/api/v1`. Handlers check the RBAC table ([`dbpower_core::perm`]) and hand the
 //! caller's [`dbpower_core::Scope`] to the store, which confines every statement to the tenant.
 
+pub(crate) mod advice;
 pub(crate) mod agents;
 pub(crate) mod alerts;
 pub(crate) mod analyzer;

@@ -2,6 +2,7 @@
 //! PostgreSQL database when `DBPOWER_TEST_POSTGRES_URL` is set (set but unreachable fails). Apps come
 //! from the test kit ([`dbpower_testkit::TestApp`]), which checks the database's invariants on drop.
 
+mod advice;
 mod agents;
 mod analyzer;
 mod auth;

@@ -29,7 +29,7 @@ type Outcomes = Vec<Option<Result<IngestOutcome>>>;
 type Groups<'a> = BTreeMap<ClassKey<'a>, ClassAgg<'a>>;
 
 /// One slow query to store, with its organization and the batch it came in.
-type RawRow<'a> = (i64, &'a NewBatch, &'a NewSlowQuery);
+pub(super) type RawRow<'a> = (i64, &'a NewBatch, &'a NewSlowQuery);
 
 /// The classes the group touched: their ids, the jobs to enqueue and the new classes per organization.
 #[derive(Default)]
@@ -183,6 +183,7 @@ impl DbStore {
         let ids = insert_slow_queries(&mut tx, &rows, &classes, now).await?;
         upsert_histograms(&mut tx, &groups, &classes).await?;
         upsert_plans(&mut tx, &rows, &classes).await?;
+        super::advice::upsert_table_snapshots(&mut tx, &rows, now).await?;
         insert_databases(&mut tx, &groups, &classes).await?;
         upsert_rollups(&mut tx, &rows, &classes, now).await?;
         let due = now + self.debounce.window();
@@ -830,11 +831,15 @@ impl IngestStore for DbStore {
             .await?;
         }
         delete_alert_history(&self.pool, org, cutoff).await?;
-        sqlx::query("DELETE FROM class_plans WHERE organization_id = $1 AND last_seen < $2")
+        for (table, column) in [("class_plans", "last_seen"), ("table_snapshots", "seen_at")] {
+            sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE organization_id = $1 AND {column} < $2"
+            )))
             .bind(org.get())
             .bind(cutoff)
             .execute(&self.pool)
             .await?;
+        }
         // What no longer has rows behind it goes too: classes (with their sample, histogram, analysis
         // and jobs) last seen before the cutoff with no slow query and no rollup left (`last_seen` is
         // re-checked against a concurrent ingestion, which moves it forward), finished jobs, and LLM-call

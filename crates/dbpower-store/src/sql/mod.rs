@@ -3,6 +3,7 @@
 //! (their store type, with a `pool`, `write_guard` and `run_migrations`) and `DIALECT` (the fragments
 //! that differ). Placeholders are `$n`, which SQLite accepts too.
 
+mod advice;
 mod agents;
 mod alerts;
 mod auth;

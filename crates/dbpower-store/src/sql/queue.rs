@@ -130,6 +130,14 @@ impl QueueStore for DbStore {
                 .await?;
         } else {
             store_result(&mut tx, job, report, now).await?;
+            super::advice::request_validations(
+                &mut tx,
+                job.organization_id,
+                job.class_id,
+                report,
+                now,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(true)

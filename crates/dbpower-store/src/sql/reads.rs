@@ -459,9 +459,22 @@ impl ReadStore for DbStore {
             .bind(class_id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|(r, at)| AnalysisView {
-            report: r.0,
-            analyzed_at: at,
+        let Some((report, analyzed_at)) = row else {
+            return Ok(None);
+        };
+        let mut report = report.0;
+        if report.recommendations.iter().any(|r| r.index.is_some()) {
+            let validations = crate::AdviceStore::class_validations(self, scope, class_id).await?;
+            for r in &mut report.recommendations {
+                r.validation = validations
+                    .iter()
+                    .find(|(ddl, _)| Some(ddl) == r.sql.as_ref())
+                    .map(|(_, v)| v.clone());
+            }
+        }
+        Ok(Some(AnalysisView {
+            report,
+            analyzed_at,
         }))
     }
 

@@ -21,13 +21,13 @@ use crate::agent::{Platform, agent, free_port, ok, write_config};
 const TEST_SESSION: &str = "-c pg_stat_statements.track=none -c log_min_duration_statement=-1";
 
 /// A PostgreSQL cluster of the test's own, stopped when dropped.
-struct Cluster {
+pub(crate) struct Cluster {
     dir: tempfile::TempDir,
     port: u16,
 }
 
 impl Cluster {
-    fn start() -> Cluster {
+    pub(crate) fn start() -> Cluster {
         let dir = owned_tempdir("postgres");
         let as_postgres = |args: &[&str]| {
             succeed(
@@ -76,7 +76,7 @@ impl Cluster {
         Cluster { dir, port }
     }
 
-    fn url(&self, user: &str, db: &str) -> String {
+    pub(crate) fn url(&self, user: &str, db: &str) -> String {
         format!("postgres://{user}@127.0.0.1:{}/{db}", self.port)
     }
 
@@ -85,13 +85,27 @@ impl Cluster {
     }
 
     /// Runs `sql` as the superuser in `db`, in a session that is neither counted nor logged.
-    fn sql(&self, db: &str, sql: &str) -> String {
+    pub(crate) fn sql(&self, db: &str, sql: &str) -> String {
         succeed(
             Command::new("psql")
                 .arg(self.url("postgres", db))
                 .args(["-v", "ON_ERROR_STOP=1", "-X", "-A", "-t", "-q", "-c", sql])
                 .env("PGOPTIONS", TEST_SESSION),
         )
+    }
+
+    /// Runs `sql` as the superuser in `db` as the workload does: counted and logged.
+    pub(crate) fn workload(&self, db: &str, sql: &str) -> String {
+        succeed(Command::new("psql").arg(self.url("postgres", db)).args([
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-X",
+            "-A",
+            "-t",
+            "-q",
+            "-c",
+            sql,
+        ]))
     }
 
     /// pgbench as the superuser in `db`: the workload (counted and logged).
@@ -192,14 +206,8 @@ pub(crate) fn printed_batches(stdout: &[u8]) -> Vec<Value> {
         .expect("dry-run JSON")
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn both_postgres_methods_count_once_explain_in_each_database_and_never_collect_the_agent() {
-    if std::env::var("DBPOWER_TEST_POSTGRES_URL").is_err() {
-        return;
-    }
-    let cluster = Cluster::start();
-    cluster.sql("postgres", "CREATE EXTENSION pg_stat_statements");
-    // The agent's own role: read-only, its sessions neither counted nor logged (docs/AGENT.md).
+/// The agent's own role: read-only, its sessions neither counted nor logged (docs/AGENT.md).
+pub(crate) fn agent_role() -> String {
     let mut role = String::from(
         "CREATE ROLE dbpower_agent LOGIN; GRANT pg_monitor TO dbpower_agent; \
          ALTER ROLE dbpower_agent SET pg_stat_statements.track = 'none'; \
@@ -214,8 +222,19 @@ async fn both_postgres_methods_count_once_explain_in_each_database_and_never_col
     ] {
         role.push_str(&format!(" ALTER ROLE dbpower_agent SET {setting};"));
     }
-    cluster.sql("postgres", &role);
+    role
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn both_postgres_methods_count_once_explain_in_each_database_and_never_collect_the_agent() {
+    if std::env::var("DBPOWER_TEST_POSTGRES_URL").is_err() {
+        return;
+    }
+    let cluster = Cluster::start();
+    cluster.sql("postgres", "CREATE EXTENSION pg_stat_statements");
+    cluster.sql("postgres", &agent_role());
     let work = tempfile::tempdir().expect("tmp");
+
     for (db, columns, index, script) in DATABASES {
         cluster.sql("postgres", &format!("CREATE DATABASE {db}"));
         cluster.pgbench(db, &["-i", "-q", "-s", "1"]);

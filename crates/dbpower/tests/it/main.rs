@@ -45,6 +45,7 @@ mod serve;
 mod support;
 mod tidy;
 mod topology;
+mod whatif;
 mod workloads;
 
 /// MariaDB's global slow-log settings are shared by every test that changes them: one at a time.

@@ -84,6 +84,7 @@ describe("query keys", () => {
       queries.events.list({}).queryKey,
       queries.compare({ a_from: "a", a_to: "b", b_from: "c", b_to: "d" }).queryKey,
       queries.compare({ around_event: 9, span_secs: 86400 }).queryKey,
+      queries.indexAdvice({ unused_days: 30 }).queryKey,
       queries.weeklyReports.detail(3).queryKey,
       queries.weeklyReports.preview(3).queryKey,
       queries.weeklyReports.channels(3).queryKey,
@@ -123,7 +124,7 @@ describe("what a change makes stale", () => {
     expect(staleAfter("identity-deleted")).toEqual(expect.arrayContaining([keys.identities.all, keys.users.all]));
     expect(staleAfter("organization-deleted").map((k) => k[0]).sort()).toEqual([...ROOTS].sort());
     expect(staleAfter("analysis")).toEqual(
-      expect.arrayContaining([keys.slowQueries.all, keys.classes.all, keys.dashboard.all]),
+      expect.arrayContaining([keys.slowQueries.all, keys.classes.all, keys.dashboard.all, keys.indexAdvice.all]),
     );
     expect(staleAfter("user")).not.toContainEqual(keys.teams.all);
     // A team's channels and rules go with it, and a rule's alerts with the rule.

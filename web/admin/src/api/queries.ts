@@ -18,6 +18,8 @@ export type AlertFilters = QueryParams<"list_alerts">;
 export type EventFilters = QueryParams<"list_events">;
 /** Two windows (`a_from`..`b_to`), or `around_event` and `span_secs`, with the filters and the page. */
 export type CompareQuery = QueryParams<"compare_windows">;
+/** The index advice's filters: `unused_days`, `database`, `table`. */
+export type IndexAdviceQuery = QueryParams<"index_advice">;
 
 /** The API's page limit: pickers list the first page of this size. */
 export const PICKER_SIZE = 200;
@@ -54,6 +56,7 @@ export const keys = {
   rules: resourceKeys("alert-rules"),
   events: resourceKeys("events"),
   compare: resourceKeys("compare"),
+  indexAdvice: resourceKeys("index-advice"),
   weeklyReports: {
     all: ["weekly-reports"] as const,
     /** A team's subscription (`null`: it has not opted in). */
@@ -174,6 +177,9 @@ export const queries = {
   /** Two windows compared class by class (the answer says which windows, also around a marker). */
   compare: (query: CompareQuery) =>
     listOptions(keys.compare.list(query), () => call(() => api.GET("/api/v1/compare", { params: { query } }))),
+  /** The workload's index advice per table: indexes to create (consolidated) and to drop. */
+  indexAdvice: (query: IndexAdviceQuery) =>
+    listOptions(keys.indexAdvice.list(query), () => call(() => api.GET("/api/v1/index-advice", { params: { query } }))),
   weeklyReports: {
     /** A team's weekly report subscription, or `null` when it is off (never opted in, or turned off). */
     detail: (teamId: number) =>
@@ -271,8 +277,9 @@ const STALE: Record<Change, readonly QueryKey[]> = {
   "api-key": [keys.apiKeys.all],
   // Queued only: nothing shown changes until a worker stores the result ("analysis").
   "analysis-requested": [],
-  // A new analysis changes severities and issue counts wherever queries and classes are shown.
-  analysis: [keys.slowQueries.all, keys.classes.all, keys.dashboard.all],
+  // A new analysis changes severities and issue counts wherever queries and classes are shown, and the
+  // recommendations the index advice consolidates.
+  analysis: [keys.slowQueries.all, keys.classes.all, keys.dashboard.all, keys.indexAdvice.all],
   // Acknowledged or resolved: the lists, the badge's count and the alert's detail.
   alert: [keys.alerts.all],
   // No new alert opens for the class; nothing shown changes.

@@ -53,6 +53,38 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/agents/validations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["record_validations"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/agents/validations/claim": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["claim_validations"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/alert-channels": {
         parameters: {
             query?: never;
@@ -417,6 +449,26 @@ export interface paths {
         options?: never;
         head?: never;
         patch: operations["update_identity"];
+        trace?: never;
+    };
+    "/api/v1/index-advice": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The workload's index advice in the caller's scope: per database and table, the classes'
+         *     recommendations consolidated, and the indexes to drop.
+         */
+        get: operations["index_advice"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/llm-calls": {
@@ -1332,6 +1384,22 @@ export interface components {
             /** Format: int64 */
             queries: number;
         };
+        DropProposal: {
+            columns: string[];
+            /** @description The index that serves what it served (duplicates and prefixes). */
+            covered_by?: string | null;
+            ddl: string;
+            detail: string;
+            index: string;
+            reason: components["schemas"]["DropReason"];
+            /** Format: int64 */
+            scans?: number | null;
+        };
+        /**
+         * @description Why an index is proposed for dropping.
+         * @enum {string}
+         */
+        DropReason: "unused" | "duplicate" | "redundant_prefix";
         /** @description `{"error": {...}}`: the body of every 4xx and 5xx response. */
         ErrorBody: {
             error: components["schemas"]["ErrorDetail"];
@@ -1388,11 +1456,72 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
+        /** @description `GET /api/v1/index-advice`. */
+        IndexAdviceReport: {
+            proposed: number;
+            /** @description Single-query recommendations considered, and the indexes proposed for them. */
+            recommendations: number;
+            tables: components["schemas"]["TableAdvice"][];
+            /**
+             * Format: int32
+             * @description An index never scanned for at least this many days is proposed for dropping.
+             */
+            unused_days: number;
+        };
         IndexSchema: {
             /** @description Key columns in index order; an expression key part is given as its text. */
             columns: string[];
+            /**
+             * @description Backs a foreign key: its leading columns are a foreign key's columns (never proposed for
+             *     dropping).
+             */
+            foreign_key?: boolean;
             name: string;
+            /** @description The table's primary key (never proposed for dropping). */
+            primary?: boolean;
+            /**
+             * Format: int64
+             * @description Scans of the index since the table's `usage_since` (`pg_stat_user_indexes.idx_scan`,
+             *     `performance_schema.table_io_waits_summary_by_index_usage.COUNT_STAR`).
+             */
+            scans?: number | null;
             unique?: boolean;
+        };
+        /** @description The index an index recommendation builds, for validation and consolidation. */
+        IndexTarget: {
+            /** @description Key columns in index order. */
+            columns: string[];
+            /** @description How many leading columns the statement compares for equality (their order is free). */
+            equality?: number;
+            /** @description An expression key instead of columns (`lower(email)`). */
+            expression?: string | null;
+            /** @description The table as the statement names it (`orders` or `shop.orders`). */
+            table: string;
+        };
+        /** @description An index recommendation's validation, as the recommendation carries it. */
+        IndexValidation: {
+            /** Format: date-time */
+            checked_at?: string | null;
+            /** Format: double */
+            cost_after?: number | null;
+            /**
+             * Format: double
+             * @description The planner's total cost of the class's statement without the index, and with it.
+             */
+            cost_before?: number | null;
+            method?: null | components["schemas"]["ValidationMethod"];
+            /** @description Why it was rejected or could not be validated. */
+            reason?: string | null;
+            status: components["schemas"]["ValidationStatus"];
+            /** Format: double */
+            time_after_ms?: number | null;
+            /**
+             * Format: double
+             * @description Measured on a sandbox: the median run before and after the index was built.
+             */
+            time_before_ms?: number | null;
+            /** @description Whether the plan with the index reads it. */
+            uses_index?: boolean | null;
         };
         IngestRequest: {
             queries: components["schemas"]["SlowQueryIn"][];
@@ -2089,6 +2218,19 @@ export interface components {
             /** Format: double */
             total_time_ms: number;
         };
+        /** @description One index proposed for a table, serving one or more classes' recommendations. */
+        ProposedIndex: {
+            columns: string[];
+            ddl: string;
+            expression?: string | null;
+            /** @description How many single-query recommendations it stands for. */
+            replaces: number;
+            /** @description The classes it serves, most time first. */
+            serves: components["schemas"]["ServedClass"][];
+            /** @description The read/write trade: executions it speeds up against the writes that must maintain it. */
+            trade: string;
+            validation?: null | components["schemas"]["IndexValidation"];
+        };
         QueryClassDetail: components["schemas"]["QueryClassView"] & {
             analysis?: null | components["schemas"]["AnalysisView"];
             /** @description Hourly points, oldest first. */
@@ -2140,15 +2282,23 @@ export interface components {
         };
         Recommendation: {
             estimated_impact: string;
+            index?: null | components["schemas"]["IndexTarget"];
             kind: components["schemas"]["RecommendationKind"];
             rationale: string;
             sql?: string | null;
             title: string;
+            validation?: null | components["schemas"]["IndexValidation"];
         };
         /** @enum {string} */
         RecommendationKind: "index" | "rewrite" | "schema" | "config";
         RefreshRequest: {
             refresh_token: string;
+        };
+        /** @description A recommendation a validation rejected: not advice, shown only on request. */
+        RejectedAdvice: {
+            ddl: string;
+            query_id: string;
+            validation: components["schemas"]["IndexValidation"];
         };
         /** @description A resolved alert in a weekly report. */
         ReportAlert: {
@@ -2245,6 +2395,18 @@ export interface components {
             hour: string;
             /** Format: double */
             max_time_ms: number;
+            /** Format: double */
+            total_time_ms: number;
+        };
+        ServedByExisting: {
+            index: string;
+            query_id: string;
+        };
+        /** @description A class an index serves. */
+        ServedClass: {
+            /** Format: int64 */
+            executions: number;
+            query_id: string;
             /** Format: double */
             total_time_ms: number;
         };
@@ -2372,6 +2534,26 @@ export interface components {
         StatementHints: {
             literals?: components["schemas"]["LiteralHint"][];
         };
+        /** @description The index advice for one table of one database. */
+        TableAdvice: {
+            create: components["schemas"]["ProposedIndex"][];
+            database_name?: string | null;
+            database_type: components["schemas"]["DatabaseType"];
+            drop: components["schemas"]["DropProposal"][];
+            /** @description Indexes the newest description of the table lists (0 when it was never described). */
+            existing_indexes: number;
+            rejected: components["schemas"]["RejectedAdvice"][];
+            /** Format: int64 */
+            rows?: number | null;
+            /** @description Recommendations an existing index already serves: `(query_id, index name)`. */
+            served_by_existing: components["schemas"]["ServedByExisting"][];
+            table: string;
+            /**
+             * Format: int64
+             * @description Executions of the classes that write the table (INSERT, UPDATE, DELETE, REPLACE).
+             */
+            writes: number;
+        };
         TableSchema: {
             columns?: components["schemas"]["ColumnSchema"][];
             indexes?: components["schemas"]["IndexSchema"][];
@@ -2383,6 +2565,12 @@ export interface components {
             rows?: number | null;
             /** @description The schema (PostgreSQL) or database (MySQL) the table lives in. */
             schema?: string | null;
+            /**
+             * Format: date-time
+             * @description Since when the indexes' `scans` are counted (PostgreSQL: the database's statistics reset;
+             *     MySQL/MariaDB: the server's start).
+             */
+            usage_since?: string | null;
         };
         TeamView: {
             /** Format: date-time */
@@ -2473,6 +2661,79 @@ export interface components {
             team_id?: number | null;
             /** Format: date-time */
             updated_at: string;
+        };
+        ValidationClaim: {
+            tasks: components["schemas"]["ValidationTask"][];
+        };
+        /** @description `POST /api/v1/agents/validations/claim`: the agent asks for validations of the classes it ships. */
+        ValidationClaimRequest: {
+            /**
+             * Format: int32
+             * @description At most [`MAX_VALIDATION_CLAIM`] (the default).
+             */
+            limit?: number | null;
+        };
+        /**
+         * @description How an index was validated.
+         * @enum {string}
+         */
+        ValidationMethod: "hypopg" | "sandbox";
+        /** @description What the platform did with posted results. */
+        ValidationReceipt: {
+            /**
+             * Format: int32
+             * @description Results for validations this agent does not hold (never claimed, lease lost, already done).
+             */
+            ignored: number;
+            /**
+             * Format: int32
+             * @description Results recorded.
+             */
+            recorded: number;
+        };
+        /** @description One validation's result, as the agent posts it. */
+        ValidationResult: {
+            /** Format: double */
+            cost_after?: number | null;
+            /** Format: double */
+            cost_before?: number | null;
+            /** Format: int64 */
+            id: number;
+            method?: null | components["schemas"]["ValidationMethod"];
+            /** @description At most 500 characters. */
+            reason?: string | null;
+            /** @description `validated`, `rejected` or `unavailable` (`pending` is refused). */
+            status: components["schemas"]["ValidationStatus"];
+            /** Format: double */
+            time_after_ms?: number | null;
+            /** Format: double */
+            time_before_ms?: number | null;
+            uses_index?: boolean | null;
+        };
+        /** @description `POST /api/v1/agents/validations`: results of claimed validations. */
+        ValidationResults: {
+            /** @description At most [`MAX_VALIDATION_CLAIM`]. */
+            results: components["schemas"]["ValidationResult"][];
+        };
+        /**
+         * @description What an index recommendation's validation came to.
+         * @enum {string}
+         */
+        ValidationStatus: "pending" | "validated" | "rejected" | "unavailable";
+        /** @description One validation an agent is asked for: the index and the statement to plan with and without it. */
+        ValidationTask: {
+            /** @description The database the statement ran in, as the agent shipped it. */
+            database_name?: string | null;
+            database_type: components["schemas"]["DatabaseType"];
+            /** @description The recommendation's DDL, for the log; the agent builds its own statement from `index`. */
+            ddl: string;
+            /** Format: int64 */
+            id: number;
+            index: components["schemas"]["IndexTarget"];
+            /** @description The agent's source that shipped the statement (its configured name). */
+            source?: string | null;
+            /** @description The statement as the agent shipped it (scrubbed): `$n` texts are planned generically. */
+            sql: string;
         };
         /** @description A team's weekly report: the week `[from, to)` (Monday to Monday, UTC) in the team's own executions. */
         WeeklyReport: {
@@ -2654,6 +2915,94 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    record_validations: {
+        parameters: {
+            query?: never;
+            header: {
+                "X-API-Key": string;
+                "X-Request-ID": string;
+                "X-Timestamp": number;
+                "X-Signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ValidationResults"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationReceipt"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    claim_validations: {
+        parameters: {
+            query?: never;
+            header: {
+                "X-API-Key": string;
+                "X-Request-ID": string;
+                "X-Timestamp": number;
+                "X-Signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ValidationClaimRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationClaim"];
+                };
             };
             401: {
                 headers: {
@@ -3826,6 +4175,48 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    index_advice: {
+        parameters: {
+            query?: {
+                /** @description Days without a scan before an index is proposed for dropping: 1 to 3650, default 30. */
+                unused_days?: number;
+                /** @description Only this database. */
+                database?: string;
+                /** @description Only this table (as named in advice, `orders` or `shop.orders`). */
+                table?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IndexAdviceReport"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

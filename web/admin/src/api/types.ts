@@ -20,6 +20,9 @@ export type AlertStatus = Schemas["AlertStatus"];
 export type ChannelKind = Schemas["ChannelKind"];
 export type ClassChange = Schemas["ClassChange"];
 export type ChangeKind = Schemas["ChangeKind"];
+export type DropReason = Schemas["DropReason"];
+export type ValidationStatus = Schemas["ValidationStatus"];
+export type ValidationMethod = Schemas["ValidationMethod"];
 
 /** The compare endpoint's sort keys and orders (validated by its handler: plain strings in the schema). */
 export type CompareSort = "total_time_delta" | "b_total_time" | "a_total_time" | "mean_ratio" | "calls_delta";
@@ -91,6 +94,12 @@ const CHANGE_KIND_LABELS: Record<ChangeKind, string> = {
   config: "Configuration change",
   note: "Note",
 };
+const DROP_REASON_LABELS: Record<DropReason, string> = {
+  unused: "Unused",
+  duplicate: "Duplicate",
+  redundant_prefix: "Redundant prefix",
+};
+const VALIDATION_METHOD_LABELS: Record<ValidationMethod, string> = { hypopg: "hypopg", sandbox: "sandbox" };
 const SLOW_QUERY_SORTS: Record<SlowQuerySort, true> = { observed_at: true, execution_time_ms: true };
 const CLASS_SORTS: Record<ClassSort, true> = {
   total_time: true,
@@ -130,6 +139,8 @@ export const alertKindLabel = (v: AlertKind): string => ALERT_KIND_LABELS[v];
 export const alertStatusLabel = (v: AlertStatus): string => ALERT_STATUS_LABELS[v];
 export const classChangeLabel = (v: ClassChange): string => CLASS_CHANGE_LABELS[v];
 export const changeKindLabel = (v: ChangeKind): string => CHANGE_KIND_LABELS[v];
+export const dropReasonLabel = (v: DropReason): string => DROP_REASON_LABELS[v] ?? v;
+export const validationMethodLabel = (v: ValidationMethod): string => VALIDATION_METHOD_LABELS[v] ?? v;
 export const channelKindLabel = (v: ChannelKind): string => CHANNEL_KIND_LABELS[v];
 
 /** `value` when it is one of `allowed`, else `undefined` (a hand-edited URL cannot send the API a stray value). */

@@ -19,6 +19,7 @@ const ANALYZE: NavItem[] = [
   { to: "/queries", label: "Queries" },
   { to: "/classes", label: "Query classes" },
   { to: "/compare", label: "Compare" },
+  { to: "/index-advice", label: "Index advice" },
   { to: "/agents", label: "Agents" },
 ];
 

@@ -35,6 +35,55 @@ export function SqlBlock({ sql, label = "SQL" }: { sql: string; label?: string }
   );
 }
 
+/** A statement to run (an index's DDL) as written, with a copy button. */
+export function DdlBlock({ sql, label = "DDL" }: { sql: string; label?: string }) {
+  return (
+    <div className="ddl">
+      <pre aria-label={label}>
+        <code>{sql}</code>
+      </pre>
+      <CopyButton text={sql} label={`Copy ${label}`} />
+    </div>
+  );
+}
+
+/**
+ * A button that shows or hides `children` (rendered only while open: hidden content is not in the page). `openLabel` replaces `label` while
+ * open, when given.
+ */
+export function Disclosure({
+  label,
+  openLabel,
+  testId,
+  children,
+}: {
+  label: string;
+  openLabel?: string;
+  testId?: string;
+  children: ReactNode;
+}) {
+  const [open, setOpen] = useState(false);
+  const id = useId();
+  return (
+    <div className="disclosure">
+      <button
+        type="button"
+        className="btn btn-small btn-ghost disclosure-toggle"
+        aria-expanded={open}
+        aria-controls={id}
+        data-testid={testId}
+        onClick={() => setOpen((o) => !o)}
+      >
+        <span aria-hidden="true">{open ? "▾" : "▸"}</span>
+        {open ? (openLabel ?? label) : label}
+      </button>
+      <div id={id} className="disclosure-body" hidden={!open}>
+        {open && children}
+      </div>
+    </div>
+  );
+}
+
 /** A flag that goes back to `false` `ms` after it is set (a "Copied" or "Saved" notice). */
 export function useFlag(ms: number) {
   const [on, setOn] = useState(false);

@@ -33,6 +33,24 @@ export function formatDecimal(n: number | null | undefined): string {
   return oneDecimal.format(n);
 }
 
+const costFormat = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 });
+const smallCostFormat = new Intl.NumberFormat("en-US", { maximumSignificantDigits: 2 });
+
+/** A planner cost: whole above 100 (`35,000`), one decimal below (`8.1`), two significant digits under 1. */
+export function formatCost(n: number | null | undefined): string {
+  if (n === null || n === undefined || !Number.isFinite(n)) return "—";
+  if (n >= 100) return intFormat.format(Math.round(n));
+  if (n > 0 && n < 1) return smallCostFormat.format(n);
+  return costFormat.format(n);
+}
+
+/** How many times cheaper `after` is than `before` (`4.3×`, `12×`, `4,321×`); null when either is unknown. */
+export function formatSpeedup(before: number | null | undefined, after: number | null | undefined): string | null {
+  if (before === null || before === undefined || after === null || after === undefined) return null;
+  if (!Number.isFinite(before) || !Number.isFinite(after) || after <= 0 || before <= 0) return null;
+  return `${formatRatio(before / after)}×`;
+}
+
 export function formatDateTime(iso: string | null | undefined): string {
   if (!iso) return "—";
   const d = new Date(iso);

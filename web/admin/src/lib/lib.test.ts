@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatAgo, formatCount, formatMs, formatRatio } from "./format";
+import { formatAgo, formatCost, formatCount, formatMs, formatRatio, formatSpeedup } from "./format";
 import { tokenize } from "./sql";
 import { safeNext } from "../pages/Login";
 import { grantableRoles } from "../pages/Users";
@@ -19,6 +19,18 @@ describe("formatting", () => {
     expect(formatRatio(2.345)).toBe("2.3");
     expect(formatAgo("2026-12-03T10:00:00Z", Date.parse("2026-12-03T10:05:00Z"))).toBe("5 min ago");
     expect(formatAgo(null)).toBe("never");
+  });
+
+  it("formats planner costs and how many times cheaper an index makes them", () => {
+    expect(formatCost(35_000)).toBe("35,000");
+    expect(formatCost(8.1)).toBe("8.1");
+    expect(formatCost(42.66)).toBe("42.7");
+    expect(formatCost(0.0123)).toBe("0.012");
+    expect(formatCost(null)).toBe("—");
+    expect(formatSpeedup(35_000, 8.1)).toBe("4,321×");
+    expect(formatSpeedup(100, 40)).toBe("2.5×");
+    expect(formatSpeedup(100, 0)).toBeNull();
+    expect(formatSpeedup(undefined, 8)).toBeNull();
   });
 });
 

@@ -7,7 +7,8 @@ import { api, call } from "../api/client";
 import { describeError } from "../api/errors";
 import { invalidate, queries } from "../api/queries";
 import { Loaded, LoadingState } from "../components/States";
-import { CopyButton, SeverityBadge, SqlBlock } from "../components/ui";
+import { isRejected, ValidationBadge } from "../components/advice";
+import { DdlBlock, Disclosure, SeverityBadge, SqlBlock } from "../components/ui";
 import { ClassPlans } from "./ClassPlans";
 import { dbLabel, formatCount, formatDateTime, formatMs, formatRatio } from "../lib/format";
 
@@ -162,28 +163,7 @@ export function QueryDetail({ id, onClose }: { id: number; onClose: () => void }
                       </ul>
                     </>
                   )}
-                  {d.analysis.recommendations.length > 0 && (
-                    <>
-                      <h4>Recommendations</h4>
-                      <ul className="recs">
-                        {d.analysis.recommendations.map((r, n) => (
-                          <li key={n}>
-                            <strong>{r.title}</strong> <span className="pill pill-muted">{r.kind}</span>
-                            <p>{r.rationale}</p>
-                            {r.estimated_impact && <p className="muted small">Impact: {r.estimated_impact}</p>}
-                            {r.sql && (
-                              <div className="ddl">
-                                <pre>
-                                  <code>{r.sql}</code>
-                                </pre>
-                                <CopyButton text={r.sql} label="Copy DDL" />
-                              </div>
-                            )}
-                          </li>
-                        ))}
-                      </ul>
-                    </>
-                  )}
+                  <Recommendations recommendations={d.analysis.recommendations} />
                 </>
               ) : (
                 <p className="muted">Not analyzed yet. Analysis runs in the background after ingestion, or now with Re-analyze.</p>
@@ -193,6 +173,58 @@ export function QueryDetail({ id, onClose }: { id: number; onClose: () => void }
         )}
       </Loaded>
     </aside>
+  );
+}
+
+/**
+ * An analysis's recommendations, each with its validation when it has one. Those a validation rejected are
+ * not advice: they are listed, with the reason, only on request.
+ */
+function Recommendations({ recommendations }: { recommendations: Schemas["Recommendation"][] }) {
+  if (recommendations.length === 0) return null;
+  const advice = recommendations.filter((r) => !isRejected(r.validation));
+  const rejected = recommendations.filter((r) => isRejected(r.validation));
+  return (
+    <>
+      <h4>Recommendations</h4>
+      {advice.length > 0 ? (
+        <ul className="recs" aria-label="Recommendations">
+          {advice.map((r, n) => (
+            <RecommendationItem key={n} r={r} />
+          ))}
+        </ul>
+      ) : (
+        <p className="muted">No recommendation passed validation.</p>
+      )}
+      {rejected.length > 0 && (
+        <Disclosure
+          label={`${rejected.length} ${rejected.length === 1 ? "recommendation" : "recommendations"} rejected by validation`}
+          testId="rec-rejected-toggle"
+        >
+          <ul className="recs recs-rejected" aria-label="Recommendations rejected by validation">
+            {rejected.map((r, n) => (
+              <RecommendationItem key={n} r={r} />
+            ))}
+          </ul>
+        </Disclosure>
+      )}
+    </>
+  );
+}
+
+function RecommendationItem({ r }: { r: Schemas["Recommendation"] }) {
+  return (
+    <li>
+      <strong>{r.title}</strong> <span className="pill pill-muted">{r.kind}</span>
+      {r.validation && (
+        <div className="rec-validation">
+          <ValidationBadge validation={r.validation} testId="rec-validation" />
+        </div>
+      )}
+      <p>{r.rationale}</p>
+      {r.estimated_impact && <p className="muted small">Impact: {r.estimated_impact}</p>}
+      {r.sql && <DdlBlock sql={r.sql} />}
+    </li>
   );
 }
 

@@ -1,0 +1,459 @@
+//! [`AdviceStore`] in SQL: validations claimed with a lease by the agent that ships the class's
+//! statements and answered only by the lease holder (both checked in the writing statement), pending
+//! validations written with the analysis that recommends them, and the inputs of workload advice.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dbpower_core::{Scope, ScopeFilter};
+use dbpower_types::{
+    AnalysisReport, ApiKeyView, ClassIndexAdvice, DatabaseType, IndexTarget, IndexValidation,
+    RecommendationKind, TableSchema, TableSnapshot, ValidationMethod, ValidationReceipt,
+    ValidationResult, ValidationStatus, ValidationTask, WritingClass,
+};
+use sqlx::AssertSqlSafe;
+use sqlx::types::Json;
+
+use super::{Conn, DIALECT, DbStore};
+use crate::advice::{
+    AdviceInputs, AdviceStore, MAX_VALIDATION_ATTEMPTS, MAX_VALIDATIONS_PER_CLASS,
+    VALIDATION_LEASE_SECS,
+};
+use crate::scope_sql;
+use crate::{Result, now};
+
+/// Classes and tables one workload read considers (the most expensive classes first).
+const MAX_ADVICE_CLASSES: i64 = 2000;
+const MAX_ADVICE_TABLES: i64 = 5000;
+
+const VALIDATION_COLS: &str = "v.status, v.method, v.cost_before, v.cost_after, \
+     v.time_before_ms, v.time_after_ms, v.uses_index, v.reason, v.checked_at";
+
+type ValidationRow = (
+    String,
+    Option<String>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<bool>,
+    Option<String>,
+    Option<DateTime<Utc>>,
+);
+
+fn validation_of(r: ValidationRow) -> IndexValidation {
+    IndexValidation {
+        status: ValidationStatus::parse(&r.0).unwrap_or(ValidationStatus::Pending),
+        method: r.1.as_deref().and_then(ValidationMethod::parse),
+        cost_before: r.2,
+        cost_after: r.3,
+        time_before_ms: r.4,
+        time_after_ms: r.5,
+        uses_index: r.6,
+        reason: r.7,
+        checked_at: r.8,
+    }
+}
+
+/// Writes a pending validation for each index recommendation of `report` that names its index (in the
+/// transaction that stores the analysis); one found unavailable before is asked again.
+pub(super) async fn request_validations(
+    conn: &mut Conn,
+    organization_id: i64,
+    class_id: i64,
+    report: &AnalysisReport,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let wanted = report
+        .recommendations
+        .iter()
+        .filter(|r| r.kind == RecommendationKind::Index)
+        .filter_map(|r| Some((r.sql.as_ref()?, r.index.as_ref()?)))
+        .take(MAX_VALIDATIONS_PER_CLASS);
+    for (ddl, target) in wanted {
+        sqlx::query(
+            "INSERT INTO index_validations (organization_id, class_id, ddl, target, status, \
+             requested_at) VALUES ($1, $2, $3, $4, 'pending', $5) \
+             ON CONFLICT (class_id, ddl) DO UPDATE SET status = 'pending', attempts = 0, \
+             reason = NULL, checked_at = NULL, requested_at = excluded.requested_at \
+             WHERE index_validations.status = 'unavailable'",
+        )
+        .bind(organization_id)
+        .bind(class_id)
+        .bind(ddl)
+        .bind(Json(target))
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+type TaskRow = (
+    i64,
+    String,
+    Json<IndexTarget>,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// The claimed validation `id` with the newest statement of its class that `key` shipped.
+const TASK: &str = "SELECT v.id, c.database_type, v.target, v.ddl, \
+     (SELECT s.sql_text FROM slow_queries s WHERE s.class_id = v.class_id AND s.api_key_id = $2 \
+     ORDER BY s.id DESC LIMIT 1), \
+     (SELECT s.database_name FROM slow_queries s WHERE s.class_id = v.class_id AND s.api_key_id = $2 \
+     ORDER BY s.id DESC LIMIT 1), \
+     (SELECT s.source FROM slow_queries s WHERE s.class_id = v.class_id AND s.api_key_id = $2 \
+     ORDER BY s.id DESC LIMIT 1) \
+     FROM index_validations v JOIN query_classes c ON c.id = v.class_id WHERE v.id = $1";
+
+fn task_of(r: TaskRow) -> Option<ValidationTask> {
+    Some(ValidationTask {
+        id: r.0,
+        database_type: DatabaseType::parse(&r.1)?,
+        index: r.2.0,
+        ddl: r.3,
+        sql: r.4?,
+        database_name: r.5,
+        // Shipped as `source:method`; the source's configured name is before the method.
+        source: r
+            .6
+            .map(|s| s.rsplit_once(':').map_or(s.clone(), |(n, _)| n.to_string())),
+    })
+}
+
+#[async_trait]
+impl AdviceStore for DbStore {
+    async fn claim_validations(&self, key: &ApiKeyView, limit: i64) -> Result<Vec<ValidationTask>> {
+        let now = now();
+        let until = now + chrono::Duration::seconds(VALIDATION_LEASE_SECS);
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE index_validations SET status = 'unavailable', leased_by = NULL, \
+             lease_until = NULL, checked_at = $2, \
+             reason = 'no agent answered: claimed by an agent that did not report back' \
+             WHERE organization_id = $1 AND status = 'pending' AND attempts >= $3 \
+             AND lease_until < $2",
+        )
+        .bind(key.organization_id)
+        .bind(now)
+        .bind(MAX_VALIDATION_ATTEMPTS)
+        .execute(&mut *tx)
+        .await?;
+        let sql = format!(
+            "UPDATE index_validations SET leased_by = $1, lease_until = $2, attempts = attempts + 1 \
+             WHERE id IN (SELECT v.id FROM index_validations v WHERE v.organization_id = $3 \
+             AND v.status = 'pending' AND (v.lease_until IS NULL OR v.lease_until < $4) \
+             AND EXISTS (SELECT 1 FROM slow_queries s WHERE s.class_id = v.class_id \
+             AND s.api_key_id = $1) ORDER BY v.id LIMIT $5{}) RETURNING id",
+            DIALECT.skip_locked
+        );
+        let ids: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(sql))
+            .bind(key.id)
+            .bind(until)
+            .bind(key.organization_id)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut tasks = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row: Option<TaskRow> = sqlx::query_as(TASK)
+                .bind(id)
+                .bind(key.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            tasks.extend(row.and_then(task_of));
+        }
+        tx.commit().await?;
+        tasks.sort_by_key(|t| t.id);
+        Ok(tasks)
+    }
+
+    async fn record_validations(
+        &self,
+        key: &ApiKeyView,
+        results: &[ValidationResult],
+    ) -> Result<ValidationReceipt> {
+        let now = now();
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        let mut receipt = ValidationReceipt::default();
+        for r in results {
+            let done = sqlx::query(
+                "UPDATE index_validations SET status = $3, method = $4, cost_before = $5, \
+                 cost_after = $6, time_before_ms = $7, time_after_ms = $8, uses_index = $9, \
+                 reason = $10, checked_at = $11, leased_by = NULL, lease_until = NULL \
+                 WHERE id = $1 AND leased_by = $2 AND organization_id = $12 AND status = 'pending'",
+            )
+            .bind(r.id)
+            .bind(key.id)
+            .bind(r.status.as_str())
+            .bind(r.method.map(ValidationMethod::as_str))
+            .bind(r.cost_before)
+            .bind(r.cost_after)
+            .bind(r.time_before_ms)
+            .bind(r.time_after_ms)
+            .bind(r.uses_index)
+            .bind(&r.reason)
+            .bind(now)
+            .bind(key.organization_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if done > 0 {
+                receipt.recorded += 1;
+            } else {
+                receipt.ignored += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(receipt)
+    }
+
+    async fn class_validations(
+        &self,
+        scope: &Scope,
+        class_id: i64,
+    ) -> Result<Vec<(String, IndexValidation)>> {
+        let visible = match scope.filter() {
+            ScopeFilter::All => "1=1".to_string(),
+            ScopeFilter::Org { org } => format!("v.organization_id = {org}"),
+            _ => scope_sql::class_is_own(scope, "v.class_id"),
+        };
+        let rows: Vec<ClassValidationRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT v.class_id, v.ddl, {VALIDATION_COLS} FROM index_validations v \
+             WHERE v.class_id = $1 AND {visible} ORDER BY v.id LIMIT 100"
+        )))
+        .bind(class_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let v = validation_of((r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10));
+                (r.1, v)
+            })
+            .collect())
+    }
+
+    async fn advice_inputs(&self, scope: &Scope) -> Result<AdviceInputs> {
+        Ok(AdviceInputs {
+            advice: self.class_advice(scope).await?,
+            writers: self.writing_classes(scope).await?,
+            tables: self.table_snapshots(scope).await?,
+        })
+    }
+}
+
+/// Which rows of a table with `organization_id` (and `team_id` for tables) the scope sees.
+fn org_visible(scope: &Scope, a: &str) -> String {
+    match scope.filter() {
+        ScopeFilter::All => "1=1".to_string(),
+        ScopeFilter::Nothing => "1=0".to_string(),
+        ScopeFilter::Org { org } => format!("{a}organization_id = {org}"),
+        ScopeFilter::Team { org, team } => {
+            format!("{a}organization_id = {org} AND {a}team_id = {team}")
+        }
+        ScopeFilter::Identity { .. } => "1=0".to_string(),
+    }
+}
+
+/// Which classes (aliased `c`) the scope sees whole.
+fn classes_visible(scope: &Scope) -> String {
+    match scope.filter() {
+        ScopeFilter::All => "1=1".to_string(),
+        ScopeFilter::Org { org } => format!("c.organization_id = {org}"),
+        _ => format!(
+            "{} AND {}",
+            scope_sql::predicate_on(scope, scope_sql::Table::Classes, "c."),
+            scope_sql::class_is_own(scope, "c.id")
+        ),
+    }
+}
+
+type ClassValidationRow = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<bool>,
+    Option<String>,
+    Option<DateTime<Utc>>,
+);
+
+type AdviceRow = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    i64,
+    f64,
+    Json<AnalysisReport>,
+);
+
+impl DbStore {
+    async fn class_advice(&self, scope: &Scope) -> Result<Vec<ClassIndexAdvice>> {
+        let visible = classes_visible(scope);
+        let rows: Vec<AdviceRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT c.id, c.query_id, c.database_type, (SELECT MIN(d.name) FROM class_databases d \
+             WHERE d.class_id = c.id), c.count, c.total_time_ms, a.report FROM analysis_results a \
+             JOIN query_classes c ON c.id = a.class_id WHERE {visible} \
+             ORDER BY c.total_time_ms DESC, c.id LIMIT {MAX_ADVICE_CLASSES}"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut validations = self.visible_validations(scope).await?;
+        let mut out = Vec::new();
+        for (class_id, query_id, dbtype, db, count, total, report) in rows {
+            let Some(database_type) = DatabaseType::parse(&dbtype) else {
+                continue;
+            };
+            for r in report.0.recommendations {
+                let (Some(ddl), Some(target)) = (r.sql, r.index) else {
+                    continue;
+                };
+                let validation = validations.remove(&(class_id, ddl.clone()));
+                out.push(ClassIndexAdvice {
+                    class_id,
+                    query_id: query_id.clone(),
+                    database_type,
+                    database_name: db.clone(),
+                    ddl,
+                    target,
+                    executions: count,
+                    total_time_ms: total,
+                    validation,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The validations of the classes the scope sees whole, by class and DDL.
+    async fn visible_validations(
+        &self,
+        scope: &Scope,
+    ) -> Result<std::collections::HashMap<(i64, String), IndexValidation>> {
+        let visible = classes_visible(scope);
+        let rows: Vec<ClassValidationRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT v.class_id, v.ddl, {VALIDATION_COLS} FROM index_validations v JOIN query_classes c \
+             ON c.id = v.class_id WHERE {visible} ORDER BY v.id LIMIT {}",
+            MAX_ADVICE_CLASSES * MAX_VALIDATIONS_PER_CLASS as i64
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let v = validation_of((r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10));
+                ((r.0, r.1), v)
+            })
+            .collect())
+    }
+
+    async fn writing_classes(&self, scope: &Scope) -> Result<Vec<WritingClass>> {
+        let visible = classes_visible(scope);
+        let rows: Vec<(String, Option<String>, String, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT c.database_type, (SELECT MIN(d.name) FROM class_databases d WHERE d.class_id = \
+             c.id), c.fingerprint, c.count FROM query_classes c WHERE {visible} AND \
+             (LOWER(SUBSTR(c.fingerprint, 1, 7)) IN ('insert ', 'update ', 'delete ', 'replace')) \
+             ORDER BY c.count DESC, c.id LIMIT {MAX_ADVICE_CLASSES}"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(t, db, fingerprint, executions)| {
+                Some(WritingClass {
+                    database_type: DatabaseType::parse(&t)?,
+                    database_name: db,
+                    fingerprint,
+                    executions,
+                })
+            })
+            .collect())
+    }
+
+    async fn table_snapshots(&self, scope: &Scope) -> Result<Vec<TableSnapshot>> {
+        let visible = org_visible(scope, "t.");
+        let rows: Vec<(String, String, Json<TableSchema>, DateTime<Utc>)> =
+            sqlx::query_as(AssertSqlSafe(format!(
+                "SELECT t.database_type, t.database_name, t.snapshot, t.seen_at FROM table_snapshots t \
+                 WHERE {visible} ORDER BY t.database_name, t.table_key LIMIT {MAX_ADVICE_TABLES}"
+            )))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(t, db, snap, seen_at)| {
+                Some(TableSnapshot {
+                    database_type: DatabaseType::parse(&t)?,
+                    database_name: db,
+                    table: snap.0,
+                    seen_at,
+                })
+            })
+            .collect())
+    }
+}
+
+/// Tables described in one ingestion transaction, at most (the rest wait for a later batch).
+const MAX_TABLES_PER_INGEST: usize = 500;
+
+/// Keeps the newest description of every table the batches' schema snapshots describe (the last one
+/// sent wins within the batches), with the shipping key's team.
+pub(super) async fn upsert_table_snapshots(
+    conn: &mut Conn,
+    rows: &[super::ingest::RawRow<'_>],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    type Key = (i64, &'static str, String, String);
+    let mut newest: std::collections::BTreeMap<Key, (Option<i64>, TableSchema)> =
+        std::collections::BTreeMap::new();
+    for (org, batch, q) in rows {
+        let Some(snapshot) = q
+            .schema
+            .as_ref()
+            .and_then(|v| serde_json::from_value::<dbpower_types::SchemaSnapshot>(v.clone()).ok())
+        else {
+            continue;
+        };
+        let db = q.database_name.clone().unwrap_or_default();
+        for t in snapshot.tables {
+            let key = match &t.schema {
+                Some(s) => format!("{}.{}", s.to_lowercase(), t.name.to_lowercase()),
+                None => t.name.to_lowercase(),
+            };
+            let k = (*org, q.database_type.as_str(), db.clone(), key);
+            if newest.len() >= MAX_TABLES_PER_INGEST && !newest.contains_key(&k) {
+                continue;
+            }
+            newest.insert(k, (batch.team_id, t));
+        }
+    }
+    for ((org, dbtype, db, key), (team, table)) in newest {
+        sqlx::query(
+            "INSERT INTO table_snapshots (organization_id, database_type, database_name, table_key, \
+             team_id, snapshot, first_seen, seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+             ON CONFLICT (organization_id, database_type, database_name, table_key) DO UPDATE \
+             SET team_id = excluded.team_id, snapshot = excluded.snapshot, seen_at = excluded.seen_at",
+        )
+        .bind(org)
+        .bind(dbtype)
+        .bind(db)
+        .bind(key)
+        .bind(team)
+        .bind(Json(table))
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
