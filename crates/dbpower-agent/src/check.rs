@@ -12,15 +12,15 @@ use crate::config::{AgentConfig, Method, SourceConfig, SourceKind};
 use crate::ship::HeartbeatError;
 use crate::{mysql, postgres};
 
-struct Report {
+pub(crate) struct Report {
     ok: bool,
 }
 
 impl Report {
-    fn good(&self, what: &str) {
+    pub(crate) fn good(&self, what: &str) {
         println!("  ok    {}", shown(what, false));
     }
-    fn fix(&mut self, what: &str, how: &str) {
+    pub(crate) fn fix(&mut self, what: &str, how: &str) {
         self.ok = false;
         println!(
             "  FIX   {}\n        {}",
@@ -501,9 +501,10 @@ pub async fn run(cfg: &AgentConfig) -> bool {
     let mut r = Report { ok: true };
     for s in &cfg.sources {
         println!("source {} ({:?}):", s.name, s.kind);
-        let res = match s.kind {
-            SourceKind::Mysql => check_mysql(s, &mut r).await,
-            SourceKind::Postgresql => check_postgres(s, &mut r).await,
+        let res = match (s.kind, s.role) {
+            (_, crate::config::SourceRole::Sandbox) => crate::sandbox::check(s, &mut r).await,
+            (SourceKind::Mysql, _) => check_mysql(s, &mut r).await,
+            (SourceKind::Postgresql, _) => check_postgres(s, &mut r).await,
         };
         if let Err(e) = res {
             let text = format!("{e:#}");

@@ -108,6 +108,19 @@ impl Default for SpoolSettings {
     }
 }
 
+/// What a source is for.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceRole {
+    #[default]
+    Collect,
+    Sandbox,
+}
+
+fn default_sandbox_runs() -> u32 {
+    5
+}
+
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
@@ -166,7 +179,20 @@ pub struct SourceConfig {
     pub kind: SourceKind,
     /// `mysql://user:password@host:3306/` or `postgres://user@host:5432/db`.
     pub url: String,
+    /// What is collected (none on a sandbox).
+    #[serde(default)]
     pub methods: Vec<Method>,
+    /// `collect` (the default): a monitored server. `sandbox`: a MySQL/MariaDB replica or staging copy
+    /// where index advice is validated by building the index, timing the statement and dropping the
+    /// index again (docs/AGENT.md); nothing is collected from it.
+    #[serde(default)]
+    pub role: SourceRole,
+    /// Sandbox: the database that holds the copy of a statement's database (default: the same name).
+    #[serde(default)]
+    pub sandbox_database: Option<String>,
+    /// Sandbox: timed runs of the statement before and after the index is built (1 to 20).
+    #[serde(default = "default_sandbox_runs")]
+    pub sandbox_runs: u32,
     /// Statements faster than this are not shipped (log methods; digest methods use the mean).
     #[serde(default)]
     pub min_duration_ms: f64,
@@ -320,6 +346,30 @@ impl AgentConfig {
             }
             if !names.insert(&s.name) {
                 bail!("source name {:?} is used twice", s.name);
+            }
+            if s.role == SourceRole::Sandbox {
+                if s.kind != SourceKind::Mysql {
+                    bail!(
+                        "source {}: role = \"sandbox\" is for MySQL/MariaDB (PostgreSQL validates with whatif = true)",
+                        s.name
+                    );
+                }
+                if !s.methods.is_empty() || s.whatif {
+                    bail!(
+                        "source {}: a sandbox collects nothing: leave methods and whatif out",
+                        s.name
+                    );
+                }
+                if !(1..=20).contains(&s.sandbox_runs) {
+                    bail!("source {}: sandbox_runs must be 1 to 20", s.name);
+                }
+                if s.sandbox_database
+                    .as_ref()
+                    .is_some_and(|d| d.is_empty() || d.len() > 64 || d.contains(['`', '\0']))
+                {
+                    bail!("source {}: sandbox_database is not a database name", s.name);
+                }
+                continue;
             }
             if s.methods.is_empty() {
                 bail!("source {}: no methods", s.name);

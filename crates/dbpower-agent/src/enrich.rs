@@ -119,7 +119,7 @@ pub(crate) fn explainable(sql: &str, dialect: Dialect) -> Option<String> {
 const EXPLAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Whether a MySQL text holds a `?` placeholder (outside strings and comments).
-fn has_placeholders(sql: &str) -> bool {
+pub(crate) fn has_placeholders(sql: &str) -> bool {
     Lexer::new(sql, Dialect::Mysql).any(|t| t.kind == Kind::Param)
 }
 
@@ -472,7 +472,7 @@ pub(crate) async fn mysql_table(
     }
     let idx = sqlx::query(
         "SELECT /* dbpower-agent */ CAST(INDEX_NAME AS CHAR), CAST(NON_UNIQUE AS SIGNED), CAST(COLUMN_NAME AS CHAR), \
-         CAST(INDEX_TYPE AS CHAR) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY INDEX_NAME, SEQ_IN_INDEX",
+         CONCAT(INDEX_TYPE, IF(SUB_PART IS NULL, '', ' (prefix)')) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY INDEX_NAME, SEQ_IN_INDEX",
     )
     .bind(schema)
     .bind(name)
@@ -492,7 +492,13 @@ pub(crate) async fn mysql_table(
             (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
         let col = col.unwrap_or_else(|| "(expression)".into());
         match indexes.iter_mut().find(|i| i.name == iname) {
-            Some(i) => i.columns.push(col),
+            Some(i) => {
+                i.columns.push(col);
+                // A prefix on any column makes the index not comparable with a plain one.
+                if let Some(k) = kind.filter(|k| k.ends_with("(prefix)")) {
+                    i.method = Some(k);
+                }
+            }
             None => indexes.push(IndexSchema {
                 primary: iname == "PRIMARY",
                 name: iname,
@@ -620,7 +626,10 @@ pub(crate) async fn pg_table(
          AND (SELECT count(*) FROM unnest(ix.indkey::int2[]) WITH ORDINALITY AS f(att, o) \
          WHERE o <= cardinality(con.conkey) AND f.att = ANY (con.conkey)) = cardinality(con.conkey)), \
          (SELECT s.idx_scan FROM pg_stat_user_indexes s WHERE s.indexrelid = ix.indexrelid), \
-         (SELECT am.amname::text FROM pg_am am WHERE am.oid = i.relam), ix.indpred IS NOT NULL \
+         (SELECT am.amname::text FROM pg_am am WHERE am.oid = i.relam) || CASE WHEN \
+         ix.indnatts > ix.indnkeyatts OR EXISTS (SELECT 1 FROM unnest(ix.indoption::int2[]) o(v) WHERE o.v <> 0) \
+         OR EXISTS (SELECT 1 FROM unnest(ix.indclass::oid[]) oc(c) JOIN pg_opclass x ON x.oid = oc.c WHERE NOT x.opcdefault) \
+         THEN ' (INCLUDE, order or operator class)' ELSE '' END, ix.indpred IS NOT NULL \
          FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid \
          CROSS JOIN LATERAL unnest(ix.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
          WHERE ix.indrelid = to_regclass($1) AND k.ord <= ix.indnkeyatts \

@@ -12,6 +12,7 @@ mod metrics;
 mod mysql;
 mod postgres;
 mod runner;
+mod sandbox;
 mod ship;
 mod source;
 mod spool;

@@ -70,6 +70,9 @@ impl Agent {
         let mut notes = Vec::new();
         let dir = self.cfg.spool.dir.clone();
         for (i, src) in self.cfg.sources.iter().enumerate() {
+            if src.role == crate::config::SourceRole::Sandbox {
+                continue;
+            }
             let ctx = Ctx::new(src, &self.exclusions[i], self.cfg.agent.scrub);
             let mut st = state::load(&dir, &src.name);
             let mut batches = Vec::new();
@@ -82,6 +85,18 @@ impl Agent {
                             notes.push(format!("{}/{method:?}: {n}", src.name));
                         }
                         summary.collected += out.queries.len() as u64;
+                        let dialect = match src.kind {
+                            crate::config::SourceKind::Mysql => dbpower_sql::Dialect::Mysql,
+                            crate::config::SourceKind::Postgresql => {
+                                dbpower_sql::Dialect::Postgresql
+                            }
+                        };
+                        st.remember_shipped(
+                            out.queries
+                                .iter()
+                                .map(|q| dbpower_sql::fingerprint_and_id(&q.sql_text, dialect).1),
+                            Utc::now().timestamp(),
+                        );
                         summary.excluded += out.tally.excluded + out.tally.own + out.tally.too_fast;
                         self.collected[i] += out.queries.len() as u64;
                         for (n, chunk) in cut_batches(&out.queries, self.cfg.agent.batch_size)
@@ -150,9 +165,9 @@ impl Agent {
             .errors
             .extend(self.shipper.ship_events(&self.cfg.spool.dir, &names).await);
         // Index advice validated on the sources with `whatif` (a claim per round; nothing without).
-        summary
-            .errors
-            .extend(crate::whatif::round(&self.shipper, &self.cfg.sources).await);
+        summary.errors.extend(
+            crate::whatif::round(&self.shipper, &self.cfg.sources, &self.cfg.spool.dir).await,
+        );
         let shipped = shipped?;
         summary.shipped_batches = shipped.batches;
         summary.shipped_queries = shipped.queries;

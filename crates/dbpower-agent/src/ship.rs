@@ -101,9 +101,6 @@ impl Shipper {
         let text = self
             .exchange(path, &uuid::Uuid::new_v4().to_string(), body)
             .await?;
-        if text.len() > 4 * 1024 * 1024 {
-            return Err(Sent::Refused("the answer is larger than 4 MiB".into()));
-        }
         serde_json::from_slice(&text)
             .map_err(|e| Sent::Refused(format!("the platform's answer is not understood: {e}")))
     }
@@ -135,11 +132,7 @@ impl Shipper {
             Ok(r) => {
                 let status = r.status();
                 if status.is_success() {
-                    return r
-                        .bytes()
-                        .await
-                        .map(|b| b.to_vec())
-                        .map_err(|e| Sent::Retry(format!("reading the answer: {e}")));
+                    return read_bounded(r).await;
                 }
                 let text: String = r
                     .text()
@@ -279,6 +272,28 @@ impl Shipper {
             Sent::Retry(w) => Err(HeartbeatError::Unreachable(w)),
         }
     }
+}
+
+/// The most of an answer the agent reads.
+const MAX_ANSWER: usize = 4 * 1024 * 1024;
+
+/// An answer's body, read a chunk at a time and refused past [`MAX_ANSWER`].
+async fn read_bounded(mut r: reqwest::Response) -> Result<Vec<u8>, Sent> {
+    if r.content_length().is_some_and(|n| n > MAX_ANSWER as u64) {
+        return Err(Sent::Refused("the answer is larger than 4 MiB".into()));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = r
+        .chunk()
+        .await
+        .map_err(|e| Sent::Retry(format!("reading the answer: {e}")))?
+    {
+        if body.len() + chunk.len() > MAX_ANSWER {
+            return Err(Sent::Refused("the answer is larger than 4 MiB".into()));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Why a heartbeat was not recorded.

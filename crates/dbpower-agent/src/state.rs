@@ -55,6 +55,32 @@ pub(crate) struct SourceState {
     /// The tables and settings watched for changes, and the change events not yet delivered.
     #[serde(default)]
     pub watch: crate::changes::Watch,
+    /// The query ids of the statements this source shipped, with when (Unix seconds), at most
+    /// [`MAX_SHIPPED`]: the platform's validations are run only for these (docs/SECURITY.md).
+    #[serde(default)]
+    pub shipped: HashMap<String, i64>,
+}
+
+/// Query ids remembered per source.
+pub(crate) const MAX_SHIPPED: usize = 20_000;
+
+impl SourceState {
+    /// Remembers that statements with these query ids were shipped now, forgetting the oldest beyond
+    /// [`MAX_SHIPPED`].
+    pub(crate) fn remember_shipped(&mut self, ids: impl IntoIterator<Item = String>, now: i64) {
+        for id in ids {
+            self.shipped.insert(id, now);
+        }
+        if self.shipped.len() > MAX_SHIPPED {
+            let mut by_age: Vec<(i64, String)> =
+                self.shipped.iter().map(|(k, t)| (*t, k.clone())).collect();
+            by_age.sort();
+            let excess = self.shipped.len() - MAX_SHIPPED;
+            for (_, k) in by_age.into_iter().take(excess) {
+                self.shipped.remove(&k);
+            }
+        }
+    }
 }
 
 pub(crate) fn path(dir: &Path, source: &str) -> PathBuf {

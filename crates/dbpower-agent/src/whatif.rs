@@ -5,7 +5,8 @@
 //! `SELECT`, checked like EXPLAIN's, a generic plan for `$n` texts) without the index and with it as a
 //! hypothetical index in its own session, inside a read-only transaction with a statement timeout, then
 //! removes every hypothetical index (`hypopg_reset()`): nothing is written to the database. The
-//! planner's costs and whether the plan reads the index go back signed.
+//! planner's costs and whether the plan reads the index go back signed. MySQL/MariaDB advice goes to a
+//! sandbox source ([`crate::sandbox`]).
 
 use serde_json::Value;
 use sqlx::postgres::PgConnection;
@@ -13,12 +14,13 @@ use sqlx::{Executor, Row};
 
 use dbpower_sql::Dialect;
 use dbpower_types::{
-    DatabaseType, IndexTarget, ValidationClaim, ValidationClaimRequest, ValidationMethod,
-    ValidationReceipt, ValidationResult, ValidationResults, ValidationStatus, ValidationTask,
+    DatabaseType, IndexTarget, MAX_VALIDATION_CLAIM, ValidationClaim, ValidationClaimRequest,
+    ValidationMethod, ValidationReceipt, ValidationResult, ValidationResults, ValidationStatus,
+    ValidationTask,
 };
 
 use crate::collect::MARKER;
-use crate::config::{SourceConfig, SourceKind};
+use crate::config::{SourceConfig, SourceKind, SourceRole};
 use crate::enrich::{explainable, max_param};
 use crate::postgres::Sessions;
 use crate::ship::{Sent, Shipper};
@@ -250,7 +252,7 @@ async fn validate_on(
     (result, poisoned)
 }
 
-fn unavailable(id: i64, why: impl Into<String>) -> ValidationResult {
+pub(crate) fn unavailable(id: i64, why: impl Into<String>) -> ValidationResult {
     ValidationResult {
         id,
         status: ValidationStatus::Unavailable,
@@ -264,35 +266,98 @@ fn unavailable(id: i64, why: impl Into<String>) -> ValidationResult {
     }
 }
 
-/// The source a task is validated on: the one that shipped the statement if it has `whatif`, else
-/// the first PostgreSQL source with `whatif`.
-fn source_for<'a>(task: &ValidationTask, sources: &'a [SourceConfig]) -> Option<&'a SourceConfig> {
-    let can = |s: &&SourceConfig| s.whatif && s.kind == SourceKind::Postgresql;
-    sources
+/// Costs and timings beyond this are not reported (the platform refuses them).
+const MAX_MEASURE: f64 = 1e15;
+/// One PostgreSQL validation, connection included.
+const TASK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The source of this agent that shipped the task's statement: the one the task names, which must have
+/// shipped a statement of the same query id (a constant may differ, nothing else). The platform's text
+/// is hostile: only what the agent itself collected is ever planned (docs/SECURITY.md).
+fn shipping_source<'a>(
+    task: &ValidationTask,
+    sources: &'a [SourceConfig],
+    dir: &std::path::Path,
+) -> Result<&'a SourceConfig, String> {
+    let kind = match task.database_type {
+        DatabaseType::Postgresql => SourceKind::Postgresql,
+        DatabaseType::Mysql => SourceKind::Mysql,
+    };
+    let not_ours = "not a statement a source of this agent shipped";
+    let source = sources
         .iter()
-        .filter(can)
-        .find(|s| task.source.as_deref() == Some(s.name.as_str()))
-        .or_else(|| sources.iter().find(can))
+        .find(|s| {
+            s.role == SourceRole::Collect
+                && s.kind == kind
+                && task.source.as_deref() == Some(s.name.as_str())
+        })
+        .ok_or(not_ours)?;
+    let dialect = match kind {
+        SourceKind::Postgresql => Dialect::Postgresql,
+        SourceKind::Mysql => Dialect::Mysql,
+    };
+    let (_, id) = dbpower_sql::fingerprint_and_id(&task.sql, dialect);
+    if !crate::state::load(dir, &source.name)
+        .shipped
+        .contains_key(&id)
+    {
+        return Err(not_ours.into());
+    }
+    Ok(source)
 }
 
-/// Validates one task on its source's sessions.
+/// What is reported of a failure: the agent's own words, or a category and the server's SQLSTATE,
+/// never the server's message (which could quote data).
+pub(crate) fn safe_reason(e: &anyhow::Error) -> String {
+    match e.downcast_ref::<sqlx::Error>() {
+        Some(sqlx::Error::Database(d)) => match d.code().as_deref() {
+            Some("57014") | Some("70100") => "the statement timed out".into(),
+            Some(code) => format!("the server refused it (SQLSTATE {code})"),
+            None => "the server refused it".into(),
+        },
+        Some(_) => "the database could not be reached or did not answer".into(),
+        None => format!("{e}").chars().take(200).collect(),
+    }
+}
+
+/// `text` for the agent's log: at most 300 characters, control characters replaced.
+fn loggable(text: &str) -> String {
+    text.chars()
+        .take(300)
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}
+
+/// Validates one task on its source's sessions (MySQL/MariaDB: on the sandbox).
 pub(crate) async fn validate(
     task: &ValidationTask,
     sources: &[SourceConfig],
     sessions: &mut Vec<(String, Sessions)>,
+    dir: &std::path::Path,
 ) -> ValidationResult {
+    let source = match shipping_source(task, sources, dir) {
+        Ok(s) => s,
+        Err(why) => return unavailable(task.id, why),
+    };
     if task.database_type != DatabaseType::Postgresql {
+        // MySQL/MariaDB have no hypothetical indexes: a sandbox copy is the only way.
+        return match sources
+            .iter()
+            .find(|s| s.role == SourceRole::Sandbox && s.kind == SourceKind::Mysql)
+        {
+            Some(sandbox) => crate::sandbox::validate(task, sandbox).await,
+            None => unavailable(
+                task.id,
+                "MySQL/MariaDB have no hypothetical indexes, and no source of this agent has role = \"sandbox\"",
+            ),
+        };
+    }
+    if !source.whatif {
         return unavailable(
             task.id,
-            "MySQL/MariaDB have no hypothetical indexes; this agent validates PostgreSQL advice only",
+            "the source that shipped it does not have whatif = true",
         );
     }
-    let Some(source) = source_for(task, sources) else {
-        return unavailable(
-            task.id,
-            "no PostgreSQL source of this agent has whatif = true",
-        );
-    };
     let Some(sql) = explainable(&task.sql, Dialect::Postgresql) else {
         return unavailable(task.id, "the class's statement is not one plain SELECT");
     };
@@ -309,16 +374,37 @@ pub(crate) async fn validate(
     };
     let db = task.database_name.as_deref();
     let s = &mut sessions[at].1;
-    let session = match s.on(db).await {
-        Ok(session) => session,
-        Err(e) => return unavailable(task.id, format!("{e:#}")),
+    let attempt = tokio::time::timeout(TASK_DEADLINE, async {
+        let session = s
+            .on(db)
+            .await
+            .map_err(|_| anyhow::anyhow!("cannot open a session on the statement's database"))?;
+        let (result, poisoned) = validate_on(&mut session.conn, &sql, &create).await;
+        Ok::<_, anyhow::Error>((result, poisoned))
+    })
+    .await;
+    let result = match attempt {
+        Err(_) => {
+            s.discard(db);
+            Err(anyhow::anyhow!("the validation took longer than 30 s"))
+        }
+        Ok(Err(e)) => Err(e),
+        Ok(Ok((result, poisoned))) => {
+            if poisoned {
+                s.discard(db);
+            }
+            result
+        }
     };
-    let (result, poisoned) = validate_on(&mut session.conn, &sql, &create).await;
-    if poisoned {
-        s.discard(db);
-    }
     match result {
-        Err(e) => unavailable(task.id, format!("{e:#}")),
+        Err(e) => unavailable(task.id, safe_reason(&e)),
+        Ok(m)
+            if !(m.cost_before.is_finite() && m.cost_after.is_finite())
+                || m.cost_before.max(m.cost_after) > MAX_MEASURE
+                || m.cost_before.min(m.cost_after) < 0.0 =>
+        {
+            unavailable(task.id, "the planner's costs are beyond what is reported")
+        }
         Ok(m) => {
             let (status, reason) = verdict(&m);
             ValidationResult {
@@ -338,8 +424,15 @@ pub(crate) async fn validate(
 
 /// One round: claims this agent's validations and answers them. Returns what went wrong (logged by the
 /// round; never fatal), or nothing when no source has `whatif`.
-pub(crate) async fn round(shipper: &Shipper, sources: &[SourceConfig]) -> Vec<String> {
-    if !sources.iter().any(|s| s.whatif) {
+pub(crate) async fn round(
+    shipper: &Shipper,
+    sources: &[SourceConfig],
+    dir: &std::path::Path,
+) -> Vec<String> {
+    if !sources
+        .iter()
+        .any(|s| s.whatif || s.role == SourceRole::Sandbox)
+    {
         return Vec::new();
     }
     let claim: ValidationClaim = match shipper
@@ -357,9 +450,9 @@ pub(crate) async fn round(shipper: &Shipper, sources: &[SourceConfig]) -> Vec<St
     }
     let mut sessions = Vec::new();
     let mut results = Vec::with_capacity(claim.tasks.len());
-    for task in &claim.tasks {
-        let r = validate(task, sources, &mut sessions).await;
-        tracing::info!(id = task.id, ddl = %task.ddl, status = r.status.as_str(), "index validation");
+    for task in claim.tasks.iter().take(MAX_VALIDATION_CLAIM) {
+        let r = validate(task, sources, &mut sessions, dir).await;
+        tracing::info!(id = task.id, ddl = %loggable(&task.ddl), status = r.status.as_str(), "index validation");
         results.push(r);
     }
     let posted: Result<ValidationReceipt, Sent> = shipper

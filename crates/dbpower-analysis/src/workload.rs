@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
 use dbpower_sql::Dialect;
 use dbpower_types::{
     ClassIndexAdvice, DatabaseType, DropProposal, DropReason, IndexTarget, ProposedIndex,
@@ -23,8 +22,14 @@ pub struct Workload<'a> {
     pub writers: &'a [WritingClass],
     pub tables: &'a [TableSnapshot],
     pub unused_days: i64,
-    pub now: DateTime<Utc>,
 }
+
+/// Recommendations of one table that are consolidated (the most time first).
+const MAX_PER_TABLE: usize = 200;
+/// A table with more indexes than this gets no drop proposals (its description is not trusted).
+const MAX_INDEXES: usize = 64;
+/// Key parts of an index that is compared.
+const MAX_KEY: usize = 32;
 
 /// `(database type, database, table key)`: the table key is `schema.name` lower-cased.
 type TableKey = (DatabaseType, String, String);
@@ -39,11 +44,11 @@ fn dialect(t: DatabaseType) -> Dialect {
 /// The key of a table a statement names as `name` or `schema.name`, in `database`: an unqualified name
 /// is looked for among the described tables of that database (PostgreSQL: `public` first; MySQL: the
 /// statement's database).
-fn key_of(
+fn key_of<V>(
     t: DatabaseType,
     database: &str,
     named: &str,
-    described: &BTreeMap<TableKey, &TableSnapshot>,
+    described: &BTreeMap<TableKey, V>,
 ) -> TableKey {
     let named = named.to_lowercase();
     if named.contains('.') {
@@ -118,17 +123,18 @@ pub fn written_table(fingerprint: &str) -> Option<String> {
 
 /// The advice per table, tables with the most time to gain first.
 pub fn workload(w: &Workload<'_>) -> Vec<TableAdvice> {
-    let described: BTreeMap<TableKey, &TableSnapshot> = w
-        .tables
-        .iter()
-        .map(|d| {
-            let key = match &d.table.schema {
-                Some(s) => format!("{}.{}", s.to_lowercase(), d.table.name.to_lowercase()),
-                None => d.table.name.to_lowercase(),
-            };
-            ((d.database_type, d.database_name.clone(), key), d)
-        })
-        .collect();
+    let mut seen: BTreeMap<TableKey, Vec<&TableSnapshot>> = BTreeMap::new();
+    for d in w.tables {
+        let key = match &d.table.schema {
+            Some(s) => format!("{}.{}", s.to_lowercase(), d.table.name.to_lowercase()),
+            None => d.table.name.to_lowercase(),
+        };
+        seen.entry((d.database_type, d.database_name.clone(), key))
+            .or_default()
+            .push(d);
+    }
+    let described: BTreeMap<TableKey, (TableSchema, Option<i64>)> =
+        seen.into_iter().map(|(k, v)| (k, merge(&v))).collect();
     let mut groups: BTreeMap<TableKey, Vec<&ClassIndexAdvice>> = BTreeMap::new();
     for a in w.advice {
         let db = a.database_name.clone().unwrap_or_default();
@@ -152,7 +158,7 @@ pub fn workload(w: &Workload<'_>) -> Vec<TableAdvice> {
     let mut out: Vec<(f64, TableAdvice)> = Vec::new();
     for key in keys {
         let members = groups.get(&key).map(Vec::as_slice).unwrap_or(&[]);
-        let table = described.get(&key).map(|d| &d.table);
+        let table = described.get(&key);
         let advice = table_advice(
             &key,
             members,
@@ -178,11 +184,17 @@ pub fn workload(w: &Workload<'_>) -> Vec<TableAdvice> {
 fn table_advice(
     key: &TableKey,
     members: &[&ClassIndexAdvice],
-    table: Option<&TableSchema>,
+    described: Option<&(TableSchema, Option<i64>)>,
     writes: i64,
     w: &Workload<'_>,
 ) -> TableAdvice {
     let (t, db, name) = key;
+    let table = described.map(|(t, _)| t);
+    let age_days = described.and_then(|(_, a)| *a);
+    // The most expensive recommendations of a table are consolidated, at most this many.
+    let mut members = members.to_vec();
+    members.sort_by(|a, b| b.total_time_ms.total_cmp(&a.total_time_ms));
+    members.truncate(MAX_PER_TABLE);
     let mut rejected = Vec::new();
     let mut served_by_existing = Vec::new();
     let mut open: Vec<&ClassIndexAdvice> = Vec::new();
@@ -215,7 +227,7 @@ fn table_advice(
     let existing_indexes = table.map_or(0, |t| t.indexes.len());
     let create = consolidate(&open, writes, existing_indexes);
     let drop = table
-        .map(|tb| drops(dialect(*t), tb, w.unused_days, w.now))
+        .map(|tb| drops(dialect(*t), tb, w.unused_days, age_days))
         .unwrap_or_default();
     TableAdvice {
         database_type: *t,
@@ -363,7 +375,9 @@ fn consolidate(open: &[&ClassIndexAdvice], writes: i64, existing: usize) -> Vec<
             }
         }
         serves_list.sort_by(|a, b| b.total_time_ms.total_cmp(&a.total_time_ms));
-        let reads: i64 = serves_list.iter().map(|s| s.executions.max(0)).sum();
+        let reads: i64 = serves_list
+            .iter()
+            .fold(0i64, |n, s| n.saturating_add(s.executions.max(0)));
         out.push(ProposedIndex {
             columns: if chosen.target.expression.is_some() {
                 chosen.target.columns.clone()
@@ -432,8 +446,11 @@ pub fn drops(
     d: Dialect,
     table: &TableSchema,
     unused_days: i64,
-    now: DateTime<Utc>,
+    age_days: Option<i64>,
 ) -> Vec<DropProposal> {
+    if table.indexes.len() > MAX_INDEXES {
+        return Vec::new();
+    }
     // Only plain B-trees over every row are compared: a GIN or a partial index on the same columns
     // serves other reads.
     let keep =
@@ -442,12 +459,17 @@ pub fn drops(
         |a: &[String], b: &[String]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y));
     let mut out: Vec<DropProposal> = Vec::new();
     for (i, ix) in table.indexes.iter().enumerate() {
-        if keep(ix) || ix.columns.is_empty() {
+        if keep(ix) || ix.columns.is_empty() || ix.columns.len() > MAX_KEY {
             continue;
         }
-        // Another index with the same key that is kept for a constraint, or the first of equals.
+        // Another index with the same key that is kept: for a constraint, or the most scanned, or the
+        // first of equals.
+        let scans = |x: &dbpower_types::IndexSchema| x.scans.unwrap_or(i64::MAX);
         let duplicate = table.indexes.iter().enumerate().find(|(j, o)| {
-            *j != i && o.plain() && eq_cols(&o.columns, &ix.columns) && (keep(o) || *j < i)
+            *j != i
+                && o.plain()
+                && eq_cols(&o.columns, &ix.columns)
+                && (keep(o) || scans(o) > scans(ix) || (scans(o) == scans(ix) && *j < i))
         });
         let longer = table.indexes.iter().find(|o| {
             o.plain()
@@ -471,18 +493,14 @@ pub fn drops(
                     o.columns.join(", ")
                 ),
             )
-        } else if let (Some(0), Some(since)) = (ix.scans, table.usage_since) {
-            let days = (now - since).num_days();
+        } else if let (Some(0), Some(days)) = (ix.scans, age_days) {
             if days < unused_days {
                 continue;
             }
             (
                 DropReason::Unused,
                 None,
-                format!(
-                    "never scanned since {} ({days} days)",
-                    since.format("%Y-%m-%d")
-                ),
+                format!("never scanned in the {days} days its use has been counted"),
             )
         } else {
             continue;
@@ -497,12 +515,60 @@ pub fn drops(
             ddl: drop_ddl(d, table, &ix.name),
         });
     }
+    // An index another proposal relies on stays: dropping both would lose what they served.
+    let dropped: Vec<String> = out.iter().map(|p| p.index.clone()).collect();
+    out.retain(|p| {
+        p.covered_by
+            .as_ref()
+            .is_none_or(|c| !dropped.iter().any(|d| same(d, c)))
+    });
     out
+}
+
+/// One table as several agents described it (a primary and its replicas count their scans apart): the
+/// newest description, each index's scans summed over all of them (unknown when one lacks it), and for how
+/// many days they have all been counting (the shortest).
+fn merge(seen: &[&TableSnapshot]) -> (TableSchema, Option<i64>) {
+    let newest = seen
+        .iter()
+        .max_by_key(|s| s.seen_at)
+        .map(|s| s.table.clone())
+        .unwrap_or_else(|| TableSchema {
+            name: String::new(),
+            schema: None,
+            rows: None,
+            columns: Vec::new(),
+            indexes: Vec::new(),
+            usage_since: None,
+        });
+    let mut table = newest;
+    for ix in &mut table.indexes {
+        ix.scans = seen.iter().try_fold(0i64, |sum, s| {
+            let n = s
+                .table
+                .indexes
+                .iter()
+                .find(|o| same(&o.name, &ix.name))?
+                .scans?;
+            Some(sum.saturating_add(n.max(0)))
+        });
+    }
+    let age = seen
+        .iter()
+        .map(|s| {
+            s.table
+                .usage_since
+                .map(|since| (s.seen_at - since).num_days())
+        })
+        .collect::<Option<Vec<i64>>>()
+        .and_then(|ages| ages.into_iter().min());
+    (table, age)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Utc;
     use dbpower_types::{IndexSchema, IndexValidation};
 
     fn target(cols: &[&str], equality: usize) -> IndexTarget {
@@ -591,7 +657,6 @@ mod tests {
             }],
             tables: &tables,
             unused_days: 30,
-            now: Utc::now(),
         });
         assert_eq!(out.len(), 1, "{out:?}");
         let t = &out[0];
@@ -644,7 +709,6 @@ mod tests {
             writers: &[],
             tables: &tables,
             unused_days: 30,
-            now: Utc::now(),
         });
         let t = &out[0];
         assert!(t.create.is_empty(), "{:?}", t.create);
@@ -682,7 +746,7 @@ mod tests {
             ],
             45,
         );
-        let out = drops(Dialect::Postgresql, &t.table, 30, Utc::now());
+        let out = drops(Dialect::Postgresql, &t.table, 30, Some(45));
         let by_name: BTreeMap<&str, DropReason> =
             out.iter().map(|d| (d.index.as_str(), d.reason)).collect();
         assert_eq!(
@@ -706,7 +770,7 @@ mod tests {
             "DROP INDEX CONCURRENTLY IF EXISTS public.orders_status_idx;"
         );
         // Counted for less than the period: not proposed as unused.
-        let young = drops(Dialect::Postgresql, &t.table, 60, Utc::now());
+        let young = drops(Dialect::Postgresql, &t.table, 60, Some(45));
         assert!(
             young.iter().all(|d| d.reason != DropReason::Unused),
             "{young:?}"
@@ -729,8 +793,42 @@ mod tests {
         };
         let status = index("t_status_idx", &["status"]);
         let t = table(vec![gin, btree, partial, longer_partial, status], 90);
-        let out = drops(Dialect::Postgresql, &t.table, 30, Utc::now());
+        let out = drops(Dialect::Postgresql, &t.table, 30, Some(90));
         assert!(out.is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn the_index_in_use_stays_and_replicas_count_their_scans_together() {
+        // Duplicates: the scanned one is kept. A used prefix of an unused index: the unused one goes.
+        let mut a1 = index("t_a1", &["a"]);
+        a1.scans = Some(0);
+        let mut a2 = index("t_a2", &["a"]);
+        a2.scans = Some(100);
+        let p = index("t_p", &["p"]);
+        let mut pq = index("t_pq", &["p", "q"]);
+        pq.scans = Some(0);
+        let t = table(vec![a1, a2, p, pq], 40);
+        let out = drops(Dialect::Postgresql, &t.table, 30, Some(40));
+        let got: Vec<(&str, DropReason)> =
+            out.iter().map(|d| (d.index.as_str(), d.reason)).collect();
+        assert_eq!(
+            got,
+            [
+                ("t_a1", DropReason::Duplicate),
+                ("t_pq", DropReason::Unused)
+            ],
+            "{out:?}"
+        );
+        // Unused on the primary, scanned on a replica: not unused.
+        let mut n = index("t_note", &["note"]);
+        n.scans = Some(0);
+        let primary = table(vec![n.clone()], 40);
+        let mut replica = table(vec![n], 40);
+        replica.table.indexes[0].scans = Some(7);
+        let (merged, age) = merge(&[&primary, &replica]);
+        assert_eq!((merged.indexes[0].scans, age), (Some(7), Some(40)));
+        let (_, young) = merge(&[&primary, &table(Vec::new(), 3)]);
+        assert_eq!(young, Some(3));
     }
 
     #[test]
@@ -739,7 +837,7 @@ mod tests {
         uniq.unique = true;
         let dup = index("t_a_idx", &["A"]);
         let t = table(vec![dup, uniq], 1);
-        let out = drops(Dialect::Mysql, &t.table, 30, Utc::now());
+        let out = drops(Dialect::Mysql, &t.table, 30, Some(1));
         assert_eq!(out.len(), 1, "{out:?}");
         assert_eq!(out[0].reason, DropReason::Duplicate);
         assert_eq!(out[0].covered_by.as_deref(), Some("t_a_key"));

@@ -3,7 +3,6 @@
 //! workload's index advice (`GET /api/v1/index-advice`, role-scoped).
 
 use axum::extract::State;
-use chrono::Utc;
 use dbpower_analysis::workload::{Workload, workload};
 use dbpower_core::Scope;
 use dbpower_types::{
@@ -145,13 +144,27 @@ pub(crate) async fn index_advice(
         }
     }
     let inputs = s.store.advice_inputs(&Scope::of(&p)).await?;
-    let mut out = workload(&Workload {
-        advice: &inputs.advice,
-        writers: &inputs.writers,
-        tables: &inputs.tables,
-        unused_days: i64::from(unused_days),
-        now: Utc::now(),
+    // CPU work over up to thousands of classes and tables: on the blocking pool, bounded in time.
+    let recommendations = inputs.advice.len();
+    let task = tokio::task::spawn_blocking(move || {
+        workload(&Workload {
+            advice: &inputs.advice,
+            writers: &inputs.writers,
+            tables: &inputs.tables,
+            unused_days: i64::from(unused_days),
+        })
     });
+    let mut out = match tokio::time::timeout(std::time::Duration::from_secs(20), task).await {
+        Ok(Ok(out)) => out,
+        Ok(Err(_)) => return Err(ApiError::internal()),
+        Err(_) => {
+            return Err(ApiError::new(
+                dbpower_types::ErrorCode::ServiceUnavailable,
+                "the index advice took longer than 20 s to compute",
+            )
+            .with_retry_after(60));
+        }
+    };
     out.retain(|t| {
         q.database
             .as_ref()
@@ -164,7 +177,6 @@ pub(crate) async fn index_advice(
                         .is_some_and(|b| b.eq_ignore_ascii_case(n))
             })
     });
-    let recommendations = inputs.advice.len();
     let proposed = out.iter().map(|t| t.create.len()).sum();
     Ok(ApiJson(IndexAdviceReport {
         unused_days,

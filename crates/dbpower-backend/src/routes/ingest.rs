@@ -338,6 +338,27 @@ fn validate_schema(s: &dbpower_types::SchemaSnapshot) -> Result<(), (&'static st
             format!("at most {MAX_SCHEMA_COLUMNS} columns and indexes per table"),
         ));
     }
+    // Names are at most 64 bytes on both engines; a key part may be an expression's text.
+    let name_ok = |n: &str| !n.is_empty() && n.len() <= 256;
+    let bad_name = s.tables.iter().any(|t| {
+        !name_ok(&t.name)
+            || t.schema.as_deref().is_some_and(|x| !name_ok(x))
+            || t.columns
+                .iter()
+                .any(|c| !name_ok(&c.name) || c.data_type.len() > 4096)
+            || t.indexes.iter().any(|i| {
+                !name_ok(&i.name)
+                    || i.columns.len() > 64
+                    || i.columns.iter().any(|c| c.len() > 4096)
+                    || i.method.as_ref().is_some_and(|m| m.len() > 64)
+            })
+    });
+    if bad_name {
+        return Err((
+            "schema.tables",
+            "names of 1 to 256 bytes, column types of at most 4096, at most 64 key parts of at most 4096 bytes per index".to_string(),
+        ));
+    }
     if s.settings.len() > dbpower_types::MAX_SETTINGS
         || s.settings
             .iter()

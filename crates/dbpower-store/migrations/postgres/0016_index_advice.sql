@@ -23,12 +23,16 @@ CREATE TABLE index_validations (
     UNIQUE (class_id, ddl)
 );
 CREATE INDEX index_validations_pending_idx ON index_validations(organization_id, status, id);
+-- A claim asks, per pending validation, for the newest slow query of its class that the agent shipped.
+CREATE INDEX slow_queries_class_key_idx ON slow_queries(class_id, api_key_id, id);
 
 -- The newest description of each table the agents described (columns, indexes with their usage,
 -- primary and foreign keys), for the workload's index advice: unused and redundant indexes, and the
--- indexes that exist when advice is consolidated. The team is the last shipping key's.
+-- indexes that exist when advice is consolidated. One row per shipping api key (an agent watches one
+-- server: a primary and its replica count their index scans apart), with the key's team.
 CREATE TABLE table_snapshots (
     organization_id  BIGINT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    api_key_id       BIGINT NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
     database_type    TEXT NOT NULL CHECK (database_type IN ('mysql', 'postgresql')),
     database_name    TEXT NOT NULL,
     table_key        TEXT NOT NULL,
@@ -36,5 +40,5 @@ CREATE TABLE table_snapshots (
     snapshot         JSONB NOT NULL,
     first_seen       TIMESTAMPTZ NOT NULL,
     seen_at          TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (organization_id, database_type, database_name, table_key)
+    PRIMARY KEY (organization_id, database_type, database_name, table_key, api_key_id)
 );

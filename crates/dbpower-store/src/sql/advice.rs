@@ -63,12 +63,36 @@ pub(super) async fn request_validations(
     report: &AnalysisReport,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let wanted = report
+    let wanted: Vec<(&String, &IndexTarget)> = report
         .recommendations
         .iter()
         .filter(|r| r.kind == RecommendationKind::Index)
         .filter_map(|r| Some((r.sql.as_ref()?, r.index.as_ref()?)))
-        .take(MAX_VALIDATIONS_PER_CLASS);
+        .take(MAX_VALIDATIONS_PER_CLASS)
+        .collect();
+    // What the new analysis no longer recommends goes; so does what no agent claimed in 30 days.
+    let mut qb =
+        sqlx::QueryBuilder::<super::Db>::new("DELETE FROM index_validations WHERE class_id = ");
+    qb.push_bind(class_id);
+    if !wanted.is_empty() {
+        qb.push(" AND ddl NOT IN (");
+        let mut list = qb.separated(", ");
+        for (ddl, _) in &wanted {
+            list.push_bind(ddl.as_str());
+        }
+        qb.push(")");
+    }
+    qb.build().execute(&mut *conn).await?;
+    sqlx::query(
+        "UPDATE index_validations SET status = 'unavailable', checked_at = $2, leased_by = NULL, \
+         lease_until = NULL, reason = 'no agent with whatif = true or a sandbox claimed it within 30 days' \
+         WHERE organization_id = $1 AND status = 'pending' AND requested_at < $3",
+    )
+    .bind(organization_id)
+    .bind(now)
+    .bind(now - chrono::Duration::days(30))
+    .execute(&mut *conn)
+    .await?;
     for (ddl, target) in wanted {
         sqlx::query(
             "INSERT INTO index_validations (organization_id, class_id, ddl, target, status, \
@@ -342,9 +366,12 @@ impl DbStore {
         scope: &Scope,
     ) -> Result<std::collections::HashMap<(i64, String), IndexValidation>> {
         let visible = classes_visible(scope);
+        // The validations of the classes `class_advice` reads, no others.
         let rows: Vec<ClassValidationRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT v.class_id, v.ddl, {VALIDATION_COLS} FROM index_validations v JOIN query_classes c \
-             ON c.id = v.class_id WHERE {visible} ORDER BY v.id LIMIT {}",
+            "SELECT v.class_id, v.ddl, {VALIDATION_COLS} FROM index_validations v WHERE v.class_id IN \
+             (SELECT c.id FROM analysis_results a JOIN query_classes c ON c.id = a.class_id \
+             WHERE {visible} ORDER BY c.total_time_ms DESC, c.id LIMIT {MAX_ADVICE_CLASSES}) \
+             ORDER BY v.id LIMIT {}",
             MAX_ADVICE_CLASSES * MAX_VALIDATIONS_PER_CLASS as i64
         )))
         .fetch_all(&self.pool)
@@ -414,7 +441,7 @@ pub(super) async fn upsert_table_snapshots(
     rows: &[super::ingest::RawRow<'_>],
     now: DateTime<Utc>,
 ) -> Result<()> {
-    type Key = (i64, &'static str, String, String);
+    type Key = (i64, &'static str, String, String, i64);
     let mut newest: std::collections::BTreeMap<Key, (Option<i64>, TableSchema)> =
         std::collections::BTreeMap::new();
     for (org, batch, q) in rows {
@@ -431,24 +458,36 @@ pub(super) async fn upsert_table_snapshots(
                 Some(s) => format!("{}.{}", s.to_lowercase(), t.name.to_lowercase()),
                 None => t.name.to_lowercase(),
             };
-            let k = (*org, q.database_type.as_str(), db.clone(), key);
+            if key.len() > 600 {
+                continue;
+            }
+            let k = (
+                *org,
+                q.database_type.as_str(),
+                db.clone(),
+                key,
+                batch.api_key_id,
+            );
             if newest.len() >= MAX_TABLES_PER_INGEST && !newest.contains_key(&k) {
                 continue;
             }
             newest.insert(k, (batch.team_id, t));
         }
     }
-    for ((org, dbtype, db, key), (team, table)) in newest {
+    for ((org, dbtype, db, key, api_key), (team, table)) in newest {
         sqlx::query(
             "INSERT INTO table_snapshots (organization_id, database_type, database_name, table_key, \
-             team_id, snapshot, first_seen, seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
-             ON CONFLICT (organization_id, database_type, database_name, table_key) DO UPDATE \
-             SET team_id = excluded.team_id, snapshot = excluded.snapshot, seen_at = excluded.seen_at",
+             api_key_id, team_id, snapshot, first_seen, seen_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+             ON CONFLICT (organization_id, database_type, database_name, table_key, api_key_id) \
+             DO UPDATE SET team_id = excluded.team_id, snapshot = excluded.snapshot, \
+             seen_at = excluded.seen_at",
         )
         .bind(org)
         .bind(dbtype)
         .bind(db)
         .bind(key)
+        .bind(api_key)
         .bind(team)
         .bind(Json(table))
         .bind(now)

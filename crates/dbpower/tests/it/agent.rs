@@ -261,9 +261,20 @@ pub(crate) fn write_config(
     key: &(OrgAdmin, String, String),
     source: &str,
 ) -> std::path::PathBuf {
+    write_config_with(dir, platform, key, "", source)
+}
+
+/// [`write_config`] with more lines in its `[agent]` table (`agent`, each ending with a newline).
+pub(crate) fn write_config_with(
+    dir: &Path,
+    platform: &Platform,
+    key: &(OrgAdmin, String, String),
+    agent: &str,
+    source: &str,
+) -> std::path::PathBuf {
     let path = dir.join("agent.toml");
     let text = format!(
-        "[platform]\nurl = \"http://{}\"\nkey_id = \"{}\"\nsecret = \"{}\"\ntimeout_secs = 5\n\n[agent]\nname = \"test-agent\"\ninterval_secs = 10\n\n[spool]\ndir = \"{}\"\n\n{source}\n",
+        "[platform]\nurl = \"http://{}\"\nkey_id = \"{}\"\nsecret = \"{}\"\ntimeout_secs = 5\n\n[agent]\nname = \"test-agent\"\ninterval_secs = 10\n{agent}\n[spool]\ndir = \"{}\"\n\n{source}\n",
         platform.listen,
         key.1,
         key.2,

@@ -486,3 +486,70 @@ async fn mariadb_schema_and_variable_changes_become_markers_once() {
     ok(&agent(&config, &["--once"]));
     assert_eq!(markers().await.len(), 2, "nothing changed since");
 }
+
+/// The indexes of `db.orders` on `server`, as a text to compare.
+fn indexes(server: &Server, db: &str) -> String {
+    server.sql(
+        "",
+        &format!(
+            "SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS \
+             WHERE TABLE_SCHEMA = '{db}' AND TABLE_NAME = 'orders' ORDER BY INDEX_NAME, SEQ_IN_INDEX"
+        ),
+    )
+}
+
+/// MariaDB index advice validated on a sandbox: the agent ships a logged statement (with its literal,
+/// `pii_only`) from `shop`, the platform recommends an index, and the agent builds it on the sandbox's
+/// copy (`shop_copy`), times the statement before and after, and drops it. Neither database's indexes
+/// change; the recommendation shows both timings.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mariadb_sandbox_builds_times_and_drops_the_index_and_production_is_untouched() {
+    let mut setup = String::new();
+    for db in ["shop", "shop_copy"] {
+        setup.push_str(&format!(
+            "CREATE DATABASE {db}; \
+             CREATE TABLE {db}.orders (id INT PRIMARY KEY, customer_ref INT NOT NULL, note VARCHAR(40)); \
+             INSERT INTO {db}.orders SELECT seq, seq % 50000, CONCAT('note ', seq) FROM {db}.seq_1_to_300000; \
+             ANALYZE TABLE {db}.orders; "
+        ));
+    }
+    let Some(server) = Server::for_test(&setup) else {
+        return;
+    };
+    let (shop_before, copy_before) = (indexes(&server, "shop"), indexes(&server, "shop_copy"));
+    let platform = Platform::start();
+    let key = platform.key("Sandbox Maria").await;
+    let oa = platform.org_admin(&key.0).await;
+    let work = tempfile::tempdir().expect("tmp");
+    let url = format!("mysql://root@127.0.0.1:{}/", server.port);
+    let source = format!(
+        "[[source]]\nname = \"maria\"\nkind = \"mysql\"\nurl = \"{url}\"\nmethods = [\"slow_log_file\"]\nlog_path = \"{}\"\n\n\
+         [[source]]\nname = \"copy\"\nkind = \"mysql\"\nurl = \"{url}\"\nrole = \"sandbox\"\nsandbox_database = \"shop_copy\"\nsandbox_runs = 3\n",
+        server.slow_log().display()
+    );
+    let (config, text) =
+        crate::whatif::keeping_literals(&platform, &key, &oa, work.path(), &source).await;
+    assert!(
+        text.contains("sandbox: the agent's user may build and drop indexes"),
+        "{text}"
+    );
+    ok(&agent(&config, &["--once"]));
+    server
+        .try_sql("shop", "SELECT note FROM orders WHERE customer_ref = 4242")
+        .expect("select");
+    ok(&agent(&config, &["--once"]));
+
+    let detail = crate::whatif::settled(&platform, &oa, &config, "customer_ref = 4242").await;
+    let v = &crate::whatif::index_advice(&detail)["validation"];
+    assert_eq!(v["status"], "validated", "{detail}");
+    assert_eq!(v["method"], "sandbox", "{v}");
+    assert_eq!(v["uses_index"], true, "{v}");
+    let (b, a) = (
+        v["time_before_ms"].as_f64().expect("time_before_ms"),
+        v["time_after_ms"].as_f64().expect("time_after_ms"),
+    );
+    assert!(a < b, "{b} ms -> {a} ms");
+    // Built and dropped on the copy; the monitored database never touched.
+    assert_eq!(indexes(&server, "shop_copy"), copy_before);
+    assert_eq!(indexes(&server, "shop"), shop_before);
+}

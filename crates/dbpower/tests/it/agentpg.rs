@@ -80,7 +80,7 @@ impl Cluster {
         format!("postgres://{user}@127.0.0.1:{}/{db}", self.port)
     }
 
-    fn log(&self) -> PathBuf {
+    pub(crate) fn log(&self) -> PathBuf {
         self.dir.path().join("log").join("postgresql.log")
     }
 

@@ -1476,7 +1476,11 @@ export interface components {
              *     dropping).
              */
             foreign_key?: boolean;
+            /** @description The access method when it is not a B-tree (`gin`, `gist`, `hash`, `FULLTEXT`, `SPATIAL`...). */
+            method?: string | null;
             name: string;
+            /** @description A partial index (PostgreSQL `WHERE`): it serves only some rows. */
+            partial?: boolean;
             /** @description The table's primary key (never proposed for dropping). */
             primary?: boolean;
             /**
