@@ -121,8 +121,58 @@ pub fn written_table(fingerprint: &str) -> Option<String> {
     (!name.is_empty()).then(|| name.to_lowercase())
 }
 
-/// The advice per table, tables with the most time to gain first.
+/// The advice per table, tables with the most time to gain first; each organization's apart (the
+/// platform scope reads several).
 pub fn workload(w: &Workload<'_>) -> Vec<TableAdvice> {
+    let mut orgs: Vec<i64> = w.advice.iter().map(|a| a.organization_id).collect();
+    orgs.extend(w.writers.iter().map(|x| x.organization_id));
+    orgs.extend(w.tables.iter().map(|t| t.organization_id));
+    orgs.sort_unstable();
+    orgs.dedup();
+    if orgs.len() <= 1 {
+        return one_organization(w);
+    }
+    let mut out: Vec<TableAdvice> = Vec::new();
+    for org in orgs {
+        let advice: Vec<ClassIndexAdvice> = w
+            .advice
+            .iter()
+            .filter(|a| a.organization_id == org)
+            .cloned()
+            .collect();
+        let writers: Vec<WritingClass> = w
+            .writers
+            .iter()
+            .filter(|x| x.organization_id == org)
+            .cloned()
+            .collect();
+        let tables: Vec<TableSnapshot> = w
+            .tables
+            .iter()
+            .filter(|t| t.organization_id == org)
+            .cloned()
+            .collect();
+        out.extend(one_organization(&Workload {
+            advice: &advice,
+            writers: &writers,
+            tables: &tables,
+            unused_days: w.unused_days,
+        }));
+    }
+    out.sort_by(|a, b| gain(b).total_cmp(&gain(a)));
+    out
+}
+
+/// The time a table's proposed indexes would speed up.
+fn gain(t: &TableAdvice) -> f64 {
+    t.create
+        .iter()
+        .flat_map(|p| &p.serves)
+        .map(|s| s.total_time_ms)
+        .sum()
+}
+
+fn one_organization(w: &Workload<'_>) -> Vec<TableAdvice> {
     let mut seen: BTreeMap<TableKey, Vec<&TableSnapshot>> = BTreeMap::new();
     for d in w.tables {
         let key = match &d.table.schema {
@@ -169,13 +219,7 @@ pub fn workload(w: &Workload<'_>) -> Vec<TableAdvice> {
         if advice.create.is_empty() && advice.drop.is_empty() && advice.rejected.is_empty() {
             continue;
         }
-        let gain: f64 = advice
-            .create
-            .iter()
-            .flat_map(|p| &p.serves)
-            .map(|s| s.total_time_ms)
-            .sum();
-        out.push((gain, advice));
+        out.push((gain(&advice), advice));
     }
     out.sort_by(|a, b| b.0.total_cmp(&a.0));
     out.into_iter().map(|(_, a)| a).collect()
@@ -582,6 +626,7 @@ mod tests {
 
     fn advice(q: &str, cols: &[&str], equality: usize, time: f64) -> ClassIndexAdvice {
         ClassIndexAdvice {
+            organization_id: 1,
             class_id: 1,
             query_id: q.into(),
             database_type: DatabaseType::Postgresql,
@@ -609,6 +654,7 @@ mod tests {
 
     fn table(indexes: Vec<IndexSchema>, since_days: i64) -> TableSnapshot {
         TableSnapshot {
+            organization_id: 1,
             database_type: DatabaseType::Postgresql,
             database_name: "shop".into(),
             table: TableSchema {
@@ -621,6 +667,21 @@ mod tests {
             },
             seen_at: Utc::now(),
         }
+    }
+
+    #[test]
+    fn two_organizations_tables_of_one_name_stay_apart() {
+        let mine = advice("q1", &["customer_id"], 1, 100.0);
+        let mut theirs = advice("q2", &["status"], 1, 50.0);
+        theirs.organization_id = 2;
+        let out = workload(&Workload {
+            advice: &[mine, theirs],
+            writers: &[],
+            tables: &[],
+            unused_days: 30,
+        });
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(out.iter().all(|t| t.create.len() == 1), "{out:?}");
     }
 
     #[test]
@@ -650,6 +711,7 @@ mod tests {
         let out = workload(&Workload {
             advice: &advice,
             writers: &[WritingClass {
+                organization_id: 1,
                 database_type: DatabaseType::Postgresql,
                 database_name: Some("shop".into()),
                 fingerprint: "insert into orders (a) values (?)".into(),

@@ -294,6 +294,7 @@ pub struct IndexAdviceQuery {
 /// One class's index recommendation, as the workload's advice reads it (not a wire type).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClassIndexAdvice {
+    pub organization_id: i64,
     pub class_id: i64,
     pub query_id: String,
     pub database_type: DatabaseType,
@@ -308,6 +309,7 @@ pub struct ClassIndexAdvice {
 /// A class that writes (INSERT, UPDATE, DELETE, REPLACE), for the write rate of its table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WritingClass {
+    pub organization_id: i64,
     pub database_type: DatabaseType,
     pub database_name: Option<String>,
     pub fingerprint: String,
@@ -317,6 +319,7 @@ pub struct WritingClass {
 /// The newest description of a table an agent shipped.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableSnapshot {
+    pub organization_id: i64,
     pub database_type: DatabaseType,
     pub database_name: String,
     pub table: crate::TableSchema,

@@ -312,7 +312,10 @@ type ClassValidationRow = (
     Option<DateTime<Utc>>,
 );
 
+type SnapshotRow = (i64, String, String, Json<TableSchema>, DateTime<Utc>);
+
 type AdviceRow = (
+    i64,
     i64,
     String,
     String,
@@ -326,7 +329,7 @@ impl DbStore {
     async fn class_advice(&self, scope: &Scope) -> Result<Vec<ClassIndexAdvice>> {
         let visible = classes_visible(scope);
         let rows: Vec<AdviceRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT c.id, c.query_id, c.database_type, (SELECT MIN(d.name) FROM class_databases d \
+            "SELECT c.organization_id, c.id, c.query_id, c.database_type, (SELECT MIN(d.name) FROM class_databases d \
              WHERE d.class_id = c.id), c.count, c.total_time_ms, a.report FROM analysis_results a \
              JOIN query_classes c ON c.id = a.class_id WHERE {visible} \
              ORDER BY c.total_time_ms DESC, c.id LIMIT {MAX_ADVICE_CLASSES}"
@@ -335,7 +338,7 @@ impl DbStore {
         .await?;
         let mut validations = self.visible_validations(scope).await?;
         let mut out = Vec::new();
-        for (class_id, query_id, dbtype, db, count, total, report) in rows {
+        for (organization_id, class_id, query_id, dbtype, db, count, total, report) in rows {
             let Some(database_type) = DatabaseType::parse(&dbtype) else {
                 continue;
             };
@@ -345,6 +348,7 @@ impl DbStore {
                 };
                 let validation = validations.remove(&(class_id, ddl.clone()));
                 out.push(ClassIndexAdvice {
+                    organization_id,
                     class_id,
                     query_id: query_id.clone(),
                     database_type,
@@ -387,8 +391,8 @@ impl DbStore {
 
     async fn writing_classes(&self, scope: &Scope) -> Result<Vec<WritingClass>> {
         let visible = classes_visible(scope);
-        let rows: Vec<(String, Option<String>, String, i64)> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT c.database_type, (SELECT MIN(d.name) FROM class_databases d WHERE d.class_id = \
+        let rows: Vec<(i64, String, Option<String>, String, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT c.organization_id, c.database_type, (SELECT MIN(d.name) FROM class_databases d WHERE d.class_id = \
              c.id), c.fingerprint, c.count FROM query_classes c WHERE {visible} AND \
              (LOWER(SUBSTR(c.fingerprint, 1, 7)) IN ('insert ', 'update ', 'delete ', 'replace')) \
              ORDER BY c.count DESC, c.id LIMIT {MAX_ADVICE_CLASSES}"
@@ -397,8 +401,9 @@ impl DbStore {
         .await?;
         Ok(rows
             .into_iter()
-            .filter_map(|(t, db, fingerprint, executions)| {
+            .filter_map(|(organization_id, t, db, fingerprint, executions)| {
                 Some(WritingClass {
+                    organization_id,
                     database_type: DatabaseType::parse(&t)?,
                     database_name: db,
                     fingerprint,
@@ -410,17 +415,18 @@ impl DbStore {
 
     async fn table_snapshots(&self, scope: &Scope) -> Result<Vec<TableSnapshot>> {
         let visible = org_visible(scope, "t.");
-        let rows: Vec<(String, String, Json<TableSchema>, DateTime<Utc>)> =
-            sqlx::query_as(AssertSqlSafe(format!(
-                "SELECT t.database_type, t.database_name, t.snapshot, t.seen_at FROM table_snapshots t \
+        let rows: Vec<SnapshotRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT t.organization_id, t.database_type, t.database_name, t.snapshot, t.seen_at \
+                 FROM table_snapshots t \
                  WHERE {visible} ORDER BY t.database_name, t.table_key LIMIT {MAX_ADVICE_TABLES}"
-            )))
-            .fetch_all(&self.pool)
-            .await?;
+        )))
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .into_iter()
-            .filter_map(|(t, db, snap, seen_at)| {
+            .filter_map(|(organization_id, t, db, snap, seen_at)| {
                 Some(TableSnapshot {
+                    organization_id,
                     database_type: DatabaseType::parse(&t)?,
                     database_name: db,
                     table: snap.0,
