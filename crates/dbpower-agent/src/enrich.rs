@@ -211,7 +211,9 @@ fn is_keyword(s: &str) -> bool {
     .contains(&s.to_ascii_uppercase().as_str())
 }
 
-fn scrub_plan(v: &mut Value, d: Dialect, l: ScrubLevel) {
+/// Scrubs every string of a plan as the statement texts are scrubbed: a plan's filters and conditions
+/// carry the statement's literals.
+pub(crate) fn scrub_plan(v: &mut Value, d: Dialect, l: ScrubLevel) {
     match v {
         Value::String(s) => *s = scrub(s, d, l),
         Value::Array(a) => a.iter_mut().for_each(|x| scrub_plan(x, d, l)),
@@ -220,7 +222,7 @@ fn scrub_plan(v: &mut Value, d: Dialect, l: ScrubLevel) {
     }
 }
 
-fn level(s: Scrub) -> ScrubLevel {
+pub(crate) fn level(s: Scrub) -> ScrubLevel {
     match s {
         Scrub::Strict => ScrubLevel::Strict,
         Scrub::PiiOnly => ScrubLevel::PiiOnly,
@@ -316,8 +318,8 @@ async fn mysql_explain(conn: &mut MySqlConnection, sql: &str, db: Option<&str>) 
 
 /// A PostgreSQL plan: `BEGIN READ ONLY` with `statement_timeout` and `lock_timeout` that must take effect,
 /// the collected text inside one prepared `EXPLAIN` (the extended protocol refuses a second statement),
-/// then `ROLLBACK`. A text with `$n` parameters (from pg_stat_statements) is `PREPARE`d and its generic
-/// plan explained with `plan_cache_mode = force_generic_plan` (PostgreSQL 12 and later).
+/// then `ROLLBACK`. A text with `$n` parameters (from pg_stat_statements) gets its generic plan (see
+/// [`PgPlan`]).
 async fn pg_explain(conn: &mut PgConnection, sql: &str) -> Attempt {
     let params = max_param(sql);
     if params > 100 {
@@ -325,6 +327,10 @@ async fn pg_explain(conn: &mut PgConnection, sql: &str) -> Attempt {
             "more than 100 parameters; not explaining"
         )));
     }
+    let how = match PgPlan::of(conn, sql, params, "dbpower_agent_explain").await {
+        Ok(how) => how,
+        Err(e) => return Attempt::Done(Err(e)),
+    };
     if let Err(e) = conn
         .execute(sqlx::raw_sql("/* dbpower-agent */ BEGIN READ ONLY"))
         .await
@@ -340,35 +346,14 @@ async fn pg_explain(conn: &mut PgConnection, sql: &str) -> Attempt {
             "/* dbpower-agent */ SET LOCAL lock_timeout = '500ms'",
         ))
         .await?;
-        let explain = if params == 0 {
-            format!("{MARKER} EXPLAIN (FORMAT JSON) {sql}")
-        } else {
-            conn.execute(sqlx::raw_sql(
-                "/* dbpower-agent */ SET LOCAL plan_cache_mode = force_generic_plan",
-            ))
-            .await?;
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "{MARKER} PREPARE dbpower_agent_explain AS {sql}"
-            )))
-            .persistent(false)
-            .execute(&mut *conn)
-            .await?;
-            let nulls = vec!["NULL"; params].join(", ");
-            format!("{MARKER} EXPLAIN (FORMAT JSON) EXECUTE dbpower_agent_explain({nulls})")
-        };
-        let row = sqlx::query(sqlx::AssertSqlSafe(explain))
-            .persistent(false)
-            .fetch_one(&mut *conn)
-            .await?;
-        let plan: sqlx::types::Json<Value> = row.try_get(0)?;
-        Ok(plan.0)
+        how.run(conn).await
     }
     .await;
     let rollback = conn
         .execute(sqlx::raw_sql("/* dbpower-agent */ ROLLBACK"))
         .await
         .map(|_| ());
-    if params > 0 && rollback.is_ok() {
+    if how.prepare.is_some() && rollback.is_ok() {
         // A prepared statement outlives the transaction; it is removed whether or not it was made.
         let _ = conn
             .execute(sqlx::raw_sql(
@@ -377,6 +362,81 @@ async fn pg_explain(conn: &mut PgConnection, sql: &str) -> Attempt {
             .await;
     }
     finish(result, rollback)
+}
+
+/// How one PostgreSQL statement is planned: as it is, or, for a text with `$n` parameters, its generic
+/// plan: `EXPLAIN (GENERIC_PLAN)` on PostgreSQL 16 and later; before 16, `PREPARE` under
+/// `plan_cache_mode = force_generic_plan` and `EXPLAIN EXECUTE` with a NULL per parameter (the plan does
+/// not depend on the values then). The collected text is always sent alone in one prepared statement.
+#[derive(Debug, PartialEq)]
+pub(crate) struct PgPlan {
+    /// `PREPARE name AS <text>`, before 16.
+    pub(crate) prepare: Option<String>,
+    pub(crate) explain: String,
+}
+
+impl PgPlan {
+    /// Asks the server's version when the text has parameters.
+    pub(crate) async fn of(
+        conn: &mut PgConnection,
+        sql: &str,
+        params: usize,
+        name: &str,
+    ) -> anyhow::Result<PgPlan> {
+        let generic_plan = if params == 0 {
+            false
+        } else {
+            let v: i32 = sqlx::query_scalar(
+                "/* dbpower-agent */ SELECT current_setting('server_version_num')::int",
+            )
+            .persistent(false)
+            .fetch_one(&mut *conn)
+            .await?;
+            v >= 160_000
+        };
+        Ok(PgPlan::new(sql, params, generic_plan, name))
+    }
+
+    pub(crate) fn new(sql: &str, params: usize, generic_plan: bool, name: &str) -> PgPlan {
+        if params == 0 {
+            return PgPlan {
+                prepare: None,
+                explain: format!("{MARKER} EXPLAIN (FORMAT JSON) {sql}"),
+            };
+        }
+        if generic_plan {
+            return PgPlan {
+                prepare: None,
+                explain: format!("{MARKER} EXPLAIN (GENERIC_PLAN, FORMAT JSON) {sql}"),
+            };
+        }
+        let nulls = vec!["NULL"; params].join(", ");
+        PgPlan {
+            prepare: Some(format!("{MARKER} PREPARE {name} AS {sql}")),
+            explain: format!("{MARKER} EXPLAIN (FORMAT JSON) EXECUTE {name}({nulls})"),
+        }
+    }
+
+    /// Plans on the open transaction; a statement prepared for it stays prepared (the caller
+    /// deallocates it once the transaction is over).
+    pub(crate) async fn run(&self, conn: &mut PgConnection) -> anyhow::Result<Value> {
+        if let Some(prepare) = &self.prepare {
+            conn.execute(sqlx::raw_sql(
+                "/* dbpower-agent */ SET LOCAL plan_cache_mode = force_generic_plan",
+            ))
+            .await?;
+            sqlx::query(sqlx::AssertSqlSafe(prepare.clone()))
+                .persistent(false)
+                .execute(&mut *conn)
+                .await?;
+        }
+        let row = sqlx::query(sqlx::AssertSqlSafe(self.explain.clone()))
+            .persistent(false)
+            .fetch_one(&mut *conn)
+            .await?;
+        let plan: sqlx::types::Json<Value> = row.try_get(0)?;
+        Ok(plan.0)
+    }
 }
 
 /// The PostgreSQL settings that advice depends on: memory for sorts and hashes, caching, and the
@@ -885,6 +945,33 @@ mod tests {
         ] {
             assert_eq!(explainable(bad, d), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn generic_plans_by_server_version() {
+        let sql = "SELECT * FROM t WHERE a = $1 AND b = $2";
+        let old = PgPlan::new(sql, 2, false, "p");
+        assert_eq!(
+            old.prepare.as_deref(),
+            Some(format!("{MARKER} PREPARE p AS {sql}").as_str())
+        );
+        assert!(
+            old.explain
+                .ends_with("EXPLAIN (FORMAT JSON) EXECUTE p(NULL, NULL)")
+        );
+        let new = PgPlan::new(sql, 2, true, "p");
+        assert_eq!(
+            (new.prepare, new.explain),
+            (
+                None,
+                format!("{MARKER} EXPLAIN (GENERIC_PLAN, FORMAT JSON) {sql}")
+            )
+        );
+        let plain = PgPlan::new("SELECT 1", 0, true, "p");
+        assert_eq!(
+            plain.explain,
+            format!("{MARKER} EXPLAIN (FORMAT JSON) SELECT 1")
+        );
     }
 
     #[test]

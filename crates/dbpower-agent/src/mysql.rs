@@ -123,6 +123,18 @@ pub(crate) async fn slow_log_file(
                 },
                 &mut tally,
             )
+            .map(|mut q| {
+                // MariaDB's `# explain:` lines (log_slow_verbosity = explain), scrubbed like the text.
+                q.explain = e.plan.clone().map(|mut p| {
+                    crate::enrich::scrub_plan(
+                        &mut p,
+                        ctx.dialect(),
+                        crate::enrich::level(ctx.scrub),
+                    );
+                    p
+                });
+                q
+            })
         })
         .collect();
     Ok(Output::from_log(

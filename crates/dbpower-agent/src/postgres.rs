@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use dbpower_sql::slowlog::{EventKind, Item, Origin, PgEvents, PgRecord, PostgresLog};
+use dbpower_sql::slowlog::{EventKind, Item, Origin, PgEvents, PgRecord, PgStderrRecords, Skipped};
 use dbpower_types::SlowQueryIn;
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
@@ -426,14 +426,17 @@ fn csv_records(bytes: &[u8]) -> (Vec<Vec<String>>, usize) {
 fn read_log(name: &str, bytes: &[u8], eof: bool) -> (Vec<Item>, Vec<(Message, PgRecord)>, usize) {
     let mut events = PgEvents::new();
     let mut plans = Vec::new();
-    let mut feed = |r: PgRecord| match plan_message(&r.message) {
-        Some(m) if r.severity == "LOG" => plans.push((m, r)),
-        _ => events.push(r),
+    let mut feed = |r: Result<PgRecord, Skipped>| match r {
+        Ok(r) => match plan_message(&r.message) {
+            Some(m) if r.severity == "LOG" => plans.push((m, r)),
+            _ => events.push(r),
+        },
+        Err(s) => events.skip(s.line, s.reason),
     };
     let consumed = if name.ends_with(".csv") {
         let (records, consumed) = csv_records(bytes);
         for (n, r) in records.iter().enumerate().filter(|(_, r)| r.len() > 13) {
-            feed(csv_record(n as u64 + 1, r));
+            feed(Ok(csv_record(n as u64 + 1, r)));
         }
         consumed
     } else if name.ends_with(".json") {
@@ -443,7 +446,7 @@ fn read_log(name: &str, bytes: &[u8], eof: bool) -> (Vec<Item>, Vec<(Message, Pg
             let Ok(v) = serde_json::from_slice::<Value>(line) else {
                 continue;
             };
-            feed(json_record(n as u64 + 1, &v));
+            feed(Ok(json_record(n as u64 + 1, &v)));
         }
         end
     } else {
@@ -456,8 +459,8 @@ fn read_log(name: &str, bytes: &[u8], eof: bool) -> (Vec<Item>, Vec<(Message, Pg
                 .rfind(|&s| bytes[s] != b'\t')
                 .unwrap_or(0)
         };
-        let items = PostgresLog::new(std::io::Cursor::new(&bytes[..end])).collect();
-        return (items, plans, end);
+        PgStderrRecords::new(std::io::Cursor::new(&bytes[..end])).for_each(&mut feed);
+        end
     };
     events.finish();
     (
@@ -591,7 +594,11 @@ fn attach_plans(
     (mut queries, keys): Shipped,
     tally: &mut Tally,
 ) -> Vec<SlowQueryIn> {
-    for (m, r) in plans {
+    for (mut m, r) in plans {
+        // The plan's filters and conditions carry the statement's literals.
+        if let Some(p) = m.plan.as_mut() {
+            crate::enrich::scrub_plan(p, ctx.dialect(), crate::enrich::level(ctx.scrub));
+        }
         let same = (0..queries.len())
             .find(|&k| queries[k].explain.is_none() && keys[k].0 == r.pid && keys[k].1 == m.sql);
         if let Some(k) = same {
@@ -721,6 +728,34 @@ mod tests {
             q[1].explain.is_some(),
             "a plan alone is its statement's execution"
         );
+    }
+
+    #[test]
+    fn stderr_auto_explain_plans_join_their_statement_scrubbed() {
+        // auto_explain with log_format = json in the stderr format: the plan's lines continue the message.
+        let log = "2026-12-03 10:00:00.100 UTC [42] app@shop LOG:  duration: 9.0 ms  plan:\n\t{\n\t  \"Query Text\": \"SELECT * FROM users WHERE email = 'alice@example.com'\",\n\t  \"Plan\": {\n\t    \"Node Type\": \"Seq Scan\",\n\t    \"Relation Name\": \"users\",\n\t    \"Filter\": \"(email = 'alice@example.com'::text)\"\n\t  }\n\t}\n\
+2026-12-03 10:00:00.101 UTC [42] app@shop LOG:  duration: 9.5 ms  statement: SELECT * FROM users WHERE email = 'alice@example.com'\n\
+2026-12-03 10:00:00.200 UTC [43] app@shop LOG:  duration: 3.0 ms  plan:\n\tQuery Text: SELECT 1\n\tResult  (cost=0.00..0.01 rows=1 width=4)\n";
+        let (items, plans, consumed) = read_log("postgresql.log", log.as_bytes(), true);
+        assert_eq!((plans.len(), consumed), (1, log.len()));
+        let src = source();
+        let ex = crate::config::Exclusions::compile(&src.exclude).expect("exclusions");
+        for scrub in [crate::config::Scrub::Strict, crate::config::Scrub::PiiOnly] {
+            let ctx = Ctx::new(&src, &ex, scrub);
+            let mut tally = Tally::default();
+            let shipped = queries_of(&ctx, ME, items.clone(), &mut tally);
+            let (_, plans, _) = read_log("postgresql.log", log.as_bytes(), true);
+            let q = attach_plans(&ctx, ME, plans, shipped, &mut tally);
+            assert_eq!(q.len(), 1, "the plan joins its statement: {q:?}");
+            let plan = q[0].explain.as_ref().expect("plan");
+            assert_eq!(plan[0]["Plan"]["Relation Name"], "users");
+            let text = plan.to_string();
+            assert!(!text.contains("alice"), "{scrub:?}: {text}");
+            assert_eq!(
+                tally.skipped, 1,
+                "the text-format plan is counted as skipped"
+            );
+        }
     }
 
     #[test]

@@ -9,8 +9,8 @@
 //! sandbox source ([`crate::sandbox`]).
 
 use serde_json::Value;
+use sqlx::Executor;
 use sqlx::postgres::PgConnection;
-use sqlx::{Executor, Row};
 
 use dbpower_sql::Dialect;
 use dbpower_types::{
@@ -21,7 +21,7 @@ use dbpower_types::{
 
 use crate::collect::MARKER;
 use crate::config::{SourceConfig, SourceKind, SourceRole};
-use crate::enrich::{explainable, max_param};
+use crate::enrich::{PgPlan, explainable, max_param};
 use crate::postgres::Sessions;
 use crate::ship::{Sent, Shipper};
 
@@ -130,35 +130,20 @@ pub(crate) fn verdict(m: &Measured) -> (ValidationStatus, Option<String>) {
     (ValidationStatus::Validated, None)
 }
 
-/// Plans `sql` (a `$n` text through `PREPARE` and a generic plan) on the open read-only transaction.
+/// Plans `sql` (a `$n` text by its generic plan, see [`PgPlan`]) on the open read-only transaction.
 async fn plan(
     conn: &mut PgConnection,
     sql: &str,
     params: usize,
     name: &str,
 ) -> anyhow::Result<Value> {
-    let explain = if params == 0 {
-        format!("{MARKER} EXPLAIN (FORMAT JSON) {sql}")
-    } else {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{MARKER} PREPARE {name} AS {sql}"
-        )))
-        .persistent(false)
-        .execute(&mut *conn)
-        .await?;
-        let nulls = vec!["NULL"; params].join(", ");
-        format!("{MARKER} EXPLAIN (FORMAT JSON) EXECUTE {name}({nulls})")
-    };
-    let row = sqlx::query(sqlx::AssertSqlSafe(explain))
-        .persistent(false)
-        .fetch_one(&mut *conn)
-        .await?;
-    let plan: sqlx::types::Json<Value> = row.try_get(0)?;
-    if params > 0 {
+    let how = PgPlan::of(conn, sql, params, name).await?;
+    let plan = how.run(conn).await?;
+    if how.prepare.is_some() {
         conn.execute(sqlx::AssertSqlSafe(format!("{MARKER} DEALLOCATE {name}")))
             .await?;
     }
-    Ok(plan.0)
+    Ok(plan)
 }
 
 /// The two plans in one read-only, time-limited transaction; the hypothetical index is created between

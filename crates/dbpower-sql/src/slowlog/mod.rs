@@ -5,9 +5,10 @@
 
 use std::io::BufRead;
 
+mod explain;
 mod postgres;
 
-pub use postgres::{PgEvents, PgRecord, PostgresLog, PrefixReads, prefix_reads};
+pub use postgres::{PgEvents, PgRecord, PgStderrRecords, PostgresLog, PrefixReads, prefix_reads};
 
 /// What an event counts as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -70,6 +71,9 @@ pub struct Event {
     pub pid: Option<u32>,
     /// The error message of a failed statement ([`EventKind::Error`]), as logged (not yet scrubbed).
     pub error: Option<String>,
+    /// MariaDB's `# explain:` lines (`log_slow_verbosity = explain`) in `EXPLAIN FORMAT=JSON`'s shape
+    /// (see [`explain`]); not yet scrubbed.
+    pub plan: Option<serde_json::Value>,
 }
 
 /// An event the parser could not use, and why.
@@ -194,6 +198,8 @@ pub struct MysqlSlowLog<R> {
     /// Its `# Query_time` could not be read.
     bad_query_time: bool,
     pending_time: Option<String>,
+    /// The current event's `# explain:` lines (at most `explain::MAX_ROWS`).
+    explain: Vec<String>,
     done: bool,
 }
 
@@ -210,6 +216,7 @@ impl<R: BufRead> MysqlSlowLog<R> {
             has_header: false,
             bad_query_time: false,
             pending_time: None,
+            explain: Vec::new(),
             done: false,
         }
     }
@@ -221,7 +228,9 @@ impl<R: BufRead> MysqlSlowLog<R> {
         let started = std::mem::replace(&mut self.started, false);
         let bad_query_time = std::mem::replace(&mut self.bad_query_time, false);
         let has_header = std::mem::replace(&mut self.has_header, false);
+        let explain = std::mem::take(&mut self.explain);
         self.use_seen = false;
+        ev.plan = explain::plan(&explain);
         let sql = ev.sql.trim();
         if sql.is_empty() {
             return started.then_some(Err(Skipped {
@@ -281,7 +290,7 @@ impl<R: BufRead> Iterator for MysqlSlowLog<R> {
             self.buf = raw;
             match step {
                 Step::Continue => continue,
-                Step::Return(item) => return item,
+                Step::Return(item) => return *item,
             }
         }
     }
@@ -290,7 +299,8 @@ impl<R: BufRead> Iterator for MysqlSlowLog<R> {
 /// What one line does to the parser.
 enum Step {
     Continue,
-    Return(Option<Item>),
+    /// Boxed: an event is large, and most lines return nothing.
+    Return(Box<Option<Item>>),
 }
 
 impl<R: BufRead> MysqlSlowLog<R> {
@@ -311,7 +321,7 @@ impl<R: BufRead> MysqlSlowLog<R> {
                 self.cur.time = self.pending_time.take();
             }
             if out.is_some() {
-                return Step::Return(out);
+                return Step::Return(Box::new(out));
             }
             return Step::Continue;
         }
@@ -343,7 +353,7 @@ impl<R: BufRead> MysqlSlowLog<R> {
             }
             return match out {
                 None => Step::Continue,
-                other => Step::Return(other),
+                other => Step::Return(Box::new(other)),
             };
         }
         // pt-query-digest reports these header-looking lines as the event's statement.
@@ -353,7 +363,7 @@ impl<R: BufRead> MysqlSlowLog<R> {
                 self.begin();
                 self.has_header = true;
                 self.cur.sql = format!("administrator command: {}", cmd.trim_end_matches(';'));
-                return Step::Return(out);
+                return Step::Return(Box::new(out));
             }
             self.begin();
             self.has_header = true;
@@ -367,7 +377,7 @@ impl<R: BufRead> MysqlSlowLog<R> {
                 self.begin();
                 self.has_header = true;
                 self.header(line);
-                return Step::Return(out);
+                return Step::Return(Box::new(out));
             }
             self.begin();
             self.header(line);
@@ -430,6 +440,13 @@ impl<R: BufRead> MysqlSlowLog<R> {
 
 impl<R: BufRead> MysqlSlowLog<R> {
     fn header(&mut self, line: &str) {
+        if let Some(row) = line.strip_prefix("# explain: ") {
+            // A row past the limits is dropped; the rows kept still name the columns first.
+            if self.explain.len() < explain::MAX_ROWS && row.len() <= explain::MAX_ROW_BYTES {
+                self.explain.push(row.to_string());
+            }
+            return;
+        }
         for (k, v) in pairs(line) {
             match k {
                 "Query_time" => match v.parse() {
@@ -505,6 +522,27 @@ use test;\nselect sleep(2) from n;\n\
                 reason: "header without a statement"
             })
         );
+    }
+
+    #[test]
+    fn mariadb_explain_lines_are_the_entry_plan() {
+        // As MariaDB 10.11 writes it with log_slow_verbosity = 'query_plan,explain'.
+        let log = "# Time: 261208  0:12:33\n# User@Host: root[root] @  [127.0.0.1]\n\
+# Thread_id: 12  Schema: xpl  QC_hit: No\n\
+# Query_time: 0.000432  Lock_time: 0.000074  Rows_sent: 1  Rows_examined: 1000\n\
+# Full_scan: Yes  Full_join: No  Tmp_table: No  Tmp_table_on_disk: No\n#\n\
+# explain: id\tselect_type\ttable\ttype\tpossible_keys\tkey\tkey_len\tref\trows\tr_rows\tfiltered\tr_filtered\tExtra\n\
+# explain: 1\tSIMPLE\tt\tALL\tNULL\tNULL\tNULL\tNULL\t1000\t1000.00\t100.00\t0.10\tUsing where\n#\n\
+use `xpl`;\nSET timestamp=1796688753;\nSELECT * FROM t WHERE b='x5';\n\
+# User@Host: root[root] @  [127.0.0.1]\n# Query_time: 0.1\nSELECT 1;\n";
+        let items: Vec<Event> = MysqlSlowLog::new(log.as_bytes())
+            .map(|i| i.expect("event"))
+            .collect();
+        assert_eq!(items.len(), 2);
+        let plan = items[0].plan.as_ref().expect("plan");
+        assert_eq!(plan["query_block"]["table"]["access_type"], "ALL");
+        assert_eq!(items[0].sql, "SELECT * FROM t WHERE b='x5'");
+        assert_eq!(items[1].plan, None, "a plan belongs to its own entry");
     }
 
     #[test]

@@ -107,7 +107,8 @@ impl PgEvents {
         }
     }
 
-    pub(crate) fn skip(&mut self, line: u64, reason: &'static str) {
+    /// Reports a message the caller could not read (it counts as skipped).
+    pub fn skip(&mut self, line: u64, reason: &'static str) {
         self.out.push_back(Err(Skipped { line, reason }));
     }
 
@@ -141,7 +142,11 @@ impl PgEvents {
                 None => self.skip(r.line, "duration without its statement"),
             }
         } else if text.starts_with("plan:") {
-            self.skip(r.line, "auto_explain plan (not read from stderr logs)");
+            // The agent reads auto_explain's JSON plans before they reach here: this one is text.
+            self.skip(
+                r.line,
+                "auto_explain plan in text format (auto_explain.log_format = json is read)",
+            );
         } else if let Some((kind, sql)) = statement_text(text) {
             self.out.push_back(Ok(event(r, kind, sql, ms)));
         } else {
@@ -251,15 +256,77 @@ fn statement_text(m: &str) -> Option<(EventKind, &str)> {
     named.split_once(": ").map(|(_, sql)| (kind, sql))
 }
 
-/// PostgreSQL server log in the stderr format (any `log_line_prefix`; `%p` gives the server process, and
-/// `%u@%d` or `user=%u,db=%d` the user and database); continuation lines start with a tab.
-pub struct PostgresLog<R> {
+/// The messages of a PostgreSQL server log in the stderr format (any `log_line_prefix`; `%p` gives the
+/// server process, and `%u@%d` or `user=%u,db=%d` the user and database); continuation lines start with a
+/// tab and join their message with a newline. A message longer than 16 MiB is an error of its own.
+pub struct PgStderrRecords<R> {
     reader: R,
     buf: Vec<u8>,
     line_no: u64,
     cur: Option<PgRecord>,
     /// The current message grew past `MAX_MESSAGE_BYTES`.
     too_long: bool,
+    done: bool,
+}
+
+impl<R: BufRead> PgStderrRecords<R> {
+    pub fn new(reader: R) -> Self {
+        PgStderrRecords {
+            reader,
+            buf: Vec::new(),
+            line_no: 0,
+            cur: None,
+            too_long: false,
+            done: false,
+        }
+    }
+
+    fn flush(&mut self, next: Option<PgRecord>) -> Option<Result<PgRecord, Skipped>> {
+        let r = std::mem::replace(&mut self.cur, next)?;
+        Some(if std::mem::replace(&mut self.too_long, false) {
+            Err(Skipped {
+                line: r.line,
+                reason: "message longer than 16 MiB",
+            })
+        } else {
+            Ok(r)
+        })
+    }
+}
+
+impl<R: BufRead> Iterator for PgStderrRecords<R> {
+    type Item = Result<PgRecord, Skipped>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done {
+            let Some(line) = read_line_lossy(&mut self.reader, &mut self.buf) else {
+                self.done = true;
+                return self.flush(None);
+            };
+            self.line_no += 1;
+            if let Some(cont) = line.strip_prefix('\t') {
+                if let Some(r) = self.cur.as_mut() {
+                    if r.message.len() + cont.len() >= MAX_MESSAGE_BYTES {
+                        self.too_long = true;
+                    } else {
+                        r.message.push('\n');
+                        r.message.push_str(cont);
+                    }
+                }
+                continue;
+            }
+            let next = header(&line, self.line_no);
+            if let Some(done) = self.flush(next) {
+                return Some(done);
+            }
+        }
+        None
+    }
+}
+
+/// PostgreSQL server log in the stderr format, as events (see [`PgStderrRecords`] and [`PgEvents`]).
+pub struct PostgresLog<R> {
+    records: PgStderrRecords<R>,
     events: PgEvents,
     done: bool,
 }
@@ -267,24 +334,9 @@ pub struct PostgresLog<R> {
 impl<R: BufRead> PostgresLog<R> {
     pub fn new(reader: R) -> Self {
         PostgresLog {
-            reader,
-            buf: Vec::new(),
-            line_no: 0,
-            cur: None,
-            too_long: false,
+            records: PgStderrRecords::new(reader),
             events: PgEvents::new(),
             done: false,
-        }
-    }
-
-    fn flush(&mut self, next: Option<PgRecord>) {
-        let Some(r) = std::mem::replace(&mut self.cur, next) else {
-            return;
-        };
-        if std::mem::replace(&mut self.too_long, false) {
-            self.events.skip(r.line, "message longer than 16 MiB");
-        } else {
-            self.events.push(r);
         }
     }
 }
@@ -300,26 +352,14 @@ impl<R: BufRead> Iterator for PostgresLog<R> {
             if self.done {
                 return None;
             }
-            let Some(line) = read_line_lossy(&mut self.reader, &mut self.buf) else {
-                self.flush(None);
-                self.events.finish();
-                self.done = true;
-                continue;
-            };
-            self.line_no += 1;
-            if let Some(cont) = line.strip_prefix('\t') {
-                if let Some(r) = self.cur.as_mut() {
-                    if r.message.len() + cont.len() >= MAX_MESSAGE_BYTES {
-                        self.too_long = true;
-                    } else {
-                        r.message.push('\n');
-                        r.message.push_str(cont);
-                    }
+            match self.records.next() {
+                Some(Ok(r)) => self.events.push(r),
+                Some(Err(s)) => self.events.skip(s.line, s.reason),
+                None => {
+                    self.events.finish();
+                    self.done = true;
                 }
-                continue;
             }
-            let next = header(&line, self.line_no);
-            self.flush(next);
         }
     }
 }

@@ -89,30 +89,48 @@ pub(crate) struct Platform {
     dir: tempfile::TempDir,
     listen: String,
     password: String,
+    /// Alert rules evaluated every second instead of every minute.
+    alerting: bool,
 }
 
 impl Platform {
     pub(crate) fn start() -> Platform {
+        Platform::start_as(false)
+    }
+
+    /// A platform that evaluates its alert rules every second.
+    pub(crate) fn start_alerting() -> Platform {
+        Platform::start_as(true)
+    }
+
+    fn start_as(alerting: bool) -> Platform {
         let dir = tempfile::tempdir().expect("tmp");
         let listen = free_port();
-        let server = Platform::serve(dir.path(), &listen);
+        let server = Platform::serve(dir.path(), &listen, alerting);
         let password = server.generated_password();
         Platform {
             server: Some(server),
             dir,
             listen,
             password,
+            alerting,
         }
     }
 
     /// `dbpower serve` on its defaults in `dir` at `listen`; its database checked when it stops.
-    fn serve(dir: &Path, listen: &str) -> Proc {
-        bin()
+    fn serve(dir: &Path, listen: &str, alerting: bool) -> Proc {
+        let serve = bin()
             .serve()
             .in_dir(dir)
             .listen(listen)
-            .database(TestDb::in_data_dir(&dir.join("dbpower-data")))
-            .spawn()
+            .database(TestDb::in_data_dir(&dir.join("dbpower-data")));
+        if alerting {
+            serve
+                .with_settings(|s| s.alerts.evaluate_every_secs = 1)
+                .spawn()
+        } else {
+            serve.spawn()
+        }
     }
 
     fn stop(&mut self) {
@@ -120,7 +138,11 @@ impl Platform {
     }
 
     fn restart(&mut self) {
-        self.server = Some(Platform::serve(self.dir.path(), &self.listen));
+        self.server = Some(Platform::serve(
+            self.dir.path(),
+            &self.listen,
+            self.alerting,
+        ));
     }
 
     pub(crate) fn client(&self) -> Client {

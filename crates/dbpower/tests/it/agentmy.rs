@@ -74,6 +74,7 @@ impl Server {
                 "--innodb-buffer-pool-size=32M",
                 "--slow-query-log=1",
                 "--long-query-time=0",
+                "--log-slow-verbosity=query_plan,explain",
             ])
             .arg(format!("--slow-query-log-file={}", at("slow.log")))
             .stdout(std::process::Stdio::null())
@@ -213,6 +214,29 @@ async fn both_mariadb_methods_count_what_ran_once_and_never_collect_the_agent() 
     let selects = crate::agentpg::dry_run_queries(&batches, "FROM `sbtest1` WHERE ID = ?", "shop");
     let hint = serde_json::json!({"literals": [{"column": "id", "op": "=", "kind": "number"}]});
     assert!(selects.iter().any(|q| q["hints"] == hint), "{selects:?}");
+    // The slow log's own plan (log_slow_verbosity = explain) comes with each logged execution.
+    let logged: Vec<&&serde_json::Value> = selects
+        .iter()
+        .filter(|q| q["source"] == "db:slow_log_file")
+        .filter(|q| {
+            q["sql_text"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("SELECT"))
+        })
+        .collect();
+    assert!(!logged.is_empty(), "{selects:?}");
+    for q in logged {
+        let t = &q["explain"]["query_block"]["table"];
+        assert_eq!(
+            (&t["table_name"], &t["access_type"], &t["key"]),
+            (
+                &serde_json::json!("sbtest1"),
+                &serde_json::json!("const"),
+                &serde_json::json!("PRIMARY")
+            ),
+            "{q}"
+        );
+    }
     let commits = crate::agentpg::dry_run_queries(&batches, "COMMIT", "shop");
     assert!(
         commits

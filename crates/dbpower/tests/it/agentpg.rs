@@ -28,6 +28,11 @@ pub(crate) struct Cluster {
 
 impl Cluster {
     pub(crate) fn start() -> Cluster {
+        Cluster::start_with("")
+    }
+
+    /// A cluster with `extra` appended to its configuration (later lines win).
+    pub(crate) fn start_with(extra: &str) -> Cluster {
         let dir = owned_tempdir("postgres");
         let as_postgres = |args: &[&str]| {
             succeed(
@@ -62,6 +67,7 @@ impl Cluster {
         );
         let mut text = std::fs::read_to_string(data.join("postgresql.conf")).expect("conf");
         text.push_str(&conf);
+        text.push_str(extra);
         std::fs::write(data.join("postgresql.conf"), text).expect("conf");
         let start_log = dir.path().join("start.log");
         as_postgres(&[
@@ -109,7 +115,7 @@ impl Cluster {
     }
 
     /// pgbench as the superuser in `db`: the workload (counted and logged).
-    fn pgbench(&self, db: &str, args: &[&str]) {
+    pub(crate) fn pgbench(&self, db: &str, args: &[&str]) {
         succeed(
             Command::new("pgbench")
                 .args(args)

@@ -41,6 +41,7 @@ mod digest;
 mod hardening;
 mod panel;
 mod pgss;
+mod planhistory;
 mod serve;
 mod support;
 mod tidy;
