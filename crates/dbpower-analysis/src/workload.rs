@@ -74,28 +74,9 @@ fn same(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
-/// Whether an index keyed `key` serves `want`: its first `equality` columns are `want`'s equality
-/// columns in any order, and the rest of `want` follows in order.
+/// Whether an index keyed `key` serves `want` (see [`IndexTarget::served_by`]).
 pub fn serves(key: &[String], want: &IndexTarget) -> bool {
-    if let Some(e) = &want.expression {
-        let lead = e.replace(' ', "");
-        return key
-            .first()
-            .is_some_and(|k| same(k.trim_matches(['(', ')']).replace(' ', "").as_str(), &lead));
-    }
-    let n = want.columns.len();
-    if n == 0 || n > key.len() {
-        return false;
-    }
-    let e = want.equality.min(n);
-    let eq_ok = want.columns[..e]
-        .iter()
-        .all(|c| key[..e].iter().any(|k| same(k, c)));
-    eq_ok
-        && want.columns[e..]
-            .iter()
-            .zip(&key[e..n])
-            .all(|(w, k)| same(w, k))
+    want.served_by(key)
 }
 
 /// The table a writing statement's fingerprint names (`insert into t`, `update t`, `delete from t`,

@@ -68,6 +68,61 @@ impl ValidationMethod {
     }
 }
 
+/// Index advice that was applied: a later schema snapshot showed an index serving the recommendation.
+/// The class's latency before and after comes from its hourly histograms: the week of hours before the
+/// hour the index was first seen, and the hours after it (the hour itself mixes both).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AppliedAdvice {
+    /// The recommended DDL.
+    pub ddl: String,
+    /// The index the snapshot showed.
+    pub index: String,
+    /// When a snapshot first showed it (the shipped statement's time).
+    pub since: DateTime<Utc>,
+    /// Executions measured in the week before, and since the hour after.
+    pub calls_before: i64,
+    pub calls_after: i64,
+    pub p95_before_ms: Option<f64>,
+    pub p95_after_ms: Option<f64>,
+    /// `p95 1.8 s -> 12 ms since 2026-12-08 (orders_customer_id_idx)`.
+    pub summary: String,
+}
+
+impl AppliedAdvice {
+    /// The summary of the numbers.
+    pub fn summarize(&mut self) {
+        let day = self.since.format("%Y-%m-%d");
+        self.summary = match (self.p95_before_ms, self.p95_after_ms) {
+            (Some(b), Some(a)) => format!(
+                "p95 {} -> {} since {day} ({})",
+                duration(b),
+                duration(a),
+                self.index
+            ),
+            (_, None) => format!(
+                "{} exists since {day}; no execution measured after it yet",
+                self.index
+            ),
+            (None, Some(a)) => format!(
+                "p95 {} since {day} ({}); nothing measured before it",
+                duration(a),
+                self.index
+            ),
+        };
+    }
+}
+
+/// `12 ms`, `1.8 s`, `0.40 ms`.
+fn duration(ms: f64) -> String {
+    if ms >= 1000.0 {
+        format!("{:.1} s", ms / 1000.0)
+    } else if ms >= 10.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{ms:.2} ms")
+    }
+}
+
 /// An index recommendation's validation, as the recommendation carries it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct IndexValidation {
@@ -107,6 +162,34 @@ pub struct IndexTarget {
     /// An expression key instead of columns (`lower(email)`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expression: Option<String>,
+}
+
+impl IndexTarget {
+    /// Whether an index keyed `key` serves this target: its first `equality` columns are the target's
+    /// equality columns in any order, and the rest of the target's columns follow in order (names
+    /// compared without case); an expression target, by the index's leading expression.
+    pub fn served_by(&self, key: &[String]) -> bool {
+        let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+        if let Some(e) = &self.expression {
+            let lead = e.replace(' ', "");
+            return key.first().is_some_and(|k| {
+                same(k.trim_matches(['(', ')']).replace(' ', "").as_str(), &lead)
+            });
+        }
+        let n = self.columns.len();
+        if n == 0 || n > key.len() {
+            return false;
+        }
+        let e = self.equality.min(n);
+        let eq_ok = self.columns[..e]
+            .iter()
+            .all(|c| key[..e].iter().any(|k| same(k, c)));
+        eq_ok
+            && self.columns[e..]
+                .iter()
+                .zip(&key[e..n])
+                .all(|(w, k)| same(w, k))
+    }
 }
 
 /// The most validations one claim returns.

@@ -135,4 +135,7 @@ pub struct AnalysisView {
     #[serde(flatten)]
     pub report: AnalysisReport,
     pub analyzed_at: DateTime<Utc>,
+    /// Index advice for this class that was applied, with its measured effect.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub applied: Vec<crate::AppliedAdvice>,
 }

@@ -208,3 +208,98 @@ async fn workload_advice_consolidates_and_proposes_drops_but_never_keys() {
     })
     .await;
 }
+
+/// Closing the loop: once a schema snapshot shows an index serving a class's recommendation, the class
+/// is analysed again (the index is no longer recommended) and its analysis shows the applied advice with
+/// the p95 of the hours before and after the index was first seen.
+#[tokio::test]
+async fn applied_advice_is_measured_before_and_after_and_the_class_is_analysed_again() {
+    on_all_backends(async |app| {
+        let (oa, key) = organization(app, "Applied").await;
+        let (other_oa, _) = organization(app, "Unrelated").await;
+        let sql = "SELECT note FROM orders WHERE customer_id = $1";
+        let at = |hours_ago: i64, ms: f64, schema: &Value| {
+            let mut q = query(sql, schema);
+            q["execution_time_ms"] = json!(ms);
+            q["observed_at"] =
+                json!((Utc::now() - chrono::Duration::hours(hours_ago)).to_rfc3339());
+            q
+        };
+        let without = orders_schema();
+        let r = app
+            .ingest_at(
+                &key,
+                "ap-1",
+                &json!({"queries": [at(5, 1800.0, &without)]}),
+                Utc::now().timestamp(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
+        let id = r.body["ids"][0].as_i64().expect("id");
+        let first = analysis_of(app, &oa, id, &Value::Null).await;
+        let ddl = first["recommendations"]
+            .as_array()
+            .and_then(|r| {
+                r.iter()
+                    .find(|r| r["index"]["columns"] == json!(["customer_id"]))
+            })
+            .map(|r| r["sql"].clone())
+            .unwrap_or_else(|| panic!("{first}"));
+        assert!(first.get("applied").is_none(), "{first}");
+
+        // The index exists three hours ago; an hour ago the class runs on it.
+        let mut with = orders_schema();
+        with["tables"][0]["indexes"]
+            .as_array_mut()
+            .expect("indexes")
+            .push(
+                json!({"name": "orders_customer_id_idx", "columns": ["customer_id"], "scans": 20}),
+            );
+        let batch = json!({"queries": [at(3, 12.0, &with), at(1, 12.0, &with)]});
+        let r = app
+            .ingest_at(&key, "ap-2", &batch, Utc::now().timestamp())
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
+        let again = analysis_of(app, &oa, id, &first["analyzed_at"]).await;
+        let applied = again["applied"].as_array().cloned().unwrap_or_default();
+        assert_eq!(applied.len(), 1, "{again}");
+        let a = &applied[0];
+        assert_eq!(
+            (&a["ddl"], &a["index"]),
+            (&ddl, &json!("orders_customer_id_idx")),
+            "{a}"
+        );
+        assert_eq!(
+            (&a["calls_before"], &a["calls_after"]),
+            (&json!(20), &json!(20)),
+            "{a}"
+        );
+        let (before, after) = (
+            a["p95_before_ms"].as_f64().unwrap_or(0.0),
+            a["p95_after_ms"].as_f64().unwrap_or(f64::MAX),
+        );
+        assert!(
+            (1500.0..2200.0).contains(&before) && (8.0..16.0).contains(&after),
+            "{a}"
+        );
+        let summary = a["summary"].as_str().unwrap_or("");
+        assert!(
+            summary.starts_with("p95 1.") && summary.contains(" -> "),
+            "{summary}"
+        );
+        assert!(summary.ends_with("(orders_customer_id_idx)"), "{summary}");
+        // The refreshed analysis no longer recommends the index that exists.
+        let recommended = again["recommendations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r["sql"] == ddl);
+        assert!(!recommended, "{again}");
+        // Another organization sees neither the class nor its applied advice.
+        let r = app
+            .get(&format!("/api/v1/slow-queries/{id}"), &other_oa)
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{r:?}");
+    })
+    .await;
+}

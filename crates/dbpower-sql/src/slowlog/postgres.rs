@@ -141,12 +141,14 @@ impl PgEvents {
                 }
                 None => self.skip(r.line, "duration without its statement"),
             }
-        } else if text.starts_with("plan:") {
-            // The agent reads auto_explain's JSON plans before they reach here: this one is text.
-            self.skip(
-                r.line,
-                "auto_explain plan in text format (auto_explain.log_format = json is read)",
-            );
+        } else if let Some(plan) = text.strip_prefix("plan:") {
+            // The agent reads auto_explain's JSON plans before they reach here; a digest counts them.
+            let reason = if plan.trim_start().starts_with('{') {
+                "auto_explain JSON plan (the agent reads it; a digest counts statement lines)"
+            } else {
+                "auto_explain plan in text format (auto_explain.log_format = json is read)"
+            };
+            self.skip(r.line, reason);
         } else if let Some((kind, sql)) = statement_text(text) {
             self.out.push_back(Ok(event(r, kind, sql, ms)));
         } else {

@@ -3,12 +3,13 @@
 //! validations written with the analysis that recommends them, and the inputs of workload advice.
 
 use async_trait::async_trait;
+use chrono::DurationRound;
 use chrono::{DateTime, Utc};
 use dbpower_core::{Scope, ScopeFilter};
 use dbpower_types::{
-    AnalysisReport, ApiKeyView, ClassIndexAdvice, DatabaseType, IndexTarget, IndexValidation,
-    RecommendationKind, TableSchema, TableSnapshot, ValidationMethod, ValidationReceipt,
-    ValidationResult, ValidationStatus, ValidationTask, WritingClass,
+    AnalysisReport, ApiKeyView, AppliedAdvice, ClassIndexAdvice, DatabaseType, IndexTarget,
+    IndexValidation, RecommendationKind, TableSchema, TableSnapshot, ValidationMethod,
+    ValidationReceipt, ValidationResult, ValidationStatus, ValidationTask, WritingClass,
 };
 use sqlx::AssertSqlSafe;
 use sqlx::types::Json;
@@ -74,6 +75,8 @@ pub(super) async fn request_validations(
     let mut qb =
         sqlx::QueryBuilder::<super::Db>::new("DELETE FROM index_validations WHERE class_id = ");
     qb.push_bind(class_id);
+    // Applied advice is kept: the analysis no longer recommends an index that exists.
+    qb.push(" AND realized_at IS NULL");
     if !wanted.is_empty() {
         qb.push(" AND ddl NOT IN (");
         let mut list = qb.separated(", ");
@@ -86,7 +89,8 @@ pub(super) async fn request_validations(
     sqlx::query(
         "UPDATE index_validations SET status = 'unavailable', checked_at = $2, leased_by = NULL, \
          lease_until = NULL, reason = 'no agent with whatif = true or a sandbox claimed it within 30 days' \
-         WHERE organization_id = $1 AND status = 'pending' AND requested_at < $3",
+         WHERE organization_id = $1 AND status = 'pending' AND requested_at < $3 \
+         AND realized_at IS NULL",
     )
     .bind(organization_id)
     .bind(now)
@@ -169,7 +173,8 @@ impl AdviceStore for DbStore {
         let sql = format!(
             "UPDATE index_validations SET leased_by = $1, lease_until = $2, attempts = attempts + 1 \
              WHERE id IN (SELECT v.id FROM index_validations v WHERE v.organization_id = $3 \
-             AND v.status = 'pending' AND (v.lease_until IS NULL OR v.lease_until < $4) \
+             AND v.status = 'pending' AND v.realized_at IS NULL \
+             AND (v.lease_until IS NULL OR v.lease_until < $4) \
              AND EXISTS (SELECT 1 FROM slow_queries s WHERE s.class_id = v.class_id \
              AND s.api_key_id = $1) ORDER BY v.id LIMIT $5{}) RETURNING id",
             DIALECT.skip_locked
@@ -439,17 +444,22 @@ impl DbStore {
 
 /// Tables described in one ingestion transaction, at most (the rest wait for a later batch).
 const MAX_TABLES_PER_INGEST: usize = 500;
+/// Descriptions one ingestion transaction looks at for applied advice.
+const MAX_DESCRIPTIONS_PER_INGEST: usize = 5000;
 
 /// Keeps the newest description of every table the batches' schema snapshots describe (the last one
-/// sent wins within the batches), with the shipping key's team.
+/// sent wins within the batches), with the shipping key's team. Returns the classes whose index advice
+/// the descriptions show applied (see [`realize_advice`]).
 pub(super) async fn upsert_table_snapshots(
     conn: &mut Conn,
     rows: &[super::ingest::RawRow<'_>],
     now: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<Vec<(i64, i64)>> {
     type Key = (i64, &'static str, String, String, i64);
     let mut newest: std::collections::BTreeMap<Key, (Option<i64>, TableSchema)> =
         std::collections::BTreeMap::new();
+    // Every description with its statement's time: advice is applied from the first that shows it.
+    let mut all: Vec<(Key, TableSchema, DateTime<Utc>)> = Vec::new();
     for (org, batch, q) in rows {
         let Some(snapshot) = q
             .schema
@@ -477,10 +487,25 @@ pub(super) async fn upsert_table_snapshots(
             if newest.len() >= MAX_TABLES_PER_INGEST && !newest.contains_key(&k) {
                 continue;
             }
+            if all.len() < MAX_DESCRIPTIONS_PER_INGEST {
+                all.push((k.clone(), t.clone(), q.observed_at));
+            }
             newest.insert(k, (batch.team_id, t));
         }
     }
-    for ((org, dbtype, db, key, api_key), (team, table)) in newest {
+    let described: Vec<Described<'_>> = all
+        .iter()
+        .map(|((org, dbtype, db, key, _), table, at)| Described {
+            org: *org,
+            database_type: dbtype,
+            database: db,
+            key,
+            table,
+            at: *at,
+        })
+        .collect();
+    let realized = realize_advice(conn, &described).await?;
+    for ((org, dbtype, db, key, api_key), (team, table)) in &newest {
         sqlx::query(
             "INSERT INTO table_snapshots (organization_id, database_type, database_name, table_key, \
              api_key_id, team_id, snapshot, first_seen, seen_at) \
@@ -500,5 +525,195 @@ pub(super) async fn upsert_table_snapshots(
         .execute(&mut *conn)
         .await?;
     }
-    Ok(())
+    Ok(realized)
+}
+
+/// A table as one ingestion described it.
+struct Described<'a> {
+    org: i64,
+    database_type: &'a str,
+    database: &'a str,
+    /// `schema.name` or `name`, lower-cased.
+    key: &'a str,
+    table: &'a TableSchema,
+    /// The time of the statement that carried the description.
+    at: DateTime<Utc>,
+}
+
+/// Whether a recommendation's table (`orders`, `shop.orders`) is the described table `key` in
+/// database `db`: the same name, and the same qualifier when the recommendation has one (a PostgreSQL
+/// schema, or a MySQL database).
+fn same_table(target: &str, key: &str, db: &str) -> bool {
+    let target = target.to_lowercase();
+    let target = target.trim_matches(['`', '"']);
+    let (t_qual, t_name) = match target.rsplit_once('.') {
+        Some((q, n)) => (Some(q.trim_matches(['`', '"'])), n.trim_matches(['`', '"'])),
+        None => (None, target),
+    };
+    let (k_qual, k_name) = match key.rsplit_once('.') {
+        Some((q, n)) => (Some(q), n),
+        None => (None, key),
+    };
+    t_name == k_name && t_qual.is_none_or(|q| Some(q) == k_qual || q.eq_ignore_ascii_case(db))
+}
+
+/// Recommendations of an organization at most one ingestion looks at for applied advice.
+const MAX_OPEN_ADVICE: i64 = 1000;
+
+/// Index advice that the described tables show applied: an open validation (one not yet applied) of a
+/// class of the same organization, engine and database whose table now has a plain index serving the
+/// recommended key is marked applied with the index's name and the time of the statement whose
+/// snapshot showed it (the organization checked in the same statement). Returns the classes, to be
+/// analysed again.
+async fn realize_advice(conn: &mut Conn, described: &[Described<'_>]) -> Result<Vec<(i64, i64)>> {
+    let mut groups: Vec<(i64, &str, &str)> = described
+        .iter()
+        .map(|d| (d.org, d.database_type, d.database))
+        .collect();
+    groups.sort_unstable();
+    groups.dedup();
+    let mut realized = Vec::new();
+    for (org, dbtype, db) in groups {
+        let open: Vec<(i64, i64, Json<IndexTarget>)> = sqlx::query_as(
+            "SELECT v.id, v.class_id, v.target FROM index_validations v \
+             JOIN query_classes c ON c.id = v.class_id WHERE v.organization_id = $1 \
+             AND v.realized_at IS NULL AND c.database_type = $2 AND ($3 = '' OR EXISTS \
+             (SELECT 1 FROM class_databases d WHERE d.class_id = v.class_id AND d.name = $3)) \
+             ORDER BY v.id LIMIT $4",
+        )
+        .bind(org)
+        .bind(dbtype)
+        .bind(db)
+        .bind(MAX_OPEN_ADVICE)
+        .fetch_all(&mut *conn)
+        .await?;
+        for (id, class, target) in open {
+            let hit = described
+                .iter()
+                .filter(|d| (d.org, d.database_type, d.database) == (org, dbtype, db))
+                .filter(|d| same_table(&target.0.table, d.key, d.database))
+                .filter_map(|d| {
+                    let ix = d
+                        .table
+                        .indexes
+                        .iter()
+                        .find(|ix| ix.plain() && target.0.served_by(&ix.columns))?;
+                    Some((d.at, ix.name.clone()))
+                })
+                .min();
+            let Some((at, index)) = hit else {
+                continue;
+            };
+            let done = sqlx::query(
+                "UPDATE index_validations SET realized_at = $1, realized_index = $2 \
+                 WHERE id = $3 AND organization_id = $4 AND realized_at IS NULL",
+            )
+            .bind(at)
+            .bind(index)
+            .bind(id)
+            .bind(org)
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 1 {
+                realized.push((org, class));
+            }
+        }
+    }
+    realized.sort_unstable();
+    realized.dedup();
+    Ok(realized)
+}
+
+/// Bounds of the hourly histograms an applied recommendation compares: the week of hours before the
+/// hour the index was first seen, and the week of hours from the hour after.
+const EFFECT_HOURS: i64 = 7 * 24;
+
+impl DbStore {
+    /// The class's histogram over `[from, to)`: executions and p95.
+    async fn p95_between(
+        &self,
+        class_id: i64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<(i64, Option<f64>)> {
+        let rows: Vec<(i32, i64)> = sqlx::query_as(
+            "SELECT bucket, CAST(SUM(count) AS BIGINT) FROM rollup_buckets WHERE class_id = $1 \
+             AND hour >= $2 AND hour < $3 GROUP BY bucket",
+        )
+        .bind(class_id)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut h = dbpower_sql::histogram::Histogram::new();
+        for (bucket, count) in rows {
+            if let (Ok(b), Ok(n)) = (u16::try_from(bucket), u64::try_from(count)) {
+                h.record_bucket(b, n);
+            }
+        }
+        let calls = i64::try_from(h.count()).unwrap_or(i64::MAX);
+        Ok((calls, h.percentile(95.0)))
+    }
+
+    pub(super) async fn applied_advice(
+        &self,
+        scope: &Scope,
+        class_id: i64,
+    ) -> Result<Vec<AppliedAdvice>> {
+        let visible = match scope.filter() {
+            ScopeFilter::All => "1=1".to_string(),
+            ScopeFilter::Org { org } => format!("v.organization_id = {org}"),
+            _ => scope_sql::class_is_own(scope, "v.class_id"),
+        };
+        let rows: Vec<(String, Option<String>, DateTime<Utc>)> =
+            sqlx::query_as(AssertSqlSafe(format!(
+                "SELECT v.ddl, v.realized_index, v.realized_at FROM index_validations v \
+                 WHERE v.class_id = $1 AND v.realized_at IS NOT NULL AND {visible} \
+                 ORDER BY v.realized_at DESC, v.id LIMIT 10"
+            )))
+            .bind(class_id)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (ddl, index, since) in rows {
+            let hour = since
+                .duration_trunc(chrono::TimeDelta::hours(1))
+                .unwrap_or(since);
+            let week = chrono::TimeDelta::hours(EFFECT_HOURS);
+            let next = hour + chrono::TimeDelta::hours(1);
+            let (calls_before, p95_before_ms) =
+                self.p95_between(class_id, hour - week, hour).await?;
+            let (calls_after, p95_after_ms) = self.p95_between(class_id, next, next + week).await?;
+            let mut a = AppliedAdvice {
+                ddl,
+                index: index.unwrap_or_default(),
+                since,
+                calls_before,
+                calls_after,
+                p95_before_ms,
+                p95_after_ms,
+                summary: String::new(),
+            };
+            a.summarize();
+            out.push(a);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_table;
+
+    #[test]
+    fn a_recommendation_names_a_described_table() {
+        assert!(same_table("orders", "public.orders", "shop"));
+        assert!(same_table("Public.\"Orders\"", "public.orders", "shop"));
+        assert!(
+            same_table("shop.orders", "orders", "shop"),
+            "a MySQL database"
+        );
+        assert!(!same_table("other.orders", "public.orders", "shop"));
+        assert!(!same_table("order", "public.orders", "shop"));
+    }
 }

@@ -183,7 +183,13 @@ impl DbStore {
         let ids = insert_slow_queries(&mut tx, &rows, &classes, now).await?;
         upsert_histograms(&mut tx, &groups, &classes).await?;
         upsert_plans(&mut tx, &rows, &classes).await?;
-        super::advice::upsert_table_snapshots(&mut tx, &rows, now).await?;
+        // A class whose advice a new description shows applied is analysed again.
+        let applied = super::advice::upsert_table_snapshots(&mut tx, &rows, now).await?;
+        classes.to_analyze.extend(
+            applied
+                .into_iter()
+                .map(|(org, class)| (org, class, "index_applied")),
+        );
         insert_databases(&mut tx, &groups, &classes).await?;
         upsert_rollups(&mut tx, &rows, &classes, now).await?;
         let due = now + self.debounce.window();

@@ -472,9 +472,15 @@ impl ReadStore for DbStore {
                     .map(|(_, v)| v.clone());
             }
         }
+        let applied = self.applied_advice(scope, class_id).await?;
+        // Applied advice is not advice any more, even before a snapshot of the class's own shows it.
+        report
+            .recommendations
+            .retain(|r| !applied.iter().any(|a| Some(&a.ddl) == r.sql.as_ref()));
         Ok(Some(AnalysisView {
             report,
             analyzed_at,
+            applied,
         }))
     }
 

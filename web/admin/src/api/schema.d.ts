@@ -995,6 +995,8 @@ export interface components {
         AnalysisView: components["schemas"]["AnalysisReport"] & {
             /** Format: date-time */
             analyzed_at: string;
+            /** @description Index advice for this class that was applied, with its measured effect. */
+            applied?: components["schemas"]["AppliedAdvice"][];
         };
         AnalyzeQueued: {
             /** @description The class's engine: with `query_id`, what names the class (`GET /api/v1/query-classes/{query_id}?database_type=`). */
@@ -1043,6 +1045,35 @@ export interface components {
             revoked_at?: string | null;
             /** Format: int64 */
             team_id?: number | null;
+        };
+        /**
+         * @description Index advice that was applied: a later schema snapshot showed an index serving the recommendation.
+         *     The class's latency before and after comes from its hourly histograms: the week of hours before the
+         *     hour the index was first seen, and the hours after it (the hour itself mixes both).
+         */
+        AppliedAdvice: {
+            /** Format: int64 */
+            calls_after: number;
+            /**
+             * Format: int64
+             * @description Executions measured in the week before, and since the hour after.
+             */
+            calls_before: number;
+            /** @description The recommended DDL. */
+            ddl: string;
+            /** @description The index the snapshot showed. */
+            index: string;
+            /** Format: double */
+            p95_after_ms?: number | null;
+            /** Format: double */
+            p95_before_ms?: number | null;
+            /**
+             * Format: date-time
+             * @description When a snapshot first showed it (the shipped statement's time).
+             */
+            since: string;
+            /** @description `p95 1.8 s -> 12 ms since 2026-12-08 (orders_customer_id_idx)`. */
+            summary: string;
         };
         AuditLogView: {
             /** @description Dotted action name, e.g. `auth.login`, `team.create`. */

@@ -164,6 +164,7 @@ export function QueryDetail({ id, onClose }: { id: number; onClose: () => void }
                     </>
                   )}
                   <Recommendations recommendations={d.analysis.recommendations} />
+                  <AppliedAdvice applied={d.analysis.applied ?? []} />
                 </>
               ) : (
                 <p className="muted">Not analyzed yet. Analysis runs in the background after ingestion, or now with Re-analyze.</p>
@@ -208,6 +209,31 @@ function Recommendations({ recommendations }: { recommendations: Schemas["Recomm
           </ul>
         </Disclosure>
       )}
+    </>
+  );
+}
+
+/**
+ * Index advice that was applied (a later schema snapshot showed the index): its effect on the class,
+ * p95 before and after, as the platform measured it.
+ */
+function AppliedAdvice({ applied }: { applied: Schemas["AppliedAdvice"][] }) {
+  if (applied.length === 0) return null;
+  return (
+    <>
+      <h4>Applied advice</h4>
+      <ul className="recs" aria-label="Applied advice">
+        {applied.map((a, n) => (
+          <li key={n} data-testid="applied-advice">
+            <strong>{a.summary}</strong>
+            <p className="muted small">
+              {a.calls_before.toLocaleString("en-US")} executions measured in the week before{" "}
+              {formatDateTime(a.since)}, {a.calls_after.toLocaleString("en-US")} from the hour after.
+            </p>
+            <DdlBlock sql={a.ddl} />
+          </li>
+        ))}
+      </ul>
     </>
   );
 }

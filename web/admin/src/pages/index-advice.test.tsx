@@ -227,7 +227,7 @@ function recommendation(
   return { kind: "index", title, rationale: `why ${title}`, estimated_impact: "high", sql, validation };
 }
 
-function detailApi(recommendations: Schemas["Recommendation"][]) {
+function detailApi(recommendations: Schemas["Recommendation"][], applied: Schemas["AppliedAdvice"][] = []) {
   const cls: Schemas["QueryClassView"] = {
     query_id: QUERY_ID,
     database_type: "postgresql",
@@ -262,6 +262,7 @@ function detailApi(recommendations: Schemas["Recommendation"][]) {
         engine: ["rules"],
         parse_ok: true,
         analyzed_at: "2026-12-01T10:00:00Z",
+        applied,
       },
     }),
     [`GET /api/v1/query-classes/${QUERY_ID}`]: () => ({ ...cls, series: [] }),
@@ -296,6 +297,33 @@ describe("a class analysis's recommendations and their validation", () => {
     expect(within(items[2] as HTMLElement).getByTestId("rec-validation")).toHaveTextContent("Not validated: hypopg is not installed");
     expect(within(items[3] as HTMLElement).queryByTestId("rec-validation")).toBeNull();
     expect(screen.queryByTestId("rec-rejected-toggle")).toBeNull();
+  });
+
+  it("shows applied advice with its measured effect", async () => {
+    const ddl = "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_orders_email ON orders (email);";
+    detailApi(
+      [],
+      [
+        {
+          ddl,
+          index: "orders_email_idx",
+          since: "2026-12-01T08:30:00Z",
+          calls_before: 1200,
+          calls_after: 340,
+          p95_before_ms: 1800,
+          p95_after_ms: 12,
+          summary: "p95 1.8 s -> 12 ms since 2026-12-01 (orders_email_idx)",
+        },
+      ],
+    );
+    renderAt("/queries?selected=42");
+    const list = await screen.findByRole("list", { name: "Applied advice" });
+    const item = within(list).getByTestId("applied-advice");
+    expect(item).toHaveTextContent("p95 1.8 s -> 12 ms since 2026-12-01 (orders_email_idx)");
+    expect(item).toHaveTextContent("1,200 executions measured in the week before");
+    expect(item).toHaveTextContent("340 from the hour after");
+    expect(within(item).getByText(ddl)).toBeInTheDocument();
+    expect(screen.queryByRole("list", { name: "Recommendations" })).toBeNull();
   });
 
   it("does not list a rejected recommendation as advice, but shows it with the reason on request", async () => {
