@@ -343,6 +343,7 @@ mod tests {
             watch_changes: false,
             watch_every_secs: 300,
             whatif: false,
+            explain_analyze: false,
             role: crate::config::SourceRole::Collect,
             sandbox_database: None,
             sandbox_runs: 5,

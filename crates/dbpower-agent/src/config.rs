@@ -226,6 +226,11 @@ pub struct SourceConfig {
     /// (HypoPG, in the agent's own session: nothing is written). Off by default (docs/AGENT.md).
     #[serde(default)]
     pub whatif: bool,
+    /// MariaDB: capture plans with `ANALYZE FORMAT=JSON` (measured rows and time per table) instead of
+    /// `EXPLAIN FORMAT=JSON`. The SELECT then runs, in the same read-only transaction, for at most the
+    /// statement timeout (2 s). Needs `explain = true`; off by default (docs/AGENT.md).
+    #[serde(default)]
+    pub explain_analyze: bool,
 }
 
 /// Exclusion rules, compiled.
@@ -346,6 +351,12 @@ impl AgentConfig {
             }
             if !names.insert(&s.name) {
                 bail!("source name {:?} is used twice", s.name);
+            }
+            if s.explain_analyze && (s.kind != SourceKind::Mysql || !s.explain) {
+                bail!(
+                    "source {}: explain_analyze is for a MySQL/MariaDB source with explain = true",
+                    s.name
+                );
             }
             if s.role == SourceRole::Sandbox {
                 if s.kind != SourceKind::Mysql {

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use dbpower_sql::lexer::{Kind, Lexer};
-use dbpower_sql::{Dialect, ScrubLevel, pii, scrub};
+use dbpower_sql::{Dialect, ScrubLevel, pii};
 use dbpower_types::{ColumnSchema, IndexSchema, SchemaSnapshot, SlowQueryIn, TableSchema};
 use serde_json::Value;
 use sqlx::mysql::MySqlConnection;
@@ -211,16 +211,17 @@ fn is_keyword(s: &str) -> bool {
     .contains(&s.to_ascii_uppercase().as_str())
 }
 
-/// Scrubs every string of a plan as the statement texts are scrubbed: a plan's filters and conditions
-/// carry the statement's literals.
-pub(crate) fn scrub_plan(v: &mut Value, d: Dialect, l: ScrubLevel) {
-    match v {
-        Value::String(s) => *s = scrub(s, d, l),
-        Value::Array(a) => a.iter_mut().for_each(|x| scrub_plan(x, d, l)),
-        Value::Object(o) => o.values_mut().for_each(|x| scrub_plan(x, d, l)),
-        _ => {}
-    }
+/// Scrubs a plan as the statement texts are scrubbed (its filters and conditions carry the statement's
+/// literals), keys included, and drops one over [`MAX_SHIPPED_PLAN`] (the platform would not keep it).
+pub(crate) fn scrub_plan(v: Value, d: Dialect, l: ScrubLevel) -> Option<Value> {
+    let mut v = v;
+    dbpower_sql::scrub::scrub_json(&mut v, d, l);
+    let size = serde_json::to_vec(&v).map_or(usize::MAX, |b| b.len());
+    (size <= MAX_SHIPPED_PLAN).then_some(v)
 }
+
+/// The largest plan the agent ships: the platform keeps plans of at most 256 KiB.
+pub(crate) const MAX_SHIPPED_PLAN: usize = 256 * 1024;
 
 pub(crate) fn level(s: Scrub) -> ScrubLevel {
     match s {
@@ -250,7 +251,14 @@ fn finish(result: anyhow::Result<Value>, rollback: Result<(), sqlx::Error>) -> A
 /// A MySQL/MariaDB plan: `USE` the statement's database (a prepared statement), a statement timeout that
 /// must take effect, `START TRANSACTION READ ONLY`, then the collected text inside one prepared `EXPLAIN`
 /// (the connection has multi-statements off as well), then `ROLLBACK`.
-async fn mysql_explain(conn: &mut MySqlConnection, sql: &str, db: Option<&str>) -> Attempt {
+/// With `analyze` on a MariaDB server, the plan is `ANALYZE FORMAT=JSON`'s: the SELECT runs, bounded by the
+/// same statement timeout, in the same read-only transaction (MySQL has no JSON ANALYZE: it is explained).
+async fn mysql_explain(
+    conn: &mut MySqlConnection,
+    sql: &str,
+    db: Option<&str>,
+    analyze: bool,
+) -> Attempt {
     if let Some(db) = db {
         if db.is_empty() || db.len() > 64 || db.contains('\0') {
             return Attempt::Done(Err(anyhow::anyhow!("not a database name")));
@@ -299,7 +307,12 @@ async fn mysql_explain(conn: &mut MySqlConnection, sql: &str, db: Option<&str>) 
     {
         return Attempt::Done(Err(e.into()));
     }
-    let text = format!("{MARKER} EXPLAIN FORMAT=JSON {sql}");
+    let verb = if analyze && mariadb.is_ok() {
+        "ANALYZE"
+    } else {
+        "EXPLAIN"
+    };
+    let text = format!("{MARKER} {verb} FORMAT=JSON {sql}");
     let result: anyhow::Result<Value> = async {
         let row = sqlx::query(sqlx::AssertSqlSafe(text))
             .persistent(false)
@@ -327,10 +340,7 @@ async fn pg_explain(conn: &mut PgConnection, sql: &str) -> Attempt {
             "more than 100 parameters; not explaining"
         )));
     }
-    let how = match PgPlan::of(conn, sql, params, "dbpower_agent_explain").await {
-        Ok(how) => how,
-        Err(e) => return Attempt::Done(Err(e)),
-    };
+    let how = PgPlan::new(sql, params, "dbpower_agent_explain");
     if let Err(e) = conn
         .execute(sqlx::raw_sql("/* dbpower-agent */ BEGIN READ ONLY"))
         .await
@@ -365,49 +375,25 @@ async fn pg_explain(conn: &mut PgConnection, sql: &str) -> Attempt {
 }
 
 /// How one PostgreSQL statement is planned: as it is, or, for a text with `$n` parameters, its generic
-/// plan: `EXPLAIN (GENERIC_PLAN)` on PostgreSQL 16 and later; before 16, `PREPARE` under
-/// `plan_cache_mode = force_generic_plan` and `EXPLAIN EXECUTE` with a NULL per parameter (the plan does
-/// not depend on the values then). The collected text is always sent alone in one prepared statement.
+/// plan: `PREPARE` under `plan_cache_mode = force_generic_plan` and `EXPLAIN EXECUTE` with a NULL per
+/// parameter (the generic plan does not depend on the values). On every version: PostgreSQL 16's
+/// `EXPLAIN (GENERIC_PLAN)` accepts `$n` only when the statement has no parameters of its own, and a
+/// statement sent through the extended protocol (the one that refuses a second statement) always has
+/// them, so its `$n` would be parameters the agent has no values for. The collected text is always sent
+/// alone in one prepared statement.
 #[derive(Debug, PartialEq)]
 pub(crate) struct PgPlan {
-    /// `PREPARE name AS <text>`, before 16.
+    /// `PREPARE name AS <text>` for a text with parameters.
     pub(crate) prepare: Option<String>,
     pub(crate) explain: String,
 }
 
 impl PgPlan {
-    /// Asks the server's version when the text has parameters.
-    pub(crate) async fn of(
-        conn: &mut PgConnection,
-        sql: &str,
-        params: usize,
-        name: &str,
-    ) -> anyhow::Result<PgPlan> {
-        let generic_plan = if params == 0 {
-            false
-        } else {
-            let v: i32 = sqlx::query_scalar(
-                "/* dbpower-agent */ SELECT current_setting('server_version_num')::int",
-            )
-            .persistent(false)
-            .fetch_one(&mut *conn)
-            .await?;
-            v >= 160_000
-        };
-        Ok(PgPlan::new(sql, params, generic_plan, name))
-    }
-
-    pub(crate) fn new(sql: &str, params: usize, generic_plan: bool, name: &str) -> PgPlan {
+    pub(crate) fn new(sql: &str, params: usize, name: &str) -> PgPlan {
         if params == 0 {
             return PgPlan {
                 prepare: None,
                 explain: format!("{MARKER} EXPLAIN (FORMAT JSON) {sql}"),
-            };
-        }
-        if generic_plan {
-            return PgPlan {
-                prepare: None,
-                explain: format!("{MARKER} EXPLAIN (GENERIC_PLAN, FORMAT JSON) {sql}"),
             };
         }
         let nulls = vec!["NULL"; params].join(", ");
@@ -786,7 +772,10 @@ pub(crate) async fn enrich(conn: Conn<'_>, ctx: &Ctx<'_>, queries: &mut [SlowQue
                 match explainable(raw, d) {
                     None => Attempt::Done(Err(anyhow::anyhow!("not a single SELECT"))),
                     Some(sql) => match &mut conn {
-                        Conn::Mysql(c) => mysql_explain(c, &sql, db.as_deref()).await,
+                        Conn::Mysql(c) => {
+                            let analyze = ctx.source.explain_analyze;
+                            mysql_explain(c, &sql, db.as_deref(), analyze).await
+                        }
                         Conn::Postgres(p) => match p.on(db.as_deref()).await {
                             // EXPLAIN runs in the statement's own database.
                             Ok(s) => pg_explain(&mut s.conn, &sql).await,
@@ -806,10 +795,10 @@ pub(crate) async fn enrich(conn: Conn<'_>, ctx: &Ctx<'_>, queries: &mut [SlowQue
                     ))
                 });
             match attempt {
-                Attempt::Done(Ok(mut p)) => {
-                    scrub_plan(&mut p, d, level(ctx.scrub));
-                    plan = Some(p);
-                }
+                Attempt::Done(Ok(p)) => match scrub_plan(p, d, level(ctx.scrub)) {
+                    Some(p) => plan = Some(p),
+                    None => problems.push("EXPLAIN: the plan is over 256 KiB".to_string()),
+                },
                 Attempt::Done(Err(e)) => problems.push(format!("EXPLAIN: {e:#}")),
                 Attempt::Poisoned(e) => {
                     problems.push(format!("EXPLAIN: {e:#}"));
@@ -870,6 +859,7 @@ pub(crate) async fn enrich(conn: Conn<'_>, ctx: &Ctx<'_>, queries: &mut [SlowQue
                     snapshot = Some(SchemaSnapshot {
                         tables: tables_out,
                         settings,
+                        described_at: Some(chrono::Utc::now()),
                     });
                 }
             }
@@ -948,29 +938,21 @@ mod tests {
     }
 
     #[test]
-    fn generic_plans_by_server_version() {
+    fn a_text_with_parameters_is_prepared_and_its_generic_plan_explained() {
         let sql = "SELECT * FROM t WHERE a = $1 AND b = $2";
-        let old = PgPlan::new(sql, 2, false, "p");
+        let p = PgPlan::new(sql, 2, "p");
         assert_eq!(
-            old.prepare.as_deref(),
+            p.prepare.as_deref(),
             Some(format!("{MARKER} PREPARE p AS {sql}").as_str())
         );
         assert!(
-            old.explain
+            p.explain
                 .ends_with("EXPLAIN (FORMAT JSON) EXECUTE p(NULL, NULL)")
         );
-        let new = PgPlan::new(sql, 2, true, "p");
+        let plain = PgPlan::new("SELECT 1", 0, "p");
         assert_eq!(
-            (new.prepare, new.explain),
-            (
-                None,
-                format!("{MARKER} EXPLAIN (GENERIC_PLAN, FORMAT JSON) {sql}")
-            )
-        );
-        let plain = PgPlan::new("SELECT 1", 0, true, "p");
-        assert_eq!(
-            plain.explain,
-            format!("{MARKER} EXPLAIN (FORMAT JSON) SELECT 1")
+            (plain.prepare, plain.explain),
+            (None, format!("{MARKER} EXPLAIN (FORMAT JSON) SELECT 1"))
         );
     }
 

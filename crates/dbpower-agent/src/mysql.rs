@@ -104,10 +104,12 @@ pub(crate) async fn slow_log_file(
         .with_context(|| format!("cannot read the slow log {}", path.display()))?;
     let (events, consumed) = mysql_events(&chunk);
     let mut tally = Tally::default();
+    let level = crate::enrich::level(ctx.scrub);
     let queries = events
-        .iter()
-        .filter_map(|e| {
-            ctx.accept(
+        .into_iter()
+        .filter_map(|mut e| {
+            let plan = e.plan.take();
+            let q = ctx.accept(
                 Raw {
                     sql: &e.sql,
                     ms: e.measures.query_time_s * 1000.0,
@@ -122,17 +124,10 @@ pub(crate) async fn slow_log_file(
                     method: "slow_log_file",
                 },
                 &mut tally,
-            )
-            .map(|mut q| {
-                // MariaDB's `# explain:` lines (log_slow_verbosity = explain), scrubbed like the text.
-                q.explain = e.plan.clone().map(|mut p| {
-                    crate::enrich::scrub_plan(
-                        &mut p,
-                        ctx.dialect(),
-                        crate::enrich::level(ctx.scrub),
-                    );
-                    p
-                });
+            );
+            // MariaDB's `# explain:` lines (log_slow_verbosity = explain), scrubbed like the text.
+            q.map(|mut q| {
+                q.explain = plan.and_then(|p| crate::enrich::scrub_plan(p, ctx.dialect(), level));
                 q
             })
         })

@@ -596,9 +596,10 @@ fn attach_plans(
 ) -> Vec<SlowQueryIn> {
     for (mut m, r) in plans {
         // The plan's filters and conditions carry the statement's literals.
-        if let Some(p) = m.plan.as_mut() {
-            crate::enrich::scrub_plan(p, ctx.dialect(), crate::enrich::level(ctx.scrub));
-        }
+        let level = crate::enrich::level(ctx.scrub);
+        m.plan = m
+            .plan
+            .and_then(|p| crate::enrich::scrub_plan(p, ctx.dialect(), level));
         let same = (0..queries.len())
             .find(|&k| queries[k].explain.is_none() && keys[k].0 == r.pid && keys[k].1 == m.sql);
         if let Some(k) = same {
@@ -686,6 +687,7 @@ mod tests {
             watch_changes: false,
             watch_every_secs: 300,
             whatif: false,
+            explain_analyze: false,
             role: crate::config::SourceRole::Collect,
             sandbox_database: None,
             sandbox_runs: 5,
@@ -733,7 +735,7 @@ mod tests {
     #[test]
     fn stderr_auto_explain_plans_join_their_statement_scrubbed() {
         // auto_explain with log_format = json in the stderr format: the plan's lines continue the message.
-        let log = "2026-12-03 10:00:00.100 UTC [42] app@shop LOG:  duration: 9.0 ms  plan:\n\t{\n\t  \"Query Text\": \"SELECT * FROM users WHERE email = 'alice@example.com'\",\n\t  \"Plan\": {\n\t    \"Node Type\": \"Seq Scan\",\n\t    \"Relation Name\": \"users\",\n\t    \"Filter\": \"(email = 'alice@example.com'::text)\"\n\t  }\n\t}\n\
+        let log = "2026-12-03 10:00:00.100 UTC [42] app@shop LOG:  duration: 9.0 ms  plan:\n\t{\n\t  \"Query Text\": \"SELECT * FROM users WHERE email = 'alice@example.com'\",\n\t  \"Plan\": {\n\t    \"Node Type\": \"Seq Scan\",\n\t    \"Relation Name\": \"users\",\n\t    \"bob@example.com\": 1,\n\t    \"Filter\": \"(email = 'alice@example.com'::text)\"\n\t  }\n\t}\n\
 2026-12-03 10:00:00.101 UTC [42] app@shop LOG:  duration: 9.5 ms  statement: SELECT * FROM users WHERE email = 'alice@example.com'\n\
 2026-12-03 10:00:00.200 UTC [43] app@shop LOG:  duration: 3.0 ms  plan:\n\tQuery Text: SELECT 1\n\tResult  (cost=0.00..0.01 rows=1 width=4)\n";
         let (items, plans, consumed) = read_log("postgresql.log", log.as_bytes(), true);
@@ -751,6 +753,7 @@ mod tests {
             assert_eq!(plan[0]["Plan"]["Relation Name"], "users");
             let text = plan.to_string();
             assert!(!text.contains("alice"), "{scrub:?}: {text}");
+            assert!(!text.contains("bob@"), "a key is scrubbed too: {text}");
             assert_eq!(
                 tally.skipped, 1,
                 "the text-format plan is counted as skipped"

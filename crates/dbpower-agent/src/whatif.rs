@@ -137,7 +137,7 @@ async fn plan(
     params: usize,
     name: &str,
 ) -> anyhow::Result<Value> {
-    let how = PgPlan::of(conn, sql, params, name).await?;
+    let how = PgPlan::new(sql, params, name);
     let plan = how.run(conn).await?;
     if how.prepare.is_some() {
         conn.execute(sqlx::AssertSqlSafe(format!("{MARKER} DEALLOCATE {name}")))

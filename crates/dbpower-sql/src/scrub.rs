@@ -21,6 +21,30 @@ pub enum ScrubLevel {
     PiiOnly,
 }
 
+/// Scrubs every string of a JSON document (an EXPLAIN plan) with [`scrub`], object keys included: plans
+/// quote the literals they filter on, and a hostile log line or agent can put anything in a key. A key
+/// that is a name (`Node Type`, `attached_condition`: at most 64 letters, digits, spaces, `_` or `-`, not
+/// only digits) stays as it is; any other key is scrubbed like a value.
+pub fn scrub_json(v: &mut serde_json::Value, dialect: Dialect, level: ScrubLevel) {
+    match v {
+        serde_json::Value::String(s) => *s = scrub(s, dialect, level),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| scrub_json(x, dialect, level)),
+        serde_json::Value::Object(o) => {
+            let entries = std::mem::take(o);
+            for (k, mut x) in entries {
+                scrub_json(&mut x, dialect, level);
+                let named = k.len() <= 64
+                    && k.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b' ' || b == b'_' || b == b'-')
+                    && !k.bytes().all(|b| b.is_ascii_digit());
+                let key = if named { k } else { scrub(&k, dialect, level) };
+                o.insert(key, x);
+            }
+        }
+        _ => {}
+    }
+}
+
 pub fn scrub(sql: &str, dialect: Dialect, level: ScrubLevel) -> String {
     match level {
         ScrubLevel::PiiOnly => pii::redact_sql(sql, dialect),

@@ -14,6 +14,10 @@ pub struct SchemaSnapshot {
     /// [`MAX_SETTINGS`], names of at most 64 bytes, values of at most 256.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub settings: std::collections::BTreeMap<String, String>,
+    /// When the agent read the catalog (the statement it comes with may be older: a log read late). The
+    /// platform dates applied index advice by it (never later than the ingestion).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub described_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The most server settings one snapshot carries.

@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
 use chrono::{DateTime, Utc};
 use dbpower_core::{OrgId, signing};
-use dbpower_sql::{Dialect, ScrubLevel, fingerprint_and_id, pii, scrub};
+use dbpower_sql::{ScrubLevel, fingerprint_and_id, pii, scrub};
 use dbpower_store::{ApiKeyRecord, IngestCredential, NewBatch, NewSlowQuery, StoreError};
 use dbpower_types::{
     ErrorBody, ErrorCode, IngestRequest, IngestResponse, MAX_BATCH, MAX_CALLS, MAX_ROWS,
@@ -401,37 +401,6 @@ fn check_times(items: &[SlowQueryIn], retention_days: i32, now: DateTime<Utc>) -
 pub(crate) const MAX_SCHEMA_TABLES: usize = 64;
 pub(crate) const MAX_SCHEMA_COLUMNS: usize = 1_000;
 
-/// Scrubs every string in an EXPLAIN plan, object keys included (plans quote the literals they filter
-/// on, and a hostile agent can put anything in a key).
-fn scrub_json(v: &mut serde_json::Value, d: Dialect, l: ScrubLevel) {
-    match v {
-        serde_json::Value::String(s) => *s = scrub(s, d, l),
-        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| scrub_json(x, d, l)),
-        serde_json::Value::Object(o) => {
-            let entries = std::mem::take(o);
-            for (k, mut x) in entries {
-                scrub_json(&mut x, d, l);
-                o.insert(scrub_key(&k, d, l), x);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// A plan's keys are names (`Node Type`, `attached_condition`): those stay as they are; anything else is
-/// scrubbed like a value.
-fn scrub_key(k: &str, d: Dialect, l: ScrubLevel) -> String {
-    if k.len() <= 64
-        && k.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b' ' || b == b'_' || b == b'-')
-        && !k.bytes().all(|b| b.is_ascii_digit())
-    {
-        k.to_string()
-    } else {
-        scrub(k, d, l)
-    }
-}
-
 fn redact_json(v: &mut serde_json::Value) {
     match v {
         serde_json::Value::String(s) => *s = pii::redact(s).into_owned(),
@@ -490,7 +459,7 @@ pub(crate) fn prepare(
             let (fp, id) = fingerprint_and_id(&q.sql_text, d);
             let mut explain = q.explain;
             if let Some(e) = explain.as_mut() {
-                scrub_json(e, d, l);
+                dbpower_sql::scrub::scrub_json(e, d, l);
                 json_without_nul(e);
             }
             // Names only, but redacted like every other string that is stored.

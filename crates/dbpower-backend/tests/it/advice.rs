@@ -247,8 +247,9 @@ async fn applied_advice_is_measured_before_and_after_and_the_class_is_analysed_a
             .unwrap_or_else(|| panic!("{first}"));
         assert!(first.get("applied").is_none(), "{first}");
 
-        // The index exists three hours ago; an hour ago the class runs on it.
+        // The agent read the catalog with the index three hours ago; an hour ago the class runs on it.
         let mut with = orders_schema();
+        with["described_at"] = json!((Utc::now() - chrono::Duration::hours(3)).to_rfc3339());
         with["tables"][0]["indexes"]
             .as_array_mut()
             .expect("indexes")
@@ -300,6 +301,21 @@ async fn applied_advice_is_measured_before_and_after_and_the_class_is_analysed_a
             .get(&format!("/api/v1/slow-queries/{id}"), &other_oa)
             .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{r:?}");
+
+        // The index is dropped: the next description without it opens the advice again.
+        let batch = json!({"queries": [at(0, 1700.0, &without)]});
+        let r = app
+            .ingest_at(&key, "ap-3", &batch, Utc::now().timestamp())
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
+        let reopened = analysis_of(app, &oa, id, &again["analyzed_at"]).await;
+        assert!(reopened.get("applied").is_none(), "{reopened}");
+        let recommended = reopened["recommendations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r["sql"] == ddl);
+        assert!(recommended, "{reopened}");
     })
     .await;
 }

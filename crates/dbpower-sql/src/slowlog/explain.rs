@@ -11,18 +11,20 @@ use serde_json::{Map, Value, json};
 pub(super) const MAX_ROWS: usize = 64;
 /// Bytes of one `# explain:` line.
 pub(super) const MAX_ROW_BYTES: usize = 4096;
+/// Cells read per line, and names per `possible_keys` or `ref` list.
+const MAX_CELLS: usize = 64;
 
 /// The plan of an entry's `# explain:` lines (the first names the columns), or `None` when they do not
 /// form one.
 pub(super) fn plan(rows: &[String]) -> Option<Value> {
     let (head, rows) = rows.split_first()?;
-    let columns: Vec<&str> = head.split('\t').map(str::trim).collect();
+    let columns: Vec<&str> = head.split('\t').take(MAX_CELLS).map(str::trim).collect();
     if !columns.contains(&"table") || !columns.contains(&"id") || rows.is_empty() {
         return None;
     }
     let mut blocks: Vec<(u64, Vec<Value>)> = Vec::new();
     for row in rows {
-        let cells: Vec<&str> = row.split('\t').map(str::trim).collect();
+        let cells: Vec<&str> = row.split('\t').take(MAX_CELLS).map(str::trim).collect();
         let cell = |name: &str| {
             columns
                 .iter()
@@ -70,7 +72,12 @@ fn table<'a>(cell: &dyn Fn(&str) -> Option<&'a str>) -> Value {
         }
     };
     let list = |v: Option<&str>| -> Option<Value> {
-        v.map(|v| v.split(',').map(|s| Value::from(s.trim())).collect())
+        v.map(|v| {
+            v.split(',')
+                .take(MAX_CELLS)
+                .map(|s| Value::from(s.trim()))
+                .collect()
+        })
     };
     let number = |v: Option<&str>| -> Option<Value> {
         let n = v?.parse::<f64>().ok().filter(|n| n.is_finite())?;
@@ -162,6 +169,19 @@ mod tests {
             (&sub["select_id"], &sub["table"]["table_name"]),
             (&json!(2), &json!("u"))
         );
+    }
+
+    #[test]
+    fn a_hostile_row_stays_bounded() {
+        let commas = ",".repeat(4000);
+        let p = plan(&rows(&format!(
+            "{HEAD}\n1\tSIMPLE\tt\tALL\t{commas}\tNULL\tNULL\t{commas}\t1\t1\t1\t1\t{}",
+            "\t".repeat(4000)
+        )))
+        .expect("plan");
+        let t = &p["query_block"]["table"];
+        assert_eq!(t["possible_keys"].as_array().map(Vec::len), Some(MAX_CELLS));
+        assert_eq!(t["ref"].as_array().map(Vec::len), Some(MAX_CELLS));
     }
 
     #[test]

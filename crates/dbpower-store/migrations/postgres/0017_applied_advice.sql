@@ -3,4 +3,3 @@
 -- index's name; the class's latency before and after is read from its hourly histograms.
 ALTER TABLE index_validations ADD COLUMN realized_at TIMESTAMPTZ;
 ALTER TABLE index_validations ADD COLUMN realized_index TEXT;
-CREATE INDEX index_validations_open_idx ON index_validations(organization_id, id) WHERE realized_at IS NULL;

@@ -3,6 +3,8 @@
 //! validations written with the analysis that recommends them, and the inputs of workload advice.
 
 use async_trait::async_trait;
+use std::collections::{BTreeMap, HashMap};
+
 use chrono::DurationRound;
 use chrono::{DateTime, Utc};
 use dbpower_core::{Scope, ScopeFilter};
@@ -103,7 +105,8 @@ pub(super) async fn request_validations(
              requested_at) VALUES ($1, $2, $3, $4, 'pending', $5) \
              ON CONFLICT (class_id, ddl) DO UPDATE SET status = 'pending', attempts = 0, \
              reason = NULL, checked_at = NULL, requested_at = excluded.requested_at \
-             WHERE index_validations.status = 'unavailable'",
+             WHERE index_validations.status = 'unavailable' \
+             AND index_validations.realized_at IS NULL",
         )
         .bind(organization_id)
         .bind(class_id)
@@ -469,6 +472,8 @@ pub(super) async fn upsert_table_snapshots(
             continue;
         };
         let db = q.database_name.clone().unwrap_or_default();
+        // Dated by when the agent read the catalog, never later than now.
+        let described_at = snapshot.described_at.unwrap_or(q.observed_at).min(now);
         for t in snapshot.tables {
             let key = match &t.schema {
                 Some(s) => format!("{}.{}", s.to_lowercase(), t.name.to_lowercase()),
@@ -488,17 +493,18 @@ pub(super) async fn upsert_table_snapshots(
                 continue;
             }
             if all.len() < MAX_DESCRIPTIONS_PER_INGEST {
-                all.push((k.clone(), t.clone(), q.observed_at));
+                all.push((k.clone(), t.clone(), described_at));
             }
             newest.insert(k, (batch.team_id, t));
         }
     }
     let described: Vec<Described<'_>> = all
         .iter()
-        .map(|((org, dbtype, db, key, _), table, at)| Described {
+        .map(|((org, dbtype, db, key, api_key), table, at)| Described {
             org: *org,
             database_type: dbtype,
             database: db,
+            api_key: *api_key,
             key,
             table,
             at: *at,
@@ -533,10 +539,12 @@ struct Described<'a> {
     org: i64,
     database_type: &'a str,
     database: &'a str,
+    /// The key that shipped it: the server its agent watches.
+    api_key: i64,
     /// `schema.name` or `name`, lower-cased.
     key: &'a str,
     table: &'a TableSchema,
-    /// The time of the statement that carried the description.
+    /// When the agent read the catalog (or the statement's time), at most the ingestion's.
     at: DateTime<Utc>,
 }
 
@@ -557,56 +565,72 @@ fn same_table(target: &str, key: &str, db: &str) -> bool {
     t_name == k_name && t_qual.is_none_or(|q| Some(q) == k_qual || q.eq_ignore_ascii_case(db))
 }
 
-/// Recommendations of an organization at most one ingestion looks at for applied advice.
+/// Recommendations of one organization, server and database one ingestion looks at for applied advice.
 const MAX_OPEN_ADVICE: i64 = 1000;
+/// (organization, engine, database, key) groups of descriptions one ingestion looks at; the others are
+/// looked at when their tables are described again.
+const MAX_ADVICE_GROUPS: usize = 16;
 
-/// Index advice that the described tables show applied: an open validation (one not yet applied) of a
-/// class of the same organization, engine and database whose table now has a plain index serving the
-/// recommended key is marked applied with the index's name and the time of the statement whose
-/// snapshot showed it (the organization checked in the same statement). Returns the classes, to be
-/// analysed again.
+/// A recommendation as applied advice reads it: id, class, target and when it was applied.
+type OpenRow = (i64, i64, Json<IndexTarget>, Option<DateTime<Utc>>);
+
+/// A group's descriptions by table name (the last part of the key).
+type ByTable<'a, 'b> = HashMap<&'a str, Vec<&'b Described<'a>>>;
+
+/// Index advice that the described tables show applied, or no longer applied. For each (organization,
+/// engine, database, key) of the descriptions, the recommendations of classes of that organization and
+/// engine that ran in that database and were shipped by that key (the same server): one whose table now
+/// has a plain index serving the recommended key is marked applied, with the index's name and the time
+/// of the first description that showed it; an applied one whose table's newest description has no such
+/// index any more (it was dropped) is open again. The organization is checked in each `UPDATE`. Returns
+/// the classes, to be analysed again.
 async fn realize_advice(conn: &mut Conn, described: &[Described<'_>]) -> Result<Vec<(i64, i64)>> {
-    let mut groups: Vec<(i64, &str, &str)> = described
-        .iter()
-        .map(|d| (d.org, d.database_type, d.database))
-        .collect();
-    groups.sort_unstable();
-    groups.dedup();
-    let mut realized = Vec::new();
-    for (org, dbtype, db) in groups {
-        let open: Vec<(i64, i64, Json<IndexTarget>)> = sqlx::query_as(
-            "SELECT v.id, v.class_id, v.target FROM index_validations v \
+    let mut groups: BTreeMap<(i64, &str, &str, i64), ByTable<'_, '_>> = BTreeMap::new();
+    for d in described {
+        let name = d.key.rsplit('.').next().unwrap_or(d.key);
+        let group = (d.org, d.database_type, d.database, d.api_key);
+        if groups.len() >= MAX_ADVICE_GROUPS && !groups.contains_key(&group) {
+            continue;
+        }
+        groups
+            .entry(group)
+            .or_default()
+            .entry(name)
+            .or_default()
+            .push(d);
+    }
+    let mut changed = Vec::new();
+    for ((org, dbtype, db, api_key), tables) in &groups {
+        let rows: Vec<OpenRow> = sqlx::query_as(
+            "SELECT v.id, v.class_id, v.target, v.realized_at FROM index_validations v \
              JOIN query_classes c ON c.id = v.class_id WHERE v.organization_id = $1 \
-             AND v.realized_at IS NULL AND c.database_type = $2 AND ($3 = '' OR EXISTS \
-             (SELECT 1 FROM class_databases d WHERE d.class_id = v.class_id AND d.name = $3)) \
-             ORDER BY v.id LIMIT $4",
+             AND c.database_type = $2 AND (($3 <> '' AND EXISTS (SELECT 1 FROM class_databases d \
+             WHERE d.class_id = v.class_id AND d.name = $3)) OR ($3 = '' AND NOT EXISTS \
+             (SELECT 1 FROM class_databases d WHERE d.class_id = v.class_id))) \
+             AND EXISTS (SELECT 1 FROM slow_queries s WHERE s.class_id = v.class_id \
+             AND s.api_key_id = $4) ORDER BY v.id LIMIT $5",
         )
         .bind(org)
         .bind(dbtype)
         .bind(db)
+        .bind(api_key)
         .bind(MAX_OPEN_ADVICE)
         .fetch_all(&mut *conn)
         .await?;
-        for (id, class, target) in open {
-            let hit = described
-                .iter()
-                .filter(|d| (d.org, d.database_type, d.database) == (org, dbtype, db))
-                .filter(|d| same_table(&target.0.table, d.key, d.database))
-                .filter_map(|d| {
-                    let ix = d
-                        .table
-                        .indexes
-                        .iter()
-                        .find(|ix| ix.plain() && target.0.served_by(&ix.columns))?;
-                    Some((d.at, ix.name.clone()))
-                })
-                .min();
-            let Some((at, index)) = hit else {
+        for (id, class, target, realized) in rows {
+            let target = target.0;
+            let name = target.table.rsplit('.').next().unwrap_or(&target.table);
+            let name = name.trim_matches(['`', '"']).to_lowercase();
+            let Some(seen) = tables.get(name.as_str()) else {
+                continue;
+            };
+            let update = applied_change(&target, seen, realized.is_some());
+            let Some((at, index)) = update else {
                 continue;
             };
             let done = sqlx::query(
                 "UPDATE index_validations SET realized_at = $1, realized_index = $2 \
-                 WHERE id = $3 AND organization_id = $4 AND realized_at IS NULL",
+                 WHERE id = $3 AND organization_id = $4",
             )
             .bind(at)
             .bind(index)
@@ -615,13 +639,44 @@ async fn realize_advice(conn: &mut Conn, described: &[Described<'_>]) -> Result<
             .execute(&mut *conn)
             .await?;
             if done.rows_affected() == 1 {
-                realized.push((org, class));
+                changed.push((*org, class));
             }
         }
     }
-    realized.sort_unstable();
-    realized.dedup();
-    Ok(realized)
+    changed.sort_unstable();
+    changed.dedup();
+    Ok(changed)
+}
+
+/// When a recommendation was applied and by which index; `(None, None)`: open again.
+type Change = (Option<DateTime<Utc>>, Option<String>);
+
+/// What the descriptions `seen` of a recommendation's table change: an open recommendation is applied
+/// once one of them has a plain index serving it, the first such description dating it; an applied one
+/// is open again when the newest has none.
+fn applied_change(target: &IndexTarget, seen: &[&Described<'_>], applied: bool) -> Option<Change> {
+    let seen: Vec<&&Described<'_>> = seen
+        .iter()
+        .filter(|d| same_table(&target.table, d.key, d.database))
+        .collect();
+    let serving = |d: &Described<'_>| {
+        d.table
+            .indexes
+            .iter()
+            .find(|ix| ix.plain() && target.served_by(&ix.columns))
+            .map(|ix| ix.name.clone())
+    };
+    if applied {
+        seen.iter()
+            .max_by_key(|d| d.at)
+            .filter(|d| serving(d).is_none())
+            .map(|_| (None, None))
+    } else {
+        seen.iter()
+            .filter_map(|d| Some((d.at, serving(d)?)))
+            .min()
+            .map(|(at, index)| (Some(at), Some(index)))
+    }
 }
 
 /// Bounds of the hourly histograms an applied recommendation compares: the week of hours before the

@@ -2407,6 +2407,12 @@ export interface components {
         };
         SchemaSnapshot: {
             /**
+             * Format: date-time
+             * @description When the agent read the catalog (the statement it comes with may be older: a log read late). The
+             *     platform dates applied index advice by it (never later than the ingestion).
+             */
+            described_at?: string | null;
+            /**
              * @description Server settings the advice depends on, by name as the server spells it (`work_mem`,
              *     `synchronous_commit`, `innodb_flush_log_at_trx_commit`, ...), with their values as text: at most
              *     [`MAX_SETTINGS`], names of at most 64 bytes, values of at most 256.
