@@ -308,3 +308,66 @@ pub(crate) enum HeartbeatError {
     #[error("platform unreachable or busy: {0}")]
     Unreachable(String),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A local server answering every request with `head` and then `body_bytes` bytes of `x`.
+    async fn answering(head: String, body_bytes: usize) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(head.as_bytes()).await;
+                let chunk = vec![b'x'; 64 * 1024];
+                let mut left = body_bytes;
+                while left > 0 {
+                    let n = left.min(chunk.len());
+                    if s.write_all(&chunk[..n]).await.is_err() {
+                        break;
+                    }
+                    left -= n;
+                }
+            }
+        });
+        format!("http://{addr}/")
+    }
+
+    #[tokio::test]
+    async fn an_answer_over_4_mib_is_refused_with_or_without_its_length() {
+        let big = MAX_ANSWER + 1;
+        let declared = answering(
+            format!("HTTP/1.1 200 OK\r\ncontent-length: {big}\r\nconnection: close\r\n\r\n"),
+            0,
+        )
+        .await;
+        // Without a length: the body is read until the server closes, and refused past the limit.
+        let streamed = answering(
+            "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n".to_string(),
+            big,
+        )
+        .await;
+        let small = answering(
+            "HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\n".to_string(),
+            5,
+        )
+        .await;
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::new();
+        for url in [declared, streamed] {
+            let r = client.get(&url).send().await.expect("answer");
+            match read_bounded(r).await {
+                Err(Sent::Refused(why)) => assert!(why.contains("4 MiB"), "{why}"),
+                other => panic!("{url}: {:?}", other.map(|b| b.len())),
+            }
+        }
+        let r = client.get(&small).send().await.expect("answer");
+        assert_eq!(read_bounded(r).await.ok(), Some(b"xxxxx".to_vec()));
+    }
+}

@@ -88,8 +88,17 @@ pub(crate) fn index_name(table: &str, parts: &[String]) -> String {
     while name.contains("__") {
         name = name.replace("__", "_");
     }
-    // PostgreSQL truncates names at 63 bytes, MySQL refuses more than 64.
-    name.chars().take(63).collect()
+    // PostgreSQL truncates names at 63 bytes, MySQL refuses more than 64: a longer name is cut and
+    // ends with a hash of the whole, so that two long keys on one table keep two names.
+    if name.len() <= 63 {
+        return name;
+    }
+    let hash = dbpower_sql::fingerprint::query_id(&name);
+    let mut cut = 54;
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}_{}", &name[..cut], hash[..8].to_ascii_lowercase())
 }
 
 fn qualified(dialect: Dialect, t: &TableRef) -> String {
@@ -506,8 +515,32 @@ pub fn advise(blocks: &[Block], dialect: Dialect, schema: Option<&SchemaSnapshot
 
 #[cfg(test)]
 mod tests {
-    use super::expression_key;
+    use super::{expression_key, index_name};
     use dbpower_sql::Dialect;
+
+    #[test]
+    fn long_index_names_are_cut_and_stay_apart() {
+        let cols = |last: &str| -> Vec<String> {
+            [
+                "customer_identifier",
+                "warehouse_location_code",
+                "fulfilment_status",
+                last,
+            ]
+            .iter()
+            .map(|c| c.to_string())
+            .collect()
+        };
+        let a = index_name("order_lines", &cols("created_at"));
+        let b = index_name("order_lines", &cols("updated_at"));
+        assert!(a.len() <= 63 && b.len() <= 63, "{a} {b}");
+        assert_ne!(a, b);
+        assert!(a.starts_with("idx_order_lines_customer_identifier_"), "{a}");
+        let short = index_name("orders", &["email".to_string()]);
+        assert_eq!(short, "idx_orders_email");
+        let wide = index_name(&"é".repeat(40), &cols("x"));
+        assert!(wide.len() <= 63, "{wide}");
+    }
 
     #[test]
     fn obvious_keys_are_recognised_by_name() {

@@ -119,6 +119,15 @@ async fn hints_and_server_settings_reach_the_rules_of_a_strictly_scrubbed_statem
             (json!({"schema": {"settings": {"work_mem": "x".repeat(257)}}}), "queries[0].schema.settings"),
             (json!({"schema": {"settings": {"w".repeat(65): "1"}}}), "queries[0].schema.settings"),
             (json!({"schema": {"settings": (0..65).map(|i| (format!("s{i}"), json!("1"))).collect::<serde_json::Map<_, _>>()}}), "queries[0].schema.settings"),
+            // Table, schema, column and index names, types, key parts and access methods are bounded.
+            (json!({"schema": {"tables": [{"name": "t".repeat(257), "columns": [], "indexes": []}]}}), "queries[0].schema.tables"),
+            (json!({"schema": {"tables": [{"name": "", "columns": [], "indexes": []}]}}), "queries[0].schema.tables"),
+            (json!({"schema": {"tables": [{"name": "t", "schema": "s".repeat(257), "columns": [], "indexes": []}]}}), "queries[0].schema.tables"),
+            (json!({"schema": {"tables": [{"name": "t", "columns": [{"name": "c", "type": "x".repeat(4097)}], "indexes": []}]}}), "queries[0].schema.tables"),
+            (json!({"schema": {"tables": [{"name": "t", "columns": [], "indexes": [{"name": "i".repeat(257), "columns": ["c"]}]}]}}), "queries[0].schema.tables"),
+            (json!({"schema": {"tables": [{"name": "t", "columns": [], "indexes": [{"name": "i", "columns": vec!["c"; 65]}]}]}}), "queries[0].schema.tables"),
+            (json!({"schema": {"tables": [{"name": "t", "columns": [], "indexes": [{"name": "i", "columns": ["c".repeat(4097)]}]}]}}), "queries[0].schema.tables"),
+            (json!({"schema": {"tables": [{"name": "t", "columns": [], "indexes": [{"name": "i", "columns": ["c"], "method": "m".repeat(65)}]}]}}), "queries[0].schema.tables"),
         ]
         .into_iter()
         .enumerate()
