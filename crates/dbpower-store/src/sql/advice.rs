@@ -250,11 +250,7 @@ impl AdviceStore for DbStore {
         scope: &Scope,
         class_id: i64,
     ) -> Result<Vec<(String, IndexValidation)>> {
-        let visible = match scope.filter() {
-            ScopeFilter::All => "1=1".to_string(),
-            ScopeFilter::Org { org } => format!("v.organization_id = {org}"),
-            _ => scope_sql::class_is_own(scope, "v.class_id"),
-        };
+        let visible = validations_visible(scope);
         let rows: Vec<ClassValidationRow> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT v.class_id, v.ddl, {VALIDATION_COLS} FROM index_validations v \
              WHERE v.class_id = $1 AND {visible} ORDER BY v.id LIMIT 100"
@@ -679,6 +675,16 @@ fn applied_change(target: &IndexTarget, seen: &[&Described<'_>], applied: bool) 
     }
 }
 
+/// Which rows of `index_validations v` a scope reads: derived from the class's shared sample, so a team or
+/// an identity reads them only on a class that is wholly its own.
+fn validations_visible(scope: &Scope) -> String {
+    match scope.filter() {
+        ScopeFilter::All => "1=1".to_string(),
+        ScopeFilter::Org { org } => format!("v.organization_id = {org}"),
+        _ => scope_sql::class_is_own(scope, "v.class_id"),
+    }
+}
+
 /// Bounds of the hourly histograms an applied recommendation compares: the week of hours before the
 /// hour the index was first seen, and the week of hours from the hour after.
 const EFFECT_HOURS: i64 = 7 * 24;
@@ -715,11 +721,7 @@ impl DbStore {
         scope: &Scope,
         class_id: i64,
     ) -> Result<Vec<AppliedAdvice>> {
-        let visible = match scope.filter() {
-            ScopeFilter::All => "1=1".to_string(),
-            ScopeFilter::Org { org } => format!("v.organization_id = {org}"),
-            _ => scope_sql::class_is_own(scope, "v.class_id"),
-        };
+        let visible = validations_visible(scope);
         let rows: Vec<(String, Option<String>, DateTime<Utc>)> =
             sqlx::query_as(AssertSqlSafe(format!(
                 "SELECT v.ddl, v.realized_index, v.realized_at FROM index_validations v \
