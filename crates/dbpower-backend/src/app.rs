@@ -429,7 +429,8 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
     }
-    let store = dbpower_store::connect(&database_url).await?;
+    let store =
+        dbpower_store::connect_with(&database_url, settings.read_replica().as_ref()).await?;
     store
         .migrate()
         .await

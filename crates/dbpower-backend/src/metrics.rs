@@ -39,10 +39,12 @@ pub(crate) enum Metric {
     DbPoolOpen,
     DbPoolIdle,
     RateLimiterDegraded,
+    DbReplicaLag,
+    DbReplicaInUse,
 }
 
 impl Metric {
-    const ALL: [Metric; 11] = [
+    const ALL: [Metric; 13] = [
         Metric::HttpRequests,
         Metric::HttpRequestDuration,
         Metric::RateLimitDecisions,
@@ -54,6 +56,8 @@ impl Metric {
         Metric::DbPoolOpen,
         Metric::DbPoolIdle,
         Metric::RateLimiterDegraded,
+        Metric::DbReplicaLag,
+        Metric::DbReplicaInUse,
     ];
 
     /// (name, Prometheus type, help).
@@ -113,6 +117,16 @@ impl Metric {
                 "dbpower_rate_limiter_degraded",
                 "gauge",
                 "1 while Redis is configured but failing (limits are per process meanwhile)",
+            ),
+            Metric::DbReplicaLag => (
+                "dbpower_db_replica_lag_seconds",
+                "gauge",
+                "Replay lag of the read replica at its last measurement (-1 while it does not answer)",
+            ),
+            Metric::DbReplicaInUse => (
+                "dbpower_db_replica_in_use",
+                "gauge",
+                "1 while list and dashboard reads go to the read replica, 0 while they use the primary",
             ),
         }
     }

@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -94,6 +94,9 @@ pub enum RedisLimiterError {
     Timeout(Duration),
     #[error("Redis: {0}")]
     Redis(#[from] redis::RedisError),
+    /// A key prefix with `{` or `}` would move the keys' hash tags (Redis Cluster slots).
+    #[error("the Redis key prefix {0:?} may not contain braces")]
+    InvalidPrefix(String),
 }
 
 impl Decision {
@@ -374,229 +377,8 @@ pub enum OnRedisFailure {
     Deny,
 }
 
-/// Per window `i`, `ARGV` holds its length in ms, its maximum, this request's cost and its kind (`0`: a
-/// request window, counted by `ZCARD`; `1`: a budget window whose members end in `:units`, summed; `2`:
-/// a budget window this request uses nothing of). Then a unique token and whether to record. The answer
-/// is the refused window (0: none) and, per window, the units used, ms until its oldest entry expires and
-/// ms until this request would fit.
-const SCRIPT: &str = r#"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local n = #KEYS
-local used, retry = {}, {}
-local refused = 0
-for i = 1, n do
-  local window = tonumber(ARGV[4 * i - 3])
-  local max = tonumber(ARGV[4 * i - 2])
-  local cost = tonumber(ARGV[4 * i - 1])
-  local kind = ARGV[4 * i]
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
-  local c, r = 0, -1
-  if kind == '0' then
-    c = redis.call('ZCARD', KEYS[i])
-  else
-    local entries = redis.call('ZRANGE', KEYS[i], 0, -1, 'WITHSCORES')
-    local units = {}
-    for j = 1, #entries, 2 do
-      units[j] = tonumber(string.match(entries[j], ':(%d+)$')) or 1
-      c = c + units[j]
-    end
-    local freed = 0
-    for j = 1, #entries, 2 do
-      if freed >= c + cost - max then break end
-      freed = freed + units[j]
-      r = tonumber(entries[j + 1]) + window - now
-    end
-  end
-  used[i] = c
-  retry[i] = r
-  if (c + cost > max or (kind ~= '2' and c >= max)) and refused == 0 then refused = i end
-end
-if refused == 0 and ARGV[4 * n + 2] == '1' then
-  for i = 1, n do
-    local cost = tonumber(ARGV[4 * i - 1])
-    if cost > 0 then
-      local member = ARGV[4 * n + 1] .. ':' .. i
-      if ARGV[4 * i] ~= '0' then member = member .. ':' .. cost end
-      redis.call('ZADD', KEYS[i], now, member)
-      redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[4 * i - 3]))
-    end
-  end
-end
-local out = {refused}
-for i = 1, n do
-  local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
-  local reset = 0
-  if oldest[2] then reset = tonumber(oldest[2]) + tonumber(ARGV[4 * i - 3]) - now end
-  if reset < 0 then reset = 0 end
-  local r = retry[i]
-  if r < 0 then r = reset end
-  if r < 0 then r = 0 end
-  out[#out + 1] = used[i]
-  out[#out + 1] = reset
-  out[#out + 1] = r
-end
-return out
-"#;
-
-/// Sliding windows in Redis sorted sets, decided by one Lua script (atomic, Redis's clock).
-pub struct RedisLimiter {
-    conn: redis::aio::ConnectionManager,
-    script: redis::Script,
-    prefix: String,
-    timeout: Duration,
-    on_failure: OnRedisFailure,
-    fallback: MemoryLimiter,
-    failing: AtomicBool,
-}
-
-impl RedisLimiter {
-    /// Connects (bounded by `timeout`); the caller decides what to do if Redis is down at start.
-    pub async fn connect(
-        url: &str,
-        prefix: &str,
-        timeout: Duration,
-        on_failure: OnRedisFailure,
-    ) -> Result<RedisLimiter, RedisLimiterError> {
-        let client = redis::Client::open(url).map_err(RedisLimiterError::InvalidUrl)?;
-        let cfg = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1);
-        let conn = tokio::time::timeout(
-            timeout * 2,
-            redis::aio::ConnectionManager::new_with_config(client, cfg),
-        )
-        .await
-        .map_err(|_| RedisLimiterError::Timeout(timeout * 2))??;
-        Ok(RedisLimiter {
-            conn,
-            script: redis::Script::new(SCRIPT),
-            prefix: prefix.to_string(),
-            timeout,
-            on_failure,
-            fallback: MemoryLimiter::new(),
-            failing: AtomicBool::new(false),
-        })
-    }
-
-    async fn eval(&self, limits: &[Limit], record: bool) -> Result<Vec<i64>, RedisLimiterError> {
-        let mut inv = self.script.prepare_invoke();
-        for l in limits {
-            inv.key(format!("{}{}", self.prefix, l.key));
-        }
-        for l in limits {
-            let kind = match l.units {
-                None => "0",
-                Some(0) => "2",
-                Some(_) => "1",
-            };
-            inv.arg(l.window.as_millis() as u64)
-                .arg(l.max)
-                .arg(l.cost())
-                .arg(kind);
-        }
-        inv.arg(uuid::Uuid::new_v4().to_string());
-        inv.arg(if record { "1" } else { "0" });
-        let mut conn = self.conn.clone();
-        match tokio::time::timeout(self.timeout, inv.invoke_async::<Vec<i64>>(&mut conn)).await {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(RedisLimiterError::Timeout(self.timeout)),
-        }
-    }
-}
-
-impl RedisLimiter {
-    async fn decide(&self, limits: &[Limit], record: bool) -> Decision {
-        if limits.is_empty() {
-            return Decision::unlimited();
-        }
-        match self.eval(limits, record).await {
-            Ok(v) if v.len() == 1 + 3 * limits.len() => {
-                if self.failing.swap(false, Ordering::Relaxed) {
-                    tracing::warn!("Redis answers again: rate limits are shared again");
-                }
-                let refused = usize::try_from(v[0]).ok().filter(|r| *r > 0).map(|r| r - 1);
-                let mut counts: Vec<Usage> = v[1..]
-                    .chunks(3)
-                    .map(|c| Usage {
-                        used: c[0].max(0) as u64,
-                        reset_ms: c[1].max(0) as u64,
-                        retry_ms: c[2].max(0) as u64,
-                    })
-                    .collect();
-                if refused.is_none() && record {
-                    for (c, l) in counts.iter_mut().zip(limits) {
-                        if c.used == 0 && l.cost() > 0 {
-                            c.reset_ms = l.window.as_millis() as u64;
-                        }
-                    }
-                }
-                Decision::from_counts(limits, &counts, refused, record)
-            }
-            other => {
-                let why = match other {
-                    Err(e) => e.to_string(),
-                    Ok(v) => format!("unexpected script answer {v:?}"),
-                };
-                if !self.failing.swap(true, Ordering::Relaxed) {
-                    tracing::error!(error = %why, policy = ?self.on_failure, "Redis rate limiter failing");
-                }
-                match self.on_failure {
-                    OnRedisFailure::Fallback => self.fallback.decide_with(limits, record),
-                    OnRedisFailure::Allow => Decision::unlimited(),
-                    OnRedisFailure::Deny => Decision {
-                        allowed: false,
-                        limit: 0,
-                        remaining: 0,
-                        reset_secs: 1,
-                        retry_after_secs: Some(1),
-                        refused_by: Some(Refusal::Unavailable),
-                    },
-                }
-            }
-        }
-    }
-}
-
-#[async_trait]
-impl Limiter for RedisLimiter {
-    async fn check(&self, limits: &[Limit]) -> Decision {
-        self.decide(limits, true).await
-    }
-
-    async fn peek(&self, limits: &[Limit]) -> Decision {
-        self.decide(limits, false).await
-    }
-
-    async fn forget(&self, keys: &[String]) {
-        self.fallback.clear(keys);
-        if keys.is_empty() {
-            return;
-        }
-        let full: Vec<String> = keys.iter().map(|k| format!("{}{k}", self.prefix)).collect();
-        let mut conn = self.conn.clone();
-        let mut cmd = redis::cmd("DEL");
-        cmd.arg(&full);
-        match tokio::time::timeout(self.timeout, cmd.query_async::<i64>(&mut conn)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "Redis: could not clear rate-limit windows"),
-            Err(_) => tracing::warn!("Redis: clearing rate-limit windows timed out"),
-        }
-    }
-
-    fn backend(&self) -> &'static str {
-        if self.degraded() {
-            "memory (redis unavailable)"
-        } else {
-            "redis"
-        }
-    }
-
-    fn degraded(&self) -> bool {
-        self.failing.load(Ordering::Relaxed)
-    }
-}
+mod redis_limiter;
+pub use redis_limiter::RedisLimiter;
 
 #[cfg(test)]
 mod tests {

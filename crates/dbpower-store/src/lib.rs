@@ -23,6 +23,7 @@ mod llm_calls;
 mod postgres;
 mod queue;
 mod reads;
+mod replica;
 mod reports;
 mod scope_sql;
 mod sqlite;
@@ -52,6 +53,7 @@ pub use queue::{ClaimedJob, MAX_ANALYSIS_DEBOUNCE, MAX_JOB_ATTEMPTS, QueueStore}
 pub use reads::{
     COUNT_CAP, ClassLookup, ClassRef, DashboardData, ReadStore, SlowQueryRecord, Total,
 };
+pub use replica::{ReplicaConfig, ReplicaStatus};
 pub use reports::{DueReport, ReportStore};
 pub use sqlite::SqliteStore;
 pub use tenants::{
@@ -97,6 +99,8 @@ pub trait Store:
     fn backend(&self) -> &'static str;
     /// Connections the pool holds open, and how many of them are idle (for metrics).
     fn pool_stats(&self) -> (u32, usize);
+    /// The read replica's state, when one is configured.
+    fn replica(&self) -> Option<ReplicaStatus>;
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<()>;
     /// A round trip to the database (readiness).
@@ -115,10 +119,20 @@ pub(crate) fn one<T>(row: Option<T>) -> Result<T> {
 
 /// Opens the store named by the URL's scheme (`sqlite:` or `postgres:`/`postgresql:`).
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
+    connect_with(url, None).await
+}
+
+/// [`connect`], with a PostgreSQL streaming replica for the heavy reads (refused for SQLite).
+pub async fn connect_with(url: &str, replica: Option<&ReplicaConfig>) -> Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
+        if replica.is_some() {
+            return Err(StoreError::Unavailable(
+                "a read replica (database_read_url) needs a PostgreSQL database_url".into(),
+            ));
+        }
         Ok(Arc::new(SqliteStore::connect(url).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(Arc::new(PgStore::connect(url).await?))
+        Ok(Arc::new(PgStore::connect_with(url, replica).await?))
     } else {
         Err(StoreError::Unavailable(format!(
             "unsupported database URL scheme in {:?}: use sqlite:PATH or postgres://...",
@@ -195,7 +209,7 @@ pub async fn drop_postgres_database(server_url: &str, name: &str) -> Result<()> 
 }
 
 /// `postgres://u@h:5432/old?x=y` with the database path replaced by `name`.
-fn replace_database(url: &str, name: &str) -> String {
+pub fn replace_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),

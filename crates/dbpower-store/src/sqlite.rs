@@ -22,6 +22,17 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// One file, one pool: the heavy reads use it too.
+    pub(crate) fn read_pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    pub(crate) fn replica_status(&self) -> Option<crate::ReplicaStatus> {
+        None
+    }
+}
+
+impl SqliteStore {
     /// Opens (creating if missing) the database at `sqlite:PATH`.
     pub async fn connect(url: &str) -> Result<SqliteStore> {
         let opts = SqliteConnectOptions::from_str(url)

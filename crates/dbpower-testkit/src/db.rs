@@ -15,6 +15,11 @@ pub fn postgres_server() -> Option<String> {
     crate::service("POSTGRES_URL", "the PostgreSQL variant")
 }
 
+/// Names a connection pooler in front of the PostgreSQL server (PgBouncer in transaction mode in
+/// `.ci/run`, with `statement-cache-capacity=0`): set, every platform database a test makes is reached
+/// through it, while monitored databases ([`TestDb::scratch_postgres`]) and database creation stay direct.
+pub const POOLER: &str = "DBPOWER_TEST_POSTGRES_POOLER_URL";
+
 /// A database for one test, cleaned up and checked when dropped.
 pub struct TestDb {
     url: String,
@@ -50,9 +55,12 @@ impl TestDb {
     /// when the server is unreachable.
     pub async fn empty_postgres(server: &str) -> TestDb {
         let name = format!("dbpower_test_{}", uuid::Uuid::new_v4().simple());
-        let url = dbpower_store::create_postgres_database(server, &name)
+        let mut url = dbpower_store::create_postgres_database(server, &name)
             .await
             .expect("DBPOWER_TEST_POSTGRES_URL is set but the server is unreachable");
+        if let Ok(pooler) = std::env::var(POOLER) {
+            url = dbpower_store::replace_database(&pooler, &name);
+        }
         TestDb {
             url,
             store: None,
@@ -67,6 +75,8 @@ impl TestDb {
     /// database, say): dropped with its value, never checked.
     pub async fn scratch_postgres(server: &str) -> TestDb {
         let mut db = TestDb::empty_postgres(server).await;
+        // a monitored server is reached directly, as the agent reaches one (docs/AGENT.md)
+        db.url = dbpower_store::replace_database(server, db.postgres_name().unwrap_or_default());
         db.checks = Checks::not_a_platform_database();
         db
     }

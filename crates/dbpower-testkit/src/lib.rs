@@ -9,6 +9,7 @@
 //! - [`HttpReceiver`] and [`SmtpReceiver`]: local stand-ins, each on its own thread, for the alert
 //!   channels no test machine can reach (Slack, PagerDuty, a webhook endpoint, an SMTP relay),
 //!   recording what they are sent; [`verify_standard_webhook`] checks a webhook's signature;
+//! - [`redis_cluster::RedisCluster`]: a three-master Redis Cluster of the test's own;
 //! - [`Checks`]: invariants checked when a database or app is dropped (no analysis job left claimed,
 //!   every audit chain verifies), each with an explicit opt-out that names its reason.
 //!
@@ -21,12 +22,13 @@ mod checks;
 mod db;
 mod http;
 mod receivers;
+pub mod redis_cluster;
 mod settings;
 
 pub use app::{AppBuilder, TestApp, on_all_backends, on_all_backends_with};
 pub use bin::{Binary, Proc, ProcBuilder};
 pub use checks::Checks;
-pub use db::{TestDb, execute_on, postgres_server};
+pub use db::{POOLER, TestDb, execute_on, postgres_server};
 pub use dbpower_backend::{Role, Settings};
 pub use http::{ApiKey, Client, Resp, access_token, signed_batch_request, signed_request};
 pub use receivers::{

@@ -95,6 +95,11 @@ fn values(s: &Settings) -> Vec<(&'static str, Option<String>)> {
         ),
         ("DATA_DIR", Some(s.data_dir.display().to_string())),
         ("DATABASE_URL", s.database_url.clone()),
+        ("DATABASE_READ_URL", open_secret(&s.database_read_url)),
+        (
+            "DATABASE_READ_MAX_LAG_MS",
+            Some(s.database_read_max_lag_ms.to_string()),
+        ),
         ("REDIS_URL", open_secret(&s.redis_url)),
         ("JWT_SECRET", open_secret(&s.jwt_secret)),
         ("MASTER_KEY", open_secret(&s.master_key)),
@@ -256,6 +261,8 @@ mod tests {
         s.gateway.timeout_secs = 3;
         s.data_dir = "/tmp/somewhere".into();
         s.database_url = Some("sqlite:/tmp/x.db".into());
+        s.database_read_url = Some(secret("postgres://r@replica:5432/x"));
+        s.database_read_max_lag_ms = 1234;
         s.bootstrap_email = Some("a@b.example".into());
         s.demo = Some(false);
         s.password_hash_cost = 5;

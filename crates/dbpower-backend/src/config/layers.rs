@@ -29,6 +29,8 @@ pub(super) const KEYS: &[(&str, Kind)] = &[
     ("gateway.timeout_secs", Kind::Int),
     ("data_dir", Kind::Str),
     ("database_url", Kind::Str),
+    ("database_read_url", Kind::Str),
+    ("database_read_max_lag_ms", Kind::Int),
     ("redis_url", Kind::Str),
     ("jwt_secret", Kind::Str),
     ("master_key", Kind::Str),

@@ -122,6 +122,11 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// `sqlite:PATH` or `postgres://...`; default `sqlite:<data_dir>/dbpower.db`.
     pub database_url: Option<String>,
+    /// A PostgreSQL streaming replica (`postgres://...`) for the heavy reads: lists, classes, series,
+    /// the dashboard and comparisons. Unset: every read uses `database_url`.
+    pub database_read_url: Option<SecretString>,
+    /// Above this replay lag (ms), or while the replica does not answer, those reads use the primary.
+    pub database_read_max_lag_ms: u64,
     pub redis_url: Option<SecretString>,
     pub jwt_secret: Option<SecretString>,
     pub master_key: Option<SecretString>,
@@ -162,6 +167,8 @@ impl Default for Settings {
             metrics_token: None,
             data_dir: PathBuf::from("./dbpower-data"),
             database_url: None,
+            database_read_url: None,
+            database_read_max_lag_ms: 5_000,
             redis_url: None,
             jwt_secret: None,
             master_key: None,
@@ -258,6 +265,18 @@ impl Settings {
         self.database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite:{}", self.data_dir.join("dbpower.db").display()))
+    }
+
+    /// The read replica's connection and bound, when `database_read_url` is set.
+    pub fn read_replica(&self) -> Option<dbpower_store::ReplicaConfig> {
+        self.database_read_url
+            .as_ref()
+            .map(|url| dbpower_store::ReplicaConfig {
+                url: url.expose_secret().to_string(),
+                max_lag: std::time::Duration::from_millis(
+                    self.database_read_max_lag_ms.clamp(10, 3_600_000),
+                ),
+            })
     }
 
     pub fn demo_enabled(&self) -> bool {

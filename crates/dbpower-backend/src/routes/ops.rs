@@ -47,6 +47,9 @@ struct Ready {
     database: &'static str,
     /// `redis`, `memory`, `memory (redis unavailable)` or `off`.
     rate_limiter: &'static str,
+    /// The read replica, when one is configured: its lag and whether reads use it now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replica: Option<dbpower_store::ReplicaStatus>,
 }
 
 /// Readiness: the database answers.
@@ -56,6 +59,7 @@ pub(crate) async fn ready(State(state): State<MetricsState>) -> Response {
             status: "ready",
             database: state.store.backend(),
             rate_limiter: state.rate_limits.as_ref().map_or("off", |r| r.backend()),
+            replica: state.store.replica(),
         })
         .into_response(),
         Err(e) => {
@@ -117,6 +121,14 @@ pub(crate) async fn metrics(
     let (open, idle) = state.store.pool_stats();
     gauges.push((crate::metrics::Metric::DbPoolOpen, f64::from(open)));
     gauges.push((crate::metrics::Metric::DbPoolIdle, idle as f64));
+    if let Some(r) = state.store.replica() {
+        let lag = r.lag_ms.map_or(-1.0, |ms| ms as f64 / 1000.0);
+        gauges.push((crate::metrics::Metric::DbReplicaLag, lag));
+        gauges.push((
+            crate::metrics::Metric::DbReplicaInUse,
+            if r.in_use { 1.0 } else { 0.0 },
+        ));
+    }
     if let Some(rl) = &state.rate_limits {
         gauges.push((
             crate::metrics::Metric::RateLimiterDegraded,

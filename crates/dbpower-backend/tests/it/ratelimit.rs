@@ -1,6 +1,7 @@
 //! Rate limits over HTTP: headers on every API answer, 429 with Retry-After and the JSON error once an
 //! organization's window is full, another organization unaffected, per-organization overrides, and the
-//! health endpoints never limited; with Redis, limits and failed-login counts shared by every process.
+//! health endpoints never limited; with Redis, limits and failed-login counts shared by every process,
+//! on one server and on a three-master Redis Cluster the test starts.
 
 use dbpower_testkit::ApiKey;
 use reqwest::StatusCode;
@@ -96,15 +97,7 @@ async fn limits_live_in_redis_when_it_is_configured() {
         s.rate_limit.redis_prefix = prefix.clone();
     };
     on_all_backends_with(shared, async |app| {
-        let body: serde_json::Value = app
-            .http()
-            .get(format!("{}/ready", app.base))
-            .send()
-            .await
-            .expect("ready")
-            .json()
-            .await
-            .expect("json");
+        let body = ready_of(app).await;
         assert_eq!(body["rate_limiter"], "redis", "{body}");
         // This organization allows 3 requests a minute (its own setting); the admin keeps the defaults.
         let name = format!("R{}", uuid::Uuid::new_v4().simple());
@@ -131,6 +124,82 @@ async fn limits_live_in_redis_when_it_is_configured() {
     .await;
 }
 
+/// Two apps on SQLite databases of their own with the same settings: nothing in common but Redis.
+async fn two_sqlite_apps(
+    shared: impl Fn(&mut Settings) + Clone + Send + 'static,
+) -> (TestApp, TestApp) {
+    (
+        TestApp::sqlite()
+            .with_settings(shared.clone())
+            .spawn()
+            .await,
+        TestApp::sqlite().with_settings(shared).spawn().await,
+    )
+}
+
+/// `GET /ready`'s answer.
+async fn ready_of(app: &TestApp) -> Value {
+    app.http()
+        .get(format!("{}/ready", app.base))
+        .send()
+        .await
+        .expect("ready")
+        .json()
+        .await
+        .expect("json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_share_exact_limits_on_a_redis_cluster() {
+    if std::env::var("DBPOWER_TEST_REDIS_URL").is_err() {
+        return;
+    }
+    let cluster = tokio::task::spawn_blocking(dbpower_testkit::redis_cluster::RedisCluster::start)
+        .await
+        .expect("cluster");
+    let nodes = cluster.url();
+    let shared = move |s: &mut Settings| {
+        s.redis_url = Some(secret(&nodes));
+        s.rate_limit.on_redis_failure = dbpower_ratelimit::OnRedisFailure::Deny;
+    };
+    // Two processes with nothing in common but the cluster; their fresh databases give the same
+    // organization and user the same ids, so they share those windows.
+    let (a, b) = two_sqlite_apps(shared).await;
+    let mut tokens = Vec::new();
+    for app in [&a, &b] {
+        let ready = ready_of(app).await;
+        assert_eq!(ready["rate_limiter"], "redis", "{ready}");
+        let (_, t) = app
+            .org_with_admin(
+                json!({"name": "clustered", "settings": {"rate_limit_per_minute": 6}}),
+                "oa@cluster.test",
+                "oa-password-12",
+            )
+            .await;
+        tokens.push(t);
+    }
+    let mut passed = 0;
+    let mut statuses = Vec::new();
+    for i in 0..16 {
+        let (app, t) = if i % 2 == 0 {
+            (&a, &tokens[0])
+        } else {
+            (&b, &tokens[1])
+        };
+        let r = app.get("/api/v1/auth/me", t).await;
+        statuses.push(r.status.as_u16());
+        if r.status == StatusCode::OK {
+            passed += 1;
+        } else {
+            assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{r:?}");
+            assert!(r.headers.contains_key("retry-after"), "{r:?}");
+        }
+    }
+    // one window of six across both gateways (the member's own window is the organization's)
+    assert_eq!(passed, 6, "{statuses:?}");
+    drop(cluster);
+}
+
 #[tokio::test]
 async fn failed_logins_are_counted_across_backends_sharing_redis() {
     let Ok(redis) = std::env::var("DBPOWER_TEST_REDIS_URL") else {
@@ -145,13 +214,7 @@ async fn failed_logins_are_counted_across_backends_sharing_redis() {
         s.login.window_secs = 600;
     };
     // Two backends, as behind a gateway; each has its own process state, and only Redis in common.
-    let (a, b) = (
-        TestApp::sqlite()
-            .with_settings(shared.clone())
-            .spawn()
-            .await,
-        TestApp::sqlite().with_settings(shared).spawn().await,
-    );
+    let (a, b) = two_sqlite_apps(shared).await;
     for app in [&a, &b, &a, &b] {
         assert_eq!(
             app.try_login(dbpower_testkit::ADMIN_EMAIL, "wrong-password-1")
@@ -189,7 +252,7 @@ async fn failed_logins_are_counted_across_backends_sharing_redis() {
         .expect("keys");
     assert!(
         keys.iter()
-            .any(|k| k.starts_with(&format!("{prefix}login:a:"))),
+            .any(|k| k.starts_with(&format!("{prefix}{{login:a:"))),
         "{keys:?}"
     );
     assert!(

@@ -1,6 +1,9 @@
 //! The Redis limiter against the machine's Redis (`DBPOWER_TEST_REDIS_URL`; skipped when unset, failing
 //! when set but unreachable): exact limits shared by several limiter instances, windows that free up,
-//! and the fallback when Redis stops answering.
+//! and the fallback when Redis stops answering. With the variable set, the same scenarios also run on a
+//! three-master Redis Cluster the test starts (`cluster.rs`).
+
+mod cluster;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,7 +31,13 @@ fn lim(key: &str, max: u32, window: Duration) -> Limit {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_limiters_share_one_exact_limit() {
-    let Some(url) = url() else { return };
+    if let Some(url) = url() {
+        shared_exact_limit(&url).await;
+    }
+}
+
+pub(crate) async fn shared_exact_limit(url: &str) {
+    let url = url.to_string();
     let (a, b) = (Arc::new(limiter(&url).await), Arc::new(limiter(&url).await));
     let key = format!("org:{}:minute", uuid::Uuid::new_v4());
     let mut tasks = Vec::new();
@@ -55,7 +64,13 @@ async fn two_limiters_share_one_exact_limit() {
 
 #[tokio::test]
 async fn a_refused_client_is_let_in_once_the_window_passes() {
-    let Some(url) = url() else { return };
+    if let Some(url) = url() {
+        window_passes(&url).await;
+    }
+}
+
+pub(crate) async fn window_passes(url: &str) {
+    let url = url.to_string();
     let l = limiter(&url).await;
     let key = format!("ip:{}:window", uuid::Uuid::new_v4());
     let limits = [lim(&key, 3, Duration::from_millis(1_000))];
@@ -136,7 +151,13 @@ async fn when_redis_stops_answering_the_fallback_decides_without_hanging() {
 
 #[tokio::test]
 async fn peek_is_shared_records_nothing_and_forget_clears_for_everyone() {
-    let Some(url) = url() else { return };
+    if let Some(url) = url() {
+        peek_and_forget(&url).await;
+    }
+}
+
+pub(crate) async fn peek_and_forget(url: &str) {
+    let url = url.to_string();
     let (a, b) = (limiter(&url).await, limiter(&url).await);
     let key = format!("login:a:{}", uuid::Uuid::new_v4());
     let limits = vec![lim(&key, 2, Duration::from_secs(60))];
@@ -156,7 +177,13 @@ async fn peek_is_shared_records_nothing_and_forget_clears_for_everyone() {
 
 #[tokio::test]
 async fn budgets_are_shared_and_count_units() {
-    let Some(url) = url() else { return };
+    if let Some(url) = url() {
+        budgets(&url).await;
+    }
+}
+
+pub(crate) async fn budgets(url: &str) {
+    let url = url.to_string();
     let (a, b) = (limiter(&url).await, limiter(&url).await);
     let key = format!("key:{}:q", uuid::Uuid::new_v4());
     let budget = |n| Limit::budget(key.clone(), 10, Duration::from_millis(1_500), n);

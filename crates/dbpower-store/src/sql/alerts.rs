@@ -996,7 +996,7 @@ impl AlertStore for DbStore {
         .bind(to)
         .bind(database_type)
         .bind(MAX_COMPARE_CLASSES)
-        .fetch_all(&self.pool)
+        .fetch_all(self.read_pool())
         .await?;
         let bpred = scope_sql::predicate_on(scope, Table::Owned, "b.");
         let buckets: Vec<(i64, i32, i64)> = sqlx::query_as(AssertSqlSafe(format!(
@@ -1005,7 +1005,7 @@ impl AlertStore for DbStore {
         )))
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
+        .fetch_all(self.read_pool())
         .await?;
         let mut hist: HashMap<i64, Vec<(u16, u64)>> = HashMap::new();
         for (c, b, n) in buckets {

@@ -32,6 +32,10 @@ impl Store for DbStore {
         (self.pool.size(), self.pool.num_idle())
     }
 
+    fn replica(&self) -> Option<crate::ReplicaStatus> {
+        self.replica_status()
+    }
+
     async fn migrate(&self) -> Result<()> {
         self.run_migrations().await
     }

@@ -90,7 +90,7 @@ impl DbStore {
             .push_bind(page.limit())
             .push(" OFFSET ")
             .push_bind(page.offset());
-        let rows: Vec<ScopedClassRow> = qb.build_query_as().fetch_all(&self.pool).await?;
+        let rows: Vec<ScopedClassRow> = qb.build_query_as().fetch_all(self.read_pool()).await?;
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -122,7 +122,8 @@ impl DbStore {
             sep.push_bind(*id);
         }
         qb.push(")");
-        let samples: Vec<(i64, Option<String>)> = qb.build_query_as().fetch_all(&self.pool).await?;
+        let samples: Vec<(i64, Option<String>)> =
+            qb.build_query_as().fetch_all(self.read_pool()).await?;
         for (c, sample) in samples {
             extras.entry(c).or_default().sample_sql = sample;
         }
@@ -140,7 +141,7 @@ impl DbStore {
             scope_sql::predicate_on(scope, Table::Owned, "s.")
         ));
         type DbRow = (i64, Option<String>, DateTime<Utc>, DateTime<Utc>);
-        let dbs: Vec<DbRow> = qb.build_query_as().fetch_all(&self.pool).await?;
+        let dbs: Vec<DbRow> = qb.build_query_as().fetch_all(self.read_pool()).await?;
         for (c, name, first, last) in dbs {
             let e = extras.entry(c).or_default();
             if let Some(name) = name {
@@ -179,7 +180,7 @@ impl DbStore {
             if let Some(v) = &f.query_id {
                 qb.push(" AND c.query_id = ").push_bind(v.as_str());
             }
-            let count: i64 = qb.build_query_scalar().fetch_one(&self.pool).await?;
+            let count: i64 = qb.build_query_scalar().fetch_one(self.read_pool()).await?;
             Total {
                 count,
                 capped: false,
@@ -194,7 +195,7 @@ impl DbStore {
             qb.push(" LIMIT ")
                 .push_bind(COUNT_CAP + 1)
                 .push(") AS capped");
-            let count: i64 = qb.build_query_scalar().fetch_one(&self.pool).await?;
+            let count: i64 = qb.build_query_scalar().fetch_one(self.read_pool()).await?;
             Total {
                 count: count.min(COUNT_CAP),
                 capped: count > COUNT_CAP,
@@ -215,7 +216,7 @@ impl DbStore {
                 sep.push_bind(*id);
             }
             qb.push(") ORDER BY name");
-            let pairs: Vec<(i64, String)> = qb.build_query_as().fetch_all(&self.pool).await?;
+            let pairs: Vec<(i64, String)> = qb.build_query_as().fetch_all(self.read_pool()).await?;
             for (c, n) in pairs {
                 dbs.entry(c).or_default().push(n);
             }
@@ -246,7 +247,7 @@ impl ReadStore for DbStore {
             .push_bind(page.limit())
             .push(" OFFSET ")
             .push_bind(page.offset());
-        let rows: Vec<SlowRow> = qb.build_query_as().fetch_all(&self.pool).await?;
+        let rows: Vec<SlowRow> = qb.build_query_as().fetch_all(self.read_pool()).await?;
         let items = rows
             .into_iter()
             .map(|r| r.into_view().map(|v| v.0))
@@ -354,7 +355,7 @@ impl ReadStore for DbStore {
             let q = f.q.as_deref().map(like_pattern);
             let mut qb = QueryBuilder::<Db>::new("SELECT COUNT(*)");
             Self::push_scoped_classes(&mut qb, scope, f, None, &q);
-            let total: i64 = qb.build_query_scalar().fetch_one(&self.pool).await?;
+            let total: i64 = qb.build_query_scalar().fetch_one(self.read_pool()).await?;
             let items = self.scoped_classes(scope, f, None, page).await?;
             return Ok((items, total));
         }
@@ -383,7 +384,7 @@ impl ReadStore for DbStore {
         .bind(f.database_type.map(|d| d.as_str()))
         .bind(f.query_id.as_deref())
         .bind(q.as_deref())
-        .fetch_one(&self.pool)
+        .fetch_one(self.read_pool())
         .await?;
         let sql = format!(
             "SELECT {} FROM query_classes c WHERE {pred} ORDER BY {order} LIMIT $5 OFFSET $6",
@@ -396,7 +397,7 @@ impl ReadStore for DbStore {
             .bind(q.as_deref())
             .bind(page.limit())
             .bind(page.offset())
-            .fetch_all(&self.pool)
+            .fetch_all(self.read_pool())
             .await?;
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         let mut dbs = self.databases_of(&ids).await?;
@@ -425,7 +426,7 @@ impl ReadStore for DbStore {
         let rows: Vec<(DateTime<Utc>, i64, f64, f64)> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(class_id)
             .bind(since)
-            .fetch_all(&self.pool)
+            .fetch_all(self.read_pool())
             .await?;
         Ok(rows
             .into_iter()
@@ -531,7 +532,7 @@ impl ReadStore for DbStore {
              CAST(COALESCE(SUM(r.total_time_ms), \
              0) AS DOUBLE PRECISION) FROM query_rollups r WHERE {pred}"
         )))
-        .fetch_one(&self.pool)
+        .fetch_one(self.read_pool())
         .await?;
         let classes = format!("SELECT DISTINCT r.class_id FROM query_rollups r WHERE {pred}");
         let (issues, critical): (i64, i64) = sqlx::query_as(AssertSqlSafe(format!(
@@ -542,7 +543,7 @@ impl ReadStore for DbStore {
              FROM analysis_results a WHERE a.class_id IN ({classes}) AND {own}",
             own = scope_sql::class_is_own(scope, "a.class_id")
         )))
-        .fetch_one(&self.pool)
+        .fetch_one(self.read_pool())
         .await?;
         let days: Vec<(String, i64, f64, i64)> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {day} AS d, CAST(SUM(r.count) AS BIGINT), \
@@ -554,7 +555,7 @@ impl ReadStore for DbStore {
             sev = scope_sql::class_severity(scope, "c")
         )))
         .bind(since)
-        .fetch_all(&self.pool)
+        .fetch_all(self.read_pool())
         .await?;
         Ok(DashboardData {
             total_queries,

@@ -28,6 +28,7 @@ macro_rules! on_both_stores {
 }
 
 mod ingest;
+mod pooler;
 mod reanalysis;
 mod reports;
 mod story;

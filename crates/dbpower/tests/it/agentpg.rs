@@ -53,11 +53,7 @@ impl Cluster {
             "postgres",
             "--no-sync",
         ]);
-        let port: u16 = free_port()
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .expect("port");
+        let port = free_port_number();
         let conf = format!(
             "\nport = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{dir}'\n\
              shared_preload_libraries = 'pg_stat_statements'\nlogging_collector = on\n\
@@ -80,6 +76,53 @@ impl Cluster {
             "start",
         ]);
         Cluster { dir, port }
+    }
+
+    /// A streaming replica of this cluster (`pg_basebackup -R`, WAL streamed) on a port of its own,
+    /// started and stopped with its value.
+    pub(crate) fn replica(&self) -> Cluster {
+        let dir = owned_tempdir("postgres");
+        let data = dir.path().join("data");
+        let data_s = data.to_string_lossy().into_owned();
+        succeed(
+            Command::new("runuser")
+                .args(["-u", "postgres", "--", "pg_basebackup", "-D", &data_s, "-R"])
+                .args([
+                    "-X",
+                    "stream",
+                    "--no-sync",
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "postgres",
+                ])
+                .args(["-p", &self.port.to_string()]),
+        );
+        let port = free_port_number();
+        let conf = format!(
+            "\nport = {port}\nunix_socket_directories = '{dir}'\nlog_directory = '{dir}/log'\n\
+             hot_standby = on\n",
+            dir = dir.path().display()
+        );
+        let mut text = std::fs::read_to_string(data.join("postgresql.conf")).expect("conf");
+        text.push_str(&conf);
+        std::fs::write(data.join("postgresql.conf"), text).expect("conf");
+        let start_log = dir.path().join("start.log");
+        succeed(
+            Command::new("runuser")
+                .args(["-u", "postgres", "--", "pg_ctl", "-D", &data_s])
+                .args(["-l", &start_log.to_string_lossy(), "-w", "start"]),
+        );
+        Cluster { dir, port }
+    }
+
+    /// Stops the server now (immediate shutdown).
+    pub(crate) fn stop(&self) {
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--", "pg_ctl", "-D"])
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .output();
     }
 
     pub(crate) fn url(&self, user: &str, db: &str) -> String {
@@ -124,6 +167,15 @@ impl Cluster {
     }
 }
 
+/// A free port of loopback, as a number.
+fn free_port_number() -> u16 {
+    free_port()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port")
+}
+
 /// A temporary directory owned by `user`, for a server that runs as that user.
 pub(crate) fn owned_tempdir(user: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tmp");
@@ -152,12 +204,7 @@ pub(crate) fn succeed(cmd: &mut Command) -> String {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let data = self.dir.path().join("data");
-        let _ = Command::new("runuser")
-            .args(["-u", "postgres", "--", "pg_ctl", "-D"])
-            .arg(&data)
-            .args(["-m", "immediate", "-w", "stop"])
-            .output();
+        self.stop();
     }
 }
 

@@ -42,6 +42,7 @@ mod hardening;
 mod panel;
 mod pgss;
 mod planhistory;
+mod replica;
 mod serve;
 mod support;
 mod tidy;

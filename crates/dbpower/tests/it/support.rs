@@ -35,6 +35,8 @@ pub(crate) fn token(login: &Value) -> String {
 
 /// Runs one SQL text with psql (stop on the first error); returns its unaligned, tuples-only output.
 pub(crate) fn psql(url: &str, sql: &str) -> String {
+    // libpq refuses the driver's own parameters (`statement-cache-capacity` behind the pooler)
+    let url = url.split('?').next().unwrap_or(url);
     let out = Command::new("psql")
         .args([
             url,
