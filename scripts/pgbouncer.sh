@@ -5,7 +5,7 @@
 # to run as root). Prints the URL a platform uses through it. Stop it with `kill $(cat $3/pgbouncer.pid)`.
 set -euo pipefail
 port="${1:-6432}" server_port="${2:-5432}" dir="${3:-/tmp/dbpower-pgbouncer}"
-command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || {
+[ -x /usr/sbin/pgbouncer ] || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null
 }
 mkdir -p "$dir"
@@ -24,7 +24,7 @@ max_client_conn = 4000
 default_pool_size = 16
 max_db_connections = 32
 server_reset_query =
-ignore_startup_parameters = extra_float_digits,options,statement_timeout
+ignore_startup_parameters = extra_float_digits
 logfile = $dir/pgbouncer.log
 pidfile = $dir/pgbouncer.pid
 INI

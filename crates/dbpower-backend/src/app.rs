@@ -435,6 +435,10 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
         .migrate()
         .await
         .context("applying database migrations")?;
+    store
+        .maintain_partitions(chrono::Utc::now())
+        .await
+        .context("making the coming days' partitions")?;
     store.set_analysis_debounce(std::time::Duration::from_millis(
         settings.analysis_debounce_ms,
     ));

@@ -94,6 +94,9 @@ pub enum RedisLimiterError {
     Timeout(Duration),
     #[error("Redis: {0}")]
     Redis(#[from] redis::RedisError),
+    /// `redis_url` names one node of a Redis Cluster.
+    #[error("redis_url names one node of a Redis Cluster: list its nodes, comma-separated")]
+    OneClusterNode,
     /// A key prefix with `{` or `}` would move the keys' hash tags (Redis Cluster slots).
     #[error("the Redis key prefix {0:?} may not contain braces")]
     InvalidPrefix(String),

@@ -202,9 +202,16 @@ async fn open(url: &str, timeout: Duration) -> Result<Conn, RedisLimiterError> {
         .set_connection_timeout(Some(timeout))
         .set_response_timeout(Some(timeout))
         .set_number_of_retries(1);
-    Ok(Conn::Single(
-        redis::aio::ConnectionManager::new_with_config(client, cfg).await?,
-    ))
+    let mut conn = redis::aio::ConnectionManager::new_with_config(client, cfg).await?;
+    // One node of a cluster would answer MOVED and CROSSSLOT to most checks: refuse it at start.
+    let info: String = redis::cmd("INFO")
+        .arg("cluster")
+        .query_async(&mut conn)
+        .await?;
+    if info.contains("cluster_enabled:1") {
+        return Err(RedisLimiterError::OneClusterNode);
+    }
+    Ok(Conn::Single(conn))
 }
 
 /// The member the script adds to window `i` (1-based within one script call) for `token`.
@@ -264,12 +271,21 @@ impl RedisLimiter {
         }
         let mut out = vec![0i64; 1 + 3 * limits.len()];
         let mut recorded: Vec<&[usize]> = Vec::new();
+        // one deadline for the whole check, however many subjects it has
+        let deadline = tokio::time::Instant::now() + self.timeout;
         for (_, group) in &groups {
             let subset: Vec<&Limit> = group.iter().map(|&i| &limits[i]).collect();
             let go_on = record && out[0] == 0;
-            let v = match self.eval_once(&subset, &token, go_on).await {
+            let answer = tokio::time::timeout_at(deadline, self.eval_once(&subset, &token, go_on))
+                .await
+                .unwrap_or(Err(RedisLimiterError::Timeout(self.timeout)));
+            let v = match answer {
                 Ok(v) if v.len() == 1 + 3 * group.len() => v,
                 other => {
+                    // a call that failed or timed out may still have recorded: undo it too
+                    if go_on {
+                        recorded.push(group);
+                    }
                     self.undo(limits, &recorded, &token).await;
                     return other;
                 }

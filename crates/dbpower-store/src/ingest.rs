@@ -35,9 +35,25 @@ pub trait IngestStore: Send + Sync {
     // Retention.
     async fn delete_slow_queries_before(&self, org: OrgId, cutoff: DateTime<Utc>) -> Result<u64>;
     async fn prune_ingest_requests(&self, before: DateTime<Utc>) -> Result<u64>;
+    /// Makes the day partitions of `slow_queries` from the day before `now` to a week after it
+    /// (PostgreSQL; nothing to do on SQLite): how many it made.
+    async fn maintain_partitions(&self, now: DateTime<Utc>) -> Result<u64>;
+    /// Drops each partition of `slow_queries` that ends at or before `before`, with what every
+    /// organization had in it (PostgreSQL; none on SQLite, whose retention deletes rows).
+    async fn drop_slow_query_partitions(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<DroppedPartition>>;
 }
 
 /// One slow query ready to store: already scrubbed and fingerprinted.
+/// A partition of `slow_queries` retention dropped: its name and, per organization, the rows it held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DroppedPartition {
+    pub name: String,
+    pub rows: Vec<(i64, u64)>,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewSlowQuery {
     pub database_type: dbpower_types::DatabaseType,

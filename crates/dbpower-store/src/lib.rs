@@ -46,7 +46,9 @@ pub use alerts::{
 };
 pub use auth::{AuthStore, NewAuditEntry, NewRefreshToken, RefreshUse};
 pub use error::{DriverError, Entity, Reference, Result, StoreError};
-pub use ingest::{IngestCredential, IngestOutcome, IngestStore, NewBatch, NewSlowQuery};
+pub use ingest::{
+    DroppedPartition, IngestCredential, IngestOutcome, IngestStore, NewBatch, NewSlowQuery,
+};
 pub use llm_calls::{LlmCallRecord, LlmCallStore, NewLlmCall};
 pub use postgres::PgStore;
 pub use queue::{ClaimedJob, MAX_ANALYSIS_DEBOUNCE, MAX_JOB_ATTEMPTS, QueueStore};

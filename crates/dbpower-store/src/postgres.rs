@@ -39,10 +39,11 @@ impl PgStore {
                     crate::redact_url(url)
                 ))
             })?;
+        let replica = replica.map(|r| Replica::start(r, &pool)).transpose()?;
         Ok(PgStore {
             pool,
             debounce: Default::default(),
-            replica: replica.map(Replica::start).transpose()?,
+            replica,
         })
     }
 
@@ -73,6 +74,13 @@ impl PgStore {
     /// another client.
     pub(crate) async fn run_migrations(&self) -> Result<()> {
         let mut migrator = sqlx::migrate!("./migrations/postgres");
+        // All of them run in one transaction, so none may need to run outside one.
+        if let Some(m) = migrator.iter().find(|m| m.no_tx) {
+            return Err(StoreError::Unavailable(format!(
+                "migration {} must run outside a transaction, which this runner does not do",
+                m.version
+            )));
+        }
         migrator.set_locking(false);
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")

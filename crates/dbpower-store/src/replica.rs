@@ -1,7 +1,9 @@
 //! A PostgreSQL streaming replica for the heavy reads (slow-query and class lists, a class's series, the
-//! dashboard, the workload's classes): measured once a second (`pg_last_xact_replay_timestamp`), and
-//! used only while it answers and lags less than its bound; otherwise those reads go to the primary, and
-//! the log says so once per change. Writes, authentication, and every read of what a caller may just
+//! dashboard, the workload's classes): measured once a second on a connection of its own (has it
+//! replayed the primary's current WAL position? if not, how old is the last transaction it replayed),
+//! and used only while it answers and lags less than its bound; otherwise those reads go to the
+//! primary, and the log says so once per change. A read sent to a replica that has just stopped fails
+//! (its pool's 2 s wait) until the next probe notices. Writes, authentication, and every read of what a caller may just
 //! have written (its settings, members, keys, rules) always use the primary.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -36,6 +38,10 @@ const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 pub(crate) struct Replica {
     pub(crate) pool: PgPool,
+    /// One connection of its own for the probe, so that busy reads cannot starve it.
+    probe: PgPool,
+    /// The primary, whose WAL position says what the replica should have replayed.
+    primary: PgPool,
     max_lag: Duration,
     /// The last lag in ms, `-1` when the last probe failed.
     lag_ms: AtomicI64,
@@ -44,19 +50,23 @@ pub(crate) struct Replica {
 
 impl Replica {
     /// Connects lazily (a replica down at start is measured as down, not an error) and starts the probe.
-    pub(crate) fn start(config: &ReplicaConfig) -> Result<Arc<Replica>> {
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(2))
-            .connect_lazy(&config.url)
-            .map_err(|e| {
-                StoreError::Unavailable(format!(
-                    "bad replica URL {}: {e}",
-                    crate::redact_url(&config.url)
-                ))
-            })?;
+    pub(crate) fn start(config: &ReplicaConfig, primary: &PgPool) -> Result<Arc<Replica>> {
+        let lazy = |connections: u32| {
+            PgPoolOptions::new()
+                .max_connections(connections)
+                .acquire_timeout(Duration::from_secs(2))
+                .connect_lazy(&config.url)
+                .map_err(|e| {
+                    StoreError::Unavailable(format!(
+                        "bad replica URL {}: {e}",
+                        crate::redact_url(&config.url)
+                    ))
+                })
+        };
         let replica = Arc::new(Replica {
-            pool,
+            pool: lazy(16)?,
+            probe: lazy(1)?,
+            primary: primary.clone(),
             max_lag: config.max_lag,
             lag_ms: AtomicI64::new(-1),
             in_use: AtomicBool::new(false),
@@ -78,25 +88,37 @@ impl Replica {
         }
     }
 
-    /// One measurement: the replay lag in ms (0 when everything received is replayed).
+    /// One measurement: the replay lag in ms. 0 when the replica has replayed everything the primary
+    /// had written just before (whatever its WAL receiver says: a receiver that stopped looks caught
+    /// up on the replica alone); otherwise the age of the last transaction it replayed.
     async fn lag(&self) -> std::result::Result<i64, String> {
-        let row: (bool, Option<f64>) = tokio::time::timeout(
-            Duration::from_secs(2),
+        let within = Duration::from_secs(2);
+        let written: String = tokio::time::timeout(
+            within,
+            sqlx::query_scalar("SELECT pg_current_wal_lsn()::text").fetch_one(&self.primary),
+        )
+        .await
+        .map_err(|_| "the primary did not answer within 2 s".to_string())?
+        .map_err(|e| format!("the primary: {e}"))?;
+        let row: (bool, bool, Option<f64>) = tokio::time::timeout(
+            within,
             sqlx::query_as(
                 "SELECT pg_is_in_recovery(), \
-                 (CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 \
-                 ELSE EXTRACT(EPOCH FROM (clock_timestamp() - pg_last_xact_replay_timestamp())) * 1000 \
-                 END)::float8",
+                 COALESCE(pg_last_wal_replay_lsn() >= $1::pg_lsn, false), \
+                 (EXTRACT(EPOCH FROM (clock_timestamp() - pg_last_xact_replay_timestamp())) \
+                 * 1000)::float8",
             )
-            .fetch_one(&self.pool),
+            .bind(written)
+            .fetch_one(&self.probe),
         )
         .await
         .map_err(|_| "no answer within 2 s".to_string())?
         .map_err(|e| e.to_string())?;
         match row {
-            (false, _) => Err("the server is not a replica (not in recovery)".into()),
-            (true, None) => Err("nothing replayed yet".into()),
-            (true, Some(ms)) => Ok(ms.max(0.0).min(i64::MAX as f64) as i64),
+            (false, _, _) => Err("the server is not a replica (not in recovery)".into()),
+            (true, true, _) => Ok(0),
+            (true, false, None) => Err("behind the primary, with nothing replayed yet".into()),
+            (true, false, Some(ms)) => Ok(ms.max(0.0).min(i64::MAX as f64) as i64),
         }
     }
 

@@ -87,6 +87,11 @@ impl TestApp {
         (org, self.login_in(&name, email, password).await)
     }
 
+    /// The app's database (its URL, statements behind the app's back).
+    pub fn db(&self) -> &TestDb {
+        &self.db
+    }
+
     /// A store of the app's database, for driving background work (retention) directly.
     pub async fn store(&self) -> Arc<dyn Store> {
         dbpower_store::connect(self.db.url())

@@ -58,7 +58,10 @@ impl TestDb {
         let mut url = dbpower_store::create_postgres_database(server, &name)
             .await
             .expect("DBPOWER_TEST_POSTGRES_URL is set but the server is unreachable");
-        if let Ok(pooler) = std::env::var(POOLER) {
+        // the pooler stands in front of the environment's server only
+        if let Ok(pooler) = std::env::var(POOLER)
+            && std::env::var("DBPOWER_TEST_POSTGRES_URL").as_deref() == Ok(server)
+        {
             url = dbpower_store::replace_database(&pooler, &name);
         }
         TestDb {

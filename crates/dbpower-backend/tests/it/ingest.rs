@@ -275,3 +275,127 @@ async fn nul_bytes_in_collected_text_are_stored_as_replacement_characters() {
     })
     .await;
 }
+
+/// On PostgreSQL `slow_queries` is partitioned by day: retention drops a day's partition whole once
+/// every organization's retention has passed it, still deletes the rows of an organization whose
+/// retention is shorter, audits both, and every audit chain stays valid.
+#[tokio::test]
+async fn retention_drops_whole_day_partitions_on_postgres() {
+    let Some(server) = dbpower_testkit::postgres_server() else {
+        return;
+    };
+    let app = TestApp::postgres(&server).spawn().await;
+    let pool = sqlx::PgPool::connect(app.db().url())
+        .await
+        .expect("connect");
+    let day = |ago: i64| (Utc::now() - chrono::Duration::days(ago)).date_naive();
+    for ago in [40, 20, 8] {
+        let made: bool = sqlx::query_scalar("SELECT dbpower_slow_queries_partition($1)")
+            .bind(day(ago))
+            .fetch_one(&pool)
+            .await
+            .expect("a past day's partition");
+        assert!(made, "{ago} days ago");
+    }
+    let mut orgs = Vec::new();
+    for name in ["Keeper", "Brief"] {
+        let email = format!("oa@{}.test", name.to_lowercase());
+        let (org, oa) = app
+            .org_with_admin(
+                json!({"name": name, "retention_days": 90}),
+                &email,
+                "oa-password-12",
+            )
+            .await;
+        let (key, _) = agent(&app, &oa, json!({"name": "a"})).await;
+        // noon of that day (UTC), or now for today
+        let at = |ago: i64| match ago {
+            0 => Utc::now().to_rfc3339(),
+            _ => day(ago)
+                .and_hms_opt(12, 0, 0)
+                .expect("noon")
+                .and_utc()
+                .to_rfc3339(),
+        };
+        let queries: Vec<Value> = [40, 20, 8, 0]
+            .iter()
+            .map(|ago| json!({"sql_text": format!("SELECT * FROM t{ago} WHERE id = 1"), "execution_time_ms": 5, "database_type": "mysql", "observed_at": at(*ago)}))
+            .collect();
+        let r = app
+            .ingest_at(
+                &key,
+                &format!("{name}-1"),
+                &json!({ "queries": queries }),
+                Utc::now().timestamp(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{r:?}");
+        orgs.push((org, oa));
+    }
+    let placed: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT tableoid::regclass::text, count(*) FROM slow_queries GROUP BY 1 ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("placement");
+    let forty = format!("slow_queries_{}", day(40).format("%Y%m%d"));
+    assert!(
+        placed.contains(&(forty.clone(), 2)),
+        "each row in its day's partition: {placed:?}"
+    );
+    assert!(
+        placed.iter().all(|(p, _)| p != "slow_queries_default"),
+        "{placed:?}"
+    );
+
+    let sa = app.admin().await;
+    app.patch(
+        &format!("/api/v1/organizations/{}", orgs[0].0),
+        &sa,
+        json!({"retention_days": 30}),
+    )
+    .await;
+    app.patch(
+        &format!("/api/v1/organizations/{}", orgs[1].0),
+        &sa,
+        json!({"retention_days": 5}),
+    )
+    .await;
+    let deleted = dbpower_backend::sweep_retention(app.store().await.as_ref())
+        .await
+        .expect("sweep");
+    assert_eq!(
+        deleted, 4,
+        "two rows in the dropped partition, two more of the 5-day organization"
+    );
+    let left: Vec<(String,)> =
+        sqlx::query_as("SELECT name FROM dbpower_partitions('slow_queries')")
+            .fetch_all(&pool)
+            .await
+            .expect("partitions");
+    assert!(
+        !left.iter().any(|(n,)| *n == forty),
+        "the 40-day partition is gone: {left:?}"
+    );
+    for ((_, oa), (total, dropped)) in orgs.iter().zip([(3, 1), (1, 1)]) {
+        assert_eq!(
+            app.get("/api/v1/slow-queries", oa).await.body["total"],
+            total
+        );
+        let audit = app
+            .get("/api/v1/audit-logs?action=retention.purge", oa)
+            .await;
+        assert_eq!(
+            audit.body["items"][0]["details"]["dropped_partitions"]
+                .as_array()
+                .map(Vec::len),
+            Some(dropped),
+            "{audit:?}"
+        );
+        assert_eq!(
+            app.get("/api/v1/audit-logs/verify", oa).await.body["valid"],
+            true
+        );
+    }
+    pool.close().await;
+}

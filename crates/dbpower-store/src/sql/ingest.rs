@@ -18,8 +18,8 @@ use crate::ingest::{
 };
 use crate::tenants::API_KEY_COLS;
 use crate::{
-    IngestCredential, IngestOutcome, IngestStore, NewBatch, NewSlowQuery, Result, StoreError, now,
-    one,
+    DroppedPartition, IngestCredential, IngestOutcome, IngestStore, NewBatch, NewSlowQuery, Result,
+    StoreError, now, one,
 };
 
 /// Each batch's outcome, in order: `None` until it is decided.
@@ -892,6 +892,17 @@ impl IngestStore for DbStore {
                 .await?
                 .rows_affected(),
         )
+    }
+
+    async fn maintain_partitions(&self, now: DateTime<Utc>) -> Result<u64> {
+        super::partitions::maintain(&self.pool, now).await
+    }
+
+    async fn drop_slow_query_partitions(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<DroppedPartition>> {
+        super::partitions::drop_before(&self.pool, before).await
     }
 }
 

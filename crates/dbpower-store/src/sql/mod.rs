@@ -9,6 +9,7 @@ mod alerts;
 mod auth;
 mod ingest;
 mod llm_calls;
+mod partitions;
 mod queue;
 mod reads;
 mod reports;

@@ -28,6 +28,8 @@ macro_rules! on_both_stores {
 }
 
 mod ingest;
+mod keys;
+mod partitions;
 mod pooler;
 mod reanalysis;
 mod reports;

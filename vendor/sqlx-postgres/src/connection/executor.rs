@@ -170,6 +170,9 @@ impl PgConnection {
         if let Some(statement) = self.inner.cache_statement.get_mut(sql) {
             return Ok((*statement).clone());
         }
+        // PATCH (vendor/README.md): with the cache off, a statement is never named (a named one
+        // would never be closed, and a pooler may give its name to another client's connection).
+        let persistent = persistent && self.inner.cache_statement.is_enabled();
 
         let statement = prepare(
             self,
@@ -232,7 +235,7 @@ impl PgConnection {
             // never sees the statement and its execution split.
             let cached = self.inner.cache_statement.get_mut(sql).is_some();
             let persistent = persistent && self.inner.cache_statement.is_enabled();
-            if !persistent && !cached && metadata_opt.is_none() {
+            if !persistent && !cached {
                 let param_types = self.resolve_types(&arguments.types).await?;
                 // The server takes the parameter types the Parse declares, so the patches (JSON
                 // against JSONB) see the declared types, and type holes are resolved by name.
