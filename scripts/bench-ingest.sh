@@ -14,12 +14,15 @@ seconds="${BENCH_SECONDS:-15}"
 . scripts/bench-lib.sh
 start_server "$backend" 18124
 echo "== backend: $backend, $(nproc) cores, server, database and load generator on the same machine"
-batch_out="$("${lg[@]}" ingest --email bench@dbpower.local --password bench-password-1 --batch 100 --clients 8 --seconds "$seconds" | tee /dev/stderr)"
-single_out="$("${lg[@]}" ingest --email bench@dbpower.local --password bench-password-1 --batch 1 --clients 16 --seconds "$seconds" | tee /dev/stderr)"
+batch_out="$("${lg[@]}" ingest --email bench@dbpower.local --password bench-password-1 --batch 100 --clients 8 --seconds "$seconds")"
+echo "$batch_out"
+single_out="$("${lg[@]}" ingest --email bench@dbpower.local --password bench-password-1 --batch 1 --clients 16 --seconds "$seconds")"
+echo "$single_out"
 [ "$backend" = postgres ] || exit 0
 
 # Stop the platform so that the baselines have the machine to themselves, as the platform had.
-kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+kill "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
 q() { psql -h 127.0.0.1 -U postgres -d "$db" -X -v ON_ERROR_STOP=1 -qAt "$@"; }
 rows="$(q -c "SELECT count(*) FROM slow_queries")"
 q -c "COPY (SELECT * FROM slow_queries) TO STDOUT" >"$dir/rows.copy"

@@ -17,7 +17,7 @@ start_server() {
   fi
   env "${env[@]}" target/release/dbpower serve --listen "127.0.0.1:$port" --data-dir "$dir" >"$dir/out" 2>"$dir/err" &
   pid=$!
-  trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"; [ -n "$db" ] && psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null' EXIT
+  trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$dir"; [ -z "$db" ] || psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null' EXIT
   for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.2; done
   lg=(target/release/dbpower-loadgen --url "http://127.0.0.1:$port")
 }
