@@ -32,6 +32,21 @@ async fn the_limiter_on_a_three_master_redis_cluster() {
     let url = cluster.url();
     let probe = connect(&url, OnRedisFailure::Deny).await;
     assert!(probe.is_cluster(), "a list of nodes is a cluster");
+    // one node of it, given as a single server, would answer MOVED to most checks: refused
+    let one = RedisLimiter::connect(
+        &format!("redis://127.0.0.1:{}", cluster.ports[0]),
+        "dbpower-test:",
+        Duration::from_millis(500),
+        OnRedisFailure::Deny,
+    )
+    .await;
+    assert!(
+        matches!(
+            one,
+            Err(dbpower_ratelimit::RedisLimiterError::OneClusterNode)
+        ),
+        "one node of a cluster is refused"
+    );
 
     // the single-server scenarios, unchanged
     super::shared_exact_limit(&url).await;
